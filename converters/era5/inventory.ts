@@ -1,0 +1,353 @@
+/**
+ * Scan ERA5 input files (headers and coordinates only) and plan the store:
+ * fields, levels, the joint time axis, which file holds each
+ * (field, level, time), gaps and duplicates.
+ *
+ * @module
+ */
+import { decodeTimes, isoTime, type Packing, packingOf, parseTimeUnits } from "../cf.ts";
+import { InputError, openDataset, type SourceDataset } from "../formats/dataset.ts";
+import { describeGrid, type Grid, normalizeGrid, sameGrid } from "./grid.ts";
+
+const TIME_NAMES = ["valid_time", "time"];
+const LAT_NAMES = ["latitude", "lat"];
+const LON_NAMES = ["longitude", "lon"];
+/** Level coordinate names and the level type they imply. */
+const LEVEL_NAMES: Record<string, "pressure" | "model"> = {
+  level: "pressure",
+  pressure_level: "pressure",
+  isobaricInhPa: "pressure",
+  plev: "pressure",
+  model_level: "model",
+  hybrid: "model",
+};
+/** Variables that are coordinates or bookkeeping, never fields. */
+const NOT_FIELDS = new Set(["number", "step", "expver", "surface", "time_bnds", "forecast_reference_time"]);
+
+/** One data variable of one file. */
+export interface FileVariable {
+  /** Name in the file. */
+  name: string;
+  /** Dimension names. */
+  dims: string[];
+  /** CF packing. */
+  packing: Packing;
+  /** `units` attribute. */
+  units: string;
+  /** `long_name` attribute. */
+  longName: string;
+}
+
+/** What one input file holds. */
+export interface FileEntry {
+  /** Path. */
+  path: string;
+  /** Format name. */
+  format: string;
+  /** Decoded times, seconds since 1970. */
+  times: number[];
+  /** Level values (hPa or model level), empty for single-level files. */
+  levels: number[];
+  /** Level type implied by the level coordinate's name. */
+  levelType?: "pressure" | "model";
+  /** Name of the level dimension. */
+  levelDim?: string;
+  /** Name of a legacy `expver` dimension, merged on read. */
+  expverDim?: string;
+  /** Length of the expver dimension (1 when absent). */
+  expverCount: number;
+  /** Number of ERA5T (expver 5) time steps, when recorded per time. */
+  era5tSteps: number;
+  /** The grid. */
+  grid: Grid;
+  /** Data variables. */
+  variables: Map<string, FileVariable>;
+}
+
+function findVar(ds: SourceDataset, names: string[]): string | undefined {
+  return names.find((n) => ds.variables.has(n));
+}
+
+/** Read the header and coordinates of one input file. */
+export async function scanFile(path: string): Promise<FileEntry> {
+  const ds = await openDataset(path);
+  try {
+    const timeName = findVar(ds, TIME_NAMES);
+    if (!timeName) throw new InputError(path, `no time coordinate (looked for ${TIME_NAMES.join(", ")})`);
+    const latName = findVar(ds, LAT_NAMES);
+    const lonName = findVar(ds, LON_NAMES);
+    if (!latName || !lonName) throw new InputError(path, "no latitude/longitude coordinates");
+    const tv = ds.variables.get(timeName)!;
+    const units = String(tv.attrs.units ?? "");
+    let times: number[];
+    try {
+      const raw = ds.readAll(timeName) as ArrayLike<number>;
+      times = decodeTimes(raw, parseTimeUnits(units, String(tv.attrs.calendar ?? "standard")));
+    } catch (e) {
+      throw new InputError(path, `time coordinate ${timeName}: ${(e as Error).message}`);
+    }
+    let grid: Grid;
+    try {
+      grid = normalizeGrid(ds.readAll(latName) as Float64Array, ds.readAll(lonName) as Float64Array);
+    } catch (e) {
+      throw new InputError(path, `grid: ${(e as Error).message}`);
+    }
+    const levelName = Object.keys(LEVEL_NAMES).find((n) => ds.variables.has(n) && n in ds.dims);
+    let levels: number[] = [];
+    if (levelName) {
+      const lv = ds.variables.get(levelName)!;
+      const scale = String(lv.attrs.units ?? "") === "Pa" ? 0.01 : 1;
+      levels = [...(ds.readAll(levelName) as Float64Array)].map((v) => Math.round(Number(v) * scale * 1e6) / 1e6);
+    }
+    const timeDim = ds.variables.get(timeName)!.dims[0] ?? timeName;
+    const latDim = ds.variables.get(latName)!.dims[0] ?? latName;
+    const lonDim = ds.variables.get(lonName)!.dims[0] ?? lonName;
+    const expverDim = "expver" in ds.dims && ds.variables.get("expver")?.dims.length === 1 &&
+        ds.variables.get("expver")?.dims[0] === "expver"
+      ? "expver"
+      : undefined;
+    let era5tSteps = 0;
+    const ev = ds.variables.get("expver");
+    if (ev && !expverDim && ev.dims[0] === timeDim) {
+      const tags = ds.readAll("expver") as unknown as ArrayLike<unknown>;
+      for (let i = 0; i < tags.length; i++) if (Number(String(tags[i]).trim()) === 5) era5tSteps++;
+    }
+    const variables = new Map<string, FileVariable>();
+    for (const v of ds.variables.values()) {
+      if (NOT_FIELDS.has(v.name) || v.name === timeName || v.name === latName || v.name === lonName) continue;
+      if (v.name === levelName || v.dims.length < 3) continue;
+      const allowed = [timeDim, expverDim, levelName, latDim, lonDim].filter(Boolean);
+      if (v.dims[0] !== timeDim || v.dims.at(-2) !== latDim || v.dims.at(-1) !== lonDim) {
+        throw new InputError(
+          path,
+          `variable ${v.name} has dimensions (${v.dims.join(", ")}); expected (${timeDim}, [level], ${latDim}, ${lonDim})`,
+        );
+      }
+      const extra = v.dims.filter((d) => !allowed.includes(d));
+      if (extra.length) {
+        throw new InputError(path, `variable ${v.name} has unexpected dimension(s) ${extra.join(", ")}`);
+      }
+      variables.set(v.name, {
+        name: v.name,
+        dims: v.dims,
+        packing: packingOf(v.attrs),
+        units: String(v.attrs.units ?? ""),
+        longName: String(v.attrs.long_name ?? ""),
+      });
+    }
+    if (variables.size === 0) throw new InputError(path, "no data variables on a (time, [level], lat, lon) grid");
+    return {
+      path,
+      format: ds.format,
+      times,
+      levels,
+      levelType: levelName ? LEVEL_NAMES[levelName] : undefined,
+      levelDim: levelName,
+      expverDim,
+      expverCount: expverDim ? ds.dims[expverDim] : 1,
+      era5tSteps,
+      grid,
+      variables,
+    };
+  } finally {
+    ds.close();
+  }
+}
+
+/** A store field: where each of its (level, time) values comes from. */
+export interface FieldPlan {
+  /** Field name. */
+  name: string;
+  /** True for a 3-D field (in `data`), false for single-level (in `data_sfc`). */
+  hasLevels: boolean;
+  /** Units. */
+  units: string;
+  /** Long name. */
+  longName: string;
+  /** Per store level (one entry for single-level fields): file index per store time, −1 if missing. */
+  owner: Int32Array[];
+  /** Same shape: time index inside that file. */
+  local: Int32Array[];
+  /** Per store level: level index inside the owning file (−1 for no level dimension), per file. */
+  levelIndex: Int32Array[];
+}
+
+/** The conversion plan. */
+export interface Plan {
+  /** Scanned files. */
+  files: FileEntry[];
+  /** The common grid. */
+  grid: Grid;
+  /** Store time axis, seconds since 1970. */
+  times: number[];
+  /** Time step in seconds. */
+  step: number;
+  /** Store levels. */
+  levels: number[];
+  /** Level type. */
+  levelType: "pressure" | "model" | "none";
+  /** 3-D fields in store order. */
+  fields: FieldPlan[];
+  /** Single-level fields in store order. */
+  fieldsSfc: FieldPlan[];
+  /** Store time indices with no data for some field (only when gaps are allowed). */
+  missing: { time: string; fields: string[] }[];
+  /** ERA5T time steps seen (new-CDS `expver` coordinate). */
+  era5tSteps: number;
+}
+
+/** Options that shape the plan. */
+export interface PlanOptions {
+  /** Fields to keep (default: all found). */
+  fields?: string[];
+  /** Levels to keep (default: all found). */
+  levels?: number[];
+  /** Allow gaps in the time axis (filled with NaN and listed). */
+  allowGaps?: boolean;
+}
+
+/** Join scanned files into a plan; throws {@link InputError} on inconsistent input. */
+export function planConversion(files: FileEntry[], opts: PlanOptions = {}): Plan {
+  if (files.length === 0) throw new Error("no input files");
+  const grid = files[0].grid;
+  for (const f of files.slice(1)) {
+    if (!sameGrid(grid, f.grid)) {
+      throw new InputError(
+        f.path,
+        `grid differs from ${files[0].path}: ${describeGrid(f.grid)} vs ${describeGrid(grid)}`,
+      );
+    }
+  }
+  const levelTypes = new Set(files.filter((f) => f.levelType).map((f) => f.levelType));
+  if (levelTypes.size > 1) throw new Error("inputs mix pressure-level and model-level files; convert them separately");
+  // Fields found, in first-seen order.
+  const found = new Map<string, { hasLevels: boolean; units: string; longName: string; path: string }>();
+  for (const f of files) {
+    for (const v of f.variables.values()) {
+      const hasLevels = f.levelDim !== undefined && v.dims.includes(f.levelDim);
+      const prev = found.get(v.name);
+      if (prev && prev.hasLevels !== hasLevels) {
+        throw new InputError(f.path, `${v.name} has levels here but not in ${prev.path}`);
+      }
+      if (!prev) found.set(v.name, { hasLevels, units: v.units, longName: v.longName, path: f.path });
+    }
+  }
+  const wanted = opts.fields ?? [...found.keys()];
+  for (const name of wanted) {
+    if (!found.has(name)) {
+      throw new Error(
+        `field "${name}" is in none of the ${files.length} input file(s) (found: ${[...found.keys()].join(", ")})`,
+      );
+    }
+  }
+  const allLevels = new Set<number>();
+  for (const f of files) {
+    if ([...f.variables.keys()].some((n) => wanted.includes(n) && found.get(n)!.hasLevels)) {
+      f.levels.forEach((l) => allLevels.add(l));
+    }
+  }
+  for (const l of opts.levels ?? []) {
+    if (!allLevels.has(l)) throw new Error(`level ${l} is in none of the input files (found: ${[...allLevels].join(", ")})`);
+  }
+  const levels = opts.levels ?? [...allLevels].sort((a, b) => a - b);
+  const hasLevelFields = wanted.some((n) => found.get(n)!.hasLevels);
+
+  // Time axis: every time any wanted field has.
+  const uniq = new Set<number>();
+  for (const f of files) {
+    if (![...f.variables.keys()].some((n) => wanted.includes(n))) continue;
+    const seen = new Set<number>();
+    for (const t of f.times) {
+      if (seen.has(t)) throw new InputError(f.path, `time ${isoTime(t)} appears twice in the time coordinate`);
+      seen.add(t);
+      uniq.add(t);
+    }
+  }
+  const sorted = [...uniq].sort((a, b) => a - b);
+  let step = 3600;
+  if (sorted.length > 1) {
+    step = Infinity;
+    for (let i = 1; i < sorted.length; i++) step = Math.min(step, sorted[i] - sorted[i - 1]);
+  }
+  const t0 = sorted[0];
+  for (const t of sorted) {
+    if ((t - t0) % step !== 0) {
+      throw new Error(`irregular time axis: ${isoTime(t)} is not a multiple of the ${step / 3600} h step from ${isoTime(t0)}`);
+    }
+  }
+  const nt = (sorted.at(-1)! - t0) / step + 1;
+  const times = Array.from({ length: nt }, (_, i) => t0 + i * step);
+
+  const makeField = (name: string): FieldPlan => {
+    const info = found.get(name)!;
+    const nl = info.hasLevels ? levels.length : 1;
+    const plan: FieldPlan = {
+      name,
+      hasLevels: info.hasLevels,
+      units: info.units,
+      longName: info.longName,
+      owner: Array.from({ length: nl }, () => new Int32Array(nt).fill(-1)),
+      local: Array.from({ length: nl }, () => new Int32Array(nt).fill(-1)),
+      levelIndex: Array.from({ length: nl }, () => new Int32Array(files.length).fill(-1)),
+    };
+    files.forEach((f, fi) => {
+      if (!f.variables.has(name)) return;
+      for (let li = 0; li < nl; li++) {
+        let lidx = -1;
+        if (info.hasLevels) {
+          lidx = f.levels.indexOf(levels[li]);
+          if (lidx < 0) continue;
+        }
+        plan.levelIndex[li][fi] = lidx;
+        f.times.forEach((t, k) => {
+          const ti = (t - t0) / step;
+          const prev = plan.owner[li][ti];
+          if (prev >= 0) {
+            throw new InputError(
+              f.path,
+              `duplicate data: ${name}${info.hasLevels ? ` level ${levels[li]}` : ""} at ${isoTime(t)} is also in ${
+                files[prev].path
+              }`,
+            );
+          }
+          plan.owner[li][ti] = fi;
+          plan.local[li][ti] = k;
+        });
+      }
+    });
+    return plan;
+  };
+  const fields = wanted.filter((n) => found.get(n)!.hasLevels).map(makeField);
+  const fieldsSfc = wanted.filter((n) => !found.get(n)!.hasLevels).map(makeField);
+
+  const missing: { time: string; fields: string[] }[] = [];
+  for (let ti = 0; ti < nt; ti++) {
+    const absent: string[] = [];
+    for (const f of [...fields, ...fieldsSfc]) {
+      f.owner.forEach((o, li) => {
+        if (o[ti] < 0) absent.push(f.hasLevels ? `${f.name}@${levels[li]}` : f.name);
+      });
+    }
+    if (absent.length) missing.push({ time: isoTime(times[ti]), fields: absent });
+  }
+  if (missing.length && !opts.allowGaps) {
+    const first = missing.slice(0, 3).map((m) => `${m.time} (${m.fields.slice(0, 4).join(", ")}${m.fields.length > 4 ? ", …" : ""})`);
+    throw new Error(
+      `gap in the time axis: ${missing.length} of ${nt} time steps (every ${step / 3600} h from ${isoTime(t0)}) lack data, first ${
+        first.join("; ")
+      }. Add the missing files, or pass --allow-gaps to fill them with NaN`,
+    );
+  }
+  return {
+    files,
+    grid,
+    times,
+    step,
+    levels: hasLevelFields ? levels : [],
+    levelType: hasLevelFields ? (files.find((f) => f.levelType)?.levelType ?? "pressure") : "none",
+    fields,
+    fieldsSfc,
+    missing,
+    era5tSteps: files.reduce((a, f) => a + f.era5tSteps, 0),
+  };
+}

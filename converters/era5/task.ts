@@ -1,0 +1,221 @@
+/**
+ * One unit of conversion work: a range of whole time chunks of one
+ * (field, level). Reads the inputs, decodes CF packing, remaps the grid,
+ * accumulates monthly statistics and writes the chunks. Runs in a Worker or
+ * inline; it owns its chunks exclusively, so tasks never conflict.
+ *
+ * @module
+ */
+import { type Packing, unpackInto } from "../cf.ts";
+import { openDataset, type SourceDataset } from "../formats/dataset.ts";
+import "../formats/netcdf3.ts";
+import "../formats/hdf5.ts";
+import { ArrayWriter, type ArraySpec, type ZarrFormat } from "../../zarr/store.ts";
+import { type Moments, momentsOf, mergeMoments, emptyMoments, PointMoments } from "../../normalization/moments.ts";
+import { type Grid, remapPlane } from "./grid.ts";
+
+/** A contiguous run of time steps read from one file. */
+export interface ReadRun {
+  /** File path. */
+  file: string;
+  /** Variable name. */
+  variable: string;
+  /** Dimension names of the variable. */
+  dims: string[];
+  /** Name of the level dimension, if the variable has one. */
+  levelDim?: string;
+  /** Index along the level dimension. */
+  levelIndex: number;
+  /** Name of a legacy expver dimension to merge. */
+  expverDim?: string;
+  /** Length of the expver dimension. */
+  expverCount: number;
+  /** CF packing. */
+  packing: Packing;
+  /** First time index in the file. */
+  localT: number;
+  /** First store time index. */
+  storeT: number;
+  /** Number of time steps. */
+  count: number;
+}
+
+/** Where a task writes. */
+export interface TaskTarget {
+  /** Staging store root. */
+  root: string;
+  /** Zarr format. */
+  format: ZarrFormat;
+  /** Array path (`data` or `data_sfc`). */
+  path: string;
+  /** Array spec. */
+  spec: ArraySpec;
+  /** Chunk coordinates prefix before (time, lat, lon): [field, level] or [field]. */
+  prefix: number[];
+}
+
+/** A conversion task. */
+export interface ConvertTask {
+  /** Task id. */
+  id: number;
+  /** Target array and position. */
+  target: TaskTarget;
+  /** First store time index (chunk aligned). */
+  t0: number;
+  /** End store time index (exclusive). */
+  t1: number;
+  /** Month number (relative to the first month) of each store time in [t0, t1). */
+  months: Int32Array;
+  /** Reads, in store time order. */
+  runs: ReadRun[];
+}
+
+/** Statistics of one month produced by a task. */
+export interface MonthPartial {
+  /** Month index relative to the store's first month. */
+  month: number;
+  /** Moments over all points and time steps. */
+  global: Moments;
+  /** Per-point count. */
+  count: Float64Array;
+  /** Per-point mean. */
+  mean: Float64Array;
+  /** Per-point M2. */
+  m2: Float64Array;
+}
+
+/** What a finished task reports. */
+export interface TaskResult {
+  /** Task id. */
+  id: number;
+  /** Decoded bytes written (float32 values). */
+  rawBytes: number;
+  /** Encoded bytes written. */
+  storedBytes: number;
+  /** Statistics per month touched. */
+  partials: MonthPartial[];
+}
+
+/** Per-process state: the grid and a cache of open inputs. */
+export class TaskContext {
+  private readonly open = new Map<string, SourceDataset>();
+  /** The store grid. */
+  readonly grid: Grid;
+
+  constructor(grid: Grid) {
+    this.grid = grid;
+  }
+
+  /** An open dataset (kept for reuse; at most 16 at once). */
+  async dataset(path: string): Promise<SourceDataset> {
+    let ds = this.open.get(path);
+    if (ds) return ds;
+    if (this.open.size >= 16) {
+      const [first, old] = this.open.entries().next().value!;
+      old.close();
+      this.open.delete(first);
+    }
+    ds = await openDataset(path);
+    this.open.set(path, ds);
+    return ds;
+  }
+
+  /** Close every open input. */
+  close(): void {
+    for (const ds of this.open.values()) ds.close();
+    this.open.clear();
+  }
+}
+
+/** Run one task. */
+export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<TaskResult> {
+  const { target } = task;
+  const writer = new ArrayWriter(target.root, target.path, target.format, target.spec);
+  const nlat = ctx.grid.latPerm.length, nlon = ctx.grid.lonPerm.length;
+  const plane = nlat * nlon;
+  const rank = target.spec.shape.length;
+  const [tc, clat, clon] = [target.spec.chunks[0], target.spec.chunks[rank - 2], target.spec.chunks[rank - 1]];
+  const slab = new Float32Array(tc * plane);
+  const scratch = { buf: new Float32Array(0) };
+  const partials = new Map<number, { global: Moments; points: PointMoments }>();
+  let rawBytes = 0, storedBytes = 0;
+
+  for (let c0 = task.t0; c0 < task.t1; c0 += tc) {
+    slab.fill(NaN);
+    const c1 = Math.min(c0 + tc, task.t1);
+    for (const run of task.runs) {
+      const a = Math.max(run.storeT, c0), b = Math.min(run.storeT + run.count, c1);
+      if (a >= b) continue;
+      await readRun(ctx, run, run.localT + (a - run.storeT), b - a, slab, (a - c0) * plane, scratch);
+    }
+    for (let t = c0; t < c1; t++) {
+      const month = task.months[t - task.t0];
+      let acc = partials.get(month);
+      if (!acc) partials.set(month, acc = { global: emptyMoments(), points: new PointMoments(plane) });
+      const off = (t - c0) * plane;
+      acc.global = mergeMoments(acc.global, momentsOf(slab, off, plane));
+      acc.points.add(slab, off);
+    }
+    const chunk = new Float32Array(tc * clat * clon);
+    for (let i0 = 0; i0 < nlat; i0 += clat) {
+      for (let j0 = 0; j0 < nlon; j0 += clon) {
+        chunk.fill(NaN);
+        const rows = Math.min(clat, nlat - i0), cols = Math.min(clon, nlon - j0);
+        for (let t = 0; t < c1 - c0; t++) {
+          for (let i = 0; i < rows; i++) {
+            const s = t * plane + (i0 + i) * nlon + j0;
+            chunk.set(slab.subarray(s, s + cols), (t * clat + i) * clon);
+          }
+        }
+        storedBytes += writer.writeChunk([c0 / tc, ...target.prefix, i0 / clat, j0 / clon], chunk);
+      }
+    }
+    rawBytes += (c1 - c0) * plane * 4;
+  }
+  return {
+    id: task.id,
+    rawBytes,
+    storedBytes,
+    partials: [...partials].map(([month, acc]) => ({
+      month,
+      global: acc.global,
+      count: acc.points.count,
+      mean: acc.points.mean,
+      m2: acc.points.m2,
+    })),
+  };
+}
+
+async function readRun(
+  ctx: TaskContext,
+  run: ReadRun,
+  localT: number,
+  count: number,
+  out: Float32Array,
+  outOffset: number,
+  scratch: { buf: Float32Array },
+): Promise<void> {
+  const ds = await ctx.dataset(run.file);
+  const start: number[] = [], cnt: number[] = [];
+  for (const d of run.dims) {
+    const len = ds.dims[d];
+    if (d === run.dims[0]) (start.push(localT), cnt.push(count));
+    else if (d === run.levelDim) (start.push(run.levelIndex), cnt.push(1));
+    else (start.push(0), cnt.push(len));
+  }
+  const raw = ds.read(run.variable, start, cnt);
+  const plane = ctx.grid.latPerm.length * ctx.grid.lonPerm.length;
+  if (scratch.buf.length < raw.length) scratch.buf = new Float32Array(raw.length);
+  const values = scratch.buf;
+  unpackInto(raw, run.packing, values);
+  const nexp = run.expverDim ? run.expverCount : 1;
+  for (let t = 0; t < count; t++) {
+    const base = t * nexp * plane;
+    // Legacy ERA5/ERA5T downloads: halves along expver, NaN where the other has data.
+    for (let e = 1; e < nexp; e++) {
+      const o = base + e * plane;
+      for (let i = 0; i < plane; i++) if (values[base + i] !== values[base + i]) values[base + i] = values[o + i];
+    }
+    remapPlane(values, base, ctx.grid, out, outOffset + t * plane);
+  }
+}

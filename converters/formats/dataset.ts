@@ -1,0 +1,129 @@
+/**
+ * The common view of a gridded input file (netCDF3, netCDF4/HDF5, and later
+ * GRIB): named dimensions, variables with attributes, and hyperslab reads.
+ * Format readers are plug-ins registered by name and chosen by sniffing the
+ * file's first bytes, never by its name.
+ *
+ * @module
+ */
+
+/** Numeric arrays a reader may return. */
+export type NumericArray =
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | Float32Array
+  | Float64Array;
+
+/** A variable of an input file. */
+export interface SourceVariable {
+  /** Variable name. */
+  name: string;
+  /** Dimension names, slowest first. */
+  dims: string[];
+  /** Length of each dimension. */
+  shape: number[];
+  /** Element type: int8, int16, int32, int64, float32, float64, char or string. */
+  dtype: string;
+  /** Attributes as stored (numbers, strings or arrays). */
+  attrs: Record<string, unknown>;
+}
+
+/** An open input file. */
+export interface SourceDataset {
+  /** File path. */
+  readonly path: string;
+  /** Format name, e.g. `netcdf3-64bit`, `netcdf4`. */
+  readonly format: string;
+  /** Dimension lengths by name. */
+  readonly dims: Record<string, number>;
+  /** Variables by name. */
+  readonly variables: Map<string, SourceVariable>;
+  /** Global attributes. */
+  readonly attrs: Record<string, unknown>;
+  /** Read the raw (still packed) values of a hyperslab. */
+  read(name: string, start: number[], count: number[]): NumericArray;
+  /** Read a whole variable; strings come back as `string[]`. */
+  readAll(name: string): NumericArray | string[];
+  /** Release the file. */
+  close(): void;
+}
+
+/** A format reader plug-in. */
+export interface FormatReader {
+  /** Format name. */
+  readonly name: string;
+  /** True when the first bytes belong to this format. */
+  sniff(head: Uint8Array): boolean;
+  /** Open the file (already sniffed). */
+  open(path: string): Promise<SourceDataset>;
+}
+
+/** Error about one input file; the message always names the file. */
+export class InputError extends Error {
+  /** The file the problem is in. */
+  readonly file: string;
+  constructor(file: string, problem: string) {
+    super(`${file}: ${problem}`);
+    this.file = file;
+    this.name = "InputError";
+  }
+}
+
+/** Registered format readers, tried in order. */
+export const formatRegistry: FormatReader[] = [];
+
+/** Register a format reader. */
+export function registerFormat(reader: FormatReader): void {
+  if (!formatRegistry.some((r) => r.name === reader.name)) formatRegistry.push(reader);
+}
+
+/** Read the first `n` bytes of a file. */
+export function readHead(path: string, n: number): Uint8Array {
+  const file = Deno.openSync(path, { read: true });
+  try {
+    const buf = new Uint8Array(n);
+    let got = 0;
+    while (got < n) {
+      const r = file.readSync(buf.subarray(got));
+      if (r === null || r === 0) break;
+      got += r;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    file.close();
+  }
+}
+
+function describeHead(head: Uint8Array): string {
+  const text = new TextDecoder().decode(head.subarray(0, 16));
+  const printable = /^[\x20-\x7e\r\n\t]*$/.test(text);
+  return printable
+    ? `it starts with the text "${text.replace(/\s+/g, " ").trim()}"`
+    : `it starts with bytes ${[...head.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join(" ")}`;
+}
+
+/** Open an input file with the reader whose signature matches its first bytes. */
+export async function openDataset(path: string): Promise<SourceDataset> {
+  let head: Uint8Array;
+  try {
+    head = readHead(path, 1024);
+  } catch (e) {
+    throw new InputError(path, e instanceof Deno.errors.NotFound ? "no such file" : String(e));
+  }
+  if (head.length === 0) throw new InputError(path, "the file is empty");
+  const reader = formatRegistry.find((r) => r.sniff(head));
+  if (!reader) {
+    throw new InputError(
+      path,
+      `not a netCDF or HDF5 file (${describeHead(head)}); formats understood: ${
+        formatRegistry.map((r) => r.name).join(", ")
+      }`,
+    );
+  }
+  return await reader.open(path);
+}

@@ -1,0 +1,484 @@
+/**
+ * A small zarr v2 / v3 directory-store writer and reader with native codecs.
+ *
+ * Completeness protocol: the root group's metadata (`.zgroup` + `.zmetadata`
+ * in v2, the root `zarr.json` in v3) is written last, by {@link finalizeStore}.
+ * Until then no zarr reader (zarr-python, xarray, zarrita, AtmoRep) can open
+ * the directory as a group, and {@link assertComplete} explains why.
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+import {
+  type CodecPipeline,
+  decodeChunk,
+  encodeChunk,
+  parseCodecSpec,
+  pipelineFromV2,
+  pipelineFromV3,
+} from "./codecs.ts";
+
+/** Zarr format version. */
+export type ZarrFormat = 2 | 3;
+
+/** Element types this project stores. */
+export type DType = "float32" | "float64" | "int32" | "int64" | "datetime64[s]";
+
+/** Typed arrays matching {@link DType}. */
+export type TypedArrayFor<D extends DType> = D extends "float32" ? Float32Array
+  : D extends "float64" ? Float64Array
+  : D extends "int32" ? Int32Array
+  : BigInt64Array;
+
+/** Any typed array a chunk can hold. */
+export type ChunkData = Float32Array | Float64Array | Int32Array | BigInt64Array;
+
+/** Description of an array to create. */
+export interface ArraySpec {
+  /** Array shape. */
+  shape: number[];
+  /** Chunk shape (same rank as shape). */
+  chunks: number[];
+  /** Element type. */
+  dtype: DType;
+  /** Dimension names (written as `_ARRAY_DIMENSIONS` / `dimension_names`). */
+  dimensions: string[];
+  /** Extra array attributes. */
+  attributes?: Record<string, unknown>;
+  /** Codec spec, see {@link parseCodecSpec}; default `none`. */
+  codec?: string;
+}
+
+const V2_DTYPE: Record<DType, string> = {
+  float32: "<f4",
+  float64: "<f8",
+  int32: "<i4",
+  int64: "<i8",
+  "datetime64[s]": "<M8[s]",
+};
+
+const BYTES: Record<DType, number> = {
+  float32: 4,
+  float64: 8,
+  int32: 4,
+  int64: 8,
+  "datetime64[s]": 8,
+};
+
+/** Allocate a typed array of `n` elements of `dtype`. */
+export function allocate(dtype: DType, n: number): ChunkData {
+  switch (dtype) {
+    case "float32":
+      return new Float32Array(n);
+    case "float64":
+      return new Float64Array(n);
+    case "int32":
+      return new Int32Array(n);
+    default:
+      return new BigInt64Array(n);
+  }
+}
+
+function isFloat(dtype: DType): boolean {
+  return dtype === "float32" || dtype === "float64";
+}
+
+function chunkKey(format: ZarrFormat, coords: number[]): string {
+  if (coords.length === 0) return format === 2 ? "0" : "c";
+  return format === 2 ? coords.join(".") : "c/" + coords.join("/");
+}
+
+function writeFileAtomic(path: string, bytes: Uint8Array): void {
+  Deno.mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  Deno.writeFileSync(tmp, bytes);
+  Deno.renameSync(tmp, path);
+}
+
+function writeJson(path: string, value: unknown): void {
+  writeFileAtomic(path, new TextEncoder().encode(JSON.stringify(value, jsonSafe, 2)));
+}
+
+// JSON has no NaN/Infinity; zarr writes them as strings in fill values and
+// attributes (zarr-python does the same).
+function jsonSafe(_key: string, value: unknown): unknown {
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    return Number.isNaN(value) ? "NaN" : value > 0 ? "Infinity" : "-Infinity";
+  }
+  if (typeof value === "bigint") return Number(value);
+  return value;
+}
+
+/** Metadata documents of one node, keyed by file name relative to the store root. */
+type MetadataDocs = Record<string, unknown>;
+
+/** Writer for one zarr array; chunks may be written from any process. */
+export class ArrayWriter {
+  /** Store root directory. */
+  readonly root: string;
+  /** Path of the array inside the store. */
+  readonly path: string;
+  /** Zarr format. */
+  readonly format: ZarrFormat;
+  /** The array spec. */
+  readonly spec: ArraySpec;
+  /** Codec pipeline. */
+  readonly pipeline: CodecPipeline;
+
+  constructor(root: string, path: string, format: ZarrFormat, spec: ArraySpec) {
+    this.root = root;
+    this.path = path;
+    this.format = format;
+    this.spec = spec;
+    this.pipeline = parseCodecSpec(spec.codec ?? "none", BYTES[spec.dtype]);
+  }
+
+  /** Number of chunks along each dimension. */
+  get chunkGrid(): number[] {
+    return this.spec.shape.map((s, i) => Math.ceil(s / this.spec.chunks[i]));
+  }
+
+  /**
+   * Write one chunk. `data` holds the full chunk shape in C order (edge
+   * chunks padded). A floating-point chunk that is all NaN is not written:
+   * readers return the fill value for it, as zarr-python does.
+   */
+  writeChunk(coords: number[], data: ChunkData): number {
+    const path = join(this.root, this.path, chunkKey(this.format, coords));
+    if (isFloat(this.spec.dtype) && allNaN(data as Float32Array)) {
+      try {
+        Deno.removeSync(path);
+      } catch { /* not there */ }
+      return 0;
+    }
+    const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const encoded = encodeChunk(this.pipeline, raw);
+    writeFileAtomic(path, encoded);
+    return encoded.length;
+  }
+
+  /** Write a whole small array (all chunks) from a C-order buffer of its shape. */
+  writeAll(data: ChunkData): void {
+    const grid = this.chunkGrid;
+    for (const coords of gridIndices(grid)) {
+      this.writeChunk(coords, extractChunk(data, this.spec.shape, this.spec.chunks, coords));
+    }
+  }
+
+  /** Metadata documents for this array, keyed relative to the store root. */
+  metadata(): MetadataDocs {
+    const s = this.spec;
+    const attrs = { ...(s.attributes ?? {}) };
+    const prefix = this.path ? `${this.path}/` : "";
+    if (this.format === 2) {
+      const filters = this.pipeline.stages.filter((c) => c.v2().role === "filter").map((c) =>
+        c.v2().config
+      );
+      const compressor = this.pipeline.stages.find((c) => c.v2().role === "compressor");
+      return {
+        [`${prefix}.zarray`]: {
+          zarr_format: 2,
+          shape: s.shape,
+          chunks: s.chunks,
+          dtype: V2_DTYPE[s.dtype],
+          compressor: compressor ? compressor.v2().config : null,
+          fill_value: isFloat(s.dtype) ? NaN : null,
+          order: "C",
+          filters: filters.length ? filters : null,
+          dimension_separator: ".",
+        },
+        [`${prefix}.zattrs`]: { ...attrs, _ARRAY_DIMENSIONS: s.dimensions },
+      };
+    }
+    return {
+      [`${prefix}zarr.json`]: {
+        zarr_format: 3,
+        node_type: "array",
+        shape: s.shape,
+        data_type: s.dtype === "datetime64[s]" ? "int64" : s.dtype,
+        chunk_grid: { name: "regular", configuration: { chunk_shape: s.chunks } },
+        chunk_key_encoding: { name: "default", configuration: { separator: "/" } },
+        fill_value: isFloat(s.dtype) ? NaN : 0,
+        codecs: [
+          { name: "bytes", configuration: { endian: "little" } },
+          ...this.pipeline.stages.map((c) => c.v3()),
+        ],
+        attributes: attrs,
+        dimension_names: s.dimensions,
+      },
+    };
+  }
+
+  /** Write this array's metadata documents. */
+  writeMetadata(): void {
+    for (const [key, doc] of Object.entries(this.metadata())) writeJson(join(this.root, key), doc);
+  }
+}
+
+function allNaN(data: Float32Array | Float64Array): boolean {
+  for (let i = 0; i < data.length; i++) if (data[i] === data[i]) return false;
+  return true;
+}
+
+/** All index tuples of a grid, in C order. */
+export function* gridIndices(grid: number[]): Generator<number[]> {
+  const n = grid.reduce((a, b) => a * b, 1);
+  const idx = new Array(grid.length).fill(0);
+  for (let k = 0; k < n; k++) {
+    yield idx.slice();
+    for (let d = grid.length - 1; d >= 0; d--) {
+      if (++idx[d] < grid[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+/** Copy chunk `coords` out of a C-order array of `shape`, padding edges with NaN/0. */
+export function extractChunk(
+  data: ChunkData,
+  shape: number[],
+  chunks: number[],
+  coords: number[],
+): ChunkData {
+  const n = chunks.reduce((a, b) => a * b, 1);
+  const out = new (data.constructor as { new (n: number): ChunkData })(n);
+  if (out instanceof Float32Array || out instanceof Float64Array) out.fill(NaN);
+  const start = coords.map((c, i) => c * chunks[i]);
+  const extent = start.map((s, i) => Math.min(chunks[i], shape[i] - s));
+  if (shape.length === 0) {
+    out.set(data as never);
+    return out;
+  }
+  const rows = extent.slice(0, -1);
+  const last = extent.at(-1)!;
+  for (const r of gridIndices(rows)) {
+    let src = 0, dst = 0;
+    for (let d = 0; d < shape.length - 1; d++) {
+      src = src * shape[d] + start[d] + r[d];
+      dst = dst * chunks[d] + r[d];
+    }
+    src = src * shape.at(-1)! + start.at(-1)!;
+    dst = dst * chunks.at(-1)!;
+    out.set(data.subarray(src, src + last) as never, dst);
+  }
+  return out;
+}
+
+/** Write a group node (not the root) with attributes. */
+export function writeGroupMetadata(
+  root: string,
+  path: string,
+  format: ZarrFormat,
+  attributes: Record<string, unknown>,
+): void {
+  for (const [key, doc] of Object.entries(groupDocs(path, format, attributes))) {
+    writeJson(join(root, key), doc);
+  }
+}
+
+function groupDocs(path: string, format: ZarrFormat, attributes: Record<string, unknown>): MetadataDocs {
+  const prefix = path ? `${path}/` : "";
+  if (format === 2) {
+    return { [`${prefix}.zgroup`]: { zarr_format: 2 }, [`${prefix}.zattrs`]: attributes };
+  }
+  return { [`${prefix}zarr.json`]: { zarr_format: 3, node_type: "group", attributes } };
+}
+
+/**
+ * Publish a store: write the root group metadata and consolidated metadata
+ * over all nodes found on disk. This is the last write of every conversion.
+ */
+export function finalizeStore(
+  root: string,
+  format: ZarrFormat,
+  attributes: Record<string, unknown>,
+): void {
+  const nodes = collectMetadata(root, format);
+  if (format === 2) {
+    Object.assign(nodes, groupDocs("", 2, attributes));
+    writeJson(join(root, ".zmetadata"), { zarr_consolidated_format: 1, metadata: nodes });
+    writeJson(join(root, ".zattrs"), attributes);
+    writeJson(join(root, ".zgroup"), { zarr_format: 2 });
+  } else {
+    const metadata: Record<string, unknown> = {};
+    for (const [key, doc] of Object.entries(nodes)) metadata[key.replace(/\/?zarr\.json$/, "")] = doc;
+    writeJson(join(root, "zarr.json"), {
+      zarr_format: 3,
+      node_type: "group",
+      attributes,
+      consolidated_metadata: { kind: "inline", must_understand: false, metadata },
+    });
+  }
+}
+
+function collectMetadata(root: string, format: ZarrFormat, rel = ""): MetadataDocs {
+  const docs: MetadataDocs = {};
+  const names = format === 2 ? [".zarray", ".zgroup", ".zattrs"] : ["zarr.json"];
+  for (const entry of Deno.readDirSync(join(root, rel))) {
+    const key = rel ? `${rel}/${entry.name}` : entry.name;
+    if (entry.isFile && rel && names.includes(entry.name)) {
+      docs[key] = JSON.parse(Deno.readTextFileSync(join(root, key)));
+    } else if (entry.isDirectory && !entry.name.startsWith(".") && entry.name !== "c") {
+      const sub = join(root, key);
+      const isNode = names.some((n) => exists(join(sub, n)));
+      if (isNode) Object.assign(docs, collectMetadata(root, format, key));
+    }
+  }
+  return docs;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Thrown when a directory is not a finished store. */
+export class IncompleteStoreError extends Error {}
+
+/** Detect the zarr format of a finished store, or throw {@link IncompleteStoreError}. */
+export function assertComplete(root: string): ZarrFormat {
+  if (!exists(root)) throw new IncompleteStoreError(`${root}: no such store`);
+  if (exists(join(root, ".zgroup"))) return 2;
+  if (exists(join(root, "zarr.json"))) return 3;
+  if (exists(join(root, ".zattrs")) || exists(join(root, "data")) || exists(join(root, ".build"))) {
+    throw new IncompleteStoreError(
+      `${root}: incomplete store: the root group metadata is missing, so the conversion that wrote it did not finish; convert again`,
+    );
+  }
+  throw new IncompleteStoreError(`${root}: not a zarr store (no .zgroup or zarr.json)`);
+}
+
+/** Read-only view of one array of a finished store. */
+export class ArrayReader {
+  /** Store root. */
+  readonly root: string;
+  /** Array path inside the store. */
+  readonly path: string;
+  /** Zarr format. */
+  readonly format: ZarrFormat;
+  /** Shape. */
+  readonly shape: number[];
+  /** Chunk shape. */
+  readonly chunks: number[];
+  /** Element type. */
+  readonly dtype: DType;
+  /** Dimension names. */
+  readonly dimensions: string[];
+  /** Attributes. */
+  readonly attributes: Record<string, unknown>;
+  /** Codec pipeline. */
+  readonly pipeline: CodecPipeline;
+
+  constructor(root: string, path: string, format?: ZarrFormat) {
+    this.root = root;
+    this.path = path;
+    this.format = format ?? assertComplete(root);
+    const dir = join(root, path);
+    if (this.format === 2) {
+      const meta = JSON.parse(Deno.readTextFileSync(join(dir, ".zarray")));
+      const attrs = exists(join(dir, ".zattrs")) ? JSON.parse(Deno.readTextFileSync(join(dir, ".zattrs"))) : {};
+      this.shape = meta.shape;
+      this.chunks = meta.chunks;
+      this.dtype = (Object.entries(V2_DTYPE).find(([, v]) => v === meta.dtype)?.[0] ?? fail(`dtype ${meta.dtype}`)) as DType;
+      this.dimensions = attrs._ARRAY_DIMENSIONS ?? [];
+      delete attrs._ARRAY_DIMENSIONS;
+      this.attributes = attrs;
+      this.pipeline = pipelineFromV2(meta.filters, meta.compressor, BYTES[this.dtype]);
+    } else {
+      const meta = JSON.parse(Deno.readTextFileSync(join(dir, "zarr.json")));
+      this.shape = meta.shape;
+      this.chunks = meta.chunk_grid.configuration.chunk_shape;
+      this.dtype = meta.data_type;
+      this.dimensions = meta.dimension_names ?? [];
+      this.attributes = meta.attributes ?? {};
+      this.pipeline = pipelineFromV3(meta.codecs, BYTES[this.dtype]);
+    }
+  }
+
+  /** Path of a chunk file. */
+  chunkPath(coords: number[]): string {
+    return join(this.root, this.path, chunkKey(this.format, coords));
+  }
+
+  /** Read and decode one chunk (NaN/0 filled when absent). */
+  readChunk(coords: number[]): ChunkData {
+    const n = this.chunks.reduce((a, b) => a * b, 1);
+    let stored: Uint8Array;
+    try {
+      stored = Deno.readFileSync(this.chunkPath(coords));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      const out = allocate(this.dtype, n);
+      if (out instanceof Float32Array || out instanceof Float64Array) out.fill(NaN);
+      return out;
+    }
+    const raw = decodeChunk(this.pipeline, stored, n * BYTES[this.dtype]);
+    const copy = raw.byteOffset % 8 === 0 ? raw : raw.slice();
+    switch (this.dtype) {
+      case "float32":
+        return new Float32Array(copy.buffer, copy.byteOffset, n);
+      case "float64":
+        return new Float64Array(copy.buffer, copy.byteOffset, n);
+      case "int32":
+        return new Int32Array(copy.buffer, copy.byteOffset, n);
+      default:
+        return new BigInt64Array(copy.buffer, copy.byteOffset, n);
+    }
+  }
+
+  /** Read a box `[start, stop)` per dimension into a C-order array. */
+  read(box?: [number, number][]): ChunkData {
+    const sel = box ?? this.shape.map((s) => [0, s] as [number, number]);
+    const outShape = sel.map(([a, b]) => b - a);
+    const out = allocate(this.dtype, outShape.reduce((a, b) => a * b, 1));
+    const lo = sel.map(([a], i) => Math.floor(a / this.chunks[i]));
+    const hi = sel.map(([, b], i) => Math.ceil(b / this.chunks[i]));
+    for (const rel of gridIndices(hi.map((h, i) => h - lo[i]))) {
+      const coords = rel.map((r, i) => r + lo[i]);
+      const chunk = this.readChunk(coords);
+      const cStart = coords.map((c, i) => c * this.chunks[i]);
+      const a = sel.map(([s], i) => Math.max(s, cStart[i]));
+      const b = sel.map(([, e], i) => Math.min(e, cStart[i] + this.chunks[i]));
+      const rows = a.slice(0, -1).map((x, i) => b[i] - x);
+      const len = b.at(-1)! - a.at(-1)!;
+      for (const r of gridIndices(rows)) {
+        let src = 0, dst = 0;
+        for (let d = 0; d < rows.length; d++) {
+          src = src * this.chunks[d] + (a[d] + r[d] - cStart[d]);
+          dst = dst * outShape[d] + (a[d] + r[d] - sel[d][0]);
+        }
+        const d = this.shape.length - 1;
+        src = src * this.chunks[d] + (a[d] - cStart[d]);
+        dst = dst * outShape[d] + (a[d] - sel[d][0]);
+        out.set(chunk.subarray(src, src + len) as never, dst);
+      }
+    }
+    return out;
+  }
+}
+
+function fail(what: string): never {
+  throw new Error(`unsupported ${what}`);
+}
+
+/** Read the root group attributes of a finished store. */
+export function readRootAttributes(root: string): Record<string, unknown> {
+  const format = assertComplete(root);
+  if (format === 2) return JSON.parse(Deno.readTextFileSync(join(root, ".zattrs")));
+  return JSON.parse(Deno.readTextFileSync(join(root, "zarr.json"))).attributes ?? {};
+}
+
+/** Size on disk of every file under a directory, in bytes. */
+export function diskUsage(dir: string): number {
+  let total = 0;
+  for (const e of Deno.readDirSync(dir)) {
+    const p = join(dir, e.name);
+    if (e.isDirectory) total += diskUsage(p);
+    else if (e.isFile) total += Deno.statSync(p).size;
+  }
+  return total;
+}
