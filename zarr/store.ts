@@ -336,6 +336,38 @@ function exists(path: string): boolean {
   }
 }
 
+/** True when a file or directory exists. */
+export const pathExists: (path: string) => boolean = exists;
+
+/** Remove a store directory if it exists. */
+export function removeStore(path: string): void {
+  try {
+    Deno.removeSync(path, { recursive: true });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
+
+/**
+ * Publish a staged store at `dest` by renaming; an existing `dest` is moved
+ * aside first and removed only once the new store is in place.
+ */
+export function publishStore(staged: string, dest: string): void {
+  const old = `${dest}.old-${Deno.pid}`;
+  const hadOld = exists(dest);
+  if (hadOld) Deno.renameSync(dest, old);
+  Deno.renameSync(staged, dest);
+  if (hadOld) removeStore(old);
+}
+
+/** Attributes of a group inside a finished store. */
+export function readGroupAttributes(root: string, path: string): Record<string, unknown> {
+  const format = assertComplete(root);
+  const dir = join(root, path);
+  if (format === 2) return exists(join(dir, ".zattrs")) ? JSON.parse(Deno.readTextFileSync(join(dir, ".zattrs"))) : {};
+  return JSON.parse(Deno.readTextFileSync(join(dir, "zarr.json"))).attributes ?? {};
+}
+
 /** Thrown when a directory is not a finished store. */
 export class IncompleteStoreError extends Error {}
 

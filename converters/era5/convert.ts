@@ -10,7 +10,15 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { isoTime, monthIndex } from "../cf.ts";
-import { ArrayWriter, finalizeStore, writeGroupMetadata, type ZarrFormat } from "../../zarr/store.ts";
+import {
+  ArrayWriter,
+  finalizeStore,
+  pathExists,
+  publishStore,
+  removeStore,
+  writeGroupMetadata,
+  type ZarrFormat,
+} from "../../zarr/store.ts";
 import { DEFAULT_CODEC, parseCodecSpec } from "../../zarr/codecs.ts";
 import { emptyMoments, mergeMoments, type Moments, PointMoments } from "../../normalization/moments.ts";
 import {
@@ -103,32 +111,6 @@ export interface ConversionSummary {
   seconds: number;
 }
 
-function exists(p: string): boolean {
-  try {
-    Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function removeIfExists(p: string): void {
-  try {
-    Deno.removeSync(p, { recursive: true });
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-}
-
-/** Replace `dest` by `staged` (rename); an old `dest` is removed only after. */
-function publish(staged: string, dest: string): void {
-  const old = `${dest}.old-${Deno.pid}`;
-  const hadOld = exists(dest);
-  if (hadOld) Deno.renameSync(dest, old);
-  Deno.renameSync(staged, dest);
-  if (hadOld) removeIfExists(old);
-}
-
 /** Convert ERA5 files into a zarr store plus a normalization store. */
 export async function convertEra5(opts: Era5Options): Promise<ConversionSummary> {
   const started = performance.now();
@@ -139,7 +121,7 @@ export async function convertEra5(opts: Era5Options): Promise<ConversionSummary>
   parseCodecSpec(codec); // fail early on a bad spec
   if (resolve(out) === resolve(normPath)) throw new Error("--norm must differ from --out");
   for (const p of [out, normPath]) {
-    if (exists(p) && !opts.overwrite) throw new Error(`${p} already exists; pass --overwrite to replace it`);
+    if (pathExists(p) && !opts.overwrite) throw new Error(`${p} already exists; pass --overwrite to replace it`);
   }
   const progress = opts.onProgress ?? (() => {});
 
@@ -151,12 +133,12 @@ export async function convertEra5(opts: Era5Options): Promise<ConversionSummary>
   const plan = planConversion(entries, { fields: opts.fields, levels: opts.levels, allowGaps: opts.allowGaps });
 
   const stageOut = `${out}.partial`, stageNorm = `${normPath}.partial`;
-  removeIfExists(stageOut);
-  removeIfExists(stageNorm);
+  removeStore(stageOut);
+  removeStore(stageNorm);
   try {
     const result = await writeStores(plan, { ...opts, codec, format, stageOut, stageNorm, out, normPath, progress });
-    publish(stageOut, out);
-    publish(stageNorm, normPath);
+    publishStore(stageOut, out);
+    publishStore(stageNorm, normPath);
     return {
       out,
       norm: normPath,
@@ -166,8 +148,8 @@ export async function convertEra5(opts: Era5Options): Promise<ConversionSummary>
       seconds: (performance.now() - started) / 1000,
     };
   } catch (e) {
-    removeIfExists(stageOut);
-    removeIfExists(stageNorm);
+    removeStore(stageOut);
+    removeStore(stageNorm);
     throw e;
   }
 }

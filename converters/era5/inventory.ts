@@ -331,11 +331,20 @@ export function planConversion(files: FileEntry[], opts: PlanOptions = {}): Plan
     if (absent.length) missing.push({ time: isoTime(times[ti]), fields: absent });
   }
   if (missing.length && !opts.allowGaps) {
-    const first = missing.slice(0, 3).map((m) => `${m.time} (${m.fields.slice(0, 4).join(", ")}${m.fields.length > 4 ? ", …" : ""})`);
+    const total = fields.reduce((n, f) => n + f.owner.length, 0) + fieldsSfc.reduce((n, f) => n + f.owner.length, 0);
+    const empty = missing.filter((m) => m.fields.length === total).map((m) => Date.parse(m.time + "Z") / 1000);
+    const parts: string[] = [];
+    if (empty.length) parts.push(`no data at all for ${empty.length} time step(s): ${ranges(empty, step)}`);
+    const byField = new Map<string, number[]>();
+    for (const m of missing) {
+      if (m.fields.length === total) continue;
+      for (const f of m.fields) byField.set(f, [...(byField.get(f) ?? []), Date.parse(m.time + "Z") / 1000]);
+    }
+    for (const [f, ts] of [...byField].slice(0, 3)) parts.push(`${f} lacks ${ts.length} time step(s) that other fields have: ${ranges(ts, step)}`);
+    if (byField.size > 3) parts.push(`and ${byField.size - 3} more field levels`);
     throw new Error(
-      `gap in the time axis: ${missing.length} of ${nt} time steps (every ${step / 3600} h from ${isoTime(t0)}) lack data, first ${
-        first.join("; ")
-      }. Add the missing files, or pass --allow-gaps to fill them with NaN`,
+      `gap in the time axis (every ${step / 3600} h from ${isoTime(t0)} to ${isoTime(times[nt - 1])}): ${parts.join("; ")}. ` +
+        "Add the missing files, or pass --allow-gaps to fill them with NaN",
     );
   }
   return {
@@ -350,4 +359,19 @@ export function planConversion(files: FileEntry[], opts: PlanOptions = {}): Plan
     missing,
     era5tSteps: files.reduce((a, f) => a + f.era5tSteps, 0),
   };
+}
+
+/** `A .. B` ranges of consecutive times, the first three. */
+function ranges(times: number[], step: number): string {
+  const out: string[] = [];
+  let start = times[0], prev = times[0];
+  for (const t of [...times.slice(1), NaN]) {
+    if (t === prev + step) {
+      prev = t;
+      continue;
+    }
+    out.push(start === prev ? isoTime(start) : `${isoTime(start)} .. ${isoTime(prev)}`);
+    start = prev = t;
+  }
+  return out.slice(0, 3).join(", ") + (out.length > 3 ? `, … (${out.length} ranges)` : "");
 }

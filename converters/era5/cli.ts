@@ -1,0 +1,85 @@
+/**
+ * The `convert era5` subcommand.
+ *
+ * @module
+ */
+import { Command, Option } from "@commander-js/extra-typings";
+import { formatBytes, parseInteger, parseList, parseNumbers } from "../../cli/run.ts";
+import { progressDisplay } from "../../cli/progress.ts";
+import { registerConverter } from "../registry.ts";
+import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
+import { type ChunkShape, convertEra5, DEFAULT_CHUNKS, expandInputs } from "./convert.ts";
+
+/** Parse `time=6,lat=91,lon=180` (any subset). */
+export function parseChunks(text: string): Partial<ChunkShape> {
+  const out: Partial<ChunkShape> = {};
+  for (const part of parseList(text)) {
+    const [key, value] = part.split("=");
+    const n = Number(value);
+    if (!["time", "lat", "lon"].includes(key) || !Number.isInteger(n) || n < 1) {
+      throw new Error(`--chunks: "${part}" is not time=N, lat=N or lon=N with N ≥ 1`);
+    }
+    out[key as keyof ChunkShape] = n;
+  }
+  return out;
+}
+
+function command() {
+  return new Command("era5")
+    .description("convert ERA5 netCDF3/netCDF4 files into an AtmoRep-layout zarr store")
+    .argument("<inputs...>", "input files, directories or globs")
+    .requiredOption("-o, --out <store>", "output zarr store")
+    .option("--norm <store>", "normalization store (default: OUT with .zarr → .norm.zarr)")
+    .option("--fields <names>", "fields to keep, e.g. t,u,v,t2m", parseList)
+    .option("--levels <values>", "levels to keep, e.g. 1000,850,500", parseNumbers("--levels"))
+    .addOption(new Option("--zarr-format <n>", "zarr format").choices(["2", "3"]).default("2"))
+    .option("--codec <spec>", "chunk codec: shuffle,zstd:N | zstd:N | gzip:N | none", DEFAULT_CODEC)
+    .option(
+      "--chunks <spec>",
+      `chunk extents (default time=${DEFAULT_CHUNKS.time},lat=${DEFAULT_CHUNKS.lat},lon=${DEFAULT_CHUNKS.lon})`,
+      parseChunks,
+    )
+    .option("--allow-gaps", "fill missing time steps with NaN and list them in the store's attributes")
+    .option("--embed-normalization", "also write AtmoRep's normalization/ group into the data store")
+    .option("--overwrite", "replace existing output stores")
+    .option("--workers <n>", "worker threads (0 = none)", parseInteger("--workers"))
+    .option("-q, --quiet", "no progress output")
+    .action(async (inputs, o) => {
+      const progress = progressDisplay(o.quiet);
+      const started = performance.now();
+      const summary = await convertEra5({
+        inputs: expandInputs(inputs),
+        out: o.out,
+        norm: o.norm,
+        fields: o.fields,
+        levels: o.levels,
+        zarrFormat: Number(o.zarrFormat) as 2 | 3,
+        codec: o.codec,
+        chunks: o.chunks,
+        allowGaps: o.allowGaps,
+        embedNormalization: o.embedNormalization,
+        overwrite: o.overwrite,
+        workers: o.workers,
+        command: ["deno task convert era5", ...Deno.args.slice(1)].join(" "),
+        onProgress: (p) => {
+          const seconds = (performance.now() - started) / 1000;
+          const detail = p.phase === "convert" ? `${formatBytes(p.bytes)} ${(p.bytes / 1e6 / seconds).toFixed(0)} MB/s` : "";
+          progress.update(p.phase, p.done, p.total, detail);
+        },
+      }).finally(() => progress.stop());
+      const { plan } = summary;
+      console.log(
+        `wrote ${summary.out}: ${plan.fields.length} fields × ${plan.levels.length} levels + ${plan.fieldsSfc.length} single-level fields, ` +
+          `${plan.times.length} times, ${plan.grid.lats.length}×${plan.grid.lons.length} grid; ` +
+          `${formatBytes(summary.rawBytes)} → ${formatBytes(summary.storedBytes)} in ${summary.seconds.toFixed(1)} s ` +
+          `(${(summary.rawBytes / 1e6 / summary.seconds).toFixed(0)} MB/s)`,
+      );
+      console.log(`wrote ${summary.norm}: monthly normalization coefficients`);
+    });
+}
+
+registerConverter({
+  name: "era5",
+  summary: "ERA5 netCDF3/netCDF4 → AtmoRep-layout zarr",
+  command: command as never,
+});

@@ -1,0 +1,38 @@
+/**
+ * atmorep-ts: data pipeline for atmospheric and ocean foundation models.
+ *
+ * Public API: converters (ERA5 netCDF → zarr), zarr store I/O with native
+ * codecs, normalization statistics and coefficient sets, store inspection.
+ *
+ * @module
+ */
+export { convertEra5, DEFAULT_CHUNKS, expandInputs } from "./converters/era5/convert.ts";
+export type { ChunkShape, ConversionSummary, Era5Options, Progress } from "./converters/era5/convert.ts";
+export { planConversion, scanFile } from "./converters/era5/inventory.ts";
+export type { FieldPlan, FileEntry, Plan, PlanOptions } from "./converters/era5/inventory.ts";
+export { converterRegistry, registerConverter } from "./converters/registry.ts";
+export type { ConverterPlugin } from "./converters/registry.ts";
+export { formatRegistry, InputError, openDataset, registerFormat } from "./converters/formats/dataset.ts";
+export type { FormatReader, SourceDataset, SourceVariable } from "./converters/formats/dataset.ts";
+export { netcdf3Reader } from "./converters/formats/netcdf3.ts";
+export { hdf5Reader } from "./converters/formats/hdf5.ts";
+export { decodeTimes, packingOf, parseTimeUnits, unpackInto } from "./converters/cf.ts";
+export type { Packing, TimeUnits } from "./converters/cf.ts";
+export {
+  ArrayReader,
+  ArrayWriter,
+  assertComplete,
+  finalizeStore,
+  IncompleteStoreError,
+  readRootAttributes,
+} from "./zarr/store.ts";
+export type { ArraySpec, DType, ZarrFormat } from "./zarr/store.ts";
+export { codecRegistry, DEFAULT_CODEC, parseCodecSpec } from "./zarr/codecs.ts";
+export { emptyMoments, mergeMoments, momentsOf, PointMoments, stdOf } from "./normalization/moments.ts";
+export type { Moments } from "./normalization/moments.ts";
+export { defaultNormPath } from "./normalization/sets.ts";
+export { deriveNormSet } from "./normalization/derive.ts";
+export type { DeriveOptions, Pooling } from "./normalization/derive.ts";
+export { formatSummary, inspectStore } from "./stores/inspect.ts";
+export type { StoreSummary } from "./stores/inspect.ts";
+export { VERSION } from "./version.ts";

@@ -1,0 +1,159 @@
+/**
+ * Derive a new coefficient set from the partial statistics kept in a data
+ * store (`statistics/`), without re-reading the data.
+ *
+ * Pooling rules (each output entry still has one row per month of the data
+ * store, so AtmoRep's month indexing keeps working):
+ * - `monthly`: each year-month from its own statistics (AtmoRep's scheme);
+ *   months outside the period get NaN.
+ * - `calendar-month`: every January from all Januaries in the period, etc.
+ * - `all`: one pooled mean/std over the whole period for every month.
+ *
+ * @module
+ */
+import {
+  ArrayReader,
+  assertComplete,
+  finalizeStore,
+  pathExists,
+  publishStore,
+  readGroupAttributes,
+  readRootAttributes,
+  removeStore,
+} from "../zarr/store.ts";
+import { emptyMoments, mergeMoments, type Moments, PointMoments } from "./moments.ts";
+import { createNormArrays, type NormLayout, writeGlobalCoefficients, writeLocalCoefficients } from "./sets.ts";
+import { basename, dirname, resolve } from "node:path";
+
+/** How source months are pooled into each output entry. */
+export type Pooling = "monthly" | "calendar-month" | "all";
+
+/** Options of {@link deriveNormSet}. */
+export interface DeriveOptions {
+  /** Data store with `statistics/`. */
+  store: string;
+  /** Output coefficient store. */
+  out: string;
+  /** First month of the period, `YYYY-MM` (default: first month of data). */
+  from?: string;
+  /** Last month of the period, `YYYY-MM` (default: last month of data). */
+  to?: string;
+  /** Pooling rule (default `calendar-month`). */
+  pooling?: Pooling;
+  /** Replace an existing output. */
+  overwrite?: boolean;
+}
+
+function parseMonth(text: string, option: string): number {
+  const m = /^(\d{4})-(\d{1,2})$/.exec(text);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 12) throw new Error(`${option}: "${text}" is not YYYY-MM`);
+  return Number(m[1]) * 100 + Number(m[2]);
+}
+
+/** Derive a coefficient set; returns the number of source months pooled. */
+export function deriveNormSet(opts: DeriveOptions): { months: number; used: number } {
+  const store = opts.store.replace(/\/+$/, "");
+  const format = assertComplete(store);
+  const rootAttrs = readRootAttributes(store);
+  if (!pathExists(`${store}/statistics`)) {
+    throw new Error(`${store}: no statistics/ group (written by \`deno task convert\`); cannot derive coefficients`);
+  }
+  const months = readGroupAttributes(store, "statistics").months as number[];
+  const pooling = opts.pooling ?? "calendar-month";
+  if (!["monthly", "calendar-month", "all"].includes(pooling)) {
+    throw new Error(`--pool must be monthly, calendar-month or all (got "${pooling}")`);
+  }
+  const from = opts.from ? parseMonth(opts.from, "--from") : months[0];
+  const to = opts.to ? parseMonth(opts.to, "--to") : months.at(-1)!;
+  if (from > to) throw new Error(`--from ${opts.from} is after --to ${opts.to}`);
+  const inPeriod = months.map((m) => m >= from && m <= to);
+  const pointCount = new ArrayReader(store, "statistics/point_count", format);
+  const [, , , nlat, nlon] = pointCount.shape;
+  const layout: NormLayout = {
+    months,
+    fields: rootAttrs.fields as string[],
+    fieldsSfc: rootAttrs.fields_sfc as string[],
+    levels: rootAttrs.levels as number[],
+    nlat,
+    nlon,
+  };
+  const out = opts.out.replace(/\/+$/, "");
+  if (pathExists(out) && !opts.overwrite) throw new Error(`${out} already exists; pass --overwrite to replace it`);
+  const stage = `${out}.partial`;
+  removeStore(stage);
+  const pool = (entry: number): number[] =>
+    months.map((m, i) => i).filter((i) =>
+      inPeriod[i] && (pooling === "all" || (pooling === "monthly" ? i === entry : months[i] % 100 === months[entry] % 100))
+    );
+  const used = new Set<number>();
+  try {
+    const arrays = createNormArrays(stage, format, "", layout);
+    const globals = (sfc: boolean, nf: number, nl: number): Moments[][][] => {
+      const sx = sfc ? "_sfc" : "";
+      const names = ["count", "mean", "m2", "min", "max"] as const;
+      const read = names.map((n) => new ArrayReader(store, `statistics/${n}${sx}`, format).read() as Float64Array);
+      const at = (m: number, f: number, l: number): Moments => {
+        const i = (m * nf + f) * nl + l;
+        const c = read[0][i];
+        return c > 0
+          ? { count: c, mean: read[1][i], m2: read[2][i], min: read[3][i], max: read[4][i] }
+          : emptyMoments();
+      };
+      return months.map((_, e) =>
+        Array.from({ length: nf }, (_, f) =>
+          Array.from({ length: nl }, (_, l) => pool(e).reduce((acc, m) => mergeMoments(acc, at(m, f, l)), emptyMoments())))
+      );
+    };
+    const nf = layout.fields.length, ns = layout.fieldsSfc.length, nl = layout.levels.length;
+    const gData = nf * nl > 0 ? globals(false, nf, nl) : months.map(() => []);
+    const gSfc = ns > 0 ? globals(true, ns, 1) : months.map(() => []);
+    writeGlobalCoefficients(arrays, layout, gData, gSfc);
+
+    const local = (sfc: boolean, f: number, l: number) => {
+      const sx = sfc ? "_sfc" : "";
+      const readers = ["point_count", "point_mean", "point_m2"].map((n) =>
+        new ArrayReader(store, `statistics/${n}${sx}`, format)
+      );
+      const cache = new Map<string, { mean: Float32Array; std: Float32Array }>();
+      months.forEach((_, e) => {
+        const src = pool(e);
+        const key = src.join(",");
+        let coef = cache.get(key);
+        if (!coef) {
+          const acc = new PointMoments(nlat * nlon);
+          for (const m of src) {
+            used.add(m);
+            const coords = sfc ? [m, f, 0, 0] : [m, f, l, 0, 0];
+            const [c, mu, m2] = readers.map((r) => r.readChunk(coords) as Float64Array);
+            // Months never written hold NaN (the fill value): nothing to merge.
+            for (let i = 0; i < c.length; i++) if (c[i] !== c[i]) (c[i] = 0, mu[i] = 0, m2[i] = 0);
+            acc.merge(new PointMoments(0, c, mu, m2));
+          }
+          coef = acc.coefficients();
+          cache.set(key, coef);
+        }
+        writeLocalCoefficients(arrays, sfc, e, f, l, coef.mean, coef.std);
+      });
+    };
+    for (let f = 0; f < nf; f++) for (let l = 0; l < nl; l++) local(false, f, l);
+    for (let f = 0; f < ns; f++) local(true, f, 0);
+    const fmt = (m: number) => `${Math.floor(m / 100)}-${String(m % 100).padStart(2, "0")}`;
+    finalizeStore(stage, format, {
+      kind: "normalization",
+      source: dirname(resolve(out)) === dirname(resolve(store)) ? basename(store) : resolve(store),
+      fields: layout.fields,
+      fields_sfc: layout.fieldsSfc,
+      levels: layout.levels,
+      months,
+      pooling,
+      period: [fmt(Math.max(from, months[0])), fmt(Math.min(to, months.at(-1)!))],
+      coefficients: ["mean", "std"],
+      created: new Date().toISOString(),
+    });
+    publishStore(stage, out);
+  } catch (e) {
+    removeStore(stage);
+    throw e;
+  }
+  return { months: months.length, used: used.size };
+}

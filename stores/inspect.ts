@@ -1,0 +1,172 @@
+/**
+ * Summaries of stores written by this project: what `deno task inspect` prints.
+ *
+ * @module
+ */
+import { basename, dirname, join, resolve } from "node:path";
+import { ArrayReader, assertComplete, diskUsage, IncompleteStoreError, readRootAttributes } from "../zarr/store.ts";
+import { isoTime } from "../converters/cf.ts";
+
+/** A normalization set found next to a data store. */
+export interface NormSetSummary {
+  /** Path. */
+  path: string;
+  /** Complete (published) or not. */
+  complete: boolean;
+  /** Pooling rule. */
+  pooling?: string;
+  /** Period the statistics cover. */
+  period?: string[];
+  /** Number of month entries. */
+  months?: number;
+}
+
+/** Summary of one array. */
+export interface ArraySummary {
+  /** Array name. */
+  name: string;
+  /** Shape. */
+  shape: number[];
+  /** Chunk shape. */
+  chunks: number[];
+  /** Dimension names. */
+  dimensions: string[];
+  /** Codec spec. */
+  codec: string;
+  /** Uncompressed bytes. */
+  bytes: number;
+  /** Bytes on disk. */
+  storedBytes: number;
+}
+
+/** Summary of a data store. */
+export interface StoreSummary {
+  /** Path. */
+  path: string;
+  /** Zarr format. */
+  zarrFormat: number;
+  /** Root attributes. */
+  attrs: Record<string, unknown>;
+  /** Time axis: first, last, step in seconds, count. */
+  time?: { start: string; end: string; stepSeconds: number; count: number };
+  /** The main arrays. */
+  arrays: ArraySummary[];
+  /** Normalization sets next to the store. */
+  normSets: NormSetSummary[];
+}
+
+function summarizeArray(root: string, name: string): ArraySummary {
+  const a = new ArrayReader(root, name);
+  const n = a.shape.reduce((x, y) => x * y, 1);
+  const size = { float32: 4, float64: 8, int32: 4, int64: 8, "datetime64[s]": 8 }[a.dtype];
+  return {
+    name,
+    shape: a.shape,
+    chunks: a.chunks,
+    dimensions: a.dimensions,
+    codec: a.pipeline.spec,
+    bytes: n * size,
+    storedBytes: diskUsage(join(root, name)),
+  };
+}
+
+function exists(p: string): boolean {
+  try {
+    Deno.statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Summarise a finished store; throws {@link IncompleteStoreError} for unfinished ones. */
+export function inspectStore(path: string): StoreSummary {
+  const root = path.replace(/\/+$/, "");
+  const zarrFormat = assertComplete(root);
+  const attrs = readRootAttributes(root);
+  const names = attrs.kind === "normalization"
+    ? ["norm", "global_norm", "norm_sfc", "global_norm_sfc"]
+    : ["data", "data_sfc", "normalization/norm", "normalization/norm_sfc", "statistics/point_mean"];
+  const arrays = names.filter((n) => exists(join(root, n))).map((n) => summarizeArray(root, n));
+  let time: StoreSummary["time"];
+  if (exists(join(root, "time"))) {
+    const t = new ArrayReader(root, "time").read() as BigInt64Array;
+    const s = Array.from(t, Number);
+    time = {
+      start: isoTime(s[0]),
+      end: isoTime(s[s.length - 1]),
+      stepSeconds: s.length > 1 ? s[1] - s[0] : 0,
+      count: s.length,
+    };
+  }
+  return { path: root, zarrFormat, attrs, time, arrays, normSets: findNormSets(root) };
+}
+
+/** Normalization stores in the same directory whose `source` is this store. */
+export function findNormSets(root: string): NormSetSummary[] {
+  const dir = dirname(resolve(root));
+  const out: NormSetSummary[] = [];
+  for (const e of Deno.readDirSync(dir)) {
+    if (!e.isDirectory || !/\.norm\.zarr(\.partial)?$/.test(e.name)) continue;
+    const p = join(dir, e.name);
+    try {
+      const a = readRootAttributes(p);
+      if (a.source !== basename(root) && a.source !== resolve(root)) continue;
+      out.push({
+        path: p,
+        complete: true,
+        pooling: a.pooling as string,
+        period: a.period as string[],
+        months: (a.months as number[] | undefined)?.length,
+      });
+    } catch (e) {
+      if (e instanceof IncompleteStoreError) out.push({ path: p, complete: false });
+    }
+  }
+  return out.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+function mb(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(2)} MB`;
+}
+
+/** Human-readable report. */
+export function formatSummary(s: StoreSummary): string {
+  const a = s.attrs;
+  const lines = [`store      ${s.path} (zarr v${s.zarrFormat}, complete)`];
+  if (a.kind === "normalization") {
+    lines.push(`kind       normalization set for ${a.source}, pooling ${a.pooling}, period ${(a.period as string[]).join(" .. ")}`);
+    lines.push(`months     ${(a.months as number[]).length} entries: ${(a.months as number[])[0]} .. ${(a.months as number[]).at(-1)}`);
+  }
+  lines.push(`fields     ${(a.fields as string[]).join(", ") || "-"}`);
+  lines.push(`levels     ${(a.levels as number[]).join(", ") || "-"}${a.level_type ? ` (${a.level_type})` : ""}`);
+  lines.push(`fields_sfc ${(a.fields_sfc as string[]).join(", ") || "-"}`);
+  if (a.res) lines.push(`grid       ${a.grid ?? "regular_ll"}, res ${(a.res as number[]).join("° × ")}°, global ${a.is_global}`);
+  if (s.time) {
+    lines.push(`time       ${s.time.start} .. ${s.time.end}, step ${s.time.stepSeconds / 3600} h, ${s.time.count} steps`);
+  }
+  const missing = (a.missing_times as { time: string; fields: string[] }[] | undefined) ?? [];
+  if (a.kind !== "normalization") {
+    lines.push(
+      `missing    ${missing.length === 0 ? "none" : `${missing.length} time steps filled with NaN, first ${missing.slice(0, 3).map((m) => m.time).join(", ")}`}`,
+    );
+  }
+  for (const arr of s.arrays) {
+    lines.push(
+      `array      ${arr.name.padEnd(18)} (${arr.dimensions.join(", ")}) shape ${JSON.stringify(arr.shape)} chunks ${
+        JSON.stringify(arr.chunks)
+      } codec ${arr.codec}: ${mb(arr.bytes)} → ${mb(arr.storedBytes)} (×${(arr.bytes / Math.max(1, arr.storedBytes)).toFixed(2)})`,
+    );
+  }
+  if (a.kind !== "normalization") {
+    if (s.normSets.length === 0) lines.push("norm sets  none found next to the store");
+    for (const n of s.normSets) {
+      lines.push(
+        n.complete
+          ? `norm set   ${n.path}: ${n.pooling}, ${n.months} months, period ${n.period?.join(" .. ")}`
+          : `norm set   ${n.path}: INCOMPLETE`,
+      );
+    }
+  }
+  return lines.join("\n");
+}

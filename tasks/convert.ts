@@ -1,0 +1,24 @@
+/**
+ * `deno task convert <converter> ...`: one subcommand per registered converter.
+ *
+ * @module
+ */
+import { Command } from "@commander-js/extra-typings";
+import { converterRegistry } from "../converters/registry.ts";
+import "../converters/era5/cli.ts";
+import { runMain } from "../cli/run.ts";
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const program = new Command("convert").description("convert input data into zarr stores").exitOverride();
+    for (const plugin of converterRegistry.values()) program.addCommand(plugin.command() as never);
+    try {
+      await program.parseAsync(Deno.args, { from: "user" });
+    } catch (e) {
+      // Commander already printed usage errors and help.
+      const code = (e as { exitCode?: number; code?: string }).exitCode;
+      if (code !== undefined && (e as { code?: string }).code?.startsWith("commander.")) Deno.exit(code);
+      throw e;
+    }
+  });
+}
