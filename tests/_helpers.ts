@@ -1,0 +1,80 @@
+/**
+ * Test helpers: temporary directories, the bundled sample, extra cases
+ * written by netCDF-C, and running the CLI verbs and Python checks.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+
+/** Debian's Python, which has netCDF4, xarray and zarr 2 (not a pyenv one). */
+export const PYTHON = "/usr/bin/python3";
+
+/** Repository root. */
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** The bundled ERA5 sample directories. */
+export const SAMPLE = { legacy: `${ROOT}samples/era5/legacy`, new: `${ROOT}samples/era5/new` };
+
+/** Output of a subprocess. */
+export interface RunResult {
+  /** Exit code. */
+  code: number;
+  /** Standard output. */
+  stdout: string;
+  /** Standard error. */
+  stderr: string;
+}
+
+/** Run a command and collect its output. */
+export async function run(cmd: string, args: string[]): Promise<RunResult> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", cwd: ROOT }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Run a `tasks/` verb with the same permissions as its deno.json task. */
+export function runTask(verb: string, args: string[]): Promise<RunResult> {
+  return run(Deno.execPath(), [
+    "run",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    `${ROOT}tasks/${verb}.ts`,
+    ...args,
+  ]);
+}
+
+/** Run a Python script from tests/py and parse its JSON output. */
+export async function python<T = Record<string, unknown>>(script: string, args: string[]): Promise<T> {
+  const r = await run(PYTHON, [`${ROOT}tests/py/${script}`, ...args]);
+  if (r.code !== 0) throw new Error(`${script} failed (${r.code}):\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+}
+
+let casesDir: Promise<string> | undefined;
+
+/** Extra input files written by netCDF-C (make_sample.py --cases), made once per run. */
+export function cases(): Promise<string> {
+  casesDir ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "era5-cases-" });
+    const r = await run(PYTHON, [`${ROOT}samples/era5/make_sample.py`, "--cases", dir]);
+    if (r.code !== 0) throw new Error(`make_sample.py --cases failed:\n${r.stderr}`);
+    return dir;
+  })();
+  return casesDir;
+}
+
+/** A fresh temporary directory. */
+export function tempDir(): Promise<string> {
+  return Deno.makeTempDir({ prefix: "atmorep-test-" });
+}
+
+/** True when a path exists. */
+export function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,161 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
+import { ArrayReader, readRootAttributes } from "../zarr/store.ts";
+import { cases, exists, python, runTask, SAMPLE, tempDir } from "./_helpers.ts";
+
+interface StoreCheck {
+  values: Record<string, { max_abs_diff: number; nan_match: boolean; compared: number }>;
+  atmorep: Record<string, unknown>;
+  stats: { global_rel: number; local_rel: number };
+}
+
+const sampleFiles = () => expandInputs([SAMPLE.legacy, SAMPLE.new]);
+
+Deno.test("sample (netCDF3 packed + netCDF4) converts; xarray/zarr-python read exactly the netCDF-C values", async () => {
+  const dir = await tempDir();
+  const out = join(dir, "era5.zarr");
+  const s = await convertEra5({ inputs: sampleFiles(), out, embedNormalization: true, workers: 2 });
+  assert.equal(s.norm, join(dir, "era5.norm.zarr"));
+  assert.deepEqual(s.plan.fields.map((f) => f.name), ["t", "u", "v"]);
+  assert.deepEqual(s.plan.fieldsSfc.map((f) => f.name), ["t2m", "msl", "sst"]);
+  assert.equal(s.plan.times.length, 24);
+  const check = await python<StoreCheck>("check_era5_store.py", [out, s.norm, ...sampleFiles()]);
+  for (const [name, v] of Object.entries(check.values)) {
+    assert.ok(v.compared > 0, `${name} compared`);
+    // float64 unpacking rounded once to float32, as netCDF-C does: bit-identical.
+    assert.equal(v.max_abs_diff, 0, `${name} values`);
+    assert.ok(v.nan_match, `${name} NaN mask (sst over land)`);
+  }
+  assert.deepEqual(Object.keys(check.values).sort(), ["msl", "sst", "t", "t2m", "u", "v"]);
+  // Coefficients vs a two-pass float64 computation.
+  assert.ok(check.stats.global_rel < 1e-6, `global ${check.stats.global_rel}`);
+  assert.ok(check.stats.local_rel < 1e-6, `local ${check.stats.local_rel}`);
+});
+
+Deno.test("the store meets AtmoRep's loader requirements (with --embed-normalization)", async () => {
+  const dir = await tempDir();
+  const out = join(dir, "era5.zarr");
+  const s = await convertEra5({ inputs: sampleFiles(), out, embedNormalization: true, workers: 0 });
+  const a = (await python<StoreCheck>("check_era5_store.py", [out, s.norm])).atmorep;
+  assert.equal(a.fields_list, true);
+  assert.equal(a.levels_numbers, true);
+  assert.equal(a.is_global, true);
+  assert.deepEqual(a.res, [3, 3]);
+  assert.equal(a.data_f32, true);
+  assert.equal(a.data_sfc_f32, true);
+  assert.equal(a.time_dtype, "datetime64[s]");
+  assert.equal(a.hourly_contiguous, true);
+  assert.equal(a.lats_colat_ascending, true);
+  assert.equal(a.lons_ascending_0_360, true);
+  // Months from January of the first year (2020-01) to the last (2020-02).
+  assert.equal(a.months_expected, 2);
+  assert.deepEqual(a.global_norm_shape, [2, 2, 3, 3]);
+  assert.equal(a.global_norm_f32, true);
+  assert.deepEqual(a.norm_shape, [2, 2, 3, 3, 61, 120]);
+  assert.deepEqual(a.norm_sfc_shape, [2, 2, 3, 61, 120]);
+  assert.deepEqual(a.global_norm_sfc_shape, [2, 2, 3]);
+  assert.equal(a.crop_normalized_finite, true);
+});
+
+Deno.test("data_sfc exists even without single-level fields; worker count does not change the bytes", async () => {
+  const dir = await tempDir();
+  const inputs = expandInputs([`${SAMPLE.new}/era5_pressure_levels_20200201.nc`]);
+  const a = await convertEra5({ inputs, out: join(dir, "a.zarr"), workers: 0 });
+  const b = await convertEra5({ inputs, out: join(dir, "b.zarr"), workers: 2 });
+  const sfc = new ArrayReader(a.out, "data_sfc");
+  assert.deepEqual(sfc.shape, [12, 0, 61, 120]);
+  for (const name of ["0.0.0.0.0", "1.2.1.0.0", "0.1.2.0.0"]) {
+    assert.deepEqual(
+      Deno.readFileSync(join(a.out, "data", name)),
+      Deno.readFileSync(join(b.out, "data", name)),
+      name,
+    );
+  }
+});
+
+Deno.test("latitude south→north and longitude −180..180 land in the same store layout", async () => {
+  const dir = await tempDir();
+  const c = await cases();
+  const ref = await convertEra5({
+    inputs: [`${SAMPLE.new}/era5_single_levels_20200201.nc`],
+    out: join(dir, "ref.zarr"),
+    workers: 0,
+  });
+  const flipped = await convertEra5({ inputs: [`${c}/flipped_grid.nc`], out: join(dir, "flip.zarr"), workers: 0 });
+  const x = new ArrayReader(ref.out, "data_sfc").read();
+  const y = new ArrayReader(flipped.out, "data_sfc").read();
+  assert.deepEqual(y, x);
+  assert.deepEqual(new ArrayReader(flipped.out, "lons").read(), new ArrayReader(ref.out, "lons").read());
+  const check = await python<StoreCheck>("check_era5_store.py", [flipped.out, flipped.norm, `${c}/flipped_grid.nc`]);
+  assert.equal(check.values.t2m.max_abs_diff, 0);
+});
+
+Deno.test("old-CDS expver dimension: ERA5 and ERA5T halves are merged", async () => {
+  const dir = await tempDir();
+  const c = await cases();
+  const s = await convertEra5({ inputs: [`${c}/expver_legacy.nc`], out: join(dir, "x.zarr"), workers: 0 });
+  const data = new ArrayReader(s.out, "data_sfc").read() as Float32Array;
+  assert.equal(data.filter((v) => Number.isNaN(v)).length, 0, "no NaN left after merging");
+  const check = await python<StoreCheck>("check_era5_store.py", [s.out, s.norm, `${c}/expver_legacy.nc`]);
+  assert.equal(check.values.t2m.max_abs_diff, 0);
+});
+
+Deno.test("netCDF3 classic with a noleap calendar in days decodes times", async () => {
+  const dir = await tempDir();
+  const c = await cases();
+  const s = await convertEra5({ inputs: [`${c}/classic.nc`], out: join(dir, "c.zarr"), workers: 0 });
+  const t = new ArrayReader(s.out, "time").read() as BigInt64Array;
+  assert.deepEqual([...t].map((v) => new Date(Number(v) * 1000).toISOString()), [
+    "2020-02-01T12:00:00.000Z",
+    "2020-02-01T13:00:00.000Z",
+  ]);
+  assert.deepEqual(readRootAttributes(s.out).fields_sfc, ["tcc"]);
+});
+
+Deno.test("--fields and --levels select; v3 stores hold the same values", async () => {
+  const dir = await tempDir();
+  const s = await convertEra5({
+    inputs: sampleFiles(),
+    out: join(dir, "sel.zarr"),
+    fields: ["u", "t2m"],
+    levels: [850],
+    zarrFormat: 3,
+    chunks: { time: 4, lat: 16, lon: 50 },
+    workers: 0,
+  });
+  const attrs = readRootAttributes(s.out);
+  assert.deepEqual(attrs.fields, ["u"]);
+  assert.deepEqual(attrs.fields_sfc, ["t2m"]);
+  assert.deepEqual(attrs.levels, [850]);
+  const meta = JSON.parse(Deno.readTextFileSync(join(s.out, "data", "zarr.json")));
+  assert.deepEqual(meta.chunk_grid.configuration.chunk_shape, [4, 1, 1, 16, 50]);
+  const full = await convertEra5({ inputs: sampleFiles(), out: join(dir, "full.zarr"), workers: 0 });
+  const u850 = new ArrayReader(full.out, "data").read([[0, 24], [1, 2], [1, 2], [0, 61], [0, 120]]);
+  assert.deepEqual(new ArrayReader(s.out, "data").read(), u850);
+  // Chunk files decoded by numcodecs independently of our reader.
+  const r = await python<{ equal: boolean; chunks: number }>("check_v3_chunks.py", [s.out, full.out]);
+  assert.ok(r.chunks > 0);
+  assert.equal(r.equal, true);
+});
+
+Deno.test("CLI: convert, then inspect prints layout, chunks, codec and the norm set", async () => {
+  const dir = await tempDir();
+  const out = join(dir, "cli.zarr");
+  const conv = await runTask("convert", ["era5", "-q", "--out", out, SAMPLE.legacy, SAMPLE.new]);
+  assert.equal(conv.code, 0, conv.stderr);
+  assert.match(conv.stdout, /wrote .*cli\.zarr: 3 fields × 3 levels \+ 3 single-level fields, 24 times/);
+  const ins = await runTask("inspect", [out]);
+  assert.equal(ins.code, 0, ins.stderr);
+  for (
+    const re of [
+      /fields +t, u, v/,
+      /levels +500, 850, 1000 \(pressure\)/,
+      /time +2020-01-31T12:00:00 \.\. 2020-02-01T11:00:00, step 1 h, 24 steps/,
+      /missing +none/,
+      /data +\(time, field, level, lats, lons\) shape \[24,3,3,61,120\] chunks \[6,1,1,61,120\] codec shuffle,zstd:1/,
+      /norm set .*cli\.norm\.zarr: monthly, 2 months/,
+    ]
+  ) assert.match(ins.stdout, re);
+  assert.ok(exists(join(dir, "cli.norm.zarr", ".zgroup")));
+});
