@@ -92,17 +92,22 @@ function shuffleCodec(elementSize: number): ByteCodec {
   };
 }
 
+/** A Node Buffer viewed as a plain Uint8Array (no copy). */
+function plain(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
 function zstdCodec(level: number): ByteCodec {
   return {
     name: "zstd",
     encode: (b) =>
       // The content size must be in the frame header: numcodecs < 0.13
       // refuses frames without it.
-      zlib.zstdCompressSync(b, {
+      plain(zlib.zstdCompressSync(b, {
         params: { [zlib.constants.ZSTD_c_compressionLevel]: level },
         pledgedSrcSize: b.length,
-      } as zlib.ZstdOptions),
-    decode: (b) => zlib.zstdDecompressSync(b),
+      } as zlib.ZstdOptions)),
+    decode: (b) => plain(zlib.zstdDecompressSync(b)),
     v2: () => ({ role: "compressor", config: { id: "zstd", level } }),
     v3: () => ({ name: "zstd", configuration: { level, checksum: false } }),
   };
@@ -111,8 +116,8 @@ function zstdCodec(level: number): ByteCodec {
 function gzipCodec(level: number): ByteCodec {
   return {
     name: "gzip",
-    encode: (b) => zlib.gzipSync(b, { level }),
-    decode: (b) => zlib.gunzipSync(b),
+    encode: (b) => plain(zlib.gzipSync(b, { level })),
+    decode: (b) => plain(zlib.gunzipSync(b)),
     v2: () => ({ role: "compressor", config: { id: "gzip", level } }),
     v3: () => ({ name: "gzip", configuration: { level } }),
   };

@@ -100,7 +100,7 @@ export function readHead(path: string, n: number): Uint8Array {
 }
 
 function describeHead(head: Uint8Array): string {
-  const text = new TextDecoder().decode(head.subarray(0, 16));
+  const text = new TextDecoder().decode(head.subarray(0, 40));
   const printable = /^[\x20-\x7e\r\n\t]*$/.test(text);
   return printable
     ? `it starts with the text "${text.replace(/\s+/g, " ").trim()}"`
@@ -121,7 +121,7 @@ export async function openDataset(path: string): Promise<SourceDataset> {
     throw new InputError(
       path,
       `not a netCDF or HDF5 file (${describeHead(head)}); formats understood: ${
-        formatRegistry.map((r) => r.name).join(", ")
+        formatRegistry.filter((r) => !r.name.includes("refused")).map((r) => r.name).join(", ")
       }`,
     );
   }

@@ -11,6 +11,7 @@ import { resolve } from "node:path";
 import {
   InputError,
   type NumericArray,
+  readHead,
   registerFormat,
   type SourceDataset,
   type SourceVariable,
@@ -118,6 +119,26 @@ class HDF5Dataset implements SourceDataset {
   }
 }
 
+/**
+ * End-of-file address from the HDF5 superblock (versions 0–3), so a
+ * truncated file is reported before the HDF5 library prints its own trace.
+ */
+export function hdf5EndOfFile(head: Uint8Array): number | undefined {
+  const v = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const version = head[8];
+  let sizeOfOffsets: number, pos: number;
+  if (version === 0 || version === 1) {
+    sizeOfOffsets = head[13];
+    pos = 24 + (version === 1 ? 4 : 0) + sizeOfOffsets * 2; // base address, free-space address
+  } else if (version === 2 || version === 3) {
+    sizeOfOffsets = head[9];
+    pos = 12 + sizeOfOffsets * 2; // base address, superblock extension address
+  } else return undefined;
+  if (sizeOfOffsets !== 8 || pos + 8 > head.length) return undefined;
+  const eof = v.getBigUint64(pos, true);
+  return eof === 0xffffffffffffffffn ? undefined : Number(eof);
+}
+
 let ready: Promise<unknown> | undefined;
 
 /** The netCDF4/HDF5 format plug-in. */
@@ -125,6 +146,11 @@ export const hdf5Reader = {
   name: "netcdf4/hdf5",
   sniff: (h: Uint8Array) => HDF5_MAGIC.every((b, i) => h[i] === b),
   async open(path: string): Promise<SourceDataset> {
+    const size = Deno.statSync(path).size;
+    const eof = hdf5EndOfFile(readHead(path, 128));
+    if (eof !== undefined && eof > size) {
+      throw new InputError(path, `truncated netCDF4/HDF5 file: the superblock says ${eof} bytes, the file has ${size}`);
+    }
     ready ??= h5wasm.ready;
     await ready;
     const file = new h5wasm.File(resolve(path), "r");
