@@ -25,7 +25,7 @@ Deno.test("codec pipelines round-trip and describe themselves for zarr v2 and v3
   assert.deepEqual(p.stages.map((s) => s.v3().name), ["numcodecs.shuffle", "zstd"]);
   // The zstd frame carries its content size (numcodecs < 0.13 needs it).
   const frame = encodeChunk(parseCodecSpec("zstd:1"), raw);
-  assert.equal(frame[4] >> 6, 2, "frame content size field of 4 bytes");
+  assert.ok(frame[4] >> 6 > 0 || (frame[4] & 0x20) !== 0, "frame header has a content size");
 });
 
 Deno.test("codec specs: unknown names and misplaced compressors are refused", () => {
