@@ -128,9 +128,12 @@ function daysInMonth(cal: string, year: number, month: number): number {
   if (cal === "360_day") return 30;
   const base = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
   if (month !== 2) return base;
-  const leap = cal === "all_leap" || cal === "366_day" ? true
-    : cal === "noleap" || cal === "365_day" ? false
-    : cal === "julian" ? year % 4 === 0
+  const leap = cal === "all_leap" || cal === "366_day"
+    ? true
+    : cal === "noleap" || cal === "365_day"
+    ? false
+    : cal === "julian"
+    ? year % 4 === 0
     : (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
   return leap ? 29 : 28;
 }

@@ -82,8 +82,9 @@ export function deriveNormSet(opts: DeriveOptions): { months: number; used: numb
   const stage = `${out}.partial`;
   removeStore(stage);
   const pool = (entry: number): number[] =>
-    months.map((m, i) => i).filter((i) =>
-      inPeriod[i] && (pooling === "all" || (pooling === "monthly" ? i === entry : months[i] % 100 === months[entry] % 100))
+    months.map((_, i) => i).filter((i) =>
+      inPeriod[i] &&
+      (pooling === "all" || (pooling === "monthly" ? i === entry : months[i] % 100 === months[entry] % 100))
     );
   const used = new Set<number>();
   try {
@@ -100,8 +101,12 @@ export function deriveNormSet(opts: DeriveOptions): { months: number; used: numb
           : emptyMoments();
       };
       return months.map((_, e) =>
-        Array.from({ length: nf }, (_, f) =>
-          Array.from({ length: nl }, (_, l) => pool(e).reduce((acc, m) => mergeMoments(acc, at(m, f, l)), emptyMoments())))
+        Array.from(
+          { length: nf },
+          (_, f) =>
+            Array.from({ length: nl }, (_, l) =>
+              pool(e).reduce((acc, m) => mergeMoments(acc, at(m, f, l)), emptyMoments())),
+        )
       );
     };
     const nf = layout.fields.length, ns = layout.fieldsSfc.length, nl = layout.levels.length;

@@ -109,7 +109,12 @@ export function writeLocalCoefficients(
  * Write the global coefficients from moments indexed [month][field][level]
  * (`sfc` moments indexed [month][field][0]).
  */
-export function writeGlobalCoefficients(arrays: NormArrays, l: NormLayout, moments: Moments[][][], sfc: Moments[][][]): void {
+export function writeGlobalCoefficients(
+  arrays: NormArrays,
+  l: NormLayout,
+  moments: Moments[][][],
+  sfc: Moments[][][],
+): void {
   const nm = l.months.length, nf = l.fields.length, ns = l.fieldsSfc.length, nl = l.levels.length;
   const g = new Float32Array(nm * 2 * nf * nl).fill(NaN);
   const gs = new Float32Array(nm * 2 * ns).fill(NaN);

@@ -135,27 +135,45 @@ export function formatSummary(s: StoreSummary): string {
   const a = s.attrs;
   const lines = [`store      ${s.path} (zarr v${s.zarrFormat}, complete)`];
   if (a.kind === "normalization") {
-    lines.push(`kind       normalization set for ${a.source}, pooling ${a.pooling}, period ${(a.period as string[]).join(" .. ")}`);
-    lines.push(`months     ${(a.months as number[]).length} entries: ${(a.months as number[])[0]} .. ${(a.months as number[]).at(-1)}`);
+    lines.push(
+      `kind       normalization set for ${a.source}, pooling ${a.pooling}, period ${
+        (a.period as string[]).join(" .. ")
+      }`,
+    );
+    lines.push(
+      `months     ${(a.months as number[]).length} entries: ${(a.months as number[])[0]} .. ${
+        (a.months as number[]).at(-1)
+      }`,
+    );
   }
   lines.push(`fields     ${(a.fields as string[]).join(", ") || "-"}`);
   lines.push(`levels     ${(a.levels as number[]).join(", ") || "-"}${a.level_type ? ` (${a.level_type})` : ""}`);
   lines.push(`fields_sfc ${(a.fields_sfc as string[]).join(", ") || "-"}`);
-  if (a.res) lines.push(`grid       ${a.grid ?? "regular_ll"}, res ${(a.res as number[]).join("° × ")}°, global ${a.is_global}`);
+  if (a.res) {
+    lines.push(`grid       ${a.grid ?? "regular_ll"}, res ${(a.res as number[]).join("° × ")}°, global ${a.is_global}`);
+  }
   if (s.time) {
-    lines.push(`time       ${s.time.start} .. ${s.time.end}, step ${s.time.stepSeconds / 3600} h, ${s.time.count} steps`);
+    lines.push(
+      `time       ${s.time.start} .. ${s.time.end}, step ${s.time.stepSeconds / 3600} h, ${s.time.count} steps`,
+    );
   }
   const missing = (a.missing_times as { time: string; fields: string[] }[] | undefined) ?? [];
   if (a.kind !== "normalization") {
     lines.push(
-      `missing    ${missing.length === 0 ? "none" : `${missing.length} time steps filled with NaN, first ${missing.slice(0, 3).map((m) => m.time).join(", ")}`}`,
+      `missing    ${
+        missing.length === 0
+          ? "none"
+          : `${missing.length} time steps filled with NaN, first ${missing.slice(0, 3).map((m) => m.time).join(", ")}`
+      }`,
     );
   }
   for (const arr of s.arrays) {
     lines.push(
       `array      ${arr.name.padEnd(18)} (${arr.dimensions.join(", ")}) shape ${JSON.stringify(arr.shape)} chunks ${
         JSON.stringify(arr.chunks)
-      } codec ${arr.codec}: ${mb(arr.bytes)} → ${mb(arr.storedBytes)} (×${(arr.bytes / Math.max(1, arr.storedBytes)).toFixed(2)})`,
+      } codec ${arr.codec}: ${mb(arr.bytes)} → ${mb(arr.storedBytes)} (×${
+        (arr.bytes / Math.max(1, arr.storedBytes)).toFixed(2)
+      })`,
     );
   }
   if (a.kind !== "normalization") {

@@ -22,7 +22,9 @@ if (import.meta.main) {
       command: "deno task demo",
       onProgress: (p) => progress.update(p.phase, p.done, p.total),
     }).finally(() => progress.stop());
-    console.log(`converted ${summary.plan.files.length} files (netCDF3 packed + netCDF4) in ${summary.seconds.toFixed(1)} s\n`);
+    console.log(
+      `converted ${summary.plan.files.length} files (netCDF3 packed + netCDF4) in ${summary.seconds.toFixed(1)} s\n`,
+    );
     console.log(formatSummary(inspectStore(summary.out)));
     console.log();
     console.log(formatSummary(inspectStore(summary.norm)));

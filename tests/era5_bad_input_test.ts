@@ -88,10 +88,23 @@ Deno.test("a gap in time fails by default, --allow-gaps fills NaN and lists it",
   const dir = await tempDir();
   const c = await cases();
   const err = await failingConvert(dir, ["--fields", "t2m", SFC_NEW, `${c}/gap_20200202.nc`]);
-  assert.match(err, /gap in the time axis .*no data at all for 12 time step\(s\): 2020-02-01T12:00:00 \.\. 2020-02-01T23:00:00/);
+  assert.match(
+    err,
+    /gap in the time axis .*no data at all for 12 time step\(s\): 2020-02-01T12:00:00 \.\. 2020-02-01T23:00:00/,
+  );
   assert.match(err, /--allow-gaps/);
   const out = join(dir, "gaps.zarr");
-  const ok = await runTask("convert", ["era5", "-q", "--out", out, "--fields", "t2m", "--allow-gaps", SFC_NEW, `${c}/gap_20200202.nc`]);
+  const ok = await runTask("convert", [
+    "era5",
+    "-q",
+    "--out",
+    out,
+    "--fields",
+    "t2m",
+    "--allow-gaps",
+    SFC_NEW,
+    `${c}/gap_20200202.nc`,
+  ]);
   assert.equal(ok.code, 0, ok.stderr);
   const attrs = JSON.parse(await Deno.readTextFile(join(out, ".zattrs")));
   assert.equal(attrs.missing_times.length, 12);

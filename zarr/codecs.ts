@@ -156,9 +156,7 @@ export function parseCodecSpec(spec: string, elementSize = 4): CodecPipeline {
     const factory = codecRegistry.get(name);
     if (!factory) {
       throw new Error(
-        `unknown codec "${name}" in "${spec}" (known: ${
-          [...codecRegistry.keys()].join(", ")
-        }, or "none")`,
+        `unknown codec "${name}" in "${spec}" (known: ${[...codecRegistry.keys()].join(", ")}, or "none")`,
       );
     }
     const arg = argText === undefined ? undefined : Number(argText);

@@ -171,9 +171,7 @@ export class ArrayWriter {
     const attrs = { ...(s.attributes ?? {}) };
     const prefix = this.path ? `${this.path}/` : "";
     if (this.format === 2) {
-      const filters = this.pipeline.stages.filter((c) => c.v2().role === "filter").map((c) =>
-        c.v2().config
-      );
+      const filters = this.pipeline.stages.filter((c) => c.v2().role === "filter").map((c) => c.v2().config);
       const compressor = this.pipeline.stages.find((c) => c.v2().role === "compressor");
       return {
         [`${prefix}.zarray`]: {
@@ -415,7 +413,9 @@ export class ArrayReader {
       const attrs = exists(join(dir, ".zattrs")) ? JSON.parse(Deno.readTextFileSync(join(dir, ".zattrs"))) : {};
       this.shape = meta.shape;
       this.chunks = meta.chunks;
-      this.dtype = (Object.entries(V2_DTYPE).find(([, v]) => v === meta.dtype)?.[0] ?? fail(`dtype ${meta.dtype}`)) as DType;
+      this.dtype = (Object.entries(V2_DTYPE).find(([, v]) =>
+        v === meta.dtype
+      )?.[0] ?? fail(`dtype ${meta.dtype}`)) as DType;
       this.dimensions = attrs._ARRAY_DIMENSIONS ?? [];
       delete attrs._ARRAY_DIMENSIONS;
       this.attributes = attrs;

@@ -63,7 +63,9 @@ function command() {
         command: ["deno task convert era5", ...Deno.args.slice(1)].join(" "),
         onProgress: (p) => {
           const seconds = (performance.now() - started) / 1000;
-          const detail = p.phase === "convert" ? `${formatBytes(p.bytes)} ${(p.bytes / 1e6 / seconds).toFixed(0)} MB/s` : "";
+          const detail = p.phase === "convert"
+            ? `${formatBytes(p.bytes)} ${(p.bytes / 1e6 / seconds).toFixed(0)} MB/s`
+            : "";
           progress.update(p.phase, p.done, p.total, detail);
         },
       }).finally(() => progress.stop());

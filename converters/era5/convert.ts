@@ -244,7 +244,8 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
     nlon,
   };
   writeGroupMetadata(root, "statistics", format, {
-    description: "mergeable float64 partial statistics per month (count, mean, M2, min, max); see `deno task normalize`",
+    description:
+      "mergeable float64 partial statistics per month (count, mean, M2, min, max); see `deno task normalize`",
     months,
   });
   const statArr = (name: string, sfc: boolean, local: boolean) =>
@@ -418,7 +419,10 @@ function readRuns(plan: Plan, field: FieldPlan, li: number, owner: Int32Array, t
     const fi = owner[t];
     if (fi < 0) continue;
     const last = runs.at(-1);
-    if (last && last.file === plan.files[fi].path && last.storeT + last.count === t && last.localT + last.count === local[t]) {
+    if (
+      last && last.file === plan.files[fi].path && last.storeT + last.count === t &&
+      last.localT + last.count === local[t]
+    ) {
       last.count++;
       continue;
     }
@@ -502,7 +506,9 @@ export function expandInputs(inputs: string[]): string[] {
       const re = new RegExp(
         "^" + pattern.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$",
       );
-      const matches = [...Deno.readDirSync(dir)].filter((e) => e.isFile && re.test(e.name)).map((e) => join(dir, e.name))
+      const matches = [...Deno.readDirSync(dir)].filter((e) => e.isFile && re.test(e.name)).map((e) =>
+        join(dir, e.name)
+      )
         .sort();
       if (matches.length === 0) throw new Error(`${input}: no file matches`);
       out.push(...matches);

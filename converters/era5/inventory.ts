@@ -120,7 +120,9 @@ export async function scanFile(path: string): Promise<FileEntry> {
       if (v.dims[0] !== timeDim || v.dims.at(-2) !== latDim || v.dims.at(-1) !== lonDim) {
         throw new InputError(
           path,
-          `variable ${v.name} has dimensions (${v.dims.join(", ")}); expected (${timeDim}, [level], ${latDim}, ${lonDim})`,
+          `variable ${v.name} has dimensions (${
+            v.dims.join(", ")
+          }); expected (${timeDim}, [level], ${latDim}, ${lonDim})`,
         );
       }
       const extra = v.dims.filter((d) => !allowed.includes(d));
@@ -247,7 +249,9 @@ export function planConversion(files: FileEntry[], opts: PlanOptions = {}): Plan
     }
   }
   for (const l of opts.levels ?? []) {
-    if (!allLevels.has(l)) throw new Error(`level ${l} is in none of the input files (found: ${[...allLevels].join(", ")})`);
+    if (!allLevels.has(l)) {
+      throw new Error(`level ${l} is in none of the input files (found: ${[...allLevels].join(", ")})`);
+    }
   }
   const levels = opts.levels ?? [...allLevels].sort((a, b) => a - b);
   const hasLevelFields = wanted.some((n) => found.get(n)!.hasLevels);
@@ -272,7 +276,9 @@ export function planConversion(files: FileEntry[], opts: PlanOptions = {}): Plan
   const t0 = sorted[0];
   for (const t of sorted) {
     if ((t - t0) % step !== 0) {
-      throw new Error(`irregular time axis: ${isoTime(t)} is not a multiple of the ${step / 3600} h step from ${isoTime(t0)}`);
+      throw new Error(
+        `irregular time axis: ${isoTime(t)} is not a multiple of the ${step / 3600} h step from ${isoTime(t0)}`,
+      );
     }
   }
   const nt = (sorted.at(-1)! - t0) / step + 1;
@@ -340,10 +346,14 @@ export function planConversion(files: FileEntry[], opts: PlanOptions = {}): Plan
       if (m.fields.length === total) continue;
       for (const f of m.fields) byField.set(f, [...(byField.get(f) ?? []), Date.parse(m.time + "Z") / 1000]);
     }
-    for (const [f, ts] of [...byField].slice(0, 3)) parts.push(`${f} lacks ${ts.length} time step(s) that other fields have: ${ranges(ts, step)}`);
+    for (const [f, ts] of [...byField].slice(0, 3)) {
+      parts.push(`${f} lacks ${ts.length} time step(s) that other fields have: ${ranges(ts, step)}`);
+    }
     if (byField.size > 3) parts.push(`and ${byField.size - 3} more field levels`);
     throw new Error(
-      `gap in the time axis (every ${step / 3600} h from ${isoTime(t0)} to ${isoTime(times[nt - 1])}): ${parts.join("; ")}. ` +
+      `gap in the time axis (every ${step / 3600} h from ${isoTime(t0)} to ${isoTime(times[nt - 1])}): ${
+        parts.join("; ")
+      }. ` +
         "Add the missing files, or pass --allow-gaps to fill them with NaN",
     );
   }

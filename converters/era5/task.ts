@@ -10,8 +10,8 @@ import { type Packing, unpackInto } from "../cf.ts";
 import { openDataset, type SourceDataset } from "../formats/dataset.ts";
 import "../formats/netcdf3.ts";
 import "../formats/hdf5.ts";
-import { ArrayWriter, type ArraySpec, type ZarrFormat } from "../../zarr/store.ts";
-import { type Moments, momentsOf, mergeMoments, emptyMoments, PointMoments } from "../../normalization/moments.ts";
+import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
+import { emptyMoments, mergeMoments, type Moments, momentsOf, PointMoments } from "../../normalization/moments.ts";
 import { type Grid, remapPlane } from "./grid.ts";
 
 /** A contiguous run of time steps read from one file. */

@@ -9,6 +9,7 @@
 import h5wasm from "h5wasm/node";
 import { resolve } from "node:path";
 import {
+  type FormatReader,
   InputError,
   type NumericArray,
   readHead,
@@ -142,7 +143,7 @@ export function hdf5EndOfFile(head: Uint8Array): number | undefined {
 let ready: Promise<unknown> | undefined;
 
 /** The netCDF4/HDF5 format plug-in. */
-export const hdf5Reader = {
+export const hdf5Reader: FormatReader = {
   name: "netcdf4/hdf5",
   sniff: (h: Uint8Array) => HDF5_MAGIC.every((b, i) => h[i] === b),
   async open(path: string): Promise<SourceDataset> {

@@ -8,6 +8,7 @@
  */
 import { NetCDFReader } from "netcdfjs";
 import {
+  type FormatReader,
   InputError,
   type NumericArray,
   readHead,
@@ -200,7 +201,7 @@ function parseHeader(path: string, size: number): NetCDFReader {
 }
 
 /** The netCDF3 format plug-in (classic `CDF\x01` and 64-bit offset `CDF\x02`). */
-export const netcdf3Reader = {
+export const netcdf3Reader: FormatReader = {
   name: "netcdf3",
   sniff: (h: Uint8Array) => h[0] === 0x43 && h[1] === 0x44 && h[2] === 0x46 && (h[3] === 1 || h[3] === 2),
   open(path: string): Promise<SourceDataset> {
