@@ -83,20 +83,6 @@ export class PointMoments {
     this.m2 = m2 ?? new Float64Array(n);
   }
 
-  /** Add one plane `data[offset, offset+n)` (Welford). */
-  add(data: Float32Array, offset: number): void {
-    const { count, mean, m2 } = this;
-    for (let i = 0; i < count.length; i++) {
-      const x = data[offset + i];
-      if (x !== x) continue;
-      const c = ++count[i];
-      const d = x - mean[i];
-      const mu = mean[i] + d / c;
-      mean[i] = mu;
-      m2[i] += d * (x - mu);
-    }
-  }
-
   /** Merge another accumulator into this one. */
   merge(o: PointMoments): void {
     const { count, mean, m2 } = this;
@@ -112,6 +98,22 @@ export class PointMoments {
     }
   }
 
+  /** Moments of all points together (Chan's merge over points), without min/max. */
+  pooled(): Moments {
+    const { count, mean, m2 } = this;
+    let n = 0, sum = 0;
+    for (let i = 0; i < count.length; i++) (n += count[i], sum += count[i] * mean[i]);
+    if (n === 0) return emptyMoments();
+    const mu = sum / n;
+    let total = 0;
+    for (let i = 0; i < count.length; i++) {
+      if (count[i] === 0) continue;
+      const d = mean[i] - mu;
+      total += m2[i] + count[i] * d * d;
+    }
+    return { count: n, mean: mu, m2: total, min: Infinity, max: -Infinity };
+  }
+
   /** Mean and population std per point as float32 planes (NaN where empty). */
   coefficients(): { mean: Float32Array; std: Float32Array } {
     const n = this.count.length;
@@ -122,5 +124,81 @@ export class PointMoments {
       std[i] = c > 0 ? Math.sqrt(this.m2[i] / c) : NaN;
     }
     return { mean, std };
+  }
+}
+
+/**
+ * Per-point accumulation of a stack of planes in one pass without
+ * divisions: sums of `x − K` and `(x − K)²` around a per-point shift `K`
+ * (the point's first value), which keeps the variance free of cancellation.
+ * Global min and max are tracked on the way.
+ */
+export class ShiftedPointSums {
+  private readonly n: Float64Array;
+  private readonly shift: Float64Array;
+  private readonly s1: Float64Array;
+  private readonly s2: Float64Array;
+  /** Minimum over all points. */
+  min = Infinity;
+  /** Maximum over all points. */
+  max = -Infinity;
+
+  constructor(points: number) {
+    this.n = new Float64Array(points);
+    this.shift = new Float64Array(points);
+    this.s1 = new Float64Array(points);
+    this.s2 = new Float64Array(points);
+  }
+
+  /** Add one plane `data[offset, offset + points)`; NaN values are skipped. */
+  add(data: Float32Array, offset: number): void {
+    this.addPlanes(data, offset, 1);
+  }
+
+  /**
+   * Add `planes` consecutive planes starting at `offset`. Points are visited
+   * in blocks across all planes, so the float64 sums stay in cache.
+   */
+  addPlanes(data: Float32Array, offset: number, planes: number): void {
+    const { n, shift, s1, s2 } = this;
+    const len = n.length;
+    let lo = this.min, hi = this.max;
+    const BLOCK = 2048;
+    for (let b0 = 0; b0 < len; b0 += BLOCK) {
+      const b1 = Math.min(b0 + BLOCK, len);
+      for (let p = 0; p < planes; p++) {
+        const base = offset + p * len;
+        for (let i = b0; i < b1; i++) {
+          const x = data[base + i];
+          if (x !== x) continue;
+          if (n[i] === 0) shift[i] = x;
+          const d = x - shift[i];
+          n[i]++;
+          s1[i] += d;
+          s2[i] += d * d;
+          if (x < lo) lo = x;
+          else if (x > hi) hi = x;
+        }
+      }
+    }
+    this.min = lo;
+    this.max = hi;
+  }
+
+  /** Per-point moments plus the pooled moments of all points (with min/max). */
+  finish(): { points: PointMoments; global: Moments } {
+    const len = this.n.length;
+    const mean = new Float64Array(len), m2 = new Float64Array(len);
+    for (let i = 0; i < len; i++) {
+      const c = this.n[i];
+      if (c === 0) continue;
+      const a = this.s1[i] / c;
+      mean[i] = this.shift[i] + a;
+      m2[i] = Math.max(0, this.s2[i] - this.s1[i] * a);
+    }
+    const points = new PointMoments(len, this.n, mean, m2);
+    const global = points.pooled();
+    if (global.count > 0) (global.min = this.min, global.max = this.max);
+    return { points, global };
   }
 }

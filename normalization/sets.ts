@@ -28,7 +28,7 @@ export interface NormLayout {
   nlon: number;
 }
 
-const NORM_CODEC = "shuffle,zstd:3";
+const NORM_CODEC = "shuffle,zstd:1";
 
 /** Writers for the arrays of one coefficient set. */
 export interface NormArrays {

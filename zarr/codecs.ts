@@ -39,6 +39,21 @@ export function byteShuffle(src: Uint8Array, elementSize: number): Uint8Array {
       b2[i] = w >>> 16;
       b3[i] = w >>> 24;
     }
+  } else if (elementSize === 8 && src.byteOffset % 4 === 0) {
+    const words = new Uint32Array(src.buffer, src.byteOffset, 2 * n);
+    const planes = Array.from({ length: 8 }, (_, b) => out.subarray(b * n, (b + 1) * n));
+    const [p0, p1, p2, p3, p4, p5, p6, p7] = planes;
+    for (let i = 0; i < n; i++) {
+      const lo = words[2 * i], hi = words[2 * i + 1];
+      p0[i] = lo;
+      p1[i] = lo >>> 8;
+      p2[i] = lo >>> 16;
+      p3[i] = lo >>> 24;
+      p4[i] = hi;
+      p5[i] = hi >>> 8;
+      p6[i] = hi >>> 16;
+      p7[i] = hi >>> 24;
+    }
   } else {
     for (let i = 0; i < n; i++) {
       for (let b = 0; b < elementSize; b++) {
@@ -64,6 +79,13 @@ export function byteUnshuffle(
     const b2 = src.subarray(2 * n, 3 * n), b3 = src.subarray(3 * n, 4 * n);
     for (let i = 0; i < n; i++) {
       words[i] = b0[i] | (b1[i] << 8) | (b2[i] << 16) | (b3[i] << 24);
+    }
+  } else if (elementSize === 8) {
+    const words = new Uint32Array(out.buffer, 0, 2 * n);
+    const [p0, p1, p2, p3, p4, p5, p6, p7] = Array.from({ length: 8 }, (_, b) => src.subarray(b * n, (b + 1) * n));
+    for (let i = 0; i < n; i++) {
+      words[2 * i] = p0[i] | (p1[i] << 8) | (p2[i] << 16) | (p3[i] << 24);
+      words[2 * i + 1] = p4[i] | (p5[i] << 8) | (p6[i] << 16) | (p7[i] << 24);
     }
   } else {
     for (let i = 0; i < n; i++) {

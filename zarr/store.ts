@@ -88,8 +88,17 @@ function chunkKey(format: ZarrFormat, coords: number[]): string {
   return format === 2 ? coords.join(".") : "c/" + coords.join("/");
 }
 
+const madeDirs = new Set<string>();
+
+function ensureDir(dir: string): void {
+  if (madeDirs.has(dir)) return;
+  Deno.mkdirSync(dir, { recursive: true });
+  madeDirs.add(dir);
+}
+
+/** Write via a temporary name and rename, so a reader never sees half a file. */
 function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  Deno.mkdirSync(dirname(path), { recursive: true });
+  ensureDir(dirname(path));
   const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   Deno.writeFileSync(tmp, bytes);
   Deno.renameSync(tmp, path);
@@ -153,7 +162,10 @@ export class ArrayWriter {
     }
     const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const encoded = encodeChunk(this.pipeline, raw);
-    writeFileAtomic(path, encoded);
+    // Chunks are written in a staging store published as a whole, so a plain
+    // write suffices: a killed run leaves no store that looks complete.
+    ensureDir(dirname(path));
+    Deno.writeFileSync(path, encoded);
     return encoded.length;
   }
 

@@ -258,7 +258,7 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
       dimensions: sfc
         ? ["month", "field_sfc", ...(local ? ["lats", "lons"] : [])]
         : ["month", "field", "level", ...(local ? ["lats", "lons"] : [])],
-      codec: "shuffle,zstd:3",
+      codec: "shuffle,zstd:1",
     });
   const pointStats = {
     data: ["point_count", "point_mean", "point_m2"].map((n) => statArr(n, false, true)),
@@ -277,12 +277,14 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
     Array.from({ length: nm }, () => Array.from({ length: n }, () => Array.from({ length: l }, emptyMoments)));
   const gData = globalMoments(nf, nl), gSfc = globalMoments(ns, 1);
 
-  // Tasks: whole time chunks grouped by the month of their first step, per (field, level).
+  // Tasks: runs of whole time chunks within one month (at most ~4 days, so
+  // that even one field level spreads over the workers), per (field, level).
+  const maxSteps = Math.max(tc, Math.floor(96 / tc) * tc);
   const groups: [number, number][] = [];
   for (let c = 0; c < nt; c += tc) {
     const m = monthIndex(times[c]);
     const last = groups.at(-1);
-    if (last && monthIndex(times[last[0]]) === m) last[1] = Math.min(c + tc, nt);
+    if (last && monthIndex(times[last[0]]) === m && c + tc - last[0] <= maxSteps) last[1] = Math.min(c + tc, nt);
     else groups.push([c, Math.min(c + tc, nt)]);
   }
   const monthOf = Int32Array.from(times, (t) => monthIndex(t) - firstMonth);

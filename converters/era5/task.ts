@@ -11,7 +11,7 @@ import { openDataset, type SourceDataset } from "../formats/dataset.ts";
 import "../formats/netcdf3.ts";
 import "../formats/hdf5.ts";
 import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
-import { emptyMoments, mergeMoments, type Moments, momentsOf, PointMoments } from "../../normalization/moments.ts";
+import { type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import { type Grid, remapPlane } from "./grid.ts";
 
 /** A contiguous run of time steps read from one file. */
@@ -137,7 +137,7 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
   const [tc, clat, clon] = [target.spec.chunks[0], target.spec.chunks[rank - 2], target.spec.chunks[rank - 1]];
   const slab = new Float32Array(tc * plane);
   const scratch = { buf: new Float32Array(0) };
-  const partials = new Map<number, { global: Moments; points: PointMoments }>();
+  const partials = new Map<number, ShiftedPointSums>();
   let rawBytes = 0, storedBytes = 0;
 
   for (let c0 = task.t0; c0 < task.t1; c0 += tc) {
@@ -148,13 +148,15 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
       if (a >= b) continue;
       await readRun(ctx, run, run.localT + (a - run.storeT), b - a, slab, (a - c0) * plane, scratch);
     }
-    for (let t = c0; t < c1; t++) {
+    // Runs of time steps in the same month, accumulated plane-blocked.
+    for (let t = c0; t < c1;) {
       const month = task.months[t - task.t0];
+      let end = t + 1;
+      while (end < c1 && task.months[end - task.t0] === month) end++;
       let acc = partials.get(month);
-      if (!acc) partials.set(month, acc = { global: emptyMoments(), points: new PointMoments(plane) });
-      const off = (t - c0) * plane;
-      acc.global = mergeMoments(acc.global, momentsOf(slab, off, plane));
-      acc.points.add(slab, off);
+      if (!acc) partials.set(month, acc = new ShiftedPointSums(plane));
+      acc.addPlanes(slab, (t - c0) * plane, end - t);
+      t = end;
     }
     const chunk = new Float32Array(tc * clat * clon);
     for (let i0 = 0; i0 < nlat; i0 += clat) {
@@ -176,13 +178,10 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
     id: task.id,
     rawBytes,
     storedBytes,
-    partials: [...partials].map(([month, acc]) => ({
-      month,
-      global: acc.global,
-      count: acc.points.count,
-      mean: acc.points.mean,
-      m2: acc.points.m2,
-    })),
+    partials: [...partials].map(([month, acc]) => {
+      const { points, global } = acc.finish();
+      return { month, global, count: points.count, mean: points.mean, m2: points.m2 };
+    }),
   };
 }
 
@@ -205,9 +204,15 @@ async function readRun(
   }
   const raw = ds.read(run.variable, start, cnt);
   const plane = ctx.grid.latPerm.length * ctx.grid.lonPerm.length;
-  if (scratch.buf.length < raw.length) scratch.buf = new Float32Array(raw.length);
-  const values = scratch.buf;
-  unpackInto(raw, run.packing, values);
+  const p = run.packing;
+  let values: Float32Array;
+  if (raw instanceof Float32Array && p.scale === 1 && p.offset === 0 && p.fills.length === 0 && !run.expverDim) {
+    values = raw; // already physical float32 with NaN fill (new CDS files)
+  } else {
+    if (scratch.buf.length < raw.length) scratch.buf = new Float32Array(raw.length);
+    values = scratch.buf;
+    unpackInto(raw, p, values);
+  }
   const nexp = run.expverDim ? run.expverCount : 1;
   for (let t = 0; t < count; t++) {
     const base = t * nexp * plane;
