@@ -128,14 +128,14 @@ export class PointMoments {
 }
 
 /**
- * Per-point accumulation of a stack of planes in one pass without
- * divisions: sums of `x − K` and `(x − K)²` around a per-point shift `K`
- * (the point's first value), which keeps the variance free of cancellation.
- * Global min and max are tracked on the way.
+ * Per-point accumulation of a stack of planes without divisions: sums of
+ * `x − K` and `(x − K)²` around a per-point shift `K` (the point's value in
+ * the first plane, 0 where that is NaN), which keeps the variance free of
+ * cancellation. Global min and max are tracked on the way.
  */
 export class ShiftedPointSums {
-  private readonly n: Float64Array;
-  private readonly shift: Float64Array;
+  private readonly n: Int32Array;
+  private shift: Float64Array | undefined;
   private readonly s1: Float64Array;
   private readonly s2: Float64Array;
   /** Minimum over all points. */
@@ -144,8 +144,7 @@ export class ShiftedPointSums {
   max = -Infinity;
 
   constructor(points: number) {
-    this.n = new Float64Array(points);
-    this.shift = new Float64Array(points);
+    this.n = new Int32Array(points);
     this.s1 = new Float64Array(points);
     this.s2 = new Float64Array(points);
   }
@@ -157,29 +156,32 @@ export class ShiftedPointSums {
 
   /**
    * Add `planes` consecutive planes starting at `offset`. Points are visited
-   * in blocks across all planes, so the float64 sums stay in cache.
+   * in blocks across all planes, so the sums stay in cache.
    */
   addPlanes(data: Float32Array, offset: number, planes: number): void {
-    const { n, shift, s1, s2 } = this;
+    const { n, s1, s2 } = this;
     const len = n.length;
-    let lo = this.min, hi = this.max;
+    const shift = this.shift ??= Float64Array.from(data.subarray(offset, offset + len), (x) => (x === x ? x : 0));
     const BLOCK = 2048;
     for (let b0 = 0; b0 < len; b0 += BLOCK) {
       const b1 = Math.min(b0 + BLOCK, len);
       for (let p = 0; p < planes; p++) {
         const base = offset + p * len;
         for (let i = b0; i < b1; i++) {
-          const x = data[base + i];
-          if (x !== x) continue;
-          if (n[i] === 0) shift[i] = x;
-          const d = x - shift[i];
-          n[i]++;
-          s1[i] += d;
-          s2[i] += d * d;
-          if (x < lo) lo = x;
-          else if (x > hi) hi = x;
+          const d = data[base + i] - shift[i];
+          if (d === d) {
+            n[i]++;
+            s1[i] += d;
+            s2[i] += d * d;
+          }
         }
       }
+    }
+    let lo = this.min, hi = this.max;
+    for (let i = offset, end = offset + planes * len; i < end; i++) {
+      const x = data[i];
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
     }
     this.min = lo;
     this.max = hi;
@@ -188,15 +190,17 @@ export class ShiftedPointSums {
   /** Per-point moments plus the pooled moments of all points (with min/max). */
   finish(): { points: PointMoments; global: Moments } {
     const len = this.n.length;
-    const mean = new Float64Array(len), m2 = new Float64Array(len);
+    const count = new Float64Array(len), mean = new Float64Array(len), m2 = new Float64Array(len);
+    const shift = this.shift ?? new Float64Array(len);
     for (let i = 0; i < len; i++) {
       const c = this.n[i];
       if (c === 0) continue;
       const a = this.s1[i] / c;
-      mean[i] = this.shift[i] + a;
+      count[i] = c;
+      mean[i] = shift[i] + a;
       m2[i] = Math.max(0, this.s2[i] - this.s1[i] * a);
     }
-    const points = new PointMoments(len, this.n, mean, m2);
+    const points = new PointMoments(len, count, mean, m2);
     const global = points.pooled();
     if (global.count > 0) (global.min = this.min, global.max = this.max);
     return { points, global };

@@ -24,10 +24,14 @@ export interface ByteCodec {
   v3(): { name: string; configuration: Record<string, unknown> };
 }
 
-/** Byte shuffle (numcodecs `shuffle`): byte k of every element stored together. */
-export function byteShuffle(src: Uint8Array, elementSize: number): Uint8Array {
+/**
+ * Byte shuffle (numcodecs `shuffle`): byte k of every element stored
+ * together. Writes into `into` when it is large enough (reused buffers
+ * avoid page-faulting fresh memory for every chunk).
+ */
+export function byteShuffle(src: Uint8Array, elementSize: number, into?: Uint8Array): Uint8Array {
   const n = Math.floor(src.length / elementSize);
-  const out = new Uint8Array(src.length);
+  const out = into && into.length >= src.length ? into.subarray(0, src.length) : new Uint8Array(src.length);
   if (elementSize === 4 && src.byteOffset % 4 === 0) {
     const words = new Uint32Array(src.buffer, src.byteOffset, n);
     const b0 = out.subarray(0, n), b1 = out.subarray(n, 2 * n);
@@ -99,9 +103,15 @@ export function byteUnshuffle(
 }
 
 function shuffleCodec(elementSize: number): ByteCodec {
+  // The encoded bytes are consumed before the next encode (by the
+  // compressor or the file write), so one buffer per pipeline suffices.
+  let scratch = new Uint8Array(0);
   return {
     name: "shuffle",
-    encode: (b) => byteShuffle(b, elementSize),
+    encode: (b) => {
+      if (scratch.length < b.length) scratch = new Uint8Array(b.length);
+      return byteShuffle(b, elementSize, scratch);
+    },
     decode: (b) => byteUnshuffle(b, elementSize),
     v2: () => ({
       role: "filter",

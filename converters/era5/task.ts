@@ -101,6 +101,23 @@ export class TaskContext {
   private readonly open = new Map<string, SourceDataset>();
   /** The store grid. */
   readonly grid: Grid;
+  private readonly buffers = new Map<string, Float32Array>();
+  private readonly writers = new Map<string, ArrayWriter>();
+
+  /** A reusable float32 buffer of at least `n` elements, by purpose. */
+  buffer(name: string, n: number): Float32Array {
+    let b = this.buffers.get(name);
+    if (!b || b.length < n) this.buffers.set(name, b = new Float32Array(n));
+    return b.subarray(0, n);
+  }
+
+  /** A writer per target array (keeps its codec buffers across tasks). */
+  writer(t: TaskTarget): ArrayWriter {
+    const key = `${t.root}/${t.path}`;
+    let w = this.writers.get(key);
+    if (!w) this.writers.set(key, w = new ArrayWriter(t.root, t.path, t.format, t.spec));
+    return w;
+  }
 
   constructor(grid: Grid) {
     this.grid = grid;
@@ -130,13 +147,13 @@ export class TaskContext {
 /** Run one task. */
 export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<TaskResult> {
   const { target } = task;
-  const writer = new ArrayWriter(target.root, target.path, target.format, target.spec);
+  const writer = ctx.writer(target);
   const nlat = ctx.grid.latPerm.length, nlon = ctx.grid.lonPerm.length;
   const plane = nlat * nlon;
   const rank = target.spec.shape.length;
   const [tc, clat, clon] = [target.spec.chunks[0], target.spec.chunks[rank - 2], target.spec.chunks[rank - 1]];
-  const slab = new Float32Array(tc * plane);
-  const scratch = { buf: new Float32Array(0) };
+  const slab = ctx.buffer("slab", tc * plane);
+  const chunk = ctx.buffer("chunk", tc * clat * clon);
   const partials = new Map<number, ShiftedPointSums>();
   let rawBytes = 0, storedBytes = 0;
 
@@ -146,7 +163,7 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
     for (const run of task.runs) {
       const a = Math.max(run.storeT, c0), b = Math.min(run.storeT + run.count, c1);
       if (a >= b) continue;
-      await readRun(ctx, run, run.localT + (a - run.storeT), b - a, slab, (a - c0) * plane, scratch);
+      await readRun(ctx, run, run.localT + (a - run.storeT), b - a, slab, (a - c0) * plane);
     }
     // Runs of time steps in the same month, accumulated plane-blocked.
     for (let t = c0; t < c1;) {
@@ -158,7 +175,6 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
       acc.addPlanes(slab, (t - c0) * plane, end - t);
       t = end;
     }
-    const chunk = new Float32Array(tc * clat * clon);
     for (let i0 = 0; i0 < nlat; i0 += clat) {
       for (let j0 = 0; j0 < nlon; j0 += clon) {
         chunk.fill(NaN);
@@ -192,7 +208,6 @@ async function readRun(
   count: number,
   out: Float32Array,
   outOffset: number,
-  scratch: { buf: Float32Array },
 ): Promise<void> {
   const ds = await ctx.dataset(run.file);
   const start: number[] = [], cnt: number[] = [];
@@ -209,8 +224,7 @@ async function readRun(
   if (raw instanceof Float32Array && p.scale === 1 && p.offset === 0 && p.fills.length === 0 && !run.expverDim) {
     values = raw; // already physical float32 with NaN fill (new CDS files)
   } else {
-    if (scratch.buf.length < raw.length) scratch.buf = new Float32Array(raw.length);
-    values = scratch.buf;
+    values = ctx.buffer("unpack", raw.length);
     unpackInto(raw, p, values);
   }
   const nexp = run.expverDim ? run.expverCount : 1;
