@@ -161,21 +161,30 @@ export class ShiftedPointSums {
   addPlanes(data: Float32Array, offset: number, planes: number): void {
     const { n, s1, s2 } = this;
     const len = n.length;
-    const shift = this.shift ??= Float64Array.from(data.subarray(offset, offset + len), (x) => (x === x ? x : 0));
-    const BLOCK = 2048;
-    for (let b0 = 0; b0 < len; b0 += BLOCK) {
-      const b1 = Math.min(b0 + BLOCK, len);
-      for (let p = 0; p < planes; p++) {
-        const base = offset + p * len;
-        for (let i = b0; i < b1; i++) {
-          const d = data[base + i] - shift[i];
-          if (d === d) {
-            n[i]++;
-            s1[i] += d;
-            s2[i] += d * d;
-          }
+    let shift = this.shift;
+    if (!shift) {
+      shift = this.shift = new Float64Array(len);
+      for (let i = 0; i < len; i++) {
+        const x = data[offset + i];
+        if (x === x) shift[i] = x;
+      }
+    }
+    // Sum each point over the planes in registers, then touch the float64
+    // arrays once per call rather than once per plane.
+    for (let i = 0; i < len; i++) {
+      const k = shift[i];
+      let c = 0, a = 0, b = 0;
+      for (let p = 0, j = offset + i; p < planes; p++, j += len) {
+        const d = data[j] - k;
+        if (d === d) {
+          c++;
+          a += d;
+          b += d * d;
         }
       }
+      n[i] += c;
+      s1[i] += a;
+      s2[i] += b;
     }
     let lo = this.min, hi = this.max;
     for (let i = offset, end = offset + planes * len; i < end; i++) {

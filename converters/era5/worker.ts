@@ -8,6 +8,8 @@ import { type ConvertTask, runTask, TaskContext } from "./task.ts";
 import type { Grid } from "./grid.ts";
 
 let ctx: TaskContext | undefined;
+// Tasks share the context's buffers: run them strictly one after another.
+let queue: Promise<void> = Promise.resolve();
 
 self.onmessage = async (e: MessageEvent) => {
   const msg = e.data as { type: "init"; grid: Grid } | { type: "task"; task: ConvertTask } | { type: "close" };
@@ -16,12 +18,14 @@ self.onmessage = async (e: MessageEvent) => {
     ctx?.close();
     self.close();
   } else {
-    try {
-      const result = await runTask(msg.task, ctx!);
-      const transfer = result.partials.flatMap((p) => [p.count.buffer, p.mean.buffer, p.m2.buffer]) as ArrayBuffer[];
-      self.postMessage({ type: "done", result }, transfer);
-    } catch (err) {
-      self.postMessage({ type: "error", id: msg.task.id, message: (err as Error).message ?? String(err) });
-    }
+    queue = queue.then(async () => {
+      try {
+        const result = await runTask(msg.task, ctx!);
+        const transfer = result.partials.flatMap((p) => [p.count.buffer, p.mean.buffer, p.m2.buffer]) as ArrayBuffer[];
+        self.postMessage({ type: "done", result }, transfer);
+      } catch (err) {
+        self.postMessage({ type: "error", id: msg.task.id, message: (err as Error).message ?? String(err) });
+      }
+    });
   }
 };

@@ -45,7 +45,10 @@ export interface SourceDataset {
   readonly variables: Map<string, SourceVariable>;
   /** Global attributes. */
   readonly attrs: Record<string, unknown>;
-  /** Read the raw (still packed) values of a hyperslab. */
+  /**
+   * Read the raw (still packed) values of a hyperslab. The result may be a
+   * view into a buffer the reader reuses: it is valid until the next call.
+   */
   read(name: string, start: number[], count: number[]): NumericArray;
   /** Read a whole variable; strings come back as `string[]`. */
   readAll(name: string): NumericArray | string[];

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import h5wasm from "h5wasm/node";
+import h5wasm, { Module } from "h5wasm/node";
 import { resolve } from "node:path";
 import {
   type FormatReader,
@@ -45,6 +45,19 @@ function dtypeOf(ds: H5Any): string {
   return "unknown";
 }
 
+// deno-lint-ignore no-explicit-any
+const TYPED: Record<string, any> = {
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  float32: Float32Array,
+  float64: Float64Array,
+};
+
 class HDF5Dataset implements SourceDataset {
   readonly path: string;
   readonly format = "netcdf4";
@@ -52,6 +65,7 @@ class HDF5Dataset implements SourceDataset {
   readonly variables = new Map<string, SourceVariable>();
   readonly attrs: Record<string, unknown>;
   private readonly file: H5Any;
+  private heap = { ptr: 0, bytes: 0 };
 
   constructor(path: string, file: H5Any) {
     this.path = path;
@@ -96,14 +110,37 @@ class HDF5Dataset implements SourceDataset {
   }
 
   read(name: string, start: number[], count: number[]): NumericArray {
-    const ds = this.file.get(name);
-    if (!ds) throw new InputError(this.path, `no variable ${name}`);
-    const ranges = start.map((s, i) => [s, s + count[i]]);
+    const v = this.variables.get(name);
+    if (!v) throw new InputError(this.path, `no variable ${name}`);
+    const Type = TYPED[v.dtype];
+    if (!Type) return this.file.get(name).slice(start.map((s, i) => [s, s + count[i]])) as NumericArray;
+    const n = count.reduce((a, b) => a * b, 1);
+    const ptr = this.heapBuffer(n * Type.BYTES_PER_ELEMENT);
     try {
-      return ds.slice(ranges) as NumericArray;
+      Module.get_dataset_data(
+        this.file.file_id,
+        name.startsWith("/") ? name : `/${name}`,
+        count.map(BigInt),
+        start.map(BigInt),
+        count.map(() => 1n),
+        BigInt(ptr),
+      );
     } catch (e) {
       throw new InputError(this.path, `cannot read ${name}: ${(e as Error).message} (truncated or corrupt file?)`);
     }
+    // A view into the wasm heap: no allocation per read (see SourceDataset.read).
+    return new Type(Module.HEAPU8.buffer, ptr, n);
+  }
+
+  /** A wasm-heap buffer of at least `bytes`, reused across reads. */
+  private heapBuffer(bytes: number): number {
+    if (this.heap.bytes < bytes) {
+      if (this.heap.ptr) Module._free(this.heap.ptr);
+      const ptr = Module._malloc(bytes);
+      if (!ptr) throw new InputError(this.path, `cannot allocate ${bytes} bytes in the HDF5 heap`);
+      this.heap = { ptr, bytes };
+    }
+    return this.heap.ptr;
   }
 
   readAll(name: string): NumericArray | string[] {
@@ -116,6 +153,8 @@ class HDF5Dataset implements SourceDataset {
   }
 
   close(): void {
+    if (this.heap.ptr) Module._free(this.heap.ptr);
+    this.heap = { ptr: 0, bytes: 0 };
     this.file.close();
   }
 }
