@@ -154,43 +154,64 @@ export class ShiftedPointSums {
     this.addPlanes(data, offset, 1);
   }
 
-  /**
-   * Add `planes` consecutive planes starting at `offset`. Points are visited
-   * in blocks across all planes, so the sums stay in cache.
-   */
+  /** Add `planes` consecutive planes starting at `offset`. */
   addPlanes(data: Float32Array, offset: number, planes: number): void {
+    const len = this.n.length;
+    this.addBlock(data, offset, len, 0, planes, 1, len, 0, 0);
+  }
+
+  /**
+   * Add a block of `steps` × `rows` × `cols` values (e.g. one chunk while it
+   * is hot in cache): value (p, r, c) is at `offset + p·stepStride +
+   * r·rowStride + c` and belongs to point `point0 + r·pointRowStride + c`.
+   * Each point is summed over the steps in registers, so the float64 sums
+   * are touched once per block.
+   */
+  addBlock(
+    data: Float32Array,
+    offset: number,
+    stepStride: number,
+    rowStride: number,
+    steps: number,
+    rows: number,
+    cols: number,
+    point0: number,
+    pointRowStride: number,
+  ): void {
     const { n, s1, s2 } = this;
-    const len = n.length;
-    let shift = this.shift;
-    if (!shift) {
-      shift = this.shift = new Float64Array(len);
-      for (let i = 0; i < len; i++) {
-        const x = data[offset + i];
-        if (x === x) shift[i] = x;
-      }
-    }
-    // Sum each point over the planes in registers, then touch the float64
-    // arrays once per call rather than once per plane.
-    for (let i = 0; i < len; i++) {
-      const k = shift[i];
-      let c = 0, a = 0, b = 0;
-      for (let p = 0, j = offset + i; p < planes; p++, j += len) {
-        const d = data[j] - k;
-        if (d === d) {
-          c++;
-          a += d;
-          b += d * d;
-        }
-      }
-      n[i] += c;
-      s1[i] += a;
-      s2[i] += b;
-    }
+    const shift = this.shift ??= new Float64Array(n.length);
     let lo = this.min, hi = this.max;
-    for (let i = offset, end = offset + planes * len; i < end; i++) {
-      const x = data[i];
-      if (x < lo) lo = x;
-      if (x > hi) hi = x;
+    for (let r = 0; r < rows; r++) {
+      const rowBase = offset + r * rowStride;
+      const pointBase = point0 + r * pointRowStride;
+      for (let col = 0; col < cols; col++) {
+        const i = pointBase + col;
+        let k = shift[i];
+        if (n[i] === 0) {
+          // First visit: shift by the point's first finite value.
+          for (let p = 0, j = rowBase + col; p < steps; p++, j += stepStride) {
+            if (data[j] === data[j]) {
+              k = shift[i] = data[j];
+              break;
+            }
+          }
+        }
+        let c = 0, a = 0, b = 0;
+        for (let p = 0, j = rowBase + col; p < steps; p++, j += stepStride) {
+          const x = data[j];
+          const d = x - k;
+          if (d === d) {
+            c++;
+            a += d;
+            b += d * d;
+            if (x < lo) lo = x;
+            if (x > hi) hi = x;
+          }
+        }
+        n[i] += c;
+        s1[i] += a;
+        s2[i] += b;
+      }
     }
     this.min = lo;
     this.max = hi;

@@ -165,14 +165,15 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
       if (a >= b) continue;
       await readRun(ctx, run, run.localT + (a - run.storeT), b - a, slab, (a - c0) * plane);
     }
-    // Runs of time steps in the same month, accumulated plane-blocked.
+    // Runs of time steps of the same month within this chunk.
+    const monthRuns: [ShiftedPointSums, number, number][] = [];
     for (let t = c0; t < c1;) {
       const month = task.months[t - task.t0];
       let end = t + 1;
       while (end < c1 && task.months[end - task.t0] === month) end++;
       let acc = partials.get(month);
       if (!acc) partials.set(month, acc = new ShiftedPointSums(plane));
-      acc.addPlanes(slab, (t - c0) * plane, end - t);
+      monthRuns.push([acc, t - c0, end - t]);
       t = end;
     }
     for (let i0 = 0; i0 < nlat; i0 += clat) {
@@ -184,6 +185,10 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
             const s = t * plane + (i0 + i) * nlon + j0;
             chunk.set(slab.subarray(s, s + cols), (t * clat + i) * clon);
           }
+        }
+        // Statistics from the tile while it is in cache.
+        for (const [acc, from, steps] of monthRuns) {
+          acc.addBlock(chunk, from * clat * clon, clat * clon, clon, steps, rows, cols, i0 * nlon + j0, nlon);
         }
         storedBytes += writer.writeChunk([c0 / tc, ...target.prefix, i0 / clat, j0 / clon], chunk);
       }
