@@ -4,7 +4,14 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { ArrayReader, assertComplete, diskUsage, IncompleteStoreError, readRootAttributes } from "../zarr/store.ts";
+import {
+  ArrayReader,
+  assertComplete,
+  diskUsage,
+  IncompleteStoreError,
+  pathExists as exists,
+  readRootAttributes,
+} from "../zarr/store.ts";
 import { isoTime } from "../converters/cf.ts";
 
 /** A normalization set found next to a data store. */
@@ -68,15 +75,6 @@ function summarizeArray(root: string, name: string): ArraySummary {
     bytes: n * size,
     storedBytes: diskUsage(join(root, name)),
   };
-}
-
-function exists(p: string): boolean {
-  try {
-    Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Summarise a finished store; throws {@link IncompleteStoreError} for unfinished ones. */

@@ -75,7 +75,7 @@ export interface Era5Options {
   embedNormalization?: boolean;
   /** Replace existing outputs. */
   overwrite?: boolean;
-  /** Worker count (0 = in this thread). Default: 2, capped by cores. */
+  /** Worker count (0 = in this thread). Default: one per core, at most 16. */
   workers?: number;
   /** Command line recorded in provenance. */
   command?: string;
@@ -272,7 +272,12 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
   };
   const normSets: NormArrays[] = [createNormArrays(ctx.stageNorm, format, "", layout)];
   if (ctx.embedNormalization) {
-    writeGroupMetadata(root, "normalization", format, { source: "embedded copy of the default coefficient set" });
+    writeGroupMetadata(root, "normalization", format, {
+      source: "embedded copy of the default coefficient set",
+      fields: layout.fields,
+      fields_sfc: layout.fieldsSfc,
+      months,
+    });
     normSets.push(createNormArrays(root, format, "normalization", layout));
   }
   const globalMoments = (n: number, l: number) =>
@@ -390,7 +395,6 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
       created: new Date().toISOString(),
     },
   };
-  if (ctx.embedNormalization) finalizeGroupAttrs(root, format, "normalization", { fields: layout.fields, months });
   finalizeStore(root, format, attrs);
   finalizeStore(ctx.stageNorm, format, {
     kind: "normalization",
@@ -405,10 +409,6 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
     created: new Date().toISOString(),
   });
   return { rawBytes, storedBytes };
-}
-
-function finalizeGroupAttrs(root: string, format: ZarrFormat, path: string, attrs: Record<string, unknown>): void {
-  writeGroupMetadata(root, path, format, attrs);
 }
 
 function relativeTo(from: string, target: string): string {
@@ -455,7 +455,7 @@ async function runPool(
   workers: number | undefined,
   onResult: (t: ConvertTask, r: TaskResult) => void,
 ): Promise<void> {
-  const n = Math.min(workers ?? Math.min(2, navigator.hardwareConcurrency || 1), tasks.length);
+  const n = Math.min(workers ?? Math.min(16, navigator.hardwareConcurrency || 1), tasks.length);
   if (n <= 0) {
     const ctx = new TaskContext(grid);
     try {

@@ -47,7 +47,8 @@ export interface SourceDataset {
   readonly attrs: Record<string, unknown>;
   /**
    * Read the raw (still packed) values of a hyperslab. The result may be a
-   * view into a buffer the reader reuses: it is valid until the next call.
+   * view into a buffer the reader reuses: it is valid until the next read
+   * of any dataset in this thread.
    */
   read(name: string, start: number[], count: number[]): NumericArray;
   /** Read a whole variable; strings come back as `string[]`. */

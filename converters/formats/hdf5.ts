@@ -45,6 +45,13 @@ function dtypeOf(ds: H5Any): string {
   return "unknown";
 }
 
+/**
+ * One read buffer in the wasm heap for all files of this thread: reads
+ * return views into it, valid until the next read (the heap never shrinks,
+ * so a buffer per open file would grow memory with the number of inputs).
+ */
+const heap = { ptr: 0, bytes: 0 };
+
 // deno-lint-ignore no-explicit-any
 const TYPED: Record<string, any> = {
   int8: Int8Array,
@@ -65,7 +72,6 @@ class HDF5Dataset implements SourceDataset {
   readonly variables = new Map<string, SourceVariable>();
   readonly attrs: Record<string, unknown>;
   private readonly file: H5Any;
-  private heap = { ptr: 0, bytes: 0 };
 
   constructor(path: string, file: H5Any) {
     this.path = path;
@@ -132,15 +138,15 @@ class HDF5Dataset implements SourceDataset {
     return new Type(Module.HEAPU8.buffer, ptr, n);
   }
 
-  /** A wasm-heap buffer of at least `bytes`, reused across reads. */
+  /** The wasm-heap read buffer, grown to at least `bytes`. */
   private heapBuffer(bytes: number): number {
-    if (this.heap.bytes < bytes) {
-      if (this.heap.ptr) Module._free(this.heap.ptr);
-      const ptr = Module._malloc(bytes);
-      if (!ptr) throw new InputError(this.path, `cannot allocate ${bytes} bytes in the HDF5 heap`);
-      this.heap = { ptr, bytes };
+    if (heap.bytes < bytes) {
+      if (heap.ptr) Module._free(heap.ptr);
+      heap.ptr = Module._malloc(bytes);
+      heap.bytes = heap.ptr ? bytes : 0;
+      if (!heap.ptr) throw new InputError(this.path, `cannot allocate ${bytes} bytes in the HDF5 heap`);
     }
-    return this.heap.ptr;
+    return heap.ptr;
   }
 
   readAll(name: string): NumericArray | string[] {
@@ -153,8 +159,6 @@ class HDF5Dataset implements SourceDataset {
   }
 
   close(): void {
-    if (this.heap.ptr) Module._free(this.heap.ptr);
-    this.heap = { ptr: 0, bytes: 0 };
     this.file.close();
   }
 }
