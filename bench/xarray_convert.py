@@ -14,7 +14,9 @@ import xarray as xr
 out, level = sys.argv[1], int(sys.argv[2])
 ct, clat, clon = (int(x) for x in sys.argv[3:6])
 files = sys.argv[6:]
-ds = xr.open_mfdataset(files, combine="by_coords", chunks={"valid_time": ct, "pressure_level": 1})
+time_dim = "valid_time" if "valid_time" in xr.open_dataset(files[0]).dims else "time"
+level_dim = "pressure_level" if time_dim == "valid_time" else "level"
+ds = xr.open_mfdataset(files, combine="by_coords", chunks={time_dim: ct, level_dim: 1})
 enc = {}
 for name in ds.data_vars:
     enc[name] = {"compressor": numcodecs.Zstd(level=level), "filters": [numcodecs.Shuffle(elementsize=4)],
