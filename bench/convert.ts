@@ -199,9 +199,9 @@ try {
     "",
     ...codecs,
     "",
-    `decode only (our reader + CF decoding, 1 thread): ${(mb / limit.decode).toFixed(0)} MB/s; encode only (1 thread): ${
-      (mb / limit.encode).toFixed(0)
-    } MB/s`,
+    `decode only (our reader + CF decoding, 1 thread): ${
+      (mb / limit.decode).toFixed(0)
+    } MB/s; encode only (1 thread): ${(mb / limit.encode).toFixed(0)} MB/s`,
     `limit (decode + encode over ${cores} cores): ${(mb / limitSeconds).toFixed(0)} MB/s`,
     "",
     "                 MB/s   seconds  peak RSS",
