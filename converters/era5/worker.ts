@@ -11,7 +11,7 @@ let ctx: TaskContext | undefined;
 // Tasks share the context's buffers: run them strictly one after another.
 let queue: Promise<void> = Promise.resolve();
 
-self.onmessage = async (e: MessageEvent) => {
+self.onmessage = (e: MessageEvent) => {
   const msg = e.data as { type: "init"; grid: Grid } | { type: "task"; task: ConvertTask } | { type: "close" };
   if (msg.type === "init") ctx = new TaskContext(msg.grid);
   else if (msg.type === "close") {
