@@ -68,14 +68,15 @@ export function deriveNormSet(opts: DeriveOptions): { months: number; used: numb
   if (from > to) throw new Error(`--from ${opts.from} is after --to ${opts.to}`);
   const inPeriod = months.map((m) => m >= from && m <= to);
   const pointCount = new ArrayReader(store, "statistics/point_count", format);
-  const [, , , nlat, nlon] = pointCount.shape;
+  const pointShape = pointCount.shape.slice(3);
+  const points = pointShape.reduce((a, b) => a * b, 1);
   const layout: NormLayout = {
     months,
     fields: rootAttrs.fields as string[],
     fieldsSfc: rootAttrs.fields_sfc as string[],
     levels: rootAttrs.levels as number[],
-    nlat,
-    nlon,
+    pointShape,
+    pointDims: pointCount.dimensions.slice(3),
   };
   const out = opts.out.replace(/\/+$/, "");
   if (pathExists(out) && !opts.overwrite) throw new Error(`${out} already exists; pass --overwrite to replace it`);
@@ -125,10 +126,11 @@ export function deriveNormSet(opts: DeriveOptions): { months: number; used: numb
         const key = src.join(",");
         let coef = cache.get(key);
         if (!coef) {
-          const acc = new PointMoments(nlat * nlon);
+          const acc = new PointMoments(points);
           for (const m of src) {
             used.add(m);
-            const coords = sfc ? [m, f, 0, 0] : [m, f, l, 0, 0];
+            const zeros = pointShape.map(() => 0);
+            const coords = sfc ? [m, f, ...zeros] : [m, f, l, ...zeros];
             const [c, mu, m2] = readers.map((r) => r.readChunk(coords) as Float64Array);
             // Months never written hold NaN (the fill value): nothing to merge.
             for (let i = 0; i < c.length; i++) if (c[i] !== c[i]) (c[i] = 0, mu[i] = 0, m2[i] = 0);

@@ -22,10 +22,12 @@ export interface NormLayout {
   fieldsSfc: string[];
   /** Levels. */
   levels: number[];
-  /** Grid rows. */
-  nlat: number;
-  /** Grid columns. */
-  nlon: number;
+  /** Shape of one field level's points: [lat, lon] for grids, [points] for meshes. */
+  pointShape: number[];
+  /** Dimension names of the points, e.g. ["lats", "lons"] or ["node"]. */
+  pointDims: string[];
+  /** Name suffix of the arrays: "" (norm, norm_sfc, …) or e.g. "_elem" (norm_elem, norm_elem_sfc, …). */
+  kind?: string;
 }
 
 const NORM_CODEC = "shuffle,zstd:1";
@@ -45,7 +47,9 @@ export interface NormArrays {
 /** Create the arrays of a coefficient set under `prefix` of a store. */
 export function createNormArrays(root: string, format: ZarrFormat, prefix: string, l: NormLayout): NormArrays {
   const p = (name: string) => (prefix ? `${prefix}/${name}` : name);
+  const k = l.kind ?? "";
   const nm = l.months.length, nf = l.fields.length, ns = l.fieldsSfc.length, nl = l.levels.length;
+  const pts = l.pointShape;
   const at = (name: string, shape: number[], chunks: number[], dims: string[]) => {
     const w = new ArrayWriter(root, p(name), format, {
       shape,
@@ -67,24 +71,23 @@ export function createNormArrays(root: string, format: ZarrFormat, prefix: strin
   });
   months.writeMetadata();
   months.writeAll(Int32Array.from(l.months));
+  const fieldDim = `field${k}`, sfcDim = `field${k}_sfc`;
   return {
-    norm: at("norm", [nm, 2, nf, nl, l.nlat, l.nlon], [1, 2, 1, 1, l.nlat, l.nlon], [
+    norm: at(`norm${k}`, [nm, 2, nf, nl, ...pts], [1, 2, 1, 1, ...pts], [
       "month",
       "coefficient",
-      "field",
+      fieldDim,
       "level",
-      "lats",
-      "lons",
+      ...l.pointDims,
     ]),
-    normSfc: at("norm_sfc", [nm, 2, ns, l.nlat, l.nlon], [1, 2, 1, l.nlat, l.nlon], [
+    normSfc: at(`norm${k}_sfc`, [nm, 2, ns, ...pts], [1, 2, 1, ...pts], [
       "month",
       "coefficient",
-      "field_sfc",
-      "lats",
-      "lons",
+      sfcDim,
+      ...l.pointDims,
     ]),
-    globalNorm: at("global_norm", [nm, 2, nf, nl], [nm, 2, nf, nl], ["month", "coefficient", "field", "level"]),
-    globalNormSfc: at("global_norm_sfc", [nm, 2, ns], [nm, 2, ns], ["month", "coefficient", "field_sfc"]),
+    globalNorm: at(`global_norm${k}`, [nm, 2, nf, nl], [nm, 2, nf, nl], ["month", "coefficient", fieldDim, "level"]),
+    globalNormSfc: at(`global_norm${k}_sfc`, [nm, 2, ns], [nm, 2, ns], ["month", "coefficient", sfcDim]),
   };
 }
 
@@ -101,8 +104,9 @@ export function writeLocalCoefficients(
   const both = new Float32Array(mean.length * 2);
   both.set(mean, 0);
   both.set(std, mean.length);
-  if (sfc) arrays.normSfc.writeChunk([month, 0, field, 0, 0], both);
-  else arrays.norm.writeChunk([month, 0, field, level, 0, 0], both);
+  const zeros = arrays.norm.spec.shape.slice(4).map(() => 0);
+  if (sfc) arrays.normSfc.writeChunk([month, 0, field, ...zeros], both);
+  else arrays.norm.writeChunk([month, 0, field, level, ...zeros], both);
 }
 
 /**

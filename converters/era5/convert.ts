@@ -240,8 +240,8 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
     fields: plan.fields.map((f) => f.name),
     fieldsSfc: plan.fieldsSfc.map((f) => f.name),
     levels: plan.levels,
-    nlat,
-    nlon,
+    pointShape: [nlat, nlon],
+    pointDims: ["lats", "lons"],
   };
   writeGroupMetadata(root, "statistics", format, {
     description:
