@@ -65,7 +65,7 @@ export interface StoreSummary {
 function summarizeArray(root: string, name: string): ArraySummary {
   const a = new ArrayReader(root, name);
   const n = a.shape.reduce((x, y) => x * y, 1);
-  const size = { float32: 4, float64: 8, int32: 4, int64: 8, "datetime64[s]": 8 }[a.dtype];
+  const size = { float32: 4, float64: 8, int32: 4, int64: 8, uint8: 1, "datetime64[s]": 8 }[a.dtype];
   return {
     name,
     shape: a.shape,
@@ -83,8 +83,13 @@ export function inspectStore(path: string): StoreSummary {
   const zarrFormat = assertComplete(root);
   const attrs = readRootAttributes(root);
   const names = attrs.kind === "normalization"
-    ? ["norm", "global_norm", "norm_sfc", "global_norm_sfc"]
-    : ["data", "data_sfc", "normalization/norm", "normalization/norm_sfc", "statistics/point_mean"];
+    ? ["", "_elem", "_nz", "_elem_nz"].flatMap((
+      k,
+    ) => [`norm${k}`, `global_norm${k}`, `norm${k}_sfc`, `global_norm${k}_sfc`])
+    : [
+      ...["data", "data_sfc", "data_elem", "data_elem_sfc", "data_nz", "data_elem_nz"],
+      ...["normalization/norm", "normalization/norm_sfc", "statistics/point_mean"],
+    ];
   const arrays = names.filter((n) => exists(join(root, n))).map((n) => summarizeArray(root, n));
   let time: StoreSummary["time"];
   if (exists(join(root, "time"))) {
@@ -144,11 +149,27 @@ export function formatSummary(s: StoreSummary): string {
       }`,
     );
   }
-  lines.push(`fields     ${(a.fields as string[]).join(", ") || "-"}`);
-  lines.push(`levels     ${(a.levels as number[]).join(", ") || "-"}${a.level_type ? ` (${a.level_type})` : ""}`);
-  lines.push(`fields_sfc ${(a.fields_sfc as string[]).join(", ") || "-"}`);
+  for (const key of Object.keys(a).filter((k) => /^fields(_|$)/.test(k))) {
+    const label = key === "fields_elem_sfc" ? "fields_elem_sfc" : key;
+    lines.push(`${label.padEnd(10)} ${(a[key] as string[]).join(", ") || "-"}`);
+  }
+  const lv = (a.levels as number[] | undefined) ?? [];
+  const shown = lv.length > 12 ? `${lv.slice(0, 6).join(", ")}, … ${lv.at(-1)} (${lv.length} levels)` : lv.join(", ");
+  lines.push(`levels     ${shown || "-"}${a.level_type ? ` (${a.level_type})` : ""}`);
   if (a.res) {
     lines.push(`grid       ${a.grid ?? "regular_ll"}, res ${(a.res as number[]).join("° × ")}°, global ${a.is_global}`);
+  }
+  if (a.grid === "unstructured") {
+    const m = a.mesh as { source: string; path: string };
+    lines.push(
+      `grid       unstructured ${a.mesh_type}: ${a.nodes} nodes, ${a.elements} elements (mesh ${m.source}: ${m.path})`,
+    );
+    lines.push(
+      `vectors    ${a.vector_frame}; calendar ${a.calendar}; HEALPix nested orders ${
+        (a.healpix_orders as number[]).join(", ")
+      }`,
+    );
+    lines.push(`time axis  ${a.time_convention}`);
   }
   if (s.time) {
     lines.push(

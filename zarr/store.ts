@@ -22,16 +22,17 @@ import {
 export type ZarrFormat = 2 | 3;
 
 /** Element types this project stores. */
-export type DType = "float32" | "float64" | "int32" | "int64" | "datetime64[s]";
+export type DType = "float32" | "float64" | "int32" | "int64" | "uint8" | "datetime64[s]";
 
 /** Typed arrays matching {@link DType}. */
 export type TypedArrayFor<D extends DType> = D extends "float32" ? Float32Array
   : D extends "float64" ? Float64Array
   : D extends "int32" ? Int32Array
+  : D extends "uint8" ? Uint8Array
   : BigInt64Array;
 
 /** Any typed array a chunk can hold. */
-export type ChunkData = Float32Array | Float64Array | Int32Array | BigInt64Array;
+export type ChunkData = Float32Array | Float64Array | Int32Array | Uint8Array | BigInt64Array;
 
 /** Description of an array to create. */
 export interface ArraySpec {
@@ -54,6 +55,7 @@ const V2_DTYPE: Record<DType, string> = {
   float64: "<f8",
   int32: "<i4",
   int64: "<i8",
+  uint8: "|u1",
   "datetime64[s]": "<M8[s]",
 };
 
@@ -62,6 +64,7 @@ const BYTES: Record<DType, number> = {
   float64: 8,
   int32: 4,
   int64: 8,
+  uint8: 1,
   "datetime64[s]": 8,
 };
 
@@ -74,6 +77,8 @@ export function allocate(dtype: DType, n: number): ChunkData {
       return new Float64Array(n);
     case "int32":
       return new Int32Array(n);
+    case "uint8":
+      return new Uint8Array(n);
     default:
       return new BigInt64Array(n);
   }
@@ -469,6 +474,8 @@ export class ArrayReader {
         return new Float64Array(copy.buffer, copy.byteOffset, n);
       case "int32":
         return new Int32Array(copy.buffer, copy.byteOffset, n);
+      case "uint8":
+        return new Uint8Array(copy.buffer, copy.byteOffset, n);
       default:
         return new BigInt64Array(copy.buffer, copy.byteOffset, n);
     }

@@ -1,0 +1,45 @@
+/**
+ * The `convert fesom` subcommand.
+ *
+ * @module
+ */
+import { Command, Option } from "@commander-js/extra-typings";
+import { registerConverter } from "../registry.ts";
+import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
+import { expandInputs } from "../era5/convert.ts";
+import { convertFesom } from "./convert.ts";
+
+function command() {
+  return new Command("fesom")
+    .description("convert FESOM2 output on its unstructured mesh (no regridding) into zarr")
+    .argument("<inputs...>", "FESOM output files (<var>.<runid>.<year>.nc), directories or globs")
+    .requiredOption("--mesh <path>", "mesh directory (nod2d.out, elem2d.out, aux3d.out, …) or fesom.mesh.diag.nc")
+    .requiredOption("-o, --out <store>", "output zarr store")
+    .option("--norm <store>", "normalization store (default: OUT with .zarr → .norm.zarr)")
+    .option("--rotate-to-geo", "rotate vector fields written in the rotated model frame back to geographic")
+    .addOption(new Option("--zarr-format <n>", "zarr format").choices(["2", "3"]).default("2"))
+    .option("--codec <spec>", "chunk codec", DEFAULT_CODEC)
+    .option("--overwrite", "replace existing output stores")
+    .action(async (inputs, o) => {
+      const s = await convertFesom({
+        mesh: o.mesh,
+        inputs: expandInputs(inputs),
+        out: o.out,
+        norm: o.norm,
+        rotateToGeo: o.rotateToGeo,
+        zarrFormat: Number(o.zarrFormat) as 2 | 3,
+        codec: o.codec,
+        overwrite: o.overwrite,
+        command: ["deno task convert fesom", ...Deno.args.slice(1)].join(" "),
+      });
+      const arrays = Object.entries(s.arrays).map(([k, v]) => `${k}: ${v.join(", ")}`).join("; ");
+      console.log(`wrote ${s.out}: ${s.times} time steps; ${arrays}; vectors ${s.vectorFrame}`);
+      console.log(`wrote ${s.norm}: monthly normalization coefficients over wet cells`);
+    });
+}
+
+registerConverter({
+  name: "fesom",
+  summary: "FESOM2 unstructured ocean output → zarr with its mesh",
+  command: command as never,
+});
