@@ -27,7 +27,7 @@ import {
   type ZarrFormat,
 } from "../../zarr/store.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
-import { emptyMoments, mergeMoments, type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
+import { emptyMoments, type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import {
   createNormArrays,
   defaultNormPath,
