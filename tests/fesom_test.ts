@@ -107,6 +107,25 @@ Deno.test("FESOM without leap years: a March mean of 1988 ends on 1 April, not a
   assert.equal(readRootAttributes(s.out).calendar, "noleap");
 });
 
+Deno.test("FESOM: two months in one file give two time steps and two coefficient entries", async () => {
+  const dir = await tempDir();
+  const cases = await fesomCases();
+  const s = await convertFesom({
+    mesh: MESH,
+    inputs: [`${cases}/twomonths/sst.fesom.1985.nc`],
+    out: join(dir, "t.zarr"),
+  });
+  const t = new ArrayReader(s.out, "time").read() as BigInt64Array;
+  assert.deepEqual([...t].map((x) => new Date(Number(x) * 1000).toISOString().slice(0, 10)), [
+    "1985-02-01",
+    "1985-03-01",
+  ]);
+  const g = new ArrayReader(s.norm, "global_norm_sfc").read() as Float32Array; // (month, 2, field)
+  assert.equal(g.length, 4);
+  assert.ok(Math.abs(g[2] - g[0] - 1) < 1e-4, `February mean = January mean + 1: ${g[0]}, ${g[2]}`);
+  assert.ok(Math.abs(g[3] - g[1]) < 1e-4, "same spread");
+});
+
 Deno.test("FESOM bad input: another mesh's output, a wrong count in nod2d.out, a missing mesh", async () => {
   const dir = await tempDir();
   const cases = await fesomCases();

@@ -5,6 +5,7 @@
  */
 import { Command, Option } from "@commander-js/extra-typings";
 import { registerConverter } from "../registry.ts";
+import { parseInteger } from "../../cli/run.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
 import { expandInputs } from "../era5/convert.ts";
 import { convertFesom } from "./convert.ts";
@@ -16,6 +17,11 @@ function command() {
     .requiredOption("--mesh <path>", "mesh directory (nod2d.out, elem2d.out, aux3d.out, …) or fesom.mesh.diag.nc")
     .requiredOption("-o, --out <store>", "output zarr store")
     .option("--norm <store>", "normalization store (default: OUT with .zarr → .norm.zarr)")
+    .option(
+      "--model-step <seconds>",
+      "model time step: period end = stamp + step (default: next whole hour)",
+      parseInteger("--model-step"),
+    )
     .option("--rotate-to-geo", "rotate vector fields written in the rotated model frame back to geographic")
     .addOption(new Option("--zarr-format <n>", "zarr format").choices(["2", "3"]).default("2"))
     .option("--codec <spec>", "chunk codec", DEFAULT_CODEC)
@@ -27,6 +33,7 @@ function command() {
         out: o.out,
         norm: o.norm,
         rotateToGeo: o.rotateToGeo,
+        modelStep: o.modelStep,
         zarrFormat: Number(o.zarrFormat) as 2 | 3,
         codec: o.codec,
         overwrite: o.overwrite,

@@ -4,8 +4,9 @@
  *
  * Time: FESOM stamps a mean with the start of the last model step of its
  * averaging window (`seconds since <year>-01-01`, no calendar attribute).
- * The store's `time` is the end of the averaging period (the stamp rounded
- * up to the next whole hour; model steps are shorter than an hour), decoded
+ * The store's `time` is the end of the averaging period (stamp + model step;
+ * by default the next whole hour after the stamp, right for any step of at
+ * most an hour), decoded
  * in the run's calendar (`FESOM_include_fleapyear`: standard, else noleap),
  * and `time_stamp` keeps the stamp as written.
  *
@@ -64,6 +65,11 @@ export interface FesomOptions {
   out: string;
   /** Normalization store (default OUT with `.zarr` → `.norm.zarr`). */
   norm?: string;
+  /**
+   * The model time step in seconds: period end = stamp + step. Default: the
+   * next whole hour after the stamp (right for any step of at most an hour).
+   */
+  modelStep?: number;
   /** Rotate vector fields from the model frame to geographic (when the files are rotated). */
   rotateToGeo?: boolean;
   /** Zarr format, default 2. */
@@ -108,7 +114,7 @@ function flag(v: unknown): boolean | undefined {
   return String(v).toLowerCase().startsWith("t");
 }
 
-async function scanOutput(path: string, mesh: FesomMesh): Promise<FileInfo> {
+async function scanOutput(path: string, mesh: FesomMesh, modelStep?: number): Promise<FileInfo> {
   const ds = await openDataset(path);
   try {
     const nodes = mesh.lon.length, elems = mesh.triangles.length / 3;
@@ -159,7 +165,7 @@ async function scanOutput(path: string, mesh: FesomMesh): Promise<FileInfo> {
       vertical,
       pointsFirst: vdim !== undefined && v.dims.indexOf(pointDim) < v.dims.indexOf(vdim),
       stamps,
-      ends: stamps.map((s) => Math.ceil(s / 3600) * 3600 === s ? s : Math.ceil(s / 3600) * 3600),
+      ends: stamps.map((s) => modelStep ? s + modelStep : (Math.floor(s / 3600) + 1) * 3600),
       fill: typeof fillAttr === "number" ? fillAttr : undefined,
       attrs: v.attrs,
       global,
@@ -195,7 +201,7 @@ export async function convertFesom(opts: FesomOptions): Promise<FesomSummary> {
   if (opts.inputs.length === 0) throw new Error("no FESOM output files given");
   const mesh = await readMesh(opts.mesh);
   const files: FileInfo[] = [];
-  for (const p of opts.inputs) files.push(await scanOutput(p, mesh));
+  for (const p of opts.inputs) files.push(await scanOutput(p, mesh, opts.modelStep));
 
   // Fields, grouped by array; one time axis shared by all.
   const byField = new Map<string, FileInfo[]>();
@@ -328,68 +334,66 @@ export async function convertFesom(opts: FesomOptions): Promise<FesomSummary> {
       const nlev = g.location === "node" ? mesh.nlevelsNode : mesh.nlevelsElem;
       const wetLevels = (p: number) =>
         g.vertical === "layers" ? nlev[p] - 1 : g.vertical === "interfaces" ? nlev[p] : 1;
-      const stats = Array.from(
-        { length: nm },
-        () => g.fields.map(() => Array.from({ length: Math.max(1, nl) }, () => new ShiftedPointSums(points))),
+      // Coefficients (dry cells are NaN, so excluded). Files are processed in
+      // time order, so one month of sums per field is alive at a time.
+      const set = normSet(kindOf(key));
+      const moments: Moments[][][] = months.map(() =>
+        g.fields.map(() => Array.from({ length: Math.max(1, nl) }, emptyMoments))
       );
-      const touched = new Set<number>();
       for (const [fi, name] of g.fields.entries()) {
+        let month = -1;
+        let sums: ShiftedPointSums[] = [];
+        const flush = () => {
+          sums.forEach((acc, l) => {
+            const { points: pm, global } = acc.finish();
+            moments[month][fi][l] = global;
+            const { mean, std } = pm.coefficients();
+            writeLocalCoefficients(set.arrays, !levels, month, fi, l, mean, std);
+          });
+        };
         const pair = Object.entries(VECTOR_PAIRS).find(([a, b]) => a === name || b === name);
-        for (const f of byField.get(name)!) {
+        const partnerName = pair && (pair[0] === name ? pair[1] : pair[0]);
+        const doRotate = opts.rotateToGeo && rotated && pair !== undefined;
+        const ordered = [...byField.get(name)!].sort((x, y) => x.ends[0] - y.ends[0]);
+        for (const f of ordered) {
           const ds = await openDataset(f.path);
-          let partner: Awaited<ReturnType<typeof openDataset>> | undefined;
-          const doRotate = opts.rotateToGeo && rotated && pair !== undefined;
+          let partner: { ds: Awaited<ReturnType<typeof openDataset>>; info: FileInfo } | undefined;
           if (doRotate) {
-            const other = pair![0] === name ? pair![1] : pair![0];
-            const pf = byField.get(other)?.find((x) => x.ends.join() === f.ends.join());
-            if (!pf) throw new Error(`--rotate-to-geo: ${name} needs ${other} for the same periods`);
-            partner = await openDataset(pf.path);
+            const info = byField.get(partnerName!)?.find((x) => x.ends.join() === f.ends.join());
+            if (!info) throw new Error(`--rotate-to-geo: ${name} needs ${partnerName} for the same periods`);
+            partner = { ds: await openDataset(info.path), info };
           }
           try {
             for (let k = 0; k < f.ends.length; k++) {
               const ti = allEnds.indexOf(f.ends[k]);
               const values = readSlab(ds, f, k, nl, points);
-              if (doRotate) {
-                const pfInfo = byField.get(pair![0] === name ? pair![1] : pair![0])!.find((x) =>
-                  x.ends.join() === f.ends.join()
-                )!;
-                const other = readSlab(partner!, pfInfo, k, nl, points);
-                const isU = pair![0] === name;
+              if (partner) {
+                const other = readSlab(partner.ds, partner.info, k, nl, points);
                 const lon = g.location === "node" ? mesh.lon : mesh.centroidLon;
                 const lat = g.location === "node" ? mesh.lat : mesh.centroidLat;
                 for (let l = 0; l < Math.max(1, nl); l++) {
-                  const a = values.subarray(l * points, (l + 1) * points),
-                    b = other.subarray(l * points, (l + 1) * points);
-                  if (isU) rotateVectorsToGeo(rotationMatrix, lon, lat, a, b);
-                  else rotateVectorsToGeo(rotationMatrix, lon, lat, b, a);
+                  const mine = values.subarray(l * points, (l + 1) * points);
+                  const theirs = other.subarray(l * points, (l + 1) * points);
+                  if (pair![0] === name) rotateVectorsToGeo(rotationMatrix, lon, lat, mine, theirs);
+                  else rotateVectorsToGeo(rotationMatrix, lon, lat, theirs, mine);
                 }
               }
               applyWetMask(values, f.fill, nl, points, wetLevels);
               const m = monthOfTime[ti] - firstMonth;
-              touched.add(m);
-              for (let l = 0; l < Math.max(1, nl); l++) stats[m][fi][l].addPlanes(values, l * points, 1);
+              if (m !== month) {
+                if (month >= 0) flush();
+                month = m;
+                sums = Array.from({ length: Math.max(1, nl) }, () => new ShiftedPointSums(points));
+              }
+              sums.forEach((acc, l) => acc.addPlanes(values, l * points, 1));
               writeRows(arr, ti, fi, values, nl, points, !!levels);
             }
           } finally {
             ds.close();
-            partner?.close();
+            partner?.ds.close();
           }
         }
-      }
-      // Coefficients of this array's fields (dry cells are NaN, so excluded).
-      const set = normSet(kindOf(key));
-      const moments: Moments[][][] = months.map(() =>
-        g.fields.map(() => Array.from({ length: Math.max(1, nl) }, emptyMoments))
-      );
-      for (const m of touched) {
-        for (let fi = 0; fi < g.fields.length; fi++) {
-          for (let l = 0; l < Math.max(1, nl); l++) {
-            const { points: pm, global } = stats[m][fi][l].finish();
-            moments[m][fi][l] = global;
-            const { mean, std } = pm.coefficients();
-            writeLocalCoefficients(set.arrays, !levels, m, fi, l, mean, std);
-          }
-        }
+        if (month >= 0) flush();
       }
       if (levels) set.moments = moments;
       else set.momentsSfc = moments;
@@ -412,8 +416,9 @@ export async function convertFesom(opts: FesomOptions): Promise<FesomSummary> {
         nlevels: mesh.nlevelsSource,
         areas: mesh.areaSource,
       },
-      time_convention:
-        "time = end of the averaging period (FESOM stamp rounded up to the hour); time_stamp = the stamp as written",
+      time_convention: `time = end of the averaging period (${
+        opts.modelStep ? `stamp + ${opts.modelStep} s` : "the next whole hour after FESOM's stamp"
+      }); time_stamp = the stamp as written`,
       calendar: files.some((f) => flag(f.global.FESOM_include_fleapyear ?? f.global.include_fleapyear) === false)
         ? "noleap"
         : "standard",

@@ -119,6 +119,18 @@ t[:] = [(31 + 28 + 31) * 86400 - 360]
 d.createVariable("sst", "f4", ("time", "nod2"))[:] = sst["sst"][:]
 d.close()
 
+# Two monthly records in one file (January and February 1985); February is January + 1.
+os.makedirs(f"{out}/twomonths", exist_ok=True)
+d = netCDF4.Dataset(f"{out}/twomonths/sst.fesom.1985.nc", "w", format="NETCDF4_CLASSIC")
+copy_attrs(sst, d)
+d.createDimension("nod2", nod2)
+d.createDimension("time", None)
+t = d.createVariable("time", "f8", ("time",))
+copy_attrs(sst["time"], t)
+t[:] = [31 * 86400 - 360, (31 + 28) * 86400 - 360]
+d.createVariable("sst", "f4", ("time", "nod2"))[:] = np.concatenate([sst["sst"][:], sst["sst"][:] + 1])
+d.close()
+
 # Bad input.
 os.makedirs(f"{out}/bad", exist_ok=True)
 d = netCDF4.Dataset(f"{out}/bad/sst.other.1985.nc", "w", format="NETCDF4_CLASSIC")
