@@ -278,7 +278,6 @@ export async function convertFesom(opts: FesomOptions): Promise<FesomSummary> {
     const monthOfTime = allEnds.map((e) => monthIndex(stampOf.get(e)!));
     const firstMonth = Math.floor(Math.min(...monthOfTime) / 12) * 12;
     const months = monthEntries(firstMonth, Math.max(...monthOfTime));
-    const nm = months.length;
     // One coefficient set per point kind and vertical axis: "" (nodes on layers +
     // surface), "_elem", "_nz", "_elem_nz"; each holds its 3-D and 2-D fields.
     const normSets = new Map<
