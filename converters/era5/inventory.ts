@@ -72,6 +72,14 @@ function findVar(ds: SourceDataset, names: string[]): string | undefined {
 export async function scanFile(path: string): Promise<FileEntry> {
   const ds = await openDataset(path);
   try {
+    const gridType = ds.attrs.GRIB_gridType;
+    if (gridType && gridType !== "regular_ll") {
+      throw new InputError(
+        path,
+        `${gridType} grid: convert era5 needs a regular lat-lon grid (the GRIB reader gives the points of this grid ` +
+          "with their lat/lon for unstructured use; or regrid with `cdo -R remapbil,r1440x721 IN OUT`)",
+      );
+    }
     const timeName = findVar(ds, TIME_NAMES);
     if (!timeName) throw new InputError(path, `no time coordinate (looked for ${TIME_NAMES.join(", ")})`);
     const latName = findVar(ds, LAT_NAMES);

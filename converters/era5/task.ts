@@ -10,6 +10,7 @@ import { type Packing, unpackInto } from "../cf.ts";
 import { openDataset, type SourceDataset } from "../formats/dataset.ts";
 import "../formats/netcdf3.ts";
 import "../formats/hdf5.ts";
+import "../formats/grib/dataset.ts";
 import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
 import { type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import { type Grid, remapPlane } from "./grid.ts";

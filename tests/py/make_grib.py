@@ -1,0 +1,95 @@
+#!/usr/bin/python3
+"""GRIB test files written by ecCodes (Debian python3-eccodes / libeccodes-tools).
+
+    make_grib.py OUTDIR
+
+pl.grib1           GRIB1 (ecCodes sample), 2° regular lat-lon, t and u on 500/850 hPa, 3 hourly
+                   steps, simple packing 16 bits
+pl.grib2           the same converted to edition 2 with grib_set -s edition=2
+complex.grib2      pl.grib2 repacked with grid_complex_spatial_differencing
+complex1.grib2     order-1 spatial differencing, 11 bits
+sfc_bitmap.grib1   sst with a bitmap (land missing) and 2t, 12 bits
+sfc_bitmap.grib2   the same in edition 2
+sn.grib2           t scanned south → north (jScansPositively=1)
+reduced.grib2      reduced Gaussian N32 (ecCodes sample) with values
+ccsds.grib2        pl.grib2 repacked with grid_ccsds (must be refused)
+cdo.grib1          the ERA5 sample's t2m written by `cdo -f grb1` (when cdo is installed)
+"""
+import os
+import subprocess
+import sys
+
+import eccodes
+import numpy as np
+
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+S = "/usr/share/eccodes/samples"
+
+
+def field(name, hour, level, lat, lon):
+    la, lo = np.deg2rad(lat)[:, None], np.deg2rad(lon)[None, :]
+    base = {"t": 288 - 40 * np.sin(la) ** 2 - 60 * (1 - level / 1000), "u": 25 * np.cos(la) ** 2,
+            "sst": 300 - 28 * np.sin(la) ** 2, "2t": 290 - 45 * np.sin(la) ** 2}[name]
+    return base + 3 * np.sin(2 * lo + hour / 4) * np.cos(la) + 0.01 * np.cos(7 * lo) * np.sin(5 * la)
+
+
+def regular(sample, path, items, step=2.0, bits=16, scan_sn=False):
+    lat = np.arange(90, -90 - 1e-9, -step)
+    lon = np.arange(0, 360, step)
+    with open(path, "wb") as f:
+        for name, hour, level, type_of_level in items:
+            with open(f"{S}/{sample}", "rb") as s:
+                h = eccodes.codes_grib_new_from_file(s)
+            eccodes.codes_set(h, "Ni", len(lon))
+            eccodes.codes_set(h, "Nj", len(lat))
+            eccodes.codes_set(h, "latitudeOfFirstGridPointInDegrees", 90.0 if not scan_sn else -90.0)
+            eccodes.codes_set(h, "latitudeOfLastGridPointInDegrees", -90.0 if not scan_sn else 90.0)
+            eccodes.codes_set(h, "longitudeOfFirstGridPointInDegrees", 0.0)
+            eccodes.codes_set(h, "longitudeOfLastGridPointInDegrees", 360.0 - step)
+            eccodes.codes_set(h, "iDirectionIncrementInDegrees", step)
+            eccodes.codes_set(h, "jDirectionIncrementInDegrees", step)
+            if scan_sn:
+                eccodes.codes_set(h, "jScansPositively", 1)
+            eccodes.codes_set(h, "typeOfLevel", type_of_level)
+            eccodes.codes_set(h, "level", level)
+            eccodes.codes_set(h, "shortName", name)
+            eccodes.codes_set(h, "dataDate", 20200201)
+            eccodes.codes_set(h, "dataTime", hour * 100)
+            eccodes.codes_set(h, "bitsPerValue", bits)
+            v = field(name, hour, level or 1000, lat if not scan_sn else lat[::-1], lon)
+            if name == "sst":
+                land = np.sin(3 * np.deg2rad(lon))[None, :] * np.cos(2 * np.deg2rad(lat))[:, None] > 0.35
+                v = np.where(land, 9999.0, v)
+                eccodes.codes_set(h, "missingValue", 9999.0)
+                eccodes.codes_set(h, "bitmapPresent", 1)
+            eccodes.codes_set_values(h, v.ravel())
+            eccodes.codes_write(h, f)
+            eccodes.codes_release(h)
+
+
+pl = [(n, h, l, "isobaricInhPa") for h in (0, 1, 2) for n in ("t", "u") for l in (500, 850)]
+regular("GRIB1.tmpl", f"{out}/pl.grib1", pl)
+subprocess.run(["grib_set", "-s", "edition=2", f"{out}/pl.grib1", f"{out}/pl.grib2"], check=True)
+subprocess.run(["grib_set", "-r", "-s", "packingType=grid_complex_spatial_differencing", f"{out}/pl.grib2", f"{out}/complex.grib2"], check=True)
+subprocess.run(["grib_set", "-r", "-s", "packingType=grid_complex_spatial_differencing,orderOfSpatialDifferencing=1,bitsPerValue=11",
+                f"{out}/pl.grib2", f"{out}/complex1.grib2"], check=True)
+sfc = [("sst", h, 0, "surface") for h in (0, 1)] + [("2t", h, 0, "surface") for h in (0, 1)]
+regular("GRIB1.tmpl", f"{out}/sfc_bitmap.grib1", sfc, bits=12)
+subprocess.run(["grib_set", "-s", "edition=2", f"{out}/sfc_bitmap.grib1", f"{out}/sfc_bitmap.grib2"], check=True)
+regular("GRIB2.tmpl", f"{out}/sn.grib2", [("t", 0, 500, "isobaricInhPa")], scan_sn=True)
+with open(f"{S}/reduced_gg_pl_32_grib2.tmpl", "rb") as s:
+    h = eccodes.codes_grib_new_from_file(s)
+n = eccodes.codes_get(h, "numberOfValues")
+lat = eccodes.codes_get_array(h, "latitudes")
+lon = eccodes.codes_get_array(h, "longitudes")
+eccodes.codes_set(h, "bitsPerValue", 16)
+eccodes.codes_set_values(h, 280 + 10 * np.cos(np.deg2rad(lat)) + np.sin(np.deg2rad(lon)))
+with open(f"{out}/reduced.grib2", "wb") as f:
+    eccodes.codes_write(h, f)
+subprocess.run(["grib_set", "-r", "-s", "packingType=grid_ccsds", f"{out}/pl.grib2", f"{out}/ccsds.grib2"], check=True)
+# The same t and u split across formats: t in GRIB2, u in netCDF4 written by CDO from GRIB.
+subprocess.run(["grib_copy", "-w", "shortName=t", f"{out}/pl.grib2", f"{out}/t_only.grib2"], check=True)
+subprocess.run(["grib_copy", "-w", "shortName=u", f"{out}/pl.grib2", f"{out}/u_only.grib2"], check=True)
+subprocess.run(["cdo", "-s", "-f", "nc4", "copy", f"{out}/u_only.grib2", f"{out}/u_cdo.nc"], check=True)
+print(out)
