@@ -37,6 +37,7 @@ for (
     "sfc_bitmap.grib2",
     "sn.grib2",
     "reduced.grib2",
+    "spatial.grib2",
   ]
 ) {
   Deno.test(`GRIB ${file}: index and values equal ecCodes' decode`, async () => {

@@ -13,7 +13,9 @@ sfc_bitmap.grib2   the same in edition 2
 sn.grib2           t scanned south → north (jScansPositively=1)
 reduced.grib2      reduced Gaussian N32 (ecCodes sample) with values
 ccsds.grib2        pl.grib2 repacked with grid_ccsds (must be refused)
-cdo.grib1          the ERA5 sample's t2m written by `cdo -f grb1` (when cdo is installed)
+spatial.grib2      complex packing with spatial differencing of order 1 and 2, one with a bitmap,
+                   written by NCEP g2c (tests/c/g2c_spatial.c)
+t_only.grib2, u_cdo.nc   t in GRIB2, u in netCDF4 written by CDO
 """
 import os
 import subprocess
@@ -92,4 +94,8 @@ subprocess.run(["grib_set", "-r", "-s", "packingType=grid_ccsds", f"{out}/pl.gri
 subprocess.run(["grib_copy", "-w", "shortName=t", f"{out}/pl.grib2", f"{out}/t_only.grib2"], check=True)
 subprocess.run(["grib_copy", "-w", "shortName=u", f"{out}/pl.grib2", f"{out}/u_only.grib2"], check=True)
 subprocess.run(["cdo", "-s", "-f", "nc4", "copy", f"{out}/u_only.grib2", f"{out}/u_cdo.nc"], check=True)
+# Spatial differencing of order 1 and 2 (ecCodes 2.28 writes order 0): NCEP's g2c.
+here = os.path.dirname(os.path.abspath(__file__))
+subprocess.run(["cc", f"{here}/../c/g2c_spatial.c", "-lg2c", "-lm", "-o", f"{out}/g2c_spatial"], check=True)
+subprocess.run([f"{out}/g2c_spatial", f"{out}/spatial.grib2"], check=True)
 print(out)
