@@ -457,6 +457,27 @@ function unpackBits(
     for (let i = 0; i < count; i++) out[outOffset + i] = b[o + i];
     return bitPos + 8 * count;
   }
+  if (bits <= 25) {
+    // Window of up to 32 bits: refill a byte at a time, take `bits` from the top.
+    let byte = bitPos >>> 3;
+    let acc = 0, accBits = 0;
+    const skip = bitPos & 7;
+    if (skip) {
+      acc = b[byte++] & ((1 << (8 - skip)) - 1);
+      accBits = 8 - skip;
+    }
+    const mask = bits === 32 ? 0xffffffff : (1 << bits) - 1;
+    for (let i = 0; i < count; i++) {
+      while (accBits < bits) {
+        acc = ((acc << 8) | b[byte++]) >>> 0;
+        accBits += 8;
+      }
+      accBits -= bits;
+      out[outOffset + i] = (acc >>> accBits) & mask;
+      acc &= (1 << accBits) - 1;
+    }
+    return byte * 8 - accBits;
+  }
   let byte = bitPos >>> 3, used = bitPos & 7;
   for (let i = 0; i < count; i++) {
     let v = 0, need = bits;
@@ -497,25 +518,34 @@ export function decodeMessage(reader: FileReader, m: GribMessage): Float32Array 
   let present: Uint8Array | undefined;
   if (m.layout.bitmap) present = reader.read(m.layout.bitmap[0], m.layout.bitmap[1]);
   const packedCount = present ? countBits(present, n) : n;
-  const packed = new Float64Array(packedCount);
-  let base: number, scale: number;
+  let base: number, scale: number, bits: number, data: Uint8Array, bitStart: number;
+  let drs: Uint8Array | undefined;
   if (m.edition === 1) {
-    const bds = reader.read(m.layout.data[0], m.layout.data[1]);
-    const e = sint(bds, 4, 2), r = ibm(bds, 6), bits = bds[10];
+    data = reader.read(m.layout.data[0], m.layout.data[1]);
+    const e = sint(data, 4, 2), r = ibm(data, 6);
+    bits = data[10];
+    bitStart = 11 * 8;
     const d = 10 ** (m.layout.decimal ?? 0);
     base = r / d;
     scale = 2 ** e / d;
-    unpackBits(bds, 11 * 8, bits, packedCount, packed);
   } else {
-    const drs = reader.read(m.layout.drs![0], m.layout.drs![1]);
-    const r = ieee(drs, 11), e = sint(drs, 15, 2), d = 10 ** sint(drs, 17, 2), bits = drs[19];
+    drs = reader.read(m.layout.drs![0], m.layout.drs![1]);
+    const r = ieee(drs, 11), e = sint(drs, 15, 2), d = 10 ** sint(drs, 17, 2);
+    bits = drs[19];
+    bitStart = 0;
     base = r / d;
     scale = 2 ** e / d;
-    const data = reader.read(m.layout.data[0], m.layout.data[1]);
-    if (m.packing === "grid_simple") unpackBits(data, 0, bits, packedCount, packed);
-    else unpackComplex(drs, data, bits, packedCount, packed, m.packing === "grid_complex_spatial_differencing");
+    data = reader.read(m.layout.data[0], m.layout.data[1]);
   }
   const out = new Float32Array(n);
+  if (m.packing === "grid_simple" && !present && bits === 16) {
+    // ERA5's case, straight from bytes to float32.
+    for (let i = 0, o = bitStart / 8; i < n; i++, o += 2) out[i] = base + ((data[o] << 8) | data[o + 1]) * scale;
+    return out;
+  }
+  const packed = new Float64Array(packedCount);
+  if (m.packing === "grid_simple") unpackBits(data, bitStart, bits, packedCount, packed);
+  else unpackComplex(drs!, data, bits, packedCount, packed, m.packing === "grid_complex_spatial_differencing");
   if (!present) {
     for (let i = 0; i < n; i++) out[i] = packed[i] !== packed[i] ? NaN : base + packed[i] * scale;
   } else {
