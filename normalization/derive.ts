@@ -58,7 +58,8 @@ export function deriveNormSet(opts: DeriveOptions): { months: number; used: numb
   if (!pathExists(`${store}/statistics`)) {
     throw new Error(`${store}: no statistics/ group (written by \`deno task convert\`); cannot derive coefficients`);
   }
-  const months = readGroupAttributes(store, "statistics").months as number[];
+  const statAttrs = readGroupAttributes(store, "statistics");
+  const months = statAttrs.months as number[];
   const pooling = opts.pooling ?? "calendar-month";
   if (!["monthly", "calendar-month", "all"].includes(pooling)) {
     throw new Error(`--pool must be monthly, calendar-month or all (got "${pooling}")`);
@@ -153,6 +154,7 @@ export function deriveNormSet(opts: DeriveOptions): { months: number; used: numb
       levels: layout.levels,
       months,
       pooling,
+      transforms: statAttrs.transforms ?? {},
       period: [fmt(Math.max(from, months[0])), fmt(Math.min(to, months.at(-1)!))],
       coefficients: ["mean", "std"],
       created: new Date().toISOString(),

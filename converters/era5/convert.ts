@@ -33,6 +33,7 @@ import {
 import { type FieldPlan, type Plan, planConversion, scanFile } from "./inventory.ts";
 import { type ConvertTask, type ReadRun, runTask, TaskContext, type TaskResult } from "./task.ts";
 import { VERSION } from "../../version.ts";
+import { fullLevelPressure, REFERENCE_SURFACE_PRESSURE, splitPv } from "./levels.ts";
 
 /** Chunk extents of the data arrays (field and level chunks are always 1). */
 export interface ChunkShape {
@@ -71,6 +72,12 @@ export interface Era5Options {
   chunks?: Partial<ChunkShape>;
   /** Fill gaps with NaN instead of failing. */
   allowGaps?: boolean;
+  /**
+   * Fields whose statistics (and so coefficients) are of log(x + eps) − log(eps),
+   * with their eps: for fields spanning orders of magnitude (humidity, ozone,
+   * precipitation), as AtmoRep's log-transform branch. The data stay raw.
+   */
+  logTransform?: Record<string, number>;
   /** Also write AtmoRep's `normalization/` group into the data store. */
   embedNormalization?: boolean;
   /** Replace existing outputs. */
@@ -243,7 +250,20 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
     pointShape: [nlat, nlon],
     pointDims: ["lats", "lons"],
   };
+  for (const name of Object.keys(ctx.logTransform ?? {})) {
+    if (!layout.fields.includes(name) && !layout.fieldsSfc.includes(name)) {
+      throw new Error(
+        `--log: field "${name}" is not converted (fields: ${[...layout.fields, ...layout.fieldsSfc].join(", ")})`,
+      );
+    }
+  }
+  const transforms = Object.fromEntries(
+    Object.entries(ctx.logTransform ?? {}).map((
+      [f, eps],
+    ) => [f, { type: "log", eps, formula: "log(x + eps) - log(eps)" }]),
+  );
   writeGroupMetadata(root, "statistics", format, {
+    transforms,
     description:
       "mergeable float64 partial statistics per month (count, mean, M2, min, max); see `deno task normalize`",
     months,
@@ -313,6 +333,7 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
             t0,
             t1,
             months: monthOf.slice(t0, t1),
+            logEps: ctx.logTransform?.[field.name],
             runs: readRuns(plan, field, li, owner, t0, t1),
           };
           tasks.push(task);
@@ -386,6 +407,8 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
     field_metadata: { ...fieldAttrs(plan.fields), ...fieldAttrs(plan.fieldsSfc) },
     missing_times: plan.missing,
     era5t_steps: plan.era5tSteps,
+    ...modelLevelAttrs(plan),
+    ...(Object.keys(transforms).length ? { statistics_transforms: transforms } : {}),
     normalization: basename(ctx.normPath),
     provenance: {
       software: "atmorep-ts",
@@ -404,11 +427,24 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
     levels: plan.levels,
     months,
     pooling: "monthly",
+    transforms,
     period: [isoTime(times[0]).slice(0, 7), isoTime(times[nt - 1]).slice(0, 7)],
     coefficients: ["mean", "std"],
     created: new Date().toISOString(),
   });
   return { rawBytes, storedBytes };
+}
+
+/** Hybrid coefficients and approximate level pressures of model-level stores. */
+function modelLevelAttrs(plan: Plan): Record<string, unknown> {
+  if (plan.levelType !== "model" || !plan.pv) return {};
+  const { a, b } = splitPv(plan.pv);
+  return {
+    hybrid_a_half: a,
+    hybrid_b_half: b,
+    reference_surface_pressure_pa: REFERENCE_SURFACE_PRESSURE,
+    level_pressure_hpa: plan.levels.map((k) => Math.round(fullLevelPressure(plan.pv!, k) * 1e6) / 1e6),
+  };
 }
 
 function relativeTo(from: string, target: string): string {

@@ -58,6 +58,8 @@ export interface FileEntry {
   expverCount: number;
   /** Number of ERA5T (expver 5) time steps, when recorded per time. */
   era5tSteps: number;
+  /** Hybrid coefficients (a then b per half level) from GRIB model-level messages. */
+  pv?: number[];
   /** The grid. */
   grid: Grid;
   /** Data variables. */
@@ -156,6 +158,7 @@ export async function scanFile(path: string): Promise<FileEntry> {
       expverDim,
       expverCount: expverDim ? ds.dims[expverDim] : 1,
       era5tSteps,
+      pv: Array.isArray(ds.attrs.GRIB_pv) ? ds.attrs.GRIB_pv as number[] : undefined,
       grid,
       variables,
     };
@@ -204,6 +207,8 @@ export interface Plan {
   missing: { time: string; fields: string[] }[];
   /** ERA5T time steps seen (new-CDS `expver` coordinate). */
   era5tSteps: number;
+  /** Hybrid coefficients of model levels, when the inputs carry them. */
+  pv?: number[];
 }
 
 /** Options that shape the plan. */
@@ -376,6 +381,7 @@ export function planConversion(files: FileEntry[], opts: PlanOptions = {}): Plan
     fieldsSfc,
     missing,
     era5tSteps: files.reduce((a, f) => a + f.era5tSteps, 0),
+    pv: files.find((f) => f.pv)?.pv,
   };
 }
 

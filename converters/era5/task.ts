@@ -69,6 +69,8 @@ export interface ConvertTask {
   months: Int32Array;
   /** Reads, in store time order. */
   runs: ReadRun[];
+  /** Statistics of log(x + eps) − log(eps) instead of x, when set. */
+  logEps?: number;
 }
 
 /** Statistics of one month produced by a task. */
@@ -188,8 +190,14 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
           }
         }
         // Statistics from the tile while it is in cache.
+        let statsOf = chunk;
+        if (task.logEps !== undefined) {
+          statsOf = ctx.buffer("log", chunk.length);
+          const eps = task.logEps, shift = Math.log(eps);
+          for (let i = 0; i < chunk.length; i++) statsOf[i] = Math.log(chunk[i] + eps) - shift;
+        }
         for (const [acc, from, steps] of monthRuns) {
-          acc.addBlock(chunk, from * clat * clon, clat * clon, clon, steps, rows, cols, i0 * nlon + j0, nlon);
+          acc.addBlock(statsOf, from * clat * clon, clat * clon, clon, steps, rows, cols, i0 * nlon + j0, nlon);
         }
         storedBytes += writer.writeChunk([c0 / tc, ...target.prefix, i0 / clat, j0 / clon], chunk);
       }

@@ -90,6 +90,54 @@ eccodes.codes_set_values(h, 280 + 10 * np.cos(np.deg2rad(lat)) + np.sin(np.deg2r
 with open(f"{out}/reduced.grib2", "wb") as f:
     eccodes.codes_write(h, f)
 subprocess.run(["grib_set", "-r", "-s", "packingType=grid_ccsds", f"{out}/pl.grib2", f"{out}/ccsds.grib2"], check=True)
+# Stratosphere: regular 2° model levels with the L91 hybrid coefficients of ecCodes'
+# model-level sample, and pressure levels down to 1 hPa; t, u, v and ozone.
+with open(f"{S}/reduced_gg_ml_grib2.tmpl", "rb") as s_:
+    h = eccodes.codes_grib_new_from_file(s_)
+pv = eccodes.codes_get_array(h, "pv")
+eccodes.codes_release(h)
+np.save(f"{out}/pv.npy", pv)
+half = len(pv) // 2
+a, b = pv[:half], pv[half:]
+
+
+def strato_value(name, p_hpa, hour, lat, lon):
+    la, lo = np.deg2rad(lat)[:, None], np.deg2rad(lon)[None, :]
+    if name == "o3":
+        return 8e-6 * np.exp(-((np.log(p_hpa) - np.log(10)) ** 2) / 2) * (1 + 0.3 * np.cos(la)) + 1e-9 * (2 + np.sin(lo))
+    base = {"t": 230 + 20 * np.cos(la) + 10 * np.log10(p_hpa), "u": 30 * np.cos(la) ** 2 + np.log10(p_hpa),
+            "v": 5 * np.sin(2 * la) * np.cos(lo)}[name]
+    return base + np.sin(2 * lo + hour) * np.cos(la)
+
+
+def strato(path, type_of_level, levels, pressure_of):
+    lat = np.arange(90, -90 - 1e-9, -2.0)
+    lon = np.arange(0, 360, 2.0)
+    with open(path, "wb") as f:
+        for hour in (0, 6):
+            for name in ("t", "u", "v", "o3"):
+                for level in levels:
+                    with open(f"{S}/GRIB2.tmpl", "rb") as s_:
+                        h = eccodes.codes_grib_new_from_file(s_)
+                    for k, v in (("Ni", 180), ("Nj", 91), ("latitudeOfFirstGridPointInDegrees", 90.0),
+                                 ("latitudeOfLastGridPointInDegrees", -90.0), ("longitudeOfFirstGridPointInDegrees", 0.0),
+                                 ("longitudeOfLastGridPointInDegrees", 358.0), ("iDirectionIncrementInDegrees", 2.0),
+                                 ("jDirectionIncrementInDegrees", 2.0), ("typeOfLevel", type_of_level), ("level", level),
+                                 ("paramId", {"t": 130, "u": 131, "v": 132, "o3": 203}[name]), ("dataDate", 20200201),
+                                 ("dataTime", hour * 100), ("bitsPerValue", 16)):
+                        eccodes.codes_set(h, k, v)
+                    if type_of_level == "hybrid":
+                        eccodes.codes_set(h, "PVPresent", 1)
+                        eccodes.codes_set_array(h, "pv", pv)
+                    eccodes.codes_set_values(h, strato_value(name, pressure_of(level), hour, lat, lon).ravel())
+                    eccodes.codes_write(h, f)
+                    eccodes.codes_release(h)
+
+
+ml_levels = [1, 5, 10, 20, 30, 40, 50, 60, 91]
+strato(f"{out}/strato_ml.grib2", "hybrid", ml_levels, lambda k: ((a[k - 1] + b[k - 1] * 101325) + (a[k] + b[k] * 101325)) / 200)
+strato(f"{out}/strato_pl.grib2", "isobaricInhPa", [1, 2, 5, 10, 50, 100, 500], lambda p: p)
+
 # The same t and u split across formats: t in GRIB2, u in netCDF4 written by CDO from GRIB.
 subprocess.run(["grib_copy", "-w", "shortName=t", f"{out}/pl.grib2", f"{out}/t_only.grib2"], check=True)
 subprocess.run(["grib_copy", "-w", "shortName=u", f"{out}/pl.grib2", f"{out}/u_only.grib2"], check=True)
