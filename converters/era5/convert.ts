@@ -11,6 +11,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { isoTime, monthIndex } from "../cf.ts";
 import {
+  type ArraySpec,
   ArrayWriter,
   finalizeStore,
   pathExists,
@@ -118,9 +119,42 @@ export interface ConversionSummary {
   seconds: number;
 }
 
-/** Convert ERA5 files into a zarr store plus a normalization store. */
+/**
+ * Convert ERA5 files into a zarr store plus a normalization store: the
+ * parallel protocol run locally (init, every task in worker threads,
+ * finalize).
+ */
 export async function convertEra5(opts: Era5Options): Promise<ConversionSummary> {
   const started = performance.now();
+  const build = await initConversion(opts);
+  try {
+    await runConversionPart(build.out, 1, 1, { workers: opts.workers, onProgress: opts.onProgress });
+    const summary = finalizeConversion(build.out, opts.onProgress);
+    return { ...summary, plan: build.plan!, seconds: (performance.now() - started) / 1000 };
+  } catch (e) {
+    removeStore(build.stageOut);
+    removeStore(build.stageNorm);
+    throw e;
+  }
+}
+
+/** Where a conversion in progress keeps its state, inside the staged store. */
+function buildDir(stageOut: string): string {
+  return join(stageOut, ".build");
+}
+
+/** The staged data store of a final store path. */
+export function stagePath(out: string): string {
+  return `${out.replace(/\/+$/, "")}.partial`;
+}
+
+/**
+ * Step 1 of the parallel protocol: scan the inputs, plan, and write the
+ * metadata and coordinates of both stores (staged as OUT.partial and
+ * NORM.partial, not readable as zarr groups until finalized) plus the task
+ * list in OUT.partial/.build.
+ */
+export async function initConversion(opts: Era5Options): Promise<BuildState> {
   const out = opts.out.replace(/\/+$/, "");
   const normPath = (opts.norm ?? defaultNormPath(out)).replace(/\/+$/, "");
   const format = opts.zarrFormat ?? 2;
@@ -131,34 +165,256 @@ export async function convertEra5(opts: Era5Options): Promise<ConversionSummary>
     if (pathExists(p) && !opts.overwrite) throw new Error(`${p} already exists; pass --overwrite to replace it`);
   }
   const progress = opts.onProgress ?? (() => {});
-
   const entries = [];
   for (const [i, path] of opts.inputs.entries()) {
     progress({ phase: "scan", done: i, total: opts.inputs.length, bytes: 0 });
     entries.push(await scanFile(path));
   }
   const plan = planConversion(entries, { fields: opts.fields, levels: opts.levels, allowGaps: opts.allowGaps });
-
-  const stageOut = `${out}.partial`, stageNorm = `${normPath}.partial`;
+  const stageOut = stagePath(out), stageNorm = `${normPath}.partial`;
   removeStore(stageOut);
   removeStore(stageNorm);
   try {
-    const result = await writeStores(plan, { ...opts, codec, format, stageOut, stageNorm, out, normPath, progress });
-    publishStore(stageOut, out);
-    publishStore(stageNorm, normPath);
-    return {
-      out,
-      norm: normPath,
-      plan,
-      rawBytes: result.rawBytes,
-      storedBytes: result.storedBytes,
-      seconds: (performance.now() - started) / 1000,
-    };
+    const state = createStores(plan, { ...opts, codec, format, stageOut, stageNorm, out, normPath, progress });
+    Deno.mkdirSync(join(buildDir(stageOut), "done"), { recursive: true });
+    Deno.mkdirSync(join(buildDir(stageOut), "stats"), { recursive: true });
+    Deno.writeTextFileSync(join(buildDir(stageOut), "build.json"), JSON.stringify(state, jsonTyped));
+    return { ...state, plan };
   } catch (e) {
     removeStore(stageOut);
     removeStore(stageNorm);
     throw e;
   }
+}
+
+/** Typed arrays as plain arrays, non-finite numbers as strings, in build.json. */
+function jsonTyped(_key: string, value: unknown): unknown {
+  if (ArrayBuffer.isView(value)) return Array.from(value as Int32Array);
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
+  return value;
+}
+
+function jsonNumbers(_key: string, value: unknown): unknown {
+  return value === "Infinity" ? Infinity : value === "-Infinity" ? -Infinity : value === "NaN" ? NaN : value;
+}
+
+function loadBuild(out: string): BuildState {
+  const stage = stagePath(out);
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(join(buildDir(stage), "build.json"));
+  } catch {
+    throw new Error(
+      pathExists(out) && !pathExists(stage)
+        ? `${out} is already finalized`
+        : `${stage}: no conversion in progress (run the same command with --init first)`,
+    );
+  }
+  const state = JSON.parse(text, jsonNumbers) as BuildState;
+  for (const t of state.tasks) t.months = Int32Array.from(t.months);
+  state.grid.latPerm = Int32Array.from(state.grid.latPerm);
+  state.grid.lonPerm = Int32Array.from(state.grid.lonPerm);
+  state.grid.lats = Float64Array.from(state.grid.lats);
+  state.grid.lons = Float64Array.from(state.grid.lons);
+  return state;
+}
+
+/** The tasks of part `part` of `parts` (1-based): contiguous and disjoint; tasks own whole chunks. */
+export function partTasks<T>(tasks: T[], part: number, parts: number): T[] {
+  if (!(parts >= 1 && part >= 1 && part <= parts)) throw new Error(`--part ${part}/${parts}: expected i/n with 1 ≤ i ≤ n`);
+  return tasks.slice(Math.floor(((part - 1) * tasks.length) / parts), Math.floor((part * tasks.length) / parts));
+}
+
+/**
+ * Step 2: run the tasks of part `part`/`parts`. Each task rewrites whole
+ * chunks it alone owns, then stores its partial statistics and a done
+ * marker, so a part killed at any point and run again ends the same; tasks
+ * already done are skipped.
+ */
+export async function runConversionPart(
+  out: string,
+  part: number,
+  parts: number,
+  opts: { workers?: number; onProgress?: (p: Progress) => void } = {},
+): Promise<{ ran: number; skipped: number }> {
+  const state = loadBuild(out);
+  const dir = buildDir(stagePath(out));
+  const mine = partTasks(state.tasks, part, parts);
+  const todo = mine.filter((t) => !pathExists(join(dir, "done", String(t.id))));
+  let rawBytes = 0, done = 0;
+  await runPool(todo, state.grid, opts.workers, (task, r) => {
+    writeTaskStats(join(dir, "stats", String(task.id)), r);
+    Deno.writeTextFileSync(join(dir, "done", String(task.id)), "");
+    rawBytes += r.rawBytes;
+    opts.onProgress?.({ phase: "convert", done: ++done, total: todo.length, bytes: rawBytes });
+  });
+  return { ran: todo.length, skipped: mine.length - todo.length };
+}
+
+/** A task's partial statistics: a JSON header, then count, mean and M2 per month as float64. */
+function writeTaskStats(path: string, r: TaskResult): void {
+  const head = new TextEncoder().encode(JSON.stringify({
+    rawBytes: r.rawBytes,
+    storedBytes: r.storedBytes,
+    partials: r.partials.map((p) => ({ month: p.month, global: p.global })),
+  }, jsonTyped));
+  const arrays = r.partials.flatMap((p) => [p.count, p.mean, p.m2]);
+  const pad = (8 - ((4 + head.length) % 8)) % 8;
+  const body = new Uint8Array(4 + head.length + pad + arrays.reduce((a, x) => a + x.byteLength, 0));
+  new DataView(body.buffer).setUint32(0, head.length, true);
+  body.set(head, 4);
+  let o = 4 + head.length + pad;
+  for (const x of arrays) {
+    body.set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), o);
+    o += x.byteLength;
+  }
+  const tmp = `${path}.tmp`;
+  Deno.writeFileSync(tmp, body);
+  Deno.renameSync(tmp, path);
+}
+
+function readTaskStats(path: string, plane: number): TaskResult {
+  const bytes = Deno.readFileSync(path);
+  const n = new DataView(bytes.buffer).getUint32(0, true);
+  const head = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + n)), jsonNumbers);
+  const start = 4 + n + ((8 - ((4 + n) % 8)) % 8);
+  const all = new Float64Array(bytes.buffer, start, (bytes.length - start) / 8);
+  return {
+    id: 0,
+    rawBytes: head.rawBytes,
+    storedBytes: head.storedBytes,
+    partials: head.partials.map((p: { month: number; global: Moments }, i: number) => ({
+      month: p.month,
+      global: p.global,
+      count: all.subarray(3 * i * plane, (3 * i + 1) * plane),
+      mean: all.subarray((3 * i + 1) * plane, (3 * i + 2) * plane),
+      m2: all.subarray((3 * i + 2) * plane, (3 * i + 3) * plane),
+    })),
+  };
+}
+
+/**
+ * Step 3: merge the partial statistics exactly (in task order, so any
+ * split gives the same bytes), write statistics and coefficients,
+ * consolidate the metadata and publish both stores.
+ */
+export function finalizeConversion(
+  out: string,
+  onProgress?: (p: Progress) => void,
+): Omit<ConversionSummary, "plan" | "seconds"> {
+  const state = loadBuild(out);
+  const dir = buildDir(state.stageOut);
+  const missing = state.tasks.filter((t) => !pathExists(join(dir, "done", String(t.id)))).length;
+  if (missing) {
+    throw new Error(`${state.stageOut}: ${missing} of ${state.tasks.length} tasks are not done; run the missing parts first`);
+  }
+  onProgress?.({ phase: "finalize", done: 0, total: state.tasks.length, bytes: 0 });
+  const { format, layout } = state;
+  const plane = layout.pointShape.reduce((a, b) => a * b, 1);
+  const writer = (root: string, w: WriterSpec) => new ArrayWriter(root, w.path, format, w.spec);
+  const pointStats = {
+    data: state.writers.pointData.map((w) => writer(state.stageOut, w)),
+    sfc: state.writers.pointSfc.map((w) => writer(state.stageOut, w)),
+  };
+  const normSets: NormArrays[] = state.normSets.map((ns) => ({
+    norm: writer(ns.root, ns.norm),
+    normSfc: writer(ns.root, ns.normSfc),
+    globalNorm: writer(ns.root, ns.globalNorm),
+    globalNormSfc: writer(ns.root, ns.globalNormSfc),
+  }));
+  const nm = layout.months.length, nf = layout.fields.length, ns = layout.fieldsSfc.length, nl = layout.levels.length;
+  const globalMoments = (n: number, l: number) =>
+    Array.from({ length: nm }, () => Array.from({ length: n }, () => Array.from({ length: l }, emptyMoments)));
+  const gData = globalMoments(nf, nl), gSfc = globalMoments(ns, 1);
+  let rawBytes = 0, storedBytes = 0;
+  // Merge each (field, level)'s tasks month by month, in task order.
+  const byTarget = new Map<string, ConvertTask[]>();
+  for (const t of state.tasks) {
+    const key = `${t.target.path}:${t.target.prefix.join(",")}`;
+    byTarget.set(key, [...(byTarget.get(key) ?? []), t]);
+  }
+  for (const tasks of byTarget.values()) {
+    const sfc = tasks[0].target.path === "data_sfc";
+    const [fi, li] = sfc ? [tasks[0].target.prefix[0], 0] : tasks[0].target.prefix;
+    const months = new Map<number, { global: Moments; points: PointMoments }>();
+    for (const t of tasks) {
+      const r = readTaskStats(join(dir, "stats", String(t.id)), plane);
+      rawBytes += r.rawBytes;
+      storedBytes += r.storedBytes;
+      for (const p of r.partials) {
+        const pm = new PointMoments(plane, p.count.slice(), p.mean.slice(), p.m2.slice());
+        const acc = months.get(p.month);
+        if (!acc) months.set(p.month, { global: p.global, points: pm });
+        else {
+          acc.global = mergeMoments(acc.global, p.global);
+          acc.points.merge(pm);
+        }
+      }
+    }
+    for (const [m, acc] of [...months].sort((a, b) => a[0] - b[0])) {
+      (sfc ? gSfc : gData)[m][fi][li] = acc.global;
+      const arrays = sfc ? pointStats.sfc : pointStats.data;
+      const coords = sfc ? [m, fi, 0, 0] : [m, fi, li, 0, 0];
+      arrays[0].writeChunk(coords, acc.points.count);
+      arrays[1].writeChunk(coords, acc.points.mean);
+      arrays[2].writeChunk(coords, acc.points.m2);
+      const { mean, std } = acc.points.coefficients();
+      for (const set of normSets) writeLocalCoefficients(set, sfc, m, fi, li, mean, std);
+    }
+  }
+  // Months with no data at all had no task: they keep empty moments (NaN coefficients).
+  for (const set of normSets) writeGlobalCoefficients(set, layout, gData, gSfc);
+  const writeGlobalStats = (specs: WriterSpec[], g: Moments[][][]) => {
+    const flat = g.flat(2);
+    if (flat.length === 0) return;
+    const pick = (k: keyof Moments) => Float64Array.from(flat, (m) => (m.count ? m[k] : k === "count" ? 0 : NaN));
+    (["count", "mean", "m2", "min", "max"] as const).forEach((k, i) => writer(state.stageOut, specs[i]).writeAll(pick(k)));
+  };
+  writeGlobalStats(state.writers.globalData, gData);
+  writeGlobalStats(state.writers.globalSfc, gSfc);
+  removeStore(dir);
+  finalizeStore(state.stageOut, format, state.attrs);
+  finalizeStore(state.stageNorm, format, state.normAttrs);
+  publishStore(state.stageOut, state.out);
+  publishStore(state.stageNorm, state.normPath);
+  onProgress?.({ phase: "finalize", done: state.tasks.length, total: state.tasks.length, bytes: rawBytes });
+  return { out: state.out, norm: state.normPath, rawBytes, storedBytes };
+}
+
+/** An array writer as saved in build.json. */
+interface WriterSpec {
+  path: string;
+  spec: ArraySpec;
+}
+
+/** What init saves for the parts and finalize (OUT.partial/.build/build.json). */
+export interface BuildState {
+  /** Final data store path. */
+  out: string;
+  /** Final normalization store path. */
+  normPath: string;
+  /** Staged data store. */
+  stageOut: string;
+  /** Staged normalization store. */
+  stageNorm: string;
+  /** Zarr format. */
+  format: ZarrFormat;
+  /** The store grid. */
+  grid: Plan["grid"];
+  /** All tasks, in order. */
+  tasks: ConvertTask[];
+  /** Coefficient layout. */
+  layout: NormLayout;
+  /** Writers of the statistics arrays. */
+  writers: { pointData: WriterSpec[]; pointSfc: WriterSpec[]; globalData: WriterSpec[]; globalSfc: WriterSpec[] };
+  /** Coefficient sets: the separate store and, with --embed-normalization, the data store's group. */
+  normSets: { root: string; norm: WriterSpec; normSfc: WriterSpec; globalNorm: WriterSpec; globalNormSfc: WriterSpec }[];
+  /** Root attributes of the data store. */
+  attrs: Record<string, unknown>;
+  /** Root attributes of the normalization store. */
+  normAttrs: Record<string, unknown>;
+  /** The plan (in memory only, right after init). */
+  plan?: Plan;
 }
 
 interface WriteContext extends Era5Options {
@@ -171,9 +427,9 @@ interface WriteContext extends Era5Options {
   progress: (p: Progress) => void;
 }
 
-async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: number; storedBytes: number }> {
+function createStores(plan: Plan, ctx: WriteContext): BuildState {
   const { grid, times } = plan;
-  const nt = times.length, nlat = grid.lats.length, nlon = grid.lons.length, plane = nlat * nlon;
+  const nt = times.length, nlat = grid.lats.length, nlon = grid.lons.length;
   const nf = plan.fields.length, ns = plan.fieldsSfc.length, nl = plan.levels.length;
   const chunks = { ...DEFAULT_CHUNKS, ...(ctx.chunks ?? {}) };
   const tc = Math.min(chunks.time, nt), clat = Math.min(chunks.lat, nlat), clon = Math.min(chunks.lon, nlon);
@@ -300,10 +556,6 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
     });
     normSets.push(createNormArrays(root, format, "normalization", layout));
   }
-  const globalMoments = (n: number, l: number) =>
-    Array.from({ length: nm }, () => Array.from({ length: n }, () => Array.from({ length: l }, emptyMoments)));
-  const gData = globalMoments(nf, nl), gSfc = globalMoments(ns, 1);
-
   // Tasks: runs of whole time chunks within one month (at most ~4 days, so
   // that even one field level spreads over the workers), per (field, level).
   const maxSteps = Math.max(tc, Math.floor(96 / tc) * tc);
@@ -316,7 +568,6 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
   }
   const monthOf = Int32Array.from(times, (t) => monthIndex(t) - firstMonth);
   const tasks: ConvertTask[] = [];
-  const pending = new Map<string, { remaining: number; global: Moments; points?: PointMoments }>();
   const addTasks = (fields: FieldPlan[], sfc: boolean) => {
     fields.forEach((field, fi) => {
       field.owner.forEach((owner, li) => {
@@ -337,59 +588,12 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
             runs: readRuns(plan, field, li, owner, t0, t1),
           };
           tasks.push(task);
-          for (const m of new Set(task.months)) {
-            const key = `${sfc ? "s" : "d"}:${m}:${fi}:${li}`;
-            const p = pending.get(key) ?? { remaining: 0, global: emptyMoments() };
-            p.remaining++;
-            pending.set(key, p);
-          }
         }
       });
     });
   };
   addTasks(plan.fields, false);
   addTasks(plan.fieldsSfc, true);
-
-  let rawBytes = 0, storedBytes = 0, done = 0;
-  const onResult = (task: ConvertTask, r: TaskResult) => {
-    rawBytes += r.rawBytes;
-    storedBytes += r.storedBytes;
-    const sfc = task.target.path === "data_sfc";
-    const [fi, li] = sfc ? [task.target.prefix[0], 0] : task.target.prefix;
-    for (const part of r.partials) {
-      const key = `${sfc ? "s" : "d"}:${part.month}:${fi}:${li}`;
-      const p = pending.get(key)!;
-      p.global = mergeMoments(p.global, part.global);
-      const pm = new PointMoments(plane, part.count, part.mean, part.m2);
-      if (p.points) p.points.merge(pm);
-      else p.points = pm;
-      if (--p.remaining > 0) continue;
-      pending.delete(key);
-      (sfc ? gSfc : gData)[part.month][fi][li] = p.global;
-      const arrays = sfc ? pointStats.sfc : pointStats.data;
-      const coords = sfc ? [part.month, fi, 0, 0] : [part.month, fi, li, 0, 0];
-      arrays[0].writeChunk(coords, p.points!.count);
-      arrays[1].writeChunk(coords, p.points!.mean);
-      arrays[2].writeChunk(coords, p.points!.m2);
-      const { mean, std } = p.points!.coefficients();
-      for (const set of normSets) writeLocalCoefficients(set, sfc, part.month, fi, li, mean, std);
-    }
-    done++;
-    ctx.progress({ phase: "convert", done, total: tasks.length, bytes: rawBytes });
-  };
-  await runPool(tasks, grid, ctx.workers, onResult);
-
-  ctx.progress({ phase: "finalize", done: tasks.length, total: tasks.length, bytes: rawBytes });
-  // Months with no data at all never had a task: they keep empty moments (NaN coefficients).
-  for (const set of normSets) writeGlobalCoefficients(set, layout, gData, gSfc);
-  const writeGlobalStats = (arrs: ArrayWriter[], g: Moments[][][]) => {
-    const flat = g.flat(2);
-    if (flat.length === 0) return;
-    const pick = (k: keyof Moments) => Float64Array.from(flat, (m) => (m.count ? m[k] : k === "count" ? 0 : NaN));
-    (["count", "mean", "m2", "min", "max"] as const).forEach((k, i) => arrs[i].writeAll(pick(k)));
-  };
-  writeGlobalStats(globalStats.data, gData);
-  writeGlobalStats(globalStats.sfc, gSfc);
 
   const fieldAttrs = (fs: FieldPlan[]) =>
     Object.fromEntries(fs.map((f) => [f.name, { units: f.units, long_name: f.longName }]));
@@ -418,8 +622,7 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
       created: new Date().toISOString(),
     },
   };
-  finalizeStore(root, format, attrs);
-  finalizeStore(ctx.stageNorm, format, {
+  const normAttrs = {
     kind: "normalization",
     source: relativeTo(ctx.normPath, ctx.out),
     fields: layout.fields,
@@ -431,8 +634,33 @@ async function writeStores(plan: Plan, ctx: WriteContext): Promise<{ rawBytes: n
     period: [isoTime(times[0]).slice(0, 7), isoTime(times[nt - 1]).slice(0, 7)],
     coefficients: ["mean", "std"],
     created: new Date().toISOString(),
-  });
-  return { rawBytes, storedBytes };
+  };
+  const spec = (w: ArrayWriter): WriterSpec => ({ path: w.path, spec: w.spec });
+  return {
+    out: ctx.out,
+    normPath: ctx.normPath,
+    stageOut: root,
+    stageNorm: ctx.stageNorm,
+    format,
+    grid,
+    tasks,
+    layout,
+    writers: {
+      pointData: pointStats.data.map(spec),
+      pointSfc: pointStats.sfc.map(spec),
+      globalData: globalStats.data.map(spec),
+      globalSfc: globalStats.sfc.map(spec),
+    },
+    normSets: normSets.map((n) => ({
+      root: n.norm.root,
+      norm: spec(n.norm),
+      normSfc: spec(n.normSfc),
+      globalNorm: spec(n.globalNorm),
+      globalNormSfc: spec(n.globalNormSfc),
+    })),
+    attrs,
+    normAttrs,
+  };
 }
 
 /** Hybrid coefficients and approximate level pressures of model-level stores. */
