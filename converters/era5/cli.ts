@@ -8,7 +8,16 @@ import { formatBytes, parseInteger, parseList, parseNumbers } from "../../cli/ru
 import { progressDisplay } from "../../cli/progress.ts";
 import { registerConverter } from "../registry.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
-import { type ChunkShape, convertEra5, DEFAULT_CHUNKS, expandInputs } from "./convert.ts";
+import {
+  type ChunkShape,
+  convertEra5,
+  DEFAULT_CHUNKS,
+  expandInputs,
+  finalizeConversion,
+  initConversion,
+  type Progress,
+  runConversionPart,
+} from "./convert.ts";
 
 /** Parse `time=6,lat=91,lon=180` (any subset). */
 export function parseChunks(text: string): Partial<ChunkShape> {
@@ -27,7 +36,7 @@ export function parseChunks(text: string): Partial<ChunkShape> {
 function command() {
   return new Command("era5")
     .description("convert ERA5 netCDF3/netCDF4 files into an AtmoRep-layout zarr store")
-    .argument("<inputs...>", "input files, directories or globs")
+    .argument("[inputs...]", "input files, directories or globs (not needed with --part or --finalize)")
     .requiredOption("-o, --out <store>", "output zarr store")
     .option("--norm <store>", "normalization store (default: OUT with .zarr → .norm.zarr)")
     .option("--fields <names>", "fields to keep, e.g. t,u,v,t2m", parseList)
@@ -43,11 +52,42 @@ function command() {
     .option("--embed-normalization", "also write AtmoRep's normalization/ group into the data store")
     .option("--overwrite", "replace existing output stores")
     .option("--workers <n>", "worker threads (0 = none)", parseInteger("--workers"))
+    .option("--init", "parallel step 1: plan and write the stores' metadata (OUT.partial) and the task list")
+    .option("--part <i/n>", "parallel step 2: run part i of n (1-based); rerunning a part skips its finished tasks")
+    .option("--finalize", "parallel step 3: merge statistics, consolidate and publish the stores")
     .option("-q, --quiet", "no progress output")
     .action(async (inputs, o) => {
       const progress = progressDisplay(o.quiet);
       const started = performance.now();
-      const summary = await convertEra5({
+      const show = (p: Progress) => {
+        const seconds = (performance.now() - started) / 1000;
+        const detail = p.phase === "convert"
+          ? `${formatBytes(p.bytes)} ${(p.bytes / 1e6 / seconds).toFixed(0)} MB/s`
+          : "";
+        progress.update(p.phase, p.done, p.total, detail);
+      };
+      if (o.part || o.finalize) {
+        if (inputs.length) throw new Error("--part and --finalize take the inputs from --init; give only --out");
+        try {
+          if (o.part) {
+            const m = /^(\d+)\/(\d+)$/.exec(o.part);
+            if (!m) throw new Error(`--part: "${o.part}" is not i/n`);
+            const r = await runConversionPart(o.out, Number(m[1]), Number(m[2]), {
+              workers: o.workers,
+              onProgress: show,
+            });
+            console.log(`part ${o.part}: ran ${r.ran} tasks, ${r.skipped} already done`);
+          } else {
+            const r = finalizeConversion(o.out, show);
+            console.log(`finalized ${r.out} and ${r.norm}: ${formatBytes(r.rawBytes)} → ${formatBytes(r.storedBytes)}`);
+          }
+        } finally {
+          progress.stop();
+        }
+        return;
+      }
+      if (inputs.length === 0) throw new Error("no input files given");
+      const options = {
         inputs: expandInputs(inputs),
         out: o.out,
         norm: o.norm,
@@ -61,14 +101,16 @@ function command() {
         overwrite: o.overwrite,
         workers: o.workers,
         command: ["deno task convert era5", ...Deno.args.slice(1)].join(" "),
-        onProgress: (p) => {
-          const seconds = (performance.now() - started) / 1000;
-          const detail = p.phase === "convert"
-            ? `${formatBytes(p.bytes)} ${(p.bytes / 1e6 / seconds).toFixed(0)} MB/s`
-            : "";
-          progress.update(p.phase, p.done, p.total, detail);
-        },
-      }).finally(() => progress.stop());
+        onProgress: show,
+      };
+      if (o.init) {
+        const b = await initConversion(options).finally(() => progress.stop());
+        console.log(
+          `initialized ${b.stageOut}: ${b.tasks.length} tasks; run --out ${b.out} --part i/n for every i, then --finalize`,
+        );
+        return;
+      }
+      const summary = await convertEra5(options).finally(() => progress.stop());
       const { plan } = summary;
       console.log(
         `wrote ${summary.out}: ${plan.fields.length} fields × ${plan.levels.length} levels + ${plan.fieldsSfc.length} single-level fields, ` +

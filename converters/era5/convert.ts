@@ -221,7 +221,9 @@ function loadBuild(out: string): BuildState {
 
 /** The tasks of part `part` of `parts` (1-based): contiguous and disjoint; tasks own whole chunks. */
 export function partTasks<T>(tasks: T[], part: number, parts: number): T[] {
-  if (!(parts >= 1 && part >= 1 && part <= parts)) throw new Error(`--part ${part}/${parts}: expected i/n with 1 ≤ i ≤ n`);
+  if (!(parts >= 1 && part >= 1 && part <= parts)) {
+    throw new Error(`--part ${part}/${parts}: expected i/n with 1 ≤ i ≤ n`);
+  }
   return tasks.slice(Math.floor(((part - 1) * tasks.length) / parts), Math.floor((part * tasks.length) / parts));
 }
 
@@ -242,13 +244,22 @@ export async function runConversionPart(
   const mine = partTasks(state.tasks, part, parts);
   const todo = mine.filter((t) => !pathExists(join(dir, "done", String(t.id))));
   let rawBytes = 0, done = 0;
+  const delay = testDelayMs();
   await runPool(todo, state.grid, opts.workers, (task, r) => {
     writeTaskStats(join(dir, "stats", String(task.id)), r);
     Deno.writeTextFileSync(join(dir, "done", String(task.id)), "");
+    if (delay) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
     rawBytes += r.rawBytes;
     opts.onProgress?.({ phase: "convert", done: ++done, total: todo.length, bytes: rawBytes });
   });
   return { ran: todo.length, skipped: mine.length - todo.length };
+}
+
+/** ATMOREP_TEST_TASK_DELAY_MS slows parts down so tests can kill one mid-way. */
+function testDelayMs(): number {
+  const granted =
+    Deno.permissions.querySync({ name: "env", variable: "ATMOREP_TEST_TASK_DELAY_MS" }).state === "granted";
+  return granted ? Number(Deno.env.get("ATMOREP_TEST_TASK_DELAY_MS") ?? 0) : 0;
 }
 
 /** A task's partial statistics: a JSON header, then count, mean and M2 per month as float64. */
@@ -306,7 +317,9 @@ export function finalizeConversion(
   const dir = buildDir(state.stageOut);
   const missing = state.tasks.filter((t) => !pathExists(join(dir, "done", String(t.id)))).length;
   if (missing) {
-    throw new Error(`${state.stageOut}: ${missing} of ${state.tasks.length} tasks are not done; run the missing parts first`);
+    throw new Error(
+      `${state.stageOut}: ${missing} of ${state.tasks.length} tasks are not done; run the missing parts first`,
+    );
   }
   onProgress?.({ phase: "finalize", done: 0, total: state.tasks.length, bytes: 0 });
   const { format, layout } = state;
@@ -368,7 +381,9 @@ export function finalizeConversion(
     const flat = g.flat(2);
     if (flat.length === 0) return;
     const pick = (k: keyof Moments) => Float64Array.from(flat, (m) => (m.count ? m[k] : k === "count" ? 0 : NaN));
-    (["count", "mean", "m2", "min", "max"] as const).forEach((k, i) => writer(state.stageOut, specs[i]).writeAll(pick(k)));
+    (["count", "mean", "m2", "min", "max"] as const).forEach((k, i) =>
+      writer(state.stageOut, specs[i]).writeAll(pick(k))
+    );
   };
   writeGlobalStats(state.writers.globalData, gData);
   writeGlobalStats(state.writers.globalSfc, gSfc);
@@ -408,7 +423,13 @@ export interface BuildState {
   /** Writers of the statistics arrays. */
   writers: { pointData: WriterSpec[]; pointSfc: WriterSpec[]; globalData: WriterSpec[]; globalSfc: WriterSpec[] };
   /** Coefficient sets: the separate store and, with --embed-normalization, the data store's group. */
-  normSets: { root: string; norm: WriterSpec; normSfc: WriterSpec; globalNorm: WriterSpec; globalNormSfc: WriterSpec }[];
+  normSets: {
+    root: string;
+    norm: WriterSpec;
+    normSfc: WriterSpec;
+    globalNorm: WriterSpec;
+    globalNormSfc: WriterSpec;
+  }[];
   /** Root attributes of the data store. */
   attrs: Record<string, unknown>;
   /** Root attributes of the normalization store. */
@@ -735,6 +756,7 @@ async function runPool(
     return w;
   });
   let next = 0;
+  const byId = new Map(tasks.map((t) => [t.id, t]));
   try {
     await Promise.all(pool.map((w) =>
       new Promise<void>((resolveAll, reject) => {
@@ -754,7 +776,7 @@ async function runPool(
           inFlight--;
           feed();
           try {
-            onResult(tasks[msg.result.id], msg.result);
+            onResult(byId.get(msg.result.id)!, msg.result);
           } catch (err) {
             return reject(err);
           }

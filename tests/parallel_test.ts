@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { join, relative } from "node:path";
+import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
+import { ArrayReader } from "../zarr/store.ts";
+import { exists, ROOT, runTask, SAMPLE, tempDir } from "./_helpers.ts";
+
+const INPUTS = expandInputs([SAMPLE.legacy, SAMPLE.new]);
+
+/** Every file of a store except the root attributes (they name the store and the time). */
+function files(root: string, dir = root): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  for (const e of Deno.readDirSync(dir)) {
+    const p = join(dir, e.name);
+    if (e.isDirectory) { for (const [k, v] of files(root, p)) out.set(k, v); }
+    else if (![".zattrs", ".zmetadata"].includes(e.name) || dir !== root) {
+      out.set(relative(root, p), Deno.readFileSync(p));
+    }
+  }
+  return out;
+}
+
+function assertSameStore(a: string, b: string): void {
+  const fa = files(a), fb = files(b);
+  assert.deepEqual([...fa.keys()].sort(), [...fb.keys()].sort());
+  for (const [k, v] of fa) assert.deepEqual(v, fb.get(k), k);
+}
+
+async function reference(dir: string): Promise<string> {
+  const s = await convertEra5({ inputs: INPUTS, out: join(dir, "single.zarr"), workers: 0 });
+  return s.out;
+}
+
+Deno.test("parallel parts in concurrent processes give the single-process store, byte for byte", async () => {
+  const dir = await tempDir();
+  const out = join(dir, "par.zarr");
+  const init = await runTask("convert", ["era5", "-q", "--init", "--chunks", "time=4", "--out", out, ...INPUTS]);
+  assert.equal(init.code, 0, init.stderr);
+  assert.ok(!exists(join(out, ".zgroup")) && !exists(out), "nothing published before finalize");
+  const parts = await Promise.all(
+    [1, 2, 3].map((i) => runTask("convert", ["era5", "-q", "--part", `${i}/3`, "--workers", "0", "--out", out])),
+  );
+  parts.forEach((p) => assert.equal(p.code, 0, p.stderr));
+  const early = await runTask("inspect", [`${out}.partial`]);
+  assert.notEqual(early.code, 0, "the staged store is not a finished store");
+  const fin = await runTask("convert", ["era5", "-q", "--finalize", "--out", out]);
+  assert.equal(fin.code, 0, fin.stderr);
+  const ref = await convertEra5({ inputs: INPUTS, out: join(dir, "single.zarr"), chunks: { time: 4 }, workers: 0 });
+  assertSameStore(out, ref.out);
+  assertSameStore(join(dir, "par.norm.zarr"), ref.norm);
+  // Verification pass: every chunk of data decodes.
+  const data = new ArrayReader(out, "data");
+  const all = data.read() as Float32Array;
+  assert.equal(all.filter((v) => Number.isNaN(v)).length, 0);
+});
+
+Deno.test("a part killed with SIGKILL and run again finishes the same store; finished parts are skipped", async () => {
+  const dir = await tempDir();
+  const out = join(dir, "kill.zarr");
+  const init = await runTask("convert", ["era5", "-q", "--init", "--chunks", "time=2", "--out", out, ...INPUTS]);
+  assert.equal(init.code, 0, init.stderr);
+  const done = join(`${out}.partial`, ".build", "done");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      `${ROOT}tasks/convert.ts`,
+      "era5",
+      "-q",
+      "--part",
+      "1/1",
+      "--workers",
+      "0",
+      "--out",
+      out,
+    ],
+    env: { ATMOREP_TEST_TASK_DELAY_MS: "150" },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let finished = 0;
+  for (let i = 0; i < 400 && finished < 3; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    finished = [...Deno.readDirSync(done)].length;
+  }
+  child.kill("SIGKILL");
+  await child.status;
+  const total = 24;
+  const before = [...Deno.readDirSync(done)].length;
+  assert.ok(before >= 3 && before < total, `killed after ${before} of ${total} tasks`);
+  const fin1 = await runTask("convert", ["era5", "-q", "--finalize", "--out", out]);
+  assert.notEqual(fin1.code, 0);
+  assert.match(fin1.stderr, /tasks are not done; run the missing parts first/);
+  const again = await runTask("convert", ["era5", "-q", "--part", "1/1", "--out", out]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, new RegExp(`ran ${total - before} tasks, ${before} already done`));
+  const fin = await runTask("convert", ["era5", "-q", "--finalize", "--out", out]);
+  assert.equal(fin.code, 0, fin.stderr);
+  const ref = await convertEra5({ inputs: INPUTS, out: join(dir, "single.zarr"), chunks: { time: 2 }, workers: 0 });
+  assertSameStore(out, ref.out);
+  assertSameStore(join(dir, "kill.norm.zarr"), ref.norm);
+});
+
+Deno.test("worker threads and parts: statistics equal the single-process ones", async () => {
+  const dir = await tempDir();
+  const ref = await reference(dir);
+  const s = await convertEra5({ inputs: INPUTS, out: join(dir, "threads.zarr"), workers: 2 });
+  assertSameStore(s.out, ref);
+});
