@@ -42,3 +42,26 @@ export { readAsciiMesh, readDiagMesh, readMesh } from "./converters/fesom/mesh.t
 export type { FesomMesh } from "./converters/fesom/mesh.ts";
 export { healpixIds, healpixNested } from "./geometry/healpix.ts";
 export { eulerMatrix, rotateVectorsToGeo, triangleAreas, triangleCentroids } from "./geometry/sphere.ts";
+export {
+  finalizeConversion,
+  initConversion,
+  partTasks,
+  runConversionPart,
+  stagePath,
+} from "./converters/era5/convert.ts";
+export type { BuildState } from "./converters/era5/convert.ts";
+export { fullLevelPressure, REFERENCE_SURFACE_PRESSURE, splitPv } from "./converters/era5/levels.ts";
+export { convertStrato, levelsInRange, STRATO_FIELDS, STRATO_LOG } from "./converters/strato/convert.ts";
+export type { StratoOptions } from "./converters/strato/convert.ts";
+export { slurmScripts } from "./converters/slurm/script.ts";
+export type { SlurmOptions } from "./converters/slurm/script.ts";
+export { GribDataset, gribReader } from "./converters/formats/grib/dataset.ts";
+export {
+  decodeMessage,
+  FileReader,
+  gaussianLatitudes,
+  gridPoints,
+  scanGrib,
+} from "./converters/formats/grib/message.ts";
+export type { GribGrid, GribMessage } from "./converters/formats/grib/message.ts";
+export { grib1Param, grib2Param } from "./converters/formats/grib/params.ts";

@@ -8,11 +8,13 @@ import { converterRegistry } from "../converters/registry.ts";
 import "../converters/era5/cli.ts";
 import "../converters/fesom/cli.ts";
 import "../converters/strato/cli.ts";
+import "../converters/slurm/cli.ts";
 import { runMain } from "../cli/run.ts";
 
 if (import.meta.main) {
   await runMain(async () => {
-    const program = new Command("convert").description("convert input data into zarr stores").exitOverride();
+    const program = new Command("convert").description("convert input data into zarr stores").enablePositionalOptions()
+      .exitOverride();
     for (const plugin of converterRegistry.values()) program.addCommand(plugin.command() as never);
     try {
       await program.parseAsync(Deno.args, { from: "user" });

@@ -4,6 +4,8 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** Debian's Python, which has netCDF4, xarray and zarr 2 (not a pyenv one). */
@@ -77,4 +79,24 @@ export function exists(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Every file of a store except the root attributes (they name the store and the time). */
+export function files(root: string, dir = root): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  for (const e of Deno.readDirSync(dir)) {
+    const p = join(dir, e.name);
+    if (e.isDirectory) { for (const [k, v] of files(root, p)) out.set(k, v); }
+    else if (![".zattrs", ".zmetadata"].includes(e.name) || dir !== root) {
+      out.set(relative(root, p), Deno.readFileSync(p));
+    }
+  }
+  return out;
+}
+
+/** Two stores hold the same files, byte for byte (root attributes aside). */
+export function assertSameStore(a: string, b: string): void {
+  const fa = files(a), fb = files(b);
+  assert.deepEqual([...fa.keys()].sort(), [...fb.keys()].sort());
+  for (const [k, v] of fa) assert.deepEqual(v, fb.get(k), k);
 }

@@ -1,29 +1,10 @@
 import assert from "node:assert/strict";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
 import { ArrayReader } from "../zarr/store.ts";
-import { exists, ROOT, runTask, SAMPLE, tempDir } from "./_helpers.ts";
+import { assertSameStore, exists, ROOT, runTask, SAMPLE, tempDir } from "./_helpers.ts";
 
 const INPUTS = expandInputs([SAMPLE.legacy, SAMPLE.new]);
-
-/** Every file of a store except the root attributes (they name the store and the time). */
-function files(root: string, dir = root): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
-  for (const e of Deno.readDirSync(dir)) {
-    const p = join(dir, e.name);
-    if (e.isDirectory) { for (const [k, v] of files(root, p)) out.set(k, v); }
-    else if (![".zattrs", ".zmetadata"].includes(e.name) || dir !== root) {
-      out.set(relative(root, p), Deno.readFileSync(p));
-    }
-  }
-  return out;
-}
-
-function assertSameStore(a: string, b: string): void {
-  const fa = files(a), fb = files(b);
-  assert.deepEqual([...fa.keys()].sort(), [...fb.keys()].sort());
-  for (const [k, v] of fa) assert.deepEqual(v, fb.get(k), k);
-}
 
 async function reference(dir: string): Promise<string> {
   const s = await convertEra5({ inputs: INPUTS, out: join(dir, "single.zarr"), workers: 0 });

@@ -17,7 +17,10 @@ import {
   initConversion,
   type Progress,
   runConversionPart,
+  stagePath,
 } from "./convert.ts";
+import { join } from "node:path";
+import { pathExists } from "../../zarr/store.ts";
 
 /** Parse `time=6,lat=91,lon=180` (any subset). */
 export function parseChunks(text: string): Partial<ChunkShape> {
@@ -104,6 +107,11 @@ function command() {
         onProgress: show,
       };
       if (o.init) {
+        if (!o.overwrite && pathExists(join(stagePath(o.out), ".build", "build.json"))) {
+          progress.stop();
+          console.log(`${stagePath(o.out)} is already initialized; continuing it (rerun --part for the missing parts)`);
+          return;
+        }
         const b = await initConversion(options).finally(() => progress.stop());
         console.log(
           `initialized ${b.stageOut}: ${b.tasks.length} tasks; run --out ${b.out} --part i/n for every i, then --finalize`,
