@@ -7,7 +7,14 @@
  *
  * @module
  */
-import { InputError, type NumericArray, registerFormat, type SourceDataset, type SourceVariable } from "../dataset.ts";
+import {
+  type FormatReader,
+  InputError,
+  type NumericArray,
+  registerFormat,
+  type SourceDataset,
+  type SourceVariable,
+} from "../dataset.ts";
 import { axes, decodeMessage, FileReader, GribError, type GribMessage, gridPoints, scanGrib } from "./message.ts";
 
 const LEVELLED = ["isobaricInhPa", "hybrid"];
@@ -17,7 +24,7 @@ export class GribDataset implements SourceDataset {
   readonly path: string;
   readonly format: string;
   readonly dims: Record<string, number> = {};
-  readonly variables = new Map<string, SourceVariable>();
+  readonly variables: Map<string, SourceVariable> = new Map();
   readonly attrs: Record<string, unknown>;
   /** Every message, in file order. */
   readonly messages: GribMessage[];
@@ -218,7 +225,7 @@ function coordVar(name: string, dims: string[], shape: number[], attrs: Record<s
 }
 
 /** The GRIB format plug-in (editions 1 and 2). */
-export const gribReader = {
+export const gribReader: FormatReader = {
   name: "grib",
   sniff: (h: Uint8Array): boolean => h[0] === 0x47 && h[1] === 0x52 && h[2] === 0x49 && h[3] === 0x42,
   open(path: string): Promise<SourceDataset> {
