@@ -38,6 +38,7 @@ for (
     "sn.grib2",
     "reduced.grib2",
     "spatial.grib2",
+    "u_cdo.grib1",
   ]
 ) {
   Deno.test(`GRIB ${file}: index and values equal ecCodes' decode`, async () => {

@@ -142,6 +142,9 @@ strato(f"{out}/strato_pl.grib2", "isobaricInhPa", [1, 2, 5, 10, 50, 100, 500], l
 subprocess.run(["grib_copy", "-w", "shortName=t", f"{out}/pl.grib2", f"{out}/t_only.grib2"], check=True)
 subprocess.run(["grib_copy", "-w", "shortName=u", f"{out}/pl.grib2", f"{out}/u_only.grib2"], check=True)
 subprocess.run(["cdo", "-s", "-f", "nc4", "copy", f"{out}/u_only.grib2", f"{out}/u_cdo.nc"], check=True)
+# GRIB1 written by CDO (table 128, code 131 = u).
+subprocess.run(["cdo", "-s", "-f", "grb1", "-b", "P16", "-settabnum,128", "-setcode,131", f"{out}/u_cdo.nc", f"{out}/u_cdo.grib1"],
+               check=True)
 # Spatial differencing of order 1 and 2 (ecCodes 2.28 writes order 0): NCEP's g2c.
 here = os.path.dirname(os.path.abspath(__file__))
 subprocess.run(["cc", f"{here}/../c/g2c_spatial.c", "-lg2c", "-lm", "-o", f"{out}/g2c_spatial"], check=True)
