@@ -65,3 +65,13 @@ export {
 } from "./converters/formats/grib/message.ts";
 export type { GribGrid, GribMessage } from "./converters/formats/grib/message.ts";
 export { grib1Param, grib2Param } from "./converters/formats/grib/params.ts";
+export { MultifieldSampler } from "./samplers/sampler.ts";
+export type { Batch, DatasetConfig, FieldBatch, FieldConfig, SampleInfo, SamplerConfig } from "./samplers/sampler.ts";
+export { CachedArray, ChunkCache } from "./samplers/cache.ts";
+export type { ReadStats } from "./samplers/cache.ts";
+export { NormSet, RegularDataset } from "./samplers/regular.ts";
+export { maskTokens } from "./samplers/masking.ts";
+export type { MaskingConfig } from "./samplers/masking.ts";
+export { Rng } from "./samplers/rng.ts";
+export { detokenize, extent, TOKEN_INFO, tokenize, tokenLength } from "./tokenizers/regular.ts";
+export type { TokenGrid } from "./tokenizers/regular.ts";
