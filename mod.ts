@@ -75,3 +75,6 @@ export type { MaskingConfig } from "./samplers/masking.ts";
 export { Rng } from "./samplers/rng.ts";
 export { detokenize, extent, TOKEN_INFO, tokenize, tokenLength } from "./tokenizers/regular.ts";
 export type { TokenGrid } from "./tokenizers/regular.ts";
+export { gatherPoints, layoutPoints, pointsInBox, scatterPoints } from "./tokenizers/unstructured.ts";
+export type { PointLayout, PointTokens } from "./tokenizers/unstructured.ts";
+export { MeshDataset, MeshNormSet } from "./samplers/unstructured.ts";

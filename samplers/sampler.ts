@@ -16,6 +16,9 @@ import { ChunkCache } from "./cache.ts";
 import { type MaskingConfig, maskTokens } from "./masking.ts";
 import { NormSet, RegularDataset } from "./regular.ts";
 import { Rng } from "./rng.ts";
+import { gatherPoints, layoutPoints, pointsInBox, type PointTokens } from "../tokenizers/unstructured.ts";
+import { MeshDataset, MeshNormSet } from "./unstructured.ts";
+import { readRootAttributes } from "../zarr/store.ts";
 import { extent, TOKEN_INFO, type TokenGrid, tokenize, tokenLength } from "../tokenizers/regular.ts";
 
 /** One field of a dataset as the sampler delivers it. */
@@ -24,8 +27,8 @@ export interface FieldConfig {
   name: string;
   /** Levels (a single-level field takes [0]). */
   levels: number[];
-  /** Tokens and token size. */
-  tokens: TokenGrid;
+  /** Tokens: a space-time grid (regular stores) or point tokens (mesh stores). */
+  tokens: TokenGrid | PointTokens;
   /** Per-point (`local`) or per-level (`global`) coefficients. Default global. */
   normalization?: "local" | "global";
   /** Masking of this field (default: the sampler's). */
@@ -79,8 +82,21 @@ export interface FieldBatch {
   field: string;
   /** Levels. */
   levels: number[];
-  /** Token grid. */
-  tokens: TokenGrid;
+  /** Token layout. */
+  tokens: TokenGrid | PointTokens;
+  /** Mesh fields: which point sits in which token slot, per sample. */
+  points?: {
+    /** (batch, maxTokens·pointsPerToken) point index, −1 for padding. */
+    index: Int32Array;
+    /** (batch, maxTokens·pointsPerToken, 2) latitude and longitude of each slot (0 for padding). */
+    coords: Float32Array;
+    /** (batch) tokens holding points. */
+    tokens: Int32Array;
+    /** (batch) points of the neighborhood beyond maxTokens tokens. */
+    dropped: Int32Array;
+    /** (batch) store time index of the first step. */
+    t0: Int32Array;
+  };
   /** Masked, normalized tokens (model input). */
   input: Float32Array;
   /** Normalized tokens before masking (targets). */
@@ -118,25 +134,48 @@ export class MultifieldSampler {
   /** Chunk cache shared by all reads (read amplification in its stats). */
   readonly cache: ChunkCache;
   /** Opened datasets. */
-  readonly datasets: RegularDataset[];
+  readonly datasets: (RegularDataset | MeshDataset)[];
   /** Opened coefficient sets. */
-  readonly norms: NormSet[];
+  readonly norms: (NormSet | MeshNormSet)[];
   private readonly window: [number, number, number];
   private readonly ends: number[];
 
   constructor(config: SamplerConfig) {
     this.config = config;
     this.cache = new ChunkCache(config.cacheBytes);
-    this.datasets = config.datasets.map((d) => new RegularDataset(d.store, this.cache));
-    this.norms = config.datasets.map((d, i) =>
-      new NormSet(d.norm ?? defaultNorm(d.store, this.datasets[i]), this.cache)
+    this.datasets = config.datasets.map((d) =>
+      readRootAttributes(d.store).grid === "unstructured"
+        ? new MeshDataset(d.store, this.cache)
+        : new RegularDataset(d.store, this.cache)
     );
-    const windows = config.datasets.flatMap((d) => d.fields.map((f) => extent(f.tokens).join("×")));
-    if (new Set(windows).size !== 1) {
-      throw new Error(`all fields must cover the same neighborhood (points): ${[...new Set(windows)].join(" vs ")}`);
+    this.norms = config.datasets.map((d, i) => {
+      const path = d.norm ?? defaultNorm(d.store);
+      return this.datasets[i] instanceof MeshDataset
+        ? new MeshNormSet(path, this.cache)
+        : new NormSet(path, this.cache);
+    });
+    if (!(this.datasets[0] instanceof RegularDataset)) {
+      throw new Error("the first dataset must be a regular grid: its neighborhoods place the others");
     }
-    this.window = extent(config.datasets[0].fields[0].tokens);
+    const grids = config.datasets.flatMap((d, i) =>
+      this.datasets[i] instanceof RegularDataset ? d.fields.map((f) => extent(f.tokens as TokenGrid).join("×")) : []
+    );
+    if (new Set(grids).size !== 1) {
+      throw new Error(
+        `all regular fields must cover the same neighborhood (points): ${[...new Set(grids)].join(" vs ")}`,
+      );
+    }
+    this.window = extent(config.datasets[0].fields[0].tokens as TokenGrid);
     for (const [i, d] of this.datasets.entries()) {
+      if (d instanceof MeshDataset) {
+        for (const f of config.datasets[i].fields) {
+          if (!("pointsPerToken" in f.tokens)) {
+            throw new Error(`${d.root}: mesh fields need point tokens (pointsPerToken, …)`);
+          }
+          d.points(f.name, f.tokens.healpixOrder);
+        }
+        continue;
+      }
       for (const f of config.datasets[i].fields) {
         for (const level of f.levels) {
           if (!d.isSurface(f.name) && !d.levels.includes(level)) {
@@ -148,7 +187,7 @@ export class MultifieldSampler {
         throw new Error(`${d.root}: the grid is smaller than the neighborhood ${this.window.join("×")}`);
       }
     }
-    const d0 = this.datasets[0];
+    const d0 = this.datasets[0] as RegularDataset;
     const [from, to] = config.timeRange?.map((s) => Date.parse(s.endsWith("Z") ? s : `${s}Z`) / 1000) ??
       [-Infinity, Infinity];
     const stride = config.timeStride ?? 1;
@@ -162,7 +201,7 @@ export class MultifieldSampler {
   /** Draw the sample positions of batch `index`. */
   positions(index: number): SampleInfo[] {
     const rng = new Rng(this.config.seed, index);
-    const d = this.datasets[0];
+    const d = this.datasets[0] as RegularDataset;
     const [T, H, W] = this.window;
     const nlat = d.colat.length, nlon = d.lons.length;
     const [latMin, latMax] = this.config.latRange ?? [-90, 90];
@@ -190,8 +229,12 @@ export class MultifieldSampler {
     const [T, H, W] = this.window;
     for (const [di, dc] of this.config.datasets.entries()) {
       const d = this.datasets[di], norm = this.norms[di];
+      if (d instanceof MeshDataset) {
+        for (const fc of dc.fields) fields.push(this.meshField(di, d, norm as MeshNormSet, fc, samples, rng));
+        continue;
+      }
       for (const fc of dc.fields) {
-        const g = fc.tokens, ntok = g.numTokens[0] * g.numTokens[1] * g.numTokens[2], len = tokenLength(g);
+        const g = fc.tokens as TokenGrid, ntok = g.numTokens[0] * g.numTokens[1] * g.numTokens[2], len = tokenLength(g);
         const L = fc.levels.length, B = samples.length;
         const targets = new Float32Array(B * L * ntok * len);
         const mask = new Uint8Array(B * L * ntok);
@@ -199,7 +242,7 @@ export class MultifieldSampler {
         for (const [s, pos] of samples.entries()) {
           for (const [li, level] of fc.levels.entries()) {
             const block = d.read(fc.name, level, pos.t0, T, pos.i0, H, pos.j0, W);
-            this.normalize(block, d, norm, fc, level, pos);
+            this.normalize(block, d, norm as NormSet, fc, level, pos);
             const off = (s * L + li) * ntok;
             tokenize(block, g, targets, off * len);
             this.info(tokenInfo, off, d, g, level, li, pos);
@@ -251,9 +294,113 @@ export class MultifieldSampler {
     }
   }
 
+  /** Tokens of a mesh field: the points inside each sample's box, bucketed by HEALPix cell. */
+  private meshField(
+    di: number,
+    d: MeshDataset,
+    norm: MeshNormSet,
+    fc: FieldConfig,
+    samples: SampleInfo[],
+    rng: Rng,
+  ): FieldBatch {
+    const pt = fc.tokens as PointTokens;
+    const d0 = this.datasets[0] as RegularDataset;
+    const [T, H, W] = this.window;
+    const { lat, lon, cell } = d.points(fc.name, pt.healpixOrder);
+    const place = d.place(fc.name);
+    const B = samples.length, L = fc.levels.length, P = pt.pointsPerToken;
+    const slots = pt.maxTokens * P, ntok = pt.timeSteps * pt.maxTokens;
+    const targets = new Float32Array(B * L * ntok * P);
+    const mask = new Uint8Array(B * L * ntok);
+    const tokenInfo = new Float32Array(B * L * ntok * TOKEN_INFO.length);
+    const points = {
+      index: new Int32Array(B * slots),
+      coords: new Float32Array(B * slots * 2),
+      tokens: new Int32Array(B),
+      dropped: new Int32Array(B),
+      t0: new Int32Array(B),
+    };
+    const [dlat, dlon] = d0.res;
+    for (const [s, pos] of samples.entries()) {
+      const north = 90 - (d0.colat[0] + pos.i0 * dlat) + dlat / 2;
+      const south = 90 - (d0.colat[0] + (pos.i0 + H - 1) * dlat) - dlat / 2;
+      const selected = pointsInBox(lat, lon, [south, north], d0.lons[0] + pos.j0 * dlon - dlon / 2, W * dlon);
+      const layout = layoutPoints(selected, cell, lat, lon, pt);
+      points.index.set(layout.index, s * slots);
+      for (let k = 0; k < slots; k++) {
+        const p = layout.index[k];
+        if (p >= 0) points.coords.set([lat[p], lon[p]], (s * slots + k) * 2);
+      }
+      points.tokens[s] = layout.tokens;
+      points.dropped[s] = layout.dropped;
+      const end = d.lastTimeAtOrBefore(d0.times[pos.t0 + T - 1]);
+      const t0 = end - pt.timeSteps + 1;
+      if (t0 < 0) {
+        throw new Error(
+          `${d.root}: no ${pt.timeSteps} time step(s) at or before ${
+            new Date(d0.times[pos.t0 + T - 1] * 1000).toISOString()
+          }`,
+        );
+      }
+      points.t0[s] = t0;
+      const n = lat.length;
+      for (const [li, level] of fc.levels.entries()) {
+        const block = d.read(fc.name, level, t0, pt.timeSteps);
+        const levelIndex = place.levels ? d.levels.indexOf(level) : 0;
+        for (let t = 0; t < pt.timeSteps; t++) {
+          const [mean, std] = norm.coefficients(
+            fc.name,
+            place,
+            levelIndex,
+            norm.entry(d.times[t0 + t]),
+            fc.normalization === "local",
+          );
+          const v = block.subarray(t * n, (t + 1) * n);
+          for (let k = 0; k < n; k++) {
+            const m = typeof mean === "number" ? mean : mean[k], sd = typeof std === "number" ? std : std[k];
+            v[k] = (v[k] - m) / safe(sd);
+          }
+          gatherPoints(v, layout, targets, ((s * L + li) * ntok + t * pt.maxTokens) * P);
+          const time = new Date(d.times[t0 + t] * 1000);
+          const doy = Math.floor((time.getTime() - Date.UTC(time.getUTCFullYear(), 0, 1)) / 86400000);
+          for (let k = 0; k < pt.maxTokens; k++) {
+            const first = layout.index[k * P];
+            const info = ((s * L + li) * ntok + t * pt.maxTokens + k) * TOKEN_INFO.length;
+            tokenInfo.set([
+              time.getUTCFullYear(),
+              doy,
+              time.getUTCHours(),
+              level,
+              first >= 0 ? 90 - lat[first] : 0,
+              first >= 0 ? lon[first] : 0,
+              li,
+              pt.healpixOrder,
+            ], info);
+          }
+        }
+      }
+    }
+    const input = targets.slice();
+    for (let k = 0; k < B * L; k++) {
+      const m = mask.subarray(k * ntok, (k + 1) * ntok);
+      maskTokens(
+        input.subarray(k * ntok * P, (k + 1) * ntok * P),
+        m,
+        [pt.timeSteps, 1, pt.maxTokens],
+        [1, 1, P],
+        fc.masking ?? this.config.masking,
+        rng,
+      );
+      // Padding tokens are never targets.
+      const used = points.tokens[Math.floor(k / L)];
+      for (let t = 0; t < pt.timeSteps; t++) m.fill(0, t * pt.maxTokens + used, (t + 1) * pt.maxTokens);
+    }
+    return { dataset: di, field: fc.name, levels: fc.levels, tokens: pt, input, targets, mask, tokenInfo, points };
+  }
+
   /** Invert the normalization of one sample's field level block (T, H, W), in place. */
   denormalize(block: Float32Array, datasetIndex: number, fc: FieldConfig, level: number, pos: SampleInfo): void {
-    const d = this.datasets[datasetIndex], norm = this.norms[datasetIndex];
+    const d = this.datasets[datasetIndex] as RegularDataset, norm = this.norms[datasetIndex] as NormSet;
     const [T, H, W] = this.window;
     const plane = H * W;
     for (let t = 0; t < T; t++) {
@@ -311,7 +458,6 @@ function safe(std: number): number {
   return std > 0 ? std : 1;
 }
 
-function defaultNorm(store: string, d: RegularDataset): string {
-  void d;
+function defaultNorm(store: string): string {
   return store.replace(/\/+$/, "").replace(/\.zarr$/, "") + ".norm.zarr";
 }

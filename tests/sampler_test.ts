@@ -99,7 +99,7 @@ Deno.test("normalization with global and per-point coefficients, and denormalize
     const pos = batch.samples[0];
     const raw = d.read(fc.name, fc.levels[0], pos.t0, 12, pos.i0, 18, pos.j0, 36);
     const normalized = new Float32Array(raw.length);
-    detokenize(fb.targets.subarray(0, raw.length), fc.tokens, normalized);
+    detokenize(fb.targets.subarray(0, raw.length), fc.tokens as TokenGrid, normalized);
     if (fc.normalization !== "local" && fc.name === "u") {
       // Global: (x − mean) / std with the set's numbers for the sample's month.
       const entry = s.norms[0].entry(d.times[pos.t0]);

@@ -131,6 +131,19 @@ t[:] = [31 * 86400 - 360, (31 + 28) * 86400 - 360]
 d.createVariable("sst", "f4", ("time", "nod2"))[:] = np.concatenate([sst["sst"][:], sst["sst"][:] + 1])
 d.close()
 
+# The sst of December 2019 and January 2020 (one yearly file each), to sit under the ERA5 sample.
+os.makedirs(f"{out}/y2020", exist_ok=True)
+for year, stamp, shift in ((2019, 365 * 86400 - 360, 0.0), (2020, 31 * 86400 - 360, 0.5)):
+    d = netCDF4.Dataset(f"{out}/y2020/sst.fesom.{year}.nc", "w", format="NETCDF4_CLASSIC")
+    copy_attrs(sst, d)
+    d.createDimension("nod2", nod2)
+    d.createDimension("time", None)
+    t = d.createVariable("time", "f8", ("time",))
+    t.units = f"seconds since {year}-01-01 0:0:0"
+    t[:] = [stamp]
+    d.createVariable("sst", "f4", ("time", "nod2"))[:] = sst["sst"][:] + shift
+    d.close()
+
 # Bad input.
 os.makedirs(f"{out}/bad", exist_ok=True)
 d = netCDF4.Dataset(f"{out}/bad/sst.other.1985.nc", "w", format="NETCDF4_CLASSIC")

@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
+import { convertFesom } from "../converters/fesom/convert.ts";
+import { MultifieldSampler } from "../samplers/sampler.ts";
+import { layoutPoints, type PointTokens, scatterPoints } from "../tokenizers/unstructured.ts";
+import { healpixNested } from "../geometry/healpix.ts";
+import { ArrayReader } from "../zarr/store.ts";
+import { PYTHON, ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
+
+let stores: Promise<{ era5: string; fesom: string }> | undefined;
+function twoStores(): Promise<{ era5: string; fesom: string }> {
+  stores ??= (async () => {
+    const dir = await tempDir();
+    const cases = join(dir, "cases");
+    const r = await run(PYTHON, [
+      `${ROOT}tests/py/fesom_cases.py`,
+      `${ROOT}samples/fesom/pi-output`,
+      `${ROOT}samples/fesom/pi-mesh`,
+      cases,
+    ]);
+    if (r.code !== 0) throw new Error(r.stderr);
+    const era5 = await convertEra5({
+      inputs: expandInputs([SAMPLE.legacy, SAMPLE.new]),
+      out: join(dir, "era5.zarr"),
+      workers: 0,
+    });
+    const fesom = await convertFesom({
+      mesh: `${ROOT}samples/fesom/pi-mesh`,
+      inputs: [join(cases, "y2020", "sst.fesom.2019.nc"), join(cases, "y2020", "sst.fesom.2020.nc")],
+      out: join(dir, "fesom.zarr"),
+    });
+    return { era5: era5.out, fesom: fesom.out };
+  })();
+  return stores;
+}
+
+const POINTS: PointTokens = { pointsPerToken: 16, healpixOrder: 4, maxTokens: 24, timeSteps: 1 };
+
+Deno.test("unstructured tokenizer: HEALPix buckets, fixed-size padded tokens, exact scatter back", () => {
+  const n = 500;
+  const lat = Float64Array.from({ length: n }, (_, i) => -60 + (i * 37) % 120);
+  const lon = Float64Array.from({ length: n }, (_, i) => (i * 53) % 360);
+  const cell = Int32Array.from({ length: n }, (_, i) => healpixNested(2, lon[i], lat[i]));
+  const selected = Int32Array.from({ length: 200 }, (_, i) => i * 2);
+  const layout = layoutPoints(selected, cell, lat, lon, {
+    pointsPerToken: 8,
+    healpixOrder: 2,
+    maxTokens: 200,
+    timeSteps: 1,
+  });
+  const used = [...layout.index].filter((p) => p >= 0);
+  assert.deepEqual(used.slice().sort((a, b) => a - b), [...selected]);
+  assert.equal(layout.dropped, 0);
+  for (let t = 0; t < layout.tokens; t++) {
+    const cells = new Set([...layout.index.subarray(t * 8, (t + 1) * 8)].filter((p) => p >= 0).map((p) => cell[p]));
+    assert.equal(cells.size, 1, "a token holds one HEALPix cell");
+  }
+  const values = Float32Array.from({ length: n }, (_, i) => i * 0.5);
+  const tokens = Float32Array.from(layout.index, (p) => (p >= 0 ? values[p] : 0));
+  const back = new Float32Array(n).fill(NaN);
+  scatterPoints(tokens, layout, back);
+  for (const p of selected) assert.equal(back[p], values[p]);
+  const small = layoutPoints(selected, cell, lat, lon, {
+    pointsPerToken: 8,
+    healpixOrder: 2,
+    maxTokens: 5,
+    timeSteps: 1,
+  });
+  assert.ok(small.dropped > 0 && small.tokens === 5);
+});
+
+Deno.test("two datasets in one sample: ERA5 neighborhoods with the FESOM sea surface under them", async () => {
+  const { era5, fesom } = await twoStores();
+  const s = new MultifieldSampler({
+    datasets: [
+      { store: era5, fields: [{ name: "t2m", levels: [0], tokens: { numTokens: [4, 2, 4], tokenSize: [3, 9, 9] } }] },
+      { store: fesom, fields: [{ name: "sst", levels: [0], tokens: POINTS }] },
+    ],
+    batchSize: 8,
+    masking: { strategy: "bert", rate: 0.5 },
+    seed: 11,
+  });
+  const batch = s.batch(0);
+  const sst = batch.fields[1];
+  assert.equal(sst.field, "sst");
+  const pts = sst.points!;
+  const lat = new ArrayReader(fesom, "lat").read() as Float64Array;
+  const lon = (new ArrayReader(fesom, "lon").read() as Float64Array).map((x) => (x + 360) % 360);
+  const raw = new ArrayReader(fesom, "data_sfc").read() as Float32Array; // (time, field, node)
+  const gnorm = new ArrayReader(fesom.replace(".zarr", ".norm.zarr"), "global_norm_sfc").read() as Float32Array;
+  const times = new ArrayReader(fesom, "time").read() as BigInt64Array;
+  const era5Times = new ArrayReader(era5, "time").read() as BigInt64Array;
+  let nonEmpty = 0;
+  for (const [b, pos] of batch.samples.entries()) {
+    // The box of the ERA5 neighborhood (3° grid, 18 × 36 points) in degrees.
+    const north = 90 - pos.i0 * 3 + 1.5, south = 90 - (pos.i0 + 17) * 3 - 1.5, west = pos.j0 * 3 - 1.5;
+    const want = [...lat.keys()].filter((p) =>
+      lat[p] >= south && lat[p] <= north && ((lon[p] - west) % 360 + 360) % 360 <= 108
+    );
+    const slots = pts.index.subarray(b * 24 * 16, (b + 1) * 24 * 16);
+    const got = [...slots].filter((p) => p >= 0).sort((x, y) => x - y);
+    if (pts.dropped[b] === 0) assert.deepEqual(got, want);
+    else assert.ok(got.every((p) => want.includes(p)) && got.length + pts.dropped[b] === want.length);
+    if (got.length) nonEmpty++;
+    // Same time window: the FESOM step is the last one at or before the ERA5 window's end.
+    const end = Number(era5Times[pos.t0 + 11]);
+    const t = pts.t0[b];
+    assert.ok(Number(times[t]) <= end && (t + 1 >= times.length || Number(times[t + 1]) > end));
+    // Targets are the normalized sst of those nodes (global coefficients of the step's month).
+    const month = new Date((Number(times[t]) - 1) * 1000);
+    const e = (month.getUTCFullYear() - 2019) * 12 + month.getUTCMonth();
+    const mean = gnorm[(e * 2) * 1], std = gnorm[(e * 2 + 1) * 1];
+    for (let k = 0; k < slots.length; k++) {
+      if (slots[k] < 0) continue;
+      const v = sst.targets[b * 24 * 16 + k];
+      assert.ok(Math.abs(v - (raw[t * 3140 + slots[k]] - mean) / std) < 1e-4);
+    }
+  }
+  assert.ok(nonEmpty >= 4, `${nonEmpty} of 8 samples have ocean points`);
+  // Padding tokens are never targets.
+  for (let b = 0; b < 8; b++) {
+    for (let k = pts.tokens[b]; k < 24; k++) assert.equal(sst.mask[b * 24 + k], 0);
+  }
+});
