@@ -91,7 +91,7 @@ Deno.test("normalization with global and per-point coefficients, and denormalize
   const cfg = await config({ masking: { strategy: "forecast" } });
   const s = new MultifieldSampler(cfg);
   const batch = s.batch(2);
-  const d = s.datasets[0];
+  const d = s.datasets[0] as RegularDataset;
   const norm = new ArrayReader(cfg.datasets[0].store.replace(".zarr", ".norm.zarr"), "global_norm")
     .read() as Float32Array;
   for (const [fi, fc] of cfg.datasets[0].fields.entries()) {
