@@ -78,3 +78,8 @@ export type { TokenGrid } from "./tokenizers/regular.ts";
 export { gatherPoints, layoutPoints, pointsInBox, scatterPoints } from "./tokenizers/unstructured.ts";
 export type { PointLayout, PointTokens } from "./tokenizers/unstructured.ts";
 export { MeshDataset, MeshNormSet } from "./samplers/unstructured.ts";
+export { BatchLoader } from "./samplers/loader.ts";
+export type { LoadedBatch, LoaderOptions } from "./samplers/loader.ts";
+export { formatProfile, profileLoader } from "./samplers/profile.ts";
+export type { Profile, ProfileOptions, ProfileRow } from "./samplers/profile.ts";
+export type { BatchTimings } from "./samplers/sampler.ts";

@@ -117,10 +117,24 @@ export interface SampleInfo {
   j0: number;
 }
 
+/** Milliseconds spent per stage while making a batch. */
+export interface BatchTimings {
+  /** Reading and decoding chunks (I/O included). */
+  read: number;
+  /** Normalizing. */
+  normalize: number;
+  /** Tokenizing. */
+  tokenize: number;
+  /** Masking. */
+  mask: number;
+}
+
 /** A batch. */
 export interface Batch {
   /** Batch index. */
   index: number;
+  /** Where the time went. */
+  timings: BatchTimings;
   /** Per sample, where it was drawn (in the first dataset's grid). */
   samples: SampleInfo[];
   /** Per field. */
@@ -138,6 +152,7 @@ export class MultifieldSampler {
   /** Opened coefficient sets. */
   readonly norms: (NormSet | MeshNormSet)[];
   private readonly window: [number, number, number];
+  private timings: BatchTimings = { read: 0, normalize: 0, tokenize: 0, mask: 0 };
   private readonly ends: number[];
 
   constructor(config: SamplerConfig) {
@@ -223,6 +238,8 @@ export class MultifieldSampler {
 
   /** Batch `index` (deterministic). */
   batch(index: number): Batch {
+    const timings: BatchTimings = { read: 0, normalize: 0, tokenize: 0, mask: 0 };
+    this.timings = timings;
     const samples = this.positions(index);
     const rng = new Rng(this.config.seed ^ 0x5bd1e995, index);
     const fields: FieldBatch[] = [];
@@ -230,7 +247,11 @@ export class MultifieldSampler {
     for (const [di, dc] of this.config.datasets.entries()) {
       const d = this.datasets[di], norm = this.norms[di];
       if (d instanceof MeshDataset) {
-        for (const fc of dc.fields) fields.push(this.meshField(di, d, norm as MeshNormSet, fc, samples, rng));
+        for (const fc of dc.fields) {
+          const t = performance.now();
+          fields.push(this.meshField(di, d, norm as MeshNormSet, fc, samples, rng));
+          this.timings.read += performance.now() - t; // mesh reads, normalization and tokenizing together
+        }
         continue;
       }
       for (const fc of dc.fields) {
@@ -241,13 +262,20 @@ export class MultifieldSampler {
         const tokenInfo = new Float32Array(B * L * ntok * TOKEN_INFO.length);
         for (const [s, pos] of samples.entries()) {
           for (const [li, level] of fc.levels.entries()) {
+            let t = performance.now();
             const block = d.read(fc.name, level, pos.t0, T, pos.i0, H, pos.j0, W);
+            timings.read += performance.now() - t;
+            t = performance.now();
             this.normalize(block, d, norm as NormSet, fc, level, pos);
+            timings.normalize += performance.now() - t;
+            t = performance.now();
             const off = (s * L + li) * ntok;
             tokenize(block, g, targets, off * len);
             this.info(tokenInfo, off, d, g, level, li, pos);
+            timings.tokenize += performance.now() - t;
           }
         }
+        const tm = performance.now();
         const input = targets.slice();
         for (let k = 0; k < B * L; k++) {
           maskTokens(
@@ -259,10 +287,11 @@ export class MultifieldSampler {
             rng,
           );
         }
+        timings.mask += performance.now() - tm;
         fields.push({ dataset: di, field: fc.name, levels: fc.levels, tokens: g, input, targets, mask, tokenInfo });
       }
     }
-    return { index, samples, fields };
+    return { index, timings, samples, fields };
   }
 
   /** Normalize a (T, H, W) block in place with the set's coefficients for each time step's month. */

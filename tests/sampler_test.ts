@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
-import { MultifieldSampler, type SamplerConfig } from "../samplers/sampler.ts";
+import { type Batch, MultifieldSampler, type SamplerConfig } from "../samplers/sampler.ts";
 import { ChunkCache } from "../samplers/cache.ts";
 import { RegularDataset } from "../samplers/regular.ts";
 import { Rng } from "../samplers/rng.ts";
 import { maskTokens } from "../samplers/masking.ts";
 import { detokenize, type TokenGrid, tokenize } from "../tokenizers/regular.ts";
 import { ArrayReader } from "../zarr/store.ts";
-import { SAMPLE, tempDir } from "./_helpers.ts";
+import { ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
 
 let store: Promise<string> | undefined;
 /** The bundled sample converted once (61 × 120 grid, 24 hourly steps). */
@@ -185,4 +185,70 @@ Deno.test("a batch reads only the chunks its neighborhoods touch", async () => {
   );
   assert.deepEqual([...read].sort(), [...expected].sort());
   assert.ok(s.cache.amplification() > 1 && s.cache.amplification() < 10);
+});
+
+Deno.test("the same seed gives the same batches with 0, 1 or 2 loader workers", async () => {
+  const { BatchLoader } = await import("../samplers/loader.ts");
+  const cfg = await config({ batchSize: 3 });
+  const runs: Batch[][] = [];
+  for (const workers of [0, 1, 2]) {
+    const loader = new BatchLoader(cfg, { workers, prefetch: 2 });
+    await loader.start();
+    const got: Batch[] = [];
+    try {
+      for (let i = 0; i < 5; i++) got.push((await loader.nextBatch()).batch);
+    } finally {
+      loader.close();
+    }
+    runs.push(got);
+  }
+  for (const other of runs.slice(1)) {
+    other.forEach((b, i) => {
+      assert.equal(b.index, i);
+      assert.deepEqual(b.samples, runs[0][i].samples);
+      b.fields.forEach((f, k) => {
+        assert.deepEqual(f.input, runs[0][i].fields[k].input);
+        assert.deepEqual(f.mask, runs[0][i].fields[k].mask);
+      });
+    });
+  }
+});
+
+Deno.test("profile-loader: per-batch stages, totals, and a Chrome trace with one track per worker", async () => {
+  const dir = await tempDir();
+  const cfgPath = join(dir, "loader.json");
+  await Deno.writeTextFile(cfgPath, JSON.stringify(await config({ batchSize: 4 })));
+  const trace = join(dir, "trace.json");
+  const r = await run(Deno.execPath(), [
+    "run",
+    "--allow-read",
+    "--allow-write",
+    `${ROOT}tasks/profile-loader.ts`,
+    cfgPath,
+    "--batches",
+    "4",
+    "--workers",
+    "2",
+    "--consumer-ms",
+    "5",
+    "--trace",
+    trace,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /batch worker +wait +read +normalize +tokenize +mask +handover +consumer/);
+  assert.match(r.stdout, /^share +[\d.]+%/m);
+  assert.match(r.stdout, /samples\/s, read amplification [\d.]+/);
+  const t = JSON.parse(await Deno.readTextFile(trace));
+  const names = t.traceEvents.filter((e: { ph: string }) => e.ph === "M").map((e: { args: { name: string } }) =>
+    e.args.name
+  );
+  assert.deepEqual(names.sort(), ["consumer (main)", "loader worker 0", "loader worker 1"]);
+  const stages = new Set(
+    t.traceEvents.filter((e: { ph: string }) => e.ph === "X").map((e: { name: string }) => e.name),
+  );
+  for (const s of ["read", "normalize", "tokenize", "mask", "wait", "consumer"]) assert.ok(stages.has(s), s);
+  const tids = new Set(
+    t.traceEvents.filter((e: { name: string }) => e.name === "read").map((e: { tid: number }) => e.tid),
+  );
+  assert.deepEqual([...tids].sort(), [1, 2]);
 });

@@ -1,0 +1,165 @@
+/**
+ * Data-loader profiling: where each batch's time goes (reading and
+ * decoding, normalizing, tokenizing, masking in the workers; waiting,
+ * hand-over and the consumer on the main thread), with totals, and a Chrome
+ * trace-event file (Perfetto, chrome://tracing) with one track per worker.
+ *
+ * @module
+ */
+import { BatchLoader } from "./loader.ts";
+import type { SamplerConfig } from "./sampler.ts";
+
+/** Options of {@link profileLoader}. */
+export interface ProfileOptions {
+  /** Batches to load. */
+  batches: number;
+  /** Loader workers. */
+  workers: number;
+  /** A stand-in consumer (a training step) taking this many ms per batch. Default 0. */
+  consumerMs?: number;
+}
+
+/** One batch's row of the report (ms). */
+export interface ProfileRow {
+  /** Batch index. */
+  batch: number;
+  /** Worker (−1 = main thread). */
+  worker: number;
+  /** The consumer waited this long for the batch. */
+  wait: number;
+  /** Reading and decoding chunks. */
+  read: number;
+  /** Normalizing. */
+  normalize: number;
+  /** Tokenizing. */
+  tokenize: number;
+  /** Masking. */
+  mask: number;
+  /** From the worker finishing to the consumer holding the batch. */
+  handover: number;
+  /** The consumer. */
+  consumer: number;
+}
+
+/** The profile. */
+export interface Profile {
+  /** Per batch. */
+  rows: ProfileRow[];
+  /** Sums over batches. */
+  totals: Omit<ProfileRow, "batch" | "worker">;
+  /** Wall time, ms. */
+  wall: number;
+  /** Samples per second delivered. */
+  samplesPerSecond: number;
+  /** Bytes decoded / bytes delivered over all workers. */
+  readAmplification: number;
+  /** Chrome trace events. */
+  trace: { traceEvents: Record<string, unknown>[] };
+}
+
+function busyWait(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* a stand-in consumer keeps the CPU busy */ }
+}
+
+/** Run the loader for `batches` batches and report where the time went. */
+export async function profileLoader(config: SamplerConfig, opts: ProfileOptions): Promise<Profile> {
+  const loader = new BatchLoader(config, { workers: opts.workers });
+  const events: Record<string, unknown>[] = [];
+  const rows: ProfileRow[] = [];
+  const now = () => performance.timeOrigin + performance.now();
+  const ev = (name: string, tid: number, start: number, dur: number, args: Record<string, unknown> = {}) =>
+    events.push({
+      name,
+      ph: "X",
+      pid: 1,
+      tid,
+      ts: Math.round(start * 1000),
+      dur: Math.max(1, Math.round(dur * 1000)),
+      args,
+    });
+  const t0 = now();
+  await loader.start();
+  const lastStats = new Map<number, { bytesDecoded: number; bytesDelivered: number }>();
+  try {
+    for (let i = 0; i < opts.batches; i++) {
+      const askedAt = now();
+      const loaded = await loader.nextBatch();
+      const got = now();
+      const { timings } = loaded.batch;
+      const tid = loaded.worker + 1;
+      let t = loaded.made[0];
+      for (const stage of ["read", "normalize", "tokenize", "mask"] as const) {
+        ev(stage, tid, t, timings[stage], { batch: i });
+        t += timings[stage];
+      }
+      // Time from a finished batch to the consumer holding it, not counting time it sat ready while the consumer was busy.
+      const handover = loaded.worker < 0 ? 0 : Math.max(0, got - Math.max(loaded.made[1], askedAt));
+      ev("wait", 0, askedAt, got - askedAt, { batch: i });
+      const c0 = now();
+      busyWait(opts.consumerMs ?? 0);
+      const consumer = now() - c0;
+      ev("consumer", 0, c0, consumer, { batch: i });
+      lastStats.set(loaded.worker, loaded.stats);
+      rows.push({
+        batch: i,
+        worker: loaded.worker,
+        wait: loaded.worker < 0 ? 0 : got - askedAt,
+        ...timings,
+        handover,
+        consumer,
+      });
+    }
+  } finally {
+    loader.close();
+  }
+  const wall = now() - t0;
+  const keys = ["wait", "read", "normalize", "tokenize", "mask", "handover", "consumer"] as const;
+  const totals = Object.fromEntries(keys.map((k) => [k, rows.reduce((a, r) => a + r[k], 0)])) as Profile["totals"];
+  const decoded = [...lastStats.values()].reduce((a, s) => a + s.bytesDecoded, 0);
+  const delivered = [...lastStats.values()].reduce((a, s) => a + s.bytesDelivered, 0);
+  events.push(
+    { name: "thread_name", ph: "M", pid: 1, tid: 0, args: { name: "consumer (main)" } },
+    ...Array.from({ length: Math.max(1, opts.workers) }, (_, w) => ({
+      name: "thread_name",
+      ph: "M",
+      pid: 1,
+      tid: w + 1,
+      args: { name: `loader worker ${w}` },
+    })),
+  );
+  return {
+    rows,
+    totals,
+    wall,
+    samplesPerSecond: (opts.batches * config.batchSize) / (wall / 1000),
+    readAmplification: delivered ? decoded / delivered : 0,
+    trace: { traceEvents: events },
+  };
+}
+
+/** The report as text: one row per batch, totals and percentages. */
+export function formatProfile(p: Profile): string {
+  const keys = ["wait", "read", "normalize", "tokenize", "mask", "handover", "consumer"] as const;
+  const lines = [`batch worker ${keys.map((k) => k.padStart(10)).join("")}   (ms)`];
+  for (const r of p.rows) {
+    lines.push(
+      `${String(r.batch).padStart(5)} ${String(r.worker).padStart(6)} ${
+        keys.map((k) => r[k].toFixed(1).padStart(10)).join("")
+      }`,
+    );
+  }
+  const sum = keys.reduce((a, k) => a + p.totals[k], 0);
+  lines.push(`total        ${keys.map((k) => p.totals[k].toFixed(0).padStart(10)).join("")}`);
+  lines.push(
+    `share        ${
+      keys.map((k) => `${((100 * p.totals[k]) / Math.max(sum, 1e-9)).toFixed(1)}%`.padStart(10)).join("")
+    }`,
+  );
+  lines.push(
+    `wall ${(p.wall / 1000).toFixed(2)} s, ${p.samplesPerSecond.toFixed(1)} samples/s, read amplification ${
+      p.readAmplification.toFixed(2)
+    } (bytes decoded / delivered)`,
+  );
+  return lines.join("\n");
+}
