@@ -103,7 +103,8 @@ export class CachedArray {
         }
         src = src * r.chunks[d] + (a[d] - cStart[d]);
         dst = dst * outShape[d] + (a[d] - box[d][0]);
-        for (let j = 0; j < len; j++) out[dst + j] = Number(chunk[src + j]);
+        if (chunk instanceof BigInt64Array) { for (let j = 0; j < len; j++) out[dst + j] = Number(chunk[src + j]); }
+        else out.set(chunk.subarray(src, src + len), dst);
       }
     }
     this.cache.stats.bytesDelivered += out.byteLength;

@@ -59,6 +59,11 @@ export interface SamplerConfig {
   latRange?: [number, number];
   /** `area`: centres uniform on the sphere; `uniform`: uniform in latitude. Default `area`. */
   centers?: "area" | "uniform";
+  /**
+   * All samples of a batch share one time window (as AtmoRep): the batch's
+   * chunks are decoded once. Default false: every sample has its own window.
+   */
+  sharedTimeWindow?: boolean;
   /** Default masking. */
   masking: MaskingConfig;
   /** Seed. */
@@ -221,8 +226,9 @@ export class MultifieldSampler {
     const nlat = d.colat.length, nlon = d.lons.length;
     const [latMin, latMax] = this.config.latRange ?? [-90, 90];
     const out: SampleInfo[] = [];
+    const shared = this.ends[rng.int(this.ends.length)];
     for (let b = 0; b < this.config.batchSize; b++) {
-      const e = this.ends[rng.int(this.ends.length)];
+      const e = this.config.sharedTimeWindow ? shared : this.ends[rng.int(this.ends.length)];
       // Centre latitude, then the window is clamped into the globe (touching, not crossing, a pole).
       const lat = this.config.centers === "uniform" ? latMin + rng.next() * (latMax - latMin) : Math.asin(
         Math.sin(latMin * Math.PI / 180) +
@@ -260,8 +266,9 @@ export class MultifieldSampler {
         const targets = new Float32Array(B * L * ntok * len);
         const mask = new Uint8Array(B * L * ntok);
         const tokenInfo = new Float32Array(B * L * ntok * TOKEN_INFO.length);
-        for (const [s, pos] of samples.entries()) {
-          for (const [li, level] of fc.levels.entries()) {
+        // Level-major, so one level's chunks stay in the cache while every sample reads them.
+        for (const [li, level] of fc.levels.entries()) {
+          for (const [s, pos] of samples.entries()) {
             let t = performance.now();
             const block = d.read(fc.name, level, pos.t0, T, pos.i0, H, pos.j0, W);
             timings.read += performance.now() - t;
