@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decodeMessage, FileReader, scanGrib } from "../converters/formats/grib/message.ts";
+import { pathExists as exists } from "../zarr/store.ts";
 
 const PYTHON = "/usr/bin/python3";
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -20,15 +21,6 @@ async function sh(cmd: string, args: string[]): Promise<string> {
   const text = new TextDecoder().decode(out.stdout);
   if (out.code !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
   return text;
-}
-
-function exists(p: string): boolean {
-  try {
-    Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const dir = join(here, "data", "grib");

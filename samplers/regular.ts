@@ -79,18 +79,8 @@ export class RegularDataset {
       sfc
         ? [[t0, t0 + nt], [f, f + 1], [i0, i0 + nh], [a, b]]
         : [[t0, t0 + nt], [f, f + 1], [l, l + 1], [i0, i0 + nh], [a, b]];
-    const start = ((j0 % W) + W) % W;
     const array = sfc ? this.dataSfc : this.data;
-    if (start + nw <= W) return array.read(box(start, start + nw));
-    // Across the date line / 0°: two reads, joined column-wise.
-    const left = W - start, right = nw - left;
-    const a = array.read(box(start, W)), b = array.read(box(0, right));
-    const out = new Float32Array(nt * nh * nw);
-    for (let r = 0; r < nt * nh; r++) {
-      out.set(a.subarray(r * left, (r + 1) * left), r * nw);
-      out.set(b.subarray(r * right, (r + 1) * right), r * nw + left);
-    }
-    return out;
+    return readWrapped((a, b) => array.read(box(a, b)), j0, nw, W, nt * nh);
   }
 }
 
@@ -165,17 +155,30 @@ export class NormSet {
       sfc
         ? this.normSfc.read([[entry, entry + 1], [c, c + 1], [f, f + 1], [i0, i0 + nh], [a, b]])
         : this.norm.read([[entry, entry + 1], [c, c + 1], [f, f + 1], [l, l + 1], [i0, i0 + nh], [a, b]]);
-    const plane = (c: number) => {
-      const start = ((j0 % W) + W) % W;
-      if (start + nw <= W) return read(c, start, start + nw);
-      const left = W - start, right = nw - left;
-      const x = read(c, start, W), y = read(c, 0, right), out = new Float32Array(nh * nw);
-      for (let r = 0; r < nh; r++) {
-        out.set(x.subarray(r * left, (r + 1) * left), r * nw);
-        out.set(y.subarray(r * right, (r + 1) * right), r * nw + left);
-      }
-      return out;
-    };
+    const plane = (c: number) => readWrapped((a, b) => read(c, a, b), j0, nw, W, nh);
     return [plane(0), plane(1)];
   }
+}
+
+/**
+ * Columns j0 … j0+nw−1 modulo W of `rows` rows: one read, or two joined
+ * column-wise when the window crosses 0°/360°.
+ */
+function readWrapped(
+  read: (from: number, to: number) => Float32Array,
+  j0: number,
+  nw: number,
+  W: number,
+  rows: number,
+): Float32Array {
+  const start = ((j0 % W) + W) % W;
+  if (start + nw <= W) return read(start, start + nw);
+  const left = W - start, right = nw - left;
+  const a = read(start, W), b = read(0, right);
+  const out = new Float32Array(rows * nw);
+  for (let r = 0; r < rows; r++) {
+    out.set(a.subarray(r * left, (r + 1) * left), r * nw);
+    out.set(b.subarray(r * right, (r + 1) * right), r * nw + left);
+  }
+  return out;
 }

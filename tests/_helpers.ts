@@ -100,3 +100,16 @@ export function assertSameStore(a: string, b: string): void {
   assert.deepEqual([...fa.keys()].sort(), [...fb.keys()].sort());
   for (const [k, v] of fa) assert.deepEqual(v, fb.get(k), k);
 }
+
+let gribDir: Promise<string> | undefined;
+
+/** GRIB test files written by ecCodes, CDO and NCEP g2c (tests/py/make_grib.py), made once per run. */
+export function gribFiles(): Promise<string> {
+  gribDir ??= (async () => {
+    const dir = await tempDir();
+    const r = await run(PYTHON, [`${ROOT}tests/py/make_grib.py`, dir]);
+    if (r.code !== 0) throw new Error(`make_grib.py failed:\n${r.stderr}`);
+    return dir;
+  })();
+  return gribDir;
+}

@@ -3,19 +3,7 @@ import { join } from "node:path";
 import { decodeMessage, FileReader, gridPoints, scanGrib } from "../converters/formats/grib/message.ts";
 import { convertEra5 } from "../converters/era5/convert.ts";
 import { ArrayReader } from "../zarr/store.ts";
-import { PYTHON, ROOT, run, runTask, tempDir } from "./_helpers.ts";
-
-let gribDir: Promise<string> | undefined;
-/** GRIB files written by ecCodes (and CDO), made once per run. */
-function gribFiles(): Promise<string> {
-  gribDir ??= (async () => {
-    const dir = await tempDir();
-    const r = await run(PYTHON, [`${ROOT}tests/py/make_grib.py`, dir]);
-    if (r.code !== 0) throw new Error(r.stderr);
-    return dir;
-  })();
-  return gribDir;
-}
+import { gribFiles, PYTHON, ROOT, run, runTask } from "./_helpers.ts";
 
 interface EcMeta {
   shortName: string;

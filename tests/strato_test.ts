@@ -3,18 +3,7 @@ import { join } from "node:path";
 import { convertStrato, levelsInRange } from "../converters/strato/convert.ts";
 import { fullLevelPressure } from "../converters/era5/levels.ts";
 import { readRootAttributes } from "../zarr/store.ts";
-import { PYTHON, python, ROOT, run, runTask, tempDir } from "./_helpers.ts";
-
-let dir: Promise<string> | undefined;
-function gribFiles(): Promise<string> {
-  dir ??= (async () => {
-    const d = await tempDir();
-    const r = await run(PYTHON, [`${ROOT}tests/py/make_grib.py`, d]);
-    if (r.code !== 0) throw new Error(r.stderr);
-    return d;
-  })();
-  return dir;
-}
+import { gribFiles, PYTHON, python, run, runTask } from "./_helpers.ts";
 
 Deno.test("strato: model levels keep the hybrid coefficients and are selected by pressure", async () => {
   const d = await gribFiles();
