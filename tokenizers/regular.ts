@@ -34,8 +34,9 @@ export function tokenize(block: Float32Array, g: TokenGrid, out: Float32Array, o
       for (let c = 0; c < nw; c++) {
         for (let t = 0; t < tt; t++) {
           for (let i = 0; i < th; i++) {
+            // Plain loop: rows are short (tw values), where subarray + set costs more than the copy.
             const src = ((a * tt + t) * H + b * th + i) * W + c * tw;
-            out.set(block.subarray(src, src + tw), o);
+            for (let j = 0; j < tw; j++) out[o + j] = block[src + j];
             o += tw;
           }
         }
