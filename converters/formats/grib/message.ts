@@ -458,25 +458,16 @@ function unpackBits(
     return bitPos + 8 * count;
   }
   if (bits <= 25) {
-    // Window of up to 32 bits: refill a byte at a time, take `bits` from the top.
-    let byte = bitPos >>> 3;
-    let acc = 0, accBits = 0;
-    const skip = bitPos & 7;
-    if (skip) {
-      acc = b[byte++] & ((1 << (8 - skip)) - 1);
-      accBits = 8 - skip;
+    // Each value lies within the 4 bytes starting at its first byte: load them, shift, mask.
+    // (Bytes past the end read as undefined, which bit operations treat as 0.)
+    let pos = bitPos;
+    const drop = 32 - bits;
+    for (let i = 0; i < count; i++, pos += bits) {
+      const p = pos >>> 3;
+      const word = ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+      out[outOffset + i] = ((word << (pos & 7)) >>> 0) >>> drop;
     }
-    const mask = bits === 32 ? 0xffffffff : (1 << bits) - 1;
-    for (let i = 0; i < count; i++) {
-      while (accBits < bits) {
-        acc = ((acc << 8) | b[byte++]) >>> 0;
-        accBits += 8;
-      }
-      accBits -= bits;
-      out[outOffset + i] = (acc >>> accBits) & mask;
-      acc &= (1 << accBits) - 1;
-    }
-    return byte * 8 - accBits;
+    return pos;
   }
   let byte = bitPos >>> 3, used = bitPos & 7;
   for (let i = 0; i < count; i++) {
@@ -600,20 +591,23 @@ function unpackComplex(
   for (let g = 0; g < ng; g++) lengths[g] = refLength + lengths[g] * lengthInc;
   if (ng > 0) lengths[ng - 1] = lastLength;
   let k = 0;
-  const tmp = new Float64Array(Math.max(1, ...Array.from(lengths)));
   for (let g = 0; g < ng && k < n; g++) {
     const w = refWidth + widths[g], len = Math.min(lengths[g], n - k);
     const ref = refs[g];
     if (w === 0) {
       const allMissing = missingMgmt > 0 && ref === 2 ** bits - 1;
-      for (let i = 0; i < len; i++) out[k + i] = allMissing ? NaN : ref;
+      out.fill(allMissing ? NaN : ref, k, k + len);
     } else {
-      bit = unpackBits(data, bit, w, len, tmp);
-      const miss1 = 2 ** w - 1, miss2 = 2 ** w - 2;
-      for (let i = 0; i < len; i++) {
-        const x = tmp[i];
-        if ((missingMgmt >= 1 && x === miss1) || (missingMgmt === 2 && x === miss2)) out[k + i] = NaN;
-        else out[k + i] = ref + x;
+      // Unpack straight into the output, then add the group's reference (no per-group buffer).
+      bit = unpackBits(data, bit, w, len, out, k);
+      if (missingMgmt === 0) {
+        for (let i = k; i < k + len; i++) out[i] += ref;
+      } else {
+        const miss1 = 2 ** w - 1, miss2 = missingMgmt === 2 ? 2 ** w - 2 : -1;
+        for (let i = k; i < k + len; i++) {
+          const x = out[i];
+          out[i] = x === miss1 || x === miss2 ? NaN : ref + x;
+        }
       }
     }
     k += len;
