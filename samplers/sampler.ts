@@ -19,6 +19,7 @@ import { Rng } from "./rng.ts";
 import { gatherPoints, layoutPoints, pointsInBox, type PointTokens } from "../tokenizers/unstructured.ts";
 import { MeshDataset, MeshNormSet } from "./unstructured.ts";
 import { readRootAttributes } from "../zarr/store.ts";
+import { dirname, join } from "node:path";
 import { extent, TOKEN_INFO, type TokenGrid, tokenize, tokenLength } from "../tokenizers/regular.ts";
 
 /** One field of a dataset as the sampler delivers it. */
@@ -494,6 +495,10 @@ function safe(std: number): number {
   return std > 0 ? std : 1;
 }
 
+/** The coefficient set a store names in its attributes (written next to it by the converters). */
 function defaultNorm(store: string): string {
-  return store.replace(/\/+$/, "").replace(/\.zarr$/, "") + ".norm.zarr";
+  const root = store.replace(/\/+$/, "");
+  const name = readRootAttributes(root).normalization;
+  if (typeof name === "string" && name) return join(dirname(root), name);
+  return root.replace(/\.zarr$/, "") + ".norm.zarr";
 }
