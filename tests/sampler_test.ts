@@ -252,3 +252,26 @@ Deno.test("profile-loader: per-batch stages, totals, and a Chrome trace with one
   );
   assert.deepEqual([...tids].sort(), [1, 2]);
 });
+
+Deno.test("the sampler reads sharded v3 stores like v2 ones, decoding only inner chunks", async () => {
+  const dir = await tempDir();
+  const inputs = expandInputs([SAMPLE.legacy, SAMPLE.new]);
+  const sharded = await convertEra5({
+    inputs,
+    out: join(dir, "sharded.zarr"),
+    chunks: { time: 4, lat: 16, lon: 32 },
+    zarrFormat: 3,
+    shard: true,
+    workers: 0,
+  });
+  const base = await config({ batchSize: 3 });
+  const plain = new MultifieldSampler(base);
+  const a = plain.batch(2);
+  const s = new MultifieldSampler({ ...base, datasets: [{ ...base.datasets[0], store: sharded.out }] });
+  const b = s.batch(2);
+  assert.deepEqual(b.samples, a.samples);
+  b.fields.forEach((f, i) => assert.deepEqual(f.input, a.fields[i].input));
+  // Inner chunks are decoded one by one, exactly as the plain store's chunks are.
+  assert.equal(s.cache.stats.chunksDecoded, plain.cache.stats.chunksDecoded);
+  assert.equal(s.cache.stats.bytesDecoded, plain.cache.stats.bytesDecoded);
+});

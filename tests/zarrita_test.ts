@@ -27,3 +27,24 @@ for (const format of [2, 3] as const) {
     assert.deepEqual(group.attrs.fields, ["t", "u", "v"]);
   });
 }
+
+Deno.test("sharded v3 stores (--shard): one file per time chunk and field level, same values for us and zarrita", async () => {
+  const dir = await tempDir();
+  const opts = { inputs: expandInputs([SAMPLE.legacy, SAMPLE.new]), chunks: { time: 4, lat: 16, lon: 32 }, workers: 0 };
+  const plain = await convertEra5({ ...opts, out: join(dir, "plain.zarr"), zarrFormat: 3 });
+  const sharded = await convertEra5({ ...opts, out: join(dir, "sharded.zarr"), zarrFormat: 3, shard: true });
+  const count = (p: string): number =>
+    [...Deno.readDirSync(p)].reduce((n, e) => n + (e.isDirectory ? count(join(p, e.name)) : 1), 0);
+  assert.equal(count(join(sharded.out, "data", "c")), 6 * 3 * 3, "24 h / 4 h × 3 fields × 3 levels shards");
+  assert.ok(count(join(plain.out, "data", "c")) > 500);
+  for (const name of ["data", "data_sfc"]) {
+    assert.deepEqual(new ArrayReader(sharded.out, name).read(), new ArrayReader(plain.out, name).read(), name);
+  }
+  const meta = JSON.parse(Deno.readTextFileSync(join(sharded.out, "data", "zarr.json")));
+  assert.equal(meta.codecs[0].name, "sharding_indexed");
+  const arr = await zarr.open.v3(zarr.root(new FileSystemStore(sharded.out)).resolve("data"), { kind: "array" });
+  const got = await zarr.get(arr, [9, 2, 1, null, null]);
+  assert.deepEqual(got.data, new ArrayReader(plain.out, "data").read([[9, 10], [2, 3], [1, 2], [0, 61], [0, 120]]));
+  // The statistics and coefficients do not depend on the layout.
+  assert.deepEqual(new ArrayReader(sharded.norm, "norm").read(), new ArrayReader(plain.norm, "norm").read());
+});

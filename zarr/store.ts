@@ -9,6 +9,7 @@
  * @module
  */
 import { dirname, join } from "node:path";
+import { crc32c } from "./crc32c.ts";
 import {
   type CodecPipeline,
   decodeChunk,
@@ -48,6 +49,12 @@ export interface ArraySpec {
   attributes?: Record<string, unknown>;
   /** Codec spec, see {@link parseCodecSpec}; default `none`. */
   codec?: string;
+  /**
+   * Zarr v3 only: shard shape (a multiple of `chunks`). Each shard is one
+   * file holding its chunks and an index (`sharding_indexed`), so a store
+   * has few files while readers still fetch single small chunks.
+   */
+  shards?: number[];
 }
 
 const V2_DTYPE: Record<DType, string> = {
@@ -145,6 +152,52 @@ export class ArrayWriter {
     this.format = format;
     this.spec = spec;
     this.pipeline = parseCodecSpec(spec.codec ?? "none", BYTES[spec.dtype]);
+    if (spec.shards) {
+      if (format !== 3) throw new Error(`${path}: sharding needs zarr format 3`);
+      if (spec.shards.some((v, i) => v % spec.chunks[i] !== 0)) {
+        throw new Error(`${path}: shard shape ${spec.shards} is not a multiple of the chunk shape ${spec.chunks}`);
+      }
+    }
+  }
+
+  /** Chunks per shard along each dimension (all 1 without sharding). */
+  get chunksPerShard(): number[] {
+    return this.spec.shards ? this.spec.shards.map((v, i) => v / this.spec.chunks[i]) : this.spec.chunks.map(() => 1);
+  }
+
+  /**
+   * Write one shard: its chunks in C order of the shard's chunk grid
+   * (undefined or all-NaN chunks stay empty), then the index of
+   * (offset, length) pairs as little-endian uint64 and its CRC-32C.
+   */
+  writeShard(shardCoords: number[], chunks: (ChunkData | undefined)[]): number {
+    const path = join(this.root, this.path, chunkKey(this.format, shardCoords));
+    const index = new BigUint64Array(chunks.length * 2).fill(0xffffffffffffffffn);
+    const parts: Uint8Array[] = [];
+    let offset = 0;
+    chunks.forEach((data, k) => {
+      if (!data || (isFloat(this.spec.dtype) && allNaN(data as Float32Array))) return;
+      const enc = encodeChunk(this.pipeline, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      index[2 * k] = BigInt(offset);
+      index[2 * k + 1] = BigInt(enc.length);
+      parts.push(enc);
+      offset += enc.length;
+    });
+    if (parts.length === 0) {
+      try {
+        Deno.removeSync(path);
+      } catch { /* not there */ }
+      return 0;
+    }
+    const indexBytes = new Uint8Array(index.buffer);
+    const out = new Uint8Array(offset + indexBytes.length + 4);
+    let o = 0;
+    for (const p of parts) (out.set(p, o), o += p.length);
+    out.set(indexBytes, o);
+    new DataView(out.buffer).setUint32(o + indexBytes.length, crc32c(indexBytes), true);
+    ensureDir(dirname(path));
+    Deno.writeFileSync(path, out);
+    return out.length;
   }
 
   /** Number of chunks along each dimension. */
@@ -158,6 +211,7 @@ export class ArrayWriter {
    * readers return the fill value for it, as zarr-python does.
    */
   writeChunk(coords: number[], data: ChunkData): number {
+    if (this.spec.shards) throw new Error(`${this.path}: sharded arrays are written a shard at a time (writeShard)`);
     const path = join(this.root, this.path, chunkKey(this.format, coords));
     if (isFloat(this.spec.dtype) && allNaN(data as Float32Array)) {
       try {
@@ -177,8 +231,21 @@ export class ArrayWriter {
   /** Write a whole small array (all chunks) from a C-order buffer of its shape. */
   writeAll(data: ChunkData): void {
     const grid = this.chunkGrid;
-    for (const coords of gridIndices(grid)) {
-      this.writeChunk(coords, extractChunk(data, this.spec.shape, this.spec.chunks, coords));
+    if (!this.spec.shards) {
+      for (const coords of gridIndices(grid)) {
+        this.writeChunk(coords, extractChunk(data, this.spec.shape, this.spec.chunks, coords));
+      }
+      return;
+    }
+    const per = this.chunksPerShard;
+    for (const shard of gridIndices(grid.map((g, i) => Math.ceil(g / per[i])))) {
+      const chunks = [...gridIndices(per)].map((local) => {
+        const coords = local.map((l, i) => shard[i] * per[i] + l);
+        return coords.every((c, i) => c < grid[i])
+          ? extractChunk(data, this.spec.shape, this.spec.chunks, coords)
+          : undefined;
+      });
+      this.writeShard(shard, chunks);
     }
   }
 
@@ -211,13 +278,26 @@ export class ArrayWriter {
         node_type: "array",
         shape: s.shape,
         data_type: s.dtype === "datetime64[s]" ? "int64" : s.dtype,
-        chunk_grid: { name: "regular", configuration: { chunk_shape: s.chunks } },
+        chunk_grid: { name: "regular", configuration: { chunk_shape: s.shards ?? s.chunks } },
         chunk_key_encoding: { name: "default", configuration: { separator: "/" } },
         fill_value: isFloat(s.dtype) ? NaN : 0,
-        codecs: [
-          { name: "bytes", configuration: { endian: "little" } },
-          ...this.pipeline.stages.map((c) => c.v3()),
-        ],
+        codecs: s.shards
+          ? [{
+            name: "sharding_indexed",
+            configuration: {
+              chunk_shape: s.chunks,
+              codecs: [
+                { name: "bytes", configuration: { endian: "little" } },
+                ...this.pipeline.stages.map((c) => c.v3()),
+              ],
+              index_codecs: [{ name: "bytes", configuration: { endian: "little" } }, { name: "crc32c" }],
+              index_location: "end",
+            },
+          }]
+          : [
+            { name: "bytes", configuration: { endian: "little" } },
+            ...this.pipeline.stages.map((c) => c.v3()),
+          ],
         attributes: attrs,
         dimension_names: s.dimensions,
       },
@@ -419,6 +499,9 @@ export class ArrayReader {
   readonly attributes: Record<string, unknown>;
   /** Codec pipeline. */
   readonly pipeline: CodecPipeline;
+  /** Shard shape of a sharded v3 array (then `chunks` are the inner chunks). */
+  readonly shards?: number[];
+  private readonly shardIndex = new Map<string, BigUint64Array | null>();
 
   constructor(root: string, path: string, format?: ZarrFormat) {
     this.root = root;
@@ -440,11 +523,21 @@ export class ArrayReader {
     } else {
       const meta = JSON.parse(Deno.readTextFileSync(join(dir, "zarr.json")));
       this.shape = meta.shape;
-      this.chunks = meta.chunk_grid.configuration.chunk_shape;
       this.dtype = meta.data_type;
       this.dimensions = meta.dimension_names ?? [];
       this.attributes = meta.attributes ?? {};
-      this.pipeline = pipelineFromV3(meta.codecs, BYTES[this.dtype]);
+      const sharding = meta.codecs[0]?.name === "sharding_indexed" ? meta.codecs[0].configuration : undefined;
+      if (sharding) {
+        if ((sharding.index_location ?? "end") !== "end") {
+          throw new Error(`${dir}: shard index at the start is not supported`);
+        }
+        this.shards = meta.chunk_grid.configuration.chunk_shape;
+        this.chunks = sharding.chunk_shape;
+        this.pipeline = pipelineFromV3(sharding.codecs, BYTES[this.dtype]);
+      } else {
+        this.chunks = meta.chunk_grid.configuration.chunk_shape;
+        this.pipeline = pipelineFromV3(meta.codecs, BYTES[this.dtype]);
+      }
     }
   }
 
@@ -453,14 +546,53 @@ export class ArrayReader {
     return join(this.root, this.path, chunkKey(this.format, coords));
   }
 
+  /** The stored bytes of a chunk, or undefined when absent (a sharded array reads one inner chunk). */
+  private storedChunk(coords: number[]): Uint8Array | undefined {
+    if (!this.shards) {
+      try {
+        return Deno.readFileSync(this.chunkPath(coords));
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        return undefined;
+      }
+    }
+    const per = this.shards.map((v, i) => v / this.chunks[i]);
+    const shard = coords.map((c, i) => Math.floor(c / per[i]));
+    let local = 0;
+    for (let i = 0; i < per.length; i++) local = local * per[i] + (coords[i] % per[i]);
+    const path = this.chunkPath(shard);
+    let index = this.shardIndex.get(path);
+    let file: Deno.FsFile | undefined;
+    try {
+      if (index === undefined) {
+        try {
+          file = Deno.openSync(path, { read: true });
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+          this.shardIndex.set(path, null);
+          return undefined;
+        }
+        const n = per.reduce((a, b) => a * b, 1);
+        const size = file.statSync().size;
+        const bytes = preadSync(file, size - 16 * n - 4, 16 * n);
+        index = new BigUint64Array(bytes.buffer, bytes.byteOffset, 2 * n);
+        this.shardIndex.set(path, index);
+      }
+      if (index === null) return undefined;
+      const offset = index[2 * local], length = index[2 * local + 1];
+      if (offset === 0xffffffffffffffffn) return undefined;
+      file ??= Deno.openSync(path, { read: true });
+      return preadSync(file, Number(offset), Number(length));
+    } finally {
+      file?.close();
+    }
+  }
+
   /** Read and decode one chunk (NaN/0 filled when absent). */
   readChunk(coords: number[]): ChunkData {
     const n = this.chunks.reduce((a, b) => a * b, 1);
-    let stored: Uint8Array;
-    try {
-      stored = Deno.readFileSync(this.chunkPath(coords));
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    const stored = this.storedChunk(coords);
+    if (!stored) {
       const out = allocate(this.dtype, n);
       if (out instanceof Float32Array || out instanceof Float64Array) out.fill(NaN);
       return out;
@@ -510,6 +642,18 @@ export class ArrayReader {
     }
     return out;
   }
+}
+
+function preadSync(file: Deno.FsFile, pos: number, n: number): Uint8Array {
+  const buf = new Uint8Array(n);
+  file.seekSync(pos, Deno.SeekMode.Start);
+  let got = 0;
+  while (got < n) {
+    const r = file.readSync(buf.subarray(got));
+    if (!r) throw new Error(`unexpected end of shard file at byte ${pos + got}`);
+    got += r;
+  }
+  return buf;
 }
 
 function fail(what: string): never {

@@ -52,6 +52,7 @@ function command() {
       parseChunks,
     )
     .option("--allow-gaps", "fill missing time steps with NaN and list them in the store's attributes")
+    .option("--shard", "zarr v3: one shard file per time chunk and field level (far fewer files)")
     .option("--embed-normalization", "also write AtmoRep's normalization/ group into the data store")
     .option("--overwrite", "replace existing output stores")
     .option("--workers <n>", "worker threads (0 = none)", parseInteger("--workers"))
@@ -100,6 +101,7 @@ function command() {
         codec: o.codec,
         chunks: o.chunks,
         allowGaps: o.allowGaps,
+        shard: o.shard,
         embedNormalization: o.embedNormalization,
         overwrite: o.overwrite,
         workers: o.workers,

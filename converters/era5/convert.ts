@@ -74,6 +74,11 @@ export interface Era5Options {
   /** Fill gaps with NaN instead of failing. */
   allowGaps?: boolean;
   /**
+   * Zarr v3: one shard file per time chunk and field level holding all its
+   * spatial chunks (far fewer files; readers still fetch single chunks).
+   */
+  shard?: boolean;
+  /**
    * Fields whose statistics (and so coefficients) are of log(x + eps) − log(eps),
    * with their eps: for fields spanning orders of magnitude (humidity, ozone,
    * precipitation), as AtmoRep's log-transform branch. The data stay raw.
@@ -462,9 +467,12 @@ function createStores(plan: Plan, ctx: WriteContext): BuildState {
     w.writeMetadata();
     return w;
   };
+  if (ctx.shard && format !== 3) throw new Error("--shard needs --zarr-format 3");
+  const globe = [Math.ceil(nlat / clat) * clat, Math.ceil(nlon / clon) * clon];
   const data = mk("data", {
     shape: [nt, nf, nl, nlat, nlon],
     chunks: [tc, 1, 1, clat, clon],
+    shards: ctx.shard ? [tc, 1, 1, ...globe] : undefined,
     dtype: "float32",
     dimensions: ["time", "field", "level", "lats", "lons"],
     codec: ctx.codec,
@@ -472,6 +480,7 @@ function createStores(plan: Plan, ctx: WriteContext): BuildState {
   const dataSfc = mk("data_sfc", {
     shape: [nt, ns, nlat, nlon],
     chunks: [tc, 1, clat, clon],
+    shards: ctx.shard ? [tc, 1, ...globe] : undefined,
     dtype: "float32",
     dimensions: ["time", "field_sfc", "lats", "lons"],
     codec: ctx.codec,

@@ -179,6 +179,7 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
       monthRuns.push([acc, t - c0, end - t]);
       t = end;
     }
+    const shard: Float32Array[] | undefined = target.spec.shards ? [] : undefined;
     for (let i0 = 0; i0 < nlat; i0 += clat) {
       for (let j0 = 0; j0 < nlon; j0 += clon) {
         chunk.fill(NaN);
@@ -199,9 +200,11 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
         for (const [acc, from, steps] of monthRuns) {
           acc.addBlock(statsOf, from * clat * clon, clat * clon, clon, steps, rows, cols, i0 * nlon + j0, nlon);
         }
-        storedBytes += writer.writeChunk([c0 / tc, ...target.prefix, i0 / clat, j0 / clon], chunk);
+        if (shard) shard.push(chunk.slice());
+        else storedBytes += writer.writeChunk([c0 / tc, ...target.prefix, i0 / clat, j0 / clon], chunk);
       }
     }
+    if (shard) storedBytes += writer.writeShard([c0 / tc, ...target.prefix, 0, 0], shard);
     rawBytes += (c1 - c0) * plane * 4;
   }
   return {
