@@ -502,6 +502,7 @@ export class ArrayReader {
   /** Shard shape of a sharded v3 array (then `chunks` are the inner chunks). */
   readonly shards?: number[];
   private readonly shardIndex = new Map<string, BigUint64Array | null>();
+  private readonly openShards = new Map<string, Deno.FsFile>();
 
   constructor(root: string, path: string, format?: ZarrFormat) {
     this.root = root;
@@ -562,30 +563,51 @@ export class ArrayReader {
     for (let i = 0; i < per.length; i++) local = local * per[i] + (coords[i] % per[i]);
     const path = this.chunkPath(shard);
     let index = this.shardIndex.get(path);
-    let file: Deno.FsFile | undefined;
-    try {
-      if (index === undefined) {
-        try {
-          file = Deno.openSync(path, { read: true });
-        } catch (e) {
-          if (!(e instanceof Deno.errors.NotFound)) throw e;
-          this.shardIndex.set(path, null);
-          return undefined;
-        }
-        const n = per.reduce((a, b) => a * b, 1);
-        const size = file.statSync().size;
-        const bytes = preadSync(file, size - 16 * n - 4, 16 * n);
-        index = new BigUint64Array(bytes.buffer, bytes.byteOffset, 2 * n);
-        this.shardIndex.set(path, index);
-      }
-      if (index === null) return undefined;
-      const offset = index[2 * local], length = index[2 * local + 1];
-      if (offset === 0xffffffffffffffffn) return undefined;
-      file ??= Deno.openSync(path, { read: true });
-      return preadSync(file, Number(offset), Number(length));
-    } finally {
-      file?.close();
+    if (index === null) return undefined;
+    const file = this.shardFile(path);
+    if (!file) {
+      this.shardIndex.set(path, null);
+      return undefined;
     }
+    if (index === undefined) {
+      const n = per.reduce((a, b) => a * b, 1);
+      const size = file.statSync().size;
+      const bytes = preadSync(file, size - 16 * n - 4, 16 * n);
+      index = new BigUint64Array(bytes.buffer, bytes.byteOffset, 2 * n);
+      this.shardIndex.set(path, index);
+    }
+    const offset = index[2 * local], length = index[2 * local + 1];
+    if (offset === 0xffffffffffffffffn) return undefined;
+    return preadSync(file, Number(offset), Number(length));
+  }
+
+  /** An open shard file (a few kept open: consecutive reads mostly hit the same shards), or undefined if absent. */
+  private shardFile(path: string): Deno.FsFile | undefined {
+    let f = this.openShards.get(path);
+    if (f) {
+      this.openShards.delete(path);
+      this.openShards.set(path, f);
+      return f;
+    }
+    try {
+      f = Deno.openSync(path, { read: true });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+    this.openShards.set(path, f);
+    if (this.openShards.size > 16) {
+      const [k, old] = this.openShards.entries().next().value!;
+      old.close();
+      this.openShards.delete(k);
+    }
+    return f;
+  }
+
+  /** Close the shard files kept open. */
+  close(): void {
+    for (const f of this.openShards.values()) f.close();
+    this.openShards.clear();
   }
 
   /** Read and decode one chunk (NaN/0 filled when absent). */
