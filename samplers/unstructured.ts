@@ -104,6 +104,7 @@ export class MeshNormSet {
   readonly months: number[];
   private readonly attrs: Record<string, unknown>;
   private readonly cache: ChunkCache;
+  private readonly arrays = new Map<string, CachedArray>();
 
   constructor(root: string, cache: ChunkCache) {
     assertComplete(root);
@@ -121,6 +122,13 @@ export class MeshNormSet {
     return e;
   }
 
+  /** An array of the set, opened once (this runs per sample, step and level). */
+  private array(name: string): CachedArray {
+    let a = this.arrays.get(name);
+    if (!a) this.arrays.set(name, a = new CachedArray(this.root, name, this.cache));
+    return a;
+  }
+
   /** Mean and std per point of a field level (levelIndex ignored for 2-D fields). */
   coefficients(
     field: string,
@@ -134,14 +142,14 @@ export class MeshNormSet {
     const fieldsKey = `fields${kind}${sfc}`;
     const f = (this.attrs[fieldsKey] as string[]).indexOf(field);
     if (!local) {
-      const g = new CachedArray(this.root, `global_norm${kind}${sfc}`, this.cache);
+      const g = this.array(`global_norm${kind}${sfc}`);
       const box: [number, number][] = place.levels
         ? [[entry, entry + 1], [0, 2], [f, f + 1], [levelIndex, levelIndex + 1]]
         : [[entry, entry + 1], [0, 2], [f, f + 1]];
       const v = g.read(box);
       return [v[0], v[1]];
     }
-    const arr = new CachedArray(this.root, `norm${kind}${sfc}`, this.cache);
+    const arr = this.array(`norm${kind}${sfc}`);
     const points = arr.shape.at(-1)!;
     const box: [number, number][] = place.levels
       ? [[entry, entry + 1], [0, 2], [f, f + 1], [levelIndex, levelIndex + 1], [0, points]]

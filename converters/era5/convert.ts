@@ -349,7 +349,9 @@ export function finalizeConversion(
   const byTarget = new Map<string, ConvertTask[]>();
   for (const t of state.tasks) {
     const key = `${t.target.path}:${t.target.prefix.join(",")}`;
-    byTarget.set(key, [...(byTarget.get(key) ?? []), t]);
+    const list = byTarget.get(key);
+    if (list) list.push(t);
+    else byTarget.set(key, [t]);
   }
   for (const tasks of byTarget.values()) {
     const sfc = tasks[0].target.path === "data_sfc";

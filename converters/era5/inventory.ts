@@ -357,7 +357,12 @@ export function planConversion(files: FileEntry[], opts: PlanOptions = {}): Plan
     const byField = new Map<string, number[]>();
     for (const m of missing) {
       if (m.fields.length === total) continue;
-      for (const f of m.fields) byField.set(f, [...(byField.get(f) ?? []), Date.parse(m.time + "Z") / 1000]);
+      const t = Date.parse(m.time + "Z") / 1000;
+      for (const f of m.fields) {
+        const list = byField.get(f);
+        if (list) list.push(t);
+        else byField.set(f, [t]);
+      }
     }
     for (const [f, ts] of [...byField].slice(0, 3)) {
       parts.push(`${f} lacks ${ts.length} time step(s) that other fields have: ${ranges(ts, step)}`);

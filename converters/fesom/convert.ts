@@ -205,7 +205,11 @@ export async function convertFesom(opts: FesomOptions): Promise<FesomSummary> {
 
   // Fields, grouped by array; one time axis shared by all.
   const byField = new Map<string, FileInfo[]>();
-  for (const f of files) byField.set(f.variable, [...(byField.get(f.variable) ?? []), f]);
+  for (const f of files) {
+    const list = byField.get(f.variable);
+    if (list) list.push(f);
+    else byField.set(f.variable, [f]);
+  }
   const allEnds = [...new Set(files.flatMap((f) => f.ends))].sort((a, b) => a - b);
   for (const [name, fs] of byField) {
     const seen = new Map<number, string>();
