@@ -3,7 +3,9 @@
  * read amplification and peak RSS of this project's sampler vs an AtmoRep-style
  * Python loader (Debian zarr-python), same data (0.25°, 48 h, t and u on 5 levels
  * + t2m; generated), same batch shape (96 samples of 12×3×6 tokens of 3×18×18),
- * the baseline on AtmoRep's chunking, ours on this project's default chunking.
+ * the baseline on AtmoRep's chunking, ours on this project's default chunking
+ * (zarr v2) and on the sharded layout of `convert era5 --shard` (zarr v3),
+ * each with per-sample and per-batch time windows.
  *
  * @module
  */
@@ -15,7 +17,7 @@ const here = fileURLToPath(new URL(".", import.meta.url));
 const PYTHON = "/usr/bin/python3";
 const { values: args } = parseArgs({
   args: Deno.args,
-  options: { batches: { type: "string", default: "4" }, workers: { type: "string", default: "2" } },
+  options: { batches: { type: "string", default: "6" }, workers: { type: "string", default: "2" } },
 });
 
 async function sh(cmd: string, argv: string[]): Promise<string> {
@@ -27,49 +29,59 @@ async function sh(cmd: string, argv: string[]): Promise<string> {
 const dir = join(here, "data", "sampler");
 console.error("generating the stores (cached) …");
 await sh(PYTHON, [join(here, "gen_sampler_stores.py"), dir]);
+await sh(Deno.execPath(), [
+  "run",
+  "--allow-read",
+  "--allow-write",
+  "--allow-ffi",
+  join(here, "gen_sharded.ts"),
+  join(dir, "ours.zarr"),
+  join(dir, "ours_sharded.zarr"),
+]);
+/** Run under peak_rss.py: the command's own JSON line, then peak RSS. */
 const measure = async (cmd: string[]) => {
-  const lines = (await sh(PYTHON, [join(here, "peak_rss.py"), ...cmd.slice(0, 1), ...cmd.slice(1)])).trim().split("\n");
-  return JSON.parse(lines.at(-1)!);
+  const lines = (await sh(PYTHON, [join(here, "peak_rss.py"), ...cmd])).trim().split("\n");
+  return { ...JSON.parse(lines.at(-2)!), peak_rss_mb: JSON.parse(lines.at(-1)!).peak_rss_mb };
 };
-// peak_rss.py prints only its own line; the loaders print theirs to stdout, which peak_rss discards, so run twice:
-// once for the figures, once for the memory.
 const batches = args.batches, bs = "96";
 console.error("AtmoRep-style loader …");
-const base = JSON.parse(
-  (await sh(PYTHON, [join(here, "atmorep_loader.py"), join(dir, "atmorep.zarr"), batches, bs])).trim(),
-);
-const baseRss = await measure([PYTHON, join(here, "atmorep_loader.py"), join(dir, "atmorep.zarr"), batches, bs]);
-const deno = [Deno.execPath(), "run", "--allow-read", "--allow-write", "--allow-env", join(here, "sampler_ours.ts")];
+const base = await measure([PYTHON, join(here, "atmorep_loader.py"), join(dir, "atmorep.zarr"), batches, bs]);
+const deno = [
+  Deno.execPath(),
+  "run",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-ffi",
+  join(here, "sampler_ours.ts"),
+];
 const rows: string[] = [];
-const result: Record<string, { sps: number; amp: number; rss: number }> = {};
-for (const mode of ["own windows", "shared window"]) {
-  console.error(`ours (${mode}) …`);
-  const argv = [
-    ...deno,
-    join(dir, "ours.zarr"),
-    batches,
-    bs,
-    args.workers,
-    mode === "shared window" ? "shared" : "own",
-  ];
-  const r = JSON.parse((await sh(argv[0], argv.slice(1))).trim().split("\n").at(-1)!);
-  const rss = await measure(argv);
-  result[mode] = { sps: r.samples_per_second, amp: r.bytes_decoded / r.bytes_delivered, rss: rss.peak_rss_mb };
-}
-rows.push("loader                         samples/s  read amplification  peak RSS");
+const fmt = (
+  name: string,
+  r: { samples_per_second: number; bytes_decoded: number; bytes_delivered: number; peak_rss_mb: number },
+) =>
+  `${name.padEnd(56)} ${r.samples_per_second.toFixed(1).padStart(9)} ${
+    (r.bytes_decoded / r.bytes_delivered).toFixed(2).padStart(14)
+  } ${r.peak_rss_mb.toFixed(0).padStart(8)} MB   ${(r.samples_per_second / base.samples_per_second).toFixed(2)}×`;
 rows.push(
-  `AtmoRep-style (1 process)   ${base.samples_per_second.toFixed(1).padStart(10)} ${
-    (base.bytes_decoded / base.bytes_delivered).toFixed(2).padStart(20)
-  } ${baseRss.peak_rss_mb.toFixed(0).padStart(7)} MB`,
+  `${"loader".padEnd(56)} ${"samples/s".padStart(9)} ${"amplification".padStart(14)} ${
+    "peak RSS".padStart(11)
+  }   ratio`,
 );
-for (const [mode, r] of Object.entries(result)) {
-  rows.push(
-    `ours, ${mode.padEnd(14)} (${args.workers} w) ${r.sps.toFixed(1).padStart(8)} ${r.amp.toFixed(2).padStart(20)} ${
-      r.rss.toFixed(0).padStart(7)
-    } MB   ratio ${(r.sps / base.samples_per_second).toFixed(2)}×`,
-  );
+rows.push(fmt("AtmoRep-style, 1 process, 8 h whole-globe chunks", base));
+for (
+  const [store, layout] of [
+    ["ours.zarr", "v2 default chunks 6×91×180"],
+    ["ours_sharded.zarr", "v3 --shard, inner chunks 6×18×36"],
+  ]
+) {
+  for (const mode of ["own", "shared"]) {
+    console.error(`ours (${layout}, ${mode} windows) …`);
+    const r = await measure([...deno, join(dir, store), batches, bs, args.workers, mode]);
+    rows.push(fmt(`ours, ${layout}, ${mode} windows`, r));
+  }
 }
 console.log(
-  `batch 96 × (2 fields × 5 levels + 1 surface field), tokens 12×3×6 of 3×18×18, ${batches} batches\n` +
-    rows.join("\n"),
+  `batch 96 × (2 fields × 5 levels + 1 surface field), tokens 12×3×6 of 3×18×18, ${batches} batches, ` +
+    `ours with ${args.workers} workers\n` + rows.join("\n"),
 );

@@ -1,7 +1,10 @@
 /**
  * Our side of the sampler benchmark (run by bench/sampler.ts as its own
  * process so its peak RSS can be measured): BATCHES batches of BATCH_SIZE
- * samples with AtmoRep's batch shape, loaded by WORKERS workers.
+ * samples with AtmoRep's batch shape, loaded by WORKERS workers, each
+ * sample with its own time window (`own`) or one per batch (`shared`).
+ *
+ *     sampler_ours.ts STORE BATCHES BATCH_SIZE WORKERS own|shared
  *
  * @module
  */
@@ -34,18 +37,17 @@ const config: SamplerConfig = {
   centers: "uniform",
   sharedTimeWindow: Deno.args[4] === "shared",
 };
-const loader = new BatchLoader(config, { workers, prefetch: 1 });
+const loader = new BatchLoader(config, { workers });
 await loader.start();
 const t0 = performance.now();
-const stats = new Map<number, { bytesDecoded: number; bytesDelivered: number }>();
+let decoded = 0, delivered = 0;
 for (let i = 0; i < batches; i++) {
-  const b = await loader.nextBatch();
-  stats.set(b.worker, b.stats);
+  const { stats } = (await loader.nextBatch()).batch;
+  decoded += stats.bytesDecoded;
+  delivered += stats.bytesDelivered;
 }
 const seconds = (performance.now() - t0) / 1000;
 loader.close();
-const decoded = [...stats.values()].reduce((a, s) => a + s.bytesDecoded, 0);
-const delivered = [...stats.values()].reduce((a, s) => a + s.bytesDelivered, 0);
 console.log(
   JSON.stringify({
     samples_per_second: (batches * batchSize) / seconds,

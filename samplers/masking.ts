@@ -2,10 +2,12 @@
  * Masking strategies of AtmoRep's training: BERT (a masking rate drawn per
  * sample up to a maximum; chosen tokens zeroed, noised or coarsened, all
  * of them targets), forecast (the last time slabs) and temporal
- * interpolation (middle slabs). Masks are part of the batch.
+ * interpolation (middle slabs). Masks are part of the batch, as codes
+ * (see `MASK` in batch.ts); the values stay untouched.
  *
  * @module
  */
+import { MASK } from "./batch.ts";
 import type { Rng } from "./rng.ts";
 
 /** How tokens are masked. */
@@ -29,8 +31,11 @@ export interface MaskingConfig {
 }
 
 /**
- * Mask the tokens of one field level of one sample in place. `tokens` holds
- * nt·nh·nw tokens of `len` values; `mask[k] = 1` marks token k as a target.
+ * Mask the tokens of one field level of one sample: `tokens` holds
+ * nt·nh·nw tokens of `len` normalized values (left as they are, they are
+ * the targets); `mask[k]` gets token k's code ({@link MASK}); a chosen
+ * token that is corrupted but not zeroed is handed to `replace` with the
+ * values the model sees instead.
  */
 export function maskTokens(
   tokens: Float32Array,
@@ -39,6 +44,7 @@ export function maskTokens(
   tokenSize: [number, number, number],
   cfg: MaskingConfig,
   rng: Rng,
+  replace: (token: number, values: Float32Array) => void,
 ): void {
   const [nt, nh, nw] = numTokens;
   const len = tokenSize[0] * tokenSize[1] * tokenSize[2];
@@ -49,10 +55,7 @@ export function maskTokens(
       : cfg.slabs ?? [Math.floor(nt / 2)];
     for (const s of slabs) {
       if (s < 0 || s >= nt) throw new Error(`masking slab ${s} is outside 0..${nt - 1}`);
-      for (let k = s * nh * nw; k < (s + 1) * nh * nw; k++) {
-        mask[k] = 1;
-        tokens.fill(0, k * len, (k + 1) * len);
-      }
+      mask.fill(MASK.zeroed, s * nh * nw, (s + 1) * nh * nw);
     }
     return;
   }
@@ -61,36 +64,40 @@ export function maskTokens(
   const pMask = cfg.fracMasked ?? 0.9, pNoise = cfg.fracNoised ?? 0.1, pMulti = cfg.fracMultires ?? 0.05;
   const noise = cfg.noiseStd ?? 0.1;
   for (const k of chosen) {
-    mask[k] = 1;
-    const tok = tokens.subarray(k * len, (k + 1) * len);
-    // Independent draws, as AtmoRep: a chosen token may be left as it is.
-    if (rng.next() < pMulti) coarsen(tok, tokenSize);
-    if (rng.next() < pNoise) { for (let i = 0; i < len; i++) tok[i] += noise * rng.normal(); }
-    if (rng.next() < pMask) tok.fill(0);
+    // Independent draws in AtmoRep's order (coarsen, noise, zero): a chosen token may be left as it is.
+    let values: Float32Array | undefined;
+    if (rng.next() < pMulti) values = coarsen(tokens.subarray(k * len, (k + 1) * len), tokenSize);
+    if (rng.next() < pNoise) {
+      values ??= tokens.slice(k * len, (k + 1) * len);
+      for (let i = 0; i < len; i++) values[i] += noise * rng.normal();
+    }
+    if (rng.next() < pMask) mask[k] = MASK.zeroed;
+    else if (values) {
+      mask[k] = MASK.replaced;
+      replace(k, values);
+    } else mask[k] = MASK.unchanged;
   }
 }
 
-/** Average 2×2×2 blocks of a token and spread the means back (a coarser view). */
-function coarsen(tok: Float32Array, [tt, th, tw]: [number, number, number]): void {
+/** A coarser view of a token: 2×2×2 block means spread back over the blocks. */
+function coarsen(tok: Float32Array, [tt, th, tw]: [number, number, number]): Float32Array {
   const out = new Float32Array(tok.length);
   for (let t = 0; t < tt; t += 2) {
+    const t1 = Math.min(t + 2, tt);
     for (let i = 0; i < th; i += 2) {
+      const i1 = Math.min(i + 2, th);
       for (let j = 0; j < tw; j += 2) {
-        let sum = 0, n = 0;
-        const idx: number[] = [];
-        for (let a = t; a < Math.min(t + 2, tt); a++) {
-          for (let b = i; b < Math.min(i + 2, th); b++) {
-            for (let c = j; c < Math.min(j + 2, tw); c++) {
-              const k = (a * th + b) * tw + c;
-              sum += tok[k];
-              n++;
-              idx.push(k);
-            }
-          }
+        const j1 = Math.min(j + 2, tw);
+        let sum = 0;
+        for (let a = t; a < t1; a++) {
+          for (let b = i; b < i1; b++) for (let c = j; c < j1; c++) sum += tok[(a * th + b) * tw + c];
         }
-        for (const k of idx) out[k] = sum / n;
+        const mean = sum / ((t1 - t) * (i1 - i) * (j1 - j));
+        for (let a = t; a < t1; a++) {
+          for (let b = i; b < i1; b++) for (let c = j; c < j1; c++) out[(a * th + b) * tw + c] = mean;
+        }
       }
     }
   }
-  tok.set(out);
+  return out;
 }

@@ -1,8 +1,9 @@
 /**
- * Data-loader profiling: where each batch's time goes (reading and
- * decoding, normalizing, tokenizing, masking in the workers; waiting,
- * hand-over and the consumer on the main thread), with totals, and a Chrome
- * trace-event file (Perfetto, chrome://tracing) with one track per worker.
+ * Data-loader profiling: where each batch's time goes (reading, decoding,
+ * normalizing, tokenizing, masking in the workers, summed over its units;
+ * waiting, hand-over and the consumer on the main thread), with totals,
+ * and a Chrome trace-event file (Perfetto, chrome://tracing) with one
+ * track per worker and one slice per unit (a field level of the batch).
  *
  * @module
  */
@@ -23,12 +24,14 @@ export interface ProfileOptions {
 export interface ProfileRow {
   /** Batch index. */
   batch: number;
-  /** Worker (−1 = main thread). */
-  worker: number;
+  /** Workers that made it (−1 = main thread). */
+  workers: number[];
   /** The consumer waited this long for the batch. */
   wait: number;
-  /** Reading and decoding chunks. */
+  /** Reading stored chunk bytes. */
   read: number;
+  /** Decompressing and unshuffling chunks. */
+  decode: number;
   /** Normalizing. */
   normalize: number;
   /** Tokenizing. */
@@ -46,7 +49,7 @@ export interface Profile {
   /** Per batch. */
   rows: ProfileRow[];
   /** Sums over batches. */
-  totals: Omit<ProfileRow, "batch" | "worker">;
+  totals: Omit<ProfileRow, "batch" | "workers">;
   /** Wall time, ms. */
   wall: number;
   /** Samples per second delivered. */
@@ -56,6 +59,11 @@ export interface Profile {
   /** Chrome trace events. */
   trace: { traceEvents: Record<string, unknown>[] };
 }
+
+/** Worker stages, in the order a unit runs them. */
+const STAGES = ["read", "decode", "tokenize", "normalize", "mask"] as const;
+/** Report columns. */
+const KEYS = ["wait", ...STAGES, "handover", "consumer"] as const;
 
 function busyWait(ms: number): void {
   const end = performance.now() + ms;
@@ -80,31 +88,36 @@ export async function profileLoader(config: SamplerConfig, opts: ProfileOptions)
     });
   const t0 = now();
   await loader.start();
-  const lastStats = new Map<number, { bytesDecoded: number; bytesDelivered: number }>();
+  let decoded = 0, delivered = 0;
   try {
     for (let i = 0; i < opts.batches; i++) {
       const askedAt = now();
       const loaded = await loader.nextBatch();
       const got = now();
-      const { timings } = loaded.batch;
-      const tid = loaded.worker + 1;
-      let t = loaded.made[0];
-      for (const stage of ["read", "normalize", "tokenize", "mask"] as const) {
-        ev(stage, tid, t, timings[stage], { batch: i });
-        t += timings[stage];
+      const { timings, stats } = loaded.batch;
+      for (const u of loaded.units) {
+        const tid = u.worker + 1;
+        ev(`unit ${u.unit.field}:${u.unit.levels.join(",")}`, tid, u.span[0], u.span[1] - u.span[0], { batch: i });
+        let t = u.span[0];
+        for (const stage of STAGES) {
+          ev(stage, tid, t, u.timings[stage], { batch: i });
+          t += u.timings[stage];
+        }
       }
+      const local = loaded.units.every((u) => u.worker < 0);
       // Time from a finished batch to the consumer holding it, not counting time it sat ready while the consumer was busy.
-      const handover = loaded.worker < 0 ? 0 : Math.max(0, got - Math.max(loaded.made[1], askedAt));
+      const handover = local ? 0 : Math.max(0, got - Math.max(loaded.made[1], askedAt));
       ev("wait", 0, askedAt, got - askedAt, { batch: i });
       const c0 = now();
       busyWait(opts.consumerMs ?? 0);
       const consumer = now() - c0;
       ev("consumer", 0, c0, consumer, { batch: i });
-      lastStats.set(loaded.worker, loaded.stats);
+      decoded += stats.bytesDecoded;
+      delivered += stats.bytesDelivered;
       rows.push({
         batch: i,
-        worker: loaded.worker,
-        wait: loaded.worker < 0 ? 0 : got - askedAt,
+        workers: [...new Set(loaded.units.map((u) => u.worker))].sort(),
+        wait: local ? 0 : got - askedAt,
         ...timings,
         handover,
         consumer,
@@ -114,10 +127,7 @@ export async function profileLoader(config: SamplerConfig, opts: ProfileOptions)
     loader.close();
   }
   const wall = now() - t0;
-  const keys = ["wait", "read", "normalize", "tokenize", "mask", "handover", "consumer"] as const;
-  const totals = Object.fromEntries(keys.map((k) => [k, rows.reduce((a, r) => a + r[k], 0)])) as Profile["totals"];
-  const decoded = [...lastStats.values()].reduce((a, s) => a + s.bytesDecoded, 0);
-  const delivered = [...lastStats.values()].reduce((a, s) => a + s.bytesDelivered, 0);
+  const totals = Object.fromEntries(KEYS.map((k) => [k, rows.reduce((a, r) => a + r[k], 0)])) as Profile["totals"];
   events.push(
     { name: "thread_name", ph: "M", pid: 1, tid: 0, args: { name: "consumer (main)" } },
     ...Array.from({ length: Math.max(1, opts.workers) }, (_, w) => ({
@@ -140,26 +150,26 @@ export async function profileLoader(config: SamplerConfig, opts: ProfileOptions)
 
 /** The report as text: one row per batch, totals and percentages. */
 export function formatProfile(p: Profile): string {
-  const keys = ["wait", "read", "normalize", "tokenize", "mask", "handover", "consumer"] as const;
-  const lines = [`batch worker ${keys.map((k) => k.padStart(10)).join("")}   (ms)`];
+  const keys = KEYS;
+  const lines = [`batch workers ${keys.map((k) => k.padStart(10)).join("")}   (ms)`];
   for (const r of p.rows) {
     lines.push(
-      `${String(r.batch).padStart(5)} ${String(r.worker).padStart(6)} ${
+      `${String(r.batch).padStart(5)} ${r.workers.join(",").padStart(7)} ${
         keys.map((k) => r[k].toFixed(1).padStart(10)).join("")
       }`,
     );
   }
   const sum = keys.reduce((a, k) => a + p.totals[k], 0);
-  lines.push(`total        ${keys.map((k) => p.totals[k].toFixed(0).padStart(10)).join("")}`);
+  lines.push(`total         ${keys.map((k) => p.totals[k].toFixed(0).padStart(10)).join("")}`);
   lines.push(
-    `share        ${
+    `share         ${
       keys.map((k) => `${((100 * p.totals[k]) / Math.max(sum, 1e-9)).toFixed(1)}%`.padStart(10)).join("")
     }`,
   );
   lines.push(
     `wall ${(p.wall / 1000).toFixed(2)} s, ${p.samplesPerSecond.toFixed(1)} samples/s, read amplification ${
       p.readAmplification.toFixed(2)
-    } (bytes decoded / delivered)`,
+    } (bytes decoded / delivered); stage times are summed over the workers`,
   );
   return lines.join("\n");
 }

@@ -56,6 +56,14 @@ export class RegularDataset {
     throw new Error(`${this.root}: no field "${field}" (fields: ${[...this.fields, ...this.fieldsSfc].join(", ")})`);
   }
 
+  /** The array holding `field` and the coordinates of `field` (and `level`) between its time and lat axes. */
+  source(field: string, level: number): { reader: ArrayReader; fixed: number[] } {
+    if (this.isSurface(field)) return { reader: this.dataSfc.reader, fixed: [this.fieldsSfc.indexOf(field)] };
+    const l = this.levels.indexOf(level);
+    if (l < 0) throw new Error(`${this.root}: ${field} has no level ${level}`);
+    return { reader: this.data.reader, fixed: [this.fields.indexOf(field), l] };
+  }
+
   /**
    * Values of `field` at `level` for times [t0, t0+nt), rows [i0, i0+nh)
    * and columns j0 … j0+nw−1 modulo the row length, as (nt, nh, nw).

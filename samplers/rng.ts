@@ -40,15 +40,30 @@ export class Rng {
     return Math.floor(this.next() * n);
   }
 
-  /** Standard normal (Box–Muller). */
+  private spare = NaN;
+
+  /** Standard normal (Marsaglia's polar method; both values of a pair are used). */
   normal(): number {
-    const u = 1 - this.next(), v = this.next();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    if (!Number.isNaN(this.spare)) {
+      const z = this.spare;
+      this.spare = NaN;
+      return z;
+    }
+    let u, v, s;
+    do {
+      u = 2 * this.next() - 1;
+      v = 2 * this.next() - 1;
+      s = u * u + v * v;
+    } while (s >= 1 || s === 0);
+    const f = Math.sqrt(-2 * Math.log(s) / s);
+    this.spare = v * f;
+    return u * f;
   }
 
   /** `k` distinct integers from [0, n), in random order. */
   choose(n: number, k: number): Int32Array {
-    const a = Int32Array.from({ length: n }, (_, i) => i);
+    const a = new Int32Array(n);
+    for (let i = 0; i < n; i++) a[i] = i;
     for (let i = 0; i < k; i++) {
       const j = i + this.int(n - i);
       [a[i], a[j]] = [a[j], a[i]];

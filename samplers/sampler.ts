@@ -16,11 +16,25 @@ import { ChunkCache } from "./cache.ts";
 import { type MaskingConfig, maskTokens } from "./masking.ts";
 import { NormSet, RegularDataset } from "./regular.ts";
 import { Rng } from "./rng.ts";
+import { gatherTokens } from "./gather.ts";
+import {
+  accumulate,
+  allocateField,
+  type Batch,
+  type BatchTimings,
+  type FieldBatch,
+  MASK,
+  noStats,
+  noTimings,
+  type ReadStats,
+  type SampleInfo,
+  tokenShape,
+} from "./batch.ts";
 import { gatherPoints, layoutPoints, pointsInBox, type PointTokens } from "../tokenizers/unstructured.ts";
 import { MeshDataset, MeshNormSet } from "./unstructured.ts";
 import { readRootAttributes } from "../zarr/store.ts";
 import { dirname, join } from "node:path";
-import { extent, TOKEN_INFO, type TokenGrid, tokenize, tokenLength } from "../tokenizers/regular.ts";
+import { extent, TOKEN_INFO, type TokenGrid } from "../tokenizers/regular.ts";
 
 /** One field of a dataset as the sampler delivers it. */
 export interface FieldConfig {
@@ -73,15 +87,8 @@ export interface SamplerConfig {
   cacheBytes?: number;
 }
 
-/**
- * One field of a batch. Shapes (C order): `tokens` and `targets`
- * (batch, level, token, tokenLength) with tokens ordered (t, lat, lon);
- * `mask` (batch, level, token), 1 = masked (a target); `tokenInfo`
- * (batch, level, token, 8) = year, day of year − 1, hour (last of the
- * token), level, colatitude and longitude of the token centre, level index,
- * resolution (degrees).
- */
-export interface FieldBatch {
+/** A field of the batch: which dataset and field, its levels and token layout. */
+export interface FieldSlot {
   /** Dataset index. */
   dataset: number;
   /** Field name. */
@@ -89,77 +96,52 @@ export interface FieldBatch {
   /** Levels. */
   levels: number[];
   /** Token layout. */
-  tokens: TokenGrid | PointTokens;
-  /** Mesh fields: which point sits in which token slot, per sample. */
-  points?: {
-    /** (batch, maxTokens·pointsPerToken) point index, −1 for padding. */
-    index: Int32Array;
-    /** (batch, maxTokens·pointsPerToken, 2) latitude and longitude of each slot (0 for padding). */
-    coords: Float32Array;
-    /** (batch) tokens holding points. */
-    tokens: Int32Array;
-    /** (batch) points of the neighborhood beyond maxTokens tokens. */
-    dropped: Int32Array;
-    /** (batch) store time index of the first step. */
-    t0: Int32Array;
-  };
-  /** Masked, normalized tokens (model input). */
-  input: Float32Array;
-  /** Normalized tokens before masking (targets). */
-  targets: Float32Array;
-  /** 1 where a token is masked. */
-  mask: Uint8Array;
-  /** Token info. */
-  tokenInfo: Float32Array;
+  layout: TokenGrid | PointTokens;
+  /** The field's configuration. */
+  config: FieldConfig;
 }
 
-/** Where and when each sample was drawn. */
-export interface SampleInfo {
-  /** Store time index of the window's first step. */
-  t0: number;
-  /** First row (colatitude index). */
-  i0: number;
-  /** First column (may exceed the row length: it wraps). */
-  j0: number;
+/**
+ * A unit of work: one field level of a regular field, or all levels of a
+ * mesh field, for every sample of a batch. Units are independent (each has
+ * its own random stream), so any number of workers gives the same batch.
+ */
+export interface Unit {
+  /** Index into {@link MultifieldSampler.slots}. */
+  field: number;
+  /** Level indices of the field. */
+  levels: number[];
 }
 
-/** Milliseconds spent per stage while making a batch. */
-export interface BatchTimings {
-  /** Reading and decoding chunks (I/O included). */
-  read: number;
-  /** Normalizing. */
-  normalize: number;
-  /** Tokenizing. */
-  tokenize: number;
-  /** Masking. */
-  mask: number;
-}
-
-/** A batch. */
-export interface Batch {
-  /** Batch index. */
-  index: number;
-  /** Where the time went. */
+/** What a unit produced besides the values it wrote into the field batch. */
+export interface UnitResult {
+  /** Stage times. */
   timings: BatchTimings;
-  /** Per sample, where it was drawn (in the first dataset's grid). */
-  samples: SampleInfo[];
-  /** Per field. */
-  fields: FieldBatch[];
+  /** Read counters. */
+  stats: ReadStats;
+  /** Flat indices of the tokens coded `replaced`. */
+  replaced: number[];
+  /** Their model input, concatenated. */
+  replacements: Float32Array;
 }
+
+export type { Batch, BatchTimings, FieldBatch, SampleInfo } from "./batch.ts";
 
 /** The multifield sampler. */
 export class MultifieldSampler {
   /** Configuration. */
   readonly config: SamplerConfig;
-  /** Chunk cache shared by all reads (read amplification in its stats). */
+  /** Chunk cache of mesh and coefficient reads. */
   readonly cache: ChunkCache;
   /** Opened datasets. */
   readonly datasets: (RegularDataset | MeshDataset)[];
   /** Opened coefficient sets. */
   readonly norms: (NormSet | MeshNormSet)[];
+  /** The fields of a batch, in delivery order (datasets, then their fields). */
+  readonly slots: FieldSlot[];
   private readonly window: [number, number, number];
-  private timings: BatchTimings = { read: 0, normalize: 0, tokenize: 0, mask: 0 };
   private readonly ends: number[];
+  private lastPositions?: { index: number; samples: SampleInfo[] };
 
   constructor(config: SamplerConfig) {
     this.config = config;
@@ -178,8 +160,11 @@ export class MultifieldSampler {
     if (!(this.datasets[0] instanceof RegularDataset)) {
       throw new Error("the first dataset must be a regular grid: its neighborhoods place the others");
     }
-    const grids = config.datasets.flatMap((d, i) =>
-      this.datasets[i] instanceof RegularDataset ? d.fields.map((f) => extent(f.tokens as TokenGrid).join("×")) : []
+    this.slots = config.datasets.flatMap((d, dataset) =>
+      d.fields.map((f) => ({ dataset, field: f.name, levels: f.levels, layout: f.tokens, config: f }))
+    );
+    const grids = this.slots.filter((f) => this.datasets[f.dataset] instanceof RegularDataset).map((f) =>
+      extent(f.layout as TokenGrid).join("×")
     );
     if (new Set(grids).size !== 1) {
       throw new Error(
@@ -221,6 +206,7 @@ export class MultifieldSampler {
 
   /** Draw the sample positions of batch `index`. */
   positions(index: number): SampleInfo[] {
+    if (this.lastPositions?.index === index) return this.lastPositions.samples;
     const rng = new Rng(this.config.seed, index);
     const d = this.datasets[0] as RegularDataset;
     const [T, H, W] = this.window;
@@ -240,130 +226,216 @@ export class MultifieldSampler {
       const j0 = d.isGlobal ? rng.int(nlon) : rng.int(nlon - W + 1);
       out.push({ t0: e - T + 1, i0, j0 });
     }
+    this.lastPositions = { index, samples: out };
     return out;
   }
 
-  /** Batch `index` (deterministic). */
-  batch(index: number): Batch {
-    const timings: BatchTimings = { read: 0, normalize: 0, tokenize: 0, mask: 0 };
-    this.timings = timings;
-    const samples = this.positions(index);
-    const rng = new Rng(this.config.seed ^ 0x5bd1e995, index);
-    const fields: FieldBatch[] = [];
-    const [T, H, W] = this.window;
-    for (const [di, dc] of this.config.datasets.entries()) {
-      const d = this.datasets[di], norm = this.norms[di];
-      if (d instanceof MeshDataset) {
-        for (const fc of dc.fields) {
-          const t = performance.now();
-          fields.push(this.meshField(di, d, norm as MeshNormSet, fc, samples, rng));
-          this.timings.read += performance.now() - t; // mesh reads, normalization and tokenizing together
-        }
-        continue;
-      }
-      for (const fc of dc.fields) {
-        const g = fc.tokens as TokenGrid, ntok = g.numTokens[0] * g.numTokens[1] * g.numTokens[2], len = tokenLength(g);
-        const L = fc.levels.length, B = samples.length;
-        const targets = new Float32Array(B * L * ntok * len);
-        const mask = new Uint8Array(B * L * ntok);
-        const tokenInfo = new Float32Array(B * L * ntok * TOKEN_INFO.length);
-        // Level-major, so one level's chunks stay in the cache while every sample reads them.
-        for (const [li, level] of fc.levels.entries()) {
-          for (const [s, pos] of samples.entries()) {
-            let t = performance.now();
-            const block = d.read(fc.name, level, pos.t0, T, pos.i0, H, pos.j0, W);
-            timings.read += performance.now() - t;
-            t = performance.now();
-            this.normalize(block, d, norm as NormSet, fc, level, pos);
-            timings.normalize += performance.now() - t;
-            t = performance.now();
-            const off = (s * L + li) * ntok;
-            tokenize(block, g, targets, off * len);
-            this.info(tokenInfo, off, d, g, level, li, pos);
-            timings.tokenize += performance.now() - t;
-          }
-        }
-        const tm = performance.now();
-        const input = targets.slice();
-        for (let k = 0; k < B * L; k++) {
-          maskTokens(
-            input.subarray(k * ntok * len, (k + 1) * ntok * len),
-            mask.subarray(k * ntok, (k + 1) * ntok),
-            g.numTokens,
-            g.tokenSize,
-            fc.masking ?? this.config.masking,
-            rng,
-          );
-        }
-        timings.mask += performance.now() - tm;
-        fields.push({ dataset: di, field: fc.name, levels: fc.levels, tokens: g, input, targets, mask, tokenInfo });
-      }
-    }
-    return { index, timings, samples, fields };
+  /** The units of a batch, in order: per regular field one per level, per mesh field one. */
+  units(): Unit[] {
+    return this.slots.flatMap((f, field) =>
+      this.datasets[f.dataset] instanceof MeshDataset
+        ? [{ field, levels: f.levels.map((_, l) => l) }]
+        : f.levels.map((_, l) => ({ field, levels: [l] }))
+    );
   }
 
-  /** Normalize a (T, H, W) block in place with the set's coefficients for each time step's month. */
-  private normalize(
-    block: Float32Array,
+  /** Empty field batches (plain or shared memory from `alloc`). */
+  allocate(alloc?: (bytes: number) => ArrayBufferLike): FieldBatch[] {
+    return this.slots.map(({ config: _, ...meta }) => allocateField(meta, this.config.batchSize, alloc));
+  }
+
+  /** Batch `index` (deterministic), made on this thread. */
+  batch(index: number): Batch {
+    const fields = this.allocate();
+    const timings = noTimings(), stats = noStats();
+    const results = this.units().map((u) => {
+      const r = this.runUnit(index, u, fields[u.field]);
+      accumulate(timings, r.timings);
+      accumulate(stats, r.stats);
+      return [u, r] as const;
+    });
+    for (const [field, fb] of fields.entries()) {
+      const mine = results.filter(([u]) => u.field === field).map(([, r]) => r);
+      fb.replaced = Int32Array.from(mine.flatMap((r) => r.replaced));
+      fb.replacements = concat(mine.map((r) => r.replacements));
+    }
+    return { index, timings, stats, samples: this.positions(index), fields };
+  }
+
+  /** Fill `fb` (the unit's field) with the unit's levels of batch `index`. */
+  runUnit(index: number, unit: Unit, fb: FieldBatch): UnitResult {
+    const slot = this.slots[unit.field];
+    const d = this.datasets[slot.dataset];
+    const samples = this.positions(index);
+    const result: UnitResult = {
+      timings: noTimings(),
+      stats: noStats(),
+      replaced: [],
+      replacements: new Float32Array(),
+    };
+    // One random stream per (batch, field, first level): the same whatever thread runs the unit.
+    const rng = new Rng(
+      (this.config.seed ^ 0x5bd1e995 ^ Math.imul(unit.field + 1, 0x27d4eb2f) ^
+        Math.imul(unit.levels[0] + 1, 0x165667b1)) >>>
+        0,
+      index,
+    );
+    const replacements: Float32Array[] = [];
+    const masked = { replaced: result.replaced, replacements };
+    if (d instanceof MeshDataset) {
+      this.meshUnit(d, this.norms[slot.dataset] as MeshNormSet, slot, fb, samples, result.timings);
+      this.maskUnit(slot, unit, fb, rng, masked, result.timings);
+    } else {
+      const li = unit.levels[0], level = slot.levels[li];
+      const g = slot.layout as TokenGrid;
+      const { tokens: ntok, values: len } = tokenShape(g);
+      const L = slot.levels.length;
+      const norm = this.norms[slot.dataset] as NormSet;
+      gatherTokens(
+        {
+          ...d.source(slot.field, level),
+          windows: samples,
+          grid: g,
+          out: fb.tokens,
+          offset: (s) => (s * L + li) * ntok * len,
+          done: (s) => {
+            const off = (s * L + li) * ntok;
+            let t = performance.now();
+            this.normalizeTokens(
+              fb.tokens.subarray(off * len, (off + ntok) * len),
+              d,
+              norm,
+              slot.config,
+              level,
+              samples[s],
+            );
+            const t1 = performance.now();
+            result.timings.normalize += t1 - t;
+            this.info(fb.tokenInfo, off, d, g, level, li, samples[s]);
+            t = performance.now();
+            result.timings.tokenize += t - t1;
+          },
+        },
+        result.timings,
+        result.stats,
+      );
+      this.maskUnit(slot, unit, fb, rng, masked, result.timings);
+    }
+    result.replacements = concat(replacements);
+    return result;
+  }
+
+  /** Mask every (sample, level) of a unit in sample order; mesh padding tokens are never targets. */
+  private maskUnit(
+    slot: FieldSlot,
+    unit: Unit,
+    fb: FieldBatch,
+    rng: Rng,
+    out: { replaced: number[]; replacements: Float32Array[] },
+    timings: BatchTimings,
+  ): void {
+    const t = performance.now();
+    const { tokens: ntok, values: len } = tokenShape(slot.layout);
+    const L = slot.levels.length, cfg = slot.config.masking ?? this.config.masking;
+    const mesh = "pointsPerToken" in slot.layout ? slot.layout : undefined;
+    const grid: [[number, number, number], [number, number, number]] = mesh
+      ? [[mesh.timeSteps, 1, mesh.maxTokens], [1, 1, mesh.pointsPerToken]]
+      : [(slot.layout as TokenGrid).numTokens, (slot.layout as TokenGrid).tokenSize];
+    for (let s = 0; s < this.config.batchSize; s++) {
+      const used = mesh ? fb.points!.tokens[s] : Infinity;
+      const padding = (k: number) => mesh !== undefined && k % mesh.maxTokens >= used;
+      for (const li of unit.levels) {
+        const off = (s * L + li) * ntok;
+        const mask = fb.mask.subarray(off, off + ntok).fill(MASK.visible);
+        maskTokens(fb.tokens.subarray(off * len, (off + ntok) * len), mask, grid[0], grid[1], cfg, rng, (k, v) => {
+          if (padding(k)) return;
+          out.replaced.push(off + k);
+          out.replacements.push(v);
+        });
+        if (mesh) { for (let k = 0; k < ntok; k++) if (padding(k)) mask[k] = MASK.visible; }
+      }
+    }
+    timings.mask += performance.now() - t;
+  }
+
+  /** Normalize one sample's tokens of a field level in place (token order), per time step's month. */
+  private normalizeTokens(
+    tokens: Float32Array,
     d: RegularDataset,
     norm: NormSet,
     fc: FieldConfig,
     level: number,
     pos: SampleInfo,
   ): void {
-    const [T, H, W] = this.window;
-    const plane = H * W;
+    const g = fc.tokens as TokenGrid;
+    const [nt, nh, nw] = g.numTokens, [tt, th, tw] = g.tokenSize;
+    const [, H, W] = this.window;
+    const run = th * tw, len = tt * run;
     const tr = norm.transforms[fc.name];
     if (tr) {
       const shift = Math.log(tr.eps);
-      for (let i = 0; i < block.length; i++) block[i] = Math.log(block[i] + tr.eps) - shift;
+      for (let i = 0; i < tokens.length; i++) tokens[i] = Math.log(tokens[i] + tr.eps) - shift;
     }
-    for (let t = 0; t < T; t++) {
-      const entry = norm.entry(d.times[pos.t0 + t]);
-      if (fc.normalization === "local") {
-        const [mean, std] = norm.localCoefficients(fc.name, level, entry, pos.i0, H, pos.j0, W, d.lons.length);
-        for (let k = 0; k < plane; k++) block[t * plane + k] = (block[t * plane + k] - mean[k]) / safe(std[k]);
-      } else {
-        const [mean, std] = norm.globalCoefficients(fc.name, level, entry);
-        const sd = safe(std);
-        for (let k = 0; k < plane; k++) block[t * plane + k] = (block[t * plane + k] - mean) / sd;
+    const local = fc.normalization === "local";
+    const planes = new Map<number, [Float32Array, Float32Array]>();
+    for (let a = 0; a < nt; a++) {
+      for (let t = 0; t < tt; t++) {
+        const entry = norm.entry(d.times[pos.t0 + a * tt + t]);
+        if (!local) {
+          const [mean, std] = norm.globalCoefficients(fc.name, level, entry);
+          const inv = 1 / safe(std);
+          for (let k = 0; k < nh * nw; k++) {
+            const o = (a * nh * nw + k) * len + t * run;
+            for (let q = o; q < o + run; q++) tokens[q] = (tokens[q] - mean) * inv;
+          }
+          continue;
+        }
+        let p = planes.get(entry);
+        if (!p) {
+          const [mean, std] = norm.localCoefficients(fc.name, level, entry, pos.i0, H, pos.j0, W, d.lons.length);
+          p = [mean, std.map((x) => 1 / safe(x))];
+          planes.set(entry, p);
+        }
+        const [mean, inv] = p;
+        for (let b = 0; b < nh; b++) {
+          for (let c = 0; c < nw; c++) {
+            let o = ((a * nh + b) * nw + c) * len + t * run;
+            for (let i = 0; i < th; i++) {
+              const src = (b * th + i) * W + c * tw;
+              for (let j = 0; j < tw; j++, o++) tokens[o] = (tokens[o] - mean[src + j]) * inv[src + j];
+            }
+          }
+        }
       }
     }
   }
 
-  /** Tokens of a mesh field: the points inside each sample's box, bucketed by HEALPix cell. */
-  private meshField(
-    di: number,
+  /** Mesh field (all levels): the points inside each sample's box, bucketed by HEALPix cell, normalized. */
+  private meshUnit(
     d: MeshDataset,
     norm: MeshNormSet,
-    fc: FieldConfig,
+    slot: FieldSlot,
+    fb: FieldBatch,
     samples: SampleInfo[],
-    rng: Rng,
-  ): FieldBatch {
-    const pt = fc.tokens as PointTokens;
+    timings: BatchTimings,
+  ): void {
+    const fc = slot.config, pt = slot.layout as PointTokens;
     const d0 = this.datasets[0] as RegularDataset;
     const [T, H, W] = this.window;
     const { lat, lon, cell } = d.points(fc.name, pt.healpixOrder);
     const place = d.place(fc.name);
-    const B = samples.length, L = fc.levels.length, P = pt.pointsPerToken;
+    const L = fc.levels.length, P = pt.pointsPerToken;
     const slots = pt.maxTokens * P, ntok = pt.timeSteps * pt.maxTokens;
-    const targets = new Float32Array(B * L * ntok * P);
-    const mask = new Uint8Array(B * L * ntok);
-    const tokenInfo = new Float32Array(B * L * ntok * TOKEN_INFO.length);
-    const points = {
-      index: new Int32Array(B * slots),
-      coords: new Float32Array(B * slots * 2),
-      tokens: new Int32Array(B),
-      dropped: new Int32Array(B),
-      t0: new Int32Array(B),
-    };
+    const points = fb.points!;
     const [dlat, dlon] = d0.res;
     for (const [s, pos] of samples.entries()) {
+      let t = performance.now();
       const north = 90 - (d0.colat[0] + pos.i0 * dlat) + dlat / 2;
       const south = 90 - (d0.colat[0] + (pos.i0 + H - 1) * dlat) - dlat / 2;
       const selected = pointsInBox(lat, lon, [south, north], d0.lons[0] + pos.j0 * dlon - dlon / 2, W * dlon);
       const layout = layoutPoints(selected, cell, lat, lon, pt);
       points.index.set(layout.index, s * slots);
+      points.coords.fill(0, s * slots * 2, (s + 1) * slots * 2);
       for (let k = 0; k < slots; k++) {
         const p = layout.index[k];
         if (p >= 0) points.coords.set([lat[p], lon[p]], (s * slots + k) * 2);
@@ -380,30 +452,43 @@ export class MultifieldSampler {
         );
       }
       points.t0[s] = t0;
+      timings.tokenize += performance.now() - t;
       const n = lat.length;
       for (const [li, level] of fc.levels.entries()) {
+        t = performance.now();
         const block = d.read(fc.name, level, t0, pt.timeSteps);
+        const t1 = performance.now();
+        timings.read += t1 - t;
         const levelIndex = place.levels ? d.levels.indexOf(level) : 0;
-        for (let t = 0; t < pt.timeSteps; t++) {
+        for (let ts = 0; ts < pt.timeSteps; ts++) {
           const [mean, std] = norm.coefficients(
             fc.name,
             place,
             levelIndex,
-            norm.entry(d.times[t0 + t]),
+            norm.entry(d.times[t0 + ts]),
             fc.normalization === "local",
           );
-          const v = block.subarray(t * n, (t + 1) * n);
+          const v = block.subarray(ts * n, (ts + 1) * n);
           for (let k = 0; k < n; k++) {
             const m = typeof mean === "number" ? mean : mean[k], sd = typeof std === "number" ? std : std[k];
             v[k] = (v[k] - m) / safe(sd);
           }
-          gatherPoints(v, layout, targets, ((s * L + li) * ntok + t * pt.maxTokens) * P);
-          const time = new Date(d.times[t0 + t] * 1000);
+        }
+        const t2 = performance.now();
+        timings.normalize += t2 - t1;
+        for (let ts = 0; ts < pt.timeSteps; ts++) {
+          gatherPoints(
+            block.subarray(ts * n, (ts + 1) * n),
+            layout,
+            fb.tokens,
+            ((s * L + li) * ntok + ts * pt.maxTokens) * P,
+          );
+          const time = new Date(d.times[t0 + ts] * 1000);
           const doy = Math.floor((time.getTime() - Date.UTC(time.getUTCFullYear(), 0, 1)) / 86400000);
           for (let k = 0; k < pt.maxTokens; k++) {
             const first = layout.index[k * P];
-            const info = ((s * L + li) * ntok + t * pt.maxTokens + k) * TOKEN_INFO.length;
-            tokenInfo.set([
+            const info = ((s * L + li) * ntok + ts * pt.maxTokens + k) * TOKEN_INFO.length;
+            fb.tokenInfo.set([
               time.getUTCFullYear(),
               doy,
               time.getUTCHours(),
@@ -415,24 +500,9 @@ export class MultifieldSampler {
             ], info);
           }
         }
+        timings.tokenize += performance.now() - t2;
       }
     }
-    const input = targets.slice();
-    for (let k = 0; k < B * L; k++) {
-      const m = mask.subarray(k * ntok, (k + 1) * ntok);
-      maskTokens(
-        input.subarray(k * ntok * P, (k + 1) * ntok * P),
-        m,
-        [pt.timeSteps, 1, pt.maxTokens],
-        [1, 1, P],
-        fc.masking ?? this.config.masking,
-        rng,
-      );
-      // Padding tokens are never targets.
-      const used = points.tokens[Math.floor(k / L)];
-      for (let t = 0; t < pt.timeSteps; t++) m.fill(0, t * pt.maxTokens + used, (t + 1) * pt.maxTokens);
-    }
-    return { dataset: di, field: fc.name, levels: fc.levels, tokens: pt, input, targets, mask, tokenInfo, points };
   }
 
   /** Invert the normalization of one sample's field level block (T, H, W), in place. */
@@ -465,25 +535,24 @@ export class MultifieldSampler {
     pos: SampleInfo,
   ): void {
     const [nt, nh, nw] = g.numTokens, [tt, th, tw] = g.tokenSize;
-    let k = tokenOffset * TOKEN_INFO.length;
+    const n = TOKEN_INFO.length;
+    let k = tokenOffset * n;
     for (let a = 0; a < nt; a++) {
       const time = new Date(d.times[pos.t0 + (a + 1) * tt - 1] * 1000);
-      const doy = Math.floor((time.getTime() - Date.UTC(time.getUTCFullYear(), 0, 1)) / 86400000);
+      const year = time.getUTCFullYear(), hour = time.getUTCHours();
+      const doy = Math.floor((time.getTime() - Date.UTC(year, 0, 1)) / 86400000);
       for (let b = 0; b < nh; b++) {
-        const row = pos.i0 + b * th + (th - 1) / 2;
-        for (let c = 0; c < nw; c++) {
+        const colat = d.colat[0] + (pos.i0 + b * th + (th - 1) / 2) * d.res[0];
+        for (let c = 0; c < nw; c++, k += n) {
           const col = pos.j0 + c * tw + (tw - 1) / 2;
-          out.set([
-            time.getUTCFullYear(),
-            doy,
-            time.getUTCHours(),
-            level,
-            d.colat[0] + row * d.res[0],
-            ((d.lons[0] + col * d.res[1]) % 360 + 360) % 360,
-            li,
-            d.res[0],
-          ], k);
-          k += TOKEN_INFO.length;
+          out[k] = year;
+          out[k + 1] = doy;
+          out[k + 2] = hour;
+          out[k + 3] = level;
+          out[k + 4] = colat;
+          out[k + 5] = ((d.lons[0] + col * d.res[1]) % 360 + 360) % 360;
+          out[k + 6] = li;
+          out[k + 7] = d.res[0];
         }
       }
     }
@@ -493,6 +562,14 @@ export class MultifieldSampler {
 /** A zero or missing standard deviation (a constant point, e.g. at a pole) divides by 1. */
 function safe(std: number): number {
   return std > 0 ? std : 1;
+}
+
+/** Concatenate float arrays. */
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) (out.set(p, o), o += p.length);
+  return out;
 }
 
 /** The coefficient set a store names in its attributes (written next to it by the converters). */

@@ -41,6 +41,7 @@ export function runTask(verb: string, args: string[]): Promise<RunResult> {
     "--allow-read",
     "--allow-write",
     "--allow-env",
+    "--allow-ffi",
     `${ROOT}tasks/${verb}.ts`,
     ...args,
   ]);

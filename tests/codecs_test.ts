@@ -1,12 +1,19 @@
 import assert from "node:assert/strict";
+import { nativeZstd, nodeZstd } from "../zarr/zstd.ts";
 import { byteShuffle, byteUnshuffle, decodeChunk, encodeChunk, parseCodecSpec } from "../zarr/codecs.ts";
 
 Deno.test("byte shuffle groups byte k of every element and inverts exactly", () => {
   const src = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]);
   assert.deepEqual([...byteShuffle(src, 4)], [1, 5, 2, 6, 3, 7, 4, 8, 9]);
-  const f = Float32Array.from({ length: 1001 }, (_, i) => Math.sin(i) * 1e3);
-  const bytes = new Uint8Array(f.buffer);
-  for (const size of [2, 4, 8]) assert.deepEqual(byteUnshuffle(byteShuffle(bytes, size), size), bytes);
+  // 1024 floats take the four-at-a-time path, 1001 the plain one; `into` is filled in place.
+  for (const n of [1001, 1024]) {
+    const f = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 1e3);
+    const bytes = new Uint8Array(f.buffer);
+    for (const size of [2, 4, 8]) assert.deepEqual(byteUnshuffle(byteShuffle(bytes, size), size), bytes);
+    const into = new Uint8Array(bytes.length);
+    byteUnshuffle(byteShuffle(bytes, 4), 4, into);
+    assert.deepEqual(into, bytes);
+  }
 });
 
 Deno.test("codec pipelines round-trip and describe themselves for zarr v2 and v3", () => {
@@ -32,4 +39,23 @@ Deno.test("codec specs: unknown names and misplaced compressors are refused", ()
   assert.throws(() => parseCodecSpec("blosc"), /unknown codec "blosc"/);
   assert.throws(() => parseCodecSpec("zstd,shuffle"), /compressor.*last/);
   assert.throws(() => parseCodecSpec("zstd:x"), /integer/);
+});
+
+Deno.test("zstd through libzstd (FFI) and node:zlib read each other's frames; bad frames are errors", () => {
+  const native = nativeZstd();
+  assert.ok(native, "libzstd loads with --allow-ffi (Debian's libzstd1)");
+  const raw = new Uint8Array(new Float32Array(5000).map((_, i) => Math.sin(i / 30) * 100).buffer);
+  for (const [enc, dec] of [[native, nodeZstd], [nodeZstd, native]]) {
+    const frame = enc.compress(raw, 3);
+    assert.deepEqual(dec.decompress(frame, raw.length), raw);
+    const into = new Uint8Array(raw.length + 8);
+    assert.deepEqual(dec.decompress(frame, raw.length, into), raw);
+    assert.deepEqual(into.subarray(0, raw.length), raw);
+    // A frame inside a bigger buffer (shard reads hand out subarrays).
+    const shard = new Uint8Array(frame.length + 10);
+    shard.set(frame, 7);
+    assert.deepEqual(dec.decompress(shard.subarray(7, 7 + frame.length), raw.length), raw);
+    assert.throws(() => dec.decompress(frame, raw.length - 4), /zstd/);
+    assert.throws(() => dec.decompress(frame.subarray(0, frame.length - 5), raw.length));
+  }
 });

@@ -46,6 +46,7 @@ Deno.test("a part killed with SIGKILL and run again finishes the same store; fin
       "--allow-read",
       "--allow-write",
       "--allow-env",
+      "--allow-ffi",
       `${ROOT}tasks/convert.ts`,
       "era5",
       "-q",

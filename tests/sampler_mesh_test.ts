@@ -113,7 +113,7 @@ Deno.test("two datasets in one sample: ERA5 neighborhoods with the FESOM sea sur
     const mean = gnorm[(e * 2) * 1], std = gnorm[(e * 2 + 1) * 1];
     for (let k = 0; k < slots.length; k++) {
       if (slots[k] < 0) continue;
-      const v = sst.targets[b * 24 * 16 + k];
+      const v = sst.tokens[b * 24 * 16 + k];
       assert.ok(Math.abs(v - (raw[t * 3140 + slots[k]] - mean) / std) < 1e-4);
     }
   }

@@ -1,6 +1,7 @@
 /**
- * Chunk codecs: byte shuffle, zstd and gzip, implemented on Deno's native
- * `node:zlib` (several times faster than the wasm builds in numcodecs.js),
+ * Chunk codecs: byte shuffle, zstd (the system's libzstd when FFI is
+ * allowed, else `node:zlib`) and gzip (`node:zlib`), all native and several
+ * times faster than the wasm builds in numcodecs.js,
  * described in metadata that zarr-python / numcodecs read.
  *
  * A codec pipeline is written as a spec string such as `shuffle,zstd:3`,
@@ -9,6 +10,7 @@
  * @module
  */
 import * as zlib from "node:zlib";
+import { zstd } from "./zstd.ts";
 
 /** One stage of a chunk codec pipeline, applied to raw little-endian bytes. */
 export interface ByteCodec {
@@ -16,8 +18,12 @@ export interface ByteCodec {
   readonly name: string;
   /** Encode bytes. */
   encode(bytes: Uint8Array): Uint8Array;
-  /** Decode bytes; `size` is the decoded byte length when known. */
-  decode(bytes: Uint8Array, size: number): Uint8Array;
+  /**
+   * Decode bytes; `size` is the decoded byte length. With `reuse` the codec
+   * may return a buffer it overwrites on its next call (a later stage copies
+   * out); with `into` it may decode into that buffer.
+   */
+  decode(bytes: Uint8Array, size: number, reuse?: boolean, into?: Uint8Array): Uint8Array;
   /** Zarr v2 metadata: a filter (`filter`) or the compressor (`compressor`). */
   v2(): { role: "filter" | "compressor"; config: Record<string, unknown> };
   /** Zarr v3 codec metadata entry. */
@@ -70,22 +76,36 @@ export function byteShuffle(src: Uint8Array, elementSize: number, into?: Uint8Ar
   return out;
 }
 
-/** Inverse of {@link byteShuffle}. */
+/** Inverse of {@link byteShuffle}, into `into` when given (at least `src.length` bytes). */
 export function byteUnshuffle(
   src: Uint8Array,
   elementSize: number,
+  into?: Uint8Array,
 ): Uint8Array {
   const n = Math.floor(src.length / elementSize);
-  const out = new Uint8Array(src.length);
-  if (elementSize === 4) {
-    const words = new Uint32Array(out.buffer, 0, n);
+  const out = into ? into.subarray(0, src.length) : new Uint8Array(src.length);
+  if (elementSize === 4 && n % 4 === 0 && src.byteOffset % 4 === 0 && out.byteOffset % 4 === 0) {
+    // Four elements at a time: one 32-bit load per byte plane, then a 4×4 byte transpose.
+    const q = n / 4, at = src.byteOffset, buf = src.buffer;
+    const p0 = new Uint32Array(buf, at, q), p1 = new Uint32Array(buf, at + n, q);
+    const p2 = new Uint32Array(buf, at + 2 * n, q), p3 = new Uint32Array(buf, at + 3 * n, q);
+    const o = new Uint32Array(out.buffer, out.byteOffset, n);
+    for (let i = 0, k = 0; i < q; i++, k += 4) {
+      const a = p0[i], b = p1[i], c = p2[i], d = p3[i];
+      o[k] = (a & 0xff) | ((b & 0xff) << 8) | ((c & 0xff) << 16) | (d << 24);
+      o[k + 1] = ((a >>> 8) & 0xff) | (b & 0xff00) | ((c & 0xff00) << 8) | ((d >>> 8) << 24);
+      o[k + 2] = ((a >>> 16) & 0xff) | ((b >>> 8) & 0xff00) | (c & 0xff0000) | ((d >>> 16) << 24);
+      o[k + 3] = (a >>> 24) | ((b >>> 16) & 0xff00) | ((c >>> 8) & 0xff0000) | ((d >>> 24) << 24);
+    }
+  } else if (elementSize === 4 && out.byteOffset % 4 === 0) {
+    const words = new Uint32Array(out.buffer, out.byteOffset, n);
     const b0 = src.subarray(0, n), b1 = src.subarray(n, 2 * n);
     const b2 = src.subarray(2 * n, 3 * n), b3 = src.subarray(3 * n, 4 * n);
     for (let i = 0; i < n; i++) {
       words[i] = b0[i] | (b1[i] << 8) | (b2[i] << 16) | (b3[i] << 24);
     }
-  } else if (elementSize === 8) {
-    const words = new Uint32Array(out.buffer, 0, 2 * n);
+  } else if (elementSize === 8 && out.byteOffset % 4 === 0) {
+    const words = new Uint32Array(out.buffer, out.byteOffset, 2 * n);
     const [p0, p1, p2, p3, p4, p5, p6, p7] = Array.from({ length: 8 }, (_, b) => src.subarray(b * n, (b + 1) * n));
     for (let i = 0; i < n; i++) {
       words[2 * i] = p0[i] | (p1[i] << 8) | (p2[i] << 16) | (p3[i] << 24);
@@ -112,7 +132,7 @@ function shuffleCodec(elementSize: number): ByteCodec {
       if (scratch.length < b.length) scratch = new Uint8Array(b.length);
       return byteShuffle(b, elementSize, scratch);
     },
-    decode: (b) => byteUnshuffle(b, elementSize),
+    decode: (b, _size, _reuse, into) => byteUnshuffle(b, elementSize, into),
     v2: () => ({
       role: "filter",
       config: { id: "shuffle", elementsize: elementSize },
@@ -130,16 +150,15 @@ function plain(b: Uint8Array): Uint8Array {
 }
 
 function zstdCodec(level: number): ByteCodec {
+  let scratch = new Uint8Array(0);
   return {
     name: "zstd",
-    encode: (b) =>
-      // The content size must be in the frame header: numcodecs < 0.13
-      // refuses frames without it.
-      plain(zlib.zstdCompressSync(b, {
-        params: { [zlib.constants.ZSTD_c_compressionLevel]: level },
-        pledgedSrcSize: b.length,
-      } as zlib.ZstdOptions)),
-    decode: (b) => plain(zlib.zstdDecompressSync(b)),
+    encode: (b) => zstd().compress(b, level),
+    decode: (b, size, reuse, into) => {
+      if (!reuse) return zstd().decompress(b, size, into);
+      if (scratch.length < size) scratch = new Uint8Array(size);
+      return zstd().decompress(b, size, scratch);
+    },
     v2: () => ({ role: "compressor", config: { id: "zstd", level } }),
     v3: () => ({ name: "zstd", configuration: { level, checksum: false } }),
   };
@@ -211,14 +230,19 @@ export function encodeChunk(p: CodecPipeline, raw: Uint8Array): Uint8Array {
   return b;
 }
 
-/** Decode stored bytes through the pipeline back to raw bytes of `size`. */
+/** Decode stored bytes through the pipeline back to raw bytes of `size` (into `into` when given). */
 export function decodeChunk(
   p: CodecPipeline,
   stored: Uint8Array,
   size: number,
+  into?: Uint8Array,
 ): Uint8Array {
   let b = stored;
-  for (let i = p.stages.length - 1; i >= 0; i--) b = p.stages[i].decode(b, size);
+  for (let i = p.stages.length - 1; i >= 0; i--) b = p.stages[i].decode(b, size, i > 0, i === 0 ? into : undefined);
+  if (into && b.buffer !== into.buffer) {
+    into.set(b);
+    return into.subarray(0, b.length);
+  }
   return b;
 }
 

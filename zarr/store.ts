@@ -548,7 +548,7 @@ export class ArrayReader {
   }
 
   /** The stored bytes of a chunk, or undefined when absent (a sharded array reads one inner chunk). */
-  private storedChunk(coords: number[]): Uint8Array | undefined {
+  storedChunk(coords: number[]): Uint8Array | undefined {
     if (!this.shards) {
       try {
         return Deno.readFileSync(this.chunkPath(coords));
@@ -558,27 +558,69 @@ export class ArrayReader {
       }
     }
     const per = this.shards.map((v, i) => v / this.chunks[i]);
-    const shard = coords.map((c, i) => Math.floor(c / per[i]));
+    const path = this.chunkPath(coords.map((c, i) => Math.floor(c / per[i])));
     let local = 0;
     for (let i = 0; i < per.length; i++) local = local * per[i] + (coords[i] % per[i]);
-    const path = this.chunkPath(shard);
+    const index = this.shardIndexOf(path, per);
+    if (!index) return undefined;
+    const offset = index[2 * local], length = index[2 * local + 1];
+    if (offset === 0xffffffffffffffffn) return undefined;
+    return preadSync(this.shardFile(path)!, Number(offset), Number(length));
+  }
+
+  /**
+   * The stored bytes of many chunks (undefined where absent). In a sharded
+   * array, chunks lying back to back in a shard file are read with one
+   * call, which matters for small inner chunks.
+   */
+  storedChunks(coords: number[][]): (Uint8Array | undefined)[] {
+    if (!this.shards) return coords.map((c) => this.storedChunk(c));
+    const per = this.shards.map((v, i) => v / this.chunks[i]);
+    const spans = new Map<string, { k: number; offset: number; length: number }[]>();
+    const out: (Uint8Array | undefined)[] = coords.map(() => undefined);
+    for (const [k, c] of coords.entries()) {
+      const path = this.chunkPath(c.map((x, i) => Math.floor(x / per[i])));
+      let local = 0;
+      for (let i = 0; i < per.length; i++) local = local * per[i] + (c[i] % per[i]);
+      const index = this.shardIndexOf(path, per);
+      if (!index || index[2 * local] === 0xffffffffffffffffn) continue;
+      const list = spans.get(path) ?? [];
+      list.push({ k, offset: Number(index[2 * local]), length: Number(index[2 * local + 1]) });
+      spans.set(path, list);
+    }
+    for (const [path, list] of spans) {
+      const file = this.shardFile(path)!;
+      list.sort((a, b) => a.offset - b.offset);
+      for (let a = 0; a < list.length;) {
+        let b = a + 1;
+        while (b < list.length && list[b].offset === list[b - 1].offset + list[b - 1].length) b++;
+        const start = list[a].offset, bytes = preadSync(file, start, list[b - 1].offset + list[b - 1].length - start);
+        for (let i = a; i < b; i++) {
+          out[list[i].k] = bytes.subarray(list[i].offset - start, list[i].offset - start + list[i].length);
+        }
+        a = b;
+      }
+    }
+    return out;
+  }
+
+  /** The index of a shard (offset, length per inner chunk), or undefined when the shard is absent. */
+  private shardIndexOf(path: string, per: number[]): BigUint64Array | undefined {
     let index = this.shardIndex.get(path);
     if (index === null) return undefined;
-    const file = this.shardFile(path);
-    if (!file) {
-      this.shardIndex.set(path, null);
-      return undefined;
-    }
     if (index === undefined) {
+      const file = this.shardFile(path);
+      if (!file) {
+        this.shardIndex.set(path, null);
+        return undefined;
+      }
       const n = per.reduce((a, b) => a * b, 1);
       const size = file.statSync().size;
       const bytes = preadSync(file, size - 16 * n - 4, 16 * n);
       index = new BigUint64Array(bytes.buffer, bytes.byteOffset, 2 * n);
       this.shardIndex.set(path, index);
     }
-    const offset = index[2 * local], length = index[2 * local + 1];
-    if (offset === 0xffffffffffffffffn) return undefined;
-    return preadSync(file, Number(offset), Number(length));
+    return index;
   }
 
   /** An open shard file (a few kept open: consecutive reads mostly hit the same shards), or undefined if absent. */
@@ -612,12 +654,31 @@ export class ArrayReader {
 
   /** Read and decode one chunk (NaN/0 filled when absent). */
   readChunk(coords: number[]): ChunkData {
+    return this.decodeStored(this.storedChunk(coords));
+  }
+
+  /**
+   * Decode the stored bytes of one chunk ({@link storedChunk}); undefined
+   * (absent) gives the fill value. Decodes into `into` (of this array's
+   * type and chunk size) when given, sparing an allocation per chunk.
+   */
+  decodeStored(stored: Uint8Array | undefined, into?: ChunkData): ChunkData {
     const n = this.chunks.reduce((a, b) => a * b, 1);
-    const stored = this.storedChunk(coords);
     if (!stored) {
-      const out = allocate(this.dtype, n);
+      const out = into ?? allocate(this.dtype, n);
       if (out instanceof Float32Array || out instanceof Float64Array) out.fill(NaN);
+      else if (out instanceof BigInt64Array) out.fill(0n);
+      else out.fill(0);
       return out;
+    }
+    if (into) {
+      decodeChunk(
+        this.pipeline,
+        stored,
+        n * BYTES[this.dtype],
+        new Uint8Array(into.buffer, into.byteOffset, into.byteLength),
+      );
+      return into;
     }
     const raw = decodeChunk(this.pipeline, stored, n * BYTES[this.dtype]);
     const copy = raw.byteOffset % 8 === 0 ? raw : raw.slice();

@@ -53,6 +53,14 @@ export interface ChunkShape {
  */
 export const DEFAULT_CHUNKS: ChunkShape = { time: 6, lat: 91, lon: 180 };
 
+/**
+ * Default inner chunks of sharded stores: 6 time steps × 18 × 36 points
+ * (15.5 KB). Shards keep the file count of the default layout, so chunks
+ * can be small: a 36 h × 54 × 108 neighborhood decodes ≈2× its size
+ * instead of ≈8× (measured by bench:sampler; README).
+ */
+export const DEFAULT_SHARD_CHUNKS: ChunkShape = { time: 6, lat: 18, lon: 36 };
+
 /** Options of {@link convertEra5}. */
 export interface Era5Options {
   /** Input files (already expanded). */
@@ -459,7 +467,7 @@ function createStores(plan: Plan, ctx: WriteContext): BuildState {
   const { grid, times } = plan;
   const nt = times.length, nlat = grid.lats.length, nlon = grid.lons.length;
   const nf = plan.fields.length, ns = plan.fieldsSfc.length, nl = plan.levels.length;
-  const chunks = { ...DEFAULT_CHUNKS, ...(ctx.chunks ?? {}) };
+  const chunks = { ...(ctx.shard ? DEFAULT_SHARD_CHUNKS : DEFAULT_CHUNKS), ...(ctx.chunks ?? {}) };
   const tc = Math.min(chunks.time, nt), clat = Math.min(chunks.lat, nlat), clon = Math.min(chunks.lon, nlon);
   const { stageOut: root, format } = ctx;
   Deno.mkdirSync(root, { recursive: true });

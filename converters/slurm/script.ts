@@ -63,7 +63,7 @@ export function slurmScripts(o: SlurmOptions): { array: string; submit: (arrayPa
   const out = resolve(outOf(args));
   const convertTs = fileURLToPath(new URL("../../tasks/convert.ts", import.meta.url));
   const deno = Deno.execPath();
-  const run = `${q(deno)} run --allow-read --allow-write --allow-env ${q(convertTs)}`;
+  const run = `${q(deno)} run --allow-read --allow-write --allow-env --allow-ffi ${q(convertTs)}`;
   const sbatch = [
     `--job-name=${o.name}`,
     `--cpus-per-task=${o.cpusPerTask}`,
