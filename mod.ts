@@ -1,8 +1,10 @@
 /**
  * atmorep-ts: data pipeline for atmospheric and ocean foundation models.
  *
- * Public API: converters (ERA5 netCDF → zarr), zarr store I/O with native
- * codecs, normalization statistics and coefficient sets, store inspection.
+ * Public API: converters (ERA5 netCDF/GRIB, stratospheric levels, FESOM2 →
+ * zarr), zarr store I/O with native codecs, normalization statistics and
+ * coefficient sets, store inspection, the multifield sampler with its batch
+ * loader and profiler, and the tokenizers (a registry of plug-ins).
  *
  * @module
  */
@@ -66,20 +68,33 @@ export {
 export type { GribGrid, GribMessage } from "./converters/formats/grib/message.ts";
 export { grib1Param, grib2Param } from "./converters/formats/grib/params.ts";
 export { MultifieldSampler } from "./samplers/sampler.ts";
-export type { Batch, DatasetConfig, FieldBatch, FieldConfig, SampleInfo, SamplerConfig } from "./samplers/sampler.ts";
+export type { DatasetConfig, FieldConfig, FieldSlot, SamplerConfig, Unit, UnitResult } from "./samplers/sampler.ts";
+export { accumulate, allocateField, fieldBytes, MASK, maskedInput, tokenShape } from "./samplers/batch.ts";
+export type { Batch, BatchTimings, FieldBatch, PointSlots, ReadStats, SampleInfo } from "./samplers/batch.ts";
+export { gatherTokens } from "./samplers/gather.ts";
+export type { GatherRequest } from "./samplers/gather.ts";
 export { CachedArray, ChunkCache } from "./samplers/cache.ts";
-export type { ReadStats } from "./samplers/cache.ts";
+export type { CacheStats } from "./samplers/cache.ts";
 export { NormSet, RegularDataset } from "./samplers/regular.ts";
+export { MeshDataset, MeshNormSet } from "./samplers/unstructured.ts";
 export { maskTokens } from "./samplers/masking.ts";
 export type { MaskingConfig } from "./samplers/masking.ts";
 export { Rng } from "./samplers/rng.ts";
+export { BatchLoader } from "./samplers/loader.ts";
+export type { LoadedBatch, LoaderOptions, UnitTrace } from "./samplers/loader.ts";
+export { formatProfile, profileLoader } from "./samplers/profile.ts";
+export type { Profile, ProfileOptions, ProfileRow } from "./samplers/profile.ts";
 export { detokenize, extent, TOKEN_INFO, tokenize, tokenLength } from "./tokenizers/regular.ts";
 export type { TokenGrid } from "./tokenizers/regular.ts";
 export { gatherPoints, layoutPoints, pointsInBox, scatterPoints } from "./tokenizers/unstructured.ts";
 export type { PointLayout, PointTokens } from "./tokenizers/unstructured.ts";
-export { MeshDataset, MeshNormSet } from "./samplers/unstructured.ts";
-export { BatchLoader } from "./samplers/loader.ts";
-export type { LoadedBatch, LoaderOptions } from "./samplers/loader.ts";
-export { formatProfile, profileLoader } from "./samplers/profile.ts";
-export type { Profile, ProfileOptions, ProfileRow } from "./samplers/profile.ts";
-export type { BatchTimings } from "./samplers/sampler.ts";
+export {
+  healpixPointsTokenizer,
+  registerTokenizer,
+  regularTokenizer,
+  tokenizerFor,
+  tokenizerRegistry,
+} from "./tokenizers/registry.ts";
+export type { TokenizerPlugin, TokenLayout } from "./tokenizers/registry.ts";
+export { nativeZstd, nodeZstd, zstd } from "./zarr/zstd.ts";
+export type { Zstd } from "./zarr/zstd.ts";

@@ -186,7 +186,7 @@ export function fieldBytes(layout: TokenGrid | PointTokens, levels: number, batc
  * with masked tokens zeroed or replaced. Model code on a GPU can do the
  * same from `tokens`, `mask` and `replacements` without this copy.
  */
-export function maskedInput(f: FieldBatch, out = new Float32Array(f.tokens.length)): Float32Array {
+export function maskedInput(f: FieldBatch, out: Float32Array = new Float32Array(f.tokens.length)): Float32Array {
   const V = f.tokens.length / f.mask.length;
   out.set(f.tokens);
   for (let k = 0; k < f.mask.length; k++) {

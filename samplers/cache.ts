@@ -1,13 +1,14 @@
 /**
- * Chunk-level reads with a byte-bounded LRU cache shared by all arrays of a
- * loader, and accounting of bytes decoded vs delivered (read amplification).
+ * Chunk-level reads with a byte-bounded LRU cache, for the small arrays a
+ * sampler reads piecemeal (coefficient planes, mesh fields); the bulk of a
+ * regular store is gathered by gather.ts, each chunk once per batch.
  *
  * @module
  */
 import { ArrayReader, type ChunkData, gridIndices } from "../zarr/store.ts";
 
 /** Counters of one cache. */
-export interface ReadStats {
+export interface CacheStats {
   /** Chunks decoded (cache misses). */
   chunksDecoded: number;
   /** Bytes of decoded chunks. */
@@ -23,9 +24,7 @@ export class ChunkCache {
   private readonly map = new Map<string, ChunkData>();
   private bytes = 0;
   /** Counters. */
-  readonly stats: ReadStats = { chunksDecoded: 0, bytesDecoded: 0, bytesDelivered: 0, hits: 0 };
-  /** Keys of every chunk decoded, in order (for tests and profiling). */
-  readonly decodedKeys: string[] = [];
+  readonly stats: CacheStats = { chunksDecoded: 0, bytesDecoded: 0, bytesDelivered: 0, hits: 0 };
   private readonly maxBytes: number;
 
   constructor(maxBytes = 512e6) {
@@ -44,7 +43,6 @@ export class ChunkCache {
     const data = load();
     this.stats.chunksDecoded++;
     this.stats.bytesDecoded += data.byteLength;
-    this.decodedKeys.push(key);
     this.map.set(key, data);
     this.bytes += data.byteLength;
     while (this.bytes > this.maxBytes && this.map.size > 1) {

@@ -35,6 +35,7 @@ import { MeshDataset, MeshNormSet } from "./unstructured.ts";
 import { readRootAttributes } from "../zarr/store.ts";
 import { dirname, join } from "node:path";
 import { extent, TOKEN_INFO, type TokenGrid } from "../tokenizers/regular.ts";
+import { tokenizerFor, type TokenizerPlugin } from "../tokenizers/registry.ts";
 
 /** One field of a dataset as the sampler delivers it. */
 export interface FieldConfig {
@@ -42,8 +43,10 @@ export interface FieldConfig {
   name: string;
   /** Levels (a single-level field takes [0]). */
   levels: number[];
-  /** Tokens: a space-time grid (regular stores) or point tokens (mesh stores). */
+  /** Token layout: a space-time grid (regular stores) or point tokens (mesh stores). */
   tokens: TokenGrid | PointTokens;
+  /** Tokenizer name (tokenizers/registry.ts); default: the one registered for the store's grid. */
+  tokenizer?: string;
   /** Per-point (`local`) or per-level (`global`) coefficients. Default global. */
   normalization?: "local" | "global";
   /** Masking of this field (default: the sampler's). */
@@ -99,6 +102,8 @@ export interface FieldSlot {
   layout: TokenGrid | PointTokens;
   /** The field's configuration. */
   config: FieldConfig;
+  /** Its tokenizer. */
+  tokenizer: TokenizerPlugin;
 }
 
 /**
@@ -160,9 +165,15 @@ export class MultifieldSampler {
     if (!(this.datasets[0] instanceof RegularDataset)) {
       throw new Error("the first dataset must be a regular grid: its neighborhoods place the others");
     }
-    this.slots = config.datasets.flatMap((d, dataset) =>
-      d.fields.map((f) => ({ dataset, field: f.name, levels: f.levels, layout: f.tokens, config: f }))
-    );
+    this.slots = config.datasets.flatMap((d, dataset) => {
+      const grid = String(readRootAttributes(d.store).grid ?? "regular_ll");
+      return d.fields.map((f) => {
+        const where = `${d.store}: ${f.name}`;
+        const tokenizer = tokenizerFor(grid, f.tokenizer, where);
+        const layout = tokenizer.check(f.tokens, where);
+        return { dataset, field: f.name, levels: f.levels, layout, config: f, tokenizer };
+      });
+    });
     const grids = this.slots.filter((f) => this.datasets[f.dataset] instanceof RegularDataset).map((f) =>
       extent(f.layout as TokenGrid).join("×")
     );
@@ -174,12 +185,7 @@ export class MultifieldSampler {
     this.window = extent(config.datasets[0].fields[0].tokens as TokenGrid);
     for (const [i, d] of this.datasets.entries()) {
       if (d instanceof MeshDataset) {
-        for (const f of config.datasets[i].fields) {
-          if (!("pointsPerToken" in f.tokens)) {
-            throw new Error(`${d.root}: mesh fields need point tokens (pointsPerToken, …)`);
-          }
-          d.points(f.name, f.tokens.healpixOrder);
-        }
+        for (const f of config.datasets[i].fields) d.points(f.name, (f.tokens as PointTokens).healpixOrder);
         continue;
       }
       for (const f of config.datasets[i].fields) {
@@ -241,7 +247,9 @@ export class MultifieldSampler {
 
   /** Empty field batches (plain or shared memory from `alloc`). */
   allocate(alloc?: (bytes: number) => ArrayBufferLike): FieldBatch[] {
-    return this.slots.map(({ config: _, ...meta }) => allocateField(meta, this.config.batchSize, alloc));
+    return this.slots.map(({ dataset, field, levels, layout }) =>
+      allocateField({ dataset, field, levels, layout }, this.config.batchSize, alloc)
+    );
   }
 
   /** Batch `index` (deterministic), made on this thread. */

@@ -324,3 +324,32 @@ function copyBatch(b: Batch): Batch {
     })),
   };
 }
+
+Deno.test("tokenizers are plug-ins by name: the store's grid picks the default, a wrong one is a clear error", async () => {
+  const { registerTokenizer, regularTokenizer, tokenizerRegistry } = await import("../tokenizers/registry.ts");
+  const cfg = await config({ batchSize: 2 });
+  const named = structuredClone(cfg);
+  named.datasets[0].fields.forEach((f) => (f.tokenizer = "regular"));
+  assert.deepEqual(
+    new MultifieldSampler(named).batch(0).fields[0].tokens,
+    new MultifieldSampler(cfg).batch(0).fields[0].tokens,
+  );
+  const wrong = structuredClone(cfg);
+  wrong.datasets[0].fields[0].tokenizer = "healpix-points";
+  assert.throws(() => new MultifieldSampler(wrong), /t: tokenizer "healpix-points" reads unstructured grids/);
+  const unknown = structuredClone(cfg);
+  unknown.datasets[0].fields[0].tokenizer = "spectral";
+  assert.throws(() => new MultifieldSampler(unknown), /no tokenizer "spectral" \(registered: regular, healpix-points/);
+  const bad = structuredClone(cfg);
+  bad.datasets[0].fields[1].tokens = { numTokens: [4, 2], tokenSize: [3, 9, 9] } as unknown as TokenGrid;
+  assert.throws(() => new MultifieldSampler(bad), /u: a regular grid needs tokens \{numTokens/);
+  // A plug-in registered under a new name is found by that name.
+  registerTokenizer({ ...regularTokenizer, name: "regular-copy" });
+  try {
+    const copy = structuredClone(cfg);
+    copy.datasets[0].fields[0].tokenizer = "regular-copy";
+    assert.equal(new MultifieldSampler(copy).slots[0].tokenizer.name, "regular-copy");
+  } finally {
+    tokenizerRegistry.delete("regular-copy");
+  }
+});
