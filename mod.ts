@@ -98,3 +98,5 @@ export {
 export type { TokenizerPlugin, TokenLayout } from "./tokenizers/registry.ts";
 export { nativeZstd, nodeZstd, zstd } from "./zarr/zstd.ts";
 export type { Zstd } from "./zarr/zstd.ts";
+export { convertGaussian } from "./converters/gaussian/convert.ts";
+export type { GaussianOptions, GaussianSummary } from "./converters/gaussian/convert.ts";

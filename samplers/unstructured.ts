@@ -51,7 +51,9 @@ export class MeshDataset {
       );
       if (a[key]) this.arrays.set(array, new CachedArray(root, array, cache));
     }
-    for (const loc of ["node", "elem"] as const) {
+    // Reduced Gaussian stores have points (nodes) only; FESOM stores also have elements.
+    const locations = a.fields_elem || a.fields_elem_sfc ? ["node", "elem"] as const : ["node"] as const;
+    for (const loc of locations) {
       const lat = new ArrayReader(root, loc === "node" ? "lat" : "elem_lat").read() as Float64Array;
       const lon = new ArrayReader(root, loc === "node" ? "lon" : "elem_lon").read() as Float64Array;
       const healpix = new ArrayReader(root, `healpix_${loc}`).read() as Int32Array;
@@ -116,7 +118,8 @@ export class MeshNormSet {
 
   /** Month entry of a time. */
   entry(seconds: number): number {
-    const d = new Date((seconds - 1) * 1000); // a period end belongs to the month before it
+    // A period end (FESOM means) belongs to the month before it; an instantaneous value to its own.
+    const d = new Date((this.attrs.instantaneous ? seconds : seconds - 1) * 1000);
     const e = this.months.indexOf(d.getUTCFullYear() * 100 + d.getUTCMonth() + 1);
     if (e < 0) throw new Error(`${this.root}: no coefficients for ${d.toISOString().slice(0, 7)}`);
     return e;

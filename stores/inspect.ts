@@ -159,7 +159,13 @@ export function formatSummary(s: StoreSummary): string {
   if (a.res) {
     lines.push(`grid       ${a.grid ?? "regular_ll"}, res ${(a.res as number[]).join("° × ")}°, global ${a.is_global}`);
   }
-  if (a.grid === "unstructured") {
+  if (a.grid === "unstructured" && a.mesh_type === "reduced_gaussian") {
+    lines.push(
+      `grid       unstructured reduced Gaussian: ${a.nodes} points; HEALPix nested orders ${
+        (a.healpix_orders as number[]).join(", ")
+      }`,
+    );
+  } else if (a.grid === "unstructured") {
     const m = a.mesh as { source: string; path: string };
     lines.push(
       `grid       unstructured ${a.mesh_type}: ${a.nodes} nodes, ${a.elements} elements (mesh ${m.source}: ${m.path})`,

@@ -12,6 +12,8 @@ sfc_bitmap.grib1   sst with a bitmap (land missing) and 2t, 12 bits
 sfc_bitmap.grib2   the same in edition 2
 sn.grib2           t scanned south → north (jScansPositively=1)
 reduced.grib2      reduced Gaussian N32 (ecCodes sample) with values
+gaussian.grib2     reduced Gaussian N32: t on 500 and 850 hPa and 2t, every 3 h from 2020-01-31 12:00 to
+                   2020-02-01 09:00 (the times of the ERA5 sample); gaussian_values.npy (time, field level, point)
 ccsds.grib2        pl.grib2 repacked with grid_ccsds (must be refused)
 spatial.grib2      complex packing with spatial differencing of order 1 and 2, one with a bitmap,
                    written by NCEP g2c (tests/c/g2c_spatial.c)
@@ -150,3 +152,31 @@ here = os.path.dirname(os.path.abspath(__file__))
 subprocess.run(["cc", f"{here}/../c/g2c_spatial.c", "-lg2c", "-lm", "-o", f"{out}/g2c_spatial"], check=True)
 subprocess.run([f"{out}/g2c_spatial", f"{out}/spatial.grib2"], check=True)
 print(out)
+
+# Reduced Gaussian N32 time series for convert gaussian (values also saved for the test).
+with open(f"{S}/reduced_gg_pl_32_grib2.tmpl", "rb") as s_:
+    base = eccodes.codes_grib_new_from_file(s_)
+glat = eccodes.codes_get_array(base, "latitudes")
+glon = eccodes.codes_get_array(base, "longitudes")
+gvalues = []
+with open(f"{out}/gaussian.grib2", "wb") as f:
+    for k in range(8):
+        when = np.datetime64("2020-01-31T12:00") + np.timedelta64(3 * k, "h")
+        day = when.astype("datetime64[D]")
+        planes = []
+        for name, level, type_of_level in (("t", 500, "isobaricInhPa"), ("t", 850, "isobaricInhPa"), ("2t", 2, "heightAboveGround")):
+            h = eccodes.codes_clone(base)
+            eccodes.codes_set(h, "typeOfLevel", type_of_level)
+            eccodes.codes_set(h, "level", level)
+            eccodes.codes_set(h, "shortName", name)
+            eccodes.codes_set(h, "dataDate", int(str(day).replace("-", "")))
+            eccodes.codes_set(h, "dataTime", int((when - day) / np.timedelta64(1, "h")) * 100)
+            eccodes.codes_set(h, "bitsPerValue", 16)
+            v = (250 + 0.05 * level + 30 * np.cos(np.deg2rad(glat)) + 4 * np.sin(np.deg2rad(glon) + k / 3)
+                 + 0.5 * np.cos(5 * np.deg2rad(glon)) * np.sin(3 * np.deg2rad(glat)))
+            eccodes.codes_set_values(h, v)
+            planes.append(eccodes.codes_get_values(h))
+            eccodes.codes_write(h, f)
+            eccodes.codes_release(h)
+        gvalues.append(planes)
+np.save(f"{out}/gaussian_values.npy", np.array(gvalues, dtype=np.float64))

@@ -1,0 +1,303 @@
+/**
+ * `convert gaussian`: GRIB fields on a reduced Gaussian grid (IFS's native
+ * grid, e.g. N320 or O1280) into a points store, without regridding. The
+ * store has the layout of the FESOM mesh stores, so the sampler reads it
+ * as an unstructured dataset and the `healpix-points` tokenizer cuts it:
+ * data (time, field, level, node), data_sfc (time, field, node), lat/lon
+ * per point, nested HEALPix ids per point; coefficients (monthly global and
+ * per point) in a separate `.norm.zarr`.
+ *
+ * @module
+ */
+import { basename, dirname, resolve } from "node:path";
+import { InputError, openDataset, type SourceDataset } from "../formats/dataset.ts";
+import { isoTime, monthIndex, packingOf, unpackInto } from "../cf.ts";
+import { ArrayWriter, finalizeStore, publishStore, removeStore, type ZarrFormat } from "../../zarr/store.ts";
+import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
+import { emptyMoments, type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
+import {
+  createNormArrays,
+  defaultNormPath,
+  monthEntries,
+  type NormLayout,
+  writeGlobalCoefficients,
+  writeLocalCoefficients,
+} from "../../normalization/sets.ts";
+import { healpixIds } from "../../geometry/healpix.ts";
+import { HEALPIX_ORDERS } from "../fesom/convert.ts";
+import { VERSION } from "../../version.ts";
+
+/** Options of {@link convertGaussian}. */
+export interface GaussianOptions {
+  /** GRIB files on one reduced Gaussian grid. */
+  inputs: string[];
+  /** Output store. */
+  out: string;
+  /** Coefficient store (default OUT with .zarr → .norm.zarr). */
+  norm?: string;
+  /** Replace existing stores. */
+  overwrite?: boolean;
+  /** Zarr format (default 2). */
+  zarrFormat?: ZarrFormat;
+  /** Chunk codec. */
+  codec?: string;
+  /** Command line, for provenance. */
+  command?: string;
+}
+
+/** What a conversion wrote. */
+export interface GaussianSummary {
+  /** Store path. */
+  out: string;
+  /** Coefficient store path. */
+  norm: string;
+  /** Fields with levels. */
+  fields: string[];
+  /** Single-level fields. */
+  fieldsSfc: string[];
+  /** Levels. */
+  levels: number[];
+  /** Grid points. */
+  points: number;
+  /** Time steps. */
+  times: number;
+}
+
+/** Where one time step of one field lives. */
+interface Source {
+  path: string;
+  variable: string;
+  index: number;
+  levels: number[];
+}
+
+/** Convert reduced Gaussian GRIB files into a points store and its coefficient set. */
+export async function convertGaussian(opts: GaussianOptions): Promise<GaussianSummary> {
+  const out = opts.out.replace(/\/+$/, "");
+  const normPath = (opts.norm ?? defaultNormPath(out)).replace(/\/+$/, "");
+  for (const p of [out, normPath]) {
+    let there = true;
+    try {
+      Deno.statSync(p);
+    } catch {
+      there = false;
+    }
+    if (there && !opts.overwrite) throw new Error(`${p} already exists; pass --overwrite to replace it`);
+  }
+  if (opts.inputs.length === 0) throw new Error("no GRIB files given");
+
+  // Inventory: per field, per time, which file and index; the grid of the first file.
+  let lat: Float64Array | undefined, lon: Float64Array | undefined, gridFile = "";
+  const sources = new Map<string, Map<number, Source>>();
+  const levelsOf = new Map<string, number[] | null>();
+  for (const path of opts.inputs) {
+    const ds = await openDataset(path);
+    try {
+      if (ds.attrs.GRIB_gridType !== "reduced_gg") {
+        throw new InputError(
+          path,
+          `${ds.attrs.GRIB_gridType ?? ds.format} data: convert gaussian reads GRIB on a reduced Gaussian grid ` +
+            "(use convert era5 for regular lat-lon grids)",
+        );
+      }
+      const la = Float64Array.from(ds.readAll("latitude") as Float64Array);
+      const lo = Float64Array.from(ds.readAll("longitude") as Float64Array, (x) => ((x % 360) + 360) % 360);
+      if (!lat) [lat, lon, gridFile] = [la, lo, path];
+      else if (la.length !== lat.length || la.some((v, i) => v !== lat![i] || lo[i] !== lon![i])) {
+        throw new InputError(path, `a different grid (${la.length} points) than ${gridFile} (${lat.length} points)`);
+      }
+      const times = Array.from(ds.readAll("valid_time") as BigInt64Array, Number);
+      for (const v of ds.variables.values()) {
+        if (v.dims.at(-1) !== "values" || v.dims[0] !== "valid_time" || ["latitude", "longitude"].includes(v.name)) {
+          continue;
+        }
+        const levels = v.dims.length === 3 ? Array.from(ds.readAll(v.dims[1]) as Float64Array) : null;
+        const known = levelsOf.get(v.name);
+        if (known !== undefined && (known?.join() ?? "") !== (levels?.join() ?? "")) {
+          throw new InputError(
+            path,
+            `${v.name} has levels ${levels?.join(", ") ?? "none"}, elsewhere ${known?.join(", ") ?? "none"}`,
+          );
+        }
+        levelsOf.set(v.name, levels);
+        const byTime = sources.get(v.name) ?? new Map<number, Source>();
+        times.forEach((t, index) => {
+          const seen = byTime.get(t);
+          if (seen) throw new InputError(path, `duplicate data: ${v.name} at ${isoTime(t)} is also in ${seen.path}`);
+          byTime.set(t, { path, variable: v.name, index, levels: levels ?? [] });
+        });
+        sources.set(v.name, byTime);
+      }
+    } finally {
+      ds.close();
+    }
+  }
+  if (!lat || !lon || sources.size === 0) throw new Error("no fields on a reduced Gaussian grid in the inputs");
+  const times = [...new Set([...sources.values()].flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
+  for (const [name, byTime] of sources) {
+    const missing = times.filter((t) => !byTime.has(t));
+    if (missing.length) {
+      throw new Error(
+        `${name} has no data for ${missing.length} of ${times.length} times (first ${isoTime(missing[0])})`,
+      );
+    }
+  }
+  const fields = [...levelsOf].filter(([, l]) => l).map(([n]) => n);
+  const levelSets = new Set(fields.map((f) => levelsOf.get(f)!.join(", ")));
+  if (levelSets.size > 1) {
+    throw new Error(
+      `fields with levels must share them: ${fields.map((f) => `${f} (${levelsOf.get(f)!.join(", ")})`).join(", ")}`,
+    );
+  }
+  const fieldsSfc = [...levelsOf].filter(([, l]) => !l).map(([n]) => n);
+  const levels = fields.length ? levelsOf.get(fields[0])! : [];
+  const np = lat.length, nt = times.length, nl = levels.length;
+
+  const format = opts.zarrFormat ?? 2;
+  const stage = `${out}.partial`, stageNorm = `${normPath}.partial`;
+  removeStore(stage);
+  removeStore(stageNorm);
+  try {
+    const mk = (path: string, spec: ConstructorParameters<typeof ArrayWriter>[3]) => {
+      const w = new ArrayWriter(stage, path, format, spec);
+      w.writeMetadata();
+      return w;
+    };
+    mk("lat", {
+      shape: [np],
+      chunks: [np],
+      dtype: "float64",
+      dimensions: ["node"],
+      attributes: { units: "degrees_north" },
+    })
+      .writeAll(lat);
+    mk("lon", {
+      shape: [np],
+      chunks: [np],
+      dtype: "float64",
+      dimensions: ["node"],
+      attributes: { units: "degrees_east" },
+    })
+      .writeAll(lon);
+    const ids = healpixIds(HEALPIX_ORDERS, lon, lat);
+    const flat = new Int32Array(ids.length * np);
+    ids.forEach((a, o) => flat.set(a, o * np));
+    mk("healpix_node", {
+      shape: [ids.length, np],
+      chunks: [ids.length, np],
+      dtype: "int32",
+      dimensions: ["healpix_order", "node"],
+      attributes: { healpix_orders: HEALPIX_ORDERS, scheme: "nested" },
+    }).writeAll(flat);
+    mk("level", { shape: [nl], chunks: [Math.max(1, nl)], dtype: "float64", dimensions: ["level"] })
+      .writeAll(Float64Array.from(levels));
+    mk("time", {
+      shape: [nt],
+      chunks: [Math.max(1, nt)],
+      dtype: format === 2 ? "datetime64[s]" : "int64",
+      dimensions: ["time"],
+      attributes: format === 3 ? { units: "seconds since 1970-01-01", calendar: "proleptic_gregorian" } : {},
+    }).writeAll(BigInt64Array.from(times, BigInt));
+    const codec = opts.codec ?? DEFAULT_CODEC;
+    const data = fields.length
+      ? mk("data", {
+        shape: [nt, fields.length, nl, np],
+        chunks: [1, 1, 1, np],
+        dtype: "float32",
+        dimensions: ["time", "field", "level", "node"],
+        codec,
+      })
+      : undefined;
+    const dataSfc = fieldsSfc.length
+      ? mk("data_sfc", {
+        shape: [nt, fieldsSfc.length, np],
+        chunks: [1, 1, np],
+        dtype: "float32",
+        dimensions: ["time", "field_sfc", "node"],
+        codec,
+      })
+      : undefined;
+
+    const monthOf = times.map(monthIndex);
+    const firstMonth = Math.floor(Math.min(...monthOf) / 12) * 12;
+    const months = monthEntries(firstMonth, Math.max(...monthOf));
+    const layout: NormLayout = { months, fields, fieldsSfc, levels, pointShape: [np], pointDims: ["node"], kind: "" };
+    const normArrays = createNormArrays(stageNorm, format, "", layout);
+    const moments: Moments[][][] = months.map(() => fields.map(() => levels.map(emptyMoments)));
+    const momentsSfc: Moments[][][] = months.map(() => fieldsSfc.map(() => [emptyMoments()]));
+    const open = new Map<string, SourceDataset>();
+    const values = new Float32Array(np);
+    for (const [sfc, names] of [[false, fields], [true, fieldsSfc]] as const) {
+      for (const [fi, name] of names.entries()) {
+        for (let li = 0; li < Math.max(1, sfc ? 1 : nl); li++) {
+          // One field level at a time in time order, so one month of per-point sums is alive.
+          let month = -1, sums: ShiftedPointSums | undefined;
+          const flush = () => {
+            const { points, global } = sums!.finish();
+            (sfc ? momentsSfc : moments)[month][fi][li] = global;
+            const { mean, std } = points.coefficients();
+            writeLocalCoefficients(normArrays, sfc, month, fi, li, mean, std);
+          };
+          for (const [ti, t] of times.entries()) {
+            const src = sources.get(name)!.get(t)!;
+            let ds = open.get(src.path);
+            if (!ds) open.set(src.path, ds = await openDataset(src.path));
+            const v = ds.variables.get(name)!;
+            const raw = sfc ? ds.read(name, [src.index, 0], [1, np]) : ds.read(name, [src.index, li, 0], [1, 1, np]);
+            unpackInto(raw, packingOf(v.attrs), values);
+            const m = monthOf[ti] - firstMonth;
+            if (m !== month) {
+              if (sums) flush();
+              month = m;
+              sums = new ShiftedPointSums(np);
+            }
+            sums!.addPlanes(values, 0, 1);
+            if (sfc) dataSfc!.writeChunk([ti, fi, 0], values);
+            else data!.writeChunk([ti, fi, li, 0], values);
+          }
+          if (sums) flush();
+        }
+      }
+    }
+    for (const ds of open.values()) ds.close();
+    writeGlobalCoefficients(normArrays, layout, moments, momentsSfc);
+    finalizeStore(stage, format, {
+      grid: "unstructured",
+      mesh_type: "reduced_gaussian",
+      fields,
+      fields_sfc: fieldsSfc,
+      levels,
+      nodes: np,
+      healpix_orders: HEALPIX_ORDERS,
+      healpix_scheme: "nested",
+      normalization: basename(normPath),
+      provenance: {
+        software: "atmorep-ts",
+        version: VERSION,
+        command: opts.command ?? "",
+        inputs: opts.inputs,
+        created: new Date().toISOString(),
+      },
+    });
+    finalizeStore(stageNorm, format, {
+      kind: "normalization",
+      source: dirname(resolve(normPath)) === dirname(resolve(out)) ? basename(out) : resolve(out),
+      fields,
+      fields_sfc: fieldsSfc,
+      levels,
+      months,
+      pooling: "monthly",
+      period: [isoTime(times[0]).slice(0, 7), isoTime(times[nt - 1]).slice(0, 7)],
+      instantaneous: true,
+      coefficients: ["mean", "std"],
+      created: new Date().toISOString(),
+    });
+    publishStore(stage, out);
+    publishStore(stageNorm, normPath);
+  } catch (e) {
+    removeStore(stage);
+    removeStore(stageNorm);
+    throw e;
+  }
+  return { out, norm: normPath, fields, fieldsSfc, levels, points: np, times: nt };
+}
