@@ -74,10 +74,14 @@ export interface FieldBatch {
 export interface SampleInfo {
   /** Store time index of the window's first step. */
   t0: number;
-  /** First row (colatitude index). */
+  /** First row (colatitude index); −1 when a mesh places the samples. */
   i0: number;
-  /** First column (may exceed the row length: it wraps). */
+  /** First column (may exceed the row length: it wraps). −1 when a mesh places the samples. */
   j0: number;
+  /** The window's last time (seconds since 1970); other datasets take their last step at or before it. */
+  end: number;
+  /** [south, north, west, width] in degrees: where other datasets' points are taken. */
+  box: [number, number, number, number];
 }
 
 /** Milliseconds spent per stage while making (part of) a batch. */

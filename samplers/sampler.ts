@@ -6,7 +6,10 @@
  * Neighborhoods are periodic in longitude on global grids. Near the poles a
  * window is shifted so that it touches the pole row without crossing it
  * (AtmoRep instead never draws centres there). Unlike AtmoRep, every sample
- * has its own time window. Batch b of seed s is a pure function of (s, b).
+ * has its own time window. The first dataset places the samples: a regular
+ * grid by its token extent (meshes after it take the points inside that
+ * box, at their last time at or before the window's end), or a mesh sampled
+ * alone by a box in degrees. Batch b of seed s is a pure function of (s, b).
  * A zero standard deviation (a point constant over the month, e.g. at a
  * pole) normalizes with 1 instead, so no NaN or infinity reaches a model.
  *
@@ -88,6 +91,12 @@ export interface SamplerConfig {
   seed: number;
   /** Bytes of decoded chunks kept between reads. Default 512 MB. */
   cacheBytes?: number;
+  /**
+   * Neighborhood extent [latitude, longitude] in degrees when the first
+   * dataset is a mesh (sampled alone); a regular first dataset's token grid
+   * sets it otherwise.
+   */
+  box?: [number, number];
 }
 
 /** A field of the batch: which dataset and field, its levels and token layout. */
@@ -162,8 +171,14 @@ export class MultifieldSampler {
         ? new MeshNormSet(path, this.cache)
         : new NormSet(path, this.cache);
     });
-    if (!(this.datasets[0] instanceof RegularDataset)) {
-      throw new Error("the first dataset must be a regular grid: its neighborhoods place the others");
+    const meshFirst = this.datasets[0] instanceof MeshDataset;
+    if (meshFirst && this.datasets.some((d) => d instanceof RegularDataset)) {
+      throw new Error("a regular-grid dataset must come first: its neighborhoods place the others");
+    }
+    if (meshFirst && !config.box) {
+      throw new Error(
+        `${config.datasets[0].store}: sampling a mesh alone needs \`box\`: [latitude, longitude] extent in degrees`,
+      );
     }
     this.slots = config.datasets.flatMap((d, dataset) => {
       const grid = String(readRootAttributes(d.store).grid ?? "regular_ll");
@@ -177,12 +192,15 @@ export class MultifieldSampler {
     const grids = this.slots.filter((f) => this.datasets[f.dataset] instanceof RegularDataset).map((f) =>
       extent(f.layout as TokenGrid).join("×")
     );
-    if (new Set(grids).size !== 1) {
+    if (new Set(grids).size > 1) {
       throw new Error(
         `all regular fields must cover the same neighborhood (points): ${[...new Set(grids)].join(" vs ")}`,
       );
     }
-    this.window = extent(config.datasets[0].fields[0].tokens as TokenGrid);
+    // The first dataset's neighborhood: a regular grid's token extent, or a mesh's longest time window.
+    this.window = meshFirst
+      ? [Math.max(...config.datasets[0].fields.map((f) => (f.tokens as PointTokens).timeSteps)), 0, 0]
+      : extent(config.datasets[0].fields[0].tokens as TokenGrid);
     for (const [i, d] of this.datasets.entries()) {
       if (d instanceof MeshDataset) {
         for (const f of config.datasets[i].fields) d.points(f.name, (f.tokens as PointTokens).healpixOrder);
@@ -199,7 +217,7 @@ export class MultifieldSampler {
         throw new Error(`${d.root}: the grid is smaller than the neighborhood ${this.window.join("×")}`);
       }
     }
-    const d0 = this.datasets[0] as RegularDataset;
+    const d0 = this.datasets[0];
     const [from, to] = config.timeRange?.map((s) => Date.parse(s.endsWith("Z") ? s : `${s}Z`) / 1000) ??
       [-Infinity, Infinity];
     const stride = config.timeStride ?? 1;
@@ -214,9 +232,8 @@ export class MultifieldSampler {
   positions(index: number): SampleInfo[] {
     if (this.lastPositions?.index === index) return this.lastPositions.samples;
     const rng = new Rng(this.config.seed, index);
-    const d = this.datasets[0] as RegularDataset;
+    const d = this.datasets[0];
     const [T, H, W] = this.window;
-    const nlat = d.colat.length, nlon = d.lons.length;
     const [latMin, latMax] = this.config.latRange ?? [-90, 90];
     const out: SampleInfo[] = [];
     const shared = this.ends[rng.int(this.ends.length)];
@@ -227,10 +244,28 @@ export class MultifieldSampler {
         Math.sin(latMin * Math.PI / 180) +
           rng.next() * (Math.sin(latMax * Math.PI / 180) - Math.sin(latMin * Math.PI / 180)),
       ) * 180 / Math.PI;
+      if (d instanceof MeshDataset) {
+        const [h, w] = this.config.box!;
+        const south = Math.min(Math.max(-90, lat - h / 2), 90 - h);
+        const west = rng.next() * 360;
+        out.push({ t0: e - T + 1, i0: -1, j0: -1, end: d.times[e], box: [south, south + h, west, w] });
+        continue;
+      }
+      const nlat = d.colat.length, nlon = d.lons.length;
       const centreRow = Math.round((90 - lat - d.colat[0]) / d.res[0]);
       const i0 = Math.min(Math.max(0, centreRow - Math.floor(H / 2)), nlat - H);
       const j0 = d.isGlobal ? rng.int(nlon) : rng.int(nlon - W + 1);
-      out.push({ t0: e - T + 1, i0, j0 });
+      const [dlat, dlon] = d.res;
+      // The box of the grid cells (edges half a cell beyond the outer points), where other datasets' points are taken.
+      const north = 90 - (d.colat[0] + i0 * dlat) + dlat / 2;
+      const south = 90 - (d.colat[0] + (i0 + H - 1) * dlat) - dlat / 2;
+      out.push({
+        t0: e - T + 1,
+        i0,
+        j0,
+        end: d.times[e],
+        box: [south, north, d.lons[0] + j0 * dlon - dlon / 2, W * dlon],
+      });
     }
     this.lastPositions = { index, samples: out };
     return out;
@@ -428,19 +463,15 @@ export class MultifieldSampler {
     timings: BatchTimings,
   ): void {
     const fc = slot.config, pt = slot.layout as PointTokens;
-    const d0 = this.datasets[0] as RegularDataset;
-    const [T, H, W] = this.window;
     const { lat, lon, cell } = d.points(fc.name, pt.healpixOrder);
     const place = d.place(fc.name);
     const L = fc.levels.length, P = pt.pointsPerToken;
     const slots = pt.maxTokens * P, ntok = pt.timeSteps * pt.maxTokens;
     const points = fb.points!;
-    const [dlat, dlon] = d0.res;
     for (const [s, pos] of samples.entries()) {
       let t = performance.now();
-      const north = 90 - (d0.colat[0] + pos.i0 * dlat) + dlat / 2;
-      const south = 90 - (d0.colat[0] + (pos.i0 + H - 1) * dlat) - dlat / 2;
-      const selected = pointsInBox(lat, lon, [south, north], d0.lons[0] + pos.j0 * dlon - dlon / 2, W * dlon);
+      const [south, north, west, width] = pos.box;
+      const selected = pointsInBox(lat, lon, [south, north], west, width);
       const layout = layoutPoints(selected, cell, lat, lon, pt);
       points.index.set(layout.index, s * slots);
       points.coords.fill(0, s * slots * 2, (s + 1) * slots * 2);
@@ -450,13 +481,11 @@ export class MultifieldSampler {
       }
       points.tokens[s] = layout.tokens;
       points.dropped[s] = layout.dropped;
-      const end = d.lastTimeAtOrBefore(d0.times[pos.t0 + T - 1]);
+      const end = d.lastTimeAtOrBefore(pos.end);
       const t0 = end - pt.timeSteps + 1;
       if (t0 < 0) {
         throw new Error(
-          `${d.root}: no ${pt.timeSteps} time step(s) at or before ${
-            new Date(d0.times[pos.t0 + T - 1] * 1000).toISOString()
-          }`,
+          `${d.root}: no ${pt.timeSteps} time step(s) at or before ${new Date(pos.end * 1000).toISOString()}`,
         );
       }
       points.t0[s] = t0;

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
 import { convertFesom } from "../converters/fesom/convert.ts";
 import { MultifieldSampler } from "../samplers/sampler.ts";
+import { MASK } from "../samplers/batch.ts";
 import { layoutPoints, type PointTokens, scatterPoints } from "../tokenizers/unstructured.ts";
 import { healpixNested } from "../geometry/healpix.ts";
 import { ArrayReader } from "../zarr/store.ts";
@@ -121,5 +122,46 @@ Deno.test("two datasets in one sample: ERA5 neighborhoods with the FESOM sea sur
   // Padding tokens are never targets.
   for (let b = 0; b < 8; b++) {
     for (let k = pts.tokens[b]; k < 24; k++) assert.equal(sst.mask[b * 24 + k], 0);
+  }
+});
+
+Deno.test("a mesh sampled alone: boxes in degrees, its own time axis, the points inside each box", async () => {
+  const { fesom } = await twoStores();
+  const cfg = {
+    datasets: [{ store: fesom, fields: [{ name: "sst", levels: [0], tokens: { ...POINTS, timeSteps: 2 } }] }],
+    batchSize: 6,
+    masking: { strategy: "forecast" as const },
+    seed: 3,
+    box: [30, 60] as [number, number],
+    latRange: [-90, 90] as [number, number],
+  };
+  assert.throws(() => new MultifieldSampler({ ...cfg, box: undefined }), /needs `box`/);
+  const s = new MultifieldSampler(cfg);
+  const batch = s.batch(1);
+  const f = batch.fields[0], pts = f.points!;
+  const lat = new ArrayReader(fesom, "lat").read() as Float64Array;
+  const lon = (new ArrayReader(fesom, "lon").read() as Float64Array).map((x) => (x + 360) % 360);
+  const times = new ArrayReader(fesom, "time").read() as BigInt64Array;
+  let withPoints = 0;
+  for (const [b, pos] of batch.samples.entries()) {
+    const [south, north, west, width] = pos.box;
+    assert.ok(south >= -90 && north <= 90 && Math.abs(north - south - 30) < 1e-9 && width === 60);
+    // The window ends at a time of the mesh itself, two steps long.
+    assert.equal(pts.t0[b], pos.t0);
+    assert.equal(Number(times[pos.t0 + 1]), pos.end);
+    const want = [...lat.keys()].filter((p) =>
+      lat[p] >= south && lat[p] <= north && ((lon[p] - west) % 360 + 360) % 360 <= width
+    );
+    const got = [...pts.index.subarray(b * 24 * 16, (b + 1) * 24 * 16)].filter((p) => p >= 0).sort((x, y) => x - y);
+    if (pts.dropped[b] === 0) assert.deepEqual(got, want);
+    else assert.equal(got.length + pts.dropped[b], want.length);
+    if (got.length) withPoints++;
+  }
+  assert.ok(withPoints >= 3, `${withPoints} of 6 boxes hold ocean points`);
+  // Forecast masking: the last of the two steps is the target, padding never is.
+  for (let b = 0; b < 6; b++) {
+    const mask = f.mask.subarray(b * 48, (b + 1) * 48);
+    for (let k = 0; k < 24; k++) assert.equal(mask[k], 0);
+    for (let k = 24; k < 48; k++) assert.equal(mask[k], k - 24 < pts.tokens[b] ? MASK.zeroed : MASK.visible);
   }
 });
