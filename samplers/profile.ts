@@ -18,6 +18,8 @@ export interface ProfileOptions {
   workers: number;
   /** A stand-in consumer (a training step) taking this many ms per batch. Default 0. */
   consumerMs?: number;
+  /** The stand-in keeps a CPU core busy (a CPU backend) instead of waiting (a GPU step). Default false. */
+  consumerCpu?: boolean;
 }
 
 /** One batch's row of the report (ms). */
@@ -65,9 +67,14 @@ const STAGES = ["read", "decode", "tokenize", "normalize", "mask"] as const;
 /** Report columns. */
 const KEYS = ["wait", ...STAGES, "handover", "consumer"] as const;
 
-function busyWait(ms: number): void {
+/** A stand-in training step: sleeps, as a thread waiting on its GPU does; `cpu` spins instead (a CPU backend). */
+async function consume(ms: number, cpu: boolean): Promise<void> {
+  if (!cpu) {
+    await new Promise((r) => setTimeout(r, ms));
+    return;
+  }
   const end = performance.now() + ms;
-  while (performance.now() < end) { /* a stand-in consumer keeps the CPU busy */ }
+  while (performance.now() < end) { /* busy, as a CPU training step */ }
 }
 
 /** Run the loader for `batches` batches and report where the time went. */
@@ -109,7 +116,7 @@ export async function profileLoader(config: SamplerConfig, opts: ProfileOptions)
       const handover = local ? 0 : Math.max(0, got - Math.max(loaded.made[1], askedAt));
       ev("wait", 0, askedAt, got - askedAt, { batch: i });
       const c0 = now();
-      busyWait(opts.consumerMs ?? 0);
+      if (opts.consumerMs) await consume(opts.consumerMs, opts.consumerCpu ?? false);
       const consumer = now() - c0;
       ev("consumer", 0, c0, consumer, { batch: i });
       decoded += stats.bytesDecoded;
