@@ -1,6 +1,6 @@
 /**
  * Gather the (time, lat, lon) windows of many samples from one field level
- * of a regular store straight into token order. The chunks the windows
+ * of a regular store straight into token order, normalizing while copying. The chunks the windows
  * touch are counted first, so each is read and decoded once per call and
  * dropped after its last use; samples are visited in (time, row, column)
  * order so that few chunks are alive at a time. Windows wrap around in
@@ -26,8 +26,24 @@ export interface GatherRequest {
   out: Float32Array;
   /** Where sample s's tokens start in `out`. */
   offset: (sample: number) => number;
-  /** Called once a sample's tokens are complete (normalize them here, while they are in cache). */
+  /** How sample s is normalized while it is copied (none: copied as stored). */
+  scaling?: (sample: number) => Scaling;
+  /** Called once a sample's tokens are complete. */
   done: (sample: number) => void;
+}
+
+/**
+ * Normalization applied while copying: per time step of the window,
+ * (x − mean) · inv with one number (global coefficients) or a plane of
+ * H × W numbers (per point); log(x + eps) − log(eps) first when `logEps` is set.
+ */
+export interface Scaling {
+  /** Per time step: one mean or H·W means. */
+  mean: Float32Array[];
+  /** Per time step: the reciprocal standard deviation(s), same shape as `mean`. */
+  inv: Float32Array[];
+  /** Log transform before the z-score. */
+  logEps?: number;
 }
 
 interface Segment {
@@ -106,11 +122,12 @@ export function gatherTokens(req: GatherRequest, timings: BatchTimings, stats: R
   const chunkSize = reader.chunks.reduce((a, b) => a * b, 1);
   const out = req.out;
   const maxPieces = Math.ceil(cw / tw) + 1;
-  const pieceSrc = new Int32Array(maxPieces),
-    pieceDst = new Int32Array(maxPieces),
-    pieceLen = new Int32Array(maxPieces);
+  const pieceSrc = new Int32Array(maxPieces), pieceDst = new Int32Array(maxPieces);
+  const pieceLen = new Int32Array(maxPieces), pieceWin = new Int32Array(maxPieces);
   for (const s of order) {
     const w = windows[s], base = req.offset(s);
+    const sc = req.scaling?.(s);
+    const logEps = sc?.logEps, logShift = logEps ? Math.log(logEps) : 0;
     for (const key of keys[s]) {
       let chunk = alive.get(key);
       if (!chunk) {
@@ -136,6 +153,7 @@ export function gatherTokens(req: GatherRequest, timings: BatchTimings, stats: R
         for (let c = seg.win + absA - seg.abs, n = absB - absA, src = absA - jc * cw; n > 0;) {
           const col = Math.floor(c / tw), off = c - col * tw, m = Math.min(n, tw - off);
           pieceSrc[np] = src;
+          pieceWin[np] = c;
           pieceDst[np] = col * len + off;
           pieceLen[np++] = m;
           c += m;
@@ -146,12 +164,28 @@ export function gatherTokens(req: GatherRequest, timings: BatchTimings, stats: R
           const tr = tm - w.t0, a = Math.floor(tr / tt);
           const srcT = ((tm - tc * ct) * fixedChunkSize + fixedInChunk) * plane;
           const dstT = base + a * nh * nw * len + (tr - a * tt) * th * tw;
+          const mean = sc?.mean[tr], inv = sc?.inv[tr];
+          const perPoint = mean !== undefined && mean.length > 1;
+          const m0 = mean ? mean[0] : 0, inv0 = inv ? inv[0] : 1;
           for (let i = ia; i < ib; i++) {
             const ir = i - w.i0, b = Math.floor(ir / th);
             const dstRow = dstT + b * nw * len + (ir - b * th) * tw, srcRow = srcT + (i - ic * ch) * cw;
             for (let p = 0; p < np; p++) {
               const src = srcRow + pieceSrc[p], dst = dstRow + pieceDst[p], m = pieceLen[p];
-              for (let k = 0; k < m; k++) out[dst + k] = chunk[src + k];
+              if (logEps) {
+                for (let k = 0; k < m; k++) out[dst + k] = Math.log(chunk[src + k] + logEps) - logShift;
+                if (!perPoint) { for (let k = 0; k < m; k++) out[dst + k] = (out[dst + k] - m0) * inv0; }
+                else {
+                  const q = ir * W + pieceWin[p];
+                  for (let k = 0; k < m; k++) out[dst + k] = (out[dst + k] - mean![q + k]) * inv![q + k];
+                }
+              } else if (!perPoint) {
+                // Global coefficients (and a plain copy: mean 0, inv 1 cost nothing next to the memory traffic).
+                for (let k = 0; k < m; k++) out[dst + k] = (chunk[src + k] - m0) * inv0;
+              } else {
+                const q = ir * W + pieceWin[p];
+                for (let k = 0; k < m; k++) out[dst + k] = (chunk[src + k] - mean![q + k]) * inv![q + k];
+              }
             }
           }
         }

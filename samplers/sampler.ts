@@ -19,7 +19,7 @@ import { ChunkCache } from "./cache.ts";
 import { type MaskingConfig, maskTokens } from "./masking.ts";
 import { NormSet, RegularDataset } from "./regular.ts";
 import { Rng } from "./rng.ts";
-import { gatherTokens } from "./gather.ts";
+import { gatherTokens, type Scaling } from "./gather.ts";
 import {
   accumulate,
   allocateField,
@@ -341,22 +341,16 @@ export class MultifieldSampler {
           grid: g,
           out: fb.tokens,
           offset: (s) => (s * L + li) * ntok * len,
+          scaling: (s) => {
+            const t = performance.now();
+            const sc = this.scaling(d, norm, slot.config, level, samples[s]);
+            result.timings.normalize += performance.now() - t;
+            return sc;
+          },
           done: (s) => {
-            const off = (s * L + li) * ntok;
-            let t = performance.now();
-            this.normalizeTokens(
-              fb.tokens.subarray(off * len, (off + ntok) * len),
-              d,
-              norm,
-              slot.config,
-              level,
-              samples[s],
-            );
-            const t1 = performance.now();
-            result.timings.normalize += t1 - t;
-            this.info(fb.tokenInfo, off, d, g, level, li, samples[s]);
-            t = performance.now();
-            result.timings.tokenize += t - t1;
+            const t = performance.now();
+            this.info(fb.tokenInfo, (s * L + li) * ntok, d, g, level, li, samples[s]);
+            result.timings.tokenize += performance.now() - t;
           },
         },
         result.timings,
@@ -401,56 +395,28 @@ export class MultifieldSampler {
     timings.mask += performance.now() - t;
   }
 
-  /** Normalize one sample's tokens of a field level in place (token order), per time step's month. */
-  private normalizeTokens(
-    tokens: Float32Array,
-    d: RegularDataset,
-    norm: NormSet,
-    fc: FieldConfig,
-    level: number,
-    pos: SampleInfo,
-  ): void {
-    const g = fc.tokens as TokenGrid;
-    const [nt, nh, nw] = g.numTokens, [tt, th, tw] = g.tokenSize;
-    const [, H, W] = this.window;
-    const run = th * tw, len = tt * run;
-    const tr = norm.transforms[fc.name];
-    if (tr) {
-      const shift = Math.log(tr.eps);
-      for (let i = 0; i < tokens.length; i++) tokens[i] = Math.log(tokens[i] + tr.eps) - shift;
-    }
-    const local = fc.normalization === "local";
-    const planes = new Map<number, [Float32Array, Float32Array]>();
-    for (let a = 0; a < nt; a++) {
-      for (let t = 0; t < tt; t++) {
-        const entry = norm.entry(d.times[pos.t0 + a * tt + t]);
-        if (!local) {
-          const [mean, std] = norm.globalCoefficients(fc.name, level, entry);
-          const inv = 1 / safe(std);
-          for (let k = 0; k < nh * nw; k++) {
-            const o = (a * nh * nw + k) * len + t * run;
-            for (let q = o; q < o + run; q++) tokens[q] = (tokens[q] - mean) * inv;
-          }
-          continue;
+  /** The coefficients that normalize one sample's window of a field level, per time step's month. */
+  private scaling(d: RegularDataset, norm: NormSet, fc: FieldConfig, level: number, pos: SampleInfo): Scaling {
+    const [T, H, W] = this.window;
+    const byEntry = new Map<number, [Float32Array, Float32Array]>();
+    const mean: Float32Array[] = [], inv: Float32Array[] = [];
+    for (let t = 0; t < T; t++) {
+      const entry = norm.entry(d.times[pos.t0 + t]);
+      let c = byEntry.get(entry);
+      if (!c) {
+        if (fc.normalization === "local") {
+          const [m, sd] = norm.localCoefficients(fc.name, level, entry, pos.i0, H, pos.j0, W, d.lons.length);
+          c = [m, sd.map((x) => 1 / safe(x))];
+        } else {
+          const [m, sd] = norm.globalCoefficients(fc.name, level, entry);
+          c = [Float32Array.of(m), Float32Array.of(1 / safe(sd))];
         }
-        let p = planes.get(entry);
-        if (!p) {
-          const [mean, std] = norm.localCoefficients(fc.name, level, entry, pos.i0, H, pos.j0, W, d.lons.length);
-          p = [mean, std.map((x) => 1 / safe(x))];
-          planes.set(entry, p);
-        }
-        const [mean, inv] = p;
-        for (let b = 0; b < nh; b++) {
-          for (let c = 0; c < nw; c++) {
-            let o = ((a * nh + b) * nw + c) * len + t * run;
-            for (let i = 0; i < th; i++) {
-              const src = (b * th + i) * W + c * tw;
-              for (let j = 0; j < tw; j++, o++) tokens[o] = (tokens[o] - mean[src + j]) * inv[src + j];
-            }
-          }
-        }
+        byEntry.set(entry, c);
       }
+      mean.push(c[0]);
+      inv.push(c[1]);
     }
+    return { mean, inv, logEps: norm.transforms[fc.name]?.eps };
   }
 
   /** Mesh field (all levels): the points inside each sample's box, bucketed by HEALPix cell, normalized. */
