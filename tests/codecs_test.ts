@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { nativeZstd, nodeZstd } from "../zarr/zstd.ts";
+import { simdUnshuffle } from "../zarr/simd.ts";
 import { byteShuffle, byteUnshuffle, decodeChunk, encodeChunk, parseCodecSpec } from "../zarr/codecs.ts";
 
 Deno.test("byte shuffle groups byte k of every element and inverts exactly", () => {
@@ -57,5 +58,16 @@ Deno.test("zstd through libzstd (FFI) and node:zlib read each other's frames; ba
     assert.deepEqual(dec.decompress(shard.subarray(7, 7 + frame.length), raw.length), raw);
     assert.throws(() => dec.decompress(frame, raw.length - 4), /zstd/);
     assert.throws(() => dec.decompress(frame.subarray(0, frame.length - 5), raw.length));
+  }
+});
+
+Deno.test("byte unshuffle: the WebAssembly SIMD path and the scalar one equal a plain reference at any length", () => {
+  assert.ok(simdUnshuffle(), "this V8 has WebAssembly SIMD");
+  for (const bytes of [7, 64, 100, 255, 256, 1000, 1023, 4096, 15552, 15553]) {
+    const src = Uint8Array.from({ length: bytes }, (_, i) => (i * 131 + (i >> 3)) & 255);
+    const n = Math.floor(bytes / 4), want = new Uint8Array(bytes);
+    for (let e = 0; e < n; e++) for (let b = 0; b < 4; b++) want[4 * e + b] = src[b * n + e];
+    want.set(src.subarray(4 * n), 4 * n);
+    assert.deepEqual(byteUnshuffle(src, 4), want, `${bytes} bytes`);
   }
 });

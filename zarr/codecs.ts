@@ -11,6 +11,7 @@
  */
 import * as zlib from "node:zlib";
 import { zstd } from "./zstd.ts";
+import { simdUnshuffle } from "./simd.ts";
 
 /** One stage of a chunk codec pipeline, applied to raw little-endian bytes. */
 export interface ByteCodec {
@@ -84,6 +85,12 @@ export function byteUnshuffle(
 ): Uint8Array {
   const n = Math.floor(src.length / elementSize);
   const out = into ? into.subarray(0, src.length) : new Uint8Array(src.length);
+  const simd = elementSize === 4 && src.length >= 256 ? simdUnshuffle() : undefined;
+  if (simd) {
+    simd.input(src.length).set(src);
+    simd.unshuffle4(src.length, out);
+    return out;
+  }
   if (elementSize === 4 && n % 4 === 0 && src.byteOffset % 4 === 0 && out.byteOffset % 4 === 0) {
     // Four elements at a time: one 32-bit load per byte plane, then a 4×4 byte transpose.
     const q = n / 4, at = src.byteOffset, buf = src.buffer;

@@ -10,6 +10,8 @@
  */
 import { dirname, join } from "node:path";
 import { crc32c } from "./crc32c.ts";
+import { zstd } from "./zstd.ts";
+import { simdUnshuffle } from "./simd.ts";
 import {
   type CodecPipeline,
   decodeChunk,
@@ -502,6 +504,8 @@ export class ArrayReader {
   /** Shard shape of a sharded v3 array (then `chunks` are the inner chunks). */
   readonly shards?: number[];
   private readonly shardIndex = new Map<string, BigUint64Array | null>();
+  /** float32 with byte shuffle + zstd: decoded on the SIMD path. */
+  private readonly shuffledZstd: boolean;
   private readonly openShards = new Map<string, Deno.FsFile>();
 
   constructor(root: string, path: string, format?: ZarrFormat) {
@@ -540,6 +544,7 @@ export class ArrayReader {
         this.pipeline = pipelineFromV3(meta.codecs, BYTES[this.dtype]);
       }
     }
+    this.shuffledZstd = this.dtype === "float32" && this.pipeline.stages.map((c) => c.name).join() === "shuffle,zstd";
   }
 
   /** Path of a chunk file. */
