@@ -218,6 +218,19 @@ export class MultifieldSampler {
       }
     }
     const d0 = this.datasets[0];
+    // Regular datasets share the first one's sample positions (grid rows, columns, time indices).
+    for (const d of this.datasets.slice(1)) {
+      if (!(d instanceof RegularDataset) || !(d0 instanceof RegularDataset)) continue;
+      const same = d.res.join() === d0.res.join() && d.colat.length === d0.colat.length &&
+        d.lons.length === d0.lons.length && d.colat[0] === d0.colat[0] && d.lons[0] === d0.lons[0] &&
+        d.times.length === d0.times.length && d.times.every((t, i) => t === d0.times[i]);
+      if (!same) {
+        throw new Error(
+          `${d.root}: a second regular dataset must have the grid and time axis of ${d0.root} ` +
+            "(its samples are placed by the first one's rows, columns and time steps)",
+        );
+      }
+    }
     const [from, to] = config.timeRange?.map((s) => Date.parse(s.endsWith("Z") ? s : `${s}Z`) / 1000) ??
       [-Infinity, Infinity];
     const stride = config.timeStride ?? 1;

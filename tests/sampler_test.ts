@@ -353,3 +353,26 @@ Deno.test("tokenizers are plug-ins by name: the store's grid picks the default, 
     tokenizerRegistry.delete("regular-copy");
   }
 });
+
+Deno.test("two regular datasets: the same grid and times share positions; another grid is a clear error", async () => {
+  const cfg = await config({ batchSize: 2 });
+  const root = cfg.datasets[0].store;
+  const twin = new MultifieldSampler({
+    ...cfg,
+    datasets: [cfg.datasets[0], { store: root, fields: [{ name: "u", levels: [500], tokens: GRID }] }],
+  });
+  const b = twin.batch(0);
+  assert.equal(b.fields.length, 4);
+  assert.equal(b.fields[3].dataset, 1);
+  const dir = await tempDir();
+  // The first half of the sample alone: the same grid, another time axis.
+  const half = await convertEra5({ inputs: expandInputs([SAMPLE.legacy]), out: join(dir, "half.zarr"), workers: 0 });
+  assert.throws(
+    () =>
+      new MultifieldSampler({
+        ...cfg,
+        datasets: [cfg.datasets[0], { store: half.out, fields: [{ name: "u", levels: [500], tokens: GRID }] }],
+      }),
+    /half\.zarr: a second regular dataset must have the grid and time axis/,
+  );
+});
