@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertStrato, levelsInRange } from "../converters/strato/convert.ts";
 import { MultifieldSampler } from "../samplers/sampler.ts";
-import { RegularDataset } from "../samplers/regular.ts";
+import type { RegularDataset } from "../samplers/regular.ts";
 import { detokenize } from "../tokenizers/regular.ts";
 import { fullLevelPressure } from "../converters/era5/levels.ts";
 import { readRootAttributes } from "../zarr/store.ts";

@@ -676,6 +676,14 @@ export class ArrayReader {
       else out.fill(0);
       return out;
     }
+    const simd = into && this.shuffledZstd ? simdUnshuffle() : undefined;
+    if (simd) {
+      // The common float32 case: zstd straight into the SIMD module's memory, unshuffled from there into `into`.
+      const size = n * 4;
+      zstd().decompress(stored, size, simd.input(size));
+      simd.unshuffle4(size, new Uint8Array(into!.buffer, into!.byteOffset, size));
+      return into!;
+    }
     if (into) {
       decodeChunk(
         this.pipeline,
