@@ -570,7 +570,9 @@ export class ArrayReader {
     if (!index) return undefined;
     const offset = index[2 * local], length = index[2 * local + 1];
     if (offset === 0xffffffffffffffffn) return undefined;
-    return preadSync(this.shardFile(path)!, Number(offset), Number(length));
+    const file = this.shardFile(path);
+    if (!file) throw new Error(`${path}: shard file gone while reading (the store changed under the reader)`);
+    return preadSync(file, Number(offset), Number(length));
   }
 
   /**
@@ -594,7 +596,8 @@ export class ArrayReader {
       spans.set(path, list);
     }
     for (const [path, list] of spans) {
-      const file = this.shardFile(path)!;
+      const file = this.shardFile(path);
+      if (!file) throw new Error(`${path}: shard file gone while reading (the store changed under the reader)`);
       list.sort((a, b) => a.offset - b.offset);
       for (let a = 0; a < list.length;) {
         let b = a + 1;
