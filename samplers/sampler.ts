@@ -50,6 +50,12 @@ export interface FieldConfig {
   tokens: TokenGrid | PointTokens;
   /** Tokenizer name (tokenizers/registry.ts); default: the one registered for the store's grid. */
   tokenizer?: string;
+  /**
+   * A single-level field of the same dataset that provides this field's
+   * level 0 (t2m under t on pressure levels, sst over FESOM's temp layers):
+   * a field may mix a surface level with 3-D levels.
+   */
+  surface?: string;
   /** Per-point (`local`) or per-level (`global`) coefficients. Default global. */
   normalization?: "local" | "global";
   /** Masking of this field (default: the sampler's). */
@@ -203,12 +209,25 @@ export class MultifieldSampler {
       : extent(config.datasets[0].fields[0].tokens as TokenGrid);
     for (const [i, d] of this.datasets.entries()) {
       if (d instanceof MeshDataset) {
-        for (const f of config.datasets[i].fields) d.points(f.name, (f.tokens as PointTokens).healpixOrder);
+        for (const f of config.datasets[i].fields) {
+          d.points(f.name, (f.tokens as PointTokens).healpixOrder);
+          if (f.surface === undefined) continue;
+          const [own, sfc] = [d.place(f.name), d.place(f.surface)];
+          if (sfc.levels || sfc.location !== own.location) {
+            throw new Error(
+              `${d.root}: ${f.name}'s surface ${f.surface} must be a single-level field on ${own.location}s`,
+            );
+          }
+        }
         continue;
       }
       for (const f of config.datasets[i].fields) {
+        if (f.surface !== undefined && !d.isSurface(f.surface)) {
+          throw new Error(`${d.root}: ${f.name}'s surface ${f.surface} is not a single-level field`);
+        }
         for (const level of f.levels) {
-          if (!d.isSurface(f.name) && !d.levels.includes(level)) {
+          const src = levelSource(f, level);
+          if (!d.isSurface(src.name) && !d.levels.includes(src.level)) {
             throw new Error(`${d.root}: ${f.name} has no level ${level} (levels: ${d.levels.join(", ")})`);
           }
         }
@@ -342,21 +361,21 @@ export class MultifieldSampler {
       this.meshUnit(d, this.norms[slot.dataset] as MeshNormSet, slot, fb, samples, result.timings);
       this.maskUnit(slot, unit, fb, rng, masked, result.timings);
     } else {
-      const li = unit.levels[0], level = slot.levels[li];
+      const li = unit.levels[0], level = slot.levels[li], src = levelSource(slot.config, level);
       const g = slot.layout as TokenGrid;
       const { tokens: ntok, values: len } = tokenShape(g);
       const L = slot.levels.length;
       const norm = this.norms[slot.dataset] as NormSet;
       gatherTokens(
         {
-          ...d.source(slot.field, level),
+          ...d.source(src.name, src.level),
           windows: samples,
           grid: g,
           out: fb.tokens,
           offset: (s) => (s * L + li) * ntok * len,
           scaling: (s) => {
             const t = performance.now();
-            const sc = this.scaling(d, norm, slot.config, level, samples[s]);
+            const sc = this.scaling(d, norm, src.name, slot.config.normalization, src.level, samples[s]);
             result.timings.normalize += performance.now() - t;
             return sc;
           },
@@ -409,7 +428,14 @@ export class MultifieldSampler {
   }
 
   /** The coefficients that normalize one sample's window of a field level, per time step's month. */
-  private scaling(d: RegularDataset, norm: NormSet, fc: FieldConfig, level: number, pos: SampleInfo): Scaling {
+  private scaling(
+    d: RegularDataset,
+    norm: NormSet,
+    name: string,
+    normalization: FieldConfig["normalization"],
+    level: number,
+    pos: SampleInfo,
+  ): Scaling {
     const [T, H, W] = this.window;
     const byEntry = new Map<number, [Float32Array, Float32Array]>();
     const mean: Float32Array[] = [], inv: Float32Array[] = [];
@@ -417,11 +443,11 @@ export class MultifieldSampler {
       const entry = norm.entry(d.times[pos.t0 + t]);
       let c = byEntry.get(entry);
       if (!c) {
-        if (fc.normalization === "local") {
-          const [m, sd] = norm.localCoefficients(fc.name, level, entry, pos.i0, H, pos.j0, W, d.lons.length);
+        if (normalization === "local") {
+          const [m, sd] = norm.localCoefficients(name, level, entry, pos.i0, H, pos.j0, W, d.lons.length);
           c = [m, sd.map((x) => 1 / safe(x))];
         } else {
-          const [m, sd] = norm.globalCoefficients(fc.name, level, entry);
+          const [m, sd] = norm.globalCoefficients(name, level, entry);
           c = [Float32Array.of(m), Float32Array.of(1 / safe(sd))];
         }
         byEntry.set(entry, c);
@@ -429,7 +455,7 @@ export class MultifieldSampler {
       mean.push(c[0]);
       inv.push(c[1]);
     }
-    return { mean, inv, logEps: norm.transforms[fc.name]?.eps };
+    return { mean, inv, logEps: norm.transforms[name]?.eps };
   }
 
   /** Mesh field (all levels): the points inside each sample's box, bucketed by HEALPix cell, normalized. */
@@ -443,7 +469,6 @@ export class MultifieldSampler {
   ): void {
     const fc = slot.config, pt = slot.layout as PointTokens;
     const { lat, lon, cell } = d.points(fc.name, pt.healpixOrder);
-    const place = d.place(fc.name);
     const L = fc.levels.length, P = pt.pointsPerToken;
     const slots = pt.maxTokens * P, ntok = pt.timeSteps * pt.maxTokens;
     const points = fb.points!;
@@ -472,13 +497,14 @@ export class MultifieldSampler {
       const n = lat.length;
       for (const [li, level] of fc.levels.entries()) {
         t = performance.now();
-        const block = d.read(fc.name, level, t0, pt.timeSteps);
+        const src = levelSource(fc, level), place = d.place(src.name);
+        const block = d.read(src.name, src.level, t0, pt.timeSteps);
         const t1 = performance.now();
         timings.read += t1 - t;
-        const levelIndex = place.levels ? d.levels.indexOf(level) : 0;
+        const levelIndex = place.levels ? d.levels.indexOf(src.level) : 0;
         for (let ts = 0; ts < pt.timeSteps; ts++) {
           const [mean, std] = norm.coefficients(
-            fc.name,
+            src.name,
             place,
             levelIndex,
             norm.entry(d.times[t0 + ts]),
@@ -526,18 +552,20 @@ export class MultifieldSampler {
     const d = this.datasets[datasetIndex] as RegularDataset, norm = this.norms[datasetIndex] as NormSet;
     const [T, H, W] = this.window;
     const plane = H * W;
+    const src = levelSource(fc, level), name = src.name;
+    level = src.level;
     for (let t = 0; t < T; t++) {
       const entry = norm.entry(d.times[pos.t0 + t]);
       if (fc.normalization === "local") {
-        const [mean, std] = norm.localCoefficients(fc.name, level, entry, pos.i0, H, pos.j0, W, d.lons.length);
+        const [mean, std] = norm.localCoefficients(name, level, entry, pos.i0, H, pos.j0, W, d.lons.length);
         for (let k = 0; k < plane; k++) block[t * plane + k] = block[t * plane + k] * safe(std[k]) + mean[k];
       } else {
-        const [mean, std] = norm.globalCoefficients(fc.name, level, entry);
+        const [mean, std] = norm.globalCoefficients(name, level, entry);
         const sd = safe(std);
         for (let k = 0; k < plane; k++) block[t * plane + k] = block[t * plane + k] * sd + mean;
       }
     }
-    const tr = norm.transforms[fc.name];
+    const tr = norm.transforms[name];
     if (tr) { for (let i = 0; i < block.length; i++) block[i] = Math.exp(block[i] + Math.log(tr.eps)) - tr.eps; }
   }
 
@@ -573,6 +601,11 @@ export class MultifieldSampler {
       }
     }
   }
+}
+
+/** The store field and level behind level `level` of a field: its `surface` field for level 0 when set. */
+function levelSource(fc: FieldConfig, level: number): { name: string; level: number } {
+  return fc.surface !== undefined && level === 0 ? { name: fc.surface, level: 0 } : { name: fc.name, level };
 }
 
 /** A zero or missing standard deviation (a constant point, e.g. at a pole) divides by 1. */

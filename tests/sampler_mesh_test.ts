@@ -165,3 +165,52 @@ Deno.test("a mesh sampled alone: boxes in degrees, its own time axis, the points
     for (let k = 24; k < 48; k++) assert.equal(mask[k], k - 24 < pts.tokens[b] ? MASK.zeroed : MASK.visible);
   }
 });
+
+Deno.test("a mesh field may mix a surface level with its layers: FESOM temp with sst as level 0", async () => {
+  const dir = await tempDir();
+  const out = await convertFesom({
+    mesh: `${ROOT}samples/fesom/pi-mesh`,
+    inputs: [`${ROOT}samples/fesom/pi-output/sst.fesom.1985.nc`, `${ROOT}samples/fesom/pi-output/temp.fesom.1985.nc`],
+    out: join(dir, "pi.zarr"),
+  });
+  const layers = new ArrayReader(out.out, "level").read() as Float64Array;
+  const tokens = { ...POINTS, healpixOrder: 2, maxTokens: 64 };
+  const fields = [
+    { name: "temp", levels: [0, layers[0]], surface: "sst", tokens },
+    { name: "sst", levels: [0], tokens },
+  ];
+  const s = new MultifieldSampler({
+    datasets: [{ store: out.out, fields }],
+    batchSize: 4,
+    masking: { strategy: "forecast" },
+    seed: 9,
+    box: [40, 80],
+  });
+  const b = s.batch(0);
+  const [temp, sst] = b.fields;
+  const slots = 64 * 16;
+  let compared = 0;
+  for (let k = 0; k < 4; k++) {
+    const index = temp.points!.index.subarray(k * slots, (k + 1) * slots);
+    assert.deepEqual(index, sst.points!.index.subarray(k * slots, (k + 1) * slots));
+    // Level 0 of temp is sst; level 1 is the first layer of temp, a different field.
+    assert.deepEqual(
+      temp.tokens.subarray(2 * k * slots, (2 * k + 1) * slots),
+      sst.tokens.subarray(k * slots, (k + 1) * slots),
+    );
+    compared += index.filter((p) => p >= 0).length;
+  }
+  assert.ok(compared > 0, "the boxes hold ocean points");
+  assert.notDeepEqual(temp.tokens.subarray(slots, 2 * slots), temp.tokens.subarray(0, slots));
+  assert.throws(
+    () =>
+      new MultifieldSampler({
+        datasets: [{ store: out.out, fields: [{ ...fields[1], name: "sst", surface: "temp" }] }],
+        batchSize: 1,
+        masking: { strategy: "forecast" },
+        seed: 1,
+        box: [40, 80],
+      }),
+    /sst's surface temp must be a single-level field on nodes/,
+  );
+});

@@ -376,3 +376,43 @@ Deno.test("two regular datasets: the same grid and times share positions; anothe
     /half\.zarr: a second regular dataset must have the grid and time axis/,
   );
 });
+
+Deno.test("a field may mix a surface level with 3-D levels: t with t2m as its level 0", async () => {
+  const cfg = await config({ batchSize: 3 });
+  const mixed = new MultifieldSampler({
+    ...cfg,
+    datasets: [{
+      store: cfg.datasets[0].store,
+      fields: [
+        { name: "t", levels: [0, 850], surface: "t2m", tokens: GRID },
+        { name: "t2m", levels: [0], tokens: GRID },
+      ],
+    }],
+  });
+  const b = mixed.batch(1);
+  const [t, t2m] = b.fields;
+  const per = t2m.tokens.length / 3;
+  for (let s = 0; s < 3; s++) {
+    // Sample s: t's level 0 is t2m (same window, same coefficients); its level 1 is t at 850 hPa.
+    assert.deepEqual(t.tokens.subarray(2 * s * per, (2 * s + 1) * per), t2m.tokens.subarray(s * per, (s + 1) * per));
+  }
+  assert.notDeepEqual(t.tokens.subarray(per, 2 * per), t2m.tokens.subarray(0, per));
+  assert.equal(t.tokenInfo[3], 0, "token info keeps the level as configured");
+  const raw = (mixed.datasets[0] as RegularDataset).read(
+    "t2m",
+    0,
+    b.samples[0].t0,
+    12,
+    b.samples[0].i0,
+    18,
+    b.samples[0].j0,
+    36,
+  );
+  const block = new Float32Array(raw.length);
+  detokenize(t.tokens.subarray(0, per), GRID, block);
+  mixed.denormalize(block, 0, mixed.config.datasets[0].fields[0], 0, b.samples[0]);
+  for (let i = 0; i < raw.length; i += 97) assert.ok(Math.abs(block[i] - raw[i]) < 1e-3, `${block[i]} vs ${raw[i]}`);
+  const bad = structuredClone(cfg);
+  bad.datasets[0].fields[0] = { name: "t", levels: [0, 500], surface: "u", tokens: GRID };
+  assert.throws(() => new MultifieldSampler(bad), /t's surface u is not a single-level field/);
+});
