@@ -214,3 +214,43 @@ Deno.test("a mesh field may mix a surface level with its layers: FESOM temp with
     /sst's surface temp must be a single-level field on nodes/,
   );
 });
+
+Deno.test("element fields (FESOM v on triangles) are tokenized at element centroids", async () => {
+  const dir = await tempDir();
+  const out = await convertFesom({
+    mesh: `${ROOT}samples/fesom/pi-mesh`,
+    inputs: [`${ROOT}samples/fesom/pi-output/v.fesom.1985.nc`],
+    out: join(dir, "v.zarr"),
+  });
+  const layers = new ArrayReader(out.out, "level").read() as Float64Array;
+  const tokens = { ...POINTS, healpixOrder: 2, maxTokens: 128 };
+  const s = new MultifieldSampler({
+    datasets: [{ store: out.out, fields: [{ name: "v", levels: [layers[0]], tokens }] }],
+    batchSize: 3,
+    masking: { strategy: "forecast" },
+    seed: 4,
+    box: [30, 60],
+  });
+  const b = s.batch(0);
+  const f = b.fields[0], pts = f.points!;
+  const lat = new ArrayReader(out.out, "elem_lat").read() as Float64Array;
+  const nodes = (new ArrayReader(out.out, "lat").read() as Float64Array).length;
+  const raw = new ArrayReader(out.out, "data_elem").read() as Float32Array; // (time, field, level, elem)
+  const g = new ArrayReader(out.out.replace(".zarr", ".norm.zarr"), "global_norm_elem").read() as Float32Array;
+  const nl = layers.length, ne = lat.length;
+  assert.ok(ne > nodes, "more elements than nodes");
+  const slots = 128 * 16;
+  let seen = 0;
+  for (const [k, pos] of b.samples.entries()) {
+    const [south, north] = pos.box;
+    for (let q = 0; q < slots; q++) {
+      const e = pts.index[k * slots + q];
+      if (e < 0) continue;
+      seen++;
+      assert.ok(lat[e] >= south && lat[e] <= north, "element centroid in the box");
+      const want = (raw[e] - g[0]) / g[1 * nl]; // entry 0, field 0, level 0: mean at [0,0,0,0], std at [0,1,0,0]
+      assert.ok(Math.abs(f.tokens[k * slots + q] - want) < 1e-4, `${f.tokens[k * slots + q]} vs ${want}`);
+    }
+  }
+  assert.ok(seen > 0);
+});
