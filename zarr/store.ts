@@ -504,6 +504,8 @@ export class ArrayReader {
   /** Shard shape of a sharded v3 array (then `chunks` are the inner chunks). */
   readonly shards?: number[];
   private readonly shardIndex = new Map<string, BigUint64Array | null>();
+  /** Reused by {@link storedChunks}. */
+  private readBuffer = new Uint8Array(0);
   /** float32 with byte shuffle + zstd: decoded on the SIMD path. */
   private readonly shuffledZstd: boolean;
   private readonly openShards = new Map<string, Deno.FsFile>();
@@ -578,7 +580,8 @@ export class ArrayReader {
   /**
    * The stored bytes of many chunks (undefined where absent). In a sharded
    * array, chunks lying back to back in a shard file are read with one
-   * call, which matters for small inner chunks.
+   * call, which matters for small inner chunks; they are views into a
+   * buffer this reader reuses, valid until its next `storedChunks` call.
    */
   storedChunks(coords: number[][]): (Uint8Array | undefined)[] {
     if (!this.shards) return coords.map((c) => this.storedChunk(c));
@@ -595,19 +598,33 @@ export class ArrayReader {
       list.push({ k, offset: Number(index[2 * local]), length: Number(index[2 * local + 1]) });
       spans.set(path, list);
     }
+    // Runs of back-to-back chunks, read into one buffer reused across calls (no fresh pages per call).
+    const runs: {
+      path: string;
+      start: number;
+      length: number;
+      chunks: { k: number; offset: number; length: number }[];
+    }[] = [];
+    let total = 0;
     for (const [path, list] of spans) {
-      const file = this.shardFile(path);
-      if (!file) throw new Error(`${path}: shard file gone while reading (the store changed under the reader)`);
       list.sort((a, b) => a.offset - b.offset);
       for (let a = 0; a < list.length;) {
         let b = a + 1;
         while (b < list.length && list[b].offset === list[b - 1].offset + list[b - 1].length) b++;
-        const start = list[a].offset, bytes = preadSync(file, start, list[b - 1].offset + list[b - 1].length - start);
-        for (let i = a; i < b; i++) {
-          out[list[i].k] = bytes.subarray(list[i].offset - start, list[i].offset - start + list[i].length);
-        }
+        const start = list[a].offset, length = list[b - 1].offset + list[b - 1].length - start;
+        runs.push({ path, start, length, chunks: list.slice(a, b) });
+        total += length;
         a = b;
       }
+    }
+    if (this.readBuffer.length < total) this.readBuffer = new Uint8Array(Math.ceil(total * 1.25));
+    let at = 0;
+    for (const run of runs) {
+      const file = this.shardFile(run.path);
+      if (!file) throw new Error(`${run.path}: shard file gone while reading (the store changed under the reader)`);
+      const bytes = preadSync(file, run.start, run.length, this.readBuffer.subarray(at, at + run.length));
+      for (const c of run.chunks) out[c.k] = bytes.subarray(c.offset - run.start, c.offset - run.start + c.length);
+      at += run.length;
     }
     return out;
   }
@@ -743,8 +760,8 @@ export class ArrayReader {
   }
 }
 
-function preadSync(file: Deno.FsFile, pos: number, n: number): Uint8Array {
-  const buf = new Uint8Array(n);
+function preadSync(file: Deno.FsFile, pos: number, n: number, into?: Uint8Array): Uint8Array {
+  const buf = into ?? new Uint8Array(n);
   file.seekSync(pos, Deno.SeekMode.Start);
   let got = 0;
   while (got < n) {
