@@ -34,8 +34,10 @@ export interface ArraySummary {
   name: string;
   /** Shape. */
   shape: number[];
-  /** Chunk shape. */
+  /** Chunk shape (the inner chunks of a sharded array). */
   chunks: number[];
+  /** Shard shape of a sharded v3 array. */
+  shards?: number[];
   /** Dimension names. */
   dimensions: string[];
   /** Codec spec. */
@@ -70,6 +72,7 @@ function summarizeArray(root: string, name: string): ArraySummary {
     name,
     shape: a.shape,
     chunks: a.chunks,
+    shards: a.shards,
     dimensions: a.dimensions,
     codec: a.pipeline.spec,
     bytes: n * size,
@@ -196,9 +199,9 @@ export function formatSummary(s: StoreSummary): string {
     lines.push(
       `array      ${arr.name.padEnd(18)} (${arr.dimensions.join(", ")}) shape ${JSON.stringify(arr.shape)} chunks ${
         JSON.stringify(arr.chunks)
-      } codec ${arr.codec}: ${mb(arr.bytes)} → ${mb(arr.storedBytes)} (×${
-        (arr.bytes / Math.max(1, arr.storedBytes)).toFixed(2)
-      })`,
+      }${arr.shards ? ` in shards ${JSON.stringify(arr.shards)}` : ""} codec ${arr.codec}: ${mb(arr.bytes)} → ${
+        mb(arr.storedBytes)
+      } (×${(arr.bytes / Math.max(1, arr.storedBytes)).toFixed(2)})`,
     );
   }
   if (a.kind !== "normalization") {

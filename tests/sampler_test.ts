@@ -9,6 +9,7 @@ import { maskTokens } from "../samplers/masking.ts";
 import { MASK, maskedInput } from "../samplers/batch.ts";
 import { detokenize, type TokenGrid, tokenize } from "../tokenizers/regular.ts";
 import { ArrayReader } from "../zarr/store.ts";
+import { formatSummary, inspectStore } from "../stores/inspect.ts";
 import { ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
 
 let store: Promise<string> | undefined;
@@ -305,6 +306,7 @@ Deno.test("the sampler reads sharded v3 stores like v2 ones, decoding only inner
   const b = s.batch(2);
   assert.deepEqual(b.samples, a.samples);
   b.fields.forEach((f, i) => assert.deepEqual(f.tokens, a.fields[i].tokens));
+  assert.match(formatSummary(inspectStore(sharded.out)), /chunks \[4,1,1,16,32\] in shards \[4,1,1,64,128\]/);
   // Inner chunks are decoded one by one, exactly as the plain store's chunks are.
   assert.equal(b.stats.chunksDecoded, a.stats.chunksDecoded);
   assert.equal(b.stats.bytesDecoded, a.stats.bytesDecoded);
