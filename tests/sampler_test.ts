@@ -6,7 +6,8 @@ import { ChunkCache } from "../samplers/cache.ts";
 import { RegularDataset } from "../samplers/regular.ts";
 import { Rng } from "../samplers/rng.ts";
 import { maskTokens } from "../samplers/masking.ts";
-import { MASK, maskedInput } from "../samplers/batch.ts";
+import { MASK, maskedInput, noStats, noTimings } from "../samplers/batch.ts";
+import { gatherTokens } from "../samplers/gather.ts";
 import { detokenize, type TokenGrid, tokenize } from "../tokenizers/regular.ts";
 import { ArrayReader } from "../zarr/store.ts";
 import { formatSummary, inspectStore } from "../stores/inspect.ts";
@@ -417,4 +418,37 @@ Deno.test("a field may mix a surface level with 3-D levels: t with t2m as its le
   const bad = structuredClone(cfg);
   bad.datasets[0].fields[0] = { name: "t", levels: [0, 500], surface: "u", tokens: GRID };
   assert.throws(() => new MultifieldSampler(bad), /t's surface u is not a single-level field/);
+});
+
+Deno.test("gatherTokens: windows across 0°/360° and chunk edges equal plain reads cut into tokens", async () => {
+  const root = await sampleStore();
+  const d = new RegularDataset(root, new ChunkCache());
+  const windows = [
+    { t0: 2, i0: 20, j0: 105, end: 0, box: [0, 0, 0, 0] as [number, number, number, number] }, // columns 105..119, 0..20
+    { t0: 0, i0: 43, j0: 119, end: 0, box: [0, 0, 0, 0] as [number, number, number, number] }, // one column, then 0..34
+    { t0: 12, i0: 0, j0: 64, end: 0, box: [0, 0, 0, 0] as [number, number, number, number] }, // no wrap
+  ];
+  const per = 12 * 18 * 36;
+  const out = new Float32Array(windows.length * per);
+  const stats = noStats();
+  const done: number[] = [];
+  gatherTokens(
+    {
+      ...d.source("u", 850),
+      windows,
+      grid: GRID,
+      out,
+      offset: (s) => s * per,
+      done: (s) => done.push(s),
+    },
+    noTimings(),
+    stats,
+  );
+  assert.deepEqual(done.sort(), [0, 1, 2]);
+  for (const [s, w] of windows.entries()) {
+    const want = new Float32Array(per);
+    tokenize(d.read("u", 850, w.t0, 12, w.i0, 18, w.j0, 36), GRID, want);
+    assert.deepEqual(out.subarray(s * per, (s + 1) * per), want, `window ${s}`);
+  }
+  assert.equal(stats.bytesDelivered, 3 * per * 4);
 });
