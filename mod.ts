@@ -74,7 +74,6 @@ export type { Batch, BatchTimings, FieldBatch, PointSlots, ReadStats, SampleInfo
 export { gatherTokens } from "./samplers/gather.ts";
 export type { GatherRequest } from "./samplers/gather.ts";
 export { CachedArray, ChunkCache } from "./samplers/cache.ts";
-export type { CacheStats } from "./samplers/cache.ts";
 export { NormSet, RegularDataset } from "./samplers/regular.ts";
 export { MeshDataset, MeshNormSet } from "./samplers/unstructured.ts";
 export { maskTokens } from "./samplers/masking.ts";

@@ -6,25 +6,14 @@
  * @module
  */
 import { ArrayReader, type ChunkData, gridIndices } from "../zarr/store.ts";
-
-/** Counters of one cache. */
-export interface CacheStats {
-  /** Chunks decoded (cache misses). */
-  chunksDecoded: number;
-  /** Bytes of decoded chunks. */
-  bytesDecoded: number;
-  /** Bytes handed to callers. */
-  bytesDelivered: number;
-  /** Cache hits. */
-  hits: number;
-}
+import { noStats, type ReadStats } from "./batch.ts";
 
 /** LRU cache of decoded chunks. */
 export class ChunkCache {
   private readonly map = new Map<string, ChunkData>();
   private bytes = 0;
-  /** Counters. */
-  readonly stats: CacheStats = { chunksDecoded: 0, bytesDecoded: 0, bytesDelivered: 0, hits: 0 };
+  /** Read counters (chunks decoded on misses, bytes handed out by {@link CachedArray}). */
+  readonly stats: ReadStats = noStats();
   private readonly maxBytes: number;
 
   constructor(maxBytes = 512e6) {
@@ -37,7 +26,6 @@ export class ChunkCache {
     if (hit) {
       this.map.delete(key);
       this.map.set(key, hit);
-      this.stats.hits++;
       return hit;
     }
     const data = load();
@@ -51,11 +39,6 @@ export class ChunkCache {
       this.bytes -= v.byteLength;
     }
     return data;
-  }
-
-  /** Read amplification so far: bytes decoded / bytes delivered. */
-  amplification(): number {
-    return this.stats.bytesDelivered ? this.stats.bytesDecoded / this.stats.bytesDelivered : 0;
   }
 }
 

@@ -12,7 +12,7 @@
  * @module
  */
 import { MultifieldSampler, type SamplerConfig, type Unit, type UnitResult } from "./sampler.ts";
-import { accumulate, type Batch, type BatchTimings, type FieldBatch, noStats, noTimings } from "./batch.ts";
+import type { Batch, BatchTimings, FieldBatch } from "./batch.ts";
 import { fieldBytes } from "./batch.ts";
 
 /** One unit as run by a thread. */
@@ -173,20 +173,9 @@ export class BatchLoader {
     p.results[unit] = result;
     p.traces.push({ unit: this.units[unit], worker, span, timings: result.timings });
     if (--p.left > 0) return;
-    const timings = noTimings(), stats = noStats();
-    for (const r of p.results) (accumulate(timings, r!.timings), accumulate(stats, r!.stats));
-    const fields = p.fields.map((fb, field) => {
-      // Units in order, whichever worker finished first: the same batch for any worker count.
-      const mine = this.units.map((u, i) => [u, p.results[i]!] as const).filter(([u]) => u.field === field);
-      const replaced = Int32Array.from(mine.flatMap(([, r]) => r.replaced));
-      const replacements = new Float32Array(mine.reduce((n, [, r]) => n + r.replacements.length, 0));
-      let o = 0;
-      for (const [, r] of mine) (replacements.set(r.replacements, o), o += r.replacements.length);
-      return { ...fb!, replaced, replacements };
-    });
     const spans = p.traces.map((t) => t.span);
     p.done = {
-      batch: { index: batch, timings, stats, samples: this.sampler!.positions(batch), fields },
+      batch: this.sampler!.assemble(batch, p.fields.map((fb) => fb!), p.results.map((r) => r!)),
       units: p.traces,
       made: [Math.min(...spans.map((s) => s[0])), Math.max(...spans.map((s) => s[1]))],
       wait: 0,

@@ -151,8 +151,10 @@ export type { Batch, BatchTimings, FieldBatch, SampleInfo } from "./batch.ts";
 export class MultifieldSampler {
   /** Configuration. */
   readonly config: SamplerConfig;
-  /** Chunk cache of mesh and coefficient reads. */
+  /** Chunk cache of the datasets' piecemeal reads (mesh fields); its counters go into the batch's. */
   readonly cache: ChunkCache;
+  /** Chunk cache of coefficient reads (not data: not in the read counters). */
+  private readonly normCache: ChunkCache;
   /** Opened datasets. */
   readonly datasets: (RegularDataset | MeshDataset)[];
   /** Opened coefficient sets. */
@@ -166,6 +168,7 @@ export class MultifieldSampler {
   constructor(config: SamplerConfig) {
     this.config = config;
     this.cache = new ChunkCache(config.cacheBytes);
+    this.normCache = new ChunkCache(config.cacheBytes);
     this.datasets = config.datasets.map((d) =>
       readRootAttributes(d.store).grid === "unstructured"
         ? new MeshDataset(d.store, this.cache)
@@ -174,8 +177,8 @@ export class MultifieldSampler {
     this.norms = config.datasets.map((d, i) => {
       const path = d.norm ?? defaultNorm(d.store);
       return this.datasets[i] instanceof MeshDataset
-        ? new MeshNormSet(path, this.cache)
-        : new NormSet(path, this.cache);
+        ? new MeshNormSet(path, this.normCache)
+        : new NormSet(path, this.normCache);
     });
     const meshFirst = this.datasets[0] instanceof MeshDataset;
     if (meshFirst && this.datasets.some((d) => d instanceof RegularDataset)) {
@@ -322,19 +325,27 @@ export class MultifieldSampler {
   /** Batch `index` (deterministic), made on this thread. */
   batch(index: number): Batch {
     const fields = this.allocate();
+    return this.assemble(index, fields, this.units().map((u) => this.runUnit(index, u, fields[u.field])));
+  }
+
+  /**
+   * The batch made of `fields` and the results of its units (in {@link units}
+   * order, whichever thread ran them): summed counters, and per field the
+   * replaced tokens of its units in unit order.
+   */
+  assemble(index: number, fields: FieldBatch[], results: UnitResult[]): Batch {
     const timings = noTimings(), stats = noStats();
-    const results = this.units().map((u) => {
-      const r = this.runUnit(index, u, fields[u.field]);
-      accumulate(timings, r.timings);
-      accumulate(stats, r.stats);
-      return [u, r] as const;
+    for (const r of results) (accumulate(timings, r.timings), accumulate(stats, r.stats));
+    const units = this.units();
+    const out = fields.map((fb, field) => {
+      const mine = results.filter((_, i) => units[i].field === field);
+      return {
+        ...fb,
+        replaced: Int32Array.from(mine.flatMap((r) => r.replaced)),
+        replacements: concat(mine.map((r) => r.replacements)),
+      };
     });
-    for (const [field, fb] of fields.entries()) {
-      const mine = results.filter(([u]) => u.field === field).map(([, r]) => r);
-      fb.replaced = Int32Array.from(mine.flatMap((r) => r.replaced));
-      fb.replacements = concat(mine.map((r) => r.replacements));
-    }
-    return { index, timings, stats, samples: this.positions(index), fields };
+    return { index, timings, stats, samples: this.positions(index), fields: out };
   }
 
   /** Fill `fb` (the unit's field) with the unit's levels of batch `index`. */
@@ -358,7 +369,10 @@ export class MultifieldSampler {
     const replacements: Float32Array[] = [];
     const masked = { replaced: result.replaced, replacements };
     if (d instanceof MeshDataset) {
+      // Mesh fields are read through the dataset cache: its counters' growth is this unit's I/O.
+      const before = { ...this.cache.stats };
       this.meshUnit(d, this.norms[slot.dataset] as MeshNormSet, slot, fb, samples, result.timings);
+      for (const k of Object.keys(before) as (keyof ReadStats)[]) result.stats[k] = this.cache.stats[k] - before[k];
       this.maskUnit(slot, unit, fb, rng, masked, result.timings);
     } else {
       const li = unit.levels[0], level = slot.levels[li], src = levelSource(slot.config, level);

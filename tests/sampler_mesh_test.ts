@@ -158,6 +158,8 @@ Deno.test("a mesh sampled alone: boxes in degrees, its own time axis, the points
     if (got.length) withPoints++;
   }
   assert.ok(withPoints >= 3, `${withPoints} of 6 boxes hold ocean points`);
+  // The mesh reads are in the batch's read counters.
+  assert.ok(batch.stats.chunksDecoded > 0 && batch.stats.bytesDelivered > 0, JSON.stringify(batch.stats));
   // Forecast masking: the last of the two steps is the target, padding never is.
   for (let b = 0; b < 6; b++) {
     const mask = f.mask.subarray(b * 48, (b + 1) * 48);

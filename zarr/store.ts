@@ -564,17 +564,26 @@ export class ArrayReader {
         return undefined;
       }
     }
-    const per = this.shards.map((v, i) => v / this.chunks[i]);
+    const at = this.locate(coords);
+    return at && preadSync(this.openShard(at.path), at.offset, at.length);
+  }
+
+  /** Shard file, offset and length of an inner chunk of a sharded array; undefined when absent. */
+  private locate(coords: number[]): { path: string; offset: number; length: number } | undefined {
+    const per = this.shards!.map((v, i) => v / this.chunks[i]);
     const path = this.chunkPath(coords.map((c, i) => Math.floor(c / per[i])));
     let local = 0;
     for (let i = 0; i < per.length; i++) local = local * per[i] + (coords[i] % per[i]);
     const index = this.shardIndexOf(path, per);
-    if (!index) return undefined;
-    const offset = index[2 * local], length = index[2 * local + 1];
-    if (offset === 0xffffffffffffffffn) return undefined;
+    if (!index || index[2 * local] === 0xffffffffffffffffn) return undefined;
+    return { path, offset: Number(index[2 * local]), length: Number(index[2 * local + 1]) };
+  }
+
+  /** An open shard whose index was read: it must still be there. */
+  private openShard(path: string): Deno.FsFile {
     const file = this.shardFile(path);
     if (!file) throw new Error(`${path}: shard file gone while reading (the store changed under the reader)`);
-    return preadSync(file, Number(offset), Number(length));
+    return file;
   }
 
   /**
@@ -585,18 +594,14 @@ export class ArrayReader {
    */
   storedChunks(coords: number[][]): (Uint8Array | undefined)[] {
     if (!this.shards) return coords.map((c) => this.storedChunk(c));
-    const per = this.shards.map((v, i) => v / this.chunks[i]);
     const spans = new Map<string, { k: number; offset: number; length: number }[]>();
     const out: (Uint8Array | undefined)[] = coords.map(() => undefined);
     for (const [k, c] of coords.entries()) {
-      const path = this.chunkPath(c.map((x, i) => Math.floor(x / per[i])));
-      let local = 0;
-      for (let i = 0; i < per.length; i++) local = local * per[i] + (c[i] % per[i]);
-      const index = this.shardIndexOf(path, per);
-      if (!index || index[2 * local] === 0xffffffffffffffffn) continue;
-      const list = spans.get(path) ?? [];
-      list.push({ k, offset: Number(index[2 * local]), length: Number(index[2 * local + 1]) });
-      spans.set(path, list);
+      const at = this.locate(c);
+      if (!at) continue;
+      const list = spans.get(at.path) ?? [];
+      list.push({ k, offset: at.offset, length: at.length });
+      spans.set(at.path, list);
     }
     // Runs of back-to-back chunks, read into one buffer reused across calls (no fresh pages per call).
     const runs: {
@@ -620,9 +625,12 @@ export class ArrayReader {
     if (this.readBuffer.length < total) this.readBuffer = new Uint8Array(Math.ceil(total * 1.25));
     let at = 0;
     for (const run of runs) {
-      const file = this.shardFile(run.path);
-      if (!file) throw new Error(`${run.path}: shard file gone while reading (the store changed under the reader)`);
-      const bytes = preadSync(file, run.start, run.length, this.readBuffer.subarray(at, at + run.length));
+      const bytes = preadSync(
+        this.openShard(run.path),
+        run.start,
+        run.length,
+        this.readBuffer.subarray(at, at + run.length),
+      );
       for (const c of run.chunks) out[c.k] = bytes.subarray(c.offset - run.start, c.offset - run.start + c.length);
       at += run.length;
     }

@@ -614,18 +614,26 @@ function writeMeshArrays(
     attributes: { long_name: "1 where the layer is wet" },
   })
     .writeAll(mask(mesh.nlevelsElem));
-  const hp = (name: string, lon: Float64Array, lat: Float64Array, dim: string) => {
-    const ids = healpixIds(HEALPIX_ORDERS, lon, lat);
-    const flat = new Int32Array(ids.length * lon.length);
-    ids.forEach((a, o) => flat.set(a, o * lon.length));
-    mk(name, {
-      shape: [ids.length, lon.length],
-      chunks: [ids.length, lon.length],
-      dtype: "int32",
-      dimensions: ["healpix_order", dim],
-      attributes: { healpix_orders: HEALPIX_ORDERS, scheme: "nested" },
-    }).writeAll(flat);
-  };
-  hp("healpix_node", mesh.lon, mesh.lat, "node");
-  hp("healpix_elem", mesh.centroidLon, mesh.centroidLat, "elem");
+  writeHealpixIds(mk, "healpix_node", mesh.lon, mesh.lat, "node");
+  writeHealpixIds(mk, "healpix_elem", mesh.centroidLon, mesh.centroidLat, "elem");
+}
+
+/** The nested HEALPix ids of points at {@link HEALPIX_ORDERS}, as an (order, point) int32 array (the samplers bucket by them). */
+export function writeHealpixIds(
+  mk: (path: string, spec: ConstructorParameters<typeof ArrayWriter>[3]) => ArrayWriter,
+  name: string,
+  lon: Float64Array,
+  lat: Float64Array,
+  dim: string,
+): void {
+  const ids = healpixIds(HEALPIX_ORDERS, lon, lat);
+  const flat = new Int32Array(ids.length * lon.length);
+  ids.forEach((a, o) => flat.set(a, o * lon.length));
+  mk(name, {
+    shape: [ids.length, lon.length],
+    chunks: [ids.length, lon.length],
+    dtype: "int32",
+    dimensions: ["healpix_order", dim],
+    attributes: { healpix_orders: HEALPIX_ORDERS, scheme: "nested" },
+  }).writeAll(flat);
 }

@@ -12,7 +12,14 @@
 import { basename, dirname, resolve } from "node:path";
 import { InputError, openDataset, type SourceDataset } from "../formats/dataset.ts";
 import { isoTime, monthIndex, packingOf, unpackInto } from "../cf.ts";
-import { ArrayWriter, finalizeStore, publishStore, removeStore, type ZarrFormat } from "../../zarr/store.ts";
+import {
+  ArrayWriter,
+  finalizeStore,
+  pathExists,
+  publishStore,
+  removeStore,
+  type ZarrFormat,
+} from "../../zarr/store.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
 import { emptyMoments, type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import {
@@ -23,8 +30,7 @@ import {
   writeGlobalCoefficients,
   writeLocalCoefficients,
 } from "../../normalization/sets.ts";
-import { healpixIds } from "../../geometry/healpix.ts";
-import { HEALPIX_ORDERS } from "../fesom/convert.ts";
+import { HEALPIX_ORDERS, writeHealpixIds } from "../fesom/convert.ts";
 import { VERSION } from "../../version.ts";
 
 /** Options of {@link convertGaussian}. */
@@ -76,13 +82,7 @@ export async function convertGaussian(opts: GaussianOptions): Promise<GaussianSu
   const out = opts.out.replace(/\/+$/, "");
   const normPath = (opts.norm ?? defaultNormPath(out)).replace(/\/+$/, "");
   for (const p of [out, normPath]) {
-    let there = true;
-    try {
-      Deno.statSync(p);
-    } catch {
-      there = false;
-    }
-    if (there && !opts.overwrite) throw new Error(`${p} already exists; pass --overwrite to replace it`);
+    if (pathExists(p) && !opts.overwrite) throw new Error(`${p} already exists; pass --overwrite to replace it`);
   }
   if (opts.inputs.length === 0) throw new Error("no GRIB files given");
 
@@ -179,16 +179,7 @@ export async function convertGaussian(opts: GaussianOptions): Promise<GaussianSu
       attributes: { units: "degrees_east" },
     })
       .writeAll(lon);
-    const ids = healpixIds(HEALPIX_ORDERS, lon, lat);
-    const flat = new Int32Array(ids.length * np);
-    ids.forEach((a, o) => flat.set(a, o * np));
-    mk("healpix_node", {
-      shape: [ids.length, np],
-      chunks: [ids.length, np],
-      dtype: "int32",
-      dimensions: ["healpix_order", "node"],
-      attributes: { healpix_orders: HEALPIX_ORDERS, scheme: "nested" },
-    }).writeAll(flat);
+    writeHealpixIds(mk, "healpix_node", lon, lat, "node");
     mk("level", { shape: [nl], chunks: [Math.max(1, nl)], dtype: "float64", dimensions: ["level"] })
       .writeAll(Float64Array.from(levels));
     mk("time", {
