@@ -14,20 +14,13 @@ export { planConversion, scanFile } from "./converters/era5/inventory.ts";
 export type { FieldPlan, FileEntry, Plan, PlanOptions } from "./converters/era5/inventory.ts";
 export { converterRegistry, registerConverter } from "./converters/registry.ts";
 export type { ConverterPlugin } from "./converters/registry.ts";
-export { formatRegistry, InputError, openDataset, registerFormat } from "./converters/formats/dataset.ts";
+export { formatRegistry, openDataset, registerFormat } from "./converters/formats/dataset.ts";
 export type { FormatReader, SourceDataset, SourceVariable } from "./converters/formats/dataset.ts";
 export { netcdf3Reader } from "./converters/formats/netcdf3.ts";
 export { hdf5Reader } from "./converters/formats/hdf5.ts";
 export { decodeTimes, packingOf, parseTimeUnits, unpackInto } from "./converters/cf.ts";
 export type { Packing, TimeUnits } from "./converters/cf.ts";
-export {
-  ArrayReader,
-  ArrayWriter,
-  assertComplete,
-  finalizeStore,
-  IncompleteStoreError,
-  readRootAttributes,
-} from "./zarr/store.ts";
+export { ArrayReader, ArrayWriter, assertComplete, finalizeStore, readRootAttributes } from "./zarr/store.ts";
 export type { ArraySpec, DType, ZarrFormat } from "./zarr/store.ts";
 export { codecRegistry, DEFAULT_CODEC, parseCodecSpec } from "./zarr/codecs.ts";
 export { emptyMoments, mergeMoments, momentsOf, PointMoments, stdOf } from "./normalization/moments.ts";
@@ -99,3 +92,14 @@ export { nativeZstd, nodeZstd, zstd } from "./zarr/zstd.ts";
 export type { Zstd } from "./zarr/zstd.ts";
 export { convertGaussian } from "./converters/gaussian/convert.ts";
 export type { GaussianOptions, GaussianSummary } from "./converters/gaussian/convert.ts";
+export {
+  CheckpointError,
+  ConfigError,
+  IncompleteStoreError,
+  InputError,
+  isPipelineError,
+  NormalizationError,
+  PipelineError,
+  StoreError,
+} from "./errors.ts";
+export type { ErrorKind, ErrorOptions } from "./errors.ts";

@@ -4,14 +4,8 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
-import {
-  ArrayReader,
-  assertComplete,
-  diskUsage,
-  IncompleteStoreError,
-  pathExists as exists,
-  readRootAttributes,
-} from "../zarr/store.ts";
+import { ArrayReader, assertComplete, diskUsage, pathExists as exists, readRootAttributes } from "../zarr/store.ts";
+import { IncompleteStoreError } from "../errors.ts";
 import { isoTime } from "../converters/cf.ts";
 
 /** A normalization set found next to a data store. */

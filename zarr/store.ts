@@ -10,6 +10,7 @@
  */
 import { dirname, join } from "node:path";
 import { crc32c } from "./crc32c.ts";
+import { IncompleteStoreError } from "../errors.ts";
 import { zstd } from "./zstd.ts";
 import { simdUnshuffle } from "./simd.ts";
 import {
@@ -465,20 +466,18 @@ export function readGroupAttributes(root: string, path: string): Record<string, 
   return JSON.parse(Deno.readTextFileSync(join(dir, "zarr.json"))).attributes ?? {};
 }
 
-/** Thrown when a directory is not a finished store. */
-export class IncompleteStoreError extends Error {}
-
 /** Detect the zarr format of a finished store, or throw {@link IncompleteStoreError}. */
 export function assertComplete(root: string): ZarrFormat {
-  if (!exists(root)) throw new IncompleteStoreError(`${root}: no such store`);
+  if (!exists(root)) throw new IncompleteStoreError(root, "no such store");
   if (exists(join(root, ".zgroup"))) return 2;
   if (exists(join(root, "zarr.json"))) return 3;
   if (exists(join(root, ".zattrs")) || exists(join(root, "data")) || exists(join(root, ".build"))) {
     throw new IncompleteStoreError(
-      `${root}: incomplete store: the root group metadata is missing, so the conversion that wrote it did not finish; convert again`,
+      root,
+      `incomplete store: the root group metadata is missing, so the conversion that wrote it did not finish; convert again`,
     );
   }
-  throw new IncompleteStoreError(`${root}: not a zarr store (no .zgroup or zarr.json)`);
+  throw new IncompleteStoreError(root, "not a zarr store (no .zgroup or zarr.json)");
 }
 
 /** Read-only view of one array of a finished store. */

@@ -6,7 +6,8 @@
  * @module
  */
 import { decodeTimes, isoTime, type Packing, packingOf, parseTimeUnits } from "../cf.ts";
-import { InputError, openDataset, type SourceDataset } from "../formats/dataset.ts";
+import { openDataset, type SourceDataset } from "../formats/dataset.ts";
+import { InputError } from "../../errors.ts";
 import { describeGrid, type Grid, normalizeGrid, sameGrid } from "./grid.ts";
 
 const TIME_NAMES = ["valid_time", "time"];

@@ -18,7 +18,8 @@
  */
 import { basename, dirname, resolve } from "node:path";
 import { decodeTimes, isoTime, monthIndex, parseTimeUnits } from "../cf.ts";
-import { InputError, openDataset } from "../formats/dataset.ts";
+import { openDataset } from "../formats/dataset.ts";
+import { InputError } from "../../errors.ts";
 import {
   ArrayWriter,
   finalizeStore,

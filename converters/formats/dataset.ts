@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { InputError } from "../../errors.ts";
 
 /** Numeric arrays a reader may return. */
 export type NumericArray =
@@ -65,17 +66,6 @@ export interface FormatReader {
   sniff(head: Uint8Array): boolean;
   /** Open the file (already sniffed). */
   open(path: string): Promise<SourceDataset>;
-}
-
-/** Error about one input file; the message always names the file. */
-export class InputError extends Error {
-  /** The file the problem is in. */
-  readonly file: string;
-  constructor(file: string, problem: string) {
-    super(`${file}: ${problem}`);
-    this.file = file;
-    this.name = "InputError";
-  }
 }
 
 /** Registered format readers, tried in order. */

@@ -10,13 +10,13 @@ import h5wasm, { Module } from "h5wasm/node";
 import { resolve } from "node:path";
 import {
   type FormatReader,
-  InputError,
   type NumericArray,
   readHead,
   registerFormat,
   type SourceDataset,
   type SourceVariable,
 } from "./dataset.ts";
+import { InputError } from "../../errors.ts";
 
 const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 

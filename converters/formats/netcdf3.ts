@@ -9,13 +9,13 @@
 import { NetCDFReader } from "netcdfjs";
 import {
   type FormatReader,
-  InputError,
   type NumericArray,
   readHead,
   registerFormat,
   type SourceDataset,
   type SourceVariable,
 } from "./dataset.ts";
+import { InputError } from "../../errors.ts";
 
 const TYPES: Record<string, { dtype: string; size: number }> = {
   byte: { dtype: "int8", size: 1 },

@@ -10,7 +10,8 @@
  * @module
  */
 import { basename, dirname, resolve } from "node:path";
-import { InputError, openDataset, type SourceDataset } from "../formats/dataset.ts";
+import { openDataset, type SourceDataset } from "../formats/dataset.ts";
+import { InputError } from "../../errors.ts";
 import { isoTime, monthIndex, packingOf, unpackInto } from "../cf.ts";
 import {
   ArrayWriter,

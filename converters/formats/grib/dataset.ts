@@ -9,12 +9,12 @@
  */
 import {
   type FormatReader,
-  InputError,
   type NumericArray,
   registerFormat,
   type SourceDataset,
   type SourceVariable,
 } from "../dataset.ts";
+import { InputError } from "../../../errors.ts";
 import { axes, decodeMessage, FileReader, GribError, type GribMessage, gridPoints, scanGrib } from "./message.ts";
 
 const LEVELLED = ["isobaricInhPa", "hybrid"];
