@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { logTransform } from "../../normalization/transforms.ts";
 import { type Packing, unpackInto } from "../cf.ts";
 import { openDataset, type SourceDataset } from "../formats/dataset.ts";
 import "../formats/netcdf3.ts";
@@ -194,8 +195,7 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
         let statsOf = chunk;
         if (task.logEps !== undefined) {
           statsOf = ctx.buffer("log", chunk.length);
-          const eps = task.logEps, shift = Math.log(eps);
-          for (let i = 0; i < chunk.length; i++) statsOf[i] = Math.log(chunk[i] + eps) - shift;
+          logTransform(task.logEps).forwardInto(chunk, 0, statsOf, 0, chunk.length);
         }
         for (const [acc, from, steps] of monthRuns) {
           acc.addBlock(statsOf, from * clat * clon, clat * clon, clon, steps, rows, cols, i0 * nlon + j0, nlon);
