@@ -1,97 +1,17 @@
 /**
  * atmorep-ts: data pipeline for atmospheric and ocean foundation models.
  *
- * Public API: converters (ERA5 netCDF/GRIB, stratospheric levels, FESOM2 →
- * zarr), zarr store I/O with native codecs, normalization statistics and
- * coefficient sets, store inspection, the multifield sampler with its batch
- * loader and profiler, and the tokenizers (a registry of plug-ins).
+ * The stable public API: converters (ERA5 netCDF/GRIB, stratospheric
+ * levels, reduced Gaussian GRIB, FESOM2 → zarr) and their parallel protocol,
+ * coefficient sets (derive, read, apply, invert, identify), store
+ * inspection, the datasets and windows the sampler reads, tokenizer
+ * plug-ins, the multifield sampler with its batch format, loader and
+ * profiler, and the tagged errors. Internals stay importable by path.
  *
  * @module
  */
-export { convertEra5, DEFAULT_CHUNKS, expandInputs } from "./converters/era5/convert.ts";
-export type { ChunkShape, ConversionSummary, Era5Options, Progress } from "./converters/era5/convert.ts";
-export { planConversion, scanFile } from "./converters/era5/inventory.ts";
-export type { FieldPlan, FileEntry, Plan, PlanOptions } from "./converters/era5/inventory.ts";
-export { converterRegistry, registerConverter } from "./converters/registry.ts";
-export type { ConverterPlugin } from "./converters/registry.ts";
-export { formatRegistry, openDataset, registerFormat } from "./converters/formats/dataset.ts";
-export type { FormatReader, SourceDataset, SourceVariable } from "./converters/formats/dataset.ts";
-export { netcdf3Reader } from "./converters/formats/netcdf3.ts";
-export { hdf5Reader } from "./converters/formats/hdf5.ts";
-export { decodeTimes, packingOf, parseTimeUnits, unpackInto } from "./converters/cf.ts";
-export type { Packing, TimeUnits } from "./converters/cf.ts";
-export { ArrayReader, ArrayWriter, assertComplete, finalizeStore, readRootAttributes } from "./zarr/store.ts";
-export type { ArraySpec, DType, ZarrFormat } from "./zarr/store.ts";
-export { codecRegistry, DEFAULT_CODEC, parseCodecSpec } from "./zarr/codecs.ts";
-export { emptyMoments, mergeMoments, momentsOf, PointMoments, stdOf } from "./normalization/moments.ts";
-export type { Moments } from "./normalization/moments.ts";
-export { defaultNormPath } from "./normalization/sets.ts";
-export { deriveNormSet } from "./normalization/derive.ts";
-export type { DeriveOptions, Pooling } from "./normalization/derive.ts";
-export { formatSummary, inspectStore } from "./stores/inspect.ts";
-export type { StoreSummary } from "./stores/inspect.ts";
-export { VERSION } from "./version.ts";
-export { convertFesom, HEALPIX_ORDERS } from "./converters/fesom/convert.ts";
-export type { FesomOptions, FesomSummary } from "./converters/fesom/convert.ts";
-export { readAsciiMesh, readDiagMesh, readMesh } from "./converters/fesom/mesh.ts";
-export type { FesomMesh } from "./converters/fesom/mesh.ts";
-export { healpixIds, healpixNested } from "./geometry/healpix.ts";
-export { eulerMatrix, rotateVectorsToGeo, triangleAreas, triangleCentroids } from "./geometry/sphere.ts";
-export {
-  finalizeConversion,
-  initConversion,
-  partTasks,
-  runConversionPart,
-  stagePath,
-} from "./converters/era5/convert.ts";
-export type { BuildState } from "./converters/era5/convert.ts";
-export { fullLevelPressure, REFERENCE_SURFACE_PRESSURE, splitPv } from "./converters/era5/levels.ts";
-export { convertStrato, levelsInRange, STRATO_FIELDS, STRATO_LOG } from "./converters/strato/convert.ts";
-export type { StratoOptions } from "./converters/strato/convert.ts";
-export { slurmScripts } from "./converters/slurm/script.ts";
-export type { SlurmOptions } from "./converters/slurm/script.ts";
-export { GribDataset, gribReader } from "./converters/formats/grib/dataset.ts";
-export {
-  decodeMessage,
-  FileReader,
-  gaussianLatitudes,
-  gridPoints,
-  scanGrib,
-} from "./converters/formats/grib/message.ts";
-export type { GribGrid, GribMessage } from "./converters/formats/grib/message.ts";
-export { grib1Param, grib2Param } from "./converters/formats/grib/params.ts";
-export { MultifieldSampler } from "./samplers/sampler.ts";
-export type { DatasetConfig, FieldConfig, FieldSlot, SamplerConfig, Unit, UnitResult } from "./samplers/sampler.ts";
-export { accumulate, allocateField, fieldBytes, MASK, maskedInput, tokenShape } from "./samplers/batch.ts";
-export type { Batch, BatchTimings, FieldBatch, PointSlots, ReadStats, SampleInfo } from "./samplers/batch.ts";
-export { gatherTokens } from "./samplers/gather.ts";
-export type { GatherRequest } from "./samplers/gather.ts";
-export { CachedArray, ChunkCache } from "./samplers/cache.ts";
-export { NormSet, RegularDataset } from "./samplers/regular.ts";
-export { MeshDataset, MeshNormSet } from "./samplers/unstructured.ts";
-export { maskTokens } from "./samplers/masking.ts";
-export type { MaskingConfig } from "./samplers/masking.ts";
-export { Rng } from "./samplers/rng.ts";
-export { BatchLoader } from "./samplers/loader.ts";
-export type { LoadedBatch, LoaderOptions, UnitTrace } from "./samplers/loader.ts";
-export { formatProfile, profileLoader } from "./samplers/profile.ts";
-export type { Profile, ProfileOptions, ProfileRow } from "./samplers/profile.ts";
-export { detokenize, extent, TOKEN_INFO, tokenize, tokenLength } from "./tokenizers/regular.ts";
-export type { TokenGrid } from "./tokenizers/regular.ts";
-export { gatherPoints, layoutPoints, pointsInBox, scatterPoints } from "./tokenizers/unstructured.ts";
-export type { PointLayout, PointTokens } from "./tokenizers/unstructured.ts";
-export {
-  healpixPointsTokenizer,
-  registerTokenizer,
-  regularTokenizer,
-  tokenizerFor,
-  tokenizerRegistry,
-} from "./tokenizers/registry.ts";
-export type { TokenizerPlugin, TokenLayout } from "./tokenizers/registry.ts";
-export { nativeZstd, nodeZstd, zstd } from "./zarr/zstd.ts";
-export type { Zstd } from "./zarr/zstd.ts";
-export { convertGaussian } from "./converters/gaussian/convert.ts";
-export type { GaussianOptions, GaussianSummary } from "./converters/gaussian/convert.ts";
+
+// Errors.
 export {
   CheckpointError,
   ConfigError,
@@ -103,3 +23,89 @@ export {
   StoreError,
 } from "./errors.ts";
 export type { ErrorKind, ErrorOptions } from "./errors.ts";
+export { VERSION } from "./version.ts";
+
+// Converters.
+export {
+  convertEra5,
+  DEFAULT_CHUNKS,
+  finalizeConversion,
+  initConversion,
+  runConversionPart,
+} from "./converters/era5/convert.ts";
+export type { ChunkShape, ConversionSummary, Era5Options, Progress } from "./converters/era5/convert.ts";
+export { convertStrato, STRATO_FIELDS, STRATO_LOG } from "./converters/strato/convert.ts";
+export type { StratoOptions } from "./converters/strato/convert.ts";
+export { convertFesom, HEALPIX_ORDERS } from "./converters/fesom/convert.ts";
+export type { FesomOptions, FesomSummary } from "./converters/fesom/convert.ts";
+export { readMesh } from "./converters/fesom/mesh.ts";
+export type { FesomMesh } from "./converters/fesom/mesh.ts";
+export { convertGaussian } from "./converters/gaussian/convert.ts";
+export type { GaussianOptions, GaussianSummary } from "./converters/gaussian/convert.ts";
+export { slurmScripts } from "./converters/slurm/script.ts";
+export type { SlurmOptions } from "./converters/slurm/script.ts";
+export { converterRegistry, registerConverter } from "./converters/registry.ts";
+export type { ConverterPlugin } from "./converters/registry.ts";
+export { formatRegistry, registerFormat } from "./converters/formats/dataset.ts";
+export type { FormatReader, SourceDataset, SourceVariable } from "./converters/formats/dataset.ts";
+
+// Coefficient sets.
+export { defaultNormPath } from "./normalization/sets.ts";
+export { deriveNormSet } from "./normalization/derive.ts";
+export type { DeriveOptions, Pooling } from "./normalization/derive.ts";
+export { CoefficientSet, denormalizeInPlace, normalizeInPlace } from "./normalization/coefficients.ts";
+export type { GridRegion, Scaling } from "./normalization/coefficients.ts";
+export { assertSameCoefficientSet, coefficientSetIdentity } from "./normalization/identity.ts";
+export type { CoefficientSetIdentity } from "./normalization/identity.ts";
+export { logTransform, transformFromSpec, transformRegistry } from "./normalization/transforms.ts";
+export type { TransformSpec, ValueTransform } from "./normalization/transforms.ts";
+
+// Stores.
+export { formatSummary, inspectStore } from "./stores/inspect.ts";
+export type { StoreSummary } from "./stores/inspect.ts";
+
+// Datasets and windows.
+export { datasetRegistry, openSampleDataset } from "./datasets/dataset.ts";
+export type { DatasetOpener, RandomSource, SampleDataset } from "./datasets/dataset.ts";
+export { GridDataset } from "./datasets/grid.ts";
+export { MeshDataset } from "./datasets/mesh.ts";
+export { ChunkCache } from "./datasets/cache.ts";
+export { toSeconds } from "./datasets/window.ts";
+export type { Window, WindowRequest, WindowShape } from "./datasets/window.ts";
+export { tileGrid } from "./datasets/tiling.ts";
+export type { TilingGrid, TilingOptions } from "./datasets/tiling.ts";
+
+// Tokenizers.
+export { registerTokenizer, tokenizerFor, tokenizerRegistry } from "./tokenizers/registry.ts";
+export type {
+  CutRequest,
+  PointSlots,
+  Restored,
+  RestoreRequest,
+  TokenArrays,
+  TokenField,
+  TokenizerPlugin,
+} from "./tokenizers/plugin.ts";
+export { detokenize, extent, patchTokenizer, TOKEN_INFO, tokenize } from "./tokenizers/patches.ts";
+export type { TokenGrid } from "./tokenizers/patches.ts";
+export { healpixPointsTokenizer, layoutPoints, scatterPoints } from "./tokenizers/healpix_points.ts";
+export type { PointLayout, PointTokens } from "./tokenizers/healpix_points.ts";
+
+// Sampler, batches, loader, profiler.
+export { MultifieldSampler } from "./samplers/sampler.ts";
+export type {
+  BatchAtOptions,
+  DatasetConfig,
+  FieldConfig,
+  FieldSlot,
+  SamplerConfig,
+  Unit,
+  UnitResult,
+} from "./samplers/sampler.ts";
+export { fieldBytes, MASK, maskedInput } from "./samplers/batch.ts";
+export type { Batch, BatchTimings, FieldBatch, ReadStats } from "./samplers/batch.ts";
+export type { MaskingConfig } from "./samplers/masking.ts";
+export { BatchLoader } from "./samplers/loader.ts";
+export type { LoadedBatch, LoaderOptions, UnitTrace } from "./samplers/loader.ts";
+export { formatProfile, profileLoader } from "./samplers/profile.ts";
+export type { Profile, ProfileOptions, ProfileRow } from "./samplers/profile.ts";

@@ -85,7 +85,7 @@ export class BatchLoader {
     this.sampler = new MultifieldSampler(this.config);
     this.units = this.sampler.units();
     const s = this.sampler;
-    this.fieldSizes = s.slots.map((f) => fieldBytes(f.layout, f.levels.length, this.config.batchSize));
+    this.fieldSizes = s.slots.map((f) => fieldBytes(f.layout, f.tokenizer, f.levels.length, this.config.batchSize));
     const batchBytes = this.fieldSizes.reduce((a, b) => a + b, 0);
     this.limit = Math.max(batchBytes, this.options.bufferBytes ?? 2 * batchBytes);
     this.free.push(...s.slots.map(() => []));

@@ -3,42 +3,32 @@
  * stores written by the converters, normalized at load time with a chosen
  * coefficient set, tokenized and masked. Configured with a typed object.
  *
- * Neighborhoods are periodic in longitude on global grids. Near the poles a
- * window is shifted so that it touches the pole row without crossing it
- * (AtmoRep instead never draws centres there). Unlike AtmoRep, every sample
- * has its own time window. The first dataset places the samples: a regular
- * grid by its token extent (meshes after it take the points inside that
- * box, at their last time at or before the window's end), or a mesh sampled
- * alone by a box in degrees. Batch b of seed s is a pure function of (s, b).
- * A zero standard deviation (a point constant over the month, e.g. at a
- * pole) normalizes with 1 instead, so no NaN or infinity reaches a model.
+ * Windows are values (datasets/window.ts): drawn at random for batch b of
+ * seed s (a pure function of (s, b)), or given by the caller
+ * ({@link MultifieldSampler.batchAt}: fixed dates and places, a global
+ * tiling from {@link MultifieldSampler.tiles}). The first dataset places the
+ * windows (a regular grid by its token extent, or a mesh sampled alone by a
+ * box in degrees); the others read the same place and time. Each field's
+ * tokenizer plug-in cuts its windows into tokens and restores tokens to
+ * physical values; the sampler knows no kind of store.
  *
  * @module
  */
-import { ChunkCache } from "./cache.ts";
-import { type MaskingConfig, maskTokens } from "./masking.ts";
-import { NormSet, RegularDataset } from "./regular.ts";
-import { Rng } from "./rng.ts";
-import { gatherTokens, type Scaling } from "./gather.ts";
-import {
-  accumulate,
-  allocateField,
-  type Batch,
-  type BatchTimings,
-  type FieldBatch,
-  MASK,
-  noStats,
-  noTimings,
-  type ReadStats,
-  type SampleInfo,
-  tokenShape,
-} from "./batch.ts";
-import { gatherPoints, layoutPoints, pointsInBox, type PointTokens } from "../tokenizers/unstructured.ts";
-import { MeshDataset, MeshNormSet } from "./unstructured.ts";
+import { ChunkCache } from "../datasets/cache.ts";
+import { openSampleDataset, type SampleDataset } from "../datasets/dataset.ts";
+import { accumulate, noStats, noTimings } from "../datasets/counters.ts";
+import { toSeconds, type Window, type WindowRequest, type WindowShape } from "../datasets/window.ts";
+import { CoefficientSet } from "../normalization/coefficients.ts";
+import type { Restored, TokenField, TokenizerPlugin } from "../tokenizers/plugin.ts";
+import { tokenizerFor } from "../tokenizers/registry.ts";
+import type { TokenGrid } from "../tokenizers/patches.ts";
+import type { PointTokens } from "../tokenizers/healpix_points.ts";
+import { ConfigError } from "../errors.ts";
 import { readRootAttributes } from "../zarr/store.ts";
 import { dirname, join } from "node:path";
-import { extent, TOKEN_INFO, type TokenGrid } from "../tokenizers/regular.ts";
-import { tokenizerFor, type TokenizerPlugin } from "../tokenizers/registry.ts";
+import { type MaskingConfig, maskTokens } from "./masking.ts";
+import { Rng } from "./rng.ts";
+import { allocateField, type Batch, type BatchTimings, type FieldBatch, MASK, type ReadStats } from "./batch.ts";
 
 /** One field of a dataset as the sampler delivers it. */
 export interface FieldConfig {
@@ -46,7 +36,7 @@ export interface FieldConfig {
   name: string;
   /** Levels (a single-level field takes [0]). */
   levels: number[];
-  /** Token layout: a space-time grid (regular stores) or point tokens (mesh stores). */
+  /** Token layout, checked by the tokenizer: a space-time grid (regular stores) or point tokens (mesh stores). */
   tokens: TokenGrid | PointTokens;
   /** Tokenizer name (tokenizers/registry.ts); default: the one registered for the store's grid. */
   tokenizer?: string;
@@ -119,6 +109,16 @@ export interface FieldSlot {
   config: FieldConfig;
   /** Its tokenizer. */
   tokenizer: TokenizerPlugin;
+  /** The field as its tokenizer sees it. */
+  spec: TokenField;
+}
+
+/** Options of {@link MultifieldSampler.batchAt}. */
+export interface BatchAtOptions {
+  /** Random stream of the masking (as a batch index). Default 0. */
+  index?: number;
+  /** Masking of every field instead of the configured ones (e.g. `forecast` for a rollout). */
+  masking?: MaskingConfig;
 }
 
 /**
@@ -145,7 +145,8 @@ export interface UnitResult {
   replacements: Float32Array;
 }
 
-export type { Batch, BatchTimings, FieldBatch, SampleInfo } from "./batch.ts";
+export type { Batch, BatchTimings, FieldBatch, Window } from "./batch.ts";
+export type { WindowRequest } from "../datasets/window.ts";
 
 /** The multifield sampler. */
 export class MultifieldSampler {
@@ -156,176 +157,193 @@ export class MultifieldSampler {
   /** Chunk cache of coefficient reads (not data: not in the read counters). */
   private readonly normCache: ChunkCache;
   /** Opened datasets. */
-  readonly datasets: (RegularDataset | MeshDataset)[];
-  /** Opened coefficient sets. */
-  readonly norms: (NormSet | MeshNormSet)[];
+  readonly datasets: SampleDataset[];
+  /** Their coefficient sets. */
+  readonly coefficients: CoefficientSet[];
   /** The fields of a batch, in delivery order (datasets, then their fields). */
   readonly slots: FieldSlot[];
-  private readonly window: [number, number, number];
+  /** The extent of the first dataset's windows. */
+  readonly windowShape: WindowShape;
   private readonly ends: number[];
-  private lastPositions?: { index: number; samples: SampleInfo[] };
+  private lastPositions?: { index: number; samples: Window[] };
 
   constructor(config: SamplerConfig) {
+    checkConfig(config);
     this.config = config;
     this.cache = new ChunkCache(config.cacheBytes);
     this.normCache = new ChunkCache(config.cacheBytes);
-    this.datasets = config.datasets.map((d) =>
-      readRootAttributes(d.store).grid === "unstructured"
-        ? new MeshDataset(d.store, this.cache)
-        : new RegularDataset(d.store, this.cache)
-    );
-    this.norms = config.datasets.map((d, i) => {
-      const path = d.norm ?? defaultNorm(d.store);
-      return this.datasets[i] instanceof MeshDataset
-        ? new MeshNormSet(path, this.normCache)
-        : new NormSet(path, this.normCache);
-    });
-    const meshFirst = this.datasets[0] instanceof MeshDataset;
-    if (meshFirst && this.datasets.some((d) => d instanceof RegularDataset)) {
-      throw new Error("a regular-grid dataset must come first: its neighborhoods place the others");
-    }
-    if (meshFirst && !config.box) {
-      throw new Error(
-        `${config.datasets[0].store}: sampling a mesh alone needs \`box\`: [latitude, longitude] extent in degrees`,
-      );
-    }
+    this.datasets = config.datasets.map((d) => openSampleDataset(d.store, this.cache));
+    this.coefficients = config.datasets.map((d) => new CoefficientSet(d.norm ?? defaultNorm(d.store), this.normCache));
     this.slots = config.datasets.flatMap((d, dataset) => {
-      const grid = String(readRootAttributes(d.store).grid ?? "regular_ll");
+      const ds = this.datasets[dataset];
       return d.fields.map((f) => {
         const where = `${d.store}: ${f.name}`;
-        const tokenizer = tokenizerFor(grid, f.tokenizer, where);
-        const layout = tokenizer.check(f.tokens, where);
-        return { dataset, field: f.name, levels: f.levels, layout, config: f, tokenizer };
+        const tokenizer = tokenizerFor(ds.grid, f.tokenizer, where);
+        const layout = tokenizer.check(f.tokens, where) as TokenGrid | PointTokens;
+        ds.checkField(f.name, f.levels, f.surface);
+        const spec = { name: f.name, levels: f.levels, surface: f.surface, local: f.normalization === "local" };
+        return { dataset, field: f.name, levels: f.levels, layout, config: f, tokenizer, spec };
       });
     });
-    const grids = this.slots.filter((f) => this.datasets[f.dataset] instanceof RegularDataset).map((f) =>
-      extent(f.layout as TokenGrid).join("×")
-    );
-    if (new Set(grids).size > 1) {
-      throw new Error(
-        `all regular fields must cover the same neighborhood (points): ${[...new Set(grids)].join(" vs ")}`,
+    for (const [i, c] of this.coefficients.entries()) {
+      const fields = this.slots.filter((s) => s.dataset === i).flatMap((s) =>
+        s.levels.map((level) => {
+          const src = s.spec.surface !== undefined && level === 0 ? s.spec.surface : s.field;
+          return { name: src, levels: src === s.field ? [level] : [0], points: this.datasets[i].pointShape(src) };
+        })
+      );
+      c.assertFits(config.datasets[i].store, fields);
+    }
+    // Fields that place windows by grid (rows > 0) must agree; the first dataset places the samples.
+    const shapes = this.slots.map((s) => s.tokenizer.windowShape(s.layout));
+    const placing = shapes.filter((w) => w.rows > 0);
+    const first = this.slots.findIndex((s) => s.dataset === 0);
+    const own = shapes[first];
+    if (own.rows === 0 && placing.length) {
+      throw new ConfigError("datasets", "a regular-grid dataset must come first: its neighborhoods place the others");
+    }
+    if (own.rows > 0 && new Set(placing.map((w) => `${w.steps}×${w.rows}×${w.cols}`)).size > 1) {
+      throw new ConfigError(
+        "datasets",
+        `all regular fields must cover the same neighborhood (points): ${
+          [...new Set(placing.map((w) => `${w.steps}×${w.rows}×${w.cols}`))].join(" vs ")
+        }`,
       );
     }
-    // The first dataset's neighborhood: a regular grid's token extent, or a mesh's longest time window.
-    this.window = meshFirst
-      ? [Math.max(...config.datasets[0].fields.map((f) => (f.tokens as PointTokens).timeSteps)), 0, 0]
-      : extent(config.datasets[0].fields[0].tokens as TokenGrid);
-    for (const [i, d] of this.datasets.entries()) {
-      if (d instanceof MeshDataset) {
-        for (const f of config.datasets[i].fields) {
-          d.points(f.name, (f.tokens as PointTokens).healpixOrder);
-          if (f.surface === undefined) continue;
-          const [own, sfc] = [d.place(f.name), d.place(f.surface)];
-          if (sfc.levels || sfc.location !== own.location) {
-            throw new Error(
-              `${d.root}: ${f.name}'s surface ${f.surface} must be a single-level field on ${own.location}s`,
-            );
-          }
-        }
-        continue;
-      }
-      for (const f of config.datasets[i].fields) {
-        if (f.surface !== undefined && !d.isSurface(f.surface)) {
-          throw new Error(`${d.root}: ${f.name}'s surface ${f.surface} is not a single-level field`);
-        }
-        for (const level of f.levels) {
-          const src = levelSource(f, level);
-          if (!d.isSurface(src.name) && !d.levels.includes(src.level)) {
-            throw new Error(`${d.root}: ${f.name} has no level ${level} (levels: ${d.levels.join(", ")})`);
-          }
-        }
-      }
-      if (d.colat.length < this.window[1] || (!d.isGlobal && d.lons.length < this.window[2])) {
-        throw new Error(`${d.root}: the grid is smaller than the neighborhood ${this.window.join("×")}`);
-      }
-    }
+    this.windowShape = own.rows > 0 ? own : {
+      ...own,
+      steps: Math.max(...shapes.filter((_, i) => this.slots[i].dataset === 0).map((w) => w.steps)),
+      box: config.box,
+    };
     const d0 = this.datasets[0];
-    // Regular datasets share the first one's sample positions (grid rows, columns, time indices).
-    for (const d of this.datasets.slice(1)) {
-      if (!(d instanceof RegularDataset) || !(d0 instanceof RegularDataset)) continue;
-      const same = d.res.join() === d0.res.join() && d.colat.length === d0.colat.length &&
-        d.lons.length === d0.lons.length && d.colat[0] === d0.colat[0] && d.lons[0] === d0.lons[0] &&
-        d.times.length === d0.times.length && d.times.every((t, i) => t === d0.times[i]);
+    try {
+      d0.checkShape(this.windowShape);
+    } catch (e) {
+      if (own.rows === 0) {
+        throw new ConfigError(
+          "box",
+          `${d0.root}: sampling a mesh alone needs \`box\`: [latitude, longitude] extent in degrees`,
+        );
+      }
+      throw e;
+    }
+    // Datasets placed by the first one's rows, columns and time steps must share its grid and time axis.
+    for (const [i, d] of this.datasets.entries()) {
+      if (i === 0 || !shapes.some((w, k) => w.rows > 0 && this.slots[k].dataset === i)) continue;
+      d.checkShape(this.windowShape);
+      const same = d.gridKey === d0.gridKey && d.times.length === d0.times.length &&
+        d.times.every((t, k) => t === d0.times[k]);
       if (!same) {
-        throw new Error(
+        throw new ConfigError(
+          `datasets[${i}]`,
           `${d.root}: a second regular dataset must have the grid and time axis of ${d0.root} ` +
             "(its samples are placed by the first one's rows, columns and time steps)",
         );
       }
     }
-    const [from, to] = config.timeRange?.map((s) => Date.parse(s.endsWith("Z") ? s : `${s}Z`) / 1000) ??
-      [-Infinity, Infinity];
+    const [from, to] = config.timeRange?.map((s) => toSeconds(s)) ?? [-Infinity, Infinity];
     const stride = config.timeStride ?? 1;
     this.ends = [];
-    for (let e = this.window[0] - 1; e < d0.times.length; e += stride) {
+    for (let e = this.windowShape.steps - 1; e < d0.times.length; e += stride) {
       if (d0.times[e] >= from && d0.times[e] <= to) this.ends.push(e);
     }
-    if (this.ends.length === 0) throw new Error("no time window fits the time range");
+    if (this.ends.length === 0) throw new ConfigError("timeRange", "no time window fits the time range");
   }
 
-  /** Draw the sample positions of batch `index`. */
-  positions(index: number): SampleInfo[] {
+  /** The random windows of batch `index`. */
+  positions(index: number): Window[] {
     if (this.lastPositions?.index === index) return this.lastPositions.samples;
     const rng = new Rng(this.config.seed, index);
     const d = this.datasets[0];
-    const [T, H, W] = this.window;
     const [latMin, latMax] = this.config.latRange ?? [-90, 90];
-    const out: SampleInfo[] = [];
+    const out: Window[] = [];
     const shared = this.ends[rng.int(this.ends.length)];
     for (let b = 0; b < this.config.batchSize; b++) {
       const e = this.config.sharedTimeWindow ? shared : this.ends[rng.int(this.ends.length)];
-      // Centre latitude, then the window is clamped into the globe (touching, not crossing, a pole).
       const lat = this.config.centers === "uniform" ? latMin + rng.next() * (latMax - latMin) : Math.asin(
         Math.sin(latMin * Math.PI / 180) +
           rng.next() * (Math.sin(latMax * Math.PI / 180) - Math.sin(latMin * Math.PI / 180)),
       ) * 180 / Math.PI;
-      if (d instanceof MeshDataset) {
-        const [h, w] = this.config.box!;
-        const south = Math.min(Math.max(-90, lat - h / 2), 90 - h);
-        const west = rng.next() * 360;
-        out.push({ t0: e - T + 1, i0: -1, j0: -1, end: d.times[e], box: [south, south + h, west, w] });
-        continue;
-      }
-      const nlat = d.colat.length, nlon = d.lons.length;
-      const centreRow = Math.round((90 - lat - d.colat[0]) / d.res[0]);
-      const i0 = Math.min(Math.max(0, centreRow - Math.floor(H / 2)), nlat - H);
-      const j0 = d.isGlobal ? rng.int(nlon) : rng.int(nlon - W + 1);
-      const [dlat, dlon] = d.res;
-      // The box of the grid cells (edges half a cell beyond the outer points), where other datasets' points are taken.
-      const north = 90 - (d.colat[0] + i0 * dlat) + dlat / 2;
-      const south = 90 - (d.colat[0] + (i0 + H - 1) * dlat) - dlat / 2;
-      out.push({
-        t0: e - T + 1,
-        i0,
-        j0,
-        end: d.times[e],
-        box: [south, north, d.lons[0] + j0 * dlon - dlon / 2, W * dlon],
-      });
+      out.push(d.randomWindow(rng, e, lat, this.windowShape));
     }
     this.lastPositions = { index, samples: out };
     return out;
   }
 
-  /** The units of a batch, in order: per regular field one per level, per mesh field one. */
+  /** The time index of the first dataset whose step is `end`; an error when there is none or the window does not fit. */
+  private endIndex(end: string | number): number {
+    const d = this.datasets[0], seconds = toSeconds(end);
+    const e = d.times.indexOf(seconds);
+    if (e < 0) {
+      throw new ConfigError(
+        "end",
+        `${d.root}: no time step at ${new Date(seconds * 1000).toISOString()} ` +
+          `(${new Date(d.times[0] * 1000).toISOString()} … ${
+            new Date(d.times[d.times.length - 1] * 1000).toISOString()
+          })`,
+      );
+    }
+    if (e < this.windowShape.steps - 1) {
+      throw new ConfigError(
+        "end",
+        `${d.root}: a ${this.windowShape.steps}-step window cannot end at ${end}: too close to the start`,
+      );
+    }
+    return e;
+  }
+
+  /** Resolve a window request (time and centre) on the first dataset. */
+  window(request: WindowRequest): Window {
+    const [lat, lon] = request.center;
+    if (!(lat >= -90 && lat <= 90) || !Number.isFinite(lon)) {
+      throw new ConfigError("center", `[${lat}, ${lon}] is not a latitude and longitude in degrees`);
+    }
+    return this.datasets[0].windowAt(this.endIndex(request.end), lat, lon, this.windowShape);
+  }
+
+  /**
+   * The windows that cover the first dataset's whole grid, ending at `end`,
+   * neighbours overlapping by `overlap` tokens [lat, lon] (AtmoRep's global
+   * forecast: the last row ends at the pole).
+   */
+  tiles(end: string | number, overlap: [number, number] = [0, 0]): Window[] {
+    const first = this.slots.find((s) => s.dataset === 0)!;
+    const [, [, th, tw]] = first.tokenizer.maskGeometry(first.layout);
+    return this.datasets[0].tiles(this.endIndex(end), this.windowShape, [th, tw], overlap);
+  }
+
+  /** The units of a batch, in order: as each field's tokenizer splits its levels. */
   units(): Unit[] {
-    return this.slots.flatMap((f, field) =>
-      this.datasets[f.dataset] instanceof MeshDataset
-        ? [{ field, levels: f.levels.map((_, l) => l) }]
-        : f.levels.map((_, l) => ({ field, levels: [l] }))
-    );
+    return this.slots.flatMap((f, field) => f.tokenizer.units(f.levels.length).map((levels) => ({ field, levels })));
   }
 
   /** Empty field batches (plain or shared memory from `alloc`). */
-  allocate(alloc?: (bytes: number) => ArrayBufferLike): FieldBatch[] {
-    return this.slots.map(({ dataset, field, levels, layout }) =>
-      allocateField({ dataset, field, levels, layout }, this.config.batchSize, alloc)
+  allocate(alloc?: (bytes: number) => ArrayBufferLike, batchSize = this.config.batchSize): FieldBatch[] {
+    return this.slots.map(({ dataset, field, levels, layout, tokenizer }) =>
+      allocateField({ dataset, field, levels, layout }, tokenizer, batchSize, alloc)
     );
   }
 
   /** Batch `index` (deterministic), made on this thread. */
   batch(index: number): Batch {
     const fields = this.allocate();
-    return this.assemble(index, fields, this.units().map((u) => this.runUnit(index, u, fields[u.field])));
+    const windows = this.positions(index);
+    return this.assemble(index, fields, this.units().map((u) => this.runUnit(index, u, fields[u.field], windows)));
+  }
+
+  /**
+   * A batch of the given windows (resolved {@link Window}s, e.g. from
+   * {@link positions} or {@link tiles}, or requests by time and centre),
+   * made on this thread. The same windows give the same tokens as a random
+   * draw of them; masking draws from stream `options.index`.
+   */
+  batchAt(windows: (Window | WindowRequest)[], options: BatchAtOptions = {}): Batch {
+    if (!windows.length) throw new ConfigError("windows", "batchAt needs at least one window");
+    const resolved = windows.map((w) => ("center" in w ? this.window(w) : w));
+    const index = options.index ?? 0;
+    const fields = this.allocate(undefined, resolved.length);
+    const results = this.units().map((u) => this.runUnit(index, u, fields[u.field], resolved, options.masking));
+    return this.assemble(index, fields, results, resolved);
   }
 
   /**
@@ -333,7 +351,12 @@ export class MultifieldSampler {
    * order, whichever thread ran them): summed counters, and per field the
    * replaced tokens of its units in unit order.
    */
-  assemble(index: number, fields: FieldBatch[], results: UnitResult[]): Batch {
+  assemble(
+    index: number,
+    fields: FieldBatch[],
+    results: UnitResult[],
+    windows: Window[] = this.positions(index),
+  ): Batch {
     const timings = noTimings(), stats = noStats();
     for (const r of results) (accumulate(timings, r.timings), accumulate(stats, r.stats));
     const units = this.units();
@@ -345,14 +368,18 @@ export class MultifieldSampler {
         replacements: concat(mine.map((r) => r.replacements)),
       };
     });
-    return { index, timings, stats, samples: this.positions(index), fields: out };
+    return { index, timings, stats, samples: windows, fields: out };
   }
 
-  /** Fill `fb` (the unit's field) with the unit's levels of batch `index`. */
-  runUnit(index: number, unit: Unit, fb: FieldBatch): UnitResult {
+  /** Fill `fb` (the unit's field) with the unit's levels of batch `index` (its random windows unless given). */
+  runUnit(
+    index: number,
+    unit: Unit,
+    fb: FieldBatch,
+    windows: Window[] = this.positions(index),
+    masking?: MaskingConfig,
+  ): UnitResult {
     const slot = this.slots[unit.field];
-    const d = this.datasets[slot.dataset];
-    const samples = this.positions(index);
     const result: UnitResult = {
       timings: noTimings(),
       stats: noStats(),
@@ -366,265 +393,120 @@ export class MultifieldSampler {
         0,
       index,
     );
+    // Piecemeal reads go through the dataset cache: its counters' growth is this unit's I/O (bulk reads count themselves).
+    const before = { ...this.cache.stats };
+    slot.tokenizer.cut({
+      dataset: this.datasets[slot.dataset],
+      coefficients: this.coefficients[slot.dataset],
+      field: slot.spec,
+      layout: slot.layout,
+      levels: unit.levels,
+      windows,
+      out: fb,
+      timings: result.timings,
+      stats: result.stats,
+    });
+    for (const k of Object.keys(before) as (keyof ReadStats)[]) result.stats[k] += this.cache.stats[k] - before[k];
     const replacements: Float32Array[] = [];
-    const masked = { replaced: result.replaced, replacements };
-    if (d instanceof MeshDataset) {
-      // Mesh fields are read through the dataset cache: its counters' growth is this unit's I/O.
-      const before = { ...this.cache.stats };
-      this.meshUnit(d, this.norms[slot.dataset] as MeshNormSet, slot, fb, samples, result.timings);
-      for (const k of Object.keys(before) as (keyof ReadStats)[]) result.stats[k] = this.cache.stats[k] - before[k];
-      this.maskUnit(slot, unit, fb, rng, masked, result.timings);
-    } else {
-      const li = unit.levels[0], level = slot.levels[li], src = levelSource(slot.config, level);
-      const g = slot.layout as TokenGrid;
-      const { tokens: ntok, values: len } = tokenShape(g);
-      const L = slot.levels.length;
-      const norm = this.norms[slot.dataset] as NormSet;
-      gatherTokens(
-        {
-          ...d.source(src.name, src.level),
-          windows: samples,
-          grid: g,
-          out: fb.tokens,
-          offset: (s) => (s * L + li) * ntok * len,
-          scaling: (s) => {
-            const t = performance.now();
-            const sc = this.scaling(d, norm, src.name, slot.config.normalization, src.level, samples[s]);
-            result.timings.normalize += performance.now() - t;
-            return sc;
-          },
-          done: (s) => {
-            const t = performance.now();
-            this.info(fb.tokenInfo, (s * L + li) * ntok, d, g, level, li, samples[s]);
-            result.timings.tokenize += performance.now() - t;
-          },
-        },
-        result.timings,
-        result.stats,
-      );
-      this.maskUnit(slot, unit, fb, rng, masked, result.timings);
-    }
+    this.maskUnit(
+      slot,
+      unit,
+      fb,
+      windows.length,
+      rng,
+      masking,
+      { replaced: result.replaced, replacements },
+      result.timings,
+    );
     result.replacements = concat(replacements);
     return result;
   }
 
-  /** Mask every (sample, level) of a unit in sample order; mesh padding tokens are never targets. */
+  /** Mask every (sample, level) of a unit in sample order; padding tokens are never targets. */
   private maskUnit(
     slot: FieldSlot,
     unit: Unit,
     fb: FieldBatch,
+    samples: number,
     rng: Rng,
+    masking: MaskingConfig | undefined,
     out: { replaced: number[]; replacements: Float32Array[] },
     timings: BatchTimings,
   ): void {
     const t = performance.now();
-    const { tokens: ntok, values: len } = tokenShape(slot.layout);
-    const L = slot.levels.length, cfg = slot.config.masking ?? this.config.masking;
-    const mesh = "pointsPerToken" in slot.layout ? slot.layout : undefined;
-    const grid: [[number, number, number], [number, number, number]] = mesh
-      ? [[mesh.timeSteps, 1, mesh.maxTokens], [1, 1, mesh.pointsPerToken]]
-      : [(slot.layout as TokenGrid).numTokens, (slot.layout as TokenGrid).tokenSize];
-    for (let s = 0; s < this.config.batchSize; s++) {
-      const used = mesh ? fb.points!.tokens[s] : Infinity;
-      const padding = (k: number) => mesh !== undefined && k % mesh.maxTokens >= used;
+    const { tokens: ntok, values: len } = slot.tokenizer.shape(slot.layout);
+    const L = slot.levels.length, cfg = masking ?? slot.config.masking ?? this.config.masking;
+    const [numTokens, tokenSize] = slot.tokenizer.maskGeometry(slot.layout);
+    for (let s = 0; s < samples; s++) {
+      const padding = slot.tokenizer.padding(slot.layout, fb, s);
       for (const li of unit.levels) {
         const off = (s * L + li) * ntok;
         const mask = fb.mask.subarray(off, off + ntok).fill(MASK.visible);
-        maskTokens(fb.tokens.subarray(off * len, (off + ntok) * len), mask, grid[0], grid[1], cfg, rng, (k, v) => {
-          if (padding(k)) return;
+        maskTokens(fb.tokens.subarray(off * len, (off + ntok) * len), mask, numTokens, tokenSize, cfg, rng, (k, v) => {
+          if (padding?.(k)) return;
           out.replaced.push(off + k);
           out.replacements.push(v);
         });
-        if (mesh) { for (let k = 0; k < ntok; k++) if (padding(k)) mask[k] = MASK.visible; }
+        if (padding) { for (let k = 0; k < ntok; k++) if (padding(k)) mask[k] = MASK.visible; }
       }
     }
     timings.mask += performance.now() - t;
   }
 
-  /** The coefficients that normalize one sample's window of a field level, per time step's month. */
-  private scaling(
-    d: RegularDataset,
-    norm: NormSet,
-    name: string,
-    normalization: FieldConfig["normalization"],
-    level: number,
-    pos: SampleInfo,
-  ): Scaling {
-    const [T, H, W] = this.window;
-    const byEntry = new Map<number, [Float32Array, Float32Array]>();
-    const mean: Float32Array[] = [], inv: Float32Array[] = [];
-    for (let t = 0; t < T; t++) {
-      const entry = norm.entry(d.times[pos.t0 + t]);
-      let c = byEntry.get(entry);
-      if (!c) {
-        if (normalization === "local") {
-          const [m, sd] = norm.localCoefficients(name, level, entry, pos.i0, H, pos.j0, W, d.lons.length);
-          c = [m, sd.map((x) => 1 / safe(x))];
-        } else {
-          const [m, sd] = norm.globalCoefficients(name, level, entry);
-          c = [Float32Array.of(m), Float32Array.of(1 / safe(sd))];
-        }
-        byEntry.set(entry, c);
-      }
-      mean.push(c[0]);
-      inv.push(c[1]);
+  /**
+   * Physical values of one sample and level of a field: `tokens` (N·V
+   * normalized values, e.g. a model's prediction; default the batch's own)
+   * detokenized and denormalized by the field's tokenizer — a (T, H, W)
+   * block on a grid, (T, P) values at the store's points P on a mesh.
+   */
+  restore(batch: Batch, field: number, sample: number, level: number, tokens?: Float32Array): Restored {
+    const slot = this.slots[field], fb = batch.fields[field];
+    const { tokens: N, values: V } = slot.tokenizer.shape(slot.layout);
+    const L = slot.levels.length, off = (sample * L + level) * N * V;
+    let points: { index: Int32Array; t0: number } | undefined;
+    if (fb.points) {
+      const slots = fb.points.index.length / batch.samples.length;
+      points = { index: fb.points.index.subarray(sample * slots, (sample + 1) * slots), t0: fb.points.t0[sample] };
     }
-    return { mean, inv, logEps: norm.transforms[name]?.eps };
+    return slot.tokenizer.restore({
+      dataset: this.datasets[slot.dataset],
+      coefficients: this.coefficients[slot.dataset],
+      field: slot.spec,
+      layout: slot.layout,
+      level,
+      window: batch.samples[sample],
+      tokens: tokens ?? fb.tokens.subarray(off, off + N * V),
+      points,
+    });
   }
+}
 
-  /** Mesh field (all levels): the points inside each sample's box, bucketed by HEALPix cell, normalized. */
-  private meshUnit(
-    d: MeshDataset,
-    norm: MeshNormSet,
-    slot: FieldSlot,
-    fb: FieldBatch,
-    samples: SampleInfo[],
-    timings: BatchTimings,
-  ): void {
-    const fc = slot.config, pt = slot.layout as PointTokens;
-    const { lat, lon, cell } = d.points(fc.name, pt.healpixOrder);
-    const L = fc.levels.length, P = pt.pointsPerToken;
-    const slots = pt.maxTokens * P, ntok = pt.timeSteps * pt.maxTokens;
-    const points = fb.points!;
-    for (const [s, pos] of samples.entries()) {
-      let t = performance.now();
-      const [south, north, west, width] = pos.box;
-      const selected = pointsInBox(lat, lon, [south, north], west, width);
-      const layout = layoutPoints(selected, cell, lat, lon, pt);
-      points.index.set(layout.index, s * slots);
-      points.coords.fill(0, s * slots * 2, (s + 1) * slots * 2);
-      for (let k = 0; k < slots; k++) {
-        const p = layout.index[k];
-        if (p >= 0) points.coords.set([lat[p], lon[p]], (s * slots + k) * 2);
-      }
-      points.tokens[s] = layout.tokens;
-      points.dropped[s] = layout.dropped;
-      const end = d.lastTimeAtOrBefore(pos.end);
-      const t0 = end - pt.timeSteps + 1;
-      if (t0 < 0) {
-        throw new Error(
-          `${d.root}: no ${pt.timeSteps} time step(s) at or before ${new Date(pos.end * 1000).toISOString()}`,
+/** Config errors that would otherwise surface as TypeErrors deep inside. */
+function checkConfig(c: SamplerConfig): void {
+  if (!Array.isArray(c?.datasets) || c.datasets.length === 0) {
+    throw new ConfigError("datasets", "the sampler needs at least one dataset {store, fields}");
+  }
+  if (!Number.isInteger(c.batchSize) || c.batchSize < 1) {
+    throw new ConfigError("batchSize", `must be a positive integer (got ${c.batchSize})`);
+  }
+  if (c.timeStride !== undefined && !(Number.isInteger(c.timeStride) && c.timeStride > 0)) {
+    throw new ConfigError("timeStride", `must be a positive integer (got ${c.timeStride})`);
+  }
+  for (const [i, d] of c.datasets.entries()) {
+    if (typeof d?.store !== "string") throw new ConfigError(`datasets[${i}].store`, "must be a store path");
+    if (!Array.isArray(d.fields) || d.fields.length === 0) {
+      throw new ConfigError(`datasets[${i}].fields`, "needs at least one field {name, levels, tokens}");
+    }
+    for (const [k, f] of d.fields.entries()) {
+      if (!Array.isArray(f?.levels) || f.levels.length === 0) {
+        throw new ConfigError(
+          `datasets[${i}].fields[${k}].levels`,
+          "needs at least one level ([0] for a single-level field)",
         );
       }
-      points.t0[s] = t0;
-      timings.tokenize += performance.now() - t;
-      const n = lat.length;
-      for (const [li, level] of fc.levels.entries()) {
-        t = performance.now();
-        const src = levelSource(fc, level), place = d.place(src.name);
-        const block = d.read(src.name, src.level, t0, pt.timeSteps);
-        const t1 = performance.now();
-        timings.read += t1 - t;
-        const levelIndex = place.levels ? d.levels.indexOf(src.level) : 0;
-        for (let ts = 0; ts < pt.timeSteps; ts++) {
-          const [mean, std] = norm.coefficients(
-            src.name,
-            place,
-            levelIndex,
-            norm.entry(d.times[t0 + ts]),
-            fc.normalization === "local",
-          );
-          const v = block.subarray(ts * n, (ts + 1) * n);
-          for (let k = 0; k < n; k++) {
-            const m = typeof mean === "number" ? mean : mean[k], sd = typeof std === "number" ? std : std[k];
-            v[k] = (v[k] - m) / safe(sd);
-          }
-        }
-        const t2 = performance.now();
-        timings.normalize += t2 - t1;
-        for (let ts = 0; ts < pt.timeSteps; ts++) {
-          gatherPoints(
-            block.subarray(ts * n, (ts + 1) * n),
-            layout,
-            fb.tokens,
-            ((s * L + li) * ntok + ts * pt.maxTokens) * P,
-          );
-          const time = new Date(d.times[t0 + ts] * 1000);
-          const doy = Math.floor((time.getTime() - Date.UTC(time.getUTCFullYear(), 0, 1)) / 86400000);
-          for (let k = 0; k < pt.maxTokens; k++) {
-            const first = layout.index[k * P];
-            const info = ((s * L + li) * ntok + ts * pt.maxTokens + k) * TOKEN_INFO.length;
-            fb.tokenInfo.set([
-              time.getUTCFullYear(),
-              doy,
-              time.getUTCHours(),
-              level,
-              first >= 0 ? 90 - lat[first] : 0,
-              first >= 0 ? lon[first] : 0,
-              li,
-              pt.healpixOrder,
-            ], info);
-          }
-        }
-        timings.tokenize += performance.now() - t2;
-      }
     }
   }
-
-  /** Invert the normalization of one sample's field level block (T, H, W), in place. */
-  denormalize(block: Float32Array, datasetIndex: number, fc: FieldConfig, level: number, pos: SampleInfo): void {
-    const d = this.datasets[datasetIndex] as RegularDataset, norm = this.norms[datasetIndex] as NormSet;
-    const [T, H, W] = this.window;
-    const plane = H * W;
-    const src = levelSource(fc, level), name = src.name;
-    level = src.level;
-    for (let t = 0; t < T; t++) {
-      const entry = norm.entry(d.times[pos.t0 + t]);
-      if (fc.normalization === "local") {
-        const [mean, std] = norm.localCoefficients(name, level, entry, pos.i0, H, pos.j0, W, d.lons.length);
-        for (let k = 0; k < plane; k++) block[t * plane + k] = block[t * plane + k] * safe(std[k]) + mean[k];
-      } else {
-        const [mean, std] = norm.globalCoefficients(name, level, entry);
-        const sd = safe(std);
-        for (let k = 0; k < plane; k++) block[t * plane + k] = block[t * plane + k] * sd + mean;
-      }
-    }
-    const tr = norm.transforms[name];
-    if (tr) { for (let i = 0; i < block.length; i++) block[i] = Math.exp(block[i] + Math.log(tr.eps)) - tr.eps; }
-  }
-
-  private info(
-    out: Float32Array,
-    tokenOffset: number,
-    d: RegularDataset,
-    g: TokenGrid,
-    level: number,
-    li: number,
-    pos: SampleInfo,
-  ): void {
-    const [nt, nh, nw] = g.numTokens, [tt, th, tw] = g.tokenSize;
-    const n = TOKEN_INFO.length;
-    let k = tokenOffset * n;
-    for (let a = 0; a < nt; a++) {
-      const time = new Date(d.times[pos.t0 + (a + 1) * tt - 1] * 1000);
-      const year = time.getUTCFullYear(), hour = time.getUTCHours();
-      const doy = Math.floor((time.getTime() - Date.UTC(year, 0, 1)) / 86400000);
-      for (let b = 0; b < nh; b++) {
-        const colat = d.colat[0] + (pos.i0 + b * th + (th - 1) / 2) * d.res[0];
-        for (let c = 0; c < nw; c++, k += n) {
-          const col = pos.j0 + c * tw + (tw - 1) / 2;
-          out[k] = year;
-          out[k + 1] = doy;
-          out[k + 2] = hour;
-          out[k + 3] = level;
-          out[k + 4] = colat;
-          out[k + 5] = ((d.lons[0] + col * d.res[1]) % 360 + 360) % 360;
-          out[k + 6] = li;
-          out[k + 7] = d.res[0];
-        }
-      }
-    }
-  }
-}
-
-/** The store field and level behind level `level` of a field: its `surface` field for level 0 when set. */
-function levelSource(fc: FieldConfig, level: number): { name: string; level: number } {
-  return fc.surface !== undefined && level === 0 ? { name: fc.surface, level: 0 } : { name: fc.name, level };
-}
-
-/** A zero or missing standard deviation (a constant point, e.g. at a pole) divides by 1. */
-function safe(std: number): number {
-  return std > 0 ? std : 1;
+  if (!c.masking) throw new ConfigError("masking", "a default masking {strategy} is needed");
 }
 
 /** Concatenate float arrays. */

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
 import { convertGaussian } from "../converters/gaussian/convert.ts";
 import { MultifieldSampler } from "../samplers/sampler.ts";
-import { scatterPoints } from "../tokenizers/unstructured.ts";
+import { scatterPoints } from "../tokenizers/healpix_points.ts";
 import { ArrayReader } from "../zarr/store.ts";
 import { exists, gribFiles, python, runTask, SAMPLE, tempDir } from "./_helpers.ts";
 

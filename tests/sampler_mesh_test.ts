@@ -4,7 +4,7 @@ import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
 import { convertFesom } from "../converters/fesom/convert.ts";
 import { MultifieldSampler } from "../samplers/sampler.ts";
 import { MASK } from "../samplers/batch.ts";
-import { layoutPoints, type PointTokens, scatterPoints } from "../tokenizers/unstructured.ts";
+import { layoutPoints, type PointTokens, scatterPoints } from "../tokenizers/healpix_points.ts";
 import { healpixNested } from "../geometry/healpix.ts";
 import { ArrayReader } from "../zarr/store.ts";
 import { PYTHON, ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";

@@ -2,13 +2,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
 import { type Batch, MultifieldSampler, type SamplerConfig } from "../samplers/sampler.ts";
-import { ChunkCache } from "../samplers/cache.ts";
-import { RegularDataset } from "../samplers/regular.ts";
+import { ChunkCache } from "../datasets/cache.ts";
+import { GridDataset } from "../datasets/grid.ts";
 import { Rng } from "../samplers/rng.ts";
 import { maskTokens } from "../samplers/masking.ts";
 import { MASK, maskedInput, noStats, noTimings } from "../samplers/batch.ts";
-import { gatherTokens } from "../samplers/gather.ts";
-import { detokenize, type TokenGrid, tokenize } from "../tokenizers/regular.ts";
+import { gatherTokens } from "../tokenizers/patch_gather.ts";
+import type { TokenizerPlugin } from "../tokenizers/plugin.ts";
+import { detokenize, type TokenGrid, tokenize } from "../tokenizers/patches.ts";
 import { ArrayReader } from "../zarr/store.ts";
 import { formatSummary, inspectStore } from "../stores/inspect.ts";
 import { ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
@@ -65,7 +66,7 @@ Deno.test("regular tokenizer: AtmoRep's token order, and detokenize inverts it e
 
 Deno.test("neighborhoods wrap around 0°/360° in longitude", async () => {
   const root = await sampleStore();
-  const d = new RegularDataset(root, new ChunkCache());
+  const d = new GridDataset(root, new ChunkCache());
   const full = new ArrayReader(root, "data").read() as Float32Array; // (24, 3, 3, 61, 120)
   const [nt, nh, nw, j0] = [3, 10, 30, 105]; // columns 105..119 then 0..14
   const block = d.read("u", 850, 2, nt, 20, nh, j0, nw);
@@ -90,11 +91,11 @@ Deno.test("neighborhoods next to the poles touch the pole row without crossing i
   assert.ok(b.fields.every((f) => f.tokens.every((v) => Number.isFinite(v))), "full windows, no missing rows");
 });
 
-Deno.test("normalization with global and per-point coefficients, and denormalize inverts it", async () => {
+Deno.test("normalization with global and per-point coefficients, and restore inverts it", async () => {
   const cfg = await config({ masking: { strategy: "forecast" } });
   const s = new MultifieldSampler(cfg);
   const batch = s.batch(2);
-  const d = s.datasets[0] as RegularDataset;
+  const d = s.datasets[0] as GridDataset;
   const norm = new ArrayReader(cfg.datasets[0].store.replace(".zarr", ".norm.zarr"), "global_norm")
     .read() as Float32Array;
   for (const [fi, fc] of cfg.datasets[0].fields.entries()) {
@@ -105,14 +106,15 @@ Deno.test("normalization with global and per-point coefficients, and denormalize
     detokenize(fb.tokens.subarray(0, raw.length), fc.tokens as TokenGrid, normalized);
     if (fc.normalization !== "local" && fc.name === "u") {
       // Global: (x − mean) / std with the set's numbers for the sample's month.
-      const entry = s.norms[0].entry(d.times[pos.t0]);
+      const entry = s.coefficients[0].entry(d.times[pos.t0]);
       const [nf, nl] = [3, 3];
       const f = d.fields.indexOf("u"), l = d.levels.indexOf(850);
       const mean = norm[((entry * 2) * nf + f) * nl + l], std = norm[((entry * 2 + 1) * nf + f) * nl + l];
       assert.ok(Math.abs(normalized[0] - (raw[0] - mean) / std) < 1e-4);
     }
-    const back = normalized.slice();
-    s.denormalize(back, 0, fc, fc.levels[0], pos);
+    const restored = s.restore(batch, fi, 0, 0);
+    assert.deepEqual(restored.shape, [12, 18, 36]);
+    const back = restored.values;
     for (let i = 0; i < raw.length; i++) {
       assert.ok(
         Math.abs(back[i] - raw[i]) <= 1e-5 * Math.max(1, Math.abs(raw[i])),
@@ -329,7 +331,8 @@ function copyBatch(b: Batch): Batch {
 }
 
 Deno.test("tokenizers are plug-ins by name: the store's grid picks the default, a wrong one is a clear error", async () => {
-  const { registerTokenizer, regularTokenizer, tokenizerRegistry } = await import("../tokenizers/registry.ts");
+  const { registerTokenizer, tokenizerRegistry } = await import("../tokenizers/registry.ts");
+  const { patchTokenizer } = await import("../tokenizers/patches.ts");
   const cfg = await config({ batchSize: 2 });
   const named = structuredClone(cfg);
   named.datasets[0].fields.forEach((f) => (f.tokenizer = "regular"));
@@ -347,7 +350,7 @@ Deno.test("tokenizers are plug-ins by name: the store's grid picks the default, 
   bad.datasets[0].fields[1].tokens = { numTokens: [4, 2], tokenSize: [3, 9, 9] } as unknown as TokenGrid;
   assert.throws(() => new MultifieldSampler(bad), /u: a regular grid needs tokens \{numTokens/);
   // A plug-in registered under a new name is found by that name.
-  registerTokenizer({ ...regularTokenizer, name: "regular-copy" });
+  registerTokenizer({ ...patchTokenizer, name: "regular-copy" } as TokenizerPlugin);
   try {
     const copy = structuredClone(cfg);
     copy.datasets[0].fields[0].tokenizer = "regular-copy";
@@ -401,7 +404,7 @@ Deno.test("a field may mix a surface level with 3-D levels: t with t2m as its le
   }
   assert.notDeepEqual(t.tokens.subarray(per, 2 * per), t2m.tokens.subarray(0, per));
   assert.equal(t.tokenInfo[3], 0, "token info keeps the level as configured");
-  const raw = (mixed.datasets[0] as RegularDataset).read(
+  const raw = (mixed.datasets[0] as GridDataset).read(
     "t2m",
     0,
     b.samples[0].t0,
@@ -411,9 +414,7 @@ Deno.test("a field may mix a surface level with 3-D levels: t with t2m as its le
     b.samples[0].j0,
     36,
   );
-  const block = new Float32Array(raw.length);
-  detokenize(t.tokens.subarray(0, per), GRID, block);
-  mixed.denormalize(block, 0, mixed.config.datasets[0].fields[0], 0, b.samples[0]);
+  const block = mixed.restore(b, 0, 0, 0).values;
   for (let i = 0; i < raw.length; i += 97) assert.ok(Math.abs(block[i] - raw[i]) < 1e-3, `${block[i]} vs ${raw[i]}`);
   const bad = structuredClone(cfg);
   bad.datasets[0].fields[0] = { name: "t", levels: [0, 500], surface: "u", tokens: GRID };
@@ -422,7 +423,7 @@ Deno.test("a field may mix a surface level with 3-D levels: t with t2m as its le
 
 Deno.test("gatherTokens: windows across 0°/360° and chunk edges equal plain reads cut into tokens", async () => {
   const root = await sampleStore();
-  const d = new RegularDataset(root, new ChunkCache());
+  const d = new GridDataset(root, new ChunkCache());
   const windows = [
     { t0: 2, i0: 20, j0: 105, end: 0, box: [0, 0, 0, 0] as [number, number, number, number] }, // columns 105..119, 0..20
     { t0: 0, i0: 43, j0: 119, end: 0, box: [0, 0, 0, 0] as [number, number, number, number] }, // one column, then 0..34

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertStrato, levelsInRange } from "../converters/strato/convert.ts";
 import { MultifieldSampler } from "../samplers/sampler.ts";
-import type { RegularDataset } from "../samplers/regular.ts";
-import { detokenize } from "../tokenizers/regular.ts";
+import type { GridDataset } from "../datasets/grid.ts";
+import { detokenize } from "../tokenizers/patches.ts";
 import { fullLevelPressure } from "../converters/era5/levels.ts";
 import { readRootAttributes } from "../zarr/store.ts";
 import { gribFiles, PYTHON, python, run, runTask } from "./_helpers.ts";
@@ -54,7 +54,7 @@ Deno.test("strato: pressure levels down to 1 hPa, and ozone normalized in log sp
   assert.ok(c.rel < 1e-6, `log-space coefficients vs numpy: ${c.rel}`);
   const norm = readRootAttributes(s.norm);
   assert.deepEqual(norm.transforms, { o3: { type: "log", eps: 1e-9, formula: "log(x + eps) - log(eps)" } });
-  // The sampler normalizes ozone in log space while it gathers, and denormalize inverts it.
+  // The sampler normalizes ozone in log space while it gathers, and restore inverts it.
   const grid = { numTokens: [1, 2, 2] as [number, number, number], tokenSize: [1, 9, 9] as [number, number, number] };
   const fc = { name: "o3", levels: [5], tokens: grid };
   const sampler = new MultifieldSampler({
@@ -64,13 +64,13 @@ Deno.test("strato: pressure levels down to 1 hPa, and ozone normalized in log sp
     seed: 2,
   });
   const batch = sampler.batch(0);
-  const data = sampler.datasets[0] as RegularDataset;
+  const data = sampler.datasets[0] as GridDataset;
   for (const [b, pos] of batch.samples.entries()) {
     const raw = data.read("o3", 5, pos.t0, 1, pos.i0, 18, pos.j0, 18);
     const block = new Float32Array(raw.length);
     detokenize(batch.fields[0].tokens.subarray(b * raw.length, (b + 1) * raw.length), grid, block);
     assert.ok(block.every(Number.isFinite) && Math.max(...block.map(Math.abs)) < 10, "z-scores of log ozone");
-    sampler.denormalize(block, 0, fc, 5, pos);
+    block.set(sampler.restore(batch, 0, b, 0).values);
     for (let i = 0; i < raw.length; i++) {
       assert.ok(Math.abs(block[i] - raw[i]) <= 1e-4 * raw[i], `${block[i]} vs ${raw[i]}`);
     }

@@ -9,8 +9,11 @@
  * @module
  */
 import type { ArrayReader } from "../zarr/store.ts";
-import type { TokenGrid } from "../tokenizers/regular.ts";
-import type { BatchTimings, ReadStats, SampleInfo } from "./batch.ts";
+import { StoreError } from "../errors.ts";
+import type { TokenGrid } from "./patches.ts";
+import type { BatchTimings, ReadStats } from "../datasets/counters.ts";
+import type { Window } from "../datasets/window.ts";
+import type { Scaling } from "../normalization/coefficients.ts";
 
 /** What to gather: an array, the fixed coordinates between time and lat (field, level), windows and tokens. */
 export interface GatherRequest {
@@ -19,7 +22,7 @@ export interface GatherRequest {
   /** Coordinates of the dimensions between time and lat. */
   fixed: number[];
   /** One window per sample. */
-  windows: SampleInfo[];
+  windows: Window[];
   /** Token layout (the window is its extent). */
   grid: TokenGrid;
   /** Output, float32 tokens. */
@@ -30,20 +33,6 @@ export interface GatherRequest {
   scaling?: (sample: number) => Scaling;
   /** Called once a sample's tokens are complete. */
   done: (sample: number) => void;
-}
-
-/**
- * Normalization applied while copying: per time step of the window,
- * (x − mean) · inv with one number (global coefficients) or a plane of
- * H × W numbers (per point); log(x + eps) − log(eps) first when `logEps` is set.
- */
-export interface Scaling {
-  /** Per time step: one mean or H·W means. */
-  mean: Float32Array[];
-  /** Per time step: the reciprocal standard deviation(s), same shape as `mean`. */
-  inv: Float32Array[];
-  /** Log transform before the z-score. */
-  logEps?: number;
 }
 
 interface Segment {
@@ -58,7 +47,7 @@ interface Segment {
 /** Gather every window of `req` into tokens; stage times and read counters are added to `timings` and `stats`. */
 export function gatherTokens(req: GatherRequest, timings: BatchTimings, stats: ReadStats): void {
   const { reader, fixed, windows, grid } = req;
-  if (reader.dtype !== "float32") throw new Error(`${reader.root}/${reader.path}: ${reader.dtype}, not float32`);
+  if (reader.dtype !== "float32") throw new StoreError(`${reader.root}/${reader.path}`, `${reader.dtype}, not float32`);
   const dims = reader.shape.length;
   const [NT, NLAT, NLON] = [reader.shape[0], reader.shape[dims - 2], reader.shape[dims - 1]];
   const [ct, ch, cw] = [reader.chunks[0], reader.chunks[dims - 2], reader.chunks[dims - 1]];
@@ -81,7 +70,10 @@ export function gatherTokens(req: GatherRequest, timings: BatchTimings, stats: R
   const uses = new Map<number, number>();
   for (const w of windows) {
     if (w.t0 < 0 || w.t0 + T > NT || w.i0 < 0 || w.i0 + H > NLAT) {
-      throw new Error(`${reader.root}/${reader.path}: window t=${w.t0}+${T}, row=${w.i0}+${H} outside the array`);
+      throw new StoreError(
+        `${reader.root}/${reader.path}`,
+        `window t=${w.t0}+${T}, row=${w.i0}+${H} outside the array`,
+      );
     }
     const start = ((w.j0 % NLON) + NLON) % NLON;
     const first = Math.min(W, NLON - start);
@@ -127,13 +119,13 @@ export function gatherTokens(req: GatherRequest, timings: BatchTimings, stats: R
   for (const s of order) {
     const w = windows[s], base = req.offset(s);
     const sc = req.scaling?.(s);
-    const logEps = sc?.logEps, logShift = logEps ? Math.log(logEps) : 0;
+    const transform = sc?.transform;
     for (const key of keys[s]) {
       let chunk = alive.get(key);
       if (!chunk) {
         t = performance.now();
         const decoded = reader.decodeStored(stored.get(key), spare.pop() ?? new Float32Array(chunkSize));
-        if (!(decoded instanceof Float32Array)) throw new Error(`${reader.root}/${reader.path}: not float32`);
+        if (!(decoded instanceof Float32Array)) throw new StoreError(`${reader.root}/${reader.path}`, "not float32");
         stored.delete(key);
         chunk = decoded;
         timings.decode += performance.now() - t;
@@ -172,8 +164,8 @@ export function gatherTokens(req: GatherRequest, timings: BatchTimings, stats: R
             const dstRow = dstT + b * nw * len + (ir - b * th) * tw, srcRow = srcT + (i - ic * ch) * cw;
             for (let p = 0; p < np; p++) {
               const src = srcRow + pieceSrc[p], dst = dstRow + pieceDst[p], m = pieceLen[p];
-              if (logEps) {
-                for (let k = 0; k < m; k++) out[dst + k] = Math.log(chunk[src + k] + logEps) - logShift;
+              if (transform) {
+                transform.forwardInto(chunk, src, out, dst, m);
                 if (!perPoint) { for (let k = 0; k < m; k++) out[dst + k] = (out[dst + k] - m0) * inv0; }
                 else {
                   const q = ir * W + pieceWin[p];

@@ -1,25 +1,34 @@
 /**
  * An unstructured-mesh store written by `convert fesom` opened for sampling:
  * fields on nodes or elements, depth levels, times, point coordinates and
- * their HEALPix ids, and its coefficient set.
+ * their HEALPix ids, and window placement by a box in degrees.
  *
  * @module
  */
 import { ArrayReader, assertComplete, readRootAttributes } from "../zarr/store.ts";
+import { ConfigError, StoreError } from "../errors.ts";
 import { CachedArray, type ChunkCache } from "./cache.ts";
+import type { RandomSource, SampleDataset } from "./dataset.ts";
+import type { Window, WindowShape } from "./window.ts";
 
 /** Where a field of a mesh store lives. */
-interface FieldPlace {
+export interface FieldPlace {
+  /** Array name (data, data_sfc, data_elem, data_elem_sfc). */
   array: string;
+  /** Field index in that array. */
   index: number;
+  /** Whether the field has depth levels. */
   levels: boolean;
+  /** Nodes or elements. */
   location: "node" | "elem";
 }
 
 /** A mesh dataset. */
-export class MeshDataset {
+export class MeshDataset implements SampleDataset {
   /** Store path. */
   readonly root: string;
+  /** The store's grid kind. */
+  readonly grid = "unstructured";
   /** Layer depths. */
   readonly levels: number[];
   /** Times (period ends), seconds since 1970. */
@@ -33,7 +42,7 @@ export class MeshDataset {
   constructor(root: string, cache: ChunkCache) {
     assertComplete(root);
     const a = readRootAttributes(root);
-    if (a.grid !== "unstructured") throw new Error(`${root}: not an unstructured-mesh store`);
+    if (a.grid !== "unstructured") throw new StoreError(root, "not an unstructured-mesh store");
     this.root = root;
     this.levels = a.levels as number[];
     this.healpixOrders = a.healpix_orders as number[];
@@ -61,10 +70,22 @@ export class MeshDataset {
     }
   }
 
+  /** @inheritdoc */
+  get gridKey(): string {
+    return [this.grid, this.root, ...[...this.coords.values()].map((c) => c.lat.length)].join("|");
+  }
+
+  /** @inheritdoc */
+  pointShape(field: string): number[] {
+    return [this.coords.get(this.place(field).location)!.lat.length];
+  }
+
   /** Where a field lives; throws for unknown fields. */
   place(field: string): FieldPlace {
     const p = this.places.get(field);
-    if (!p) throw new Error(`${this.root}: no field "${field}" (fields: ${[...this.places.keys()].join(", ")})`);
+    if (!p) {
+      throw new StoreError(this.root, `no field "${field}" (fields: ${[...this.places.keys()].join(", ")})`, { field });
+    }
     return p;
   }
 
@@ -73,7 +94,10 @@ export class MeshDataset {
     const c = this.coords.get(this.place(field).location)!;
     const o = this.healpixOrders.indexOf(order);
     if (o < 0) {
-      throw new Error(`${this.root}: HEALPix order ${order} is not stored (orders: ${this.healpixOrders.join(", ")})`);
+      throw new StoreError(
+        this.root,
+        `HEALPix order ${order} is not stored (orders: ${this.healpixOrders.join(", ")})`,
+      );
     }
     const n = c.lat.length;
     return { lat: c.lat, lon: c.lon, cell: c.healpix.subarray(o * n, (o + 1) * n) };
@@ -86,7 +110,7 @@ export class MeshDataset {
     const points = arr.shape.at(-1)!;
     if (!p.levels) return arr.read([[t0, t0 + nt], [p.index, p.index + 1], [0, points]]);
     const l = this.levels.indexOf(level);
-    if (l < 0) throw new Error(`${this.root}: no depth level ${level}`);
+    if (l < 0) throw new StoreError(this.root, `no depth level ${level}`, { field });
     return arr.read([[t0, t0 + nt], [p.index, p.index + 1], [l, l + 1], [0, points]]);
   }
 
@@ -96,68 +120,48 @@ export class MeshDataset {
     for (let i = 0; i < this.times.length; i++) if (this.times[i] <= seconds) k = i;
     return k;
   }
-}
 
-/** The coefficient set of a mesh store. */
-export class MeshNormSet {
-  /** Store path. */
-  readonly root: string;
-  /** Month entries, yyyymm. */
-  readonly months: number[];
-  private readonly attrs: Record<string, unknown>;
-  private readonly cache: ChunkCache;
-  private readonly arrays = new Map<string, CachedArray>();
-
-  constructor(root: string, cache: ChunkCache) {
-    assertComplete(root);
-    this.root = root;
-    this.attrs = readRootAttributes(root);
-    this.months = this.attrs.months as number[];
-    this.cache = cache;
-  }
-
-  /** Month entry of a time. */
-  entry(seconds: number): number {
-    // A period end (FESOM means) belongs to the month before it; an instantaneous value to its own.
-    const d = new Date((this.attrs.instantaneous ? seconds : seconds - 1) * 1000);
-    const e = this.months.indexOf(d.getUTCFullYear() * 100 + d.getUTCMonth() + 1);
-    if (e < 0) throw new Error(`${this.root}: no coefficients for ${d.toISOString().slice(0, 7)}`);
-    return e;
-  }
-
-  /** An array of the set, opened once (this runs per sample, step and level). */
-  private array(name: string): CachedArray {
-    let a = this.arrays.get(name);
-    if (!a) this.arrays.set(name, a = new CachedArray(this.root, name, this.cache));
-    return a;
-  }
-
-  /** Mean and std per point of a field level (levelIndex ignored for 2-D fields). */
-  coefficients(
-    field: string,
-    place: FieldPlace,
-    levelIndex: number,
-    entry: number,
-    local: boolean,
-  ): [Float32Array | number, Float32Array | number] {
-    const kind = place.location === "elem" ? "_elem" : "";
-    const sfc = place.levels ? "" : "_sfc";
-    const fieldsKey = `fields${kind}${sfc}`;
-    const f = (this.attrs[fieldsKey] as string[]).indexOf(field);
-    if (!local) {
-      const g = this.array(`global_norm${kind}${sfc}`);
-      const box: [number, number][] = place.levels
-        ? [[entry, entry + 1], [0, 2], [f, f + 1], [levelIndex, levelIndex + 1]]
-        : [[entry, entry + 1], [0, 2], [f, f + 1]];
-      const v = g.read(box);
-      return [v[0], v[1]];
+  /** @inheritdoc */
+  checkField(field: string, _levels: number[], surface?: string): void {
+    const own = this.place(field);
+    if (surface === undefined) return;
+    const sfc = this.place(surface);
+    if (sfc.levels || sfc.location !== own.location) {
+      throw new StoreError(
+        this.root,
+        `${field}'s surface ${surface} must be a single-level field on ${own.location}s`,
+        {
+          field,
+        },
+      );
     }
-    const arr = this.array(`norm${kind}${sfc}`);
-    const points = arr.shape.at(-1)!;
-    const box: [number, number][] = place.levels
-      ? [[entry, entry + 1], [0, 2], [f, f + 1], [levelIndex, levelIndex + 1], [0, points]]
-      : [[entry, entry + 1], [0, 2], [f, f + 1], [0, points]];
-    const v = arr.read(box);
-    return [v.subarray(0, points), v.subarray(points)];
+  }
+
+  /** @inheritdoc */
+  checkShape(shape: WindowShape): void {
+    if (!shape.box) {
+      throw new StoreError(this.root, "sampling a mesh alone needs `box`: [latitude, longitude] extent in degrees");
+    }
+  }
+
+  /** @inheritdoc */
+  randomWindow(rng: RandomSource, end: number, lat: number, shape: WindowShape): Window {
+    return this.windowOfBox(end, lat, rng.next() * 360, shape);
+  }
+
+  /** @inheritdoc */
+  windowAt(end: number, lat: number, lon: number, shape: WindowShape): Window {
+    return this.windowOfBox(end, lat, lon - shape.box![1] / 2, shape);
+  }
+
+  /** @inheritdoc */
+  tiles(): Window[] {
+    throw new ConfigError(this.root, "tiling places windows on a regular grid: put a regular dataset first");
+  }
+
+  private windowOfBox(end: number, lat: number, west: number, shape: WindowShape): Window {
+    const [h, w] = shape.box!;
+    const south = Math.min(Math.max(-90, lat - h / 2), 90 - h);
+    return { t0: end - shape.steps + 1, i0: -1, j0: -1, end: this.times[end], box: [south, south + h, west, w] };
   }
 }

@@ -1,12 +1,12 @@
 /**
  * Chunk-level reads with a byte-bounded LRU cache, for the small arrays a
  * sampler reads piecemeal (coefficient planes, mesh fields); the bulk of a
- * regular store is gathered by gather.ts, each chunk once per batch.
+ * regular store is gathered by tokenizers/patch_gather.ts, each chunk once per batch.
  *
  * @module
  */
 import { ArrayReader, type ChunkData, gridIndices } from "../zarr/store.ts";
-import { noStats, type ReadStats } from "./batch.ts";
+import { noStats, type ReadStats } from "./counters.ts";
 
 /** LRU cache of decoded chunks. */
 export class ChunkCache {
