@@ -14,6 +14,7 @@
 import { MultifieldSampler, type SamplerConfig, type Unit, type UnitResult } from "./sampler.ts";
 import type { Batch, BatchTimings, FieldBatch } from "./batch.ts";
 import { fieldBytes } from "./batch.ts";
+import { type ErrorKind, PipelineError } from "../errors.ts";
 
 /** One unit as run by a thread. */
 export interface UnitTrace {
@@ -101,7 +102,7 @@ export class BatchLoader {
           const m = e.data;
           if (m.type === "ready") return resolve();
           if (m.type === "error") {
-            this.fail(new Error(m.message));
+            this.fail(m.tagged ? pipelineError(m.tagged) : new Error(m.message));
             return reject(this.failure);
           }
           this.busy[wi]--;
@@ -221,4 +222,9 @@ export class BatchLoader {
     for (const w of this.pool) w.terminate();
     this.pool = [];
   }
+}
+
+/** Re-create a tagged error sent by a worker as its parts. */
+function pipelineError(t: { kind: ErrorKind; path: string; problem: string; field?: string }): PipelineError {
+  return new PipelineError(t.kind, t.path, t.problem, t.field === undefined ? undefined : { field: t.field });
 }

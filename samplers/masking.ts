@@ -8,6 +8,7 @@
  * @module
  */
 import { MASK } from "./batch.ts";
+import { ConfigError } from "../errors.ts";
 import type { Rng } from "./rng.ts";
 
 /** How tokens are masked. */
@@ -54,7 +55,7 @@ export function maskTokens(
       ? Array.from({ length: cfg.forecastSlabs ?? 1 }, (_, i) => nt - 1 - i)
       : cfg.slabs ?? [Math.floor(nt / 2)];
     for (const s of slabs) {
-      if (s < 0 || s >= nt) throw new Error(`masking slab ${s} is outside 0..${nt - 1}`);
+      if (s < 0 || s >= nt) throw new ConfigError("masking.slabs", `slab ${s} is outside 0..${nt - 1}`);
       mask.fill(MASK.zeroed, s * nh * nw, (s + 1) * nh * nw);
     }
     return;

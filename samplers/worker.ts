@@ -7,6 +7,7 @@
 /// <reference lib="deno.worker" />
 import { MultifieldSampler, type SamplerConfig, type Unit } from "./sampler.ts";
 import type { FieldBatch } from "./batch.ts";
+import { isPipelineError } from "../errors.ts";
 
 let sampler: MultifieldSampler | undefined;
 let units: Unit[] = [];
@@ -30,6 +31,12 @@ self.onmessage = (e: MessageEvent) => {
       result.replacements.buffer as ArrayBuffer,
     ]);
   } catch (err) {
-    self.postMessage({ type: "error", message: (err as Error).message });
+    // Tagged errors cross the thread boundary as their parts, so the loader rethrows the same kind.
+    const e = err as Error;
+    self.postMessage({
+      type: "error",
+      message: e.message,
+      tagged: isPipelineError(e) ? { kind: e.kind, path: e.path, problem: e.problem, field: e.field } : undefined,
+    });
   }
 };

@@ -253,7 +253,9 @@ for f in glob.glob("${SAMPLE.new}/*.nc"):
   feb.timeRange = ["2020-02-01T06", "2020-02-01T23"];
   assert.throws(() => new MultifieldSampler(feb).batch(0), (e) => {
     assert.ok(e instanceof NormalizationError);
-    return /january\.norm\.zarr: no data behind the coefficients of t at level (500|850) in 202002/.test((e as Error).message);
+    return /january\.norm\.zarr: no data behind the coefficients of t at level (500|850) in 202002/.test(
+      (e as Error).message,
+    );
   });
   // Identities: a set's identity is stable and differs between sets.
   const a = await coefficientSetIdentity(other.norm), a2 = await coefficientSetIdentity(other.norm);
