@@ -5,7 +5,8 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
+import { convertEra5 } from "../converters/era5/convert.ts";
+import { expandInputs } from "../cli/inputs.ts";
 import { formatSummary, inspectStore } from "../stores/inspect.ts";
 import { runMain } from "../cli/run.ts";
 import { progressDisplay } from "../cli/progress.ts";

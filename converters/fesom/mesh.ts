@@ -8,10 +8,8 @@
  * @module
  */
 import { join } from "node:path";
-import { openDataset } from "../formats/dataset.ts";
+import { openDataset } from "../formats/readers.ts";
 import { InputError } from "../../errors.ts";
-import "../formats/hdf5.ts";
-import "../formats/netcdf3.ts";
 import { EARTH_RADIUS_M, nodeAreas, triangleAreas, triangleCentroids } from "../../geometry/sphere.ts";
 
 /** A FESOM2 mesh with everything the store keeps. */

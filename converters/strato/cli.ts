@@ -7,7 +7,7 @@ import { Command } from "@commander-js/extra-typings";
 import { registerConverter } from "../registry.ts";
 import { parseList, parseNumbers } from "../../cli/run.ts";
 import { progressDisplay } from "../../cli/progress.ts";
-import { expandInputs } from "../era5/convert.ts";
+import { expandInputs } from "../../cli/inputs.ts";
 import { convertStrato, STRATO_FIELDS, STRATO_LOG } from "./convert.ts";
 
 /** Parse `o3:1e-9,q` (eps defaults to the preset's, else 1e-9). */
