@@ -10,6 +10,7 @@
  * @module
  */
 import { StoreError } from "../errors.ts";
+import { beforeWrite, simulatedKilled } from "../zarr/durable.ts";
 
 /** What a lock file holds. */
 export interface LockOwner {
@@ -79,6 +80,7 @@ function sameFile(a: Deno.FileInfo, b: Deno.FileInfo): boolean {
  * holds it; a lock file left by a dead process is taken over, saying so.
  */
 export function acquireLock(path: string, subject: string, purpose: string): OutputLock {
+  beforeWrite(path);
   for (let attempt = 0; attempt < 5; attempt++) {
     const file = Deno.openSync(path, { read: true, write: true, create: true });
     let locked = false;
@@ -125,9 +127,12 @@ export function acquireLock(path: string, subject: string, purpose: string): Out
       release() {
         if (released) return;
         released = true;
-        try {
-          Deno.removeSync(path);
-        } catch { /* already gone */ }
+        // After a simulated kill the file stays, as after a real one (only the flock goes).
+        if (!simulatedKilled()) {
+          try {
+            Deno.removeSync(path);
+          } catch { /* already gone */ }
+        }
         try {
           file.close();
         } catch { /* closed */ }

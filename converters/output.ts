@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { basename, dirname, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { ConfigError, StoreError } from "../errors.ts";
 import {
   type ArraySpec,
@@ -126,11 +126,20 @@ export function checkReplaceable(path: string, role: StoreRole, opts: ReplaceOpt
  */
 export function clearStage(stage: string): void {
   if (!pathExists(stage)) return;
-  const names = [...Deno.readDirSync(stage)].map((e) => e.name);
-  const ours = names.length === 0 ||
-    names.some((n) => [".build", ".zgroup", ".zattrs", ".zarray", "zarr.json", "data", "norm"].includes(n));
-  if (!ours) throw new StoreError(stage, "exists and is not a staged store of atmorep-ts; move it away");
+  if (!looksStaged(stage, 0)) {
+    throw new StoreError(stage, "exists and is not a staged store of atmorep-ts; move it away");
+  }
   removeStore(stage);
+}
+
+/** Zarr metadata (or a temporary file of ours, or the build directory) within two levels, or nothing at all. */
+function looksStaged(dir: string, depth: number): boolean {
+  const entries = [...Deno.readDirSync(dir)];
+  if (depth === 0 && entries.length === 0) return true;
+  return entries.some((e) =>
+    [".build", ".zgroup", ".zattrs", ".zarray", "zarr.json"].includes(e.name) || /\.tmp-[0-9a-f]{8}$/.test(e.name) ||
+    (e.isDirectory && depth < 2 && looksStaged(join(dir, e.name), depth + 1))
+  );
 }
 
 /** Create arrays in a staged store: write the metadata, return the writer. */

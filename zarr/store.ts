@@ -11,7 +11,7 @@
 import { dirname, join } from "node:path";
 import { crc32c } from "./crc32c.ts";
 import { IncompleteStoreError, StoreError } from "../errors.ts";
-import { faultPoint } from "./durable.ts";
+import { beforeWrite, faultPoint } from "./durable.ts";
 import { zstd } from "./zstd.ts";
 import { simdUnshuffle } from "./simd.ts";
 import {
@@ -112,6 +112,7 @@ function chunkKey(format: ZarrFormat, coords: number[]): string {
 
 /** Write via a temporary name and rename, so a reader never sees half a file. */
 function writeFileAtomic(path: string, bytes: Uint8Array): void {
+  beforeWrite(path);
   Deno.mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   Deno.writeFileSync(tmp, bytes);
@@ -218,6 +219,7 @@ export class ArrayWriter {
       parts.push(enc);
       offset += enc.length;
     });
+    beforeWrite(path);
     if (parts.length === 0 && !this.spec.complete) {
       try {
         Deno.removeSync(path);
@@ -252,6 +254,7 @@ export class ArrayWriter {
       throw new StoreError(join(this.root, this.path), "sharded arrays are written a shard at a time (writeShard)");
     }
     const path = join(this.root, this.path, chunkKey(this.format, coords));
+    beforeWrite(path);
     if (this.skippable(data)) {
       try {
         Deno.removeSync(path);
@@ -477,6 +480,7 @@ export const pathExists: (path: string) => boolean = exists;
 
 /** Remove a store directory if it exists. */
 export function removeStore(path: string): void {
+  beforeWrite(path);
   try {
     Deno.removeSync(path, { recursive: true });
   } catch (e) {
@@ -491,6 +495,7 @@ export function removeStore(path: string): void {
  * aside first and removed only once the new store is in place.
  */
 export function publishStore(staged: string, dest: string): void {
+  beforeWrite(dest);
   const old = `${dest}.old-${Deno.pid}`;
   const hadOld = exists(dest);
   if (hadOld) {

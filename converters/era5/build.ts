@@ -22,7 +22,7 @@
 import { join } from "node:path";
 import { ConfigError, StoreError } from "../../errors.ts";
 import { type ArraySpec, pathExists, type ZarrFormat } from "../../zarr/store.ts";
-import { writeTextDurable } from "../../zarr/durable.ts";
+import { beforeWrite, writeTextDurable } from "../../zarr/durable.ts";
 import type { NormLayout } from "../../normalization/sets.ts";
 import { stagePath } from "../output.ts";
 import { acquireLock, liveOwner, type OutputLock } from "../lock.ts";
@@ -175,6 +175,7 @@ export function taskDone(dir: string, id: number): boolean {
 
 /** Forget that a task is done (its files are bad): the next part run redoes it. */
 export function undoTask(dir: string, id: number): void {
+  beforeWrite(donePath(dir, id));
   for (const p of [donePath(dir, id), statsPath(dir, id)]) {
     try {
       Deno.removeSync(p);

@@ -18,7 +18,7 @@
 import { join } from "node:path";
 import { StoreError } from "../../errors.ts";
 import { ArrayWriter, finalizeStore, pathExists, publishStore, removeStore } from "../../zarr/store.ts";
-import { writeTextDurable } from "../../zarr/durable.ts";
+import { beforeWrite, faultPoint, writeTextDurable } from "../../zarr/durable.ts";
 import { emptyMoments, mergeMoments, type Moments, PointMoments } from "../../normalization/moments.ts";
 import { type NormArrays, writeGlobalCoefficients, writeLocalCoefficients } from "../../normalization/sets.ts";
 import { cleanupAfter, lockOutputs } from "../output.ts";
@@ -84,7 +84,11 @@ export function finalizeConversion(
 function publish(state: BuildState, dir: string): void {
   if (pathExists(state.stageNorm)) publishStore(state.stageNorm, state.normPath);
   const parked = parkedBuildDir(state.out);
-  if (dir === buildDir(state.stageOut)) Deno.renameSync(dir, parked);
+  if (dir === buildDir(state.stageOut)) {
+    beforeWrite(parked);
+    Deno.renameSync(dir, parked);
+    faultPoint(parked);
+  }
   if (pathExists(state.stageOut)) publishStore(state.stageOut, state.out);
   removeStore(parked);
 }

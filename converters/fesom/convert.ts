@@ -232,13 +232,16 @@ async function convertStaged(opts: FesomOptions, paths: OutputPaths): Promise<Fe
     }
     const missing = allEnds.filter((t) => !seen.has(t));
     if (missing.length) {
-      throw new Error(
+      throw new InputError(
+        fs[0].path,
         `${name} has no data for ${missing.length} of the ${allEnds.length} times (first ${isoTime(missing[0])}); ` +
           "give the same periods for every variable",
       );
     }
     const kinds = new Set(fs.map((f) => `${f.location}/${f.vertical}`));
-    if (kinds.size > 1) throw new Error(`${name} is on different grids in different files: ${[...kinds].join(", ")}`);
+    if (kinds.size > 1) {
+      throw new InputError(fs[0].path, `${name} is on different grids in different files: ${[...kinds].join(", ")}`);
+    }
   }
   const groups = new Map<string, { location: Location; vertical: Vertical; fields: string[] }>();
   for (const [name, fs] of byField) {
@@ -366,7 +369,9 @@ async function convertStaged(opts: FesomOptions, paths: OutputPaths): Promise<Fe
           let partner: { ds: Awaited<ReturnType<typeof openDataset>>; info: FileInfo } | undefined;
           if (doRotate) {
             const info = byField.get(partnerName!)?.find((x) => x.ends.join() === f.ends.join());
-            if (!info) throw new Error(`--rotate-to-geo: ${name} needs ${partnerName} for the same periods`);
+            if (!info) {
+              throw new InputError(f.path, `--rotate-to-geo: ${name} needs ${partnerName} for the same periods`);
+            }
             partner = { ds: await openDataset(info.path), info };
           }
           try {
