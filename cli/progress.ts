@@ -16,6 +16,16 @@ export interface ProgressDisplay {
   stop(): void;
 }
 
+/**
+ * Show the cursor and turn line wrap back on (the bar hides the one and
+ * turns off the other); harmless when they already are. Only on a terminal.
+ */
+export function restoreTerminal(): void {
+  try {
+    if (Deno.stderr.isTerminal()) Deno.stderr.writeSync(new TextEncoder().encode("\x1b[?25h\x1b[?7h"));
+  } catch { /* stderr closed */ }
+}
+
 /** Create a progress display on stderr (silent when `quiet`). */
 export function progressDisplay(quiet = false): ProgressDisplay {
   if (quiet) return { update() {}, stop() {} };
@@ -52,6 +62,7 @@ export function progressDisplay(quiet = false): ProgressDisplay {
     stop() {
       bar?.stop();
       bar = undefined;
+      if (tty) restoreTerminal();
     },
   };
 }

@@ -5,17 +5,60 @@
  * @module
  */
 
-/** Run a verb's main function; print errors as `error: message` and exit 1. */
+import { ConfigError } from "../errors.ts";
+import { cleanupErrorsOf } from "../converters/output.ts";
+import { restoreTerminal } from "./progress.ts";
+
+/** The run was stopped by SIGINT (Ctrl-C); its message says what was kept or removed. */
+export class InterruptedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InterruptedError";
+  }
+}
+
+const interrupt = new AbortController();
+
+/**
+ * Aborted on the first SIGINT: long verbs pass it down, stop at the next
+ * task, clean up (or keep a resumable state) and say which. A second SIGINT
+ * exits at once.
+ */
+export function interruptSignal(): AbortSignal {
+  return interrupt.signal;
+}
+
+function onSigint(): void {
+  if (interrupt.signal.aborted) {
+    restoreTerminal();
+    console.error("error: interrupted twice (SIGINT); exiting without cleanup");
+    Deno.exit(130);
+  }
+  interrupt.abort(new InterruptedError("interrupted (SIGINT)"));
+}
+
+/** Run a verb's main function; print errors as `error: message` and exit 1 (130 after SIGINT). */
 export async function runMain(main: () => Promise<void>): Promise<void> {
+  try {
+    Deno.addSignalListener("SIGINT", onSigint);
+  } catch { /* no signals here (Windows without console) */ }
   try {
     await main();
   } catch (e) {
+    restoreTerminal();
     const message = e instanceof Error ? e.message : String(e);
     console.error(`error: ${message}`);
+    for (const c of cleanupErrorsOf(e)) {
+      console.error(`error: cleaning up after that also failed: ${c instanceof Error ? c.message : String(c)}`);
+    }
     const debug = Deno.permissions.querySync({ name: "env", variable: "ATMOREP_DEBUG" }).state === "granted" &&
       Deno.env.get("ATMOREP_DEBUG");
     if (debug && e instanceof Error) console.error(e.stack);
-    Deno.exit(1);
+    Deno.exit(e instanceof InterruptedError || interrupt.signal.aborted ? 130 : 1);
+  } finally {
+    try {
+      Deno.removeSignalListener("SIGINT", onSigint);
+    } catch { /* not added */ }
   }
 }
 
@@ -29,7 +72,7 @@ export function parseNumbers(option: string): (text: string) => number[] {
   return (text) =>
     parseList(text).map((s) => {
       const n = Number(s);
-      if (!Number.isFinite(n)) throw new Error(`${option}: "${s}" is not a number`);
+      if (!Number.isFinite(n)) throw new ConfigError(option, `"${s}" is not a number`);
       return n;
     });
 }
@@ -38,7 +81,18 @@ export function parseNumbers(option: string): (text: string) => number[] {
 export function parseInteger(option: string): (text: string) => number {
   return (text) => {
     const n = Number(text);
-    if (!Number.isInteger(n)) throw new Error(`${option}: "${text}" is not an integer`);
+    if (!Number.isInteger(n)) throw new ConfigError(option, `"${text}" is not an integer`);
+    return n;
+  };
+}
+
+/** Parse a count option: an integer ≥ 0. */
+export function parseCount(option: string): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 0 || text.trim() === "") {
+      throw new ConfigError(option, `"${text}" is not a whole number ≥ 0`);
+    }
     return n;
   };
 }

@@ -7,6 +7,33 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { deriveNormSet, type Pooling } from "../normalization/derive.ts";
 import { runMain } from "../cli/run.ts";
+import { resolve } from "node:path";
+import { ConfigError, StoreError } from "../errors.ts";
+import { isOwnStore } from "../converters/output.ts";
+import { pathExists, readRootAttributes } from "../zarr/store.ts";
+
+/** The first and last month (YYYY-MM) of a data store's time axis. */
+function dataMonths(store: string): [string, string] {
+  const a = readRootAttributes(store);
+  return [String(a.time_start ?? "").slice(0, 7), String(a.time_end ?? "").slice(0, 7)];
+}
+
+/**
+ * Check what `normalize` is about to write: never the data store itself or
+ * a path inside it, and with --overwrite only a coefficient set.
+ */
+function checkOutput(store: string, out: string, overwrite?: boolean): void {
+  const [s, o] = [resolve(store), resolve(out)];
+  if (o === s || o.startsWith(`${s}/`) || s.startsWith(`${o}/`)) {
+    throw new StoreError(out, `is the data store ${store} (or holds it); write the coefficient set elsewhere`);
+  }
+  if (pathExists(out) && overwrite && !isOwnStore(out, "normalization")) {
+    throw new StoreError(
+      out,
+      "is not a coefficient set; --overwrite replaces only coefficient sets, so it is left as it is",
+    );
+  }
+}
 
 if (import.meta.main) {
   await runMain(async () => {
@@ -22,11 +49,27 @@ if (import.meta.main) {
       )
       .option("--overwrite", "replace an existing output")
       .action((store, o) => {
+        checkOutput(store, o.out, o.overwrite);
+        // One end of the period alone: the other is the data's own end, named in any error.
+        let { from, to } = o;
+        if ((from === undefined) !== (to === undefined)) {
+          const [first, last] = dataMonths(store);
+          from ??= first;
+          to ??= last;
+          if (from > to) {
+            throw new ConfigError(
+              o.from ? "--from" : "--to",
+              o.from
+                ? `${from} is after the last month of ${store} (${last}); give --to as well, or an earlier --from`
+                : `${to} is before the first month of ${store} (${first}); give --from as well, or a later --to`,
+            );
+          }
+        }
         const r = deriveNormSet({
           store,
           out: o.out,
-          from: o.from,
-          to: o.to,
+          from,
+          to,
           pooling: o.pool as Pooling,
           overwrite: o.overwrite,
         });

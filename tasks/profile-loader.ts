@@ -9,6 +9,7 @@ import { Command } from "@commander-js/extra-typings";
 import { formatProfile, profileLoader } from "../samplers/profile.ts";
 import type { SamplerConfig } from "../samplers/sampler.ts";
 import { parseInteger, runMain } from "../cli/run.ts";
+import { ConfigError } from "../errors.ts";
 
 if (import.meta.main) {
   await runMain(async () => {
@@ -30,7 +31,7 @@ if (import.meta.main) {
         try {
           config = JSON.parse(await Deno.readTextFile(configPath));
         } catch (e) {
-          throw new Error(`${configPath}: ${(e as Error).message}`);
+          throw new ConfigError(configPath, (e as Error).message);
         }
         const p = await profileLoader(config, {
           batches: o.batches,

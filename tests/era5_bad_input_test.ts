@@ -121,7 +121,7 @@ Deno.test("an existing store is kept unless --overwrite, and kept when the repla
   const before = await Deno.readFile(join(out, "data_sfc", "0.0.0.0"));
   const again = await runTask("convert", ["era5", "-q", "--out", out, SFC_NEW]);
   assert.notEqual(again.code, 0);
-  assert.match(again.stderr, /keep\.zarr already exists; pass --overwrite/);
+  assert.match(again.stderr, /keep\.zarr:? already exists; pass --overwrite/);
   const bad = join(dir, "bad.nc");
   await Deno.writeTextFile(bad, "not netcdf");
   const failed = await runTask("convert", ["era5", "-q", "--overwrite", "--out", out, SFC_NEW, bad]);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
+import { convertEra5 } from "../converters/era5/convert.ts";
+import { expandInputs } from "../cli/inputs.ts";
 import { convertGaussian } from "../converters/gaussian/convert.ts";
 import { MultifieldSampler } from "../samplers/sampler.ts";
 import { scatterPoints } from "../tokenizers/healpix_points.ts";

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as zarr from "zarrita";
 import FileSystemStore from "@zarrita/storage/fs";
-import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
+import { convertEra5 } from "../converters/era5/convert.ts";
+import { expandInputs } from "../cli/inputs.ts";
 import { ArrayReader } from "../zarr/store.ts";
 import { SAMPLE, tempDir } from "./_helpers.ts";
 

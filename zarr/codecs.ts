@@ -12,6 +12,7 @@
 import * as zlib from "node:zlib";
 import { zstd } from "./zstd.ts";
 import { simdUnshuffle } from "./simd.ts";
+import { ConfigError } from "../errors.ts";
 
 /** One stage of a chunk codec pipeline, applied to raw little-endian bytes. */
 export interface ByteCodec {
@@ -213,19 +214,20 @@ export function parseCodecSpec(spec: string, elementSize = 4): CodecPipeline {
     const [name, argText] = part.trim().split(":");
     const factory = codecRegistry.get(name);
     if (!factory) {
-      throw new Error(
+      throw new ConfigError(
+        "--codec",
         `unknown codec "${name}" in "${spec}" (known: ${[...codecRegistry.keys()].join(", ")}, or "none")`,
       );
     }
     const arg = argText === undefined ? undefined : Number(argText);
     if (arg !== undefined && !Number.isInteger(arg)) {
-      throw new Error(`codec level must be an integer in "${spec}"`);
+      throw new ConfigError("--codec", `codec level must be an integer in "${spec}"`);
     }
     stages.push(factory(arg, elementSize));
   }
   const compressors = stages.filter((s) => s.v2().role === "compressor");
   if (compressors.length > 1 || (compressors.length === 1 && stages.at(-1)?.v2().role !== "compressor")) {
-    throw new Error(`codec "${spec}": at most one compressor, and it must come last`);
+    throw new ConfigError("--codec", `"${spec}": at most one compressor, and it must come last`);
   }
   return { spec: text, stages };
 }

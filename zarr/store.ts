@@ -10,7 +10,8 @@
  */
 import { dirname, join } from "node:path";
 import { crc32c } from "./crc32c.ts";
-import { IncompleteStoreError } from "../errors.ts";
+import { IncompleteStoreError, StoreError } from "../errors.ts";
+import { beforeWrite, faultPoint } from "./durable.ts";
 import { zstd } from "./zstd.ts";
 import { simdUnshuffle } from "./simd.ts";
 import {
@@ -52,6 +53,12 @@ export interface ArraySpec {
   attributes?: Record<string, unknown>;
   /** Codec spec, see {@link parseCodecSpec}; default `none`. */
   codec?: string;
+  /**
+   * Every chunk of the array is written, all-NaN ones included, and the
+   * metadata says so (attribute `chunks_complete`): a reader then treats a
+   * missing chunk file as damage, not as the fill value.
+   */
+  complete?: boolean;
   /**
    * Zarr v3 only: shard shape (a multiple of `chunks`). Each shard is one
    * file holding its chunks and an index (`sharding_indexed`), so a store
@@ -103,24 +110,34 @@ function chunkKey(format: ZarrFormat, coords: number[]): string {
   return format === 2 ? coords.join(".") : "c/" + coords.join("/");
 }
 
-const madeDirs = new Set<string>();
-
-function ensureDir(dir: string): void {
-  if (madeDirs.has(dir)) return;
-  Deno.mkdirSync(dir, { recursive: true });
-  madeDirs.add(dir);
-}
-
 /** Write via a temporary name and rename, so a reader never sees half a file. */
 function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  ensureDir(dirname(path));
+  beforeWrite(path);
+  Deno.mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   Deno.writeFileSync(tmp, bytes);
   Deno.renameSync(tmp, path);
+  faultPoint(path);
+}
+
+/**
+ * JSON text that is pure ASCII: every non-ASCII character escaped as
+ * `\uXXXX` (as Python's json writes by default), so readers that decode
+ * metadata as ASCII (some zarr-python/xarray setups) open it.
+ */
+export function asciiJson(
+  value: unknown,
+  replacer?: (key: string, value: unknown) => unknown,
+  indent?: number,
+): string {
+  return JSON.stringify(value, replacer as never, indent).replace(
+    /[\u007f-\uffff]/g,
+    (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"),
+  );
 }
 
 function writeJson(path: string, value: unknown): void {
-  writeFileAtomic(path, new TextEncoder().encode(JSON.stringify(value, jsonSafe, 2)));
+  writeFileAtomic(path, new TextEncoder().encode(asciiJson(value, jsonSafe, 2)));
 }
 
 // JSON has no NaN/Infinity; zarr writes them as strings in fill values and
@@ -148,6 +165,8 @@ export class ArrayWriter {
   readonly spec: ArraySpec;
   /** Codec pipeline. */
   readonly pipeline: CodecPipeline;
+  /** Chunk directories this writer made (per writer, so nothing outlives a store). */
+  private readonly madeDirs = new Set<string>();
 
   constructor(root: string, path: string, format: ZarrFormat, spec: ArraySpec) {
     this.root = root;
@@ -156,11 +175,25 @@ export class ArrayWriter {
     this.spec = spec;
     this.pipeline = parseCodecSpec(spec.codec ?? "none", BYTES[spec.dtype]);
     if (spec.shards) {
-      if (format !== 3) throw new Error(`${path}: sharding needs zarr format 3`);
+      if (format !== 3) throw new StoreError(join(root, path), "sharding needs zarr format 3");
       if (spec.shards.some((v, i) => v % spec.chunks[i] !== 0)) {
-        throw new Error(`${path}: shard shape ${spec.shards} is not a multiple of the chunk shape ${spec.chunks}`);
+        throw new StoreError(
+          join(root, path),
+          `shard shape ${spec.shards} is not a multiple of the chunk shape ${spec.chunks}`,
+        );
       }
     }
+  }
+
+  private ensureDir(dir: string): void {
+    if (this.madeDirs.has(dir)) return;
+    Deno.mkdirSync(dir, { recursive: true });
+    this.madeDirs.add(dir);
+  }
+
+  /** An all-NaN float chunk that may be left out (readers give the fill value). */
+  private skippable(data: ChunkData): boolean {
+    return !this.spec.complete && isFloat(this.spec.dtype) && allNaN(data as Float32Array);
   }
 
   /** Chunks per shard along each dimension (all 1 without sharding). */
@@ -179,17 +212,19 @@ export class ArrayWriter {
     const parts: Uint8Array[] = [];
     let offset = 0;
     chunks.forEach((data, k) => {
-      if (!data || (isFloat(this.spec.dtype) && allNaN(data as Float32Array))) return;
+      if (!data || (isFloat(this.spec.dtype) && allNaN(data as Float32Array))) return; // empty per the index
       const enc = encodeChunk(this.pipeline, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       index[2 * k] = BigInt(offset);
       index[2 * k + 1] = BigInt(enc.length);
       parts.push(enc);
       offset += enc.length;
     });
-    if (parts.length === 0) {
+    beforeWrite(path);
+    if (parts.length === 0 && !this.spec.complete) {
       try {
         Deno.removeSync(path);
       } catch { /* not there */ }
+      faultPoint(path);
       return 0;
     }
     const indexBytes = new Uint8Array(index.buffer);
@@ -198,8 +233,9 @@ export class ArrayWriter {
     for (const p of parts) (out.set(p, o), o += p.length);
     out.set(indexBytes, o);
     new DataView(out.buffer).setUint32(o + indexBytes.length, crc32c(indexBytes), true);
-    ensureDir(dirname(path));
+    this.ensureDir(dirname(path));
     Deno.writeFileSync(path, out);
+    faultPoint(path);
     return out.length;
   }
 
@@ -214,20 +250,25 @@ export class ArrayWriter {
    * readers return the fill value for it, as zarr-python does.
    */
   writeChunk(coords: number[], data: ChunkData): number {
-    if (this.spec.shards) throw new Error(`${this.path}: sharded arrays are written a shard at a time (writeShard)`);
+    if (this.spec.shards) {
+      throw new StoreError(join(this.root, this.path), "sharded arrays are written a shard at a time (writeShard)");
+    }
     const path = join(this.root, this.path, chunkKey(this.format, coords));
-    if (isFloat(this.spec.dtype) && allNaN(data as Float32Array)) {
+    beforeWrite(path);
+    if (this.skippable(data)) {
       try {
         Deno.removeSync(path);
       } catch { /* not there */ }
+      faultPoint(path);
       return 0;
     }
     const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const encoded = encodeChunk(this.pipeline, raw);
     // Chunks are written in a staging store published as a whole, so a plain
     // write suffices: a killed run leaves no store that looks complete.
-    ensureDir(dirname(path));
+    this.ensureDir(dirname(path));
     Deno.writeFileSync(path, encoded);
+    faultPoint(path);
     return encoded.length;
   }
 
@@ -255,7 +296,7 @@ export class ArrayWriter {
   /** Metadata documents for this array, keyed relative to the store root. */
   metadata(): MetadataDocs {
     const s = this.spec;
-    const attrs = { ...(s.attributes ?? {}) };
+    const attrs = { ...(s.attributes ?? {}), ...(s.complete ? { chunks_complete: true } : {}) };
     const prefix = this.path ? `${this.path}/` : "";
     if (this.format === 2) {
       const filters = this.pipeline.stages.filter((c) => c.v2().role === "filter").map((c) => c.v2().config);
@@ -439,11 +480,14 @@ export const pathExists: (path: string) => boolean = exists;
 
 /** Remove a store directory if it exists. */
 export function removeStore(path: string): void {
+  beforeWrite(path);
   try {
     Deno.removeSync(path, { recursive: true });
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
+    return;
   }
+  faultPoint(path);
 }
 
 /**
@@ -451,10 +495,15 @@ export function removeStore(path: string): void {
  * aside first and removed only once the new store is in place.
  */
 export function publishStore(staged: string, dest: string): void {
+  beforeWrite(dest);
   const old = `${dest}.old-${Deno.pid}`;
   const hadOld = exists(dest);
-  if (hadOld) Deno.renameSync(dest, old);
+  if (hadOld) {
+    Deno.renameSync(dest, old);
+    faultPoint(old);
+  }
   Deno.renameSync(staged, dest);
+  faultPoint(dest);
   if (hadOld) removeStore(old);
 }
 
@@ -469,6 +518,13 @@ export function readGroupAttributes(root: string, path: string): Record<string, 
 /** Detect the zarr format of a finished store, or throw {@link IncompleteStoreError}. */
 export function assertComplete(root: string): ZarrFormat {
   if (!exists(root)) throw new IncompleteStoreError(root, "no such store");
+  // A staged store may already hold its root metadata (finalize writes it before publishing): never complete.
+  if (exists(join(root, ".build")) || /\.partial\/*$/.test(root)) {
+    throw new IncompleteStoreError(
+      root,
+      "incomplete store: a conversion in progress (staged store); finish it with --part/--finalize, or convert again",
+    );
+  }
   if (exists(join(root, ".zgroup"))) return 2;
   if (exists(join(root, "zarr.json"))) return 3;
   if (exists(join(root, ".zattrs")) || exists(join(root, "data")) || exists(join(root, ".build"))) {
@@ -508,6 +564,10 @@ export class ArrayReader {
   /** float32 with byte shuffle + zstd: decoded on the SIMD path. */
   private readonly shuffledZstd: boolean;
   private readonly openShards = new Map<string, Deno.FsFile>();
+  /** Every chunk was written (attribute `chunks_complete`): a missing chunk is damage, not the fill value. */
+  readonly complete: boolean;
+  /** Where the stored bytes handed out came from, to name the file when they fail to decode. */
+  private readonly origins = new WeakMap<Uint8Array, string>();
 
   constructor(root: string, path: string, format?: ZarrFormat) {
     this.root = root;
@@ -515,8 +575,8 @@ export class ArrayReader {
     this.format = format ?? assertComplete(root);
     const dir = join(root, path);
     if (this.format === 2) {
-      const meta = JSON.parse(Deno.readTextFileSync(join(dir, ".zarray")));
-      const attrs = exists(join(dir, ".zattrs")) ? JSON.parse(Deno.readTextFileSync(join(dir, ".zattrs"))) : {};
+      const meta = readJsonFile(join(dir, ".zarray"));
+      const attrs = exists(join(dir, ".zattrs")) ? readJsonFile(join(dir, ".zattrs")) : {};
       this.shape = meta.shape;
       this.chunks = meta.chunks;
       this.dtype = (Object.entries(V2_DTYPE).find(([, v]) =>
@@ -527,7 +587,7 @@ export class ArrayReader {
       this.attributes = attrs;
       this.pipeline = pipelineFromV2(meta.filters, meta.compressor, BYTES[this.dtype]);
     } else {
-      const meta = JSON.parse(Deno.readTextFileSync(join(dir, "zarr.json")));
+      const meta = readJsonFile(join(dir, "zarr.json"));
       this.shape = meta.shape;
       this.dtype = meta.data_type;
       this.dimensions = meta.dimension_names ?? [];
@@ -535,7 +595,7 @@ export class ArrayReader {
       const sharding = meta.codecs[0]?.name === "sharding_indexed" ? meta.codecs[0].configuration : undefined;
       if (sharding) {
         if ((sharding.index_location ?? "end") !== "end") {
-          throw new Error(`${dir}: shard index at the start is not supported`);
+          throw new StoreError(dir, "shard index at the start is not supported");
         }
         this.shards = meta.chunk_grid.configuration.chunk_shape;
         this.chunks = sharding.chunk_shape;
@@ -546,6 +606,44 @@ export class ArrayReader {
       }
     }
     this.shuffledZstd = this.dtype === "float32" && this.pipeline.stages.map((c) => c.name).join() === "shuffle,zstd";
+    this.complete = this.attributes.chunks_complete === true;
+    this.checkCoordinates();
+  }
+
+  /** The array's name for messages: store path and array path. */
+  get name(): string {
+    return join(this.root, this.path);
+  }
+
+  /**
+   * Every dimension that has a 1-D coordinate array of its own name at the
+   * store root (`time`, `lats`, `level`, …) must have that array's length.
+   */
+  private checkCoordinates(): void {
+    this.dimensions.forEach((dim, i) => {
+      if (!dim || dim === this.path) return;
+      const doc = join(this.root, dim, this.format === 2 ? ".zarray" : "zarr.json");
+      if (!exists(doc)) return;
+      const shape = (readJsonFile(doc) as { shape?: number[] }).shape;
+      if (!Array.isArray(shape) || shape.length !== 1 || this.shape.length <= i) return;
+      if (shape[0] !== this.shape[i]) {
+        throw new StoreError(
+          this.name,
+          `shape [${this.shape.join(", ")}] has ${this.shape[i]} along ${dim}, but the coordinate array ${
+            join(this.root, dim)
+          } has ${shape[0]}: the store is inconsistent`,
+        );
+      }
+    });
+  }
+
+  /** A chunk that is missing although the metadata says every chunk was written. */
+  private missing(coords: number[], file: string): StoreError {
+    return new StoreError(
+      this.name,
+      `chunk [${coords.join(", ")}] is missing (${file}); the array's metadata says every chunk was written, ` +
+        "so the store is damaged: convert it again",
+    );
   }
 
   /** Path of a chunk file. */
@@ -556,15 +654,24 @@ export class ArrayReader {
   /** The stored bytes of a chunk, or undefined when absent (a sharded array reads one inner chunk). */
   storedChunk(coords: number[]): Uint8Array | undefined {
     if (!this.shards) {
+      const file = this.chunkPath(coords);
       try {
-        return Deno.readFileSync(this.chunkPath(coords));
+        const bytes = Deno.readFileSync(file);
+        this.origins.set(bytes, file);
+        return bytes;
       } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        if (!(e instanceof Deno.errors.NotFound)) {
+          throw new StoreError(file, `unreadable chunk (${(e as Error).message})`);
+        }
+        if (this.complete) throw this.missing(coords, file);
         return undefined;
       }
     }
     const at = this.locate(coords);
-    return at && preadSync(this.openShard(at.path), at.offset, at.length);
+    if (!at) return undefined;
+    const bytes = preadSync(this.openShard(at.path), at.offset, at.length);
+    this.origins.set(bytes, `${at.path} (inner chunk [${coords.join(", ")}])`);
+    return bytes;
   }
 
   /** Shard file, offset and length of an inner chunk of a sharded array; undefined when absent. */
@@ -574,6 +681,7 @@ export class ArrayReader {
     let local = 0;
     for (let i = 0; i < per.length; i++) local = local * per[i] + (coords[i] % per[i]);
     const index = this.shardIndexOf(path, per);
+    if (!index && this.complete) throw this.missing(coords, path);
     if (!index || index[2 * local] === 0xffffffffffffffffn) return undefined;
     return { path, offset: Number(index[2 * local]), length: Number(index[2 * local + 1]) };
   }
@@ -581,7 +689,7 @@ export class ArrayReader {
   /** An open shard whose index was read: it must still be there. */
   private openShard(path: string): Deno.FsFile {
     const file = this.shardFile(path);
-    if (!file) throw new Error(`${path}: shard file gone while reading (the store changed under the reader)`);
+    if (!file) throw new StoreError(path, "shard file gone while reading (the store changed under the reader)");
     return file;
   }
 
@@ -630,7 +738,11 @@ export class ArrayReader {
         run.length,
         this.readBuffer.subarray(at, at + run.length),
       );
-      for (const c of run.chunks) out[c.k] = bytes.subarray(c.offset - run.start, c.offset - run.start + c.length);
+      for (const c of run.chunks) {
+        const view = bytes.subarray(c.offset - run.start, c.offset - run.start + c.length);
+        this.origins.set(view, `${run.path} (inner chunk [${coords[c.k].join(", ")}])`);
+        out[c.k] = view;
+      }
       at += run.length;
     }
     return out;
@@ -648,8 +760,18 @@ export class ArrayReader {
       }
       const n = per.reduce((a, b) => a * b, 1);
       const size = file.statSync().size;
-      const bytes = preadSync(file, size - 16 * n - 4, 16 * n);
+      if (size < 16 * n + 4) throw new StoreError(path, `shard file of ${size} bytes is shorter than its index`);
+      const bytes = preadSync(file, size - 16 * n - 4, 16 * n + 4);
+      const crc = new DataView(bytes.buffer, bytes.byteOffset + 16 * n, 4).getUint32(0, true);
+      if (crc32c(bytes.subarray(0, 16 * n)) !== crc) {
+        throw new StoreError(path, "shard index fails its CRC-32C check: the shard file is damaged");
+      }
       index = new BigUint64Array(bytes.buffer, bytes.byteOffset, 2 * n);
+      for (let k = 0; k < n; k++) {
+        if (index[2 * k] !== 0xffffffffffffffffn && index[2 * k] + index[2 * k + 1] > BigInt(size - 16 * n - 4)) {
+          throw new StoreError(path, `shard index entry ${k} points past the shard's data: the shard file is damaged`);
+        }
+      }
       this.shardIndex.set(path, index);
     }
     return index;
@@ -695,6 +817,20 @@ export class ArrayReader {
    * type and chunk size) when given, sparing an allocation per chunk.
    */
   decodeStored(stored: Uint8Array | undefined, into?: ChunkData): ChunkData {
+    if (!stored) return this.decodeChecked(stored, into);
+    try {
+      return this.decodeChecked(stored, into);
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      throw new StoreError(
+        this.origins.get(stored) ?? this.name,
+        `chunk of ${this.name} cannot be decoded (${(e as Error).message}): the chunk file is damaged`,
+        { cause: e },
+      );
+    }
+  }
+
+  private decodeChecked(stored: Uint8Array | undefined, into?: ChunkData): ChunkData {
     const n = this.chunks.reduce((a, b) => a * b, 1);
     if (!stored) {
       const out = into ?? allocate(this.dtype, n);
@@ -767,20 +903,36 @@ export class ArrayReader {
   }
 }
 
+/** Parse a metadata document, naming it when it is not there or not JSON. */
+// deno-lint-ignore no-explicit-any
+function readJsonFile(path: string): any {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    throw new StoreError(path, e instanceof Deno.errors.NotFound ? "metadata file missing" : String(e));
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new StoreError(path, `metadata is not valid JSON (${(e as Error).message})`);
+  }
+}
+
 function preadSync(file: Deno.FsFile, pos: number, n: number, into?: Uint8Array): Uint8Array {
   const buf = into ?? new Uint8Array(n);
   file.seekSync(pos, Deno.SeekMode.Start);
   let got = 0;
   while (got < n) {
-    const r = file.readSync(buf.subarray(got));
-    if (!r) throw new Error(`unexpected end of shard file at byte ${pos + got}`);
+    const r = file.readSync(buf.subarray(got, n));
+    if (!r) throw new StoreError(`byte ${pos + got}`, "unexpected end of a shard file");
     got += r;
   }
   return buf;
 }
 
 function fail(what: string): never {
-  throw new Error(`unsupported ${what}`);
+  throw new StoreError("", `unsupported ${what}`);
 }
 
 /** Read the root group attributes of a finished store. */

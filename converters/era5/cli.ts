@@ -4,7 +4,9 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import { formatBytes, parseInteger, parseList, parseNumbers } from "../../cli/run.ts";
+import { formatBytes, InterruptedError, interruptSignal, parseCount, parseList, parseNumbers } from "../../cli/run.ts";
+import { expandInputs } from "../../cli/inputs.ts";
+import { ConfigError } from "../../errors.ts";
 import { progressDisplay } from "../../cli/progress.ts";
 import { registerConverter } from "../registry.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
@@ -12,15 +14,14 @@ import {
   type ChunkShape,
   convertEra5,
   DEFAULT_CHUNKS,
-  expandInputs,
   finalizeConversion,
   initConversion,
+  initializedAlready,
   type Progress,
   runConversionPart,
   stagePath,
 } from "./convert.ts";
-import { join } from "node:path";
-import { pathExists } from "../../zarr/store.ts";
+import { outputPaths } from "../output.ts";
 
 /** Parse `time=6,lat=91,lon=180` (any subset). */
 export function parseChunks(text: string): Partial<ChunkShape> {
@@ -29,7 +30,7 @@ export function parseChunks(text: string): Partial<ChunkShape> {
     const [key, value] = part.split("=");
     const n = Number(value);
     if (!["time", "lat", "lon"].includes(key) || !Number.isInteger(n) || n < 1) {
-      throw new Error(`--chunks: "${part}" is not time=N, lat=N or lon=N with N ≥ 1`);
+      throw new ConfigError("--chunks", `"${part}" is not time=N, lat=N or lon=N with N ≥ 1`);
     }
     out[key as keyof ChunkShape] = n;
   }
@@ -54,8 +55,9 @@ function command() {
     .option("--allow-gaps", "fill missing time steps with NaN and list them in the store's attributes")
     .option("--shard", "zarr v3: one shard file per time chunk and field level (far fewer files)")
     .option("--embed-normalization", "also write AtmoRep's normalization/ group into the data store")
-    .option("--overwrite", "replace existing output stores")
-    .option("--workers <n>", "worker threads (0 = none)", parseInteger("--workers"))
+    .option("--overwrite", "replace existing output stores (only stores written by this project)")
+    .option("--inf-to-nan", "store ±Inf input values as NaN (default: they are an error naming file and variable)")
+    .option("--workers <n>", "worker threads (0 = none)", parseCount("--workers"))
     .option("--init", "parallel step 1: plan and write the stores' metadata (OUT.partial) and the task list")
     .option("--part <i/n>", "parallel step 2: run part i of n (1-based); rerunning a part skips its finished tasks")
     .option("--finalize", "parallel step 3: merge statistics, consolidate and publish the stores")
@@ -70,15 +72,27 @@ function command() {
           : "";
         progress.update(p.phase, p.done, p.total, detail);
       };
+      const signal = interruptSignal();
       if (o.part || o.finalize) {
-        if (inputs.length) throw new Error("--part and --finalize take the inputs from --init; give only --out");
+        if (inputs.length) {
+          throw new ConfigError("inputs", "--part and --finalize take the inputs from --init; give only --out");
+        }
         try {
           if (o.part) {
             const m = /^(\d+)\/(\d+)$/.exec(o.part);
-            if (!m) throw new Error(`--part: "${o.part}" is not i/n`);
+            if (!m) throw new ConfigError("--part", `"${o.part}" is not i/n`);
             const r = await runConversionPart(o.out, Number(m[1]), Number(m[2]), {
               workers: o.workers,
               onProgress: show,
+              signal,
+            }).catch((e) => {
+              throw signal.aborted
+                ? new InterruptedError(
+                  `interrupted (SIGINT): finished tasks are kept in ${
+                    stagePath(o.out)
+                  }; run the same --part again to resume`,
+                )
+                : e;
             });
             console.log(`part ${o.part}: ran ${r.ran} tasks, ${r.skipped} already done`);
           } else {
@@ -90,7 +104,7 @@ function command() {
         }
         return;
       }
-      if (inputs.length === 0) throw new Error("no input files given");
+      if (inputs.length === 0) throw new ConfigError("inputs", "no input files given");
       const options = {
         inputs: expandInputs(inputs),
         out: o.out,
@@ -105,11 +119,13 @@ function command() {
         embedNormalization: o.embedNormalization,
         overwrite: o.overwrite,
         workers: o.workers,
+        infToNaN: o.infToNan,
         command: ["deno task convert era5", ...Deno.args.slice(1)].join(" "),
         onProgress: show,
+        signal,
       };
       if (o.init) {
-        if (!o.overwrite && pathExists(join(stagePath(o.out), ".build", "build.json"))) {
+        if (!o.overwrite && initializedAlready(options)) {
           progress.stop();
           console.log(`${stagePath(o.out)} is already initialized; continuing it (rerun --part for the missing parts)`);
           return;
@@ -120,7 +136,13 @@ function command() {
         );
         return;
       }
-      const summary = await convertEra5(options).finally(() => progress.stop());
+      const summary = await convertEra5(options).catch((e) => {
+        if (!signal.aborted) throw e;
+        const p = outputPaths(o.out, o.norm);
+        throw new InterruptedError(
+          `interrupted (SIGINT): removed the partial stores ${p.stageOut} and ${p.stageNorm}; nothing was published`,
+        );
+      }).finally(() => progress.stop());
       const { plan } = summary;
       console.log(
         `wrote ${summary.out}: ${plan.fields.length} fields × ${plan.levels.length} levels + ${plan.fieldsSfc.length} single-level fields, ` +

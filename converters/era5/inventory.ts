@@ -6,8 +6,8 @@
  * @module
  */
 import { decodeTimes, isoTime, type Packing, packingOf, parseTimeUnits } from "../cf.ts";
-import { openDataset, type SourceDataset } from "../formats/dataset.ts";
-import { InputError } from "../../errors.ts";
+import { openDataset, type SourceDataset } from "../formats/readers.ts";
+import { ConfigError, InputError } from "../../errors.ts";
 import { describeGrid, type Grid, normalizeGrid, sameGrid } from "./grid.ts";
 
 const TIME_NAMES = ["valid_time", "time"];
@@ -224,7 +224,7 @@ export interface PlanOptions {
 
 /** Join scanned files into a plan; throws {@link InputError} on inconsistent input. */
 export function planConversion(files: FileEntry[], opts: PlanOptions = {}): Plan {
-  if (files.length === 0) throw new Error("no input files");
+  if (files.length === 0) throw new ConfigError("inputs", "no input files");
   const grid = files[0].grid;
   for (const f of files.slice(1)) {
     if (!sameGrid(grid, f.grid)) {
@@ -235,7 +235,13 @@ export function planConversion(files: FileEntry[], opts: PlanOptions = {}): Plan
     }
   }
   const levelTypes = new Set(files.filter((f) => f.levelType).map((f) => f.levelType));
-  if (levelTypes.size > 1) throw new Error("inputs mix pressure-level and model-level files; convert them separately");
+  if (levelTypes.size > 1) {
+    const a = files.find((f) => f.levelType === "pressure"), b = files.find((f) => f.levelType === "model");
+    throw new InputError(
+      b?.path ?? files[0].path,
+      `model-level data, but ${a?.path ?? "other inputs"} holds pressure levels; convert them separately`,
+    );
+  }
   // Fields found, in first-seen order.
   const found = new Map<string, { hasLevels: boolean; units: string; longName: string; path: string }>();
   for (const f of files) {
@@ -251,7 +257,8 @@ export function planConversion(files: FileEntry[], opts: PlanOptions = {}): Plan
   const wanted = opts.fields ?? [...found.keys()];
   for (const name of wanted) {
     if (!found.has(name)) {
-      throw new Error(
+      throw new ConfigError(
+        "--fields",
         `field "${name}" is in none of the ${files.length} input file(s) (found: ${[...found.keys()].join(", ")})`,
       );
     }
@@ -264,7 +271,10 @@ export function planConversion(files: FileEntry[], opts: PlanOptions = {}): Plan
   }
   for (const l of opts.levels ?? []) {
     if (!allLevels.has(l)) {
-      throw new Error(`level ${l} is in none of the input files (found: ${[...allLevels].join(", ")})`);
+      throw new ConfigError(
+        "--levels",
+        `level ${l} is in none of the input files (found: ${[...allLevels].join(", ")})`,
+      );
     }
   }
   const levels = opts.levels ?? [...allLevels].sort((a, b) => a - b);
@@ -290,8 +300,12 @@ export function planConversion(files: FileEntry[], opts: PlanOptions = {}): Plan
   const t0 = sorted[0];
   for (const t of sorted) {
     if ((t - t0) % step !== 0) {
-      throw new Error(
-        `irregular time axis: ${isoTime(t)} is not a multiple of the ${step / 3600} h step from ${isoTime(t0)}`,
+      const holder = files.find((f) => f.times.includes(t))!;
+      const first = files.find((f) => f.times.includes(t0))!;
+      throw new InputError(
+        holder.path,
+        `irregular time axis: ${isoTime(t)} is not a multiple of the ${step / 3600} h step from ${isoTime(t0)}` +
+          (first.path === holder.path ? "" : ` (in ${first.path})`),
       );
     }
   }
@@ -369,7 +383,8 @@ export function planConversion(files: FileEntry[], opts: PlanOptions = {}): Plan
       parts.push(`${f} lacks ${ts.length} time step(s) that other fields have: ${ranges(ts, step)}`);
     }
     if (byField.size > 3) parts.push(`and ${byField.size - 3} more field levels`);
-    throw new Error(
+    throw new InputError(
+      files.length === 1 ? files[0].path : `${files.length} input files`,
       `gap in the time axis (every ${step / 3600} h from ${isoTime(t0)} to ${isoTime(times[nt - 1])}): ${
         parts.join("; ")
       }. ` +

@@ -8,10 +8,8 @@
  */
 import { logTransform } from "../../normalization/transforms.ts";
 import { type Packing, unpackInto } from "../cf.ts";
-import { openDataset, type SourceDataset } from "../formats/dataset.ts";
-import "../formats/netcdf3.ts";
-import "../formats/hdf5.ts";
-import "../formats/grib/dataset.ts";
+import { checkInfinite } from "../finite.ts";
+import { openDataset, type SourceDataset } from "../formats/readers.ts";
 import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
 import { type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import { type Grid, remapPlane } from "./grid.ts";
@@ -40,6 +38,8 @@ export interface ReadRun {
   storeT: number;
   /** Number of time steps. */
   count: number;
+  /** Map ±Inf to NaN instead of failing. */
+  infToNaN?: boolean;
 }
 
 /** Where a task writes. */
@@ -245,6 +245,11 @@ async function readRun(
     unpackInto(raw, p, values);
   }
   const nexp = run.expverDim ? run.expverCount : 1;
+  checkInfinite(values, {
+    file: run.file,
+    variable: run.variable,
+    where: (i) => `time index ${localT + Math.floor(i / (nexp * plane))}, point ${i % plane}`,
+  }, run.infToNaN);
   for (let t = 0; t < count; t++) {
     const base = t * nexp * plane;
     // Legacy ERA5/ERA5T downloads: halves along expver, NaN where the other has data.

@@ -6,6 +6,7 @@
 /// <reference lib="deno.worker" />
 import { type ConvertTask, runTask, TaskContext } from "./task.ts";
 import type { Grid } from "./grid.ts";
+import { postError } from "./pool.ts";
 
 let ctx: TaskContext | undefined;
 // Tasks share the context's buffers: run them strictly one after another.
@@ -24,7 +25,7 @@ self.onmessage = (e: MessageEvent) => {
         const transfer = result.partials.flatMap((p) => [p.count.buffer, p.mean.buffer, p.m2.buffer]) as ArrayBuffer[];
         self.postMessage({ type: "done", result }, transfer);
       } catch (err) {
-        self.postMessage({ type: "error", id: msg.task.id, message: (err as Error).message ?? String(err) });
+        self.postMessage({ type: "error", id: msg.task.id, error: postError(err) });
       }
     });
   }

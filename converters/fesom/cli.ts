@@ -7,7 +7,7 @@ import { Command, Option } from "@commander-js/extra-typings";
 import { registerConverter } from "../registry.ts";
 import { parseInteger } from "../../cli/run.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
-import { expandInputs } from "../era5/convert.ts";
+import { expandInputs } from "../../cli/inputs.ts";
 import { convertFesom } from "./convert.ts";
 
 function command() {

@@ -16,36 +16,35 @@
  *
  * @module
  */
-import { basename, dirname, resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import { decodeTimes, isoTime, monthIndex, parseTimeUnits } from "../cf.ts";
-import { openDataset } from "../formats/dataset.ts";
-import { InputError } from "../../errors.ts";
-import {
-  ArrayWriter,
-  finalizeStore,
-  pathExists,
-  publishStore,
-  removeStore,
-  type ZarrFormat,
-} from "../../zarr/store.ts";
+import { openDataset } from "../formats/readers.ts";
+import { ConfigError, InputError } from "../../errors.ts";
+import type { ArrayWriter, ZarrFormat } from "../../zarr/store.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
 import { emptyMoments, type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import {
   createNormArrays,
-  defaultNormPath,
   monthEntries,
   type NormArrays,
   type NormLayout,
   writeGlobalCoefficients,
   writeLocalCoefficients,
 } from "../../normalization/sets.ts";
-import { healpixIds } from "../../geometry/healpix.ts";
+import { HEALPIX_ORDERS, writeHealpixIds } from "../healpix_ids.ts";
 import { eulerMatrix, rotateVectorsToGeo } from "../../geometry/sphere.ts";
 import { type FesomMesh, readMesh } from "./mesh.ts";
-import { VERSION } from "../../version.ts";
+import {
+  arrayMaker,
+  coefficientSetAttrs,
+  type MakeArray,
+  type OutputPaths,
+  provenance,
+  publishStaged,
+  stagedConversion,
+} from "../output.ts";
 
-/** HEALPix orders whose nested cell ids are stored for nodes and centroids. */
-export const HEALPIX_ORDERS = [2, 4, 6, 8, 10];
+export { HEALPIX_ORDERS } from "../healpix_ids.ts";
 
 /** Vector component pairs FESOM writes (u-name → v-name). */
 const VECTOR_PAIRS: Record<string, string> = {
@@ -193,13 +192,22 @@ export interface FesomSummary {
 }
 
 /** Convert FESOM2 output on its mesh. */
-export async function convertFesom(opts: FesomOptions): Promise<FesomSummary> {
-  const out = opts.out.replace(/\/+$/, "");
-  const normPath = (opts.norm ?? defaultNormPath(out)).replace(/\/+$/, "");
-  for (const p of [out, normPath]) {
-    if (pathExists(p) && !opts.overwrite) throw new Error(`${p} already exists; pass --overwrite to replace it`);
-  }
-  if (opts.inputs.length === 0) throw new Error("no FESOM output files given");
+export function convertFesom(opts: FesomOptions): Promise<FesomSummary> {
+  if (opts.inputs.length === 0) throw new ConfigError("inputs", "no FESOM output files given");
+  return stagedConversion(
+    {
+      out: opts.out,
+      norm: opts.norm,
+      overwrite: opts.overwrite,
+      inputs: [...opts.inputs, opts.mesh],
+      purpose: "convert fesom",
+    },
+    (paths) => convertStaged(opts, paths),
+  );
+}
+
+async function convertStaged(opts: FesomOptions, paths: OutputPaths): Promise<FesomSummary> {
+  const { out, norm: normPath, stageOut: stage, stageNorm } = paths;
   const mesh = await readMesh(opts.mesh);
   const files: FileInfo[] = [];
   for (const p of opts.inputs) files.push(await scanOutput(p, mesh, opts.modelStep));
@@ -224,13 +232,16 @@ export async function convertFesom(opts: FesomOptions): Promise<FesomSummary> {
     }
     const missing = allEnds.filter((t) => !seen.has(t));
     if (missing.length) {
-      throw new Error(
+      throw new InputError(
+        fs[0].path,
         `${name} has no data for ${missing.length} of the ${allEnds.length} times (first ${isoTime(missing[0])}); ` +
           "give the same periods for every variable",
       );
     }
     const kinds = new Set(fs.map((f) => `${f.location}/${f.vertical}`));
-    if (kinds.size > 1) throw new Error(`${name} is on different grids in different files: ${[...kinds].join(", ")}`);
+    if (kinds.size > 1) {
+      throw new InputError(fs[0].path, `${name} is on different grids in different files: ${[...kinds].join(", ")}`);
+    }
   }
   const groups = new Map<string, { location: Location; vertical: Vertical; fields: string[] }>();
   for (const [name, fs] of byField) {
@@ -245,16 +256,9 @@ export async function convertFesom(opts: FesomOptions): Promise<FesomSummary> {
 
   const format = opts.zarrFormat ?? 2;
   const codec = opts.codec ?? DEFAULT_CODEC;
-  const stage = `${out}.partial`, stageNorm = `${normPath}.partial`;
-  removeStore(stage);
-  removeStore(stageNorm);
-  try {
+  {
     const nt = allEnds.length;
-    const mk = (path: string, spec: ConstructorParameters<typeof ArrayWriter>[3]) => {
-      const w = new ArrayWriter(stage, path, format, spec);
-      w.writeMetadata();
-      return w;
-    };
+    const mk = arrayMaker(stage, format);
     writeMeshArrays(mk, mesh);
     mk("time", {
       shape: [nt],
@@ -333,6 +337,7 @@ export async function convertFesom(opts: FesomOptions): Promise<FesomSummary> {
           ? ["time", key.replace("data", "field"), levelDim, pointDim]
           : ["time", key.replace("data", "field"), pointDim],
         codec,
+        complete: true,
       });
       attrs[key.replace(/^data/, "fields")] = g.fields;
       const nlev = g.location === "node" ? mesh.nlevelsNode : mesh.nlevelsElem;
@@ -364,7 +369,9 @@ export async function convertFesom(opts: FesomOptions): Promise<FesomSummary> {
           let partner: { ds: Awaited<ReturnType<typeof openDataset>>; info: FileInfo } | undefined;
           if (doRotate) {
             const info = byField.get(partnerName!)?.find((x) => x.ends.join() === f.ends.join());
-            if (!info) throw new Error(`--rotate-to-geo: ${name} needs ${partnerName} for the same periods`);
+            if (!info) {
+              throw new InputError(f.path, `--rotate-to-geo: ${name} needs ${partnerName} for the same periods`);
+            }
             partner = { ds: await openDataset(info.path), info };
           }
           try {
@@ -432,37 +439,29 @@ export async function convertFesom(opts: FesomOptions): Promise<FesomSummary> {
       healpix_scheme: "nested",
       fesom: { git_sha: files[0].global.FESOM_git_SHA ?? files[0].global.git_SHA ?? "" },
       normalization: basename(normPath),
-      provenance: {
-        software: "atmorep-ts",
-        version: VERSION,
-        command: opts.command ?? "",
-        inputs: files.map((f) => ({ path: f.path, variable: f.variable })),
-        created: new Date().toISOString(),
-      },
+      provenance: provenance(opts.command, files.map((f) => ({ path: f.path, variable: f.variable }))),
     });
-    finalizeStore(stage, format, attrs);
+    publishStaged(stage, out, format, attrs);
     const nodeSet = normSets.get(""), elemSet = normSets.get("_elem");
-    finalizeStore(stageNorm, format, {
-      kind: "normalization",
-      source: dirname(resolve(normPath)) === dirname(resolve(out)) ? basename(out) : resolve(out),
-      fields: nodeSet?.layout.fields ?? [],
-      fields_sfc: nodeSet?.layout.fieldsSfc ?? [],
-      fields_elem: elemSet?.layout.fields ?? [],
-      fields_elem_sfc: elemSet?.layout.fieldsSfc ?? [],
-      levels: [...mesh.layers],
-      months,
-      pooling: "monthly",
-      masked: "dry cells excluded",
-      period: [isoTime(stampOf.get(allEnds[0])!).slice(0, 7), isoTime(stampOf.get(allEnds[nt - 1])!).slice(0, 7)],
-      coefficients: ["mean", "std"],
-      created: new Date().toISOString(),
-    });
-    publishStore(stage, out);
-    publishStore(stageNorm, normPath);
-  } catch (e) {
-    removeStore(stage);
-    removeStore(stageNorm);
-    throw e;
+    publishStaged(
+      stageNorm,
+      normPath,
+      format,
+      coefficientSetAttrs(paths, {
+        fields: nodeSet?.layout.fields ?? [],
+        fieldsSfc: nodeSet?.layout.fieldsSfc ?? [],
+        levels: [...mesh.layers],
+        months,
+        period: [
+          isoTime(stampOf.get(allEnds[0])!).slice(0, 7),
+          isoTime(stampOf.get(allEnds[nt - 1])!).slice(0, 7),
+        ],
+      }, {
+        fields_elem: elemSet?.layout.fields ?? [],
+        fields_elem_sfc: elemSet?.layout.fieldsSfc ?? [],
+        masked: "dry cells excluded",
+      }),
+    );
   }
   return {
     out,
@@ -537,7 +536,7 @@ function writeRows(
 }
 
 function writeMeshArrays(
-  mk: (path: string, spec: ConstructorParameters<typeof ArrayWriter>[3]) => ArrayWriter,
+  mk: MakeArray,
   mesh: FesomMesh,
 ): void {
   const nn = mesh.lon.length, ne = mesh.triangles.length / 3, nz = mesh.interfaces.length;
@@ -617,24 +616,4 @@ function writeMeshArrays(
     .writeAll(mask(mesh.nlevelsElem));
   writeHealpixIds(mk, "healpix_node", mesh.lon, mesh.lat, "node");
   writeHealpixIds(mk, "healpix_elem", mesh.centroidLon, mesh.centroidLat, "elem");
-}
-
-/** The nested HEALPix ids of points at {@link HEALPIX_ORDERS}, as an (order, point) int32 array (the samplers bucket by them). */
-export function writeHealpixIds(
-  mk: (path: string, spec: ConstructorParameters<typeof ArrayWriter>[3]) => ArrayWriter,
-  name: string,
-  lon: Float64Array,
-  lat: Float64Array,
-  dim: string,
-): void {
-  const ids = healpixIds(HEALPIX_ORDERS, lon, lat);
-  const flat = new Int32Array(ids.length * lon.length);
-  ids.forEach((a, o) => flat.set(a, o * lon.length));
-  mk(name, {
-    shape: [ids.length, lon.length],
-    chunks: [ids.length, lon.length],
-    dtype: "int32",
-    dimensions: ["healpix_order", dim],
-    attributes: { healpix_orders: HEALPIX_ORDERS, scheme: "nested" },
-  }).writeAll(flat);
 }

@@ -8,10 +8,8 @@
  * @module
  */
 import { join } from "node:path";
-import { openDataset } from "../formats/dataset.ts";
+import { openDataset } from "../formats/readers.ts";
 import { InputError } from "../../errors.ts";
-import "../formats/hdf5.ts";
-import "../formats/netcdf3.ts";
 import { EARTH_RADIUS_M, nodeAreas, triangleAreas, triangleCentroids } from "../../geometry/sphere.ts";
 
 /** A FESOM2 mesh with everything the store keeps. */
@@ -155,8 +153,8 @@ export function readAsciiMesh(dir: string): FesomMesh {
   const interfaces = Float64Array.from(aux.subarray(1, 1 + nz), Math.abs);
   const bottom = Float64Array.from(aux.subarray(1 + nz), Math.abs);
   let nlevelsNode: Int32Array, nlevelsElem: Int32Array, nlevelsSource: string;
-  const nlvls = optionalInts(join(dir, "nlvls.out"), nn);
-  const elvls = optionalInts(join(dir, "elvls.out"), ne);
+  const nlvls = optionalInts(join(dir, "nlvls.out"), nn, nz);
+  const elvls = optionalInts(join(dir, "elvls.out"), ne, nz);
   if (nlvls && elvls) {
     nlevelsNode = nlvls;
     nlevelsElem = elvls;
@@ -178,7 +176,8 @@ export function readAsciiMesh(dir: string): FesomMesh {
   return finish({ kind: "ascii", path: dir }, lon, lat, triangles, interfaces, nlevelsNode, nlevelsElem, nlevelsSource);
 }
 
-function optionalInts(path: string, expected: number): Int32Array | undefined {
+/** Level counts per point from nlvls.out/elvls.out: whole numbers within the mesh's `levels` interfaces. */
+function optionalInts(path: string, expected: number, levels: number): Int32Array | undefined {
   try {
     Deno.statSync(path);
   } catch {
@@ -186,6 +185,15 @@ function optionalInts(path: string, expected: number): Int32Array | undefined {
   }
   const v = readNumbers(path);
   if (v.length !== expected) throw new InputError(path, `holds ${v.length} values, the mesh has ${expected}`);
+  const bad = v.findIndex((x) => !Number.isInteger(x) || x < 0 || x > levels);
+  if (bad >= 0) {
+    throw new InputError(
+      path,
+      `value ${bad + 1} (line ${bad + 1}) is ${
+        v[bad]
+      }, outside 0..${levels}: the mesh (aux3d.out) has ${levels} levels`,
+    );
+  }
   return Int32Array.from(v);
 }
 

@@ -37,6 +37,16 @@ function attrsOf(obj: H5Any): Record<string, unknown> {
   return out;
 }
 
+/** A group h5wasm can list (a damaged object shows up as a group whose members cannot be read). */
+function readableGroup(obj: H5Any): boolean {
+  try {
+    obj.keys();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function dtypeOf(ds: H5Any): string {
   const m = ds.metadata;
   if (m.type === 3 /* H5T_STRING */) return "string";
@@ -81,6 +91,14 @@ class HDF5Dataset implements SourceDataset {
     for (const name of file.keys() as string[]) {
       const obj = file.get(name);
       if (obj && obj.type === "Dataset") datasets.push([name, obj]);
+      else if (!obj || !readableGroup(obj)) {
+        // h5wasm reports an object whose header fails to load (bad checksum) as a group it cannot list.
+        throw new InputError(
+          path,
+          `variable ${name} cannot be read: its HDF5 object header is corrupt (checksum or read failure)`,
+          { field: name },
+        );
+      }
     }
     // Dimension scales: id → (name, length).
     const scales = new Map<number, { name: string; size: number }>();
@@ -122,8 +140,9 @@ class HDF5Dataset implements SourceDataset {
     if (!Type) return this.file.get(name).slice(start.map((s, i) => [s, s + count[i]])) as NumericArray;
     const n = count.reduce((a, b) => a * b, 1);
     const ptr = this.heapBuffer(n * Type.BYTES_PER_ELEMENT);
+    let status: number;
     try {
-      Module.get_dataset_data(
+      status = Module.get_dataset_data(
         this.file.file_id,
         name.startsWith("/") ? name : `/${name}`,
         count.map(BigInt),
@@ -133,6 +152,14 @@ class HDF5Dataset implements SourceDataset {
       );
     } catch (e) {
       throw new InputError(this.path, `cannot read ${name}: ${(e as Error).message} (truncated or corrupt file?)`);
+    }
+    if (status < 0) {
+      throw new InputError(
+        this.path,
+        `cannot read ${name} at [${start.join(", ")}] + [${count.join(", ")}]: the HDF5 library reports a read ` +
+          "failure (a filter or checksum failed: the file is corrupt)",
+        { field: name },
+      );
     }
     // A view into the wasm heap: no allocation per read (see SourceDataset.read).
     return new Type(Module.HEAPU8.buffer, ptr, n);

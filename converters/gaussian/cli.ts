@@ -6,7 +6,7 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { registerConverter } from "../registry.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
-import { expandInputs } from "../era5/convert.ts";
+import { expandInputs } from "../../cli/inputs.ts";
 import { convertGaussian } from "./convert.ts";
 
 function command() {

@@ -9,30 +9,29 @@
  *
  * @module
  */
-import { basename, dirname, resolve } from "node:path";
-import { openDataset, type SourceDataset } from "../formats/dataset.ts";
-import { InputError } from "../../errors.ts";
+import { basename } from "node:path";
+import { openDataset, type SourceDataset } from "../formats/readers.ts";
+import { ConfigError, InputError } from "../../errors.ts";
 import { isoTime, monthIndex, packingOf, unpackInto } from "../cf.ts";
-import {
-  ArrayWriter,
-  finalizeStore,
-  pathExists,
-  publishStore,
-  removeStore,
-  type ZarrFormat,
-} from "../../zarr/store.ts";
+import type { ZarrFormat } from "../../zarr/store.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
 import { emptyMoments, type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import {
   createNormArrays,
-  defaultNormPath,
   monthEntries,
   type NormLayout,
   writeGlobalCoefficients,
   writeLocalCoefficients,
 } from "../../normalization/sets.ts";
-import { HEALPIX_ORDERS, writeHealpixIds } from "../fesom/convert.ts";
-import { VERSION } from "../../version.ts";
+import { HEALPIX_ORDERS, writeHealpixIds } from "../healpix_ids.ts";
+import {
+  arrayMaker,
+  coefficientSetAttrs,
+  type OutputPaths,
+  provenance,
+  publishStaged,
+  stagedConversion,
+} from "../output.ts";
 
 /** Options of {@link convertGaussian}. */
 export interface GaussianOptions {
@@ -79,14 +78,16 @@ interface Source {
 }
 
 /** Convert reduced Gaussian GRIB files into a points store and its coefficient set. */
-export async function convertGaussian(opts: GaussianOptions): Promise<GaussianSummary> {
-  const out = opts.out.replace(/\/+$/, "");
-  const normPath = (opts.norm ?? defaultNormPath(out)).replace(/\/+$/, "");
-  for (const p of [out, normPath]) {
-    if (pathExists(p) && !opts.overwrite) throw new Error(`${p} already exists; pass --overwrite to replace it`);
-  }
-  if (opts.inputs.length === 0) throw new Error("no GRIB files given");
+export function convertGaussian(opts: GaussianOptions): Promise<GaussianSummary> {
+  if (opts.inputs.length === 0) throw new ConfigError("inputs", "no GRIB files given");
+  return stagedConversion(
+    { out: opts.out, norm: opts.norm, overwrite: opts.overwrite, inputs: opts.inputs, purpose: "convert gaussian" },
+    (paths) => convertStaged(opts, paths),
+  );
+}
 
+async function convertStaged(opts: GaussianOptions, paths: OutputPaths): Promise<GaussianSummary> {
+  const { out, norm: normPath, stageOut: stage, stageNorm } = paths;
   // Inventory: per field, per time, which file and index; the grid of the first file.
   let lat: Float64Array | undefined, lon: Float64Array | undefined, gridFile = "";
   const sources = new Map<string, Map<number, Source>>();
@@ -133,12 +134,15 @@ export async function convertGaussian(opts: GaussianOptions): Promise<GaussianSu
       ds.close();
     }
   }
-  if (!lat || !lon || sources.size === 0) throw new Error("no fields on a reduced Gaussian grid in the inputs");
+  if (!lat || !lon || sources.size === 0) {
+    throw new InputError(opts.inputs[0], "no fields on a reduced Gaussian grid in the inputs");
+  }
   const times = [...new Set([...sources.values()].flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
   for (const [name, byTime] of sources) {
     const missing = times.filter((t) => !byTime.has(t));
     if (missing.length) {
-      throw new Error(
+      throw new InputError(
+        sources.get(name)!.values().next().value!.path,
         `${name} has no data for ${missing.length} of ${times.length} times (first ${isoTime(missing[0])})`,
       );
     }
@@ -146,7 +150,8 @@ export async function convertGaussian(opts: GaussianOptions): Promise<GaussianSu
   const fields = [...levelsOf].filter(([, l]) => l).map(([n]) => n);
   const levelSets = new Set(fields.map((f) => levelsOf.get(f)!.join(", ")));
   if (levelSets.size > 1) {
-    throw new Error(
+    throw new InputError(
+      opts.inputs[0],
       `fields with levels must share them: ${fields.map((f) => `${f} (${levelsOf.get(f)!.join(", ")})`).join(", ")}`,
     );
   }
@@ -155,15 +160,8 @@ export async function convertGaussian(opts: GaussianOptions): Promise<GaussianSu
   const np = lat.length, nt = times.length, nl = levels.length;
 
   const format = opts.zarrFormat ?? 2;
-  const stage = `${out}.partial`, stageNorm = `${normPath}.partial`;
-  removeStore(stage);
-  removeStore(stageNorm);
-  try {
-    const mk = (path: string, spec: ConstructorParameters<typeof ArrayWriter>[3]) => {
-      const w = new ArrayWriter(stage, path, format, spec);
-      w.writeMetadata();
-      return w;
-    };
+  const mk = arrayMaker(stage, format);
+  {
     mk("lat", {
       shape: [np],
       chunks: [np],
@@ -198,6 +196,7 @@ export async function convertGaussian(opts: GaussianOptions): Promise<GaussianSu
         dtype: "float32",
         dimensions: ["time", "field", "level", "node"],
         codec,
+        complete: true,
       })
       : undefined;
     const dataSfc = fieldsSfc.length
@@ -207,6 +206,7 @@ export async function convertGaussian(opts: GaussianOptions): Promise<GaussianSu
         dtype: "float32",
         dimensions: ["time", "field_sfc", "node"],
         codec,
+        complete: true,
       })
       : undefined;
 
@@ -253,7 +253,7 @@ export async function convertGaussian(opts: GaussianOptions): Promise<GaussianSu
     }
     for (const ds of open.values()) ds.close();
     writeGlobalCoefficients(normArrays, layout, moments, momentsSfc);
-    finalizeStore(stage, format, {
+    publishStaged(stage, out, format, {
       grid: "unstructured",
       mesh_type: "reduced_gaussian",
       fields,
@@ -263,33 +263,20 @@ export async function convertGaussian(opts: GaussianOptions): Promise<GaussianSu
       healpix_orders: HEALPIX_ORDERS,
       healpix_scheme: "nested",
       normalization: basename(normPath),
-      provenance: {
-        software: "atmorep-ts",
-        version: VERSION,
-        command: opts.command ?? "",
-        inputs: opts.inputs,
-        created: new Date().toISOString(),
-      },
+      provenance: provenance(opts.command, opts.inputs),
     });
-    finalizeStore(stageNorm, format, {
-      kind: "normalization",
-      source: dirname(resolve(normPath)) === dirname(resolve(out)) ? basename(out) : resolve(out),
-      fields,
-      fields_sfc: fieldsSfc,
-      levels,
-      months,
-      pooling: "monthly",
-      period: [isoTime(times[0]).slice(0, 7), isoTime(times[nt - 1]).slice(0, 7)],
-      instantaneous: true,
-      coefficients: ["mean", "std"],
-      created: new Date().toISOString(),
-    });
-    publishStore(stage, out);
-    publishStore(stageNorm, normPath);
-  } catch (e) {
-    removeStore(stage);
-    removeStore(stageNorm);
-    throw e;
+    publishStaged(
+      stageNorm,
+      normPath,
+      format,
+      coefficientSetAttrs(paths, {
+        fields,
+        fieldsSfc,
+        levels,
+        months,
+        period: [isoTime(times[0]).slice(0, 7), isoTime(times[nt - 1]).slice(0, 7)],
+      }, { instantaneous: true }),
+    );
   }
   return { out, norm: normPath, fields, fieldsSfc, levels, points: np, times: nt };
 }

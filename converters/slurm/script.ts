@@ -8,6 +8,7 @@
  */
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ConfigError } from "../../errors.ts";
 
 /** Options of {@link slurmScripts}. */
 export interface SlurmOptions {
@@ -39,7 +40,7 @@ export function outOf(args: string[]): string {
   const i = args.findIndex((a) => a === "--out" || a === "-o");
   const inline = args.find((a) => a.startsWith("--out="));
   const out = inline?.slice(6) ?? (i >= 0 ? args[i + 1] : undefined);
-  if (!out) throw new Error("the converter arguments need --out STORE");
+  if (!out) throw new ConfigError("--out", "the converter arguments need --out STORE");
   return out;
 }
 
@@ -57,7 +58,7 @@ function absoluteArgs(args: string[]): string[] {
 
 /** The array job script and the submit script. */
 export function slurmScripts(o: SlurmOptions): { array: string; submit: (arrayPath: string) => string } {
-  if (!(o.parts >= 1)) throw new Error("--parts must be at least 1");
+  if (!(o.parts >= 1)) throw new ConfigError("--parts", "must be at least 1");
   const args = absoluteArgs(o.convertArgs);
   const converter = args[0];
   const out = resolve(outOf(args));

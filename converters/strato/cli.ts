@@ -7,8 +7,9 @@ import { Command } from "@commander-js/extra-typings";
 import { registerConverter } from "../registry.ts";
 import { parseList, parseNumbers } from "../../cli/run.ts";
 import { progressDisplay } from "../../cli/progress.ts";
-import { expandInputs } from "../era5/convert.ts";
+import { expandInputs } from "../../cli/inputs.ts";
 import { convertStrato, STRATO_FIELDS, STRATO_LOG } from "./convert.ts";
+import { ConfigError } from "../../errors.ts";
 
 /** Parse `o3:1e-9,q` (eps defaults to the preset's, else 1e-9). */
 export function parseLog(text: string): Record<string, number> {
@@ -16,7 +17,7 @@ export function parseLog(text: string): Record<string, number> {
   for (const part of parseList(text)) {
     const [name, eps] = part.split(":");
     const value = eps === undefined ? STRATO_LOG[name] ?? 1e-9 : Number(eps);
-    if (!(value > 0)) throw new Error(`--log: eps of ${name} must be a positive number (got "${eps}")`);
+    if (!(value > 0)) throw new ConfigError("--log", `eps of ${name} must be a positive number (got "${eps}")`);
     out[name] = value;
   }
   return out;
@@ -46,7 +47,9 @@ function command() {
     .option("--overwrite", "replace existing output stores")
     .option("-q, --quiet", "no progress output")
     .action(async (inputs, o) => {
-      if (o.pressureRange.length !== 2) throw new Error("--pressure-range takes two numbers: top,bottom in hPa");
+      if (o.pressureRange.length !== 2) {
+        throw new ConfigError("--pressure-range", "takes two numbers: top,bottom in hPa");
+      }
       const progress = progressDisplay(o.quiet);
       const s = await convertStrato({
         inputs: expandInputs(inputs),

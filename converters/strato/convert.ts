@@ -9,6 +9,7 @@
 import { type ConversionSummary, convertEra5, type Era5Options } from "../era5/convert.ts";
 import { scanFile } from "../era5/inventory.ts";
 import { fullLevelPressure } from "../era5/levels.ts";
+import { ConfigError, InputError } from "../../errors.ts";
 
 /** Default fields of the preset. */
 export const STRATO_FIELDS = ["t", "u", "v", "o3"];
@@ -36,15 +37,17 @@ export async function levelsInRange(
     if (f.levelType === "pressure") pressures = levels;
     else {
       if (!f.pv) {
-        throw new Error(
-          `${path}: model levels without hybrid coefficients (GRIB pv): cannot select them by pressure; pass --levels`,
+        throw new InputError(
+          path,
+          `model levels without hybrid coefficients (GRIB pv): cannot select them by pressure; pass --levels`,
         );
       }
       pressures = levels.map((k) => fullLevelPressure(f.pv!, k));
     }
     const keep = levels.map((l, i) => [l, pressures[i]] as const).filter(([, p]) => p >= lo && p <= hi);
     if (keep.length === 0) {
-      throw new Error(
+      throw new ConfigError(
+        "--pressure-range",
         `no level of ${path} lies between ${lo} and ${hi} hPa (levels span ${Math.min(...pressures).toPrecision(3)}–${
           Math.max(...pressures).toPrecision(3)
         } hPa)`,
@@ -52,7 +55,10 @@ export async function levelsInRange(
     }
     return { levels: keep.map(([l]) => l), levelType: f.levelType, pressures: keep.map(([, p]) => p) };
   }
-  throw new Error("no input has levels: the strato preset needs model- or pressure-level fields");
+  throw new InputError(
+    inputs.length === 1 ? inputs[0] : `${inputs.length} inputs`,
+    "no input has levels: the strato preset needs model- or pressure-level fields",
+  );
 }
 
 /** Convert stratospheric inputs with the preset. */

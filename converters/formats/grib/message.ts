@@ -528,6 +528,19 @@ export function decodeMessage(reader: FileReader, m: GribMessage): Float32Array 
     scale = 2 ** e / d;
     data = reader.read(m.layout.data[0], m.layout.data[1]);
   }
+  if (m.packing === "grid_simple") {
+    // Simple packing: the data section holds exactly bits × values (GRIB1: padded to whole bytes, plus one).
+    const need = Math.ceil((bitStart + bits * packedCount) / 8);
+    const pad = m.edition === 1 ? 2 : 0;
+    if (data.length < need || data.length > need + pad) {
+      throw new GribError(
+        `${reader.path}: ${m.param.shortName} (message at byte ${m.offset}): the data section holds ${
+          data.length - bitStart / 8
+        } bytes, but ${packedCount} values of ${bits} bits need ${need - bitStart / 8} (section lengths disagree: ` +
+          "a corrupt message)",
+      );
+    }
+  }
   const out = new Float32Array(n);
   if (m.packing === "grid_simple" && !present && bits === 16) {
     // ERA5's case, straight from bytes to float32.
@@ -536,7 +549,16 @@ export function decodeMessage(reader: FileReader, m: GribMessage): Float32Array 
   }
   const packed = new Float64Array(packedCount);
   if (m.packing === "grid_simple") unpackBits(data, bitStart, bits, packedCount, packed);
-  else unpackComplex(drs!, data, bits, packedCount, packed, m.packing === "grid_complex_spatial_differencing");
+  else {
+    const end = unpackComplex(drs!, data, bits, packedCount, packed, m.packing === "grid_complex_spatial_differencing");
+    if (end > data.length * 8) {
+      throw new GribError(
+        `${reader.path}: ${m.param.shortName} (message at byte ${m.offset}): complex packing needs ${
+          Math.ceil(end / 8)
+        } bytes of data, the data section holds ${data.length} (section lengths disagree: a corrupt message)`,
+      );
+    }
+  }
   if (!present) {
     for (let i = 0; i < n; i++) out[i] = packed[i] !== packed[i] ? NaN : base + packed[i] * scale;
   } else {
@@ -565,7 +587,7 @@ function unpackComplex(
   n: number,
   out: Float64Array,
   spatial: boolean,
-): void {
+): number {
   const missingMgmt = drs[22];
   const ng = uint(drs, 31, 4);
   const refWidth = drs[35], widthBits = drs[36];
@@ -612,7 +634,7 @@ function unpackComplex(
     }
     k += len;
   }
-  if (!spatial || order === 0) return;
+  if (!spatial || order === 0) return bit;
   // Undo spatial differencing over the non-missing values.
   let seen = 0, y1 = 0, y2 = 0;
   for (let i = 0; i < n; i++) {
@@ -625,6 +647,7 @@ function unpackComplex(
     y1 = out[i];
     seen++;
   }
+  return bit;
 }
 
 /** Gaussian latitudes (degrees, north to south) of a grid with N parallels per hemisphere. */

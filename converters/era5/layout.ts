@@ -1,0 +1,329 @@
+/**
+ * The layout of an ERA5 conversion: the arrays of the staged data store and
+ * coefficient set (metadata and coordinates written at init), the store
+ * attributes, and the task list (runs of whole time chunks of one field
+ * level, each with the reads that fill it).
+ *
+ * @module
+ */
+import { basename } from "node:path";
+import { isoTime, monthIndex } from "../cf.ts";
+import { type ArrayWriter, writeGroupMetadata, type ZarrFormat } from "../../zarr/store.ts";
+import { createNormArrays, monthEntries, type NormArrays, type NormLayout } from "../../normalization/sets.ts";
+import { ConfigError } from "../../errors.ts";
+import { arrayMaker, coefficientSetAttrs, provenance } from "../output.ts";
+import type { FieldPlan, Plan } from "./inventory.ts";
+import type { ConvertTask, ReadRun } from "./task.ts";
+import type { BuildState, WriterSpec } from "./build.ts";
+import type { Era5Options, Progress } from "./convert.ts";
+import { fullLevelPressure, REFERENCE_SURFACE_PRESSURE, splitPv } from "./levels.ts";
+
+/** Chunk extents of the data arrays (field and level chunks are always 1). */
+export interface ChunkShape {
+  /** Time steps per chunk. */
+  time: number;
+  /** Grid rows per chunk. */
+  lat: number;
+  /** Grid columns per chunk. */
+  lon: number;
+}
+
+/**
+ * Default chunks: 6 time steps × one field × one level × 91 × 180 points
+ * (≈390 KB raw, ≈200 KB stored). A 36 h × 54 × 108 AtmoRep neighborhood
+ * touches 7–12 chunks instead of eight whole-globe 1.2 GB chunks.
+ */
+export const DEFAULT_CHUNKS: ChunkShape = { time: 6, lat: 91, lon: 180 };
+
+/**
+ * Default inner chunks of sharded stores: 6 time steps × 18 × 36 points
+ * (15.5 KB). Shards keep the file count of the default layout, so chunks
+ * can be small: a 36 h × 54 × 108 neighborhood decodes ≈2× its size
+ * instead of ≈8× (measured by bench:sampler; README).
+ */
+export const DEFAULT_SHARD_CHUNKS: ChunkShape = { time: 6, lat: 18, lon: 36 };
+
+/** Resolved options of {@link createStores}. */
+export interface WriteContext extends Era5Options {
+  codec: string;
+  format: ZarrFormat;
+  stageOut: string;
+  stageNorm: string;
+  out: string;
+  normPath: string;
+  progress: (p: Progress) => void;
+}
+
+/** Create both staged stores' arrays and coordinates and the task list. */
+export function createStores(plan: Plan, ctx: WriteContext): BuildState {
+  const { grid, times } = plan;
+  const nt = times.length, nlat = grid.lats.length, nlon = grid.lons.length;
+  const nf = plan.fields.length, ns = plan.fieldsSfc.length, nl = plan.levels.length;
+  const chunks = { ...(ctx.shard ? DEFAULT_SHARD_CHUNKS : DEFAULT_CHUNKS), ...(ctx.chunks ?? {}) };
+  const tc = Math.min(chunks.time, nt), clat = Math.min(chunks.lat, nlat), clon = Math.min(chunks.lon, nlon);
+  const { stageOut: root, format } = ctx;
+  Deno.mkdirSync(root, { recursive: true });
+
+  const mk = arrayMaker(root, format);
+  if (ctx.shard && format !== 3) throw new ConfigError("--shard", "needs --zarr-format 3");
+  const globe = [Math.ceil(nlat / clat) * clat, Math.ceil(nlon / clon) * clon];
+  const data = mk("data", {
+    shape: [nt, nf, nl, nlat, nlon],
+    chunks: [tc, 1, 1, clat, clon],
+    shards: ctx.shard ? [tc, 1, 1, ...globe] : undefined,
+    dtype: "float32",
+    dimensions: ["time", "field", "level", "lats", "lons"],
+    codec: ctx.codec,
+    complete: true,
+  });
+  const dataSfc = mk("data_sfc", {
+    shape: [nt, ns, nlat, nlon],
+    chunks: [tc, 1, clat, clon],
+    shards: ctx.shard ? [tc, 1, ...globe] : undefined,
+    dtype: "float32",
+    dimensions: ["time", "field_sfc", "lats", "lons"],
+    codec: ctx.codec,
+    complete: true,
+  });
+  const timeArr = mk("time", {
+    shape: [nt],
+    chunks: [nt],
+    dtype: format === 2 ? "datetime64[s]" : "int64",
+    dimensions: ["time"],
+    attributes: format === 2
+      ? { long_name: "time", standard_name: "time" }
+      : { units: "seconds since 1970-01-01", calendar: "proleptic_gregorian", standard_name: "time" },
+  });
+  timeArr.writeAll(BigInt64Array.from(times, BigInt));
+  mk("lats", {
+    shape: [nlat],
+    chunks: [nlat],
+    dtype: "float64",
+    dimensions: ["lats"],
+    attributes: { long_name: "colatitude (0 = North Pole)", units: "degrees" },
+  }).writeAll(Float64Array.from(grid.lats, (v) => 90 - v));
+  mk("latitude", {
+    shape: [nlat],
+    chunks: [nlat],
+    dtype: "float64",
+    dimensions: ["lats"],
+    attributes: { standard_name: "latitude", units: "degrees_north" },
+  }).writeAll(grid.lats);
+  mk("lons", {
+    shape: [nlon],
+    chunks: [nlon],
+    dtype: "float64",
+    dimensions: ["lons"],
+    attributes: { standard_name: "longitude", units: "degrees_east" },
+  }).writeAll(grid.lons);
+  mk("level", {
+    shape: [nl],
+    chunks: [Math.max(1, nl)],
+    dtype: "float64",
+    dimensions: ["level"],
+    attributes: { units: plan.levelType === "pressure" ? "hPa" : "1", long_name: `${plan.levelType} level` },
+  }).writeAll(Float64Array.from(plan.levels));
+
+  // Monthly statistics: entry 0 = January of the first year (AtmoRep's indexing).
+  const firstMonth = Math.floor(monthIndex(times[0]) / 12) * 12;
+  const months = monthEntries(firstMonth, monthIndex(times[nt - 1]));
+  const nm = months.length;
+  const layout: NormLayout = {
+    months,
+    fields: plan.fields.map((f) => f.name),
+    fieldsSfc: plan.fieldsSfc.map((f) => f.name),
+    levels: plan.levels,
+    pointShape: [nlat, nlon],
+    pointDims: ["lats", "lons"],
+  };
+  for (const name of Object.keys(ctx.logTransform ?? {})) {
+    if (!layout.fields.includes(name) && !layout.fieldsSfc.includes(name)) {
+      throw new ConfigError(
+        "--log",
+        `field "${name}" is not converted (fields: ${[...layout.fields, ...layout.fieldsSfc].join(", ")})`,
+      );
+    }
+  }
+  const transforms = Object.fromEntries(
+    Object.entries(ctx.logTransform ?? {}).map((
+      [f, eps],
+    ) => [f, { type: "log", eps, formula: "log(x + eps) - log(eps)" }]),
+  );
+  writeGroupMetadata(root, "statistics", format, {
+    transforms,
+    description:
+      "mergeable float64 partial statistics per month (count, mean, M2, min, max); see `deno task normalize`",
+    months,
+  });
+  // Point statistics are float64 noise to a compressor (×1.1 with zstd):
+  // stored raw, they cost no CPU and <1% of the data's size for a month.
+  const statArr = (name: string, sfc: boolean, local: boolean) =>
+    mk(`statistics/${name}${sfc ? "_sfc" : ""}`, {
+      shape: sfc ? [nm, ns, ...(local ? [nlat, nlon] : [])] : [nm, nf, nl, ...(local ? [nlat, nlon] : [])],
+      chunks: sfc
+        ? [local ? 1 : nm, local ? 1 : Math.max(1, ns), ...(local ? [nlat, nlon] : [])]
+        : [local ? 1 : nm, local ? 1 : Math.max(1, nf), local ? 1 : Math.max(1, nl), ...(local ? [nlat, nlon] : [])],
+      dtype: "float64",
+      dimensions: sfc
+        ? ["month", "field_sfc", ...(local ? ["lats", "lons"] : [])]
+        : ["month", "field", "level", ...(local ? ["lats", "lons"] : [])],
+      codec: local ? "none" : "shuffle,zstd:1",
+    });
+  const pointStats = {
+    data: ["point_count", "point_mean", "point_m2"].map((n) => statArr(n, false, true)),
+    sfc: ["point_count", "point_mean", "point_m2"].map((n) => statArr(n, true, true)),
+  };
+  const globalStats = {
+    data: ["count", "mean", "m2", "min", "max"].map((n) => statArr(n, false, false)),
+    sfc: ["count", "mean", "m2", "min", "max"].map((n) => statArr(n, true, false)),
+  };
+  const normSets: NormArrays[] = [createNormArrays(ctx.stageNorm, format, "", layout)];
+  if (ctx.embedNormalization) {
+    writeGroupMetadata(root, "normalization", format, {
+      source: "embedded copy of the default coefficient set",
+      fields: layout.fields,
+      fields_sfc: layout.fieldsSfc,
+      months,
+    });
+    normSets.push(createNormArrays(root, format, "normalization", layout));
+  }
+  // Tasks: runs of whole time chunks within one month (at most ~4 days, so
+  // that even one field level spreads over the workers), per (field, level).
+  const maxSteps = Math.max(tc, Math.floor(96 / tc) * tc);
+  const groups: [number, number][] = [];
+  for (let c = 0; c < nt; c += tc) {
+    const m = monthIndex(times[c]);
+    const last = groups.at(-1);
+    if (last && monthIndex(times[last[0]]) === m && c + tc - last[0] <= maxSteps) last[1] = Math.min(c + tc, nt);
+    else groups.push([c, Math.min(c + tc, nt)]);
+  }
+  const monthOf = Int32Array.from(times, (t) => monthIndex(t) - firstMonth);
+  const tasks: ConvertTask[] = [];
+  const addTasks = (fields: FieldPlan[], sfc: boolean) => {
+    fields.forEach((field, fi) => {
+      field.owner.forEach((owner, li) => {
+        for (const [t0, t1] of groups) {
+          const task: ConvertTask = {
+            id: tasks.length,
+            target: {
+              root,
+              format,
+              path: sfc ? "data_sfc" : "data",
+              spec: (sfc ? dataSfc : data).spec,
+              prefix: sfc ? [fi] : [fi, li],
+            },
+            t0,
+            t1,
+            months: monthOf.slice(t0, t1),
+            logEps: ctx.logTransform?.[field.name],
+            runs: readRuns(plan, field, li, owner, t0, t1).map((r) => ctx.infToNaN ? { ...r, infToNaN: true } : r),
+          };
+          tasks.push(task);
+        }
+      });
+    });
+  };
+  addTasks(plan.fields, false);
+  addTasks(plan.fieldsSfc, true);
+
+  const fieldAttrs = (fs: FieldPlan[]) =>
+    Object.fromEntries(fs.map((f) => [f.name, { units: f.units, long_name: f.longName }]));
+  const attrs = {
+    fields: layout.fields,
+    fields_sfc: layout.fieldsSfc,
+    levels: plan.levels,
+    level_type: plan.levelType,
+    res: grid.res,
+    is_global: grid.isGlobal,
+    grid: "regular_ll",
+    time_step_seconds: plan.step,
+    time_start: isoTime(times[0]),
+    time_end: isoTime(times[nt - 1]),
+    field_metadata: { ...fieldAttrs(plan.fields), ...fieldAttrs(plan.fieldsSfc) },
+    missing_times: plan.missing,
+    era5t_steps: plan.era5tSteps,
+    ...modelLevelAttrs(plan),
+    ...(Object.keys(transforms).length ? { statistics_transforms: transforms } : {}),
+    normalization: basename(ctx.normPath),
+    provenance: provenance(ctx.command, plan.files.map((f) => ({ path: f.path, format: f.format }))),
+  };
+  const normAttrs = coefficientSetAttrs({ out: ctx.out, norm: ctx.normPath }, {
+    fields: layout.fields,
+    fieldsSfc: layout.fieldsSfc,
+    levels: plan.levels,
+    months,
+    period: [isoTime(times[0]).slice(0, 7), isoTime(times[nt - 1]).slice(0, 7)],
+  }, { transforms });
+  const spec = (w: ArrayWriter): WriterSpec => ({ path: w.path, spec: w.spec });
+  return {
+    out: ctx.out,
+    normPath: ctx.normPath,
+    stageOut: root,
+    stageNorm: ctx.stageNorm,
+    format,
+    grid,
+    tasks,
+    layout,
+    writers: {
+      pointData: pointStats.data.map(spec),
+      pointSfc: pointStats.sfc.map(spec),
+      globalData: globalStats.data.map(spec),
+      globalSfc: globalStats.sfc.map(spec),
+    },
+    normSets: normSets.map((n) => ({
+      root: n.norm.root,
+      norm: spec(n.norm),
+      normSfc: spec(n.normSfc),
+      globalNorm: spec(n.globalNorm),
+      globalNormSfc: spec(n.globalNormSfc),
+    })),
+    attrs,
+    normAttrs,
+  };
+}
+
+/** Hybrid coefficients and approximate level pressures of model-level stores. */
+function modelLevelAttrs(plan: Plan): Record<string, unknown> {
+  if (plan.levelType !== "model" || !plan.pv) return {};
+  const { a, b } = splitPv(plan.pv);
+  return {
+    hybrid_a_half: a,
+    hybrid_b_half: b,
+    reference_surface_pressure_pa: REFERENCE_SURFACE_PRESSURE,
+    level_pressure_hpa: plan.levels.map((k) => Math.round(fullLevelPressure(plan.pv!, k) * 1e6) / 1e6),
+  };
+}
+
+/** Reads covering store times [t0, t1) of one field level: runs of consecutive times in one file. */
+function readRuns(plan: Plan, field: FieldPlan, li: number, owner: Int32Array, t0: number, t1: number): ReadRun[] {
+  const runs: ReadRun[] = [];
+  const local = field.local[li];
+  for (let t = t0; t < t1; t++) {
+    const fi = owner[t];
+    if (fi < 0) continue;
+    const last = runs.at(-1);
+    if (
+      last && last.file === plan.files[fi].path && last.storeT + last.count === t &&
+      last.localT + last.count === local[t]
+    ) {
+      last.count++;
+      continue;
+    }
+    const f = plan.files[fi];
+    const v = f.variables.get(field.name)!;
+    runs.push({
+      file: f.path,
+      variable: v.name,
+      dims: v.dims,
+      levelDim: field.hasLevels ? f.levelDim : undefined,
+      levelIndex: field.levelIndex[li][fi],
+      expverDim: f.expverDim && v.dims.includes(f.expverDim) ? f.expverDim : undefined,
+      expverCount: f.expverCount,
+      packing: v.packing,
+      localT: local[t],
+      storeT: t,
+      count: 1,
+    });
+  }
+  return runs;
+}

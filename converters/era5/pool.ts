@@ -1,0 +1,133 @@
+/**
+ * Runs conversion tasks in Deno Workers (or inline with 0 workers), two in
+ * flight per worker. The first failure is the one reported: the pool stops
+ * feeding tasks, terminates every worker and rejects with that error (its
+ * class kept: an input error stays an {@link InputError}).
+ *
+ * @module
+ */
+import { ConfigError, PipelineError } from "../../errors.ts";
+import { type ConvertTask, runTask, TaskContext, type TaskResult } from "./task.ts";
+import type { Plan } from "./inventory.ts";
+
+/** An error as a worker posts it (errors do not survive `postMessage` with their class). */
+export interface PostedError {
+  /** Error class name. */
+  name: string;
+  /** Full message. */
+  message: string;
+  /** Pipeline error kind, when one. */
+  kind?: string;
+  /** Path of a pipeline error. */
+  path?: string;
+  /** Bare problem of a pipeline error. */
+  problem?: string;
+  /** Field of a pipeline error. */
+  field?: string;
+}
+
+/** Flatten an error for `postMessage`. */
+export function postError(e: unknown): PostedError {
+  if (e instanceof PipelineError) {
+    return { name: e.name, message: e.message, kind: e.kind, path: e.path, problem: e.problem, field: e.field };
+  }
+  return { name: e instanceof Error ? e.name : "Error", message: e instanceof Error ? e.message : String(e) };
+}
+
+/** Rebuild a posted error with its pipeline class. */
+export function revive(p: PostedError): Error {
+  if (p.kind && p.path !== undefined && p.problem !== undefined) {
+    const e = new PipelineError(p.kind as PipelineError["kind"], p.path, p.problem, { field: p.field });
+    e.name = p.name;
+    return e;
+  }
+  const e = new Error(p.message);
+  e.name = p.name;
+  return e;
+}
+
+/** Resolve the worker count: default one per core, at most 16; never more than the tasks. */
+export function workerCount(workers: number | undefined, tasks: number): number {
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0)) {
+    throw new ConfigError("--workers", `must be a whole number ≥ 0 (got ${workers})`);
+  }
+  return Math.min(workers ?? Math.min(16, navigator.hardwareConcurrency || 1), tasks);
+}
+
+/** Run `tasks`, handing each result to `onResult` on this thread, in completion order. */
+export async function runPool(
+  tasks: ConvertTask[],
+  grid: Plan["grid"],
+  workers: number | undefined,
+  onResult: (t: ConvertTask, r: TaskResult) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  const n = workerCount(workers, tasks.length);
+  if (n <= 0) {
+    const ctx = new TaskContext(grid);
+    try {
+      for (const t of tasks) {
+        signal?.throwIfAborted();
+        onResult(t, await runTask(t, ctx));
+      }
+    } finally {
+      ctx.close();
+    }
+    return;
+  }
+  const pool = Array.from({ length: n }, () => {
+    const w = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
+    w.postMessage({ type: "init", grid });
+    return w;
+  });
+  let next = 0, failed = false;
+  const byId = new Map(tasks.map((t) => [t.id, t]));
+  let onAbort: (() => void) | undefined;
+  try {
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal!.reason);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+    aborted.catch(() => {});
+    const work = Promise.all(pool.map((w) =>
+      new Promise<void>((resolveAll, reject) => {
+        const fail = (e: unknown) => {
+          failed = true; // stop feeding every worker: the first error wins
+          reject(e);
+        };
+        // Two tasks in flight per worker: the next one is queued while the
+        // main thread handles a result, so workers never wait for it.
+        let inFlight = 0;
+        const feed = () => {
+          while (!failed && inFlight < 2 && next < tasks.length) {
+            w.postMessage({ type: "task", task: tasks[next++] });
+            inFlight++;
+          }
+          if (inFlight === 0) resolveAll();
+        };
+        w.onmessage = (e: MessageEvent) => {
+          const msg = e.data;
+          if (msg.type === "error") return fail(revive(msg.error));
+          inFlight--;
+          if (failed) return;
+          feed();
+          try {
+            onResult(byId.get(msg.result.id)!, msg.result);
+          } catch (err) {
+            return fail(err);
+          }
+          if (inFlight === 0 && next >= tasks.length) resolveAll();
+        };
+        w.onerror = (e) => {
+          e.preventDefault();
+          fail(new Error(`conversion worker failed: ${e.message}`));
+        };
+        feed();
+      })
+    ));
+    await Promise.race([work, aborted]);
+  } finally {
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+    for (const w of pool) w.terminate();
+  }
+}
