@@ -86,3 +86,31 @@ export class CheckpointError extends PipelineError {
 export function isPipelineError(e: unknown, kind?: ErrorKind): e is PipelineError {
   return e instanceof PipelineError && (kind === undefined || e.kind === kind);
 }
+
+/** Errors of a cleanup that ran after a failure (kept on the original error, never thrown over it). */
+export const CLEANUP_ERRORS: unique symbol = Symbol("cleanupErrors");
+
+/**
+ * Run cleanup steps after `cause` failed a conversion: every step runs, and
+ * their errors are attached to `cause` (see {@link cleanupErrorsOf}) instead
+ * of replacing it. Returns `cause` for `throw`.
+ */
+export function cleanupAfter(cause: unknown, ...steps: (() => void)[]): unknown {
+  const errors: unknown[] = [];
+  for (const step of steps) {
+    try {
+      step();
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  if (errors.length && cause && typeof cause === "object") {
+    (cause as Record<symbol, unknown>)[CLEANUP_ERRORS] = errors;
+  }
+  return cause;
+}
+
+/** Errors of the cleanup that followed `e`, if any. */
+export function cleanupErrorsOf(e: unknown): unknown[] {
+  return (e && typeof e === "object" ? (e as Record<symbol, unknown[]>)[CLEANUP_ERRORS] : undefined) ?? [];
+}

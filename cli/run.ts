@@ -5,8 +5,7 @@
  * @module
  */
 
-import { ConfigError } from "../errors.ts";
-import { cleanupErrorsOf } from "../converters/output.ts";
+import { cleanupErrorsOf, ConfigError } from "../errors.ts";
 import { restoreTerminal } from "./progress.ts";
 
 /** The run was stopped by SIGINT (Ctrl-C); its message says what was kept or removed. */
