@@ -22,6 +22,7 @@ import {
   removeStore,
 } from "../zarr/store.ts";
 import { emptyMoments, mergeMoments, type Moments, PointMoments } from "./moments.ts";
+import { ConfigError } from "../errors.ts";
 import { createNormArrays, type NormLayout, writeGlobalCoefficients, writeLocalCoefficients } from "./sets.ts";
 import { basename, dirname, resolve } from "node:path";
 
@@ -44,9 +45,10 @@ export interface DeriveOptions {
   overwrite?: boolean;
 }
 
-function parseMonth(text: string, option: string): number {
+/** `YYYY-MM` as yyyymm; a clear error naming `option` otherwise. */
+export function parseMonth(text: string, option: string): number {
   const m = /^(\d{4})-(\d{1,2})$/.exec(text);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 12) throw new Error(`${option}: "${text}" is not YYYY-MM`);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 12) throw new ConfigError(option, `"${text}" is not YYYY-MM`);
   return Number(m[1]) * 100 + Number(m[2]);
 }
 

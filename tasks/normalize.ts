@@ -5,7 +5,7 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import { deriveNormSet, type Pooling } from "../normalization/derive.ts";
+import { deriveNormSet, parseMonth, type Pooling } from "../normalization/derive.ts";
 import { runMain } from "../cli/run.ts";
 import { resolve } from "node:path";
 import { ConfigError, StoreError } from "../errors.ts";
@@ -52,11 +52,13 @@ if (import.meta.main) {
         checkOutput(store, o.out, o.overwrite);
         // One end of the period alone: the other is the data's own end, named in any error.
         let { from, to } = o;
+        if (from !== undefined) parseMonth(from, "--from");
+        if (to !== undefined) parseMonth(to, "--to");
         if ((from === undefined) !== (to === undefined)) {
           const [first, last] = dataMonths(store);
           from ??= first;
           to ??= last;
-          if (from > to) {
+          if (parseMonth(from, "--from") > parseMonth(to, "--to")) {
             throw new ConfigError(
               o.from ? "--from" : "--to",
               o.from
