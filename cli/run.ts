@@ -6,8 +6,13 @@
  */
 
 import { ConfigError } from "../errors.ts";
-import { cleanupErrorsOf } from "../converters/output.ts";
 import { restoreTerminal } from "./progress.ts";
+
+/** Errors of the cleanup that followed `e` (converters attach them under this registered symbol). */
+function cleanupErrorsOf(e: unknown): unknown[] {
+  const errors = e && typeof e === "object" ? (e as Record<symbol, unknown>)[Symbol.for("atmorep.cleanupErrors")] : [];
+  return Array.isArray(errors) ? errors : [];
+}
 
 /** The run was stopped by SIGINT (Ctrl-C); its message says what was kept or removed. */
 export class InterruptedError extends Error {

@@ -201,7 +201,7 @@ export function publishStaged(stage: string, dest: string, format: ZarrFormat, a
 }
 
 /** Errors of a cleanup that ran after a failure (kept on the original error, never thrown over it). */
-export const CLEANUP_ERRORS: unique symbol = Symbol("cleanupErrors");
+export const CLEANUP_ERRORS: symbol = Symbol.for("atmorep.cleanupErrors");
 
 /**
  * Run cleanup steps after `cause` failed a conversion: every step runs, and
@@ -228,19 +228,33 @@ export function cleanupErrorsOf(e: unknown): unknown[] {
   return (e && typeof e === "object" ? (e as Record<symbol, unknown[]>)[CLEANUP_ERRORS] : undefined) ?? [];
 }
 
-/** Remove staged stores, retrying briefly while late writers (terminated workers) finish. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Remove staged stores. Workers terminated after a failure may still finish
+ * the write they were in (and make its directory again): removal is retried
+ * until the stages stay gone for a moment.
+ */
 export function removeStaged(...stages: string[]): void {
-  for (const stage of stages) {
-    for (let attempt = 0;; attempt++) {
-      try {
-        removeStore(stage);
-        break;
-      } catch (e) {
-        if (attempt >= 20 || !(e instanceof Error && /not empty|os error 39/i.test(e.message))) throw e;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  for (let round = 0; round < 20; round++) {
+    for (const stage of stages) {
+      for (let attempt = 0;; attempt++) {
+        try {
+          removeStore(stage);
+          break;
+        } catch (e) {
+          if (attempt >= 20 || !(e instanceof Error && /not empty|os error 39/i.test(e.message))) throw e;
+          sleepSync(50);
+        }
       }
     }
+    sleepSync(round === 0 ? 20 : 100);
+    if (!stages.some(pathExists)) return;
   }
+  const left = stages.filter(pathExists);
+  if (left.length) throw new StoreError(left[0], "could not be removed: something keeps writing into it");
 }
 
 /** Locks on both outputs of a conversion. */
