@@ -267,6 +267,12 @@ Deno.test("7. store checks: a missing chunk, a corrupt chunk and a shape that di
     return true;
   });
   assert.throws(() => reader.storedChunks([[0, 0, 0, 0], [1, 0, 0, 0]]), /chunk \[1, 0, 0, 0\] is missing/);
+  const ins = await runTask("inspect", [out]);
+  assert.notEqual(ins.code, 0);
+  assert.match(
+    ins.stderr,
+    /s\.zarr\/data_sfc: 1 chunk file\(s\) missing \(first: chunk \[1, 0, 0, 0\], .*1\.0\.0\.0\)/,
+  );
   // A corrupt chunk: the error names the chunk file, for both read paths.
   const chunk = join(out, "data_sfc", "0.0.0.0");
   const bytes = Deno.readFileSync(chunk);
@@ -491,4 +497,33 @@ Deno.test({
       await run("umount", [mnt]);
     }
   },
+});
+
+Deno.test("3. --finalize verifies each task's statistics against its done marker and names the task to redo", async () => {
+  const dir = await tempDir();
+  const out = join(dir, "v.zarr");
+  const args = ["-q", "--workers", "0", "--out", out];
+  for (const step of [["--init", ...args, SFC], ["--part", "1/1", ...args]]) {
+    const r = await runTask("convert", ["era5", ...step]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  const build = join(`${out}.partial`, ".build");
+  const stats = join(build, "stats", "1");
+  const bytes = Deno.readFileSync(stats);
+  bytes[bytes.length - 3] ^= 0xff; // one flipped bit deep in the per-point sums: same size, other content
+  Deno.writeFileSync(stats, bytes);
+  let r = await runTask("convert", ["era5", "--finalize", ...args]);
+  assert.notEqual(r.code, 0);
+  assert.match(
+    r.stderr,
+    /stats\/1: task statistics do not match their done marker .*task 1 must be redone: run its --part again/,
+  );
+  assert.ok(!exists(join(build, "done", "1")), "the bad task is no longer marked done");
+  assert.ok(!exists(out), "nothing published");
+  r = await runTask("convert", ["era5", "--part", "1/1", ...args]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /ran 1 tasks, 2 already done/);
+  r = await runTask("convert", ["era5", "--finalize", ...args]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(exists(out) && !exists(`${out}.partial`) && !exists(`${out}.partial.build`));
 });
