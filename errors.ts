@@ -88,7 +88,7 @@ export function isPipelineError(e: unknown, kind?: ErrorKind): e is PipelineErro
 }
 
 /** Errors of a cleanup that ran after a failure (kept on the original error, never thrown over it). */
-export const CLEANUP_ERRORS: unique symbol = Symbol("cleanupErrors");
+export const CLEANUP_ERRORS: unique symbol = Symbol.for("atmorep.cleanupErrors");
 
 /**
  * Run cleanup steps after `cause` failed a conversion: every step runs, and

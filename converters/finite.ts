@@ -25,10 +25,12 @@ export interface ValueSource {
 export function checkInfinite(
   values: Float32Array | Float64Array,
   source: ValueSource,
-  toNaN = false,
+  toNaN?: boolean,
   from = 0,
   to = values.length,
 ): number {
+  // Only the ERA5 converter has the option; the others say nothing about it.
+  const toNaNHint = toNaN === undefined ? "" : "; pass --inf-to-nan to store such values as NaN";
   let replaced = 0;
   for (let i = from; i < to; i++) {
     const v = values[i];
@@ -38,7 +40,7 @@ export function checkInfinite(
           source.file,
           `${source.variable} holds ${v > 0 ? "+" : "-"}Inf at ${
             source.where?.(i - from) ?? `value ${i - from}`
-          }; pass --inf-to-nan to store such values as NaN`,
+          }${toNaNHint}`,
           { field: source.variable },
         );
       }

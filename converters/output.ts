@@ -203,19 +203,33 @@ export function publishStaged(stage: string, dest: string, format: ZarrFormat, a
 import { cleanupAfter } from "../errors.ts";
 export { cleanupAfter, cleanupErrorsOf } from "../errors.ts";
 
-/** Remove staged stores, retrying briefly while late writers (terminated workers) finish. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Remove staged stores. Workers terminated after a failure may still finish
+ * the write they were in (and make its directory again): removal is retried
+ * until the stages stay gone for a moment.
+ */
 export function removeStaged(...stages: string[]): void {
-  for (const stage of stages) {
-    for (let attempt = 0;; attempt++) {
-      try {
-        removeStore(stage);
-        break;
-      } catch (e) {
-        if (attempt >= 20 || !(e instanceof Error && /not empty|os error 39/i.test(e.message))) throw e;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  for (let round = 0; round < 20; round++) {
+    for (const stage of stages) {
+      for (let attempt = 0;; attempt++) {
+        try {
+          removeStore(stage);
+          break;
+        } catch (e) {
+          if (attempt >= 20 || !(e instanceof Error && /not empty|os error 39/i.test(e.message))) throw e;
+          sleepSync(50);
+        }
       }
     }
+    sleepSync(round === 0 ? 20 : 100);
+    if (!stages.some(pathExists)) return;
   }
+  const left = stages.filter(pathExists);
+  if (left.length) throw new StoreError(left[0], "could not be removed: something keeps writing into it");
 }
 
 /** Locks on both outputs of a conversion. */

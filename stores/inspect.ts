@@ -5,7 +5,7 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { ArrayReader, assertComplete, diskUsage, pathExists as exists, readRootAttributes } from "../zarr/store.ts";
-import { IncompleteStoreError } from "../errors.ts";
+import { IncompleteStoreError, StoreError } from "../errors.ts";
 import { isoTime } from "../converters/cf.ts";
 
 /** A normalization set found next to a data store. */
@@ -60,6 +60,15 @@ export interface StoreSummary {
 
 function summarizeArray(root: string, name: string): ArraySummary {
   const a = new ArrayReader(root, name);
+  const missing = a.missingChunkFiles();
+  if (missing.length) {
+    throw new StoreError(
+      join(root, name),
+      `${missing.length} chunk file(s) missing (first: chunk [${missing[0].join(", ")}], ${
+        a.chunkPath(missing[0])
+      }); the array's metadata says every chunk was written, so the store is damaged: convert it again`,
+    );
+  }
   const n = a.shape.reduce((x, y) => x * y, 1);
   const size = { float32: 4, float64: 8, int32: 4, int64: 8, uint8: 1, "datetime64[s]": 8 }[a.dtype];
   return {

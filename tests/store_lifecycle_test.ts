@@ -11,6 +11,8 @@ import { convertEra5 } from "../converters/era5/convert.ts";
 import { convertGaussian } from "../converters/gaussian/convert.ts";
 import { expandInputs } from "../cli/inputs.ts";
 import { ArrayReader, readRootAttributes } from "../zarr/store.ts";
+import { cleanupAfter, cleanupErrorsOf } from "../converters/output.ts";
+import { InputError } from "../errors.ts";
 import { exists, gribFiles, ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
 
 Deno.test("convertGaussian imported on its own reads GRIB (a process that imports nothing else)", async () => {
@@ -48,4 +50,14 @@ Deno.test("two conversions to the same output in one process both succeed (ERA5 
   await convertGaussian({ inputs: [grib], out: gout });
   await convertGaussian({ inputs: [grib], out: gout, overwrite: true });
   assert.equal(readRootAttributes(gout).mesh_type, "reduced_gaussian");
+});
+
+Deno.test("the first error wins: a failing cleanup is attached to it, never thrown over it", () => {
+  const cause = new InputError("in.nc", "t2m holds +Inf");
+  const thrown = cleanupAfter(cause, () => {
+    throw new Error("Directory not empty (os error 39): remove out.zarr.partial");
+  }, () => {});
+  assert.equal(thrown, cause);
+  const [cleanup] = cleanupErrorsOf(thrown);
+  assert.match((cleanup as Error).message, /Directory not empty/);
 });

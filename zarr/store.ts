@@ -637,6 +637,36 @@ export class ArrayReader {
     });
   }
 
+  /**
+   * Chunk (or shard) files that should be there but are not, for an array
+   * whose metadata says every chunk was written; empty otherwise. Lists the
+   * array's directory once, so it costs one pass over its files.
+   */
+  missingChunkFiles(): number[][] {
+    if (!this.complete) return [];
+    const grid = this.shape.map((s, i) => Math.ceil(s / (this.shards ?? this.chunks)[i]));
+    const present = new Set<string>();
+    const walk = (dir: string, rel: string) => {
+      let entries: Deno.DirEntry[];
+      try {
+        entries = [...Deno.readDirSync(dir)];
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        const key = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory) walk(join(dir, e.name), key);
+        else present.add(key);
+      }
+    };
+    walk(join(this.root, this.path), "");
+    const missing: number[][] = [];
+    for (const coords of gridIndices(grid)) {
+      if (!present.has(chunkKey(this.format, coords))) missing.push(coords);
+    }
+    return missing;
+  }
+
   /** A chunk that is missing although the metadata says every chunk was written. */
   private missing(coords: number[], file: string): StoreError {
     return new StoreError(

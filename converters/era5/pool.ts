@@ -67,6 +67,8 @@ export async function runPool(
     const ctx = new TaskContext(grid);
     try {
       for (const t of tasks) {
+        // A turn of the event loop between tasks, so that a SIGINT handler gets to run.
+        if (signal) await new Promise((r) => setTimeout(r, 0));
         signal?.throwIfAborted();
         onResult(t, await runTask(t, ctx));
       }
@@ -129,5 +131,8 @@ export async function runPool(
   } finally {
     if (onAbort) signal?.removeEventListener("abort", onAbort);
     for (const w of pool) w.terminate();
+    // Termination is carried out by this thread's event loop: give it a turn before any cleanup
+    // removes the staged stores, or a worker's last write could make their directories again.
+    if (failed || signal?.aborted) await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -249,7 +249,7 @@ async function readRun(
     file: run.file,
     variable: run.variable,
     where: (i) => `time index ${localT + Math.floor(i / (nexp * plane))}, point ${i % plane}`,
-  }, run.infToNaN);
+  }, run.infToNaN ?? false);
   for (let t = 0; t < count; t++) {
     const base = t * nexp * plane;
     // Legacy ERA5/ERA5T downloads: halves along expver, NaN where the other has data.

@@ -32,6 +32,7 @@ import {
   writeLocalCoefficients,
 } from "../../normalization/sets.ts";
 import { HEALPIX_ORDERS, writeHealpixIds } from "../healpix_ids.ts";
+import { checkInfinite } from "../finite.ts";
 import { eulerMatrix, rotateVectorsToGeo } from "../../geometry/sphere.ts";
 import { type FesomMesh, readMesh } from "./mesh.ts";
 import {
@@ -494,6 +495,7 @@ function readSlab(
     // FESOM 2.0/2.1: (time, points, levels) → (levels, points).
     for (let p = 0; p < points; p++) for (let l = 0; l < nl; l++) out[l * points + p] = Number(raw[p * nl + l]);
   } else out.set(raw as Float32Array);
+  checkInfinite(out, { file: f.path, variable: f.variable, where: (i) => `time step ${k}, value ${i}` });
   return out;
 }
 

@@ -24,6 +24,7 @@ import {
   writeLocalCoefficients,
 } from "../../normalization/sets.ts";
 import { HEALPIX_ORDERS, writeHealpixIds } from "../healpix_ids.ts";
+import { checkInfinite } from "../finite.ts";
 import {
   arrayMaker,
   coefficientSetAttrs,
@@ -237,6 +238,7 @@ async function convertStaged(opts: GaussianOptions, paths: OutputPaths): Promise
             const v = ds.variables.get(name)!;
             const raw = sfc ? ds.read(name, [src.index, 0], [1, np]) : ds.read(name, [src.index, li, 0], [1, 1, np]);
             unpackInto(raw, packingOf(v.attrs), values);
+            checkInfinite(values, { file: src.path, variable: name, where: (i) => `${isoTime(t)}, point ${i}` });
             const m = monthOf[ti] - firstMonth;
             if (m !== month) {
               if (sums) flush();
