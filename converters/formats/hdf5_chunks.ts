@@ -478,9 +478,9 @@ function swapBytes(b: Uint8Array, es: number): void {
 }
 
 /** Per-thread scratch buffers (grown, never shrunk). */
-const scratch = { raw: new Uint8Array(0), stage: new Uint8Array(0) };
+const scratch = { raw: new Uint8Array(0), stage: new Uint8Array(0), stage2: new Uint8Array(0) };
 
-function grown(name: "raw" | "stage", n: number): Uint8Array {
+function grown(name: keyof typeof scratch, n: number): Uint8Array {
   if (scratch[name].length < n) scratch[name] = new Uint8Array(Math.max(n, Math.ceil(scratch[name].length * 1.25)));
   return scratch[name];
 }
@@ -682,36 +682,23 @@ export class Hdf5Variable {
     if (layout.size < this.shape.reduce((a, b) => a * b, es)) {
       throw new Hdf5Corrupt(`contiguous storage of ${layout.size} bytes for shape ${this.shape}`);
     }
-    // Read the byte range spanning the slab in pieces of whole outer rows, then copy.
-    const first = start.reduce((a, s, d) => a + s * down[d], 0);
-    const last = start.reduce((a, s, d) => a + (s + count[d] - 1) * down[d], 0);
-    if (rank === 0 || last - first + 1 <= MAX_RUN / es) {
-      const buf = this.f.readAt(
-        layout.addr + first * es,
-        (last - first + 1) * es,
-        grown("raw", (last - first + 1) * es),
-      );
-      // Express the range as a block whose origin is the slab start along dim 0.
-      const extent = [...this.shape];
-      const origin = new Array(rank).fill(0);
-      if (rank > 0) {
-        origin[0] = start[0];
-        extent[0] = count[0];
-      }
-      const offset = first - (rank > 0 ? start[0] * down[0] : 0);
-      const block = buf.subarray(0, (last - first + 1) * es);
-      if (offset === 0) this.copyBlock(block, extent, origin, start, count, out);
-      else {
-        const padded = grown("stage", extent.reduce((a, b) => a * b, es));
-        padded.set(block, offset * es);
-        this.copyBlock(padded, extent, origin, start, count, out);
-      }
+    if (rank === 0) {
+      out.set(this.f.readAt(layout.addr, es));
       return;
     }
-    // Very large slabs: one outer index at a time.
-    const rowBytes = count.slice(1).reduce((a, b) => a * b, es);
-    for (let i = 0; i < count[0]; i++) {
-      this.readContiguous([start[0] + i, ...start.slice(1)], [1, ...count.slice(1)], out.subarray(i * rowBytes));
+    // Whole outer rows in pieces of at most MAX_RUN bytes, each copied into the slab.
+    const rowBytes = down[0] * es;
+    const perPiece = Math.max(1, Math.floor(MAX_RUN / rowBytes));
+    const origin = new Array(rank).fill(0);
+    for (let r0 = 0; r0 < count[0]; r0 += perPiece) {
+      const rows = Math.min(perPiece, count[0] - r0);
+      const buf = this.f.readAt(
+        layout.addr + (start[0] + r0) * rowBytes,
+        rows * rowBytes,
+        grown("raw", rows * rowBytes),
+      );
+      origin[0] = start[0] + r0;
+      this.copyBlock(buf.subarray(0, rows * rowBytes), [rows, ...this.shape.slice(1)], origin, start, count, out);
     }
   }
 
@@ -811,13 +798,25 @@ export class Hdf5Variable {
       skipAll = scaled.some((s, d) => (s + 1) * layout.chunk[d] > this.shape[d]);
     }
     const active = skipAll ? [] : this.filters.filter((_, i) => !(mask & (1 << i)));
-    let data = stored;
+    // Input size of each filter in write order: the decoded chunk, plus 4 bytes after each fletcher32;
+    // unknown (NaN) after deflate.
+    const sizes = [into.length];
+    for (const flt of active) {
+      sizes.push(flt.id === FILTER_DEFLATE ? NaN : sizes.at(-1)! + (flt.id === FILTER_FLETCHER32 ? 4 : 0));
+    }
+    let data = stored, spare: "stage" | "stage2" = "stage";
+    const buffer = (n: number) => {
+      const b = grown(spare, n).subarray(0, n);
+      spare = spare === "stage" ? "stage2" : "stage";
+      return b;
+    };
     try {
       for (let i = active.length - 1; i >= 0; i--) {
-        const flt = active[i];
-        const lastStage = i === 0;
+        const flt = active[i], n = sizes[i];
         if (flt.id === FILTER_FLETCHER32) {
-          if (data.length < 4) throw new Error("too short for its fletcher32 checksum");
+          if (data.length < 4 || (!Number.isNaN(n) && data.length !== n + 4)) {
+            throw new Error(`${data.length} bytes before fletcher32, expected ${n + 4}`);
+          }
           const body = data.subarray(0, data.length - 4);
           const t = data.subarray(data.length - 4);
           const storedSum = (t[0] | (t[1] << 8) | (t[2] << 16) | (t[3] << 24)) >>> 0;
@@ -832,34 +831,31 @@ export class Hdf5Variable {
           }
           data = body;
         } else if (flt.id === FILTER_DEFLATE) {
-          const n = into.length;
-          const nextIsShuffle = i > 0 && active[i - 1].id === FILTER_SHUFFLE;
-          const es = nextIsShuffle ? (active[i - 1].values[0] ?? this.type.size) : 0;
+          const next = i > 0 ? active[i - 1] : undefined;
+          const es = next?.id === FILTER_SHUFFLE ? (next.values[0] ?? this.type.size) : 0;
           const simd = es === 4 ? simdUnshuffle() : undefined;
-          const target = lastStage ? into : simd ? simd.input(n) : grown("stage", n).subarray(0, n);
+          if (Number.isNaN(n)) throw new Hdf5Unsupported("two deflate filters");
+          const target = i === 0 ? into : simd ? simd.input(n) : buffer(n);
           this.inflate.inflate(data, target);
           data = target;
         } else if (flt.id === FILTER_SHUFFLE) {
           const es = flt.values[0] ?? this.type.size;
-          if (data.length !== into.length) {
-            throw new Error(`shuffled data of ${data.length} bytes, expected ${into.length}`);
-          }
-          if (!lastStage) throw new Hdf5Unsupported("shuffle not as the first filter");
-          if (es <= 1) into.set(data);
+          if (data.length !== n) throw new Error(`shuffled data of ${data.length} bytes, expected ${n}`);
+          const target = i === 0 ? into : buffer(n);
+          if (es <= 1) target.set(data);
           else {
             const simd = es === 4 ? simdUnshuffle() : undefined;
-            if (simd && data.buffer === simd.input(0).buffer && data.byteOffset === 0) {
-              simd.unshuffle4(data.length, into);
-            } else if (simd) {
-              simd.input(data.length).set(data);
-              simd.unshuffle4(data.length, into);
-            } else if (data === into) {
-              const copy = grown("stage", data.length).subarray(0, data.length);
+            if (simd) {
+              const input = simd.input(n);
+              if (data.buffer !== input.buffer || data.byteOffset !== 0) input.set(data);
+              simd.unshuffle4(n, target);
+            } else if (data === target) {
+              const copy = buffer(n);
               copy.set(data);
-              unshuffleScalar(copy, es, into);
-            } else unshuffleScalar(data, es, into);
+              unshuffleScalar(copy, es, target);
+            } else unshuffleScalar(data, es, target);
           }
-          data = into;
+          data = target;
         }
       }
       if (data !== into) {
@@ -1121,7 +1117,8 @@ export class Hdf5Variable {
         continue;
       }
       const npages = dblkElements > pageElements ? dblkElements / pageElements : 0;
-      const bitmapBytes = npages > 0 ? Math.ceil((npages * ndblks) / 8) : 0;
+      // Room for one page-init bitmap per data block, but the bits are numbered across them.
+      const perBlock = Math.ceil(npages / 8), bitmapBytes = ndblks * perBlock;
       const sc = f.cursor(sbAddr, 4 + 2 + O + offsetSize + bitmapBytes + ndblks * O + 4);
       sc.signature("EASB", "extensible array secondary block");
       sc.skip(2 + O + offsetSize);
