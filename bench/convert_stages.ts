@@ -18,12 +18,14 @@ import { packingOf, unpackInto } from "../converters/cf.ts";
 import { DEFAULT_CHUNKS } from "../converters/era5/convert.ts";
 import { DEFAULT_CODEC, encodeChunk, parseCodecSpec } from "../zarr/codecs.ts";
 import { ShiftedPointSums } from "../normalization/moments.ts";
+import { tuneMallocForChunks } from "../zarr/malloc.ts";
 
 const { values: args, positionals: files } = parseArgs({
   args: Deno.args,
   allowPositionals: true,
   options: { engine: { type: "string", default: "own" } },
 });
+tuneMallocForChunks(); // as the conversion's TaskContext does
 const { time: tc, lat: clat, lon: clon } = DEFAULT_CHUNKS;
 const pipeline = parseCodecSpec(DEFAULT_CODEC);
 const out = await Deno.makeTempDir({ prefix: "stages-" });

@@ -13,6 +13,7 @@ import "../formats/netcdf3.ts";
 import "../formats/hdf5.ts";
 import "../formats/grib/dataset.ts";
 import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
+import { tuneMallocForChunks } from "../../zarr/malloc.ts";
 import { type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import { type Grid, remapPlane } from "./grid.ts";
 
@@ -125,6 +126,8 @@ export class TaskContext {
 
   constructor(grid: Grid) {
     this.grid = grid;
+    // Chunk-sized buffers come and go by the thousand: keep freed pages for reuse (see zarr/malloc.ts).
+    tuneMallocForChunks();
   }
 
   /** An open dataset (kept for reuse; at most 16 at once). */
