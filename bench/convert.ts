@@ -1,11 +1,15 @@
 /**
- * `deno task bench:convert [--days N] [--format netcdf4|netcdf3] [--tenfold] [--keep]`
+ * `deno task bench:convert [--days N] [--format netcdf4|netcdf3|both] [--rounds N] [--tenfold] [--keep]`
  *
- * ERA5 netCDF4 → zarr: this project vs xarray (`open_mfdataset(...).to_zarr`,
+ * ERA5 netCDF → zarr: this project vs xarray (`open_mfdataset(...).to_zarr`,
  * Debian's python3-xarray + dask) on the same generated input, same codec
- * (byte shuffle + zstd) and chunks, in one run. Prints MB/s, the ratio, both
- * peak RSS figures, the limit (decode-only + encode-only time spread over the
- * cores), a codec table, and — with `--tenfold` — our peak RSS at 10× input.
+ * (byte shuffle + zstd) and chunks, in one run, for netCDF4 (zlib, new CDS)
+ * and netCDF3 (packed shorts, old CDS). Rounds of ours and xarray alternate
+ * (the machine may be shared); prints min/median/max MB/s, the ratio of the
+ * medians, both peak RSS figures, the limit (decode-only + encode-only time
+ * spread over the cores), the read stage alone (our reader vs h5wasm vs
+ * netCDF4-python on the same file, one thread), a codec table, and — with
+ * `--tenfold` — our peak RSS at 10× input.
  *
  * @module
  */
@@ -15,7 +19,8 @@ import { join } from "node:path";
 import "../converters/formats/hdf5.ts";
 import "../converters/formats/netcdf3.ts";
 import { packingOf, unpackInto } from "../converters/cf.ts";
-import { openDataset } from "../converters/formats/dataset.ts";
+import { openDataset, type SourceDataset } from "../converters/formats/dataset.ts";
+import { type Hdf5Engine, openHdf5 } from "../converters/formats/hdf5.ts";
 import { DEFAULT_CHUNKS } from "../converters/era5/convert.ts";
 import { decodeChunk, DEFAULT_CODEC, encodeChunk, parseCodecSpec } from "../zarr/codecs.ts";
 
@@ -27,7 +32,8 @@ const { values: args } = parseArgs({
   args: Deno.args,
   options: {
     days: { type: "string", default: "1" },
-    format: { type: "string", default: "netcdf4" },
+    format: { type: "string", default: "both" },
+    rounds: { type: "string", default: "3" },
     tenfold: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
   },
@@ -43,9 +49,12 @@ async function sh(cmd: string, argv: string[], quiet = false): Promise<string> {
   return text;
 }
 
-const format = args.format === "netcdf3" ? "netcdf3" : "netcdf4";
+type Format = "netcdf4" | "netcdf3";
+const formats: Format[] = args.format === "both" ? ["netcdf4", "netcdf3"] : [args.format as Format];
+if (!formats.every((f) => f === "netcdf4" || f === "netcdf3")) throw new Error(`--format ${args.format}?`);
+const rounds = Math.max(1, Number(args.rounds));
 
-async function generate(n: number): Promise<string[]> {
+async function generate(n: number, format: Format): Promise<string[]> {
   const dir = join(here, "data", `era5_${n}d${format === "netcdf3" ? "_nc3" : ""}`);
   console.error(`generating ${n} day(s) of 0.25° ${format} input in ${dir} (cached) …`);
   await sh(PYTHON, [join(here, "gen_era5.py"), dir, String(n), format], true);
@@ -71,6 +80,7 @@ const ours = (files: string[], out: string) =>
     "--allow-read",
     "--allow-write",
     "--allow-env",
+    "--allow-ffi",
     join(root, "tasks/convert.ts"),
     "era5",
     "-q",
@@ -86,6 +96,7 @@ async function limitParts(files: string[]): Promise<{ bytes: number; decode: num
   const pipeline = parseCodecSpec(DEFAULT_CODEC);
   let bytes = 0, decode = 0, encode = 0;
   const chunk = new Float32Array(tc * clat * clon);
+  let slabBuffer = new Float32Array(0);
   for (const f of files) {
     const ds = await openDataset(f);
     const name = [...ds.variables.values()].find((v) => v.dims.length === 4)!.name;
@@ -93,9 +104,12 @@ async function limitParts(files: string[]): Promise<{ bytes: number; decode: num
     for (let l = 0; l < nl; l++) {
       for (let t = 0; t < nt; t += tc) {
         let t0 = performance.now();
-        const raw = ds.read(name, [t, l, 0, 0], [Math.min(tc, nt - t), 1, nlat, nlon]);
-        const slab = new Float32Array(raw.length);
-        unpackInto(raw, packingOf(ds.variables.get(name)!.attrs), slab);
+        const count = [Math.min(tc, nt - t), 1, nlat, nlon], n = count[0] * nlat * nlon;
+        if (slabBuffer.length < n) slabBuffer = new Float32Array(n);
+        const slab = slabBuffer.subarray(0, n), packing = packingOf(ds.variables.get(name)!.attrs);
+        if (!ds.readDecoded?.(name, [t, l, 0, 0], count, packing, slab)) {
+          unpackInto(ds.read(name, [t, l, 0, 0], count), packing, slab);
+        }
         decode += performance.now() - t0;
         bytes += slab.byteLength;
         t0 = performance.now();
@@ -169,63 +183,122 @@ async function codecTable(file: string): Promise<string[]> {
   return lines;
 }
 
-const files = await generate(days);
-const work = await Deno.makeTempDir({ prefix: "bench-convert-" });
-try {
-  console.error("codec table …");
-  const codecs = await codecTable(files[0]);
-  console.error("limit: decode-only and encode-only passes …");
-  const limit = await limitParts(files);
-  const mb = limit.bytes / 1e6;
-  console.error("ours …");
-  const a = await ours(files, join(work, "ours.zarr"));
-  console.error("xarray …");
-  const { time: tc, lat: clat, lon: clon } = DEFAULT_CHUNKS;
-  const level = String(parseCodecSpec(DEFAULT_CODEC).stages.at(-1)!.v2().config.level);
-  const b = await timed([
-    PYTHON,
-    join(here, "xarray_convert.py"),
-    join(work, "xarray.zarr"),
-    level,
-    String(tc),
-    String(clat),
-    String(clon),
-    ...files,
-  ]);
-  const limitSeconds = (limit.decode + limit.encode) / cores;
-  const out = [
-    `input: ${files.length} ${format} files, ${mb.toFixed(0)} MB decoded (${days} day(s) × t,u × 5 levels, 0.25°)`,
-    `codec ${DEFAULT_CODEC}, chunks time=${tc},lat=${clat},lon=${clon}; ${cores} cores`,
-    "",
-    ...codecs,
-    "",
-    `decode only (our reader + CF decoding, 1 thread): ${
-      (mb / limit.decode).toFixed(0)
-    } MB/s; encode only (1 thread): ${(mb / limit.encode).toFixed(0)} MB/s`,
-    `limit (decode + encode over ${cores} cores): ${(mb / limitSeconds).toFixed(0)} MB/s`,
-    "",
-    "                 MB/s   seconds  peak RSS",
-    `ours          ${(mb / a.seconds).toFixed(0).padStart(7)}  ${a.seconds.toFixed(1).padStart(8)}  ${
-      a.peak_rss_mb.toFixed(0).padStart(5)
-    } MB`,
-    `xarray        ${(mb / b.seconds).toFixed(0).padStart(7)}  ${b.seconds.toFixed(1).padStart(8)}  ${
-      b.peak_rss_mb.toFixed(0).padStart(5)
-    } MB`,
-    `ours / xarray ${(b.seconds / a.seconds).toFixed(2).padStart(7)}×`,
-    `ours / limit  ${((limitSeconds / a.seconds) * 100).toFixed(0).padStart(7)}%`,
-  ];
-  if (args.tenfold) {
-    const big = await generate(days * 10);
-    Deno.removeSync(join(work, "ours.zarr"), { recursive: true });
-    const c = await ours(big, join(work, "ours10.zarr"));
-    const mb10 = mb * 10;
-    out.push(
-      `ours at 10× ${(mb10 / c.seconds).toFixed(0).padStart(9)}  ${c.seconds.toFixed(1).padStart(8)}  ${
-        c.peak_rss_mb.toFixed(0).padStart(5)
-      } MB   (RSS 10×/1×: ${(c.peak_rss_mb / a.peak_rss_mb).toFixed(2)})`,
-    );
+/** Read every 4-D variable in slabs of `tc` steps × one level (stored values), one thread: seconds and bytes as float32. */
+async function readStage(files: string[], open: (f: string) => Promise<SourceDataset>): Promise<number> {
+  const tc = DEFAULT_CHUNKS.time;
+  const t0 = performance.now();
+  for (const f of files) {
+    const ds = await open(f);
+    for (const v of ds.variables.values()) {
+      if (v.shape.length !== 4) continue;
+      const [nt, nl, nlat, nlon] = v.shape;
+      for (let l = 0; l < nl; l++) {
+        for (let t = 0; t < nt; t += tc) ds.read(v.name, [t, l, 0, 0], [Math.min(tc, nt - t), 1, nlat, nlon]);
+      }
+    }
+    ds.close();
   }
-  console.log(out.join("\n"));
+  return (performance.now() - t0) / 1000;
+}
+
+const stats = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { min: s[0], median: s[Math.floor(s.length / 2)], max: s.at(-1)! };
+};
+const f0 = (x: number, w = 0) => x.toFixed(0).padStart(w);
+const range = (mb: number, seconds: number[]) => {
+  const r = stats(seconds.map((x) => mb / x));
+  return `${f0(r.min)} / ${f0(r.median)} / ${f0(r.max)}`;
+};
+
+const work = await Deno.makeTempDir({ prefix: "bench-convert-" });
+const report: string[] = [];
+try {
+  for (const [k, format] of formats.entries()) {
+    const files = await generate(days, format);
+    if (k === 0) {
+      console.error("codec table …");
+      report.push(...(await codecTable(files[0])), "");
+    }
+    console.error(`${format}: limit: decode-only and encode-only passes …`);
+    const limit = await limitParts(files);
+    const mb = limit.bytes / 1e6;
+    const limitSeconds = (limit.decode + limit.encode) / cores;
+    console.error(`${format}: read stage …`);
+    const engines: [string, (f: string) => Promise<SourceDataset>][] = format === "netcdf4"
+      ? (["own", "h5wasm"] as Hdf5Engine[]).map((e) => [e === "own" ? "ours" : "h5wasm", (f) => openHdf5(f, e)])
+      : [["ours", openDataset]];
+    const readSeconds = new Map<string, number[]>();
+    for (let r = 0; r < rounds; r++) {
+      for (const [name, open] of engines) {
+        readSeconds.set(name, [...(readSeconds.get(name) ?? []), await readStage(files, open)]);
+      }
+      const py = JSON.parse(
+        (await sh(PYTHON, [join(here, "read_netcdf4.py"), String(DEFAULT_CHUNKS.time), ...files])).trim(),
+      );
+      readSeconds.set("netCDF4-python", [...(readSeconds.get("netCDF4-python") ?? []), py.seconds]);
+    }
+    const { time: tc, lat: clat, lon: clon } = DEFAULT_CHUNKS;
+    const level = String(parseCodecSpec(DEFAULT_CODEC).stages.at(-1)!.v2().config.level);
+    const a: Measured[] = [], b: Measured[] = [];
+    for (let r = 0; r < rounds; r++) {
+      console.error(`${format}: round ${r + 1}/${rounds}: ours …`);
+      a.push(await ours(files, join(work, "ours.zarr")));
+      Deno.removeSync(join(work, "ours.zarr"), { recursive: true });
+      console.error(`${format}: round ${r + 1}/${rounds}: xarray …`);
+      b.push(
+        await timed([
+          PYTHON,
+          join(here, "xarray_convert.py"),
+          join(work, "xarray.zarr"),
+          level,
+          String(tc),
+          String(clat),
+          String(clon),
+          ...files,
+        ]),
+      );
+      Deno.removeSync(join(work, "xarray.zarr"), { recursive: true });
+    }
+    const sa = stats(a.map((m) => m.seconds)), sb = stats(b.map((m) => m.seconds));
+    const rssA = stats(a.map((m) => m.peak_rss_mb)), rssB = stats(b.map((m) => m.peak_rss_mb));
+    const ratios = a.map((m, r) => b[r].seconds / m.seconds);
+    const rr = stats(ratios);
+    report.push(
+      `== ${format}: ${files.length} files, ${mb.toFixed(0)} MB decoded (${days} day(s) × t,u × 5 levels, 0.25°)`,
+      `codec ${DEFAULT_CODEC}, chunks time=${tc},lat=${clat},lon=${clon}; ${cores} cores; ${rounds} interleaved rounds`,
+      `decode only (our reader + CF decoding, 1 thread): ${f0(mb / limit.decode)} MB/s; encode only (1 thread): ${
+        f0(mb / limit.encode)
+      } MB/s`,
+      `limit (decode + encode over ${cores} cores): ${f0(mb / limitSeconds)} MB/s`,
+      "",
+      `read stage alone (stored values of slabs of ${tc} steps × 1 level, 1 thread), MB/s as float32 min / median / max:`,
+      ...[...readSeconds].map(([name, secs]) => `  ${name.padEnd(16)} ${range(mb, secs)}`),
+      "",
+      "               MB/s min / median / max   peak RSS (median)",
+      `ours           ${range(mb, a.map((m) => m.seconds)).padEnd(24)} ${f0(rssA.median, 6)} MB`,
+      `xarray         ${range(mb, b.map((m) => m.seconds)).padEnd(24)} ${f0(rssB.median, 6)} MB`,
+      `ours / xarray  ${(sb.median / sa.median).toFixed(2)}× (ratio of medians; per round ${rr.min.toFixed(2)}–${
+        rr.max.toFixed(2)
+      }×)`,
+      `ours / limit   ${f0((limitSeconds / sa.median) * 100)} % (median; best round ${
+        f0((limitSeconds / sa.min) * 100)
+      } %)`,
+    );
+    if (args.tenfold) {
+      const big = await generate(days * 10, format);
+      console.error(`${format}: ours at 10× …`);
+      const c = await ours(big, join(work, "ours10.zarr"));
+      Deno.removeSync(join(work, "ours10.zarr"), { recursive: true });
+      report.push(
+        `ours at 10×    ${f0((mb * 10) / c.seconds)} MB/s, ${c.seconds.toFixed(1)} s, peak RSS ${
+          f0(c.peak_rss_mb)
+        } MB (10×/1×: ${(c.peak_rss_mb / rssA.median).toFixed(2)})`,
+      );
+    }
+    report.push("");
+  }
+  console.log(report.join("\n"));
 } finally {
   if (!args.keep) Deno.removeSync(work, { recursive: true });
 }

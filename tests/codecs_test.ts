@@ -71,3 +71,19 @@ Deno.test("byte unshuffle: the WebAssembly SIMD path and the scalar one equal a 
     assert.deepEqual(byteUnshuffle(src, 4), want, `${bytes} bytes`);
   }
 });
+
+Deno.test("SIMD byte shuffle equals the byte-by-byte definition (all lengths around the 16-element steps)", () => {
+  const simd = simdUnshuffle();
+  assert.ok(simd, "this V8 has WebAssembly SIMD");
+  for (const len of [0, 1, 3, 4, 63, 64, 65, 67, 256, 1000, 1023, 4099, 393216]) {
+    const src = new Uint8Array(len);
+    for (let i = 0; i < len; i++) src[i] = (i * 7919 + (i >> 8)) & 0xff;
+    const n = Math.floor(len / 4), expected = new Uint8Array(len);
+    for (let i = 0; i < n; i++) for (let b = 0; b < 4; b++) expected[b * n + i] = src[4 * i + b];
+    for (let k = 4 * n; k < len; k++) expected[k] = src[k];
+    const out = new Uint8Array(len);
+    simd.shuffle4(src, out);
+    assert.deepEqual(out, expected, `length ${len}`);
+    assert.deepEqual(byteUnshuffle(out, 4), src, `round trip, length ${len}`);
+  }
+});

@@ -40,6 +40,11 @@ export interface ByteCodec {
 export function byteShuffle(src: Uint8Array, elementSize: number, into?: Uint8Array): Uint8Array {
   const n = Math.floor(src.length / elementSize);
   const out = into && into.length >= src.length ? into.subarray(0, src.length) : new Uint8Array(src.length);
+  const simd = elementSize === 4 && src.length >= 256 ? simdUnshuffle() : undefined;
+  if (simd) {
+    simd.shuffle4(src, out);
+    return out;
+  }
   if (elementSize === 4 && src.byteOffset % 4 === 0) {
     const words = new Uint32Array(src.buffer, src.byteOffset, n);
     const b0 = out.subarray(0, n), b1 = out.subarray(n, 2 * n);

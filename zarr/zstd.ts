@@ -83,6 +83,7 @@ export function nativeZstd(): Zstd | undefined {
     }
     const s = lib.symbols;
     const dctx = s.ZSTD_createDCtx(), cctx = s.ZSTD_createCCtx();
+    let out = new Uint8Array(0);
     const check = (ret: number | bigint, what: string): number => {
       if (s.ZSTD_isError(ret as bigint)) {
         const msg = Deno.UnsafePointerView.getCString(s.ZSTD_getErrorName(ret as bigint)!);
@@ -93,9 +94,11 @@ export function nativeZstd(): Zstd | undefined {
     loaded = {
       name: `libzstd ${Deno.UnsafePointerView.getCString(s.ZSTD_versionString()!)}`,
       compress: (src, level) => {
-        const dst = new Uint8Array(Number(s.ZSTD_compressBound(BigInt(src.length))));
-        const n = check(s.ZSTD_compressCCtx(cctx, dst, BigInt(dst.length), src, BigInt(src.length), level), "compress");
-        return dst.slice(0, n);
+        // One output buffer per thread, reused: a fresh bound-sized buffer per chunk costs page faults.
+        const bound = Number(s.ZSTD_compressBound(BigInt(src.length)));
+        if (out.length < bound) out = new Uint8Array(bound);
+        const n = check(s.ZSTD_compressCCtx(cctx, out, BigInt(bound), src, BigInt(src.length), level), "compress");
+        return out.slice(0, n);
       },
       decompress: (src, size, into) => {
         const dst = into ?? new Uint8Array(size);

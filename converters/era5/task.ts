@@ -11,6 +11,7 @@ import { type Packing, unpackInto } from "../cf.ts";
 import { checkInfinite } from "../finite.ts";
 import { openDataset, type SourceDataset } from "../formats/readers.ts";
 import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
+import { tuneMallocForChunks } from "../../zarr/malloc.ts";
 import { type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import { type Grid, remapPlane } from "./grid.ts";
 
@@ -125,6 +126,8 @@ export class TaskContext {
 
   constructor(grid: Grid) {
     this.grid = grid;
+    // Chunk-sized buffers come and go by the thousand: keep freed pages for reuse (see zarr/malloc.ts).
+    tuneMallocForChunks();
   }
 
   /** An open dataset (kept for reuse; at most 16 at once). */
@@ -234,15 +237,16 @@ async function readRun(
     else if (d === run.levelDim) (start.push(run.levelIndex), cnt.push(1));
     else (start.push(0), cnt.push(len));
   }
-  const raw = ds.read(run.variable, start, cnt);
   const plane = ctx.grid.latPerm.length * ctx.grid.lonPerm.length;
   const p = run.packing;
-  let values: Float32Array;
-  if (raw instanceof Float32Array && p.scale === 1 && p.offset === 0 && p.fills.length === 0 && !run.expverDim) {
-    values = raw; // already physical float32 with NaN fill (new CDS files)
-  } else {
-    values = ctx.buffer("unpack", raw.length);
-    unpackInto(raw, p, values);
+  const n = cnt.reduce((a, b) => a * b, 1);
+  let values = ctx.buffer("unpack", n);
+  // Readers that decode CF packing while converting the bytes (netCDF3 shorts) skip a pass.
+  if (!ds.readDecoded?.(run.variable, start, cnt, p, values)) {
+    const raw = ds.read(run.variable, start, cnt);
+    if (raw instanceof Float32Array && p.scale === 1 && p.offset === 0 && p.fills.length === 0 && !run.expverDim) {
+      values = raw; // already physical float32 with NaN fill (new CDS files)
+    } else unpackInto(raw, p, values);
   }
   const nexp = run.expverDim ? run.expverCount : 1;
   checkInfinite(values, {

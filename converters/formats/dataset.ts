@@ -7,6 +7,7 @@
  * @module
  */
 import { InputError } from "../../errors.ts";
+import type { Packing } from "../cf.ts";
 
 /** Numeric arrays a reader may return. */
 export type NumericArray =
@@ -52,6 +53,13 @@ export interface SourceDataset {
    * of any dataset in this thread.
    */
   read(name: string, start: number[], count: number[]): NumericArray;
+  /**
+   * Optional fast path: read a hyperslab and CF-decode it (packing, fill
+   * values → NaN) straight into `out` as float32 in one pass over the
+   * bytes, giving the same values as `unpackInto(read(...), packing, out)`.
+   * Returns false when the reader has no such path for this variable.
+   */
+  readDecoded?(name: string, start: number[], count: number[], packing: Packing, out: Float32Array): boolean;
   /** Read a whole variable; strings come back as `string[]`. */
   readAll(name: string): NumericArray | string[];
   /** Release the file. */

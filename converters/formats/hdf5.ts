@@ -1,8 +1,15 @@
 /**
- * netCDF4 / HDF5 reader on h5wasm's Node build, which opens host files
- * directly (reads on demand, never the whole file). Dimension names come
- * from netCDF-4's dimension scales (`_Netcdf4Dimid`, `_Netcdf4Coordinates`),
- * falling back to matching lengths against the dimension scales.
+ * netCDF4 / HDF5 reader. Metadata (variables, attributes, dimension names)
+ * comes from h5wasm's Node build, which opens host files directly (reads on
+ * demand, never the whole file). Dimension names come from netCDF-4's
+ * dimension scales (`_Netcdf4Dimid`, `_Netcdf4Coordinates`), falling back
+ * to matching lengths against the dimension scales.
+ *
+ * Numeric values are read by this project's own chunk reader
+ * (hdf5_chunks.ts: libdeflate + SIMD unshuffle, several times h5wasm's
+ * speed); a variable it does not support (another filter, a shared
+ * datatype, …) is read through h5wasm instead. `ATMOREP_HDF5_READER=h5wasm`
+ * sends every read through h5wasm (for comparisons).
  *
  * @module
  */
@@ -17,6 +24,10 @@ import {
   type SourceVariable,
 } from "./dataset.ts";
 import { InputError } from "../../errors.ts";
+import { Hdf5Corrupt, Hdf5File, Hdf5Unsupported, Hdf5Variable } from "./hdf5_chunks.ts";
+
+/** Which code reads the values of numeric variables. */
+export type Hdf5Engine = "own" | "h5wasm";
 
 const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -75,17 +86,32 @@ const TYPED: Record<string, any> = {
   float64: Float64Array,
 };
 
-class HDF5Dataset implements SourceDataset {
-  readonly path: string;
-  readonly format = "netcdf4";
-  readonly dims: Record<string, number> = {};
-  readonly variables = new Map<string, SourceVariable>();
-  readonly attrs: Record<string, unknown>;
-  private readonly file: H5Any;
+/** Output buffer of the own reader, shared by all files of this thread (see SourceDataset.read). */
+let ownOut = new ArrayBuffer(0);
 
-  constructor(path: string, file: H5Any) {
+/** An open netCDF4/HDF5 file. */
+export class HDF5Dataset implements SourceDataset {
+  /** File path. */
+  readonly path: string;
+  /** Always `netcdf4`. */
+  readonly format = "netcdf4";
+  /** Dimension lengths by name. */
+  readonly dims: Record<string, number> = {};
+  /** Variables by name. */
+  readonly variables = new Map<string, SourceVariable>();
+  /** Global attributes. */
+  readonly attrs: Record<string, unknown>;
+  /** The engine asked for. */
+  readonly engine: Hdf5Engine;
+  private readonly file: H5Any;
+  private raw: Hdf5File | undefined;
+  /** Per variable: the own reader, or why h5wasm reads it. */
+  private readonly own = new Map<string, Hdf5Variable | string>();
+
+  constructor(path: string, file: H5Any, engine: Hdf5Engine = "own") {
     this.path = path;
     this.file = file;
+    this.engine = engine;
     this.attrs = attrsOf(file);
     const datasets: [string, H5Any][] = [];
     for (const name of file.keys() as string[]) {
@@ -133,10 +159,68 @@ class HDF5Dataset implements SourceDataset {
     }
   }
 
+  /**
+   * What reads a variable's values: `own (chunked (btree1), deflate+shuffle)`
+   * and the like, or `h5wasm (why)`.
+   */
+  readerOf(name: string): string {
+    const r = this.ownVariable(name);
+    return typeof r === "string"
+      ? `h5wasm (${r})`
+      : `own (${r.storage}${r.filterNames.length ? `, ${r.filterNames.join("+")}` : ""})`;
+  }
+
+  /** The own reader of a variable, or the reason h5wasm reads it. */
+  private ownVariable(name: string): Hdf5Variable | string {
+    let r = this.own.get(name);
+    if (r !== undefined) return r;
+    const v = this.variables.get(name);
+    if (!v) throw new InputError(this.path, `no variable ${name}`);
+    if (this.engine === "h5wasm") r = "asked for";
+    else if (!TYPED[v.dtype]) r = `type ${v.dtype}`;
+    else {
+      try {
+        const ref = Module.create_object_reference(this.file.file_id, name.startsWith("/") ? name : `/${name}`);
+        const bytes = Array.from(ref as ArrayLike<number>);
+        if (bytes.length !== 8) throw new Hdf5Unsupported("object references that are not addresses");
+        const addr = bytes.reduceRight((a, b) => a * 256 + b, 0);
+        this.raw ??= new Hdf5File(this.path);
+        const own = new Hdf5Variable(this.raw, addr, name);
+        const t = own.type;
+        const dtype = t.kind === "float" ? `float${t.size * 8}` : `${t.kind}${t.size * 8}`;
+        if (dtype !== v.dtype || own.shape.join() !== v.shape.join()) {
+          throw new Hdf5Unsupported(`type/shape ${dtype} ${own.shape} differ from the library's ${v.dtype} ${v.shape}`);
+        }
+        r = own;
+      } catch (e) {
+        if (e instanceof Hdf5Corrupt) {
+          throw new InputError(this.path, `variable ${name}: corrupt HDF5 structure: ${e.message}`, { field: name });
+        }
+        if (!(e instanceof Hdf5Unsupported)) throw e;
+        r = e.message;
+      }
+    }
+    this.own.set(name, r);
+    return r;
+  }
+
   read(name: string, start: number[], count: number[]): NumericArray {
     const v = this.variables.get(name);
     if (!v) throw new InputError(this.path, `no variable ${name}`);
     const Type = TYPED[v.dtype];
+    const own = Type ? this.ownVariable(name) : "";
+    if (typeof own !== "string") {
+      const n = count.reduce((a, b) => a * b, 1);
+      const bytes = n * Type.BYTES_PER_ELEMENT;
+      if (ownOut.byteLength < bytes) ownOut = new ArrayBuffer(bytes);
+      try {
+        own.read(start, count, new Uint8Array(ownOut, 0, bytes));
+      } catch (e) {
+        if (e instanceof Hdf5Corrupt) throw new InputError(this.path, e.message, { field: name });
+        throw e;
+      }
+      return new Type(ownOut, 0, n);
+    }
     if (!Type) return this.file.get(name).slice(start.map((s, i) => [s, s + count[i]])) as NumericArray;
     const n = count.reduce((a, b) => a * b, 1);
     const ptr = this.heapBuffer(n * Type.BYTES_PER_ELEMENT);
@@ -186,6 +270,7 @@ class HDF5Dataset implements SourceDataset {
   }
 
   close(): void {
+    this.raw?.close();
     this.file.close();
   }
 }
@@ -212,11 +297,18 @@ export function hdf5EndOfFile(head: Uint8Array): number | undefined {
 
 let ready: Promise<unknown> | undefined;
 
-/** The netCDF4/HDF5 format plug-in. */
-export const hdf5Reader: FormatReader = {
-  name: "netcdf4/hdf5",
-  sniff: (h: Uint8Array) => HDF5_MAGIC.every((b, i) => h[i] === b),
-  async open(path: string): Promise<SourceDataset> {
+/** The engine from `ATMOREP_HDF5_READER` (`own` when unset or not readable). */
+function engineFromEnv(): Hdf5Engine {
+  try {
+    return Deno.env.get("ATMOREP_HDF5_READER") === "h5wasm" ? "h5wasm" : "own";
+  } catch {
+    return "own";
+  }
+}
+
+/** Open a netCDF4/HDF5 file with the given engine for numeric values. */
+export async function openHdf5(path: string, engine: Hdf5Engine = engineFromEnv()): Promise<HDF5Dataset> {
+  {
     const size = Deno.statSync(path).size;
     const eof = hdf5EndOfFile(readHead(path, 128));
     if (eof !== undefined && eof > size) {
@@ -229,13 +321,20 @@ export const hdf5Reader: FormatReader = {
       throw new InputError(path, "HDF5 library could not open the file (truncated or corrupt netCDF4/HDF5)");
     }
     try {
-      return new HDF5Dataset(path, file);
+      return new HDF5Dataset(path, file, engine);
     } catch (e) {
       file.close();
       if (e instanceof InputError) throw e;
       throw new InputError(path, `corrupt netCDF4/HDF5 file: ${(e as Error).message}`);
     }
-  },
+  }
+}
+
+/** The netCDF4/HDF5 format plug-in. */
+export const hdf5Reader: FormatReader = {
+  name: "netcdf4/hdf5",
+  sniff: (h: Uint8Array) => HDF5_MAGIC.every((b, i) => h[i] === b),
+  open: (path: string): Promise<SourceDataset> => openHdf5(path),
 };
 
 registerFormat(hdf5Reader);

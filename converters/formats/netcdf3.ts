@@ -16,6 +16,7 @@ import {
   type SourceVariable,
 } from "./dataset.ts";
 import { InputError } from "../../errors.ts";
+import type { Packing } from "../cf.ts";
 
 const TYPES: Record<string, { dtype: string; size: number }> = {
   byte: { dtype: "int8", size: 1 },
@@ -81,12 +82,37 @@ class NetCDF3Dataset implements SourceDataset {
 
   read(name: string, start: number[], count: number[]): NumericArray {
     const v = this.variables.get(name);
+    if (!v) throw new InputError(this.path, `no variable ${name}`);
+    return convert(this.readBytes(name, start, count), v.dtype);
+  }
+
+  /**
+   * Packed shorts (old CDS files) decoded in one pass: the big-endian bytes
+   * index a 65536-entry table of their float32 values (computed once per
+   * packing in float64 and rounded once, as unpackInto does).
+   */
+  readDecoded(name: string, start: number[], count: number[], packing: Packing, out: Float32Array): boolean {
+    const v = this.variables.get(name);
+    if (!v || v.dtype !== "int16") return false;
+    const n = count.reduce((a, b) => a * b, 1);
+    if (out.length < n) throw new Error(`readDecoded: output of ${out.length} values for ${n}`);
+    if (scratch.byteLength < 2 * n) scratch = new ArrayBuffer(2 * n);
+    this.readBytes(name, start, count, new Uint8Array(scratch, 0, 2 * n));
+    const table = decodeTable(packing);
+    const words = new Uint16Array(scratch, 0, n);
+    for (let i = 0; i < n; i++) out[i] = table[words[i]];
+    return true;
+  }
+
+  /** The stored (big-endian) bytes of a hyperslab, into `into` when given. */
+  private readBytes(name: string, start: number[], count: number[], into?: Uint8Array): Uint8Array {
+    const v = this.variables.get(name);
     const lay = this.layout.get(name);
     if (!v || !lay) throw new InputError(this.path, `no variable ${name}`);
     const rank = v.shape.length;
     const n = count.reduce((a, b) => a * b, 1);
-    const bytes = new Uint8Array(n * lay.elementSize);
-    if (n === 0) return convert(bytes, v.dtype);
+    const bytes = into ?? new Uint8Array(n * lay.elementSize);
+    if (n === 0) return bytes;
     // A block is contiguous on disk: the run along dimension `bd` times all
     // later (whole) dimensions. Record variables restart at every record.
     const minDim = lay.record ? 1 : 0;
@@ -113,7 +139,7 @@ class NetCDF3Dataset implements SourceDataset {
         idx[j] = 0;
       }
     }
-    return convert(bytes, v.dtype);
+    return bytes;
   }
 
   readAll(name: string): NumericArray | string[] {
@@ -145,6 +171,31 @@ class NetCDF3Dataset implements SourceDataset {
   close(): void {
     this.file.close();
   }
+}
+
+/** Read buffer of readDecoded, shared by all files of this thread. */
+let scratch = new ArrayBuffer(0);
+const tables = new Map<string, Float32Array>();
+
+/**
+ * float32 value of every 16-bit pattern as read little-endian from
+ * big-endian int16 data: fill values NaN, others `raw * scale + offset`
+ * in float64 rounded once (the same values as unpackInto).
+ */
+function decodeTable(p: Packing): Float32Array {
+  const key = `${p.scale},${p.offset},${p.fills.join(",")}`;
+  let table = tables.get(key);
+  if (table) return table;
+  table = new Float32Array(65536);
+  const nf = p.fills.length, f0 = p.fills[0], f1 = p.fills[1];
+  for (let w = 0; w < 65536; w++) {
+    const u = ((w & 0xff) << 8) | (w >>> 8);
+    const r = u >= 32768 ? u - 65536 : u;
+    table[w] = nf > 0 && (r === f0 || r === f1) ? NaN : r * p.scale + p.offset;
+  }
+  if (tables.size >= 64) tables.clear();
+  tables.set(key, table);
+  return table;
 }
 
 /** Bytes per step of dimension `d` counted in elements (product of the later dims). */
