@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { openSystemLibrary } from "../ffi.ts";
 import * as zlib from "node:zlib";
 
 /** A zlib-format inflater. */
@@ -72,32 +73,27 @@ let loaded: Inflater | null | undefined;
 export function nativeInflater(): Inflater | undefined {
   if (loaded !== undefined) return loaded ?? undefined;
   loaded = null;
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return undefined;
-  for (const name of LIBRARY_NAMES) {
-    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
-    try {
-      lib = Deno.dlopen(name, SYMBOLS);
-    } catch {
-      continue;
-    }
-    const s = lib.symbols;
-    const d = s.libdeflate_alloc_decompressor();
-    if (d === null) continue;
-    const actual = new BigUint64Array(1);
-    loaded = {
-      name: "libdeflate",
-      inflate(src, into) {
-        // With an out-count pointer libdeflate accepts a shorter stream; check the count ourselves.
-        const r = s.libdeflate_zlib_decompress(d, src, BigInt(src.length), into, BigInt(into.length), actual);
-        if (r !== 0) throw new Error(`zlib: ${RESULTS[r] ?? `libdeflate error ${r}`}`);
-        if (Number(actual[0]) !== into.length) {
-          throw new Error(`zlib stream decodes to ${actual[0]} bytes, expected ${into.length}`);
-        }
-      },
-    };
-    return loaded;
-  }
-  return undefined;
+  let d: Deno.PointerValue = null;
+  const lib = openSystemLibrary(
+    LIBRARY_NAMES,
+    SYMBOLS,
+    (l) => (d = l.symbols.libdeflate_alloc_decompressor()) !== null,
+  );
+  if (!lib) return undefined;
+  const s = lib.symbols;
+  const actual = new BigUint64Array(1);
+  loaded = {
+    name: "libdeflate",
+    inflate(src, into) {
+      // With an out-count pointer libdeflate accepts a shorter stream; check the count ourselves.
+      const r = s.libdeflate_zlib_decompress(d, src, BigInt(src.length), into, BigInt(into.length), actual);
+      if (r !== 0) throw new Error(`zlib: ${RESULTS[r] ?? `libdeflate error ${r}`}`);
+      if (Number(actual[0]) !== into.length) {
+        throw new Error(`zlib stream decodes to ${actual[0]} bytes, expected ${into.length}`);
+      }
+    },
+  };
+  return loaded;
 }
 
 /** The fastest inflater this process may use. */

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { openSystemLibrary } from "../ffi.ts";
 
 const M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_THRESHOLD = -3;
 
@@ -22,13 +23,8 @@ export function tuneMallocForChunks(): boolean {
   if (tuned !== undefined) return tuned;
   tuned = false;
   if (Deno.build.os !== "linux") return false;
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return false;
-  let lib: Deno.DynamicLibrary<{ mallopt: { parameters: ["i32", "i32"]; result: "i32" } }>;
-  try {
-    lib = Deno.dlopen("libc.so.6", { mallopt: { parameters: ["i32", "i32"], result: "i32" } });
-  } catch {
-    return false; // not glibc (musl, …)
-  }
+  const lib = openSystemLibrary(["libc.so.6"], { mallopt: { parameters: ["i32", "i32"], result: "i32" } });
+  if (!lib) return false; // FFI not granted, or not glibc (musl, …)
   const ok = lib.symbols.mallopt(M_MMAP_THRESHOLD, 32 << 20) === 1 &&
     lib.symbols.mallopt(M_TRIM_THRESHOLD, 512 << 20) === 1 &&
     lib.symbols.mallopt(M_TOP_PAD, 64 << 20) === 1;

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { openSystemLibrary } from "../ffi.ts";
 import * as zlib from "node:zlib";
 
 /** A zstd implementation. */
@@ -73,44 +74,36 @@ let loaded: Zstd | null | undefined;
 export function nativeZstd(): Zstd | undefined {
   if (loaded !== undefined) return loaded ?? undefined;
   loaded = null;
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return undefined;
-  for (const name of LIBRARY_NAMES) {
-    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
-    try {
-      lib = Deno.dlopen(name, SYMBOLS);
-    } catch {
-      continue;
+  const lib = openSystemLibrary(LIBRARY_NAMES, SYMBOLS);
+  if (!lib) return undefined;
+  const s = lib.symbols;
+  const dctx = s.ZSTD_createDCtx(), cctx = s.ZSTD_createCCtx();
+  let out = new Uint8Array(0);
+  const check = (ret: number | bigint, what: string): number => {
+    if (s.ZSTD_isError(ret as bigint)) {
+      const msg = Deno.UnsafePointerView.getCString(s.ZSTD_getErrorName(ret as bigint)!);
+      throw new Error(`zstd ${what}: ${msg}`);
     }
-    const s = lib.symbols;
-    const dctx = s.ZSTD_createDCtx(), cctx = s.ZSTD_createCCtx();
-    let out = new Uint8Array(0);
-    const check = (ret: number | bigint, what: string): number => {
-      if (s.ZSTD_isError(ret as bigint)) {
-        const msg = Deno.UnsafePointerView.getCString(s.ZSTD_getErrorName(ret as bigint)!);
-        throw new Error(`zstd ${what}: ${msg}`);
-      }
-      return Number(ret);
-    };
-    loaded = {
-      name: `libzstd ${Deno.UnsafePointerView.getCString(s.ZSTD_versionString()!)}`,
-      compress: (src, level) => {
-        // One output buffer per thread, reused: a fresh bound-sized buffer per chunk costs page faults.
-        const bound = Number(s.ZSTD_compressBound(BigInt(src.length)));
-        if (out.length < bound) out = new Uint8Array(bound);
-        const n = check(s.ZSTD_compressCCtx(cctx, out, BigInt(bound), src, BigInt(src.length), level), "compress");
-        return out.slice(0, n);
-      },
-      decompress: (src, size, into) => {
-        const dst = into ?? new Uint8Array(size);
-        if (dst.length < size) throw new Error(`zstd: output buffer of ${dst.length} bytes for ${size}`);
-        const n = check(s.ZSTD_decompressDCtx(dctx, dst, BigInt(size), src, BigInt(src.length)), "frame");
-        if (n !== size) throw new Error(`zstd frame holds ${n} bytes, expected ${size}`);
-        return dst.subarray(0, n);
-      },
-    };
-    return loaded;
-  }
-  return undefined;
+    return Number(ret);
+  };
+  loaded = {
+    name: `libzstd ${Deno.UnsafePointerView.getCString(s.ZSTD_versionString()!)}`,
+    compress: (src, level) => {
+      // One output buffer per thread, reused: a fresh bound-sized buffer per chunk costs page faults.
+      const bound = Number(s.ZSTD_compressBound(BigInt(src.length)));
+      if (out.length < bound) out = new Uint8Array(bound);
+      const n = check(s.ZSTD_compressCCtx(cctx, out, BigInt(bound), src, BigInt(src.length), level), "compress");
+      return out.slice(0, n);
+    },
+    decompress: (src, size, into) => {
+      const dst = into ?? new Uint8Array(size);
+      if (dst.length < size) throw new Error(`zstd: output buffer of ${dst.length} bytes for ${size}`);
+      const n = check(s.ZSTD_decompressDCtx(dctx, dst, BigInt(size), src, BigInt(src.length)), "frame");
+      if (n !== size) throw new Error(`zstd frame holds ${n} bytes, expected ${size}`);
+      return dst.subarray(0, n);
+    },
+  };
+  return loaded;
 }
 
 /** The fastest zstd this process may use. */
