@@ -91,6 +91,20 @@ export function dropout(a: Tensor, p: number, rng?: Random): Tensor {
   return out;
 }
 
+/** Multiply each row of x (viewed as [rows, last]) by a constant weight `w[row]` (e.g. 0 for padding). */
+export function scaleRows(x: Tensor, w: Float32Array): Tensor {
+  const n = x.last;
+  if (w.length !== x.rows) throw new Error(`scaleRows: ${w.length} weights for ${x.rows} rows`);
+  const y = new Float32Array(x.size);
+  for (let r = 0; r < w.length; r++) for (let j = 0; j < n; j++) y[r * n + j] = x.data[r * n + j] * w[r];
+  const out = result(y, x.shape, [x]);
+  record(out, [x], () => {
+    const g = gradOf(x), dy = out.grad!;
+    for (let r = 0; r < w.length; r++) for (let j = 0; j < n; j++) g[r * n + j] += dy[r * n + j] * w[r];
+  });
+  return out;
+}
+
 /** Concatenate along the last axis (all other axes equal). */
 export function concatLast(parts: Tensor[]): Tensor {
   const rows = parts[0].rows;

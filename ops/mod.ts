@@ -10,6 +10,6 @@ export { constant, gradOf, parameter, record, recording, result, Tensor, valueAn
 export { type Gemm, gemm, openblasGemm, typescriptGemm, useGemm } from "./blas.ts";
 export { linear } from "./linear.ts";
 export { layerNorm } from "./norm.ts";
-export { add, addBroadcast, concatLast, dropout, gatherRows, gelu, scale } from "./elementwise.ts";
+export { add, addBroadcast, concatLast, dropout, gatherRows, gelu, scale, scaleRows } from "./elementwise.ts";
 export { attention, type AttentionInput, type AttentionOptions } from "./attention.ts";
 export { Random } from "./random.ts";

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { gradCheck } from "./_model_helpers.ts";
 import {
   add,
   attention,
@@ -28,31 +29,6 @@ function weighted(f: () => Tensor, w: Float32Array): () => Tensor {
     // Σ y·w as a linear of [1, n]·[n, 1].
     return linear(y.reshape([1, y.size]), p.reshape([w.length, 1])).reshape([1]);
   };
-}
-
-/**
- * Directional finite-difference check in float64 arithmetic on the float32
- * op: (f(x+hv) − f(x−hv))/2h against ⟨∇f, v⟩ for each parameter.
- */
-export function gradCheck(params: Tensor[], loss: () => Tensor, rng: Random, h = 1e-2, tol = 2e-2): void {
-  for (const p of params) p.grad = undefined;
-  valueAndGrad(loss);
-  for (const [pi, p] of params.entries()) {
-    const v = randn(rng, p.size);
-    const g = p.grad!;
-    let analytic = 0;
-    for (let i = 0; i < v.length; i++) analytic += g[i] * v[i];
-    const orig = p.data.slice();
-    const at = (s: number) => {
-      for (let i = 0; i < v.length; i++) p.data[i] = orig[i] + s * h * v[i];
-      const r = loss().data[0];
-      p.data.set(orig);
-      return r;
-    };
-    const numeric = (at(1) - at(-1)) / (2 * h);
-    const rel = Math.abs(numeric - analytic) / Math.max(1e-3, Math.abs(numeric), Math.abs(analytic));
-    assert.ok(rel < tol, `parameter ${pi} [${p.shape}]: numeric ${numeric}, analytic ${analytic}, rel ${rel}`);
-  }
 }
 
 Deno.test("ops: finite-difference gradients of linear, layer norm, GELU, concat, gather, attention (masked, cross)", () => {
