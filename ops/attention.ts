@@ -12,6 +12,7 @@
  * @module
  */
 import { gemm } from "./blas.ts";
+import { simdExp } from "./simd_exp.ts";
 import { gradOf, record, recording, result, type Tensor } from "./tensor.ts";
 
 /** A column range of a [batch, length, width] tensor: heads × headDim columns from `col`. */
@@ -128,6 +129,8 @@ function softmaxRows(
   lse: Float32Array,
   lOff: number,
 ): void {
+  const k = simdExp();
+  const row = k?.row(L);
   for (let i = 0; i < n; i++) {
     const r = pOff + i * L;
     let m = -Infinity;
@@ -143,13 +146,22 @@ function softmaxRows(
       continue;
     }
     let s = 0;
-    for (let j = 0; j < L; j++) {
-      const e = mask && !mask[mOff + j] ? 0 : Math.exp(P[r + j] - m);
-      P[r + j] = e;
-      s += e;
+    if (row) {
+      row.set(P.subarray(r, r + L));
+      k!.expSum(L, m);
+      if (mask) { for (let j = 0; j < L; j++) if (!mask[mOff + j]) row[j] = 0; }
+      for (let j = 0; j < L; j++) s += row[j];
+      const inv = 1 / s;
+      for (let j = 0; j < L; j++) P[r + j] = row[j] * inv;
+    } else {
+      for (let j = 0; j < L; j++) {
+        const e = mask && !mask[mOff + j] ? 0 : Math.exp(P[r + j] - m);
+        P[r + j] = e;
+        s += e;
+      }
+      const inv = 1 / s;
+      for (let j = 0; j < L; j++) P[r + j] *= inv;
     }
-    const inv = 1 / s;
-    for (let j = 0; j < L; j++) P[r + j] *= inv;
     lse[lOff + i] = m + Math.log(s);
   }
 }
@@ -164,8 +176,21 @@ function expRows(
   lse: Float32Array,
   lOff: number,
 ): void {
+  const k = simdExp();
+  const row = k?.row(L);
   for (let i = 0; i < n; i++) {
     const r = i * L, l = lse[lOff + i];
-    for (let j = 0; j < L; j++) P[r + j] = mask && !mask[mOff + j] ? 0 : Math.exp(P[r + j] - l);
+    if (l === Infinity) {
+      P.fill(0, r, r + L);
+      continue;
+    }
+    if (row) {
+      row.set(P.subarray(r, r + L));
+      k!.expSum(L, l);
+      P.set(row, r);
+      if (mask) { for (let j = 0; j < L; j++) if (!mask[mOff + j]) P[r + j] = 0; }
+    } else {
+      for (let j = 0; j < L; j++) P[r + j] = mask && !mask[mOff + j] ? 0 : Math.exp(P[r + j] - l);
+    }
   }
 }
