@@ -1,0 +1,69 @@
+/**
+ * `deno task train --config run.json [--resume [CHECKPOINT]] [--steps N] [--threads N] [--backend cpu]`:
+ * train the Multiformer as the configuration says; a progress bar with
+ * loss and samples/s on stderr; metrics, checkpoints and the loss curve in
+ * the checkpoint directory, listed on exit.
+ *
+ * @module
+ */
+import { Command } from "@commander-js/extra-typings";
+import { parseInteger, runMain } from "../cli/run.ts";
+import { progressDisplay } from "../cli/progress.ts";
+import { readTrainConfig } from "../training/config.ts";
+import { train } from "../training/loop.ts";
+import { gemm } from "../ops/mod.ts";
+import { ConfigError } from "../errors.ts";
+
+if (import.meta.main) {
+  await runMain(async () => {
+    await new Command("train")
+      .description("train the Multiformer (masked-token pre-training) from a JSON configuration")
+      .requiredOption("--config <path>", "training configuration (JSON; see configs/)")
+      .option("--resume [checkpoint]", "continue from a checkpoint (default: the newest in checkpoints.dir)")
+      .option("--steps <n>", "override schedule.steps", parseInteger("--steps"))
+      .option("--threads <n>", "override threads (BLAS threads)", parseInteger("--threads"))
+      .option("--backend <name>", "override backend (cpu)")
+      .option("--checkpoint-dir <dir>", "override checkpoints.dir")
+      .option("--quiet", "no progress bar")
+      .action(async (o) => {
+        const { config, layouts } = await readTrainConfig(o.config);
+        if (o.steps !== undefined) config.schedule.steps = o.steps;
+        if (o.threads !== undefined) config.threads = o.threads;
+        if (o.checkpointDir !== undefined) config.checkpoints.dir = o.checkpointDir;
+        if (o.backend !== undefined) {
+          if (o.backend !== "cpu") {
+            throw new ConfigError("--backend", `unknown backend "${o.backend}" (available: cpu)`);
+          }
+          config.backend = "cpu";
+        }
+        console.error(
+          `backend cpu · matmul ${gemm().name} · ${config.threads ?? 1} thread(s) · ` +
+            `loader workers ${config.loader?.workers ?? 1}`,
+        );
+        const progress = progressDisplay(o.quiet);
+        const t0 = performance.now();
+        const summary = await train(config, layouts, {
+          resume: o.resume,
+          onStep: (step, total, m) =>
+            progress.update(
+              "train",
+              step,
+              total,
+              `loss ${m.loss.toFixed(4)} · ${m.samplesPerSecond!.toFixed(1)} samples/s`,
+            ),
+        }).finally(() => progress.stop());
+        const s = (performance.now() - t0) / 1000;
+        const last = summary.losses.at(-1);
+        console.log(`trained ${summary.steps} steps (${summary.losses.length} in this run) in ${s.toFixed(1)} s`);
+        console.log(`parameters ${summary.parameters.toLocaleString("en")} · last loss ${last?.toFixed(5) ?? "–"}`);
+        if (summary.validation) {
+          const v = Object.entries(summary.validation).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(", ");
+          console.log(`validation MSE of the ensemble mean: ${v}`);
+        }
+        console.log(`checkpoint ${summary.checkpoint ?? "(none written)"}`);
+        console.log(`metrics    ${summary.metrics}`);
+        console.log(`loss curve ${summary.plot}`);
+      })
+      .parseAsync(Deno.args, { from: "user" });
+  });
+}
