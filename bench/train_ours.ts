@@ -12,7 +12,7 @@ import { AdamW } from "../training/adamw.ts";
 import { trainStep } from "../training/step.ts";
 import { gemm, Random } from "../ops/mod.ts";
 import { type Batch, type FieldBatch, MASK, noStats, noTimings } from "../samplers/batch.ts";
-import type { TokenGrid } from "../tokenizers/regular.ts";
+import type { TokenGrid } from "../tokenizers/patches.ts";
 
 interface Spec {
   model: MultiformerConfig;
@@ -40,6 +40,7 @@ const fields: FieldBatch[] = layouts.map((l) => {
     field: l.field,
     levels: f.levels,
     layout: f.tokens,
+    tokenizer: "regular",
     tokens: Float32Array.from({ length: n * l.values }, () => rng.normal()),
     mask,
     replaced: new Int32Array(0),

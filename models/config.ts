@@ -8,8 +8,8 @@
  * @module
  */
 import { ConfigError } from "../errors.ts";
-import type { TokenGrid } from "../tokenizers/regular.ts";
-import type { PointTokens } from "../tokenizers/unstructured.ts";
+import type { TokenGrid } from "../tokenizers/patches.ts";
+import type { PointTokens } from "../tokenizers/healpix_points.ts";
 
 /** One field's network. */
 export interface FieldModelConfig {

@@ -6,8 +6,8 @@
  * @module
  */
 import { type Batch, type FieldBatch, MASK, noStats, noTimings } from "../samplers/batch.ts";
-import type { TokenGrid } from "../tokenizers/regular.ts";
-import type { PointTokens } from "../tokenizers/unstructured.ts";
+import type { TokenGrid } from "../tokenizers/patches.ts";
+import type { PointTokens } from "../tokenizers/healpix_points.ts";
 import assert from "node:assert/strict";
 import { Random, type Tensor, valueAndGrad } from "../ops/mod.ts";
 
@@ -60,6 +60,7 @@ export function synthBatch(fields: SynthField[], o: SynthOptions): Batch {
       field: f.name,
       levels: f.levels,
       layout: f.tokens,
+      tokenizer: "pointsPerToken" in f.tokens ? "healpix-points" : "regular",
       tokens,
       mask,
       replaced: new Int32Array(0),

@@ -13,7 +13,6 @@ import { join } from "node:path";
 import { BatchLoader } from "../samplers/loader.ts";
 import { MultifieldSampler } from "../samplers/sampler.ts";
 import type { Batch } from "../samplers/batch.ts";
-import { coefficientSetIdentity } from "../normalization/identity.ts";
 import { gemm, Random } from "../ops/mod.ts";
 import { Multiformer } from "../models/multiformer.ts";
 import type { FieldLayout } from "../models/config.ts";
@@ -100,7 +99,7 @@ export async function train(
   await Deno.mkdir(dir, { recursive: true });
 
   const probe = new MultifieldSampler(config.sampler);
-  const sets = await Promise.all(probe.norms.map((n) => coefficientSetIdentity(n.root)));
+  const sets = await Promise.all(probe.coefficients.map((c) => c.identity()));
   const stores = config.sampler.datasets.map((d) => absolute(d.store));
   const valSampler = config.validation
     ? new MultifieldSampler({
