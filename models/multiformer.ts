@@ -32,6 +32,14 @@ export interface ForwardOptions {
   rng?: Random;
 }
 
+/** The encoder's output per field (see {@link Multiformer.encode}). */
+export interface EncodedFields {
+  /** Last encoder layer's states by field [batch, length, width]. */
+  states: Map<string, Tensor>;
+  /** Every encoder layer's states by field, first layer first. */
+  history: Map<string, Tensor[]>;
+}
+
 interface FieldNet {
   config: ResolvedField;
   layout: FieldLayout;
@@ -84,8 +92,12 @@ export class Multiformer {
     });
   }
 
-  /** Predictions for the masked tokens of every predicted field. `inputs` by field name. */
-  forward(inputs: Map<string, FieldInput>, opt: ForwardOptions = {}): FieldOutput[] {
+  /**
+   * The encoder's latent: per field the last encoder layer's states
+   * [batch, length, width] (`states`) and every layer's (`history`, what
+   * the decoders cross-attend). `inputs` by field name.
+   */
+  encode(inputs: Map<string, FieldInput>, opt: ForwardOptions = {}): EncodedFields {
     const p = opt.rng ? this.dropout : 0;
     const input = (name: string) => {
       const x = inputs.get(name);
@@ -112,6 +124,14 @@ export class Multiformer {
       }
       states = next;
     }
+    return { states, history };
+  }
+
+  /** Predictions for the masked tokens of every predicted field. `inputs` by field name. */
+  forward(inputs: Map<string, FieldInput>, opt: ForwardOptions = {}): FieldOutput[] {
+    const p = opt.rng ? this.dropout : 0;
+    const input = (name: string) => inputs.get(name)!;
+    const { states, history } = this.encode(inputs, opt);
     const out: FieldOutput[] = [];
     for (const n of this.nets) {
       if (!n.tail) continue;

@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
+import { MultifieldSampler, type SamplerConfig } from "../samplers/sampler.ts";
+import { GlobalRollout, type Stepper } from "../forecast/rollout.ts";
+import type { TokenGrid } from "../tokenizers/patches.ts";
+import { SAMPLE, tempDir } from "./_helpers.ts";
+
+const GRID: TokenGrid = { numTokens: [2, 2, 4], tokenSize: [3, 9, 9] };
+
+let store: Promise<string> | undefined;
+function era5(): Promise<string> {
+  store ??= (async () =>
+    (await convertEra5({
+      inputs: expandInputs([SAMPLE.legacy, SAMPLE.new]),
+      out: join(await tempDir(), "era5.zarr"),
+      workers: 0,
+    })).out)();
+  return store;
+}
+
+async function samplerConfig(): Promise<SamplerConfig> {
+  return {
+    datasets: [{
+      store: await era5(),
+      fields: [
+        { name: "t", levels: [500, 850], tokens: GRID, normalization: "local" },
+        { name: "u", levels: [850], tokens: GRID },
+        { name: "t2m", levels: [0], tokens: GRID, normalization: "local" },
+      ],
+    }],
+    batchSize: 1,
+    masking: { strategy: "forecast" },
+    seed: 1,
+  };
+}
+
+/**
+ * A stepper that knows the future: the next slab of every tile as the sampler cuts it from the store. It also
+ * checks that what the rollout fed it equals the sampler's own tokens and token info for the same windows.
+ */
+function oracle(s: MultifieldSampler, r: GlobalRollout, overlap: [number, number], seen: { checked: number }): Stepper {
+  const [nt, nh, nw] = GRID.numTokens, V = 3 * 9 * 9, N = nt * nh * nw, P = nh * nw;
+  return (fields, ctx) => {
+    const end = ctx.times[ctx.times.length - 1];
+    const now = s.batchAt(s.tiles(end, overlap), { masking: { strategy: "forecast" } });
+    for (const [i, f] of fields.entries()) {
+      const want = now.fields[i];
+      assert.deepEqual(f.tokenInfo, want.tokenInfo, `${f.field}: token info at step ${ctx.step}`);
+      let worst = 0;
+      for (let k = 0; k < f.tokens.length; k++) {
+        const a = f.tokens[k], b = want.tokens[k];
+        if (Number.isNaN(b)) assert.ok(Number.isNaN(a));
+        else worst = Math.max(worst, Math.abs(a - b));
+      }
+      assert.ok(worst < 2e-4, `${f.field}: fed-back tokens differ from the sampler's by ${worst} at step ${ctx.step}`);
+      seen.checked++;
+    }
+    const future = s.batchAt(s.tiles(end + r.stepSteps * r.dt, overlap), { masking: { strategy: "forecast" } });
+    const out = new Map<string, Float32Array>();
+    for (const f of future.fields) {
+      const L = f.levels.length, B = ctx.tiles.length, x = new Float32Array(B * L * P * V);
+      for (let b = 0; b < B; b++) {
+        for (let l = 0; l < L; l++) {
+          const src = ((b * L + l) * N + (nt - 1) * P) * V;
+          x.set(f.tokens.subarray(src, src + P * V), (b * L + l) * P * V);
+        }
+      }
+      out.set(f.field, x);
+    }
+    return out;
+  };
+}
+
+Deno.test("rollout loop: denormalize → write → normalize → tokenize round-trips; an oracle stepper reproduces the store", async () => {
+  const s = new MultifieldSampler(await samplerConfig());
+  for (const overlap of [[0, 1], [1, 2]] as [number, number][]) {
+    const r = new GlobalRollout(s, overlap);
+    assert.equal(r.stepHours, 3);
+    const init = "2020-01-31T17";
+    let state = r.stateAt(init);
+    const tiles = r.tiles(init);
+    const seen = { checked: 0 };
+    const stepper = oracle(s, r, overlap, seen);
+    for (let n = 0; n < 4; n++) {
+      const out = r.step(state, tiles, stepper, n);
+      state = out.state;
+      const truth = r.stateAt(out.times[out.times.length - 1]);
+      for (const [i, p] of r.planes.entries()) {
+        const T = r.window[0], plane = r.grid.rows * r.grid.cols, tt = r.stepSteps;
+        let worst = 0;
+        for (let k = 0; k < tt * plane; k++) {
+          const want = truth.values[i][(T - tt) * plane + k], got = out.slab[i][k];
+          worst = Math.max(worst, Math.abs(got - want) / Math.max(1, Math.abs(want)));
+        }
+        assert.ok(worst < 1e-5, `${p.field}/${p.level} step ${n}: physical slab differs by ${worst}`);
+      }
+      assert.deepEqual(state.times, truth.times);
+    }
+    assert.equal(seen.checked, 4 * 3);
+  }
+});
+
+Deno.test("rollout geometry: neighbours start with the tile itself and are the nearest; positions are unit vectors", async () => {
+  const s = new MultifieldSampler(await samplerConfig());
+  const r = new GlobalRollout(s, [0, 1]);
+  const tiles = r.tiles("2020-01-31T17");
+  const nb = r.neighbours(tiles, 5);
+  assert.equal(nb.length, tiles.length * 5);
+  for (let b = 0; b < tiles.length; b++) {
+    assert.equal(nb[b * 5], b);
+    assert.equal(new Set(nb.subarray(b * 5, b * 5 + 5)).size, 5);
+  }
+  // A polar tile's nearest neighbours are the other polar tiles (all longitudes meet at the pole).
+  const polar = tiles.findIndex((w) => w.i0 === 0);
+  assert.ok([...nb.subarray(polar * 5 + 1, polar * 5 + 5)].every((j) => tiles[j].i0 === 0));
+  const pos = r.positions(tiles);
+  for (let k = 0; k < pos.length; k += 4) {
+    assert.ok(
+      Math.abs(pos[k] ** 2 + pos[k + 1] ** 2 - 1) < 1e-5 && Math.abs(pos[k + 2] ** 2 + pos[k + 3] ** 2 - 1) < 1e-5,
+    );
+  }
+});
