@@ -153,6 +153,16 @@ export class GlobalRollout {
     return out;
   }
 
+  /** Climatology of a plane at `time`: the coefficient set's monthly mean per point, in physical units. */
+  climatology(plane: Plane, time: number): Float32Array {
+    const s = this.sampler.coefficients[0].scaling(plane.source, plane.level, [time], true, this.region);
+    const out = new Float32Array(this.grid.rows * this.grid.cols);
+    const m = s.mean[0];
+    for (let g = 0; g < out.length; g++) out[g] = m.length === 1 ? m[0] : m[g];
+    if (s.transform) s.transform.inverseInPlace(out);
+    return out;
+  }
+
   /** Invert {@link normalize} (in place). */
   denormalize(plane: Plane, values: Float32Array, times: ArrayLike<number>): Float32Array {
     const s = this.sampler.coefficients[0].scaling(plane.source, plane.level, times, plane.local, this.region);
@@ -294,12 +304,32 @@ export class GlobalRollout {
     stepper: Stepper,
     step: number,
   ): { slab: Float32Array[]; times: Float64Array; state: RolloutState } {
-    const batches = this.fieldBatches(state, tiles);
-    const next = stepper(batches, { step, tiles, times: state.times });
+    const next = stepper(this.fieldBatches(state, tiles), { step, tiles, times: state.times });
+    const { slab, times } = this.physicalSlab(state, next, tiles);
+    return { slab, times, state: this.advance(state, slab, times) };
+  }
+
+  /**
+   * A stepper's output blended and denormalized with the coefficients of
+   * the new times: the next slab of every plane (physical), and its times.
+   */
+  physicalSlab(
+    state: RolloutState,
+    next: Map<string, Float32Array>,
+    tiles: Window[],
+  ): { slab: Float32Array[]; times: Float64Array } {
     const tt = this.stepSteps, last = state.times[state.times.length - 1];
     const times = Float64Array.from({ length: tt }, (_, k) => last + (k + 1) * this.dt);
-    const slab = this.blend(next, tiles).map((v, i) => this.denormalize(this.planes[i], v, times));
-    return { slab, times, state: this.advance(state, slab, times) };
+    const plane = this.grid.rows * this.grid.cols, T = state.times.length;
+    const slab = this.blend(next, tiles).map((v, i) => {
+      // Points missing in the last input step (land in sst) stay missing: the engine does not invent them.
+      const lastStep = state.values[i].subarray((T - 1) * plane, T * plane);
+      for (let g = 0; g < plane; g++) {
+        if (lastStep[g] !== lastStep[g]) { for (let t = 0; t < tt; t++) v[t * plane + g] = NaN; }
+      }
+      return this.denormalize(this.planes[i], v, times);
+    });
+    return { slab, times };
   }
 
   /** The window after appending a slab (physical) and dropping the oldest steps. */

@@ -246,6 +246,11 @@ export class ForecastEngine {
           }
         }
       }
+      // Missing values (land in sst) enter as 0, the mean in normalized units, as the encoder sees them.
+      for (let i = 0; i < q.length; i++) {
+        if (q[i] !== q[i]) q[i] = 0;
+        if (last[i] !== last[i]) last[i] = 0;
+      }
       lastSteps.push(last);
       const dq = this.query.get(f.layout.field)!;
       let e = linear(constant(q, [tiles, L * P, V]), dq.w, dq.b);

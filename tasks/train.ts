@@ -4,6 +4,10 @@
  * loss and samples/s on stderr; metrics, checkpoints and the loss curve in
  * the checkpoint directory, listed on exit.
  *
+ * `deno task train --stage forecast --from CHECKPOINT --config forecast.json`:
+ * train the forecast engine on top of the frozen Multiformer of CHECKPOINT
+ * (forecast/train.ts).
+ *
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
@@ -13,12 +17,15 @@ import { readTrainConfig } from "../training/config.ts";
 import { train } from "../training/loop.ts";
 import { gemm } from "../ops/mod.ts";
 import { ConfigError } from "../errors.ts";
+import { readForecastTrainConfig, trainForecastEngine } from "../forecast/train.ts";
 
 if (import.meta.main) {
   await runMain(async () => {
     await new Command("train")
       .description("train the Multiformer (masked-token pre-training) from a JSON configuration")
       .requiredOption("--config <path>", "training configuration (JSON; see configs/)")
+      .option("--stage <stage>", "pretrain (the Multiformer, default) or forecast (the engine on a frozen one)")
+      .option("--from <checkpoint>", "--stage forecast: the pre-trained Multiformer checkpoint to freeze")
       .option("--resume [checkpoint]", "continue from a checkpoint (default: the newest in checkpoints.dir)")
       .option("--steps <n>", "override schedule.steps", parseInteger("--steps"))
       .option("--threads <n>", "override threads (BLAS threads)", parseInteger("--threads"))
@@ -26,6 +33,31 @@ if (import.meta.main) {
       .option("--checkpoint-dir <dir>", "override checkpoints.dir")
       .option("--quiet", "no progress bar")
       .action(async (o) => {
+        const stage = o.stage ?? "pretrain";
+        if (stage !== "pretrain" && stage !== "forecast") {
+          throw new ConfigError("--stage", `unknown stage "${stage}" (pretrain, forecast)`);
+        }
+        if (stage === "forecast") {
+          if (!o.from) throw new ConfigError("--from", "--stage forecast needs the pre-trained checkpoint");
+          const fc = await readForecastTrainConfig(o.config);
+          if (o.threads !== undefined) fc.threads = o.threads;
+          if (o.checkpointDir !== undefined) fc.checkpoints.dir = o.checkpointDir;
+          if (o.steps !== undefined) fc.phases = fc.phases.map((p) => ({ ...p, steps: o.steps! }));
+          const progress = progressDisplay(o.quiet);
+          const t0 = performance.now();
+          const r = await trainForecastEngine(o.from, fc, {
+            onStep: (step, total, loss, k) =>
+              progress.update("train forecast", step, total, `loss ${loss.toFixed(4)} · ${k} steps`),
+          }).finally(() => progress.stop());
+          console.log(
+            `trained the forecast engine ${r.losses.length} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+          );
+          console.log(`parameters ${r.parameters.toLocaleString("en")} · last loss ${r.losses.at(-1)?.toFixed(5)}`);
+          console.log(`checkpoint ${r.checkpoint}`);
+          console.log(`metrics    ${r.metrics}`);
+          return;
+        }
+        if (o.from) throw new ConfigError("--from", "only with --stage forecast");
         const { config, layouts } = await readTrainConfig(o.config);
         if (o.steps !== undefined) config.schedule.steps = o.steps;
         if (o.threads !== undefined) config.threads = o.threads;
