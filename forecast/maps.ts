@@ -105,6 +105,30 @@ function label(x: number): string {
   return a >= 1000 || (a < 0.01 && a > 0) ? x.toExponential(2) : x.toFixed(a >= 100 ? 0 : a >= 10 ? 1 : 2);
 }
 
+/**
+ * The path context d3-geo draws coastlines into: pureimage's, minus
+ * segments shorter than half a pixel (pureimage cannot stroke those and
+ * logs about each one).
+ */
+function coastContext(ctx: Ctx) {
+  let x0 = NaN, y0 = NaN;
+  return {
+    moveTo(x: number, y: number) {
+      ctx.moveTo(x, y);
+      (x0 = x, y0 = y);
+    },
+    lineTo(x: number, y: number) {
+      if (Math.hypot(x - x0, y - y0) < 0.5) return;
+      ctx.lineTo(x, y);
+      (x0 = x, y0 = y);
+    },
+    closePath() {
+      ctx.closePath();
+    },
+    arc() {},
+  };
+}
+
 /** Draw one map panel at (x0, y0) of size w × h with its colour bar on the right. */
 function panel(
   ctx: Ctx,
@@ -133,7 +157,7 @@ function panel(
   ctx.lineWidth = 1;
   ctx.beginPath();
   // deno-lint-ignore no-explicit-any
-  geoPath(proj, ctx as any)(land() as any);
+  geoPath(proj, coastContext(ctx) as any)(land() as any);
   ctx.stroke();
   ctx.strokeRect(x0, y0, w, h);
   ctx.fillStyle = "#000000";
