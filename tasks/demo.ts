@@ -90,6 +90,10 @@ if (import.meta.main) {
       `4. forecast 2 initial times × 3 steps × 3 members in ${((performance.now() - t3) / 1000).toFixed(1)} s`,
     );
     console.log(
+      "   (the sample holds 24 h, so these dates lie inside the engine's training range; the held-out check is" +
+        " tests/forecast_engine_test.ts)",
+    );
+    console.log(
       `   store  ${r.out}  (xarray.open_zarr; forecast/spread (init_time, lead_time, field, level, lat, lon))`,
     );
     console.log(`   scores ${r.scoresPath}`);
