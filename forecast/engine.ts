@@ -63,8 +63,8 @@ export interface EngineStepperOptions {
 
 /** Encoder + engine as a rollout stepper. */
 export class EngineStepper {
-  /** Encoder time, engine time (ms) summed over calls. */
-  readonly timings = { encode: 0, engine: 0 };
+  /** Milliseconds summed over calls: encoder, adapter + forecaster, read-out. */
+  readonly timings = { encode: 0, engine: 0, readout: 0 };
   private neighbourCache?: { tiles: Window[]; value: Int32Array; position: Float32Array };
 
   constructor(
@@ -92,15 +92,19 @@ export class EngineStepper {
         position: this.rollout.positions(tiles),
       };
     }
-    const out = this.engine.step({
+    const input = {
       states,
       tokens: new Map(fields.map((f) => [f.field, f.tokens])),
       position: this.neighbourCache.position,
       neighbours: this.neighbourCache.value,
       noise: this.options.noise,
-    }, tiles.length);
+    };
+    const z = this.engine.forecast(this.engine.adapt(input, tiles.length));
+    const t2 = performance.now();
+    const out = this.engine.readOut(z, input, tiles.length);
     this.timings.encode += t1 - t0;
-    this.timings.engine += performance.now() - t1;
+    this.timings.engine += t2 - t1;
+    this.timings.readout += performance.now() - t2;
     return out;
   }
 

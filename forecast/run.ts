@@ -66,8 +66,8 @@ export interface ForecastRunSummary {
   plots: string[];
   /** PNG maps. */
   maps: string[];
-  /** Seconds per global step: encode, engine, blend + denormalize, write. */
-  seconds: { encode: number; engine: number; blend: number; write: number; steps: number };
+  /** Seconds summed over the run: encode, adapter + forecaster, read-out, blend + denormalize, write; and steps. */
+  seconds: { encode: number; engine: number; readout: number; blend: number; write: number; steps: number };
 }
 
 /** Run a forecast. */
@@ -157,7 +157,7 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
   const evalDir = o.evalDir ?? o.out.replace(/\/+$/, "").replace(/\.zarr$/, "") + ".eval";
   const maps: string[] = [], plots: string[] = [];
   const plane = rollout.grid.rows * rollout.grid.cols, tt = rollout.stepSteps;
-  const secs = { encode: 0, engine: 0, blend: 0, write: 0, steps: 0 };
+  const secs = { encode: 0, engine: 0, readout: 0, blend: 0, write: 0, steps: 0 };
   const mapSteps = o.mapSteps ?? [o.steps];
   try {
     let done = 0;
@@ -224,6 +224,7 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
     }
     secs.encode = steppers.reduce((a, s) => a + s.timings.encode, 0) / 1000;
     secs.engine = steppers.reduce((a, s) => a + s.timings.engine, 0) / 1000;
+    secs.readout = steppers.reduce((a, s) => a + s.timings.readout, 0) / 1000;
     writer.finish();
   } catch (e) {
     writer.abort();

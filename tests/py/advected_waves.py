@@ -4,15 +4,16 @@ t at 850 hPa and t2m on a 5° global grid, hourly: a zonal wave train moving eas
 rotation, the known wind), a second one moving west at 3°/h, and a slowly moving meridional pattern;
 so persistence has a large error and the future is a shift of the past.
 
-usage: advected_waves.py OUT_DIR HOURS
+usage: advected_waves.py OUT_DIR HOURS [RESOLUTION_DEG]
 """
 import sys
 import netCDF4
 import numpy as np
 
 out, hours = sys.argv[1], int(sys.argv[2])
-lat = np.linspace(90, -90, 37)
-lon = np.arange(0, 360, 5.0)
+res = float(sys.argv[3]) if len(sys.argv) > 3 else 5.0
+lat = np.linspace(90, -90, int(round(180 / res)) + 1)
+lon = np.arange(0, 360, res)
 t0 = 1577836800  # 2020-01-01T00Z
 la = np.deg2rad(lat)[None, :, None]
 h = np.arange(hours)[:, None, None]
