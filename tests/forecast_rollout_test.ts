@@ -4,7 +4,7 @@ import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
 import { MultifieldSampler, type SamplerConfig } from "../samplers/sampler.ts";
 import { GlobalRollout, type Stepper } from "../forecast/rollout.ts";
 import type { TokenGrid } from "../tokenizers/patches.ts";
-import { SAMPLE, tempDir } from "./_helpers.ts";
+import { PYTHON, run, SAMPLE, tempDir } from "./_helpers.ts";
 
 const GRID: TokenGrid = { numTokens: [2, 2, 4], tokenSize: [3, 9, 9] };
 
@@ -39,8 +39,15 @@ async function samplerConfig(): Promise<SamplerConfig> {
  * A stepper that knows the future: the next slab of every tile as the sampler cuts it from the store. It also
  * checks that what the rollout fed it equals the sampler's own tokens and token info for the same windows.
  */
-function oracle(s: MultifieldSampler, r: GlobalRollout, overlap: [number, number], seen: { checked: number }): Stepper {
-  const [nt, nh, nw] = GRID.numTokens, V = 3 * 9 * 9, N = nt * nh * nw, P = nh * nw;
+function oracle(
+  s: MultifieldSampler,
+  r: GlobalRollout,
+  overlap: [number, number],
+  seen: { checked: number },
+  grid = GRID,
+): Stepper {
+  const [nt, nh, nw] = grid.numTokens, N = nt * nh * nw, P = nh * nw;
+  const V = grid.tokenSize[0] * grid.tokenSize[1] * grid.tokenSize[2];
   return (fields, ctx) => {
     const end = ctx.times[ctx.times.length - 1];
     const now = s.batchAt(s.tiles(end, overlap), { masking: { strategy: "forecast" } });
@@ -120,4 +127,54 @@ Deno.test("rollout geometry: neighbours start with the tile itself and are the n
       Math.abs(pos[k] ** 2 + pos[k + 1] ** 2 - 1) < 1e-5 && Math.abs(pos[k + 2] ** 2 + pos[k + 3] ** 2 - 1) < 1e-5,
     );
   }
+});
+
+Deno.test("a regional 6-hourly store rolls out: no longitude wrap, tiles end at the east edge, an oracle reproduces it", async () => {
+  const dir = await tempDir();
+  const py = await run(PYTHON, ["tests/py/advected_waves.py", dir, "20", "5", "6", "regional"]);
+  assert.equal(py.code, 0, py.stderr);
+  const store = (await convertEra5({
+    inputs: expandInputs([join(dir, "waves_pl.nc"), join(dir, "waves_sfc.nc")]),
+    out: join(dir, "regional.zarr"),
+    workers: 0,
+  })).out;
+  const grid: TokenGrid = { numTokens: [2, 1, 2], tokenSize: [1, 6, 6] };
+  const s = new MultifieldSampler({
+    datasets: [{
+      store,
+      fields: [
+        { name: "t", levels: [850], tokens: grid, normalization: "local" },
+        { name: "t2m", levels: [0], tokens: grid },
+      ],
+    }],
+    batchSize: 1,
+    masking: { strategy: "forecast" },
+    seed: 1,
+  });
+  const r = new GlobalRollout(s, [0, 1]);
+  assert.equal(r.grid.periodic, false);
+  assert.deepEqual([r.grid.rows, r.grid.cols], [11, 25]);
+  assert.equal(r.stepHours, 6);
+  const init = "2020-01-02T00";
+  const tiles = r.tiles(init);
+  assert.ok(tiles.every((w) => w.j0 + 12 <= 25) && tiles.some((w) => w.j0 + 12 === 25), "last column at the east edge");
+  assert.ok(tiles.some((w) => w.i0 + 6 === 11), "last row at the south edge");
+  let state = r.stateAt(init);
+  const seen = { checked: 0 };
+  const stepper = oracle(s, r, [0, 1], seen, grid);
+  for (let n = 0; n < 3; n++) {
+    const out = r.step(state, tiles, stepper, n);
+    state = out.state;
+    const truth = r.stateAt(out.times[0]);
+    const plane = r.grid.rows * r.grid.cols;
+    for (const [i] of r.planes.entries()) {
+      let worst = 0;
+      for (let k = 0; k < plane; k++) {
+        const want = truth.values[i][plane + k];
+        worst = Math.max(worst, Math.abs(out.slab[i][k] - want) / Math.max(1, Math.abs(want)));
+      }
+      assert.ok(worst < 1e-5, `plane ${i} step ${n}: ${worst}`);
+    }
+  }
+  assert.equal(seen.checked, 3 * 2);
 });

@@ -4,7 +4,8 @@ t at 850 hPa and t2m on a 5° global grid, hourly: a zonal wave train moving eas
 rotation, the known wind), a second one moving west at 3°/h, and a slowly moving meridional pattern;
 so persistence has a large error and the future is a shift of the past.
 
-usage: advected_waves.py OUT_DIR HOURS [RESOLUTION_DEG]
+usage: advected_waves.py OUT_DIR STEPS [RESOLUTION_DEG] [STEP_HOURS] [regional]
+(regional: 70°N–20°N, 0°–120°E, no longitude wrap)
 """
 import sys
 import netCDF4
@@ -12,11 +13,16 @@ import numpy as np
 
 out, hours = sys.argv[1], int(sys.argv[2])
 res = float(sys.argv[3]) if len(sys.argv) > 3 else 5.0
+step = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+regional = len(sys.argv) > 5 and sys.argv[5] == "regional"
 lat = np.linspace(90, -90, int(round(180 / res)) + 1)
 lon = np.arange(0, 360, res)
+if regional:
+    lat = lat[(lat <= 70) & (lat >= 20)]
+    lon = lon[lon <= 120]
 t0 = 1577836800  # 2020-01-01T00Z
 la = np.deg2rad(lat)[None, :, None]
-h = np.arange(hours)[:, None, None]
+h = step * np.arange(hours)[:, None, None]
 
 
 def waves(base, amp):
@@ -37,7 +43,7 @@ def write(path, name, values, level=None):
     ds.createDimension("longitude", len(lon))
     v = ds.createVariable("valid_time", "i8", ("valid_time",))
     v.units, v.calendar, v.standard_name = "seconds since 1970-01-01", "proleptic_gregorian", "time"
-    v[:] = t0 + 3600 * np.arange(hours)
+    v[:] = t0 + 3600 * step * np.arange(hours)
     if level is not None:
         v = ds.createVariable("pressure_level", "f8", ("pressure_level",))
         v.units = "hPa"
