@@ -186,3 +186,44 @@ Deno.test("deno task forecast refuses a checkpoint trained on another coefficien
   assert.throws(() => Deno.statSync(out));
   assert.throws(() => Deno.statSync(`${out}.partial`));
 });
+
+Deno.test("deno task train --stage forecast runs with the task's permissions; config errors name the key", async () => {
+  const { dir, base } = await waves();
+  const deno = (script: string, args: string[]) =>
+    run(Deno.execPath(), ["run", "--allow-read", "--allow-write", "--allow-ffi", script, ...args]);
+  const cfg = join(dir, "fc.json");
+  await Deno.writeTextFile(
+    cfg,
+    JSON.stringify({
+      engine: { latentWidth: 8, forecasterLayers: 1, heads: 2, neighbours: 2 },
+      phases: [{ steps: 2, rollout: 1, lr: 1e-3 }],
+      checkpoints: { dir: join(dir, "cli_engine") },
+    }),
+  );
+  const r = await deno("tasks/train.ts", ["--stage", "forecast", "--from", base, "--config", cfg, "--quiet"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /trained the forecast engine 2 steps/);
+  const ck = r.stdout.match(/checkpoint (\S+)/)![1];
+  const f = await deno("tasks/forecast.ts", [
+    "--checkpoint",
+    ck,
+    "--init",
+    "2020-01-02T12",
+    "--steps",
+    "2",
+    "--out",
+    join(dir, "cli.zarr"),
+    "--truth",
+    (await waves()).store,
+    "--quiet",
+  ]);
+  assert.equal(f.code, 0, f.stderr);
+  assert.match(f.stdout, /t\/850 RMSE \[K\] by lead 3,6 h/);
+  assert.match(f.stdout, /map\s+\S+map_t850_2020-01-02T12_\+6h\.png/);
+  await Deno.writeTextFile(cfg, JSON.stringify({ phases: [{ steps: 0, rollout: 1, lr: 1 }], checkpoints: { dir } }));
+  const bad = await deno("tasks/train.ts", ["--stage", "forecast", "--from", base, "--config", cfg]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /phases\[0\]\.steps: must be a positive integer/);
+  const noBase = await deno("tasks/train.ts", ["--stage", "forecast", "--config", cfg]);
+  assert.match(noBase.stderr, /--from/);
+});
