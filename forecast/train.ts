@@ -48,9 +48,9 @@ export interface ForecastTrainConfig {
   timeRange?: [string, string];
   /** Step schedule. */
   phases: ForecastPhase[];
-  /** Standard deviation of Gaussian noise added to the latent in training. Default 0. */
+  /** Standard deviation of Gaussian noise added to the latent in training, relative to the latent's RMS. Default 0. */
   latentNoise?: number;
-  /** Standard deviation of the latent noise that makes ensemble members at inference. Default 0.05. */
+  /** Relative standard deviation of the latent noise that makes ensemble members at inference. Default 0.05. */
   memberNoise?: number;
   /** Loss weight per field. Default 1 each. */
   fieldWeights?: Record<string, number>;

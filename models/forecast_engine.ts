@@ -86,7 +86,7 @@ export interface EngineInput {
   position: Float32Array;
   /** Per tile: the tiles whose latent it reads (its own first) [tiles·neighbours]. */
   neighbours: Int32Array;
-  /** Latent noise (training): standard deviation and random stream. */
+  /** Latent noise (training; ensemble members): standard deviation relative to the latent's RMS, and random stream. */
   noise?: { std: number; rng: Random };
 }
 
@@ -201,8 +201,12 @@ export class ForecastEngine {
     let z = linear(parts.length === 1 ? parts[0] : concatLast(parts), this.adapter.w, this.adapter.b);
     z = add(z, linear(constant(input.position, [tiles * P, 4]), this.posEmbed.w, this.posEmbed.b));
     if (input.noise && input.noise.std > 0) {
+      // Relative to the latent's RMS (WeatherGenerator scales by the latent's norm), so σ means the same at any width.
+      let ss = 0;
+      for (const v of z.data) ss += v * v;
+      const scale = input.noise.std * Math.sqrt(ss / z.size);
       const n = new Float32Array(z.size);
-      for (let i = 0; i < n.length; i++) n[i] = input.noise.std * input.noise.rng.normal();
+      for (let i = 0; i < n.length; i++) n[i] = scale * input.noise.rng.normal();
       z = add(z, constant(n, z.shape));
     }
     return z.reshape([1, tiles * P, this.config.latentWidth]);
