@@ -90,6 +90,12 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
     }
   }
   const rollout = new GlobalRollout(sampler, fh.overlap);
+  if (rollout.stepHours !== fh.stepHours) {
+    throw new CheckpointError(
+      o.checkpoint,
+      `was trained on ${fh.stepHours} h steps; the store gives ${rollout.stepHours} h steps`,
+    );
+  }
   const engine = new ForecastEngine(engineFields(base.model, rollout.tokens), fh.engine, 1);
   for (const [name, t] of engine.params.map) {
     const v = ck.tensors.get(`param:${name}`);
@@ -164,6 +170,8 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
     for (const [ii, init] of inits.entries()) {
       const tiles = rollout.tiles(init);
       const start = rollout.stateAt(init);
+      // Persistence is the truth at initial time (the same as the input when the truth is the input store).
+      const truthStart = truthRollout?.stateAt(init);
       let states: RolloutState[] = steppers.map(() => start);
       for (let n = 0; n < o.steps; n++) {
         const slabs: Float32Array[][] = [];
@@ -191,7 +199,7 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
             board.add(p.field, p.level, leads[n], {
               members,
               truth: truthNow,
-              persistence: start.values[pi].subarray((T - 1) * plane, T * plane),
+              persistence: truthStart!.values[pi].subarray((T - 1) * plane, T * plane),
               climatology: rollout.climatology(p, valid),
             });
             if (ii === 0 && mapSteps.includes(n + 1)) {
