@@ -12,7 +12,8 @@
  * 3. **Forecaster**: pre-LayerNorm transformer blocks with global
  *    self-attention over that sequence, advancing it one step.
  * 4. **Read-out**: per tile, field level and token position, a query made
- *    of the token's last input values, its field level and position
+ *    of the last input values of the token and of its 8 neighbours in the
+ *    tile, its field level and position
  *    cross-attends the latent of its own tile and its nearest neighbouring
  *    tiles, and an MLP gives the token's next time slab as a change from
  *    its last input step (a residual: untrained, the engine is persistence).
@@ -159,7 +160,7 @@ export class ForecastEngine {
       (_, i) => new ForecasterBlock(p, `engine.forecaster.${i}`, D, c.heads),
     );
     this.query = new Map(
-      fields.map((f) => [f.layout.field, dense(p, `engine.query.${f.layout.field}`, f.layout.values, D)]),
+      fields.map((f) => [f.layout.field, dense(p, `engine.query.${f.layout.field}`, 9 * f.layout.values, D)]),
     );
     this.levelEmbed = new Map(
       fields.map((f) => [f.layout.field, p.vector(`engine.level.${f.layout.field}`, f.layout.levels * D)]),
@@ -236,14 +237,23 @@ export class ForecastEngine {
       const { levels: L, tokens: N, values: V } = f.layout;
       const x = input.tokens.get(f.layout.field)!;
       // The last time token of every (tile, level, position): its values, and its last time step repeated.
-      const q = new Float32Array(tiles * L * P * V), last = new Float32Array(tiles * L * P * V);
+      // The query sees the 3×3 token neighbourhood inside the tile (zeros beyond its edge): what flows across
+      // a token's edge within one step, so neighbouring tokens' predictions join without a jump.
+      const q = new Float32Array(tiles * L * P * 9 * V), last = new Float32Array(tiles * L * P * V);
       const pos = new Float32Array(tiles * L * P * 4);
       const plane = this.planeValues(f);
+      const [, nh, nw] = f.layout.axes;
       for (let b = 0; b < tiles; b++) {
         for (let l = 0; l < L; l++) {
           for (let p = 0; p < P; p++) {
             const src = ((b * L + l) * N + (nt - 1) * P + p) * V, dst = ((b * L + l) * P + p) * V;
-            q.set(x.subarray(src, src + V), dst);
+            const bi = Math.floor(p / nw), ci = p % nw;
+            for (let k = 0; k < 9; k++) {
+              const i = bi + Math.floor(k / 3) - 1, j = ci + (k % 3) - 1;
+              if (i < 0 || i >= nh || j < 0 || j >= nw) continue;
+              const o = ((b * L + l) * N + (nt - 1) * P + i * nw + j) * V;
+              q.set(x.subarray(o, o + V), (((b * L + l) * P + p) * 9 + k) * V);
+            }
             const lastPlane = x.subarray(src + V - plane, src + V);
             for (let o = 0; o < V; o += plane) last.set(lastPlane, dst + o);
             pos.set(input.position.subarray((b * P + p) * 4, (b * P + p) * 4 + 4), ((b * L + l) * P + p) * 4);
@@ -257,7 +267,7 @@ export class ForecastEngine {
       }
       lastSteps.push(last);
       const dq = this.query.get(f.layout.field)!;
-      let e = linear(constant(q, [tiles, L * P, V]), dq.w, dq.b);
+      let e = linear(constant(q, [tiles, L * P, 9 * V]), dq.w, dq.b);
       e = add(e, linear(constant(pos, [tiles, L * P, 4]), this.queryPos.w, this.queryPos.b));
       // Level embedding, broadcast over tiles and positions: [L, D] → rows (l, p).
       const lv = this.levelEmbed.get(f.layout.field)!;

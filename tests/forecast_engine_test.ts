@@ -71,7 +71,7 @@ function trainedEngine() {
   return engine;
 }
 
-Deno.test("forecast engine trained on advected waves beats persistence by ≥ 30% RMSE at 1–4 steps on held-out dates", async () => {
+Deno.test("forecast engine trained on advected waves beats persistence by ≥ 40% RMSE at 1–4 steps on held-out dates", async () => {
   const { dir, store } = await waves();
   const { checkpoint, losses } = await trainedEngine();
   assert.ok(losses.at(-1)! < losses[0], `training loss falls (${losses[0]} → ${losses.at(-1)})`);
@@ -96,7 +96,7 @@ Deno.test("forecast engine trained on advected waves beats persistence by ≥ 30
     assert.deepEqual(s.leads, [3, 6, 9, 12]);
     for (const [i, f] of s.rmse.forecast.entries()) {
       assert.ok(
-        f <= 0.7 * s.rmse.persistence[i],
+        f <= 0.6 * s.rmse.persistence[i],
         `${s.field}/${s.level} +${s.leads[i]} h: forecast RMSE ${f} vs persistence ${s.rmse.persistence[i]}`,
       );
     }
