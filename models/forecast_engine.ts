@@ -50,6 +50,11 @@ export interface ForecastEngineConfig {
   heads?: number;
   /** Tiles whose latent a target token reads: its own and the nearest others. Default 5. */
   neighbours?: number;
+  /**
+   * Input window length in time tokens: the adapter reads the encoder
+   * states of the last this many time tokens (0 = all of the window). Default 0.
+   */
+  inputTimeTokens?: number;
 }
 
 /** The engine configuration with defaults. */
@@ -57,7 +62,10 @@ export type ResolvedEngineConfig = Required<ForecastEngineConfig>;
 
 /** Fill defaults and check; errors name the key (`prefix.key`). */
 export function resolveEngineConfig(c: ForecastEngineConfig = {}, prefix = "engine"): ResolvedEngineConfig {
-  const r = { latentWidth: 32, forecasterLayers: 2, heads: 4, neighbours: 5, ...c };
+  const r = { latentWidth: 32, forecasterLayers: 2, heads: 4, neighbours: 5, inputTimeTokens: 0, ...c };
+  if (!Number.isInteger(r.inputTimeTokens) || r.inputTimeTokens < 0) {
+    throw new ConfigError(`${prefix}.inputTimeTokens`, "must be an integer ≥ 0");
+  }
   for (const k of ["latentWidth", "forecasterLayers", "heads", "neighbours"] as const) {
     if (!Number.isInteger(r[k]) || r[k] < (k === "forecasterLayers" ? 0 : 1)) {
       throw new ConfigError(`${prefix}.${k}`, "must be a positive integer");
@@ -122,6 +130,8 @@ export class ForecastEngine {
   readonly config: ResolvedEngineConfig;
   /** Fields, in the encoder's order. */
   readonly fields: EngineField[];
+  /** Time tokens of the window the adapter reads (the last ones). */
+  readonly timeTokens: number;
   /** Spatial token positions per tile (lat tokens × lon tokens). */
   readonly positions: number;
   private readonly adapter: Dense;
@@ -152,7 +162,11 @@ export class ForecastEngine {
     this.positions = nh * nw;
     const p = this.params = new Params(seed);
     const D = c.latentWidth;
-    const concat = fields.reduce((a, f) => a + f.layout.levels * nt * f.width, 0);
+    if (c.inputTimeTokens > nt) {
+      throw new ConfigError("engine.inputTimeTokens", `the encoder's window has ${nt} time tokens`);
+    }
+    this.timeTokens = c.inputTimeTokens || nt;
+    const concat = fields.reduce((a, f) => a + f.layout.levels * this.timeTokens * f.width, 0);
     this.adapter = dense(p, "engine.adapter", concat, D);
     this.posEmbed = dense(p, "engine.position", 4, D);
     this.blocks = Array.from(
@@ -185,19 +199,19 @@ export class ForecastEngine {
 
   /** The global latent after the adapter [1, tiles·P, latentWidth]. */
   adapt(input: EngineInput, tiles: number): Tensor {
-    const P = this.positions, [nt, ,] = this.fields[0].layout.axes;
+    const P = this.positions, [nt, ,] = this.fields[0].layout.axes, A = this.timeTokens;
     const parts = this.fields.map((f) => {
       const { levels: L, tokens: N } = f.layout;
       const s = input.states.get(f.layout.field)!;
       // Rows ordered (tile, position, level, time token): one row of the reshaped tensor per (tile, position).
-      const index = new Int32Array(tiles * P * L * nt);
+      const index = new Int32Array(tiles * P * L * A);
       let k = 0;
       for (let b = 0; b < tiles; b++) {
         for (let q = 0; q < P; q++) {
-          for (let l = 0; l < L; l++) for (let a = 0; a < nt; a++) index[k++] = (b * L + l) * N + a * P + q;
+          for (let l = 0; l < L; l++) for (let a = nt - A; a < nt; a++) index[k++] = (b * L + l) * N + a * P + q;
         }
       }
-      return gatherRows(s.reshape([tiles * L * N, f.width]), index).reshape([tiles * P, L * nt * f.width]);
+      return gatherRows(s.reshape([tiles * L * N, f.width]), index).reshape([tiles * P, L * A * f.width]);
     });
     let z = linear(parts.length === 1 ? parts[0] : concatLast(parts), this.adapter.w, this.adapter.b);
     z = add(z, linear(constant(input.position, [tiles * P, 4]), this.posEmbed.w, this.posEmbed.b));
