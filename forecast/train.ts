@@ -19,7 +19,14 @@ import { join } from "node:path";
 import { gemm, Random, type Tensor, valueAndGrad } from "../ops/mod.ts";
 import { AdamW } from "../training/adamw.ts";
 import { fieldLoss, weightedSum } from "../training/losses.ts";
-import { absolute, writeCheckpoint } from "../training/checkpoint.ts";
+import {
+  absolute,
+  type Checkpoint,
+  latestCheckpoint,
+  pruneCheckpoints,
+  readCheckpoint,
+  writeCheckpoint,
+} from "../training/checkpoint.ts";
 import { MultifieldSampler } from "../samplers/sampler.ts";
 import { toSeconds } from "../datasets/window.ts";
 import { ForecastEngine, type ForecastEngineConfig, resolveEngineConfig } from "../models/forecast_engine.ts";
@@ -58,8 +65,8 @@ export interface ForecastTrainConfig {
   seed?: number;
   /** BLAS threads. Default 1. */
   threads?: number;
-  /** Checkpoint directory. */
-  checkpoints: { dir: string };
+  /** Checkpoint directory; a checkpoint every `every` steps (and at the end of each phase); keep the newest `keep` (2). */
+  checkpoints: { dir: string; every?: number; keep?: number };
 }
 
 /** Check a parsed configuration; errors name the key. */
@@ -105,6 +112,10 @@ export function checkForecastTrainConfig(raw: unknown, source = "config"): Forec
     need(c[k] === undefined || (typeof c[k] === "number" && c[k]! >= 0), k, "must be a number ≥ 0");
   }
   need(typeof c.checkpoints?.dir === "string" && c.checkpoints.dir !== "", "checkpoints.dir", "must be a path");
+  for (const k of ["every", "keep"] as const) {
+    const v = c.checkpoints[k];
+    need(v === undefined || (Number.isInteger(v) && v >= 1), `checkpoints.${k}`, "must be a positive integer");
+  }
   return c;
 }
 
@@ -123,16 +134,22 @@ export async function readForecastTrainConfig(path: string): Promise<ForecastTra
 export interface ForecastTrainSummary {
   /** Checkpoint written. */
   checkpoint: string;
-  /** Loss of every step. */
+  /** Loss of every step of this run. */
   losses: number[];
   /** Engine parameters. */
   parameters: number;
   /** Metrics file (JSON lines). */
   metrics: string;
+  /** Steps done in total. */
+  steps: number;
 }
 
 /** Options of {@link trainForecastEngine}. */
 export interface ForecastTrainOptions {
+  /** Resume: a checkpoint file, or true for the newest in the checkpoint directory. */
+  resume?: string | boolean;
+  /** Stop after this many steps of this run (tests: interrupt a run). */
+  stopAfter?: number;
   /** Called after every step. */
   onStep?: (step: number, total: number, loss: number, rollout: number) => void;
 }
@@ -184,11 +201,76 @@ export async function trainForecastEngine(
   const dir = config.checkpoints.dir;
   await Deno.mkdir(dir, { recursive: true });
   const metrics = join(dir, "metrics.jsonl");
-  await Deno.writeTextFile(metrics, "");
   const total = config.phases.reduce((a, p) => a + p.steps, 0);
+  const forecast: ForecastHeader = {
+    base: { path: absolute(from), sha256: base.sha256, step: h.step },
+    engine: engine.config,
+    overlap,
+    memberNoise: config.memberNoise ?? 0.05,
+    stepHours: rollout.stepHours,
+    training: config,
+  };
+  // Resume: weights, the current phase's AdamW moments and step, the random stream, the metrics so far.
+  let start = 0;
+  let resumed: Checkpoint | undefined;
+  const resumeFrom = opt.resume === true ? latestCheckpoint(dir) : opt.resume || undefined;
+  if (resumeFrom) {
+    resumed = await readCheckpoint(resumeFrom);
+    const fh = (resumed.header as unknown as { forecast?: ForecastHeader }).forecast;
+    if (!fh) throw new CheckpointError(resumeFrom, "is not a forecast engine checkpoint");
+    if (fh.base.sha256 !== base.sha256) {
+      throw new CheckpointError(resumeFrom, `was trained on another base checkpoint than ${from}`);
+    }
+    for (const [name, t] of engine.params.map) {
+      const v = resumed.tensors.get(`param:${name}`);
+      if (!v || v.length !== t.size) {
+        throw new CheckpointError(
+          resumeFrom,
+          `parameter ${name} missing or of another shape: another engine configuration`,
+        );
+      }
+      t.data.set(v);
+    }
+    start = resumed.header.step;
+    rng.state = resumed.header.rng;
+  }
+  const history: string[] = [];
+  if (start > 0) {
+    try {
+      for (const l of (await Deno.readTextFile(metrics)).split("\n")) {
+        if (l.trim() && (JSON.parse(l) as { step: number }).step <= start) history.push(l + "\n");
+      }
+    } catch { /* no metrics yet */ }
+  }
+  await Deno.writeTextFile(metrics, history.join(""));
   const losses: number[] = [];
-  let done = 0;
+  const end = Math.min(total, start + (opt.stopAfter ?? Infinity));
+  let done = 0, checkpoint = resumeFrom ?? "";
+  const save = async (optimizer: AdamW) => {
+    const tensors = [...engine.params.map].flatMap(([name, t]) => {
+      const m = optimizer.moments.get(name)!;
+      return [
+        { name, kind: "param" as const, shape: [...t.shape], data: t.data },
+        { name, kind: "m" as const, shape: [...t.shape], data: m.m },
+        { name, kind: "v" as const, shape: [...t.shape], data: m.v },
+      ];
+    });
+    const header = {
+      step: done,
+      rng: rng.state,
+      config: h.config,
+      layouts: h.layouts,
+      coefficientSets: sets,
+      stores: h.stores,
+      forecast,
+    };
+    checkpoint = await writeCheckpoint(dir, header, tensors);
+    await pruneCheckpoints(dir, config.checkpoints.keep ?? 2);
+  };
   for (const phase of config.phases) {
+    const phaseStart = done;
+    done += phase.steps;
+    if (done <= start) continue; // a resumed run skips the phases it finished
     const optimizer = new AdamW(engine.params.map, {
       lrMax: phase.lr,
       lrStart: phase.lr,
@@ -197,7 +279,17 @@ export async function trainForecastEngine(
       weightDecay: 0,
       clipNorm: 1,
     });
-    for (let s = 0; s < phase.steps; s++) {
+    let s = 0;
+    if (resumed && start > phaseStart) {
+      s = start - phaseStart;
+      optimizer.step = s;
+      for (const [name, m] of optimizer.moments) {
+        m.m.set(resumed.tensors.get(`m:${name}`)!);
+        m.v.set(resumed.tensors.get(`v:${name}`)!);
+      }
+    }
+    done = phaseStart + s;
+    for (; s < phase.steps && done < end; s++) {
       const init = inits[Math.floor(rng.next() * inits.length)];
       optimizer.zeroGrad();
       const loss = valueAndGrad(() => rolloutLoss(rollout, stepper, init, phase.rollout, weights, wsum));
@@ -208,36 +300,15 @@ export async function trainForecastEngine(
       await Deno.writeTextFile(
         metrics,
         JSON.stringify({ step: done, loss, rollout: phase.rollout, lr: phase.lr }) + "\n",
-        {
-          append: true,
-        },
+        { append: true },
       );
       opt.onStep?.(done, total, loss, phase.rollout);
+      const every = config.checkpoints.every;
+      if ((every && done % every === 0) || done === end || s + 1 === phase.steps) await save(optimizer);
     }
+    if (done >= end) break;
   }
-  const forecast: ForecastHeader = {
-    base: { path: absolute(from), sha256: base.sha256, step: h.step },
-    engine: engine.config,
-    overlap,
-    memberNoise: config.memberNoise ?? 0.05,
-    stepHours: rollout.stepHours,
-    training: config,
-  };
-  const header = {
-    step: done,
-    rng: rng.state,
-    config: h.config,
-    layouts: h.layouts,
-    coefficientSets: sets,
-    stores: h.stores,
-    forecast,
-  };
-  const checkpoint = await writeCheckpoint(
-    dir,
-    header,
-    [...engine.params.map].map(([name, t]) => ({ name, kind: "param" as const, shape: [...t.shape], data: t.data })),
-  );
-  return { checkpoint, losses, parameters: engine.params.count(), metrics };
+  return { checkpoint, losses, parameters: engine.params.count(), metrics, steps: done };
 }
 
 /** The k-step rollout loss from `init` (a scalar tensor); each step's input is the previous step's prediction. */

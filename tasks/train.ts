@@ -46,11 +46,14 @@ if (import.meta.main) {
           const progress = progressDisplay(o.quiet);
           const t0 = performance.now();
           const r = await trainForecastEngine(o.from, fc, {
+            resume: o.resume,
             onStep: (step, total, loss, k) =>
               progress.update("train forecast", step, total, `loss ${loss.toFixed(4)} · ${k} steps`),
           }).finally(() => progress.stop());
           console.log(
-            `trained the forecast engine ${r.losses.length} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+            `trained the forecast engine ${r.steps} steps (${r.losses.length} in this run) in ${
+              ((performance.now() - t0) / 1000).toFixed(1)
+            } s`,
           );
           console.log(`parameters ${r.parameters.toLocaleString("en")} · last loss ${r.losses.at(-1)?.toFixed(5)}`);
           console.log(`checkpoint ${r.checkpoint}`);

@@ -7,6 +7,7 @@ import { trainForecastEngine } from "../forecast/train.ts";
 import { runForecast } from "../forecast/run.ts";
 import { deriveNormSet } from "../normalization/derive.ts";
 import { CheckpointError } from "../errors.ts";
+import { readCheckpoint } from "../training/checkpoint.ts";
 import { PYTHON, run, runTask, tempDir } from "./_helpers.ts";
 
 /** Waves advected by a known wind (tests/py/advected_waves.py), converted; a tiny Multiformer trained briefly on them. */
@@ -202,7 +203,7 @@ Deno.test("deno task train --stage forecast runs with the task's permissions; co
   );
   const r = await deno("tasks/train.ts", ["--stage", "forecast", "--from", base, "--config", cfg, "--quiet"]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /trained the forecast engine 2 steps/);
+  assert.match(r.stdout, /trained the forecast engine 2 steps \(2 in this run\)/);
   const ck = r.stdout.match(/checkpoint (\S+)/)![1];
   const f = await deno("tasks/forecast.ts", [
     "--checkpoint",
@@ -226,4 +227,36 @@ Deno.test("deno task train --stage forecast runs with the task's permissions; co
   assert.match(bad.stderr, /phases\[0\]\.steps: must be a positive integer/);
   const noBase = await deno("tasks/train.ts", ["--stage", "forecast", "--config", cfg]);
   assert.match(noBase.stderr, /--from/);
+});
+
+Deno.test("forecast engine training: a run interrupted and resumed ends with the same weights as an uninterrupted one", async () => {
+  const { dir, base } = await waves();
+  const cfg = (sub: string) => ({
+    engine: { latentWidth: 8, forecasterLayers: 1, heads: 2, neighbours: 2 },
+    timeRange: ["2020-01-01T05", "2020-01-02T05"] as [string, string],
+    phases: [{ steps: 3, rollout: 1, lr: 1e-3 }, { steps: 3, rollout: 2, lr: 5e-4 }],
+    latentNoise: 0.01,
+    seed: 9,
+    checkpoints: { dir: join(dir, sub), every: 2, keep: 5 },
+  });
+  const whole = await trainForecastEngine(base, cfg("whole"));
+  assert.equal(whole.steps, 6);
+  const first = await trainForecastEngine(base, cfg("split"), { stopAfter: 4 });
+  assert.equal(first.steps, 4);
+  assert.match(first.checkpoint, /step-00000004\.ckpt$/);
+  const rest = await trainForecastEngine(base, cfg("split"), { resume: true });
+  assert.equal(rest.steps, 6);
+  assert.equal(rest.losses.length, 2);
+  assert.deepEqual(rest.losses, whole.losses.slice(4));
+  const a = await readCheckpoint(whole.checkpoint), b = await readCheckpoint(rest.checkpoint);
+  let n = 0;
+  for (const [k, v] of a.tensors) {
+    if (!k.startsWith("param:")) continue;
+    assert.deepEqual(b.tensors.get(k), v, k);
+    n++;
+  }
+  assert.ok(n > 10);
+  const h = a.header as unknown as { forecast: { base: { sha256: string; path: string } } };
+  assert.match(h.forecast.base.sha256, /^[0-9a-f]{64}$/);
+  assert.equal(h.forecast.base.path, base);
 });
