@@ -26,7 +26,7 @@ if (import.meta.main) {
     const t00 = performance.now();
     console.log(
       "demo: convert the sample → train the tiny Multiformer (200 steps) → train the tiny forecast engine (40 steps)" +
-        " → forecast 3 steps of 3 h with scores and maps.\nIt takes about 1 minute (52–61 s measured on one core of a" +
+        " → forecast 3 steps of 3 h with scores and maps.\nIt takes about 1 minute (22–61 s measured on one core of a" +
         " shared 2-core VM).\n",
     );
     const progress = progressDisplay();
