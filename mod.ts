@@ -109,3 +109,40 @@ export { BatchLoader } from "./samplers/loader.ts";
 export type { LoadedBatch, LoaderOptions, UnitTrace } from "./samplers/loader.ts";
 export { formatProfile, profileLoader } from "./samplers/profile.ts";
 export type { Profile, ProfileOptions, ProfileRow } from "./samplers/profile.ts";
+
+// Forecast engine: tiling + blending, global rollout, engine stepper, training, forecast store, scores, maps.
+export { cutTile, taper1d, TileBlender } from "./forecast/blend.ts";
+export type { BlendGrid, BlendOptions, TilePlace } from "./forecast/blend.ts";
+export { GlobalRollout } from "./forecast/rollout.ts";
+export type { Plane, RolloutState, StepContext, Stepper } from "./forecast/rollout.ts";
+export { engineFields, EngineStepper, loadFrozenBase } from "./forecast/engine.ts";
+export type { EngineStepperOptions, ForecastHeader, FrozenBase } from "./forecast/engine.ts";
+export {
+  baseSampler,
+  checkForecastTrainConfig,
+  readForecastTrainConfig,
+  rolloutLoss,
+  trainForecastEngine,
+} from "./forecast/train.ts";
+export type {
+  ForecastPhase,
+  ForecastTrainConfig,
+  ForecastTrainOptions,
+  ForecastTrainSummary,
+} from "./forecast/train.ts";
+export { runForecast } from "./forecast/run.ts";
+export type { ForecastRunOptions, ForecastRunSummary } from "./forecast/run.ts";
+export { ForecastStoreWriter } from "./forecast/store.ts";
+export type { ForecastStoreOptions } from "./forecast/store.ts";
+export { anomalyCorrelation, ensembleCrps, latitudeWeights, ScoreBoard, weightedMse } from "./forecast/scores.ts";
+export type { PlaneScores, ScoreSample } from "./forecast/scores.ts";
+export { forecastMapPng, scorePlotPng } from "./forecast/maps.ts";
+export type { GridField, MapOptions, ScoreLine } from "./forecast/maps.ts";
+export { ForecastEngine, resolveEngineConfig } from "./models/forecast_engine.ts";
+export type {
+  EngineField,
+  EngineInput,
+  EngineOutput,
+  ForecastEngineConfig,
+  ResolvedEngineConfig,
+} from "./models/forecast_engine.ts";

@@ -167,13 +167,17 @@ Deno.test("2. --overwrite replaces only stores this project wrote: never inputs,
   // demo: --help prints help and writes nothing; a folder of the user's files is never wiped.
   const help = await runTask("demo", ["--help"]);
   assert.equal(help.code, 0, help.stderr);
-  assert.match(help.stdout, /Usage: demo \[options\] \[out\]/);
-  assert.ok(!exists(join(ROOT, "--help")) && !exists(join(ROOT, "--help.norm.zarr")));
-  const folderSums = await checksums(folder);
-  const demo = await runTask("demo", [folder]);
+  assert.match(help.stdout, /Usage: demo \[options\] \[out_dir\]/);
+  assert.ok(!exists(join(ROOT, "--help")) && !exists(join(ROOT, "out", "--help")));
+  // The demo writes OUT_DIR/era5_sample.zarr: a folder of the user's files by that name is never replaced.
+  const demoDir = join(dir, "demo");
+  await Deno.mkdir(demoDir);
+  await Deno.rename(folder, join(demoDir, "era5_sample.zarr"));
+  const folderSums = await checksums(join(demoDir, "era5_sample.zarr"));
+  const demo = await runTask("demo", [demoDir]);
   assert.notEqual(demo.code, 0);
-  assert.match(demo.stderr, /mine: is not a data store written by atmorep-ts/);
-  assert.deepEqual(await checksums(folder), folderSums);
+  assert.match(demo.stderr, /era5_sample\.zarr: is not a data store written by atmorep-ts/);
+  assert.deepEqual(await checksums(join(demoDir, "era5_sample.zarr")), folderSums);
 });
 
 /** Offset of byte `n` (0-based) of section `num` of the first GRIB2 message. */

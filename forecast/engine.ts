@@ -1,0 +1,131 @@
+/**
+ * The forecast engine put together: the frozen pre-trained Multiformer
+ * (loaded from its checkpoint, parameters excluded from gradients) encodes
+ * every tile of the rolled-out window; the engine network (models/
+ * forecast_engine.ts) adapts, forecasts and reads out the next slab per
+ * tile. {@link EngineStepper} is the {@link Stepper} the rollout calls.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import type { Random, Tensor } from "../ops/mod.ts";
+import { Multiformer } from "../models/multiformer.ts";
+import { fieldInput } from "../models/inputs.ts";
+import type { EngineField, ForecastEngine, ForecastEngineConfig } from "../models/forecast_engine.ts";
+import { type Checkpoint, readCheckpoint } from "../training/checkpoint.ts";
+import type { FieldBatch } from "../samplers/batch.ts";
+import type { TokenGrid } from "../tokenizers/patches.ts";
+import type { Window } from "../datasets/window.ts";
+import { CheckpointError } from "../errors.ts";
+import type { GlobalRollout, StepContext, Stepper } from "./rollout.ts";
+
+/** A pre-trained Multiformer loaded from a checkpoint, frozen. */
+export interface FrozenBase {
+  /** The network (parameters do not require gradients). */
+  model: Multiformer;
+  /** The checkpoint it came from. */
+  checkpoint: Checkpoint;
+  /** SHA-256 of the checkpoint file. */
+  sha256: string;
+}
+
+/** Load a Multiformer checkpoint and freeze it. */
+export async function loadFrozenBase(path: string): Promise<FrozenBase> {
+  const ck = await readCheckpoint(path);
+  const h = ck.header;
+  if (!h.config?.model || !h.layouts) throw new CheckpointError(path, "is not a Multiformer checkpoint");
+  const model = new Multiformer(h.config.model, h.layouts, h.config.schedule?.seed ?? 1);
+  for (const [name, t] of model.params.map) {
+    const v = ck.tensors.get(`param:${name}`);
+    if (!v || v.length !== t.size) throw new CheckpointError(path, `parameter ${name} missing or of another shape`);
+    t.data.set(v);
+    // Frozen: no op on these records a backward step.
+    (t as { requiresGrad: boolean }).requiresGrad = false;
+  }
+  const sha256 = createHash("sha256").update(await Deno.readFile(path)).digest("hex");
+  return { model, checkpoint: ck, sha256 };
+}
+
+/** The engine's fields from the frozen model and the rollout's token grid. */
+export function engineFields(model: Multiformer, tokens: TokenGrid): EngineField[] {
+  return model.layouts.map((layout) => ({
+    layout,
+    width: model.fields.find((f) => f.field === layout.field)!.width,
+    timeSteps: tokens.tokenSize[0],
+  }));
+}
+
+/** Options of {@link EngineStepper}. */
+export interface EngineStepperOptions {
+  /** Latent noise (training; ensemble members at inference). */
+  noise?: { std: number; rng: Random };
+}
+
+/** Encoder + engine as a rollout stepper. */
+export class EngineStepper {
+  /** Milliseconds summed over calls: encoder, adapter + forecaster, read-out. */
+  readonly timings = { encode: 0, engine: 0, readout: 0 };
+  private neighbourCache?: { tiles: Window[]; value: Int32Array; position: Float32Array };
+
+  constructor(
+    readonly model: Multiformer,
+    readonly engine: ForecastEngine,
+    readonly rollout: GlobalRollout,
+    readonly options: EngineStepperOptions = {},
+  ) {}
+
+  /** The next slab per field as tensors [tiles, levels·P, slab values] (gradients flow into the engine). */
+  tensors(fields: FieldBatch[], context: StepContext): Map<string, Tensor> {
+    const t0 = performance.now();
+    const inputs = new Map(this.model.layouts.map((l) => {
+      const f = fields.find((b) => b.field === l.field);
+      if (!f) throw new Error(`no tokens for field ${l.field}`);
+      return [l.field, fieldInput(f, l)];
+    }));
+    const { states } = this.model.encode(inputs);
+    const t1 = performance.now();
+    const tiles = context.tiles;
+    if (this.neighbourCache?.tiles !== tiles) {
+      this.neighbourCache = {
+        tiles,
+        value: this.rollout.neighbours(tiles, this.engine.config.neighbours),
+        position: this.rollout.positions(tiles),
+      };
+    }
+    const input = {
+      states,
+      tokens: new Map(fields.map((f) => [f.field, f.tokens])),
+      position: this.neighbourCache.position,
+      neighbours: this.neighbourCache.value,
+      noise: this.options.noise,
+    };
+    const z = this.engine.forecast(this.engine.adapt(input, tiles.length));
+    const t2 = performance.now();
+    const out = this.engine.readOut(z, input, tiles.length);
+    this.timings.encode += t1 - t0;
+    this.timings.engine += t2 - t1;
+    this.timings.readout += performance.now() - t2;
+    return out;
+  }
+
+  /** As a {@link Stepper} (values only). */
+  get stepper(): Stepper {
+    return (fields, context) => new Map([...this.tensors(fields, context)].map(([k, t]) => [k, t.data]));
+  }
+}
+
+/** The engine part of a forecast checkpoint's header. */
+export interface ForecastHeader {
+  /** The frozen base checkpoint: path and SHA-256. */
+  base: { path: string; sha256: string; step: number };
+  /** Engine hyperparameters. */
+  engine: ForecastEngineConfig;
+  /** Tile overlap in tokens [lat, lon]. */
+  overlap: [number, number];
+  /** Latent noise used for ensemble members at inference. */
+  memberNoise: number;
+  /** Hours per step. */
+  stepHours: number;
+  /** The forecast training configuration. */
+  training: unknown;
+}

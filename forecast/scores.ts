@@ -1,0 +1,188 @@
+/**
+ * Forecast verification with WeatherBench 2's definitions: area weights
+ * from cell bounds (sin φ_upper − sin φ_lower, normalized to mean 1); per
+ * initial time a weighted mean over the grid, then a mean over initial
+ * times; RMSE = sqrt(time-mean MSE); ACC per time = Σw·f′a′ / sqrt(Σw·f′²·Σw·a′²)
+ * against a climatology (here the coefficient set's monthly per-point
+ * mean of the valid time), then time-averaged. Persistence (the analysis
+ * at initial time) and climatology are scored on the same dates; an
+ * ensemble adds CRPS (the members' empirical CRPS, fair form not used) and
+ * the spread/skill ratio. NaN points (land in sst) are left out.
+ *
+ * @module
+ */
+
+/** Area weights per row from cell bounds (mid-points, ±90° at the ends), mean 1 over the grid's rows. */
+export function latitudeWeights(lat: ArrayLike<number>): Float64Array {
+  const n = lat.length, deg = Math.PI / 180, w = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const up = i === 0 ? Math.sign(lat[0] - (lat[1] ?? lat[0] - 1)) * 90 : (lat[i - 1] + lat[i]) / 2;
+    const lo = i === n - 1 ? -Math.sign(lat[0] - (lat[1] ?? lat[0] - 1)) * 90 : (lat[i] + lat[i + 1]) / 2;
+    w[i] = Math.abs(Math.sin(up * deg) - Math.sin(lo * deg));
+  }
+  const mean = w.reduce((a, b) => a + b, 0) / n;
+  for (let i = 0; i < n; i++) w[i] /= mean;
+  return w;
+}
+
+/** Weighted mean of squared differences over the valid points of a (rows, cols) field. */
+export function weightedMse(a: Float32Array, b: Float32Array, rowWeights: Float64Array): number {
+  const cols = a.length / rowWeights.length;
+  let s = 0, ws = 0;
+  for (let i = 0; i < rowWeights.length; i++) {
+    for (let j = 0; j < cols; j++) {
+      const k = i * cols + j, d = a[k] - b[k];
+      if (Number.isNaN(d)) continue;
+      s += rowWeights[i] * d * d;
+      ws += rowWeights[i];
+    }
+  }
+  return ws > 0 ? s / ws : NaN;
+}
+
+/** Anomaly correlation of `f` against `truth`, both relative to `clim`, weighted. */
+export function anomalyCorrelation(
+  f: Float32Array,
+  truth: Float32Array,
+  clim: Float32Array,
+  rowWeights: Float64Array,
+): number {
+  const cols = f.length / rowWeights.length;
+  let fa = 0, ff = 0, aa = 0;
+  for (let i = 0; i < rowWeights.length; i++) {
+    for (let j = 0; j < cols; j++) {
+      const k = i * cols + j, x = f[k] - clim[k], y = truth[k] - clim[k];
+      if (Number.isNaN(x) || Number.isNaN(y)) continue;
+      fa += rowWeights[i] * x * y;
+      ff += rowWeights[i] * x * x;
+      aa += rowWeights[i] * y * y;
+    }
+  }
+  return ff > 0 && aa > 0 ? fa / Math.sqrt(ff * aa) : NaN;
+}
+
+/** Weighted mean CRPS of an ensemble (members' empirical distribution) and its mean ensemble variance. */
+export function ensembleCrps(
+  members: Float32Array[],
+  truth: Float32Array,
+  rowWeights: Float64Array,
+): { crps: number; variance: number } {
+  const M = members.length, cols = truth.length / rowWeights.length;
+  let s = 0, v = 0, ws = 0;
+  const x = new Float64Array(M);
+  for (let i = 0; i < rowWeights.length; i++) {
+    for (let j = 0; j < cols; j++) {
+      const k = i * cols + j, y = truth[k];
+      if (Number.isNaN(y) || Number.isNaN(members[0][k])) continue;
+      let skill = 0, mu = 0;
+      for (let m = 0; m < M; m++) (x[m] = members[m][k], skill += Math.abs(x[m] - y), mu += x[m]);
+      mu /= M;
+      let pair = 0, sq = 0;
+      for (let m = 0; m < M; m++) {
+        sq += (x[m] - mu) ** 2;
+        for (let n = m + 1; n < M; n++) pair += Math.abs(x[m] - x[n]);
+      }
+      s += rowWeights[i] * (skill / M - pair / (M * M));
+      v += rowWeights[i] * (M > 1 ? sq / (M - 1) : 0);
+      ws += rowWeights[i];
+    }
+  }
+  return { crps: ws > 0 ? s / ws : NaN, variance: ws > 0 ? v / ws : NaN };
+}
+
+/** Scores of one field level against lead time. */
+export interface PlaneScores {
+  /** Field. */
+  field: string;
+  /** Level. */
+  level: number;
+  /** Units. */
+  units: string;
+  /** Lead times (hours). */
+  leads: number[];
+  /** Latitude-weighted RMSE: forecast (ensemble mean), persistence, climatology. */
+  rmse: { forecast: number[]; persistence: number[]; climatology: number[] };
+  /** Anomaly correlation: forecast and persistence (climatology's is 0 by construction). */
+  acc: { forecast: number[]; persistence: number[] };
+  /** Ensemble: CRPS and spread/skill ratio (members > 1). */
+  crps?: number[];
+  /** Spread (sqrt of the mean ensemble variance) over the RMSE of the ensemble mean. */
+  spreadSkill?: number[];
+  /** Initial times scored. */
+  inits: number;
+}
+
+/** The fields of one lead of one init to score. */
+export interface ScoreSample {
+  /** Ensemble members (one for a deterministic forecast) [lat·lon]. */
+  members: Float32Array[];
+  /** Truth at the valid time. */
+  truth: Float32Array;
+  /** Truth at the initial time. */
+  persistence: Float32Array;
+  /** Climatology of the valid time. */
+  climatology: Float32Array;
+}
+
+/** Accumulates scores over initial times, per field level and lead. */
+export class ScoreBoard {
+  private readonly acc = new Map<string, {
+    field: string;
+    level: number;
+    sums: Map<number, { n: number; mse: number[]; acc: number[]; crps: number; variance: number }>;
+  }>();
+  private readonly units: Record<string, string>;
+
+  constructor(private readonly rowWeights: Float64Array, units: Record<string, string> = {}) {
+    this.units = units;
+  }
+
+  /** Score one field level at one lead of one init. */
+  add(field: string, level: number, lead: number, s: ScoreSample): void {
+    const key = `${field}/${level}`;
+    let a = this.acc.get(key);
+    if (!a) this.acc.set(key, a = { field, level, sums: new Map() });
+    let t = a.sums.get(lead);
+    if (!t) a.sums.set(lead, t = { n: 0, mse: [0, 0, 0], acc: [0, 0], crps: 0, variance: 0 });
+    const w = this.rowWeights, M = s.members.length;
+    const mean = M === 1 ? s.members[0] : s.members[0].map((_, i) => s.members.reduce((x, m) => x + m[i], 0) / M);
+    t.n++;
+    t.mse[0] += weightedMse(mean, s.truth, w);
+    t.mse[1] += weightedMse(s.persistence, s.truth, w);
+    t.mse[2] += weightedMse(s.climatology, s.truth, w);
+    t.acc[0] += anomalyCorrelation(mean, s.truth, s.climatology, w);
+    t.acc[1] += anomalyCorrelation(s.persistence, s.truth, s.climatology, w);
+    if (M > 1) {
+      const c = ensembleCrps(s.members, s.truth, w);
+      t.crps += c.crps;
+      t.variance += c.variance;
+    }
+  }
+
+  /** Scores per field level. */
+  result(ensemble: boolean): PlaneScores[] {
+    return [...this.acc.values()].map((a) => {
+      const leads = [...a.sums.keys()].sort((x, y) => x - y);
+      const get = (f: (t: { n: number; mse: number[]; acc: number[]; crps: number; variance: number }) => number) =>
+        leads.map((l) => f(a.sums.get(l)!));
+      const out: PlaneScores = {
+        field: a.field,
+        level: a.level,
+        units: this.units[a.field] ?? "",
+        leads,
+        rmse: {
+          forecast: get((t) => Math.sqrt(t.mse[0] / t.n)),
+          persistence: get((t) => Math.sqrt(t.mse[1] / t.n)),
+          climatology: get((t) => Math.sqrt(t.mse[2] / t.n)),
+        },
+        acc: { forecast: get((t) => t.acc[0] / t.n), persistence: get((t) => t.acc[1] / t.n) },
+        inits: Math.max(...get((t) => t.n)),
+      };
+      if (ensemble) {
+        out.crps = get((t) => t.crps / t.n);
+        out.spreadSkill = get((t) => Math.sqrt(t.variance / t.n) / Math.sqrt(t.mse[0] / t.n));
+      }
+      return out;
+    });
+  }
+}

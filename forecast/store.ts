@@ -1,0 +1,212 @@
+/**
+ * The forecast output store (zarr v2, readable by xarray): `forecast`
+ * (init_time, lead_time, field, level, lat, lon) float32 in physical units
+ * — the ensemble mean —, `spread` (the members' standard deviation) of the
+ * same shape, `members` (init_time, lead_time, member, field, level, lat,
+ * lon) on request; coordinates `init_time` (datetime64), `lead_time`
+ * (hours with CF units: xarray decodes a timedelta), `field` (strings),
+ * `level`, `lat`, `lon`; units per field, provenance. A field without a
+ * level of the union stays NaN there. Chunks (one per init, lead, field,
+ * level) are written as the rollout makes them into `OUT.partial`, and the
+ * store is published by renaming at the end, like every store of the
+ * project: a failed run never leaves a store that looks complete.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { ArrayWriter, finalizeStore, pathExists, publishStore, removeStore } from "../zarr/store.ts";
+import { StoreError } from "../errors.ts";
+import { VERSION } from "../version.ts";
+
+/** What a forecast store holds. */
+export interface ForecastStoreOptions {
+  /** Output path (`.zarr`). */
+  out: string;
+  /** Replace an existing store. */
+  overwrite?: boolean;
+  /** Initial times, seconds since 1970. */
+  inits: number[];
+  /** Lead times in hours. */
+  leads: number[];
+  /** Fields. */
+  fields: string[];
+  /** Levels (the union of the fields' levels; 0 for a single-level field). */
+  levels: number[];
+  /** Latitudes of the rows (degrees, north to south). */
+  lat: Float64Array;
+  /** Longitudes of the columns (degrees). */
+  lon: Float64Array;
+  /** Units and long names per field (the data store's `field_metadata`). */
+  fieldMetadata?: Record<string, { units?: string; long_name?: string }>;
+  /** Ensemble members kept (`members` array); 0 = mean and spread only. Default 0. */
+  members?: number;
+  /** Root attributes: provenance (checkpoint, coefficient set, stores, command). */
+  attributes?: Record<string, unknown>;
+}
+
+/** Writes a forecast store as the rollout goes; {@link finish} publishes it. */
+export class ForecastStoreWriter {
+  /** Options. */
+  readonly options: ForecastStoreOptions;
+  /** Staging directory. */
+  readonly staged: string;
+  private readonly mean: ArrayWriter;
+  private readonly spread: ArrayWriter;
+  private readonly members?: ArrayWriter;
+
+  constructor(options: ForecastStoreOptions) {
+    const o = this.options = options;
+    if (pathExists(o.out) && !o.overwrite) {
+      throw new StoreError(o.out, "exists (give --overwrite to replace it)");
+    }
+    this.staged = `${o.out.replace(/\/+$/, "")}.partial`;
+    removeStore(this.staged);
+    Deno.mkdirSync(this.staged, { recursive: true });
+    const [R, C] = [o.lat.length, o.lon.length];
+    const dims = ["init_time", "lead_time", "field", "level", "lat", "lon"];
+    const shape = [o.inits.length, o.leads.length, o.fields.length, o.levels.length, R, C];
+    const chunks = [1, 1, 1, 1, R, C];
+    const units = Object.fromEntries(o.fields.map((f) => [f, o.fieldMetadata?.[f]?.units ?? ""]));
+    const codec = "shuffle,zstd:1";
+    this.mean = new ArrayWriter(this.staged, "forecast", 2, {
+      shape,
+      chunks,
+      dtype: "float32",
+      dimensions: dims,
+      codec,
+      attributes: { long_name: "forecast (ensemble mean)", units_by_field: units },
+    });
+    this.spread = new ArrayWriter(this.staged, "spread", 2, {
+      shape,
+      chunks,
+      dtype: "float32",
+      dimensions: dims,
+      codec,
+      attributes: { long_name: "ensemble spread (standard deviation of the members)", units_by_field: units },
+    });
+    if (o.members) {
+      this.members = new ArrayWriter(this.staged, "members", 2, {
+        shape: [shape[0], shape[1], o.members, ...shape.slice(2)],
+        chunks: [1, 1, 1, 1, 1, R, C],
+        dtype: "float32",
+        dimensions: ["init_time", "lead_time", "member", ...dims.slice(2)],
+        codec,
+        attributes: { long_name: "ensemble members", units_by_field: units },
+      });
+    }
+    for (const w of [this.mean, this.spread, this.members]) w?.writeMetadata();
+    const coord = (
+      path: string,
+      dtype: "float64" | "int64" | "datetime64[s]",
+      data: Float64Array | BigInt64Array,
+      attributes: Record<string, unknown>,
+    ) => {
+      const w = new ArrayWriter(this.staged, path, 2, {
+        shape: [data.length],
+        chunks: [Math.max(1, data.length)],
+        dtype,
+        dimensions: [path],
+        attributes,
+      });
+      w.writeMetadata();
+      w.writeAll(data);
+    };
+    coord("init_time", "datetime64[s]", BigInt64Array.from(o.inits, (s) => BigInt(Math.round(s))), {
+      long_name: "initial time",
+    });
+    coord("lead_time", "int64", BigInt64Array.from(o.leads, (h) => BigInt(Math.round(h))), {
+      units: "hours",
+      long_name: "lead time",
+    });
+    coord("level", "float64", Float64Array.from(o.levels), { long_name: "level (hPa; 0 for single-level fields)" });
+    coord("lat", "float64", o.lat, { units: "degrees_north", standard_name: "latitude" });
+    coord("lon", "float64", o.lon, { units: "degrees_east", standard_name: "longitude" });
+    if (o.members) {
+      coord("member", "int64", BigInt64Array.from({ length: o.members }, (_, i) => BigInt(i)), {
+        long_name: "ensemble member",
+      });
+    }
+    writeStrings(this.staged, "field", o.fields, {
+      long_name: "field",
+      units: o.fields.map((f) => units[f]).join(","),
+    });
+  }
+
+  /** Index of (field, level); an error when the store has no such plane. */
+  private plane(field: string, level: number): [number, number] {
+    const f = this.options.fields.indexOf(field), l = this.options.levels.indexOf(level);
+    if (f < 0 || l < 0) throw new StoreError(this.staged, `no plane ${field}/${level} in the forecast store`);
+    return [f, l];
+  }
+
+  /**
+   * Write one lead of one init for a field level: members [m][lat·lon]
+   * (physical units); their mean, spread and (when kept) the members.
+   */
+  write(init: number, lead: number, field: string, level: number, members: Float32Array[]): void {
+    const [f, l] = this.plane(field, level);
+    const n = members[0].length, M = members.length;
+    const mean = new Float32Array(n), spread = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (const m of members) s += m[i];
+      const mu = s / M;
+      let v = 0;
+      for (const m of members) v += (m[i] - mu) ** 2;
+      mean[i] = mu;
+      spread[i] = M > 1 ? Math.sqrt(v / (M - 1)) : 0;
+    }
+    this.mean.writeChunk([init, lead, f, l, 0, 0], mean);
+    this.spread.writeChunk([init, lead, f, l, 0, 0], spread);
+    if (this.members) {
+      for (const [k, m] of members.entries()) {
+        this.members.writeChunk([init, lead, k, f, l, 0, 0], m);
+      }
+    }
+  }
+
+  /** Write the root metadata last and publish the store at `out`. */
+  finish(): string {
+    finalizeStore(this.staged, 2, {
+      kind: "forecast",
+      fields: this.options.fields,
+      levels: this.options.levels,
+      field_metadata: this.options.fieldMetadata ?? {},
+      ...this.options.attributes,
+      software: "atmorep-ts",
+      version: VERSION,
+      created: new Date().toISOString(),
+    });
+    publishStore(this.staged, this.options.out);
+    return this.options.out;
+  }
+
+  /** Remove the staged store (a failed run). */
+  abort(): void {
+    removeStore(this.staged);
+  }
+}
+
+/** A 1-D fixed-width unicode array (numpy `<U`n, UTF-32LE), which our typed writer does not cover. */
+function writeStrings(root: string, path: string, values: string[], attributes: Record<string, unknown>): void {
+  const width = Math.max(1, ...values.map((v) => [...v].length));
+  const dir = join(root, path);
+  Deno.mkdirSync(dir, { recursive: true });
+  Deno.writeTextFileSync(
+    join(dir, ".zarray"),
+    JSON.stringify({
+      zarr_format: 2,
+      shape: [values.length],
+      chunks: [values.length],
+      dtype: `<U${width}`,
+      compressor: null,
+      fill_value: "",
+      order: "C",
+      filters: null,
+    }),
+  );
+  Deno.writeTextFileSync(join(dir, ".zattrs"), JSON.stringify({ ...attributes, _ARRAY_DIMENSIONS: [path] }));
+  const bytes = new Uint32Array(values.length * width);
+  for (const [i, v] of values.entries()) [...v].forEach((ch, k) => (bytes[i * width + k] = ch.codePointAt(0)!));
+  Deno.writeFileSync(join(dir, "0"), new Uint8Array(bytes.buffer));
+}

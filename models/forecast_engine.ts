@@ -1,0 +1,339 @@
+/**
+ * The forecast engine's network, on top of a frozen Multiformer encoder
+ * (the roadmap's "auto-regressive global rollout"; WeatherGenerator's
+ * latent forecasting engine in small):
+ *
+ * 1. **Adapter**: per tile and per spatial token position (lat, lon), the
+ *    encoder states of every field, level and time token there are
+ *    concatenated and projected to a smaller latent (`latentWidth`), plus
+ *    an encoding of the position on the sphere.
+ * 2. The tiles' latents are **patched into one global sequence** (every
+ *    tile's positions; overlapping tiles contribute both of theirs).
+ * 3. **Forecaster**: pre-LayerNorm transformer blocks with global
+ *    self-attention over that sequence, advancing it one step.
+ * 4. **Read-out**: per tile, field level and token position, a query made
+ *    of the last input values of the token and of its 8 neighbours in the
+ *    tile, its field level and position
+ *    cross-attends the latent of its own tile and its nearest neighbouring
+ *    tiles, and an MLP gives the token's next time slab as a change from
+ *    its last input step (a residual: untrained, the engine is persistence).
+ *
+ * Network only: tensors in, tensors out; tiling, blending and I/O live in
+ * forecast/.
+ *
+ * @module
+ */
+import {
+  add,
+  addBroadcast,
+  attention,
+  concatLast,
+  constant,
+  gatherRows,
+  layerNorm,
+  linear,
+  type Random,
+  type Tensor,
+} from "../ops/mod.ts";
+import { ConfigError } from "../errors.ts";
+import type { FieldLayout } from "./config.ts";
+import { Mlp } from "./mlp.ts";
+import { type Dense, dense, Params } from "./params.ts";
+
+/** Hyperparameters of the engine's network. */
+export interface ForecastEngineConfig {
+  /** Width of the adapted latent (smaller than the encoder's). Default 32. */
+  latentWidth?: number;
+  /** Forecaster transformer blocks. Default 2. */
+  forecasterLayers?: number;
+  /** Attention heads (forecaster and read-out); must divide latentWidth. Default 4. */
+  heads?: number;
+  /** Tiles whose latent a target token reads: its own and the nearest others. Default 5. */
+  neighbours?: number;
+  /**
+   * Input window length in time tokens: the adapter reads the encoder
+   * states of the last this many time tokens (0 = all of the window). Default 0.
+   */
+  inputTimeTokens?: number;
+}
+
+/** The engine configuration with defaults. */
+export type ResolvedEngineConfig = Required<ForecastEngineConfig>;
+
+/** Fill defaults and check; errors name the key (`prefix.key`). */
+export function resolveEngineConfig(c: ForecastEngineConfig = {}, prefix = "engine"): ResolvedEngineConfig {
+  const r = { latentWidth: 32, forecasterLayers: 2, heads: 4, neighbours: 5, inputTimeTokens: 0, ...c };
+  if (!Number.isInteger(r.inputTimeTokens) || r.inputTimeTokens < 0) {
+    throw new ConfigError(`${prefix}.inputTimeTokens`, "must be an integer ≥ 0");
+  }
+  for (const k of ["latentWidth", "forecasterLayers", "heads", "neighbours"] as const) {
+    if (!Number.isInteger(r[k]) || r[k] < (k === "forecasterLayers" ? 0 : 1)) {
+      throw new ConfigError(`${prefix}.${k}`, "must be a positive integer");
+    }
+  }
+  if (r.latentWidth % r.heads) throw new ConfigError(`${prefix}.heads`, `must divide latentWidth ${r.latentWidth}`);
+  return r;
+}
+
+/** One field of the encoder as the engine sees it. */
+export interface EngineField {
+  /** Token layout (regular grid). */
+  layout: FieldLayout;
+  /** Encoder width. */
+  width: number;
+  /** Time steps per token (the tokenizer's tokenSize[0]): one forecast step. */
+  timeSteps: number;
+}
+
+/** The engine's input for one rollout step of a tiling. */
+export interface EngineInput {
+  /** Encoder states by field [tiles, levels·tokens, width]. */
+  states: Map<string, Tensor>;
+  /** Normalized input tokens by field [tiles·levels·tokens·values] (the last time slab feeds the queries). */
+  tokens: Map<string, Float32Array>;
+  /** Per tile and spatial token position: sin/cos of latitude and longitude of its centre [tiles·P·4]. */
+  position: Float32Array;
+  /** Per tile: the tiles whose latent it reads (its own first) [tiles·neighbours]. */
+  neighbours: Int32Array;
+  /** Latent noise (training; ensemble members): standard deviation relative to the latent's RMS, and random stream. */
+  noise?: { std: number; rng: Random };
+}
+
+/** Per field: the next time slab of every tile's tokens [tiles, levels·P, values of a slab], normalized. */
+export type EngineOutput = Map<string, Tensor>;
+
+/** A block of global self-attention + MLP, pre-LayerNorm, out-projection zero-initialized (starts as identity). */
+class ForecasterBlock {
+  private readonly qkv: Dense;
+  private readonly out: Dense;
+  private readonly mlp: Mlp;
+  constructor(p: Params, name: string, private readonly d: number, private readonly heads: number) {
+    this.qkv = dense(p, `${name}.qkv`, d, 3 * d);
+    this.out = { w: p.weight(`${name}.out.w`, d, d, true), b: p.vector(`${name}.out.b`, d) };
+    this.mlp = new Mlp(p, `${name}.mlp`, d, 2);
+  }
+  apply(x: Tensor): Tensor {
+    const d = this.d, qkv = linear(layerNorm(x), this.qkv.w, this.qkv.b);
+    const a = attention({ tensor: qkv, col: 0 }, { tensor: qkv, col: d }, { tensor: qkv, col: 2 * d }, {
+      heads: this.heads,
+      headDim: d / this.heads,
+    });
+    return this.mlp.apply(add(x, linear(a, this.out.w, this.out.b)), 0);
+  }
+}
+
+/** The forecast engine network. */
+export class ForecastEngine {
+  /** Parameters (all trainable; the encoder's are not here). */
+  readonly params: Params;
+  /** Resolved hyperparameters. */
+  readonly config: ResolvedEngineConfig;
+  /** Fields, in the encoder's order. */
+  readonly fields: EngineField[];
+  /** Time tokens of the window the adapter reads (the last ones). */
+  readonly timeTokens: number;
+  /** Spatial token positions per tile (lat tokens × lon tokens). */
+  readonly positions: number;
+  private readonly adapter: Dense;
+  private readonly posEmbed: Dense;
+  private readonly blocks: ForecasterBlock[];
+  private readonly query: Map<string, Dense>;
+  private readonly levelEmbed: Map<string, Tensor>;
+  private readonly queryPos: Dense;
+  private readonly crossQ: Dense;
+  private readonly crossKv: Dense;
+  private readonly crossOut: Dense;
+  private readonly readMlp: Mlp;
+  private readonly head: Map<string, Dense>;
+
+  constructor(fields: EngineField[], config: ForecastEngineConfig, seed: number) {
+    const c = this.config = resolveEngineConfig(config);
+    this.fields = fields;
+    const first = fields[0].layout;
+    for (const f of fields) {
+      if (f.layout.kind !== "grid") {
+        throw new ConfigError("fields", `${f.layout.field}: the forecast engine rolls out regular-grid fields only`);
+      }
+      if (f.layout.axes.join() !== first.axes.join()) {
+        throw new ConfigError("fields", `${f.layout.field}: all fields must share the token grid`);
+      }
+    }
+    const [nt, nh, nw] = first.axes;
+    this.positions = nh * nw;
+    const p = this.params = new Params(seed);
+    const D = c.latentWidth;
+    if (c.inputTimeTokens > nt) {
+      throw new ConfigError("engine.inputTimeTokens", `the encoder's window has ${nt} time tokens`);
+    }
+    this.timeTokens = c.inputTimeTokens || nt;
+    const concat = fields.reduce((a, f) => a + f.layout.levels * this.timeTokens * f.width, 0);
+    this.adapter = dense(p, "engine.adapter", concat, D);
+    this.posEmbed = dense(p, "engine.position", 4, D);
+    this.blocks = Array.from(
+      { length: c.forecasterLayers },
+      (_, i) => new ForecasterBlock(p, `engine.forecaster.${i}`, D, c.heads),
+    );
+    this.query = new Map(
+      fields.map((f) => [f.layout.field, dense(p, `engine.query.${f.layout.field}`, 9 * f.layout.values, D)]),
+    );
+    this.levelEmbed = new Map(
+      fields.map((f) => [f.layout.field, p.vector(`engine.level.${f.layout.field}`, f.layout.levels * D)]),
+    );
+    for (const f of fields) {
+      const e = this.levelEmbed.get(f.layout.field)!;
+      for (let i = 0; i < e.size; i++) e.data[i] = 0.02 * Math.sin(1.7 * i + 0.3);
+    }
+    this.queryPos = dense(p, "engine.query.position", 4, D);
+    this.crossQ = dense(p, "engine.readout.q", D, D);
+    this.crossKv = dense(p, "engine.readout.kv", D, 2 * D);
+    this.crossOut = dense(p, "engine.readout.out", D, D);
+    this.readMlp = new Mlp(p, "engine.readout.mlp", D, 2);
+    this.head = new Map(fields.map((f) => {
+      const out = f.layout.values;
+      return [f.layout.field, {
+        w: p.weight(`engine.head.${f.layout.field}.w`, D, out, true),
+        b: p.vector(`engine.head.${f.layout.field}.b`, out),
+      }];
+    }));
+  }
+
+  /** The global latent after the adapter [1, tiles·P, latentWidth]. */
+  adapt(input: EngineInput, tiles: number): Tensor {
+    const P = this.positions, [nt, ,] = this.fields[0].layout.axes, A = this.timeTokens;
+    const parts = this.fields.map((f) => {
+      const { levels: L, tokens: N } = f.layout;
+      const s = input.states.get(f.layout.field)!;
+      // Rows ordered (tile, position, level, time token): one row of the reshaped tensor per (tile, position).
+      const index = new Int32Array(tiles * P * L * A);
+      let k = 0;
+      for (let b = 0; b < tiles; b++) {
+        for (let q = 0; q < P; q++) {
+          for (let l = 0; l < L; l++) for (let a = nt - A; a < nt; a++) index[k++] = (b * L + l) * N + a * P + q;
+        }
+      }
+      return gatherRows(s.reshape([tiles * L * N, f.width]), index).reshape([tiles * P, L * A * f.width]);
+    });
+    let z = linear(parts.length === 1 ? parts[0] : concatLast(parts), this.adapter.w, this.adapter.b);
+    z = add(z, linear(constant(input.position, [tiles * P, 4]), this.posEmbed.w, this.posEmbed.b));
+    if (input.noise && input.noise.std > 0) {
+      // Relative to the latent's RMS (WeatherGenerator scales by the latent's norm), so σ means the same at any width.
+      let ss = 0;
+      for (const v of z.data) ss += v * v;
+      const scale = input.noise.std * Math.sqrt(ss / z.size);
+      const n = new Float32Array(z.size);
+      for (let i = 0; i < n.length; i++) n[i] = scale * input.noise.rng.normal();
+      z = add(z, constant(n, z.shape));
+    }
+    return z.reshape([1, tiles * P, this.config.latentWidth]);
+  }
+
+  /** Advance the global latent one step. */
+  forecast(z: Tensor): Tensor {
+    let y = z;
+    for (const b of this.blocks) y = b.apply(y);
+    return y;
+  }
+
+  /** Per field, the next time slab of every token, normalized: last input step + predicted change. */
+  readOut(z: Tensor, input: EngineInput, tiles: number): EngineOutput {
+    const P = this.positions, D = this.config.latentWidth, K = input.neighbours.length / tiles;
+    // Keys of tile b: the latent positions of its neighbour tiles (own first).
+    const index = new Int32Array(tiles * K * P);
+    for (let b = 0, k = 0; b < tiles; b++) {
+      for (let n = 0; n < K; n++) for (let q = 0; q < P; q++) index[k++] = input.neighbours[b * K + n] * P + q;
+    }
+    const keys = gatherRows(z.reshape([tiles * P, D]), index).reshape([tiles, K * P, D]);
+    const kv = linear(layerNorm(keys), this.crossKv.w, this.crossKv.b);
+    const queries: Tensor[] = [];
+    const lastSteps: Float32Array[] = [];
+    const [nt, ,] = this.fields[0].layout.axes;
+    for (const f of this.fields) {
+      const { levels: L, tokens: N, values: V } = f.layout;
+      const x = input.tokens.get(f.layout.field)!;
+      // The last time token of every (tile, level, position): its values, and its last time step repeated.
+      // The query sees the 3×3 token neighbourhood inside the tile (zeros beyond its edge): what flows across
+      // a token's edge within one step, so neighbouring tokens' predictions join without a jump.
+      const q = new Float32Array(tiles * L * P * 9 * V), last = new Float32Array(tiles * L * P * V);
+      const pos = new Float32Array(tiles * L * P * 4);
+      const plane = this.planeValues(f);
+      const [, nh, nw] = f.layout.axes;
+      for (let b = 0; b < tiles; b++) {
+        for (let l = 0; l < L; l++) {
+          for (let p = 0; p < P; p++) {
+            const src = ((b * L + l) * N + (nt - 1) * P + p) * V, dst = ((b * L + l) * P + p) * V;
+            const bi = Math.floor(p / nw), ci = p % nw;
+            for (let k = 0; k < 9; k++) {
+              const i = bi + Math.floor(k / 3) - 1, j = ci + (k % 3) - 1;
+              if (i < 0 || i >= nh || j < 0 || j >= nw) continue;
+              const o = ((b * L + l) * N + (nt - 1) * P + i * nw + j) * V;
+              q.set(x.subarray(o, o + V), (((b * L + l) * P + p) * 9 + k) * V);
+            }
+            const lastPlane = x.subarray(src + V - plane, src + V);
+            for (let o = 0; o < V; o += plane) last.set(lastPlane, dst + o);
+            pos.set(input.position.subarray((b * P + p) * 4, (b * P + p) * 4 + 4), ((b * L + l) * P + p) * 4);
+          }
+        }
+      }
+      // Missing values (land in sst) enter as 0, the mean in normalized units, as the encoder sees them.
+      for (let i = 0; i < q.length; i++) {
+        if (q[i] !== q[i]) q[i] = 0;
+        if (last[i] !== last[i]) last[i] = 0;
+      }
+      lastSteps.push(last);
+      const dq = this.query.get(f.layout.field)!;
+      let e = linear(constant(q, [tiles, L * P, 9 * V]), dq.w, dq.b);
+      e = add(e, linear(constant(pos, [tiles, L * P, 4]), this.queryPos.w, this.queryPos.b));
+      // Level embedding, broadcast over tiles and positions: [L, D] → rows (l, p).
+      const lv = this.levelEmbed.get(f.layout.field)!;
+      const rep = new Int32Array(L * P);
+      for (let l = 0; l < L; l++) for (let p = 0; p < P; p++) rep[l * P + p] = l;
+      e = addBroadcast(e, gatherRows(lv.reshape([L, D]), rep).reshape([L * P, D]));
+      queries.push(e);
+    }
+    // All fields' queries of a tile attend together: one attention call.
+    const rows = queries.map((q) => q.shape[1]);
+    const qAll = queries.length === 1 ? queries[0] : concatRows(queries, tiles);
+    const qn = linear(layerNorm(qAll), this.crossQ.w, this.crossQ.b);
+    const a = attention({ tensor: qn, col: 0 }, { tensor: kv, col: 0 }, { tensor: kv, col: D }, {
+      heads: this.config.heads,
+      headDim: D / this.config.heads,
+    });
+    const h = this.readMlp.apply(add(qAll, linear(a, this.crossOut.w, this.crossOut.b)), 0);
+    const out: EngineOutput = new Map();
+    let r0 = 0;
+    for (const [i, f] of this.fields.entries()) {
+      const n = rows[i];
+      const hf = rows.length === 1 ? h : sliceRows(h, tiles, r0, n);
+      r0 += n;
+      const hd = this.head.get(f.layout.field)!;
+      const delta = linear(layerNorm(hf), hd.w, hd.b);
+      out.set(f.layout.field, add(delta, constant(lastSteps[i], delta.shape)));
+    }
+    return out;
+  }
+
+  /** One step: adapter → forecaster → read-out. */
+  step(input: EngineInput, tiles: number): EngineOutput {
+    return this.readOut(this.forecast(this.adapt(input, tiles)), input, tiles);
+  }
+
+  /** Values of one time step of a token (lat × lon points). */
+  planeValues(f: EngineField): number {
+    return f.layout.values / f.timeSteps;
+  }
+}
+
+/** Concatenate [tiles, nᵢ, D] tensors along the middle axis. */
+function concatRows(parts: Tensor[], tiles: number): Tensor {
+  const D = parts[0].last, total = parts.reduce((a, p) => a + p.shape[1], 0);
+  const flat = concatLast(parts.map((p) => p.reshape([tiles, p.shape[1] * D])));
+  return flat.reshape([tiles, total, D]);
+}
+
+/** Rows [r0, r0+n) of every tile of a [tiles, R, D] tensor → [tiles, n, D]. */
+function sliceRows(x: Tensor, tiles: number, r0: number, n: number): Tensor {
+  const R = x.shape[1], D = x.last;
+  const index = new Int32Array(tiles * n);
+  for (let b = 0, k = 0; b < tiles; b++) for (let r = 0; r < n; r++) index[k++] = b * R + r0 + r;
+  return gatherRows(x.reshape([tiles * R, D]), index).reshape([tiles, n, D]);
+}

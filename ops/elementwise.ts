@@ -1,0 +1,154 @@
+/**
+ * Elementwise and shape ops on the autograd tape: sums, scaling, GELU
+ * (tanh form, fused forward and backward), dropout, concatenation and
+ * splitting along the last axis, and row gathers.
+ *
+ * @module
+ */
+import type { Random } from "./random.ts";
+import { addInto, gradOf, record, result, type Tensor } from "./tensor.ts";
+
+/** a + b (same shape). */
+export function add(a: Tensor, b: Tensor): Tensor {
+  if (a.size !== b.size) throw new Error(`add: shapes [${a.shape}] and [${b.shape}]`);
+  const y = new Float32Array(a.size);
+  const x1 = a.data, x2 = b.data;
+  for (let i = 0; i < y.length; i++) y[i] = x1[i] + x2[i];
+  const out = result(y, a.shape, [a, b]);
+  record(out, [a, b], () => {
+    if (a.requiresGrad) addInto(gradOf(a), out.grad!);
+    if (b.requiresGrad) addInto(gradOf(b), out.grad!);
+  });
+  return out;
+}
+
+/** a + b where b's shape is a's trailing axes (broadcast over leading rows). */
+export function addBroadcast(a: Tensor, b: Tensor): Tensor {
+  const n = b.size;
+  if (a.size % n) throw new Error(`addBroadcast: [${a.shape}] and [${b.shape}]`);
+  const y = new Float32Array(a.size);
+  const x1 = a.data, x2 = b.data;
+  for (let i = 0; i < y.length; i += n) for (let j = 0; j < n; j++) y[i + j] = x1[i + j] + x2[j];
+  const out = result(y, a.shape, [a, b]);
+  record(out, [a, b], () => {
+    const dy = out.grad!;
+    if (a.requiresGrad) addInto(gradOf(a), dy);
+    if (b.requiresGrad) {
+      const g = gradOf(b);
+      for (let i = 0; i < dy.length; i += n) for (let j = 0; j < n; j++) g[j] += dy[i + j];
+    }
+  });
+  return out;
+}
+
+/** s·a. */
+export function scale(a: Tensor, s: number): Tensor {
+  const y = new Float32Array(a.size);
+  for (let i = 0; i < y.length; i++) y[i] = a.data[i] * s;
+  const out = result(y, a.shape, [a]);
+  record(out, [a], () => {
+    const g = gradOf(a), dy = out.grad!;
+    for (let i = 0; i < g.length; i++) g[i] += dy[i] * s;
+  });
+  return out;
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/** GELU, tanh form (PyTorch's `gelu(approximate="tanh")`). */
+export function gelu(a: Tensor): Tensor {
+  const x = a.data, y = new Float32Array(a.size);
+  for (let i = 0; i < y.length; i++) {
+    const v = x[i];
+    y[i] = 0.5 * v * (1 + Math.tanh(GELU_C * (v + 0.044715 * v * v * v)));
+  }
+  const out = result(y, a.shape, [a]);
+  record(out, [a], () => {
+    const g = gradOf(a), dy = out.grad!;
+    for (let i = 0; i < g.length; i++) {
+      const v = x[i];
+      const t = Math.tanh(GELU_C * (v + 0.044715 * v * v * v));
+      const dt = (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * v * v);
+      g[i] += dy[i] * (0.5 * (1 + t) + 0.5 * v * dt);
+    }
+  });
+  return out;
+}
+
+/** Inverted dropout with keep probability 1 − p (identity when p = 0 or no random stream). */
+export function dropout(a: Tensor, p: number, rng?: Random): Tensor {
+  if (p <= 0 || !rng) return a;
+  const keep = new Uint8Array(a.size);
+  const y = new Float32Array(a.size), s = 1 / (1 - p);
+  for (let i = 0; i < y.length; i++) {
+    if (rng.next() >= p) (keep[i] = 1, y[i] = a.data[i] * s);
+  }
+  const out = result(y, a.shape, [a]);
+  record(out, [a], () => {
+    const g = gradOf(a), dy = out.grad!;
+    for (let i = 0; i < g.length; i++) if (keep[i]) g[i] += dy[i] * s;
+  });
+  return out;
+}
+
+/** Multiply each row of x (viewed as [rows, last]) by a constant weight `w[row]` (e.g. 0 for padding). */
+export function scaleRows(x: Tensor, w: Float32Array): Tensor {
+  const n = x.last;
+  if (w.length !== x.rows) throw new Error(`scaleRows: ${w.length} weights for ${x.rows} rows`);
+  const y = new Float32Array(x.size);
+  for (let r = 0; r < w.length; r++) for (let j = 0; j < n; j++) y[r * n + j] = x.data[r * n + j] * w[r];
+  const out = result(y, x.shape, [x]);
+  record(out, [x], () => {
+    const g = gradOf(x), dy = out.grad!;
+    for (let r = 0; r < w.length; r++) for (let j = 0; j < n; j++) g[r * n + j] += dy[r * n + j] * w[r];
+  });
+  return out;
+}
+
+/** Concatenate along the last axis (all other axes equal). */
+export function concatLast(parts: Tensor[]): Tensor {
+  const rows = parts[0].rows;
+  const widths = parts.map((p) => p.last);
+  const W = widths.reduce((a, b) => a + b, 0);
+  const y = new Float32Array(rows * W);
+  let off = 0;
+  for (const [pi, p] of parts.entries()) {
+    const w = widths[pi];
+    if (p.rows !== rows) throw new Error(`concatLast: [${p.shape}] vs [${parts[0].shape}]`);
+    for (let r = 0; r < rows; r++) y.set(p.data.subarray(r * w, (r + 1) * w), r * W + off);
+    off += w;
+  }
+  const out = result(y, [...parts[0].shape.slice(0, -1), W], parts);
+  record(out, parts, () => {
+    const dy = out.grad!;
+    let o = 0;
+    for (const [pi, p] of parts.entries()) {
+      const w = widths[pi];
+      if (p.requiresGrad) {
+        const g = gradOf(p);
+        for (let r = 0; r < rows; r++) {
+          const a = r * w, b = r * W + o;
+          for (let j = 0; j < w; j++) g[a + j] += dy[b + j];
+        }
+      }
+      o += w;
+    }
+  });
+  return out;
+}
+
+/** Rows `index` of x viewed as [rows, last] → [index.length, last]. */
+export function gatherRows(x: Tensor, index: Int32Array): Tensor {
+  const w = x.last;
+  const y = new Float32Array(index.length * w);
+  for (let i = 0; i < index.length; i++) y.set(x.data.subarray(index[i] * w, (index[i] + 1) * w), i * w);
+  const out = result(y, [index.length, w], [x]);
+  record(out, [x], () => {
+    const g = gradOf(x), dy = out.grad!;
+    for (let i = 0; i < index.length; i++) {
+      const a = index[i] * w, b = i * w;
+      for (let j = 0; j < w; j++) g[a + j] += dy[b + j];
+    }
+  });
+  return out;
+}

@@ -1,0 +1,15 @@
+/**
+ * The op layer the model calls: tensors with reverse-mode autograd and the
+ * project's own kernels (OpenBLAS sgemm via FFI with a TypeScript
+ * fallback, fused layer norm and GELU, block-wise attention). A backend can
+ * be patched or replaced here without touching the model code.
+ *
+ * @module
+ */
+export { constant, gradOf, parameter, record, recording, result, Tensor, valueAndGrad } from "./tensor.ts";
+export { type Gemm, gemm, openblasGemm, typescriptGemm, useGemm } from "./blas.ts";
+export { linear } from "./linear.ts";
+export { layerNorm } from "./norm.ts";
+export { add, addBroadcast, concatLast, dropout, gatherRows, gelu, scale, scaleRows } from "./elementwise.ts";
+export { attention, type AttentionInput, type AttentionOptions } from "./attention.ts";
+export { Random } from "./random.ts";

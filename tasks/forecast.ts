@@ -1,0 +1,65 @@
+/**
+ * `deno task forecast --checkpoint C --init 2020-02-01T00 [--init …] --steps N --out F.zarr [--truth STORE]`:
+ * roll the globe out from each initial time with a trained forecast
+ * engine, write the forecast store (published at the end), and with a
+ * truth store score it against persistence and climatology and draw maps.
+ *
+ * @module
+ */
+import { Command } from "@commander-js/extra-typings";
+import { parseInteger, parseNumbers, runMain } from "../cli/run.ts";
+import { progressDisplay } from "../cli/progress.ts";
+import { runForecast } from "../forecast/run.ts";
+import { gemm } from "../ops/mod.ts";
+
+if (import.meta.main) {
+  await runMain(async () => {
+    await new Command("forecast")
+      .description("auto-regressive global rollout with a trained forecast engine")
+      .requiredOption("--checkpoint <path>", "forecast engine checkpoint (train --stage forecast)")
+      .requiredOption("--init <time...>", "initial time(s), ISO (e.g. 2020-02-01T00)")
+      .requiredOption("--steps <n>", "rollout steps", parseInteger("--steps"))
+      .requiredOption("--out <store>", "output zarr store")
+      .option("--truth <store>", "store with the truth: scores against persistence and climatology, maps")
+      .option("--norm <set>", "coefficient set (must be the one the checkpoint was trained on)")
+      .option("--members <n>", "ensemble members (latent noise)", parseInteger("--members"))
+      .option("--keep-members", "write the members, not only mean and spread")
+      .option("--maps <steps>", "steps to draw maps of (comma-separated, default the last)", parseNumbers("--maps"))
+      .option("--eval-dir <dir>", "where scores and maps go (default OUT.eval)")
+      .option("--threads <n>", "BLAS threads", parseInteger("--threads"))
+      .option("--overwrite", "replace an existing output store")
+      .option("--quiet", "no progress bar")
+      .action(async (o) => {
+        gemm().setThreads(o.threads ?? 1);
+        const progress = progressDisplay(o.quiet);
+        const t0 = performance.now();
+        const r = await runForecast({
+          checkpoint: o.checkpoint,
+          inits: o.init,
+          steps: o.steps,
+          out: o.out,
+          truth: o.truth,
+          norm: o.norm,
+          members: o.members,
+          keepMembers: o.keepMembers,
+          mapSteps: o.maps,
+          evalDir: o.evalDir,
+          overwrite: o.overwrite,
+          command: `deno task forecast ${Deno.args.join(" ")}`,
+          onStep: (done, total) => progress.update("forecast", done, total),
+        }).finally(() => progress.stop());
+        console.log(`forecast  ${r.out} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+        for (const s of r.scores ?? []) {
+          const f = (v: number[]) => v.map((x) => x.toPrecision(3)).join(" ");
+          console.log(`${s.field}/${s.level} RMSE [${s.units}] by lead ${s.leads.join(",")} h`);
+          console.log(`  forecast    ${f(s.rmse.forecast)}`);
+          console.log(`  persistence ${f(s.rmse.persistence)}`);
+          console.log(`  climatology ${f(s.rmse.climatology)}`);
+        }
+        if (r.scoresPath) console.log(`scores    ${r.scoresPath}`);
+        for (const p of r.plots) console.log(`plot      ${p}`);
+        for (const m of r.maps) console.log(`map       ${m}`);
+      })
+      .parseAsync(Deno.args, { from: "user" });
+  });
+}

@@ -1,0 +1,104 @@
+/**
+ * `deno task train --config run.json [--resume [CHECKPOINT]] [--steps N] [--threads N] [--backend cpu]`:
+ * train the Multiformer as the configuration says; a progress bar with
+ * loss and samples/s on stderr; metrics, checkpoints and the loss curve in
+ * the checkpoint directory, listed on exit.
+ *
+ * `deno task train --stage forecast --from CHECKPOINT --config forecast.json`:
+ * train the forecast engine on top of the frozen Multiformer of CHECKPOINT
+ * (forecast/train.ts).
+ *
+ * @module
+ */
+import { Command } from "@commander-js/extra-typings";
+import { parseInteger, runMain } from "../cli/run.ts";
+import { progressDisplay } from "../cli/progress.ts";
+import { readTrainConfig } from "../training/config.ts";
+import { train } from "../training/loop.ts";
+import { gemm } from "../ops/mod.ts";
+import { ConfigError } from "../errors.ts";
+import { readForecastTrainConfig, trainForecastEngine } from "../forecast/train.ts";
+
+if (import.meta.main) {
+  await runMain(async () => {
+    await new Command("train")
+      .description("train the Multiformer (masked-token pre-training) from a JSON configuration")
+      .requiredOption("--config <path>", "training configuration (JSON; see configs/)")
+      .option("--stage <stage>", "pretrain (the Multiformer, default) or forecast (the engine on a frozen one)")
+      .option("--from <checkpoint>", "--stage forecast: the pre-trained Multiformer checkpoint to freeze")
+      .option("--resume [checkpoint]", "continue from a checkpoint (default: the newest in checkpoints.dir)")
+      .option("--steps <n>", "override schedule.steps", parseInteger("--steps"))
+      .option("--threads <n>", "override threads (BLAS threads)", parseInteger("--threads"))
+      .option("--backend <name>", "override backend (cpu)")
+      .option("--checkpoint-dir <dir>", "override checkpoints.dir")
+      .option("--quiet", "no progress bar")
+      .action(async (o) => {
+        const stage = o.stage ?? "pretrain";
+        if (stage !== "pretrain" && stage !== "forecast") {
+          throw new ConfigError("--stage", `unknown stage "${stage}" (pretrain, forecast)`);
+        }
+        if (stage === "forecast") {
+          if (!o.from) throw new ConfigError("--from", "--stage forecast needs the pre-trained checkpoint");
+          const fc = await readForecastTrainConfig(o.config);
+          if (o.threads !== undefined) fc.threads = o.threads;
+          if (o.checkpointDir !== undefined) fc.checkpoints.dir = o.checkpointDir;
+          if (o.steps !== undefined) fc.phases = fc.phases.map((p) => ({ ...p, steps: o.steps! }));
+          const progress = progressDisplay(o.quiet);
+          const t0 = performance.now();
+          const r = await trainForecastEngine(o.from, fc, {
+            resume: o.resume,
+            onStep: (step, total, loss, k) =>
+              progress.update("train forecast", step, total, `loss ${loss.toFixed(4)} · ${k} steps`),
+          }).finally(() => progress.stop());
+          console.log(
+            `trained the forecast engine ${r.steps} steps (${r.losses.length} in this run) in ${
+              ((performance.now() - t0) / 1000).toFixed(1)
+            } s`,
+          );
+          console.log(`parameters ${r.parameters.toLocaleString("en")} · last loss ${r.losses.at(-1)?.toFixed(5)}`);
+          console.log(`checkpoint ${r.checkpoint}`);
+          console.log(`metrics    ${r.metrics}`);
+          return;
+        }
+        if (o.from) throw new ConfigError("--from", "only with --stage forecast");
+        const { config, layouts } = await readTrainConfig(o.config);
+        if (o.steps !== undefined) config.schedule.steps = o.steps;
+        if (o.threads !== undefined) config.threads = o.threads;
+        if (o.checkpointDir !== undefined) config.checkpoints.dir = o.checkpointDir;
+        if (o.backend !== undefined) {
+          if (o.backend !== "cpu") {
+            throw new ConfigError("--backend", `unknown backend "${o.backend}" (available: cpu)`);
+          }
+          config.backend = "cpu";
+        }
+        console.error(
+          `backend cpu · matmul ${gemm().name} · ${config.threads ?? 1} thread(s) · ` +
+            `loader workers ${config.loader?.workers ?? 1}`,
+        );
+        const progress = progressDisplay(o.quiet);
+        const t0 = performance.now();
+        const summary = await train(config, layouts, {
+          resume: o.resume,
+          onStep: (step, total, m) =>
+            progress.update(
+              "train",
+              step,
+              total,
+              `loss ${m.loss.toFixed(4)} · ${m.samplesPerSecond!.toFixed(1)} samples/s`,
+            ),
+        }).finally(() => progress.stop());
+        const s = (performance.now() - t0) / 1000;
+        const last = summary.losses.at(-1);
+        console.log(`trained ${summary.steps} steps (${summary.losses.length} in this run) in ${s.toFixed(1)} s`);
+        console.log(`parameters ${summary.parameters.toLocaleString("en")} · last loss ${last?.toFixed(5) ?? "–"}`);
+        if (summary.validation) {
+          const v = Object.entries(summary.validation).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(", ");
+          console.log(`validation MSE of the ensemble mean: ${v}`);
+        }
+        console.log(`checkpoint ${summary.checkpoint ?? "(none written)"}`);
+        console.log(`metrics    ${summary.metrics}`);
+        console.log(`loss curve ${summary.plot}`);
+      })
+      .parseAsync(Deno.args, { from: "user" });
+  });
+}

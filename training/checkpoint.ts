@@ -1,0 +1,225 @@
+/**
+ * Checkpoints: one file per step, `step-00000100.ckpt`, holding weights,
+ * AdamW moments, the step, the dropout stream's state, the configuration,
+ * the project version, the token layouts and the identity (path and
+ * metadata hash) of every coefficient set and store trained on. Written to
+ * a temporary name and published by rename, so a checkpoint that exists is
+ * complete. Loading against another coefficient set, token layout or
+ * network is a {@link CheckpointError} naming what differs.
+ *
+ * File layout: the 8 bytes `ATMOCKPT`, a little-endian uint32 header
+ * length, the header (UTF-8 JSON, {@link CheckpointHeader}), zero padding to
+ * a multiple of 4, then the float32 tensors back to back.
+ *
+ * @module
+ */
+import { join, resolve } from "node:path";
+import { CheckpointError, isPipelineError } from "../errors.ts";
+import { VERSION } from "../version.ts";
+import type { FieldLayout } from "../models/config.ts";
+import { assertSameCoefficientSet, type CoefficientSetIdentity } from "../normalization/identity.ts";
+import type { TrainConfig } from "./config.ts";
+
+const MAGIC = "ATMOCKPT";
+
+/** One stored tensor. */
+export interface StoredTensor {
+  /** Parameter name. */
+  name: string;
+  /** `param`, or the AdamW moment `m` / `v` of that parameter. */
+  kind: "param" | "m" | "v";
+  /** Shape. */
+  shape: number[];
+  /** Offset (float32 elements) in the data section. */
+  offset: number;
+}
+
+/** The JSON header of a checkpoint. */
+export interface CheckpointHeader {
+  /** Format version. */
+  format: 1;
+  /** Project version that wrote it. */
+  version: string;
+  /** Optimizer steps taken. */
+  step: number;
+  /** Dropout random stream state. */
+  rng: number[];
+  /** The training configuration. */
+  config: TrainConfig;
+  /** Token layouts per field. */
+  layouts: FieldLayout[];
+  /** Coefficient sets of the datasets, in order. */
+  coefficientSets: CoefficientSetIdentity[];
+  /** Stores trained on (absolute paths). */
+  stores: string[];
+  /** Tensors. */
+  tensors: StoredTensor[];
+  /** Written at (ISO). */
+  written: string;
+}
+
+/** A loaded checkpoint. */
+export interface Checkpoint {
+  /** Header. */
+  header: CheckpointHeader;
+  /** Tensors by `kind:name`. */
+  tensors: Map<string, Float32Array>;
+  /** File. */
+  path: string;
+}
+
+/** Name of the checkpoint of `step`. */
+export function checkpointName(step: number): string {
+  return `step-${String(step).padStart(8, "0")}.ckpt`;
+}
+
+/** Write a checkpoint into `dir` (temporary name, then rename); returns its path. */
+export async function writeCheckpoint(
+  dir: string,
+  h: Omit<CheckpointHeader, "format" | "version" | "tensors" | "written">,
+  tensors: { name: string; kind: StoredTensor["kind"]; shape: number[]; data: Float32Array }[],
+): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  let offset = 0;
+  const stored: StoredTensor[] = tensors.map((t) => {
+    const s = { name: t.name, kind: t.kind, shape: t.shape, offset };
+    offset += t.data.length;
+    return s;
+  });
+  const header: CheckpointHeader = {
+    format: 1,
+    version: VERSION,
+    ...h,
+    tensors: stored,
+    written: new Date().toISOString(),
+  };
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const pre = 8 + 4 + json.length;
+  const pad = (4 - (pre % 4)) % 4;
+  const bytes = new Uint8Array(pre + pad + offset * 4);
+  bytes.set(new TextEncoder().encode(MAGIC), 0);
+  new DataView(bytes.buffer).setUint32(8, json.length, true);
+  bytes.set(json, 12);
+  const data = new Float32Array(bytes.buffer, pre + pad, offset);
+  for (const [i, t] of tensors.entries()) data.set(t.data, stored[i].offset);
+  const path = join(dir, checkpointName(h.step));
+  const tmp = `${path}.partial-${Deno.pid}`;
+  try {
+    await Deno.writeFile(tmp, bytes);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw new CheckpointError(path, `cannot write: ${(e as Error).message}`, { cause: e });
+  }
+  return path;
+}
+
+/** Read a checkpoint file. */
+export async function readCheckpoint(path: string): Promise<Checkpoint> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    throw new CheckpointError(path, `cannot read: ${(e as Error).message}`, { cause: e });
+  }
+  if (bytes.length < 12 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) {
+    throw new CheckpointError(path, "not a checkpoint (no ATMOCKPT signature)");
+  }
+  const n = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
+  let header: CheckpointHeader;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + n)));
+  } catch (e) {
+    throw new CheckpointError(path, `corrupt header: ${(e as Error).message}`, { cause: e });
+  }
+  const pre = 12 + n, start = pre + ((4 - (pre % 4)) % 4);
+  const total = header.tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+  if (bytes.length !== start + total * 4) {
+    throw new CheckpointError(path, `truncated: ${bytes.length} bytes, the header describes ${start + total * 4}`);
+  }
+  const data = new Float32Array(bytes.slice(start).buffer);
+  const tensors = new Map<string, Float32Array>();
+  for (const t of header.tensors) {
+    tensors.set(`${t.kind}:${t.name}`, data.subarray(t.offset, t.offset + t.shape.reduce((x, y) => x * y, 1)));
+  }
+  return { header, tensors, path };
+}
+
+/** The newest checkpoint in `dir`, or undefined. */
+export function latestCheckpoint(dir: string): string | undefined {
+  let best: string | undefined;
+  try {
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.isFile && /^step-\d{8}\.ckpt$/.test(e.name) && (!best || e.name > best)) best = e.name;
+    }
+  } catch {
+    return undefined;
+  }
+  return best ? join(dir, best) : undefined;
+}
+
+/** Remove all but the newest `keep` checkpoints of `dir`. */
+export async function pruneCheckpoints(dir: string, keep: number): Promise<void> {
+  const names = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => /^step-\d{8}\.ckpt$/.test(n)).sort();
+  for (const n of names.slice(0, Math.max(0, names.length - keep))) await Deno.remove(join(dir, n));
+}
+
+/**
+ * Refuse `ck` for a run on `layouts` and `sets`, and a network whose
+ * parameter names and shapes are `shapes`: errors name the field, set or
+ * parameter that differs.
+ */
+export function assertCompatible(
+  ck: Checkpoint,
+  layouts: FieldLayout[],
+  sets: CoefficientSetIdentity[],
+  shapes: Map<string, readonly number[]>,
+): void {
+  const h = ck.header;
+  const fmt = (l: FieldLayout) =>
+    `${l.kind} ${l.levels} level(s) × ${l.tokens} tokens × ${l.values} values (axes ${l.axes.join("×")})`;
+  for (const l of layouts) {
+    const old = h.layouts.find((o) => o.field === l.field);
+    if (!old) throw new CheckpointError(ck.path, `was trained without field ${l.field}`, { field: l.field });
+    if (JSON.stringify(old) !== JSON.stringify(l)) {
+      throw new CheckpointError(
+        ck.path,
+        `token layout of ${l.field} differs: checkpoint ${fmt(old)}, this run ${fmt(l)}`,
+        { field: l.field },
+      );
+    }
+  }
+  for (const o of h.layouts) {
+    if (!layouts.some((l) => l.field === o.field)) {
+      throw new CheckpointError(ck.path, `was trained with field ${o.field}, which this run lacks`, { field: o.field });
+    }
+  }
+  if (sets.length !== h.coefficientSets.length) {
+    throw new CheckpointError(
+      ck.path,
+      `trained on ${h.coefficientSets.length} coefficient set(s), this run has ${sets.length}`,
+    );
+  }
+  for (const [i, s] of sets.entries()) {
+    try {
+      assertSameCoefficientSet(h.coefficientSets[i], s);
+    } catch (e) {
+      if (!isPipelineError(e, "normalization")) throw e;
+      throw new CheckpointError(ck.path, `coefficient set of dataset ${i} differs: ${e.message}`, { cause: e });
+    }
+  }
+  for (const [name, shape] of shapes) {
+    const t = h.tensors.find((x) => x.kind === "param" && x.name === name);
+    if (!t) throw new CheckpointError(ck.path, `has no parameter ${name}: another network configuration`);
+    if (t.shape.join() !== shape.join()) {
+      throw new CheckpointError(ck.path, `parameter ${name} is [${t.shape}], this network's is [${shape}]`);
+    }
+  }
+  const extra = h.tensors.find((t) => t.kind === "param" && !shapes.has(t.name));
+  if (extra) throw new CheckpointError(ck.path, `parameter ${extra.name} is not in this network`);
+}
+
+/** Absolute path (stores are recorded absolute). */
+export function absolute(p: string): string {
+  return resolve(p);
+}

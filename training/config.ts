@@ -1,0 +1,162 @@
+/**
+ * The configuration of `deno task train`: one JSON file with typed
+ * sections (sampler, loader, model, optimizer, schedule, validation,
+ * checkpoints), checked once before anything runs; every error names the
+ * key (`optimizer.lrMax`, `model.fields[1].heads`).
+ *
+ * @module
+ */
+import { ConfigError } from "../errors.ts";
+import type { SamplerConfig } from "../samplers/sampler.ts";
+import { type FieldLayout, fieldLayouts, type MultiformerConfig, resolveConfig } from "../models/config.ts";
+import type { OptimizerConfig } from "./adamw.ts";
+import { LOSSES, type LossName } from "./losses.ts";
+
+/** Training schedule. */
+export interface ScheduleConfig {
+  /** Optimizer steps in total (a resumed run continues up to this). */
+  steps: number;
+  /** Loss terms, averaged. Default ["mse_ensemble", "stats"] (AtmoRep's default). */
+  losses?: LossName[];
+  /** Seed of initialization and dropout. Default 1. */
+  seed?: number;
+}
+
+/** Validation on a held-out time range. */
+export interface ValidationConfig {
+  /** Window ends are drawn from this range (ISO dates, inclusive); keep it apart from `sampler.timeRange`. */
+  timeRange: [string, string];
+  /** Batches per validation. Default 2. */
+  batches?: number;
+  /** Validate every this many steps (and at the end). Default 50. */
+  every?: number;
+}
+
+/** Checkpoints. */
+export interface CheckpointConfig {
+  /** Directory (checkpoints, metrics.jsonl, loss.png). */
+  dir: string;
+  /** Write one every this many steps (and at the end). Default 100. */
+  every?: number;
+  /** Keep this many most recent. Default 2. */
+  keep?: number;
+}
+
+/** Backends. */
+export type Backend = "cpu";
+
+/** The whole training configuration. */
+export interface TrainConfig {
+  /** The sampler (datasets, fields and their token layouts, batch size, masking, seed, training time range). */
+  sampler: SamplerConfig;
+  /** Data loader. */
+  loader?: { workers?: number };
+  /** The network. */
+  model: MultiformerConfig;
+  /** AdamW and its schedule. */
+  optimizer: OptimizerConfig;
+  /** Steps, losses, seed. */
+  schedule: ScheduleConfig;
+  /** Validation. */
+  validation?: ValidationConfig;
+  /** Checkpoints. */
+  checkpoints: CheckpointConfig;
+  /** Compute backend. Default "cpu" (own kernels, OpenBLAS when --allow-ffi permits). */
+  backend?: Backend;
+  /** BLAS threads. Default 1. */
+  threads?: number;
+}
+
+function need(ok: boolean, key: string, problem: string): void {
+  if (!ok) throw new ConfigError(key, problem);
+}
+
+const isPos = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v > 0;
+const isInt = (v: unknown, min: number) => Number.isInteger(v) && (v as number) >= min;
+
+/** Check a parsed configuration; returns it typed, with the model's field layouts. */
+export function checkTrainConfig(raw: unknown, source = "config"): { config: TrainConfig; layouts: FieldLayout[] } {
+  need(typeof raw === "object" && raw !== null && !Array.isArray(raw), source, "must be a JSON object");
+  const c = raw as TrainConfig;
+  const known = [
+    "sampler",
+    "loader",
+    "model",
+    "optimizer",
+    "schedule",
+    "validation",
+    "checkpoints",
+    "backend",
+    "threads",
+  ];
+  for (const k of Object.keys(c)) need(known.includes(k), k, `unknown section (known: ${known.join(", ")})`);
+  for (const k of ["sampler", "model", "optimizer", "schedule", "checkpoints"] as const) {
+    need(typeof c[k] === "object" && c[k] !== null, k, "missing section");
+  }
+  const s = c.sampler;
+  need(Array.isArray(s.datasets) && s.datasets.length > 0, "sampler.datasets", "needs at least one dataset");
+  s.datasets.forEach((d, i) => {
+    need(typeof d.store === "string", `sampler.datasets[${i}].store`, "must be a path");
+    need(Array.isArray(d.fields) && d.fields.length > 0, `sampler.datasets[${i}].fields`, "needs fields");
+  });
+  need(isInt(s.batchSize, 1), "sampler.batchSize", "must be a positive integer");
+  need(Number.isInteger(s.seed), "sampler.seed", "must be an integer");
+  need(typeof s.masking === "object" && s.masking !== null, "sampler.masking", "missing");
+  const fields = s.datasets.flatMap((d) => d.fields);
+  const names = fields.map((f) => f.name);
+  need(new Set(names).size === names.length, "sampler.datasets", "field names must be unique across datasets");
+  const layouts = fieldLayouts(fields);
+  resolveConfig(c.model, layouts, "model");
+  const o = c.optimizer;
+  need(isPos(o.lrMax), "optimizer.lrMax", "must be a positive number");
+  for (const k of ["lrStart", "lrMin", "weightDecay", "eps", "clipNorm"] as const) {
+    need(o[k] === undefined || (typeof o[k] === "number" && o[k]! >= 0), `optimizer.${k}`, "must be a number ≥ 0");
+  }
+  need(o.warmupSteps === undefined || isInt(o.warmupSteps, 0), "optimizer.warmupSteps", "must be an integer ≥ 0");
+  need(
+    o.decayPerStep === undefined || (o.decayPerStep > 0 && o.decayPerStep <= 1),
+    "optimizer.decayPerStep",
+    "must be in (0, 1]",
+  );
+  need(isInt(c.schedule.steps, 1), "schedule.steps", "must be a positive integer");
+  for (const [i, l] of (c.schedule.losses ?? []).entries()) {
+    need(LOSSES.includes(l), `schedule.losses[${i}]`, `unknown loss "${l}" (known: ${LOSSES.join(", ")})`);
+  }
+  need(
+    c.schedule.seed === undefined || Number.isInteger(c.schedule.seed),
+    "schedule.seed",
+    "must be an integer",
+  );
+  if (c.validation) {
+    const v = c.validation;
+    need(
+      Array.isArray(v.timeRange) && v.timeRange.length === 2 && v.timeRange.every((d) => !isNaN(Date.parse(d))),
+      "validation.timeRange",
+      "must be two ISO dates",
+    );
+    need(v.batches === undefined || isInt(v.batches, 1), "validation.batches", "must be a positive integer");
+    need(v.every === undefined || isInt(v.every, 1), "validation.every", "must be a positive integer");
+  }
+  need(typeof c.checkpoints.dir === "string" && c.checkpoints.dir !== "", "checkpoints.dir", "must be a path");
+  need(c.checkpoints.every === undefined || isInt(c.checkpoints.every, 1), "checkpoints.every", "must be ≥ 1");
+  need(c.checkpoints.keep === undefined || isInt(c.checkpoints.keep, 1), "checkpoints.keep", "must be ≥ 1");
+  need(c.backend === undefined || c.backend === "cpu", "backend", `unknown backend "${c.backend}" (available: cpu)`);
+  need(c.threads === undefined || isInt(c.threads, 1), "threads", "must be a positive integer");
+  need(
+    c.loader?.workers === undefined || isInt(c.loader.workers, 0),
+    "loader.workers",
+    "must be an integer ≥ 0",
+  );
+  return { config: c, layouts };
+}
+
+/** Read and check a configuration file; errors name the file or the key. */
+export async function readTrainConfig(path: string): Promise<{ config: TrainConfig; layouts: FieldLayout[] }> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new ConfigError(path, `cannot read the configuration: ${(e as Error).message}`, { cause: e });
+  }
+  return checkTrainConfig(raw, path);
+}

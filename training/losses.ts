@@ -1,0 +1,137 @@
+/**
+ * Losses of the tail ensemble on the masked tokens (AtmoRep's
+ * `Trainer_Base.loss`), each one fused op with its own gradient. Only
+ * values that count enter (the `valid` weights: NaN truth and padding
+ * slots are 0), so visible tokens and missing points never reach a loss.
+ *
+ * - `mse_ensemble`: mean over members of the MSE of each member;
+ * - `stats`: mean((exp(−½((t−μ)/σ)²) − 1)²) + mean(√σ), μ and σ the
+ *   ensemble mean and (unbiased) standard deviation;
+ * - `mse`: MSE of the ensemble mean;
+ * - `weighted_mse`: MSE of the ensemble mean weighted by cos(latitude);
+ * - `crps`: the Gaussian CRPS of N(μ, σ) (Gneiting et al. 2005).
+ *
+ * @module
+ */
+import { record, result, type Tensor } from "../ops/mod.ts";
+import type { FieldTargets } from "../models/inputs.ts";
+
+/** Loss names. */
+export const LOSSES = ["mse_ensemble", "stats", "mse", "weighted_mse", "crps"] as const;
+/** A loss name. */
+export type LossName = typeof LOSSES[number];
+
+const SIGMA_EPS = 1e-6;
+
+/**
+ * One loss of one field: members [M, E, V] against the targets; a scalar
+ * tensor (0 when no value counts).
+ */
+export function fieldLoss(name: LossName, members: Tensor, t: FieldTargets): Tensor {
+  const [M, E, V] = members.shape;
+  const p = members.data;
+  if ((name === "stats" || name === "crps") && E < 2) {
+    throw new Error(`loss ${name} needs an ensemble of at least 2 members (got ${E})`);
+  }
+  // Per value: d loss / d μ and d loss / d σ, or per member directly (mse_ensemble); normalized at the end.
+  const grad = new Float32Array(p.length);
+  let total = 0, count = 0;
+  for (let m = 0; m < M; m++) {
+    const rw = name === "weighted_mse" ? t.latWeight[m] : 1;
+    for (let v = 0; v < V; v++) {
+      const w = t.valid[m * V + v];
+      if (w === 0) continue;
+      const y = t.values[m * V + v];
+      count += name === "weighted_mse" ? rw : 1;
+      const base = m * E * V + v;
+      if (name === "mse_ensemble") {
+        for (let e = 0; e < E; e++) {
+          const d = p[base + e * V] - y;
+          total += d * d / E;
+          grad[base + e * V] = 2 * d / E;
+        }
+        continue;
+      }
+      let mu = 0;
+      for (let e = 0; e < E; e++) mu += p[base + e * V];
+      mu /= E;
+      let dMu = 0, dSigma = 0, sigma = 0;
+      if (name === "mse" || name === "weighted_mse") {
+        const d = mu - y;
+        total += rw * d * d;
+        dMu = 2 * rw * d;
+      } else {
+        let ss = 0;
+        for (let e = 0; e < E; e++) ss += (p[base + e * V] - mu) ** 2;
+        sigma = Math.sqrt(ss / (E - 1)) + SIGMA_EPS;
+        const z = (y - mu) / sigma;
+        if (name === "stats") {
+          const a = Math.exp(-0.5 * z * z);
+          total += (a - 1) ** 2 + Math.sqrt(sigma);
+          const dz = 2 * (a - 1) * a * -z; // d/dz (a − 1)²
+          dMu = dz * (-1 / sigma);
+          dSigma = dz * (-z / sigma) + 0.5 / Math.sqrt(sigma);
+        } else {
+          const pdf = Math.exp(-0.5 * z * z) / Math.sqrt(2 * Math.PI), cdf = 0.5 * (1 + erf(z / Math.SQRT2));
+          total += sigma * (z * (2 * cdf - 1) + 2 * pdf - 1 / Math.sqrt(Math.PI));
+          dMu = -(2 * cdf - 1);
+          dSigma = 2 * pdf - 1 / Math.sqrt(Math.PI);
+        }
+      }
+      for (let e = 0; e < E; e++) {
+        const dev = p[base + e * V] - mu;
+        const dsd = sigma > 0 && dSigma !== 0 ? dev / ((E - 1) * (sigma - SIGMA_EPS || 1)) : 0;
+        grad[base + e * V] = dMu / E + dSigma * dsd;
+      }
+    }
+  }
+  const n = count || 1;
+  const out = result(Float32Array.of(total / n), [1], [members]);
+  record(out, [members], () => {
+    const g = members.grad ??= new Float32Array(p.length);
+    const s = out.grad![0] / n;
+    for (let i = 0; i < g.length; i++) g[i] += grad[i] * s;
+  });
+  return out;
+}
+
+/** MSE of the ensemble mean over the values that count, and how many counted (the validation metric). */
+export function ensembleMeanMse(members: Tensor, t: FieldTargets): { mse: number; count: number } {
+  const [M, E, V] = members.shape;
+  let s = 0, n = 0;
+  for (let m = 0; m < M; m++) {
+    for (let v = 0; v < V; v++) {
+      if (t.valid[m * V + v] === 0) continue;
+      let mu = 0;
+      for (let e = 0; e < E; e++) mu += members.data[(m * E + e) * V + v];
+      s += (mu / E - t.values[m * V + v]) ** 2;
+      n++;
+    }
+  }
+  return { mse: n ? s / n : NaN, count: n };
+}
+
+/** erf, Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7). */
+export function erf(x: number): number {
+  const s = Math.sign(x), a = Math.abs(x);
+  const t = 1 / (1 + 0.3275911 * a);
+  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t *
+      Math.exp(-a * a);
+  return s * y;
+}
+
+/** Weighted sum of scalar tensors Σ wᵢ·xᵢ. */
+export function weightedSum(parts: { loss: Tensor; weight: number }[]): Tensor {
+  let total = 0;
+  for (const q of parts) total += q.weight * q.loss.data[0];
+  const inputs = parts.map((q) => q.loss);
+  const out = result(Float32Array.of(total), [1], inputs);
+  record(out, inputs, () => {
+    for (const q of parts) {
+      if (!q.loss.requiresGrad) continue;
+      const g = q.loss.grad ??= new Float32Array(1);
+      g[0] += q.weight * out.grad![0];
+    }
+  });
+  return out;
+}

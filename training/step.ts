@@ -1,0 +1,105 @@
+/**
+ * One training or evaluation step of the Multiformer on a sampler batch:
+ * model inputs per field, forward, the configured losses on the masked
+ * tokens weighted per field, backward, optimizer update; with the time of
+ * each phase (for the progress line and the profiler).
+ *
+ * @module
+ */
+import type { Batch } from "../samplers/batch.ts";
+import { type Random, type Tensor, valueAndGrad } from "../ops/mod.ts";
+import type { Multiformer } from "../models/multiformer.ts";
+import { type FieldInput, fieldInput } from "../models/inputs.ts";
+import { ensembleMeanMse, fieldLoss, type LossName, weightedSum } from "./losses.ts";
+import type { AdamW } from "./adamw.ts";
+
+/** Result of a step. */
+export interface StepResult {
+  /** Total loss. */
+  loss: number;
+  /** Per field: MSE of the ensemble mean on the masked values that count. */
+  mse: Record<string, number>;
+  /** Milliseconds: inputs, forward, backward, optimizer. */
+  timings: { inputs: number; forward: number; backward: number; optimizer: number };
+  /** Learning rate and gradient norm (training steps). */
+  lr?: number;
+  /** Gradient norm before clipping. */
+  gradNorm?: number;
+}
+
+/** The model inputs of a batch, by field. */
+export function modelInputs(model: Multiformer, batch: Batch): Map<string, FieldInput> {
+  const out = new Map<string, FieldInput>();
+  for (const layout of model.layouts) {
+    const f = batch.fields.find((b) => b.field === layout.field);
+    if (!f) throw new Error(`the batch has no field ${layout.field}`);
+    out.set(layout.field, fieldInput(f, layout));
+  }
+  return out;
+}
+
+/** The weighted loss of the model on `inputs` (a scalar tensor), and per-field metrics. */
+export function modelLoss(
+  model: Multiformer,
+  inputs: Map<string, FieldInput>,
+  losses: LossName[],
+  rng?: Random,
+): { loss: Tensor; mse: Record<string, number> } {
+  const outputs = model.forward(inputs, { rng });
+  const parts: { loss: Tensor; weight: number }[] = [];
+  const mse: Record<string, number> = {};
+  const wsum = model.fields.filter((f) => f.predict).reduce((a, f) => a + f.lossWeight, 0);
+  for (const o of outputs) {
+    const w = model.fields.find((f) => f.field === o.field)!.lossWeight / wsum;
+    for (const name of losses) parts.push({ loss: fieldLoss(name, o.members, o.targets), weight: w / losses.length });
+    mse[o.field] = ensembleMeanMse(o.members, o.targets).mse;
+  }
+  return { loss: weightedSum(parts), mse };
+}
+
+/** One optimization step. */
+export function trainStep(
+  model: Multiformer,
+  optimizer: AdamW,
+  batch: Batch,
+  losses: LossName[],
+  rng: Random,
+): StepResult {
+  const t0 = performance.now();
+  const inputs = modelInputs(model, batch);
+  const t1 = performance.now();
+  optimizer.zeroGrad();
+  let mse: Record<string, number> = {};
+  let t2 = 0;
+  const loss = valueAndGrad(() => {
+    const r = modelLoss(model, inputs, losses, rng);
+    mse = r.mse;
+    t2 = performance.now();
+    return r.loss;
+  });
+  const t3 = performance.now();
+  if (!Number.isFinite(loss)) throw new Error(`loss is ${loss}`);
+  const { lr, gradNorm } = optimizer.update();
+  const t4 = performance.now();
+  return {
+    loss,
+    mse,
+    lr,
+    gradNorm,
+    timings: { inputs: t1 - t0, forward: t2 - t1, backward: t3 - t2, optimizer: t4 - t3 },
+  };
+}
+
+/** The loss and metrics of a batch without gradients or dropout. */
+export function evalStep(model: Multiformer, batch: Batch, losses: LossName[]): StepResult {
+  const t0 = performance.now();
+  const inputs = modelInputs(model, batch);
+  const t1 = performance.now();
+  const r = modelLoss(model, inputs, losses);
+  const t2 = performance.now();
+  return {
+    loss: r.loss.data[0],
+    mse: r.mse,
+    timings: { inputs: t1 - t0, forward: t2 - t1, backward: 0, optimizer: 0 },
+  };
+}
