@@ -103,3 +103,47 @@ export {
   StoreError,
 } from "./errors.ts";
 export type { ErrorKind, ErrorOptions } from "./errors.ts";
+
+// Model and training (ops/, models/, training/).
+export {
+  add,
+  addBroadcast,
+  attention,
+  concatLast,
+  constant,
+  dropout,
+  gatherRows,
+  gelu,
+  gemm,
+  layerNorm,
+  linear,
+  openblasGemm,
+  parameter,
+  Random,
+  scale,
+  scaleRows,
+  Tensor,
+  typescriptGemm,
+  useGemm,
+  valueAndGrad,
+} from "./ops/mod.ts";
+export type { AttentionInput, AttentionOptions, Gemm } from "./ops/mod.ts";
+export { Multiformer } from "./models/multiformer.ts";
+export type { FieldOutput, ForwardOptions } from "./models/multiformer.ts";
+export { fieldLayouts, resolveConfig } from "./models/config.ts";
+export type { FieldLayout, FieldModelConfig, MultiformerConfig, ResolvedField } from "./models/config.ts";
+export { fieldInput } from "./models/inputs.ts";
+export type { FieldInput, FieldTargets } from "./models/inputs.ts";
+export { ensembleMeanMse, fieldLoss, LOSSES } from "./training/losses.ts";
+export type { LossName } from "./training/losses.ts";
+export { AdamW, learningRate } from "./training/adamw.ts";
+export type { OptimizerConfig } from "./training/adamw.ts";
+export { evalStep, modelInputs, modelLoss, trainStep } from "./training/step.ts";
+export type { StepResult } from "./training/step.ts";
+export { checkTrainConfig, readTrainConfig } from "./training/config.ts";
+export type { CheckpointConfig, ScheduleConfig, TrainConfig, ValidationConfig } from "./training/config.ts";
+export { train } from "./training/loop.ts";
+export type { MetricsLine, TrainOptions, TrainSummary } from "./training/loop.ts";
+export { latestCheckpoint, readCheckpoint, writeCheckpoint } from "./training/checkpoint.ts";
+export type { Checkpoint, CheckpointHeader } from "./training/checkpoint.ts";
+export { lossCurvePng } from "./training/plot.ts";

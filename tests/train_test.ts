@@ -125,3 +125,20 @@ Deno.test("deno task train --config configs/tiny.json runs with the task's permi
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /optimizer\.lrMax/);
 });
+
+Deno.test("train: every shipped configuration passes the checks; era5-multiformer has AtmoRep 2024's shape", () => {
+  for (const e of Deno.readDirSync(`${ROOT}configs`)) {
+    if (!e.name.endsWith(".json")) continue;
+    const raw = JSON.parse(Deno.readTextFileSync(`${ROOT}configs/${e.name}`));
+    const { layouts } = checkTrainConfig(raw, e.name);
+    assert.ok(layouts.length > 0, e.name);
+  }
+  const { config, layouts } = checkTrainConfig(
+    JSON.parse(Deno.readTextFileSync(`${ROOT}configs/era5-multiformer.json`)),
+  );
+  assert.deepEqual(layouts.map((l) => l.field), ["u", "v", "t", "q", "w"]);
+  for (const l of layouts) assert.deepEqual([l.levels * l.tokens, l.values], [1080, 972]);
+  for (const f of config.model.fields) assert.deepEqual([f.width, f.encoderLayers, f.decoderLayers], [1024, 6, 6]);
+  const fesom = checkTrainConfig(JSON.parse(Deno.readTextFileSync(`${ROOT}configs/era5-fesom.json`)));
+  assert.deepEqual(fesom.layouts.map((l) => l.kind), ["grid", "grid", "grid", "points"]);
+});
