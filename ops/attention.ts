@@ -3,8 +3,8 @@
  * backward, processed in blocks of query rows (flash-attention style): a
  * block's scores against all keys (blockRows × keys floats) are the most it
  * ever holds, so memory grows linearly with sequence length, not with its
- * square; the backward pass recomputes a block's probabilities from the
- * saved log-sum-exp instead of keeping them. Every product is an sgemm on
+ * square; the backward pass reuses the probabilities when they fit in
+ * `saveBytes`, else recomputes each block's from the saved log-sum-exp. Every product is an sgemm on
  * strided views of the q/k/v tensors (a head is a column range), so no head
  * is copied or transposed; the row work (max, exp, sums, the softmax
  * backward) runs in WebAssembly SIMD (ops/simd_softmax.ts) on blocks kept
@@ -13,8 +13,9 @@
  * @module
  */
 import { gemm } from "./blas.ts";
+import { giveArray, takeArray } from "./pool.ts";
 import { rowKernels } from "./simd_softmax.ts";
-import { gradOf, record, result, type Tensor } from "./tensor.ts";
+import { gradOf, record, recording, result, type Tensor } from "./tensor.ts";
 
 /** A column range of a [batch, length, width] tensor: heads × headDim columns from `col`. */
 export interface AttentionInput {
@@ -34,6 +35,8 @@ export interface AttentionOptions {
   keyMask?: Uint8Array;
   /** Query rows per block. Default 64. */
   blockRows?: number;
+  /** Keep the probabilities for the backward pass up to this many bytes, else recompute them. Default 64 MiB. */
+  saveBytes?: number;
 }
 
 /**
@@ -58,6 +61,9 @@ export function attention(q: AttentionInput, k: AttentionInput, v: AttentionInpu
   const inputs = [q.tensor, k.tensor, v.tensor];
   const qd = q.tensor.data, kd = k.tensor.data, vd = v.tensor.data;
   const g = gemm();
+  const save = recording() && inputs.some((t) => t.requiresGrad) &&
+    B * H * Lq * Lp * 4 <= (opt.saveBytes ?? 64 * 2 ** 20);
+  const saved = save ? takeArray(B * H * Lq * Lp) : undefined;
   // Per batch: the key columns to silence (masked keys, then padding), and whether any key is left.
   const silenced: Int32Array[] = [], anyKey: boolean[] = [];
   for (let b = 0; b < B; b++) {
@@ -97,6 +103,7 @@ export function attention(q: AttentionInput, k: AttentionInput, v: AttentionInpu
             R.scale(r, Lp, 1 / s);
             lse[lOff + i] = m + Math.log(s);
           }
+          saved?.set(S.subarray(0, n * Lp), lOff * Lp);
           g.sgemm(false, false, n, dh, Lk, 1, S, 0, Lp, vd, vOff, ldv, 0, o, (b * Lq + r0) * W + h * dh, W);
         }
       }
@@ -121,12 +128,15 @@ export function attention(q: AttentionInput, k: AttentionInput, v: AttentionInpu
           const qOff = (b * Lq + r0) * ldq + q.col + h * dh;
           const oOff = (b * Lq + r0) * W + h * dh;
           const lOff = (b * H + h) * Lq + r0;
-          // Recompute the block's probabilities from the saved log-sum-exp.
-          scores(P, b, h, r0, n);
-          for (let i = 0; i < n; i++) {
-            const r = i * Lp;
-            R.expSum(r, Lp, lse[lOff + i]);
-            for (let c = 0; c < sil.length; c++) P[r + sil[c]] = 0;
+          if (saved) P.set(saved.subarray(lOff * Lp, (lOff + n) * Lp));
+          else {
+            // Recompute the block's probabilities from the saved log-sum-exp.
+            scores(P, b, h, r0, n);
+            for (let i = 0; i < n; i++) {
+              const r = i * Lp;
+              R.expSum(r, Lp, lse[lOff + i]);
+              for (let c = 0; c < sil.length; c++) P[r + sil[c]] = 0;
+            }
           }
           if (dv) g.sgemm(true, false, Lk, dh, n, 1, P, 0, Lp, dO, oOff, W, 1, dv, vOff, ldv);
           g.sgemm(false, true, n, Lk, dh, 1, dO, oOff, W, vd, vOff, ldv, 0, dP, 0, Lp);
@@ -140,6 +150,7 @@ export function attention(q: AttentionInput, k: AttentionInput, v: AttentionInpu
         }
       }
     }
+    if (saved) giveArray(saved);
   });
   return out;
 }

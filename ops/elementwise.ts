@@ -78,9 +78,9 @@ export function dropout(a: Tensor, p: number, rng?: Random): Tensor {
   const s = 1 / (1 - p);
   const keep = new Float32Array(a.size); // 0 or 1/(1 − p): the backward pass is one multiply
   const y = new Float32Array(a.size);
-  const x = a.data;
+  const x = a.data, drop = Math.floor(p * 4294967296);
   for (let i = 0; i < y.length; i++) {
-    if (rng.next() >= p) (keep[i] = s, y[i] = x[i] * s);
+    if (rng.nextUint() >= drop) (keep[i] = s, y[i] = x[i] * s);
   }
   const out = result(y, a.shape, [a]);
   record(out, [a], () => {

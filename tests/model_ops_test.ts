@@ -54,6 +54,7 @@ Deno.test("ops: finite-difference gradients of linear, layer norm, GELU, concat,
       headDim: 2,
       keyMask: mask,
       blockRows: 4,
+      saveBytes: 0,
     });
     const z = gelu(add(concatLast([self, cross]), concatLast([cross, self])));
     return gatherRows(z.reshape([14, 8]), idx);
@@ -85,12 +86,12 @@ Deno.test("ops: OpenBLAS sgemm equals the TypeScript kernel for every transpose,
   }
 });
 
-Deno.test("ops: attention and its gradients equal a plain dense reference; both gemm kernels and both row kernels agree", () => {
+Deno.test("ops: attention and its gradients equal a plain dense reference; saved or recomputed probabilities, both gemm kernels and both row kernels agree", () => {
   const rng = new Random(3);
   const [B, L, H, dh] = [2, 33, 3, 4];
   const qkv = parameter(randn(rng, B * L * 3 * H * dh), [B, L, 3 * H * dh]);
   const W = H * dh;
-  const run = () => {
+  const run = (saveBytes?: number) => {
     qkv.grad = undefined;
     let out!: Tensor;
     const wts = randn(new Random(9), B * L * W);
@@ -99,12 +100,18 @@ Deno.test("ops: attention and its gradients equal a plain dense reference; both 
         heads: H,
         headDim: dh,
         blockRows: 8,
+        saveBytes,
       });
       return weighted(() => out, wts)();
     });
     return { out: out.data.slice(), grad: qkv.grad!.slice(), wts };
   };
   const a = run();
+  // Recomputing the probabilities in the backward pass (flash style) gives the same gradients as keeping them.
+  const re = run(0);
+  for (let i = 0; i < re.grad.length; i++) {
+    assert.ok(Math.abs(re.grad[i] - a.grad[i]) < 1e-5, `recomputed gradient ${i}`);
+  }
   // Plain reference in float64: softmax(qkᵀ/√d)v per head, and its output for the weights.
   const d = qkv.data, ld = 3 * W;
   let worst = 0;
