@@ -142,3 +142,31 @@ Deno.test("train: every shipped configuration passes the checks; era5-multiforme
   const fesom = checkTrainConfig(JSON.parse(Deno.readTextFileSync(`${ROOT}configs/era5-fesom.json`)));
   assert.deepEqual(fesom.layouts.map((l) => l.kind), ["grid", "grid", "grid", "points"]);
 });
+
+Deno.test("profile-loader: the training step as consumer, its phases per batch and on the trace's model track", async () => {
+  const c = await tinyConfig(join(await tempDir(), "ck"));
+  const cfg = join(await tempDir(), "train.json");
+  await Deno.writeTextFile(cfg, JSON.stringify(c));
+  const trace = join(await tempDir(), "trace.json");
+  const task = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks["profile-loader"] as string;
+  const flags = task.split(" ").filter((a) => a.startsWith("--allow"));
+  const r = await run(Deno.execPath(), [
+    "run",
+    ...flags,
+    `${ROOT}tasks/profile-loader.ts`,
+    cfg,
+    "--batches",
+    "3",
+    "--workers",
+    "1",
+    "--trace",
+    trace,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /consumer: the training step/);
+  assert.match(r.stdout, /model\s+inputs\s+forward\s+backward\s+optimizer/);
+  const events = JSON.parse(await Deno.readTextFile(trace)).traceEvents as { name: string; tid: number; ph: string }[];
+  const model = events.filter((e) => e.ph === "X" && ["forward", "backward", "optimizer"].includes(e.name));
+  assert.equal(model.length, 9, "three phases per batch on the model track");
+  assert.ok(events.some((e) => e.ph === "M" && (e as unknown as { args: { name: string } }).args.name === "model"));
+});
