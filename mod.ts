@@ -110,6 +110,29 @@ export type { LoadedBatch, LoaderOptions, UnitTrace } from "./samplers/loader.ts
 export { formatProfile, profileLoader } from "./samplers/profile.ts";
 export type { Profile, ProfileOptions, ProfileRow } from "./samplers/profile.ts";
 
+// Model and training (ops/, models/, training/).
+export { gemm, openblasGemm, Tensor, typescriptGemm, useGemm } from "./ops/mod.ts";
+export type { Gemm } from "./ops/mod.ts";
+export { Multiformer } from "./models/multiformer.ts";
+export type { FieldOutput, ForwardOptions } from "./models/multiformer.ts";
+export { fieldLayouts, resolveConfig } from "./models/config.ts";
+export type { FieldLayout, FieldModelConfig, MultiformerConfig, ResolvedField } from "./models/config.ts";
+export { fieldInput } from "./models/inputs.ts";
+export type { FieldInput, FieldTargets } from "./models/inputs.ts";
+export { ensembleMeanMse, fieldLoss, LOSSES } from "./training/losses.ts";
+export type { LossName } from "./training/losses.ts";
+export { AdamW, learningRate } from "./training/adamw.ts";
+export type { OptimizerConfig } from "./training/adamw.ts";
+export { evalStep, modelInputs, modelLoss, trainStep } from "./training/step.ts";
+export type { StepResult } from "./training/step.ts";
+export { checkTrainConfig, readTrainConfig } from "./training/config.ts";
+export type { CheckpointConfig, ScheduleConfig, TrainConfig, ValidationConfig } from "./training/config.ts";
+export { train } from "./training/loop.ts";
+export type { MetricsLine, TrainOptions, TrainSummary } from "./training/loop.ts";
+export { latestCheckpoint, readCheckpoint, writeCheckpoint } from "./training/checkpoint.ts";
+export type { Checkpoint, CheckpointHeader } from "./training/checkpoint.ts";
+export { lossCurvePng } from "./training/plot.ts";
+
 // Forecast engine: tiling + blending, global rollout, engine stepper, training, forecast store, scores, maps.
 export { cutTile, taper1d, TileBlender } from "./forecast/blend.ts";
 export type { BlendGrid, BlendOptions, TilePlace } from "./forecast/blend.ts";

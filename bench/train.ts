@@ -57,7 +57,6 @@ async function sh(cmd: string, argv: string[]): Promise<Record<string, unknown>>
     args: [join(here, "peak_rss.py"), cmd, ...argv],
     stdout: "piped",
     stderr: "piped",
-    env: { OMP_NUM_THREADS: "", OPENBLAS_NUM_THREADS: "" },
   }).output();
   const text = new TextDecoder().decode(out.stdout);
   if (out.code !== 0) throw new Error(`${cmd} ${argv.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);

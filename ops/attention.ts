@@ -1,18 +1,20 @@
 /**
  * Multi-head scaled dot-product attention as one fused op with its own
- * backward, processed in blocks of query rows: a block's scores against
- * all keys (blockRows × keys floats) are the most it ever holds at once, so
- * memory grows linearly with sequence length, not with its square. The
- * backward pass either reuses the block probabilities saved in the forward
- * pass (when they fit in `saveBytes`) or recomputes them from the saved
- * log-sum-exp (flash-attention style). Every product is an sgemm on strided
- * views of the q/k/v tensors (a head is a column range), so no head is
- * ever copied or transposed.
+ * backward, processed in blocks of query rows (flash-attention style): a
+ * block's scores against all keys (blockRows × keys floats) are the most it
+ * ever holds, so memory grows linearly with sequence length, not with its
+ * square; the backward pass reuses the probabilities when they fit in
+ * `saveBytes`, else recomputes each block's from the saved log-sum-exp. Every product is an sgemm on
+ * strided views of the q/k/v tensors (a head is a column range), so no head
+ * is copied or transposed; the row work (max, exp, sums, the softmax
+ * backward) runs in WebAssembly SIMD (ops/simd_softmax.ts) on blocks kept
+ * in that module's memory, which sgemm reads and writes directly.
  *
  * @module
  */
 import { gemm } from "./blas.ts";
-import { simdExp } from "./simd_exp.ts";
+import { giveArray, takeArray } from "./pool.ts";
+import { rowKernels } from "./simd_softmax.ts";
 import { gradOf, record, recording, result, type Tensor } from "./tensor.ts";
 
 /** A column range of a [batch, length, width] tensor: heads × headDim columns from `col`. */
@@ -31,9 +33,9 @@ export interface AttentionOptions {
   headDim: number;
   /** Per batch and key, 1 = attend, 0 = ignore ([batch, keys]); default all keys. */
   keyMask?: Uint8Array;
-  /** Query rows per block. Default 128. */
+  /** Query rows per block. Default 64. */
   blockRows?: number;
-  /** Keep probabilities for the backward pass up to this many bytes, else recompute. Default 256 MiB. */
+  /** Keep the probabilities for the backward pass up to this many bytes, else recompute them. Default 64 MiB. */
   saveBytes?: number;
 }
 
@@ -50,29 +52,60 @@ export function attention(q: AttentionInput, k: AttentionInput, v: AttentionInpu
     throw new Error(`attention: q [${q.tensor.shape}], k [${k.tensor.shape}], v [${v.tensor.shape}]`);
   }
   const W = H * dh, scale = 1 / Math.sqrt(dh);
-  const QB = Math.min(opt.blockRows ?? 128, Lq);
+  const QB = Math.min(opt.blockRows ?? 64, Lq);
+  // Rows padded to a multiple of 4 floats for the SIMD kernels; padding holds −∞ scores, 0 probabilities.
+  const Lp = Math.ceil(Lk / 4) * 4;
   const mask = opt.keyMask;
   const o = new Float32Array(B * Lq * W);
   const lse = new Float32Array(B * H * Lq);
   const inputs = [q.tensor, k.tensor, v.tensor];
-  const willBackprop = recording() && inputs.some((t) => t.requiresGrad);
-  const save = willBackprop && B * H * Lq * Lk * 4 <= (opt.saveBytes ?? 256 * 2 ** 20);
-  const saved = save ? new Float32Array(B * H * Lq * Lk) : undefined;
-  const S = saved ? undefined : new Float32Array(QB * Lk);
   const qd = q.tensor.data, kd = k.tensor.data, vd = v.tensor.data;
   const g = gemm();
-
+  const save = recording() && inputs.some((t) => t.requiresGrad) &&
+    B * H * Lq * Lp * 4 <= (opt.saveBytes ?? 64 * 2 ** 20);
+  const saved = save ? takeArray(B * H * Lq * Lp) : undefined;
+  // Per batch: the key columns to silence (masked keys, then padding), and whether any key is left.
+  const silenced: Int32Array[] = [], anyKey: boolean[] = [];
   for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const kOff = b * Lk * ldk + k.col + h * dh, vOff = b * Lk * ldv + v.col + h * dh;
-      for (let r0 = 0; r0 < Lq; r0 += QB) {
-        const n = Math.min(QB, Lq - r0);
-        const P = saved ?? S!;
-        const pOff = saved ? ((b * H + h) * Lq + r0) * Lk : 0;
-        const qOff = (b * Lq + r0) * ldq + q.col + h * dh;
-        g.sgemm(false, true, n, Lk, dh, scale, qd, qOff, ldq, kd, kOff, ldk, 0, P, pOff, Lk);
-        softmaxRows(P, pOff, n, Lk, mask, b * Lk, lse, (b * H + h) * Lq + r0);
-        g.sgemm(false, false, n, dh, Lk, 1, P, pOff, Lk, vd, vOff, ldv, 0, o, (b * Lq + r0) * W + h * dh, W);
+    const cols: number[] = [];
+    if (mask) { for (let j = 0; j < Lk; j++) if (!mask[b * Lk + j]) cols.push(j); }
+    anyKey.push(cols.length < Lk);
+    for (let j = Lk; j < Lp; j++) cols.push(j);
+    silenced.push(Int32Array.from(cols));
+  }
+  const scores = (S: Float32Array, b: number, h: number, r0: number, n: number) => {
+    const kOff = b * Lk * ldk + k.col + h * dh;
+    const qOff = (b * Lq + r0) * ldq + q.col + h * dh;
+    g.sgemm(false, true, n, Lk, dh, scale, qd, qOff, ldq, kd, kOff, ldk, 0, S, 0, Lp);
+  };
+
+  {
+    const R = rowKernels();
+    const [S] = R.blocks(QB * Lp);
+    for (let b = 0; b < B; b++) {
+      const sil = silenced[b];
+      for (let h = 0; h < H; h++) {
+        const vOff = b * Lk * ldv + v.col + h * dh;
+        for (let r0 = 0; r0 < Lq; r0 += QB) {
+          const n = Math.min(QB, Lq - r0);
+          const lOff = (b * H + h) * Lq + r0;
+          if (!anyKey[b]) {
+            lse.fill(Infinity, lOff, lOff + n);
+            continue; // no key to attend to: the output stays zero
+          }
+          scores(S, b, h, r0, n);
+          for (let i = 0; i < n; i++) {
+            const r = i * Lp;
+            for (let c = 0; c < sil.length; c++) S[r + sil[c]] = -Infinity;
+            const m = R.rowMax(r, Lp);
+            const s = R.expSum(r, Lp, m);
+            for (let c = 0; c < sil.length; c++) S[r + sil[c]] = 0;
+            R.scale(r, Lp, 1 / s);
+            lse[lOff + i] = m + Math.log(s);
+          }
+          saved?.set(S.subarray(0, n * Lp), lOff * Lp);
+          g.sgemm(false, false, n, dh, Lk, 1, S, 0, Lp, vd, vOff, ldv, 0, o, (b * Lq + r0) * W + h * dh, W);
+        }
       }
     }
   }
@@ -82,9 +115,12 @@ export function attention(q: AttentionInput, k: AttentionInput, v: AttentionInpu
     const dq = q.tensor.requiresGrad ? gradOf(q.tensor) : undefined;
     const dk = k.tensor.requiresGrad ? gradOf(k.tensor) : undefined;
     const dv = v.tensor.requiresGrad ? gradOf(v.tensor) : undefined;
-    const P = saved ? undefined : new Float32Array(QB * Lk);
-    const dP = new Float32Array(QB * Lk);
+    const R = rowKernels();
+    const [P, dP] = R.blocks(QB * Lp);
+    dP.fill(0, 0, QB * Lp); // padding columns stay 0 (sgemm writes only Lk of Lp)
     for (let b = 0; b < B; b++) {
+      if (!anyKey[b]) continue;
+      const sil = silenced[b];
       for (let h = 0; h < H; h++) {
         const kOff = b * Lk * ldk + k.col + h * dh, vOff = b * Lk * ldv + v.col + h * dh;
         for (let r0 = 0; r0 < Lq; r0 += QB) {
@@ -92,105 +128,29 @@ export function attention(q: AttentionInput, k: AttentionInput, v: AttentionInpu
           const qOff = (b * Lq + r0) * ldq + q.col + h * dh;
           const oOff = (b * Lq + r0) * W + h * dh;
           const lOff = (b * H + h) * Lq + r0;
-          let Pm: Float32Array, pOff: number;
-          if (saved) (Pm = saved, pOff = lOff * Lk);
+          if (saved) P.set(saved.subarray(lOff * Lp, (lOff + n) * Lp));
           else {
-            Pm = P!;
-            pOff = 0;
-            g.sgemm(false, true, n, Lk, dh, scale, qd, qOff, ldq, kd, kOff, ldk, 0, Pm, 0, Lk);
-            expRows(Pm, n, Lk, mask, b * Lk, lse, lOff);
+            // Recompute the block's probabilities from the saved log-sum-exp.
+            scores(P, b, h, r0, n);
+            for (let i = 0; i < n; i++) {
+              const r = i * Lp;
+              R.expSum(r, Lp, lse[lOff + i]);
+              for (let c = 0; c < sil.length; c++) P[r + sil[c]] = 0;
+            }
           }
-          if (dv) g.sgemm(true, false, Lk, dh, n, 1, Pm, pOff, Lk, dO, oOff, W, 1, dv, vOff, ldv);
-          g.sgemm(false, true, n, Lk, dh, 1, dO, oOff, W, vd, vOff, ldv, 0, dP, 0, Lk);
+          if (dv) g.sgemm(true, false, Lk, dh, n, 1, P, 0, Lp, dO, oOff, W, 1, dv, vOff, ldv);
+          g.sgemm(false, true, n, Lk, dh, 1, dO, oOff, W, vd, vOff, ldv, 0, dP, 0, Lp);
           // dS = P ∘ (dP − rowsum(P ∘ dP)) · scale, in place in dP.
           for (let i = 0; i < n; i++) {
-            const pr = pOff + i * Lk, dr = i * Lk;
-            let s = 0;
-            for (let j = 0; j < Lk; j++) s += Pm[pr + j] * dP[dr + j];
-            for (let j = 0; j < Lk; j++) dP[dr + j] = Pm[pr + j] * (dP[dr + j] - s) * scale;
+            const r = i * Lp;
+            R.softmaxBackward(r, Lp, R.dot(r, Lp), scale);
           }
-          if (dq) g.sgemm(false, false, n, dh, Lk, 1, dP, 0, Lk, kd, kOff, ldk, 1, dq, qOff, ldq);
-          if (dk) g.sgemm(true, false, Lk, dh, n, 1, dP, 0, Lk, qd, qOff, ldq, 1, dk, kOff, ldk);
+          if (dq) g.sgemm(false, false, n, dh, Lk, 1, dP, 0, Lp, kd, kOff, ldk, 1, dq, qOff, ldq);
+          if (dk) g.sgemm(true, false, Lk, dh, n, 1, dP, 0, Lp, qd, qOff, ldq, 1, dk, kOff, ldk);
         }
       }
     }
+    if (saved) giveArray(saved);
   });
   return out;
-}
-
-/** Row softmax of P[pOff..] (n × L) in place, masked keys → 0; log-sum-exp per row into lse. */
-function softmaxRows(
-  P: Float32Array,
-  pOff: number,
-  n: number,
-  L: number,
-  mask: Uint8Array | undefined,
-  mOff: number,
-  lse: Float32Array,
-  lOff: number,
-): void {
-  const k = simdExp();
-  const row = k?.row(L);
-  for (let i = 0; i < n; i++) {
-    const r = pOff + i * L;
-    let m = -Infinity;
-    if (mask) {
-      for (let j = 0; j < L; j++) if (mask[mOff + j]) m = Math.max(m, P[r + j]);
-    } else {
-      for (let j = 0; j < L; j++) if (P[r + j] > m) m = P[r + j];
-    }
-    if (m === -Infinity) {
-      // No key to attend to: the row attends to nothing (output zero).
-      P.fill(0, r, r + L);
-      lse[lOff + i] = Infinity;
-      continue;
-    }
-    let s = 0;
-    if (row) {
-      row.set(P.subarray(r, r + L));
-      k!.expSum(L, m);
-      if (mask) { for (let j = 0; j < L; j++) if (!mask[mOff + j]) row[j] = 0; }
-      for (let j = 0; j < L; j++) s += row[j];
-      const inv = 1 / s;
-      for (let j = 0; j < L; j++) P[r + j] = row[j] * inv;
-    } else {
-      for (let j = 0; j < L; j++) {
-        const e = mask && !mask[mOff + j] ? 0 : Math.exp(P[r + j] - m);
-        P[r + j] = e;
-        s += e;
-      }
-      const inv = 1 / s;
-      for (let j = 0; j < L; j++) P[r + j] *= inv;
-    }
-    lse[lOff + i] = m + Math.log(s);
-  }
-}
-
-/** P = exp(S − lse) per row (recomputed probabilities), masked keys → 0. */
-function expRows(
-  P: Float32Array,
-  n: number,
-  L: number,
-  mask: Uint8Array | undefined,
-  mOff: number,
-  lse: Float32Array,
-  lOff: number,
-): void {
-  const k = simdExp();
-  const row = k?.row(L);
-  for (let i = 0; i < n; i++) {
-    const r = i * L, l = lse[lOff + i];
-    if (l === Infinity) {
-      P.fill(0, r, r + L);
-      continue;
-    }
-    if (row) {
-      row.set(P.subarray(r, r + L));
-      k!.expSum(L, l);
-      P.set(row, r);
-      if (mask) { for (let j = 0; j < L; j++) if (!mask[mOff + j]) P[r + j] = 0; }
-    } else {
-      for (let j = 0; j < L; j++) P[r + j] = mask && !mask[mOff + j] ? 0 : Math.exp(P[r + j] - l);
-    }
-  }
 }

@@ -6,7 +6,8 @@
  * @module
  */
 import type { Random } from "./random.ts";
-import { addInto, gradOf, record, result, type Tensor } from "./tensor.ts";
+import { accumulate, gradOf, record, result, type Tensor } from "./tensor.ts";
+import { rowKernels } from "./simd_softmax.ts";
 
 /** a + b (same shape). */
 export function add(a: Tensor, b: Tensor): Tensor {
@@ -16,8 +17,9 @@ export function add(a: Tensor, b: Tensor): Tensor {
   for (let i = 0; i < y.length; i++) y[i] = x1[i] + x2[i];
   const out = result(y, a.shape, [a, b]);
   record(out, [a, b], () => {
-    if (a.requiresGrad) addInto(gradOf(a), out.grad!);
-    if (b.requiresGrad) addInto(gradOf(b), out.grad!);
+    // a may take over the gradient array (out is done with it); b gets a copy.
+    if (a.requiresGrad) accumulate(a, out.grad!, a !== b);
+    if (b.requiresGrad) accumulate(b, out.grad!);
   });
   return out;
 }
@@ -32,7 +34,7 @@ export function addBroadcast(a: Tensor, b: Tensor): Tensor {
   const out = result(y, a.shape, [a, b]);
   record(out, [a, b], () => {
     const dy = out.grad!;
-    if (a.requiresGrad) addInto(gradOf(a), dy);
+    if (a.requiresGrad) accumulate(a, dy, true);
     if (b.requiresGrad) {
       const g = gradOf(b);
       for (let i = 0; i < dy.length; i += n) for (let j = 0; j < n; j++) g[j] += dy[i + j];
@@ -53,24 +55,19 @@ export function scale(a: Tensor, s: number): Tensor {
   return out;
 }
 
-const GELU_C = Math.sqrt(2 / Math.PI);
-
-/** GELU, tanh form (PyTorch's `gelu(approximate="tanh")`). */
+/** GELU, tanh form (PyTorch's `gelu(approximate="tanh")`), in WebAssembly SIMD where available. */
 export function gelu(a: Tensor): Tensor {
-  const x = a.data, y = new Float32Array(a.size);
-  for (let i = 0; i < y.length; i++) {
-    const v = x[i];
-    y[i] = 0.5 * v * (1 + Math.tanh(GELU_C * (v + 0.044715 * v * v * v)));
-  }
-  const out = result(y, a.shape, [a]);
+  const n = a.size, k = rowKernels();
+  const [buf] = k.blocks(n);
+  buf.set(a.data);
+  k.gelu(n);
+  const out = result(buf.slice(0, n), a.shape, [a]);
   record(out, [a], () => {
-    const g = gradOf(a), dy = out.grad!;
-    for (let i = 0; i < g.length; i++) {
-      const v = x[i];
-      const t = Math.tanh(GELU_C * (v + 0.044715 * v * v * v));
-      const dt = (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * v * v);
-      g[i] += dy[i] * (0.5 * (1 + t) + 0.5 * v * dt);
-    }
+    const [x, dy] = k.blocks(n);
+    x.set(a.data);
+    dy.set(out.grad!);
+    k.geluGrad(n);
+    accumulate(a, dy.subarray(0, n));
   });
   return out;
 }
@@ -78,15 +75,23 @@ export function gelu(a: Tensor): Tensor {
 /** Inverted dropout with keep probability 1 − p (identity when p = 0 or no random stream). */
 export function dropout(a: Tensor, p: number, rng?: Random): Tensor {
   if (p <= 0 || !rng) return a;
-  const keep = new Uint8Array(a.size);
-  const y = new Float32Array(a.size), s = 1 / (1 - p);
+  const s = 1 / (1 - p);
+  const keep = new Float32Array(a.size); // 0 or 1/(1 − p): the backward pass is one multiply
+  const y = new Float32Array(a.size);
+  const x = a.data, drop = Math.floor(p * 4294967296);
   for (let i = 0; i < y.length; i++) {
-    if (rng.next() >= p) (keep[i] = 1, y[i] = a.data[i] * s);
+    if (rng.nextUint() >= drop) (keep[i] = s, y[i] = x[i] * s);
   }
   const out = result(y, a.shape, [a]);
   record(out, [a], () => {
-    const g = gradOf(a), dy = out.grad!;
-    for (let i = 0; i < g.length; i++) if (keep[i]) g[i] += dy[i] * s;
+    const dy = out.grad!;
+    if (!a.grad) {
+      for (let i = 0; i < dy.length; i++) keep[i] *= dy[i];
+      a.grad = keep;
+    } else {
+      const g = a.grad;
+      for (let i = 0; i < g.length; i++) g[i] += dy[i] * keep[i];
+    }
   });
   return out;
 }

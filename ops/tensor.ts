@@ -50,7 +50,7 @@ export class Tensor {
   /** Same values, another shape (shares the array; gradients flow through). */
   reshape(shape: readonly number[]): Tensor {
     const out = new Tensor(this.data, shape, this.requiresGrad);
-    record(out, [this], () => addInto(gradOf(this), out.grad!));
+    record(out, [this], () => accumulate(this, out.grad!, true));
     return out;
   }
 }
@@ -90,6 +90,17 @@ export function gradOf(t: Tensor): Float32Array {
   return t.grad ??= new Float32Array(t.size);
 }
 
+/**
+ * Add `g` into `t`'s gradient. With `owned`, `g` may become `t`'s gradient
+ * array itself when `t` has none yet (no copy): pass it only for an array
+ * no other tensor will accumulate into (the gradient of an op result whose
+ * backward step has run).
+ */
+export function accumulate(t: Tensor, g: Float32Array, owned = false): void {
+  if (!t.grad) t.grad = owned ? g : g.slice();
+  else addInto(t.grad, g);
+}
+
 /** a += b, elementwise. */
 export function addInto(a: Float32Array, b: Float32Array): void {
   for (let i = 0; i < a.length; i++) a[i] += b[i];
@@ -117,7 +128,7 @@ export function valueAndGrad(f: () => Tensor): number {
     tape = null;
   }
   if (loss.size !== 1) throw new Error(`valueAndGrad needs a scalar, got shape [${loss.shape}]`);
-  loss.grad = Float32Array.of(1);
+  (loss.grad ??= new Float32Array(1))[0] = 1;
   for (let i = steps.length - 1; i >= 0; i--) steps[i]();
   return loss.data[0];
 }

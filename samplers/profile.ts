@@ -8,7 +8,7 @@
  * @module
  */
 import { BatchLoader } from "./loader.ts";
-import type { SamplerConfig } from "./sampler.ts";
+import type { Batch, SamplerConfig } from "./sampler.ts";
 
 /** Options of {@link profileLoader}. */
 export interface ProfileOptions {
@@ -20,6 +20,12 @@ export interface ProfileOptions {
   consumerMs?: number;
   /** The stand-in keeps a CPU core busy (a CPU backend) instead of waiting (a GPU step). Default false. */
   consumerCpu?: boolean;
+  /**
+   * A real consumer (a training step) run on each batch instead of the
+   * stand-in; it may return the ms of its phases (forward, backward, …),
+   * which go into the row's `model` and onto the trace's model track.
+   */
+  consumer?: (batch: Batch, index: number) => Promise<Record<string, number> | void> | Record<string, number> | void;
 }
 
 /** One batch's row of the report (ms). */
@@ -44,6 +50,8 @@ export interface ProfileRow {
   handover: number;
   /** The consumer. */
   consumer: number;
+  /** The real consumer's phases (ms), when it reports them. */
+  model?: Record<string, number>;
 }
 
 /** The profile. */
@@ -51,7 +59,7 @@ export interface Profile {
   /** Per batch. */
   rows: ProfileRow[];
   /** Sums over batches. */
-  totals: Omit<ProfileRow, "batch" | "workers">;
+  totals: Omit<ProfileRow, "batch" | "workers" | "model">;
   /** Wall time, ms. */
   wall: number;
   /** Samples per second delivered. */
@@ -61,6 +69,9 @@ export interface Profile {
   /** Chrome trace events. */
   trace: { traceEvents: Record<string, unknown>[] };
 }
+
+/** Trace track of the real consumer's phases. */
+const MODEL_TRACK = 1000;
 
 /** Worker stages, in the order a unit runs them. */
 const STAGES = ["read", "decode", "tokenize", "normalize", "mask"] as const;
@@ -116,9 +127,13 @@ export async function profileLoader(config: SamplerConfig, opts: ProfileOptions)
       const handover = local ? 0 : Math.max(0, got - Math.max(loaded.made[1], askedAt));
       ev("wait", 0, askedAt, got - askedAt, { batch: i });
       const c0 = now();
-      if (opts.consumerMs) await consume(opts.consumerMs, opts.consumerCpu ?? false);
+      let model: Record<string, number> | undefined;
+      if (opts.consumer) model = (await opts.consumer(loaded.batch, i)) ?? undefined;
+      else if (opts.consumerMs) await consume(opts.consumerMs, opts.consumerCpu ?? false);
       const consumer = now() - c0;
       ev("consumer", 0, c0, consumer, { batch: i });
+      let m0 = c0;
+      for (const [phase, ms] of Object.entries(model ?? {})) (ev(phase, MODEL_TRACK, m0, ms, { batch: i }), m0 += ms);
       decoded += stats.bytesDecoded;
       delivered += stats.bytesDelivered;
       rows.push({
@@ -128,6 +143,7 @@ export async function profileLoader(config: SamplerConfig, opts: ProfileOptions)
         ...timings,
         handover,
         consumer,
+        ...(model ? { model } : {}),
       });
     }
   } finally {
@@ -137,6 +153,7 @@ export async function profileLoader(config: SamplerConfig, opts: ProfileOptions)
   const totals = Object.fromEntries(KEYS.map((k) => [k, rows.reduce((a, r) => a + r[k], 0)])) as Profile["totals"];
   events.push(
     { name: "thread_name", ph: "M", pid: 1, tid: 0, args: { name: "consumer (main)" } },
+    ...(opts.consumer ? [{ name: "thread_name", ph: "M", pid: 1, tid: MODEL_TRACK, args: { name: "model" } }] : []),
     ...Array.from({ length: Math.max(1, opts.workers) }, (_, w) => ({
       name: "thread_name",
       ph: "M",
@@ -173,6 +190,15 @@ export function formatProfile(p: Profile): string {
       keys.map((k) => `${((100 * p.totals[k]) / Math.max(sum, 1e-9)).toFixed(1)}%`.padStart(10)).join("")
     }`,
   );
+  const phases = [...new Set(p.rows.flatMap((r) => Object.keys(r.model ?? {})))];
+  if (phases.length) {
+    lines.push(`model   ${phases.map((k) => k.padStart(10)).join("")}   (ms per batch, inside consumer)`);
+    for (const r of p.rows) {
+      lines.push(
+        `${String(r.batch).padStart(5)}   ${phases.map((k) => (r.model?.[k] ?? 0).toFixed(1).padStart(10)).join("")}`,
+      );
+    }
+  }
   lines.push(
     `wall ${(p.wall / 1000).toFixed(2)} s, ${p.samplesPerSecond.toFixed(1)} samples/s, read amplification ${
       p.readAmplification.toFixed(2)

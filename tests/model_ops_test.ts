@@ -14,6 +14,7 @@ import {
   type Tensor,
   typescriptGemm,
   useGemm,
+  useTypescriptRows,
   valueAndGrad,
 } from "../ops/mod.ts";
 
@@ -85,12 +86,12 @@ Deno.test("ops: OpenBLAS sgemm equals the TypeScript kernel for every transpose,
   }
 });
 
-Deno.test("ops: attention and its gradients equal a plain dense reference; both gemm kernels agree", () => {
+Deno.test("ops: attention and its gradients equal a plain dense reference; saved or recomputed probabilities, both gemm kernels and both row kernels agree", () => {
   const rng = new Random(3);
   const [B, L, H, dh] = [2, 33, 3, 4];
   const qkv = parameter(randn(rng, B * L * 3 * H * dh), [B, L, 3 * H * dh]);
   const W = H * dh;
-  const run = () => {
+  const run = (saveBytes?: number) => {
     qkv.grad = undefined;
     let out!: Tensor;
     const wts = randn(new Random(9), B * L * W);
@@ -99,13 +100,18 @@ Deno.test("ops: attention and its gradients equal a plain dense reference; both 
         heads: H,
         headDim: dh,
         blockRows: 8,
-        saveBytes: 0,
+        saveBytes,
       });
       return weighted(() => out, wts)();
     });
     return { out: out.data.slice(), grad: qkv.grad!.slice(), wts };
   };
   const a = run();
+  // Recomputing the probabilities in the backward pass (flash style) gives the same gradients as keeping them.
+  const re = run(0);
+  for (let i = 0; i < re.grad.length; i++) {
+    assert.ok(Math.abs(re.grad[i] - a.grad[i]) < 1e-5, `recomputed gradient ${i}`);
+  }
   // Plain reference in float64: softmax(qkᵀ/√d)v per head, and its output for the weights.
   const d = qkv.data, ld = 3 * W;
   let worst = 0;
@@ -130,6 +136,17 @@ Deno.test("ops: attention and its gradients equal a plain dense reference; both 
     }
   }
   assert.ok(worst < 1e-5, `attention output differs from the reference by ${worst}`);
+  // The TypeScript row kernels give the same output and gradients as the WebAssembly SIMD ones.
+  useTypescriptRows(true);
+  try {
+    const t = run();
+    let wo = 0, wg = 0;
+    for (let i = 0; i < t.out.length; i++) wo = Math.max(wo, Math.abs(t.out[i] - a.out[i]));
+    for (let i = 0; i < t.grad.length; i++) wg = Math.max(wg, Math.abs(t.grad[i] - a.grad[i]));
+    assert.ok(wo < 1e-5 && wg < 1e-4, `TypeScript rows differ from SIMD rows: output ${wo}, gradient ${wg}`);
+  } finally {
+    useTypescriptRows(false);
+  }
   const blas = openblasGemm();
   if (blas) {
     useGemm(typescriptGemm);
@@ -142,4 +159,32 @@ Deno.test("ops: attention and its gradients equal a plain dense reference; both 
       useGemm(blas);
     }
   }
+});
+
+Deno.test("ops: GELU in WebAssembly SIMD equals the TypeScript GELU (values and gradients)", () => {
+  const rng = new Random(12);
+  const x = parameter(Float32Array.from({ length: 1003 }, () => rng.normal() * 4), [1003]);
+  const w = randn(rng, 1003);
+  const run = () => {
+    x.grad = undefined;
+    let y!: Tensor;
+    valueAndGrad(weighted(() => (y = gelu(x)), w));
+    return { y: y.data.slice(), g: x.grad!.slice() };
+  };
+  const simd = run();
+  useTypescriptRows(true);
+  let plain;
+  try {
+    plain = run();
+  } finally {
+    useTypescriptRows(false);
+  }
+  for (let i = 0; i < 1003; i++) {
+    assert.ok(Math.abs(simd.y[i] - plain.y[i]) < 2e-6 * Math.max(1, Math.abs(plain.y[i])), `value ${i}`);
+    assert.ok(Math.abs(simd.g[i] - plain.g[i]) < 1e-5 * Math.max(1, Math.abs(plain.g[i])), `gradient ${i}`);
+  }
+  // And the TypeScript form is GELU: 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))) at a known point.
+  const v = 1.3, want = 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
+  const one = gelu(parameter(Float32Array.of(v), [1])).data[0];
+  assert.ok(Math.abs(one - want) < 1e-6);
 });

@@ -125,3 +125,48 @@ Deno.test("deno task train --config configs/tiny.json runs with the task's permi
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /optimizer\.lrMax/);
 });
+
+Deno.test("train: every shipped configuration passes the checks; era5-multiformer has AtmoRep 2024's shape", () => {
+  for (const e of Deno.readDirSync(`${ROOT}configs`)) {
+    if (!e.name.endsWith(".json")) continue;
+    const raw = JSON.parse(Deno.readTextFileSync(`${ROOT}configs/${e.name}`));
+    const { layouts } = checkTrainConfig(raw, e.name);
+    assert.ok(layouts.length > 0, e.name);
+  }
+  const { config, layouts } = checkTrainConfig(
+    JSON.parse(Deno.readTextFileSync(`${ROOT}configs/era5-multiformer.json`)),
+  );
+  assert.deepEqual(layouts.map((l) => l.field), ["u", "v", "t", "q", "w"]);
+  for (const l of layouts) assert.deepEqual([l.levels * l.tokens, l.values], [1080, 972]);
+  for (const f of config.model.fields) assert.deepEqual([f.width, f.encoderLayers, f.decoderLayers], [1024, 6, 6]);
+  const fesom = checkTrainConfig(JSON.parse(Deno.readTextFileSync(`${ROOT}configs/era5-fesom.json`)));
+  assert.deepEqual(fesom.layouts.map((l) => l.kind), ["grid", "grid", "grid", "points"]);
+});
+
+Deno.test("profile-loader: the training step as consumer, its phases per batch and on the trace's model track", async () => {
+  const c = await tinyConfig(join(await tempDir(), "ck"));
+  const cfg = join(await tempDir(), "train.json");
+  await Deno.writeTextFile(cfg, JSON.stringify(c));
+  const trace = join(await tempDir(), "trace.json");
+  const task = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks["profile-loader"] as string;
+  const flags = task.split(" ").filter((a) => a.startsWith("--allow"));
+  const r = await run(Deno.execPath(), [
+    "run",
+    ...flags,
+    `${ROOT}tasks/profile-loader.ts`,
+    cfg,
+    "--batches",
+    "3",
+    "--workers",
+    "1",
+    "--trace",
+    trace,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /consumer: the training step/);
+  assert.match(r.stdout, /model\s+inputs\s+forward\s+backward\s+optimizer/);
+  const events = JSON.parse(await Deno.readTextFile(trace)).traceEvents as { name: string; tid: number; ph: string }[];
+  const model = events.filter((e) => e.ph === "X" && ["forward", "backward", "optimizer"].includes(e.name));
+  assert.equal(model.length, 9, "three phases per batch on the model track");
+  assert.ok(events.some((e) => e.ph === "M" && (e as unknown as { args: { name: string } }).args.name === "model"));
+});

@@ -64,7 +64,11 @@ export class AdamW {
   /** Global L2 norm of the gradients. */
   gradNorm(): number {
     let s = 0;
-    for (const t of this.params.values()) if (t.grad) { for (const g of t.grad) s += g * g; }
+    for (const t of this.params.values()) {
+      const g = t.grad;
+      if (!g) continue;
+      for (let i = 0; i < g.length; i++) s += g[i] * g[i];
+    }
     return Math.sqrt(s);
   }
 
