@@ -105,6 +105,18 @@ Deno.test("train: configuration errors name the key", () => {
   }
 });
 
+Deno.test("train: a validation range without any window is a config error naming the key", async () => {
+  const c = await tinyConfig(
+    join(await tempDir(), "ck"),
+    (c) => (c.validation!.timeRange = ["1990-01-01", "1990-01-02"]),
+  );
+  await assert.rejects(() => train(c, checkTrainConfig(c).layouts), (e: Error) => {
+    assert.ok(isPipelineError(e, "config"), String(e));
+    assert.match(e.message, /^validation\.timeRange: .*time/);
+    return true;
+  });
+});
+
 Deno.test("deno task train --config configs/tiny.json runs with the task's permissions", async () => {
   const base = await tempDir();
   const cfg = join(base, "tiny.json");

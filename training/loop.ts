@@ -14,6 +14,7 @@ import { BatchLoader } from "../samplers/loader.ts";
 import { MultifieldSampler } from "../samplers/sampler.ts";
 import type { Batch } from "../samplers/batch.ts";
 import { coefficientSetIdentity } from "../normalization/identity.ts";
+import { ConfigError } from "../errors.ts";
 import { gemm, Random } from "../ops/mod.ts";
 import { Multiformer } from "../models/multiformer.ts";
 import type { FieldLayout } from "../models/config.ts";
@@ -102,13 +103,18 @@ export async function train(
   const probe = new MultifieldSampler(config.sampler);
   const sets = await Promise.all(probe.norms.map((n) => coefficientSetIdentity(n.root)));
   const stores = config.sampler.datasets.map((d) => absolute(d.store));
-  const valSampler = config.validation
-    ? new MultifieldSampler({
-      ...config.sampler,
-      timeRange: config.validation.timeRange,
-      seed: config.sampler.seed + 1,
-    })
-    : undefined;
+  let valSampler: MultifieldSampler | undefined;
+  if (config.validation) {
+    try {
+      valSampler = new MultifieldSampler({
+        ...config.sampler,
+        timeRange: config.validation.timeRange,
+        seed: config.sampler.seed + 1,
+      });
+    } catch (e) {
+      throw new ConfigError("validation.timeRange", (e as Error).message, { cause: e });
+    }
+  }
 
   const model = new Multiformer(config.model, layouts, seed);
   const optimizer = new AdamW(model.params.map, config.optimizer);
