@@ -71,6 +71,16 @@ if (import.meta.main) {
           }
           config.backend = "cpu";
         }
+        for (const [i, d] of config.sampler.datasets.entries()) {
+          try {
+            Deno.statSync(d.store);
+          } catch {
+            const hint = d.store.endsWith("out/demo/era5_sample.zarr")
+              ? " (`deno task demo` converts the bundled sample there)"
+              : "";
+            throw new ConfigError(`sampler.datasets[${i}].store`, `no store at ${d.store}${hint}`);
+          }
+        }
         console.error(
           `backend cpu · matmul ${gemm().name} · ${config.threads ?? 1} thread(s) · ` +
             `loader workers ${config.loader?.workers ?? 1}`,

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { checkForecastTrainConfig } from "../forecast/train.ts";
 import { join } from "node:path";
 import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
 import { checkTrainConfig, type TrainConfig } from "../training/config.ts";
@@ -105,6 +106,18 @@ Deno.test("train: configuration errors name the key", () => {
   }
 });
 
+Deno.test("train: a validation range without any window is a config error naming the key", async () => {
+  const c = await tinyConfig(
+    join(await tempDir(), "ck"),
+    (c) => (c.validation!.timeRange = ["1990-01-01", "1990-01-02"]),
+  );
+  await assert.rejects(() => train(c, checkTrainConfig(c).layouts), (e: Error) => {
+    assert.ok(isPipelineError(e, "config"), String(e));
+    assert.match(e.message, /^validation\.timeRange: .*time/);
+    return true;
+  });
+});
+
 Deno.test("deno task train --config configs/tiny.json runs with the task's permissions", async () => {
   const base = await tempDir();
   const cfg = join(base, "tiny.json");
@@ -130,6 +143,11 @@ Deno.test("train: every shipped configuration passes the checks; era5-multiforme
   for (const e of Deno.readDirSync(`${ROOT}configs`)) {
     if (!e.name.endsWith(".json")) continue;
     const raw = JSON.parse(Deno.readTextFileSync(`${ROOT}configs/${e.name}`));
+    // Forecast-engine configs (train --stage forecast) have their own checker.
+    if ("engine" in raw) {
+      checkForecastTrainConfig(raw, e.name);
+      continue;
+    }
     const { layouts } = checkTrainConfig(raw, e.name);
     assert.ok(layouts.length > 0, e.name);
   }

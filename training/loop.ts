@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { BatchLoader } from "../samplers/loader.ts";
 import { MultifieldSampler } from "../samplers/sampler.ts";
 import type { Batch } from "../samplers/batch.ts";
+import { ConfigError, isPipelineError } from "../errors.ts";
 import { gemm, Random } from "../ops/mod.ts";
 import { Multiformer } from "../models/multiformer.ts";
 import type { FieldLayout } from "../models/config.ts";
@@ -101,13 +102,22 @@ export async function train(
   const probe = new MultifieldSampler(config.sampler);
   const sets = await Promise.all(probe.coefficients.map((c) => c.identity()));
   const stores = config.sampler.datasets.map((d) => absolute(d.store));
-  const valSampler = config.validation
-    ? new MultifieldSampler({
-      ...config.sampler,
-      timeRange: config.validation.timeRange,
-      seed: config.sampler.seed + 1,
-    })
-    : undefined;
+  let valSampler: MultifieldSampler | undefined;
+  if (config.validation) {
+    try {
+      valSampler = new MultifieldSampler({
+        ...config.sampler,
+        timeRange: config.validation.timeRange,
+        seed: config.sampler.seed + 1,
+      });
+    } catch (e) {
+      // The sampler names its own key (timeRange); here it is the validation's.
+      if (isPipelineError(e, "config") && e.path === "timeRange") {
+        throw new ConfigError("validation.timeRange", e.problem, { cause: e });
+      }
+      throw e;
+    }
+  }
 
   const model = new Multiformer(config.model, layouts, seed);
   const optimizer = new AdamW(model.params.map, config.optimizer);
