@@ -14,7 +14,7 @@
 import { MultifieldSampler, type SamplerConfig, type Unit, type UnitResult } from "./sampler.ts";
 import type { Batch, BatchTimings, FieldBatch } from "./batch.ts";
 import { fieldBytes } from "./batch.ts";
-import { type ErrorKind, PipelineError } from "../errors.ts";
+import { ConfigError, type ErrorKind, PipelineError } from "../errors.ts";
 
 /** One unit as run by a thread. */
 export interface UnitTrace {
@@ -46,6 +46,8 @@ export interface LoaderOptions {
   workers: number;
   /** Bytes of batch buffers the loader may hold (at least one batch). Default two batches. */
   bufferBytes?: number;
+  /** Index of the first batch delivered (a resumed training run starts where it stopped). Default 0. */
+  firstBatch?: number;
 }
 
 interface Pending {
@@ -57,7 +59,7 @@ interface Pending {
   done?: LoadedBatch;
 }
 
-/** Loads batches 0, 1, 2, … of a sampler configuration. */
+/** Loads batches 0, 1, 2, … (or from `firstBatch` on) of a sampler configuration. */
 export class BatchLoader {
   private readonly config: SamplerConfig;
   private readonly options: LoaderOptions;
@@ -77,6 +79,15 @@ export class BatchLoader {
   private failure?: Error;
 
   constructor(config: SamplerConfig, options: LoaderOptions) {
+    const first = options.firstBatch ?? 0;
+    if (!Number.isInteger(first) || first < 0) {
+      throw new ConfigError("loader.firstBatch", `must be a non-negative integer (got ${first})`);
+    }
+    if (!Number.isInteger(options.workers) || options.workers < 0) {
+      throw new ConfigError("loader.workers", `must be a non-negative integer (got ${options.workers})`);
+    }
+    this.cursor = { batch: first, unit: 0 };
+    this.next = first;
     this.config = config;
     this.options = options;
   }

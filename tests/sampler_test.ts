@@ -222,6 +222,34 @@ Deno.test("a batch reads only the chunks its neighborhoods touch", async () => {
   assert.equal(batch.stats.bytesDelivered, 3 * 4 * 12 * 18 * 36 * 4);
 });
 
+Deno.test("a loader started at batch k (a resumed run) delivers batches k, k+1, … of the full sequence", async () => {
+  const { BatchLoader } = await import("../samplers/loader.ts");
+  const cfg = await config({ batchSize: 2 });
+  const s = new MultifieldSampler(cfg);
+  for (const workers of [0, 2]) {
+    const loader = new BatchLoader(cfg, { workers, firstBatch: 3 });
+    await loader.start();
+    try {
+      for (const k of [3, 4]) {
+        const b = (await loader.nextBatch()).batch;
+        assert.equal(b.index, k);
+        const want = s.batch(k);
+        assert.deepEqual(b.samples, want.samples);
+        b.fields.forEach((f, i) => {
+          assert.deepEqual(f.tokens, want.fields[i].tokens);
+          assert.deepEqual(f.mask, want.fields[i].mask);
+        });
+      }
+    } finally {
+      loader.close();
+    }
+  }
+  assert.throws(
+    () => new BatchLoader(cfg, { workers: 0, firstBatch: -1 }),
+    /loader\.firstBatch: must be a non-negative integer/,
+  );
+});
+
 Deno.test("the same seed gives the same batches with 0, 1 or 2 loader workers", async () => {
   const { BatchLoader } = await import("../samplers/loader.ts");
   const cfg = await config({ batchSize: 3 });

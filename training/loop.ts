@@ -193,15 +193,14 @@ export async function train(
       ),
     );
 
-  const loader = new BatchLoader(config.sampler, { workers: config.loader?.workers ?? 1 });
+  // Batch i feeds step i: a resumed run starts at its step's batch.
+  const loader = new BatchLoader(config.sampler, { workers: config.loader?.workers ?? 1, firstBatch: start });
   await loader.start();
   const total = config.schedule.steps;
   const end = Math.min(total, start + (opt.stopAfter ?? Infinity));
   const stepLosses: number[] = [];
   let validation: Record<string, number> | undefined;
   try {
-    // Batch i feeds step i: a resumed run skips the batches its first part consumed.
-    for (let i = 0; i < start; i++) await loader.nextBatch();
     for (let step = start; step < end; step++) {
       const t0 = performance.now();
       const loaded = await loader.nextBatch();
