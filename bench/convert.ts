@@ -63,6 +63,7 @@ async function generate(n: number, format: Format): Promise<string[]> {
 
 interface Measured {
   seconds: number;
+  cpu_seconds: number;
   peak_rss_mb: number;
 }
 
@@ -262,6 +263,7 @@ try {
     }
     const sa = stats(a.map((m) => m.seconds)), sb = stats(b.map((m) => m.seconds));
     const rssA = stats(a.map((m) => m.peak_rss_mb)), rssB = stats(b.map((m) => m.peak_rss_mb));
+    const ca = stats(a.map((m) => m.cpu_seconds)), cb = stats(b.map((m) => m.cpu_seconds));
     const ratios = a.map((m, r) => b[r].seconds / m.seconds);
     const rr = stats(ratios);
     report.push(
@@ -281,6 +283,9 @@ try {
       `ours / xarray  ${(sb.median / sa.median).toFixed(2)}× (ratio of medians; per round ${rr.min.toFixed(2)}–${
         rr.max.toFixed(2)
       }×)`,
+      `CPU time (user + system) per run, median: ours ${ca.median.toFixed(1)} s, xarray ${cb.median.toFixed(1)} s: ${
+        f0(mb / ca.median)
+      } vs ${f0(mb / cb.median)} MB per CPU second (${(cb.median / ca.median).toFixed(2)}×)`,
       `ours / limit   ${f0((limitSeconds / sa.median) * 100)} % (median; best round ${
         f0((limitSeconds / sa.min) * 100)
       } %)`,
