@@ -82,9 +82,14 @@ Deno.test("HDF5 reader: every layout, chunk index and filter decodes to the HDF5
     try {
       const label = `${c.writer} ${c.file.split("/").at(-1)} ${c.var}`;
       const reader = ds.readerOf(c.var);
-      assert.ok(reader.startsWith(`own (`) && reader.includes(c.storage), `${label}: read by ${reader}`);
-      if (c.filters) {
-        assert.ok(reader.endsWith(`, ${c.filters})`), `${label}: filters ${reader}, expected ${c.filters}`);
+      if (c.storage === "h5wasm") {
+        // Filters the own reader does not implement go to the HDF5 library, named in the reason.
+        assert.equal(reader, `h5wasm (the ${c.filters} filter)`, label);
+      } else {
+        assert.ok(reader.startsWith(`own (`) && reader.includes(c.storage), `${label}: read by ${reader}`);
+        if (c.filters) {
+          assert.ok(reader.endsWith(`, ${c.filters})`), `${label}: filters ${reader}, expected ${c.filters}`);
+        }
       }
       seen.add(c.storage);
       const expected = Deno.readFileSync(join(dir, c.bin));
@@ -106,7 +111,9 @@ Deno.test("HDF5 reader: every layout, chunk index and filter decodes to the HDF5
       ds.close();
     }
   }
-  for (const s of ["btree1", "btree2", "fixed", "extensible", "single", "implicit", "contiguous", "compact"]) {
+  for (
+    const s of ["btree1", "btree2", "fixed", "extensible", "single", "implicit", "contiguous", "compact", "h5wasm"]
+  ) {
     assert.ok(seen.has(s), `no case for ${s}`);
   }
 });
