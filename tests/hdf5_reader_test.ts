@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openHdf5 } from "../converters/formats/hdf5.ts";
-import { fletcher32 } from "../converters/formats/hdf5_chunks.ts";
+import { decodeCounter, fletcher32 } from "../converters/formats/hdf5_chunks.ts";
 import { InputError } from "../errors.ts";
 import { nativeInflater, nodeInflater } from "../zarr/deflate.ts";
 import * as zlib from "node:zlib";
@@ -82,9 +82,14 @@ Deno.test("HDF5 reader: every layout, chunk index and filter decodes to the HDF5
     try {
       const label = `${c.writer} ${c.file.split("/").at(-1)} ${c.var}`;
       const reader = ds.readerOf(c.var);
-      assert.ok(reader.startsWith(`own (`) && reader.includes(c.storage), `${label}: read by ${reader}`);
-      if (c.filters) {
-        assert.ok(reader.endsWith(`, ${c.filters})`), `${label}: filters ${reader}, expected ${c.filters}`);
+      if (c.storage === "h5wasm") {
+        // Filters the own reader does not implement go to the HDF5 library, named in the reason.
+        assert.equal(reader, `h5wasm (the ${c.filters} filter)`, label);
+      } else {
+        assert.ok(reader.startsWith(`own (`) && reader.includes(c.storage), `${label}: read by ${reader}`);
+        if (c.filters) {
+          assert.ok(reader.endsWith(`, ${c.filters})`), `${label}: filters ${reader}, expected ${c.filters}`);
+        }
       }
       seen.add(c.storage);
       const expected = Deno.readFileSync(join(dir, c.bin));
@@ -106,7 +111,9 @@ Deno.test("HDF5 reader: every layout, chunk index and filter decodes to the HDF5
       ds.close();
     }
   }
-  for (const s of ["btree1", "btree2", "fixed", "extensible", "single", "implicit", "contiguous", "compact"]) {
+  for (
+    const s of ["btree1", "btree2", "fixed", "extensible", "single", "implicit", "contiguous", "compact", "h5wasm"]
+  ) {
     assert.ok(seen.has(s), `no case for ${s}`);
   }
 });
@@ -266,5 +273,24 @@ Deno.test("HDF5 reader: a conversion through the own reader writes the same stor
         assert.equal(strip(x), strip(y), f);
       } else assert.equal(firstDifference(x, y), -1, `${f} differs`);
     }
+  }
+});
+
+Deno.test("HDF5 reader: slabs that cut through chunks decode each chunk once", async () => {
+  const { dir, cases: list } = await cases();
+  const c = list.find((x) => x.file.endsWith("nc_unlimited.nc") && x.var === "v")!;
+  const expected = Deno.readFileSync(join(dir, c.bin));
+  const ds = await openHdf5(c.file, "own");
+  try {
+    // Chunks of 4 × 13 × 36 read in slabs of 3 steps: 6 × 2 chunks, each straddling two or more slabs.
+    const [nt, ny, nx] = c.shape;
+    const before = decodeCounter.chunks;
+    for (let t = 0; t < nt; t += 3) {
+      const got = bytesOf(ds.read("v", [t, 0, 0], [Math.min(3, nt - t), ny, nx]));
+      assert.equal(firstDifference(got, expected.subarray(t * ny * nx * 4, (t + 3) * ny * nx * 4)), -1, `slab at ${t}`);
+    }
+    assert.equal(decodeCounter.chunks - before, Math.ceil(nt / 4) * Math.ceil(ny / 13));
+  } finally {
+    ds.close();
   }
 });

@@ -165,8 +165,13 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
   let rawBytes = 0, storedBytes = 0;
 
   for (let c0 = task.t0; c0 < task.t1; c0 += tc) {
-    slab.fill(NaN);
     const c1 = Math.min(c0 + tc, task.t1);
+    // NaN only where no run writes (gaps): a full slab is overwritten anyway.
+    let covered = 0;
+    for (const run of task.runs) {
+      covered += Math.max(0, Math.min(run.storeT + run.count, c1) - Math.max(run.storeT, c0));
+    }
+    if (covered !== c1 - c0) slab.fill(NaN);
     for (const run of task.runs) {
       const a = Math.max(run.storeT, c0), b = Math.min(run.storeT + run.count, c1);
       if (a >= b) continue;
@@ -186,8 +191,8 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
     const shard: Float32Array[] | undefined = target.spec.shards ? [] : undefined;
     for (let i0 = 0; i0 < nlat; i0 += clat) {
       for (let j0 = 0; j0 < nlon; j0 += clon) {
-        chunk.fill(NaN);
         const rows = Math.min(clat, nlat - i0), cols = Math.min(clon, nlon - j0);
+        if (rows < clat || cols < clon || c1 - c0 < tc) chunk.fill(NaN); // edge tiles: NaN outside the grid
         for (let t = 0; t < c1 - c0; t++) {
           for (let i = 0; i < rows; i++) {
             const s = t * plane + (i0 + i) * nlon + j0;
@@ -221,6 +226,18 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
   };
 }
 
+const storeOrder = new WeakMap<Grid, boolean>();
+
+/** True when the grid's permutations are the identity (remapping would copy planes unchanged). */
+function inStoreOrder(grid: Grid): boolean {
+  let same = storeOrder.get(grid);
+  if (same === undefined) {
+    same = grid.latPerm.every((v, i) => v === i) && grid.lonPerm.every((v, i) => v === i);
+    storeOrder.set(grid, same);
+  }
+  return same;
+}
+
 async function readRun(
   ctx: TaskContext,
   run: ReadRun,
@@ -240,6 +257,22 @@ async function readRun(
   const plane = ctx.grid.latPerm.length * ctx.grid.lonPerm.length;
   const p = run.packing;
   const n = cnt.reduce((a, b) => a * b, 1);
+  const nexp = run.expverDim ? run.expverCount : 1;
+  // ±Inf is an error (or NaN with --inf-to-nan), wherever the values were decoded.
+  const finite = (v: Float32Array) =>
+    checkInfinite(v, {
+      file: run.file,
+      variable: run.variable,
+      where: (i) => `time index ${localT + Math.floor(i / (nexp * plane))}, point ${i % plane}`,
+    }, run.infToNaN ?? false);
+  // Source already in store order (CDS files: north→south, 0..360) and no expver halves: decode into the slab.
+  if (nexp === 1 && inStoreOrder(ctx.grid)) {
+    const slab = out.subarray(outOffset, outOffset + n);
+    if (ds.readDecoded?.(run.variable, start, cnt, p, slab)) {
+      finite(slab);
+      return;
+    }
+  }
   let values = ctx.buffer("unpack", n);
   // Readers that decode CF packing while converting the bytes (netCDF3 shorts) skip a pass.
   if (!ds.readDecoded?.(run.variable, start, cnt, p, values)) {
@@ -248,12 +281,7 @@ async function readRun(
       values = raw; // already physical float32 with NaN fill (new CDS files)
     } else unpackInto(raw, p, values);
   }
-  const nexp = run.expverDim ? run.expverCount : 1;
-  checkInfinite(values, {
-    file: run.file,
-    variable: run.variable,
-    where: (i) => `time index ${localT + Math.floor(i / (nexp * plane))}, point ${i % plane}`,
-  }, run.infToNaN ?? false);
+  finite(values);
   for (let t = 0; t < count; t++) {
     const base = t * nexp * plane;
     // Legacy ERA5/ERA5T downloads: halves along expver, NaN where the other has data.

@@ -55,9 +55,10 @@ export interface SourceDataset {
   read(name: string, start: number[], count: number[]): NumericArray;
   /**
    * Optional fast path: read a hyperslab and CF-decode it (packing, fill
-   * values → NaN) straight into `out` as float32 in one pass over the
-   * bytes, giving the same values as `unpackInto(read(...), packing, out)`.
-   * Returns false when the reader has no such path for this variable.
+   * values → NaN) straight into `out` as float32 (netCDF3 shorts in one
+   * pass over the bytes, netCDF4 float32 decoded in place), giving the same
+   * values as `unpackInto(read(...), packing, out)`. Returns false when the
+   * reader has no such path for this variable.
    */
   readDecoded?(name: string, start: number[], count: number[], packing: Packing, out: Float32Array): boolean;
   /** Read a whole variable; strings come back as `string[]`. */

@@ -25,6 +25,7 @@ import {
 } from "./dataset.ts";
 import { InputError } from "../../errors.ts";
 import { Hdf5Corrupt, Hdf5File, Hdf5Unsupported, Hdf5Variable } from "./hdf5_chunks.ts";
+import { type Packing, unpackInto } from "../cf.ts";
 
 /** Which code reads the values of numeric variables. */
 export type Hdf5Engine = "own" | "h5wasm";
@@ -202,6 +203,27 @@ export class HDF5Dataset implements SourceDataset {
     }
     this.own.set(name, r);
     return r;
+  }
+
+  /**
+   * Values decoded straight into `out`: float32 without packing is read by
+   * the own reader into it directly; other numeric types are read and
+   * unpacked. False when h5wasm reads the variable (the caller falls back).
+   */
+  readDecoded(name: string, start: number[], count: number[], packing: Packing, out: Float32Array): boolean {
+    const v = this.variables.get(name);
+    if (!v || !TYPED[v.dtype] || typeof this.ownVariable(name) === "string") return false;
+    const own = this.ownVariable(name) as Hdf5Variable;
+    const n = count.reduce((a, b) => a * b, 1);
+    if (v.dtype === "float32" && packing.scale === 1 && packing.offset === 0 && packing.fills.length === 0) {
+      try {
+        own.read(start, count, new Uint8Array(out.buffer, out.byteOffset, 4 * n));
+      } catch (e) {
+        if (e instanceof Hdf5Corrupt) throw new InputError(this.path, e.message, { field: name });
+        throw e;
+      }
+    } else unpackInto(this.read(name, start, count), packing, out);
+    return true;
   }
 
   read(name: string, start: number[], count: number[]): NumericArray {

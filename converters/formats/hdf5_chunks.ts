@@ -515,6 +515,9 @@ class ChunkCache {
   }
 }
 
+/** Chunks decoded (filters undone) by this thread so far: lets tests check that none is decoded twice. */
+export const decodeCounter = { chunks: 0 };
+
 /** Decoded chunks of this thread, all files: 64 MB at most. */
 const chunkCache = new ChunkCache(64 << 20);
 let cacheFileIds = 0;
@@ -789,6 +792,7 @@ export class Hdf5Variable {
 
   /** Undo the filter pipeline of one stored chunk into `into` (exactly one decoded chunk). */
   private decodeChunk(stored: Uint8Array, mask: number, scaled: number[], into: Uint8Array): void {
+    decodeCounter.chunks++;
     const layout = this.layout as Extract<Layout, { kind: "chunked" }>;
     const where = () =>
       `chunk (${scaled.map((s, d) => s * layout.chunk[d]).join(", ")}) of ${this.name}` +

@@ -170,6 +170,8 @@ with h5py.File(path, "w", libver="latest") as f:
     f.create_dataset("btree2", data=field((60, 61), "f4"), maxshape=(None, None), chunks=(2, 2), compression="gzip",
                      shuffle=True)
     f.create_dataset("btree2_plain", data=field((60, 61), "i2"), maxshape=(None, None), chunks=(2, 2))
+    # A filter the own reader hands to the HDF5 library (h5wasm): scale-offset.
+    f.create_dataset("scaleoffset", data=field((6, 20, 30), "i4"), chunks=(3, 10, 30), scaleoffset=0)
     # Implicit index: chunked, no filters, space allocated early (only the low-level API sets that).
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_chunk((3, 10))
@@ -189,7 +191,7 @@ with h5py.File(path, "r") as f:
         ("compact", "contiguous", ""), ("extensible", "extensible", "shuffle+deflate"),
         ("extensible_inner", "extensible", "deflate"), ("extensible_many", "extensible", ""),
         ("extensible_paged", "extensible", ""), ("btree2", "btree2", "shuffle+deflate"), ("btree2_plain", "btree2", ""),
-        ("implicit", "implicit", ""), ("compact_ll", "compact", ""),
+        ("implicit", "implicit", ""), ("compact_ll", "compact", ""), ("scaleoffset", "h5wasm", "scaleoffset"),
     ):
         expect(path, name, "h5py", storage, filters, f[name][()])
 
