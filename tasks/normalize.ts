@@ -52,7 +52,9 @@ if (import.meta.main) {
         checkOutput(store, o.out, o.overwrite);
         // One end of the period alone: the other is the data's own end, named in any error.
         let { from, to } = o;
-        if ((from === undefined) !== (to === undefined)) {
+        const month = /^\d{4}-(0[1-9]|1[0-2])$/;
+        // (A malformed month is left to deriveNormSet, whose message names it.)
+        if ((from === undefined) !== (to === undefined) && month.test(from ?? to!)) {
           const [first, last] = dataMonths(store);
           from ??= first;
           to ??= last;
