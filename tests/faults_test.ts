@@ -479,19 +479,34 @@ Deno.test({
       return;
     }
     const mnt = await tempDir();
-    const m = await run("mount", ["-t", "tmpfs", "-o", "size=300k", "tmpfs", mnt]);
+    const m = await run("mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt]);
     if (m.code !== 0) {
       console.log(`skipped: cannot mount a tmpfs here (${m.stderr.trim()})`);
       return;
     }
     try {
-      await t.step("convert with 2 workers into a 300 KB file system", async () => {
-        const out = join(mnt, "full.zarr");
-        const r = await runTask("convert", ["era5", "-q", "--workers", "2", "--out", out, SAMPLE.legacy, SAMPLE.new]);
-        assert.notEqual(r.code, 0);
-        assert.match(r.stderr, /No space left on device/);
-        assert.doesNotMatch(r.stderr, /Directory not empty/);
-        assert.deepEqual([...Deno.readDirSync(mnt)].map((e) => e.name), [], "nothing left on the full file system");
+      // Small chunks (a 4 KB page each on tmpfs) and 4 workers: a worker's write fails first, while the others
+      // still write; before the fix, about every other run reported "Directory not empty" and left the stages.
+      await t.step("convert with 4 workers into a 3 MB file system, three times", async () => {
+        for (let i = 0; i < 3; i++) {
+          const out = join(mnt, "full.zarr");
+          const r = await runTask("convert", [
+            "era5",
+            "-q",
+            "--workers",
+            "4",
+            "--chunks",
+            "time=1,lat=16,lon=16",
+            "--out",
+            out,
+            SAMPLE.legacy,
+            SAMPLE.new,
+          ]);
+          assert.notEqual(r.code, 0);
+          assert.match(r.stderr, /No space left on device/);
+          assert.doesNotMatch(r.stderr, /Directory not empty/);
+          assert.deepEqual([...Deno.readDirSync(mnt)].map((e) => e.name), [], "nothing left on the full file system");
+        }
       });
     } finally {
       await run("umount", [mnt]);

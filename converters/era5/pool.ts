@@ -133,6 +133,6 @@ export async function runPool(
     for (const w of pool) w.terminate();
     // Termination is carried out by this thread's event loop: give it a turn before any cleanup
     // removes the staged stores, or a worker's last write could make their directories again.
-    if (failed || signal?.aborted) await new Promise((r) => setTimeout(r, 50));
+    if (failed || signal?.aborted) await new Promise((r) => setTimeout(r, 250));
   }
 }
