@@ -542,3 +542,31 @@ Deno.test("3. --finalize verifies each task's statistics against its done marker
   assert.equal(r.code, 0, r.stderr);
   assert.ok(exists(out) && !exists(`${out}.partial`) && !exists(`${out}.partial.build`));
 });
+
+Deno.test("3. a real process exit in the middle of --finalize (ATMOREP_TEST_ABORT_AFTER_WRITES): the CLI resume path completes", async () => {
+  const dir = await tempDir();
+  const out = join(dir, "r.zarr");
+  const args = ["-q", "--fields", "t2m", "--workers", "0", "--out", out];
+  for (const step of [["--init", ...args, SFC], ["--part", "1/1", ...args]]) {
+    const r = await runTask("convert", ["era5", ...step]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  // Exit after the 18th write of finalize: the coefficient set is published, the data store is not yet.
+  const killed = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMS, `${ROOT}tasks/convert.ts`, "era5", "--finalize", ...args],
+    env: { ATMOREP_TEST_ABORT_AFTER_WRITES: "18" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(killed.code, 86, new TextDecoder().decode(killed.stderr));
+  assert.ok(exists(`${out}.lock`), "the dead process's lock file stays behind");
+  const inspect = await runTask("inspect", [out]);
+  assert.notEqual(inspect.code, 0, "nothing looks finished yet");
+  for (const step of [["--init", ...args, SFC], ["--part", "1/1", ...args], ["--finalize", ...args]]) {
+    const r = await runTask("convert", ["era5", ...step]);
+    assert.equal(r.code, 0, `${step[0]}: ${r.stderr}`);
+  }
+  const ins = await runTask("inspect", [out]);
+  assert.equal(ins.code, 0, ins.stderr);
+  assert.ok(!exists(`${out}.partial`) && !exists(`${out}.partial.build`) && !exists(`${out}.lock`));
+});

@@ -186,7 +186,8 @@ export function initializedAlready(opts: Era5Options): boolean {
   if (!dir) return false;
   const { state } = loadBuild(opts.out.replace(/\/+$/, ""));
   const want = initFingerprint(opts, opts.codec ?? DEFAULT_CODEC, opts.zarrFormat ?? 2);
-  const had = state.options ?? {};
+  if (!state.options) return true; // a build made before options were recorded: continue it as before
+  const had = state.options;
   const differs = Object.keys(want).filter((k) => JSON.stringify(want[k]) !== JSON.stringify(had[k] ?? null));
   if (differs.length) {
     throw new ConfigError(
