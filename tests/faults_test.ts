@@ -570,3 +570,21 @@ Deno.test("3. a real process exit in the middle of --finalize (ATMOREP_TEST_ABOR
   assert.equal(ins.code, 0, ins.stderr);
   assert.ok(!exists(`${out}.partial`) && !exists(`${out}.partial.build`) && !exists(`${out}.lock`));
 });
+
+Deno.test("5. a time or latitude dimension of size zero is an error naming the file, not an empty store", async () => {
+  const dir = await tempDir();
+  for (const [name, nt, nlat] of [["no_times", 0, 3], ["no_rows", 2, 0]] as const) {
+    const path = join(dir, `${name}.nc`);
+    await py(`d = netCDF4.Dataset(${JSON.stringify(path)}, "w")
+d.createDimension("valid_time", ${nt}); d.createDimension("latitude", ${nlat}); d.createDimension("longitude", 4)
+t = d.createVariable("valid_time", "i8", ("valid_time",)); t.units = "seconds since 1970-01-01"; t[:] = np.arange(${nt}) * 3600
+la = d.createVariable("latitude", "f8", ("latitude",)); la[:] = np.linspace(10, -10, ${nlat})
+lo = d.createVariable("longitude", "f8", ("longitude",)); lo[:] = [0, 90, 180, 270]
+v = d.createVariable("t2m", "f4", ("valid_time", "latitude", "longitude")); v.units = "K"
+d.close()`);
+    const out = join(dir, `${name}.zarr`);
+    const err = await convertFails([path], out);
+    assert.match(err, new RegExp(`${name}\\.nc: (valid_time|latitude) has length 0: the file holds no data`));
+    assert.ok(!exists(out));
+  }
+});
