@@ -30,9 +30,9 @@ import {
   assertNoRunningTasks,
   buildDir,
   type BuildState,
+  claimTask,
   findBuildDir,
   loadBuild,
-  lockTasks,
   parkedBuildDir,
   partTasks,
   saveBuild,
@@ -271,20 +271,27 @@ export async function runConversionPart(
   if (dir !== buildDir(state.stageOut)) return { ran: 0, skipped: mine.length };
   workerCount(opts.workers, 1);
   const todo = mine.filter((t) => !taskDone(dir, t.id));
-  const locks = lockTasks(dir, todo.map((t) => t.id), `convert era5 --part ${part}/${parts}`);
-  let rawBytes = 0, done = 0;
+  let rawBytes = 0, done = 0, ran = 0;
   const delay = testDelayMs();
-  try {
-    await runPool(todo, state.grid, opts.workers, (task, r) => {
+  const purpose = `convert era5 --part ${part}/${parts}`;
+  await runPool(
+    todo,
+    state.grid,
+    opts.workers,
+    (task, r) => {
       writeDone(dir, task.id, writeTaskStats(statsPath(dir, task.id), r));
       if (delay) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
       rawBytes += r.rawBytes;
+      ran++;
       opts.onProgress?.({ phase: "convert", done: ++done, total: todo.length, bytes: rawBytes });
-    }, opts.signal);
-  } finally {
-    locks.release();
-  }
-  return { ran: todo.length, skipped: mine.length - todo.length };
+    },
+    opts.signal,
+    (t) => {
+      const lock = claimTask(dir, t.id, purpose);
+      return lock && (() => lock.release());
+    },
+  );
+  return { ran, skipped: mine.length - ran };
 }
 
 /** ATMOREP_TEST_TASK_DELAY_MS slows parts down so tests can kill one mid-way. */
