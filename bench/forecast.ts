@@ -13,7 +13,8 @@
  * @module
  */
 import { join } from "node:path";
-import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
+import { convertEra5 } from "../converters/era5/convert.ts";
+import { expandInputs } from "../cli/inputs.ts";
 import { MultifieldSampler } from "../samplers/sampler.ts";
 import { fieldLayouts, type MultiformerConfig } from "../models/config.ts";
 import { Multiformer } from "../models/multiformer.ts";

@@ -225,8 +225,13 @@ export function removeStaged(...stages: string[]): void {
         }
       }
     }
-    sleepSync(round === 0 ? 20 : 100);
-    if (!stages.some(pathExists)) return;
+    // Gone, and still gone a moment later (a late write would have made a directory again by then).
+    let quiet = 0;
+    while (quiet < 3 && !stages.some(pathExists)) {
+      sleepSync(50);
+      quiet++;
+    }
+    if (quiet === 3) return;
   }
   const left = stages.filter(pathExists);
   if (left.length) throw new StoreError(left[0], "could not be removed: something keeps writing into it");

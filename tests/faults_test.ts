@@ -487,19 +487,34 @@ Deno.test({
       return;
     }
     const mnt = await tempDir();
-    const m = await run("mount", ["-t", "tmpfs", "-o", "size=300k", "tmpfs", mnt]);
+    const m = await run("mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt]);
     if (m.code !== 0) {
       console.log(`skipped: cannot mount a tmpfs here (${m.stderr.trim()})`);
       return;
     }
     try {
-      await t.step("convert with 2 workers into a 300 KB file system", async () => {
-        const out = join(mnt, "full.zarr");
-        const r = await runTask("convert", ["era5", "-q", "--workers", "2", "--out", out, SAMPLE.legacy, SAMPLE.new]);
-        assert.notEqual(r.code, 0);
-        assert.match(r.stderr, /No space left on device/);
-        assert.doesNotMatch(r.stderr, /Directory not empty/);
-        assert.deepEqual([...Deno.readDirSync(mnt)].map((e) => e.name), [], "nothing left on the full file system");
+      // Small chunks (a 4 KB page each on tmpfs) and 4 workers: a worker's write fails first, while the others
+      // still write; before the fix, about every other run reported "Directory not empty" and left the stages.
+      await t.step("convert with 4 workers into a 3 MB file system, three times", async () => {
+        for (let i = 0; i < 3; i++) {
+          const out = join(mnt, "full.zarr");
+          const r = await runTask("convert", [
+            "era5",
+            "-q",
+            "--workers",
+            "4",
+            "--chunks",
+            "time=1,lat=16,lon=16",
+            "--out",
+            out,
+            SAMPLE.legacy,
+            SAMPLE.new,
+          ]);
+          assert.notEqual(r.code, 0);
+          assert.match(r.stderr, /No space left on device/);
+          assert.doesNotMatch(r.stderr, /Directory not empty/);
+          assert.deepEqual([...Deno.readDirSync(mnt)].map((e) => e.name), [], "nothing left on the full file system");
+        }
       });
     } finally {
       await run("umount", [mnt]);
@@ -534,4 +549,50 @@ Deno.test("3. --finalize verifies each task's statistics against its done marker
   r = await runTask("convert", ["era5", "--finalize", ...args]);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(exists(out) && !exists(`${out}.partial`) && !exists(`${out}.partial.build`));
+});
+
+Deno.test("3. a real process exit in the middle of --finalize (ATMOREP_TEST_ABORT_AFTER_WRITES): the CLI resume path completes", async () => {
+  const dir = await tempDir();
+  const out = join(dir, "r.zarr");
+  const args = ["-q", "--fields", "t2m", "--workers", "0", "--out", out];
+  for (const step of [["--init", ...args, SFC], ["--part", "1/1", ...args]]) {
+    const r = await runTask("convert", ["era5", ...step]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  // Exit after the 18th write of finalize: the coefficient set is published, the data store is not yet.
+  const killed = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMS, `${ROOT}tasks/convert.ts`, "era5", "--finalize", ...args],
+    env: { ATMOREP_TEST_ABORT_AFTER_WRITES: "18" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(killed.code, 86, new TextDecoder().decode(killed.stderr));
+  assert.ok(exists(`${out}.lock`), "the dead process's lock file stays behind");
+  const inspect = await runTask("inspect", [out]);
+  assert.notEqual(inspect.code, 0, "nothing looks finished yet");
+  for (const step of [["--init", ...args, SFC], ["--part", "1/1", ...args], ["--finalize", ...args]]) {
+    const r = await runTask("convert", ["era5", ...step]);
+    assert.equal(r.code, 0, `${step[0]}: ${r.stderr}`);
+  }
+  const ins = await runTask("inspect", [out]);
+  assert.equal(ins.code, 0, ins.stderr);
+  assert.ok(!exists(`${out}.partial`) && !exists(`${out}.partial.build`) && !exists(`${out}.lock`));
+});
+
+Deno.test("5. a time or latitude dimension of size zero is an error naming the file, not an empty store", async () => {
+  const dir = await tempDir();
+  for (const [name, nt, nlat] of [["no_times", 0, 3], ["no_rows", 2, 0]] as const) {
+    const path = join(dir, `${name}.nc`);
+    await py(`d = netCDF4.Dataset(${JSON.stringify(path)}, "w")
+d.createDimension("valid_time", ${nt}); d.createDimension("latitude", ${nlat}); d.createDimension("longitude", 4)
+t = d.createVariable("valid_time", "i8", ("valid_time",)); t.units = "seconds since 1970-01-01"; t[:] = np.arange(${nt}) * 3600
+la = d.createVariable("latitude", "f8", ("latitude",)); la[:] = np.linspace(10, -10, ${nlat})
+lo = d.createVariable("longitude", "f8", ("longitude",)); lo[:] = [0, 90, 180, 270]
+v = d.createVariable("t2m", "f4", ("valid_time", "latitude", "longitude")); v.units = "K"
+d.close()`);
+    const out = join(dir, `${name}.zarr`);
+    const err = await convertFails([path], out);
+    assert.match(err, new RegExp(`${name}\\.nc: (valid_time|latitude) has length 0: the file holds no data`));
+    assert.ok(!exists(out));
+  }
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
+import { convertEra5 } from "../converters/era5/convert.ts";
+import { expandInputs } from "../cli/inputs.ts";
 import { MultifieldSampler, type SamplerConfig } from "../samplers/sampler.ts";
 import { GlobalRollout, type Stepper } from "../forecast/rollout.ts";
 import type { TokenGrid } from "../tokenizers/patches.ts";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
+import { convertEra5 } from "../converters/era5/convert.ts";
+import { expandInputs } from "../cli/inputs.ts";
 import { convertFesom } from "../converters/fesom/convert.ts";
 import { checkTrainConfig, type TrainConfig } from "../training/config.ts";
 import { train } from "../training/loop.ts";

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { checkForecastTrainConfig } from "../forecast/train.ts";
 import { join } from "node:path";
-import { convertEra5, expandInputs } from "../converters/era5/convert.ts";
+import { convertEra5 } from "../converters/era5/convert.ts";
+import { expandInputs } from "../cli/inputs.ts";
 import { checkTrainConfig, type TrainConfig } from "../training/config.ts";
 import { train } from "../training/loop.ts";
 import { readCheckpoint } from "../training/checkpoint.ts";

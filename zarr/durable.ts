@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
 
 /** Exit code of a process stopped by the test fault hook. */
 export const TEST_ABORT_EXIT_CODE = 86;
@@ -80,10 +80,18 @@ export function faultPoint(what: string): void {
 }
 
 /** Write a file via a temporary name, fsync it, rename it into place. */
-export function writeFileDurable(path: string, bytes: Uint8Array, options: { sync?: boolean } = {}): void {
+export function writeFileDurable(
+  path: string,
+  bytes: Uint8Array,
+  options: { sync?: boolean; tmpDir?: string } = {},
+): void {
   beforeWrite(path);
   Deno.mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  // A separate temporary folder (same file system) keeps half-written files out of listings of the target's.
+  if (options.tmpDir) Deno.mkdirSync(options.tmpDir, { recursive: true });
+  const tmp = options.tmpDir
+    ? join(options.tmpDir, `${basename(path)}.tmp-${crypto.randomUUID().slice(0, 8)}`)
+    : `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   const file = Deno.openSync(tmp, { write: true, create: true, truncate: true });
   try {
     let done = 0;
@@ -102,6 +110,6 @@ export function writeFileDurable(path: string, bytes: Uint8Array, options: { syn
 }
 
 /** {@link writeFileDurable} for text. */
-export function writeTextDurable(path: string, text: string, options: { sync?: boolean } = {}): void {
+export function writeTextDurable(path: string, text: string, options: { sync?: boolean; tmpDir?: string } = {}): void {
   writeFileDurable(path, new TextEncoder().encode(text), options);
 }

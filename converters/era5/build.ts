@@ -156,7 +156,7 @@ export function readDone(dir: string, id: number): StatsSeal | undefined {
 
 /** Mark a task done, after its statistics file is in place. */
 export function writeDone(dir: string, id: number, seal: StatsSeal): void {
-  writeTextDurable(donePath(dir, id), JSON.stringify(seal), { sync: true });
+  writeTextDurable(donePath(dir, id), JSON.stringify(seal), { sync: true, tmpDir: join(dir, "tmp") });
 }
 
 /**
@@ -183,17 +183,20 @@ export function undoTask(dir: string, id: number): void {
   }
 }
 
-/** Lock the tasks a part is about to run; fails naming the process running any of them. */
-export function lockTasks(dir: string, ids: number[], purpose: string): OutputLock {
+/**
+ * Lock one task for this process just before running it (a part holds at
+ * most the tasks in flight, never thousands of open files); undefined when
+ * another run finished it in the meantime. Fails naming the process
+ * running it.
+ */
+export function claimTask(dir: string, id: number, purpose: string): OutputLock | undefined {
   Deno.mkdirSync(join(dir, "locks"), { recursive: true });
-  const held: OutputLock[] = [];
-  try {
-    for (const id of ids) held.push(acquireLock(join(dir, "locks", String(id)), `task ${id} of ${dir}`, purpose));
-  } catch (e) {
-    for (const l of held) l.release();
-    throw e;
+  const lock = acquireLock(join(dir, "locks", String(id)), `task ${id} of ${dir}`, purpose);
+  if (taskDone(dir, id)) {
+    lock.release();
+    return undefined;
   }
-  return { path: join(dir, "locks"), release: () => held.forEach((l) => l.release()) };
+  return lock;
 }
 
 /** Fail when a live process runs any task of the build (before finalize or a new init). */

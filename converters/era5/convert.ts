@@ -30,9 +30,9 @@ import {
   assertNoRunningTasks,
   buildDir,
   type BuildState,
+  claimTask,
   findBuildDir,
   loadBuild,
-  lockTasks,
   parkedBuildDir,
   partTasks,
   saveBuild,
@@ -48,8 +48,6 @@ export { type ChunkShape, DEFAULT_CHUNKS, DEFAULT_SHARD_CHUNKS } from "./layout.
 export { type BuildState, partTasks } from "./build.ts";
 export { stagePath } from "../output.ts";
 export { finalizeConversion } from "./finalize.ts";
-/** @deprecated input expansion lives in `cli/inputs.ts`; re-exported here for `mod.ts`. */
-export { expandInputs } from "../../cli/inputs.ts";
 
 /** Options of {@link convertEra5}. */
 export interface Era5Options {
@@ -186,7 +184,8 @@ export function initializedAlready(opts: Era5Options): boolean {
   if (!dir) return false;
   const { state } = loadBuild(opts.out.replace(/\/+$/, ""));
   const want = initFingerprint(opts, opts.codec ?? DEFAULT_CODEC, opts.zarrFormat ?? 2);
-  const had = state.options ?? {};
+  if (!state.options) return true; // a build made before options were recorded: continue it as before
+  const had = state.options;
   const differs = Object.keys(want).filter((k) => JSON.stringify(want[k]) !== JSON.stringify(had[k] ?? null));
   if (differs.length) {
     throw new ConfigError(
@@ -270,20 +269,27 @@ export async function runConversionPart(
   if (dir !== buildDir(state.stageOut)) return { ran: 0, skipped: mine.length };
   workerCount(opts.workers, 1);
   const todo = mine.filter((t) => !taskDone(dir, t.id));
-  const locks = lockTasks(dir, todo.map((t) => t.id), `convert era5 --part ${part}/${parts}`);
-  let rawBytes = 0, done = 0;
+  let rawBytes = 0, done = 0, ran = 0;
   const delay = testDelayMs();
-  try {
-    await runPool(todo, state.grid, opts.workers, (task, r) => {
+  const purpose = `convert era5 --part ${part}/${parts}`;
+  await runPool(
+    todo,
+    state.grid,
+    opts.workers,
+    (task, r) => {
       writeDone(dir, task.id, writeTaskStats(statsPath(dir, task.id), r));
       if (delay) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
       rawBytes += r.rawBytes;
+      ran++;
       opts.onProgress?.({ phase: "convert", done: ++done, total: todo.length, bytes: rawBytes });
-    }, opts.signal);
-  } finally {
-    locks.release();
-  }
-  return { ran: todo.length, skipped: mine.length - todo.length };
+    },
+    opts.signal,
+    (t) => {
+      const lock = claimTask(dir, t.id, purpose);
+      return lock && (() => lock.release());
+    },
+  );
+  return { ran, skipped: mine.length - ran };
 }
 
 /** ATMOREP_TEST_TASK_DELAY_MS slows parts down so tests can kill one mid-way. */

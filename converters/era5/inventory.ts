@@ -88,6 +88,10 @@ export async function scanFile(path: string): Promise<FileEntry> {
     const latName = findVar(ds, LAT_NAMES);
     const lonName = findVar(ds, LON_NAMES);
     if (!latName || !lonName) throw new InputError(path, "no latitude/longitude coordinates");
+    for (const name of [timeName, latName, lonName]) {
+      const len = ds.variables.get(name)!.shape[0];
+      if (len === 0) throw new InputError(path, `${name} has length 0: the file holds no data`);
+    }
     const tv = ds.variables.get(timeName)!;
     const units = String(tv.attrs.units ?? "");
     let times: number[];

@@ -54,15 +54,38 @@ export function workerCount(workers: number | undefined, tasks: number): number 
   return Math.min(workers ?? Math.min(16, navigator.hardwareConcurrency || 1), tasks);
 }
 
-/** Run `tasks`, handing each result to `onResult` on this thread, in completion order. */
+/**
+ * Claim a task right before it runs: returns its release function, or
+ * undefined to skip it (another run finished it). May throw (held elsewhere).
+ */
+export type ClaimTask = (t: ConvertTask) => (() => void) | undefined;
+
+/**
+ * Run `tasks`, handing each result to `onResult` on this thread, in
+ * completion order. `claim` (optional) is called before a task is started
+ * and its release after its result was handled, or when the pool stops.
+ */
 export async function runPool(
   tasks: ConvertTask[],
   grid: Plan["grid"],
   workers: number | undefined,
   onResult: (t: ConvertTask, r: TaskResult) => void,
   signal?: AbortSignal,
+  claim?: ClaimTask,
 ): Promise<void> {
   const n = workerCount(workers, tasks.length);
+  const held = new Map<number, () => void>();
+  const release = (id: number) => {
+    held.get(id)?.();
+    held.delete(id);
+  };
+  /** Claim `t`; false when it is to be skipped. */
+  const take = (t: ConvertTask): boolean => {
+    if (!claim) return true;
+    const r = claim(t);
+    if (r) held.set(t.id, r);
+    return r !== undefined;
+  };
   if (n <= 0) {
     const ctx = new TaskContext(grid);
     try {
@@ -70,10 +93,13 @@ export async function runPool(
         // A turn of the event loop between tasks, so that a SIGINT handler gets to run.
         if (signal) await new Promise((r) => setTimeout(r, 0));
         signal?.throwIfAborted();
+        if (!take(t)) continue;
         onResult(t, await runTask(t, ctx));
+        release(t.id);
       }
     } finally {
       ctx.close();
+      for (const id of [...held.keys()]) release(id);
     }
     return;
   }
@@ -102,7 +128,13 @@ export async function runPool(
         let inFlight = 0;
         const feed = () => {
           while (!failed && inFlight < 2 && next < tasks.length) {
-            w.postMessage({ type: "task", task: tasks[next++] });
+            const t = tasks[next++];
+            try {
+              if (!take(t)) continue;
+            } catch (e) {
+              return fail(e);
+            }
+            w.postMessage({ type: "task", task: t });
             inFlight++;
           }
           if (inFlight === 0) resolveAll();
@@ -115,6 +147,7 @@ export async function runPool(
           feed();
           try {
             onResult(byId.get(msg.result.id)!, msg.result);
+            release(msg.result.id);
           } catch (err) {
             return fail(err);
           }
@@ -131,8 +164,9 @@ export async function runPool(
   } finally {
     if (onAbort) signal?.removeEventListener("abort", onAbort);
     for (const w of pool) w.terminate();
+    for (const id of [...held.keys()]) release(id);
     // Termination is carried out by this thread's event loop: give it a turn before any cleanup
     // removes the staged stores, or a worker's last write could make their directories again.
-    if (failed || signal?.aborted) await new Promise((r) => setTimeout(r, 50));
+    if (failed || signal?.aborted) await new Promise((r) => setTimeout(r, 250));
   }
 }

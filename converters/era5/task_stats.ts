@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { dirname, join } from "node:path";
 import type { Moments } from "../../normalization/moments.ts";
 import { StoreError } from "../../errors.ts";
 import { crc32c } from "../../zarr/crc32c.ts";
@@ -59,7 +60,7 @@ export function encodeTaskStats(r: TaskResult): Uint8Array {
 /** Write a task's statistics file durably; returns the seal for its done marker. */
 export function writeTaskStats(path: string, r: TaskResult): StatsSeal {
   const body = encodeTaskStats(r);
-  writeFileDurable(path, body, { sync: true });
+  writeFileDurable(path, body, { sync: true, tmpDir: join(dirname(dirname(path)), "tmp") });
   return { bytes: body.length, crc: crc32c(body) };
 }
 
