@@ -19,7 +19,7 @@ interface WorkerScope {
   onmessage: ((e: MessageEvent) => void) | null;
   postMessage(m: unknown): void;
 }
-const scope = self as unknown as WorkerScope;
+const scope = globalThis as unknown as WorkerScope;
 
 let ctrl: Int32Array;
 let data: Float32Array;
@@ -53,7 +53,7 @@ function buffer(name: "a" | "b" | "c" | "read", bytes: number): GPUBuffer {
 }
 
 async function init(): Promise<Record<string, unknown>> {
-  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  const gpu = (globalThis as unknown as { navigator: { gpu?: GPU } }).navigator.gpu;
   if (!gpu) throw new Error("navigator.gpu is not available in this Deno");
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new Error("no WebGPU adapter");
