@@ -6,7 +6,9 @@
  * the `tiny` config on a synthetic batch (min / median / max), with the
  * ratio of medians. Prints the adapter: on mesa's llvmpipe (no GPU) webgpu
  * is expected to be far slower than OpenBLAS; the figure that matters is
- * on a real GPU.
+ * on a real GPU. Each device call pays a fixed read-back round trip
+ * (≈12 ms in Deno 2.9.6 on this machine, Vulkan and GL alike), which is why
+ * `--backend webgpu` routes small sgemms to the CPU kernel (printed last).
  *
  * @module
  */
@@ -18,7 +20,7 @@ import { Multiformer } from "../models/multiformer.ts";
 import { AdamW } from "../training/adamw.ts";
 import { trainStep } from "../training/step.ts";
 import type { TrainConfig } from "../training/config.ts";
-import { type Gemm, openblasGemm, Random, typescriptGemm, useGemm, webgpuGemm } from "../ops/mod.ts";
+import { calibrateRouting, type Gemm, openblasGemm, Random, typescriptGemm, useGemm, webgpuGemm } from "../ops/mod.ts";
 import { type Batch, type FieldBatch, MASK, noStats, noTimings } from "../samplers/batch.ts";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -152,4 +154,14 @@ for (const r of runs) {
   );
 }
 console.log(`  ratio webgpu / cpu (medians): ${(med(runs[1].times) / med(runs[0].times)).toFixed(1)}×`);
+const r = calibrateRouting(gpu, blas ?? typescriptGemm);
+console.log(
+  `\nrouting calibration (what \`--backend webgpu\` does): round trip ${(r.latency * 1e3).toFixed(1)} ms, device ${
+    (r.deviceRate / 1e9).toFixed(2)
+  } vs cpu ${(r.cpuRate / 1e9).toFixed(1)} GFLOP/s at 512³ → ${
+    Number.isFinite(r.minFlops)
+      ? `sgemms of ≥ ${(r.minFlops / 1e6).toFixed(1)} MFLOP on the device`
+      : "every sgemm on the CPU kernel"
+  }`,
+);
 gpu.close();

@@ -10,7 +10,7 @@
  */
 import { ConfigError } from "../errors.ts";
 import { type Gemm, openblasGemm, typescriptGemm, useGemm } from "./blas.ts";
-import { isSoftwareAdapter, probeAdapter, webgpuGemm } from "./webgpu.ts";
+import { calibrateRouting, isSoftwareAdapter, probeAdapter, webgpuGemm } from "./webgpu.ts";
 
 /** Backend names a configuration may give. */
 export const BACKENDS = ["cpu", "webgpu", "auto", "tensorflow"] as const;
@@ -60,8 +60,20 @@ export async function selectBackend(name: BackendName, key = "backend"): Promise
   }
   if (name === "webgpu") {
     const g = await webgpuGemm(key);
+    const cpu = openblasGemm() ?? typescriptGemm;
+    const r = calibrateRouting(g, cpu);
     useGemm(g);
-    return { name: "webgpu", gemm: g, description: `backend webgpu · matmul ${g.name}${why}`, close: () => g.close() };
+    const split = Number.isFinite(r.minFlops)
+      ? `sgemms of ≥ ${(r.minFlops / 1e6).toFixed(1)} MFLOP on the device, smaller ones on ${cpu.name}`
+      : `every sgemm on ${cpu.name}: the device is not faster than it at any size here`;
+    const measured = `round trip ${(r.latency * 1e3).toFixed(1)} ms, device ${(r.deviceRate / 1e9).toFixed(1)} ` +
+      `vs cpu ${(r.cpuRate / 1e9).toFixed(1)} GFLOP/s at 512³`;
+    return {
+      name: "webgpu",
+      gemm: g,
+      description: `backend webgpu · matmul ${g.name}${why} · ${split} (${measured})`,
+      close: () => g.close(),
+    };
   }
   const g = openblasGemm() ?? typescriptGemm;
   useGemm(g);

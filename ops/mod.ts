@@ -16,8 +16,10 @@ export { rowKernels, type SimdRows, simdRows, typescriptRows, useTypescriptRows 
 export { Random } from "./random.ts";
 export {
   type AdapterInfo,
+  calibrateRouting,
   isSoftwareAdapter,
   probeAdapter,
+  type Routing,
   WEBGPU_INSTALL_HINT,
   type WebgpuGemm,
   webgpuGemm,

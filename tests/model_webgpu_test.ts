@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { Multiformer } from "../models/multiformer.ts";
 import { fieldLayouts, type MultiformerConfig } from "../models/config.ts";
 import {
+  calibrateRouting,
   checkBackendName,
   type Gemm,
   gemm,
@@ -210,5 +211,36 @@ Deno.test("backend: names are checked (tensorflow refused with the reason), auto
     assert.equal(chosen.name, info && !isSoftwareAdapter(info) ? "webgpu" : "cpu", chosen.description);
   } finally {
     useGemm(before);
+  }
+});
+
+Deno.test("webgpu: calls below the routing threshold go to the CPU kernel, larger ones to the device; calibration measures both", async () => {
+  const g = await device();
+  if (!g) return;
+  try {
+    let cpuCalls = 0;
+    const cpu: Gemm = {
+      name: "counting typescript",
+      setThreads() {},
+      sgemm(...a: Parameters<Gemm["sgemm"]>) {
+        cpuCalls++;
+        typescriptGemm.sgemm(...a);
+      },
+    };
+    const rng = new Random(12);
+    const a = randn(rng, 64 * 64), b = randn(rng, 64 * 64), c = new Float32Array(64 * 64);
+    g.route(cpu, 2 * 16 ** 3 + 1);
+    g.sgemm(false, false, 16, 16, 16, 1, a, 0, 16, b, 0, 16, 0, c, 0, 16);
+    assert.equal(cpuCalls, 1, "a 16³ sgemm goes to the CPU kernel");
+    g.sgemm(false, false, 64, 64, 64, 1, a, 0, 64, b, 0, 64, 0, c, 0, 64);
+    assert.equal(cpuCalls, 1, "a 64³ sgemm stays on the device");
+    const r = calibrateRouting(g, typescriptGemm);
+    assert.ok(r.latency > 0 && r.deviceRate > 0 && r.cpuRate > 0, JSON.stringify(r));
+    assert.ok(
+      r.minFlops === Infinity ? r.deviceRate <= r.cpuRate : r.minFlops > 0 && r.deviceRate > r.cpuRate,
+      JSON.stringify(r),
+    );
+  } finally {
+    g.close();
   }
 });

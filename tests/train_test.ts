@@ -6,6 +6,7 @@ import { checkTrainConfig, type TrainConfig } from "../training/config.ts";
 import { train } from "../training/loop.ts";
 import { readCheckpoint } from "../training/checkpoint.ts";
 import { isPipelineError } from "../errors.ts";
+import { probeAdapter } from "../ops/mod.ts";
 import { decode } from "fast-png";
 import { ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
 
@@ -187,4 +188,24 @@ Deno.test("profile-loader: the training step as consumer, its phases per batch a
   const model = events.filter((e) => e.ph === "X" && ["forward", "backward", "optimizer"].includes(e.name));
   assert.equal(model.length, 9, "three phases per batch on the model track");
   assert.ok(events.some((e) => e.ph === "M" && (e as unknown as { args: { name: string } }).args.name === "model"));
+});
+
+Deno.test("deno task train --backend webgpu starts the WebGPU sgemm and says so; --backend tensorflow is refused", async () => {
+  const base = await tempDir();
+  const cfg = join(base, "tiny.json");
+  await Deno.writeTextFile(cfg, JSON.stringify(await tinyConfig(join(base, "ck"))));
+  const task = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks.train as string;
+  const flags = task.split(" ").filter((a) => a.startsWith("--allow"));
+  const args = ["run", ...flags, `${ROOT}tasks/train.ts`, "--config", cfg, "--steps", "1", "--quiet"];
+  const tf = await run(Deno.execPath(), [...args, "--backend", "tensorflow"]);
+  assert.notEqual(tf.code, 0);
+  assert.match(tf.stderr, /--backend: tensorflow: tfjs-node is not installed/);
+  if (Deno.env.get("ATMOREP_ALLOW_NO_WEBGPU") === "1" && !(await probeAdapter())) {
+    console.warn("no WebGPU adapter: the webgpu run is skipped because ATMOREP_ALLOW_NO_WEBGPU=1");
+    return;
+  }
+  const r = await run(Deno.execPath(), [...args, "--backend", "webgpu"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /backend webgpu · matmul webgpu .*round trip [\d.]+ ms/);
+  assert.match(r.stdout, /trained 1 steps/);
 });
