@@ -53,6 +53,9 @@ export const WEBGPU_INSTALL_HINT =
   "install a GPU driver with Vulkan (NVIDIA/AMD) or Metal (macOS), or mesa's software Vulkan " +
   "(Debian/Ubuntu: apt-get install mesa-vulkan-drivers) to run the webgpu backend without a GPU";
 
+/** How long one sgemm may take on the device before the caller gives up. */
+const WAIT_MS = 600_000;
+
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader|softpipe|swrast|warp|basic render/i;
 
 /** Whether an adapter is a software rasterizer rather than a real GPU. */
@@ -173,7 +176,11 @@ export async function webgpuGemm(key = "backend"): Promise<WebgpuGemm> {
       };
       Atomics.store(ctrl, 0, STATE.PENDING);
       worker.postMessage(req);
-      Atomics.wait(ctrl, 0, STATE.PENDING);
+      // A bound, so that a lost device or a dead worker (whose error event cannot arrive while this thread
+      // blocks) ends in an error instead of a hang.
+      if (Atomics.wait(ctrl, 0, STATE.PENDING, WAIT_MS) === "timed-out") {
+        throw new Error(`webgpu sgemm ${m}×${n}×${k}: no answer from the device worker in ${WAIT_MS / 1000} s`);
+      }
       const state = Atomics.load(ctrl, 0);
       if (state === STATE.FAILED) {
         const msg = new TextDecoder().decode(new Uint8Array(data.buffer, 0, ctrl[1]).slice());
