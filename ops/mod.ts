@@ -14,3 +14,14 @@ export { add, addBroadcast, concatLast, dropout, gatherRows, gelu, scale, scaleR
 export { attention, type AttentionInput, type AttentionOptions } from "./attention.ts";
 export { rowKernels, type SimdRows, simdRows, typescriptRows, useTypescriptRows } from "./simd_softmax.ts";
 export { Random } from "./random.ts";
+export {
+  type AdapterInfo,
+  calibrateRouting,
+  isSoftwareAdapter,
+  probeAdapter,
+  type Routing,
+  WEBGPU_INSTALL_HINT,
+  type WebgpuGemm,
+  webgpuGemm,
+} from "./webgpu.ts";
+export { type ActiveBackend, type BackendName, BACKENDS, checkBackendName, selectBackend } from "./backend.ts";

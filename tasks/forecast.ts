@@ -1,5 +1,6 @@
 /**
- * `deno task forecast --checkpoint C --init 2020-02-01T00 [--init …] --steps N --out F.zarr [--truth STORE]`:
+ * `deno task forecast --checkpoint C --init 2020-02-01T00 [--init …] --steps N --out F.zarr [--truth STORE]
+ * [--backend cpu|webgpu|auto]`:
  * roll the globe out from each initial time with a trained forecast
  * engine, write the forecast store (published at the end), and with a
  * truth store score it against persistence and climatology and draw maps.
@@ -10,7 +11,7 @@ import { Command } from "@commander-js/extra-typings";
 import { parseInteger, parseNumbers, runMain } from "../cli/run.ts";
 import { progressDisplay } from "../cli/progress.ts";
 import { runForecast } from "../forecast/run.ts";
-import { gemm } from "../ops/mod.ts";
+import { checkBackendName, gemm, selectBackend } from "../ops/mod.ts";
 
 if (import.meta.main) {
   await runMain(async () => {
@@ -27,9 +28,15 @@ if (import.meta.main) {
       .option("--maps <steps>", "steps to draw maps of (comma-separated, default the last)", parseNumbers("--maps"))
       .option("--eval-dir <dir>", "where scores and maps go (default OUT.eval)")
       .option("--threads <n>", "BLAS threads", parseInteger("--threads"))
+      .option("--backend <name>", "cpu (default), webgpu or auto (webgpu on a real GPU, else cpu)")
       .option("--overwrite", "replace an existing output store")
       .option("--quiet", "no progress bar")
       .action(async (o) => {
+        const backend = o.backend === undefined ? undefined : await selectBackend(
+          checkBackendName(o.backend, "--backend"),
+          "--backend",
+        );
+        if (backend) console.error(backend.description);
         gemm().setThreads(o.threads ?? 1);
         const progress = progressDisplay(o.quiet);
         const t0 = performance.now();
@@ -47,7 +54,10 @@ if (import.meta.main) {
           overwrite: o.overwrite,
           command: `deno task forecast ${Deno.args.join(" ")}`,
           onStep: (done, total) => progress.update("forecast", done, total),
-        }).finally(() => progress.stop());
+        }).finally(() => {
+          progress.stop();
+          backend?.close();
+        });
         console.log(`forecast  ${r.out} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
         for (const s of r.scores ?? []) {
           const f = (v: number[]) => v.map((x) => x.toPrecision(3)).join(" ");

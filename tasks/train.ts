@@ -1,5 +1,5 @@
 /**
- * `deno task train --config run.json [--resume [CHECKPOINT]] [--steps N] [--threads N] [--backend cpu]`:
+ * `deno task train --config run.json [--resume [CHECKPOINT]] [--steps N] [--threads N] [--backend cpu|webgpu|auto]`:
  * train the Multiformer as the configuration says; a progress bar with
  * loss and samples/s on stderr; metrics, checkpoints and the loss curve in
  * the checkpoint directory, listed on exit.
@@ -13,9 +13,9 @@
 import { Command } from "@commander-js/extra-typings";
 import { parseInteger, runMain } from "../cli/run.ts";
 import { progressDisplay } from "../cli/progress.ts";
-import { readTrainConfig } from "../training/config.ts";
+import { type Backend, readTrainConfig } from "../training/config.ts";
 import { train } from "../training/loop.ts";
-import { gemm } from "../ops/mod.ts";
+import { checkBackendName, selectBackend } from "../ops/mod.ts";
 import { ConfigError } from "../errors.ts";
 import { readForecastTrainConfig, trainForecastEngine } from "../forecast/train.ts";
 
@@ -29,7 +29,7 @@ if (import.meta.main) {
       .option("--resume [checkpoint]", "continue from a checkpoint (default: the newest in checkpoints.dir)")
       .option("--steps <n>", "override schedule.steps", parseInteger("--steps"))
       .option("--threads <n>", "override threads (BLAS threads)", parseInteger("--threads"))
-      .option("--backend <name>", "override backend (cpu)")
+      .option("--backend <name>", "override backend: cpu, webgpu or auto (webgpu on a real GPU, else cpu)")
       .option("--checkpoint-dir <dir>", "override checkpoints.dir")
       .option("--quiet", "no progress bar")
       .action(async (o) => {
@@ -65,12 +65,7 @@ if (import.meta.main) {
         if (o.steps !== undefined) config.schedule.steps = o.steps;
         if (o.threads !== undefined) config.threads = o.threads;
         if (o.checkpointDir !== undefined) config.checkpoints.dir = o.checkpointDir;
-        if (o.backend !== undefined) {
-          if (o.backend !== "cpu") {
-            throw new ConfigError("--backend", `unknown backend "${o.backend}" (available: cpu)`);
-          }
-          config.backend = "cpu";
-        }
+        if (o.backend !== undefined) config.backend = checkBackendName(o.backend, "--backend") as Backend;
         for (const [i, d] of config.sampler.datasets.entries()) {
           try {
             Deno.statSync(d.store);
@@ -81,8 +76,12 @@ if (import.meta.main) {
             throw new ConfigError(`sampler.datasets[${i}].store`, `no store at ${d.store}${hint}`);
           }
         }
+        const backend = await selectBackend(
+          config.backend ?? "auto",
+          o.backend !== undefined ? "--backend" : "backend",
+        );
         console.error(
-          `backend cpu · matmul ${gemm().name} · ${config.threads ?? 1} thread(s) · ` +
+          `${backend.description} · ${config.threads ?? 1} thread(s) · ` +
             `loader workers ${config.loader?.workers ?? 1}`,
         );
         const progress = progressDisplay(o.quiet);
@@ -96,7 +95,10 @@ if (import.meta.main) {
               total,
               `loss ${m.loss.toFixed(4)} · ${m.samplesPerSecond!.toFixed(1)} samples/s`,
             ),
-        }).finally(() => progress.stop());
+        }).finally(() => {
+          progress.stop();
+          backend.close();
+        });
         const s = (performance.now() - t0) / 1000;
         const last = summary.losses.at(-1);
         console.log(`trained ${summary.steps} steps (${summary.losses.length} in this run) in ${s.toFixed(1)} s`);

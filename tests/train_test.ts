@@ -7,6 +7,7 @@ import { checkTrainConfig, type TrainConfig } from "../training/config.ts";
 import { train } from "../training/loop.ts";
 import { readCheckpoint } from "../training/checkpoint.ts";
 import { isPipelineError } from "../errors.ts";
+import { probeAdapter } from "../ops/mod.ts";
 import { decode } from "fast-png";
 import { ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
 
@@ -188,4 +189,41 @@ Deno.test("profile-loader: the training step as consumer, its phases per batch a
   const model = events.filter((e) => e.ph === "X" && ["forward", "backward", "optimizer"].includes(e.name));
   assert.equal(model.length, 9, "three phases per batch on the model track");
   assert.ok(events.some((e) => e.ph === "M" && (e as unknown as { args: { name: string } }).args.name === "model"));
+});
+
+Deno.test("deno task train --backend webgpu starts the WebGPU sgemm and says so; no adapter is a config error naming the key (auto: cpu); --backend tensorflow is refused", async () => {
+  const base = await tempDir();
+  const cfg = join(base, "tiny.json");
+  await Deno.writeTextFile(cfg, JSON.stringify(await tinyConfig(join(base, "ck"))));
+  const task = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks.train as string;
+  const flags = task.split(" ").filter((a) => a.startsWith("--allow"));
+  const args = ["run", ...flags, `${ROOT}tasks/train.ts`, "--config", cfg, "--steps", "1", "--quiet"];
+  const tf = await run(Deno.execPath(), [...args, "--backend", "tensorflow"]);
+  assert.notEqual(tf.code, 0);
+  assert.match(tf.stderr, /--backend: tensorflow: tfjs-node is not installed/);
+  // No adapter at all (wgpu restricted to Vulkan, and the Vulkan loader told to load no driver): webgpu is a
+  // config error with the install hint, auto falls back to cpu and says why.
+  const noAdapter = async (backend: string) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [...args, "--backend", backend],
+      env: { DENO_WEBGPU_BACKEND: "vulkan", VK_LOADER_DRIVERS_DISABLE: "*", XDG_RUNTIME_DIR: "/tmp" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+  };
+  const none = await noAdapter("webgpu");
+  assert.notEqual(none.code, 0);
+  assert.match(none.stderr, /--backend: webgpu: no WebGPU adapter; .*apt-get install mesa-vulkan-drivers/);
+  const auto = await noAdapter("auto");
+  assert.equal(auto.code, 0, auto.stderr);
+  assert.match(auto.stderr, /backend cpu · matmul .*\(auto: no WebGPU adapter\)/);
+  if (Deno.env.get("ATMOREP_ALLOW_NO_WEBGPU") === "1" && !(await probeAdapter())) {
+    console.warn("no WebGPU adapter: the webgpu run is skipped because ATMOREP_ALLOW_NO_WEBGPU=1");
+    return;
+  }
+  const r = await run(Deno.execPath(), [...args, "--backend", "webgpu"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /backend webgpu · matmul webgpu .*round trip [\d.]+ ms/);
+  assert.match(r.stdout, /trained 1 steps/);
 });

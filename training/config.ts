@@ -11,6 +11,7 @@ import type { SamplerConfig } from "../samplers/sampler.ts";
 import { type FieldLayout, fieldLayouts, type MultiformerConfig, resolveConfig } from "../models/config.ts";
 import type { OptimizerConfig } from "./adamw.ts";
 import { LOSSES, type LossName } from "./losses.ts";
+import { checkBackendName } from "../ops/backend.ts";
 
 /** Training schedule. */
 export interface ScheduleConfig {
@@ -42,8 +43,8 @@ export interface CheckpointConfig {
   keep?: number;
 }
 
-/** Backends. */
-export type Backend = "cpu";
+/** Backends: `cpu`, `webgpu`, or `auto` (webgpu on a real GPU adapter, else cpu); ops/backend.ts. */
+export type Backend = "cpu" | "webgpu" | "auto";
 
 /** The whole training configuration. */
 export interface TrainConfig {
@@ -61,7 +62,7 @@ export interface TrainConfig {
   validation?: ValidationConfig;
   /** Checkpoints. */
   checkpoints: CheckpointConfig;
-  /** Compute backend. Default "cpu" (own kernels, OpenBLAS when --allow-ffi permits). */
+  /** Compute backend. Default "auto": webgpu on a real GPU adapter, else cpu (own kernels, OpenBLAS when --allow-ffi permits). */
   backend?: Backend;
   /** BLAS threads. Default 1. */
   threads?: number;
@@ -140,7 +141,7 @@ export function checkTrainConfig(raw: unknown, source = "config"): { config: Tra
   need(typeof c.checkpoints.dir === "string" && c.checkpoints.dir !== "", "checkpoints.dir", "must be a path");
   need(c.checkpoints.every === undefined || isInt(c.checkpoints.every, 1), "checkpoints.every", "must be ≥ 1");
   need(c.checkpoints.keep === undefined || isInt(c.checkpoints.keep, 1), "checkpoints.keep", "must be ≥ 1");
-  need(c.backend === undefined || c.backend === "cpu", "backend", `unknown backend "${c.backend}" (available: cpu)`);
+  if (c.backend !== undefined) checkBackendName(c.backend, "backend");
   need(c.threads === undefined || isInt(c.threads, 1), "threads", "must be a positive integer");
   need(
     c.loader?.workers === undefined || isInt(c.loader.workers, 0),
