@@ -27,7 +27,7 @@ import {
   readCheckpoint,
   writeCheckpoint,
 } from "../training/checkpoint.ts";
-import { MultifieldSampler } from "../samplers/sampler.ts";
+import { MultifieldSampler, type SamplerConfig } from "../samplers/sampler.ts";
 import { toSeconds } from "../datasets/window.ts";
 import { ForecastEngine, type ForecastEngineConfig, resolveEngineConfig } from "../models/forecast_engine.ts";
 import { assertSameCoefficientSet } from "../normalization/identity.ts";
@@ -155,7 +155,7 @@ export interface ForecastTrainOptions {
 }
 
 /** The sampler of a base checkpoint's data (one regular dataset), masking irrelevant. */
-export function baseSampler(config: { sampler: import("../samplers/sampler.ts").SamplerConfig }, norm?: string) {
+export function baseSampler(config: { sampler: SamplerConfig }, norm?: string): MultifieldSampler {
   const s = structuredClone(config.sampler);
   if (norm) s.datasets[0].norm = norm;
   return new MultifieldSampler({ ...s, batchSize: 1, masking: { strategy: "forecast" } });

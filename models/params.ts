@@ -11,7 +11,7 @@ import { parameter, Random, type Tensor } from "../ops/mod.ts";
 /** A set of named parameters. */
 export class Params {
   /** By name, in creation order. */
-  readonly map = new Map<string, Tensor>();
+  readonly map: Map<string, Tensor> = new Map<string, Tensor>();
   private readonly rng: Random;
 
   constructor(seed: number) {
