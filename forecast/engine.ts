@@ -51,7 +51,8 @@ export function engineFields(model: Multiformer, tokens: TokenGrid): EngineField
   return model.layouts.map((layout) => ({
     layout,
     width: model.fields.find((f) => f.field === layout.field)!.width,
-    timeSteps: tokens.tokenSize[0],
+    // A point token holds one step of its mesh; a grid token tokenSize[0] steps.
+    timeSteps: layout.kind === "points" ? 1 : tokens.tokenSize[0],
   }));
 }
 
@@ -95,6 +96,7 @@ export class EngineStepper {
     const input = {
       states,
       tokens: new Map(fields.map((f) => [f.field, f.tokens])),
+      info: new Map(fields.map((f) => [f.field, f.tokenInfo])),
       position: this.neighbourCache.position,
       neighbours: this.neighbourCache.value,
       noise: this.options.noise,

@@ -129,6 +129,12 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
   const meta = Object.fromEntries(
     rollout.planes.map((p) => [p.field, fieldMetadata[p.source] ?? fieldMetadata[p.field] ?? {}]),
   );
+  const meshPlanes = rollout.meshPlanes;
+  const meshFields = [...new Set(meshPlanes.map((p) => p.field))];
+  const meshMeta = Object.fromEntries(meshPlanes.map((p) => {
+    const attrs = readRootAttributes(sampler.datasets[p.dataset].root).field_metadata ?? {};
+    return [p.field, (attrs as Record<string, { units?: string }>)[p.source.name] ?? {}];
+  }));
   const inits = o.inits.map(toSeconds);
   const leads = Array.from({ length: o.steps }, (_, k) => (k + 1) * rollout.stepHours);
   const writer = new ForecastStoreWriter({
@@ -142,6 +148,14 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
     lon: d.lons,
     fieldMetadata: meta,
     members: o.keepMembers ? M : 0,
+    mesh: meshPlanes.length
+      ? {
+        fields: meshFields,
+        levels: [...new Set(meshPlanes.map((p) => p.level))].sort((a, b) => a - b),
+        ...rollout.mesh!.coordinates(meshPlanes[0]),
+        fieldMetadata: meshMeta,
+      }
+      : undefined,
     attributes: {
       provenance: {
         checkpoint: o.checkpoint,
@@ -176,10 +190,11 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
       for (let n = 0; n < o.steps; n++) {
         const slabs: Float32Array[][] = [];
         for (const [m, st] of steppers.entries()) {
-          const next = st.stepper(rollout.fieldBatches(states[m], tiles), { step: n, tiles, times: states[m].times });
+          const fieldBatches = rollout.fieldBatches(states[m], tiles);
+          const next = st.stepper(fieldBatches, { step: n, tiles, times: states[m].times });
           const t0 = performance.now();
           const { slab, times } = rollout.physicalSlab(states[m], next, tiles);
-          states[m] = rollout.advance(states[m], slab, times);
+          states[m] = rollout.advance(states[m], slab, times, { next, fields: fieldBatches, tiles });
           secs.blend += (performance.now() - t0) / 1000;
           slabs.push(slab);
         }
@@ -188,6 +203,14 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
         for (const [pi, p] of rollout.planes.entries()) {
           const members = slabs.map((s) => s[pi].subarray((tt - 1) * plane, tt * plane));
           writer.write(ii, n, p.field, p.level, members);
+        }
+        // Mesh fields: their window's last step (the mesh's step at or before the valid time).
+        for (const [mi, p] of meshPlanes.entries()) {
+          const members = states.map((st) => {
+            const w = st.mesh![mi], T = w.times.length;
+            return w.values.subarray((T - 1) * p.points, T * p.points);
+          });
+          writer.writeMesh(ii, n, p.field, p.level, members);
         }
         secs.write += (performance.now() - t1) / 1000;
         if (truthRollout) {

@@ -7,6 +7,10 @@ import { MultifieldSampler, type SamplerConfig } from "../samplers/sampler.ts";
 import { GlobalRollout, type Stepper } from "../forecast/rollout.ts";
 import { ForecastStoreWriter } from "../forecast/store.ts";
 import { TileBlender } from "../forecast/blend.ts";
+import { trainForecastEngine } from "../forecast/train.ts";
+import { runForecast } from "../forecast/run.ts";
+import { train } from "../training/loop.ts";
+import { checkTrainConfig } from "../training/config.ts";
 import type { TokenGrid } from "../tokenizers/patches.ts";
 import type { PointTokens } from "../tokenizers/healpix_points.ts";
 import { ArrayReader } from "../zarr/store.ts";
@@ -44,6 +48,10 @@ function twoStores(): Promise<{ era5: string; fesom: string; dir: string }> {
 
 async function config(): Promise<SamplerConfig> {
   const { era5, fesom } = await twoStores();
+  return await config0(era5, fesom);
+}
+
+function config0(era5: string, fesom: string): SamplerConfig {
   return {
     datasets: [
       { store: era5, fields: [{ name: "t2m", levels: [0], tokens: GRID, normalization: "local" }] },
@@ -227,4 +235,56 @@ print(json.dumps({
   assert.ok(Math.abs(got.spread - Math.SQRT1_2) < 1e-5, `spread ${got.spread}`);
   assert.deepEqual(got.members, ["init_time", "lead_time", "member", "mesh_field", "mesh_level", "node"]);
   assert.deepEqual(got.valid, ["2020-02-01T03:00:00", "2020-02-01T06:00:00"]);
+});
+
+Deno.test("an ERA5 + FESOM Multiformer's forecast rolls the FESOM sst out too and writes it on the mesh's nodes", async () => {
+  const { era5, fesom, dir } = await twoStores();
+  const { config, layouts } = checkTrainConfig({
+    sampler: { ...(await config0(era5, fesom)), batchSize: 2, masking: { strategy: "bert", rate: 0.5 }, seed: 3 },
+    loader: { workers: 0 },
+    model: {
+      dropout: 0,
+      fields: ["t2m", "sst"].map((f) => ({
+        field: f,
+        width: 32,
+        encoderLayers: 1,
+        decoderLayers: 1,
+        heads: 2,
+        coupledWith: [f === "t2m" ? "sst" : "t2m"],
+        ensemble: 2,
+      })),
+    },
+    optimizer: { lrMax: 1e-3, warmupSteps: 0 },
+    schedule: { steps: 2, seed: 3 },
+    checkpoints: { dir: join(dir, "base"), every: 2 },
+  });
+  const base = (await train(config, layouts)).checkpoint!;
+  const { checkpoint, losses } = await trainForecastEngine(base, {
+    engine: { latentWidth: 8, forecasterLayers: 1, heads: 2, neighbours: 2 },
+    overlap: [0, 1],
+    timeRange: ["2020-01-31T20", "2020-01-31T23"],
+    phases: [{ steps: 2, rollout: 2, lr: 1e-3 }],
+    seed: 5,
+    checkpoints: { dir: join(dir, "engine") },
+  });
+  assert.ok(losses.every(Number.isFinite), `losses ${losses}`);
+  const out = join(dir, "mesh_forecast.zarr");
+  await runForecast({ checkpoint, inits: ["2020-01-31T20"], steps: 3, out, members: 2 });
+  const raw = new ArrayReader(fesom, "data_sfc").read() as Float32Array; // (time, field, node): December, January
+  const n = raw.length / 2;
+  const sst = new ArrayReader(out, "mesh_forecast").read() as Float32Array; // (1, 3, 1, 1, node)
+  // +3 h (valid 23:00): the mesh has not reached its January step: the December field, unchanged.
+  for (let q = 0; q < n; q++) assert.equal(sst[q], raw[q]);
+  // +6 h (valid 02:00): the engine predicted the January step at every node, a change from December.
+  let changed = 0, worst = 0;
+  for (let q = 0; q < n; q++) {
+    const v = sst[n + q];
+    assert.ok(Number.isFinite(v), `node ${q} at +6 h`);
+    if (v !== raw[q]) changed++;
+    worst = Math.max(worst, Math.abs(v - raw[q]));
+  }
+  assert.ok(changed > n / 2, `${changed} of ${n} nodes changed when the mesh stepped`);
+  assert.ok(worst < 10, `an untrained engine stays near persistence (worst change ${worst} K)`);
+  const spread = new ArrayReader(out, "mesh_spread").read() as Float32Array;
+  assert.ok(spread.subarray(n, 2 * n).some((v) => v > 0), "members differ on the mesh once it steps");
 });
