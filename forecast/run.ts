@@ -40,8 +40,16 @@ export interface ForecastRunOptions {
   truth?: string;
   /** Coefficient set to normalize with (default the base run's); must be the one trained on. */
   norm?: string;
-  /** Ensemble members (latent noise). Default 1. */
+  /** Ensemble members (from the Multiformer's tail ensemble, plus latent noise). Default 1. */
   members?: number;
+  /**
+   * Scale of the tail-ensemble perturbation of each member's input (the
+   * tail member's deviation from the tails' mean); 0 = latent noise only.
+   * Default 1.
+   */
+  tailScale?: number;
+  /** Latent noise of members m > 0 (× the latent's RMS). Default the checkpoint's `memberNoise`. */
+  memberNoise?: number;
   /** Keep the members in the store. */
   keepMembers?: boolean;
   /** Steps to draw maps of (1-based), for the first initial time. Default the last step. */
@@ -104,10 +112,11 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
     }
     t.data.set(v);
   }
-  const M = o.members ?? 1;
+  const M = o.members ?? 1, tailScale = M > 1 ? o.tailScale ?? 1 : 0, memberNoise = o.memberNoise ?? fh.memberNoise;
   const steppers = Array.from({ length: M }, (_, m) =>
     new EngineStepper(base.model, engine, rollout, {
-      noise: m > 0 && fh.memberNoise > 0 ? { std: fh.memberNoise, rng: new Random(1000 + m) } : undefined,
+      noise: m > 0 && memberNoise > 0 ? { std: memberNoise, rng: new Random(1000 + m) } : undefined,
+      tail: tailScale > 0 ? { member: m, scale: tailScale } : undefined,
     }));
   const truthRollout = o.truth
     ? new GlobalRollout(
@@ -164,7 +173,11 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
         stores: sampler.config.datasets.map((x) => x.store),
         truth: o.truth ?? null,
         members: M,
-        member_noise: fh.memberNoise,
+        member_noise: memberNoise,
+        member_tail_scale: tailScale,
+        members_from: tailScale > 0
+          ? "tail ensemble of the base Multiformer (member m: tail member m mod its size), plus latent noise for m > 0"
+          : "latent noise for m > 0",
         step_hours: rollout.stepHours,
         tile_overlap_tokens: fh.overlap,
         command: o.command ?? "",
