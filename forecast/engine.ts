@@ -64,10 +64,12 @@ export interface EngineStepperOptions {
    * Ensemble member from the Multiformer's tail ensemble: before each step
    * the last time token of every tile is masked and predicted by the frozen
    * model's tails; the deviation of tail member `member` (mod the tail's
-   * size) from the tails' mean, times `scale`, is added to the input's last
-   * time token. The engine then steps from that perturbed state.
+   * size E) from the mean of the tails the ensemble uses (the first
+   * min(`members`, E)), times `scale`, is added to the input's last time
+   * token: the members' perturbations sum to zero when `members` ≤ E or a
+   * multiple of it. The engine then steps from that perturbed state.
    */
-  tail?: { member: number; scale: number };
+  tail?: { member: number; members: number; scale: number };
 }
 
 /** Encoder + engine as a rollout stepper. */
@@ -124,7 +126,7 @@ export class EngineStepper {
    * deviation from the tail ensemble's mean (normalized units; missing
    * values and padding stay as they are).
    */
-  tailPerturbed(fields: FieldBatch[], tail: { member: number; scale: number }): FieldBatch[] {
+  tailPerturbed(fields: FieldBatch[], tail: { member: number; members: number; scale: number }): FieldBatch[] {
     const masked = new Map(this.model.layouts.map((l) => {
       const f = fields.find((b) => b.field === l.field)!;
       const mask = new Uint8Array(f.mask.length), S = l.levels * l.tokens;
@@ -138,14 +140,15 @@ export class EngineStepper {
       const o = outs.find((x) => x.field === f.field);
       if (!o) return f;
       const [R, E, V] = o.members.shape, m = tail.member % E, d = o.members.data;
+      const used = Math.max(1, Math.min(tail.members, E));
       const tokens = f.tokens.slice();
       for (let i = 0; i < R; i++) {
         const r = o.targets.rows[i];
         for (let j = 0; j < V; j++) {
           if (!o.targets.valid[i * V + j]) continue;
           let mean = 0;
-          for (let e = 0; e < E; e++) mean += d[(i * E + e) * V + j];
-          tokens[r * V + j] += tail.scale * (d[(i * E + m) * V + j] - mean / E);
+          for (let e = 0; e < used; e++) mean += d[(i * E + e) * V + j];
+          tokens[r * V + j] += tail.scale * (d[(i * E + m) * V + j] - mean / used);
         }
       }
       return { ...f, tokens };

@@ -116,7 +116,7 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
   const steppers = Array.from({ length: M }, (_, m) =>
     new EngineStepper(base.model, engine, rollout, {
       noise: m > 0 && memberNoise > 0 ? { std: memberNoise, rng: new Random(1000 + m) } : undefined,
-      tail: tailScale > 0 ? { member: m, scale: tailScale } : undefined,
+      tail: tailScale > 0 ? { member: m, members: M, scale: tailScale } : undefined,
     }));
   const truthRollout = o.truth
     ? new GlobalRollout(
