@@ -76,7 +76,7 @@ export interface EngineStepperOptions {
 export class EngineStepper {
   /** Milliseconds summed over calls: encoder, adapter + forecaster, read-out. */
   readonly timings = { encode: 0, engine: 0, readout: 0 };
-  private neighbourCache?: { tiles: Window[]; value: Int32Array; position: Float32Array };
+  private readonly neighbourCache = new WeakMap<Window[], { value: Int32Array; position: Float32Array }>();
 
   constructor(
     readonly model: Multiformer,
@@ -97,19 +97,20 @@ export class EngineStepper {
     const { states } = this.model.encode(inputs);
     const t1 = performance.now();
     const tiles = context.tiles;
-    if (this.neighbourCache?.tiles !== tiles) {
-      this.neighbourCache = {
-        tiles,
+    let geometry = this.neighbourCache.get(tiles);
+    if (!geometry) {
+      geometry = {
         value: this.rollout.neighbours(tiles, this.engine.config.neighbours),
         position: this.rollout.positions(tiles),
       };
+      this.neighbourCache.set(tiles, geometry);
     }
     const input = {
       states,
       tokens: new Map(fields.map((f) => [f.field, f.tokens])),
       info: new Map(fields.map((f) => [f.field, f.tokenInfo])),
-      position: this.neighbourCache.position,
-      neighbours: this.neighbourCache.value,
+      position: geometry.position,
+      neighbours: geometry.value,
       noise: this.options.noise,
     };
     const z = this.engine.forecast(this.engine.adapt(input, tiles.length));

@@ -64,6 +64,14 @@ export interface StepContext {
  */
 export type Stepper = (fields: FieldBatch[], context: StepContext) => Map<string, Float32Array>;
 
+/** A stepper's output on a tiling (e.g. the half-token-shifted second tiling). */
+export interface TilingPass {
+  /** Per field, the next slab of every tile (a stepper's output). */
+  next: Map<string, Float32Array>;
+  /** The tiles. */
+  tiles: Window[];
+}
+
 /** Global tiling and rollout on a sampler's first (regular) dataset. */
 export class GlobalRollout {
   /** The sampler (datasets, fields, coefficient sets). */
@@ -133,6 +141,21 @@ export class GlobalRollout {
   /** Hours of one forecast step. */
   get stepHours(): number {
     return this.stepSteps * this.dt / 3600;
+  }
+
+  /**
+   * A second tiling shifted by half a token (columns; rows where the tile
+   * still fits), for blending over both with token bumps: each tiling's
+   * token edges fall on the other's token centres.
+   */
+  shiftedTiles(tiles: Window[]): Window[] {
+    const [, th, tw] = this.tokens.tokenSize, [, H, W] = this.window, { rows, cols, periodic } = this.grid;
+    const di = Math.floor(th / 2), dj = Math.floor(tw / 2);
+    return tiles.map((w) => ({
+      ...w,
+      i0: w.i0 + di + H <= rows ? w.i0 + di : w.i0,
+      j0: periodic || w.j0 + dj + W <= cols ? w.j0 + dj : w.j0,
+    }));
   }
 
   /** The tiles of the grid (places; their time fields refer to `end`). */
@@ -281,30 +304,38 @@ export class GlobalRollout {
    * Blend every tile's next slab (a stepper's output) into the grid, per
    * plane, normalized (slab steps, rows, cols).
    */
-  blend(next: Map<string, Float32Array>, tiles: Window[]): Float32Array[] {
+  blend(next: Map<string, Float32Array>, tiles: Window[], more: TilingPass[] = []): Float32Array[] {
+    const passes = [{ next, tiles }, ...more];
     const [nt, nh, nw] = this.tokens.numTokens, [tt, th, tw] = this.tokens.tokenSize, [, H, W] = this.window;
     void nt;
     const P = nh * nw, Vs = tt * th * tw;
     const overlap: [number, number] = [this.overlap[0] * th, this.overlap[1] * tw];
     return this.planes.map((plane) => {
       const L = this.sampler.slots[plane.slot].levels.length;
-      const x = next.get(plane.field);
-      if (!x || x.length !== tiles.length * L * P * Vs) {
-        throw new Error(`stepper: ${plane.field} needs ${tiles.length}×${L}×${P}×${Vs} values, got ${x?.length}`);
-      }
-      const blender = new TileBlender(this.grid, { tile: [H, W], overlap, planes: tt });
+      const blender = new TileBlender(this.grid, {
+        tile: [H, W],
+        overlap,
+        planes: tt,
+        token: passes.length > 1 ? [th, tw] : undefined,
+      });
       const block = new Float32Array(tt * H * W);
-      for (const [b, w] of tiles.entries()) {
-        for (let p = 0; p < P; p++) {
-          const bi = Math.floor(p / nw), ci = p % nw, src = ((b * L + plane.levelIndex) * P + p) * Vs;
-          for (let t = 0; t < tt; t++) {
-            for (let i = 0; i < th; i++) {
-              const o = src + (t * th + i) * tw;
-              block.set(x.subarray(o, o + tw), (t * H + bi * th + i) * W + ci * tw);
+      for (const { next, tiles } of passes) {
+        const x = next.get(plane.field);
+        if (!x || x.length !== tiles.length * L * P * Vs) {
+          throw new Error(`stepper: ${plane.field} needs ${tiles.length}×${L}×${P}×${Vs} values, got ${x?.length}`);
+        }
+        for (const [b, w] of tiles.entries()) {
+          for (let p = 0; p < P; p++) {
+            const bi = Math.floor(p / nw), ci = p % nw, src = ((b * L + plane.levelIndex) * P + p) * Vs;
+            for (let t = 0; t < tt; t++) {
+              for (let i = 0; i < th; i++) {
+                const o = src + (t * th + i) * tw;
+                block.set(x.subarray(o, o + tw), (t * H + bi * th + i) * W + ci * tw);
+              }
             }
           }
+          blender.add(w, block);
         }
-        blender.add(w, block);
       }
       return blender.result();
     });
@@ -331,11 +362,12 @@ export class GlobalRollout {
     state: RolloutState,
     next: Map<string, Float32Array>,
     tiles: Window[],
+    more: TilingPass[] = [],
   ): { slab: Float32Array[]; times: Float64Array } {
     const tt = this.stepSteps, last = state.times[state.times.length - 1];
     const times = Float64Array.from({ length: tt }, (_, k) => last + (k + 1) * this.dt);
     const plane = this.grid.rows * this.grid.cols, T = state.times.length;
-    const slab = this.blend(next, tiles).map((v, i) => {
+    const slab = this.blend(next, tiles, more).map((v, i) => {
       // Points missing in the last input step (land in sst) stay missing: the engine does not invent them.
       const lastStep = state.values[i].subarray((T - 1) * plane, T * plane);
       for (let g = 0; g < plane; g++) {

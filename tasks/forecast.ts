@@ -42,6 +42,10 @@ if (import.meta.main) {
       )
       .option("--member-noise <x>", "latent noise of members > 0 (× latent RMS; default the checkpoint's)", parseNumber)
       .option("--keep-members", "write the members, not only mean and spread")
+      .option(
+        "--shifted-tiling",
+        "also step a tiling shifted by half a token and blend both (no token-edge seams; 2× cost)",
+      )
       .option("--maps <steps>", "steps to draw maps of (comma-separated, default the last)", parseNumbers("--maps"))
       .option("--eval-dir <dir>", "where scores and maps go (default OUT.eval)")
       .option("--threads <n>", "BLAS threads", parseInteger("--threads"))
@@ -62,6 +66,7 @@ if (import.meta.main) {
           tailScale: o.tailScale,
           memberNoise: o.memberNoise,
           keepMembers: o.keepMembers,
+          shiftedTiling: o.shiftedTiling,
           mapSteps: o.maps,
           evalDir: o.evalDir,
           overwrite: o.overwrite,

@@ -310,3 +310,54 @@ Deno.test("ensemble members from the Multiformer's tail ensemble: spread well ab
     assert.equal(s.acc.forecastByInit[0].length, 2);
   }
 });
+
+Deno.test("token-edge seams: a second tiling shifted by half a token, blended with token bumps, shrinks the jumps of the error at token edges", async () => {
+  const { dir, store } = await waves();
+  const { checkpoint } = await trainedEngine();
+  const stats: Record<string, { edge: number[]; inside: number[]; rmse: number[] }> = {};
+  for (const shiftedTiling of [false, true]) {
+    const out = join(dir, `seam${shiftedTiling}.zarr`);
+    await runForecast({
+      checkpoint,
+      inits: ["2020-01-02T12", "2020-01-02T18"],
+      steps: 4,
+      out,
+      truth: store,
+      shiftedTiling,
+      mapSteps: [],
+    });
+    // Jumps of the error between neighbouring columns: across a token edge (every 6th column) vs inside tokens.
+    const py = await run(PYTHON, [
+      "-c",
+      `import sys, json, numpy as np, xarray as xr
+a = xr.open_zarr(sys.argv[1]); s = xr.open_zarr(sys.argv[2])
+f = a.forecast.sel(field="t", level=850.0)
+out = {"edge": [], "inside": [], "rmse": []}
+for l in range(a.sizes["lead_time"]):
+    de, di, se = [], [], []
+    for i in range(a.sizes["init_time"]):
+        e = f.isel(init_time=i, lead_time=l).values - s.data.sel(time=a.valid_time.values[i, l]).isel(field=0, level=0).values
+        d = np.abs(e - np.roll(e, 1, axis=1))
+        edge = (np.arange(e.shape[1]) % 6) == 0
+        de.append(d[:, edge].mean()); di.append(d[:, ~edge].mean()); se.append((e ** 2).mean())
+    out["edge"].append(float(np.mean(de))); out["inside"].append(float(np.mean(di))); out["rmse"].append(float(np.sqrt(np.mean(se))))
+print(json.dumps(out))`,
+      out,
+      store,
+    ]);
+    assert.equal(py.code, 0, py.stderr);
+    stats[String(shiftedTiling)] = JSON.parse(py.stdout);
+  }
+  const f = (v: number[]) => v.map((x) => x.toFixed(3)).join(" ");
+  for (const [k, s] of Object.entries(stats)) {
+    console.log(
+      `shifted tiling ${k}: t 850 error jump at token edges ${f(s.edge)} K, inside tokens ${f(s.inside)} K, ` +
+        `ratio ${f(s.edge.map((e, i) => e / s.inside[i]))}; RMSE (unweighted) ${f(s.rmse)} K`,
+    );
+  }
+  const a = stats["false"], b = stats["true"];
+  for (let l = 0; l < 4; l++) {
+    assert.ok(a.edge[l] > 1.2 * a.inside[l], `lead ${l}: the single tiling shows token-edge seams`);
+    assert.ok(b.edge[l] / b.inside[l] < a.edge[l] / a.inside[l], `lead ${l}: the shifted tiling shrinks them`);
+  }
+});
