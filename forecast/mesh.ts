@@ -152,8 +152,9 @@ export class MeshRollout {
   stateAt(end: number): MeshWindow[] {
     return this.planes.map((p) => {
       const T = this.layout(p).timeSteps, axis = this.axis(p.dataset);
-      const k = axis.lastAtOrBefore(end), t0 = k - T + 1;
-      if (t0 < 0 || k >= axis.times.length) {
+      // At the initial time the store's own last step at or before it, as the sampler takes it.
+      const k = Math.min(axis.lastAtOrBefore(end), axis.times.length - 1), t0 = k - T + 1;
+      if (t0 < 0) {
         throw new StoreError(
           this.mesh(p.dataset).root,
           `no ${T} step(s) of ${p.field} at or before ${new Date(end * 1000).toISOString()} in the store`,
