@@ -148,6 +148,15 @@ export class MeshRollout {
     return { lat, lon };
   }
 
+  /** Climatology of a mesh plane at `time`: the coefficient set's monthly mean per point (physical). */
+  climatology(p: MeshPlane, time: number): Float32Array {
+    const sc = this.sampler.coefficients[p.dataset].scaling(p.source.name, p.source.level, [time], true);
+    const m = sc.mean[0], out = new Float32Array(p.points);
+    for (let q = 0; q < out.length; q++) out[q] = m.length === 1 ? m[0] : m[q];
+    if (sc.transform) sc.transform.inverseInPlace(out);
+    return out;
+  }
+
   /** The mesh windows under an atmospheric window ending at `end`, read from the store. */
   stateAt(end: number): MeshWindow[] {
     return this.planes.map((p) => {

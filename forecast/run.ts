@@ -73,6 +73,8 @@ export interface ForecastRunSummary {
   out: string;
   /** Scores (with a truth store). */
   scores?: PlaneScores[];
+  /** Scores of mesh fields at their points (cos φ weights), against the mesh store's steps (with a truth store). */
+  meshScores?: PlaneScores[];
   /** Scores JSON. */
   scoresPath?: string;
   /** PNG plots of RMSE against lead time, per field level. */
@@ -193,6 +195,13 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
   });
   const units = Object.fromEntries(fields.map((f) => [f, meta[f]?.units ?? ""]));
   const board = new ScoreBoard(latitudeWeights(lat), units);
+  // Mesh fields: scored at their points (cos φ weights) against the mesh store's own steps.
+  const meshBoard = meshPlanes.length
+    ? new ScoreBoard(
+      Float64Array.from(rollout.mesh!.coordinates(meshPlanes[0]).lat, (v) => Math.max(0, Math.cos(v * Math.PI / 180))),
+      Object.fromEntries(meshFields.map((f) => [f, meshMeta[f]?.units ?? ""])),
+    )
+    : undefined;
   const evalDir = o.evalDir ?? o.out.replace(/\/+$/, "").replace(/\.zarr$/, "") + ".eval";
   const maps: string[] = [], plots: string[] = [];
   const plane = rollout.grid.rows * rollout.grid.cols, tt = rollout.stepSteps;
@@ -241,6 +250,20 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
             return w.values.subarray((T - 1) * p.points, T * p.points);
           });
           writer.writeMesh(ii, n, p.field, p.level, members);
+          if (truthRollout && meshBoard) {
+            // The mesh store's step at or before the valid time (none past its end: not scored there).
+            const axis = rollout.mesh!.axis(p.dataset), k = axis.lastAtOrBefore(valid);
+            if (k < axis.times.length) {
+              const truth = rollout.mesh!.stateAt(valid)[mi], start = rollout.mesh!.stateAt(init)[mi];
+              const T = truth.times.length, last = (w: typeof truth) => w.values.subarray((T - 1) * p.points);
+              meshBoard.add(p.field, p.level, leads[n], {
+                members,
+                truth: last(truth),
+                persistence: last(start),
+                climatology: rollout.mesh!.climatology(p, truth.times[T - 1]),
+              });
+            }
+          }
         }
         secs.write += (performance.now() - t1) / 1000;
         if (truthRollout) {
@@ -293,11 +316,16 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
   }
   if (!truthRollout) return { out: o.out, plots, maps, seconds: secs };
   const scores = board.result(M > 1);
+  const meshScores = meshBoard?.result(M > 1).map((x) => ({ ...x, mesh: true }));
   await Deno.mkdir(evalDir, { recursive: true });
   const scoresPath = join(evalDir, "scores.json");
   await Deno.writeTextFile(
     scoresPath,
-    JSON.stringify({ checkpoint: o.checkpoint, truth: o.truth, inits: o.inits, members: M, scores }, null, 1),
+    JSON.stringify(
+      { checkpoint: o.checkpoint, truth: o.truth, inits: o.inits, members: M, scores, mesh_scores: meshScores ?? [] },
+      null,
+      1,
+    ),
   );
   for (const s of scores) {
     const path = join(evalDir, `rmse_${s.field}${s.level ? s.level : ""}.png`);
@@ -311,5 +339,5 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
     );
     plots.push(path);
   }
-  return { out: o.out, scores, scoresPath, plots, maps, seconds: secs };
+  return { out: o.out, scores, meshScores, scoresPath, plots, maps, seconds: secs };
 }

@@ -269,7 +269,18 @@ Deno.test("an ERA5 + FESOM Multiformer's forecast rolls the FESOM sst out too an
   });
   assert.ok(losses.every(Number.isFinite), `losses ${losses}`);
   const out = join(dir, "mesh_forecast.zarr");
-  await runForecast({ checkpoint, inits: ["2020-01-31T20"], steps: 3, out, members: 2 });
+  const r = await runForecast({ checkpoint, inits: ["2020-01-31T20"], steps: 3, out, members: 2, truth: era5 });
+  const ms = r.meshScores!.find((x) => x.field === "sst")!;
+  const f = (v: number[]) => v.map((x) => x.toFixed(3)).join(" ");
+  console.log(
+    `sst on the FESOM nodes, RMSE by lead ${ms.leads.join("/")} h: forecast ${f(ms.rmse.forecast)}, persistence ` +
+      `${f(ms.rmse.persistence)}, climatology ${f(ms.rmse.climatology)}; spread/skill ${f(ms.spreadSkill!)}`,
+  );
+  // The January step is December's + 0.5 K at every node (tests/py/fesom_cases.py): persistence errs by exactly 0.5.
+  assert.deepEqual(ms.leads, [3, 6, 9]);
+  assert.equal(ms.rmse.persistence[0], 0);
+  assert.ok(Math.abs(ms.rmse.persistence[1] - 0.5) < 1e-4, `persistence RMSE ${ms.rmse.persistence[1]}`);
+  assert.equal(ms.rmse.forecast[0], 0, "no mesh step yet: the December field itself");
   const raw = new ArrayReader(fesom, "data_sfc").read() as Float32Array; // (time, field, node): December, January
   const n = raw.length / 2;
   const sst = new ArrayReader(out, "mesh_forecast").read() as Float32Array; // (1, 3, 1, 1, node)
