@@ -138,6 +138,8 @@ export { cutTile, taper1d, TileBlender } from "./forecast/blend.ts";
 export type { BlendGrid, BlendOptions, TilePlace } from "./forecast/blend.ts";
 export { GlobalRollout } from "./forecast/rollout.ts";
 export type { Plane, RolloutState, StepContext, Stepper } from "./forecast/rollout.ts";
+export { MeshRollout, MeshTimeAxis } from "./forecast/mesh.ts";
+export type { MeshPlane, MeshWindow } from "./forecast/mesh.ts";
 export { engineFields, EngineStepper, loadFrozenBase } from "./forecast/engine.ts";
 export type { EngineStepperOptions, ForecastHeader, FrozenBase } from "./forecast/engine.ts";
 export {
@@ -156,7 +158,7 @@ export type {
 export { runForecast } from "./forecast/run.ts";
 export type { ForecastRunOptions, ForecastRunSummary } from "./forecast/run.ts";
 export { ForecastStoreWriter } from "./forecast/store.ts";
-export type { ForecastStoreOptions } from "./forecast/store.ts";
+export type { ForecastStoreOptions, MeshStoreOptions } from "./forecast/store.ts";
 export { anomalyCorrelation, ensembleCrps, latitudeWeights, ScoreBoard, weightedMse } from "./forecast/scores.ts";
 export type { PlaneScores, ScoreSample } from "./forecast/scores.ts";
 export { forecastMapPng, scorePlotPng } from "./forecast/maps.ts";

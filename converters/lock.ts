@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import { StoreError } from "../errors.ts";
 import { beforeWrite, simulatedKilled } from "../zarr/durable.ts";
 
@@ -81,6 +82,8 @@ function sameFile(a: Deno.FileInfo, b: Deno.FileInfo): boolean {
  */
 export function acquireLock(path: string, subject: string, purpose: string): OutputLock {
   beforeWrite(path);
+  // The output's folder may not exist yet (a fresh `demo OUT_DIR`): the lock sits beside the output.
+  Deno.mkdirSync(dirname(path), { recursive: true });
   for (let attempt = 0; attempt < 5; attempt++) {
     const file = Deno.openSync(path, { read: true, write: true, create: true });
     let locked = false;

@@ -62,6 +62,13 @@ export interface BlendOptions {
   overlap: [number, number];
   /** Planes blended at once (e.g. time steps of a window), each rows × cols. Default 1. */
   planes?: number;
+  /**
+   * Token size [rows, columns]: when given, weights also fall towards every
+   * token's edges (sin² bump per token), so a second tiling shifted by half
+   * a token covers the first one's token edges with its token centres.
+   * Default none (flat within tokens).
+   */
+  token?: [number, number];
 }
 
 /**
@@ -84,7 +91,7 @@ export class TileBlender {
       throw new ConfigError("tile", `a ${h}×${w} tile does not fit the ${grid.rows}×${grid.cols} grid`);
     }
     this.grid = grid;
-    this.options = { planes: 1, ...options };
+    this.options = { planes: 1, ...options, token: options.token ?? [0, 0] };
     const n = grid.rows * grid.cols;
     this.sum = new Float64Array(this.options.planes * n);
     this.weight = new Float64Array(n);
@@ -100,7 +107,11 @@ export class TileBlender {
     if (!rt) this.rowTaper.set(rk, rt = taper1d(h, oh, north, south));
     if (!ct) this.colTaper.set(ck, ct = taper1d(w, ow, west, east));
     const out = new Float32Array(h * w);
-    for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) out[i * w + j] = rt[i] * ct[j];
+    const [th, tw] = this.options.token;
+    const bump = (k: number, n: number) => (n > 1 ? Math.sin(Math.PI * ((k % n) + 0.5) / n) ** 2 : 1);
+    for (let i = 0; i < h; i++) {
+      for (let j = 0; j < w; j++) out[i * w + j] = rt[i] * ct[j] * bump(i, th) * bump(j, tw);
+    }
     return out;
   }
 

@@ -13,7 +13,7 @@ import { Multiformer } from "../models/multiformer.ts";
 import { fieldInput } from "../models/inputs.ts";
 import type { EngineField, ForecastEngine, ForecastEngineConfig } from "../models/forecast_engine.ts";
 import { type Checkpoint, readCheckpoint } from "../training/checkpoint.ts";
-import type { FieldBatch } from "../samplers/batch.ts";
+import { type FieldBatch, MASK } from "../samplers/batch.ts";
 import type { TokenGrid } from "../tokenizers/patches.ts";
 import type { Window } from "../datasets/window.ts";
 import { CheckpointError } from "../errors.ts";
@@ -51,7 +51,8 @@ export function engineFields(model: Multiformer, tokens: TokenGrid): EngineField
   return model.layouts.map((layout) => ({
     layout,
     width: model.fields.find((f) => f.field === layout.field)!.width,
-    timeSteps: tokens.tokenSize[0],
+    // A point token holds one step of its mesh; a grid token tokenSize[0] steps.
+    timeSteps: layout.kind === "points" ? 1 : tokens.tokenSize[0],
   }));
 }
 
@@ -59,13 +60,23 @@ export function engineFields(model: Multiformer, tokens: TokenGrid): EngineField
 export interface EngineStepperOptions {
   /** Latent noise (training; ensemble members at inference). */
   noise?: { std: number; rng: Random };
+  /**
+   * Ensemble member from the Multiformer's tail ensemble: before each step
+   * the last time token of every tile is masked and predicted by the frozen
+   * model's tails; the deviation of tail member `member` (mod the tail's
+   * size E) from the mean of the tails the ensemble uses (the first
+   * min(`members`, E)), times `scale`, is added to the input's last time
+   * token: the members' perturbations sum to zero when `members` ≤ E or a
+   * multiple of it. The engine then steps from that perturbed state.
+   */
+  tail?: { member: number; members: number; scale: number };
 }
 
 /** Encoder + engine as a rollout stepper. */
 export class EngineStepper {
   /** Milliseconds summed over calls: encoder, adapter + forecaster, read-out. */
   readonly timings = { encode: 0, engine: 0, readout: 0 };
-  private neighbourCache?: { tiles: Window[]; value: Int32Array; position: Float32Array };
+  private readonly neighbourCache = new WeakMap<Window[], { value: Int32Array; position: Float32Array }>();
 
   constructor(
     readonly model: Multiformer,
@@ -75,8 +86,9 @@ export class EngineStepper {
   ) {}
 
   /** The next slab per field as tensors [tiles, levels·P, slab values] (gradients flow into the engine). */
-  tensors(fields: FieldBatch[], context: StepContext): Map<string, Tensor> {
+  tensors(given: FieldBatch[], context: StepContext): Map<string, Tensor> {
     const t0 = performance.now();
+    const fields = this.options.tail ? this.tailPerturbed(given, this.options.tail) : given;
     const inputs = new Map(this.model.layouts.map((l) => {
       const f = fields.find((b) => b.field === l.field);
       if (!f) throw new Error(`no tokens for field ${l.field}`);
@@ -85,18 +97,20 @@ export class EngineStepper {
     const { states } = this.model.encode(inputs);
     const t1 = performance.now();
     const tiles = context.tiles;
-    if (this.neighbourCache?.tiles !== tiles) {
-      this.neighbourCache = {
-        tiles,
+    let geometry = this.neighbourCache.get(tiles);
+    if (!geometry) {
+      geometry = {
         value: this.rollout.neighbours(tiles, this.engine.config.neighbours),
         position: this.rollout.positions(tiles),
       };
+      this.neighbourCache.set(tiles, geometry);
     }
     const input = {
       states,
       tokens: new Map(fields.map((f) => [f.field, f.tokens])),
-      position: this.neighbourCache.position,
-      neighbours: this.neighbourCache.value,
+      info: new Map(fields.map((f) => [f.field, f.tokenInfo])),
+      position: geometry.position,
+      neighbours: geometry.value,
       noise: this.options.noise,
     };
     const z = this.engine.forecast(this.engine.adapt(input, tiles.length));
@@ -106,6 +120,40 @@ export class EngineStepper {
     this.timings.engine += t2 - t1;
     this.timings.readout += performance.now() - t2;
     return out;
+  }
+
+  /**
+   * The fields with their last time token moved by a tail member's
+   * deviation from the tail ensemble's mean (normalized units; missing
+   * values and padding stay as they are).
+   */
+  tailPerturbed(fields: FieldBatch[], tail: { member: number; members: number; scale: number }): FieldBatch[] {
+    const masked = new Map(this.model.layouts.map((l) => {
+      const f = fields.find((b) => b.field === l.field)!;
+      const mask = new Uint8Array(f.mask.length), S = l.levels * l.tokens;
+      // The last time token: grid axes [nt, nh, nw] → the last nh·nw tokens of each level; points [T, K, 1] → last K.
+      const last = l.kind === "grid" ? l.axes[1] * l.axes[2] : l.axes[1];
+      for (let r = 0; r < mask.length; r++) if ((r % S) % l.tokens >= l.tokens - last) mask[r] = MASK.zeroed;
+      return [l.field, fieldInput({ ...f, mask, replaced: new Int32Array(0), replacements: new Float32Array(0) }, l)];
+    }));
+    const outs = this.model.forward(masked);
+    return fields.map((f) => {
+      const o = outs.find((x) => x.field === f.field);
+      if (!o) return f;
+      const [R, E, V] = o.members.shape, m = tail.member % E, d = o.members.data;
+      const used = Math.max(1, Math.min(tail.members, E));
+      const tokens = f.tokens.slice();
+      for (let i = 0; i < R; i++) {
+        const r = o.targets.rows[i];
+        for (let j = 0; j < V; j++) {
+          if (!o.targets.valid[i * V + j]) continue;
+          let mean = 0;
+          for (let e = 0; e < used; e++) mean += d[(i * E + e) * V + j];
+          tokens[r * V + j] += tail.scale * (d[(i * E + m) * V + j] - mean / used);
+        }
+      }
+      return { ...f, tokens };
+    });
   }
 
   /** As a {@link Stepper} (values only). */

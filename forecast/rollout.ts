@@ -19,6 +19,7 @@ import { denormalizeInPlace, type GridRegion, normalizeInPlace } from "../normal
 import { TOKEN_INFO, type TokenGrid, tokenize } from "../tokenizers/patches.ts";
 import { ConfigError } from "../errors.ts";
 import { type BlendGrid, cutTile, TileBlender } from "./blend.ts";
+import { type MeshPlane, MeshRollout, type MeshWindow } from "./mesh.ts";
 
 /** One field level rolled out. */
 export interface Plane {
@@ -42,6 +43,8 @@ export interface RolloutState {
   times: Float64Array;
   /** Per plane, (steps, rows, cols). */
   values: Float32Array[];
+  /** Per mesh plane, its own window (steps, points); absent without mesh fields. */
+  mesh?: MeshWindow[];
 }
 
 /** What a stepper sees at each step. */
@@ -61,6 +64,14 @@ export interface StepContext {
  */
 export type Stepper = (fields: FieldBatch[], context: StepContext) => Map<string, Float32Array>;
 
+/** A stepper's output on a tiling (e.g. the half-token-shifted second tiling). */
+export interface TilingPass {
+  /** Per field, the next slab of every tile (a stepper's output). */
+  next: Map<string, Float32Array>;
+  /** The tiles. */
+  tiles: Window[];
+}
+
 /** Global tiling and rollout on a sampler's first (regular) dataset. */
 export class GlobalRollout {
   /** The sampler (datasets, fields, coefficient sets). */
@@ -69,8 +80,10 @@ export class GlobalRollout {
   readonly dataset: GridDataset;
   /** Overlap of tiles in tokens [lat, lon]. */
   readonly overlap: [number, number];
-  /** Field levels, in slot order. */
+  /** Field levels of the regular grid, in slot order. */
   readonly planes: Plane[];
+  /** Mesh fields rolled out with the grid (datasets after the first); undefined without any. */
+  readonly mesh?: MeshRollout;
   /** Blend grid. */
   readonly grid: BlendGrid;
   /** The token grid every field shares. */
@@ -85,11 +98,12 @@ export class GlobalRollout {
     this.sampler = sampler;
     this.overlap = overlap;
     const d = sampler.datasets[0] as GridDataset;
-    if (d.grid !== "regular_ll" || !sampler.slots.every((s) => s.dataset === 0)) {
-      throw new ConfigError("datasets", "the global rollout needs one regular lat-lon dataset");
+    if (d.grid !== "regular_ll") {
+      throw new ConfigError("datasets", "the global rollout needs a regular lat-lon first dataset");
     }
     this.dataset = d;
-    const layouts = sampler.slots.map((s) => s.layout as TokenGrid);
+    if (sampler.slots.some((s) => s.dataset > 0)) this.mesh = new MeshRollout(sampler, d);
+    const layouts = sampler.slots.filter((s) => s.dataset === 0).map((s) => s.layout as TokenGrid);
     this.tokens = layouts[0];
     if (
       !layouts.every((g) =>
@@ -103,7 +117,7 @@ export class GlobalRollout {
     this.region = { i0: 0, rows: this.grid.rows, j0: 0, cols: this.grid.cols, width: this.grid.cols };
     this.dt = d.times.length > 1 ? d.times[1] - d.times[0] : 3600;
     this.planes = sampler.slots.flatMap((s, slot) =>
-      s.levels.map((level, levelIndex) => ({
+      s.dataset > 0 ? [] : s.levels.map((level, levelIndex) => ({
         slot,
         field: s.field,
         level,
@@ -114,6 +128,11 @@ export class GlobalRollout {
     );
   }
 
+  /** The mesh planes (empty without mesh fields). */
+  get meshPlanes(): MeshPlane[] {
+    return this.mesh?.planes ?? [];
+  }
+
   /** Time steps of one forecast step (a time token). */
   get stepSteps(): number {
     return this.tokens.tokenSize[0];
@@ -122,6 +141,21 @@ export class GlobalRollout {
   /** Hours of one forecast step. */
   get stepHours(): number {
     return this.stepSteps * this.dt / 3600;
+  }
+
+  /**
+   * A second tiling shifted by half a token (columns; rows where the tile
+   * still fits), for blending over both with token bumps: each tiling's
+   * token edges fall on the other's token centres.
+   */
+  shiftedTiles(tiles: Window[]): Window[] {
+    const [, th, tw] = this.tokens.tokenSize, [, H, W] = this.window, { rows, cols, periodic } = this.grid;
+    const di = Math.floor(th / 2), dj = Math.floor(tw / 2);
+    return tiles.map((w) => ({
+      ...w,
+      i0: w.i0 + di + H <= rows ? w.i0 + di : w.i0,
+      j0: periodic || w.j0 + dj + W <= cols ? w.j0 + dj : w.j0,
+    }));
   }
 
   /** The tiles of the grid (places; their time fields refer to `end`). */
@@ -142,6 +176,7 @@ export class GlobalRollout {
     return {
       times: d.times.slice(e - T + 1, e + 1),
       values: this.planes.map((p) => d.read(p.source, p.level, e - T + 1, T, 0, this.grid.rows, 0, this.grid.cols)),
+      mesh: this.mesh?.stateAt(d.times[e]),
     };
   }
 
@@ -176,6 +211,7 @@ export class GlobalRollout {
     const N = g.numTokens[0] * g.numTokens[1] * g.numTokens[2], V = g.tokenSize[0] * g.tokenSize[1] * g.tokenSize[2];
     const normed = this.planes.map((p, i) => this.normalize(p, state.values[i], state.times));
     return this.sampler.slots.map((s, slot) => {
+      if (s.dataset > 0) return this.mesh!.fieldBatch(slot, state.mesh!, tiles, state.times[state.times.length - 1]);
       const L = s.levels.length, B = tiles.length;
       const tokens = new Float32Array(B * L * N * V), info = new Float32Array(B * L * N * TOKEN_INFO.length);
       for (const [b, w] of tiles.entries()) {
@@ -268,30 +304,38 @@ export class GlobalRollout {
    * Blend every tile's next slab (a stepper's output) into the grid, per
    * plane, normalized (slab steps, rows, cols).
    */
-  blend(next: Map<string, Float32Array>, tiles: Window[]): Float32Array[] {
+  blend(next: Map<string, Float32Array>, tiles: Window[], more: TilingPass[] = []): Float32Array[] {
+    const passes = [{ next, tiles }, ...more];
     const [nt, nh, nw] = this.tokens.numTokens, [tt, th, tw] = this.tokens.tokenSize, [, H, W] = this.window;
     void nt;
     const P = nh * nw, Vs = tt * th * tw;
     const overlap: [number, number] = [this.overlap[0] * th, this.overlap[1] * tw];
     return this.planes.map((plane) => {
       const L = this.sampler.slots[plane.slot].levels.length;
-      const x = next.get(plane.field);
-      if (!x || x.length !== tiles.length * L * P * Vs) {
-        throw new Error(`stepper: ${plane.field} needs ${tiles.length}×${L}×${P}×${Vs} values, got ${x?.length}`);
-      }
-      const blender = new TileBlender(this.grid, { tile: [H, W], overlap, planes: tt });
+      const blender = new TileBlender(this.grid, {
+        tile: [H, W],
+        overlap,
+        planes: tt,
+        token: passes.length > 1 ? [th, tw] : undefined,
+      });
       const block = new Float32Array(tt * H * W);
-      for (const [b, w] of tiles.entries()) {
-        for (let p = 0; p < P; p++) {
-          const bi = Math.floor(p / nw), ci = p % nw, src = ((b * L + plane.levelIndex) * P + p) * Vs;
-          for (let t = 0; t < tt; t++) {
-            for (let i = 0; i < th; i++) {
-              const o = src + (t * th + i) * tw;
-              block.set(x.subarray(o, o + tw), (t * H + bi * th + i) * W + ci * tw);
+      for (const { next, tiles } of passes) {
+        const x = next.get(plane.field);
+        if (!x || x.length !== tiles.length * L * P * Vs) {
+          throw new Error(`stepper: ${plane.field} needs ${tiles.length}×${L}×${P}×${Vs} values, got ${x?.length}`);
+        }
+        for (const [b, w] of tiles.entries()) {
+          for (let p = 0; p < P; p++) {
+            const bi = Math.floor(p / nw), ci = p % nw, src = ((b * L + plane.levelIndex) * P + p) * Vs;
+            for (let t = 0; t < tt; t++) {
+              for (let i = 0; i < th; i++) {
+                const o = src + (t * th + i) * tw;
+                block.set(x.subarray(o, o + tw), (t * H + bi * th + i) * W + ci * tw);
+              }
             }
           }
+          blender.add(w, block);
         }
-        blender.add(w, block);
       }
       return blender.result();
     });
@@ -304,9 +348,10 @@ export class GlobalRollout {
     stepper: Stepper,
     step: number,
   ): { slab: Float32Array[]; times: Float64Array; state: RolloutState } {
-    const next = stepper(this.fieldBatches(state, tiles), { step, tiles, times: state.times });
+    const fields = this.fieldBatches(state, tiles);
+    const next = stepper(fields, { step, tiles, times: state.times });
     const { slab, times } = this.physicalSlab(state, next, tiles);
-    return { slab, times, state: this.advance(state, slab, times) };
+    return { slab, times, state: this.advance(state, slab, times, { next, fields, tiles }) };
   }
 
   /**
@@ -317,11 +362,12 @@ export class GlobalRollout {
     state: RolloutState,
     next: Map<string, Float32Array>,
     tiles: Window[],
+    more: TilingPass[] = [],
   ): { slab: Float32Array[]; times: Float64Array } {
     const tt = this.stepSteps, last = state.times[state.times.length - 1];
     const times = Float64Array.from({ length: tt }, (_, k) => last + (k + 1) * this.dt);
     const plane = this.grid.rows * this.grid.cols, T = state.times.length;
-    const slab = this.blend(next, tiles).map((v, i) => {
+    const slab = this.blend(next, tiles, more).map((v, i) => {
       // Points missing in the last input step (land in sst) stay missing: the engine does not invent them.
       const lastStep = state.values[i].subarray((T - 1) * plane, T * plane);
       for (let g = 0; g < plane; g++) {
@@ -332,8 +378,17 @@ export class GlobalRollout {
     return { slab, times };
   }
 
-  /** The window after appending a slab (physical) and dropping the oldest steps. */
-  advance(state: RolloutState, slab: Float32Array[], times: Float64Array): RolloutState {
+  /**
+   * The window after appending a slab (physical) and dropping the oldest
+   * steps; with mesh fields, `stepped` (the stepper's output, the field
+   * batches it saw and the tiles) moves their windows too.
+   */
+  advance(
+    state: RolloutState,
+    slab: Float32Array[],
+    times: Float64Array,
+    stepped?: { next: Map<string, Float32Array>; fields: FieldBatch[]; tiles: Window[] },
+  ): RolloutState {
     const T = this.window[0], tt = times.length, plane = this.grid.rows * this.grid.cols;
     const outTimes = new Float64Array(T);
     outTimes.set(state.times.subarray(tt));
@@ -344,6 +399,14 @@ export class GlobalRollout {
       o.set(slab[i], (T - tt) * plane);
       return o;
     });
-    return { times: outTimes, values };
+    if (!this.mesh || !state.mesh) return { times: outTimes, values };
+    if (!stepped) throw new Error("rollout: mesh fields need the stepper's output to advance");
+    const mesh = this.mesh.advance(state.mesh, outTimes[T - 1], () => {
+      const [, th, tw] = this.tokens.tokenSize, [, H, W] = this.window;
+      const taper = new TileBlender(this.grid, { tile: [H, W], overlap: [this.overlap[0] * th, this.overlap[1] * tw] });
+      const batches = new Map(stepped.fields.map((f, slot) => [slot, f]));
+      return this.mesh!.blend(stepped.next, batches, stepped.tiles, taper, [H, W]);
+    });
+    return { times: outTimes, values, mesh };
   }
 }

@@ -40,8 +40,21 @@ export interface ForecastRunOptions {
   truth?: string;
   /** Coefficient set to normalize with (default the base run's); must be the one trained on. */
   norm?: string;
-  /** Ensemble members (latent noise). Default 1. */
+  /** Ensemble members (from the Multiformer's tail ensemble, plus latent noise). Default 1. */
   members?: number;
+  /**
+   * Scale of the tail-ensemble perturbation of each member's input (the
+   * tail member's deviation from the tails' mean); 0 = latent noise only.
+   * Default 1.
+   */
+  tailScale?: number;
+  /** Latent noise of members m > 0 (× the latent's RMS). Default the checkpoint's `memberNoise`. */
+  memberNoise?: number;
+  /**
+   * Also step a second tiling shifted by half a token and blend both with
+   * token bumps (smooths token-edge seams; twice the cost). Default false.
+   */
+  shiftedTiling?: boolean;
   /** Keep the members in the store. */
   keepMembers?: boolean;
   /** Steps to draw maps of (1-based), for the first initial time. Default the last step. */
@@ -60,6 +73,8 @@ export interface ForecastRunSummary {
   out: string;
   /** Scores (with a truth store). */
   scores?: PlaneScores[];
+  /** Scores of mesh fields at their points (cos φ weights), against the mesh store's steps (with a truth store). */
+  meshScores?: PlaneScores[];
   /** Scores JSON. */
   scoresPath?: string;
   /** PNG plots of RMSE against lead time, per field level. */
@@ -104,10 +119,11 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
     }
     t.data.set(v);
   }
-  const M = o.members ?? 1;
+  const M = o.members ?? 1, tailScale = M > 1 ? o.tailScale ?? 1 : 0, memberNoise = o.memberNoise ?? fh.memberNoise;
   const steppers = Array.from({ length: M }, (_, m) =>
     new EngineStepper(base.model, engine, rollout, {
-      noise: m > 0 && fh.memberNoise > 0 ? { std: fh.memberNoise, rng: new Random(1000 + m) } : undefined,
+      noise: m > 0 && memberNoise > 0 ? { std: memberNoise, rng: new Random(1000 + m) } : undefined,
+      tail: tailScale > 0 ? { member: m, members: M, scale: tailScale } : undefined,
     }));
   const truthRollout = o.truth
     ? new GlobalRollout(
@@ -129,6 +145,12 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
   const meta = Object.fromEntries(
     rollout.planes.map((p) => [p.field, fieldMetadata[p.source] ?? fieldMetadata[p.field] ?? {}]),
   );
+  const meshPlanes = rollout.meshPlanes;
+  const meshFields = [...new Set(meshPlanes.map((p) => p.field))];
+  const meshMeta = Object.fromEntries(meshPlanes.map((p) => {
+    const attrs = readRootAttributes(sampler.datasets[p.dataset].root).field_metadata ?? {};
+    return [p.field, (attrs as Record<string, { units?: string }>)[p.source.name] ?? {}];
+  }));
   const inits = o.inits.map(toSeconds);
   const leads = Array.from({ length: o.steps }, (_, k) => (k + 1) * rollout.stepHours);
   const writer = new ForecastStoreWriter({
@@ -142,6 +164,14 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
     lon: d.lons,
     fieldMetadata: meta,
     members: o.keepMembers ? M : 0,
+    mesh: meshPlanes.length
+      ? {
+        fields: meshFields,
+        levels: [...new Set(meshPlanes.map((p) => p.level))].sort((a, b) => a - b),
+        ...rollout.mesh!.coordinates(meshPlanes[0]),
+        fieldMetadata: meshMeta,
+      }
+      : undefined,
     attributes: {
       provenance: {
         checkpoint: o.checkpoint,
@@ -150,9 +180,14 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
         stores: sampler.config.datasets.map((x) => x.store),
         truth: o.truth ?? null,
         members: M,
-        member_noise: fh.memberNoise,
+        member_noise: memberNoise,
+        member_tail_scale: tailScale,
+        members_from: tailScale > 0
+          ? "tail ensemble of the base Multiformer (member m: tail member m mod its size), plus latent noise for m > 0"
+          : "latent noise for m > 0",
         step_hours: rollout.stepHours,
         tile_overlap_tokens: fh.overlap,
+        shifted_tiling: o.shiftedTiling ?? false,
         command: o.command ?? "",
       },
       lead_time_meaning: "hours after init_time of the valid time",
@@ -160,6 +195,13 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
   });
   const units = Object.fromEntries(fields.map((f) => [f, meta[f]?.units ?? ""]));
   const board = new ScoreBoard(latitudeWeights(lat), units);
+  // Mesh fields: scored at their points (cos φ weights) against the mesh store's own steps.
+  const meshBoard = meshPlanes.length
+    ? new ScoreBoard(
+      Float64Array.from(rollout.mesh!.coordinates(meshPlanes[0]).lat, (v) => Math.max(0, Math.cos(v * Math.PI / 180))),
+      Object.fromEntries(meshFields.map((f) => [f, meshMeta[f]?.units ?? ""])),
+    )
+    : undefined;
   const evalDir = o.evalDir ?? o.out.replace(/\/+$/, "").replace(/\.zarr$/, "") + ".eval";
   const maps: string[] = [], plots: string[] = [];
   const plane = rollout.grid.rows * rollout.grid.cols, tt = rollout.stepSteps;
@@ -169,6 +211,7 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
     let done = 0;
     for (const [ii, init] of inits.entries()) {
       const tiles = rollout.tiles(init);
+      const shifted = o.shiftedTiling ? rollout.shiftedTiles(tiles) : undefined;
       const start = rollout.stateAt(init);
       // Persistence is the truth at initial time (the same as the input when the truth is the input store).
       const truthStart = truthRollout?.stateAt(init);
@@ -176,10 +219,21 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
       for (let n = 0; n < o.steps; n++) {
         const slabs: Float32Array[][] = [];
         for (const [m, st] of steppers.entries()) {
-          const next = st.stepper(rollout.fieldBatches(states[m], tiles), { step: n, tiles, times: states[m].times });
+          const fieldBatches = rollout.fieldBatches(states[m], tiles);
+          const next = st.stepper(fieldBatches, { step: n, tiles, times: states[m].times });
+          const more = shifted
+            ? [{
+              next: st.stepper(rollout.fieldBatches(states[m], shifted), {
+                step: n,
+                tiles: shifted,
+                times: states[m].times,
+              }),
+              tiles: shifted,
+            }]
+            : [];
           const t0 = performance.now();
-          const { slab, times } = rollout.physicalSlab(states[m], next, tiles);
-          states[m] = rollout.advance(states[m], slab, times);
+          const { slab, times } = rollout.physicalSlab(states[m], next, tiles, more);
+          states[m] = rollout.advance(states[m], slab, times, { next, fields: fieldBatches, tiles });
           secs.blend += (performance.now() - t0) / 1000;
           slabs.push(slab);
         }
@@ -188,6 +242,28 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
         for (const [pi, p] of rollout.planes.entries()) {
           const members = slabs.map((s) => s[pi].subarray((tt - 1) * plane, tt * plane));
           writer.write(ii, n, p.field, p.level, members);
+        }
+        // Mesh fields: their window's last step (the mesh's step at or before the valid time).
+        for (const [mi, p] of meshPlanes.entries()) {
+          const members = states.map((st) => {
+            const w = st.mesh![mi], T = w.times.length;
+            return w.values.subarray((T - 1) * p.points, T * p.points);
+          });
+          writer.writeMesh(ii, n, p.field, p.level, members);
+          if (truthRollout && meshBoard) {
+            // The mesh store's step at or before the valid time (none past its end: not scored there).
+            const axis = rollout.mesh!.axis(p.dataset), k = axis.lastAtOrBefore(valid);
+            if (k < axis.times.length) {
+              const truth = rollout.mesh!.stateAt(valid)[mi], start = rollout.mesh!.stateAt(init)[mi];
+              const T = truth.times.length, last = (w: typeof truth) => w.values.subarray((T - 1) * p.points);
+              meshBoard.add(p.field, p.level, leads[n], {
+                members,
+                truth: last(truth),
+                persistence: last(start),
+                climatology: rollout.mesh!.climatology(p, truth.times[T - 1]),
+              });
+            }
+          }
         }
         secs.write += (performance.now() - t1) / 1000;
         if (truthRollout) {
@@ -240,11 +316,16 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
   }
   if (!truthRollout) return { out: o.out, plots, maps, seconds: secs };
   const scores = board.result(M > 1);
+  const meshScores = meshBoard?.result(M > 1).map((x) => ({ ...x, mesh: true }));
   await Deno.mkdir(evalDir, { recursive: true });
   const scoresPath = join(evalDir, "scores.json");
   await Deno.writeTextFile(
     scoresPath,
-    JSON.stringify({ checkpoint: o.checkpoint, truth: o.truth, inits: o.inits, members: M, scores }, null, 1),
+    JSON.stringify(
+      { checkpoint: o.checkpoint, truth: o.truth, inits: o.inits, members: M, scores, mesh_scores: meshScores ?? [] },
+      null,
+      1,
+    ),
   );
   for (const s of scores) {
     const path = join(evalDir, `rmse_${s.field}${s.level ? s.level : ""}.png`);
@@ -258,5 +339,5 @@ export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSum
     );
     plots.push(path);
   }
-  return { out: o.out, scores, scoresPath, plots, maps, seconds: secs };
+  return { out: o.out, scores, meshScores, scoresPath, plots, maps, seconds: secs };
 }

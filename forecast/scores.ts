@@ -102,8 +102,13 @@ export interface PlaneScores {
   leads: number[];
   /** Latitude-weighted RMSE: forecast (ensemble mean), persistence, climatology. */
   rmse: { forecast: number[]; persistence: number[]; climatology: number[] };
-  /** Anomaly correlation: forecast and persistence (climatology's is 0 by construction). */
-  acc: { forecast: number[]; persistence: number[] };
+  /**
+   * Anomaly correlation (mean over initial times): forecast, persistence,
+   * and climatology — 0 by construction (its anomaly against itself is zero
+   * everywhere; reported as 0, not computed); `forecastByInit` [lead][init]
+   * in the order the initial times were scored.
+   */
+  acc: { forecast: number[]; persistence: number[]; climatology: number[]; forecastByInit: number[][] };
   /** Ensemble: CRPS and spread/skill ratio (members > 1). */
   crps?: number[];
   /** Spread (sqrt of the mean ensemble variance) over the RMSE of the ensemble mean. */
@@ -124,12 +129,22 @@ export interface ScoreSample {
   climatology: Float32Array;
 }
 
+/** Running sums of one field level and lead. */
+interface Sums {
+  n: number;
+  mse: number[];
+  acc: number[];
+  accByInit: number[];
+  crps: number;
+  variance: number;
+}
+
 /** Accumulates scores over initial times, per field level and lead. */
 export class ScoreBoard {
   private readonly acc = new Map<string, {
     field: string;
     level: number;
-    sums: Map<number, { n: number; mse: number[]; acc: number[]; crps: number; variance: number }>;
+    sums: Map<number, Sums>;
   }>();
   private readonly units: Record<string, string>;
 
@@ -143,14 +158,16 @@ export class ScoreBoard {
     let a = this.acc.get(key);
     if (!a) this.acc.set(key, a = { field, level, sums: new Map() });
     let t = a.sums.get(lead);
-    if (!t) a.sums.set(lead, t = { n: 0, mse: [0, 0, 0], acc: [0, 0], crps: 0, variance: 0 });
+    if (!t) a.sums.set(lead, t = { n: 0, mse: [0, 0, 0], acc: [0, 0], accByInit: [], crps: 0, variance: 0 });
     const w = this.rowWeights, M = s.members.length;
     const mean = M === 1 ? s.members[0] : s.members[0].map((_, i) => s.members.reduce((x, m) => x + m[i], 0) / M);
     t.n++;
     t.mse[0] += weightedMse(mean, s.truth, w);
     t.mse[1] += weightedMse(s.persistence, s.truth, w);
     t.mse[2] += weightedMse(s.climatology, s.truth, w);
-    t.acc[0] += anomalyCorrelation(mean, s.truth, s.climatology, w);
+    const acc = anomalyCorrelation(mean, s.truth, s.climatology, w);
+    t.acc[0] += acc;
+    t.accByInit.push(acc);
     t.acc[1] += anomalyCorrelation(s.persistence, s.truth, s.climatology, w);
     if (M > 1) {
       const c = ensembleCrps(s.members, s.truth, w);
@@ -163,8 +180,7 @@ export class ScoreBoard {
   result(ensemble: boolean): PlaneScores[] {
     return [...this.acc.values()].map((a) => {
       const leads = [...a.sums.keys()].sort((x, y) => x - y);
-      const get = (f: (t: { n: number; mse: number[]; acc: number[]; crps: number; variance: number }) => number) =>
-        leads.map((l) => f(a.sums.get(l)!));
+      const get = <T>(f: (t: Sums) => T) => leads.map((l) => f(a.sums.get(l)!));
       const out: PlaneScores = {
         field: a.field,
         level: a.level,
@@ -175,7 +191,12 @@ export class ScoreBoard {
           persistence: get((t) => Math.sqrt(t.mse[1] / t.n)),
           climatology: get((t) => Math.sqrt(t.mse[2] / t.n)),
         },
-        acc: { forecast: get((t) => t.acc[0] / t.n), persistence: get((t) => t.acc[1] / t.n) },
+        acc: {
+          forecast: get((t) => t.acc[0] / t.n),
+          persistence: get((t) => t.acc[1] / t.n),
+          climatology: leads.map(() => 0),
+          forecastByInit: get((t) => t.accByInit.slice()),
+        },
         inits: Math.max(...get((t) => t.n)),
       };
       if (ensemble) {

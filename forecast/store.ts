@@ -42,6 +42,22 @@ export interface ForecastStoreOptions {
   members?: number;
   /** Root attributes: provenance (checkpoint, coefficient set, stores, command). */
   attributes?: Record<string, unknown>;
+  /** Mesh fields (FESOM nodes): written as `mesh_forecast` (init_time, lead_time, mesh_field, mesh_level, node). */
+  mesh?: MeshStoreOptions;
+}
+
+/** The mesh part of a forecast store. */
+export interface MeshStoreOptions {
+  /** Mesh fields. */
+  fields: string[];
+  /** Their levels (union; 0 for a single-level field). */
+  levels: number[];
+  /** Latitude of every node (the mesh store's `lat`). */
+  lat: Float64Array;
+  /** Longitude of every node (the mesh store's `lon`). */
+  lon: Float64Array;
+  /** Units per mesh field. */
+  fieldMetadata?: Record<string, { units?: string; long_name?: string }>;
 }
 
 /** Writes a forecast store as the rollout goes; {@link finish} publishes it. */
@@ -53,6 +69,7 @@ export class ForecastStoreWriter {
   private readonly mean: ArrayWriter;
   private readonly spread: ArrayWriter;
   private readonly members?: ArrayWriter;
+  private readonly meshArrays?: { mean: ArrayWriter; spread: ArrayWriter; members?: ArrayWriter };
 
   constructor(options: ForecastStoreOptions) {
     const o = this.options = options;
@@ -74,7 +91,7 @@ export class ForecastStoreWriter {
       dtype: "float32",
       dimensions: dims,
       codec,
-      attributes: { long_name: "forecast (ensemble mean)", units_by_field: units },
+      attributes: { long_name: "forecast (ensemble mean)", units_by_field: units, coordinates: "valid_time" },
     });
     this.spread = new ArrayWriter(this.staged, "spread", 2, {
       shape,
@@ -82,7 +99,11 @@ export class ForecastStoreWriter {
       dtype: "float32",
       dimensions: dims,
       codec,
-      attributes: { long_name: "ensemble spread (standard deviation of the members)", units_by_field: units },
+      attributes: {
+        long_name: "ensemble spread (standard deviation of the members)",
+        units_by_field: units,
+        coordinates: "valid_time",
+      },
     });
     if (o.members) {
       this.members = new ArrayWriter(this.staged, "members", 2, {
@@ -91,10 +112,11 @@ export class ForecastStoreWriter {
         dtype: "float32",
         dimensions: ["init_time", "lead_time", "member", ...dims.slice(2)],
         codec,
-        attributes: { long_name: "ensemble members", units_by_field: units },
+        attributes: { long_name: "ensemble members", units_by_field: units, coordinates: "valid_time" },
       });
     }
     for (const w of [this.mean, this.spread, this.members]) w?.writeMetadata();
+    if (o.mesh) this.meshArrays = meshWriters(this.staged, o, codec);
     const coord = (
       path: string,
       dtype: "float64" | "int64" | "datetime64[s]",
@@ -118,6 +140,16 @@ export class ForecastStoreWriter {
       units: "hours",
       long_name: "lead time",
     });
+    // valid_time = init_time + lead_time, a 2-D coordinate (the arrays name it in `coordinates`).
+    const valid = new ArrayWriter(this.staged, "valid_time", 2, {
+      shape: [o.inits.length, o.leads.length],
+      chunks: [Math.max(1, o.inits.length), Math.max(1, o.leads.length)],
+      dtype: "datetime64[s]",
+      dimensions: ["init_time", "lead_time"],
+      attributes: { long_name: "valid time (init_time + lead_time)" },
+    });
+    valid.writeMetadata();
+    valid.writeAll(BigInt64Array.from(o.inits.flatMap((i) => o.leads.map((h) => BigInt(Math.round(i + h * 3600))))));
     coord("level", "float64", Float64Array.from(o.levels), { long_name: "level (hPa; 0 for single-level fields)" });
     coord("lat", "float64", o.lat, { units: "degrees_north", standard_name: "latitude" });
     coord("lon", "float64", o.lon, { units: "degrees_east", standard_name: "longitude" });
@@ -130,6 +162,22 @@ export class ForecastStoreWriter {
       long_name: "field",
       units: o.fields.map((f) => units[f]).join(","),
     });
+  }
+
+  /**
+   * Write one lead of one init for a mesh field level: members [m][node]
+   * (physical units); their mean, spread and (when kept) the members.
+   */
+  writeMesh(init: number, lead: number, field: string, level: number, members: Float32Array[]): void {
+    const m = this.options.mesh, a = this.meshArrays;
+    const f = m?.fields.indexOf(field) ?? -1, l = m?.levels.indexOf(level) ?? -1;
+    if (!a || f < 0 || l < 0) {
+      throw new StoreError(this.staged, `no mesh plane ${field}/${level} in the forecast store`);
+    }
+    const { mean, spread } = meanAndSpread(members);
+    a.mean.writeChunk([init, lead, f, l, 0], mean);
+    a.spread.writeChunk([init, lead, f, l, 0], spread);
+    if (a.members) { for (const [k, x] of members.entries()) a.members.writeChunk([init, lead, k, f, l, 0], x); }
   }
 
   /** Index of (field, level); an error when the store has no such plane. */
@@ -145,17 +193,7 @@ export class ForecastStoreWriter {
    */
   write(init: number, lead: number, field: string, level: number, members: Float32Array[]): void {
     const [f, l] = this.plane(field, level);
-    const n = members[0].length, M = members.length;
-    const mean = new Float32Array(n), spread = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      for (const m of members) s += m[i];
-      const mu = s / M;
-      let v = 0;
-      for (const m of members) v += (m[i] - mu) ** 2;
-      mean[i] = mu;
-      spread[i] = M > 1 ? Math.sqrt(v / (M - 1)) : 0;
-    }
+    const { mean, spread } = meanAndSpread(members);
     this.mean.writeChunk([init, lead, f, l, 0, 0], mean);
     this.spread.writeChunk([init, lead, f, l, 0, 0], spread);
     if (this.members) {
@@ -185,6 +223,82 @@ export class ForecastStoreWriter {
   abort(): void {
     removeStore(this.staged);
   }
+}
+
+/** Ensemble mean and spread (standard deviation, n − 1) per point. */
+function meanAndSpread(members: Float32Array[]): { mean: Float32Array; spread: Float32Array } {
+  const n = members[0].length, M = members.length;
+  const mean = new Float32Array(n), spread = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (const m of members) s += m[i];
+    const mu = s / M;
+    let v = 0;
+    for (const m of members) v += (m[i] - mu) ** 2;
+    mean[i] = mu;
+    spread[i] = M > 1 ? Math.sqrt(v / (M - 1)) : 0;
+  }
+  return { mean, spread };
+}
+
+/** The mesh arrays and coordinates of a forecast store (node dimension, the mesh store's lat/lon). */
+function meshWriters(
+  root: string,
+  o: ForecastStoreOptions,
+  codec: string,
+): { mean: ArrayWriter; spread: ArrayWriter; members?: ArrayWriter } {
+  const m = o.mesh!, N = m.lat.length;
+  const dims = ["init_time", "lead_time", "mesh_field", "mesh_level", "node"];
+  const shape = [o.inits.length, o.leads.length, m.fields.length, m.levels.length, N];
+  const units = Object.fromEntries(m.fields.map((f) => [f, m.fieldMetadata?.[f]?.units ?? ""]));
+  const coordinates = "valid_time node_lat node_lon";
+  const make = (path: string, long_name: string, member: boolean) => {
+    const w = new ArrayWriter(root, path, 2, {
+      shape: member ? [shape[0], shape[1], o.members!, ...shape.slice(2)] : shape,
+      chunks: member ? [1, 1, 1, 1, 1, N] : [1, 1, 1, 1, N],
+      dtype: "float32",
+      dimensions: member ? ["init_time", "lead_time", "member", ...dims.slice(2)] : dims,
+      codec,
+      attributes: { long_name, units_by_field: units, coordinates },
+    });
+    w.writeMetadata();
+    return w;
+  };
+  const out = {
+    mean: make("mesh_forecast", "mesh forecast (ensemble mean)", false),
+    spread: make("mesh_spread", "mesh ensemble spread (standard deviation of the members)", false),
+    members: o.members ? make("mesh_members", "mesh ensemble members", true) : undefined,
+  };
+  const coord = (
+    path: string,
+    dtype: "float64" | "int64",
+    data: Float64Array | BigInt64Array,
+    dim: string,
+    a: Record<string, unknown>,
+  ) => {
+    const w = new ArrayWriter(root, path, 2, {
+      shape: [data.length],
+      chunks: [Math.max(1, data.length)],
+      dtype,
+      dimensions: [dim],
+      attributes: a,
+    });
+    w.writeMetadata();
+    w.writeAll(data);
+  };
+  coord("node", "int64", BigInt64Array.from({ length: N }, (_, i) => BigInt(i)), "node", {
+    long_name: "node of the mesh store (0-based)",
+  });
+  coord("node_lat", "float64", m.lat, "node", { units: "degrees_north", standard_name: "latitude" });
+  coord("node_lon", "float64", m.lon, "node", { units: "degrees_east", standard_name: "longitude" });
+  coord("mesh_level", "float64", Float64Array.from(m.levels), "mesh_level", {
+    long_name: "mesh level (depth in m; 0 for surface fields)",
+  });
+  writeStrings(root, "mesh_field", m.fields, {
+    long_name: "mesh field",
+    units: m.fields.map((f) => units[f]).join(","),
+  });
+  return out;
 }
 
 /** A 1-D fixed-width unicode array (numpy `<U`n, UTF-32LE), which our typed writer does not cover. */

@@ -28,6 +28,7 @@ import {
   writeCheckpoint,
 } from "../training/checkpoint.ts";
 import { MultifieldSampler, type SamplerConfig } from "../samplers/sampler.ts";
+import type { FieldBatch } from "../samplers/batch.ts";
 import { toSeconds } from "../datasets/window.ts";
 import { ForecastEngine, type ForecastEngineConfig, resolveEngineConfig } from "../models/forecast_engine.ts";
 import { assertSameCoefficientSet } from "../normalization/identity.ts";
@@ -332,6 +333,10 @@ export function rolloutLoss(
     const truthEnd = state.times[state.times.length - 1] + rollout.stepSteps * rollout.dt;
     const truth = rollout.fieldBatches(rollout.stateAt(truthEnd), tiles);
     for (const f of truth) {
+      if (f.points) {
+        parts.push({ loss: meshLoss(f, out.get(f.field)!, tiles.length), weight: weights.get(f.field)! / wsum / k });
+        continue;
+      }
       const L = f.levels.length, B = tiles.length, M = B * L * P;
       const values = new Float32Array(M * Vs), valid = new Float32Array(M * Vs), latWeight = new Float32Array(M);
       for (let b = 0; b < B; b++) {
@@ -359,8 +364,35 @@ export function rolloutLoss(
     if (n + 1 < k) {
       const next = new Map([...out].map(([name, t]) => [name, t.data]));
       const { slab, times } = rollout.physicalSlab(state, next, tiles);
-      state = rollout.advance(state, slab, times);
+      state = rollout.advance(state, slab, times, { next, fields, tiles });
     }
   }
   return weightedSum(parts);
+}
+
+/**
+ * A mesh field's loss: its point tokens of the last step (the mesh's step
+ * under the next window; padding and missing values left out), weighted by
+ * cos φ of each token's first point.
+ */
+function meshLoss(truth: FieldBatch, pred: Tensor, tiles: number): Tensor {
+  const V = pred.last, L = truth.levels.length, slots = pred.shape[1] / L;
+  // Tokens per (tile, level): timeSteps × maxTokens; the prediction is the last step's maxTokens (= slots).
+  const N = truth.tokenInfo.length / 8 / tiles / L;
+  const M = tiles * L * slots, values = new Float32Array(M * V), valid = new Float32Array(M * V);
+  const latWeight = new Float32Array(M);
+  for (let b = 0; b < tiles; b++) {
+    for (let l = 0; l < L; l++) {
+      for (let k = 0; k < slots; k++) {
+        const tok = (b * L + l) * N + (N - slots) + k, row = (b * L + l) * slots + k;
+        for (let v = 0; v < V; v++) {
+          const y = truth.tokens[tok * V + v], ok = y === y && truth.points!.index[b * slots * V + k * V + v] >= 0;
+          values[row * V + v] = ok ? y : 0;
+          valid[row * V + v] = ok ? 1 : 0;
+        }
+        latWeight[row] = Math.max(0, Math.sin(truth.tokenInfo[tok * 8 + 4] * Math.PI / 180));
+      }
+    }
+  }
+  return fieldLoss("weighted_mse", pred.reshape([M, 1, V]), { rows: new Int32Array(0), values, valid, latWeight });
 }

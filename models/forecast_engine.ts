@@ -17,6 +17,11 @@
  *    cross-attends the latent of its own tile and its nearest neighbouring
  *    tiles, and an MLP gives the token's next time slab as a change from
  *    its last input step (a residual: untrained, the engine is persistence).
+ *    A mesh field (`points` layout, FESOM nodes) is read out the same way:
+ *    one query per point token of its last time step (its values and the
+ *    position of its first point), its next step as a change from its
+ *    values; mesh states reach the latent through the Multiformer's
+ *    cross-field attention into the grid fields, which the adapter reads.
  *
  * Network only: tensors in, tensors out; tiling, blending and I/O live in
  * forecast/.
@@ -95,11 +100,16 @@ export interface EngineInput {
   position: Float32Array;
   /** Per tile: the tiles whose latent it reads (its own first) [tiles·neighbours]. */
   neighbours: Int32Array;
+  /** Token info by field (mesh fields: the position of each point token's first point). */
+  info?: Map<string, Float32Array>;
   /** Latent noise (training; ensemble members): standard deviation relative to the latent's RMS, and random stream. */
   noise?: { std: number; rng: Random };
 }
 
-/** Per field: the next time slab of every tile's tokens [tiles, levels·P, values of a slab], normalized. */
+/**
+ * Per field: the next time slab of every tile's tokens [tiles, levels·P, values of a slab], normalized; a
+ * mesh field: the next step of every point token [tiles, levels·maxTokens, pointsPerToken].
+ */
 export type EngineOutput = Map<string, Tensor>;
 
 /** A block of global self-attention + MLP, pre-LayerNorm, out-projection zero-initialized (starts as identity). */
@@ -134,6 +144,8 @@ export class ForecastEngine {
   readonly timeTokens: number;
   /** Spatial token positions per tile (lat tokens × lon tokens). */
   readonly positions: number;
+  /** The regular-grid fields (the adapter reads their states). */
+  readonly gridFields: EngineField[];
   private readonly adapter: Dense;
   private readonly posEmbed: Dense;
   private readonly blocks: ForecasterBlock[];
@@ -149,11 +161,11 @@ export class ForecastEngine {
   constructor(fields: EngineField[], config: ForecastEngineConfig, seed: number) {
     const c = this.config = resolveEngineConfig(config);
     this.fields = fields;
-    const first = fields[0].layout;
-    for (const f of fields) {
-      if (f.layout.kind !== "grid") {
-        throw new ConfigError("fields", `${f.layout.field}: the forecast engine rolls out regular-grid fields only`);
-      }
+    const grids = fields.filter((f) => f.layout.kind === "grid");
+    if (!grids.length) throw new ConfigError("fields", "the forecast engine needs a regular-grid field (it tiles it)");
+    const first = grids[0].layout;
+    this.gridFields = grids;
+    for (const f of grids) {
       if (f.layout.axes.join() !== first.axes.join()) {
         throw new ConfigError("fields", `${f.layout.field}: all fields must share the token grid`);
       }
@@ -166,7 +178,7 @@ export class ForecastEngine {
       throw new ConfigError("engine.inputTimeTokens", `the encoder's window has ${nt} time tokens`);
     }
     this.timeTokens = c.inputTimeTokens || nt;
-    const concat = fields.reduce((a, f) => a + f.layout.levels * this.timeTokens * f.width, 0);
+    const concat = grids.reduce((a, f) => a + f.layout.levels * this.timeTokens * f.width, 0);
     this.adapter = dense(p, "engine.adapter", concat, D);
     this.posEmbed = dense(p, "engine.position", 4, D);
     this.blocks = Array.from(
@@ -174,7 +186,10 @@ export class ForecastEngine {
       (_, i) => new ForecasterBlock(p, `engine.forecaster.${i}`, D, c.heads),
     );
     this.query = new Map(
-      fields.map((f) => [f.layout.field, dense(p, `engine.query.${f.layout.field}`, 9 * f.layout.values, D)]),
+      fields.map((f) => [
+        f.layout.field,
+        dense(p, `engine.query.${f.layout.field}`, (f.layout.kind === "grid" ? 9 : 1) * f.layout.values, D),
+      ]),
     );
     this.levelEmbed = new Map(
       fields.map((f) => [f.layout.field, p.vector(`engine.level.${f.layout.field}`, f.layout.levels * D)]),
@@ -199,8 +214,8 @@ export class ForecastEngine {
 
   /** The global latent after the adapter [1, tiles·P, latentWidth]. */
   adapt(input: EngineInput, tiles: number): Tensor {
-    const P = this.positions, [nt, ,] = this.fields[0].layout.axes, A = this.timeTokens;
-    const parts = this.fields.map((f) => {
+    const P = this.positions, [nt, ,] = this.gridFields[0].layout.axes, A = this.timeTokens;
+    const parts = this.gridFields.map((f) => {
       const { levels: L, tokens: N } = f.layout;
       const s = input.states.get(f.layout.field)!;
       // Rows ordered (tile, position, level, time token): one row of the reshaped tensor per (tile, position).
@@ -246,8 +261,14 @@ export class ForecastEngine {
     const kv = linear(layerNorm(keys), this.crossKv.w, this.crossKv.b);
     const queries: Tensor[] = [];
     const lastSteps: Float32Array[] = [];
-    const [nt, ,] = this.fields[0].layout.axes;
+    const [nt, ,] = this.gridFields[0].layout.axes;
     for (const f of this.fields) {
+      if (f.layout.kind === "points") {
+        const { q, last, pos } = this.pointQueries(f, input, tiles);
+        lastSteps.push(last);
+        queries.push(this.embedQueries(f, q, pos, tiles, f.layout.axes[1]));
+        continue;
+      }
       const { levels: L, tokens: N, values: V } = f.layout;
       const x = input.tokens.get(f.layout.field)!;
       // The last time token of every (tile, level, position): its values, and its last time step repeated.
@@ -280,15 +301,7 @@ export class ForecastEngine {
         if (last[i] !== last[i]) last[i] = 0;
       }
       lastSteps.push(last);
-      const dq = this.query.get(f.layout.field)!;
-      let e = linear(constant(q, [tiles, L * P, 9 * V]), dq.w, dq.b);
-      e = add(e, linear(constant(pos, [tiles, L * P, 4]), this.queryPos.w, this.queryPos.b));
-      // Level embedding, broadcast over tiles and positions: [L, D] → rows (l, p).
-      const lv = this.levelEmbed.get(f.layout.field)!;
-      const rep = new Int32Array(L * P);
-      for (let l = 0; l < L; l++) for (let p = 0; p < P; p++) rep[l * P + p] = l;
-      e = addBroadcast(e, gatherRows(lv.reshape([L, D]), rep).reshape([L * P, D]));
-      queries.push(e);
+      queries.push(this.embedQueries(f, q, pos, tiles, P));
     }
     // All fields' queries of a tile attend together: one attention call.
     const rows = queries.map((q) => q.shape[1]);
@@ -310,6 +323,47 @@ export class ForecastEngine {
       out.set(f.layout.field, add(delta, constant(lastSteps[i], delta.shape)));
     }
     return out;
+  }
+
+  /** Query features [tiles, L·P, in] + position [.., 4] + level embedding → [tiles, L·P, D]. */
+  private embedQueries(f: EngineField, q: Float32Array, pos: Float32Array, tiles: number, P: number): Tensor {
+    const L = f.layout.levels, D = this.config.latentWidth;
+    const dq = this.query.get(f.layout.field)!;
+    let e = linear(constant(q, [tiles, L * P, q.length / (tiles * L * P)]), dq.w, dq.b);
+    e = add(e, linear(constant(pos, [tiles, L * P, 4]), this.queryPos.w, this.queryPos.b));
+    // Level embedding, broadcast over tiles and positions: [L, D] → rows (l, p).
+    const lv = this.levelEmbed.get(f.layout.field)!;
+    const rep = new Int32Array(L * P);
+    for (let l = 0; l < L; l++) for (let p = 0; p < P; p++) rep[l * P + p] = l;
+    return addBroadcast(e, gatherRows(lv.reshape([L, D]), rep).reshape([L * P, D]));
+  }
+
+  /**
+   * A mesh field's queries: per tile, level and point token of the last
+   * time step, its values (padding and missing as 0), and the position of
+   * its first point from the token info (colatitude, longitude).
+   */
+  private pointQueries(
+    f: EngineField,
+    input: EngineInput,
+    tiles: number,
+  ): { q: Float32Array; last: Float32Array; pos: Float32Array } {
+    const { levels: L, tokens: N, values: V } = f.layout, [Tm, K] = f.layout.axes;
+    const x = input.tokens.get(f.layout.field)!, info = input.info?.get(f.layout.field);
+    if (!info) throw new Error(`${f.layout.field}: a mesh field's read-out needs its token info`);
+    const q = new Float32Array(tiles * L * K * V), pos = new Float32Array(tiles * L * K * 4), deg = Math.PI / 180;
+    for (let b = 0; b < tiles; b++) {
+      for (let l = 0; l < L; l++) {
+        for (let k = 0; k < K; k++) {
+          const tok = (b * L + l) * N + (Tm - 1) * K + k, row = (b * L + l) * K + k;
+          q.set(x.subarray(tok * V, (tok + 1) * V), row * V);
+          const lat = (90 - info[tok * 8 + 4]) * deg, lon = info[tok * 8 + 5] * deg;
+          pos.set([Math.sin(lat), Math.cos(lat), Math.sin(lon), Math.cos(lon)], row * 4);
+        }
+      }
+    }
+    for (let i = 0; i < q.length; i++) if (q[i] !== q[i]) q[i] = 0;
+    return { q, last: q.slice(), pos };
   }
 
   /** One step: adapter → forecaster → read-out. */

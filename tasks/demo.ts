@@ -110,7 +110,9 @@ if (import.meta.main) {
         for (const s of r.scores ?? []) {
           const f = (v: number[]) => v.map((x) => x.toPrecision(3).padStart(7)).join(" ");
           console.log(`   ${`${s.field}/${s.level}`.padEnd(7)} RMSE [${s.units}] at +${s.leads.join("/+")} h`);
-          console.log(`     forecast    ${f(s.rmse.forecast)}   CRPS ${f(s.crps ?? [])}`);
+          console.log(
+            `     forecast    ${f(s.rmse.forecast)}   CRPS ${f(s.crps ?? [])}   spread/skill ${f(s.spreadSkill ?? [])}`,
+          );
           console.log(`     persistence ${f(s.rmse.persistence)}`);
           console.log(`     climatology ${f(s.rmse.climatology)}`);
         }

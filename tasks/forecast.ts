@@ -12,6 +12,14 @@ import { parseInteger, parseNumbers, runMain } from "../cli/run.ts";
 import { progressDisplay } from "../cli/progress.ts";
 import { runForecast } from "../forecast/run.ts";
 import { checkBackendName, gemm, selectBackend } from "../ops/mod.ts";
+import { ConfigError } from "../errors.ts";
+
+/** A number ≥ 0 from the command line. */
+function parseNumber(text: string): number {
+  const x = Number(text);
+  if (!Number.isFinite(x) || x < 0) throw new ConfigError("option", `${text} is not a number ≥ 0`);
+  return x;
+}
 
 if (import.meta.main) {
   await runMain(async () => {
@@ -23,8 +31,22 @@ if (import.meta.main) {
       .requiredOption("--out <store>", "output zarr store")
       .option("--truth <store>", "store with the truth: scores against persistence and climatology, maps")
       .option("--norm <set>", "coefficient set (must be the one the checkpoint was trained on)")
-      .option("--members <n>", "ensemble members (latent noise)", parseInteger("--members"))
+      .option(
+        "--members <n>",
+        "ensemble members (the Multiformer's tail ensemble + latent noise)",
+        parseInteger("--members"),
+      )
+      .option(
+        "--tail-scale <x>",
+        "scale of the tail-ensemble perturbation (0: latent noise only; default 1)",
+        parseNumber,
+      )
+      .option("--member-noise <x>", "latent noise of members > 0 (× latent RMS; default the checkpoint's)", parseNumber)
       .option("--keep-members", "write the members, not only mean and spread")
+      .option(
+        "--shifted-tiling",
+        "also step a tiling shifted by half a token and blend both (no token-edge seams; 2× cost)",
+      )
       .option("--maps <steps>", "steps to draw maps of (comma-separated, default the last)", parseNumbers("--maps"))
       .option("--eval-dir <dir>", "where scores and maps go (default OUT.eval)")
       .option("--threads <n>", "BLAS threads", parseInteger("--threads"))
@@ -48,7 +70,10 @@ if (import.meta.main) {
           truth: o.truth,
           norm: o.norm,
           members: o.members,
+          tailScale: o.tailScale,
+          memberNoise: o.memberNoise,
           keepMembers: o.keepMembers,
+          shiftedTiling: o.shiftedTiling,
           mapSteps: o.maps,
           evalDir: o.evalDir,
           overwrite: o.overwrite,
@@ -65,6 +90,8 @@ if (import.meta.main) {
           console.log(`  forecast    ${f(s.rmse.forecast)}`);
           console.log(`  persistence ${f(s.rmse.persistence)}`);
           console.log(`  climatology ${f(s.rmse.climatology)}`);
+          console.log(`  ACC forecast ${f(s.acc.forecast)}  persistence ${f(s.acc.persistence)}  climatology 0`);
+          if (s.crps) console.log(`  CRPS ${f(s.crps)}  spread/skill ${f(s.spreadSkill!)}`);
         }
         if (r.scoresPath) console.log(`scores    ${r.scoresPath}`);
         for (const p of r.plots) console.log(`plot      ${p}`);
