@@ -16,7 +16,7 @@ import type { GridDataset } from "../datasets/grid.ts";
 import type { Window } from "../datasets/window.ts";
 import { toSeconds } from "../datasets/window.ts";
 import { denormalizeInPlace, type GridRegion, normalizeInPlace } from "../normalization/coefficients.ts";
-import { TOKEN_INFO, type TokenGrid, tokenize } from "../tokenizers/patches.ts";
+import { patchTokenInfo, TOKEN_INFO, type TokenGrid, tokenize } from "../tokenizers/patches.ts";
 import { ConfigError } from "../errors.ts";
 import { type BlendGrid, cutTile, TileBlender } from "./blend.ts";
 import { type MeshPlane, MeshRollout, type MeshWindow } from "./mesh.ts";
@@ -218,7 +218,7 @@ export class GlobalRollout {
         for (let li = 0; li < L; li++) {
           const pi = this.planes.findIndex((p) => p.slot === slot && p.levelIndex === li);
           tokenize(cutTile(normed[pi], this.grid, w, [H, W], T), g, tokens, (b * L + li) * N * V);
-          this.fillInfo(info, (b * L + li) * N, state.times, w, s.levels[li], li);
+          patchTokenInfo(info, (b * L + li) * N, this.dataset, this.tokens, s.levels[li], li, w, state.times);
         }
       }
       return {
@@ -234,32 +234,6 @@ export class GlobalRollout {
         tokenInfo: info,
       };
     });
-  }
-
-  /** AtmoRep's token info, as the sampler writes it, for a window of `times` at a tile. */
-  private fillInfo(out: Float32Array, token0: number, times: Float64Array, w: Window, level: number, li: number) {
-    const d = this.dataset, [nt, nh, nw] = this.tokens.numTokens, [tt, th, tw] = this.tokens.tokenSize;
-    const n = TOKEN_INFO.length;
-    let k = token0 * n;
-    for (let a = 0; a < nt; a++) {
-      const time = new Date(times[(a + 1) * tt - 1] * 1000);
-      const year = time.getUTCFullYear(), hour = time.getUTCHours();
-      const doy = Math.floor((time.getTime() - Date.UTC(year, 0, 1)) / 86400000);
-      for (let b = 0; b < nh; b++) {
-        const colat = d.colat[0] + (w.i0 + b * th + (th - 1) / 2) * d.res[0];
-        for (let c = 0; c < nw; c++, k += n) {
-          const col = w.j0 + c * tw + (tw - 1) / 2;
-          out[k] = year;
-          out[k + 1] = doy;
-          out[k + 2] = hour;
-          out[k + 3] = level;
-          out[k + 4] = colat;
-          out[k + 5] = ((d.lons[0] + col * d.res[1]) % 360 + 360) % 360;
-          out[k + 6] = li;
-          out[k + 7] = d.res[0];
-        }
-      }
-    }
   }
 
   /** Per tile and spatial token position: [sin lat, cos lat, sin lon, cos lon] of its centre [tiles·P·4]. */

@@ -14,22 +14,12 @@
  *
  * @module
  */
+import { instantiate, leb128, localGet, localSet, type WasmFunction, wasmModule } from "../wasm.ts";
 
-const LEB = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n) byte |= 0x80;
-    out.push(byte);
-  } while (n);
-  return out;
-};
-const section = (id: number, body: number[]): number[] => [id, ...LEB(body.length), ...body];
-const name = (s: string): number[] => [...LEB(s.length), ...new TextEncoder().encode(s)];
 const f32 = (v: number): number[] => [0x43, ...new Uint8Array(Float32Array.of(v).buffer)];
 const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...LEB(op), ...imm];
-const get = (i: number) => [0x20, i], set = (i: number) => [0x21, i];
+const get = localGet, set = localSet;
+const LEB = leb128;
 const I32 = 0x7f, F32 = 0x7d, V128 = 0x7b;
 
 const OP = {
@@ -84,12 +74,7 @@ const loop16 = (p: number, end: number, body: number[], also: number[] = []) => 
 ];
 const locals = (groups: [number, number][]) => [groups.length, ...groups.flatMap(([n, t]) => [n, t])];
 
-interface Fn {
-  name: string;
-  params: number[];
-  result: number[];
-  body: number[];
-}
+type Fn = WasmFunction;
 
 /** rowmax(start, end) → f32: max over bytes [start, end). */
 const rowmax: Fn = (() => {
@@ -375,27 +360,6 @@ const dsoft: Fn = (() => {
 
 const FUNCTIONS = [rowmax, expsum, scale, dot, dsoft, gelu, gelugrad];
 
-function moduleBytes(): Uint8Array<ArrayBuffer> {
-  const types = FUNCTIONS.flatMap((f) => [0x60, f.params.length, ...f.params, f.result.length, ...f.result]);
-  const exports = FUNCTIONS.flatMap((f, i) => [...name(f.name), 0x00, i]);
-  const code = FUNCTIONS.flatMap((f) => [...LEB(f.body.length), ...f.body]);
-  return new Uint8Array([
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
-    ...section(1, [FUNCTIONS.length, ...types]),
-    ...section(3, [FUNCTIONS.length, ...FUNCTIONS.map((_, i) => i)]),
-    ...section(5, [0x01, 0x00, 0x01]),
-    ...section(7, [FUNCTIONS.length + 1, ...name("memory"), 0x02, 0x00, ...exports]),
-    ...section(10, [FUNCTIONS.length, ...code]),
-  ]);
-}
-
 /** The kernels over float32 arrays in the module's memory; offsets and lengths in elements (multiples of 4). */
 export interface SimdRows {
   /** Two scratch blocks of `n` floats each (16-byte aligned; valid until the next `blocks` call that grows). */
@@ -422,9 +386,8 @@ let instance: SimdRows | null | undefined;
 export function simdRows(): SimdRows | undefined {
   if (instance !== undefined) return instance ?? undefined;
   instance = null;
-  const bytes = moduleBytes();
-  if (!WebAssembly.validate(bytes)) return undefined;
-  const wasm = new WebAssembly.Instance(new WebAssembly.Module(bytes));
+  const wasm = instantiate(wasmModule(FUNCTIONS));
+  if (!wasm) return undefined;
   const memory = wasm.exports.memory as WebAssembly.Memory;
   const x = wasm.exports as Record<string, (...a: number[]) => number>;
   let size = 0;

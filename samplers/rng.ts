@@ -4,35 +4,13 @@
  *
  * @module
  */
+import { Xoshiro128 } from "../random.ts";
 
 /** Deterministic random numbers. */
-export class Rng {
-  private s = new Uint32Array(4);
-
+export class Rng extends Xoshiro128 {
   /** A generator for (seed, stream): e.g. (config seed, batch index). */
   constructor(seed: number, stream = 0) {
-    let x = (seed ^ Math.imul(stream + 1, 0x9e3779b9)) >>> 0;
-    for (let i = 0; i < 4; i++) {
-      x = (x + 0x9e3779b9) >>> 0;
-      let z = x;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      this.s[i] = (z ^ (z >>> 16)) >>> 0;
-    }
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    const s = this.s;
-    const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
-    const t = s[1] << 9;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 11);
-    return result / 4294967296;
+    super(seed ^ Math.imul(stream + 1, 0x9e3779b9));
   }
 
   /** Integer in [0, n). */
@@ -70,8 +48,4 @@ export class Rng {
     }
     return a.slice(0, k);
   }
-}
-
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
 }

@@ -112,8 +112,12 @@ function windowScaling(
   return c.scaling(name, level, d.times.subarray(w.t0, w.t0 + T), field.local, field.local ? region : undefined);
 }
 
-/** Token info of one sample's level: time of the token's last step, centre colatitude and longitude. */
-function fillInfo(
+/**
+ * AtmoRep's token info of one sample's level on a grid: the time of each
+ * token's last step, the token centre's colatitude and longitude. `times`
+ * are the window's step times (seconds), from its first step on.
+ */
+export function patchTokenInfo(
   out: Float32Array,
   tokenOffset: number,
   d: GridDataset,
@@ -121,12 +125,13 @@ function fillInfo(
   level: number,
   li: number,
   w: Window,
-) {
+  times: ArrayLike<number>,
+): void {
   const [nt, nh, nw] = g.numTokens, [tt, th, tw] = g.tokenSize;
   const n = TOKEN_INFO.length;
   let k = tokenOffset * n;
   for (let a = 0; a < nt; a++) {
-    const time = new Date(d.times[w.t0 + (a + 1) * tt - 1] * 1000);
+    const time = new Date(times[(a + 1) * tt - 1] * 1000);
     const year = time.getUTCFullYear(), hour = time.getUTCHours();
     const doy = Math.floor((time.getTime() - Date.UTC(year, 0, 1)) / 86400000);
     for (let b = 0; b < nh; b++) {
@@ -191,7 +196,8 @@ export const patchTokenizer: TokenizerPlugin<TokenGrid> = {
           },
           done: (s) => {
             const t = performance.now();
-            fillInfo(out.tokenInfo, (s * L + li) * ntok, d, g, level, li, windows[s]);
+            const w = windows[s];
+            patchTokenInfo(out.tokenInfo, (s * L + li) * ntok, d, g, level, li, w, d.times.subarray(w.t0));
             timings.tokenize += performance.now() - t;
           },
         },

@@ -7,32 +7,12 @@
  *
  * @module
  */
+import { instantiate, leb128, localGet, localSet, sleb128, wasmModule } from "../wasm.ts";
 
-const LEB = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n) byte |= 0x80;
-    out.push(byte);
-  } while (n);
-  return out;
-};
-/** Signed LEB128 (i32.const immediates). */
-const SLEB = (n: number): number[] => {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && !(byte & 0x40)) || (n === -1 && byte & 0x40)) return [...out, byte];
-    out.push(byte | 0x80);
-  }
-};
-const section = (id: number, body: number[]): number[] => [id, ...LEB(body.length), ...body];
-const name = (s: string): number[] => [...LEB(s.length), ...new TextEncoder().encode(s)];
+const LEB = leb128, SLEB = sleb128;
 
 // Opcodes used.
-const get = (i: number) => [0x20, i], set = (i: number) => [0x21, i];
+const get = localGet, set = localSet;
 const I32_ADD = 0x6a, I32_MUL = 0x6c, I32_GE_U = 0x4f, I32_SHL = 0x74;
 const i32 = (v: number) => [0x41, ...SLEB(v)];
 const load = (offset = 0) => [0xfd, 0x00, 0x00, ...LEB(offset)];
@@ -217,31 +197,10 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
     0x0b, // end block
     0x0b, // end function
   ];
-  return new Uint8Array([
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
-    ...section(1, [0x01, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x00]),
-    ...section(3, [0x02, 0x00, 0x00]),
-    ...section(5, [0x01, 0x00, 0x01]),
-    ...section(7, [
-      0x03,
-      ...name("memory"),
-      0x02,
-      0x00,
-      ...name("unshuffle4"),
-      0x00,
-      0x00,
-      ...name("shuffle4"),
-      0x00,
-      0x01,
-    ]),
-    ...section(10, [0x02, ...LEB(body.length), ...body, ...LEB(shuffleBody().length), ...shuffleBody()]),
+  const sig = [0x7f, 0x7f, 0x7f, 0x7f];
+  return wasmModule([
+    { name: "unshuffle4", params: sig, result: [], body },
+    { name: "shuffle4", params: sig, result: [], body: shuffleBody() },
   ]);
 }
 
@@ -261,9 +220,8 @@ let instance: SimdUnshuffle | null | undefined;
 export function simdUnshuffle(): SimdUnshuffle | undefined {
   if (instance !== undefined) return instance ?? undefined;
   instance = null;
-  const bytes = moduleBytes();
-  if (!WebAssembly.validate(bytes)) return undefined;
-  const wasm = new WebAssembly.Instance(new WebAssembly.Module(bytes));
+  const wasm = instantiate(moduleBytes());
+  if (!wasm) return undefined;
   const memory = wasm.exports.memory as WebAssembly.Memory;
   const run = wasm.exports.unshuffle4 as (src: number, dst: number, n: number, m: number) => void;
   const runShuffle = wasm.exports.shuffle4 as (src: number, dst: number, n: number, m: number) => void;

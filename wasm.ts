@@ -1,0 +1,72 @@
+/**
+ * A tiny WebAssembly module assembler for the project's hand-written SIMD
+ * kernels (zarr/simd.ts: byte shuffles; ops/simd_softmax.ts: attention rows
+ * and GELU): LEB128 immediates, local access, and a module of functions
+ * that share one exported memory.
+ *
+ * @module
+ */
+
+/** Unsigned LEB128. */
+export function leb128(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n) byte |= 0x80;
+    out.push(byte);
+  } while (n);
+  return out;
+}
+
+/** Signed LEB128 (i32.const immediates). */
+export function sleb128(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && !(byte & 0x40)) || (n === -1 && byte & 0x40)) return [...out, byte];
+    out.push(byte | 0x80);
+  }
+}
+
+/** local.get / local.set of local `i`. */
+export const localGet = (i: number): number[] => [0x20, i];
+/** local.set of local `i`. */
+export const localSet = (i: number): number[] => [0x21, i];
+
+/** A function of a module: exported name, parameter and result value types, body (locals + code + end). */
+export interface WasmFunction {
+  /** Export name. */
+  name: string;
+  /** Parameter types (0x7f i32, 0x7d f32, 0x7b v128, …). */
+  params: number[];
+  /** Result types. */
+  result: number[];
+  /** Body: the locals vector, then the code, ending with `end` (0x0b). */
+  body: number[];
+}
+
+const section = (id: number, body: number[]): number[] => [id, ...leb128(body.length), ...body];
+const name = (s: string): number[] => [...leb128(s.length), ...new TextEncoder().encode(s)];
+
+/** The bytes of a module exporting `memory` (one page to start, growable) and `functions`. */
+export function wasmModule(functions: WasmFunction[]): Uint8Array<ArrayBuffer> {
+  const types = functions.flatMap((f) => [0x60, f.params.length, ...f.params, f.result.length, ...f.result]);
+  const exports = functions.flatMap((f, i) => [...name(f.name), 0x00, i]);
+  const code = functions.flatMap((f) => [...leb128(f.body.length), ...f.body]);
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, [functions.length, ...types]),
+    ...section(3, [functions.length, ...functions.map((_, i) => i)]),
+    ...section(5, [0x01, 0x00, 0x01]),
+    ...section(7, [functions.length + 1, ...name("memory"), 0x02, 0x00, ...exports]),
+    ...section(10, [functions.length, ...code]),
+  ]);
+}
+
+/** Instantiate module bytes, or undefined where the engine rejects them (no SIMD). */
+export function instantiate(bytes: Uint8Array<ArrayBuffer>): WebAssembly.Instance | undefined {
+  if (!WebAssembly.validate(bytes)) return undefined;
+  return new WebAssembly.Instance(new WebAssembly.Module(bytes));
+}
