@@ -17,7 +17,7 @@ import { Multiformer } from "../models/multiformer.ts";
 import { AdamW } from "../training/adamw.ts";
 import { trainStep } from "../training/step.ts";
 import { gemm, Random } from "../ops/mod.ts";
-import { type Batch, type FieldBatch, MASK, noStats, noTimings } from "../samplers/batch.ts";
+import { syntheticBatch } from "./_synthetic_batch.ts";
 
 const { values: o, positionals } = parseArgs({
   args: Deno.args,
@@ -45,25 +45,7 @@ const model = new Multiformer(config.model, layouts, 1);
 const opt = new AdamW(model.params.map, config.optimizer);
 const rng = new Random(1);
 const B = config.sampler.batchSize;
-const fields: FieldBatch[] = layouts.map((l) => {
-  const n = B * l.levels * l.tokens;
-  const f = config.sampler.datasets.flatMap((d) => d.fields).find((x) => x.name === l.field)!;
-  const mask = new Uint8Array(n);
-  for (let i = 0; i < n; i++) mask[i] = rng.next() < 0.5 ? MASK.zeroed : MASK.visible;
-  return {
-    dataset: 0,
-    field: l.field,
-    levels: f.levels,
-    layout: f.tokens,
-    tokenizer: "pointsPerToken" in f.tokens ? "healpix-points" : "regular",
-    tokens: Float32Array.from({ length: n * l.values }, () => rng.normal()),
-    mask,
-    replaced: new Int32Array(0),
-    replacements: new Float32Array(0),
-    tokenInfo: Float32Array.from({ length: n * 8 }, () => rng.next()),
-  };
-});
-const batch: Batch = { index: 0, timings: noTimings(), stats: noStats(), samples: [], fields };
+const batch = syntheticBatch(layouts, config.sampler.datasets.flatMap((d) => d.fields), B, rng);
 console.log(
   `${model.params.count().toLocaleString("en")} parameters, fields ${
     layouts.map((l) => `${l.field} ${l.levels * l.tokens}×${l.values}`).join(", ")

@@ -11,8 +11,8 @@ import { Multiformer } from "../models/multiformer.ts";
 import { AdamW } from "../training/adamw.ts";
 import { trainStep } from "../training/step.ts";
 import { gemm, Random } from "../ops/mod.ts";
-import { type Batch, type FieldBatch, MASK, noStats, noTimings } from "../samplers/batch.ts";
 import type { TokenGrid } from "../tokenizers/patches.ts";
+import { syntheticBatch } from "./_synthetic_batch.ts";
 
 interface Spec {
   model: MultiformerConfig;
@@ -30,25 +30,7 @@ const model = new Multiformer(spec.model, layouts, 1);
 const opt = new AdamW(model.params.map, { lrMax: 1e-4, lrStart: 1e-4, weightDecay: 0.025, clipNorm: 1 });
 const rng = new Random(5);
 const B = spec.batch;
-const fields: FieldBatch[] = layouts.map((l) => {
-  const n = B * l.levels * l.tokens;
-  const mask = new Uint8Array(n);
-  for (let i = 0; i < n; i++) mask[i] = rng.next() < 0.5 ? MASK.zeroed : MASK.visible;
-  const f = spec.sampler.find((s) => s.name === l.field)!;
-  return {
-    dataset: 0,
-    field: l.field,
-    levels: f.levels,
-    layout: f.tokens,
-    tokenizer: "regular",
-    tokens: Float32Array.from({ length: n * l.values }, () => rng.normal()),
-    mask,
-    replaced: new Int32Array(0),
-    replacements: new Float32Array(0),
-    tokenInfo: Float32Array.from({ length: n * 8 }, () => rng.next()),
-  };
-});
-const batch: Batch = { index: 0, timings: noTimings(), stats: noStats(), samples: [], fields };
+const batch = syntheticBatch(layouts, spec.sampler, B, rng);
 const times: number[] = [];
 let loss = NaN;
 const phases = { inputs: 0, forward: 0, backward: 0, optimizer: 0 };

@@ -21,7 +21,7 @@ import { AdamW } from "../training/adamw.ts";
 import { trainStep } from "../training/step.ts";
 import type { TrainConfig } from "../training/config.ts";
 import { calibrateRouting, type Gemm, openblasGemm, Random, typescriptGemm, useGemm, webgpuGemm } from "../ops/mod.ts";
-import { type Batch, type FieldBatch, MASK, noStats, noTimings } from "../samplers/batch.ts";
+import { syntheticBatch } from "./_synthetic_batch.ts";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const { values: args } = parseArgs({
@@ -98,25 +98,7 @@ const tiny = JSON.parse(Deno.readTextFileSync(join(here, "..", "configs", "tiny.
 const spec = tiny.sampler.datasets.flatMap((d) => d.fields);
 const layouts = fieldLayouts(spec);
 const B = tiny.sampler.batchSize;
-const fields: FieldBatch[] = layouts.map((l) => {
-  const n = B * l.levels * l.tokens;
-  const mask = new Uint8Array(n);
-  for (let i = 0; i < n; i++) mask[i] = rng.next() < 0.5 ? MASK.zeroed : MASK.visible;
-  const f = spec.find((s) => s.name === l.field)!;
-  return {
-    dataset: 0,
-    field: l.field,
-    levels: f.levels,
-    layout: f.tokens,
-    tokenizer: "regular",
-    tokens: Float32Array.from({ length: n * l.values }, () => rng.normal()),
-    mask,
-    replaced: new Int32Array(0),
-    replacements: new Float32Array(0),
-    tokenInfo: Float32Array.from({ length: n * 8 }, () => rng.next()),
-  };
-});
-const batch: Batch = { index: 0, timings: noTimings(), stats: noStats(), samples: [], fields };
+const batch = syntheticBatch(layouts, spec, B, rng);
 const backends: [string, Gemm & { calls: number; flops: number }][] = [
   ["cpu", counted(blas ?? typescriptGemm)],
   ["webgpu", counted(gpu)],
