@@ -16,23 +16,9 @@
 import { ConfigError } from "../errors.ts";
 import type { Gemm } from "./blas.ts";
 import { typescriptGemm } from "./blas.ts";
-import { type GemmRequest, STATE } from "./webgpu_kernel.ts";
+import { type AdapterInfo, describeAdapter, type GemmRequest, STATE } from "./webgpu_kernel.ts";
 
-/** What the adapter says about itself. */
-export interface AdapterInfo {
-  /** Vendor id or name. */
-  vendor: string;
-  /** Architecture (often empty). */
-  architecture: string;
-  /** Device id or name. */
-  device: string;
-  /** Human-readable description, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
-  description: string;
-  /** True for a software/fallback adapter. */
-  isFallbackAdapter: boolean;
-  /** The binding limit the device was created with (bytes). */
-  maxStorageBufferBindingSize?: number;
-}
+export type { AdapterInfo } from "./webgpu_kernel.ts";
 
 /** A {@link Gemm} on WebGPU; `close()` ends its worker (the process does not exit while it runs). */
 export interface WebgpuGemm extends Gemm {
@@ -73,16 +59,7 @@ export async function probeAdapter(): Promise<AdapterInfo | undefined> {
   } catch {
     return undefined;
   }
-  if (!adapter) return undefined;
-  const i = adapter.info;
-  return {
-    vendor: i.vendor,
-    architecture: i.architecture,
-    device: i.device,
-    description: i.description,
-    isFallbackAdapter: (i as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ??
-      (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
-  };
+  return adapter ? describeAdapter(adapter) : undefined;
 }
 
 /** Start the WebGPU sgemm (worker, device, pipeline); a ConfigError naming `key` when there is no adapter. */

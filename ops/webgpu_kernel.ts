@@ -123,3 +123,32 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   }
 }
 `;
+
+/** What the adapter says about itself. */
+export interface AdapterInfo {
+  /** Vendor id or name. */
+  vendor: string;
+  /** Architecture (often empty). */
+  architecture: string;
+  /** Device id or name. */
+  device: string;
+  /** Human-readable description, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  description: string;
+  /** True for a software/fallback adapter. */
+  isFallbackAdapter: boolean;
+  /** The binding limit the device was created with (bytes). */
+  maxStorageBufferBindingSize?: number;
+}
+
+/** What `adapter` says about itself (the fallback flag sits on the info or on the adapter, by version). */
+export function describeAdapter(adapter: GPUAdapter): AdapterInfo {
+  const i = adapter.info;
+  return {
+    vendor: i.vendor,
+    architecture: i.architecture,
+    device: i.device,
+    description: i.description,
+    isFallbackAdapter: (i as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ??
+      (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
+  };
+}

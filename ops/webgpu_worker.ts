@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { type GemmRequest, SGEMM_WGSL, STATE, TILE } from "./webgpu_kernel.ts";
+import { describeAdapter, type GemmRequest, SGEMM_WGSL, STATE, TILE } from "./webgpu_kernel.ts";
 
 interface WorkerScope {
   onmessage: ((e: MessageEvent) => void) | null;
@@ -70,16 +70,7 @@ async function init(): Promise<Record<string, unknown>> {
   const module = device.createShaderModule({ code: SGEMM_WGSL });
   pipeline = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
   paramBuf = device.createBuffer({ size: 48, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  const i = adapter.info;
-  return {
-    vendor: i.vendor,
-    architecture: i.architecture,
-    device: i.device,
-    description: i.description,
-    isFallbackAdapter: (i as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ??
-      (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
-    maxStorageBufferBindingSize: maxBinding,
-  };
+  return { ...describeAdapter(adapter), maxStorageBufferBindingSize: maxBinding };
 }
 
 async function gemm(r: GemmRequest): Promise<void> {
