@@ -7,6 +7,9 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { convertEra5 } from "../converters/era5/convert.ts";
+import { convertFesom } from "../converters/fesom/convert.ts";
+import { expandInputs } from "../cli/inputs.ts";
 
 /** Debian's Python, which has netCDF4, xarray and zarr 2 (not a pyenv one). */
 export const PYTHON = "/usr/bin/python3";
@@ -113,4 +116,31 @@ export function gribFiles(): Promise<string> {
     return dir;
   })();
   return gribDir;
+}
+
+/**
+ * The ERA5 sample and FESOM sst over the same dates (2019-12/2020-01 periods
+ * made from the pi output by tests/py/fesom_cases.py), converted into `dir`:
+ * an atmosphere store and an ocean store to sample together.
+ */
+export async function era5AndFesomStores(dir: string): Promise<{ era5: string; fesom: string }> {
+  const cases = join(dir, "cases");
+  const r = await run(PYTHON, [
+    `${ROOT}tests/py/fesom_cases.py`,
+    `${ROOT}samples/fesom/pi-output`,
+    `${ROOT}samples/fesom/pi-mesh`,
+    cases,
+  ]);
+  if (r.code !== 0) throw new Error(`fesom_cases.py failed:\n${r.stderr}`);
+  const era5 = await convertEra5({
+    inputs: expandInputs([SAMPLE.legacy, SAMPLE.new]),
+    out: join(dir, "era5.zarr"),
+    workers: 0,
+  });
+  const fesom = await convertFesom({
+    mesh: `${ROOT}samples/fesom/pi-mesh`,
+    inputs: [join(cases, "y2020", "sst.fesom.2019.nc"), join(cases, "y2020", "sst.fesom.2020.nc")],
+    out: join(dir, "fesom.zarr"),
+  });
+  return { era5: era5.out, fesom: fesom.out };
 }

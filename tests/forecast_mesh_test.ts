@@ -1,8 +1,5 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { convertEra5 } from "../converters/era5/convert.ts";
-import { expandInputs } from "../cli/inputs.ts";
-import { convertFesom } from "../converters/fesom/convert.ts";
 import { MultifieldSampler, type SamplerConfig } from "../samplers/sampler.ts";
 import { GlobalRollout, type Stepper } from "../forecast/rollout.ts";
 import { ForecastStoreWriter } from "../forecast/store.ts";
@@ -14,7 +11,7 @@ import { checkTrainConfig } from "../training/config.ts";
 import type { TokenGrid } from "../tokenizers/patches.ts";
 import type { PointTokens } from "../tokenizers/healpix_points.ts";
 import { ArrayReader } from "../zarr/store.ts";
-import { PYTHON, ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
+import { era5AndFesomStores, PYTHON, run, tempDir } from "./_helpers.ts";
 
 const GRID: TokenGrid = { numTokens: [2, 2, 4], tokenSize: [3, 9, 9] };
 const POINTS: PointTokens = { pointsPerToken: 16, healpixOrder: 4, maxTokens: 256, timeSteps: 1 };
@@ -23,25 +20,7 @@ let stores: Promise<{ era5: string; fesom: string; dir: string }> | undefined;
 function twoStores(): Promise<{ era5: string; fesom: string; dir: string }> {
   stores ??= (async () => {
     const dir = await tempDir();
-    const cases = join(dir, "cases");
-    const r = await run(PYTHON, [
-      `${ROOT}tests/py/fesom_cases.py`,
-      `${ROOT}samples/fesom/pi-output`,
-      `${ROOT}samples/fesom/pi-mesh`,
-      cases,
-    ]);
-    if (r.code !== 0) throw new Error(r.stderr);
-    const era5 = await convertEra5({
-      inputs: expandInputs([SAMPLE.legacy, SAMPLE.new]),
-      out: join(dir, "era5.zarr"),
-      workers: 0,
-    });
-    const fesom = await convertFesom({
-      mesh: `${ROOT}samples/fesom/pi-mesh`,
-      inputs: [join(cases, "y2020", "sst.fesom.2019.nc"), join(cases, "y2020", "sst.fesom.2020.nc")],
-      out: join(dir, "fesom.zarr"),
-    });
-    return { era5: era5.out, fesom: fesom.out, dir };
+    return { ...(await era5AndFesomStores(dir)), dir };
   })();
   return stores;
 }

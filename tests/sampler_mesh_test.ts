@@ -1,38 +1,18 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { convertEra5 } from "../converters/era5/convert.ts";
-import { expandInputs } from "../cli/inputs.ts";
 import { convertFesom } from "../converters/fesom/convert.ts";
 import { MultifieldSampler } from "../samplers/sampler.ts";
 import { MASK } from "../samplers/batch.ts";
 import { layoutPoints, type PointTokens, scatterPoints } from "../tokenizers/healpix_points.ts";
 import { healpixNested } from "../geometry/healpix.ts";
 import { ArrayReader } from "../zarr/store.ts";
-import { PYTHON, ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
+import { era5AndFesomStores, ROOT, tempDir } from "./_helpers.ts";
 
 let stores: Promise<{ era5: string; fesom: string }> | undefined;
 function twoStores(): Promise<{ era5: string; fesom: string }> {
   stores ??= (async () => {
     const dir = await tempDir();
-    const cases = join(dir, "cases");
-    const r = await run(PYTHON, [
-      `${ROOT}tests/py/fesom_cases.py`,
-      `${ROOT}samples/fesom/pi-output`,
-      `${ROOT}samples/fesom/pi-mesh`,
-      cases,
-    ]);
-    if (r.code !== 0) throw new Error(r.stderr);
-    const era5 = await convertEra5({
-      inputs: expandInputs([SAMPLE.legacy, SAMPLE.new]),
-      out: join(dir, "era5.zarr"),
-      workers: 0,
-    });
-    const fesom = await convertFesom({
-      mesh: `${ROOT}samples/fesom/pi-mesh`,
-      inputs: [join(cases, "y2020", "sst.fesom.2019.nc"), join(cases, "y2020", "sst.fesom.2020.nc")],
-      out: join(dir, "fesom.zarr"),
-    });
-    return { era5: era5.out, fesom: fesom.out };
+    return { ...(await era5AndFesomStores(dir)) };
   })();
   return stores;
 }

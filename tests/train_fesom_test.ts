@@ -1,39 +1,19 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { convertEra5 } from "../converters/era5/convert.ts";
-import { expandInputs } from "../cli/inputs.ts";
-import { convertFesom } from "../converters/fesom/convert.ts";
 import { checkTrainConfig, type TrainConfig } from "../training/config.ts";
 import { train } from "../training/loop.ts";
-import { PYTHON, ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
+import { era5AndFesomStores, tempDir } from "./_helpers.ts";
 
 Deno.test("train: ERA5 and FESOM (point tokens) train as one coupled Multiformer on the bundled samples", async () => {
   const dir = await tempDir();
-  const cases = join(dir, "cases");
-  const r = await run(PYTHON, [
-    `${ROOT}tests/py/fesom_cases.py`,
-    `${ROOT}samples/fesom/pi-output`,
-    `${ROOT}samples/fesom/pi-mesh`,
-    cases,
-  ]);
-  assert.equal(r.code, 0, r.stderr);
-  const era5 = await convertEra5({
-    inputs: expandInputs([SAMPLE.legacy, SAMPLE.new]),
-    out: join(dir, "era5.zarr"),
-    workers: 0,
-  });
-  const fesom = await convertFesom({
-    mesh: `${ROOT}samples/fesom/pi-mesh`,
-    inputs: [join(cases, "y2020", "sst.fesom.2019.nc"), join(cases, "y2020", "sst.fesom.2020.nc")],
-    out: join(dir, "fesom.zarr"),
-  });
+  const { era5, fesom } = await era5AndFesomStores(dir);
   const grid = { numTokens: [2, 2, 4] as [number, number, number], tokenSize: [3, 9, 9] as [number, number, number] };
   const raw: TrainConfig = {
     sampler: {
       datasets: [
-        { store: era5.out, fields: [{ name: "t2m", levels: [0], tokens: grid }] },
+        { store: era5, fields: [{ name: "t2m", levels: [0], tokens: grid }] },
         {
-          store: fesom.out,
+          store: fesom,
           fields: [{
             name: "sst",
             levels: [0],
