@@ -71,6 +71,8 @@ export class CoefficientSet {
   /** Transforms by field. */
   readonly transforms: Map<string, ValueTransform> = new Map();
   private readonly fields = new Map<string, FieldEntry>();
+  /** Fields per array (by name suffix: "", "_sfc", "_elem", "_elem_sfc"): the field dimension of its coefficients. */
+  private readonly fieldCounts = new Map<string, number>();
   private readonly cache: ChunkCache;
   private readonly arrays = new Map<string, CachedArray>();
   private readonly globals = new Map<string, Float32Array>();
@@ -87,7 +89,9 @@ export class CoefficientSet {
     this.levels = (a.levels as number[] | undefined) ?? [];
     this.instantaneous = (a.instantaneous as boolean | undefined) ?? !("fields_elem" in a);
     for (const [key, suffix, sfc] of FIELD_KEYS) {
-      ((a[key] as string[] | undefined) ?? []).forEach((f, index) => this.fields.set(f, { suffix, sfc, index }));
+      const names = (a[key] as string[] | undefined) ?? [];
+      names.forEach((f, index) => this.fields.set(f, { suffix, sfc, index }));
+      this.fieldCounts.set(`${suffix}${sfc ? "_sfc" : ""}`, names.length);
     }
     for (const [field, spec] of Object.entries((a.transforms as Record<string, TransformSpec> | undefined) ?? {})) {
       this.transforms.set(field, transformFromSpec(spec, `${root}: transforms.${field}`));
@@ -192,7 +196,7 @@ export class CoefficientSet {
     const f = this.field(field), l = this.levelIndex(field, f, level);
     const name = `${f.suffix}${f.sfc ? "_sfc" : ""}`;
     const g = this.global(`global_norm${name}`);
-    const nf = [...this.fields.values()].filter((x) => x.suffix === f.suffix && x.sfc === f.sfc).length;
+    const nf = this.fieldCounts.get(name)!;
     const nl = f.sfc ? 1 : this.levels.length, at = f.index * nl + Math.max(l, 0);
     const gMean = g[(entry * 2) * nf * nl + at], gStd = g[(entry * 2 + 1) * nf * nl + at];
     if (!Number.isFinite(gMean) || !Number.isFinite(gStd)) {
