@@ -140,7 +140,10 @@ export class MeshDataset implements SampleDataset {
   /** @inheritdoc */
   checkShape(shape: WindowShape): void {
     if (!shape.box) {
-      throw new StoreError(this.root, "sampling a mesh alone needs `box`: [latitude, longitude] extent in degrees");
+      throw new ConfigError(
+        "box",
+        `${this.root}: sampling a mesh alone needs \`box\`: [latitude, longitude] extent in degrees`,
+      );
     }
   }
 

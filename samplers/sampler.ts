@@ -216,17 +216,7 @@ export class MultifieldSampler {
       box: config.box,
     };
     const d0 = this.datasets[0];
-    try {
-      d0.checkShape(this.windowShape);
-    } catch (e) {
-      if (own.rows === 0) {
-        throw new ConfigError(
-          "box",
-          `${d0.root}: sampling a mesh alone needs \`box\`: [latitude, longitude] extent in degrees`,
-        );
-      }
-      throw e;
-    }
+    d0.checkShape(this.windowShape);
     // Datasets placed by the first one's rows, columns and time steps must share its grid and time axis.
     for (const [i, d] of this.datasets.entries()) {
       if (i === 0 || !shapes.some((w, k) => w.rows > 0 && this.slots[k].dataset === i)) continue;
