@@ -117,13 +117,23 @@ export class PointMoments {
   /** Mean and population std per point as float32 planes (NaN where empty). */
   coefficients(): { mean: Float32Array; std: Float32Array } {
     const n = this.count.length;
-    const mean = new Float32Array(n), std = new Float32Array(n);
+    const both = this.coefficientsInto(new Float32Array(2 * n));
+    return { mean: both.subarray(0, n), std: both.subarray(n) };
+  }
+
+  /**
+   * {@link coefficients} into one buffer of at least 2 × points values:
+   * mean in the first half, std in the second (the layout of a local
+   * coefficient chunk). Returns the filled part.
+   */
+  coefficientsInto(out: Float32Array): Float32Array {
+    const n = this.count.length;
     for (let i = 0; i < n; i++) {
       const c = this.count[i];
-      mean[i] = c > 0 ? this.mean[i] : NaN;
-      std[i] = c > 0 ? Math.sqrt(this.m2[i] / c) : NaN;
+      out[i] = c > 0 ? this.mean[i] : NaN;
+      out[n + i] = c > 0 ? Math.sqrt(this.m2[i] / c) : NaN;
     }
-    return { mean, std };
+    return out.subarray(0, 2 * n);
   }
 }
 

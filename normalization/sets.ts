@@ -93,7 +93,7 @@ export function createNormArrays(root: string, format: ZarrFormat, prefix: strin
 
 /** Write the per-point coefficients of one (month, field[, level]). */
 export function writeLocalCoefficients(
-  arrays: NormArrays,
+  arrays: Pick<NormArrays, "norm" | "normSfc">,
   sfc: boolean,
   month: number,
   field: number,
@@ -104,9 +104,24 @@ export function writeLocalCoefficients(
   const both = new Float32Array(mean.length * 2);
   both.set(mean, 0);
   both.set(std, mean.length);
+  writeLocalCoefficientChunk(arrays, sfc, month, field, level, both);
+}
+
+/**
+ * {@link writeLocalCoefficients} from one buffer holding the mean plane
+ * then the std plane (as {@link PointMoments.coefficientsInto} fills it).
+ */
+export function writeLocalCoefficientChunk(
+  arrays: Pick<NormArrays, "norm" | "normSfc">,
+  sfc: boolean,
+  month: number,
+  field: number,
+  level: number,
+  meanThenStd: Float32Array,
+): void {
   const zeros = arrays.norm.spec.shape.slice(4).map(() => 0);
-  if (sfc) arrays.normSfc.writeChunk([month, 0, field, ...zeros], both);
-  else arrays.norm.writeChunk([month, 0, field, level, ...zeros], both);
+  if (sfc) arrays.normSfc.writeChunk([month, 0, field, ...zeros], meanThenStd);
+  else arrays.norm.writeChunk([month, 0, field, level, ...zeros], meanThenStd);
 }
 
 /**
@@ -114,7 +129,7 @@ export function writeLocalCoefficients(
  * (`sfc` moments indexed [month][field][0]).
  */
 export function writeGlobalCoefficients(
-  arrays: NormArrays,
+  arrays: Pick<NormArrays, "globalNorm" | "globalNormSfc">,
   l: NormLayout,
   moments: Moments[][][],
   sfc: Moments[][][],

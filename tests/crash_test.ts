@@ -44,7 +44,7 @@ async function runPhase(phase: Phase, opts: Era5Options): Promise<void> {
   if (phase === "init") {
     if (!initializedAlready(opts)) await initConversion(opts);
   } else if (phase === "part") await runConversionPart(opts.out, 1, 1, { workers: 0 });
-  else finalizeConversion(opts.out);
+  else await finalizeConversion(opts.out, { workers: 0 });
 }
 
 /** True when a path exists and a reader would take it for a finished store. */

@@ -79,10 +79,10 @@ export function faultPoint(what: string): void {
   }
 }
 
-/** Write a file via a temporary name, fsync it, rename it into place. */
+/** Write a file (given whole or in pieces) via a temporary name, fsync it, rename it into place. */
 export function writeFileDurable(
   path: string,
-  bytes: Uint8Array,
+  bytes: Uint8Array | Uint8Array[],
   options: { sync?: boolean; tmpDir?: string } = {},
 ): void {
   beforeWrite(path);
@@ -94,8 +94,10 @@ export function writeFileDurable(
     : `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   const file = Deno.openSync(tmp, { write: true, create: true, truncate: true });
   try {
-    let done = 0;
-    while (done < bytes.length) done += file.writeSync(bytes.subarray(done));
+    for (const piece of Array.isArray(bytes) ? bytes : [bytes]) {
+      let done = 0;
+      while (done < piece.length) done += file.writeSync(piece.subarray(done));
+    }
     if (options.sync) file.syncDataSync();
   } catch (e) {
     file.close();

@@ -96,7 +96,7 @@ function command() {
             });
             console.log(`part ${o.part}: ran ${r.ran} tasks, ${r.skipped} already done`);
           } else {
-            const r = finalizeConversion(o.out, show);
+            const r = await finalizeConversion(o.out, { onProgress: show, workers: o.workers });
             console.log(`finalized ${r.out} and ${r.norm}: ${formatBytes(r.rawBytes)} → ${formatBytes(r.storedBytes)}`);
           }
         } finally {

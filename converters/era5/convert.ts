@@ -40,8 +40,7 @@ import {
   taskDone,
   writeDone,
 } from "./build.ts";
-import { runPool, workerCount } from "./pool.ts";
-import { writeTaskStats } from "./task_stats.ts";
+import { type ConvertJob, runPool, workerCount } from "./pool.ts";
 import { finalizeConversion } from "./finalize.ts";
 
 export { type ChunkShape, DEFAULT_CHUNKS, DEFAULT_SHARD_CHUNKS } from "./layout.ts";
@@ -143,7 +142,11 @@ export async function convertEra5(opts: Era5Options): Promise<ConversionSummary>
         onProgress: opts.onProgress,
         signal: opts.signal,
       });
-      const summary = finalizeConversion(build.out, { onProgress: opts.onProgress, locked: true });
+      const summary = await finalizeConversion(build.out, {
+        onProgress: opts.onProgress,
+        locked: true,
+        workers: opts.workers,
+      });
       return { ...summary, plan: build.plan!, seconds: (performance.now() - started) / 1000 };
     } catch (e) {
       throw cleanupAfter(e, () => removeStaged(build.stageOut, build.stageNorm, parkedBuildDir(build.out)));
@@ -272,20 +275,26 @@ export async function runConversionPart(
   let rawBytes = 0, done = 0, ran = 0;
   const delay = testDelayMs();
   const purpose = `convert era5 --part ${part}/${parts}`;
+  const jobs: ConvertJob[] = todo.map((task) => ({
+    kind: "convert",
+    id: task.id,
+    task,
+    statsFile: statsPath(dir, task.id),
+  }));
   await runPool(
-    todo,
+    jobs,
     state.grid,
     opts.workers,
-    (task, r) => {
-      writeDone(dir, task.id, writeTaskStats(statsPath(dir, task.id), r));
+    (job, r) => {
+      writeDone(dir, job.id, r.seal);
       if (delay) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
       rawBytes += r.rawBytes;
       ran++;
       opts.onProgress?.({ phase: "convert", done: ++done, total: todo.length, bytes: rawBytes });
     },
     opts.signal,
-    (t) => {
-      const lock = claimTask(dir, t.id, purpose);
+    (j) => {
+      const lock = claimTask(dir, j.id, purpose);
       return lock && (() => lock.release());
     },
   );

@@ -1,14 +1,56 @@
 /**
- * Runs conversion tasks in Deno Workers (or inline with 0 workers), two in
- * flight per worker. The first failure is the one reported: the pool stops
- * feeding tasks, terminates every worker and rejects with that error (its
- * class kept: an input error stays an {@link InputError}).
+ * Runs the jobs of a conversion in Deno Workers (or inline with 0
+ * workers), two in flight per worker: conversion tasks (each writes its
+ * chunks and its sealed statistics file, and reports sizes and the seal)
+ * and finalize's merges (one per field level). The first failure is the
+ * one reported: the pool stops feeding jobs, terminates every worker and
+ * rejects with that error (its class kept: an input error stays an
+ * {@link InputError}).
  *
  * @module
  */
 import { ConfigError, PipelineError } from "../../errors.ts";
-import { type ConvertTask, runTask, TaskContext, type TaskResult } from "./task.ts";
+import { type ConvertTask, runTask, TaskContext } from "./task.ts";
+import { type StatsSeal, writeTaskStats } from "./task_stats.ts";
+import { type MergeJob, type MergeResult, mergeTarget } from "./merge.ts";
 import type { Plan } from "./inventory.ts";
+
+/** A conversion task to run, and where its statistics file goes. */
+export interface ConvertJob {
+  /** Job kind. */
+  kind: "convert";
+  /** The task's id. */
+  id: number;
+  /** The task. */
+  task: ConvertTask;
+  /** Path of its statistics file (written durably before the result is posted). */
+  statsFile: string;
+}
+
+/** What a finished conversion task reports (its statistics are in its file). */
+export interface ConvertJobResult {
+  /** Task id. */
+  id: number;
+  /** Decoded bytes written. */
+  rawBytes: number;
+  /** Encoded bytes written. */
+  storedBytes: number;
+  /** Size and CRC-32C of its statistics file, for the done marker. */
+  seal: StatsSeal;
+}
+
+/** A job of the pool. */
+export type PoolJob = ConvertJob | ({ kind: "merge" } & MergeJob);
+
+/** The result of a job of kind `J`. */
+export type JobResult<J extends PoolJob> = J extends ConvertJob ? ConvertJobResult : MergeResult;
+
+/** Run one job in this thread (a worker's or the caller's). */
+export async function runJob(job: PoolJob, ctx: TaskContext): Promise<ConvertJobResult | MergeResult> {
+  if (job.kind === "merge") return mergeTarget(job);
+  const r = await runTask(job.task, ctx);
+  return { id: r.id, rawBytes: r.rawBytes, storedBytes: r.storedBytes, seal: writeTaskStats(job.statsFile, r) };
+}
 
 /** An error as a worker posts it (errors do not survive `postMessage` with their class). */
 export interface PostedError {
@@ -55,23 +97,23 @@ export function workerCount(workers: number | undefined, tasks: number): number 
 }
 
 /**
- * Claim a task right before it runs: returns its release function, or
+ * Claim a job right before it runs: returns its release function, or
  * undefined to skip it (another run finished it). May throw (held elsewhere).
  */
-export type ClaimTask = (t: ConvertTask) => (() => void) | undefined;
+export type ClaimJob<J extends PoolJob> = (j: J) => (() => void) | undefined;
 
 /**
- * Run `tasks`, handing each result to `onResult` on this thread, in
- * completion order. `claim` (optional) is called before a task is started
+ * Run `tasks` (jobs), handing each result to `onResult` on this thread, in
+ * completion order. `claim` (optional) is called before a job is started
  * and its release after its result was handled, or when the pool stops.
  */
-export async function runPool(
-  tasks: ConvertTask[],
+export async function runPool<J extends PoolJob>(
+  tasks: J[],
   grid: Plan["grid"],
   workers: number | undefined,
-  onResult: (t: ConvertTask, r: TaskResult) => void,
+  onResult: (j: J, r: JobResult<J>) => void,
   signal?: AbortSignal,
-  claim?: ClaimTask,
+  claim?: ClaimJob<J>,
 ): Promise<void> {
   const n = workerCount(workers, tasks.length);
   const held = new Map<number, () => void>();
@@ -80,7 +122,7 @@ export async function runPool(
     held.delete(id);
   };
   /** Claim `t`; false when it is to be skipped. */
-  const take = (t: ConvertTask): boolean => {
+  const take = (t: J): boolean => {
     if (!claim) return true;
     const r = claim(t);
     if (r) held.set(t.id, r);
@@ -94,7 +136,7 @@ export async function runPool(
         if (signal) await new Promise((r) => setTimeout(r, 0));
         signal?.throwIfAborted();
         if (!take(t)) continue;
-        onResult(t, await runTask(t, ctx));
+        onResult(t, await runJob(t, ctx) as JobResult<J>);
         release(t.id);
       }
     } finally {
@@ -134,7 +176,7 @@ export async function runPool(
             } catch (e) {
               return fail(e);
             }
-            w.postMessage({ type: "task", task: t });
+            w.postMessage({ type: "job", job: t });
             inFlight++;
           }
           if (inFlight === 0) resolveAll();

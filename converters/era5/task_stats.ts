@@ -13,7 +13,7 @@
 import { dirname, join } from "node:path";
 import type { Moments } from "../../normalization/moments.ts";
 import { StoreError } from "../../errors.ts";
-import { crc32c } from "../../zarr/crc32c.ts";
+import { crc32c, crc32cUpdate } from "../../zarr/crc32c.ts";
 import { writeFileDurable } from "../../zarr/durable.ts";
 import type { TaskResult } from "./task.ts";
 
@@ -37,41 +37,64 @@ export interface StatsSeal {
   crc: number;
 }
 
-/** Encode a task's result. */
-export function encodeTaskStats(r: TaskResult): Uint8Array {
-  const head = new TextEncoder().encode(JSON.stringify({
+/** A task's result as the pieces of its file (header, then the arrays as they are, uncopied). */
+export function encodeTaskStats(r: TaskResult): Uint8Array[] {
+  const json = new TextEncoder().encode(JSON.stringify({
     rawBytes: r.rawBytes,
     storedBytes: r.storedBytes,
     partials: r.partials.map((p) => ({ month: p.month, global: p.global })),
   }, jsonTyped));
+  const pad = (8 - ((4 + json.length) % 8)) % 8;
+  const head = new Uint8Array(4 + json.length + pad);
+  new DataView(head.buffer).setUint32(0, json.length, true);
+  head.set(json, 4);
   const arrays = r.partials.flatMap((p) => [p.count, p.mean, p.m2]);
-  const pad = (8 - ((4 + head.length) % 8)) % 8;
-  const body = new Uint8Array(4 + head.length + pad + arrays.reduce((a, x) => a + x.byteLength, 0));
-  new DataView(body.buffer).setUint32(0, head.length, true);
-  body.set(head, 4);
-  let o = 4 + head.length + pad;
-  for (const x of arrays) {
-    body.set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), o);
-    o += x.byteLength;
-  }
-  return body;
+  return [head, ...arrays.map((x) => new Uint8Array(x.buffer, x.byteOffset, x.byteLength))];
 }
 
 /** Write a task's statistics file durably; returns the seal for its done marker. */
 export function writeTaskStats(path: string, r: TaskResult): StatsSeal {
-  const body = encodeTaskStats(r);
-  writeFileDurable(path, body, { sync: true, tmpDir: join(dirname(dirname(path)), "tmp") });
-  return { bytes: body.length, crc: crc32c(body) };
+  const pieces = encodeTaskStats(r);
+  writeFileDurable(path, pieces, { sync: true, tmpDir: join(dirname(dirname(path)), "tmp") });
+  return {
+    bytes: pieces.reduce((a, p) => a + p.length, 0),
+    crc: pieces.reduce((crc, p) => crc32cUpdate(crc, p), 0),
+  };
+}
+
+/** A buffer reused across reads (grown as needed): fresh memory costs page faults per read. */
+export interface ReadBuffer {
+  /** The buffer; replaced by a larger one when a file does not fit. */
+  bytes: Uint8Array;
+}
+
+/** Read a whole file into `into` (grown to fit); the file's bytes are a view of it. */
+function readInto(path: string, into: ReadBuffer): Uint8Array {
+  const file = Deno.openSync(path, { read: true });
+  try {
+    const size = file.statSync().size;
+    if (into.bytes.length < size) into.bytes = new Uint8Array(size);
+    const bytes = into.bytes.subarray(0, size);
+    for (let done = 0; done < size;) {
+      const n = file.readSync(bytes.subarray(done));
+      if (n === null) return bytes.subarray(0, done); // shorter than stat said: the seal check names it
+      done += n;
+    }
+    return bytes;
+  } finally {
+    file.close();
+  }
 }
 
 /**
  * Read a task's statistics file, checking it against its seal; a file that
- * is absent, cut or changed is a {@link StoreError} naming it.
+ * is absent, cut or changed is a {@link StoreError} naming it. With `into`,
+ * the arrays returned are views of that buffer (valid until its next use).
  */
-export function readTaskStats(path: string, plane: number, seal?: StatsSeal): TaskResult {
+export function readTaskStats(path: string, plane: number, seal?: StatsSeal, into?: ReadBuffer): TaskResult {
   let bytes: Uint8Array;
   try {
-    bytes = Deno.readFileSync(path);
+    bytes = into ? readInto(path, into) : Deno.readFileSync(path);
   } catch (e) {
     throw new StoreError(path, `task statistics unreadable (${(e as Error).message})`);
   }

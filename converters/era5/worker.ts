@@ -1,19 +1,19 @@
 /**
- * Worker entry: runs conversion tasks sent by {@link ../era5/convert.ts}.
+ * Worker entry: runs the conversion's jobs (tasks, finalize's merges) sent by {@link ./pool.ts}.
  *
  * @module
  */
 /// <reference lib="deno.worker" />
-import { type ConvertTask, runTask, TaskContext } from "./task.ts";
+import { TaskContext } from "./task.ts";
 import type { Grid } from "./grid.ts";
-import { postError } from "./pool.ts";
+import { type PoolJob, postError, runJob } from "./pool.ts";
 
 let ctx: TaskContext | undefined;
 // Tasks share the context's buffers: run them strictly one after another.
 let queue: Promise<void> = Promise.resolve();
 
 self.onmessage = (e: MessageEvent) => {
-  const msg = e.data as { type: "init"; grid: Grid } | { type: "task"; task: ConvertTask } | { type: "close" };
+  const msg = e.data as { type: "init"; grid: Grid } | { type: "job"; job: PoolJob } | { type: "close" };
   if (msg.type === "init") ctx = new TaskContext(msg.grid);
   else if (msg.type === "close") {
     ctx?.close();
@@ -21,11 +21,9 @@ self.onmessage = (e: MessageEvent) => {
   } else {
     queue = queue.then(async () => {
       try {
-        const result = await runTask(msg.task, ctx!);
-        const transfer = result.partials.flatMap((p) => [p.count.buffer, p.mean.buffer, p.m2.buffer]) as ArrayBuffer[];
-        self.postMessage({ type: "done", result }, transfer);
+        self.postMessage({ type: "done", result: await runJob(msg.job, ctx!) });
       } catch (err) {
-        self.postMessage({ type: "error", id: msg.task.id, error: postError(err) });
+        self.postMessage({ type: "error", id: msg.job.id, error: postError(err) });
       }
     });
   }
