@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { convertEra5 } from "../converters/era5/convert.ts";
+import { convertEra5, finalizeConversion, initConversion, runConversionPart } from "../converters/era5/convert.ts";
+import { statisticsTargets } from "../converters/era5/merge.ts";
 import { expandInputs } from "../cli/inputs.ts";
 import { ArrayReader, readRootAttributes } from "../zarr/store.ts";
-import { cases, exists, python, runTask, SAMPLE, tempDir } from "./_helpers.ts";
+import { assertSameStore, cases, exists, PYTHON, python, run, runTask, SAMPLE, tempDir } from "./_helpers.ts";
 
 interface StoreCheck {
   values: Record<string, { max_abs_diff: number; nan_match: boolean; compared: number }>;
@@ -159,4 +160,50 @@ Deno.test("CLI: convert, then inspect prints layout, chunks, codec and the norm 
     ]
   ) assert.match(ins.stdout, re);
   assert.ok(exists(join(dir, "cli.norm.zarr", ".zgroup")));
+});
+
+Deno.test("a month split over several tasks is merged at finalize: coefficients equal numpy's, with and without workers", async () => {
+  const dir = await tempDir();
+  // 5 days of hourly t2m and sst (NaN over "land") in one month: more steps than one task takes (96).
+  const input = join(dir, "five_days.nc");
+  const made = await run(PYTHON, [
+    "-c",
+    `
+import numpy as np, netCDF4, sys
+d = netCDF4.Dataset(sys.argv[1], "w")
+d.createDimension("valid_time", 120); d.createDimension("latitude", 7); d.createDimension("longitude", 12)
+t = d.createVariable("valid_time", "i8", ("valid_time",)); t.units = "seconds since 1970-01-01"; t.calendar = "proleptic_gregorian"
+t[:] = 1577836800 + 3600 * np.arange(120)
+la = d.createVariable("latitude", "f8", ("latitude",)); la.units = "degrees_north"; la[:] = np.linspace(90, -90, 7)
+lo = d.createVariable("longitude", "f8", ("longitude",)); lo.units = "degrees_east"; lo[:] = np.arange(12) * 30.0
+rng = np.random.default_rng(3)
+for name, base in (("t2m", 280.0), ("sst", 290.0)):
+    v = d.createVariable(name, "f4", ("valid_time", "latitude", "longitude"), fill_value=np.float32(np.nan), zlib=True)
+    v.units = "K"
+    x = base + 20 * rng.standard_normal((120, 7, 12)) + np.linspace(0, 5, 120)[:, None, None]
+    if name == "sst": x[:, 2:4, 3:6] = np.nan
+    v[:] = x.astype(np.float32)
+d.close()
+`,
+    input,
+  ]);
+  assert.equal(made.code, 0, made.stderr);
+  const stores: string[] = [];
+  for (const workers of [0, 2]) {
+    const out = join(dir, `split${workers}.zarr`);
+    const state = await initConversion({ inputs: [input], out, chunks: { time: 6 } });
+    // The premise: each field's January is shared by more than one task.
+    for (const { tasks, ownMonths } of statisticsTargets(state)) {
+      assert.ok(tasks.length > 1 && ownMonths.size === 0, `${tasks.length} tasks, ${ownMonths.size} own months`);
+    }
+    await runConversionPart(out, 1, 1, { workers });
+    await finalizeConversion(out, { workers });
+    const check = await python<StoreCheck>("check_era5_store.py", [out, join(dir, `split${workers}.norm.zarr`), input]);
+    assert.equal(check.values.t2m.max_abs_diff, 0);
+    assert.ok(check.values.sst.nan_match);
+    assert.ok(check.stats.global_rel < 1e-6, `global ${check.stats.global_rel}`);
+    assert.ok(check.stats.local_rel < 1e-6, `local ${check.stats.local_rel}`);
+    stores.push(out);
+  }
+  assertSameStore(stores[0], stores[1]);
 });

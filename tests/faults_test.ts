@@ -559,15 +559,16 @@ Deno.test("3. a real process exit in the middle of --finalize (ATMOREP_TEST_ABOR
     const r = await runTask("convert", ["era5", ...step]);
     assert.equal(r.code, 0, r.stderr);
   }
-  // Exit after the 18th write of finalize: the coefficient set is published, the data store is not yet.
+  // Exit after the 14th write of finalize: the coefficient set is published, the data store is not yet.
   const killed = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...PERMS, `${ROOT}tasks/convert.ts`, "era5", "--finalize", ...args],
-    env: { ATMOREP_TEST_ABORT_AFTER_WRITES: "18" },
+    env: { ATMOREP_TEST_ABORT_AFTER_WRITES: "14" },
     stdout: "piped",
     stderr: "piped",
   }).output();
   assert.equal(killed.code, 86, new TextDecoder().decode(killed.stderr));
   assert.ok(exists(`${out}.lock`), "the dead process's lock file stays behind");
+  assert.ok(exists(join(dir, "r.norm.zarr")) && exists(`${out}.partial`), "killed between the two publications");
   const inspect = await runTask("inspect", [out]);
   assert.notEqual(inspect.code, 0, "nothing looks finished yet");
   for (const step of [["--init", ...args, SFC], ["--part", "1/1", ...args], ["--finalize", ...args]]) {

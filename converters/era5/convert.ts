@@ -42,6 +42,7 @@ import {
 } from "./build.ts";
 import { type ConvertJob, runPool, workerCount } from "./pool.ts";
 import { finalizeConversion } from "./finalize.ts";
+import { statisticsTargets } from "./merge.ts";
 
 export { type ChunkShape, DEFAULT_CHUNKS, DEFAULT_SHARD_CHUNKS } from "./layout.ts";
 export { type BuildState, partTasks } from "./build.ts";
@@ -275,11 +276,17 @@ export async function runConversionPart(
   let rawBytes = 0, done = 0, ran = 0;
   const delay = testDelayMs();
   const purpose = `convert era5 --part ${part}/${parts}`;
+  // Months a task has alone for its field level: it writes their statistics itself.
+  const finishes = new Map<number, ConvertJob["finishes"]>();
+  for (const { target, ownMonths } of statisticsTargets(state)) {
+    for (const [id, months] of ownMonths) finishes.set(id, { ...target, ownMonths: months });
+  }
   const jobs: ConvertJob[] = todo.map((task) => ({
     kind: "convert",
     id: task.id,
     task,
     statsFile: statsPath(dir, task.id),
+    finishes: finishes.get(task.id),
   }));
   await runPool(
     jobs,

@@ -32,8 +32,7 @@ import {
   undoTask,
   type WriterSpec,
 } from "./build.ts";
-import type { ConvertTask } from "./task.ts";
-import type { MergeJob } from "./merge.ts";
+import { type MergeJob, statisticsTargets } from "./merge.ts";
 import { runPool } from "./pool.ts";
 import type { ConversionSummary, Progress } from "./convert.ts";
 
@@ -118,37 +117,22 @@ async function mergeAndWrite(
     Array.from({ length: nm }, () => Array.from({ length: n }, () => Array.from({ length: l }, emptyMoments)));
   const gData = globalMoments(nf, nl), gSfc = globalMoments(ns, 1);
   // One merge per (field, level), its tasks in task order.
-  const byTarget = new Map<string, ConvertTask[]>();
-  for (const t of state.tasks) {
-    const key = `${t.target.path}:${t.target.prefix.join(",")}`;
-    const list = byTarget.get(key);
-    if (list) list.push(t);
-    else byTarget.set(key, [t]);
-  }
-  const jobs = [...byTarget.values()].map((tasks, id): { kind: "merge" } & MergeJob => {
-    const sfc = tasks[0].target.path === "data_sfc";
-    const [field, level] = sfc ? [tasks[0].target.prefix[0], 0] : tasks[0].target.prefix;
-    return {
-      kind: "merge",
-      id,
-      buildDir: dir,
-      stageOut: state.stageOut,
-      format,
-      plane,
-      sfc,
-      field,
-      level,
-      label: sfc ? { field: layout.fieldsSfc[field] } : { field: layout.fields[field], level: layout.levels[level] },
-      months: layout.months.map((x) => `${Math.floor(x / 12)}-${String((x % 12) + 1).padStart(2, "0")}`),
-      tasks: tasks.map((t) => ({ id: t.id, values: (t.t1 - t.t0) * plane })),
-      pointStats: sfc ? state.writers.pointSfc : state.writers.pointData,
-      localSets: state.normSets.map((n) => ({ root: n.root, norm: n.norm, normSfc: n.normSfc })),
-    };
-  });
+  const targets = statisticsTargets(state);
+  const jobs = targets.map(({ target, tasks }, id): { kind: "merge" } & MergeJob => ({
+    kind: "merge",
+    id,
+    ...target,
+    buildDir: dir,
+    tasks: tasks.map((t) => ({ id: t.id, values: (t.t1 - t.t0) * plane })),
+  }));
   let rawBytes = 0, storedBytes = 0, merged = 0;
   const nanCounts: Record<string, number> = {};
   opts.onProgress?.({ phase: "finalize", done: 0, total: jobs.length, bytes: 0 });
-  await runPool(jobs, state.grid, opts.workers, (job, r) => {
+  // Months that tasks finished alone leave only small headers to read: no worker is worth starting for them.
+  const shared = targets.some(({ tasks, ownMonths }) =>
+    tasks.some((t) => new Set(t.months).size !== (ownMonths.get(t.id)?.length ?? 0))
+  );
+  await runPool(jobs, state.grid, shared ? opts.workers : 0, (job, r) => {
     rawBytes += r.rawBytes;
     storedBytes += r.storedBytes;
     nanCounts[job.label.field] = (nanCounts[job.label.field] ?? 0) + r.nanCount;

@@ -12,7 +12,8 @@
 import { ConfigError, PipelineError } from "../../errors.ts";
 import { type ConvertTask, runTask, TaskContext } from "./task.ts";
 import { type StatsSeal, writeTaskStats } from "./task_stats.ts";
-import { type MergeJob, type MergeResult, mergeTarget } from "./merge.ts";
+import { type MergeJob, type MergeResult, mergeTarget, type StatisticsTarget, writeMonthStatistics } from "./merge.ts";
+import { PointMoments } from "../../normalization/moments.ts";
 import type { Plan } from "./inventory.ts";
 
 /** A conversion task to run, and where its statistics file goes. */
@@ -25,6 +26,12 @@ export interface ConvertJob {
   task: ConvertTask;
   /** Path of its statistics file (written durably before the result is posted). */
   statsFile: string;
+  /**
+   * The months of its (field, level) that lie in this task alone, and where
+   * their statistics go: the task writes them itself (finalize then has
+   * nothing to merge for them).
+   */
+  finishes?: StatisticsTarget & { ownMonths: number[] };
 }
 
 /** What a finished conversion task reports (its statistics are in its file). */
@@ -49,7 +56,18 @@ export type JobResult<J extends PoolJob> = J extends ConvertJob ? ConvertJobResu
 export async function runJob(job: PoolJob, ctx: TaskContext): Promise<ConvertJobResult | MergeResult> {
   if (job.kind === "merge") return mergeTarget(job);
   const r = await runTask(job.task, ctx);
-  return { id: r.id, rawBytes: r.rawBytes, storedBytes: r.storedBytes, seal: writeTaskStats(job.statsFile, r) };
+  const written = new Set<number>();
+  for (const p of r.partials) {
+    if (!job.finishes?.ownMonths.includes(p.month)) continue;
+    writeMonthStatistics(job.finishes, p.month, p.global, new PointMoments(p.count.length, p.count, p.mean, p.m2));
+    written.add(p.month);
+  }
+  return {
+    id: r.id,
+    rawBytes: r.rawBytes,
+    storedBytes: r.storedBytes,
+    seal: writeTaskStats(job.statsFile, r, written),
+  };
 }
 
 /** An error as a worker posts it (errors do not survive `postMessage` with their class). */

@@ -2,7 +2,9 @@
  * The binary file of one task's partial statistics, kept in the build
  * directory until finalize merges them: a little-endian uint32 header
  * length, a JSON header (byte counts, per-month global moments), padding
- * to 8 bytes, then count, mean and M2 per point for each month as float64.
+ * to 8 bytes, then count, mean and M2 per point as float64 for each month
+ * the task did not finish itself (those are marked `written` in the
+ * header: the task wrote their per-point statistics into the stores).
  *
  * The file is written durably (temporary name, fsync, rename) and its
  * size and CRC-32C go into the task's done marker, which is written only
@@ -37,29 +39,47 @@ export interface StatsSeal {
   crc: number;
 }
 
-/** A task's result as the pieces of its file (header, then the arrays as they are, uncopied). */
-export function encodeTaskStats(r: TaskResult): Uint8Array[] {
+/**
+ * A task's result as the pieces of its file (header, then the arrays as
+ * they are, uncopied). Months in `written` were finished by the task
+ * itself: only their global moments are kept.
+ */
+export function encodeTaskStats(r: TaskResult, written: ReadonlySet<number> = new Set()): Uint8Array[] {
   const json = new TextEncoder().encode(JSON.stringify({
     rawBytes: r.rawBytes,
     storedBytes: r.storedBytes,
-    partials: r.partials.map((p) => ({ month: p.month, global: p.global })),
+    partials: r.partials.map((p) => ({
+      month: p.month,
+      global: p.global,
+      ...(written.has(p.month) ? { written: true } : {}),
+    })),
   }, jsonTyped));
   const pad = (8 - ((4 + json.length) % 8)) % 8;
   const head = new Uint8Array(4 + json.length + pad);
   new DataView(head.buffer).setUint32(0, json.length, true);
   head.set(json, 4);
-  const arrays = r.partials.flatMap((p) => [p.count, p.mean, p.m2]);
+  const arrays = r.partials.filter((p) => !written.has(p.month)).flatMap((p) => [p.count, p.mean, p.m2]);
   return [head, ...arrays.map((x) => new Uint8Array(x.buffer, x.byteOffset, x.byteLength))];
 }
 
-/** Write a task's statistics file durably; returns the seal for its done marker. */
-export function writeTaskStats(path: string, r: TaskResult): StatsSeal {
-  const pieces = encodeTaskStats(r);
+/** Write a task's statistics file durably (see {@link encodeTaskStats}); returns the seal for its done marker. */
+export function writeTaskStats(path: string, r: TaskResult, written?: ReadonlySet<number>): StatsSeal {
+  const pieces = encodeTaskStats(r, written);
   writeFileDurable(path, pieces, { sync: true, tmpDir: join(dirname(dirname(path)), "tmp") });
   return {
     bytes: pieces.reduce((a, p) => a + p.length, 0),
     crc: pieces.reduce((crc, p) => crc32cUpdate(crc, p), 0),
   };
+}
+
+/** A task's statistics file as read back. */
+export interface TaskStatistics {
+  /** Decoded bytes the task wrote. */
+  rawBytes: number;
+  /** Encoded bytes the task wrote. */
+  storedBytes: number;
+  /** Per month: global moments, and the per-point sums unless the task finished the month itself. */
+  months: { month: number; global: Moments; points?: { count: Float64Array; mean: Float64Array; m2: Float64Array } }[];
 }
 
 /** A buffer reused across reads (grown as needed): fresh memory costs page faults per read. */
@@ -91,7 +111,7 @@ function readInto(path: string, into: ReadBuffer): Uint8Array {
  * is absent, cut or changed is a {@link StoreError} naming it. With `into`,
  * the arrays returned are views of that buffer (valid until its next use).
  */
-export function readTaskStats(path: string, plane: number, seal?: StatsSeal, into?: ReadBuffer): TaskResult {
+export function readTaskStats(path: string, plane: number, seal?: StatsSeal, into?: ReadBuffer): TaskStatistics {
   let bytes: Uint8Array;
   try {
     bytes = into ? readInto(path, into) : Deno.readFileSync(path);
@@ -103,7 +123,7 @@ export function readTaskStats(path: string, plane: number, seal?: StatsSeal, int
   }
   if (bytes.length < 4) throw new StoreError(path, "task statistics file is cut short");
   const n = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
-  let head: { rawBytes: number; storedBytes: number; partials: { month: number; global: Moments }[] };
+  let head: { rawBytes: number; storedBytes: number; partials: { month: number; global: Moments; written?: true }[] };
   try {
     head = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + n)), jsonNumbers);
   } catch {
@@ -111,20 +131,20 @@ export function readTaskStats(path: string, plane: number, seal?: StatsSeal, int
   }
   const start = 4 + n + ((8 - ((4 + n) % 8)) % 8);
   const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
-  if ((aligned.length - start) !== head.partials.length * 3 * plane * 8) {
+  const withPoints = head.partials.filter((p) => !p.written).length;
+  if ((aligned.length - start) !== withPoints * 3 * plane * 8) {
     throw new StoreError(path, "task statistics file has the wrong size for its header");
   }
   const all = new Float64Array(aligned.buffer, aligned.byteOffset + start, (aligned.length - start) / 8);
+  let i = 0;
+  const at = () => all.subarray(plane * i, plane * ++i);
   return {
-    id: 0,
     rawBytes: head.rawBytes,
     storedBytes: head.storedBytes,
-    partials: head.partials.map((p, i) => ({
+    months: head.partials.map((p) => ({
       month: p.month,
       global: p.global,
-      count: all.subarray(3 * i * plane, (3 * i + 1) * plane),
-      mean: all.subarray((3 * i + 1) * plane, (3 * i + 2) * plane),
-      m2: all.subarray((3 * i + 2) * plane, (3 * i + 3) * plane),
+      points: p.written ? undefined : { count: at(), mean: at(), m2: at() },
     })),
   };
 }
