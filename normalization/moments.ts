@@ -206,16 +206,27 @@ export class ShiftedPointSums {
             }
           }
         }
-        let c = 0, a = 0, b = 0;
+        // No NaN checks on the way: NaN propagates into the sums, and only then is the point recounted.
+        // (NaN never passes the min/max comparisons.)
+        let a = 0, b = 0;
         for (let p = 0, j = rowBase + col; p < steps; p++, j += stepStride) {
           const x = data[j];
           const d = x - k;
-          if (d === d) {
-            c++;
-            a += d;
-            b += d * d;
-            if (x < lo) lo = x;
-            if (x > hi) hi = x;
+          a += d;
+          b += d * d;
+          if (x < lo) lo = x;
+          if (x > hi) hi = x;
+        }
+        let c = steps;
+        if (a !== a) {
+          c = a = b = 0;
+          for (let p = 0, j = rowBase + col; p < steps; p++, j += stepStride) {
+            const d = data[j] - k;
+            if (d === d) {
+              c++;
+              a += d;
+              b += d * d;
+            }
           }
         }
         n[i] += c;

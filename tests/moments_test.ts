@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { mergeMoments, momentsOf, PointMoments, ShiftedPointSums } from "../normalization/moments.ts";
+
+/** Random planes (steps × rows × cols) around 280 with NaN at some points in some steps, and whole-NaN points. */
+function planes(steps: number, rows: number, cols: number, seed: number): Float32Array {
+  let x = seed;
+  const rand = () => (x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  const out = new Float32Array(steps * rows * cols);
+  for (let i = 0; i < out.length; i++) {
+    const point = i % (rows * cols);
+    out[i] = point % 17 === 3 ? NaN : point % 11 === 5 && rand() < 0.5 ? NaN : 280 + 40 * (rand() - 0.5);
+  }
+  return out;
+}
+
+Deno.test("per-point sums over blocks equal a two-pass float64 computation, NaN skipped per value", () => {
+  const rows = 9, cols = 14, plane = rows * cols;
+  const acc = new ShiftedPointSums(plane);
+  const all: Float32Array[] = [];
+  // Three stacks of planes, each added in blocks of 4 rows × 5 columns (edge blocks smaller), as a task adds chunks.
+  for (const [steps, seed] of [[6, 1], [1, 2], [5, 3]]) {
+    const data = planes(steps, rows, cols, seed);
+    all.push(data);
+    for (let i0 = 0; i0 < rows; i0 += 4) {
+      for (let j0 = 0; j0 < cols; j0 += 5) {
+        const r = Math.min(4, rows - i0), c = Math.min(5, cols - j0);
+        acc.addBlock(data, i0 * cols + j0, plane, cols, steps, r, c, i0 * cols + j0, cols);
+      }
+    }
+  }
+  const { points, global } = acc.finish();
+  const stacked = new Float32Array(all.reduce((a, d) => a + d.length, 0));
+  all.reduce((o, d) => (stacked.set(d, o), o + d.length), 0);
+  let pooled = momentsOf(new Float32Array(0));
+  for (let p = 0; p < plane; p++) {
+    const values = Float32Array.from({ length: stacked.length / plane }, (_, s) => stacked[s * plane + p]);
+    const want = momentsOf(values);
+    pooled = mergeMoments(pooled, want);
+    assert.equal(points.count[p], want.count, `count at ${p}`);
+    if (want.count === 0) continue;
+    assert.ok(Math.abs(points.mean[p] - want.mean) <= 1e-12 * Math.abs(want.mean), `mean at ${p}`);
+    assert.ok(
+      Math.abs(points.m2[p] - want.m2) <= 1e-9 * Math.max(want.m2, 1),
+      `m2 at ${p}: ${points.m2[p]} vs ${want.m2}`,
+    );
+  }
+  // The data hold all-NaN points and partly NaN ones.
+  assert.ok(points.count.some((c) => c === 0) && points.count.some((c) => c > 0 && c < 12));
+  assert.equal(global.count, pooled.count);
+  assert.equal(global.min, pooled.min);
+  assert.equal(global.max, pooled.max);
+  assert.ok(Math.abs(global.mean - pooled.mean) <= 1e-12 * pooled.mean);
+  assert.ok(Math.abs(global.m2 - pooled.m2) <= 1e-9 * pooled.m2);
+  // Merging two halves' point moments equals the whole.
+  const half = new PointMoments(plane, points.count.slice(), points.mean.slice(), points.m2.slice());
+  half.merge(new PointMoments(plane));
+  assert.deepEqual([...half.mean], [...points.mean]);
+});
