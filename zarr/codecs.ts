@@ -18,8 +18,11 @@ import { ConfigError } from "../errors.ts";
 export interface ByteCodec {
   /** Name as written in a spec string (`shuffle`, `zstd`, `gzip`). */
   readonly name: string;
-  /** Encode bytes. */
-  encode(bytes: Uint8Array): Uint8Array;
+  /**
+   * Encode bytes. With `transient` the result may be a view of a buffer the
+   * codec overwrites on its next call (the caller writes it out at once).
+   */
+  encode(bytes: Uint8Array, transient?: boolean): Uint8Array;
   /**
    * Decode bytes; `size` is the decoded byte length. With `reuse` the codec
    * may return a buffer it overwrites on its next call (a later stage copies
@@ -166,7 +169,7 @@ function zstdCodec(level: number): ByteCodec {
   let scratch = new Uint8Array(0);
   return {
     name: "zstd",
-    encode: (b) => zstd().compress(b, level),
+    encode: (b, transient) => zstd().compress(b, level, transient),
     decode: (b, size, reuse, into) => {
       if (!reuse) return zstd().decompress(b, size, into);
       if (scratch.length < size) scratch = new Uint8Array(size);
@@ -237,10 +240,13 @@ export function parseCodecSpec(spec: string, elementSize = 4): CodecPipeline {
   return { spec: text, stages };
 }
 
-/** Encode raw little-endian bytes through the pipeline. */
-export function encodeChunk(p: CodecPipeline, raw: Uint8Array): Uint8Array {
+/**
+ * Encode raw little-endian bytes through the pipeline. With `transient`
+ * the result may be a view that the pipeline's next encode overwrites.
+ */
+export function encodeChunk(p: CodecPipeline, raw: Uint8Array, transient = false): Uint8Array {
   let b = raw;
-  for (const s of p.stages) b = s.encode(b);
+  for (const s of p.stages) b = s.encode(b, transient);
   return b;
 }
 

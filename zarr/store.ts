@@ -263,7 +263,7 @@ export class ArrayWriter {
       return 0;
     }
     const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const encoded = encodeChunk(this.pipeline, raw);
+    const encoded = encodeChunk(this.pipeline, raw, true); // written out at once: no copy
     // Chunks are written in a staging store published as a whole, so a plain
     // write suffices: a killed run leaves no store that looks complete.
     this.ensureDir(dirname(path));

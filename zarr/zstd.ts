@@ -16,8 +16,12 @@ import * as zlib from "node:zlib";
 export interface Zstd {
   /** `libzstd x.y.z` or `node:zlib`. */
   readonly name: string;
-  /** Compress at `level`; the frame records the content size. */
-  compress(src: Uint8Array, level: number): Uint8Array;
+  /**
+   * Compress at `level`; the frame records the content size. With
+   * `transient` the result may be a view of a buffer that the next call
+   * overwrites (for a caller that writes it out at once: no copy).
+   */
+  compress(src: Uint8Array, level: number, transient?: boolean): Uint8Array;
   /** Decompress one frame of known decoded `size`, into `into` when given (its first `size` bytes). */
   decompress(src: Uint8Array, size: number, into?: Uint8Array): Uint8Array;
 }
@@ -88,12 +92,12 @@ export function nativeZstd(): Zstd | undefined {
   };
   loaded = {
     name: `libzstd ${Deno.UnsafePointerView.getCString(s.ZSTD_versionString()!)}`,
-    compress: (src, level) => {
+    compress: (src, level, transient) => {
       // One output buffer per thread, reused: a fresh bound-sized buffer per chunk costs page faults.
       const bound = Number(s.ZSTD_compressBound(BigInt(src.length)));
       if (out.length < bound) out = new Uint8Array(bound);
       const n = check(s.ZSTD_compressCCtx(cctx, out, BigInt(bound), src, BigInt(src.length), level), "compress");
-      return out.slice(0, n);
+      return transient ? out.subarray(0, n) : out.slice(0, n);
     },
     decompress: (src, size, into) => {
       const dst = into ?? new Uint8Array(size);
