@@ -10,7 +10,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ArrayReader, readRootAttributes } from "../zarr/store.ts";
-import { StoreError } from "../errors.ts";
+import { isPipelineError, StoreError } from "../errors.ts";
+import { convertEra5 } from "../converters/era5/convert.ts";
 import { exists, gribFiles, PYTHON, ROOT, run, runTask, SAMPLE, tempDir } from "./_helpers.ts";
 
 const SFC = `${SAMPLE.new}/era5_single_levels_20200201.nc`;
@@ -237,6 +238,17 @@ Deno.test("9. ±Inf is an error naming file, variable and place; --inf-to-nan st
   );
   const err = await convertFails([src], join(dir, "a.zarr"));
   assert.match(err, /inf\.nc: t2m holds \+Inf at time index 2, point \d+; pass --inf-to-nan/);
+  // -Inf too, also where the statistics see log-transformed values (log of -Inf is NaN, not an extreme).
+  const neg = join(dir, "neg.nc");
+  await py(
+    `shutil.copy(${JSON.stringify(SFC)}, ${JSON.stringify(neg)})\n` +
+      `d = netCDF4.Dataset(${JSON.stringify(neg)}, "a"); d["msl"][3, 1, 1] = -np.inf; d.close()`,
+  );
+  assert.match(await convertFails([neg], join(dir, "n.zarr")), /neg\.nc: msl holds -Inf at time index 3, point 121;/);
+  await assert.rejects(
+    convertEra5({ inputs: [neg], out: join(dir, "log.zarr"), fields: ["msl"], logTransform: { msl: 1 }, workers: 0 }),
+    (e: Error) => isPipelineError(e, "input") && /neg\.nc: msl holds -Inf at time index 3, point 121/.test(e.message),
+  );
   const out = join(dir, "b.zarr");
   const r = await runTask("convert", ["era5", "-q", "--inf-to-nan", "--out", out, src]);
   assert.equal(r.code, 0, r.stderr);

@@ -172,10 +172,15 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
       covered += Math.max(0, Math.min(run.storeT + run.count, c1) - Math.max(run.storeT, c0));
     }
     if (covered !== c1 - c0) slab.fill(NaN);
+    // ±Inf checks of slab pieces left to the statistics (see readRun), to run when they meet one.
+    const deferred: (() => void)[] = [];
     for (const run of task.runs) {
       const a = Math.max(run.storeT, c0), b = Math.min(run.storeT + run.count, c1);
       if (a >= b) continue;
-      await readRun(ctx, run, run.localT + (a - run.storeT), b - a, slab, (a - c0) * plane);
+      const check = await readRun(ctx, run, run.localT + (a - run.storeT), b - a, slab, (a - c0) * plane, {
+        deferInfCheck: task.logEps === undefined,
+      });
+      if (check) deferred.push(check);
     }
     // Runs of time steps of the same month within this chunk.
     const monthRuns: [ShiftedPointSums, number, number][] = [];
@@ -207,6 +212,8 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
         }
         for (const [acc, from, steps] of monthRuns) {
           acc.addBlock(statsOf, from * clat * clon, clat * clon, clon, steps, rows, cols, i0 * nlon + j0, nlon);
+          // The statistics saw every value of the tile: an infinite extreme means ±Inf came in.
+          if (acc.min === -Infinity || acc.max === Infinity) for (const check of deferred) check();
         }
         if (shard) shard.push(chunk.slice());
         else storedBytes += writer.writeChunk([c0 / tc, ...target.prefix, i0 / clat, j0 / clon], chunk);
@@ -238,6 +245,15 @@ function inStoreOrder(grid: Grid): boolean {
   return same;
 }
 
+/**
+ * Read `count` steps of a run into `out` at `outOffset`, CF-decoded and
+ * remapped to the store grid, and check them for ±Inf. With
+ * `deferInfCheck`, where values land in the slab unchanged (no remap) and
+ * the caller's statistics see every one of them untransformed, the check
+ * is returned instead of run: the caller runs it (it throws, naming file,
+ * variable and place) only if its statistics meet an infinite extreme,
+ * which saves a pass over every value.
+ */
 async function readRun(
   ctx: TaskContext,
   run: ReadRun,
@@ -245,7 +261,8 @@ async function readRun(
   count: number,
   out: Float32Array,
   outOffset: number,
-): Promise<void> {
+  opts: { deferInfCheck?: boolean } = {},
+): Promise<(() => void) | undefined> {
   const ds = await ctx.dataset(run.file);
   const start: number[] = [], cnt: number[] = [];
   for (const d of run.dims) {
@@ -269,6 +286,7 @@ async function readRun(
   if (nexp === 1 && inStoreOrder(ctx.grid)) {
     const slab = out.subarray(outOffset, outOffset + n);
     if (ds.readDecoded?.(run.variable, start, cnt, p, slab)) {
+      if (opts.deferInfCheck && !run.infToNaN) return () => finite(slab);
       finite(slab);
       return;
     }
