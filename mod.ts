@@ -47,7 +47,14 @@ export type { SlurmOptions } from "./converters/slurm/script.ts";
 export { converterRegistry, registerConverter } from "./converters/registry.ts";
 export type { ConverterPlugin } from "./converters/registry.ts";
 export { formatRegistry, registerFormat } from "./converters/formats/dataset.ts";
-export type { FormatReader, SourceDataset, SourceVariable } from "./converters/formats/dataset.ts";
+export type {
+  FileStamp,
+  FormatReader,
+  LocatedFile,
+  LocatedVariable,
+  SourceDataset,
+  SourceVariable,
+} from "./converters/formats/dataset.ts";
 
 // Coefficient sets.
 export { defaultNormPath } from "./normalization/sets.ts";

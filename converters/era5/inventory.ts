@@ -6,7 +6,7 @@
  * @module
  */
 import { decodeTimes, isoTime, type Packing, packingOf, parseTimeUnits } from "../cf.ts";
-import { openDataset, type SourceDataset } from "../formats/readers.ts";
+import { type LocatedVariable, openDataset, type SourceDataset } from "../formats/readers.ts";
 import { ConfigError, InputError } from "../../errors.ts";
 import { describeGrid, type Grid, normalizeGrid, sameGrid } from "./grid.ts";
 
@@ -37,6 +37,8 @@ export interface FileVariable {
   units: string;
   /** `long_name` attribute. */
   longName: string;
+  /** Where its values lie, when the format plug-in can say (workers then read them without a full open). */
+  located?: LocatedVariable;
 }
 
 /** What one input file holds. */
@@ -150,6 +152,7 @@ export async function scanFile(path: string): Promise<FileEntry> {
         packing: packingOf(v.attrs),
         units: String(v.attrs.units ?? ""),
         longName: String(v.attrs.long_name ?? ""),
+        located: ds.locate?.(v.name),
       });
     }
     if (variables.size === 0) throw new InputError(path, "no data variables on a (time, [level], lat, lon) grid");

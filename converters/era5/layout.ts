@@ -323,6 +323,7 @@ function readRuns(plan: Plan, field: FieldPlan, li: number, owner: Int32Array, t
       localT: local[t],
       storeT: t,
       count: 1,
+      ...(v.located ? { located: v.located } : {}),
     });
   }
   return runs;

@@ -9,7 +9,15 @@
 import { logTransform } from "../../normalization/transforms.ts";
 import { type Packing, unpackInto } from "../cf.ts";
 import { checkInfinite } from "../finite.ts";
-import { openDataset, type SourceDataset } from "../formats/readers.ts";
+import {
+  type LocatedFile,
+  type LocatedVariable,
+  type NumericArray,
+  openDataset,
+  openLocated,
+  type SourceDataset,
+} from "../formats/readers.ts";
+import { InputError } from "../../errors.ts";
 import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
 import { tuneMallocForChunks } from "../../zarr/malloc.ts";
 import { type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
@@ -41,6 +49,13 @@ export interface ReadRun {
   count: number;
   /** Map ±Inf to NaN instead of failing. */
   infToNaN?: boolean;
+  /**
+   * Where the variable's values lie, as the scan found them: read there
+   * without opening the file through its format's full reader (absent in
+   * build.json files written before it existed, and where the format
+   * plug-in cannot locate the variable).
+   */
+  located?: LocatedVariable;
 }
 
 /** Where a task writes. */
@@ -101,9 +116,35 @@ export interface TaskResult {
   partials: MonthPartial[];
 }
 
+/** At most this many inputs open at once per thread (datasets and located files each). */
+const MAX_OPEN = 16;
+
+/** Keep `value` under `key`, closing the oldest entry when `open` is full. */
+function keepOpen<T extends { close(): void } | null>(open: Map<string, T>, key: string, value: T): T {
+  if (open.size >= MAX_OPEN) {
+    const [first, old] = open.entries().next().value!;
+    old?.close();
+    open.delete(first);
+  }
+  open.set(key, value);
+  return value;
+}
+
+/** A variable of one input as {@link readRun} reads it, through whichever reader opened it. */
+interface RunSource {
+  /** Shape of the variable. */
+  shape: number[];
+  /** Raw values of a hyperslab (see {@link SourceDataset.read}). */
+  read(start: number[], count: number[]): NumericArray;
+  /** CF-decoded values into `out`; false when the reader has no such path (see {@link SourceDataset.readDecoded}). */
+  readDecoded(start: number[], count: number[], packing: Packing, out: Float32Array): boolean;
+}
+
 /** Per-process state: the grid and a cache of open inputs. */
 export class TaskContext {
   private readonly open = new Map<string, SourceDataset>();
+  /** Inputs opened for located reads; null where that is not possible (opened as datasets instead). */
+  private readonly openAt = new Map<string, LocatedFile | null>();
   /** The store grid. */
   readonly grid: Grid;
   private readonly buffers = new Map<string, Float32Array>();
@@ -132,22 +173,62 @@ export class TaskContext {
 
   /** An open dataset (kept for reuse; at most 16 at once). */
   async dataset(path: string): Promise<SourceDataset> {
-    let ds = this.open.get(path);
-    if (ds) return ds;
-    if (this.open.size >= 16) {
-      const [first, old] = this.open.entries().next().value!;
-      old.close();
-      this.open.delete(first);
+    return this.open.get(path) ?? keepOpen(this.open, path, await openDataset(path));
+  }
+
+  /**
+   * An input opened for reading at located places (kept for reuse; at most
+   * 16 at once); undefined when it must be opened as a dataset instead
+   * (see {@link openLocated}).
+   */
+  located(path: string, at: LocatedVariable): LocatedFile | undefined {
+    let file = this.openAt.get(path);
+    if (file === undefined) file = keepOpen(this.openAt, path, openLocated(path, at) ?? null);
+    return file ?? undefined;
+  }
+
+  /** The variable a run reads: at its located place when possible, else through the opened dataset. */
+  async source(run: ReadRun): Promise<RunSource> {
+    const at = run.located;
+    const file = at && this.located(run.file, at);
+    if (at && file) {
+      return {
+        shape: at.shape,
+        read: (start, count) => file.read(run.variable, at, start, count),
+        readDecoded: (
+          start,
+          count,
+          packing,
+          out,
+        ) => (file.readDecoded(run.variable, at, start, count, packing, out), true),
+      };
     }
-    ds = await openDataset(path);
-    this.open.set(path, ds);
-    return ds;
+    const ds = await this.dataset(run.file);
+    const v = ds.variables.get(run.variable);
+    if (at && (v?.dtype !== at.dtype || v.shape.join() !== at.shape.join())) {
+      // The file changed since the scan: its values would not fit the plan.
+      throw new InputError(
+        run.file,
+        `variable ${run.variable} is ${
+          v ? `${v.dtype} [${v.shape.join(", ")}]` : "missing"
+        }, the scan found ${at.dtype} ` +
+          `[${at.shape.join(", ")}]: the file changed since the inputs were scanned (initialize the conversion again)`,
+        { field: run.variable },
+      );
+    }
+    return {
+      shape: run.dims.map((d) => ds.dims[d]),
+      read: (start, count) => ds.read(run.variable, start, count),
+      readDecoded: (start, count, packing, out) => ds.readDecoded?.(run.variable, start, count, packing, out) ?? false,
+    };
   }
 
   /** Close every open input. */
   close(): void {
     for (const ds of this.open.values()) ds.close();
+    for (const file of this.openAt.values()) file?.close();
     this.open.clear();
+    this.openAt.clear();
   }
 }
 
@@ -213,7 +294,7 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
         for (const [acc, from, steps] of monthRuns) {
           acc.addBlock(statsOf, from * clat * clon, clat * clon, clon, steps, rows, cols, i0 * nlon + j0, nlon);
           // The statistics saw every value of the tile: an infinite extreme means ±Inf came in.
-          if (acc.min === -Infinity || acc.max === Infinity) for (const check of deferred) check();
+          if (acc.min === -Infinity || acc.max === Infinity) { for (const check of deferred) check(); }
         }
         if (shard) shard.push(chunk.slice());
         else storedBytes += writer.writeChunk([c0 / tc, ...target.prefix, i0 / clat, j0 / clon], chunk);
@@ -263,10 +344,10 @@ async function readRun(
   outOffset: number,
   opts: { deferInfCheck?: boolean } = {},
 ): Promise<(() => void) | undefined> {
-  const ds = await ctx.dataset(run.file);
+  const src = await ctx.source(run);
   const start: number[] = [], cnt: number[] = [];
-  for (const d of run.dims) {
-    const len = ds.dims[d];
+  for (const [axis, d] of run.dims.entries()) {
+    const len = src.shape[axis];
     if (d === run.dims[0]) (start.push(localT), cnt.push(count));
     else if (d === run.levelDim) (start.push(run.levelIndex), cnt.push(1));
     else (start.push(0), cnt.push(len));
@@ -285,7 +366,7 @@ async function readRun(
   // Source already in store order (CDS files: north→south, 0..360) and no expver halves: decode into the slab.
   if (nexp === 1 && inStoreOrder(ctx.grid)) {
     const slab = out.subarray(outOffset, outOffset + n);
-    if (ds.readDecoded?.(run.variable, start, cnt, p, slab)) {
+    if (src.readDecoded(start, cnt, p, slab)) {
       if (opts.deferInfCheck && !run.infToNaN) return () => finite(slab);
       finite(slab);
       return;
@@ -293,8 +374,8 @@ async function readRun(
   }
   let values = ctx.buffer("unpack", n);
   // Readers that decode CF packing while converting the bytes (netCDF3 shorts) skip a pass.
-  if (!ds.readDecoded?.(run.variable, start, cnt, p, values)) {
-    const raw = ds.read(run.variable, start, cnt);
+  if (!src.readDecoded(start, cnt, p, values)) {
+    const raw = src.read(start, cnt);
     if (raw instanceof Float32Array && p.scale === 1 && p.offset === 0 && p.fills.length === 0 && !run.expverDim) {
       values = raw; // already physical float32 with NaN fill (new CDS files)
     } else unpackInto(raw, p, values);

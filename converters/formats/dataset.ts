@@ -63,6 +63,68 @@ export interface SourceDataset {
   readDecoded?(name: string, start: number[], count: number[], packing: Packing, out: Float32Array): boolean;
   /** Read a whole variable; strings come back as `string[]`. */
   readAll(name: string): NumericArray | string[];
+  /**
+   * Optional: where a variable's values lie, for {@link openLocated} in
+   * another thread; undefined when this reader cannot read it that way.
+   */
+  locate?(name: string): LocatedVariable | undefined;
+  /** Release the file. */
+  close(): void;
+}
+
+/** Size and modification time of a file: a file whose stamp changed is not read at a located place. */
+export interface FileStamp {
+  /** Size in bytes. */
+  size: number;
+  /** Modification time in milliseconds since 1970 (null where the file system has none). */
+  mtimeMs: number | null;
+}
+
+/** The stamp of a file now. */
+export function fileStamp(path: string): FileStamp {
+  const st = Deno.statSync(path);
+  return { size: st.size, mtimeMs: st.mtime?.getTime() ?? null };
+}
+
+/**
+ * Where a variable's values lie in its file, as the format plug-in that
+ * scanned it found them: a plain object (JSON and structured-clone safe)
+ * that travels with a conversion task, so that a worker reads the values
+ * through {@link openLocated} without the plug-in's full open (netCDF4/HDF5:
+ * without loading the HDF5 library for the metadata).
+ */
+export interface LocatedVariable {
+  /** Name of the plug-in that located it (its {@link FormatReader.name}). */
+  format: string;
+  /** Element type, as {@link SourceVariable.dtype}. */
+  dtype: string;
+  /** Shape, as {@link SourceVariable.shape}. */
+  shape: number[];
+  /** The file's stamp when it was scanned. */
+  stamp: FileStamp;
+  /** The place, in the plug-in's terms (netCDF4/HDF5: `headerAddress`, the dataset's object header). */
+  at: Record<string, number>;
+}
+
+/**
+ * A file opened for reading located variables only. A variable whose
+ * place no longer holds what was located (type, shape) is an
+ * {@link InputError} naming the file and variable.
+ */
+export interface LocatedFile {
+  /** File path. */
+  readonly path: string;
+  /** Raw values of a hyperslab, as {@link SourceDataset.read} (a view valid until the next read). */
+  read(name: string, at: LocatedVariable, start: number[], count: number[]): NumericArray;
+  /** CF-decoded values straight into `out`, as {@link SourceDataset.readDecoded}. */
+  readDecoded(
+    name: string,
+    at: LocatedVariable,
+    start: number[],
+    count: number[],
+    packing: Packing,
+    out: Float32Array,
+  ): void;
   /** Release the file. */
   close(): void;
 }
@@ -75,6 +137,12 @@ export interface FormatReader {
   sniff(head: Uint8Array): boolean;
   /** Open the file (already sniffed). */
   open(path: string): Promise<SourceDataset>;
+  /**
+   * Optional: open a file to read variables this plug-in located (see
+   * {@link SourceDataset.locate}); undefined when it declines (then the
+   * file is opened with {@link open}).
+   */
+  openLocated?(path: string): LocatedFile | undefined;
 }
 
 /** Registered format readers, tried in order. */
@@ -129,4 +197,24 @@ export async function openDataset(path: string): Promise<SourceDataset> {
     );
   }
   return await reader.open(path);
+}
+
+/**
+ * Open a file for reading a variable at the place its plug-in located it
+ * when the inputs were scanned. Undefined when that is not possible — the
+ * plug-in is not registered or declines, or the file's size or
+ * modification time changed since (the caller opens the file with
+ * {@link openDataset}, which finds the variable again).
+ */
+export function openLocated(path: string, at: LocatedVariable): LocatedFile | undefined {
+  const reader = formatRegistry.find((r) => r.name === at.format);
+  if (!reader?.openLocated) return undefined;
+  let now: FileStamp;
+  try {
+    now = fileStamp(path);
+  } catch {
+    return undefined; // openDataset names the problem
+  }
+  if (now.size !== at.stamp.size || now.mtimeMs !== at.stamp.mtimeMs) return undefined;
+  return reader.openLocated(path);
 }

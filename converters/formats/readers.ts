@@ -11,5 +11,5 @@ import "./netcdf3.ts";
 import "./hdf5.ts";
 import "./grib/dataset.ts";
 
-export { formatRegistry, openDataset } from "./dataset.ts";
-export type { NumericArray, SourceDataset, SourceVariable } from "./dataset.ts";
+export { formatRegistry, openDataset, openLocated } from "./dataset.ts";
+export type { LocatedFile, LocatedVariable, NumericArray, SourceDataset, SourceVariable } from "./dataset.ts";
