@@ -144,17 +144,19 @@ export class PointMoments {
  * cancellation. Global min and max are tracked on the way.
  */
 export class ShiftedPointSums {
-  private readonly n: Int32Array;
+  /** Count per point (float64, so that {@link finish} hands it on as the count array). */
+  private readonly n: Float64Array;
   private shift: Float64Array | undefined;
   private readonly s1: Float64Array;
   private readonly s2: Float64Array;
+  private finished = false;
   /** Minimum over all points. */
   min = Infinity;
   /** Maximum over all points. */
   max = -Infinity;
 
   constructor(points: number) {
-    this.n = new Int32Array(points);
+    this.n = new Float64Array(points);
     this.s1 = new Float64Array(points);
     this.s2 = new Float64Array(points);
   }
@@ -188,6 +190,7 @@ export class ShiftedPointSums {
     point0: number,
     pointRowStride: number,
   ): void {
+    if (this.finished) throw new Error("ShiftedPointSums: finished; no more values can be added");
     const { n, s1, s2 } = this;
     const shift = this.shift ??= new Float64Array(n.length);
     let lo = this.min, hi = this.max;
@@ -238,20 +241,29 @@ export class ShiftedPointSums {
     this.max = hi;
   }
 
-  /** Per-point moments plus the pooled moments of all points (with min/max). */
+  /**
+   * Per-point moments plus the pooled moments of all points (with min/max).
+   * Computed in place: the sums' own arrays become the count, mean and M2
+   * arrays (a conversion finishes planes of millions of points per task;
+   * fresh arrays would cost memory and page faults), so the accumulator
+   * takes no more values afterwards.
+   */
   finish(): { points: PointMoments; global: Moments } {
-    const len = this.n.length;
-    const count = new Float64Array(len), mean = new Float64Array(len), m2 = new Float64Array(len);
-    const shift = this.shift ?? new Float64Array(len);
-    for (let i = 0; i < len; i++) {
-      const c = this.n[i];
-      if (c === 0) continue;
-      const a = this.s1[i] / c;
-      count[i] = c;
-      mean[i] = shift[i] + a;
-      m2[i] = Math.max(0, this.s2[i] - this.s1[i] * a);
+    if (this.finished) throw new Error("ShiftedPointSums: finished twice");
+    const { n, s1, s2 } = this;
+    const mean = this.shift ?? new Float64Array(n.length);
+    for (let i = 0; i < n.length; i++) {
+      const c = n[i];
+      if (c === 0) {
+        mean[i] = s2[i] = 0;
+        continue;
+      }
+      const a = s1[i] / c;
+      mean[i] += a;
+      s2[i] = Math.max(0, s2[i] - s1[i] * a);
     }
-    const points = new PointMoments(len, count, mean, m2);
+    this.finished = true;
+    const points = new PointMoments(n.length, n, mean, s2);
     const global = points.pooled();
     if (global.count > 0) (global.min = this.min, global.max = this.max);
     return { points, global };

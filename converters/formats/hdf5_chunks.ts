@@ -524,8 +524,12 @@ let cacheFileIds = 0;
 
 /** Reads merged when the gap between two chunks is at most this many bytes. */
 const MERGE_GAP = 1 << 16;
-/** Largest single positioned read. */
-const MAX_RUN = 64 << 20;
+/**
+ * Largest merged positioned read (a single larger chunk is still read
+ * whole). Runs of a few MB already make reads sequential; a larger read
+ * buffer only adds memory each thread touches.
+ */
+const MAX_RUN = 8 << 20;
 
 /** A chunk needed by a read. */
 interface Wanted {
