@@ -144,7 +144,10 @@ function shuffleCodec(elementSize: number): ByteCodec {
   let scratch = new Uint8Array(0);
   return {
     name: "shuffle",
-    encode: (b) => {
+    encode: (b, transient) => {
+      // A transient result may stay in the SIMD module's memory: the compressor reads it from there.
+      const simd = transient && elementSize === 4 && b.length >= 256 ? simdUnshuffle() : undefined;
+      if (simd) return simd.shuffle4View(b);
       if (scratch.length < b.length) scratch = new Uint8Array(b.length);
       return byteShuffle(b, elementSize, scratch);
     },

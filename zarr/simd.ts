@@ -212,6 +212,12 @@ export interface SimdUnshuffle {
   unshuffle4(bytes: number, out: Uint8Array): void;
   /** Byte-shuffle `src` (4-byte elements) into `out` (numcodecs `shuffle`: a trailing partial element as is). */
   shuffle4(src: Uint8Array, out: Uint8Array): void;
+  /**
+   * {@link shuffle4} into the module's memory: the result is a view of it,
+   * valid until the next call of this module (for a consumer that reads it
+   * at once, such as the compressor: no copy out).
+   */
+  shuffle4View(src: Uint8Array): Uint8Array;
 }
 
 let instance: SimdUnshuffle | null | undefined;
@@ -245,14 +251,18 @@ export function simdUnshuffle(): SimdUnshuffle | undefined {
       for (let k = 4 * n; k < bytes; k++) out[k] = mem[k];
     },
     shuffle4(src, out) {
+      out.set(this.shuffle4View(src));
+    },
+    shuffle4View(src) {
       const bytes = src.length, n = bytes >>> 2, m = n - (n % 16), dst = bytes + (-bytes & 15);
       ensure(dst + bytes);
       const mem = new Uint8Array(memory.buffer);
       mem.set(src);
       runShuffle(0, dst, n, m);
-      out.set(mem.subarray(dst, dst + bytes));
+      const out = mem.subarray(dst, dst + bytes);
       for (let e = m; e < n; e++) for (let b = 0; b < 4; b++) out[b * n + e] = src[4 * e + b];
       for (let k = 4 * n; k < bytes; k++) out[k] = src[k];
+      return out;
     },
   };
   return instance;
