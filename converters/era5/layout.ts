@@ -187,16 +187,12 @@ export function createStores(plan: Plan, ctx: WriteContext): BuildState {
     });
     normSets.push(createNormArrays(root, format, "normalization", layout));
   }
-  // Tasks: runs of whole time chunks within one month (at most ~4 days, so
-  // that even one field level spreads over the workers), per (field, level).
-  const maxSteps = Math.max(tc, Math.floor(96 / tc) * tc);
-  const groups: [number, number][] = [];
-  for (let c = 0; c < nt; c += tc) {
-    const m = monthIndex(times[c]);
-    const last = groups.at(-1);
-    if (last && monthIndex(times[last[0]]) === m && c + tc - last[0] <= maxSteps) last[1] = Math.min(c + tc, nt);
-    else groups.push([c, Math.min(c + tc, nt)]);
-  }
+  // Tasks: runs of whole time chunks within one month, per (field, level): a
+  // whole month when that already makes enough tasks to spread over many
+  // workers (then no month is shared by tasks and finalize merges nothing),
+  // else shorter runs, down to ~4 days, so that even one field level spreads.
+  const targets = plan.fields.reduce((a, f) => a + f.owner.length, 0) + plan.fieldsSfc.length;
+  const groups = timeGroups(times, tc, targets);
   const monthOf = Int32Array.from(times, (t) => monthIndex(t) - firstMonth);
   const tasks: ConvertTask[] = [];
   const addTasks = (fields: FieldPlan[], sfc: boolean) => {
@@ -280,6 +276,36 @@ export function createStores(plan: Plan, ctx: WriteContext): BuildState {
     attrs,
     normAttrs,
   };
+}
+
+/** Tasks a conversion should make at least, to keep up to 16 workers busy to the end. */
+const ENOUGH_TASKS = 64;
+
+/**
+ * Split the time axis into task ranges: runs of whole time chunks within one
+ * month, as long as possible while `targets` field levels still make
+ * {@link ENOUGH_TASKS} tasks, and never shorter than ~4 days (96 steps).
+ */
+export function timeGroups(times: ArrayLike<number>, tc: number, targets: number): [number, number][] {
+  const nt = times.length;
+  const split = (maxSteps: number) => {
+    const groups: [number, number][] = [];
+    for (let c = 0; c < nt; c += tc) {
+      const m = monthIndex(times[c]);
+      const last = groups.at(-1);
+      if (last && monthIndex(times[last[0]]) === m && c + tc - last[0] <= maxSteps) last[1] = Math.min(c + tc, nt);
+      else groups.push([c, Math.min(c + tc, nt)]);
+    }
+    return groups;
+  };
+  const shortest = Math.max(tc, Math.floor(96 / tc) * tc);
+  let groups = split(Infinity);
+  for (let steps = Math.max(...groups.map(([a, b]) => b - a)); groups.length * targets < ENOUGH_TASKS;) {
+    steps = Math.max(shortest, Math.ceil(steps / 2 / tc) * tc);
+    groups = split(steps);
+    if (steps === shortest) break;
+  }
+  return groups;
 }
 
 /** Hybrid coefficients and approximate level pressures of model-level stores. */

@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { timeGroups } from "../converters/era5/layout.ts";
+import { monthIndex } from "../converters/cf.ts";
+
+/** Hourly times from 2020-01-01 for `hours` hours, in seconds. */
+const hourly = (hours: number) => Float64Array.from({ length: hours }, (_, h) => 1577836800 + 3600 * h);
+
+/** Every group is whole time chunks of one month, and the groups tile the axis in order. */
+function assertTiles(groups: [number, number][], times: Float64Array, tc: number): void {
+  let next = 0;
+  for (const [a, b] of groups) {
+    assert.equal(a, next);
+    assert.ok(a % tc === 0 && (b % tc === 0 || b === times.length), `[${a}, ${b}) is whole chunks`);
+    assert.equal(monthIndex(times[a]), monthIndex(times[b - 1]), `[${a}, ${b}) lies in one month`);
+    next = b;
+  }
+  assert.equal(next, times.length);
+}
+
+Deno.test("task time ranges: whole months when there are enough field levels, else pieces down to 4 days", () => {
+  const times = hourly((31 + 29) * 24); // January and February 2020
+  // Many field levels: one task per month each (no month shared by tasks, nothing to merge).
+  const many = timeGroups(times, 6, 64);
+  assertTiles(many, times, 6);
+  assert.deepEqual(many, [[0, 744], [744, 1440]]);
+  // Few: months split until there are enough tasks, but never below 96 steps.
+  const few = timeGroups(times, 6, 2);
+  assertTiles(few, times, 6);
+  assert.ok(few.length * 2 >= 16 && few.every(([a, b]) => b - a <= 96), JSON.stringify(few));
+  const some = timeGroups(times, 6, 12);
+  assertTiles(some, times, 6);
+  assert.ok(some.length * 12 >= 64 && some.length < few.length, `${some.length} groups`);
+  // A month shorter than 96 steps stays whole, whatever the count.
+  assert.deepEqual(timeGroups(hourly(24), 6, 1), [[0, 24]]);
+});
