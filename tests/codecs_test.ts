@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { nativeZstd, nodeZstd } from "../zarr/zstd.ts";
 import { simdUnshuffle } from "../zarr/simd.ts";
 import { byteShuffle, byteUnshuffle, decodeChunk, encodeChunk, parseCodecSpec } from "../zarr/codecs.ts";
+import { ArrayReader, ArrayWriter, finalizeStore } from "../zarr/store.ts";
 
 Deno.test("byte shuffle groups byte k of every element and inverts exactly", () => {
   const src = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -85,5 +86,36 @@ Deno.test("SIMD byte shuffle equals the byte-by-byte definition (all lengths aro
     simd.shuffle4(src, out);
     assert.deepEqual(out, expected, `length ${len}`);
     assert.deepEqual(byteUnshuffle(out, 4), src, `round trip, length ${len}`);
+  }
+});
+
+Deno.test("encoded chunks are the caller's to keep unless asked for transiently; a sharded filter-only array keeps every chunk", async () => {
+  const chunks = [0, 1, 2].map((k) => Float32Array.from({ length: 300 }, (_, i) => 1000 * k + Math.sin(i)));
+  for (const spec of ["shuffle", "shuffle,zstd:1", "zstd:1", "none", "shuffle,gzip:1"]) {
+    const p = parseCodecSpec(spec);
+    const kept = chunks.map((c) => encodeChunk(p, new Uint8Array(c.buffer)));
+    kept.forEach((e, k) =>
+      assert.deepEqual(new Float32Array(decodeChunk(p, e, 1200).slice().buffer), chunks[k], `${spec} chunk ${k}`)
+    );
+  }
+  // Through a shard (its chunks are encoded one after another, then written together).
+  const root = await Deno.makeTempDir();
+  for (const codec of ["shuffle", "shuffle,zstd:1"]) {
+    const path = codec.replace(/\W/g, "_");
+    const w = new ArrayWriter(root, path, 3, {
+      shape: [3, 300],
+      chunks: [1, 300],
+      shards: [3, 300],
+      dtype: "float32",
+      dimensions: ["k", "i"],
+      codec,
+    });
+    w.writeMetadata();
+    w.writeShard([0, 0], chunks);
+  }
+  finalizeStore(root, 3, {});
+  for (const codec of ["shuffle", "shuffle,zstd:1"]) {
+    const got = new ArrayReader(root, codec.replace(/\W/g, "_")).read() as Float32Array;
+    chunks.forEach((c, k) => assert.deepEqual(got.subarray(300 * k, 300 * (k + 1)), c, `${codec} chunk ${k}`));
   }
 });

@@ -20,7 +20,8 @@ export interface ByteCodec {
   readonly name: string;
   /**
    * Encode bytes. With `transient` the result may be a view of a buffer the
-   * codec overwrites on its next call (the caller writes it out at once).
+   * codec overwrites on its next call (the caller writes it out at once);
+   * without it, the result is the caller's to keep.
    */
   encode(bytes: Uint8Array, transient?: boolean): Uint8Array;
   /**
@@ -138,18 +139,23 @@ export function byteUnshuffle(
   return out;
 }
 
+/**
+ * The shuffled bytes of a transient encode: one buffer per thread, since a
+ * transient result is consumed (by the compressor or a file write) before
+ * the next encode.
+ */
+let shuffleScratch = new Uint8Array(0);
+
 function shuffleCodec(elementSize: number): ByteCodec {
-  // The encoded bytes are consumed before the next encode (by the
-  // compressor or the file write), so one buffer per pipeline suffices.
-  let scratch = new Uint8Array(0);
   return {
     name: "shuffle",
     encode: (b, transient) => {
-      // A transient result may stay in the SIMD module's memory: the compressor reads it from there.
-      const simd = transient && elementSize === 4 && b.length >= 256 ? simdUnshuffle() : undefined;
+      if (!transient) return byteShuffle(b, elementSize);
+      // 4-byte elements: the SIMD result stays in the module's memory, and the compressor reads it there.
+      const simd = elementSize === 4 && b.length >= 256 ? simdUnshuffle() : undefined;
       if (simd) return simd.shuffle4View(b);
-      if (scratch.length < b.length) scratch = new Uint8Array(b.length);
-      return byteShuffle(b, elementSize, scratch);
+      if (shuffleScratch.length < b.length) shuffleScratch = new Uint8Array(b.length);
+      return byteShuffle(b, elementSize, shuffleScratch);
     },
     decode: (b, _size, _reuse, into) => byteUnshuffle(b, elementSize, into),
     v2: () => ({
@@ -249,7 +255,8 @@ export function parseCodecSpec(spec: string, elementSize = 4): CodecPipeline {
  */
 export function encodeChunk(p: CodecPipeline, raw: Uint8Array, transient = false): Uint8Array {
   let b = raw;
-  for (const s of p.stages) b = s.encode(b, transient);
+  // A stage's output is consumed by the next stage at once: only the last one's may need to be owned.
+  p.stages.forEach((s, i) => b = s.encode(b, transient || i < p.stages.length - 1));
   return b;
 }
 
