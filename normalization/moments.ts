@@ -161,6 +161,26 @@ export class ShiftedPointSums {
     this.s2 = new Float64Array(points);
   }
 
+  /** Number of points. */
+  get points(): number {
+    return this.n.length;
+  }
+
+  /**
+   * Start over with no values, keeping the arrays (a thread converting
+   * plane after plane reuses them instead of touching fresh memory). The
+   * arrays {@link finish} handed out are zeroed: their user must be done.
+   */
+  reset(): void {
+    this.n.fill(0);
+    this.s1.fill(0);
+    this.s2.fill(0);
+    this.shift?.fill(0);
+    this.min = Infinity;
+    this.max = -Infinity;
+    this.finished = false;
+  }
+
   /** Add one plane `data[offset, offset + points)`; NaN values are skipped. */
   add(data: Float32Array, offset: number): void {
     this.addPlanes(data, offset, 1);

@@ -56,3 +56,21 @@ Deno.test("per-point sums over blocks equal a two-pass float64 computation, NaN 
   half.merge(new PointMoments(plane));
   assert.deepEqual([...half.mean], [...points.mean]);
 });
+
+Deno.test("per-point sums reset for reuse give the same moments as fresh ones", () => {
+  const data = planes(5, 4, 6, 9), other = planes(3, 4, 6, 4);
+  const fresh = new ShiftedPointSums(24);
+  fresh.addPlanes(data, 0, 5);
+  const want = fresh.finish();
+  const reused = new ShiftedPointSums(24);
+  reused.addPlanes(other, 0, 3);
+  reused.finish();
+  reused.reset();
+  reused.addPlanes(data, 0, 5);
+  const got = reused.finish();
+  assert.deepEqual(got.global, want.global);
+  assert.deepEqual([...got.points.count], [...want.points.count]);
+  assert.deepEqual([...got.points.mean], [...want.points.mean]);
+  assert.deepEqual([...got.points.m2], [...want.points.m2]);
+  assert.throws(() => reused.finish(), /finished twice/);
+});

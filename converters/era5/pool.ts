@@ -55,19 +55,19 @@ export type JobResult<J extends PoolJob> = J extends ConvertJob ? ConvertJobResu
 /** Run one job in this thread (a worker's or the caller's). */
 export async function runJob(job: PoolJob, ctx: TaskContext): Promise<ConvertJobResult | MergeResult> {
   if (job.kind === "merge") return mergeTarget(job);
-  const r = await runTask(job.task, ctx);
-  const written = new Set<number>();
-  for (const p of r.partials) {
-    if (!job.finishes?.ownMonths.includes(p.month)) continue;
-    writeMonthStatistics(job.finishes, p.month, p.global, new PointMoments(p.count.length, p.count, p.mean, p.m2));
-    written.add(p.month);
+  try {
+    const r = await runTask(job.task, ctx);
+    const written = new Set<number>();
+    for (const p of r.partials) {
+      if (!job.finishes?.ownMonths.includes(p.month)) continue;
+      writeMonthStatistics(job.finishes, p.month, p.global, new PointMoments(p.count.length, p.count, p.mean, p.m2));
+      written.add(p.month);
+    }
+    const seal = writeTaskStats(job.statsFile, r, written);
+    return { id: r.id, rawBytes: r.rawBytes, storedBytes: r.storedBytes, seal };
+  } finally {
+    ctx.returnSums(); // the result's arrays are written (or the task failed): the next task reuses them
   }
-  return {
-    id: r.id,
-    rawBytes: r.rawBytes,
-    storedBytes: r.storedBytes,
-    seal: writeTaskStats(job.statsFile, r, written),
-  };
 }
 
 /** An error as a worker posts it (errors do not survive `postMessage` with their class). */

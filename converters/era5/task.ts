@@ -157,6 +157,31 @@ export class TaskContext {
     return b.subarray(0, n);
   }
 
+  /** Per-point sums lent to the running task, and returned ones kept for the next (see {@link sums}). */
+  private readonly lentSums: ShiftedPointSums[] = [];
+  private readonly spareSums: ShiftedPointSums[] = [];
+
+  /**
+   * Empty per-point sums over `points` points: returned ones reused (a plane
+   * of sums is tens of MB, fresh memory costs page faults on every task).
+   */
+  sums(points: number): ShiftedPointSums {
+    const i = this.spareSums.findIndex((s) => s.points === points);
+    const sums = i >= 0 ? this.spareSums.splice(i, 1)[0] : new ShiftedPointSums(points);
+    if (i >= 0) sums.reset();
+    this.lentSums.push(sums);
+    return sums;
+  }
+
+  /**
+   * The running task's results have been consumed (written): its sums, and
+   * the arrays its result holds, may be reused by the next task.
+   */
+  returnSums(): void {
+    this.spareSums.push(...this.lentSums.splice(0));
+    this.spareSums.splice(0, this.spareSums.length - 4); // a few planes at most
+  }
+
   /** A writer per target array (keeps its codec buffers across tasks). */
   writer(t: TaskTarget): ArrayWriter {
     const key = `${t.root}/${t.path}`;
@@ -270,7 +295,7 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
       let end = t + 1;
       while (end < c1 && task.months[end - task.t0] === month) end++;
       let acc = partials.get(month);
-      if (!acc) partials.set(month, acc = new ShiftedPointSums(plane));
+      if (!acc) partials.set(month, acc = ctx.sums(plane));
       monthRuns.push([acc, t - c0, end - t]);
       t = end;
     }
