@@ -9,7 +9,7 @@
  * medians, both peak RSS figures, the limit (decode-only + encode-only time
  * spread over the cores), the read stage alone (our reader vs h5wasm vs
  * netCDF4-python on the same file, one thread), a codec table, and — with
- * `--tenfold` — our peak RSS at 10× input.
+ * `--tenfold` — both conversions at 10× the input (MB/s, peak RSS).
  *
  * @module
  */
@@ -305,13 +305,28 @@ try {
     );
     if (args.tenfold) {
       const big = await generate(days * 10, format);
-      console.error(`${format}: ours at 10× …`);
+      console.error(`${format}: ours and xarray at 10× …`);
       const c = await ours(big, join(work, "ours10.zarr"));
       Deno.removeSync(join(work, "ours10.zarr"), { recursive: true });
+      const x = await timed([
+        PYTHON,
+        join(here, "xarray_convert.py"),
+        join(work, "xarray10.zarr"),
+        level,
+        String(tc),
+        String(clat),
+        String(clon),
+        ...big,
+      ]);
+      Deno.removeSync(join(work, "xarray10.zarr"), { recursive: true });
       report.push(
-        `ours at 10×    ${f0((mb * 10) / c.seconds)} MB/s, ${c.seconds.toFixed(1)} s, peak RSS ${
-          f0(c.peak_rss_mb)
-        } MB (10×/1×: ${(c.peak_rss_mb / rssA.median).toFixed(2)})`,
+        `ours at 10×    ${f0((mb * 10) / c.seconds)} MB/s, ${c.seconds.toFixed(1)} s, CPU ${
+          c.cpu_seconds.toFixed(1)
+        } s, peak RSS ${f0(c.peak_rss_mb)} MB (10×/1×: ${(c.peak_rss_mb / rssA.median).toFixed(2)})`,
+        `xarray at 10×  ${f0((mb * 10) / x.seconds)} MB/s, ${x.seconds.toFixed(1)} s, CPU ${
+          x.cpu_seconds.toFixed(1)
+        } s, peak RSS ${f0(x.peak_rss_mb)} MB (10×/1×: ${(x.peak_rss_mb / rssB.median).toFixed(2)})`,
+        `ours / xarray at 10×: ${(x.seconds / c.seconds).toFixed(2)}× (one run each)`,
       );
     }
     report.push("");

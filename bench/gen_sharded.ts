@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { DEFAULT_SHARD_CHUNKS } from "../converters/era5/layout.ts";
 import { join } from "node:path";
 import { ArrayReader, ArrayWriter, assertComplete, finalizeStore, readRootAttributes } from "../zarr/store.ts";
 
@@ -19,8 +20,7 @@ try {
   Deno.removeSync(staged, { recursive: true });
 } catch { /* none left over */ }
 Deno.mkdirSync(staged, { recursive: true });
-// DEFAULT_SHARD_CHUNKS of converters/era5/convert.ts (not imported: that module loads h5wasm).
-const [ct, ch, cw] = [6, 18, 36];
+const { time: ct, lat: ch, lon: cw } = DEFAULT_SHARD_CHUNKS;
 for (const name of ["data", "data_sfc"]) {
   const r = new ArrayReader(src, name);
   const [nt, ...rest] = r.shape;
