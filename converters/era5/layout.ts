@@ -278,7 +278,11 @@ export function createStores(plan: Plan, ctx: WriteContext): BuildState {
   };
 }
 
-/** Tasks a conversion should make at least, to keep up to 16 workers busy to the end. */
+/**
+ * Tasks a conversion should make at least, to keep up to 16 workers busy to
+ * the end. A constant, not the worker count of the run: the split (and so
+ * the statistics' last bits) depends on the inputs alone, whoever runs it.
+ */
 const ENOUGH_TASKS = 64;
 
 /**
