@@ -216,8 +216,8 @@ async function readStage(files: string[], open: (f: string) => Promise<SourceDat
 }
 
 const stats = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return { min: s[0], median: s[Math.floor(s.length / 2)], max: s.at(-1)! };
+  const s = [...xs].sort((a, b) => a - b), h = Math.floor(s.length / 2);
+  return { min: s[0], median: s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2, max: s.at(-1)! };
 };
 const f0 = (x: number, w = 0) => x.toFixed(0).padStart(w);
 const range = (mb: number, seconds: number[]) => {
