@@ -20,16 +20,16 @@ function assertTiles(groups: [number, number][], times: Float64Array, tc: number
 Deno.test("task time ranges: whole months when there are enough field levels, else pieces down to 4 days", () => {
   const times = hourly((31 + 29) * 24); // January and February 2020
   // Many field levels: one task per month each (no month shared by tasks, nothing to merge).
-  const many = timeGroups(times, 6, 64);
+  const many = timeGroups(times, 6, 128);
   assertTiles(many, times, 6);
   assert.deepEqual(many, [[0, 744], [744, 1440]]);
   // Few: months split until there are enough tasks, but never below 96 steps.
   const few = timeGroups(times, 6, 2);
   assertTiles(few, times, 6);
-  assert.ok(few.length * 2 >= 16 && few.every(([a, b]) => b - a <= 96), JSON.stringify(few));
-  const some = timeGroups(times, 6, 12);
+  assert.ok(few.length === 16 && few.every(([a, b]) => b - a <= 96), JSON.stringify(few));
+  const some = timeGroups(times, 6, 48);
   assertTiles(some, times, 6);
-  assert.ok(some.length * 12 >= 64 && some.length < few.length, `${some.length} groups`);
+  assert.ok(some.length * 48 >= 256 && some.length < few.length, `${some.length} groups`);
   // A month shorter than 96 steps stays whole, whatever the count.
   assert.deepEqual(timeGroups(hourly(24), 6, 1), [[0, 24]]);
 });

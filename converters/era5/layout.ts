@@ -279,11 +279,12 @@ export function createStores(plan: Plan, ctx: WriteContext): BuildState {
 }
 
 /**
- * Tasks a conversion should make at least, to keep up to 16 workers busy to
- * the end. A constant, not the worker count of the run: the split (and so
- * the statistics' last bits) depends on the inputs alone, whoever runs it.
+ * Tasks a conversion should make at least: four per worker for 64 workers
+ * (a few nodes of a cluster run, or four 16-worker processes). A constant,
+ * not the worker count of the run: the split (and so the statistics' last
+ * bits) depends on the inputs alone, whoever runs it.
  */
-const ENOUGH_TASKS = 64;
+const ENOUGH_TASKS = 256;
 
 /**
  * Split the time axis into task ranges: runs of whole time chunks within one
