@@ -30,15 +30,30 @@ export interface RunResult {
   stderr: string;
 }
 
+/** Where and with what environment a command runs (default: the project root, the test's environment). */
+export interface RunOptions {
+  /** Working directory. */
+  cwd?: string;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+}
+
 /** Run a command and collect its output. */
-export async function run(cmd: string, args: string[]): Promise<RunResult> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", cwd: ROOT }).output();
+export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const out = await new Deno.Command(cmd, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    cwd: opts.cwd ?? ROOT,
+    env: opts.env,
+  })
+    .output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
 /** Run a `tasks/` verb with the same permissions as its deno.json task. */
-export function runTask(verb: string, args: string[]): Promise<RunResult> {
+export function runTask(verb: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return run(Deno.execPath(), [
     "run",
     "--allow-read",
@@ -47,7 +62,7 @@ export function runTask(verb: string, args: string[]): Promise<RunResult> {
     "--allow-ffi",
     `${ROOT}tasks/${verb}.ts`,
     ...args,
-  ]);
+  ], opts);
 }
 
 /** Run a Python script from tests/py and parse its JSON output. */

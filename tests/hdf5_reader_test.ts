@@ -15,7 +15,7 @@ import { decodeCounter, fletcher32 } from "../converters/formats/hdf5_chunks.ts"
 import { InputError } from "../errors.ts";
 import { nativeInflater, nodeInflater } from "../zarr/deflate.ts";
 import * as zlib from "node:zlib";
-import { PYTHON, ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
+import { PYTHON, ROOT, run, runTask, SAMPLE, tempDir } from "./_helpers.ts";
 
 interface Case {
   file: string;
@@ -222,31 +222,12 @@ Deno.test("HDF5 reader: a conversion through the own reader writes the same stor
     // Same relative paths in both runs, so the recorded command is the same.
     const cwd = join(out, engine);
     Deno.mkdirSync(cwd);
-    const cmd = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-read",
-        "--allow-write",
-        "--allow-env",
-        "--allow-ffi",
-        `${ROOT}tasks/convert.ts`,
-        "era5",
-        "-q",
-        "--workers",
-        "0",
-        "--out",
-        "era5.zarr",
-        "--norm",
-        "era5.norm.zarr",
-        SAMPLE.new,
-      ],
-      env: { ATMOREP_HDF5_READER: engine },
-      stdout: "piped",
-      stderr: "piped",
-      cwd,
-    });
-    const r = await cmd.output();
-    assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+    const r = await runTask(
+      "convert",
+      ["era5", "-q", "--workers", "0", "--out", "era5.zarr", "--norm", "era5.norm.zarr", SAMPLE.new],
+      { cwd, env: { ATMOREP_HDF5_READER: engine } },
+    );
+    assert.equal(r.code, 0, r.stderr);
     stores.push(join(cwd, "era5.zarr"), join(cwd, "era5.norm.zarr"));
   }
   const list = (root: string): string[] => {

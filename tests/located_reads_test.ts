@@ -14,29 +14,14 @@ import { openHdf5, openLocatedHdf5 } from "../converters/formats/hdf5.ts";
 import { type LocatedVariable, openLocated } from "../converters/formats/readers.ts";
 import { unpackInto } from "../converters/cf.ts";
 import { InputError } from "../errors.ts";
-import { assertSameStore, PYTHON, ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
+import { assertSameStore, PYTHON, ROOT, run, type RunResult, runTask, SAMPLE, tempDir } from "./_helpers.ts";
 
 const SFC_NEW = join(SAMPLE.new, "era5_single_levels_20200201.nc");
 const SFC_LEGACY = join(SAMPLE.legacy, "era5_single_levels_20200131.nc");
 
 /** Run the convert verb, with extra environment variables. */
-async function convert(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stderr: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-ffi",
-      `${ROOT}tasks/convert.ts`,
-      "era5",
-      ...args,
-    ],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: r.code, stderr: new TextDecoder().decode(r.stderr) };
+function convert(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  return runTask("convert", ["era5", ...args], { env });
 }
 
 /**
