@@ -23,7 +23,13 @@ import {
 } from "../zarr/store.ts";
 import { emptyMoments, mergeMoments, type Moments, PointMoments } from "./moments.ts";
 import { ConfigError } from "../errors.ts";
-import { createNormArrays, type NormLayout, writeGlobalCoefficients, writeLocalCoefficients } from "./sets.ts";
+import {
+  createNormArrays,
+  monthLabel,
+  type NormLayout,
+  writeGlobalCoefficients,
+  writeLocalCoefficients,
+} from "./sets.ts";
 import { basename, dirname, resolve } from "node:path";
 
 /** How source months are pooled into each output entry. */
@@ -147,7 +153,6 @@ export function deriveNormSet(opts: DeriveOptions): { months: number; used: numb
     };
     for (let f = 0; f < nf; f++) for (let l = 0; l < nl; l++) local(false, f, l);
     for (let f = 0; f < ns; f++) local(true, f, 0);
-    const fmt = (m: number) => `${Math.floor(m / 100)}-${String(m % 100).padStart(2, "0")}`;
     finalizeStore(stage, format, {
       kind: "normalization",
       source: dirname(resolve(out)) === dirname(resolve(store)) ? basename(store) : resolve(store),
@@ -157,7 +162,7 @@ export function deriveNormSet(opts: DeriveOptions): { months: number; used: numb
       months,
       pooling,
       transforms: statAttrs.transforms ?? {},
-      period: [fmt(Math.max(from, months[0])), fmt(Math.min(to, months.at(-1)!))],
+      period: [monthLabel(Math.max(from, months[0])), monthLabel(Math.min(to, months.at(-1)!))],
       coefficients: ["mean", "std"],
       created: new Date().toISOString(),
     });

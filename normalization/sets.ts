@@ -155,6 +155,11 @@ export function writeGlobalCoefficients(
   if (gs.length) arrays.globalNormSfc.writeAll(gs);
 }
 
+/** A month entry (yyyymm) as `YYYY-MM`, for messages and attributes. */
+export function monthLabel(yyyymm: number): string {
+  return `${Math.floor(yyyymm / 100)}-${String(yyyymm % 100).padStart(2, "0")}`;
+}
+
 /** Month entries from January of `first`'s year through `last` (month indices year*12+m). */
 export function monthEntries(firstMonthIndex: number, lastMonthIndex: number): number[] {
   const start = Math.floor(firstMonthIndex / 12) * 12;

@@ -193,8 +193,9 @@ d.close()
     const out = join(dir, `split${workers}.zarr`);
     const state = await initConversion({ inputs: [input], out, chunks: { time: 6 } });
     // The premise: each field's January is shared by more than one task.
-    for (const { tasks, ownMonths } of statisticsTargets(state)) {
+    for (const { target, tasks, ownMonths } of statisticsTargets(state)) {
       assert.ok(tasks.length > 1 && ownMonths.size === 0, `${tasks.length} tasks, ${ownMonths.size} own months`);
+      assert.equal(target.months[0], "2020-01", "months are named YYYY-MM in messages");
     }
     await runConversionPart(out, 1, 1, { workers });
     await finalizeConversion(out, { workers });

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { timeGroups } from "../converters/era5/layout.ts";
 import { monthIndex } from "../converters/cf.ts";
+import { type StatisticsTarget, writeMonthStatistics } from "../converters/era5/merge.ts";
+import { monthLabel } from "../normalization/sets.ts";
+import { PointMoments } from "../normalization/moments.ts";
+import { isPipelineError } from "../errors.ts";
 
 /** Hourly times from 2020-01-01 for `hours` hours, in seconds. */
 const hourly = (hours: number) => Float64Array.from({ length: hours }, (_, h) => 1577836800 + 3600 * h);
@@ -32,4 +36,18 @@ Deno.test("task time ranges: whole months when there are enough field levels, el
   assert.ok(some.length * 48 >= 256 && some.length < few.length, `${some.length} groups`);
   // A month shorter than 96 steps stays whole, whatever the count.
   assert.deepEqual(timeGroups(hourly(24), 6, 1), [[0, 24]]);
+});
+
+Deno.test("statistics too large for float64 are a StoreError naming field, level and month (YYYY-MM)", () => {
+  const target = {
+    stageOut: "/nowhere/out.zarr.partial",
+    label: { field: "t", level: 850 },
+    months: [202001, 202002].map(monthLabel),
+  } as StatisticsTarget;
+  const global = { count: 4, mean: Infinity, m2: NaN, min: 1, max: Infinity };
+  assert.throws(
+    () => writeMonthStatistics(target, 1, global, new PointMoments(1)),
+    (e: Error) =>
+      isPipelineError(e, "store") && /statistics of t level 850 in month 2020-02 are not finite/.test(e.message),
+  );
 });

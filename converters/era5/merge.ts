@@ -15,7 +15,7 @@
 import { StoreError } from "../../errors.ts";
 import { ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
 import { mergeMoments, type Moments, PointMoments } from "../../normalization/moments.ts";
-import { writeLocalCoefficientChunk } from "../../normalization/sets.ts";
+import { monthLabel, writeLocalCoefficientChunk } from "../../normalization/sets.ts";
 import { cleanupAfter } from "../output.ts";
 import { type BuildState, readDone, statsPath, undoTask, type WriterSpec } from "./build.ts";
 import type { ConvertTask } from "./task.ts";
@@ -51,7 +51,7 @@ export function statisticsTargets(
 ): { target: StatisticsTarget; tasks: ConvertTask[]; ownMonths: Map<number, number[]> }[] {
   const { layout } = state;
   const plane = layout.pointShape.reduce((a, b) => a * b, 1);
-  const months = layout.months.map((x) => `${Math.floor(x / 12)}-${String((x % 12) + 1).padStart(2, "0")}`);
+  const months = layout.months.map(monthLabel);
   const byTarget = new Map<string, ConvertTask[]>();
   for (const t of state.tasks) {
     const key = `${t.target.path}:${t.target.prefix.join(",")}`;
