@@ -129,10 +129,7 @@ async function mergeAndWrite(
   const nanCounts: Record<string, number> = {};
   opts.onProgress?.({ phase: "finalize", done: 0, total: jobs.length, bytes: 0 });
   // Months that tasks finished alone leave only small headers to read: no worker is worth starting for them.
-  const shared = targets.some(({ tasks, ownMonths }) =>
-    tasks.some((t) => new Set(t.months).size !== (ownMonths.get(t.id)?.length ?? 0))
-  );
-  await runPool(jobs, state.grid, shared ? opts.workers : 0, (job, r) => {
+  await runPool(jobs, state.grid, targets.some((t) => t.shared) ? opts.workers : 0, (job, r) => {
     rawBytes += r.rawBytes;
     storedBytes += r.storedBytes;
     nanCounts[job.label.field] = (nanCounts[job.label.field] ?? 0) + r.nanCount;

@@ -45,10 +45,14 @@ export interface StatisticsTarget {
   localSets: { root: string; norm: WriterSpec; normSfc: WriterSpec }[];
 }
 
-/** Every (field, level) of a build with its tasks (in task order), and the months each task has alone. */
+/**
+ * Every (field, level) of a build with its tasks (in task order), the
+ * months each task has alone, and whether any month is shared by tasks
+ * (then finalize has per-point sums to merge).
+ */
 export function statisticsTargets(
   state: BuildState,
-): { target: StatisticsTarget; tasks: ConvertTask[]; ownMonths: Map<number, number[]> }[] {
+): { target: StatisticsTarget; tasks: ConvertTask[]; ownMonths: Map<number, number[]>; shared: boolean }[] {
   const { layout } = state;
   const plane = layout.pointShape.reduce((a, b) => a * b, 1);
   const months = layout.months.map(monthLabel);
@@ -81,7 +85,7 @@ export function statisticsTargets(
       pointStats: sfc ? state.writers.pointSfc : state.writers.pointData,
       localSets: state.normSets.map((n) => ({ root: n.root, norm: n.norm, normSfc: n.normSfc })),
     };
-    return { target, tasks, ownMonths };
+    return { target, tasks, ownMonths, shared: [...touching.values()].some((ids) => ids.length > 1) };
   });
 }
 
