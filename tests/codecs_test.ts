@@ -3,6 +3,7 @@ import { nativeZstd, nodeZstd } from "../zarr/zstd.ts";
 import { simdUnshuffle } from "../zarr/simd.ts";
 import { byteShuffle, byteUnshuffle, decodeChunk, encodeChunk, parseCodecSpec } from "../zarr/codecs.ts";
 import { ArrayReader, ArrayWriter, finalizeStore } from "../zarr/store.ts";
+import { writeBytesSync } from "../zarr/durable.ts";
 
 Deno.test("byte shuffle groups byte k of every element and inverts exactly", () => {
   const src = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -117,5 +118,22 @@ Deno.test("encoded chunks are the caller's to keep unless asked for transiently;
   for (const codec of ["shuffle", "shuffle,zstd:1"]) {
     const got = new ArrayReader(root, codec.replace(/\W/g, "_")).read() as Float32Array;
     chunks.forEach((c, k) => assert.deepEqual(got.subarray(300 * k, 300 * (k + 1)), c, `${codec} chunk ${k}`));
+  }
+});
+
+Deno.test("writeBytesSync writes every byte and replaces a longer file whole (a rewritten chunk keeps no old tail)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/chunk`;
+    const long = new Uint8Array(3_000_000).map((_, i) => (i * 31) & 255);
+    writeBytesSync(path, long);
+    assert.ok(Deno.readFileSync(path).every((b, i) => b === long[i]), "bytes differ");
+    const short = new Uint8Array([1, 2, 3]);
+    writeBytesSync(path, short.subarray(1)); // a view: its offset must be honoured
+    const back = Deno.readFileSync(path);
+    assert.equal(back.length, 2, "the old tail was kept");
+    assert.deepEqual(back, new Uint8Array([2, 3]));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

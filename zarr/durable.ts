@@ -79,6 +79,28 @@ export function faultPoint(what: string): void {
   }
 }
 
+/** Write all of `bytes` to an open file (a write may take fewer bytes than it was given). */
+export function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) done += file.writeSync(bytes.subarray(done));
+}
+
+/**
+ * Create or replace `path` with `bytes`, written straight from the caller's
+ * buffer. Not `Deno.writeFileSync`: that copies the whole buffer into fresh
+ * native memory first (1 GB to /dev/null here: 5.3 s and +1 GB peak RSS,
+ * against 12 ms and nothing for a file handle's writes), which on a
+ * conversion meant a copy, and often fresh pages, for every chunk.
+ */
+export function writeBytesSync(path: string, bytes: Uint8Array): void {
+  const file = Deno.openSync(path, { write: true, create: true, truncate: true });
+  try {
+    writeAllSync(file, bytes);
+  } finally {
+    file.close();
+  }
+}
+
 /** Write a file (given whole or in pieces) via a temporary name, fsync it, rename it into place. */
 export function writeFileDurable(
   path: string,
@@ -94,10 +116,7 @@ export function writeFileDurable(
     : `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   const file = Deno.openSync(tmp, { write: true, create: true, truncate: true });
   try {
-    for (const piece of Array.isArray(bytes) ? bytes : [bytes]) {
-      let done = 0;
-      while (done < piece.length) done += file.writeSync(piece.subarray(done));
-    }
+    for (const piece of Array.isArray(bytes) ? bytes : [bytes]) writeAllSync(file, piece);
     if (options.sync) file.syncDataSync();
   } catch (e) {
     file.close();

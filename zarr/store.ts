@@ -11,7 +11,7 @@
 import { dirname, join } from "node:path";
 import { crc32c } from "./crc32c.ts";
 import { IncompleteStoreError, StoreError } from "../errors.ts";
-import { beforeWrite, faultPoint } from "./durable.ts";
+import { beforeWrite, faultPoint, writeBytesSync } from "./durable.ts";
 import { zstd } from "./zstd.ts";
 import { simdUnshuffle } from "./simd.ts";
 import {
@@ -115,7 +115,7 @@ function writeFileAtomic(path: string, bytes: Uint8Array): void {
   beforeWrite(path);
   Deno.mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  Deno.writeFileSync(tmp, bytes);
+  writeBytesSync(tmp, bytes);
   Deno.renameSync(tmp, path);
   faultPoint(path);
 }
@@ -234,7 +234,7 @@ export class ArrayWriter {
     out.set(indexBytes, o);
     new DataView(out.buffer).setUint32(o + indexBytes.length, crc32c(indexBytes), true);
     this.ensureDir(dirname(path));
-    Deno.writeFileSync(path, out);
+    writeBytesSync(path, out);
     faultPoint(path);
     return out.length;
   }
@@ -267,7 +267,7 @@ export class ArrayWriter {
     // Chunks are written in a staging store published as a whole, so a plain
     // write suffices: a killed run leaves no store that looks complete.
     this.ensureDir(dirname(path));
-    Deno.writeFileSync(path, encoded);
+    writeBytesSync(path, encoded);
     faultPoint(path);
     return encoded.length;
   }
