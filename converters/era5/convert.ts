@@ -40,7 +40,7 @@ import {
   taskDone,
   writeDone,
 } from "./build.ts";
-import { type ConvertJob, runPool, workerCount } from "./pool.ts";
+import { type ConvertJob, runPool, StartedWorkers, workerCount } from "./pool.ts";
 import { finalizeConversion } from "./finalize.ts";
 import { statisticsTargets } from "./merge.ts";
 
@@ -135,6 +135,8 @@ export async function convertEra5(opts: Era5Options): Promise<ConversionSummary>
   const paths = outputPaths(opts.out, opts.norm);
   workerCount(opts.workers, 1); // a bad count fails before anything is written
   const lock = lockOutputs(paths, "convert era5");
+  // Workers start now: loading their modules (≈0.1–0.3 s each) overlaps the scan, which needs one core.
+  const workersAhead = new StartedWorkers(workerCount(opts.workers, Infinity));
   try {
     const build = await initConversion(opts, { locked: true });
     try {
@@ -142,6 +144,7 @@ export async function convertEra5(opts: Era5Options): Promise<ConversionSummary>
         workers: opts.workers,
         onProgress: opts.onProgress,
         signal: opts.signal,
+        started: workersAhead,
       });
       const summary = await finalizeConversion(build.out, {
         onProgress: opts.onProgress,
@@ -153,6 +156,7 @@ export async function convertEra5(opts: Era5Options): Promise<ConversionSummary>
       throw cleanupAfter(e, () => removeStaged(build.stageOut, build.stageNorm, parkedBuildDir(build.out)));
     }
   } finally {
+    workersAhead.close();
     lock.release();
   }
 }
@@ -253,6 +257,8 @@ export interface PartOptions {
   onProgress?: (p: Progress) => void;
   /** Stop after the tasks in flight (SIGINT); finished tasks stay done. */
   signal?: AbortSignal;
+  /** Workers started ahead of the part (their module loading overlapped the scan). */
+  started?: StartedWorkers;
 }
 
 /**
@@ -299,10 +305,13 @@ export async function runConversionPart(
       ran++;
       opts.onProgress?.({ phase: "convert", done: ++done, total: todo.length, bytes: rawBytes });
     },
-    opts.signal,
-    (j) => {
-      const lock = claimTask(dir, j.id, purpose);
-      return lock && (() => lock.release());
+    {
+      signal: opts.signal,
+      claim: (j) => {
+        const lock = claimTask(dir, j.id, purpose);
+        return lock && (() => lock.release());
+      },
+      started: opts.started,
     },
   );
   return { ran, skipped: mine.length - ran };

@@ -120,19 +120,71 @@ export function workerCount(workers: number | undefined, tasks: number): number 
  */
 export type ClaimJob<J extends PoolJob> = (j: J) => (() => void) | undefined;
 
+/** Conversion workers started before their jobs are known, so that loading their modules overlaps the scan. */
+export class StartedWorkers {
+  private readonly workers: Worker[];
+  /** The first error a worker reported before it was handed out. */
+  private error: string | undefined;
+
+  /** Start `n` workers (none when `n` ≤ 0). */
+  constructor(n: number) {
+    this.workers = Array.from({ length: Math.max(0, n) }, () => {
+      const w = newWorker();
+      // Until runPool takes over: an error here (a worker that cannot load) is kept for it, not thrown at the event loop.
+      w.onerror = (e) => {
+        e.preventDefault();
+        this.error ??= e.message;
+      };
+      return w;
+    });
+  }
+
+  /** Hand out up to `n` of the workers (those not handed out are terminated); throws the error one reported. */
+  take(n: number): Worker[] {
+    const taken = this.workers.splice(0, Math.max(0, n));
+    this.close();
+    if (this.error !== undefined) {
+      for (const w of taken) w.terminate();
+      throw new Error(`conversion worker failed: ${this.error}`);
+    }
+    return taken;
+  }
+
+  /** Terminate the workers not handed out. */
+  close(): void {
+    for (const w of this.workers.splice(0)) w.terminate();
+  }
+}
+
+function newWorker(): Worker {
+  return new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
+}
+
+/** Options of {@link runPool}. */
+export interface PoolOptions<J extends PoolJob> {
+  /** Stop feeding jobs (SIGINT); the jobs in flight finish or are terminated. */
+  signal?: AbortSignal;
+  /**
+   * Called before a job is started; its release after its result was
+   * handled, or when the pool stops.
+   */
+  claim?: ClaimJob<J>;
+  /** Workers started ahead (used first; more are started if the run needs them). */
+  started?: StartedWorkers;
+}
+
 /**
  * Run `tasks` (jobs), handing each result to `onResult` on this thread, in
- * completion order. `claim` (optional) is called before a job is started
- * and its release after its result was handled, or when the pool stops.
+ * completion order.
  */
 export async function runPool<J extends PoolJob>(
   tasks: J[],
   grid: Plan["grid"],
   workers: number | undefined,
   onResult: (j: J, r: JobResult<J>) => void,
-  signal?: AbortSignal,
-  claim?: ClaimJob<J>,
+  opts: PoolOptions<J> = {},
 ): Promise<void> {
+  const { signal, claim } = opts;
   const n = workerCount(workers, tasks.length);
   const held = new Map<number, () => void>();
   const release = (id: number) => {
@@ -146,6 +198,7 @@ export async function runPool<J extends PoolJob>(
     if (r) held.set(t.id, r);
     return r !== undefined;
   };
+  const ahead = opts.started?.take(n) ?? [];
   if (n <= 0) {
     const ctx = new TaskContext(grid);
     try {
@@ -163,11 +216,8 @@ export async function runPool<J extends PoolJob>(
     }
     return;
   }
-  const pool = Array.from({ length: n }, () => {
-    const w = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
-    w.postMessage({ type: "init", grid });
-    return w;
-  });
+  const pool = [...ahead, ...Array.from({ length: n - ahead.length }, newWorker)];
+  for (const w of pool) w.postMessage({ type: "init", grid });
   let next = 0, failed = false;
   const byId = new Map(tasks.map((t) => [t.id, t]));
   let onAbort: (() => void) | undefined;
