@@ -13,7 +13,7 @@
  */
 import { join, resolve } from "node:path";
 import { DEFAULT_CODEC, parseCodecSpec } from "../../zarr/codecs.ts";
-import { pathExists, type ZarrFormat } from "../../zarr/store.ts";
+import { pathExists, removeStore, type ZarrFormat } from "../../zarr/store.ts";
 import { ConfigError } from "../../errors.ts";
 import {
   checkReplaceable,
@@ -233,7 +233,8 @@ export async function initConversion(opts: Era5Options, how: { locked?: boolean 
     const plan = planConversion(entries, { fields: opts.fields, levels: opts.levels, allowGaps: opts.allowGaps });
     clearStage(stageOut);
     clearStage(stageNorm);
-    removeStaged(parkedBuildDir(out));
+    // No task can be writing there (checked above, under the output locks): no need to wait for late writes.
+    removeStore(parkedBuildDir(out));
     try {
       const state = createStores(plan, { ...opts, codec, format, stageOut, stageNorm, out, normPath, progress });
       state.options = initFingerprint(opts, codec, format);
