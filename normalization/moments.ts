@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { adviseHugePages } from "../zarr/malloc.ts";
 
 /** Moments of a set of values (NaN excluded). */
 export interface Moments {
@@ -159,6 +160,8 @@ export class ShiftedPointSums {
     this.n = new Float64Array(points);
     this.s1 = new Float64Array(points);
     this.s2 = new Float64Array(points);
+    // Planes of sums are tens of MB, touched all over by the first plane added.
+    for (const a of [this.n, this.s1, this.s2]) adviseHugePages(a);
   }
 
   /** Number of points. */
@@ -212,7 +215,8 @@ export class ShiftedPointSums {
   ): void {
     if (this.finished) throw new Error("ShiftedPointSums: finished; no more values can be added");
     const { n, s1, s2 } = this;
-    const shift = this.shift ??= new Float64Array(n.length);
+    if (!this.shift) adviseHugePages(this.shift = new Float64Array(n.length));
+    const shift = this.shift;
     let lo = this.min, hi = this.max;
     for (let r = 0; r < rows; r++) {
       const rowBase = offset + r * rowStride;

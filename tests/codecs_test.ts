@@ -4,6 +4,7 @@ import { simdUnshuffle } from "../zarr/simd.ts";
 import { byteShuffle, byteUnshuffle, decodeChunk, encodeChunk, parseCodecSpec } from "../zarr/codecs.ts";
 import { ArrayReader, ArrayWriter, finalizeStore } from "../zarr/store.ts";
 import { writeBytesSync } from "../zarr/durable.ts";
+import { adviseHugePages } from "../zarr/malloc.ts";
 
 Deno.test("byte shuffle groups byte k of every element and inverts exactly", () => {
   const src = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -136,4 +137,24 @@ Deno.test("writeBytesSync writes every byte and replaces a longer file whole (a 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("adviseHugePages: a large buffer advised before first touch is backed by huge pages where THP is in madvise mode, and keeps its values", () => {
+  const mode = (() => {
+    try {
+      return Deno.readTextFileSync("/sys/kernel/mm/transparent_hugepage/enabled");
+    } catch {
+      return "";
+    }
+  })();
+  const hugeKb = () =>
+    Number(/AnonHugePages:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/self/smaps_rollup"))?.[1] ?? 0);
+  const buf = new Float64Array(8 << 20); // 64 MB
+  const before = mode.includes("[madvise]") ? hugeKb() : 0;
+  adviseHugePages(buf);
+  for (let i = 0; i < buf.length; i++) buf[i] = i * 0.5;
+  if (mode.includes("[madvise]")) {
+    assert.ok(hugeKb() - before >= 8 * 1024, `AnonHugePages grew by ${hugeKb() - before} kB only`);
+  }
+  for (let i = 0; i < buf.length; i += 4099) assert.equal(buf[i], i * 0.5);
 });

@@ -15,8 +15,11 @@
 import { openSystemLibrary } from "../ffi.ts";
 
 const M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_THRESHOLD = -3;
+const MADV_HUGEPAGE = 14;
+const HUGE_PAGE = 2 << 20;
 
 let tuned: boolean | undefined;
+let madvise: ((addr: Deno.PointerValue, length: bigint, advice: number) => number) | null | undefined;
 
 /** Apply the tuning once per process; true when glibc's mallopt accepted it. */
 export function tuneMallocForChunks(): boolean {
@@ -30,4 +33,31 @@ export function tuneMallocForChunks(): boolean {
     lib.symbols.mallopt(M_TOP_PAD, 32 << 20) === 1;
   tuned = ok;
   return ok;
+}
+
+/**
+ * Ask for transparent huge pages under a large, long-lived buffer, before
+ * it is first written. Why: each 4 KiB page of fresh memory costs a page
+ * fault on first touch (≈10–20 µs in the VMs this was measured on); a
+ * conversion worker's slab and per-point sums are ≈50 MB, 13 k faults
+ * per worker. Only the 2 MiB-aligned interior is advised; where THP is
+ * off, FFI is not granted or the call fails, nothing happens (the
+ * buffer is used as it is either way).
+ */
+export function adviseHugePages(view: ArrayBufferView): void {
+  if (view.byteLength < 2 * HUGE_PAGE) return;
+  if (madvise === undefined) {
+    madvise = null;
+    if (Deno.build.os === "linux") {
+      const lib = openSystemLibrary(["libc.so.6"], {
+        madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+      });
+      if (lib) madvise = (a, n, advice) => lib.symbols.madvise(a, n, advice);
+    }
+  }
+  if (!madvise) return;
+  const start = Deno.UnsafePointer.value(Deno.UnsafePointer.of(view as Uint8Array));
+  const from = (BigInt(start) + BigInt(HUGE_PAGE - 1)) & ~BigInt(HUGE_PAGE - 1);
+  const to = (BigInt(start) + BigInt(view.byteLength)) & ~BigInt(HUGE_PAGE - 1);
+  if (to > from) madvise(Deno.UnsafePointer.create(from), to - from, MADV_HUGEPAGE);
 }

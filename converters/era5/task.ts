@@ -19,7 +19,7 @@ import {
 } from "../formats/readers.ts";
 import { InputError } from "../../errors.ts";
 import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
-import { tuneMallocForChunks } from "../../zarr/malloc.ts";
+import { adviseHugePages, tuneMallocForChunks } from "../../zarr/malloc.ts";
 import { type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import { type Grid, remapPlane } from "./grid.ts";
 
@@ -153,7 +153,10 @@ export class TaskContext {
   /** A reusable float32 buffer of at least `n` elements, by purpose. */
   buffer(name: string, n: number): Float32Array {
     let b = this.buffers.get(name);
-    if (!b || b.length < n) this.buffers.set(name, b = new Float32Array(n));
+    if (!b || b.length < n) {
+      this.buffers.set(name, b = new Float32Array(n));
+      adviseHugePages(b);
+    }
     return b.subarray(0, n);
   }
 
