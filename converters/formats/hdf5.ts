@@ -77,7 +77,13 @@ const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 // deno-lint-ignore no-explicit-any
 type H5Any = any;
 
-function attrsOf(obj: H5Any): Record<string, unknown> {
+/**
+ * Attributes of an h5wasm object as this reader keeps them: 1-element
+ * numeric arrays and 64-bit integer scalars as numbers; DIMENSION_LIST,
+ * REFERENCE_LIST and what h5wasm cannot read left out. The own metadata
+ * reader (hdf5_meta.ts) gives the same.
+ */
+export function attrsOf(obj: H5Any): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(obj.attrs ?? {})) {
     if (k === "DIMENSION_LIST" || k === "REFERENCE_LIST") continue;

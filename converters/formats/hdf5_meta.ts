@@ -518,10 +518,13 @@ function parseAttribute(f: Hdf5File, gheap: GlobalHeap, b: Uint8Array): { name: 
 interface Link {
   name: string;
   order: number;
+  /** Object header address ({@link UNDEF} for other links than hard links). */
   addr: number;
+  /** What kind of link other than a hard link it is (soft, external, user), for messages. */
+  other?: string;
 }
 
-/** One Link message (hard links only; other kinds are unsupported). */
+/** One Link message. */
 function parseLink(f: Hdf5File, b: Uint8Array): Link {
   const c = new Cursor(b, 0, f.sizeOfOffsets, f.sizeOfLengths);
   if (c.u8() !== 1) throw new Hdf5Unsupported("link message version other than 1");
@@ -531,9 +534,7 @@ function parseLink(f: Hdf5File, b: Uint8Array): Link {
   if (flags & 0x10) c.skip(1);
   const nameLength = c.uint(1 << (flags & 3));
   const name = utf8.decode(c.bytes(nameLength));
-  if (type !== 0) {
-    throw new Hdf5Unsupported(`link ${name}: ${type === 1 ? "soft" : type === 64 ? "external" : "user"} link`);
-  }
+  if (type !== 0) return { name, order, addr: UNDEF, other: type === 1 ? "soft" : type === 64 ? "external" : "user" };
   return { name, order, addr: c.addr() };
 }
 
@@ -604,8 +605,7 @@ function symbolTableLinks(f: Hdf5File, btree: number, localHeap: number, out: Li
       c.skip(20);
       if (nameOff >= names.length) throw new Hdf5Corrupt(`symbol table node at address ${at}: name outside the heap`);
       const name = nameOf(names.subarray(nameOff));
-      if (cache === 2) throw new Hdf5Unsupported(`link ${name}: soft link`);
-      out.push({ name, order: 0, addr });
+      out.push(cache === 2 ? { name, order: 0, addr: UNDEF, other: "soft" } : { name, order: 0, addr });
     }
   };
   walk(btree, 0);
@@ -672,6 +672,8 @@ export function readRootGroup(f: Hdf5File): Hdf5GroupMeta {
   const links = groupLinks(f, root.messages);
   const out: Hdf5GroupMeta = { members: [], datasets: [], groups: [], attrs };
   for (const link of links) {
+    // h5wasm lists a soft link as its target (or a broken link): the HDF5 library resolves those.
+    if (link.other) throw new Hdf5Unsupported(`link ${link.name}: ${link.other} link`);
     out.members.push(link.name);
     const { messages, attrOrderIndexed } = inMember(link.name, "object header", () => objectHeader(f, link.addr));
     const has = (type: number) => messages.some((m) => m.type === type);

@@ -14,6 +14,7 @@ is a netCDF-C file whose variables carry dense attributes.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -285,7 +286,26 @@ for libver in ("earliest", "latest"):
         for name in ("\uff21", "\U0001f600", "Z", "a"):
             d.attrs[name] = name
             f.create_dataset(f"n{name}", data=[1])
+        g = f.create_group("links")  # soft links in a subgroup: the root group still reads
+        g["to_values"] = h5py.SoftLink("/values")
+        g["dangling"] = h5py.SoftLink("/nothing")
     files.append(path)
+
+# Large dense storage: fractal heaps with indirect blocks inside indirect blocks (400 attributes of ~3 KB),
+# v2 B-trees two levels deep (600 attributes), link name index with an internal node (100 members).
+path = f"{out}/h5py_big_attrs.h5"
+with h5py.File(path, "w", libver="latest") as f:
+    d = f.create_dataset("v", data=np.arange(3, dtype=np.float32))
+    for k in range(400):
+        d.attrs[f"big{k:04d}"] = np.bytes_((f"{k:04d}" * 900)[:3000 + k])
+files.append(path)
+path = f"{out}/h5py_many.h5"
+with h5py.File(path, "w", libver="latest") as f:
+    for k in range(600):  # > 569 records: a second internal level
+        f.attrs[f"a{k:05d}"] = np.int32(k)
+    for k in range(100):
+        f.create_dataset(f"d{k:05d}", data=np.int8(k % 100))
+files.append(path)
 
 # What the own metadata reader does not read: the file goes to h5wasm and opens as before.
 fallback = []
@@ -310,23 +330,30 @@ with h5py.File(path, "w") as f:
     f.create_dataset("v", data=np.arange(3, dtype=np.int16)).attrs.create(
         "flag", 1, dtype=h5py.enum_dtype({"off": 0, "on": 1}, basetype="i1"))
 fallback.append(path)
+path = f"{out}/fallback_huge_attr.h5"  # an attribute too large for the fractal heap's managed space
+with h5py.File(path, "w", libver="latest") as f:
+    d = f.create_dataset("v", data=np.arange(3, dtype=np.float32))
+    for k in range(10):
+        d.attrs[f"s{k}"] = "x"
+    d.attrs["history"] = np.bytes_(b"h" * 70000)
+fallback.append(path)
 
 
 # A damaged v2 structure (checksum mismatch): one byte flipped in each kind of structure of variable t's dense
-# attribute storage in a CDS-like file, and in the root group's dense link storage.
-def flipped(src, dst, signature, nth, offset):
+# attribute storage in a CDS-like file.
+def flipped(src, dst, signature, offset, from_end):
+    """One byte flipped in the structure with `signature` `from_end` places before the last (t's are last)."""
     data = bytearray(open(src, "rb").read())
-    at = -1
-    for _ in range(nth + 1):
-        at = data.index(signature, at + 1)
+    at = [m.start() for m in re.finditer(re.escape(signature), data)][-1 - from_end]
     data[at + offset] ^= 0x5A
     open(dst, "wb").write(bytes(data))
     return dst
 
 
 corrupt = []
-for sig, off in ((b"FRHP", 24), (b"BTHD", 8), (b"FHDB", 30)):
-    corrupt.append({"file": flipped(f"{out}/cds_t.nc", f"{out}/corrupt_{sig.decode().lower()}.nc", sig, 0, off),
+# (The last v2 B-tree is t's creation-order index, which the reader does not need: its name index comes before.)
+for sig, off, from_end in ((b"FRHP", 24, 0), (b"BTHD", 8, 1), (b"FHDB", 30, 0)):
+    corrupt.append({"file": flipped(f"{out}/cds_t.nc", f"{out}/corrupt_{sig.decode().lower()}.nc", sig, off, from_end),
                     "var": "t"})
 
 print(json.dumps({"files": files, "dense": dense, "fallback": fallback, "corrupt": corrupt}))
