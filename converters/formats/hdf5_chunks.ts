@@ -208,6 +208,7 @@ export function objectHeader(f: Hdf5File, addr: number): { messages: Message[]; 
   const head = f.readAt(addr, 16);
   const blocks: [number, number][] = [];
   let v2 = false, creationOrder = false, orderIndexed = false;
+  let firstBlock: Uint8Array | undefined; // the messages of a version 2 header, read with its checksum
   if (head[0] === 1) {
     const size = new DataView(head.buffer, head.byteOffset).getUint32(8, true);
     blocks.push([addr + 16, size]);
@@ -227,11 +228,12 @@ export function objectHeader(f: Hdf5File, addr: number): { messages: Message[]; 
     if (!lookup3Matches(whole.subarray(0, c.p + size), whole.subarray(c.p + size))) {
       throw new Hdf5Corrupt(`object header at address ${addr}: checksum mismatch`);
     }
+    firstBlock = whole.subarray(c.p, c.p + size);
   } else throw new Hdf5Corrupt(`no object header at address ${addr}`);
   for (let k = 0; k < blocks.length; k++) {
     if (k > 1000) throw new Hdf5Corrupt("object header: too many continuation blocks");
     const [at, size] = blocks[k];
-    const c = f.cursor(at, size);
+    const c = k === 0 && firstBlock ? new Cursor(firstBlock, 0, f.sizeOfOffsets, f.sizeOfLengths) : f.cursor(at, size);
     if (v2 && k > 0) {
       c.signature("OCHK", "object header continuation");
       if (!lookup3Matches(c.b.subarray(0, size - 4), c.b.subarray(size - 4))) {

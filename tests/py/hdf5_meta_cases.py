@@ -88,7 +88,7 @@ def cds_like(path, names, fmt="NETCDF4"):
     v[:] = np.arange(16) * 22.5
     e = ds.createVariable("expver", str, ("valid_time",))
     e.long_name = "Experiment version"
-    e[:] = np.array(["0001"] * 3, dtype=object)
+    e[:] = np.array(["0001", "0005", "0001"], dtype=object)
     for i, name in enumerate(names):
         v = ds.createVariable(name, "f4", ("valid_time", "pressure_level", "latitude", "longitude"),
                               zlib=True, complevel=1, shuffle=True, fill_value=np.float32(np.nan),
