@@ -13,7 +13,7 @@
  * fixed-length and variable-length string types. Checksums of the v2
  * structures read are verified: a mismatch is {@link Hdf5Corrupt}.
  * Anything else (soft or external links, shared datatypes and messages,
- * compound or enum attributes, huge heap objects, …) throws
+ * compound or enum attributes, filtered fractal heaps, …) throws
  * {@link Hdf5Unsupported}: the caller reads the file with h5wasm instead.
  *
  * Attribute values follow what h5wasm returns as hdf5.ts `attrsOf` keeps
@@ -120,7 +120,7 @@ function verify(block: Uint8Array, end: number, what: string): void {
   }
 }
 
-/** A fractal heap (dense link and attribute storage): managed and tiny objects by heap ID. */
+/** A fractal heap (dense link and attribute storage): managed, tiny and (unfiltered) huge objects by heap ID. */
 class FractalHeap {
   private readonly f: Hdf5File;
   private readonly addr: number;
@@ -135,6 +135,11 @@ class FractalHeap {
   private readonly maxDirectRows: number;
   private readonly blocks = new Map<number, Uint8Array>();
   private readonly iblocks = new Map<number, Cursor>();
+  private readonly idLength: number;
+  /** v2 B-tree of huge objects (too large for the managed blocks). */
+  private readonly hugeIndex: number;
+  /** Address and length of each huge object by its ID, read from {@link hugeIndex} on first use. */
+  private huge: Map<number, [number, number]> | undefined;
 
   constructor(f: Hdf5File, addr: number) {
     this.f = f;
@@ -145,11 +150,13 @@ class FractalHeap {
     const c = new Cursor(head, 0, O, L);
     c.signature("FRHP", `fractal heap at address ${addr}`);
     if (c.u8() !== 0) throw new Hdf5Unsupported("fractal heap version other than 0");
-    c.u16(); // heap ID length
+    this.idLength = c.u16();
     const filterLength = c.u16();
     const flags = c.u8();
     const maxManaged = c.u32();
-    c.skip(L + O + L + O + 8 * L);
+    c.skip(L); // next huge object ID
+    this.hugeIndex = c.addr();
+    c.skip(L + O + 8 * L);
     this.width = c.u16();
     this.startBlock = c.len();
     this.maxDirectBlock = c.len();
@@ -179,12 +186,44 @@ class FractalHeap {
       if (1 + n > id.length) throw new Hdf5Corrupt(`fractal heap at address ${this.addr}: tiny object too long`);
       return id.subarray(1, 1 + n);
     }
-    if (type !== 0) throw new Hdf5Unsupported("huge objects in a fractal heap");
+    if (type === 1) return this.hugeObject(id);
+    if (type !== 0) throw new Hdf5Corrupt(`fractal heap at address ${this.addr}: heap ID type ${type}`);
     const c = new Cursor(id, 1, this.f.sizeOfOffsets, this.f.sizeOfLengths);
     const off = c.uint(this.offSize), len = c.uint(this.lenSize);
     if (this.rootAddr === UNDEF) throw new Hdf5Corrupt(`fractal heap at address ${this.addr}: empty heap has objects`);
     if (this.rootRows === 0) return this.fromDirect(this.rootAddr, this.startBlock, 0, off, len);
     return this.fromIndirect(this.rootAddr, this.rootRows, 0, off, len, 0);
+  }
+
+  /**
+   * A huge object: its address and length are in the ID when they fit,
+   * else the ID is a number looked up in the huge objects' v2 B-tree
+   * (records of type 1: address, length, ID).
+   */
+  private hugeObject(id: Uint8Array): Uint8Array {
+    const O = this.f.sizeOfOffsets, L = this.f.sizeOfLengths;
+    const c = new Cursor(id, 1, O, L);
+    let at: number, len: number;
+    if (this.idLength - 1 >= O + L) (at = c.addr(), len = c.len());
+    else {
+      const key = c.uint(Math.min(this.idLength - 1, 8));
+      if (!this.huge) {
+        const huge = new Map<number, [number, number]>();
+        if (this.hugeIndex !== UNDEF) {
+          btree2Records(this.f, this.hugeIndex, 1, (rec) => {
+            const rc = new Cursor(rec, 0, O, L);
+            const addr = rc.addr(), size = rc.len();
+            huge.set(rc.len(), [addr, size]);
+          });
+        }
+        this.huge = huge;
+      }
+      const found = this.huge.get(key);
+      if (!found) throw new Hdf5Corrupt(`fractal heap at address ${this.addr}: no huge object ${key}`);
+      [at, len] = found;
+    }
+    if (at === UNDEF || len > 1 << 30) throw new Hdf5Corrupt(`fractal heap at address ${this.addr}: huge object`);
+    return this.f.readAt(at, len);
   }
 
   private rowBlockSize(r: number): number {

@@ -4,13 +4,17 @@
     hdf5_meta_cases.py OUTDIR
 
 Files come from netCDF-C (through python-netCDF4 and ncgen) and from HDF5
-through h5py (libver 'earliest' and 'latest'): few and many (> 8, dense
-link storage) variables, few and many (> 8, dense attribute storage)
-attributes per variable and globally, NC_CHAR and NC_STRING attributes,
-packed shorts, an unlimited dimension, CDS-like ERA5 files with ~20 GRIB_*
-attributes per variable, vlen string, array and big-endian attributes,
-subgroups. Prints a JSON object {files: [...], dense: PATH} where `dense`
-is a netCDF-C file whose variables carry dense attributes.
+through h5py (libver 'earliest' and 'latest', creation order tracked and
+indexed or not): few and many (> 8, dense link storage) variables, few and
+many (> 8, dense attribute storage) attributes per variable and globally,
+NC_CHAR and NC_STRING attributes, packed shorts, an unlimited dimension,
+CDS-like ERA5 files with ~25 GRIB_* attributes per variable, attributes of
+every numeric type (scalar, array, empty, big-endian, null dataspace),
+vlen and fixed strings, non-ASCII names, subgroups, large dense storage.
+Prints a JSON object {files, dense, fallback, corrupt}: `files` the parity
+cases, `dense` a netCDF-C file whose variables carry dense attributes,
+`fallback` files with what the own reader leaves to h5wasm, `corrupt`
+copies of a CDS-like file with one v2 structure of a variable damaged.
 """
 import json
 import os
@@ -292,6 +296,7 @@ for libver in ("earliest", "latest"):
     files.append(path)
 
 # Large dense storage: fractal heaps with indirect blocks inside indirect blocks (400 attributes of ~3 KB),
+# huge heap objects,
 # v2 B-trees two levels deep (600 attributes), link name index with an internal node (100 members).
 path = f"{out}/h5py_big_attrs.h5"
 with h5py.File(path, "w", libver="latest") as f:
@@ -305,6 +310,13 @@ with h5py.File(path, "w", libver="latest") as f:
         f.attrs[f"a{k:05d}"] = np.int32(k)
     for k in range(100):
         f.create_dataset(f"d{k:05d}", data=np.int8(k % 100))
+files.append(path)
+path = f"{out}/h5py_huge_attr.h5"  # dense attributes, one too large for the fractal heap's managed blocks
+with h5py.File(path, "w", libver="latest") as f:
+    d = f.create_dataset("v", data=np.arange(3, dtype=np.float32))
+    for k in range(10):
+        d.attrs[f"s{k}"] = "x"
+    d.attrs["history"] = np.bytes_(b"h" * 70000)
 files.append(path)
 
 # What the own metadata reader does not read: the file goes to h5wasm and opens as before.
@@ -329,13 +341,6 @@ path = f"{out}/fallback_enum_attr.h5"
 with h5py.File(path, "w") as f:
     f.create_dataset("v", data=np.arange(3, dtype=np.int16)).attrs.create(
         "flag", 1, dtype=h5py.enum_dtype({"off": 0, "on": 1}, basetype="i1"))
-fallback.append(path)
-path = f"{out}/fallback_huge_attr.h5"  # an attribute too large for the fractal heap's managed space
-with h5py.File(path, "w", libver="latest") as f:
-    d = f.create_dataset("v", data=np.arange(3, dtype=np.float32))
-    for k in range(10):
-        d.attrs[f"s{k}"] = "x"
-    d.attrs["history"] = np.bytes_(b"h" * 70000)
 fallback.append(path)
 
 
