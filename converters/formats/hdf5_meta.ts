@@ -112,7 +112,7 @@ function limitEncSize(m: number): number {
   return Math.floor(Math.log2(m) / 8) + 1;
 }
 
-/** A checksum over `data` stored in the 4 bytes at `data.length` of `block`, else Hdf5Corrupt naming `what`. */
+/** Verify the lookup3 checksum stored after `block`'s first `end` bytes (a mismatch: Hdf5Corrupt naming `what`). */
 function verify(block: Uint8Array, end: number, what: string): void {
   if (end + 4 > block.length) throw new Hdf5Corrupt(`${what}: ends before its checksum`);
   if (!lookup3Matches(block.subarray(0, end), block.subarray(end, end + 4))) {
