@@ -1,15 +1,23 @@
 /**
  * netCDF4 / HDF5 reader. Metadata (variables, attributes, dimension names)
- * comes from h5wasm's Node build, which opens host files directly (reads on
- * demand, never the whole file). Dimension names come from netCDF-4's
- * dimension scales (`_Netcdf4Dimid`, `_Netcdf4Coordinates`), falling back
- * to matching lengths against the dimension scales.
+ * comes from this project's own metadata reader (hdf5_meta.ts), or from
+ * h5wasm's Node build (which opens host files directly, reading on demand)
+ * for files with structures the own reader does not read. Dimension names
+ * come from netCDF-4's dimension scales (`_Netcdf4Dimid`,
+ * `_Netcdf4Coordinates`), falling back to matching lengths against the
+ * dimension scales.
  *
  * Numeric values are read by this project's own chunk reader
  * (hdf5_chunks.ts: libdeflate + SIMD unshuffle, several times h5wasm's
  * speed); a variable it does not support (another filter, a shared
- * datatype, …) is read through h5wasm instead. `ATMOREP_HDF5_READER=h5wasm`
- * sends every read through h5wasm (for comparisons).
+ * datatype, …) is read through h5wasm instead, and so are variables of
+ * other types than numbers and plain strings. `ATMOREP_HDF5_READER=h5wasm`
+ * sends metadata and every read through h5wasm (for comparisons).
+ *
+ * h5wasm is loaded (≈0.45 s of CPU per thread) only for a file that needs
+ * it: one the own metadata reader cannot read, or one with a variable the
+ * own readers cannot read (values are read synchronously, so that is
+ * decided when the file is opened).
  *
  * A variable the own reader reads is located at scan time (its object
  * header's address, see {@link HDF5Dataset.locate}); a worker reads it
@@ -33,7 +41,8 @@ import {
   type SourceVariable,
 } from "./dataset.ts";
 import { InputError } from "../../errors.ts";
-import { Hdf5Corrupt, Hdf5File, Hdf5Unsupported, Hdf5Variable } from "./hdf5_chunks.ts";
+import { Hdf5Corrupt, Hdf5File, Hdf5Unsupported, Hdf5Variable, type Message } from "./hdf5_chunks.ts";
+import { Hdf5CorruptMember, Hdf5StringDataset, readRootGroup } from "./hdf5_meta.ts";
 import { type Packing, unpackInto } from "../cf.ts";
 
 /** Which code reads the values of numeric variables. */
@@ -68,7 +77,13 @@ const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 // deno-lint-ignore no-explicit-any
 type H5Any = any;
 
-function attrsOf(obj: H5Any): Record<string, unknown> {
+/**
+ * Attributes of an h5wasm object as this reader keeps them: 1-element
+ * numeric arrays and 64-bit integer scalars as numbers; DIMENSION_LIST,
+ * REFERENCE_LIST and what h5wasm cannot read left out. The own metadata
+ * reader (hdf5_meta.ts) gives the same.
+ */
+export function attrsOf(obj: H5Any): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(obj.attrs ?? {})) {
     if (k === "DIMENSION_LIST" || k === "REFERENCE_LIST") continue;
@@ -168,6 +183,80 @@ function ownReadDecoded(
   } else unpackInto(ownRead(path, own, dtype, start, count), packing, out);
 }
 
+/** One dataset as {@link HDF5Dataset} needs it, from either metadata reader. */
+interface DatasetMeta {
+  /** Name in the root group. */
+  name: string;
+  /** Current shape. */
+  shape: number[];
+  /** Element type name (see `dtypeOf`). */
+  dtype: string;
+  /** Attributes as `attrsOf` gives them. */
+  attrs: Record<string, unknown>;
+  /** Object header address (own metadata; h5wasm's are asked for when needed). */
+  address?: number;
+  /** Object header messages (own metadata), for the value readers. */
+  messages?: Message[];
+}
+
+/** What a metadata reader found in a file's root group. */
+interface FileMeta {
+  /** Which reader: the own one or h5wasm. */
+  source: "own" | "h5wasm";
+  /** Attributes of the root group. */
+  attrs: Record<string, unknown>;
+  /** Datasets in the order the HDF5 library lists them. */
+  datasets: DatasetMeta[];
+}
+
+/** The root group's metadata through h5wasm. */
+function h5wasmMeta(path: string, file: H5Any): FileMeta {
+  const attrs = attrsOf(file);
+  const datasets: DatasetMeta[] = [];
+  for (const name of file.keys() as string[]) {
+    const obj = file.get(name);
+    if (obj && obj.type === "Dataset") {
+      datasets.push({ name, shape: obj.shape ?? [], dtype: dtypeOf(obj), attrs: attrsOf(obj) });
+    } else if (obj && obj.type === "Datatype") continue; // a netCDF-4 user-defined type, not a variable
+    else if (!obj || !readableGroup(obj)) {
+      // h5wasm reports an object whose header fails to load (bad checksum) as a group it cannot list.
+      throw new InputError(
+        path,
+        `variable ${name} cannot be read: its HDF5 object header is corrupt (checksum or read failure)`,
+        { field: name },
+      );
+    }
+  }
+  return { source: "h5wasm", attrs, datasets };
+}
+
+/**
+ * The root group's metadata through the own reader (the file stays open in
+ * `raw` on success); undefined when it holds something the own reader
+ * does not read (then h5wasm reads it). Damage is an InputError.
+ */
+function ownMeta(path: string): { meta: FileMeta; raw: Hdf5File } | undefined {
+  let raw: Hdf5File | undefined;
+  try {
+    raw = new Hdf5File(path);
+    const root = readRootGroup(raw);
+    return { meta: { source: "own", attrs: root.attrs, datasets: root.datasets }, raw };
+  } catch (e) {
+    raw?.close();
+    if (e instanceof Hdf5Unsupported) return undefined;
+    if (e instanceof Hdf5CorruptMember) {
+      throw new InputError(
+        path,
+        `variable ${e.member} cannot be read: its HDF5 ${e.part} ${e.part === "attributes" ? "are" : "is"} corrupt ` +
+          `(${e.message})`,
+        { field: e.member },
+      );
+    }
+    if (e instanceof Hdf5Corrupt) throw new InputError(path, `corrupt netCDF4/HDF5 file: ${e.message}`);
+    throw e;
+  }
+}
+
 /** An open netCDF4/HDF5 file. */
 export class HDF5Dataset implements SourceDataset {
   /** File path. */
@@ -184,46 +273,53 @@ export class HDF5Dataset implements SourceDataset {
   readonly engine: Hdf5Engine;
   /** The file's stamp when it was opened. */
   readonly stamp: FileStamp;
-  private readonly file: H5Any;
+  /** Which reader read the metadata: the own one, or h5wasm. */
+  readonly metadataSource: "own" | "h5wasm";
+  /** The file opened with h5wasm, where anything needs it. */
+  private file: H5Any | undefined;
   private raw: Hdf5File | undefined;
+  /** Each dataset's metadata, by name. */
+  private readonly meta = new Map<string, DatasetMeta>();
   /** Per variable: the own reader, or why h5wasm reads it. */
   private readonly own = new Map<string, Hdf5Variable | string>();
+  /** Per string variable: the own string reader, or why h5wasm reads it. */
+  private readonly ownStrings = new Map<string, Hdf5StringDataset | string>();
   /** Object header address of each variable the own reader reads. */
   private readonly headers = new Map<string, number>();
 
-  /** A file h5wasm opened (through {@link openHdf5}, which loads the library first). */
-  constructor(path: string, file: H5Any, engine: Hdf5Engine = "own", stamp: FileStamp = fileStamp(path)) {
+  /**
+   * A file whose metadata one of the readers read (through
+   * {@link openHdf5}): `file` is the file opened with h5wasm (given when
+   * h5wasm read the metadata), `raw` the file opened for the own reader.
+   */
+  constructor(
+    path: string,
+    meta: FileMeta,
+    engine: Hdf5Engine = "own",
+    stamp: FileStamp = fileStamp(path),
+    file?: H5Any,
+    raw?: Hdf5File,
+  ) {
     this.path = path;
     this.file = file;
+    this.raw = raw;
     this.engine = engine;
     this.stamp = stamp;
-    this.attrs = attrsOf(file);
-    const datasets: [string, H5Any][] = [];
-    for (const name of file.keys() as string[]) {
-      const obj = file.get(name);
-      if (obj && obj.type === "Dataset") datasets.push([name, obj]);
-      else if (!obj || !readableGroup(obj)) {
-        // h5wasm reports an object whose header fails to load (bad checksum) as a group it cannot list.
-        throw new InputError(
-          path,
-          `variable ${name} cannot be read: its HDF5 object header is corrupt (checksum or read failure)`,
-          { field: name },
-        );
-      }
-    }
+    this.metadataSource = meta.source;
+    this.attrs = meta.attrs;
+    for (const d of meta.datasets) this.meta.set(d.name, d);
     // Dimension scales: id → (name, length).
     const scales = new Map<number, { name: string; size: number }>();
-    for (const [name, ds] of datasets) {
-      const a = attrsOf(ds);
+    for (const ds of meta.datasets) {
+      const a = ds.attrs;
       if (a.CLASS === "DIMENSION_SCALE") {
         const id = typeof a._Netcdf4Dimid === "number" ? a._Netcdf4Dimid : scales.size + 1000;
-        scales.set(id, { name, size: ds.shape[0] ?? 0 });
-        this.dims[name] = ds.shape[0] ?? 0;
+        scales.set(id, { name: ds.name, size: ds.shape[0] ?? 0 });
+        this.dims[ds.name] = ds.shape[0] ?? 0;
       }
     }
-    for (const [name, ds] of datasets) {
-      const attrs = attrsOf(ds);
-      const shape: number[] = ds.shape ?? [];
+    for (const { name, shape, dtype, attrs: stored } of meta.datasets) {
+      const attrs = { ...stored };
       let dims: string[] | undefined;
       if (attrs.CLASS === "DIMENSION_SCALE") dims = [name];
       const coords = attrs._Netcdf4Coordinates;
@@ -240,8 +336,36 @@ export class HDF5Dataset implements SourceDataset {
         });
       }
       for (const k of ["CLASS", "NAME", "_Netcdf4Dimid", "_Netcdf4Coordinates"]) delete attrs[k];
-      this.variables.set(name, { name, dims, shape, dtype: dtypeOf(ds), attrs });
+      this.variables.set(name, { name, dims, shape, dtype, attrs });
     }
+  }
+
+  /**
+   * True when a variable needs h5wasm for its values (the own readers do
+   * not read its type, layout or filters), so {@link openHdf5} opens the
+   * file with h5wasm too. Damage is not a reason: it is reported on reading.
+   */
+  needsH5wasm(): boolean {
+    if (this.file) return false;
+    for (const v of this.variables.values()) {
+      try {
+        if (TYPED[v.dtype] ? typeof this.ownVariable(v.name) === "string" : !this.ownStringReader(v.name)) return true;
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+      }
+    }
+    return false;
+  }
+
+  /** Give the file opened with h5wasm, for the variables {@link needsH5wasm} found. */
+  attachH5wasm(file: H5Any): void {
+    this.file = file;
+  }
+
+  /** The file opened with h5wasm (opened by {@link openHdf5} wherever a variable needs it). */
+  private h5wasmFile(): H5Any {
+    if (!this.file) throw new Error(`${this.path}: h5wasm was not opened for this file`);
+    return this.file;
   }
 
   /**
@@ -265,12 +389,10 @@ export class HDF5Dataset implements SourceDataset {
     else if (!TYPED[v.dtype]) r = `type ${v.dtype}`;
     else {
       try {
-        const ref = Module.create_object_reference(this.file.file_id, name.startsWith("/") ? name : `/${name}`);
-        const bytes = Array.from(ref as ArrayLike<number>);
-        if (bytes.length !== 8) throw new Hdf5Unsupported("object references that are not addresses");
-        const addr = bytes.reduceRight((a, b) => a * 256 + b, 0);
+        const meta = this.meta.get(name)!;
+        const addr = meta.address ?? this.referencedAddress(name);
         this.raw ??= new Hdf5File(this.path);
-        const own = new Hdf5Variable(this.raw, addr, name);
+        const own = new Hdf5Variable(this.raw, addr, name, meta.messages);
         const dtype = dtypeOfStored(own);
         if (dtype !== v.dtype || own.shape.join() !== v.shape.join()) {
           throw new Hdf5Unsupported(`type/shape ${dtype} ${own.shape} differ from the library's ${v.dtype} ${v.shape}`);
@@ -287,6 +409,50 @@ export class HDF5Dataset implements SourceDataset {
     }
     this.own.set(name, r);
     return r;
+  }
+
+  /** Object header address of a dataset, through h5wasm's object references. */
+  private referencedAddress(name: string): number {
+    const ref = Module.create_object_reference(this.h5wasmFile().file_id, name.startsWith("/") ? name : `/${name}`);
+    const bytes = Array.from(ref as ArrayLike<number>);
+    if (bytes.length !== 8) throw new Hdf5Unsupported("object references that are not addresses");
+    return bytes.reduceRight((a, b) => a * 256 + b, 0);
+  }
+
+  /** The own reader of a string variable, or undefined when h5wasm reads it. */
+  private ownStringReader(name: string): Hdf5StringDataset | undefined {
+    let r = this.ownStrings.get(name);
+    if (r === undefined) {
+      const meta = this.meta.get(name);
+      if (!meta) throw new InputError(this.path, `no variable ${name}`);
+      if (this.engine === "h5wasm" || meta.dtype !== "string") r = "not a string variable the own reader reads";
+      else {
+        try {
+          this.raw ??= new Hdf5File(this.path);
+          r = new Hdf5StringDataset(this.raw, meta.address ?? this.referencedAddress(name), meta.messages);
+        } catch (e) {
+          if (e instanceof Hdf5Corrupt) {
+            throw new InputError(this.path, `variable ${name}: corrupt HDF5 structure: ${e.message}`, { field: name });
+          }
+          if (!(e instanceof Hdf5Unsupported)) throw e;
+          r = e.message;
+        }
+      }
+      this.ownStrings.set(name, r);
+    }
+    return typeof r === "string" ? undefined : r;
+  }
+
+  /** All values of a string variable through the own reader. */
+  private ownStringValues(name: string, reader: Hdf5StringDataset): string[] {
+    try {
+      return reader.read();
+    } catch (e) {
+      if (e instanceof Hdf5Corrupt) {
+        throw new InputError(this.path, `variable ${name}: corrupt HDF5 structure: ${e.message}`, { field: name });
+      }
+      throw e;
+    }
   }
 
   /**
@@ -324,13 +490,17 @@ export class HDF5Dataset implements SourceDataset {
     const Type = TYPED[v.dtype];
     const own = Type ? this.ownVariable(name) : "";
     if (typeof own !== "string") return ownRead(this.path, own, v.dtype, start, count);
-    if (!Type) return this.file.get(name).slice(start.map((s, i) => [s, s + count[i]])) as NumericArray;
+    if (!Type) {
+      const strings = this.ownStringReader(name);
+      if (strings) return slabOf(this.ownStringValues(name, strings), v.shape, start, count) as unknown as NumericArray;
+      return this.h5wasmFile().get(name).slice(start.map((s, i) => [s, s + count[i]])) as NumericArray;
+    }
     const n = count.reduce((a, b) => a * b, 1);
     const ptr = this.heapBuffer(n * Type.BYTES_PER_ELEMENT);
     let status: number;
     try {
       status = Module.get_dataset_data(
-        this.file.file_id,
+        this.h5wasmFile().file_id,
         name.startsWith("/") ? name : `/${name}`,
         count.map(BigInt),
         start.map(BigInt),
@@ -364,7 +534,19 @@ export class HDF5Dataset implements SourceDataset {
   }
 
   readAll(name: string): NumericArray | string[] {
-    const ds = this.file.get(name);
+    const meta = this.variables.get(name);
+    if (!meta) throw new InputError(this.path, `no variable ${name}`);
+    if (TYPED[meta.dtype]) {
+      const own = this.ownVariable(name);
+      // A copy: ownRead's values live in a buffer the next read reuses.
+      if (typeof own !== "string") {
+        return ownRead(this.path, own, meta.dtype, meta.shape.map(() => 0), meta.shape).slice();
+      }
+    } else {
+      const strings = this.ownStringReader(name);
+      if (strings) return this.ownStringValues(name, strings);
+    }
+    const ds = this.h5wasmFile().get(name);
     if (!ds) throw new InputError(this.path, `no variable ${name}`);
     const v = ds.value;
     if (typeof v === "string") return [v];
@@ -374,8 +556,22 @@ export class HDF5Dataset implements SourceDataset {
 
   close(): void {
     this.raw?.close();
-    this.file.close();
+    this.file?.close();
   }
+}
+
+/** The hyperslab `start`/`count` of row-major `values` of `shape`. */
+function slabOf<T>(values: T[], shape: number[], start: number[], count: number[]): T[] {
+  const n = count.reduce((a, b) => a * b, 1);
+  const out: T[] = [];
+  const at = new Array(shape.length).fill(0);
+  for (let k = 0; k < n; k++) {
+    let rem = k, index = 0;
+    for (let d = shape.length - 1; d >= 0; d--) (at[d] = rem % count[d], rem = Math.floor(rem / count[d]));
+    for (let d = 0; d < shape.length; d++) index = index * shape[d] + start[d] + at[d];
+    out.push(values[index]);
+  }
+  return out;
 }
 
 /**
@@ -417,18 +613,35 @@ export async function openHdf5(path: string, engine: Hdf5Engine = engineFromEnv(
       `truncated netCDF4/HDF5 file: the superblock says ${eof} bytes, the file has ${stamp.size}`,
     );
   }
-  const h5wasm = (await h5wasmLibrary()).default;
-  const file = new h5wasm.File(resolve(path), "r");
-  if (Number(file.file_id) < 0) {
-    throw new InputError(path, "HDF5 library could not open the file (truncated or corrupt netCDF4/HDF5)");
+  const own = engine === "h5wasm" ? undefined : ownMeta(path);
+  if (own) {
+    const ds = new HDF5Dataset(path, own.meta, engine, stamp, undefined, own.raw);
+    try {
+      if (ds.needsH5wasm()) ds.attachH5wasm(await openWithH5wasm(path));
+    } catch (e) {
+      ds.close();
+      throw e;
+    }
+    return ds;
   }
+  const file = await openWithH5wasm(path);
   try {
-    return new HDF5Dataset(path, file, engine, stamp);
+    return new HDF5Dataset(path, h5wasmMeta(path, file), engine, stamp, file);
   } catch (e) {
     file.close();
     if (e instanceof InputError) throw e;
     throw new InputError(path, `corrupt netCDF4/HDF5 file: ${(e as Error).message}`);
   }
+}
+
+/** A file opened with h5wasm (the library loaded first). */
+async function openWithH5wasm(path: string): Promise<H5Any> {
+  const h5wasm = (await h5wasmLibrary()).default;
+  const file = new h5wasm.File(resolve(path), "r");
+  if (Number(file.file_id) < 0) {
+    throw new InputError(path, "HDF5 library could not open the file (truncated or corrupt netCDF4/HDF5)");
+  }
+  return file;
 }
 
 /** A netCDF4/HDF5 file read at located object headers by the own reader alone (no h5wasm). */

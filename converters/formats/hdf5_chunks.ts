@@ -23,6 +23,7 @@
  */
 import { type Inflater, inflater } from "../../zarr/deflate.ts";
 import { simdUnshuffle } from "../../zarr/simd.ts";
+import { lookup3Matches } from "./lookup3.ts";
 
 /** A feature this reader does not implement (the variable can still be read by the HDF5 library). */
 export class Hdf5Unsupported extends Error {}
@@ -30,11 +31,12 @@ export class Hdf5Unsupported extends Error {}
 /** A damaged HDF5 structure or chunk. */
 export class Hdf5Corrupt extends Error {}
 
-const UNDEF = -1;
+/** HDF5's undefined address (all bits set), as {@link Cursor.addr} returns it. */
+export const UNDEF = -1;
 const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** Little-endian reads of HDF5's variable-width fields. */
-class Cursor {
+export class Cursor {
   readonly v: DataView;
   constructor(
     readonly b: Uint8Array,
@@ -114,6 +116,8 @@ export class Hdf5File {
   readonly sizeOfLengths: number;
   /** Base address (addresses are relative to it). */
   readonly base: number;
+  /** Absolute file offset of the superblock. */
+  readonly superblockAt: number = 0;
   private readonly file: Deno.FsFile;
 
   constructor(path: string) {
@@ -125,6 +129,7 @@ export class Hdf5File {
       for (let at = 0; at < size; at = at === 0 ? 512 : at * 2) {
         const head = this.readAt(at, Math.min(64, size - at));
         if (!HDF5_SIGNATURE.every((b, i) => head[i] === b)) continue;
+        this.superblockAt = at;
         const version = head[8];
         if (version === 0 || version === 1) {
           this.sizeOfOffsets = head[13];
@@ -176,18 +181,34 @@ export class Hdf5File {
 }
 
 /** One header message. */
-interface Message {
+export interface Message {
+  /** Message type. */
   type: number;
+  /** Message flags (0x02: shared). */
   flags: number;
+  /** Message body. */
   data: Uint8Array;
+  /** Creation order of the message (version 2 headers that track attribute creation order). */
+  order?: number;
 }
 
 /** Messages of an object header (versions 1 and 2), continuation blocks followed. */
 function objectHeaderMessages(f: Hdf5File, addr: number): Message[] {
+  return objectHeader(f, addr).messages;
+}
+
+/**
+ * An object header (versions 1 and 2): its messages, continuation blocks
+ * followed, and whether it indexes attribute creation order (then the
+ * HDF5 library lists attributes in creation order, else in name order).
+ * Version 2 headers and continuation blocks have their checksums verified.
+ */
+export function objectHeader(f: Hdf5File, addr: number): { messages: Message[]; attrOrderIndexed: boolean } {
   const out: Message[] = [];
   const head = f.readAt(addr, 16);
   const blocks: [number, number][] = [];
-  let v2 = false, creationOrder = false;
+  let v2 = false, creationOrder = false, orderIndexed = false;
+  let firstBlock: Uint8Array | undefined; // the messages of a version 2 header, read with its checksum
   if (head[0] === 1) {
     const size = new DataView(head.buffer, head.byteOffset).getUint32(8, true);
     blocks.push([addr + 16, size]);
@@ -198,25 +219,36 @@ function objectHeaderMessages(f: Hdf5File, addr: number): Message[] {
     if (c.u8() !== 2) throw new Hdf5Corrupt("object header: unknown version");
     const flags = c.u8();
     creationOrder = (flags & 0x04) !== 0;
+    orderIndexed = (flags & 0x08) !== 0;
     if (flags & 0x20) c.skip(16);
     if (flags & 0x10) c.skip(4);
     const size = c.uint(1 << (flags & 3));
     blocks.push([addr + c.p, size]);
+    const whole = f.readAt(addr, c.p + size + 4);
+    if (!lookup3Matches(whole.subarray(0, c.p + size), whole.subarray(c.p + size))) {
+      throw new Hdf5Corrupt(`object header at address ${addr}: checksum mismatch`);
+    }
+    firstBlock = whole.subarray(c.p, c.p + size);
   } else throw new Hdf5Corrupt(`no object header at address ${addr}`);
   for (let k = 0; k < blocks.length; k++) {
     if (k > 1000) throw new Hdf5Corrupt("object header: too many continuation blocks");
     const [at, size] = blocks[k];
-    const c = f.cursor(at, size);
-    if (v2 && k > 0) c.signature("OCHK", "object header continuation");
+    const c = k === 0 && firstBlock ? new Cursor(firstBlock, 0, f.sizeOfOffsets, f.sizeOfLengths) : f.cursor(at, size);
+    if (v2 && k > 0) {
+      c.signature("OCHK", "object header continuation");
+      if (!lookup3Matches(c.b.subarray(0, size - 4), c.b.subarray(size - 4))) {
+        throw new Hdf5Corrupt(`object header continuation block at address ${at}: checksum mismatch`);
+      }
+    }
     const end = v2 && k > 0 ? size - 4 : size; // continuation blocks end in a checksum
     const headerSize = v2 ? 4 + (creationOrder ? 2 : 0) : 8;
     while (c.p + headerSize <= end) {
-      let type: number, msize: number, mflags: number;
+      let type: number, msize: number, mflags: number, order: number | undefined;
       if (v2) {
         type = c.u8();
         msize = c.u16();
         mflags = c.u8();
-        if (creationOrder) c.skip(2);
+        if (creationOrder) order = c.u16();
       } else {
         type = c.u16();
         msize = c.u16();
@@ -227,10 +259,10 @@ function objectHeaderMessages(f: Hdf5File, addr: number): Message[] {
       if (type === 0x10) {
         const cc = new Cursor(data, 0, f.sizeOfOffsets, f.sizeOfLengths);
         blocks.push([cc.addr(), cc.len()]);
-      } else out.push({ type, flags: mflags, data });
+      } else out.push({ type, flags: mflags, data, order });
     }
   }
-  return out;
+  return { messages: out, attrOrderIndexed: orderIndexed };
 }
 
 /** Element type of a variable's stored values. */
@@ -297,7 +329,8 @@ const FILTER_NAMES: Record<number, string> = {
 
 const FILTER_DEFLATE = 1, FILTER_SHUFFLE = 2, FILTER_FLETCHER32 = 3;
 
-function parseDataspace(m: Uint8Array, f: Hdf5File): { shape: number[]; maxShape: number[] } {
+/** Shape and maximum shape (Infinity where unlimited) of a dataspace message. */
+export function parseDataspace(m: Uint8Array, f: Hdf5File): { shape: number[]; maxShape: number[] } {
   const c = new Cursor(m, 0, f.sizeOfOffsets, f.sizeOfLengths);
   const version = c.u8();
   const rank = c.u8();
@@ -564,10 +597,11 @@ export class Hdf5Variable {
   private readonly cacheId = `${++cacheFileIds}`;
   private readonly inflate: Inflater;
 
-  constructor(f: Hdf5File, headerAddr: number, name: string) {
+  /** The dataset whose object header is at `headerAddr` (its messages, when already read, in `messages`). */
+  constructor(f: Hdf5File, headerAddr: number, name: string, messages?: Message[]) {
     this.f = f;
     this.name = name;
-    const msgs = objectHeaderMessages(f, headerAddr);
+    const msgs = messages ?? objectHeaderMessages(f, headerAddr);
     const one = (type: number) => {
       const m = msgs.find((x) => x.type === type);
       if (m && m.flags & 0x02) throw new Hdf5Unsupported(`shared header message of type ${type}`);
