@@ -17,7 +17,7 @@ import { Hdf5CorruptMember, readHdf5Metadata } from "../converters/formats/hdf5_
 import { Hdf5Unsupported } from "../converters/formats/hdf5_chunks.ts";
 import { lookup3 } from "../converters/formats/lookup3.ts";
 import { InputError } from "../errors.ts";
-import { PYTHON, ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
+import { PYTHON, python, ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
 
 interface Cases {
   files: string[];
@@ -27,12 +27,7 @@ interface Cases {
 
 let made: Promise<Cases> | undefined;
 function cases(): Promise<Cases> {
-  made ??= (async () => {
-    const dir = await tempDir();
-    const r = await run(PYTHON, [`${ROOT}tests/py/hdf5_meta_cases.py`, dir]);
-    if (r.code !== 0) throw new Error(`hdf5_meta_cases.py failed:\n${r.stderr}`);
-    return JSON.parse(r.stdout.trim().split("\n").at(-1)!);
-  })();
+  made ??= tempDir().then((dir) => python<Cases>("hdf5_meta_cases.py", [dir]));
   return made;
 }
 

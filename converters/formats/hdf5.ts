@@ -388,7 +388,7 @@ export class HDF5Dataset implements SourceDataset {
     if (this.engine === "h5wasm") r = "asked for";
     else if (!TYPED[v.dtype]) r = `type ${v.dtype}`;
     else {
-      try {
+      r = this.ownOrReason(name, () => {
         const meta = this.meta.get(name)!;
         const addr = meta.address ?? this.referencedAddress(name);
         this.raw ??= new Hdf5File(this.path);
@@ -397,18 +397,29 @@ export class HDF5Dataset implements SourceDataset {
         if (dtype !== v.dtype || own.shape.join() !== v.shape.join()) {
           throw new Hdf5Unsupported(`type/shape ${dtype} ${own.shape} differ from the library's ${v.dtype} ${v.shape}`);
         }
-        r = own;
         this.headers.set(name, addr);
-      } catch (e) {
-        if (e instanceof Hdf5Corrupt) {
-          throw new InputError(this.path, `variable ${name}: corrupt HDF5 structure: ${e.message}`, { field: name });
-        }
-        if (!(e instanceof Hdf5Unsupported)) throw e;
-        r = e.message;
-      }
+        return own;
+      });
     }
     this.own.set(name, r);
     return r;
+  }
+
+  /**
+   * An own reader made by `open`, or why h5wasm reads the variable instead
+   * (what the reader does not support); a corrupt structure is an
+   * InputError naming the file and variable.
+   */
+  private ownOrReason<T>(name: string, open: () => T): T | string {
+    try {
+      return open();
+    } catch (e) {
+      if (e instanceof Hdf5Corrupt) {
+        throw new InputError(this.path, `variable ${name}: corrupt HDF5 structure: ${e.message}`, { field: name });
+      }
+      if (!(e instanceof Hdf5Unsupported)) throw e;
+      return e.message;
+    }
   }
 
   /** Object header address of a dataset, through h5wasm's object references. */
@@ -427,16 +438,10 @@ export class HDF5Dataset implements SourceDataset {
       if (!meta) throw new InputError(this.path, `no variable ${name}`);
       if (this.engine === "h5wasm" || meta.dtype !== "string") r = "not a string variable the own reader reads";
       else {
-        try {
+        r = this.ownOrReason(name, () => {
           this.raw ??= new Hdf5File(this.path);
-          r = new Hdf5StringDataset(this.raw, meta.address ?? this.referencedAddress(name), meta.messages);
-        } catch (e) {
-          if (e instanceof Hdf5Corrupt) {
-            throw new InputError(this.path, `variable ${name}: corrupt HDF5 structure: ${e.message}`, { field: name });
-          }
-          if (!(e instanceof Hdf5Unsupported)) throw e;
-          r = e.message;
-        }
+          return new Hdf5StringDataset(this.raw, meta.address ?? this.referencedAddress(name), meta.messages);
+        });
       }
       this.ownStrings.set(name, r);
     }

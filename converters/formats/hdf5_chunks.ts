@@ -989,54 +989,16 @@ export class Hdf5Variable {
 
   private walkBtree2(addr: number, rank: number, filtered: boolean, visit: (s: number[], e: ChunkEntry) => void): void {
     const f = this.f, O = f.sizeOfOffsets;
-    const h = f.cursor(addr, 4 + 2 + 4 + 2 + 2 + 2 + O + 2 + f.sizeOfLengths + 4);
-    h.signature("BTHD", "chunk v2 B-tree header");
-    h.skip(1);
-    const type = h.u8(), nodeSize = h.u32(), recSize = h.u16(), depth = h.u16();
-    h.skip(2);
-    const root = h.addr(), rootRecords = h.u16();
-    if (type !== 10 && type !== 11) throw new Hdf5Corrupt(`chunk v2 B-tree of record type ${type}`);
-    const chunkSizeLength = recSize - O - 4 - 8 * rank;
-    const enc = (m: number) => Math.floor(Math.log2(m) / 8) + 1;
-    const maxLeaf = Math.floor((nodeSize - 10) / recSize);
-    const maxNrecSize = enc(maxLeaf);
-    const cum = [maxLeaf], cumSize = [0];
-    for (let u = 1; u <= depth; u++) {
-      const ptr = O + maxNrecSize + (u > 1 ? cumSize[u - 1] : 0);
-      const max = Math.floor((nodeSize - (10 + ptr)) / (recSize + ptr));
-      cum.push((max + 1) * cum[u - 1] + max);
-      cumSize.push(enc(cum[u]));
-    }
-    const record = (c: Cursor) => {
+    btree2Records(f, addr, [10, 11], (rec, type) => {
+      if (!filtered && type === 11) throw new Hdf5Corrupt("filtered chunk records without a filter pipeline");
+      const c = new Cursor(rec, 0, O, f.sizeOfLengths);
       const a = c.addr();
       let size = this.chunkBytes(), mask = 0;
-      if (type === 11) (size = c.uint(chunkSizeLength), mask = c.u32());
+      if (type === 11) (size = c.uint(rec.length - O - 4 - 8 * rank), mask = c.u32());
       const scaled: number[] = [];
       for (let d = 0; d < rank; d++) scaled.push(c.uint(8));
-      if (!filtered && type === 11) throw new Hdf5Corrupt("filtered chunk records without a filter pipeline");
       visit(scaled, { addr: a, size, mask });
-    };
-    const walk = (node: number, nrec: number, level: number) => {
-      const c = f.cursor(node, nodeSize);
-      c.signature(level === 0 ? "BTLF" : "BTIN", "chunk v2 B-tree node");
-      c.skip(2);
-      const records: number[] = [];
-      for (let i = 0; i < nrec; i++) {
-        records.push(c.p);
-        c.skip(recSize);
-      }
-      if (level === 0) {
-        for (const p of records) record(new Cursor(c.b, p, O, f.sizeOfLengths));
-        return;
-      }
-      for (let i = 0; i <= nrec; i++) {
-        const child = c.addr(), childRecords = c.uint(maxNrecSize);
-        if (level > 1) c.uint(cumSize[level - 1]);
-        walk(child, childRecords, level - 1);
-        if (i < nrec) record(new Cursor(c.b, records[i], O, f.sizeOfLengths));
-      }
-    };
-    if (root !== UNDEF && rootRecords > 0) walk(root, rootRecords, depth);
+    });
   }
 
   /** Parse `n` index elements (address [, chunk size, filter mask]) at a cursor. */
@@ -1176,4 +1138,75 @@ export class Hdf5Variable {
       }
     }
   }
+}
+
+/** `H5VM_limit_enc_size`: bytes to encode numbers up to `m`. */
+export function limitEncSize(m: number): number {
+  return Math.floor(Math.log2(m) / 8) + 1;
+}
+
+/** Verify the lookup3 checksum stored after `block`'s first `end` bytes (a mismatch: Hdf5Corrupt naming `what`). */
+export function verifyChecksum(block: Uint8Array, end: number, what: string): void {
+  if (end + 4 > block.length) throw new Hdf5Corrupt(`${what}: ends before its checksum`);
+  if (!lookup3Matches(block.subarray(0, end), block.subarray(end, end + 4))) {
+    throw new Hdf5Corrupt(`${what}: checksum mismatch`);
+  }
+}
+
+/**
+ * Every record of a version 2 B-tree whose record type is one of `types`,
+ * in key order, with checksums verified (a mismatch or a malformed node is
+ * {@link Hdf5Corrupt}); `visit` gets each record's bytes and the type.
+ */
+export function btree2Records(
+  f: Hdf5File,
+  addr: number,
+  types: readonly number[],
+  visit: (rec: Uint8Array, type: number) => void,
+): void {
+  const O = f.sizeOfOffsets, L = f.sizeOfLengths;
+  const size = 4 + 1 + 1 + 4 + 2 + 2 + 1 + 1 + O + 2 + L;
+  const what = `v2 B-tree at address ${addr}`;
+  const h = f.cursor(addr, size + 4);
+  h.signature("BTHD", what);
+  if (h.u8() !== 0) throw new Hdf5Unsupported("v2 B-tree version other than 0");
+  const type = h.u8(), nodeSize = h.u32(), recSize = h.u16(), depth = h.u16();
+  h.skip(2);
+  const root = h.addr(), rootRecords = h.u16();
+  verifyChecksum(h.b, size, what);
+  if (!types.includes(type)) throw new Hdf5Corrupt(`${what}: record type ${type}, expected ${types.join(" or ")}`);
+  if (recSize < 1 || nodeSize < 16 || depth > 32) throw new Hdf5Corrupt(`${what}: bad node or record size`);
+  const maxLeaf = Math.floor((nodeSize - 10) / recSize);
+  const maxNrecSize = limitEncSize(maxLeaf);
+  const cum = [maxLeaf], cumSize = [0];
+  for (let u = 1; u <= depth; u++) {
+    const ptr = O + maxNrecSize + (u > 1 ? cumSize[u - 1] : 0);
+    const max = Math.floor((nodeSize - (10 + ptr)) / (recSize + ptr));
+    cum.push((max + 1) * cum[u - 1] + max);
+    cumSize.push(limitEncSize(cum[u]));
+  }
+  const walk = (node: number, nrec: number, level: number) => {
+    const nodeWhat = `v2 B-tree ${level === 0 ? "leaf" : "internal"} node at address ${node}`;
+    const c = f.cursor(node, nodeSize);
+    c.signature(level === 0 ? "BTLF" : "BTIN", nodeWhat);
+    c.skip(1);
+    if (c.u8() !== type) throw new Hdf5Corrupt(`${nodeWhat}: record type differs from the header's`);
+    const recordsAt = c.p;
+    c.skip(nrec * recSize);
+    const children: [number, number][] = [];
+    if (level > 0) {
+      for (let i = 0; i <= nrec; i++) {
+        const child = c.addr(), childRecords = c.uint(maxNrecSize);
+        if (level > 1) c.uint(cumSize[level - 1]);
+        children.push([child, childRecords]);
+      }
+    }
+    verifyChecksum(c.b, c.p, nodeWhat);
+    for (let i = 0; i < nrec; i++) {
+      if (level > 0) walk(children[i][0], children[i][1], level - 1);
+      visit(c.b.subarray(recordsAt + i * recSize, recordsAt + (i + 1) * recSize), type);
+    }
+    if (level > 0) walk(children[nrec][0], children[nrec][1], level - 1);
+  };
+  if (root !== UNDEF && rootRecords > 0) walk(root, rootRecords, depth);
 }

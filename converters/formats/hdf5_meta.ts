@@ -27,14 +27,17 @@
  * @module
  */
 import {
+  btree2Records,
   Cursor,
   Hdf5Corrupt,
   Hdf5File,
   Hdf5Unsupported,
+  limitEncSize,
   type Message,
   objectHeader,
   parseDataspace,
   UNDEF,
+  verifyChecksum,
 } from "./hdf5_chunks.ts";
 import { lookup3Matches } from "./lookup3.ts";
 
@@ -107,19 +110,6 @@ function sortByName<T extends { name: string }>(items: T[]): void {
   keyed.forEach((k, i) => (items[i] = k.item));
 }
 
-/** `H5VM_limit_enc_size`: bytes to encode numbers up to `m`. */
-function limitEncSize(m: number): number {
-  return Math.floor(Math.log2(m) / 8) + 1;
-}
-
-/** Verify the lookup3 checksum stored after `block`'s first `end` bytes (a mismatch: Hdf5Corrupt naming `what`). */
-function verify(block: Uint8Array, end: number, what: string): void {
-  if (end + 4 > block.length) throw new Hdf5Corrupt(`${what}: ends before its checksum`);
-  if (!lookup3Matches(block.subarray(0, end), block.subarray(end, end + 4))) {
-    throw new Hdf5Corrupt(`${what}: checksum mismatch`);
-  }
-}
-
 /** A fractal heap (dense link and attribute storage): managed, tiny and (unfiltered) huge objects by heap ID. */
 class FractalHeap {
   private readonly f: Hdf5File;
@@ -165,7 +155,7 @@ class FractalHeap {
     this.rootAddr = c.addr();
     this.rootRows = c.u16();
     if (filterLength > 0) throw new Hdf5Unsupported("fractal heaps with I/O filters");
-    verify(f.readAt(addr, fixed + 4), fixed, `fractal heap at address ${addr}`);
+    verifyChecksum(f.readAt(addr, fixed + 4), fixed, `fractal heap at address ${addr}`);
     this.checksummedBlocks = (flags & 0x02) !== 0;
     this.offSize = Math.ceil(maxHeapBits / 8);
     this.lenSize = Math.min(Math.ceil(Math.log2(this.maxDirectBlock) / 8), limitEncSize(maxManaged));
@@ -210,7 +200,7 @@ class FractalHeap {
       if (!this.huge) {
         const huge = new Map<number, [number, number]>();
         if (this.hugeIndex !== UNDEF) {
-          btree2Records(this.f, this.hugeIndex, 1, (rec) => {
+          btree2Records(this.f, this.hugeIndex, [1], (rec) => {
             const rc = new Cursor(rec, 0, O, L);
             const addr = rc.addr(), size = rc.len();
             huge.set(rc.len(), [addr, size]);
@@ -279,7 +269,7 @@ class FractalHeap {
       c.skip(1);
       if (c.addr() !== this.addr) throw new Hdf5Corrupt(`${what}: belongs to another heap`);
       if (c.uint(this.offSize) !== blockOff) throw new Hdf5Corrupt(`${what}: wrong block offset`);
-      verify(c.b, size, what);
+      verifyChecksum(c.b, size, what);
       this.iblocks.set(at, c);
     }
     const rel = off - blockOff;
@@ -297,55 +287,6 @@ class FractalHeap {
     const childRows = Math.log2(bs) - Math.log2(this.startBlock * this.width) + 1;
     return this.fromIndirect(child, childRows, childOff, off, len, depth + 1);
   }
-}
-
-/** Every record of a version 2 B-tree of the given type, checksums verified. */
-function btree2Records(f: Hdf5File, addr: number, wantType: number, visit: (rec: Uint8Array) => void): void {
-  const O = f.sizeOfOffsets, L = f.sizeOfLengths;
-  const size = 4 + 1 + 1 + 4 + 2 + 2 + 1 + 1 + O + 2 + L;
-  const what = `v2 B-tree at address ${addr}`;
-  const h = f.cursor(addr, size + 4);
-  h.signature("BTHD", what);
-  if (h.u8() !== 0) throw new Hdf5Unsupported("v2 B-tree version other than 0");
-  const type = h.u8(), nodeSize = h.u32(), recSize = h.u16(), depth = h.u16();
-  h.skip(2);
-  const root = h.addr(), rootRecords = h.u16();
-  verify(h.b, size, what);
-  if (type !== wantType) throw new Hdf5Corrupt(`${what}: record type ${type}, expected ${wantType}`);
-  if (recSize < 1 || nodeSize < 16 || depth > 32) throw new Hdf5Corrupt(`${what}: bad node or record size`);
-  const maxLeaf = Math.floor((nodeSize - 10) / recSize);
-  const maxNrecSize = limitEncSize(maxLeaf);
-  const cum = [maxLeaf], cumSize = [0];
-  for (let u = 1; u <= depth; u++) {
-    const ptr = O + maxNrecSize + (u > 1 ? cumSize[u - 1] : 0);
-    const max = Math.floor((nodeSize - (10 + ptr)) / (recSize + ptr));
-    cum.push((max + 1) * cum[u - 1] + max);
-    cumSize.push(limitEncSize(cum[u]));
-  }
-  const walk = (node: number, nrec: number, level: number) => {
-    const nodeWhat = `v2 B-tree ${level === 0 ? "leaf" : "internal"} node at address ${node}`;
-    const c = f.cursor(node, nodeSize);
-    c.signature(level === 0 ? "BTLF" : "BTIN", nodeWhat);
-    c.skip(1);
-    if (c.u8() !== type) throw new Hdf5Corrupt(`${nodeWhat}: record type differs from the header's`);
-    const recordsAt = c.p;
-    c.skip(nrec * recSize);
-    const children: [number, number][] = [];
-    if (level > 0) {
-      for (let i = 0; i <= nrec; i++) {
-        const child = c.addr(), childRecords = c.uint(maxNrecSize);
-        if (level > 1) c.uint(cumSize[level - 1]);
-        children.push([child, childRecords]);
-      }
-    }
-    verify(c.b, c.p, nodeWhat);
-    for (let i = 0; i < nrec; i++) {
-      if (level > 0) walk(children[i][0], children[i][1], level - 1);
-      visit(c.b.subarray(recordsAt + i * recSize, recordsAt + (i + 1) * recSize));
-    }
-    if (level > 0) walk(children[nrec][0], children[nrec][1], level - 1);
-  };
-  if (root !== UNDEF && rootRecords > 0) walk(root, rootRecords, depth);
 }
 
 /** A datatype message, as far as attribute values and dataset types need it. */
@@ -518,7 +459,7 @@ function readAttributes(
       const heapAddr = c.addr(), nameIndex = c.addr();
       if (heapAddr === UNDEF) continue;
       const heap = new FractalHeap(f, heapAddr);
-      btree2Records(f, nameIndex, 8, (rec) => {
+      btree2Records(f, nameIndex, [8], (rec) => {
         const rc = new Cursor(rec, 8, f.sizeOfOffsets, f.sizeOfLengths);
         const msgFlags = rc.u8(), order = rc.u32();
         if (msgFlags & 0x02) throw new Hdf5Unsupported("shared attribute messages in dense storage");
@@ -596,7 +537,7 @@ function groupLinks(f: Hdf5File, messages: Message[]): Link[] {
       const heapAddr = c.addr(), nameIndex = c.addr();
       if (heapAddr === UNDEF) continue;
       const heap = new FractalHeap(f, heapAddr);
-      btree2Records(f, nameIndex, 5, (rec) => links.push(parseLink(f, heap.get(rec.subarray(4)))));
+      btree2Records(f, nameIndex, [5], (rec) => links.push(parseLink(f, heap.get(rec.subarray(4)))));
     } else if (m.type === MSG_SYMBOL_TABLE) {
       const c = new Cursor(m.data, 0, f.sizeOfOffsets, f.sizeOfLengths);
       symbolTableLinks(f, c.addr(), c.addr(), links);
@@ -665,7 +606,7 @@ function rootHeaderAddress(f: Hdf5File): number {
   if (version === 2 || version === 3) {
     const size = 12 + 4 * O;
     const b = f.readAt(at, size + 4);
-    verify(b, size, "superblock");
+    verifyChecksum(b, size, "superblock");
     return new Cursor(b, 12 + 3 * O, O, f.sizeOfLengths).addr();
   }
   throw new Hdf5Unsupported(`HDF5 superblock version ${version}`);
