@@ -18,16 +18,28 @@ const M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_THRESHOLD = -3;
 const MADV_HUGEPAGE = 14;
 const HUGE_PAGE = 2 << 20;
 
+const LIBC_SYMBOLS = {
+  mallopt: { parameters: ["i32", "i32"], result: "i32" },
+  madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+} as const;
+
+let libcOpened: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | null | undefined;
 let tuned: boolean | undefined;
-let madvise: ((addr: Deno.PointerValue, length: bigint, advice: number) => number) | null | undefined;
+
+/** glibc through FFI, opened once; undefined without FFI permission or outside Linux/glibc (musl, …). */
+function libc(): Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | undefined {
+  if (libcOpened === undefined) {
+    libcOpened = (Deno.build.os === "linux" && openSystemLibrary(["libc.so.6"], LIBC_SYMBOLS)) || null;
+  }
+  return libcOpened ?? undefined;
+}
 
 /** Apply the tuning once per process; true when glibc's mallopt accepted it. */
 export function tuneMallocForChunks(): boolean {
   if (tuned !== undefined) return tuned;
   tuned = false;
-  if (Deno.build.os !== "linux") return false;
-  const lib = openSystemLibrary(["libc.so.6"], { mallopt: { parameters: ["i32", "i32"], result: "i32" } });
-  if (!lib) return false; // FFI not granted, or not glibc (musl, …)
+  const lib = libc();
+  if (!lib) return false;
   const ok = lib.symbols.mallopt(M_MMAP_THRESHOLD, 32 << 20) === 1 &&
     lib.symbols.mallopt(M_TRIM_THRESHOLD, 128 << 20) === 1 &&
     lib.symbols.mallopt(M_TOP_PAD, 32 << 20) === 1;
@@ -46,18 +58,10 @@ export function tuneMallocForChunks(): boolean {
  */
 export function adviseHugePages(view: ArrayBufferView): void {
   if (view.byteLength < 2 * HUGE_PAGE) return;
-  if (madvise === undefined) {
-    madvise = null;
-    if (Deno.build.os === "linux") {
-      const lib = openSystemLibrary(["libc.so.6"], {
-        madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
-      });
-      if (lib) madvise = (a, n, advice) => lib.symbols.madvise(a, n, advice);
-    }
-  }
-  if (!madvise) return;
+  const lib = libc();
+  if (!lib) return;
   const start = Deno.UnsafePointer.value(Deno.UnsafePointer.of(view as Uint8Array));
   const from = (BigInt(start) + BigInt(HUGE_PAGE - 1)) & ~BigInt(HUGE_PAGE - 1);
   const to = (BigInt(start) + BigInt(view.byteLength)) & ~BigInt(HUGE_PAGE - 1);
-  if (to > from) madvise(Deno.UnsafePointer.create(from), to - from, MADV_HUGEPAGE);
+  if (to > from) lib.symbols.madvise(Deno.UnsafePointer.create(from), to - from, MADV_HUGEPAGE);
 }

@@ -158,7 +158,7 @@ export function createStores(plan: Plan, ctx: WriteContext): BuildState {
   // Point means and M2 are float64 noise to a compressor (×1.1 with zstd):
   // stored raw, they cost no CPU. Point counts are one number repeated
   // (every point sees every time step unless values are missing): zstd
-  // writes a 1/3 of the point statistics' bytes in a few hundred.
+  // writes that third of the point statistics' bytes in a few hundred.
   const statArr = (name: string, sfc: boolean, local: boolean) =>
     mk(`statistics/${name}${sfc ? "_sfc" : ""}`, {
       shape: sfc ? [nm, ns, ...(local ? [nlat, nlon] : [])] : [nm, nf, nl, ...(local ? [nlat, nlon] : [])],
