@@ -6,6 +6,10 @@
  * @module
  */
 import { adviseHugePages } from "../zarr/malloc.ts";
+import { type SimdSumsMemory, simdSumsMemory } from "./point_sums_simd.ts";
+
+/** Room for values after the sums in the kernel's memory: one 6 × 91 × 180 chunk (grown for larger blocks). */
+const SIMD_BLOCK_BYTES = 6 * 91 * 180 * 4;
 
 /** Moments of a set of values (NaN excluded). */
 export interface Moments {
@@ -146,22 +150,40 @@ export class PointMoments {
  */
 export class ShiftedPointSums {
   /** Count per point (float64, so that {@link finish} hands it on as the count array). */
-  private readonly n: Float64Array;
+  private n!: Float64Array;
   private shift: Float64Array | undefined;
-  private readonly s1: Float64Array;
-  private readonly s2: Float64Array;
+  private s1!: Float64Array;
+  private s2!: Float64Array;
+  /** The SIMD kernel's instance, whose memory holds the four arrays (absent: plain arrays, scalar code). */
+  private readonly simd: SimdSumsMemory | undefined;
   private finished = false;
   /** Minimum over all points. */
   min = Infinity;
   /** Maximum over all points. */
   max = -Infinity;
 
-  constructor(points: number) {
-    this.n = new Float64Array(points);
-    this.s1 = new Float64Array(points);
-    this.s2 = new Float64Array(points);
-    // Planes of sums are tens of MB, touched all over by the first plane added.
-    for (const a of [this.n, this.s1, this.s2]) adviseHugePages(a);
+  /**
+   * Sums over `points` points. `simd: false` keeps to the scalar code
+   * (the SIMD kernel's sums are bit-identical to it; tests compare them).
+   */
+  constructor(points: number, options: { simd?: boolean } = {}) {
+    this.simd = options.simd === false ? undefined : simdSumsMemory(points, SIMD_BLOCK_BYTES);
+    if (this.simd) {
+      // Planes of sums are tens of MB, touched all over by the first plane added.
+      adviseHugePages(new Uint8Array(this.simd.memory.buffer));
+      this.bind(points);
+    } else {
+      this.n = new Float64Array(points);
+      this.s1 = new Float64Array(points);
+      this.s2 = new Float64Array(points);
+      for (const a of [this.n, this.s1, this.s2]) adviseHugePages(a);
+    }
+  }
+
+  /** Views of the arrays in the kernel's memory (again after it grew: growing replaces its buffer). */
+  private bind(points: number): void {
+    const buffer = this.simd!.memory.buffer;
+    [this.n, this.s1, this.s2, this.shift] = [0, 1, 2, 3].map((k) => new Float64Array(buffer, 8 * k * points, points));
   }
 
   /** Number of points. */
@@ -214,6 +236,80 @@ export class ShiftedPointSums {
     pointRowStride: number,
   ): void {
     if (this.finished) throw new Error("ShiftedPointSums: finished; no more values can be added");
+    if (steps <= 0 || rows <= 0 || cols <= 0) return;
+    // Groups of four columns in SIMD, the remaining columns in scalar code.
+    const simdCols = this.simd ? cols - (cols % 4) : 0;
+    if (simdCols > 0) this.addSimd(data, offset, stepStride, rowStride, steps, rows, simdCols, point0, pointRowStride);
+    if (simdCols < cols) {
+      this.addScalar(
+        data,
+        offset + simdCols,
+        stepStride,
+        rowStride,
+        steps,
+        rows,
+        cols - simdCols,
+        point0 + simdCols,
+        pointRowStride,
+      );
+    }
+  }
+
+  /** {@link addBlock} through the SIMD kernel (`cols` a multiple of 4). */
+  private addSimd(
+    data: Float32Array,
+    offset: number,
+    stepStride: number,
+    rowStride: number,
+    steps: number,
+    rows: number,
+    cols: number,
+    point0: number,
+    pointRowStride: number,
+  ): void {
+    const { memory, block } = this.simd!;
+    const points = this.n.length;
+    const minmax = 32 * points, scratch = minmax + 32;
+    // The block's values as they lie (same strides), copied after the sums.
+    const span = (steps - 1) * stepStride + (rows - 1) * rowStride + cols;
+    const grow = Math.ceil((scratch + 4 * span) / 65536) - memory.buffer.byteLength / 65536;
+    if (grow > 0) (memory.grow(grow), this.bind(points));
+    new Float32Array(memory.buffer, scratch, span).set(data.subarray(offset, offset + span));
+    const lanes = new Float32Array(memory.buffer, minmax, 8);
+    lanes.fill(this.min, 0, 4).fill(this.max, 4, 8);
+    block(
+      scratch,
+      4 * stepStride,
+      4 * rowStride,
+      steps,
+      rows,
+      cols / 4,
+      8 * point0,
+      8 * pointRowStride,
+      8 * points,
+      minmax,
+    );
+    let lo = this.min, hi = this.max;
+    for (let k = 0; k < 4; k++) {
+      if (lanes[k] < lo) lo = lanes[k];
+      if (lanes[4 + k] > hi) hi = lanes[4 + k];
+    }
+    this.min = lo;
+    this.max = hi;
+  }
+
+  /** {@link addBlock} in scalar code. */
+  private addScalar(
+    data: Float32Array,
+    offset: number,
+    stepStride: number,
+    rowStride: number,
+    steps: number,
+    rows: number,
+    cols: number,
+    point0: number,
+    pointRowStride: number,
+  ): void {
     const { n, s1, s2 } = this;
     if (!this.shift) adviseHugePages(this.shift = new Float64Array(n.length));
     const shift = this.shift;

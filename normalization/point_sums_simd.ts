@@ -1,0 +1,399 @@
+/**
+ * The per-point sums of {@link ./moments.ts ShiftedPointSums} in
+ * WebAssembly SIMD: four points per step (one f32x4 load per time step,
+ * widened to two f64x2 halves), with the same float64 operations in the
+ * same order per point as the scalar code, so the sums are bit-identical
+ * to it. The module is assembled here from its instructions; each set of
+ * sums gets its own instance and memory (count, sum, sum of squares and
+ * shift per point, then the min/max lanes, then room for one block of
+ * values), so views of one never go stale when another grows.
+ *
+ * @module
+ */
+import { leb128, localGet, localSet, sleb128, wasmModule } from "../wasm.ts";
+
+const get = localGet, set = localSet;
+const i32 = (v: number) => [0x41, ...sleb128(v)];
+const [I32_ADD, I32_SUB, I32_MUL, I32_LT_U, I32_GE_U] = [0x6a, 0x6b, 0x6c, 0x49, 0x4f];
+const F64_CONVERT_I32_U = 0xb8;
+const BLOCK = [0x02, 0x40], LOOP = [0x03, 0x40], IF = [0x04, 0x40], END = 0x0b;
+const br = (depth: number) => [0x0c, depth], brIf = (depth: number) => [0x0d, depth];
+const simd = (op: number) => [0xfd, ...leb128(op)];
+const load = (offset = 0) => [...simd(0x00), 0x00, ...leb128(offset)];
+const store = (offset = 0) => [...simd(0x0b), 0x00, ...leb128(offset)];
+const vconst = (bytes: number[]) => [...simd(0x0c), ...bytes];
+const shuffle = (lanes: number[]) => [...simd(0x0d), ...lanes];
+const F64X2_SPLAT = simd(0x14), F32X4_EQ = simd(0x41), F64X2_EQ = simd(0x47), F64X2_NE = simd(0x48);
+const V128_OR = simd(0x50), BITSELECT = simd(0x52), ANY_TRUE = simd(0x53);
+const DEMOTE = simd(0x5e), PROMOTE_LOW = simd(0x5f);
+const PMIN = simd(0xea), PMAX = simd(0xeb), F64X2_ADD = simd(0xf0), F64X2_SUB = simd(0xf1), F64X2_MUL = simd(0xf2);
+/** Lanes 2 and 3 of an f32x4 moved to lanes 0 and 1 (for promote_low). */
+const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+/** The low 8 bytes of two vectors joined. */
+const LOW_HALVES = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+const ZERO = vconst(new Array(16).fill(0));
+const ONES = vconst([...new Uint8Array(new Float64Array([1, 1]).buffer)]);
+
+// Parameters (i32).
+const DATA = 0, STEP_BYTES = 1, ROW_BYTES = 2, STEPS = 3, ROWS = 4, GROUPS = 5, POINTS = 6, POINT_ROW_BYTES = 7;
+const PLANE_BYTES = 8, MINMAX = 9;
+// Locals: i32, then v128.
+const R = 10, G = 11, XO = 12, PO = 13, P = 14, XA = 15;
+const [LO, HI, X, KL, KH, AL, AH, BL, BH, CL, CH, DL, DH, F, NL, NH, STEPSV] = Array.from(
+  { length: 17 },
+  (_, i) => 16 + i,
+);
+
+/** `get(v)` of both halves of x widened, minus the shifts: leaves dl, dh set. */
+const deviations = [
+  ...get(X),
+  ...PROMOTE_LOW,
+  ...get(KL),
+  ...F64X2_SUB,
+  ...set(DL),
+  ...get(X),
+  ...get(X),
+  ...shuffle(HIGH_HALF),
+  ...PROMOTE_LOW,
+  ...get(KH),
+  ...F64X2_SUB,
+  ...set(DH),
+];
+
+/** acc += v for a v128 accumulator (v's code given). */
+const accumulate = (acc: number, v: number[]) => [...get(acc), ...v, ...F64X2_ADD, ...set(acc)];
+/** acc = m ? acc + v : acc (NaN lanes leave the sums as they are, as the scalar code skips them). */
+const accumulateWhere = (acc: number, v: number[], mask: number[]) => [
+  ...get(acc),
+  ...v,
+  ...F64X2_ADD,
+  ...get(acc),
+  ...mask,
+  ...BITSELECT,
+  ...set(acc),
+];
+/** v128 at po + k · plane bytes + offset: the address code. */
+const pointArray = (k: number) => k === 0 ? get(PO) : [...get(PO), ...get(PLANE_BYTES), ...i32(k), I32_MUL, I32_ADD];
+/** array[k] += v for both halves of the group (v's code per half). */
+const addToArray = (k: number, lo: number[], hi: number[]) => [
+  ...pointArray(k),
+  ...pointArray(k),
+  ...load(0),
+  ...lo,
+  ...F64X2_ADD,
+  ...store(0),
+  ...pointArray(k),
+  ...pointArray(k),
+  ...load(16),
+  ...hi,
+  ...F64X2_ADD,
+  ...store(16),
+];
+/** for (p = 0, xa = xo; p < steps; p++, xa += stepBytes) { x = load(xa); body } (steps ≥ 1). */
+const overSteps = (body: number[]) => [
+  ...i32(0),
+  ...set(P),
+  ...get(XO),
+  ...set(XA),
+  ...LOOP,
+  ...get(XA),
+  ...load(0),
+  ...set(X),
+  ...body,
+  ...get(XA),
+  ...get(STEP_BYTES),
+  I32_ADD,
+  ...set(XA),
+  ...get(P),
+  ...i32(1),
+  I32_ADD,
+  ...set(P),
+  ...get(P),
+  ...get(STEPS),
+  I32_LT_U,
+  ...brIf(0),
+  END,
+];
+
+/**
+ * block(data, stepBytes, rowBytes, steps, rows, groups, points, pointRowBytes, planeBytes, minmax):
+ * add `steps` × `rows` × 4·`groups` float32 values at byte `data` (strides in
+ * bytes) to the points whose count is at byte `points` (row stride
+ * `pointRowBytes`); sums, sums of squares and shifts follow at 1, 2 and 3
+ * × `planeBytes`. Min and max lanes (f32x4 each) are read from and written
+ * back to `minmax`.
+ */
+function blockBody(): number[] {
+  const firstVisit = [
+    // Lanes never visited take the first finite value of their steps as shift (searched backwards).
+    ...get(KL),
+    ...DEMOTE,
+    ...get(KH),
+    ...DEMOTE,
+    ...shuffle(LOW_HALVES),
+    ...set(F),
+    ...get(STEPS),
+    ...set(P),
+    ...get(XO),
+    ...get(STEPS),
+    ...get(STEP_BYTES),
+    I32_MUL,
+    I32_ADD,
+    ...set(XA),
+    ...LOOP,
+    ...get(XA),
+    ...get(STEP_BYTES),
+    I32_SUB,
+    ...set(XA),
+    ...get(XA),
+    ...load(0),
+    ...set(X),
+    ...get(X),
+    ...get(F),
+    ...get(X),
+    ...get(X),
+    ...F32X4_EQ,
+    ...BITSELECT,
+    ...set(F),
+    ...get(P),
+    ...i32(1),
+    I32_SUB,
+    ...set(P),
+    ...get(P),
+    ...brIf(0),
+    END,
+    ...get(F),
+    ...PROMOTE_LOW,
+    ...get(KL),
+    ...get(NL),
+    ...ZERO,
+    ...F64X2_EQ,
+    ...BITSELECT,
+    ...set(KL),
+    ...get(F),
+    ...get(F),
+    ...shuffle(HIGH_HALF),
+    ...PROMOTE_LOW,
+    ...get(KH),
+    ...get(NH),
+    ...ZERO,
+    ...F64X2_EQ,
+    ...BITSELECT,
+    ...set(KH),
+    ...pointArray(3),
+    ...get(KL),
+    ...store(0),
+    ...pointArray(3),
+    ...get(KH),
+    ...store(16),
+  ];
+  const sums = overSteps([
+    ...get(LO),
+    ...get(X),
+    ...PMIN,
+    ...set(LO),
+    ...get(HI),
+    ...get(X),
+    ...PMAX,
+    ...set(HI),
+    ...deviations,
+    ...accumulate(AL, get(DL)),
+    ...accumulate(BL, [...get(DL), ...get(DL), ...F64X2_MUL]),
+    ...accumulate(AH, get(DH)),
+    ...accumulate(BH, [...get(DH), ...get(DH), ...F64X2_MUL]),
+  ]);
+  const notNaN = (d: number) => [...get(d), ...get(d), ...F64X2_EQ];
+  const recount = [
+    // Some lane met a NaN: count and sum again, skipping NaN lane by lane.
+    ...ZERO,
+    ...set(AL),
+    ...ZERO,
+    ...set(AH),
+    ...ZERO,
+    ...set(BL),
+    ...ZERO,
+    ...set(BH),
+    ...ZERO,
+    ...set(CL),
+    ...ZERO,
+    ...set(CH),
+    ...overSteps([
+      ...deviations,
+      ...accumulateWhere(AL, get(DL), notNaN(DL)),
+      ...accumulateWhere(BL, [...get(DL), ...get(DL), ...F64X2_MUL], notNaN(DL)),
+      ...accumulateWhere(CL, ONES, notNaN(DL)),
+      ...accumulateWhere(AH, get(DH), notNaN(DH)),
+      ...accumulateWhere(BH, [...get(DH), ...get(DH), ...F64X2_MUL], notNaN(DH)),
+      ...accumulateWhere(CH, ONES, notNaN(DH)),
+    ]),
+  ];
+  const group = [
+    ...get(PO),
+    ...load(0),
+    ...set(NL),
+    ...get(PO),
+    ...load(16),
+    ...set(NH),
+    ...pointArray(3),
+    ...load(0),
+    ...set(KL),
+    ...pointArray(3),
+    ...load(16),
+    ...set(KH),
+    ...get(NL),
+    ...ZERO,
+    ...F64X2_EQ,
+    ...get(NH),
+    ...ZERO,
+    ...F64X2_EQ,
+    ...V128_OR,
+    ...ANY_TRUE,
+    ...IF,
+    ...firstVisit,
+    END,
+    ...ZERO,
+    ...set(AL),
+    ...ZERO,
+    ...set(AH),
+    ...ZERO,
+    ...set(BL),
+    ...ZERO,
+    ...set(BH),
+    ...sums,
+    ...get(STEPSV),
+    ...set(CL),
+    ...get(STEPSV),
+    ...set(CH),
+    ...get(AL),
+    ...get(AL),
+    ...F64X2_NE,
+    ...get(AH),
+    ...get(AH),
+    ...F64X2_NE,
+    ...V128_OR,
+    ...ANY_TRUE,
+    ...IF,
+    ...recount,
+    END,
+    ...addToArray(0, get(CL), get(CH)),
+    ...addToArray(1, get(AL), get(AH)),
+    ...addToArray(2, get(BL), get(BH)),
+  ];
+  return [
+    0x02,
+    0x06,
+    0x7f,
+    17,
+    0x7b,
+    ...get(MINMAX),
+    ...load(0),
+    ...set(LO),
+    ...get(MINMAX),
+    ...load(16),
+    ...set(HI),
+    ...get(STEPS),
+    F64_CONVERT_I32_U,
+    ...F64X2_SPLAT,
+    ...set(STEPSV),
+    ...BLOCK,
+    ...LOOP, // rows
+    ...get(R),
+    ...get(ROWS),
+    I32_GE_U,
+    ...brIf(1),
+    ...get(DATA),
+    ...get(R),
+    ...get(ROW_BYTES),
+    I32_MUL,
+    I32_ADD,
+    ...set(XO),
+    ...get(POINTS),
+    ...get(R),
+    ...get(POINT_ROW_BYTES),
+    I32_MUL,
+    I32_ADD,
+    ...set(PO),
+    ...i32(0),
+    ...set(G),
+    ...BLOCK,
+    ...LOOP, // groups of four points
+    ...get(G),
+    ...get(GROUPS),
+    I32_GE_U,
+    ...brIf(1),
+    ...group,
+    ...get(XO),
+    ...i32(16),
+    I32_ADD,
+    ...set(XO),
+    ...get(PO),
+    ...i32(32),
+    I32_ADD,
+    ...set(PO),
+    ...get(G),
+    ...i32(1),
+    I32_ADD,
+    ...set(G),
+    ...br(0),
+    END,
+    END,
+    ...get(R),
+    ...i32(1),
+    I32_ADD,
+    ...set(R),
+    ...br(0),
+    END,
+    END,
+    ...get(MINMAX),
+    ...get(LO),
+    ...store(0),
+    ...get(MINMAX),
+    ...get(HI),
+    ...store(16),
+    END,
+  ];
+}
+
+/** The module's bytes: the `block` function and its memory. */
+function moduleBytes(): Uint8Array<ArrayBuffer> {
+  return wasmModule([{ name: "block", params: new Array(10).fill(0x7f), result: [], body: blockBody() }]);
+}
+
+/** The compiled module; null where WebAssembly SIMD is missing. */
+let compiled: WebAssembly.Module | null | undefined;
+
+/** One set of sums in its own WebAssembly memory (see the module comment for its layout). */
+export interface SimdSumsMemory {
+  /** The instance's memory (its buffer is replaced when it grows). */
+  readonly memory: WebAssembly.Memory;
+  /** The kernel; offsets and strides in bytes. */
+  block(
+    data: number,
+    stepBytes: number,
+    rowBytes: number,
+    steps: number,
+    rows: number,
+    groups: number,
+    points: number,
+    pointRowBytes: number,
+    planeBytes: number,
+    minmax: number,
+  ): void;
+}
+
+/**
+ * A fresh instance for sums of `points` points with room for `blockBytes`
+ * of values after them, or undefined where WebAssembly SIMD is missing.
+ */
+export function simdSumsMemory(points: number, blockBytes: number): SimdSumsMemory | undefined {
+  if (compiled === undefined) {
+    const bytes = moduleBytes();
+    compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  }
+  if (!compiled) return undefined;
+  const instance = new WebAssembly.Instance(compiled);
+  const memory = instance.exports.memory as WebAssembly.Memory;
+  const need = Math.ceil((32 * points + 32 + blockBytes) / 65536) - memory.buffer.byteLength / 65536;
+  if (need > 0) memory.grow(need);
+  return { memory, block: instance.exports.block as SimdSumsMemory["block"] };
+}
