@@ -307,12 +307,7 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
       for (let j0 = 0; j0 < nlon; j0 += clon) {
         const rows = Math.min(clat, nlat - i0), cols = Math.min(clon, nlon - j0);
         if (rows < clat || cols < clon || c1 - c0 < tc) chunk.fill(NaN); // edge tiles: NaN outside the grid
-        for (let t = 0; t < c1 - c0; t++) {
-          for (let i = 0; i < rows; i++) {
-            const s = t * plane + (i0 + i) * nlon + j0;
-            chunk.set(slab.subarray(s, s + cols), (t * clat + i) * clon);
-          }
-        }
+        tile(slab, chunk, c1 - c0, rows, cols, plane, nlon, i0 * nlon + j0, clat, clon);
         // Statistics from the tile while it is in cache.
         let statsOf = chunk;
         if (task.logEps !== undefined) {
@@ -340,6 +335,33 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
       return { month, global, count: points.count, mean: points.mean, m2: points.m2 };
     }),
   };
+}
+
+/**
+ * Copy a tile of `steps` × `rows` × `cols` values out of the slab (planes of
+ * `plane` values, rows of `nlon`, starting at `first`) into a chunk of
+ * `clat` × `clon` rows. A plain loop: `set(subarray())` per row made a view
+ * object per row, 1.4 M of them per GB converted, whose collection cost
+ * about as much as the copy.
+ */
+function tile(
+  slab: Float32Array,
+  chunk: Float32Array,
+  steps: number,
+  rows: number,
+  cols: number,
+  plane: number,
+  nlon: number,
+  first: number,
+  clat: number,
+  clon: number,
+): void {
+  for (let t = 0; t < steps; t++) {
+    for (let i = 0; i < rows; i++) {
+      const s = t * plane + first + i * nlon, o = (t * clat + i) * clon;
+      for (let k = 0; k < cols; k++) chunk[o + k] = slab[s + k];
+    }
+  }
 }
 
 const storeOrder = new WeakMap<Grid, boolean>();
