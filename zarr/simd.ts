@@ -8,6 +8,7 @@
  * @module
  */
 import { instantiate, leb128, localGet, localSet, sleb128, wasmModule } from "../wasm.ts";
+import { adviseHugePages } from "./malloc.ts";
 
 const LEB = leb128, SLEB = sleb128;
 
@@ -233,7 +234,11 @@ export function simdUnshuffle(): SimdUnshuffle | undefined {
   const runShuffle = wasm.exports.shuffle4 as (src: number, dst: number, n: number, m: number) => void;
   const ensure = (bytes: number) => {
     const need = Math.ceil(bytes / 65536) - memory.buffer.byteLength / 65536;
-    if (need > 0) memory.grow(need);
+    if (need > 0) {
+      memory.grow(need);
+      // Megabytes of fresh memory (a decoded input chunk and its unshuffled copy): see adviseHugePages.
+      adviseHugePages(new Uint8Array(memory.buffer));
+    }
   };
   instance = {
     input(bytes) {

@@ -10,6 +10,7 @@
  * @module
  */
 import { openSystemLibrary } from "../ffi.ts";
+import { adviseHugePages } from "./malloc.ts";
 import * as zlib from "node:zlib";
 
 /** A zstd implementation. */
@@ -95,7 +96,7 @@ export function nativeZstd(): Zstd | undefined {
     compress: (src, level, transient) => {
       // One output buffer per thread, reused: a fresh bound-sized buffer per chunk costs page faults.
       const bound = Number(s.ZSTD_compressBound(BigInt(src.length)));
-      if (out.length < bound) out = new Uint8Array(bound);
+      if (out.length < bound) adviseHugePages(out = new Uint8Array(bound));
       const n = check(s.ZSTD_compressCCtx(cctx, out, BigInt(bound), src, BigInt(src.length), level), "compress");
       return transient ? out.subarray(0, n) : out.slice(0, n);
     },

@@ -14,6 +14,7 @@
  */
 import { StoreError } from "../../errors.ts";
 import { ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
+import { adviseHugePages } from "../../zarr/malloc.ts";
 import { mergeMoments, type Moments, PointMoments } from "../../normalization/moments.ts";
 import { monthLabel, writeLocalCoefficientChunk } from "../../normalization/sets.ts";
 import { cleanupAfter } from "../output.ts";
@@ -143,7 +144,7 @@ export function writeMonthStatistics(
   count.writeChunk(coords, points.count);
   mean.writeChunk(coords, points.mean);
   m2.writeChunk(coords, points.m2);
-  if (coefficients.length < 2 * target.plane) coefficients = new Float32Array(2 * target.plane);
+  if (coefficients.length < 2 * target.plane) adviseHugePages(coefficients = new Float32Array(2 * target.plane));
   const both = points.coefficientsInto(coefficients);
   for (const s of target.localSets) {
     const set = { norm: writer(s.root, s.norm), normSfc: writer(s.root, s.normSfc) };

@@ -23,6 +23,7 @@
  */
 import { type Inflater, inflater } from "../../zarr/deflate.ts";
 import { simdUnshuffle } from "../../zarr/simd.ts";
+import { adviseHugePages } from "../../zarr/malloc.ts";
 import { lookup3Matches } from "./lookup3.ts";
 
 /** A feature this reader does not implement (the variable can still be read by the HDF5 library). */
@@ -514,7 +515,9 @@ function swapBytes(b: Uint8Array, es: number): void {
 const scratch = { raw: new Uint8Array(0), stage: new Uint8Array(0), stage2: new Uint8Array(0) };
 
 function grown(name: keyof typeof scratch, n: number): Uint8Array {
-  if (scratch[name].length < n) scratch[name] = new Uint8Array(Math.max(n, Math.ceil(scratch[name].length * 1.25)));
+  if (scratch[name].length < n) {
+    adviseHugePages(scratch[name] = new Uint8Array(Math.max(n, Math.ceil(scratch[name].length * 1.25))));
+  }
   return scratch[name];
 }
 
@@ -538,6 +541,7 @@ class ChunkCache {
       if (v.length === n) reuse = v;
     }
     const buf = reuse ?? new Uint8Array(n);
+    if (!reuse) adviseHugePages(buf);
     this.map.set(key, buf);
     this.bytes += n;
     return buf;
