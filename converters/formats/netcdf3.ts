@@ -17,6 +17,7 @@ import {
 } from "./dataset.ts";
 import { InputError } from "../../errors.ts";
 import type { Packing } from "../cf.ts";
+import { adviseHugePages } from "../../zarr/malloc.ts";
 
 const TYPES: Record<string, { dtype: string; size: number }> = {
   byte: { dtype: "int8", size: 1 },
@@ -96,7 +97,7 @@ class NetCDF3Dataset implements SourceDataset {
     if (!v || v.dtype !== "int16") return false;
     const n = count.reduce((a, b) => a * b, 1);
     if (out.length < n) throw new Error(`readDecoded: output of ${out.length} values for ${n}`);
-    if (scratch.byteLength < 2 * n) scratch = new ArrayBuffer(2 * n);
+    if (scratch.byteLength < 2 * n) adviseHugePages(new Uint8Array(scratch = new ArrayBuffer(2 * n)));
     this.readBytes(name, start, count, new Uint8Array(scratch, 0, 2 * n));
     const table = decodeTable(packing);
     const words = new Uint16Array(scratch, 0, n);
