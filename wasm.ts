@@ -1,8 +1,9 @@
 /**
  * A tiny WebAssembly module assembler for the project's hand-written SIMD
- * kernels (zarr/simd.ts: byte shuffles; ops/simd_softmax.ts: attention rows
- * and GELU): LEB128 immediates, local access, and a module of functions
- * that share one exported memory.
+ * kernels (zarr/simd.ts and zarr/simd_tiles.ts: byte shuffles;
+ * normalization/point_sums_simd.ts: per-point sums; ops/simd_softmax.ts:
+ * attention rows and GELU): LEB128 immediates, local access, and a module
+ * of functions over its own exported memory and imported ones.
  *
  * @module
  */
@@ -50,19 +51,43 @@ export interface WasmFunction {
 const section = (id: number, body: number[]): number[] => [id, ...leb128(body.length), ...body];
 const name = (s: string): number[] => [...leb128(s.length), ...new TextEncoder().encode(s)];
 
-/** The bytes of a module exporting `memory` (one page to start, growable) and `functions`. */
-export function wasmModule(functions: WasmFunction[]): Uint8Array<ArrayBuffer> {
+/** Memories of a module beyond its own: imported by name from `env` (see {@link wasmModule}). */
+export interface WasmMemories {
+  /** Memories imported from `env` under these names: indices 0, 1, … (multi-memory). */
+  imported?: string[];
+  /** Whether the module defines (and exports as `memory`) one of its own, after the imported ones; default true. */
+  own?: boolean;
+}
+
+/**
+ * The bytes of a module exporting `memory` (one page to start, growable)
+ * and `functions`; with `memories.imported`, those memories come first in
+ * the index space (the own memory, if any, follows them).
+ */
+export function wasmModule(functions: WasmFunction[], memories: WasmMemories = {}): Uint8Array<ArrayBuffer> {
+  const imported = memories.imported ?? [], own = memories.own ?? true;
   const types = functions.flatMap((f) => [0x60, f.params.length, ...f.params, f.result.length, ...f.result]);
   const exports = functions.flatMap((f, i) => [...name(f.name), 0x00, i]);
   const code = functions.flatMap((f) => [...leb128(f.body.length), ...f.body]);
+  const imports = imported.flatMap((m) => [...name("env"), ...name(m), 0x02, 0x00, 0x01]);
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, [functions.length, ...types]),
+    ...(imported.length ? section(2, [imported.length, ...imports]) : []),
     ...section(3, [functions.length, ...functions.map((_, i) => i)]),
-    ...section(5, [0x01, 0x00, 0x01]),
-    ...section(7, [functions.length + 1, ...name("memory"), 0x02, 0x00, ...exports]),
+    ...(own ? section(5, [0x01, 0x00, 0x01]) : []),
+    ...section(7, [
+      functions.length + (own ? 1 : 0),
+      ...(own ? [...name("memory"), 0x02, imported.length] : []),
+      ...exports,
+    ]),
     ...section(10, [functions.length, ...code]),
   ]);
+}
+
+/** A load or store immediate (alignment hint 1) for memory `memory` at `offset` (multi-memory encoding past 0). */
+export function memarg(memory: number, offset = 0): number[] {
+  return memory === 0 ? [0x00, ...leb128(offset)] : [0x40, ...leb128(memory), ...leb128(offset)];
 }
 
 /** Instantiate module bytes, or undefined where the engine rejects them (no SIMD). */

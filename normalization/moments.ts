@@ -267,18 +267,25 @@ export class ShiftedPointSums {
     point0: number,
     pointRowStride: number,
   ): void {
-    const { memory, block } = this.simd!;
+    const { memory, block, blockWorkspace, workspace } = this.simd!;
     const points = this.n.length;
     const minmax = 32 * points, scratch = minmax + 32;
-    // The block's values as they lie (same strides), copied after the sums.
-    const span = (steps - 1) * stepStride + (rows - 1) * rowStride + cols;
-    const grow = Math.ceil((scratch + 4 * span) / 65536) - memory.buffer.byteLength / 65536;
-    if (grow > 0) (memory.grow(grow), this.bind(points));
-    new Float32Array(memory.buffer, scratch, span).set(data.subarray(offset, offset + span));
+    let kernel = block, at = scratch;
+    if (blockWorkspace && data.buffer === workspace?.buffer) {
+      // Values in the tile workspace (a conversion's slab) are read where they lie.
+      kernel = blockWorkspace;
+      at = data.byteOffset + 4 * offset;
+    } else {
+      // Otherwise the block's values as they lie (same strides), copied after the sums.
+      const span = (steps - 1) * stepStride + (rows - 1) * rowStride + cols;
+      const grow = Math.ceil((scratch + 4 * span) / 65536) - memory.buffer.byteLength / 65536;
+      if (grow > 0) (memory.grow(grow), this.bind(points));
+      new Float32Array(memory.buffer, scratch, span).set(data.subarray(offset, offset + span));
+    }
     const lanes = new Float32Array(memory.buffer, minmax, 8);
     lanes.fill(this.min, 0, 4).fill(this.max, 4, 8);
-    block(
-      scratch,
+    kernel(
+      at,
       4 * stepStride,
       4 * rowStride,
       steps,

@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { leb128, localGet, localSet, sleb128, wasmModule } from "../wasm.ts";
+import { leb128, localGet, localSet, memarg, sleb128, wasmModule } from "../wasm.ts";
+import { tileWorkspace } from "../zarr/simd_tiles.ts";
 
 const get = localGet, set = localSet;
 const i32 = (v: number) => [0x41, ...sleb128(v)];
@@ -19,8 +20,11 @@ const F64_CONVERT_I32_U = 0xb8;
 const BLOCK = [0x02, 0x40], LOOP = [0x03, 0x40], IF = [0x04, 0x40], END = 0x0b;
 const br = (depth: number) => [0x0c, depth], brIf = (depth: number) => [0x0d, depth];
 const simd = (op: number) => [0xfd, ...leb128(op)];
-const load = (offset = 0) => [...simd(0x00), 0x00, ...leb128(offset)];
-const store = (offset = 0) => [...simd(0x0b), 0x00, ...leb128(offset)];
+/** Memory indices the body being assembled uses: values read (`data`), sums (`sums`); see {@link blockBody}. */
+const memories = { data: 0, sums: 0 };
+const loadData = (offset = 0) => [...simd(0x00), ...memarg(memories.data, offset)];
+const loadSums = (offset = 0) => [...simd(0x00), ...memarg(memories.sums, offset)];
+const storeSums = (offset = 0) => [...simd(0x0b), ...memarg(memories.sums, offset)];
 const vconst = (bytes: number[]) => [...simd(0x0c), ...bytes];
 const shuffle = (lanes: number[]) => [...simd(0x0d), ...lanes];
 const F64X2_SPLAT = simd(0x14), F32X4_EQ = simd(0x41), F64X2_EQ = simd(0x47), F64X2_NE = simd(0x48);
@@ -78,16 +82,16 @@ const pointArray = (k: number) => k === 0 ? get(PO) : [...get(PO), ...get(PLANE_
 const addToArray = (k: number, lo: number[], hi: number[]) => [
   ...pointArray(k),
   ...pointArray(k),
-  ...load(0),
+  ...loadSums(0),
   ...lo,
   ...F64X2_ADD,
-  ...store(0),
+  ...storeSums(0),
   ...pointArray(k),
   ...pointArray(k),
-  ...load(16),
+  ...loadSums(16),
   ...hi,
   ...F64X2_ADD,
-  ...store(16),
+  ...storeSums(16),
 ];
 /** for (p = 0, xa = xo; p < steps; p++, xa += stepBytes) { x = load(xa); body } (steps ≥ 1). */
 const overSteps = (body: number[]) => [
@@ -97,7 +101,7 @@ const overSteps = (body: number[]) => [
   ...set(XA),
   ...LOOP,
   ...get(XA),
-  ...load(0),
+  ...loadData(0),
   ...set(X),
   ...body,
   ...get(XA),
@@ -123,7 +127,9 @@ const overSteps = (body: number[]) => [
  * × `planeBytes`. Min and max lanes (f32x4 each) are read from and written
  * back to `minmax`.
  */
-function blockBody(): number[] {
+function blockBody(dataMemory: number, sumsMemory: number): number[] {
+  memories.data = dataMemory;
+  memories.sums = sumsMemory;
   const firstVisit = [
     // Lanes never visited take the first finite value of their steps as shift (searched backwards).
     ...get(KL),
@@ -146,7 +152,7 @@ function blockBody(): number[] {
     I32_SUB,
     ...set(XA),
     ...get(XA),
-    ...load(0),
+    ...loadData(0),
     ...set(X),
     ...get(X),
     ...get(F),
@@ -182,10 +188,10 @@ function blockBody(): number[] {
     ...set(KH),
     ...pointArray(3),
     ...get(KL),
-    ...store(0),
+    ...storeSums(0),
     ...pointArray(3),
     ...get(KH),
-    ...store(16),
+    ...storeSums(16),
   ];
   const sums = overSteps([
     ...get(LO),
@@ -229,16 +235,16 @@ function blockBody(): number[] {
   ];
   const group = [
     ...get(PO),
-    ...load(0),
+    ...loadSums(0),
     ...set(NL),
     ...get(PO),
-    ...load(16),
+    ...loadSums(16),
     ...set(NH),
     ...pointArray(3),
-    ...load(0),
+    ...loadSums(0),
     ...set(KL),
     ...pointArray(3),
-    ...load(16),
+    ...loadSums(16),
     ...set(KH),
     ...get(NL),
     ...ZERO,
@@ -286,10 +292,10 @@ function blockBody(): number[] {
     17,
     0x7b,
     ...get(MINMAX),
-    ...load(0),
+    ...loadSums(0),
     ...set(LO),
     ...get(MINMAX),
-    ...load(16),
+    ...loadSums(16),
     ...set(HI),
     ...get(STEPS),
     F64_CONVERT_I32_U,
@@ -346,39 +352,55 @@ function blockBody(): number[] {
     END,
     ...get(MINMAX),
     ...get(LO),
-    ...store(0),
+    ...storeSums(0),
     ...get(MINMAX),
     ...get(HI),
-    ...store(16),
+    ...storeSums(16),
     END,
   ];
 }
 
-/** The module's bytes: the `block` function and its memory. */
-function moduleBytes(): Uint8Array<ArrayBuffer> {
-  return wasmModule([{ name: "block", params: new Array(10).fill(0x7f), result: [], body: blockBody() }]);
+/**
+ * The module's bytes: `block` over values in its own memory; with the tile
+ * workspace, which it then imports as memory 0 (its own is memory 1), also
+ * `blockWorkspace` over values read in place there.
+ */
+function moduleBytes(withWorkspace: boolean): Uint8Array<ArrayBuffer> {
+  const params = new Array(10).fill(0x7f);
+  if (!withWorkspace) return wasmModule([{ name: "block", params, result: [], body: blockBody(0, 0) }]);
+  return wasmModule([
+    { name: "block", params, result: [], body: blockBody(1, 1) },
+    { name: "blockWorkspace", params, result: [], body: blockBody(0, 1) },
+  ], { imported: ["workspace"] });
 }
 
-/** The compiled module; null where WebAssembly SIMD is missing. */
+/** The compiled module (with or without the workspace); null where WebAssembly SIMD is missing. */
 let compiled: WebAssembly.Module | null | undefined;
+
+/** The kernel's signature; offsets and strides in bytes (see {@link blockBody}). */
+export type SumsKernel = (
+  data: number,
+  stepBytes: number,
+  rowBytes: number,
+  steps: number,
+  rows: number,
+  groups: number,
+  points: number,
+  pointRowBytes: number,
+  planeBytes: number,
+  minmax: number,
+) => void;
 
 /** One set of sums in its own WebAssembly memory (see the module comment for its layout). */
 export interface SimdSumsMemory {
   /** The instance's memory (its buffer is replaced when it grows). */
   readonly memory: WebAssembly.Memory;
-  /** The kernel; offsets and strides in bytes. */
-  block(
-    data: number,
-    stepBytes: number,
-    rowBytes: number,
-    steps: number,
-    rows: number,
-    groups: number,
-    points: number,
-    pointRowBytes: number,
-    planeBytes: number,
-    minmax: number,
-  ): void;
+  /** The kernel over values in {@link memory}. */
+  block: SumsKernel;
+  /** The kernel over values in the tile workspace (`data` a byte offset there), where there is one. */
+  blockWorkspace?: SumsKernel;
+  /** The tile workspace's memory `blockWorkspace` reads. */
+  workspace?: WebAssembly.Memory;
 }
 
 /**
@@ -386,14 +408,20 @@ export interface SimdSumsMemory {
  * of values after them, or undefined where WebAssembly SIMD is missing.
  */
 export function simdSumsMemory(points: number, blockBytes: number): SimdSumsMemory | undefined {
+  const workspace = tileWorkspace()?.memory;
   if (compiled === undefined) {
-    const bytes = moduleBytes();
+    const bytes = moduleBytes(workspace !== undefined);
     compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
   }
   if (!compiled) return undefined;
-  const instance = new WebAssembly.Instance(compiled);
+  const instance = new WebAssembly.Instance(compiled, workspace ? { env: { workspace } } : {});
   const memory = instance.exports.memory as WebAssembly.Memory;
   const need = Math.ceil((32 * points + 32 + blockBytes) / 65536) - memory.buffer.byteLength / 65536;
   if (need > 0) memory.grow(need);
-  return { memory, block: instance.exports.block as SimdSumsMemory["block"] };
+  return {
+    memory,
+    block: instance.exports.block as SumsKernel,
+    blockWorkspace: instance.exports.blockWorkspace as SumsKernel | undefined,
+    workspace,
+  };
 }

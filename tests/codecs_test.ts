@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { nativeZstd, nodeZstd } from "../zarr/zstd.ts";
 import { simdUnshuffle } from "../zarr/simd.ts";
+import { tileWorkspace } from "../zarr/simd_tiles.ts";
 import { byteShuffle, byteUnshuffle, decodeChunk, encodeChunk, parseCodecSpec } from "../zarr/codecs.ts";
 import { ArrayReader, ArrayWriter, finalizeStore } from "../zarr/store.ts";
 import { writeBytesSync } from "../zarr/durable.ts";
@@ -157,4 +158,65 @@ Deno.test("adviseHugePages: a large buffer advised before first touch is backed 
     assert.ok(hugeKb() - before >= 8 * 1024, `AnonHugePages grew by ${hugeKb() - before} kB only`);
   }
   for (let i = 0; i < buf.length; i += 4099) assert.equal(buf[i], i * 0.5);
+});
+
+Deno.test("tile workspace: a gathered shuffle equals the shuffle of the copied tile, unshuffling into the slab restores the values", () => {
+  const ws = tileWorkspace(), simd = simdUnshuffle();
+  if (!ws || !simd) return; // no WebAssembly SIMD or multi-memory: the conversion keeps to the copying path
+  const nlat = 37, nlon = 53, plane = nlat * nlon, steps = 3;
+  const slab = ws.reserve(4 * steps * plane).subarray(0, steps * plane);
+  slab.forEach((_, i) => slab[i] = Math.sin(i) * 300);
+  slab[5] = NaN;
+  // Row lengths around the 16-element steps, a single value, a whole plane, a tile inside.
+  for (
+    const [i0, j0, rows, cols] of [[0, 0, 10, 16], [5, 7, 9, 33], [0, 0, 37, 53], [2, 3, 1, 1], [1, 1, 4, 15], [
+      3,
+      2,
+      6,
+      17,
+    ]]
+  ) {
+    const tile = new Float32Array(steps * rows * cols);
+    for (let t = 0; t < steps; t++) {
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < cols; c++) tile[(t * rows + r) * cols + c] = slab[t * plane + (i0 + r) * nlon + j0 + c];
+      }
+    }
+    const want = byteShuffle(new Uint8Array(tile.buffer), 4);
+    const got = ws.gatherShuffle(i0 * nlon + j0, plane, nlon, steps, rows, cols);
+    assert.deepEqual(got.slice(), want, `tile ${rows} × ${cols} at (${i0}, ${j0})`);
+  }
+  for (const n of [1600, 1607, 33, 5]) {
+    const values = Float32Array.from({ length: n }, (_, i) => Math.cos(i) * 7);
+    const shuffled = byteShuffle(new Uint8Array(values.buffer), 4);
+    simd.input(shuffled.length).set(shuffled);
+    const buffer: ArrayBufferLike = ws.reserve(4 * (n + 64)).buffer;
+    const into: Uint8Array = new Uint8Array(buffer, 64, 4 * n);
+    ws.unshuffleInto(4 * n, into);
+    assert.deepEqual(new Float32Array(into.buffer, 64, n), values, `${n} values`);
+  }
+  assert.throws(() => ws.unshuffleInto(64, new Uint8Array(64)), /not in the tile workspace/);
+});
+
+Deno.test("a chunk written pre-shuffled is the same file as one written whole; only complete float32 shuffle arrays take it", async () => {
+  const root = await Deno.makeTempDir();
+  const spec = (complete: boolean) => ({
+    shape: [2, 300],
+    chunks: [1, 300],
+    dtype: "float32" as const,
+    dimensions: ["k", "i"],
+    codec: "shuffle,zstd:1",
+    complete,
+  });
+  const values = Float32Array.from({ length: 300 }, (_, i) => 20 + Math.sin(i));
+  const whole = new ArrayWriter(root, "whole", 2, spec(true)),
+    shuffled = new ArrayWriter(root, "shuffled", 2, spec(true));
+  whole.writeChunk([0, 0], values);
+  assert.ok(shuffled.takesShuffled);
+  shuffled.writeShuffledChunk([0, 0], byteShuffle(new Uint8Array(values.buffer), 4));
+  assert.deepEqual(Deno.readFileSync(`${root}/shuffled/0.0`), Deno.readFileSync(`${root}/whole/0.0`));
+  const gappy = new ArrayWriter(root, "gappy", 2, spec(false));
+  assert.equal(gappy.takesShuffled, false);
+  assert.throws(() => gappy.writeShuffledChunk([0, 0], new Uint8Array(1200)), /cannot be written pre-shuffled/);
+  assert.equal(new ArrayWriter(root, "plain", 2, { ...spec(true), codec: "zstd:1" }).takesShuffled, false);
 });

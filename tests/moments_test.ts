@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { mergeMoments, momentsOf, PointMoments, ShiftedPointSums } from "../normalization/moments.ts";
+import { tileWorkspace } from "../zarr/simd_tiles.ts";
 
 /** Random planes (steps × rows × cols) around 280 with NaN at some points in some steps, and whole-NaN points. */
 function planes(steps: number, rows: number, cols: number, seed: number): Float32Array {
@@ -108,4 +109,30 @@ Deno.test("per-point sums in SIMD are bit-identical to the scalar code (NaN, ±I
   const tall = planes(1000, rows, cols, 11);
   for (const acc of [big, bigScalar]) (acc.addPlanes(tall, 0, 1000), acc.addPlanes(more, 0, 2));
   assert.deepEqual(bits(big.finish().points.m2), bits(bigScalar.finish().points.m2));
+});
+
+Deno.test("per-point sums read in place from the tile workspace are bit-identical to the scalar code", () => {
+  const ws = tileWorkspace();
+  if (!ws) return; // no WebAssembly SIMD or multi-memory: nothing to compare
+  const rows = 9, cols = 26, plane = rows * cols, steps = 5;
+  const data = planes(steps, rows, cols, 21);
+  for (let p = 0; p < plane; p += 7) data[p] = NaN;
+  data[3 * plane + 11] = Infinity;
+  const inPlace = new ShiftedPointSums(plane), scalar = new ShiftedPointSums(plane, { simd: false });
+  const at = 100; // values at a float offset in the workspace, as a slab there
+  const slab = ws.reserve(4 * (at + data.length)).subarray(at, at + data.length);
+  slab.set(data);
+  for (let i0 = 0; i0 < rows; i0 += 4) {
+    for (let j0 = 0; j0 < cols; j0 += 12) {
+      const r = Math.min(4, rows - i0), c = Math.min(12, cols - j0);
+      inPlace.addBlock(slab, i0 * cols + j0, plane, cols, steps, r, c, i0 * cols + j0, cols);
+      scalar.addBlock(data, i0 * cols + j0, plane, cols, steps, r, c, i0 * cols + j0, cols);
+    }
+  }
+  const a = inPlace.finish(), b = scalar.finish();
+  const bits = (x: Float64Array) => [...new BigUint64Array(x.buffer, x.byteOffset, x.length)];
+  assert.deepEqual(bits(a.points.m2), bits(b.points.m2));
+  assert.deepEqual(bits(a.points.mean), bits(b.points.mean));
+  assert.deepEqual(bits(a.points.count), bits(b.points.count));
+  assert.deepEqual(a.global, b.global);
 });

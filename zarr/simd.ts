@@ -207,6 +207,8 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
 
 /** The SIMD unshuffler: a wasm memory to decompress into, and the unshuffle over it. */
 export interface SimdUnshuffle {
+  /** The module's memory (other modules import it to read or write its input and output in place). */
+  readonly memory: WebAssembly.Memory;
   /** The first `bytes` bytes of the module's memory (grown as needed): where to put the shuffled chunk. */
   input(bytes: number): Uint8Array;
   /** Unshuffle `bytes` bytes of 4-byte elements from {@link input} into `out`. */
@@ -241,6 +243,7 @@ export function simdUnshuffle(): SimdUnshuffle | undefined {
     }
   };
   instance = {
+    memory,
     input(bytes) {
       ensure(2 * bytes + 64);
       return new Uint8Array(memory.buffer, 0, bytes);

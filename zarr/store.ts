@@ -272,6 +272,42 @@ export class ArrayWriter {
     return encoded.length;
   }
 
+  /**
+   * True when chunks may be handed to {@link writeShuffledChunk}: float32
+   * values whose pipeline starts with a 4-byte shuffle, in an array whose
+   * chunks are all written (an all-NaN chunk cannot be told from its
+   * shuffled bytes, so none may be left out).
+   */
+  get takesShuffled(): boolean {
+    const first = this.pipeline.stages[0];
+    return this.spec.dtype === "float32" && this.spec.complete === true && !this.spec.shards &&
+      first?.name === "shuffle" && first.v2().config.elementsize === 4;
+  }
+
+  /**
+   * Write one chunk given as the output of its pipeline's first stage, the
+   * byte shuffle (see {@link takesShuffled}; zarr/simd_tiles.ts shuffles
+   * a chunk straight out of a slab): the other stages run, then the write.
+   */
+  writeShuffledChunk(coords: number[], shuffled: Uint8Array): number {
+    if (!this.takesShuffled) {
+      throw new StoreError(join(this.root, this.path), "this array's chunks cannot be written pre-shuffled");
+    }
+    const path = join(this.root, this.path, chunkKey(this.format, coords));
+    beforeWrite(path);
+    const encoded = encodeChunk(this.afterShuffle, shuffled, true);
+    this.ensureDir(dirname(path));
+    writeBytesSync(path, encoded);
+    faultPoint(path);
+    return encoded.length;
+  }
+
+  /** The pipeline past its first stage (see {@link writeShuffledChunk}). */
+  private get afterShuffle(): CodecPipeline {
+    return this.pipelineAfterShuffle ??= { spec: this.pipeline.spec, stages: this.pipeline.stages.slice(1) };
+  }
+  private pipelineAfterShuffle: CodecPipeline | undefined;
+
   /** Write a whole small array (all chunks) from a C-order buffer of its shape. */
   writeAll(data: ChunkData): void {
     const grid = this.chunkGrid;

@@ -20,6 +20,7 @@ import {
 import { InputError } from "../../errors.ts";
 import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
 import { adviseHugePages, tuneMallocForChunks } from "../../zarr/malloc.ts";
+import { tileWorkspace } from "../../zarr/simd_tiles.ts";
 import { type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import { type Grid, remapPlane } from "./grid.ts";
 
@@ -268,8 +269,12 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
   const plane = nlat * nlon;
   const rank = target.spec.shape.length;
   const [tc, clat, clon] = [target.spec.chunks[0], target.spec.chunks[rank - 2], target.spec.chunks[rank - 1]];
-  // Slab and chunk in one buffer: a tile's rows are copied with copyWithin (a memmove, no view objects).
-  const work = ctx.buffer("slab+chunk", tc * plane + tc * clat * clon);
+  // Slab and edge chunk in one buffer: a tile's rows are copied with copyWithin (a memmove, no view
+  // objects). In the SIMD tile workspace where there is one: inputs are unshuffled straight into the slab,
+  // statistics read it in place, and chunks are shuffled straight out of it for the compressor.
+  const size = tc * plane + tc * clat * clon;
+  const ws = writer.takesShuffled && task.logEps === undefined ? tileWorkspace() : undefined;
+  const work = ws ? ws.reserve(4 * size).subarray(0, size) : ctx.buffer("slab+chunk", size);
   const slab = work.subarray(0, tc * plane), chunk = work.subarray(tc * plane);
   const partials = new Map<number, ShiftedPointSums>();
   let rawBytes = 0, storedBytes = 0;
@@ -307,7 +312,18 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
     for (let i0 = 0; i0 < nlat; i0 += clat) {
       for (let j0 = 0; j0 < nlon; j0 += clon) {
         const rows = Math.min(clat, nlat - i0), cols = Math.min(clon, nlon - j0);
-        if (rows < clat || cols < clon || c1 - c0 < tc) chunk.fill(NaN); // edge tiles: NaN outside the grid
+        const edge = rows < clat || cols < clon || c1 - c0 < tc;
+        if (ws && !edge) {
+          // A whole tile: statistics and shuffle read it in the slab.
+          for (const [acc, from, steps] of monthRuns) {
+            acc.addBlock(slab, from * plane + i0 * nlon + j0, plane, nlon, steps, rows, cols, i0 * nlon + j0, nlon);
+            if (acc.min === -Infinity || acc.max === Infinity) { for (const check of deferred) check(); }
+          }
+          const shuffled = ws.gatherShuffle(i0 * nlon + j0, plane, nlon, tc, clat, clon);
+          storedBytes += writer.writeShuffledChunk([c0 / tc, ...target.prefix, i0 / clat, j0 / clon], shuffled);
+          continue;
+        }
+        if (edge) chunk.fill(NaN); // edge tiles: NaN outside the grid
         for (let t = 0; t < c1 - c0; t++) {
           for (let i = 0; i < rows; i++) {
             const from = t * plane + (i0 + i) * nlon + j0;
@@ -325,8 +341,14 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
           // The statistics saw every value of the tile: an infinite extreme means ±Inf came in.
           if (acc.min === -Infinity || acc.max === Infinity) { for (const check of deferred) check(); }
         }
+        const coords = [c0 / tc, ...target.prefix, i0 / clat, j0 / clon];
         if (shard) shard.push(chunk.slice());
-        else storedBytes += writer.writeChunk([c0 / tc, ...target.prefix, i0 / clat, j0 / clon], chunk);
+        else if (ws) {
+          storedBytes += writer.writeShuffledChunk(
+            coords,
+            ws.gatherShuffle(tc * plane, clat * clon, clon, tc, clat, clon),
+          );
+        } else storedBytes += writer.writeChunk(coords, chunk);
       }
     }
     if (shard) storedBytes += writer.writeShard([c0 / tc, ...target.prefix, 0, 0], shard);

@@ -23,6 +23,7 @@
  */
 import { type Inflater, inflater } from "../../zarr/deflate.ts";
 import { simdUnshuffle } from "../../zarr/simd.ts";
+import { tileWorkspaceOf } from "../../zarr/simd_tiles.ts";
 import { adviseHugePages } from "../../zarr/malloc.ts";
 import { lookup3Matches } from "./lookup3.ts";
 
@@ -894,7 +895,10 @@ export class Hdf5Variable {
             if (simd) {
               const input = simd.input(n);
               if (data.buffer !== input.buffer || data.byteOffset !== 0) input.set(data);
-              simd.unshuffle4(n, target);
+              // Into a conversion's slab: unshuffled straight there, without a copy out of the module.
+              const slab = tileWorkspaceOf(target);
+              if (slab) slab.unshuffleInto(n, target);
+              else simd.unshuffle4(n, target);
             } else if (data === target) {
               const copy = buffer(n);
               copy.set(data);
