@@ -9,7 +9,7 @@
  *
  * @module
  */
-import * as zlib from "node:zlib";
+import { nodeZlib } from "./node_zlib.ts";
 import { zstd } from "./zstd.ts";
 import { simdUnshuffle } from "./simd.ts";
 import { ConfigError } from "../errors.ts";
@@ -192,8 +192,8 @@ function zstdCodec(level: number): ByteCodec {
 function gzipCodec(level: number): ByteCodec {
   return {
     name: "gzip",
-    encode: (b) => plain(zlib.gzipSync(b, { level })),
-    decode: (b) => plain(zlib.gunzipSync(b)),
+    encode: (b) => plain(nodeZlib().gzipSync(b, { level })),
+    decode: (b) => plain(nodeZlib().gunzipSync(b)),
     v2: () => ({ role: "compressor", config: { id: "gzip", level } }),
     v3: () => ({ name: "gzip", configuration: { level } }),
   };

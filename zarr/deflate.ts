@@ -12,7 +12,7 @@
  * @module
  */
 import { openSystemLibrary } from "../ffi.ts";
-import * as zlib from "node:zlib";
+import { nodeZlib } from "./node_zlib.ts";
 
 /** A zlib-format inflater. */
 export interface Inflater {
@@ -53,7 +53,7 @@ export const nodeInflater: Inflater = {
   inflate(src, into) {
     let out: Uint8Array;
     try {
-      out = zlib.inflateSync(src);
+      out = nodeZlib().inflateSync(src);
     } catch (e) {
       throw new Error(`zlib: ${(e as Error).message}`);
     }

@@ -11,7 +11,8 @@
  */
 import { openSystemLibrary } from "../ffi.ts";
 import { adviseHugePages } from "./malloc.ts";
-import * as zlib from "node:zlib";
+import type * as Zlib from "node:zlib";
+import { nodeZlib } from "./node_zlib.ts";
 
 /** A zstd implementation. */
 export interface Zstd {
@@ -53,14 +54,14 @@ const SYMBOLS = {
 export const nodeZstd: Zstd = {
   name: "node:zlib",
   compress: (src, level) => {
-    const out = zlib.zstdCompressSync(src, {
-      params: { [zlib.constants.ZSTD_c_compressionLevel]: level },
+    const out = nodeZlib().zstdCompressSync(src, {
+      params: { [nodeZlib().constants.ZSTD_c_compressionLevel]: level },
       pledgedSrcSize: src.length,
-    } as zlib.ZstdOptions);
+    } as Zlib.ZstdOptions);
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   },
   decompress: (src, size, into) => {
-    const out = zlib.zstdDecompressSync(src);
+    const out = nodeZlib().zstdDecompressSync(src);
     if (size >= 0 && out.length !== size) throw new Error(`zstd frame holds ${out.length} bytes, expected ${size}`);
     if (into) {
       into.set(out);
