@@ -167,7 +167,9 @@ export class ShiftedPointSums {
    * (the SIMD kernel's sums are bit-identical to it; tests compare them).
    */
   constructor(points: number, options: { simd?: boolean } = {}) {
-    this.simd = options.simd === false ? undefined : simdSumsMemory(points, SIMD_BLOCK_BYTES);
+    // Room after the sums for a copied block, later for the results and coefficient planes of finish.
+    const room = Math.max(SIMD_BLOCK_BYTES, 32 + 8 * points);
+    this.simd = options.simd === false ? undefined : simdSumsMemory(points, room);
     if (this.simd) {
       // Planes of sums are tens of MB, touched all over by the first plane added.
       adviseHugePages(new Uint8Array(this.simd.memory.buffer));
@@ -375,8 +377,9 @@ export class ShiftedPointSums {
    * fresh arrays would cost memory and page faults), so the accumulator
    * takes no more values afterwards.
    */
-  finish(): { points: PointMoments; global: Moments } {
+  finish(): { points: PointMoments; global: Moments; coefficients?: Float32Array } {
     if (this.finished) throw new Error("ShiftedPointSums: finished twice");
+    if (this.simd) return this.finishSimd();
     const { n, s1, s2 } = this;
     const mean = this.shift ?? new Float64Array(n.length);
     for (let i = 0; i < n.length; i++) {
@@ -394,5 +397,30 @@ export class ShiftedPointSums {
     const global = points.pooled();
     if (global.count > 0) (global.min = this.min, global.max = this.max);
     return { points, global };
+  }
+
+  /**
+   * {@link finish} in the kernel's module, with the coefficient planes
+   * (float32 mean, then std; as {@link PointMoments.coefficientsInto}
+   * fills them) computed on the way: one module call instead of four
+   * passes of scalar code, which also costs tens of milliseconds per
+   * thread before the JIT has compiled it.
+   */
+  private finishSimd(): { points: PointMoments; global: Moments; coefficients: Float32Array } {
+    const { memory, finish } = this.simd!;
+    const points = this.n.length;
+    // After the sums and min/max lanes, where blocks were copied: results, then the coefficient planes.
+    const results = 32 * points + 32, coefficients = results + 32;
+    const grow = Math.ceil((coefficients + 8 * points) / 65536) - memory.buffer.byteLength / 65536;
+    if (grow > 0) (memory.grow(grow), this.bind(points));
+    finish(points, 8 * points, coefficients, results);
+    this.finished = true;
+    const [count, mean, m2] = new Float64Array(memory.buffer, results, 3);
+    const global = count === 0 ? emptyMoments() : { count, mean, m2, min: this.min, max: this.max };
+    return {
+      points: new PointMoments(points, this.n, this.shift!, this.s2),
+      global,
+      coefficients: new Float32Array(memory.buffer, coefficients, 2 * points),
+    };
   }
 }

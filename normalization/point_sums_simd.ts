@@ -367,12 +367,205 @@ function blockBody(dataMemory: number, sumsMemory: number): number[] {
  */
 function moduleBytes(withWorkspace: boolean): Uint8Array<ArrayBuffer> {
   const params = new Array(10).fill(0x7f);
-  if (!withWorkspace) return wasmModule([{ name: "block", params, result: [], body: blockBody(0, 0) }]);
+  const finish = {
+    name: "finish",
+    params: [0x7f, 0x7f, 0x7f, 0x7f],
+    result: [],
+    body: finishBody(withWorkspace ? 1 : 0),
+  };
+  if (!withWorkspace) return wasmModule([{ name: "block", params, result: [], body: blockBody(0, 0) }, finish]);
   return wasmModule([
     { name: "block", params, result: [], body: blockBody(1, 1) },
     { name: "blockWorkspace", params, result: [], body: blockBody(0, 1) },
+    finish,
   ], { imported: ["workspace"] });
 }
+
+/**
+ * finish(points, planeBytes, coefficients, results): the scalar code's
+ * `finish`, `pooled` and `coefficientsInto` in one module, operation for
+ * operation (so bit-identical): per point, mean into the shift array and
+ * M2 into the sums of squares (both 0 where nothing was counted); the
+ * float32 mean plane then std plane at `coefficients` (NaN where nothing
+ * was counted); and at `results` the pooled count, mean and M2 as float64.
+ */
+function finishBody(sums: number): number[] {
+  const [POINTS, PLANE, COEF, RESULTS] = [0, 1, 2, 3];
+  const [I, P8, Q4] = [4, 5, 6];
+  const [C, A, MEAN, M2, NT, SUM, MU, TOTAL, D] = [7, 8, 9, 10, 11, 12, 13, 14, 15];
+  const F64_LOAD = 0x2b, F64_STORE = 0x39, F32_STORE = 0x38;
+  const [F64_EQ, F64_ADD, F64_SUB, F64_MUL, F64_DIV, F64_MAX, F64_SQRT, DEMOTE_F32] = [
+    0x61,
+    0xa0,
+    0xa1,
+    0xa2,
+    0xa3,
+    0xa5,
+    0x9f,
+    0xb6,
+  ];
+  const f64 = (v: number) => [0x44, ...new Uint8Array(new Float64Array([v]).buffer)];
+  const f32NaN = [0x43, 0x00, 0x00, 0xc0, 0x7f];
+  const m8 = (offset = 0) => memarg8(sums, offset);
+  const m4 = (offset = 0) => memarg4(sums, offset);
+  /** Address of array k (0 count, 1 sum, 2 sum of squares, 3 shift) at point i: p8 + k · planeBytes. */
+  const at = (k: number) => k === 0 ? get(P8) : [...get(P8), ...get(PLANE), ...i32(k), I32_MUL, I32_ADD];
+  const loadArray = (k: number) => [...at(k), F64_LOAD, ...m8()];
+  const storeArray = (k: number, value: number[]) => [...at(k), ...value, F64_STORE, ...m8()];
+  /** Address of the mean (plane 0) or std (plane 1) coefficient of point i: coef + 4i + plane · 4 · points. */
+  const coefAt = (plane: number) => [
+    ...get(COEF),
+    ...get(Q4),
+    I32_ADD,
+    ...(plane ? [...get(POINTS), ...i32(4), I32_MUL, I32_ADD] : []),
+  ];
+  const forPoints = (body: number[]) => [
+    ...i32(0),
+    ...set(I),
+    ...BLOCK,
+    ...LOOP,
+    ...get(I),
+    ...get(POINTS),
+    I32_GE_U,
+    ...brIf(1),
+    ...get(I),
+    ...i32(8),
+    I32_MUL,
+    ...set(P8),
+    ...get(I),
+    ...i32(4),
+    I32_MUL,
+    ...set(Q4),
+    ...loadArray(0),
+    ...set(C),
+    ...body,
+    ...get(I),
+    ...i32(1),
+    I32_ADD,
+    ...set(I),
+    ...br(0),
+    END,
+    END,
+  ];
+  const first = forPoints([
+    ...get(C),
+    ...f64(0),
+    F64_EQ,
+    0x04,
+    0x40, // if nothing counted
+    ...storeArray(3, f64(0)),
+    ...storeArray(2, f64(0)),
+    ...f64(0),
+    ...set(MEAN),
+    ...coefAt(0),
+    ...f32NaN,
+    F32_STORE,
+    ...m4(),
+    ...coefAt(1),
+    ...f32NaN,
+    F32_STORE,
+    ...m4(),
+    0x05, // else
+    ...loadArray(1),
+    ...get(C),
+    F64_DIV,
+    ...set(A),
+    ...loadArray(3),
+    ...get(A),
+    F64_ADD,
+    ...set(MEAN),
+    ...storeArray(3, get(MEAN)),
+    ...f64(0),
+    ...loadArray(2),
+    ...loadArray(1),
+    ...get(A),
+    F64_MUL,
+    F64_SUB,
+    F64_MAX,
+    ...set(M2),
+    ...storeArray(2, get(M2)),
+    ...coefAt(0),
+    ...get(MEAN),
+    DEMOTE_F32,
+    F32_STORE,
+    ...m4(),
+    ...coefAt(1),
+    ...get(M2),
+    ...get(C),
+    F64_DIV,
+    F64_SQRT,
+    DEMOTE_F32,
+    F32_STORE,
+    ...m4(),
+    END,
+    // pooled: n += count, sum += count · mean
+    ...get(NT),
+    ...get(C),
+    F64_ADD,
+    ...set(NT),
+    ...get(SUM),
+    ...get(C),
+    ...get(MEAN),
+    F64_MUL,
+    F64_ADD,
+    ...set(SUM),
+  ]);
+  const second = forPoints([
+    ...get(C),
+    ...f64(0),
+    F64_EQ,
+    0x45, // i32.eqz: counted points only
+    0x04,
+    0x40,
+    ...loadArray(3),
+    ...get(MU),
+    F64_SUB,
+    ...set(D),
+    ...get(TOTAL),
+    ...loadArray(2),
+    ...get(C),
+    ...get(D),
+    F64_MUL,
+    ...get(D),
+    F64_MUL,
+    F64_ADD,
+    F64_ADD,
+    ...set(TOTAL),
+    END,
+  ]);
+  return [
+    0x02,
+    0x03,
+    0x7f,
+    0x09,
+    0x7c,
+    ...first,
+    ...get(SUM),
+    ...get(NT),
+    F64_DIV,
+    ...set(MU),
+    ...second,
+    ...get(RESULTS),
+    ...get(NT),
+    F64_STORE,
+    ...m8(0),
+    ...get(RESULTS),
+    ...get(MU),
+    F64_STORE,
+    ...m8(8),
+    ...get(RESULTS),
+    ...get(TOTAL),
+    F64_STORE,
+    ...m8(16),
+    END,
+  ];
+}
+
+/** A scalar load or store immediate of an 8-byte (memarg8) or 4-byte (memarg4) value in memory `memory`. */
+const memarg8 = (memory: number, offset: number) =>
+  memory === 0 ? [0x03, ...leb128(offset)] : [0x43, ...leb128(memory), ...leb128(offset)];
+const memarg4 = (memory: number, offset: number) =>
+  memory === 0 ? [0x02, ...leb128(offset)] : [0x42, ...leb128(memory), ...leb128(offset)];
 
 /** The compiled module (with or without the workspace); null where WebAssembly SIMD is missing. */
 let compiled: WebAssembly.Module | null | undefined;
@@ -399,6 +592,8 @@ export interface SimdSumsMemory {
   block: SumsKernel;
   /** The kernel over values in the tile workspace (`data` a byte offset there), where there is one. */
   blockWorkspace?: SumsKernel;
+  /** See {@link finishBody}; offsets in bytes. */
+  finish(points: number, planeBytes: number, coefficients: number, results: number): void;
   /** The tile workspace's memory `blockWorkspace` reads. */
   workspace?: WebAssembly.Memory;
 }
@@ -422,6 +617,7 @@ export function simdSumsMemory(points: number, blockBytes: number): SimdSumsMemo
     memory,
     block: instance.exports.block as SumsKernel,
     blockWorkspace: instance.exports.blockWorkspace as SumsKernel | undefined,
+    finish: instance.exports.finish as SimdSumsMemory["finish"],
     workspace,
   };
 }

@@ -104,6 +104,10 @@ Deno.test("per-point sums in SIMD are bit-identical to the scalar code (NaN, ±I
   assert.deepEqual(bits(a.points.m2), bits(b.points.m2));
   assert.deepEqual(a.global, b.global);
   assert.ok(a.points.count.some((c) => c === 0) && [...a.points.m2].some((m) => Number.isNaN(m)));
+  // The coefficient planes computed on the way equal the scalar ones, bit for bit (NaN where nothing counted).
+  const f32bits = (x: Float32Array) => [...new Uint32Array(x.buffer, x.byteOffset, x.length)];
+  assert.ok(a.coefficients && !b.coefficients);
+  assert.deepEqual(f32bits(a.coefficients), f32bits(b.points.coefficientsInto(new Float32Array(2 * plane))));
   // A larger block than the kernel's room grows its memory and keeps the sums.
   const big = new ShiftedPointSums(plane), bigScalar = new ShiftedPointSums(plane, { simd: false });
   const tall = planes(1000, rows, cols, 11);

@@ -115,18 +115,21 @@ export interface MergeResult {
 }
 
 /** Coefficient chunk buffer of this thread, reused by every month written. */
-let coefficients = new Float32Array(0);
+let coefficientBuffer = new Float32Array(0);
 
 /**
  * Write one month of a target: its per-point count, mean and M2 and the
- * local coefficients of every set. Statistics that are not finite (values
- * too large for float64) are a {@link StoreError} naming field, level, month.
+ * local coefficients of every set (from `planes`, mean then std as
+ * float32, when the caller has them; else computed from `points`).
+ * Statistics that are not finite (values too large for float64) are a
+ * {@link StoreError} naming field, level, month.
  */
 export function writeMonthStatistics(
   target: StatisticsTarget,
   month: number,
   global: Moments,
   points: PointMoments,
+  planes?: Float32Array,
 ): void {
   if (global.count > 0 && ![global.mean, global.m2, global.min, global.max].every(Number.isFinite)) {
     const where = target.label.level === undefined ? "" : ` level ${target.label.level}`;
@@ -144,8 +147,13 @@ export function writeMonthStatistics(
   count.writeChunk(coords, points.count);
   mean.writeChunk(coords, points.mean);
   m2.writeChunk(coords, points.m2);
-  if (coefficients.length < 2 * target.plane) adviseHugePages(coefficients = new Float32Array(2 * target.plane));
-  const both = points.coefficientsInto(coefficients);
+  let both = planes;
+  if (!both) {
+    if (coefficientBuffer.length < 2 * target.plane) {
+      adviseHugePages(coefficientBuffer = new Float32Array(2 * target.plane));
+    }
+    both = points.coefficientsInto(coefficientBuffer);
+  }
   for (const s of target.localSets) {
     const set = { norm: writer(s.root, s.norm), normSfc: writer(s.root, s.normSfc) };
     writeLocalCoefficientChunk(set, target.sfc, month, target.field, target.level, both);

@@ -60,7 +60,8 @@ export async function runJob(job: PoolJob, ctx: TaskContext): Promise<ConvertJob
     const written = new Set<number>();
     for (const p of r.partials) {
       if (!job.finishes?.ownMonths.includes(p.month)) continue;
-      writeMonthStatistics(job.finishes, p.month, p.global, new PointMoments(p.count.length, p.count, p.mean, p.m2));
+      const points = new PointMoments(p.count.length, p.count, p.mean, p.m2);
+      writeMonthStatistics(job.finishes, p.month, p.global, points, p.coefficients);
       written.add(p.month);
     }
     const seal = writeTaskStats(job.statsFile, r, written);

@@ -103,6 +103,8 @@ export interface MonthPartial {
   mean: Float64Array;
   /** Per-point M2. */
   m2: Float64Array;
+  /** Mean then std plane as float32, where the statistics module computed them on the way (else from the arrays). */
+  coefficients?: Float32Array;
 }
 
 /** What a finished task reports. */
@@ -359,8 +361,8 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
     rawBytes,
     storedBytes,
     partials: [...partials].map(([month, acc]) => {
-      const { points, global } = acc.finish();
-      return { month, global, count: points.count, mean: points.mean, m2: points.m2 };
+      const { points, global, coefficients } = acc.finish();
+      return { month, global, count: points.count, mean: points.mean, m2: points.m2, coefficients };
     }),
   };
 }
