@@ -12,6 +12,7 @@ import { dirname, join } from "node:path";
 import { crc32c } from "./crc32c.ts";
 import { IncompleteStoreError, StoreError } from "../errors.ts";
 import { beforeWrite, faultPoint, writeBytesSync } from "./durable.ts";
+import { adviseHugePages } from "./malloc.ts";
 import { zstd } from "./zstd.ts";
 import { simdUnshuffle } from "./simd.ts";
 import {
@@ -209,35 +210,49 @@ export class ArrayWriter {
   writeShard(shardCoords: number[], chunks: (ChunkData | undefined)[]): number {
     const path = join(this.root, this.path, chunkKey(this.format, shardCoords));
     const index = new BigUint64Array(chunks.length * 2).fill(0xffffffffffffffffn);
-    const parts: Uint8Array[] = [];
-    let offset = 0;
+    const indexBytes = new Uint8Array(index.buffer);
+    // Room for the chunks as they are (encoded ones are rarely larger): one allocation for a fresh writer.
+    this.shardRoom(chunks.reduce((a, c) => a + (c?.byteLength ?? 0), indexBytes.length + 4));
+    let offset = 0, stored = 0;
     chunks.forEach((data, k) => {
       if (!data || (isFloat(this.spec.dtype) && allNaN(data as Float32Array))) return; // empty per the index
-      const enc = encodeChunk(this.pipeline, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      // Encoded transiently (a view of the codecs' reused buffers) and appended at once.
+      const enc = encodeChunk(this.pipeline, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), true);
+      this.shardRoom(offset + enc.length).set(enc, offset);
       index[2 * k] = BigInt(offset);
       index[2 * k + 1] = BigInt(enc.length);
-      parts.push(enc);
       offset += enc.length;
+      stored++;
     });
     beforeWrite(path);
-    if (parts.length === 0 && !this.spec.complete) {
+    if (stored === 0 && !this.spec.complete) {
       try {
         Deno.removeSync(path);
       } catch { /* not there */ }
       faultPoint(path);
       return 0;
     }
-    const indexBytes = new Uint8Array(index.buffer);
-    const out = new Uint8Array(offset + indexBytes.length + 4);
-    let o = 0;
-    for (const p of parts) (out.set(p, o), o += p.length);
-    out.set(indexBytes, o);
-    new DataView(out.buffer).setUint32(o + indexBytes.length, crc32c(indexBytes), true);
+    const size = offset + indexBytes.length + 4;
+    const out = this.shardRoom(size).subarray(0, size);
+    out.set(indexBytes, offset);
+    new DataView(out.buffer, out.byteOffset).setUint32(offset + indexBytes.length, crc32c(indexBytes), true);
     this.ensureDir(dirname(path));
     writeBytesSync(path, out);
     faultPoint(path);
-    return out.length;
+    return size;
   }
+
+  /** This writer's shard buffer, reused shard after shard, grown to at least `bytes` (keeping its content). */
+  private shardRoom(bytes: number): Uint8Array {
+    if (this.shardBuffer.length < bytes) {
+      const grown = new Uint8Array(Math.max(bytes, Math.ceil(this.shardBuffer.length * 1.5)));
+      adviseHugePages(grown);
+      grown.set(this.shardBuffer);
+      this.shardBuffer = grown;
+    }
+    return this.shardBuffer;
+  }
+  private shardBuffer = new Uint8Array(0);
 
   /** Number of chunks along each dimension. */
   get chunkGrid(): number[] {

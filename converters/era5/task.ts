@@ -344,8 +344,12 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
           if (acc.min === -Infinity || acc.max === Infinity) { for (const check of deferred) check(); }
         }
         const coords = [c0 / tc, ...target.prefix, i0 / clat, j0 / clon];
-        if (shard) shard.push(chunk.slice());
-        else if (ws) {
+        if (shard) {
+          // A copy per chunk of the shard, in buffers kept for the next shard (fresh memory costs page faults).
+          const copy = ctx.buffer(`shard chunk ${shard.length}`, chunk.length);
+          copy.set(chunk);
+          shard.push(copy);
+        } else if (ws) {
           storedBytes += writer.writeShuffledChunk(
             coords,
             ws.gatherShuffle(tc * plane, clat * clon, clon, tc, clat, clon),
