@@ -31,6 +31,34 @@ export function sleb128(n: number): number[] {
   }
 }
 
+/** i32.const `v`. */
+export const i32Const = (v: number): number[] => [0x41, ...sleb128(v)];
+/** i32 opcodes the kernels use. */
+export const I32 = { add: 0x6a, sub: 0x6b, mul: 0x6c, ltU: 0x49, gtU: 0x4b, geU: 0x4f, eqz: 0x45 } as const;
+/** Structured control: `block` and `loop` without results, `end`, branches to a depth. */
+export const BLOCK: number[] = [0x02, 0x40], LOOP: number[] = [0x03, 0x40], END = 0x0b;
+/** br to label `depth`. */
+export const br = (depth: number): number[] => [0x0c, depth];
+/** br_if to label `depth`. */
+export const brIf = (depth: number): number[] => [0x0d, depth];
+/** v128.load / v128.store in memory `memory` at `offset` (added to the address on the stack). */
+export const v128Load = (memory = 0, offset = 0): number[] => [0xfd, 0x00, ...memarg(memory, offset)];
+/** v128.store (address, then value on the stack). */
+export const v128Store = (memory = 0, offset = 0): number[] => [0xfd, 0x0b, ...memarg(memory, offset)];
+/** i8x16.shuffle with the 16 lane indices (0–15 first operand, 16–31 second). */
+export const i8x16Shuffle = (lanes: number[]): number[] => [0xfd, 0x0d, ...lanes];
+
+/**
+ * Grow `memory` to at least `bytes`; true when it grew. Growing replaces
+ * its buffer: views taken before are stale and must be taken again.
+ */
+export function growMemory(memory: WebAssembly.Memory, bytes: number): boolean {
+  const need = Math.ceil(bytes / 65536) - memory.buffer.byteLength / 65536;
+  if (need <= 0) return false;
+  memory.grow(need);
+  return true;
+}
+
 /** local.get / local.set of local `i`. */
 export const localGet = (i: number): number[] => [0x20, i];
 /** local.set of local `i`. */
@@ -85,9 +113,9 @@ export function wasmModule(functions: WasmFunction[], memories: WasmMemories = {
   ]);
 }
 
-/** A load or store immediate (alignment hint 1) for memory `memory` at `offset` (multi-memory encoding past 0). */
-export function memarg(memory: number, offset = 0): number[] {
-  return memory === 0 ? [0x00, ...leb128(offset)] : [0x40, ...leb128(memory), ...leb128(offset)];
+/** A load or store immediate for memory `memory` at `offset`, alignment hint 2^`alignLog2` (multi-memory encoding past memory 0). */
+export function memarg(memory: number, offset = 0, alignLog2 = 0): number[] {
+  return memory === 0 ? [alignLog2, ...leb128(offset)] : [0x40 | alignLog2, ...leb128(memory), ...leb128(offset)];
 }
 
 /** Instantiate module bytes, or undefined where the engine rejects them (no SIMD). */

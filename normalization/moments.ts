@@ -7,6 +7,7 @@
  */
 import { adviseHugePages } from "../zarr/malloc.ts";
 import { type SimdSumsMemory, simdSumsMemory } from "./point_sums_simd.ts";
+import { growMemory } from "../wasm.ts";
 
 /** Room for values after the sums in the kernel's memory: one 6 × 91 × 180 chunk (grown for larger blocks). */
 const SIMD_BLOCK_BYTES = 6 * 91 * 180 * 4;
@@ -280,8 +281,7 @@ export class ShiftedPointSums {
     } else {
       // Otherwise the block's values as they lie (same strides), copied after the sums.
       const span = (steps - 1) * stepStride + (rows - 1) * rowStride + cols;
-      const grow = Math.ceil((scratch + 4 * span) / 65536) - memory.buffer.byteLength / 65536;
-      if (grow > 0) (memory.grow(grow), this.bind(points));
+      if (growMemory(memory, scratch + 4 * span)) this.bind(points);
       new Float32Array(memory.buffer, scratch, span).set(data.subarray(offset, offset + span));
     }
     const lanes = new Float32Array(memory.buffer, minmax, 8);
@@ -411,8 +411,7 @@ export class ShiftedPointSums {
     const points = this.n.length;
     // After the sums and min/max lanes, where blocks were copied: results, then the coefficient planes.
     const results = 32 * points + 32, coefficients = results + 32;
-    const grow = Math.ceil((coefficients + 8 * points) / 65536) - memory.buffer.byteLength / 65536;
-    if (grow > 0) (memory.grow(grow), this.bind(points));
+    if (growMemory(memory, coefficients + 8 * points)) this.bind(points);
     finish(points, 8 * points, coefficients, results);
     this.finished = true;
     const [count, mean, m2] = new Float64Array(memory.buffer, results, 3);

@@ -10,23 +10,36 @@
  *
  * @module
  */
-import { leb128, localGet, localSet, memarg, sleb128, wasmModule } from "../wasm.ts";
+import {
+  BLOCK,
+  br,
+  brIf,
+  END,
+  growMemory,
+  I32,
+  i32Const as i32,
+  i8x16Shuffle as shuffle,
+  leb128,
+  localGet as get,
+  localSet as set,
+  LOOP,
+  memarg,
+  v128Load,
+  v128Store,
+  wasmModule,
+} from "../wasm.ts";
 import { tileWorkspace } from "../zarr/simd_tiles.ts";
 
-const get = localGet, set = localSet;
-const i32 = (v: number) => [0x41, ...sleb128(v)];
-const [I32_ADD, I32_SUB, I32_MUL, I32_LT_U, I32_GE_U] = [0x6a, 0x6b, 0x6c, 0x49, 0x4f];
+const { add: I32_ADD, sub: I32_SUB, mul: I32_MUL, ltU: I32_LT_U, geU: I32_GE_U } = I32;
 const F64_CONVERT_I32_U = 0xb8;
-const BLOCK = [0x02, 0x40], LOOP = [0x03, 0x40], IF = [0x04, 0x40], END = 0x0b;
-const br = (depth: number) => [0x0c, depth], brIf = (depth: number) => [0x0d, depth];
+const IF = [0x04, 0x40];
 const simd = (op: number) => [0xfd, ...leb128(op)];
 /** Memory indices the body being assembled uses: values read (`data`), sums (`sums`); see {@link blockBody}. */
 const memories = { data: 0, sums: 0 };
-const loadData = (offset = 0) => [...simd(0x00), ...memarg(memories.data, offset)];
-const loadSums = (offset = 0) => [...simd(0x00), ...memarg(memories.sums, offset)];
-const storeSums = (offset = 0) => [...simd(0x0b), ...memarg(memories.sums, offset)];
+const loadData = (offset = 0) => v128Load(memories.data, offset);
+const loadSums = (offset = 0) => v128Load(memories.sums, offset);
+const storeSums = (offset = 0) => v128Store(memories.sums, offset);
 const vconst = (bytes: number[]) => [...simd(0x0c), ...bytes];
-const shuffle = (lanes: number[]) => [...simd(0x0d), ...lanes];
 const F64X2_SPLAT = simd(0x14), F32X4_EQ = simd(0x41), F64X2_EQ = simd(0x47), F64X2_NE = simd(0x48);
 const V128_OR = simd(0x50), BITSELECT = simd(0x52), ANY_TRUE = simd(0x53);
 const DEMOTE = simd(0x5e), PROMOTE_LOW = simd(0x5f);
@@ -406,8 +419,8 @@ function finishBody(sums: number): number[] {
   ];
   const f64 = (v: number) => [0x44, ...new Uint8Array(new Float64Array([v]).buffer)];
   const f32NaN = [0x43, 0x00, 0x00, 0xc0, 0x7f];
-  const m8 = (offset = 0) => memarg8(sums, offset);
-  const m4 = (offset = 0) => memarg4(sums, offset);
+  const m8 = (offset = 0) => memarg(sums, offset, 3);
+  const m4 = (offset = 0) => memarg(sums, offset, 2);
   /** Address of array k (0 count, 1 sum, 2 sum of squares, 3 shift) at point i: p8 + k · planeBytes. */
   const at = (k: number) => k === 0 ? get(P8) : [...get(P8), ...get(PLANE), ...i32(k), I32_MUL, I32_ADD];
   const loadArray = (k: number) => [...at(k), F64_LOAD, ...m8()];
@@ -561,12 +574,6 @@ function finishBody(sums: number): number[] {
   ];
 }
 
-/** A scalar load or store immediate of an 8-byte (memarg8) or 4-byte (memarg4) value in memory `memory`. */
-const memarg8 = (memory: number, offset: number) =>
-  memory === 0 ? [0x03, ...leb128(offset)] : [0x43, ...leb128(memory), ...leb128(offset)];
-const memarg4 = (memory: number, offset: number) =>
-  memory === 0 ? [0x02, ...leb128(offset)] : [0x42, ...leb128(memory), ...leb128(offset)];
-
 /** The compiled module (with or without the workspace); null where WebAssembly SIMD is missing. */
 let compiled: WebAssembly.Module | null | undefined;
 
@@ -611,8 +618,7 @@ export function simdSumsMemory(points: number, blockBytes: number): SimdSumsMemo
   if (!compiled) return undefined;
   const instance = new WebAssembly.Instance(compiled, workspace ? { env: { workspace } } : {});
   const memory = instance.exports.memory as WebAssembly.Memory;
-  const need = Math.ceil((32 * points + 32 + blockBytes) / 65536) - memory.buffer.byteLength / 65536;
-  if (need > 0) memory.grow(need);
+  growMemory(memory, 32 * points + 32 + blockBytes);
   return {
     memory,
     block: instance.exports.block as SumsKernel,

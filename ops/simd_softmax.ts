@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { instantiate, leb128, localGet, localSet, type WasmFunction, wasmModule } from "../wasm.ts";
+import { growMemory, instantiate, leb128, localGet, localSet, type WasmFunction, wasmModule } from "../wasm.ts";
 
 const f32 = (v: number): number[] => [0x43, ...new Uint8Array(Float32Array.of(v).buffer)];
 const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...LEB(op), ...imm];
@@ -396,8 +396,7 @@ export function simdRows(): SimdRows | undefined {
   instance = {
     blocks(n) {
       if (n > size || views[0].buffer !== memory.buffer) {
-        const need = Math.ceil((8 * n + 64) / 65536) - memory.buffer.byteLength / 65536;
-        if (need > 0) memory.grow(need);
+        growMemory(memory, 8 * n + 64);
         size = Math.max(n, size);
         bOff = Math.ceil((4 * size) / 16) * 16;
         views = [new Float32Array(memory.buffer, 0, size), new Float32Array(memory.buffer, bOff, size)];

@@ -7,29 +7,45 @@
  *
  * @module
  */
-import { instantiate, leb128, localGet, localSet, sleb128, wasmModule } from "../wasm.ts";
+import {
+  BLOCK,
+  br,
+  brIf,
+  END,
+  growMemory,
+  I32,
+  i32Const as i32,
+  i8x16Shuffle as shuffle,
+  instantiate,
+  localGet as get,
+  localSet as set,
+  LOOP,
+  v128Load,
+  v128Store,
+  wasmModule,
+} from "../wasm.ts";
 import { adviseHugePages } from "./malloc.ts";
 
-const LEB = leb128, SLEB = sleb128;
-
-// Opcodes used.
-const get = localGet, set = localSet;
-const I32_ADD = 0x6a, I32_MUL = 0x6c, I32_GE_U = 0x4f, I32_SHL = 0x74;
-const i32 = (v: number) => [0x41, ...SLEB(v)];
-const load = (offset = 0) => [0xfd, 0x00, 0x00, ...LEB(offset)];
-const store = (offset: number) => [0xfd, 0x0b, 0x00, ...LEB(offset)];
-const shuffle = (lanes: number[]) => [0xfd, 0x0d, ...lanes];
+const { add: I32_ADD, mul: I32_MUL, geU: I32_GE_U } = I32;
+const I32_SHL = 0x74;
+const load = (offset = 0) => v128Load(0, offset);
+const store = (offset: number) => v128Store(0, offset);
 /** Interleave bytes 0–7 (LO) or 8–15 (HI) of two vectors; then 16-bit pairs of two such vectors. */
-const BYTES_LO = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
-const BYTES_HI = BYTES_LO.map((x) => x + 8);
-const PAIRS_LO = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
-const PAIRS_HI = PAIRS_LO.map((x) => x + 8);
-/** Bytes 0 and 1 (EVEN) or 2 and 3 (ODD) of the eight elements in two vectors: two 8-byte half planes. */
-const PLANES_01 = [0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29];
-const PLANES_23 = PLANES_01.map((x) => x + 2);
+export const BYTES_LO = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
+/** See {@link BYTES_LO}. */
+export const BYTES_HI = BYTES_LO.map((x) => x + 8);
+/** See {@link BYTES_LO}. */
+export const PAIRS_LO = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
+/** See {@link BYTES_LO}. */
+export const PAIRS_HI = PAIRS_LO.map((x) => x + 8);
+/** Bytes 0 and 1 (01) or 2 and 3 (23) of the eight elements in two vectors: two 8-byte half planes. */
+export const PLANES_01 = [0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29];
+/** See {@link PLANES_01}. */
+export const PLANES_23 = PLANES_01.map((x) => x + 2);
 /** Low (LO8) or high (HI8) 8 bytes of two vectors joined. */
-const LO8 = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-const HI8 = LO8.map((x) => x + 8);
+export const LO8 = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+/** See {@link LO8}. */
+export const HI8 = LO8.map((x) => x + 8);
 
 /** shuffle4(src, dst, n, m): elements 0 … m−1 (m a multiple of 16) at src to planes of n bytes at dst. */
 function shuffleBody(): number[] {
@@ -115,11 +131,23 @@ function shuffleBody(): number[] {
   ];
 }
 
-/** unshuffle4(src, dst, n, m): planes of n bytes at src; elements 0 … m−1 (m a multiple of 16) to dst. */
-function moduleBytes(): Uint8Array<ArrayBuffer> {
+/**
+ * The body of unshuffle4(src, dst, n, m): byte planes of n bytes at `src`
+ * in memory `from`; elements 0 … m−1 (m a multiple of 16) to `dst` in
+ * memory `to` (zarr/simd_tiles.ts assembles it across two memories).
+ */
+export function unshuffleBody(from = 0, to = 0): number[] {
   const [SRC, DST, N, M, I, O, P, A, B, C, D] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const plane = (k: number) => k === 0 ? get(P) : [...get(P), ...get(N), ...i32(k), I32_MUL, I32_ADD];
-  const body = [
+  const plane = (k: number) =>
+    k === 0 ? [...get(P), ...v128Load(from)] : [...get(P), ...get(N), ...i32(k), I32_MUL, I32_ADD, ...v128Load(from)];
+  const half = (x: number, y: number, lanes: number[], k: number) => [
+    ...get(O),
+    ...get(x),
+    ...get(y),
+    ...shuffle(lanes),
+    ...v128Store(to, 16 * k),
+  ];
+  return [
     0x02, // locals: 3 × i32 (i, o, p), 4 × v128 (a, b, c, d)
     0x03,
     0x7f,
@@ -127,63 +155,36 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
     0x7b,
     ...get(DST),
     ...set(O),
-    0x02,
-    0x40, // block
-    0x03,
-    0x40, // loop
+    ...BLOCK,
+    ...LOOP,
     ...get(I),
     ...get(M),
     I32_GE_U,
-    0x0d,
-    0x01, // br_if out of the block
+    ...brIf(1),
     ...get(SRC),
     ...get(I),
     I32_ADD,
     ...set(P),
     ...plane(0),
-    ...load(),
     ...plane(1),
-    ...load(),
     ...shuffle(BYTES_LO),
     ...set(A),
     ...plane(0),
-    ...load(),
     ...plane(1),
-    ...load(),
     ...shuffle(BYTES_HI),
     ...set(B),
     ...plane(2),
-    ...load(),
     ...plane(3),
-    ...load(),
     ...shuffle(BYTES_LO),
     ...set(C),
     ...plane(2),
-    ...load(),
     ...plane(3),
-    ...load(),
     ...shuffle(BYTES_HI),
     ...set(D),
-    ...get(O),
-    ...get(A),
-    ...get(C),
-    ...shuffle(PAIRS_LO),
-    ...store(0),
-    ...get(O),
-    ...get(A),
-    ...get(C),
-    ...shuffle(PAIRS_HI),
-    ...store(16),
-    ...get(O),
-    ...get(B),
-    ...get(D),
-    ...shuffle(PAIRS_LO),
-    ...store(32),
-    ...get(O),
-    ...get(B),
-    ...get(D),
-    ...shuffle(PAIRS_HI),
-    ...store(48),
+    ...half(A, C, PAIRS_LO, 0),
+    ...half(A, C, PAIRS_HI, 1),
+    ...half(B, D, PAIRS_LO, 2),
+    ...half(B, D, PAIRS_HI, 3),
     ...get(I),
     ...i32(16),
     I32_ADD,
@@ -192,12 +193,16 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
     ...i32(64),
     I32_ADD,
     ...set(O),
-    0x0c,
-    0x00, // br to the loop
-    0x0b, // end loop
-    0x0b, // end block
-    0x0b, // end function
+    ...br(0),
+    END,
+    END,
+    END,
   ];
+}
+
+/** The module: unshuffle4 and shuffle4 over its own memory. */
+function moduleBytes(): Uint8Array<ArrayBuffer> {
+  const body = unshuffleBody();
   const sig = [0x7f, 0x7f, 0x7f, 0x7f];
   return wasmModule([
     { name: "unshuffle4", params: sig, result: [], body },
@@ -235,12 +240,8 @@ export function simdUnshuffle(): SimdUnshuffle | undefined {
   const run = wasm.exports.unshuffle4 as (src: number, dst: number, n: number, m: number) => void;
   const runShuffle = wasm.exports.shuffle4 as (src: number, dst: number, n: number, m: number) => void;
   const ensure = (bytes: number) => {
-    const need = Math.ceil(bytes / 65536) - memory.buffer.byteLength / 65536;
-    if (need > 0) {
-      memory.grow(need);
-      // Megabytes of fresh memory (a decoded input chunk and its unshuffled copy): see adviseHugePages.
-      adviseHugePages(new Uint8Array(memory.buffer));
-    }
+    // Megabytes of fresh memory (a decoded input chunk and its unshuffled copy): see adviseHugePages.
+    if (growMemory(memory, bytes)) adviseHugePages(new Uint8Array(memory.buffer));
   };
   instance = {
     memory,

@@ -14,106 +14,34 @@
  *
  * @module
  */
-import { localGet, localSet, memarg, sleb128, wasmModule } from "../wasm.ts";
+import {
+  BLOCK,
+  br,
+  brIf,
+  END,
+  growMemory,
+  I32,
+  i32Const as i32,
+  i8x16Shuffle as shuffle,
+  localGet as get,
+  localSet as set,
+  LOOP,
+  memarg,
+  v128Load,
+  v128Store,
+  wasmModule,
+} from "../wasm.ts";
 import { adviseHugePages } from "./malloc.ts";
-import { simdUnshuffle } from "./simd.ts";
+import { HI8, LO8, PLANES_01, PLANES_23, simdUnshuffle, unshuffleBody } from "./simd.ts";
 
-const get = localGet, set = localSet;
-const i32 = (v: number) => [0x41, ...sleb128(v)];
-const [I32_ADD, I32_MUL, I32_LT_U, I32_GE_U] = [0x6a, 0x6c, 0x49, 0x4f];
-const BLOCK = [0x02, 0x40], LOOP = [0x03, 0x40], END = 0x0b;
-const brIf = (depth: number) => [0x0d, depth], br = (depth: number) => [0x0c, depth];
+const { add: I32_ADD, mul: I32_MUL, ltU: I32_LT_U, gtU: I32_GT_U, geU: I32_GE_U } = I32;
 /** Memory indices in the module: the workspace, then the shuffle module's memory. */
 const WS = 0, SCRATCH = 1;
-const load = (memory: number, offset = 0) => [0xfd, 0x00, ...memarg(memory, offset)];
-const store = (memory: number, offset = 0) => [0xfd, 0x0b, ...memarg(memory, offset)];
 const load8 = (memory: number, offset = 0) => [0x2d, ...memarg(memory, offset)];
 const store8 = (memory: number, offset = 0) => [0x3a, ...memarg(memory, offset)];
-const shuffle = (lanes: number[]) => [0xfd, 0x0d, ...lanes];
-/** Interleave bytes 0–7 (LO) or 8–15 (HI) of two vectors; then 16-bit pairs of two such vectors. */
-const BYTES_LO = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
-const BYTES_HI = BYTES_LO.map((x) => x + 8);
-const PAIRS_LO = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
-const PAIRS_HI = PAIRS_LO.map((x) => x + 8);
-/** Bytes 0 and 1 (01) or 2 and 3 (23) of the eight elements in two vectors: two 8-byte half planes. */
-const PLANES_01 = [0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29];
-const PLANES_23 = PLANES_01.map((x) => x + 2);
-/** Low (LO8) or high (HI8) 8 bytes of two vectors joined. */
-const LO8 = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-const HI8 = LO8.map((x) => x + 8);
 
 /** local = local + value. */
 const bump = (local: number, by: number[]) => [...get(local), ...by, I32_ADD, ...set(local)];
-
-/**
- * unshuffleInto(src, dst, n, m): byte planes of n bytes at `src` in the
- * shuffle module's memory; elements 0 … m−1 (m a multiple of 16) to `dst`
- * in the workspace (the scalar rest is the caller's).
- */
-function unshuffleIntoBody(): number[] {
-  const [SRC, DST, N, M, I, O, P, A, B, C, D] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const plane = (k: number) => k === 0 ? get(P) : [...get(P), ...get(N), ...i32(k), I32_MUL, I32_ADD];
-  const pair = (x: number, y: number, lanes: number[], k: number) => [
-    ...get(O),
-    ...get(x),
-    ...get(y),
-    ...shuffle(lanes),
-    ...store(WS, 16 * k),
-  ];
-  return [
-    0x02,
-    0x03,
-    0x7f,
-    0x04,
-    0x7b,
-    ...get(DST),
-    ...set(O),
-    ...BLOCK,
-    ...LOOP,
-    ...get(I),
-    ...get(M),
-    I32_GE_U,
-    ...brIf(1),
-    ...get(SRC),
-    ...get(I),
-    I32_ADD,
-    ...set(P),
-    ...plane(0),
-    ...load(SCRATCH),
-    ...plane(1),
-    ...load(SCRATCH),
-    ...shuffle(BYTES_LO),
-    ...set(A),
-    ...plane(0),
-    ...load(SCRATCH),
-    ...plane(1),
-    ...load(SCRATCH),
-    ...shuffle(BYTES_HI),
-    ...set(B),
-    ...plane(2),
-    ...load(SCRATCH),
-    ...plane(3),
-    ...load(SCRATCH),
-    ...shuffle(BYTES_LO),
-    ...set(C),
-    ...plane(2),
-    ...load(SCRATCH),
-    ...plane(3),
-    ...load(SCRATCH),
-    ...shuffle(BYTES_HI),
-    ...set(D),
-    ...pair(A, C, PAIRS_LO, 0),
-    ...pair(A, C, PAIRS_HI, 1),
-    ...pair(B, D, PAIRS_LO, 2),
-    ...pair(B, D, PAIRS_HI, 3),
-    ...bump(I, i32(16)),
-    ...bump(O, i32(64)),
-    ...br(0),
-    END,
-    END,
-    END,
-  ];
-}
 
 /**
  * gatherShuffle(src, stepBytes, rowBytes, steps, rows, cols, dst, n):
@@ -141,7 +69,7 @@ function gatherShuffleBody(): number[] {
     ...get(x),
     ...get(y),
     ...shuffle(lanes),
-    ...store(SCRATCH),
+    ...v128Store(SCRATCH),
   ];
   const sixteen = [
     // p = rb + 4c: elements c … c+15 of the row.
@@ -152,27 +80,27 @@ function gatherShuffleBody(): number[] {
     I32_ADD,
     ...set(P),
     ...get(P),
-    ...load(WS, 0),
+    ...v128Load(WS, 0),
     ...get(P),
-    ...load(WS, 16),
+    ...v128Load(WS, 16),
     ...shuffle(PLANES_01),
     ...set(A),
     ...get(P),
-    ...load(WS, 0),
+    ...v128Load(WS, 0),
     ...get(P),
-    ...load(WS, 16),
+    ...v128Load(WS, 16),
     ...shuffle(PLANES_23),
     ...set(B),
     ...get(P),
-    ...load(WS, 32),
+    ...v128Load(WS, 32),
     ...get(P),
-    ...load(WS, 48),
+    ...v128Load(WS, 48),
     ...shuffle(PLANES_01),
     ...set(CC),
     ...get(P),
-    ...load(WS, 32),
+    ...v128Load(WS, 32),
     ...get(P),
-    ...load(WS, 48),
+    ...v128Load(WS, 48),
     ...shuffle(PLANES_23),
     ...set(D),
     ...planes(A, CC, LO8, 0),
@@ -226,7 +154,7 @@ function gatherShuffleBody(): number[] {
     ...i32(16),
     I32_ADD,
     ...get(COLS),
-    0x4b, // i32.gt_u: c + 16 > cols ends the sixteens
+    I32_GT_U, // c + 16 > cols ends the sixteens
     ...brIf(1),
     ...sixteen,
     ...bump(C, i32(16)),
@@ -268,7 +196,7 @@ function gatherShuffleBody(): number[] {
 function moduleBytes(): Uint8Array<ArrayBuffer> {
   const i32s = (n: number) => new Array(n).fill(0x7f);
   return wasmModule([
-    { name: "unshuffleInto", params: i32s(4), result: [], body: unshuffleIntoBody() },
+    { name: "unshuffleInto", params: i32s(4), result: [], body: unshuffleBody(SCRATCH, WS) },
     { name: "gatherShuffle", params: i32s(8), result: [], body: gatherShuffleBody() },
   ], { imported: ["workspace", "scratch"], own: false });
 }
@@ -328,11 +256,7 @@ export function tileWorkspace(): TileWorkspace | undefined {
   workspace = {
     memory,
     reserve(bytes) {
-      const need = Math.ceil(bytes / 65536) - memory.buffer.byteLength / 65536;
-      if (need > 0) {
-        memory.grow(need);
-        adviseHugePages(new Uint8Array(memory.buffer));
-      }
+      if (growMemory(memory, bytes)) adviseHugePages(new Uint8Array(memory.buffer));
       return new Float32Array(memory.buffer, 0, memory.buffer.byteLength >>> 2);
     },
     unshuffleInto(bytes, into) {

@@ -315,31 +315,38 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
       for (let j0 = 0; j0 < nlon; j0 += clon) {
         const rows = Math.min(clat, nlat - i0), cols = Math.min(clon, nlon - j0);
         const edge = rows < clat || cols < clon || c1 - c0 < tc;
-        if (ws && !edge) {
-          // A whole tile: statistics and shuffle read it in the slab.
-          for (const [acc, from, steps] of monthRuns) {
-            acc.addBlock(slab, from * plane + i0 * nlon + j0, plane, nlon, steps, rows, cols, i0 * nlon + j0, nlon);
-            if (acc.min === -Infinity || acc.max === Infinity) { for (const check of deferred) check(); }
-          }
-          const shuffled = ws.gatherShuffle(i0 * nlon + j0, plane, nlon, tc, clat, clon);
-          storedBytes += writer.writeShuffledChunk([c0 / tc, ...target.prefix, i0 / clat, j0 / clon], shuffled);
-          continue;
-        }
-        if (edge) chunk.fill(NaN); // edge tiles: NaN outside the grid
-        for (let t = 0; t < c1 - c0; t++) {
-          for (let i = 0; i < rows; i++) {
-            const from = t * plane + (i0 + i) * nlon + j0;
-            work.copyWithin(tc * plane + (t * clat + i) * clon, from, from + cols);
+        // Where the tile's values lie: a whole tile in the workspace's slab is read there; others are copied
+        // into the chunk (edge tiles padded with NaN).
+        let at = tc * plane, stepStride = clat * clon, rowStride = clon;
+        if (ws && !edge) (at = i0 * nlon + j0, stepStride = plane, rowStride = nlon);
+        else {
+          if (edge) chunk.fill(NaN);
+          for (let t = 0; t < c1 - c0; t++) {
+            for (let i = 0; i < rows; i++) {
+              const from = t * plane + (i0 + i) * nlon + j0;
+              work.copyWithin(tc * plane + (t * clat + i) * clon, from, from + cols);
+            }
           }
         }
         // Statistics from the tile while it is in cache.
-        let statsOf = chunk;
+        let statsOf = work, statsAt = at;
         if (task.logEps !== undefined) {
           statsOf = ctx.buffer("log", chunk.length);
           logTransform(task.logEps).forwardInto(chunk, 0, statsOf, 0, chunk.length);
+          statsAt = 0;
         }
         for (const [acc, from, steps] of monthRuns) {
-          acc.addBlock(statsOf, from * clat * clon, clat * clon, clon, steps, rows, cols, i0 * nlon + j0, nlon);
+          acc.addBlock(
+            statsOf,
+            statsAt + from * stepStride,
+            stepStride,
+            rowStride,
+            steps,
+            rows,
+            cols,
+            i0 * nlon + j0,
+            nlon,
+          );
           // The statistics saw every value of the tile: an infinite extreme means ±Inf came in.
           if (acc.min === -Infinity || acc.max === Infinity) { for (const check of deferred) check(); }
         }
@@ -350,10 +357,8 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
           copy.set(chunk);
           shard.push(copy);
         } else if (ws) {
-          storedBytes += writer.writeShuffledChunk(
-            coords,
-            ws.gatherShuffle(tc * plane, clat * clon, clon, tc, clat, clon),
-          );
+          // Shuffled straight out of where the values lie, for the compressor.
+          storedBytes += writer.writeShuffledChunk(coords, ws.gatherShuffle(at, stepStride, rowStride, tc, clat, clon));
         } else storedBytes += writer.writeChunk(coords, chunk);
       }
     }
