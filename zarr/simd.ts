@@ -28,24 +28,56 @@ import { adviseHugePages } from "./malloc.ts";
 
 const { add: I32_ADD, mul: I32_MUL, geU: I32_GE_U } = I32;
 const I32_SHL = 0x74;
-const load = (offset = 0) => v128Load(0, offset);
-const store = (offset: number) => v128Store(0, offset);
 /** Interleave bytes 0–7 (LO) or 8–15 (HI) of two vectors; then 16-bit pairs of two such vectors. */
-export const BYTES_LO = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
-/** See {@link BYTES_LO}. */
-export const BYTES_HI = BYTES_LO.map((x) => x + 8);
-/** See {@link BYTES_LO}. */
-export const PAIRS_LO = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
-/** See {@link BYTES_LO}. */
-export const PAIRS_HI = PAIRS_LO.map((x) => x + 8);
+const BYTES_LO = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
+const BYTES_HI = BYTES_LO.map((x) => x + 8);
+const PAIRS_LO = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
+const PAIRS_HI = PAIRS_LO.map((x) => x + 8);
 /** Bytes 0 and 1 (01) or 2 and 3 (23) of the eight elements in two vectors: two 8-byte half planes. */
-export const PLANES_01 = [0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29];
-/** See {@link PLANES_01}. */
-export const PLANES_23 = PLANES_01.map((x) => x + 2);
+const PLANES_01 = [0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29];
+const PLANES_23 = PLANES_01.map((x) => x + 2);
 /** Low (LO8) or high (HI8) 8 bytes of two vectors joined. */
-export const LO8 = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-/** See {@link LO8}. */
-export const HI8 = LO8.map((x) => x + 8);
+const LO8 = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+const HI8 = LO8.map((x) => x + 8);
+
+/**
+ * Byte-shuffle sixteen 4-byte elements at the address in local `p` (memory
+ * `from`), with four v128 locals as scratch, and store byte plane k's 16
+ * bytes at the address `planeAt(k)` leaves on the stack (memory `to`).
+ */
+export function shuffleSixteen(
+  p: number,
+  [a, b, c, d]: number[],
+  from: number,
+  planeAt: (k: number) => number[],
+  to: number,
+): number[] {
+  const halves = (offset: number, lanes: number[], into: number) => [
+    ...get(p),
+    ...v128Load(from, offset),
+    ...get(p),
+    ...v128Load(from, offset + 16),
+    ...shuffle(lanes),
+    ...set(into),
+  ];
+  const plane = (k: number, x: number, y: number, lanes: number[]) => [
+    ...planeAt(k),
+    ...get(x),
+    ...get(y),
+    ...shuffle(lanes),
+    ...v128Store(to),
+  ];
+  return [
+    ...halves(0, PLANES_01, a),
+    ...halves(0, PLANES_23, b),
+    ...halves(32, PLANES_01, c),
+    ...halves(32, PLANES_23, d),
+    ...plane(0, a, c, LO8),
+    ...plane(1, a, c, HI8),
+    ...plane(2, b, d, LO8),
+    ...plane(3, b, d, HI8),
+  ];
+}
 
 /** shuffle4(src, dst, n, m): elements 0 … m−1 (m a multiple of 16) at src to planes of n bytes at dst. */
 function shuffleBody(): number[] {
@@ -75,50 +107,7 @@ function shuffleBody(): number[] {
     I32_SHL,
     I32_ADD,
     ...set(P),
-    ...get(P),
-    ...load(0),
-    ...get(P),
-    ...load(16),
-    ...shuffle(PLANES_01),
-    ...set(A),
-    ...get(P),
-    ...load(0),
-    ...get(P),
-    ...load(16),
-    ...shuffle(PLANES_23),
-    ...set(B),
-    ...get(P),
-    ...load(32),
-    ...get(P),
-    ...load(48),
-    ...shuffle(PLANES_01),
-    ...set(C),
-    ...get(P),
-    ...load(32),
-    ...get(P),
-    ...load(48),
-    ...shuffle(PLANES_23),
-    ...set(D),
-    ...plane(0),
-    ...get(A),
-    ...get(C),
-    ...shuffle(LO8),
-    ...store(0),
-    ...plane(1),
-    ...get(A),
-    ...get(C),
-    ...shuffle(HI8),
-    ...store(0),
-    ...plane(2),
-    ...get(B),
-    ...get(D),
-    ...shuffle(LO8),
-    ...store(0),
-    ...plane(3),
-    ...get(B),
-    ...get(D),
-    ...shuffle(HI8),
-    ...store(0),
+    ...shuffleSixteen(P, [A, B, C, D], 0, plane, 0),
     ...get(I),
     ...i32(16),
     I32_ADD,

@@ -22,17 +22,14 @@ import {
   growMemory,
   I32,
   i32Const as i32,
-  i8x16Shuffle as shuffle,
   localGet as get,
   localSet as set,
   LOOP,
   memarg,
-  v128Load,
-  v128Store,
   wasmModule,
 } from "../wasm.ts";
 import { adviseHugePages } from "./malloc.ts";
-import { HI8, LO8, PLANES_01, PLANES_23, simdUnshuffle, unshuffleBody } from "./simd.ts";
+import { shuffleSixteen, simdUnshuffle, unshuffleBody } from "./simd.ts";
 
 const { add: I32_ADD, mul: I32_MUL, ltU: I32_LT_U, gtU: I32_GT_U, geU: I32_GE_U } = I32;
 /** Memory indices in the module: the workspace, then the shuffle module's memory. */
@@ -64,13 +61,6 @@ function gatherShuffleBody(): number[] {
     ...get(C),
     I32_ADD,
   ];
-  const planes = (x: number, y: number, lanes: number[], k: number) => [
-    ...out(k),
-    ...get(x),
-    ...get(y),
-    ...shuffle(lanes),
-    ...v128Store(SCRATCH),
-  ];
   const sixteen = [
     // p = rb + 4c: elements c … c+15 of the row.
     ...get(RB),
@@ -79,34 +69,7 @@ function gatherShuffleBody(): number[] {
     I32_MUL,
     I32_ADD,
     ...set(P),
-    ...get(P),
-    ...v128Load(WS, 0),
-    ...get(P),
-    ...v128Load(WS, 16),
-    ...shuffle(PLANES_01),
-    ...set(A),
-    ...get(P),
-    ...v128Load(WS, 0),
-    ...get(P),
-    ...v128Load(WS, 16),
-    ...shuffle(PLANES_23),
-    ...set(B),
-    ...get(P),
-    ...v128Load(WS, 32),
-    ...get(P),
-    ...v128Load(WS, 48),
-    ...shuffle(PLANES_01),
-    ...set(CC),
-    ...get(P),
-    ...v128Load(WS, 32),
-    ...get(P),
-    ...v128Load(WS, 48),
-    ...shuffle(PLANES_23),
-    ...set(D),
-    ...planes(A, CC, LO8, 0),
-    ...planes(A, CC, HI8, 1),
-    ...planes(B, D, LO8, 2),
-    ...planes(B, D, HI8, 3),
+    ...shuffleSixteen(P, [A, B, CC, D], WS, out, SCRATCH),
   ];
   const oneByOne = [
     // for k in 0..3: out(k) byte = ws byte at rb + 4c + k
