@@ -294,10 +294,15 @@ export class ArrayWriter {
    * shuffled bytes, so none may be left out).
    */
   get takesShuffled(): boolean {
-    const first = this.pipeline.stages[0];
-    return this.spec.dtype === "float32" && this.spec.complete === true && !this.spec.shards &&
-      first?.name === "shuffle" && first.v2().config.elementsize === 4;
+    // Asked once per chunk written: worked out once.
+    if (this.shuffledFirst === undefined) {
+      const first = this.pipeline.stages[0];
+      this.shuffledFirst = this.spec.dtype === "float32" && this.spec.complete === true && !this.spec.shards &&
+        first?.name === "shuffle" && first.v2().config.elementsize === 4;
+    }
+    return this.shuffledFirst;
   }
+  private shuffledFirst: boolean | undefined;
 
   /**
    * Write one chunk given as the output of its pipeline's first stage, the
