@@ -1,6 +1,7 @@
 /**
  * Forecast verification with WeatherBench 2's definitions: area weights
- * from cell bounds (sin φ_upper − sin φ_lower, normalized to mean 1); per
+ * from cell bounds (sin φ_upper − sin φ_lower, normalized to mean 1; outer
+ * bounds half a row beyond the edge rows, clipped at the poles); per
  * initial time a weighted mean over the grid, then a mean over initial
  * times; RMSE = sqrt(time-mean MSE); ACC per time = Σw·f′a′ / sqrt(Σw·f′²·Σw·a′²)
  * against a climatology (here the coefficient set's monthly per-point
@@ -12,14 +13,23 @@
  * @module
  */
 
-/** Area weights per row from cell bounds (mid-points, ±90° at the ends), mean 1 over the grid's rows. */
+/**
+ * Area weights per row, mean 1 over the grid's rows: each row's cell runs from the mid-points to its neighbours, and
+ * the first and last rows' outer bounds lie half a row spacing beyond them, clipped at the poles. On a global grid
+ * this gives WeatherBench 2's bounds (±90° at the ends); on a regional grid the edge rows get cells of the same size as
+ * their neighbours' instead of cells reaching to a pole.
+ */
 export function latitudeWeights(lat: ArrayLike<number>): Float64Array {
   const n = lat.length, deg = Math.PI / 180, w = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const up = i === 0 ? Math.sign(lat[0] - (lat[1] ?? lat[0] - 1)) * 90 : (lat[i - 1] + lat[i]) / 2;
-    const lo = i === n - 1 ? -Math.sign(lat[0] - (lat[1] ?? lat[0] - 1)) * 90 : (lat[i] + lat[i + 1]) / 2;
-    w[i] = Math.abs(Math.sin(up * deg) - Math.sin(lo * deg));
-  }
+  if (n === 1) return w.fill(1);
+  const clip = (x: number) => Math.max(-90, Math.min(90, x));
+  const bound = (i: number) =>
+    i === 0
+      ? clip(lat[0] - (lat[1] - lat[0]) / 2)
+      : i === n
+      ? clip(lat[n - 1] + (lat[n - 1] - lat[n - 2]) / 2)
+      : (lat[i - 1] + lat[i]) / 2;
+  for (let i = 0; i < n; i++) w[i] = Math.abs(Math.sin(bound(i) * deg) - Math.sin(bound(i + 1) * deg));
   const mean = w.reduce((a, b) => a + b, 0) / n;
   for (let i = 0; i < n; i++) w[i] /= mean;
   return w;

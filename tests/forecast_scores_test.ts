@@ -96,3 +96,51 @@ Deno.test("maps and score plots are PNGs with coastlines drawn over the field an
   for (let i = 0; i < plot.data.length; i += 4) if (plot.data[i] > 200 && plot.data[i + 1] < 80) red++;
   assert.ok(red > 100, "the forecast line is drawn");
 });
+
+Deno.test("area weights on regional and global grids equal numpy's cell-bound weights; a regional edge row weighs like its neighbour", async () => {
+  const grids: Record<string, number[]> = {
+    // 60° N to 20° N at 1.25°: a regional store (the edge rows once got cells reaching to the poles).
+    regional: Array.from({ length: 33 }, (_, i) => 60 - 1.25 * i),
+    // South to north, 2° apart, not reaching a pole.
+    regionalSouthNorth: Array.from({ length: 11 }, (_, i) => -30 + 2 * i),
+    // Global with the poles as rows, and global at cell centres (89.5 … −89.5).
+    globalPoles: Array.from({ length: 145 }, (_, i) => 90 - 1.25 * i),
+    globalCentres: Array.from({ length: 180 }, (_, i) => 89.5 - i),
+  };
+  const r = await run(PYTHON, [
+    "-c",
+    `import numpy as np, json, sys
+out = {}
+for name, lat in json.loads(sys.argv[1]).items():
+    lat = np.array(lat, dtype=np.float64)
+    half_first, half_last = (lat[0] - lat[1]) / 2, (lat[-1] - lat[-2]) / 2
+    b = np.clip(np.concatenate([[lat[0] + half_first], (lat[:-1] + lat[1:]) / 2, [lat[-1] + half_last]]), -90, 90)
+    w = np.abs(np.diff(np.sin(np.deg2rad(b))))
+    # WeatherBench 2's global rule: bounds at ±90 at the ends (north-to-south order here).
+    g = np.concatenate([[90.0], (lat[:-1] + lat[1:]) / 2, [-90.0]]) if lat[0] > lat[-1] else None
+    wb2 = None if g is None else np.abs(np.diff(np.sin(np.deg2rad(g))))
+    out[name] = {"w": (w / w.mean()).tolist(), "wb2": None if wb2 is None else (wb2 / wb2.mean()).tolist()}
+print(json.dumps(out))`,
+    JSON.stringify(grids),
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const want = JSON.parse(r.stdout);
+  for (const [name, lat] of Object.entries(grids)) {
+    const w = latitudeWeights(lat);
+    for (const [i, x] of want[name].w.entries()) {
+      assert.ok(Math.abs(w[i] - x) < 1e-12, `${name} row ${i}: ${w[i]} vs ${x}`);
+    }
+    if (name.startsWith("global")) {
+      for (const [i, x] of want[name].wb2.entries()) assert.ok(Math.abs(w[i] - x) < 1e-12, `${name} row ${i} vs WB2`);
+    }
+    // Away from the poles each row's weight is close to cos φ relative to its neighbour's: no edge row dominates.
+    if (name.startsWith("regional")) {
+      const n = lat.length, deg = Math.PI / 180;
+      for (const [a, b] of [[0, 1], [n - 1, n - 2]]) {
+        const ratio = w[a] / w[b], cos = Math.cos(lat[a] * deg) / Math.cos(lat[b] * deg);
+        assert.ok(Math.abs(ratio / cos - 1) < 1e-3, `${name} edge row ${a}: weight ratio ${ratio} vs cos ratio ${cos}`);
+      }
+    }
+  }
+  assert.deepEqual([...latitudeWeights([45])], [1]);
+});
