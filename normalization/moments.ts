@@ -6,8 +6,8 @@
  * @module
  */
 import { adviseHugePages } from "../zarr/malloc.ts";
-import { type SimdSumsMemory, simdSumsMemory } from "./point_sums_simd.ts";
-import { growMemory } from "../wasm.ts";
+import { type SimdSumsMemory, simdSumsMemory } from "../simd/point_sums.ts";
+import { growMemory } from "../simd/asm.ts";
 
 /** Room for values after the sums in the kernel's memory: one 6 × 91 × 180 chunk (grown for larger blocks). */
 const SIMD_BLOCK_BYTES = 6 * 91 * 180 * 4;

@@ -11,7 +11,7 @@
  */
 import { nodeZlib } from "./node_zlib.ts";
 import { zstd } from "./zstd.ts";
-import { simdUnshuffle } from "./simd.ts";
+import { simdUnshuffle } from "../simd/shuffle.ts";
 import { ConfigError } from "../errors.ts";
 
 /** One stage of a chunk codec pipeline, applied to raw little-endian bytes. */

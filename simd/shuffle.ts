@@ -2,32 +2,16 @@
  * Byte unshuffle and shuffle of 4-byte elements in WebAssembly SIMD:
  * sixteen elements per step (four 16-byte loads, eight byte shuffles, four
  * stores), several times the speed of the best scalar JavaScript. The
- * module is assembled here from its instructions (no toolchain needed); its
- * memory holds the input chunk and the (un)shuffled result.
+ * module is assembled here (see ./asm.ts); its memory holds the input chunk
+ * and the (un)shuffled result. The sixteen-element steps are exported for
+ * the tile workspace (./tiles.ts), which assembles them across two
+ * memories.
  *
  * @module
  */
-import {
-  BLOCK,
-  br,
-  brIf,
-  END,
-  growMemory,
-  I32,
-  i32Const as i32,
-  i8x16Shuffle as shuffle,
-  instantiate,
-  localGet as get,
-  localSet as set,
-  LOOP,
-  v128Load,
-  v128Store,
-  wasmModule,
-} from "../wasm.ts";
-import { adviseHugePages } from "./malloc.ts";
+import { type Code, growMemory, instantiate, type Local, type Memory, WasmModule } from "./asm.ts";
+import { adviseHugePages } from "../zarr/malloc.ts";
 
-const { add: I32_ADD, mul: I32_MUL, geU: I32_GE_U } = I32;
-const I32_SHL = 0x74;
 /** Interleave bytes 0–7 (LO) or 8–15 (HI) of two vectors; then 16-bit pairs of two such vectors. */
 const BYTES_LO = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
 const BYTES_HI = BYTES_LO.map((x) => x + 8);
@@ -40,163 +24,109 @@ const PLANES_23 = PLANES_01.map((x) => x + 2);
 const LO8 = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 const HI8 = LO8.map((x) => x + 8);
 
+/** Four v128 locals of scratch for the sixteen-element steps. */
+export type Scratch = [Local, Local, Local, Local];
+
 /**
  * Byte-shuffle sixteen 4-byte elements at the address in local `p` (memory
  * `from`), with four v128 locals as scratch, and store byte plane k's 16
  * bytes at the address `planeAt(k)` leaves on the stack (memory `to`).
  */
 export function shuffleSixteen(
-  p: number,
-  [a, b, c, d]: number[],
-  from: number,
-  planeAt: (k: number) => number[],
-  to: number,
-): number[] {
-  const halves = (offset: number, lanes: number[], into: number) => [
-    ...get(p),
-    ...v128Load(from, offset),
-    ...get(p),
-    ...v128Load(from, offset + 16),
-    ...shuffle(lanes),
-    ...set(into),
-  ];
-  const plane = (k: number, x: number, y: number, lanes: number[]) => [
-    ...planeAt(k),
-    ...get(x),
-    ...get(y),
-    ...shuffle(lanes),
-    ...v128Store(to),
-  ];
-  return [
-    ...halves(0, PLANES_01, a),
-    ...halves(0, PLANES_23, b),
-    ...halves(32, PLANES_01, c),
-    ...halves(32, PLANES_23, d),
-    ...plane(0, a, c, LO8),
-    ...plane(1, a, c, HI8),
-    ...plane(2, b, d, LO8),
-    ...plane(3, b, d, HI8),
-  ];
+  f: Code,
+  p: Local,
+  [a, b, c, d]: Scratch,
+  from: Memory,
+  planeAt: (k: number) => void,
+  to: Memory,
+): void {
+  const halves = (offset: number, lanes: number[], into: Local) =>
+    f.local.get(p).v128.load(from, { offset }).local.get(p).v128.load(from, { offset: offset + 16 })
+      .i8x16.shuffle(lanes).local.set(into);
+  const plane = (k: number, x: Local, y: Local, lanes: number[]) => {
+    planeAt(k);
+    f.local.get(x).local.get(y).i8x16.shuffle(lanes).v128.store(to);
+  };
+  halves(0, PLANES_01, a);
+  halves(0, PLANES_23, b);
+  halves(32, PLANES_01, c);
+  halves(32, PLANES_23, d);
+  plane(0, a, c, LO8);
+  plane(1, a, c, HI8);
+  plane(2, b, d, LO8);
+  plane(3, b, d, HI8);
+}
+
+/** The parameters and locals shared by shuffle4 and unshuffle4: (src, dst, n, m); i, o, p; four v128. */
+function shuffleLocals(f: Code) {
+  const [src, dst, n, m] = f.params;
+  const [i, o, p] = f.newLocals("i32", 3);
+  const scratch = f.newLocals("v128", 4) as Scratch;
+  return { src, dst, n, m, i, o, p, scratch };
 }
 
 /** shuffle4(src, dst, n, m): elements 0 … m−1 (m a multiple of 16) at src to planes of n bytes at dst. */
-function shuffleBody(): number[] {
-  const [SRC, DST, N, M, I, , P, A, B, C, D] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const plane = (k: number) =>
-    k === 0
-      ? [...get(DST), ...get(I), I32_ADD]
-      : [...get(DST), ...get(I), I32_ADD, ...get(N), ...i32(k), I32_MUL, I32_ADD];
-  return [
-    0x02,
-    0x03,
-    0x7f,
-    0x04,
-    0x7b,
-    0x02,
-    0x40,
-    0x03,
-    0x40,
-    ...get(I),
-    ...get(M),
-    I32_GE_U,
-    0x0d,
-    0x01,
-    ...get(SRC),
-    ...get(I),
-    ...i32(2),
-    I32_SHL,
-    I32_ADD,
-    ...set(P),
-    ...shuffleSixteen(P, [A, B, C, D], 0, plane, 0),
-    ...get(I),
-    ...i32(16),
-    I32_ADD,
-    ...set(I),
-    0x0c,
-    0x00,
-    0x0b,
-    0x0b,
-    0x0b,
-  ];
+function shuffle4(f: Code, memory: Memory): void {
+  const { src, dst, n, m, i, p, scratch } = shuffleLocals(f); // o is not used here
+  const plane = (k: number) => {
+    f.local.get(dst).local.get(i).i32.add();
+    if (k) f.local.get(n).i32.const(k).i32.mul().i32.add();
+  };
+  f.until(() => f.local.get(i).local.get(m).i32.ge_u(), () => {
+    f.local.get(src).local.get(i).i32.const(2).i32.shl().i32.add().local.set(p);
+    shuffleSixteen(f, p, scratch, memory, plane, memory);
+    f.local.get(i).i32.const(16).i32.add().local.set(i);
+  });
 }
 
 /**
- * The body of unshuffle4(src, dst, n, m): byte planes of n bytes at `src`
- * in memory `from`; elements 0 … m−1 (m a multiple of 16) to `dst` in
- * memory `to` (zarr/simd_tiles.ts assembles it across two memories).
+ * unshuffle4(src, dst, n, m): byte planes of n bytes at `src` in memory
+ * `from`; elements 0 … m−1 (m a multiple of 16) to `dst` in memory `to`.
  */
-export function unshuffleBody(from = 0, to = 0): number[] {
-  const [SRC, DST, N, M, I, O, P, A, B, C, D] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const plane = (k: number) =>
-    k === 0 ? [...get(P), ...v128Load(from)] : [...get(P), ...get(N), ...i32(k), I32_MUL, I32_ADD, ...v128Load(from)];
-  const half = (x: number, y: number, lanes: number[], k: number) => [
-    ...get(O),
-    ...get(x),
-    ...get(y),
-    ...shuffle(lanes),
-    ...v128Store(to, 16 * k),
-  ];
-  return [
-    0x02, // locals: 3 × i32 (i, o, p), 4 × v128 (a, b, c, d)
-    0x03,
-    0x7f,
-    0x04,
-    0x7b,
-    ...get(DST),
-    ...set(O),
-    ...BLOCK,
-    ...LOOP,
-    ...get(I),
-    ...get(M),
-    I32_GE_U,
-    ...brIf(1),
-    ...get(SRC),
-    ...get(I),
-    I32_ADD,
-    ...set(P),
-    ...plane(0),
-    ...plane(1),
-    ...shuffle(BYTES_LO),
-    ...set(A),
-    ...plane(0),
-    ...plane(1),
-    ...shuffle(BYTES_HI),
-    ...set(B),
-    ...plane(2),
-    ...plane(3),
-    ...shuffle(BYTES_LO),
-    ...set(C),
-    ...plane(2),
-    ...plane(3),
-    ...shuffle(BYTES_HI),
-    ...set(D),
-    ...half(A, C, PAIRS_LO, 0),
-    ...half(A, C, PAIRS_HI, 1),
-    ...half(B, D, PAIRS_LO, 2),
-    ...half(B, D, PAIRS_HI, 3),
-    ...get(I),
-    ...i32(16),
-    I32_ADD,
-    ...set(I),
-    ...get(O),
-    ...i32(64),
-    I32_ADD,
-    ...set(O),
-    ...br(0),
-    END,
-    END,
-    END,
-  ];
+export function unshuffle4(f: Code, from: Memory, to: Memory): void {
+  const { src, dst, n, m, i, o, p, scratch: [a, b, c, d] } = shuffleLocals(f);
+  /** Plane k's 16 bytes of this step. */
+  const plane = (k: number) => {
+    f.local.get(p);
+    if (k) f.local.get(n).i32.const(k).i32.mul().i32.add();
+    f.v128.load(from);
+  };
+  /** Interleave planes k and k + 1 (their low or high halves) into `into`. */
+  const interleave = (k: number, lanes: number[], into: Local) => {
+    plane(k);
+    plane(k + 1);
+    f.i8x16.shuffle(lanes).local.set(into);
+  };
+  /** Store the 16 bytes of elements 4k … 4k + 3. */
+  const quarter = (x: Local, y: Local, lanes: number[], k: number) =>
+    f.local.get(o).local.get(x).local.get(y).i8x16.shuffle(lanes).v128.store(to, { offset: 16 * k });
+  f.local.get(dst).local.set(o);
+  f.until(() => f.local.get(i).local.get(m).i32.ge_u(), () => {
+    f.local.get(src).local.get(i).i32.add().local.set(p);
+    interleave(0, BYTES_LO, a);
+    interleave(0, BYTES_HI, b);
+    interleave(2, BYTES_LO, c);
+    interleave(2, BYTES_HI, d);
+    quarter(a, c, PAIRS_LO, 0);
+    quarter(a, c, PAIRS_HI, 1);
+    quarter(b, d, PAIRS_LO, 2);
+    quarter(b, d, PAIRS_HI, 3);
+    f.local.get(i).i32.const(16).i32.add().local.set(i);
+    f.local.get(o).i32.const(64).i32.add().local.set(o);
+  });
 }
+
+/** The (src, dst, n, m) signature of both. */
+export const SHUFFLE_PARAMS = ["i32", "i32", "i32", "i32"] as const;
 
 /** The module: unshuffle4 and shuffle4 over its own memory. */
 function moduleBytes(): Uint8Array<ArrayBuffer> {
-  const body = unshuffleBody();
-  const sig = [0x7f, 0x7f, 0x7f, 0x7f];
-  return wasmModule([
-    { name: "unshuffle4", params: sig, result: [], body },
-    { name: "shuffle4", params: sig, result: [], body: shuffleBody() },
-  ]);
+  const module = new WasmModule();
+  const memory = module.memory();
+  return module
+    .func("unshuffle4", SHUFFLE_PARAMS, [], (f) => unshuffle4(f, memory, memory))
+    .func("shuffle4", SHUFFLE_PARAMS, [], (f) => shuffle4(f, memory))
+    .bytes();
 }
 
 /** The SIMD unshuffler: a wasm memory to decompress into, and the unshuffle over it. */
