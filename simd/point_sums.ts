@@ -1,9 +1,10 @@
 /**
- * The per-point sums of ShiftedPointSums (normalization/moments.ts, the
- * scalar reference these kernels reproduce) in WebAssembly SIMD: four
- * points per step (one f32x4 load per time step, widened to two f64x2
- * halves), with the same float64 operations in the same order per point as
- * the scalar code, so the sums are bit-identical to it. The module is
+ * The per-point sums of ShiftedPointSums (normalization/moments.ts) in
+ * WebAssembly SIMD: four points per step (one f32x4 load per time step,
+ * widened to two f64x2 halves), with the same float64 operations in the
+ * same order per point as the scalar code that closes this file
+ * ({@link addBlockScalar}, {@link finishScalar}), so the sums are
+ * bit-identical to it. The module is
  * assembled here (see ./asm.ts); each set of sums gets its own instance and
  * memory (count, sum, sum of squares and shift per point, then the min/max
  * lanes, then room for one block of values), so views of one never go
@@ -379,4 +380,114 @@ export function simdSumsMemory(points: number, blockBytes: number): SimdSumsMemo
     finish: instance.exports.finish as SimdSumsMemory["finish"],
     workspace,
   };
+}
+
+// The scalar reference: what `block` and the first part of `finish` compute, in the same float64 operations in
+// the same order per point (ShiftedPointSums runs it for the columns left over from groups of four, and
+// wherever WebAssembly SIMD is missing; the tests compare the two bit for bit).
+
+/** The arrays of a set of per-point sums: count, sums of x − shift and of its square, and the shift, per point. */
+export interface PointSumArrays {
+  /** Count. */
+  n: Float64Array;
+  /** Sum of x − shift. */
+  s1: Float64Array;
+  /** Sum of (x − shift)². */
+  s2: Float64Array;
+  /** The shift (the point's first finite value). */
+  shift: Float64Array;
+}
+
+/** The min and max over all values added so far (widened by {@link addBlockScalar}). */
+export interface ValueRange {
+  /** Minimum. */
+  min: number;
+  /** Maximum. */
+  max: number;
+}
+
+/**
+ * Add a block of `steps` × `rows` × `cols` values to `sums` in scalar code:
+ * value (p, r, c) is at `offset + p·stepStride + r·rowStride + c` and
+ * belongs to point `point0 + r·pointRowStride + c`; NaN values are
+ * skipped; `range` widens to the values' min and max.
+ */
+export function addBlockScalar(
+  sums: PointSumArrays,
+  range: ValueRange,
+  data: Float32Array,
+  offset: number,
+  stepStride: number,
+  rowStride: number,
+  steps: number,
+  rows: number,
+  cols: number,
+  point0: number,
+  pointRowStride: number,
+): void {
+  const { n, s1, s2, shift } = sums;
+  let lo = range.min, hi = range.max;
+  for (let r = 0; r < rows; r++) {
+    const rowBase = offset + r * rowStride;
+    const pointBase = point0 + r * pointRowStride;
+    for (let col = 0; col < cols; col++) {
+      const i = pointBase + col;
+      let k = shift[i];
+      if (n[i] === 0) {
+        // First visit: shift by the point's first finite value.
+        for (let p = 0, j = rowBase + col; p < steps; p++, j += stepStride) {
+          if (data[j] === data[j]) {
+            k = shift[i] = data[j];
+            break;
+          }
+        }
+      }
+      // No NaN checks on the way: NaN propagates into the sums, and only then is the point recounted.
+      // (NaN never passes the min/max comparisons.)
+      let a = 0, b = 0;
+      for (let p = 0, j = rowBase + col; p < steps; p++, j += stepStride) {
+        const x = data[j];
+        const d = x - k;
+        a += d;
+        b += d * d;
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+      }
+      let c = steps;
+      if (a !== a) {
+        c = a = b = 0;
+        for (let p = 0, j = rowBase + col; p < steps; p++, j += stepStride) {
+          const d = data[j] - k;
+          if (d === d) {
+            c++;
+            a += d;
+            b += d * d;
+          }
+        }
+      }
+      n[i] += c;
+      s1[i] += a;
+      s2[i] += b;
+    }
+  }
+  range.min = lo;
+  range.max = hi;
+}
+
+/**
+ * The per-point part of `finish` in scalar code, in place: `mean` (the
+ * shift array, or zeros) becomes the mean and `s2` the M2, both 0 where
+ * nothing was counted.
+ */
+export function finishScalar({ n, s1, s2 }: Omit<PointSumArrays, "shift">, mean: Float64Array): void {
+  for (let i = 0; i < n.length; i++) {
+    const c = n[i];
+    if (c === 0) {
+      mean[i] = s2[i] = 0;
+      continue;
+    }
+    const a = s1[i] / c;
+    mean[i] += a;
+    s2[i] = Math.max(0, s2[i] - s1[i] * a);
+  }
 }
