@@ -319,7 +319,7 @@ function finishKernel(f: Code, sums: Memory): void {
  * workspace, which it then imports as memory 0 (its own is memory 1), also
  * `blockWorkspace` over values read in place there.
  */
-function moduleBytes(withWorkspace: boolean): Uint8Array<ArrayBuffer> {
+export function pointSumsModule(withWorkspace: boolean): Uint8Array<ArrayBuffer> {
   const module = new WasmModule();
   const workspace = withWorkspace ? module.importMemory("workspace") : undefined;
   const own = module.memory();
@@ -366,7 +366,7 @@ export interface SimdSumsMemory {
 export function simdSumsMemory(points: number, blockBytes: number): SimdSumsMemory | undefined {
   const workspace = tileWorkspace()?.memory;
   if (compiled === undefined) {
-    const bytes = moduleBytes(workspace !== undefined);
+    const bytes = pointSumsModule(workspace !== undefined);
     compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
   }
   if (!compiled) return undefined;

@@ -122,7 +122,7 @@ export function unshuffle4(f: Code, from: Memory, to: Memory): void {
 export const SHUFFLE_PARAMS = ["i32", "i32", "i32", "i32"] as const;
 
 /** The module: unshuffle4 and shuffle4 over its own memory. */
-function moduleBytes(): Uint8Array<ArrayBuffer> {
+export function shuffleModule(): Uint8Array<ArrayBuffer> {
   const module = new WasmModule();
   const memory = module.memory();
   return module
@@ -155,7 +155,7 @@ let instance: SimdUnshuffle | null | undefined;
 export function simdUnshuffle(): SimdUnshuffle | undefined {
   if (instance !== undefined) return instance ?? undefined;
   instance = null;
-  const wasm = instantiate(moduleBytes());
+  const wasm = instantiate(shuffleModule());
   if (!wasm) return undefined;
   const memory = wasm.exports.memory as WebAssembly.Memory;
   const run = wasm.exports.unshuffle4 as (src: number, dst: number, n: number, m: number) => void;

@@ -219,7 +219,7 @@ function dsoft(f: Code, memory: Memory): void {
 }
 
 /** The module: the seven kernels over its own memory. */
-function moduleBytes(): Uint8Array<ArrayBuffer> {
+export function softmaxModule(): Uint8Array<ArrayBuffer> {
   const module = new WasmModule();
   const memory = module.memory();
   return module
@@ -259,7 +259,7 @@ let instance: SimdRows | null | undefined;
 export function simdRows(): SimdRows | undefined {
   if (instance !== undefined) return instance ?? undefined;
   instance = null;
-  const wasm = instantiate(moduleBytes());
+  const wasm = instantiate(softmaxModule());
   if (!wasm) return undefined;
   const memory = wasm.exports.memory as WebAssembly.Memory;
   const x = wasm.exports as Record<string, (...a: number[]) => number>;

@@ -89,7 +89,7 @@ function gatherShuffle(f: Code, ws: Memory, scratch: Memory): void {
 }
 
 /** The module: memory 0 the workspace, memory 1 the shuffle module's, both imported. */
-function moduleBytes(): Uint8Array<ArrayBuffer> {
+export function tilesModule(): Uint8Array<ArrayBuffer> {
   const module = new WasmModule();
   const ws = module.importMemory("workspace"), scratch = module.importMemory("scratch");
   const i32s = (n: number) => new Array<"i32">(n).fill("i32");
@@ -145,7 +145,7 @@ export function tileWorkspace(): TileWorkspace | undefined {
   const scratch = simdUnshuffle();
   if (!scratch) return undefined;
   const memory = new WebAssembly.Memory({ initial: 1 });
-  const wasm = instantiate(moduleBytes(), { env: { workspace: memory, scratch: scratch.memory } });
+  const wasm = instantiate(tilesModule(), { env: { workspace: memory, scratch: scratch.memory } });
   if (!wasm) return undefined;
   const unshuffleInto = wasm.exports.unshuffleInto as (src: number, dst: number, n: number, m: number) => void;
   const gather = wasm.exports.gatherShuffle as (...args: number[]) => void;

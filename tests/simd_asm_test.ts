@@ -3,10 +3,16 @@
  * instruction, a local set with the wrong type, a block that leaves values
  * behind and a branch to a closed label are refused while assembling, with
  * the function and the instruction named; modules it assembles (own and
- * imported memories, structured loops) run and compute what they say.
+ * imported memories, structured loops) run and compute what they say;
+ * and the five kernel modules keep the bytes they had when they were
+ * hand-assembled (same bytes: same speed, same results).
  */
 import assert from "node:assert/strict";
 import { type Label, leb128, sleb128, WasmModule } from "../simd/asm.ts";
+import { pointSumsModule } from "../simd/point_sums.ts";
+import { shuffleModule } from "../simd/shuffle.ts";
+import { softmaxModule } from "../simd/softmax.ts";
+import { tilesModule } from "../simd/tiles.ts";
 
 Deno.test("the assembler refuses an f64x2.add given an i32, naming the op and the types", () => {
   const module = new WasmModule();
@@ -85,4 +91,25 @@ Deno.test("an assembled module with an imported and an own memory runs: a loop o
   assert.equal((wasm.exports.addPairs as (n: number) => number)(2), 2);
   const out = new Float64Array((wasm.exports.memory as WebAssembly.Memory).buffer, 0, 4);
   assert.deepEqual([...out], [11, 22, 33, 44]);
+});
+
+Deno.test("the kernels assemble to the same bytes as before the assembler (a change must be deliberate: update the hash)", async () => {
+  const sha256 = async (bytes: Uint8Array<ArrayBuffer>) =>
+    [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((b) => b.toString(16).padStart(2, "0"))
+      .join("");
+  const modules: [string, Uint8Array<ArrayBuffer>, string][] = [
+    ["shuffle", shuffleModule(), "133425efe5c5327790028b77e88c99c4cc0e88c2b62993e84e277cad40b8e929"],
+    ["tiles", tilesModule(), "2d987e44c5eed558d97b830ce0e86c74f017d8368fb824b3baefc7c497ed8c2f"],
+    ["point sums", pointSumsModule(false), "581964758d2f49b05ceb96510512e7a0e2db0928222d4a01dccde30ace6b0c63"],
+    [
+      "point sums (workspace)",
+      pointSumsModule(true),
+      "31d30f784036f81c97925a5dcd4cb08b72ea697829da4fd516e60a1186a7d728",
+    ],
+    ["softmax", softmaxModule(), "0867a2200945899a557b3015dfad983784fbd60e7450d6170740c0a2a7d3b4d5"],
+  ];
+  for (const [name, bytes, hash] of modules) {
+    assert.ok(WebAssembly.validate(bytes), `${name} validates`);
+    assert.equal(await sha256(bytes), hash, name);
+  }
 });
