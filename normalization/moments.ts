@@ -6,8 +6,8 @@
  * @module
  */
 import { adviseHugePages } from "../zarr/malloc.ts";
-import { type SimdSumsMemory, simdSumsMemory } from "./point_sums_simd.ts";
-import { growMemory } from "../wasm.ts";
+import { addBlockScalar, finishScalar, type SimdSumsMemory, simdSumsMemory } from "../simd/point_sums.ts";
+import { growMemory } from "../simd/asm.ts";
 
 /** Room for values after the sums in the kernel's memory: one 6 × 91 × 180 chunk (grown for larger blocks). */
 const SIMD_BLOCK_BYTES = 6 * 91 * 180 * 4;
@@ -307,7 +307,7 @@ export class ShiftedPointSums {
     this.max = hi;
   }
 
-  /** {@link addBlock} in scalar code. */
+  /** {@link addBlock} in scalar code (the reference the SIMD kernel reproduces; simd/point_sums.ts). */
   private addScalar(
     data: Float32Array,
     offset: number,
@@ -319,55 +319,9 @@ export class ShiftedPointSums {
     point0: number,
     pointRowStride: number,
   ): void {
-    const { n, s1, s2 } = this;
-    if (!this.shift) adviseHugePages(this.shift = new Float64Array(n.length));
-    const shift = this.shift;
-    let lo = this.min, hi = this.max;
-    for (let r = 0; r < rows; r++) {
-      const rowBase = offset + r * rowStride;
-      const pointBase = point0 + r * pointRowStride;
-      for (let col = 0; col < cols; col++) {
-        const i = pointBase + col;
-        let k = shift[i];
-        if (n[i] === 0) {
-          // First visit: shift by the point's first finite value.
-          for (let p = 0, j = rowBase + col; p < steps; p++, j += stepStride) {
-            if (data[j] === data[j]) {
-              k = shift[i] = data[j];
-              break;
-            }
-          }
-        }
-        // No NaN checks on the way: NaN propagates into the sums, and only then is the point recounted.
-        // (NaN never passes the min/max comparisons.)
-        let a = 0, b = 0;
-        for (let p = 0, j = rowBase + col; p < steps; p++, j += stepStride) {
-          const x = data[j];
-          const d = x - k;
-          a += d;
-          b += d * d;
-          if (x < lo) lo = x;
-          if (x > hi) hi = x;
-        }
-        let c = steps;
-        if (a !== a) {
-          c = a = b = 0;
-          for (let p = 0, j = rowBase + col; p < steps; p++, j += stepStride) {
-            const d = data[j] - k;
-            if (d === d) {
-              c++;
-              a += d;
-              b += d * d;
-            }
-          }
-        }
-        n[i] += c;
-        s1[i] += a;
-        s2[i] += b;
-      }
-    }
-    this.min = lo;
-    this.max = hi;
+    if (!this.shift) adviseHugePages(this.shift = new Float64Array(this.n.length));
+    const sums = { n: this.n, s1: this.s1, s2: this.s2, shift: this.shift };
+    addBlockScalar(sums, this, data, offset, stepStride, rowStride, steps, rows, cols, point0, pointRowStride);
   }
 
   /**
@@ -382,16 +336,7 @@ export class ShiftedPointSums {
     if (this.simd) return this.finishSimd();
     const { n, s1, s2 } = this;
     const mean = this.shift ?? new Float64Array(n.length);
-    for (let i = 0; i < n.length; i++) {
-      const c = n[i];
-      if (c === 0) {
-        mean[i] = s2[i] = 0;
-        continue;
-      }
-      const a = s1[i] / c;
-      mean[i] += a;
-      s2[i] = Math.max(0, s2[i] - s1[i] * a);
-    }
+    finishScalar({ n, s1, s2 }, mean);
     this.finished = true;
     const points = new PointMoments(n.length, n, mean, s2);
     const global = points.pooled();

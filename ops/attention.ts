@@ -7,14 +7,14 @@
  * `saveBytes`, else recomputes each block's from the saved log-sum-exp. Every product is an sgemm on
  * strided views of the q/k/v tensors (a head is a column range), so no head
  * is copied or transposed; the row work (max, exp, sums, the softmax
- * backward) runs in WebAssembly SIMD (ops/simd_softmax.ts) on blocks kept
+ * backward) runs in WebAssembly SIMD (simd/softmax.ts) on blocks kept
  * in that module's memory, which sgemm reads and writes directly.
  *
  * @module
  */
 import { gemm } from "./blas.ts";
 import { giveArray, takeArray } from "./pool.ts";
-import { rowKernels } from "./simd_softmax.ts";
+import { rowKernels } from "../simd/softmax.ts";
 import { gradOf, record, recording, result, type Tensor } from "./tensor.ts";
 
 /** A column range of a [batch, length, width] tensor: heads × headDim columns from `col`. */

@@ -7,7 +7,7 @@
  */
 import type { Random } from "./random.ts";
 import { accumulate, gradOf, record, result, type Tensor } from "./tensor.ts";
-import { rowKernels } from "./simd_softmax.ts";
+import { rowKernels } from "../simd/softmax.ts";
 
 /** a + b (same shape). */
 export function add(a: Tensor, b: Tensor): Tensor {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { nativeZstd, nodeZstd } from "../zarr/zstd.ts";
-import { simdUnshuffle } from "../zarr/simd.ts";
-import { tileWorkspace } from "../zarr/simd_tiles.ts";
+import { simdUnshuffle } from "../simd/shuffle.ts";
+import { tileWorkspace } from "../simd/tiles.ts";
 import { byteShuffle, byteUnshuffle, decodeChunk, encodeChunk, parseCodecSpec } from "../zarr/codecs.ts";
 import { ArrayReader, ArrayWriter, finalizeStore } from "../zarr/store.ts";
 import { writeBytesSync } from "../zarr/durable.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { mergeMoments, momentsOf, PointMoments, ShiftedPointSums } from "../normalization/moments.ts";
-import { tileWorkspace } from "../zarr/simd_tiles.ts";
+import { tileWorkspace } from "../simd/tiles.ts";
 
 /** Random planes (steps × rows × cols) around 280 with NaN at some points in some steps, and whole-NaN points. */
 function planes(steps: number, rows: number, cols: number, seed: number): Float32Array {

@@ -11,7 +11,7 @@
  */
 import { nodeZlib } from "./node_zlib.ts";
 import { zstd } from "./zstd.ts";
-import { simdUnshuffle } from "./simd.ts";
+import { byteShuffle, byteUnshuffle, simdUnshuffle } from "../simd/shuffle.ts";
 import { ConfigError } from "../errors.ts";
 
 /** One stage of a chunk codec pipeline, applied to raw little-endian bytes. */
@@ -36,108 +36,8 @@ export interface ByteCodec {
   v3(): { name: string; configuration: Record<string, unknown> };
 }
 
-/**
- * Byte shuffle (numcodecs `shuffle`): byte k of every element stored
- * together. Writes into `into` when it is large enough (reused buffers
- * avoid page-faulting fresh memory for every chunk).
- */
-export function byteShuffle(src: Uint8Array, elementSize: number, into?: Uint8Array): Uint8Array {
-  const n = Math.floor(src.length / elementSize);
-  const out = into && into.length >= src.length ? into.subarray(0, src.length) : new Uint8Array(src.length);
-  const simd = elementSize === 4 && src.length >= 256 ? simdUnshuffle() : undefined;
-  if (simd) {
-    simd.shuffle4(src, out);
-    return out;
-  }
-  if (elementSize === 4 && src.byteOffset % 4 === 0) {
-    const words = new Uint32Array(src.buffer, src.byteOffset, n);
-    const b0 = out.subarray(0, n), b1 = out.subarray(n, 2 * n);
-    const b2 = out.subarray(2 * n, 3 * n), b3 = out.subarray(3 * n, 4 * n);
-    for (let i = 0; i < n; i++) {
-      const w = words[i];
-      b0[i] = w;
-      b1[i] = w >>> 8;
-      b2[i] = w >>> 16;
-      b3[i] = w >>> 24;
-    }
-  } else if (elementSize === 8 && src.byteOffset % 4 === 0) {
-    const words = new Uint32Array(src.buffer, src.byteOffset, 2 * n);
-    const planes = Array.from({ length: 8 }, (_, b) => out.subarray(b * n, (b + 1) * n));
-    const [p0, p1, p2, p3, p4, p5, p6, p7] = planes;
-    for (let i = 0; i < n; i++) {
-      const lo = words[2 * i], hi = words[2 * i + 1];
-      p0[i] = lo;
-      p1[i] = lo >>> 8;
-      p2[i] = lo >>> 16;
-      p3[i] = lo >>> 24;
-      p4[i] = hi;
-      p5[i] = hi >>> 8;
-      p6[i] = hi >>> 16;
-      p7[i] = hi >>> 24;
-    }
-  } else {
-    for (let i = 0; i < n; i++) {
-      for (let b = 0; b < elementSize; b++) {
-        out[b * n + i] = src[i * elementSize + b];
-      }
-    }
-  }
-  // numcodecs leaves a trailing partial element unshuffled.
-  out.set(src.subarray(n * elementSize), n * elementSize);
-  return out;
-}
-
-/** Inverse of {@link byteShuffle}, into `into` when given (at least `src.length` bytes). */
-export function byteUnshuffle(
-  src: Uint8Array,
-  elementSize: number,
-  into?: Uint8Array,
-): Uint8Array {
-  const n = Math.floor(src.length / elementSize);
-  const out = into ? into.subarray(0, src.length) : new Uint8Array(src.length);
-  const simd = elementSize === 4 && src.length >= 256 ? simdUnshuffle() : undefined;
-  if (simd) {
-    simd.input(src.length).set(src);
-    simd.unshuffle4(src.length, out);
-    return out;
-  }
-  if (elementSize === 4 && n % 4 === 0 && src.byteOffset % 4 === 0 && out.byteOffset % 4 === 0) {
-    // Four elements at a time: one 32-bit load per byte plane, then a 4×4 byte transpose.
-    const q = n / 4, at = src.byteOffset, buf = src.buffer;
-    const p0 = new Uint32Array(buf, at, q), p1 = new Uint32Array(buf, at + n, q);
-    const p2 = new Uint32Array(buf, at + 2 * n, q), p3 = new Uint32Array(buf, at + 3 * n, q);
-    const o = new Uint32Array(out.buffer, out.byteOffset, n);
-    for (let i = 0, k = 0; i < q; i++, k += 4) {
-      const a = p0[i], b = p1[i], c = p2[i], d = p3[i];
-      o[k] = (a & 0xff) | ((b & 0xff) << 8) | ((c & 0xff) << 16) | (d << 24);
-      o[k + 1] = ((a >>> 8) & 0xff) | (b & 0xff00) | ((c & 0xff00) << 8) | ((d >>> 8) << 24);
-      o[k + 2] = ((a >>> 16) & 0xff) | ((b >>> 8) & 0xff00) | (c & 0xff0000) | ((d >>> 16) << 24);
-      o[k + 3] = (a >>> 24) | ((b >>> 16) & 0xff00) | ((c >>> 8) & 0xff0000) | ((d >>> 24) << 24);
-    }
-  } else if (elementSize === 4 && out.byteOffset % 4 === 0) {
-    const words = new Uint32Array(out.buffer, out.byteOffset, n);
-    const b0 = src.subarray(0, n), b1 = src.subarray(n, 2 * n);
-    const b2 = src.subarray(2 * n, 3 * n), b3 = src.subarray(3 * n, 4 * n);
-    for (let i = 0; i < n; i++) {
-      words[i] = b0[i] | (b1[i] << 8) | (b2[i] << 16) | (b3[i] << 24);
-    }
-  } else if (elementSize === 8 && out.byteOffset % 4 === 0) {
-    const words = new Uint32Array(out.buffer, out.byteOffset, 2 * n);
-    const [p0, p1, p2, p3, p4, p5, p6, p7] = Array.from({ length: 8 }, (_, b) => src.subarray(b * n, (b + 1) * n));
-    for (let i = 0; i < n; i++) {
-      words[2 * i] = p0[i] | (p1[i] << 8) | (p2[i] << 16) | (p3[i] << 24);
-      words[2 * i + 1] = p4[i] | (p5[i] << 8) | (p6[i] << 16) | (p7[i] << 24);
-    }
-  } else {
-    for (let i = 0; i < n; i++) {
-      for (let b = 0; b < elementSize; b++) {
-        out[i * elementSize + b] = src[b * n + i];
-      }
-    }
-  }
-  out.set(src.subarray(n * elementSize), n * elementSize);
-  return out;
-}
+/** The numcodecs byte shuffle and its inverse: in simd/shuffle.ts, beside the SIMD kernels they hand 4-byte elements to. */
+export { byteShuffle, byteUnshuffle };
 
 /**
  * The shuffled bytes of a transient encode: one buffer per thread, since a

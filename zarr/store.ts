@@ -14,7 +14,7 @@ import { IncompleteStoreError, StoreError } from "../errors.ts";
 import { beforeWrite, faultPoint, writeBytesSync } from "./durable.ts";
 import { adviseHugePages } from "./malloc.ts";
 import { zstd } from "./zstd.ts";
-import { simdUnshuffle } from "./simd.ts";
+import { simdUnshuffle } from "../simd/shuffle.ts";
 import {
   type CodecPipeline,
   decodeChunk,

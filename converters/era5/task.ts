@@ -20,7 +20,7 @@ import {
 import { InputError } from "../../errors.ts";
 import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
 import { adviseHugePages, tuneMallocForChunks } from "../../zarr/malloc.ts";
-import { tileWorkspace } from "../../zarr/simd_tiles.ts";
+import { tileWorkspace } from "../../simd/tiles.ts";
 import { type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import { type Grid, remapPlane } from "./grid.ts";
 

@@ -22,8 +22,8 @@
  * @module
  */
 import { type Inflater, inflater } from "../../zarr/deflate.ts";
-import { simdUnshuffle } from "../../zarr/simd.ts";
-import { tileWorkspaceOf } from "../../zarr/simd_tiles.ts";
+import { simdUnshuffle } from "../../simd/shuffle.ts";
+import { tileWorkspaceOf } from "../../simd/tiles.ts";
 import { adviseHugePages } from "../../zarr/malloc.ts";
 import { lookup3Matches } from "./lookup3.ts";
 

@@ -1,12 +1,12 @@
 /**
  * A thread's tile workspace: a WebAssembly memory holding a conversion
  * task's slab of decoded planes (and an edge tile), with SIMD kernels that
- * work across it and the shuffle module's memory ({@link ./simd.ts}), so
+ * work across it and the shuffle module's memory ({@link ./shuffle.ts}), so
  * that no value is copied only to be moved: a decoded input chunk is
  * unshuffled from the decompressor's output straight into the slab, and a
  * chunk is byte-shuffled straight out of the slab's rows (a gather) into
  * the memory the compressor reads. The per-point statistics read the slab
- * in place too (normalization/point_sums_simd.ts imports the workspace).
+ * in place too (./point_sums.ts imports the workspace).
  *
  * The workspace grows only when asked for more room ({@link TileWorkspace.reserve}),
  * so views of it stay valid in between; the shuffle module's memory may
@@ -14,154 +14,89 @@
  *
  * @module
  */
-import {
-  BLOCK,
-  br,
-  brIf,
-  END,
-  growMemory,
-  I32,
-  i32Const as i32,
-  localGet as get,
-  localSet as set,
-  LOOP,
-  memarg,
-  wasmModule,
-} from "../wasm.ts";
-import { adviseHugePages } from "./malloc.ts";
-import { shuffleSixteen, simdUnshuffle, unshuffleBody } from "./simd.ts";
+import { type Code, growMemory, instantiate, type Local, type Memory, WasmModule } from "./asm.ts";
+import { adviseHugePages } from "../zarr/malloc.ts";
+import { type Scratch, SHUFFLE_PARAMS, shuffleSixteen, simdUnshuffle, unshuffle4 } from "./shuffle.ts";
 
-const { add: I32_ADD, mul: I32_MUL, ltU: I32_LT_U, gtU: I32_GT_U, geU: I32_GE_U } = I32;
-/** Memory indices in the module: the workspace, then the shuffle module's memory. */
-const WS = 0, SCRATCH = 1;
-const load8 = (memory: number, offset = 0) => [0x2d, ...memarg(memory, offset)];
-const store8 = (memory: number, offset = 0) => [0x3a, ...memarg(memory, offset)];
+/** local = local + (what `by` pushes). */
+const bump = (f: Code, local: Local, by: () => void) => {
+  f.local.get(local);
+  by();
+  f.i32.add().local.set(local);
+};
 
-/** local = local + value. */
-const bump = (local: number, by: number[]) => [...get(local), ...by, I32_ADD, ...set(local)];
+/** for (counter = 0; counter < limit; counter++) body. */
+const countTo = (f: Code, counter: Local, limit: Local, body: () => void) => {
+  f.i32.const(0).local.set(counter);
+  f.until(() => f.local.get(counter).local.get(limit).i32.ge_u(), () => {
+    body();
+    bump(f, counter, () => f.i32.const(1));
+  });
+};
 
 /**
  * gatherShuffle(src, stepBytes, rowBytes, steps, rows, cols, dst, n):
  * the numcodecs byte shuffle of the `steps` × `rows` × `cols` float32
  * block whose rows start at `src + t·stepBytes + r·rowBytes` in the
- * workspace, written as four planes of `n` bytes (n = steps·rows·cols) at
- * `dst` in the shuffle module's memory. Sixteen elements of a row per
- * step, the rest of each row one byte at a time.
+ * workspace (memory `ws`), written as four planes of `n` bytes (n =
+ * steps·rows·cols) at `dst` in the shuffle module's memory (`scratch`).
+ * Sixteen elements of a row per step, the rest of each row one byte at a
+ * time.
  */
-function gatherShuffleBody(): number[] {
-  const [SRC, STEP_BYTES, ROW_BYTES, STEPS, ROWS, COLS, DST, N] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const [T, R, C, E, RB, P, K] = [8, 9, 10, 11, 12, 13, 14];
-  const [A, B, CC, D] = [15, 16, 17, 18];
+function gatherShuffle(f: Code, ws: Memory, scratch: Memory): void {
+  const [src, stepBytes, rowBytes, steps, rows, cols, dst, n] = f.params;
+  const [t, r, c, e, rb, p, k] = f.newLocals("i32", 7);
+  const vectors = f.newLocals("v128", 4) as Scratch;
   /** Address in the output of plane k, element e + c: dst + k·n + e + c. */
-  const out = (k: number) => [
-    ...get(DST),
-    ...(k === 0 ? [] : [...get(N), ...i32(k), I32_MUL, I32_ADD]),
-    ...get(E),
-    I32_ADD,
-    ...get(C),
-    I32_ADD,
-  ];
-  const sixteen = [
-    // p = rb + 4c: elements c … c+15 of the row.
-    ...get(RB),
-    ...get(C),
-    ...i32(4),
-    I32_MUL,
-    I32_ADD,
-    ...set(P),
-    ...shuffleSixteen(P, [A, B, CC, D], WS, out, SCRATCH),
-  ];
-  const oneByOne = [
-    // for k in 0..3: out(k) byte = ws byte at rb + 4c + k
-    ...i32(0),
-    ...set(K),
-    ...LOOP,
-    ...out(0),
-    ...get(N),
-    ...get(K),
-    I32_MUL,
-    I32_ADD,
-    ...get(RB),
-    ...get(C),
-    ...i32(4),
-    I32_MUL,
-    I32_ADD,
-    ...get(K),
-    I32_ADD,
-    ...load8(WS),
-    ...store8(SCRATCH),
-    ...bump(K, i32(1)),
-    ...get(K),
-    ...i32(4),
-    I32_LT_U,
-    ...brIf(0),
-    END,
-  ];
-  const row = [
+  const out = (k: number) => {
+    f.local.get(dst);
+    if (k) f.local.get(n).i32.const(k).i32.mul().i32.add();
+    f.local.get(e).i32.add().local.get(c).i32.add();
+  };
+  /** Elements c … c+15 of the row (p = rb + 4c). */
+  const sixteen = () => {
+    f.local.get(rb).local.get(c).i32.const(4).i32.mul().i32.add().local.set(p);
+    shuffleSixteen(f, p, vectors, ws, out, scratch);
+  };
+  /** Element c byte by byte: for k in 0..3, plane k's byte = the workspace's byte at rb + 4c + k. */
+  const oneByOne = () => {
+    f.i32.const(0).local.set(k);
+    f.doWhile(() => {
+      out(0);
+      f.local.get(n).local.get(k).i32.mul().i32.add();
+      f.local.get(rb).local.get(c).i32.const(4).i32.mul().i32.add().local.get(k).i32.add();
+      f.i32.load8_u(ws).i32.store8(scratch);
+      bump(f, k, () => f.i32.const(1));
+    }, () => f.local.get(k).i32.const(4).i32.lt_u());
+  };
+  const row = () => {
     // rb = src + t·stepBytes + r·rowBytes
-    ...get(SRC),
-    ...get(T),
-    ...get(STEP_BYTES),
-    I32_MUL,
-    I32_ADD,
-    ...get(R),
-    ...get(ROW_BYTES),
-    I32_MUL,
-    I32_ADD,
-    ...set(RB),
-    ...i32(0),
-    ...set(C),
-    ...BLOCK,
-    ...LOOP,
-    ...get(C),
-    ...i32(16),
-    I32_ADD,
-    ...get(COLS),
-    I32_GT_U, // c + 16 > cols ends the sixteens
-    ...brIf(1),
-    ...sixteen,
-    ...bump(C, i32(16)),
-    ...br(0),
-    END,
-    END,
-    ...BLOCK,
-    ...LOOP,
-    ...get(C),
-    ...get(COLS),
-    I32_GE_U,
-    ...brIf(1),
-    ...oneByOne,
-    ...bump(C, i32(1)),
-    ...br(0),
-    END,
-    END,
-    ...bump(E, get(COLS)),
-  ];
-  const loopTo = (counter: number, limit: number, body: number[]) => [
-    ...i32(0),
-    ...set(counter),
-    ...BLOCK,
-    ...LOOP,
-    ...get(counter),
-    ...get(limit),
-    I32_GE_U,
-    ...brIf(1),
-    ...body,
-    ...bump(counter, i32(1)),
-    ...br(0),
-    END,
-    END,
-  ];
-  return [0x02, 0x07, 0x7f, 0x04, 0x7b, ...loopTo(T, STEPS, loopTo(R, ROWS, row)), END];
+    f.local.get(src).local.get(t).local.get(stepBytes).i32.mul().i32.add();
+    f.local.get(r).local.get(rowBytes).i32.mul().i32.add().local.set(rb);
+    f.i32.const(0).local.set(c);
+    // Sixteens while c + 16 ≤ cols, then the rest one by one.
+    f.until(() => f.local.get(c).i32.const(16).i32.add().local.get(cols).i32.gt_u(), () => {
+      sixteen();
+      bump(f, c, () => f.i32.const(16));
+    });
+    f.until(() => f.local.get(c).local.get(cols).i32.ge_u(), () => {
+      oneByOne();
+      bump(f, c, () => f.i32.const(1));
+    });
+    bump(f, e, () => f.local.get(cols));
+  };
+  countTo(f, t, steps, () => countTo(f, r, rows, row));
 }
 
 /** The module: memory 0 the workspace, memory 1 the shuffle module's, both imported. */
-function moduleBytes(): Uint8Array<ArrayBuffer> {
-  const i32s = (n: number) => new Array(n).fill(0x7f);
-  return wasmModule([
-    { name: "unshuffleInto", params: i32s(4), result: [], body: unshuffleBody(SCRATCH, WS) },
-    { name: "gatherShuffle", params: i32s(8), result: [], body: gatherShuffleBody() },
-  ], { imported: ["workspace", "scratch"], own: false });
+export function tilesModule(): Uint8Array<ArrayBuffer> {
+  const module = new WasmModule();
+  const ws = module.importMemory("workspace"), scratch = module.importMemory("scratch");
+  const i32s = (n: number) => new Array<"i32">(n).fill("i32");
+  return module
+    .func("unshuffleInto", SHUFFLE_PARAMS, [], (f) => unshuffle4(f, scratch, ws))
+    .func("gatherShuffle", i32s(8), [], (f) => gatherShuffle(f, ws, scratch))
+    .bytes();
 }
 
 /** A thread's tile workspace and its kernels (see the module comment). */
@@ -208,12 +143,10 @@ export function tileWorkspace(): TileWorkspace | undefined {
   if (workspace !== undefined) return workspace ?? undefined;
   workspace = null;
   const scratch = simdUnshuffle();
-  const bytes = moduleBytes();
-  if (!scratch || !WebAssembly.validate(bytes)) return undefined;
+  if (!scratch) return undefined;
   const memory = new WebAssembly.Memory({ initial: 1 });
-  const wasm = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
-    env: { workspace: memory, scratch: scratch.memory },
-  });
+  const wasm = instantiate(tilesModule(), { env: { workspace: memory, scratch: scratch.memory } });
+  if (!wasm) return undefined;
   const unshuffleInto = wasm.exports.unshuffleInto as (src: number, dst: number, n: number, m: number) => void;
   const gather = wasm.exports.gatherShuffle as (...args: number[]) => void;
   workspace = {
