@@ -6,7 +6,7 @@
  * project's test machine — PyTorch's own matmul speed, as PyTorch calls the
  * same library — against 30–60 GFLOP/s for the WebAssembly paths and ≈2 for
  * tfjs-wasm's transposed and batched matmuls, which carry the backward
- * pass (`../shared/notes/ml-stack.md` §2, §11). Same fallback pattern as
+ * pass (docs/design/backends.md, "Why not tfjs"). Same fallback pattern as
  * zarr/zstd.ts: no `--allow-ffi` or no library → the TypeScript kernel,
  * same results to float32 rounding.
  *

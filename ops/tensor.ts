@@ -7,7 +7,7 @@
  * attention with their own backward), so tfjs would add only dispatch
  * overhead, its per-op tensor bookkeeping, and — on its wasm backend — a
  * 4 GiB heap that AtmoRep's 2160-token sequences do not fit in
- * (`../shared/notes/ml-stack.md` §3). Arrays here live in V8's ordinary
+ * (docs/design/backends.md, "Why not tfjs"). Arrays here live in V8's ordinary
  * heap of ArrayBuffers, bounded by machine memory only.
  *
  * @module

@@ -7,7 +7,7 @@
  * takes them; a 64×64 output tile per 16×16 workgroup (4×4 outputs per
  * invocation) over 16-deep k tiles in workgroup memory — the shape that ran
  * ≈3× faster than one-output-per-thread on llvmpipe
- * (`../shared/notes/ml-stack.md` §7). Out-of-range loads read zero, so odd
+ * (docs/design/backends.md, "WebGPU"). Out-of-range loads read zero, so odd
  * sizes need no padding; when beta is 0, C is not read (BLAS semantics: NaN
  * in C does not leak).
  *
