@@ -1,3 +1,9 @@
+/**
+ * The public surface and the import graph: mod.ts exports exactly the names in
+ * api_snapshot.txt, and no module imports a folder above its own layer.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { ROOT } from "./_helpers.ts";

@@ -1,3 +1,10 @@
+/**
+ * CF conventions as the converters read them: time units and epochs, the
+ * noleap and 360_day calendars, refused unit forms, and scale/offset packing
+ * with fill values becoming NaN.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { decodeTimes, packingOf, parseTimeUnits, unpackInto } from "../converters/cf.ts";
 

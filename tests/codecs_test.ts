@@ -1,3 +1,12 @@
+/**
+ * The chunk codecs and what the writer does with their output: byte shuffle
+ * and its WebAssembly SIMD form, codec pipelines and specs for zarr v2 and
+ * v3, zstd through libzstd and node:zlib, encoded chunks kept or transient,
+ * pre-shuffled chunk writes, whole-file rewrites, huge-page advice and the
+ * tile workspace.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { nativeZstd, nodeZstd } from "../zarr/zstd.ts";
 import { simdUnshuffle } from "../simd/shuffle.ts";

@@ -1,3 +1,9 @@
+/**
+ * CRC-32C (the zarr v3 shard index checksum) against a bitwise definition, at
+ * any offset, length and split.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { crc32c, crc32cUpdate } from "../zarr/crc32c.ts";
 

@@ -1,3 +1,11 @@
+/**
+ * `convert era5` on broken or inconsistent inputs (empty, truncated, missing
+ * variables or levels, mixed grids, duplicate times, gaps), bad options and
+ * existing stores: each run fails with a clear message and publishes nothing,
+ * or keeps what was there.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cases, exists, runTask, SAMPLE, tempDir } from "./_helpers.ts";

@@ -1,3 +1,11 @@
+/**
+ * The ERA5 converter on the bundled samples: values equal netCDF-C's as read
+ * by xarray and zarr-python, AtmoRep's loader requirements, grid
+ * orientations, expver merging, calendars, field and level selection, zarr
+ * v3, the CLI with inspect, and statistics merged across tasks.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5, finalizeConversion, initConversion, runConversionPart } from "../converters/era5/convert.ts";

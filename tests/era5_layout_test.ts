@@ -1,3 +1,9 @@
+/**
+ * How an ERA5 conversion is cut into tasks (time ranges of whole months or
+ * smaller pieces) and the overflow check on monthly statistics.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { timeGroups } from "../converters/era5/layout.ts";
 import { monthIndex } from "../converters/cf.ts";

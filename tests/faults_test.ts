@@ -1,9 +1,13 @@
 /**
- * Issue 10, "nothing silently wrong, nothing lost": each case that used to
- * end with exit 0 and a wrong or broken result, or with the user's files
- * deleted, is now an error naming file and problem (or a correct result).
- * Bad inputs are made here by byte edits of copies of the samples or with
- * netCDF4-python; pre-existing files are checked unchanged by checksum.
+ * Failures end in an error naming the file and the problem (or in a correct
+ * result), never in exit 0 with a wrong store, and never cost the user's
+ * files: two writers of one --out, --overwrite of what this project did not
+ * write, corrupt inputs (HDF5 filters, header checksums, GRIB section 7),
+ * ±Inf values, stores with missing or corrupt chunks, non-ASCII metadata,
+ * SIGINT and Ctrl-C, a full disk, and an interrupted or inconsistent
+ * --finalize. Bad inputs are made here by byte edits of copies of the
+ * samples or with netCDF4-python; pre-existing files are checked unchanged
+ * by checksum.
  *
  * @module
  */
@@ -80,7 +84,7 @@ function doneCount(out: string): number {
   }
 }
 
-Deno.test("1. a second writer of the same --out fails at once naming the first; the first publishes; a stale lock is taken over", async () => {
+Deno.test("a second writer of the same --out fails at once naming the first; the first publishes; a stale lock is taken over", async () => {
   const dir = await tempDir();
   const out = join(dir, "x.zarr");
   // 12 tasks (field levels of the new-CDS sample), slowed down so the second run starts while the first runs.
@@ -108,7 +112,7 @@ Deno.test("1. a second writer of the same --out fails at once naming the first; 
   assert.ok(!exists(`${out2}.lock`));
 });
 
-Deno.test("2. --overwrite replaces only stores this project wrote: never inputs, files, folders, or the data store", async () => {
+Deno.test("--overwrite replaces only stores this project wrote: never inputs, files, folders, or the data store", async () => {
   const dir = await tempDir();
   // The inputs' own folder as --out.
   const inputs = join(dir, "inputs");
@@ -193,7 +197,7 @@ function grib2SectionByte(bytes: Uint8Array, num: number, n: number): number {
   throw new Error(`section ${num} not found`);
 }
 
-Deno.test("5. corrupt inputs are errors naming file and variable: HDF5 filter failure, bad header checksum, GRIB section 7", async () => {
+Deno.test("corrupt inputs are errors naming file and variable: HDF5 filter failure, bad header checksum, GRIB section 7", async () => {
   const dir = await tempDir();
   const sample = Deno.readFileSync(SFC);
   // 4000 bytes zeroed in the middle (inside msl's compressed chunks): HDF5's filter fails.
@@ -229,7 +233,7 @@ Deno.test("5. corrupt inputs are errors naming file and variable: HDF5 filter fa
   );
 });
 
-Deno.test("9. ±Inf is an error naming file, variable and place; --inf-to-nan stores NaN; NaN is counted per field", async () => {
+Deno.test("±Inf is an error naming file, variable and place; --inf-to-nan stores NaN; NaN is counted per field", async () => {
   const dir = await tempDir();
   const src = join(dir, "inf.nc");
   await py(
@@ -273,7 +277,7 @@ Deno.test("9. ±Inf is an error naming file, variable and place; --inf-to-nan st
   }
 });
 
-Deno.test("7. store checks: a missing chunk, a corrupt chunk and a shape that disagrees with time name array and chunk", async () => {
+Deno.test("store checks: a missing chunk, a corrupt chunk and a shape that disagrees with time name array and chunk", async () => {
   const dir = await tempDir();
   const out = join(dir, "s.zarr");
   const r = await runTask("convert", ["era5", "-q", "--fields", "t2m", "--out", out, SFC]);
@@ -312,7 +316,7 @@ Deno.test("7. store checks: a missing chunk, a corrupt chunk and a shape that di
   );
 });
 
-Deno.test("8. metadata is ASCII JSON: a path with ü and units °C open in xarray under the C locale", async () => {
+Deno.test("metadata is ASCII JSON: a path with ü and units °C open in xarray under the C locale", async () => {
   const dir = join(await tempDir(), "Müller");
   Deno.mkdirSync(dir);
   const src = join(dir, "sfc.nc");
@@ -349,7 +353,7 @@ print(json.dumps({"units": ds.attrs["field_metadata"]["t2m"]["units"], "input": 
   assert.match(got.input, /Müller\/sfc\.nc$/);
 });
 
-Deno.test("9. SIGINT: a conversion removes its partial stores, a part keeps its finished tasks; both say so", async () => {
+Deno.test("SIGINT: a conversion removes its partial stores, a part keeps its finished tasks; both say so", async () => {
   const dir = await tempDir();
   const out = join(dir, "i.zarr");
   const args = ["-q", "--workers", "0", "--out", out];
@@ -384,7 +388,7 @@ Deno.test("9. SIGINT: a conversion removes its partial stores, a part keeps its 
   assert.equal(fin.code, 0, fin.stderr);
 });
 
-Deno.test("9. Ctrl-C on a terminal restores the cursor and line wrap", async () => {
+Deno.test("Ctrl-C on a terminal restores the cursor and line wrap", async () => {
   const dir = await tempDir();
   const out = join(dir, "t.zarr");
   const cmd = [
@@ -420,7 +424,7 @@ Deno.test("9. Ctrl-C on a terminal restores the cursor and line wrap", async () 
   assert.ok(!exists(`${out}.partial`));
 });
 
-Deno.test("9. smaller ones: --init rerun with other options, irregular time names the file, --workers -3, normalize --from alone", async () => {
+Deno.test("--init rerun with other options, irregular time names the file, --workers -3, normalize --from alone", async () => {
   const dir = await tempDir();
   const out = join(dir, "p.zarr");
   let r = await runTask("convert", ["era5", "-q", "--init", "--fields", "t2m", "--out", out, SFC]);
@@ -465,7 +469,7 @@ Deno.test("9. smaller ones: --init rerun with other options, irregular time name
   assert.doesNotMatch(n.stderr, /undefined/);
 });
 
-Deno.test("9. nlvls.out values beyond the mesh's levels are refused, naming the file and line", async () => {
+Deno.test("nlvls.out values beyond the mesh's levels are refused, naming the file and line", async () => {
   const dir = await tempDir();
   const mesh = join(dir, "mesh");
   Deno.mkdirSync(mesh);
@@ -490,8 +494,7 @@ Deno.test("9. nlvls.out values beyond the mesh's levels are refused, naming the 
 });
 
 Deno.test({
-  name:
-    "4. disk full with workers: the real error (No space left on device) is reported and partial stores are removed",
+  name: "disk full with workers: the real error (No space left on device) is reported and partial stores are removed",
   async fn(t) {
     const uid = await run("id", ["-u"]);
     if (uid.stdout.trim() !== "0") {
@@ -534,7 +537,7 @@ Deno.test({
   },
 });
 
-Deno.test("3. --finalize verifies each task's statistics against its done marker and names the task to redo", async () => {
+Deno.test("--finalize verifies each task's statistics against its done marker and names the task to redo", async () => {
   const dir = await tempDir();
   const out = join(dir, "v.zarr");
   const args = ["-q", "--workers", "0", "--out", out];
@@ -563,7 +566,7 @@ Deno.test("3. --finalize verifies each task's statistics against its done marker
   assert.ok(exists(out) && !exists(`${out}.partial`) && !exists(`${out}.partial.build`));
 });
 
-Deno.test("3. a real process exit in the middle of --finalize (ATMOREP_TEST_ABORT_AFTER_WRITES): the CLI resume path completes", async () => {
+Deno.test("a real process exit in the middle of --finalize (ATMOREP_TEST_ABORT_AFTER_WRITES): the CLI resume path completes", async () => {
   const dir = await tempDir();
   const out = join(dir, "r.zarr");
   const args = ["-q", "--fields", "t2m", "--workers", "0", "--out", out];
@@ -592,7 +595,7 @@ Deno.test("3. a real process exit in the middle of --finalize (ATMOREP_TEST_ABOR
   assert.ok(!exists(`${out}.partial`) && !exists(`${out}.partial.build`) && !exists(`${out}.lock`));
 });
 
-Deno.test("5. a time or latitude dimension of size zero is an error naming the file, not an empty store", async () => {
+Deno.test("a time or latitude dimension of size zero is an error naming the file, not an empty store", async () => {
   const dir = await tempDir();
   for (const [name, nt, nlat] of [["no_times", 0, 3], ["no_rows", 2, 0]] as const) {
     const path = join(dir, `${name}.nc`);

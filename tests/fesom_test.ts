@@ -1,3 +1,11 @@
+/**
+ * The FESOM converter: pi-mesh output in the 2.0/2.1 and 2.5+ layouts with
+ * ASCII meshes or mesh diags, values, wet layers, fill values, calendars
+ * without leap years, several months per file, bad inputs, the CLI, and the
+ * rotation of vectors to geographic axes.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertFesom } from "../converters/fesom/convert.ts";

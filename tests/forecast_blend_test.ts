@@ -1,3 +1,10 @@
+/**
+ * Tile blending of forecast read-outs: an identity read-out reconstructs
+ * global and regional grids exactly, across 0°/360° and the poles, with
+ * tapered weights that sum to one.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { tileGrid } from "../datasets/tiling.ts";
 import { type BlendGrid, cutTile, taper1d, TileBlender } from "../forecast/blend.ts";

@@ -1,3 +1,11 @@
+/**
+ * The forecast engine end to end on advected waves: it beats persistence
+ * after training, its store opens in xarray and is deterministic, training
+ * resumes exactly, ensembles spread, shifted tilings reduce seams, and the
+ * train and forecast tasks refuse bad checkpoints and configs.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5 } from "../converters/era5/convert.ts";

@@ -1,3 +1,10 @@
+/**
+ * Forecasts with mesh fields: FESOM sst rolls out under ERA5 tiles, mesh
+ * nodes are blended by taper weight, and the forecast store holds the mesh
+ * with the FESOM store's coordinates.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MultifieldSampler, type SamplerConfig } from "../samplers/sampler.ts";

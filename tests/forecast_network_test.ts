@@ -1,3 +1,10 @@
+/**
+ * The forecast engine network (models/): untrained it predicts persistence,
+ * gradients reach its heads, and its config is resolved with errors naming
+ * the key.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { constant, linear, Random, valueAndGrad } from "../ops/mod.ts";
 import { ForecastEngine, resolveEngineConfig } from "../models/forecast_engine.ts";

@@ -1,3 +1,10 @@
+/**
+ * The global rollout loop: denormalize, write, normalize and tokenize
+ * round-trip, so an oracle stepper reproduces the store; tile neighbours and
+ * positions; regional grids; a shifted second tiling blends back exactly.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5 } from "../converters/era5/convert.ts";

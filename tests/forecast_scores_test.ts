@@ -1,3 +1,9 @@
+/**
+ * Forecast scores (area-weighted RMSE, ACC, CRPS, spread) against numpy, and
+ * the PNG maps and score plots.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { anomalyCorrelation, ensembleCrps, latitudeWeights, ScoreBoard, weightedMse } from "../forecast/scores.ts";

@@ -1,3 +1,10 @@
+/**
+ * The reduced Gaussian GRIB converter: the points store equals ecCodes'
+ * decode and opens in xarray, a regular grid is refused, and the points are
+ * sampled under ERA5 neighbourhoods and scattered back exactly.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5 } from "../converters/era5/convert.ts";

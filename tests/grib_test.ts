@@ -1,3 +1,10 @@
+/**
+ * The GRIB reader: indexes and values of GRIB1 and GRIB2 files written by
+ * ecCodes, CDO and NCEP g2c equal ecCodes' decode; CCSDS packing and
+ * truncated files are refused clearly; GRIB and netCDF inputs convert alike.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decodeMessage, FileReader, gridPoints, scanGrib } from "../converters/formats/grib/message.ts";

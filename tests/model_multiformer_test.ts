@@ -1,3 +1,10 @@
+/**
+ * The Multiformer: finite-difference gradients through every layer and loss,
+ * the loss counting only masked valid tokens, field coupling, learning
+ * advected waves, and a 2160-token field run block-wise.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { Multiformer } from "../models/multiformer.ts";
 import { fieldLayouts, type MultiformerConfig } from "../models/config.ts";

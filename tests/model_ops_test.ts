@@ -1,3 +1,10 @@
+/**
+ * The tensor ops: finite-difference gradients, OpenBLAS sgemm against the
+ * TypeScript kernel, attention against a dense reference, and GELU in
+ * WebAssembly SIMD against the TypeScript one.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { gradCheck } from "./_model_helpers.ts";
 import {

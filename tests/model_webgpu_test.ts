@@ -5,6 +5,8 @@
  * mesa-vulkan-drivers (.ci/run), so these run over llvmpipe without a GPU;
  * a machine without any WebGPU adapter fails them with the install hint,
  * unless ATMOREP_ALLOW_NO_WEBGPU=1 says to skip.
+ *
+ * @module
  */
 import assert from "node:assert/strict";
 import { Multiformer } from "../models/multiformer.ts";

@@ -1,3 +1,10 @@
+/**
+ * Per-point moments for the normalization coefficients: block sums against a
+ * two-pass float64 computation with NaN skipped, reuse, and the SIMD and
+ * tile-workspace paths bit-identical to the scalar code.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { mergeMoments, momentsOf, PointMoments, ShiftedPointSums } from "../normalization/moments.ts";
 import { tileWorkspace } from "../simd/tiles.ts";

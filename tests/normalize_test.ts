@@ -1,3 +1,9 @@
+/**
+ * Deriving coefficient sets (`normalize`): every pooling matches numpy over
+ * the pooled data, and a period restricts the months pooled.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5 } from "../converters/era5/convert.ts";

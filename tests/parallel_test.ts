@@ -1,3 +1,11 @@
+/**
+ * The parallel conversion protocol (init, parts, finalize) across processes:
+ * concurrent parts give the single-process store byte for byte, a part
+ * killed with SIGKILL resumes, and worker threads do not change the
+ * statistics.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5 } from "../converters/era5/convert.ts";

@@ -1,3 +1,10 @@
+/**
+ * Sampling unstructured meshes: the HEALPix point tokenizer, FESOM fields
+ * under ERA5 neighbourhoods, a mesh sampled alone, mixed surface and layer
+ * levels, and element fields at triangle centroids.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertFesom } from "../converters/fesom/convert.ts";

@@ -1,3 +1,11 @@
+/**
+ * The sampler and its loader on grids: the regular tokenizer, neighbourhoods
+ * at the date line and poles, normalization and restore, masking, batches
+ * as a pure function of (seed, index), chunk reads, resumption, workers,
+ * profiling, sharded stores, tokenizer plug-ins and multi-dataset samples.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5 } from "../converters/era5/convert.ts";

@@ -1,3 +1,10 @@
+/**
+ * What forecasting asks of the sampler: windows on request equal random
+ * draws, global tilings cover every point, restore inverts normalization on
+ * grids and meshes, and a mismatched coefficient set is a clear error.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5 } from "../converters/era5/convert.ts";

@@ -1,3 +1,9 @@
+/**
+ * The generated SLURM job array on a single-node cluster converts the sample
+ * to the same store as one process (needs root and slurm-wlm).
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5 } from "../converters/era5/convert.ts";

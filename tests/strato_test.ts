@@ -1,3 +1,10 @@
+/**
+ * The stratosphere converter: model levels with hybrid coefficients selected
+ * by pressure, pressure levels to 1 hPa with ozone in log space, and a level
+ * range without levels refused.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertStrato, levelsInRange } from "../converters/strato/convert.ts";

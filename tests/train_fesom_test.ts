@@ -1,3 +1,9 @@
+/**
+ * Training one coupled Multiformer on ERA5 and FESOM (point tokens) from the
+ * bundled samples.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { checkTrainConfig, type TrainConfig } from "../training/config.ts";

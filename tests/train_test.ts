@@ -1,3 +1,11 @@
+/**
+ * Multiformer training: exact resume, checkpoints refused against another
+ * coefficient set or layout, config errors naming the key, the train task
+ * and shipped configs, the training step in profile-loader, and the webgpu
+ * backend switch.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { checkForecastTrainConfig } from "../forecast/train.ts";
 import { join } from "node:path";

@@ -1,3 +1,9 @@
+/**
+ * Interoperability: zarrita reads our zarr v2 and v3 stores, sharded ones
+ * too, with the same values as our reader.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as zarr from "zarrita";
