@@ -13,7 +13,7 @@ import type { Window, WindowShape } from "./window.ts";
 import { GridDataset } from "./grid.ts";
 import { MeshDataset } from "./mesh.ts";
 
-/** Random numbers for placement (samplers/rng.ts implements it). */
+/** Random numbers for placement (random.ts implements it). */
 export interface RandomSource {
   /** Uniform in [0, 1). */
   next(): number;
