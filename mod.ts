@@ -46,7 +46,7 @@ export { slurmScripts } from "./converters/slurm/script.ts";
 export type { SlurmOptions } from "./converters/slurm/script.ts";
 export { converterRegistry, registerConverter } from "./converters/registry.ts";
 export type { ConverterPlugin } from "./converters/registry.ts";
-export { formatRegistry, registerFormat } from "./converters/formats/dataset.ts";
+export { formatRegistry, registerFormat } from "./converters/formats/registry.ts";
 export type {
   FileStamp,
   FormatReader,
@@ -64,7 +64,8 @@ export { CoefficientSet, denormalizeInPlace, normalizeInPlace } from "./normaliz
 export type { GridRegion, Scaling } from "./normalization/coefficients.ts";
 export { assertSameCoefficientSet, coefficientSetIdentity } from "./normalization/identity.ts";
 export type { CoefficientSetIdentity } from "./normalization/identity.ts";
-export { logTransform, transformFromSpec, transformRegistry } from "./normalization/transforms.ts";
+export { logTransform } from "./normalization/transforms.ts";
+export { transformFromSpec, transformRegistry } from "./normalization/registry.ts";
 export type { TransformSpec, ValueTransform } from "./normalization/transforms.ts";
 
 // Stores.
@@ -72,8 +73,9 @@ export { formatSummary, inspectStore } from "./stores/inspect.ts";
 export type { StoreSummary } from "./stores/inspect.ts";
 
 // Datasets and windows.
-export { datasetRegistry, openSampleDataset } from "./datasets/dataset.ts";
-export type { DatasetOpener, RandomSource, SampleDataset } from "./datasets/dataset.ts";
+export { datasetRegistry, openSampleDataset } from "./datasets/registry.ts";
+export type { DatasetOpener } from "./datasets/registry.ts";
+export type { RandomSource, SampleDataset } from "./datasets/dataset.ts";
 export { GridDataset } from "./datasets/grid.ts";
 export { MeshDataset } from "./datasets/mesh.ts";
 export { ChunkCache } from "./datasets/cache.ts";

@@ -15,7 +15,8 @@
  * @module
  */
 import { ChunkCache } from "../datasets/cache.ts";
-import { openSampleDataset, type SampleDataset } from "../datasets/dataset.ts";
+import type { SampleDataset } from "../datasets/dataset.ts";
+import { openSampleDataset } from "../datasets/registry.ts";
 import { accumulate, noStats, noTimings } from "../datasets/counters.ts";
 import { toSeconds, type Window, type WindowRequest, type WindowShape } from "../datasets/window.ts";
 import { CoefficientSet } from "../normalization/coefficients.ts";
