@@ -6,7 +6,9 @@
  * coefficient sets (derive, read, apply, invert, identify), store
  * inspection, the datasets and windows the sampler reads, tokenizer
  * plug-ins, the multifield sampler with its batch format, loader and
- * profiler, and the tagged errors. Internals stay importable by path.
+ * profiler, and the tagged errors. The model, its ops and training are the
+ * `./model` entry (model.ts), forecast inference the `./forecast` entry
+ * (forecast.ts); internals stay importable by path.
  *
  * @module
  */
@@ -46,10 +48,12 @@ export { slurmScripts } from "./converters/slurm/script.ts";
 export type { SlurmOptions } from "./converters/slurm/script.ts";
 export { converterRegistry, registerConverter } from "./converters/registry.ts";
 export type { ConverterPlugin } from "./converters/registry.ts";
-export { formatRegistry, registerFormat } from "./converters/formats/dataset.ts";
+export { detectFormat, formatRegistry, registerFormat } from "./converters/formats/registry.ts";
+export type { FormatMatch } from "./converters/formats/registry.ts";
 export type {
   FileStamp,
   FormatReader,
+  FormatRefusal,
   LocatedFile,
   LocatedVariable,
   SourceDataset,
@@ -64,7 +68,8 @@ export { CoefficientSet, denormalizeInPlace, normalizeInPlace } from "./normaliz
 export type { GridRegion, Scaling } from "./normalization/coefficients.ts";
 export { assertSameCoefficientSet, coefficientSetIdentity } from "./normalization/identity.ts";
 export type { CoefficientSetIdentity } from "./normalization/identity.ts";
-export { logTransform, transformFromSpec, transformRegistry } from "./normalization/transforms.ts";
+export { logTransform } from "./normalization/transforms.ts";
+export { transformFromSpec, transformRegistry } from "./normalization/registry.ts";
 export type { TransformSpec, ValueTransform } from "./normalization/transforms.ts";
 
 // Stores.
@@ -72,8 +77,9 @@ export { formatSummary, inspectStore } from "./stores/inspect.ts";
 export type { StoreSummary } from "./stores/inspect.ts";
 
 // Datasets and windows.
-export { datasetRegistry, openSampleDataset } from "./datasets/dataset.ts";
-export type { DatasetOpener, RandomSource, SampleDataset } from "./datasets/dataset.ts";
+export { datasetRegistry, openSampleDataset } from "./datasets/registry.ts";
+export type { DatasetOpener } from "./datasets/registry.ts";
+export type { RandomSource, SampleDataset } from "./datasets/dataset.ts";
 export { GridDataset } from "./datasets/grid.ts";
 export { MeshDataset } from "./datasets/mesh.ts";
 export { ChunkCache } from "./datasets/cache.ts";
@@ -93,10 +99,10 @@ export type {
   TokenField,
   TokenizerPlugin,
 } from "./tokenizers/plugin.ts";
-export { detokenize, extent, patchTokenizer, TOKEN_INFO, tokenize } from "./tokenizers/patches.ts";
+export { detokenize, patchTokenizer, TOKEN_INFO, tokenize } from "./tokenizers/patches.ts";
 export type { TokenGrid } from "./tokenizers/patches.ts";
-export { healpixPointsTokenizer, layoutPoints, scatterPoints } from "./tokenizers/healpix_points.ts";
-export type { PointLayout, PointTokens } from "./tokenizers/healpix_points.ts";
+export { healpixPointsTokenizer } from "./tokenizers/healpix_points.ts";
+export type { PointTokens } from "./tokenizers/healpix_points.ts";
 
 // Sampler, batches, loader, profiler.
 export { MultifieldSampler } from "./samplers/sampler.ts";
@@ -116,65 +122,3 @@ export { BatchLoader } from "./samplers/loader.ts";
 export type { LoadedBatch, LoaderOptions, UnitTrace } from "./samplers/loader.ts";
 export { formatProfile, profileLoader } from "./samplers/profile.ts";
 export type { Profile, ProfileOptions, ProfileRow } from "./samplers/profile.ts";
-
-// Model and training (ops/, models/, training/).
-export { gemm, openblasGemm, Tensor, typescriptGemm, useGemm } from "./ops/mod.ts";
-export type { Gemm } from "./ops/mod.ts";
-export { Multiformer } from "./models/multiformer.ts";
-export type { FieldOutput, ForwardOptions } from "./models/multiformer.ts";
-export { fieldLayouts, resolveConfig } from "./models/config.ts";
-export type { FieldLayout, FieldModelConfig, MultiformerConfig, ResolvedField } from "./models/config.ts";
-export { fieldInput } from "./models/inputs.ts";
-export type { FieldInput, FieldTargets } from "./models/inputs.ts";
-export { ensembleMeanMse, fieldLoss, LOSSES } from "./training/losses.ts";
-export type { LossName } from "./training/losses.ts";
-export { AdamW, learningRate } from "./training/adamw.ts";
-export type { OptimizerConfig } from "./training/adamw.ts";
-export { evalStep, modelInputs, modelLoss, trainStep } from "./training/step.ts";
-export type { StepResult } from "./training/step.ts";
-export { checkTrainConfig, readTrainConfig } from "./training/config.ts";
-export type { CheckpointConfig, ScheduleConfig, TrainConfig, ValidationConfig } from "./training/config.ts";
-export { train } from "./training/loop.ts";
-export type { MetricsLine, TrainOptions, TrainSummary } from "./training/loop.ts";
-export { latestCheckpoint, readCheckpoint, writeCheckpoint } from "./training/checkpoint.ts";
-export type { Checkpoint, CheckpointHeader } from "./training/checkpoint.ts";
-export { lossCurvePng } from "./training/plot.ts";
-
-// Forecast engine: tiling + blending, global rollout, engine stepper, training, forecast store, scores, maps.
-export { cutTile, taper1d, TileBlender } from "./forecast/blend.ts";
-export type { BlendGrid, BlendOptions, TilePlace } from "./forecast/blend.ts";
-export { GlobalRollout } from "./forecast/rollout.ts";
-export type { Plane, RolloutState, StepContext, Stepper } from "./forecast/rollout.ts";
-export { MeshRollout, MeshTimeAxis } from "./forecast/mesh.ts";
-export type { MeshPlane, MeshWindow } from "./forecast/mesh.ts";
-export { engineFields, EngineStepper, loadFrozenBase } from "./forecast/engine.ts";
-export type { EngineStepperOptions, ForecastHeader, FrozenBase } from "./forecast/engine.ts";
-export {
-  baseSampler,
-  checkForecastTrainConfig,
-  readForecastTrainConfig,
-  rolloutLoss,
-  trainForecastEngine,
-} from "./forecast/train.ts";
-export type {
-  ForecastPhase,
-  ForecastTrainConfig,
-  ForecastTrainOptions,
-  ForecastTrainSummary,
-} from "./forecast/train.ts";
-export { runForecast } from "./forecast/run.ts";
-export type { ForecastRunOptions, ForecastRunSummary } from "./forecast/run.ts";
-export { ForecastStoreWriter } from "./forecast/store.ts";
-export type { ForecastStoreOptions, MeshStoreOptions } from "./forecast/store.ts";
-export { anomalyCorrelation, ensembleCrps, latitudeWeights, ScoreBoard, weightedMse } from "./forecast/scores.ts";
-export type { PlaneScores, ScoreSample } from "./forecast/scores.ts";
-export { forecastMapPng, scorePlotPng } from "./forecast/maps.ts";
-export type { GridField, MapOptions, ScoreLine } from "./forecast/maps.ts";
-export { ForecastEngine, resolveEngineConfig } from "./models/forecast_engine.ts";
-export type {
-  EngineField,
-  EngineInput,
-  EngineOutput,
-  ForecastEngineConfig,
-  ResolvedEngineConfig,
-} from "./models/forecast_engine.ts";

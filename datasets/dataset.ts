@@ -1,19 +1,14 @@
 /**
  * What the sampler needs of an opened store, whatever its grid: its time
  * axis, field checks, and how a window is placed on it. Stores are opened
- * by their `grid` attribute through a registry, so a new kind of store is a
- * new entry here, not an edit of the sampler.
+ * by their `grid` attribute through the kinds listed in registry.ts, so a
+ * new kind of store is a new entry there, not an edit of the sampler.
  *
  * @module
  */
-import { readRootAttributes } from "../zarr/store.ts";
-import { StoreError } from "../errors.ts";
-import type { ChunkCache } from "./cache.ts";
 import type { Window, WindowShape } from "./window.ts";
-import { GridDataset } from "./grid.ts";
-import { MeshDataset } from "./mesh.ts";
 
-/** Random numbers for placement (samplers/rng.ts implements it). */
+/** Random numbers for placement (random.ts implements it). */
 export interface RandomSource {
   /** Uniform in [0, 1). */
   next(): number;
@@ -46,23 +41,4 @@ export interface SampleDataset {
    * (datasets/tiling.ts), neighbours overlapping by `overlap` tokens of `token` points.
    */
   tiles(end: number, shape: WindowShape, token: [number, number], overlap: [number, number]): Window[];
-}
-
-/** Opens a store of one grid kind. */
-export type DatasetOpener = (root: string, cache: ChunkCache) => SampleDataset;
-
-/** Openers by the store's `grid` attribute. */
-export const datasetRegistry: Map<string, DatasetOpener> = new Map<string, DatasetOpener>([
-  ["regular_ll", (root, cache) => new GridDataset(root, cache)],
-  ["unstructured", (root, cache) => new MeshDataset(root, cache)],
-]);
-
-/** Open a store by its `grid` attribute. */
-export function openSampleDataset(root: string, cache: ChunkCache): SampleDataset {
-  const grid = String(readRootAttributes(root).grid ?? "regular_ll");
-  const open = datasetRegistry.get(grid);
-  if (!open) {
-    throw new StoreError(root, `no reader for grid "${grid}" (known: ${[...datasetRegistry.keys()].join(", ")})`);
-  }
-  return open(root, cache);
 }

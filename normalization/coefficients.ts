@@ -16,7 +16,8 @@ import { NormalizationError } from "../errors.ts";
 import { CachedArray, type ChunkCache } from "../datasets/cache.ts";
 import { readWrapped } from "../datasets/grid.ts";
 import { type CoefficientSetIdentity, coefficientSetIdentity } from "./identity.ts";
-import { transformFromSpec, type TransformSpec, type ValueTransform } from "./transforms.ts";
+import type { TransformSpec, ValueTransform } from "./transforms.ts";
+import { transformFromSpec } from "./registry.ts";
 
 /** Per time step of a window: the coefficients that normalize it, and the field's transform. */
 export interface Scaling {

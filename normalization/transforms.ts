@@ -2,7 +2,8 @@
  * Value transforms applied before normalization statistics are taken and
  * before coefficients are applied (e.g. log-space ozone). Each transform is
  * defined once here, forward and inverse; a coefficient set records them as
- * `transforms: { field: { type, ...params } }`.
+ * `transforms: { field: { type, ...params } }`, and registry.ts makes them
+ * back from that record.
  *
  * @module
  */
@@ -47,21 +48,4 @@ export function logTransform(eps: number): ValueTransform {
       for (let i = 0; i < values.length; i++) values[i] = Math.exp(values[i] + shift) - eps;
     },
   };
-}
-
-/** Registered transform constructors by type name. */
-export const transformRegistry: Map<string, (spec: TransformSpec) => ValueTransform> = new Map([
-  ["log", (spec: TransformSpec) => logTransform(spec.eps ?? NaN)],
-]);
-
-/** Make a transform from its recorded spec; unknown types are a clear error. */
-export function transformFromSpec(spec: TransformSpec, where = "transform"): ValueTransform {
-  const make = transformRegistry.get(spec.type);
-  if (!make) {
-    throw new ConfigError(
-      where,
-      `unknown transform "${spec.type}" (known: ${[...transformRegistry.keys()].join(", ")})`,
-    );
-  }
-  return make(spec);
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Random } from "./random.ts";
+import type { Random } from "../random.ts";
 import { accumulate, gradOf, record, result, type Tensor } from "./tensor.ts";
 import { rowKernels } from "../simd/softmax.ts";
 

@@ -13,7 +13,7 @@ export { layerNorm } from "./norm.ts";
 export { add, addBroadcast, concatLast, dropout, gatherRows, gelu, scale, scaleRows } from "./elementwise.ts";
 export { attention, type AttentionInput, type AttentionOptions } from "./attention.ts";
 export { rowKernels, type SimdRows, simdRows, typescriptRows, useTypescriptRows } from "../simd/softmax.ts";
-export { Random } from "./random.ts";
+export { Random } from "../random.ts";
 export {
   type AdapterInfo,
   calibrateRouting,

@@ -9,7 +9,7 @@
  */
 import { MASK } from "./batch.ts";
 import { ConfigError } from "../errors.ts";
-import type { Rng } from "./rng.ts";
+import type { Random } from "../random.ts";
 
 /** How tokens are masked. */
 export interface MaskingConfig {
@@ -44,7 +44,7 @@ export function maskTokens(
   numTokens: [number, number, number],
   tokenSize: [number, number, number],
   cfg: MaskingConfig,
-  rng: Rng,
+  rng: Random,
   replace: (token: number, values: Float32Array) => void,
 ): void {
   const [nt, nh, nw] = numTokens;
@@ -70,7 +70,7 @@ export function maskTokens(
     if (rng.next() < pMulti) values = coarsen(tokens.subarray(k * len, (k + 1) * len), tokenSize);
     if (rng.next() < pNoise) {
       values ??= tokens.slice(k * len, (k + 1) * len);
-      for (let i = 0; i < len; i++) values[i] += noise * rng.normal();
+      for (let i = 0; i < len; i++) values[i] += noise * rng.polarNormal();
     }
     if (rng.next() < pMask) mask[k] = MASK.zeroed;
     else if (values) {

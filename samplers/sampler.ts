@@ -15,7 +15,8 @@
  * @module
  */
 import { ChunkCache } from "../datasets/cache.ts";
-import { openSampleDataset, type SampleDataset } from "../datasets/dataset.ts";
+import type { SampleDataset } from "../datasets/dataset.ts";
+import { openSampleDataset } from "../datasets/registry.ts";
 import { accumulate, noStats, noTimings } from "../datasets/counters.ts";
 import { toSeconds, type Window, type WindowRequest, type WindowShape } from "../datasets/window.ts";
 import { CoefficientSet } from "../normalization/coefficients.ts";
@@ -27,7 +28,7 @@ import { ConfigError } from "../errors.ts";
 import { readRootAttributes } from "../zarr/store.ts";
 import { dirname, join } from "node:path";
 import { type MaskingConfig, maskTokens } from "./masking.ts";
-import { Rng } from "./rng.ts";
+import { Random } from "../random.ts";
 import { allocateField, type Batch, type BatchTimings, type FieldBatch, MASK, type ReadStats } from "./batch.ts";
 
 /** One field of a dataset as the sampler delivers it. */
@@ -243,7 +244,7 @@ export class MultifieldSampler {
   /** The random windows of batch `index`. */
   positions(index: number): Window[] {
     if (this.lastPositions?.index === index) return this.lastPositions.samples;
-    const rng = new Rng(this.config.seed, index);
+    const rng = Random.stream(this.config.seed, index);
     const d = this.datasets[0];
     const [latMin, latMax] = this.config.latRange ?? [-90, 90];
     const out: Window[] = [];
@@ -377,7 +378,7 @@ export class MultifieldSampler {
       replacements: new Float32Array(),
     };
     // One random stream per (batch, field, first level): the same whatever thread runs the unit.
-    const rng = new Rng(
+    const rng = Random.stream(
       (this.config.seed ^ 0x5bd1e995 ^ Math.imul(unit.field + 1, 0x27d4eb2f) ^
         Math.imul(unit.levels[0] + 1, 0x165667b1)) >>>
         0,
@@ -418,7 +419,7 @@ export class MultifieldSampler {
     unit: Unit,
     fb: FieldBatch,
     samples: number,
-    rng: Rng,
+    rng: Random,
     masking: MaskingConfig | undefined,
     out: { replaced: number[]; replacements: Float32Array[] },
     timings: BatchTimings,

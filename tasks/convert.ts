@@ -5,11 +5,6 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { converterRegistry } from "../converters/registry.ts";
-import "../converters/era5/cli.ts";
-import "../converters/fesom/cli.ts";
-import "../converters/gaussian/cli.ts";
-import "../converters/strato/cli.ts";
-import "../converters/slurm/cli.ts";
 import { runMain } from "../cli/run.ts";
 
 if (import.meta.main) {

@@ -8,22 +8,63 @@ import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { ROOT } from "./_helpers.ts";
 
-/** Every name mod.ts exports, values and types, sorted. */
-async function exportedNames(): Promise<string[]> {
-  const values = Object.keys(await import("../mod.ts"));
-  const text = Deno.readTextFileSync(join(ROOT, "mod.ts"));
-  const types = [...text.matchAll(/export type \{([^}]*)\}/g)].flatMap((m) =>
-    m[1].split(",").map((s) => s.trim()).filter(Boolean)
+/** The entry points deno.json exports, and the snapshot of each one's public API. */
+const ENTRIES: Record<string, { file: string; snapshot: string }> = {
+  ".": { file: "mod.ts", snapshot: "mod.txt" },
+  "./model": { file: "model.ts", snapshot: "model.txt" },
+  "./forecast": { file: "forecast.ts", snapshot: "forecast.txt" },
+};
+
+/** Type names a module's text exports: `export type { … }`, `type X` inside `export { … }`, declared types. */
+function typeNames(text: string): string[] {
+  const listed = [...text.matchAll(/export type \{([^}]*)\}/g)].flatMap((m) => m[1].split(","));
+  const inline = [...text.matchAll(/export \{([^}]*)\}/g)].flatMap((m) =>
+    m[1].split(",").filter((s) => /^\s*type\s/.test(s)).map((s) => s.replace(/^\s*type\s+/, ""))
   );
-  return [...new Set([...values, ...types])].sort();
+  const declared = [...text.matchAll(/^export (?:interface|type) (\w+)/gm)].map((m) => m[1]);
+  return [...listed, ...inline, ...declared].map((s) => s.trim().split(/\s+as\s+/).at(-1)!).filter(Boolean);
 }
 
-Deno.test("mod.ts exports exactly the public API in tests/api_snapshot.txt (update it when the API changes on purpose)", async () => {
-  const snapshot = join(ROOT, "tests", "api_snapshot.txt");
-  const names = await exportedNames();
-  if (Deno.env.get("UPDATE_API_SNAPSHOT")) Deno.writeTextFileSync(snapshot, names.join("\n") + "\n");
-  const want = Deno.readTextFileSync(snapshot).trim().split("\n");
-  assert.deepEqual(names, want);
+/**
+ * Every name an entry file exports, values and types, sorted; a namespace
+ * (`export * as ns from "…"`) is listed as `ns.` + each name of its module.
+ */
+async function exportedNames(file: string): Promise<string[]> {
+  const path = join(ROOT, file);
+  const mod: Record<string, unknown> = await import(path);
+  const text = Deno.readTextFileSync(path);
+  const names = new Set(typeNames(text));
+  const namespaces = new Map(
+    [...text.matchAll(/export \* as (\w+) from "([^"]+)"/g)].map((m) => [m[1], join(path, "..", m[2])]),
+  );
+  for (const [key, value] of Object.entries(mod)) {
+    const target = namespaces.get(key);
+    if (!target) {
+      names.add(key);
+      continue;
+    }
+    for (const member of Object.keys(value as object)) names.add(`${key}.${member}`);
+    for (const t of typeNames(Deno.readTextFileSync(target))) names.add(`${key}.${t}`);
+  }
+  return [...names].sort();
+}
+
+for (const [entry, { file, snapshot }] of Object.entries(ENTRIES)) {
+  Deno.test(`${file} (entry "${entry}") exports exactly the public API in tests/api/${snapshot} (UPDATE_API_SNAPSHOT=1 rewrites it when the API changes on purpose)`, async () => {
+    const path = join(ROOT, "tests", "api", snapshot);
+    const names = await exportedNames(file);
+    if (Deno.env.get("UPDATE_API_SNAPSHOT")) Deno.writeTextFileSync(path, names.join("\n") + "\n");
+    const want = Deno.readTextFileSync(path).trim().split("\n");
+    assert.deepEqual(names, want);
+  });
+}
+
+Deno.test("deno.json exports the three entry points", () => {
+  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
+  assert.deepEqual(
+    config.exports,
+    Object.fromEntries(Object.entries(ENTRIES).map(([entry, { file }]) => [entry, `./${file}`])),
+  );
 });
 
 /**
@@ -69,7 +110,7 @@ Deno.test("layering: lower layers never import higher ones (zarr ← datasets �
   const violations: string[] = [];
   for (const file of sources(ROOT)) {
     const from = layerOf(file);
-    if (from === "." && relative(ROOT, file) === "mod.ts") continue;
+    if (from === "." && Object.values(ENTRIES).some((e) => e.file === relative(ROOT, file))) continue;
     const allowed = ALLOWED[from];
     if (!allowed) {
       violations.push(`${relative(ROOT, file)}: folder "${from}" has no place in the layering (add it to ALLOWED)`);

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cases, exists, runTask, SAMPLE, tempDir } from "./_helpers.ts";
+import { detectFormat, formatRegistry, openDataset } from "../converters/formats/registry.ts";
 
 const PL_NEW = `${SAMPLE.new}/era5_pressure_levels_20200201.nc`;
 const SFC_NEW = `${SAMPLE.new}/era5_single_levels_20200201.nc`;
@@ -46,6 +47,31 @@ Deno.test("text file named .nc", async () => {
   await Deno.writeTextFile(f, "<html><body>Request queued</body></html>\n");
   const err = await failingConvert(dir, [f]);
   assert.match(err, /download\.nc: not a netCDF or HDF5 file \(it starts with the text "<html><body>Reque/);
+});
+
+Deno.test("netCDF CDF-5 is refused with the command that converts it, not as an unknown file", async () => {
+  const dir = await tempDir();
+  const f = join(dir, "cdf5.nc");
+  await Deno.writeFile(f, new Uint8Array([0x43, 0x44, 0x46, 5, ...new Uint8Array(60)]));
+  const err = await failingConvert(dir, [f]);
+  assert.match(err, /cdf5\.nc: netCDF CDF-5 \(64-bit data\) is not supported; convert it with `nccopy -k nc4 IN OUT`/);
+  // The refusal is a field of the netCDF3 entry, which the format detection reports; it is not a format of its own.
+  const match = detectFormat(new Uint8Array([0x43, 0x44, 0x46, 5]));
+  assert.equal(match?.reader.name, "netcdf3");
+  assert.equal(match?.refusal?.variant, "cdf5");
+  assert.equal(detectFormat(new Uint8Array([0x43, 0x44, 0x46, 2]))?.refusal, undefined);
+  assert.deepEqual(formatRegistry.map((r) => r.name), ["netcdf3", "netcdf4/hdf5", "grib"]);
+  await assert.rejects(openDataset(f), /netCDF CDF-5 \(64-bit data\) is not supported/);
+});
+
+Deno.test("a file of no known format lists the formats understood", async () => {
+  const dir = await tempDir();
+  const f = join(dir, "zeros.nc");
+  await Deno.writeFile(f, new Uint8Array(64));
+  await assert.rejects(
+    openDataset(f),
+    /zeros\.nc: not a netCDF or HDF5 file \(it starts with bytes 00 00 00 00 00 00 00 00\); formats understood: netcdf3, netcdf4\/hdf5, grib$/,
+  );
 });
 
 Deno.test("truncated netCDF3 (data cut off)", async () => {

@@ -149,7 +149,7 @@ async function scanLoadsH5wasm(files: string[], env: Record<string, string> = {}
   const script = join(dir, "scan.ts");
   Deno.writeTextFileSync(
     script,
-    `import "${ROOT}converters/formats/readers.ts";
+    `import "${ROOT}converters/formats/registry.ts";
 import { scanFile } from "${ROOT}converters/era5/inventory.ts";
 import { h5wasmLoaded } from "${ROOT}converters/formats/hdf5.ts";
 for (const f of Deno.args) await scanFile(f);

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openHdf5, openLocatedHdf5 } from "../converters/formats/hdf5.ts";
-import { type LocatedVariable, openLocated } from "../converters/formats/readers.ts";
+import { type LocatedVariable, openLocated } from "../converters/formats/registry.ts";
 import { unpackInto } from "../converters/cf.ts";
 import { InputError } from "../errors.ts";
 import { assertSameStore, PYTHON, ROOT, run, type RunResult, runTask, SAMPLE, tempDir } from "./_helpers.ts";

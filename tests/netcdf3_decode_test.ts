@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import "../converters/formats/netcdf3.ts";
-import { openDataset } from "../converters/formats/dataset.ts";
+import { openDataset } from "../converters/formats/registry.ts";
 import { packingOf, unpackInto } from "../converters/cf.ts";
 import { PYTHON, run, SAMPLE, tempDir } from "./_helpers.ts";
 

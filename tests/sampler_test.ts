@@ -13,7 +13,7 @@ import { expandInputs } from "../cli/inputs.ts";
 import { type Batch, MultifieldSampler, type SamplerConfig } from "../samplers/sampler.ts";
 import { ChunkCache } from "../datasets/cache.ts";
 import { GridDataset } from "../datasets/grid.ts";
-import { Rng } from "../samplers/rng.ts";
+import { Random } from "../random.ts";
 import { maskTokens } from "../samplers/masking.ts";
 import { MASK, maskedInput, noStats, noTimings } from "../samplers/batch.ts";
 import { gatherTokens } from "../tokenizers/patch_gather.ts";
@@ -136,7 +136,7 @@ Deno.test("normalization with global and per-point coefficients, and restore inv
 Deno.test("masking: BERT rate drawn up to the maximum, corruptions as codes; forecast and interpolation mask whole slabs", () => {
   const g: [number, number, number] = [4, 3, 6], ts: [number, number, number] = [3, 4, 4];
   const ntok = 72, len = 48;
-  const rng = new Rng(3);
+  const rng = Random.stream(3);
   let masked = 0;
   const runs = 400;
   const none = () => assert.fail("nothing is replaced when every chosen token is zeroed");

@@ -8,7 +8,7 @@ import { formatBytes, InterruptedError, interruptSignal, parseCount, parseList, 
 import { expandInputs } from "../../cli/inputs.ts";
 import { ConfigError } from "../../errors.ts";
 import { progressDisplay } from "../../cli/progress.ts";
-import { registerConverter } from "../registry.ts";
+import type { ConverterPlugin } from "../registry.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
 import {
   type ChunkShape,
@@ -154,8 +154,9 @@ function command() {
     });
 }
 
-registerConverter({
+/** The `convert era5` plug-in (listed in ../registry.ts). */
+export const era5Converter: ConverterPlugin = {
   name: "era5",
   summary: "ERA5 netCDF3/netCDF4 → AtmoRep-layout zarr",
   command: command as never,
-});
+};

@@ -6,7 +6,7 @@
  * @module
  */
 import { decodeTimes, isoTime, type Packing, packingOf, parseTimeUnits } from "../cf.ts";
-import { type LocatedVariable, openDataset, type SourceDataset } from "../formats/readers.ts";
+import { type LocatedVariable, openDataset, type SourceDataset } from "../formats/registry.ts";
 import { ConfigError, InputError } from "../../errors.ts";
 import { describeGrid, type Grid, normalizeGrid, sameGrid } from "./grid.ts";
 

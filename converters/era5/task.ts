@@ -16,7 +16,7 @@ import {
   openDataset,
   openLocated,
   type SourceDataset,
-} from "../formats/readers.ts";
+} from "../formats/registry.ts";
 import { InputError } from "../../errors.ts";
 import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
 import { adviseHugePages, tuneMallocForChunks } from "../../zarr/malloc.ts";

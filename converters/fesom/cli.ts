@@ -4,7 +4,7 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import { registerConverter } from "../registry.ts";
+import type { ConverterPlugin } from "../registry.ts";
 import { parseInteger } from "../../cli/run.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
 import { expandInputs } from "../../cli/inputs.ts";
@@ -45,8 +45,9 @@ function command() {
     });
 }
 
-registerConverter({
+/** The `convert fesom` plug-in (listed in ../registry.ts). */
+export const fesomConverter: ConverterPlugin = {
   name: "fesom",
   summary: "FESOM2 unstructured ocean output → zarr with its mesh",
   command: command as never,
-});
+};

@@ -18,7 +18,7 @@
  */
 import { basename, resolve } from "node:path";
 import { decodeTimes, isoTime, monthIndex, parseTimeUnits } from "../cf.ts";
-import { openDataset } from "../formats/readers.ts";
+import { openDataset } from "../formats/registry.ts";
 import { ConfigError, InputError } from "../../errors.ts";
 import type { ArrayWriter, ZarrFormat } from "../../zarr/store.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";

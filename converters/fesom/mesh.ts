@@ -8,7 +8,7 @@
  * @module
  */
 import { join } from "node:path";
-import { openDataset } from "../formats/readers.ts";
+import { openDataset } from "../formats/registry.ts";
 import { InputError } from "../../errors.ts";
 import { EARTH_RADIUS_M, nodeAreas, triangleAreas, triangleCentroids } from "../../geometry/sphere.ts";
 

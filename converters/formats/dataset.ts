@@ -1,12 +1,11 @@
 /**
  * The common view of a gridded input file (netCDF3, netCDF4/HDF5, and later
  * GRIB): named dimensions, variables with attributes, and hyperslab reads.
- * Format readers are plug-ins registered by name and chosen by sniffing the
- * file's first bytes, never by its name.
+ * Format readers are plug-ins, listed in registry.ts and chosen there by
+ * sniffing the file's first bytes, never by its name.
  *
  * @module
  */
-import { InputError } from "../../errors.ts";
 import type { Packing } from "../cf.ts";
 
 /** Numeric arrays a reader may return. */
@@ -64,7 +63,7 @@ export interface SourceDataset {
   /** Read a whole variable; strings come back as `string[]`. */
   readAll(name: string): NumericArray | string[];
   /**
-   * Optional: where a variable's values lie, for {@link openLocated} in
+   * Optional: where a variable's values lie, for `openLocated` (registry.ts) in
    * another thread; undefined when this reader cannot read it that way.
    */
   locate?(name: string): LocatedVariable | undefined;
@@ -90,7 +89,7 @@ export function fileStamp(path: string): FileStamp {
  * Where a variable's values lie in its file, as the format plug-in that
  * scanned it found them: a plain object (JSON and structured-clone safe)
  * that travels with a conversion task, so that a worker reads the values
- * through {@link openLocated} without the plug-in's full open (netCDF4/HDF5:
+ * through `openLocated` (registry.ts) without the plug-in's full open (netCDF4/HDF5:
  * without loading the HDF5 library for the metadata).
  */
 export interface LocatedVariable {
@@ -109,7 +108,7 @@ export interface LocatedVariable {
 /**
  * A file opened for reading located variables only. A variable whose
  * place no longer holds what was located (type, shape) is an
- * {@link InputError} naming the file and variable.
+ * `InputError` naming the file and variable.
  */
 export interface LocatedFile {
   /** File path. */
@@ -143,14 +142,22 @@ export interface FormatReader {
    * file is opened with {@link open}).
    */
   openLocated?(path: string): LocatedFile | undefined;
+  /**
+   * Optional: variants of this format that its signature recognises but
+   * this reader does not read; opening one is an `InputError` giving
+   * the refusal's reason (netCDF3: CDF-5), not "not a netCDF file".
+   */
+  readonly refuses?: readonly FormatRefusal[];
 }
 
-/** Registered format readers, tried in order. */
-export const formatRegistry: FormatReader[] = [];
-
-/** Register a format reader. */
-export function registerFormat(reader: FormatReader): void {
-  if (!formatRegistry.some((r) => r.name === reader.name)) formatRegistry.push(reader);
+/** A variant of a format that is recognised by its first bytes and refused with a reason. */
+export interface FormatRefusal {
+  /** Variant name, e.g. `cdf5`. */
+  readonly variant: string;
+  /** True when the first bytes belong to this variant. */
+  sniff(head: Uint8Array): boolean;
+  /** What the user is told (what is not supported and what to do). */
+  readonly reason: string;
 }
 
 /** Read the first `n` bytes of a file. */
@@ -168,53 +175,4 @@ export function readHead(path: string, n: number): Uint8Array {
   } finally {
     file.close();
   }
-}
-
-function describeHead(head: Uint8Array): string {
-  const text = new TextDecoder().decode(head.subarray(0, 40));
-  const printable = /^[\x20-\x7e\r\n\t]*$/.test(text);
-  return printable
-    ? `it starts with the text "${text.replace(/\s+/g, " ").trim()}"`
-    : `it starts with bytes ${[...head.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join(" ")}`;
-}
-
-/** Open an input file with the reader whose signature matches its first bytes. */
-export async function openDataset(path: string): Promise<SourceDataset> {
-  let head: Uint8Array;
-  try {
-    head = readHead(path, 1024);
-  } catch (e) {
-    throw new InputError(path, e instanceof Deno.errors.NotFound ? "no such file" : String(e));
-  }
-  if (head.length === 0) throw new InputError(path, "the file is empty");
-  const reader = formatRegistry.find((r) => r.sniff(head));
-  if (!reader) {
-    throw new InputError(
-      path,
-      `not a netCDF or HDF5 file (${describeHead(head)}); formats understood: ${
-        formatRegistry.filter((r) => !r.name.includes("refused")).map((r) => r.name).join(", ")
-      }`,
-    );
-  }
-  return await reader.open(path);
-}
-
-/**
- * Open a file for reading a variable at the place its plug-in located it
- * when the inputs were scanned. Undefined when that is not possible — the
- * plug-in is not registered or declines, or the file's size or
- * modification time changed since (the caller opens the file with
- * {@link openDataset}, which finds the variable again).
- */
-export function openLocated(path: string, at: LocatedVariable): LocatedFile | undefined {
-  const reader = formatRegistry.find((r) => r.name === at.format);
-  if (!reader?.openLocated) return undefined;
-  let now: FileStamp;
-  try {
-    now = fileStamp(path);
-  } catch {
-    return undefined; // openDataset names the problem
-  }
-  if (now.size !== at.stamp.size || now.mtimeMs !== at.stamp.mtimeMs) return undefined;
-  return reader.openLocated(path);
 }

@@ -36,7 +36,6 @@ import {
   type LocatedVariable,
   type NumericArray,
   readHead,
-  registerFormat,
   type SourceDataset,
   type SourceVariable,
 } from "./dataset.ts";
@@ -735,5 +734,3 @@ export const hdf5Reader: FormatReader = {
   open: (path: string): Promise<SourceDataset> => openHdf5(path),
   openLocated: (path: string): LocatedFile | undefined => openLocatedHdf5(path),
 };
-
-registerFormat(hdf5Reader);

@@ -7,14 +7,7 @@
  * @module
  */
 import { NetCDFReader } from "netcdfjs";
-import {
-  type FormatReader,
-  type NumericArray,
-  readHead,
-  registerFormat,
-  type SourceDataset,
-  type SourceVariable,
-} from "./dataset.ts";
+import { type FormatReader, type NumericArray, readHead, type SourceDataset, type SourceVariable } from "./dataset.ts";
 import { InputError } from "../../errors.ts";
 import type { Packing } from "../cf.ts";
 import { adviseHugePages } from "../../zarr/malloc.ts";
@@ -260,17 +253,10 @@ export const netcdf3Reader: FormatReader = {
     const size = Deno.statSync(path).size;
     return Promise.resolve(new NetCDF3Dataset(path, parseHeader(path, size), size));
   },
+  /** CDF-5 files get a clear refusal rather than "not a netCDF file". */
+  refuses: [{
+    variant: "cdf5",
+    sniff: (h: Uint8Array) => h[0] === 0x43 && h[1] === 0x44 && h[2] === 0x46 && h[3] === 5,
+    reason: "netCDF CDF-5 (64-bit data) is not supported; convert it with `nccopy -k nc4 IN OUT`",
+  }],
 };
-
-registerFormat(netcdf3Reader);
-
-/** CDF-5 files get a clear refusal rather than "not a netCDF file". */
-registerFormat({
-  name: "netcdf3-cdf5 (refused)",
-  sniff: (h) => h[0] === 0x43 && h[1] === 0x44 && h[2] === 0x46 && h[3] === 5,
-  open(path) {
-    return Promise.reject(
-      new InputError(path, "netCDF CDF-5 (64-bit data) is not supported; convert it with `nccopy -k nc4 IN OUT`"),
-    );
-  },
-});

@@ -4,7 +4,7 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import { registerConverter } from "../registry.ts";
+import type { ConverterPlugin } from "../registry.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
 import { expandInputs } from "../../cli/inputs.ts";
 import { convertGaussian } from "./convert.ts";
@@ -37,8 +37,9 @@ function command() {
     });
 }
 
-registerConverter({
+/** The `convert gaussian` plug-in (listed in ../registry.ts). */
+export const gaussianConverter: ConverterPlugin = {
   name: "gaussian",
   summary: "GRIB on a reduced Gaussian grid → zarr points store (unstructured)",
   command: command as never,
-});
+};

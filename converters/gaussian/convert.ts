@@ -10,7 +10,7 @@
  * @module
  */
 import { basename } from "node:path";
-import { openDataset, type SourceDataset } from "../formats/readers.ts";
+import { openDataset, type SourceDataset } from "../formats/registry.ts";
 import { ConfigError, InputError } from "../../errors.ts";
 import { isoTime, monthIndex, packingOf, unpackInto } from "../cf.ts";
 import type { ZarrFormat } from "../../zarr/store.ts";

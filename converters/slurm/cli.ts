@@ -4,7 +4,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { registerConverter } from "../registry.ts";
+import type { ConverterPlugin } from "../registry.ts";
 import { parseInteger } from "../../cli/run.ts";
 import { slurmScripts } from "./script.ts";
 
@@ -40,4 +40,9 @@ function command() {
     });
 }
 
-registerConverter({ name: "slurm", summary: "SLURM scripts for a parallel conversion", command: command as never });
+/** The `convert slurm` plug-in (listed in ../registry.ts). */
+export const slurmConverter: ConverterPlugin = {
+  name: "slurm",
+  summary: "SLURM scripts for a parallel conversion",
+  command: command as never,
+};

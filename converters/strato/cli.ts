@@ -4,7 +4,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { registerConverter } from "../registry.ts";
+import type { ConverterPlugin } from "../registry.ts";
 import { parseList, parseNumbers } from "../../cli/run.ts";
 import { progressDisplay } from "../../cli/progress.ts";
 import { expandInputs } from "../../cli/inputs.ts";
@@ -71,4 +71,9 @@ function command() {
     });
 }
 
-registerConverter({ name: "strato", summary: "stratospheric ERA5 preset", command: command as never });
+/** The `convert strato` plug-in (listed in ../registry.ts). */
+export const stratoConverter: ConverterPlugin = {
+  name: "strato",
+  summary: "stratospheric ERA5 preset",
+  command: command as never,
+};

@@ -7,13 +7,7 @@
  *
  * @module
  */
-import {
-  type FormatReader,
-  type NumericArray,
-  registerFormat,
-  type SourceDataset,
-  type SourceVariable,
-} from "../dataset.ts";
+import type { FormatReader, NumericArray, SourceDataset, SourceVariable } from "../dataset.ts";
 import { InputError } from "../../../errors.ts";
 import { axes, decodeMessage, FileReader, GribError, type GribMessage, gridPoints, scanGrib } from "./message.ts";
 
@@ -236,5 +230,3 @@ export const gribReader: FormatReader = {
     }
   },
 };
-
-registerFormat(gribReader);
