@@ -12,10 +12,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import h5wasm, { type Dataset, Module } from "h5wasm/node";
-import { attrsOf, type HDF5Dataset, openHdf5 } from "../converters/formats/hdf5.ts";
-import { Hdf5CorruptMember, readHdf5Metadata } from "../converters/formats/hdf5_meta.ts";
-import { Hdf5Unsupported } from "../converters/formats/hdf5_chunks.ts";
-import { lookup3 } from "../converters/formats/lookup3.ts";
+import { attrsOf, type HDF5Dataset, openHdf5 } from "../converters/formats/hdf5/dataset.ts";
+import { Hdf5CorruptMember, readHdf5Metadata } from "../converters/formats/hdf5/attributes.ts";
+import { Hdf5Unsupported } from "../converters/formats/hdf5/variable.ts";
+import { lookup3 } from "../converters/formats/hdf5/lookup3.ts";
 import { InputError } from "../errors.ts";
 import { PYTHON, python, ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
 
@@ -151,7 +151,7 @@ async function scanLoadsH5wasm(files: string[], env: Record<string, string> = {}
     script,
     `import "${ROOT}converters/formats/readers.ts";
 import { scanFile } from "${ROOT}converters/era5/inventory.ts";
-import { h5wasmLoaded } from "${ROOT}converters/formats/hdf5.ts";
+import { h5wasmLoaded } from "${ROOT}converters/formats/hdf5/dataset.ts";
 for (const f of Deno.args) await scanFile(f);
 console.log(JSON.stringify({ h5wasm: h5wasmLoaded() }));`,
   );

@@ -8,7 +8,7 @@
  * @module
  */
 import "./netcdf3.ts";
-import "./hdf5.ts";
+import "./hdf5/dataset.ts";
 import "./grib/dataset.ts";
 
 export { formatRegistry, openDataset, openLocated } from "./dataset.ts";

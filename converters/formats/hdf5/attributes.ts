@@ -38,7 +38,7 @@ import {
   parseDataspace,
   UNDEF,
   verifyChecksum,
-} from "./hdf5_chunks.ts";
+} from "./variable.ts";
 import { lookup3Matches } from "./lookup3.ts";
 
 /** One dataset of a group. */

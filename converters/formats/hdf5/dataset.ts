@@ -39,11 +39,11 @@ import {
   registerFormat,
   type SourceDataset,
   type SourceVariable,
-} from "./dataset.ts";
-import { InputError } from "../../errors.ts";
-import { Hdf5Corrupt, Hdf5File, Hdf5Unsupported, Hdf5Variable, type Message } from "./hdf5_chunks.ts";
-import { Hdf5CorruptMember, Hdf5StringDataset, readRootGroup } from "./hdf5_meta.ts";
-import { type Packing, unpackInto } from "../cf.ts";
+} from "../dataset.ts";
+import { InputError } from "../../../errors.ts";
+import { Hdf5Corrupt, Hdf5File, Hdf5Unsupported, Hdf5Variable, type Message } from "./variable.ts";
+import { Hdf5CorruptMember, Hdf5StringDataset, readRootGroup } from "./attributes.ts";
+import { type Packing, unpackInto } from "../../cf.ts";
 
 /** Which code reads the values of numeric variables. */
 export type Hdf5Engine = "own" | "h5wasm";
