@@ -12,7 +12,8 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import "../converters/formats/netcdf3.ts";
-import { type Hdf5Engine, openHdf5 } from "../converters/formats/hdf5/dataset.ts";
+import { openHdf5 } from "../converters/formats/hdf5/dataset.ts";
+import type { Hdf5Engine } from "../converters/formats/hdf5/h5wasm.ts";
 import { openDataset, readHead, type SourceDataset } from "../converters/formats/dataset.ts";
 import { packingOf, unpackInto } from "../converters/cf.ts";
 import { DEFAULT_CHUNKS } from "../converters/era5/convert.ts";

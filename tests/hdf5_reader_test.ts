@@ -11,7 +11,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openHdf5 } from "../converters/formats/hdf5/dataset.ts";
-import { decodeCounter, fletcher32 } from "../converters/formats/hdf5/variable.ts";
+import { decodeCounter } from "../converters/formats/hdf5/decoded_chunks.ts";
+import { fletcher32 } from "../converters/formats/hdf5/filters.ts";
 import { InputError } from "../errors.ts";
 import { nativeInflater, nodeInflater } from "../zarr/deflate.ts";
 import * as zlib from "node:zlib";
