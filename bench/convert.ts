@@ -16,11 +16,12 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import "../converters/formats/hdf5.ts";
+import "../converters/formats/hdf5/dataset.ts";
 import "../converters/formats/netcdf3.ts";
 import { packingOf, unpackInto } from "../converters/cf.ts";
 import { openDataset, type SourceDataset } from "../converters/formats/registry.ts";
-import { type Hdf5Engine, openHdf5 } from "../converters/formats/hdf5.ts";
+import { openHdf5 } from "../converters/formats/hdf5/dataset.ts";
+import type { Hdf5Engine } from "../converters/formats/hdf5/h5wasm.ts";
 import { DEFAULT_CHUNKS } from "../converters/era5/convert.ts";
 import { decodeChunk, DEFAULT_CODEC, encodeChunk, parseCodecSpec } from "../zarr/codecs.ts";
 

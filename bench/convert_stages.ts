@@ -12,7 +12,8 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import "../converters/formats/netcdf3.ts";
-import { type Hdf5Engine, openHdf5 } from "../converters/formats/hdf5.ts";
+import { openHdf5 } from "../converters/formats/hdf5/dataset.ts";
+import type { Hdf5Engine } from "../converters/formats/hdf5/h5wasm.ts";
 import { readHead } from "../converters/formats/dataset.ts";
 import { openDataset, type SourceDataset } from "../converters/formats/registry.ts";
 import { packingOf, unpackInto } from "../converters/cf.ts";

@@ -1,5 +1,5 @@
 /**
- * The own HDF5 metadata reader (hdf5_meta.ts) against h5wasm on files
+ * The own HDF5 metadata reader (hdf5/group.ts, hdf5/attributes.ts) against h5wasm on files
  * written by netCDF-C (python-netCDF4, ncgen) and HDF5 through h5py
  * (libver earliest and latest, creation order tracked and indexed or not):
  * members, dataset addresses, shapes, types and attributes equal what
@@ -12,10 +12,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import h5wasm, { type Dataset, Module } from "h5wasm/node";
-import { attrsOf, type HDF5Dataset, openHdf5 } from "../converters/formats/hdf5.ts";
-import { Hdf5CorruptMember, readHdf5Metadata } from "../converters/formats/hdf5_meta.ts";
-import { Hdf5Unsupported } from "../converters/formats/hdf5_chunks.ts";
-import { lookup3 } from "../converters/formats/lookup3.ts";
+import { type HDF5Dataset, openHdf5 } from "../converters/formats/hdf5/dataset.ts";
+import { attrsOf } from "../converters/formats/hdf5/h5wasm.ts";
+import { Hdf5CorruptMember, readHdf5Metadata } from "../converters/formats/hdf5/group.ts";
+import { Hdf5Unsupported } from "../converters/formats/hdf5/cursor.ts";
+import { lookup3 } from "../converters/formats/hdf5/lookup3.ts";
 import { InputError } from "../errors.ts";
 import { PYTHON, python, ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
 
@@ -151,7 +152,7 @@ async function scanLoadsH5wasm(files: string[], env: Record<string, string> = {}
     script,
     `import "${ROOT}converters/formats/registry.ts";
 import { scanFile } from "${ROOT}converters/era5/inventory.ts";
-import { h5wasmLoaded } from "${ROOT}converters/formats/hdf5.ts";
+import { h5wasmLoaded } from "${ROOT}converters/formats/hdf5/h5wasm.ts";
 for (const f of Deno.args) await scanFile(f);
 console.log(JSON.stringify({ h5wasm: h5wasmLoaded() }));`,
   );

@@ -10,8 +10,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { openHdf5 } from "../converters/formats/hdf5.ts";
-import { decodeCounter, fletcher32 } from "../converters/formats/hdf5_chunks.ts";
+import { openHdf5 } from "../converters/formats/hdf5/dataset.ts";
+import { decodeCounter } from "../converters/formats/hdf5/decoded_chunks.ts";
+import { fletcher32 } from "../converters/formats/hdf5/filters.ts";
 import { InputError } from "../errors.ts";
 import { nativeInflater, nodeInflater } from "../zarr/deflate.ts";
 import * as zlib from "node:zlib";
@@ -177,7 +178,7 @@ Deno.test("HDF5 reader: without --allow-ffi (node:zlib) the values are the same"
   const script = join(dir, "digest.ts");
   Deno.writeTextFileSync(
     script,
-    `import { openHdf5 } from "${ROOT}converters/formats/hdf5.ts";
+    `import { openHdf5 } from "${ROOT}converters/formats/hdf5/dataset.ts";
 import { inflater } from "${ROOT}zarr/deflate.ts";
 const out = [inflater().name];
 for (const [file, name] of JSON.parse(Deno.args[0])) {

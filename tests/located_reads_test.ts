@@ -10,7 +10,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { openHdf5, openLocatedHdf5 } from "../converters/formats/hdf5.ts";
+import { openHdf5 } from "../converters/formats/hdf5/dataset.ts";
+import { openLocatedHdf5 } from "../converters/formats/hdf5/located.ts";
 import { type LocatedVariable, openLocated } from "../converters/formats/registry.ts";
 import { unpackInto } from "../converters/cf.ts";
 import { InputError } from "../errors.ts";
@@ -33,7 +34,7 @@ async function partLoadsH5wasm(dir: string, out: string, env: Record<string, str
   Deno.writeTextFileSync(
     script,
     `import { runConversionPart } from "${ROOT}converters/era5/convert.ts";
-import { h5wasmLoaded } from "${ROOT}converters/formats/hdf5.ts";
+import { h5wasmLoaded } from "${ROOT}converters/formats/hdf5/h5wasm.ts";
 await runConversionPart(Deno.args[0], 1, 1, { workers: 0 });
 console.log(JSON.stringify({ h5wasm: h5wasmLoaded() }));`,
   );

@@ -11,7 +11,7 @@ import { isoTime, monthIndex } from "../cf.ts";
 import { type ArrayWriter, writeGroupMetadata, type ZarrFormat } from "../../zarr/store.ts";
 import { createNormArrays, monthEntries, type NormArrays, type NormLayout } from "../../normalization/sets.ts";
 import { ConfigError } from "../../errors.ts";
-import { arrayMaker, coefficientSetAttrs, provenance } from "../output.ts";
+import { arrayMaker, coefficientSetAttrs, type MakeArray, provenance } from "../output.ts";
 import type { FieldPlan, Plan } from "./inventory.ts";
 import type { ConvertTask, ReadRun } from "./task.ts";
 import type { BuildState, WriterSpec } from "./build.ts";
@@ -54,18 +54,115 @@ export interface WriteContext extends Era5Options {
   progress: (p: Progress) => void;
 }
 
+/** Store sizes and chunk extents of a conversion. */
+interface StoreShape {
+  nt: number;
+  nlat: number;
+  nlon: number;
+  /** Fields with levels, surface fields, levels. */
+  nf: number;
+  ns: number;
+  nl: number;
+  /** Chunk extents: time steps, grid rows, grid columns. */
+  tc: number;
+  clat: number;
+  clon: number;
+}
+
 /** Create both staged stores' arrays and coordinates and the task list. */
 export function createStores(plan: Plan, ctx: WriteContext): BuildState {
   const { grid, times } = plan;
-  const nt = times.length, nlat = grid.lats.length, nlon = grid.lons.length;
-  const nf = plan.fields.length, ns = plan.fieldsSfc.length, nl = plan.levels.length;
-  const chunks = { ...(ctx.shard ? DEFAULT_SHARD_CHUNKS : DEFAULT_CHUNKS), ...(ctx.chunks ?? {}) };
-  const tc = Math.min(chunks.time, nt), clat = Math.min(chunks.lat, nlat), clon = Math.min(chunks.lon, nlon);
+  const shape = storeShape(plan, ctx);
   const { stageOut: root, format } = ctx;
   Deno.mkdirSync(root, { recursive: true });
 
   const mk = arrayMaker(root, format);
   if (ctx.shard && format !== 3) throw new ConfigError("--shard", "needs --zarr-format 3");
+  const dataArrays = createDataArrays(mk, ctx, shape);
+  writeCoordinates(mk, plan, format);
+
+  // Monthly statistics: entry 0 = January of the first year (AtmoRep's indexing).
+  const firstMonth = Math.floor(monthIndex(times[0]) / 12) * 12;
+  const months = monthEntries(firstMonth, monthIndex(times[shape.nt - 1]));
+  const layout: NormLayout = {
+    months,
+    fields: plan.fields.map((f) => f.name),
+    fieldsSfc: plan.fieldsSfc.map((f) => f.name),
+    levels: plan.levels,
+    pointShape: [shape.nlat, shape.nlon],
+    pointDims: ["lats", "lons"],
+  };
+  checkLogFields(ctx, layout);
+  const transforms = logTransforms(ctx);
+  writeGroupMetadata(root, "statistics", format, {
+    transforms,
+    description:
+      "mergeable float64 partial statistics per month (count, mean, M2, min, max); see `deno task normalize`",
+    months,
+  });
+  const stats = createStatisticsArrays(mk, shape, months.length);
+  const normSets = createNormSets(ctx, layout);
+  const tasks = conversionTasks(plan, ctx, dataArrays, shape.tc, firstMonth);
+  const attrs = storeAttrs(plan, ctx, layout, transforms);
+  const normAttrs = coefficientSetAttrs({ out: ctx.out, norm: ctx.normPath }, {
+    fields: layout.fields,
+    fieldsSfc: layout.fieldsSfc,
+    levels: plan.levels,
+    months,
+    period: [isoTime(times[0]).slice(0, 7), isoTime(times[shape.nt - 1]).slice(0, 7)],
+  }, { transforms });
+  const spec = (w: ArrayWriter): WriterSpec => ({ path: w.path, spec: w.spec });
+  return {
+    out: ctx.out,
+    normPath: ctx.normPath,
+    stageOut: root,
+    stageNorm: ctx.stageNorm,
+    format,
+    grid,
+    tasks,
+    layout,
+    writers: {
+      pointData: stats.point.data.map(spec),
+      pointSfc: stats.point.sfc.map(spec),
+      globalData: stats.global.data.map(spec),
+      globalSfc: stats.global.sfc.map(spec),
+    },
+    normSets: normSets.map((n) => ({
+      root: n.norm.root,
+      norm: spec(n.norm),
+      normSfc: spec(n.normSfc),
+      globalNorm: spec(n.globalNorm),
+      globalNormSfc: spec(n.globalNormSfc),
+    })),
+    attrs,
+    normAttrs,
+  };
+}
+
+/** Sizes of the store and its chunk extents (the default chunks, or the options', cut to the sizes). */
+function storeShape(plan: Plan, ctx: WriteContext): StoreShape {
+  const nt = plan.times.length, nlat = plan.grid.lats.length, nlon = plan.grid.lons.length;
+  const chunks = { ...(ctx.shard ? DEFAULT_SHARD_CHUNKS : DEFAULT_CHUNKS), ...(ctx.chunks ?? {}) };
+  return {
+    nt,
+    nlat,
+    nlon,
+    nf: plan.fields.length,
+    ns: plan.fieldsSfc.length,
+    nl: plan.levels.length,
+    tc: Math.min(chunks.time, nt),
+    clat: Math.min(chunks.lat, nlat),
+    clon: Math.min(chunks.lon, nlon),
+  };
+}
+
+/** The data arrays (fields with levels, surface fields), sharded over the whole globe with --shard. */
+function createDataArrays(
+  mk: MakeArray,
+  ctx: WriteContext,
+  s: StoreShape,
+): { data: ArrayWriter; dataSfc: ArrayWriter } {
+  const { nt, nf, ns, nl, nlat, nlon, tc, clat, clon } = s;
   const globe = [Math.ceil(nlat / clat) * clat, Math.ceil(nlon / clon) * clon];
   const data = mk("data", {
     shape: [nt, nf, nl, nlat, nlon],
@@ -85,6 +182,13 @@ export function createStores(plan: Plan, ctx: WriteContext): BuildState {
     codec: ctx.codec,
     complete: true,
   });
+  return { data, dataSfc };
+}
+
+/** The coordinate arrays, written whole: time, colatitude, latitude, longitude, level. */
+function writeCoordinates(mk: MakeArray, plan: Plan, format: ZarrFormat): void {
+  const { grid, times } = plan;
+  const nt = times.length, nlat = grid.lats.length, nlon = grid.lons.length, nl = plan.levels.length;
   const timeArr = mk("time", {
     shape: [nt],
     chunks: [nt],
@@ -123,19 +227,10 @@ export function createStores(plan: Plan, ctx: WriteContext): BuildState {
     dimensions: ["level"],
     attributes: { units: plan.levelType === "pressure" ? "hPa" : "1", long_name: `${plan.levelType} level` },
   }).writeAll(Float64Array.from(plan.levels));
+}
 
-  // Monthly statistics: entry 0 = January of the first year (AtmoRep's indexing).
-  const firstMonth = Math.floor(monthIndex(times[0]) / 12) * 12;
-  const months = monthEntries(firstMonth, monthIndex(times[nt - 1]));
-  const nm = months.length;
-  const layout: NormLayout = {
-    months,
-    fields: plan.fields.map((f) => f.name),
-    fieldsSfc: plan.fieldsSfc.map((f) => f.name),
-    levels: plan.levels,
-    pointShape: [nlat, nlon],
-    pointDims: ["lats", "lons"],
-  };
+/** Refuse a --log field that is not converted. */
+function checkLogFields(ctx: WriteContext, layout: NormLayout): void {
   for (const name of Object.keys(ctx.logTransform ?? {})) {
     if (!layout.fields.includes(name) && !layout.fieldsSfc.includes(name)) {
       throw new ConfigError(
@@ -144,17 +239,24 @@ export function createStores(plan: Plan, ctx: WriteContext): BuildState {
       );
     }
   }
-  const transforms = Object.fromEntries(
+}
+
+/** The statistics transforms of the --log fields, as the stores record them. */
+function logTransforms(ctx: WriteContext): Record<string, unknown> {
+  return Object.fromEntries(
     Object.entries(ctx.logTransform ?? {}).map((
       [f, eps],
     ) => [f, { type: "log", eps, formula: "log(x + eps) - log(eps)" }]),
   );
-  writeGroupMetadata(root, "statistics", format, {
-    transforms,
-    description:
-      "mergeable float64 partial statistics per month (count, mean, M2, min, max); see `deno task normalize`",
-    months,
-  });
+}
+
+/** The partial statistics arrays: per point (count, mean, M2) and global (count, mean, M2, min, max), per month. */
+function createStatisticsArrays(
+  mk: MakeArray,
+  s: StoreShape,
+  nm: number,
+): { point: { data: ArrayWriter[]; sfc: ArrayWriter[] }; global: { data: ArrayWriter[]; sfc: ArrayWriter[] } } {
+  const { nf, ns, nl, nlat, nlon } = s;
   // Point means and M2 are float64 noise to a compressor (×1.1 with zstd):
   // stored raw, they cost no CPU. Point counts are one number repeated
   // (every point sees every time step unless values are missing): zstd
@@ -172,28 +274,49 @@ export function createStores(plan: Plan, ctx: WriteContext): BuildState {
         : ["month", "field", "level", ...(local ? ["lats", "lons"] : [])],
       codec: !local ? "shuffle,zstd:1" : name === "point_count" ? "zstd:1" : "none",
     });
-  const pointStats = {
+  const point = {
     data: ["point_count", "point_mean", "point_m2"].map((n) => statArr(n, false, true)),
     sfc: ["point_count", "point_mean", "point_m2"].map((n) => statArr(n, true, true)),
   };
-  const globalStats = {
+  const global = {
     data: ["count", "mean", "m2", "min", "max"].map((n) => statArr(n, false, false)),
     sfc: ["count", "mean", "m2", "min", "max"].map((n) => statArr(n, true, false)),
   };
+  return { point, global };
+}
+
+/** The coefficient sets' arrays: the separate store, and with --embed-normalization the data store's group. */
+function createNormSets(ctx: WriteContext, layout: NormLayout): NormArrays[] {
+  const { stageOut: root, format } = ctx;
   const normSets: NormArrays[] = [createNormArrays(ctx.stageNorm, format, "", layout)];
   if (ctx.embedNormalization) {
     writeGroupMetadata(root, "normalization", format, {
       source: "embedded copy of the default coefficient set",
       fields: layout.fields,
       fields_sfc: layout.fieldsSfc,
-      months,
+      months: layout.months,
     });
     normSets.push(createNormArrays(root, format, "normalization", layout));
   }
-  // Tasks: runs of whole time chunks within one month, per (field, level): a
-  // whole month when that already makes enough tasks to spread over many
-  // workers (then no month is shared by tasks and finalize merges nothing),
-  // else shorter runs, down to ~4 days, so that even one field level spreads.
+  return normSets;
+}
+
+/**
+ * The task list. Tasks: runs of whole time chunks within one month, per
+ * (field, level): a whole month when that already makes enough tasks to
+ * spread over many workers (then no month is shared by tasks and finalize
+ * merges nothing), else shorter runs, down to ~4 days, so that even one
+ * field level spreads.
+ */
+function conversionTasks(
+  plan: Plan,
+  ctx: WriteContext,
+  arrays: { data: ArrayWriter; dataSfc: ArrayWriter },
+  tc: number,
+  firstMonth: number,
+): ConvertTask[] {
+  const { times } = plan;
+  const { stageOut: root, format } = ctx;
   const targets = plan.fields.reduce((a, f) => a + f.owner.length, 0) + plan.fieldsSfc.length;
   const groups = timeGroups(times, tc, targets);
   const monthOf = Int32Array.from(times, (t) => monthIndex(t) - firstMonth);
@@ -208,7 +331,7 @@ export function createStores(plan: Plan, ctx: WriteContext): BuildState {
               root,
               format,
               path: sfc ? "data_sfc" : "data",
-              spec: (sfc ? dataSfc : data).spec,
+              spec: (sfc ? arrays.dataSfc : arrays.data).spec,
               prefix: sfc ? [fi] : [fi, li],
             },
             t0,
@@ -224,10 +347,20 @@ export function createStores(plan: Plan, ctx: WriteContext): BuildState {
   };
   addTasks(plan.fields, false);
   addTasks(plan.fieldsSfc, true);
+  return tasks;
+}
 
+/** Root attributes of the data store. */
+function storeAttrs(
+  plan: Plan,
+  ctx: WriteContext,
+  layout: NormLayout,
+  transforms: Record<string, unknown>,
+): Record<string, unknown> {
+  const { grid, times } = plan;
   const fieldAttrs = (fs: FieldPlan[]) =>
     Object.fromEntries(fs.map((f) => [f.name, { units: f.units, long_name: f.longName }]));
-  const attrs = {
+  return {
     fields: layout.fields,
     fields_sfc: layout.fieldsSfc,
     levels: plan.levels,
@@ -237,7 +370,7 @@ export function createStores(plan: Plan, ctx: WriteContext): BuildState {
     grid: "regular_ll",
     time_step_seconds: plan.step,
     time_start: isoTime(times[0]),
-    time_end: isoTime(times[nt - 1]),
+    time_end: isoTime(times[times.length - 1]),
     field_metadata: { ...fieldAttrs(plan.fields), ...fieldAttrs(plan.fieldsSfc) },
     missing_times: plan.missing,
     era5t_steps: plan.era5tSteps,
@@ -245,39 +378,6 @@ export function createStores(plan: Plan, ctx: WriteContext): BuildState {
     ...(Object.keys(transforms).length ? { statistics_transforms: transforms } : {}),
     normalization: basename(ctx.normPath),
     provenance: provenance(ctx.command, plan.files.map((f) => ({ path: f.path, format: f.format }))),
-  };
-  const normAttrs = coefficientSetAttrs({ out: ctx.out, norm: ctx.normPath }, {
-    fields: layout.fields,
-    fieldsSfc: layout.fieldsSfc,
-    levels: plan.levels,
-    months,
-    period: [isoTime(times[0]).slice(0, 7), isoTime(times[nt - 1]).slice(0, 7)],
-  }, { transforms });
-  const spec = (w: ArrayWriter): WriterSpec => ({ path: w.path, spec: w.spec });
-  return {
-    out: ctx.out,
-    normPath: ctx.normPath,
-    stageOut: root,
-    stageNorm: ctx.stageNorm,
-    format,
-    grid,
-    tasks,
-    layout,
-    writers: {
-      pointData: pointStats.data.map(spec),
-      pointSfc: pointStats.sfc.map(spec),
-      globalData: globalStats.data.map(spec),
-      globalSfc: globalStats.sfc.map(spec),
-    },
-    normSets: normSets.map((n) => ({
-      root: n.norm.root,
-      norm: spec(n.norm),
-      normSfc: spec(n.normSfc),
-      globalNorm: spec(n.globalNorm),
-      globalNormSfc: spec(n.globalNormSfc),
-    })),
-    attrs,
-    normAttrs,
   };
 }
 

@@ -22,7 +22,7 @@ import {
   type SourceDataset,
 } from "./dataset.ts";
 import { netcdf3Reader } from "./netcdf3.ts";
-import { hdf5Reader } from "./hdf5.ts";
+import { hdf5Reader } from "./hdf5/dataset.ts";
 import { gribReader } from "./grib/dataset.ts";
 
 export type { LocatedFile, LocatedVariable, NumericArray, SourceDataset, SourceVariable } from "./dataset.ts";

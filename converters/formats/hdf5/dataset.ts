@@ -1,6 +1,8 @@
 /**
- * netCDF4 / HDF5 reader. Metadata (variables, attributes, dimension names)
- * comes from this project's own metadata reader (hdf5_meta.ts), or from
+ * netCDF4 / HDF5 reader: the format plug-in ({@link hdf5Reader}) and the
+ * open file ({@link HDF5Dataset}). Metadata (variables, attributes,
+ * dimension names) comes from this project's own metadata reader
+ * (group.ts, attributes.ts), or from
  * h5wasm's Node build (which opens host files directly, reading on demand)
  * for files with structures the own reader does not read. Dimension names
  * come from netCDF-4's dimension scales (`_Netcdf4Dimid`,
@@ -8,7 +10,7 @@
  * dimension scales.
  *
  * Numeric values are read by this project's own chunk reader
- * (hdf5_chunks.ts: libdeflate + SIMD unshuffle, several times h5wasm's
+ * (variable.ts: libdeflate + SIMD unshuffle, several times h5wasm's
  * speed); a variable it does not support (another filter, a shared
  * datatype, …) is read through h5wasm instead, and so are variables of
  * other types than numbers and plain strings. `ATMOREP_HDF5_READER=h5wasm`
@@ -21,13 +23,12 @@
  *
  * A variable the own reader reads is located at scan time (its object
  * header's address, see {@link HDF5Dataset.locate}); a worker reads it
- * through {@link openLocatedHdf5} with the own reader alone. h5wasm is
+ * through `openLocatedHdf5` (located.ts) with the own reader alone. h5wasm is
  * imported on first use, so a thread that only reads located variables
  * never loads it (≈0.5 s of CPU per thread).
  *
  * @module
  */
-import { resolve } from "node:path";
 import {
   type FileStamp,
   fileStamp,
@@ -38,149 +39,31 @@ import {
   readHead,
   type SourceDataset,
   type SourceVariable,
-} from "./dataset.ts";
-import { InputError } from "../../errors.ts";
-import { Hdf5Corrupt, Hdf5File, Hdf5Unsupported, Hdf5Variable, type Message } from "./hdf5_chunks.ts";
-import { Hdf5CorruptMember, Hdf5StringDataset, readRootGroup } from "./hdf5_meta.ts";
-import { type Packing, unpackInto } from "../cf.ts";
-
-/** Which code reads the values of numeric variables. */
-export type Hdf5Engine = "own" | "h5wasm";
+} from "../dataset.ts";
+import { InputError } from "../../../errors.ts";
+import { Hdf5Corrupt, Hdf5Unsupported } from "./cursor.ts";
+import { HDF5_SIGNATURE, hdf5EndOfFile, Hdf5File } from "./superblock.ts";
+import type { Message } from "./object_header.ts";
+import { Hdf5Variable } from "./variable.ts";
+import { Hdf5CorruptMember, readRootGroup } from "./group.ts";
+import { Hdf5StringDataset } from "./strings.ts";
+import type { Packing } from "../../cf.ts";
+import {
+  attrsOf,
+  dtypeOf,
+  engineFromEnv,
+  type H5Any,
+  h5wasmRead,
+  type Hdf5Engine,
+  openWithH5wasm,
+  readableGroup,
+  referencedAddress,
+} from "./h5wasm.ts";
+import { dtypeOfStored, ownRead, ownReadDecoded, TYPED } from "./own_read.ts";
+import { openLocatedHdf5 } from "./located.ts";
 
 /** Name of this plug-in (also in the variables it locates). */
 const FORMAT_NAME = "netcdf4/hdf5";
-
-type H5wasmLibrary = typeof import("h5wasm/node");
-
-let library: Promise<H5wasmLibrary> | undefined;
-/** h5wasm's low-level module, set once the library is loaded (every HDF5Dataset exists after that). */
-let Module: H5wasmLibrary["Module"];
-
-/** h5wasm, loaded and initialized on first use in this thread. */
-function h5wasmLibrary(): Promise<H5wasmLibrary> {
-  library ??= import("h5wasm/node").then(async (lib) => {
-    await lib.default.ready;
-    Module = lib.Module;
-    return lib;
-  });
-  return library;
-}
-
-/** True once this thread has loaded h5wasm (a thread that only reads located variables never does). */
-export function h5wasmLoaded(): boolean {
-  return library !== undefined;
-}
-
-const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
-
-// deno-lint-ignore no-explicit-any
-type H5Any = any;
-
-/**
- * Attributes of an h5wasm object as this reader keeps them: 1-element
- * numeric arrays and 64-bit integer scalars as numbers; DIMENSION_LIST,
- * REFERENCE_LIST and what h5wasm cannot read left out. The own metadata
- * reader (hdf5_meta.ts) gives the same.
- */
-export function attrsOf(obj: H5Any): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(obj.attrs ?? {})) {
-    if (k === "DIMENSION_LIST" || k === "REFERENCE_LIST") continue;
-    try {
-      let v = obj.attrs[k].value;
-      if (ArrayBuffer.isView(v) && (v as NumericArray).length === 1) v = (v as NumericArray)[0];
-      if (typeof v === "bigint") v = Number(v);
-      out[k] = v;
-    } catch { /* attribute types h5wasm cannot read are skipped */ }
-  }
-  return out;
-}
-
-/** A group h5wasm can list (a damaged object shows up as a group whose members cannot be read). */
-function readableGroup(obj: H5Any): boolean {
-  try {
-    obj.keys();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function dtypeOf(ds: H5Any): string {
-  const m = ds.metadata;
-  if (m.type === 3 /* H5T_STRING */) return "string";
-  if (m.type === 1 /* H5T_FLOAT */) return m.size === 8 ? "float64" : "float32";
-  if (m.type === 0 /* H5T_INTEGER */) return `${m.signed ? "int" : "uint"}${m.size * 8}`;
-  return "unknown";
-}
-
-/**
- * One read buffer in the wasm heap for all files of this thread: reads
- * return views into it, valid until the next read (the heap never shrinks,
- * so a buffer per open file would grow memory with the number of inputs).
- */
-const heap = { ptr: 0, bytes: 0 };
-
-// deno-lint-ignore no-explicit-any
-const TYPED: Record<string, any> = {
-  int8: Int8Array,
-  uint8: Uint8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  int64: BigInt64Array,
-  float32: Float32Array,
-  float64: Float64Array,
-};
-
-/** Output buffer of the own reader, shared by all files of this thread (see SourceDataset.read). */
-let ownOut = new ArrayBuffer(0);
-
-/** The element type name of a type the own reader found on disk. */
-function dtypeOfStored(own: Hdf5Variable): string {
-  const t = own.type;
-  return t.kind === "float" ? `float${t.size * 8}` : `${t.kind}${t.size * 8}`;
-}
-
-/** Raw values of a hyperslab through the own reader (a view into {@link ownOut}). */
-function ownRead(path: string, own: Hdf5Variable, dtype: string, start: number[], count: number[]): NumericArray {
-  const Type = TYPED[dtype];
-  const n = count.reduce((a, b) => a * b, 1);
-  const bytes = n * Type.BYTES_PER_ELEMENT;
-  if (ownOut.byteLength < bytes) ownOut = new ArrayBuffer(bytes);
-  try {
-    own.read(start, count, new Uint8Array(ownOut, 0, bytes));
-  } catch (e) {
-    if (e instanceof Hdf5Corrupt) throw new InputError(path, e.message, { field: own.name });
-    throw e;
-  }
-  return new Type(ownOut, 0, n);
-}
-
-/**
- * CF-decoded values through the own reader: float32 without packing is
- * read into `out` directly; other numeric types are read and unpacked.
- */
-function ownReadDecoded(
-  path: string,
-  own: Hdf5Variable,
-  dtype: string,
-  start: number[],
-  count: number[],
-  packing: Packing,
-  out: Float32Array,
-): void {
-  const n = count.reduce((a, b) => a * b, 1);
-  if (dtype === "float32" && packing.scale === 1 && packing.offset === 0 && packing.fills.length === 0) {
-    try {
-      own.read(start, count, new Uint8Array(out.buffer, out.byteOffset, 4 * n));
-    } catch (e) {
-      if (e instanceof Hdf5Corrupt) throw new InputError(path, e.message, { field: own.name });
-      throw e;
-    }
-  } else unpackInto(ownRead(path, own, dtype, start, count), packing, out);
-}
 
 /** One dataset as {@link HDF5Dataset} needs it, from either metadata reader. */
 interface DatasetMeta {
@@ -389,7 +272,7 @@ export class HDF5Dataset implements SourceDataset {
     else {
       r = this.ownOrReason(name, () => {
         const meta = this.meta.get(name)!;
-        const addr = meta.address ?? this.referencedAddress(name);
+        const addr = meta.address ?? referencedAddress(this.h5wasmFile(), name);
         this.raw ??= new Hdf5File(this.path);
         const own = new Hdf5Variable(this.raw, addr, name, meta.messages);
         const dtype = dtypeOfStored(own);
@@ -421,14 +304,6 @@ export class HDF5Dataset implements SourceDataset {
     }
   }
 
-  /** Object header address of a dataset, through h5wasm's object references. */
-  private referencedAddress(name: string): number {
-    const ref = Module.create_object_reference(this.h5wasmFile().file_id, name.startsWith("/") ? name : `/${name}`);
-    const bytes = Array.from(ref as ArrayLike<number>);
-    if (bytes.length !== 8) throw new Hdf5Unsupported("object references that are not addresses");
-    return bytes.reduceRight((a, b) => a * 256 + b, 0);
-  }
-
   /** The own reader of a string variable, or undefined when h5wasm reads it. */
   private ownStringReader(name: string): Hdf5StringDataset | undefined {
     let r = this.ownStrings.get(name);
@@ -439,7 +314,11 @@ export class HDF5Dataset implements SourceDataset {
       else {
         r = this.ownOrReason(name, () => {
           this.raw ??= new Hdf5File(this.path);
-          return new Hdf5StringDataset(this.raw, meta.address ?? this.referencedAddress(name), meta.messages);
+          return new Hdf5StringDataset(
+            this.raw,
+            meta.address ?? referencedAddress(this.h5wasmFile(), name),
+            meta.messages,
+          );
         });
       }
       this.ownStrings.set(name, r);
@@ -499,42 +378,7 @@ export class HDF5Dataset implements SourceDataset {
       if (strings) return slabOf(this.ownStringValues(name, strings), v.shape, start, count) as unknown as NumericArray;
       return this.h5wasmFile().get(name).slice(start.map((s, i) => [s, s + count[i]])) as NumericArray;
     }
-    const n = count.reduce((a, b) => a * b, 1);
-    const ptr = this.heapBuffer(n * Type.BYTES_PER_ELEMENT);
-    let status: number;
-    try {
-      status = Module.get_dataset_data(
-        this.h5wasmFile().file_id,
-        name.startsWith("/") ? name : `/${name}`,
-        count.map(BigInt),
-        start.map(BigInt),
-        count.map(() => 1n),
-        BigInt(ptr),
-      );
-    } catch (e) {
-      throw new InputError(this.path, `cannot read ${name}: ${(e as Error).message} (truncated or corrupt file?)`);
-    }
-    if (status < 0) {
-      throw new InputError(
-        this.path,
-        `cannot read ${name} at [${start.join(", ")}] + [${count.join(", ")}]: the HDF5 library reports a read ` +
-          "failure (a filter or checksum failed: the file is corrupt)",
-        { field: name },
-      );
-    }
-    // A view into the wasm heap: no allocation per read (see SourceDataset.read).
-    return new Type(Module.HEAPU8.buffer, ptr, n);
-  }
-
-  /** The wasm-heap read buffer, grown to at least `bytes`. */
-  private heapBuffer(bytes: number): number {
-    if (heap.bytes < bytes) {
-      if (heap.ptr) Module._free(heap.ptr);
-      heap.ptr = Module._malloc(bytes);
-      heap.bytes = heap.ptr ? bytes : 0;
-      if (!heap.ptr) throw new InputError(this.path, `cannot allocate ${bytes} bytes in the HDF5 heap`);
-    }
-    return heap.ptr;
+    return h5wasmRead(this.path, () => this.h5wasmFile(), name, Type, start, count);
   }
 
   readAll(name: string): NumericArray | string[] {
@@ -578,35 +422,6 @@ function slabOf<T>(values: T[], shape: number[], start: number[], count: number[
   return out;
 }
 
-/**
- * End-of-file address from the HDF5 superblock (versions 0–3), so a
- * truncated file is reported before the HDF5 library prints its own trace.
- */
-export function hdf5EndOfFile(head: Uint8Array): number | undefined {
-  const v = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  const version = head[8];
-  let sizeOfOffsets: number, pos: number;
-  if (version === 0 || version === 1) {
-    sizeOfOffsets = head[13];
-    pos = 24 + (version === 1 ? 4 : 0) + sizeOfOffsets * 2; // base address, free-space address
-  } else if (version === 2 || version === 3) {
-    sizeOfOffsets = head[9];
-    pos = 12 + sizeOfOffsets * 2; // base address, superblock extension address
-  } else return undefined;
-  if (sizeOfOffsets !== 8 || pos + 8 > head.length) return undefined;
-  const eof = v.getBigUint64(pos, true);
-  return eof === 0xffffffffffffffffn ? undefined : Number(eof);
-}
-
-/** The engine from `ATMOREP_HDF5_READER` (`own` when unset or not readable). */
-function engineFromEnv(): Hdf5Engine {
-  try {
-    return Deno.env.get("ATMOREP_HDF5_READER") === "h5wasm" ? "h5wasm" : "own";
-  } catch {
-    return "own";
-  }
-}
-
 /** Open a netCDF4/HDF5 file with the given engine for numeric values. */
 export async function openHdf5(path: string, engine: Hdf5Engine = engineFromEnv()): Promise<HDF5Dataset> {
   const stamp = fileStamp(path);
@@ -638,99 +453,10 @@ export async function openHdf5(path: string, engine: Hdf5Engine = engineFromEnv(
   }
 }
 
-/** A file opened with h5wasm (the library loaded first). */
-async function openWithH5wasm(path: string): Promise<H5Any> {
-  const h5wasm = (await h5wasmLibrary()).default;
-  const file = new h5wasm.File(resolve(path), "r");
-  if (Number(file.file_id) < 0) {
-    throw new InputError(path, "HDF5 library could not open the file (truncated or corrupt netCDF4/HDF5)");
-  }
-  return file;
-}
-
-/** A netCDF4/HDF5 file read at located object headers by the own reader alone (no h5wasm). */
-class LocatedHdf5File implements LocatedFile {
-  /** File path. */
-  readonly path: string;
-  private raw: Hdf5File | undefined;
-  /** Own readers by variable name and header address. */
-  private readonly vars = new Map<string, Hdf5Variable>();
-
-  constructor(path: string) {
-    this.path = path;
-  }
-
-  /** The own reader at the located header, checked against what was located. */
-  private variable(name: string, at: LocatedVariable): Hdf5Variable {
-    const addr = at.at.headerAddress;
-    const key = `${addr} ${name}`;
-    let own = this.vars.get(key);
-    const changed = "the file changed since the inputs were scanned (initialize the conversion again)";
-    if (!own) {
-      try {
-        this.raw ??= new Hdf5File(this.path);
-        own = new Hdf5Variable(this.raw, addr, name);
-      } catch (e) {
-        if (e instanceof Hdf5Corrupt || e instanceof Hdf5Unsupported) {
-          throw new InputError(
-            this.path,
-            `variable ${name}: no readable dataset header at byte ${addr}, where the scan found it (${e.message}): ` +
-              changed,
-            { field: name },
-          );
-        }
-        throw new InputError(this.path, `cannot open: ${(e as Error).message}`, { field: name });
-      }
-      this.vars.set(key, own);
-    }
-    // Checked on every read: the place is the same for every run of a scan, what it must hold too.
-    const dtype = dtypeOfStored(own);
-    if (dtype !== at.dtype || own.shape.join() !== at.shape.join()) {
-      throw new InputError(
-        this.path,
-        `variable ${name}: the dataset header at byte ${addr} holds ${dtype} [${own.shape.join(", ")}], the scan ` +
-          `found ${at.dtype} [${at.shape.join(", ")}]: ${changed}`,
-        { field: name },
-      );
-    }
-    return own;
-  }
-
-  read(name: string, at: LocatedVariable, start: number[], count: number[]): NumericArray {
-    return ownRead(this.path, this.variable(name, at), at.dtype, start, count);
-  }
-
-  readDecoded(
-    name: string,
-    at: LocatedVariable,
-    start: number[],
-    count: number[],
-    packing: Packing,
-    out: Float32Array,
-  ): void {
-    ownReadDecoded(this.path, this.variable(name, at), at.dtype, start, count, packing, out);
-  }
-
-  close(): void {
-    this.raw?.close();
-    this.raw = undefined;
-    this.vars.clear();
-  }
-}
-
-/**
- * Open a file to read located variables with the own reader alone;
- * undefined when `ATMOREP_HDF5_READER=h5wasm` asks for h5wasm (the file is
- * then opened with {@link openHdf5}).
- */
-export function openLocatedHdf5(path: string, engine: Hdf5Engine = engineFromEnv()): LocatedFile | undefined {
-  return engine === "h5wasm" ? undefined : new LocatedHdf5File(path);
-}
-
 /** The netCDF4/HDF5 format plug-in. */
 export const hdf5Reader: FormatReader = {
   name: FORMAT_NAME,
-  sniff: (h: Uint8Array) => HDF5_MAGIC.every((b, i) => h[i] === b),
+  sniff: (h: Uint8Array) => HDF5_SIGNATURE.every((b, i) => h[i] === b),
   open: (path: string): Promise<SourceDataset> => openHdf5(path),
   openLocated: (path: string): LocatedFile | undefined => openLocatedHdf5(path),
 };
