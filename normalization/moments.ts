@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { adviseHugePages } from "../zarr/malloc.ts";
+import { adviseHugePages } from "../native/malloc.ts";
 import { type SimdSumsMemory, simdSumsMemory } from "./point_sums_simd.ts";
 import { growMemory } from "../wasm.ts";
 

@@ -28,9 +28,10 @@ Deno.test("mod.ts exports exactly the public API in tests/api_snapshot.txt (upda
 const ALLOWED: Record<string, string[]> = {
   ".": [],
   geometry: ["."],
-  zarr: ["."],
+  native: ["."],
+  zarr: [".", "native", "simd"],
   datasets: [".", "zarr"],
-  normalization: [".", "zarr", "datasets"],
+  normalization: [".", "native", "zarr", "datasets"],
   tokenizers: [".", "zarr", "datasets", "normalization", "geometry"],
   samplers: [".", "zarr", "datasets", "normalization", "tokenizers", "geometry"],
   models: [".", "datasets", "normalization", "tokenizers", "samplers", "ops"],
@@ -38,7 +39,7 @@ const ALLOWED: Record<string, string[]> = {
   training: [".", "zarr", "datasets", "normalization", "tokenizers", "samplers", "models", "ops", "cli"],
   forecast: [".", "zarr", "datasets", "normalization", "tokenizers", "samplers", "models", "ops", "training", "cli"],
   cli: ["."],
-  converters: [".", "zarr", "normalization", "geometry", "cli"],
+  converters: [".", "native", "zarr", "normalization", "geometry", "cli"],
   stores: [".", "zarr", "normalization", "converters"],
 };
 

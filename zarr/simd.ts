@@ -24,7 +24,7 @@ import {
   v128Store,
   wasmModule,
 } from "../wasm.ts";
-import { adviseHugePages } from "./malloc.ts";
+import { adviseHugePages } from "../native/malloc.ts";
 
 const { add: I32_ADD, mul: I32_MUL, geU: I32_GE_U } = I32;
 const I32_SHL = 0x74;

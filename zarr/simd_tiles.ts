@@ -28,7 +28,7 @@ import {
   memarg,
   wasmModule,
 } from "../wasm.ts";
-import { adviseHugePages } from "./malloc.ts";
+import { adviseHugePages } from "../native/malloc.ts";
 import { shuffleSixteen, simdUnshuffle, unshuffleBody } from "./simd.ts";
 
 const { add: I32_ADD, mul: I32_MUL, ltU: I32_LT_U, gtU: I32_GT_U, geU: I32_GE_U } = I32;

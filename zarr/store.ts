@@ -12,8 +12,8 @@ import { dirname, join } from "node:path";
 import { crc32c } from "./crc32c.ts";
 import { IncompleteStoreError, StoreError } from "../errors.ts";
 import { beforeWrite, faultPoint, writeBytesSync } from "./durable.ts";
-import { adviseHugePages } from "./malloc.ts";
-import { zstd } from "./zstd.ts";
+import { adviseHugePages } from "../native/malloc.ts";
+import { zstd } from "../native/zstd.ts";
 import { simdUnshuffle } from "./simd.ts";
 import {
   type CodecPipeline,

@@ -14,7 +14,7 @@
  */
 import { StoreError } from "../../errors.ts";
 import { ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
-import { adviseHugePages } from "../../zarr/malloc.ts";
+import { adviseHugePages } from "../../native/malloc.ts";
 import { mergeMoments, type Moments, PointMoments } from "../../normalization/moments.ts";
 import { monthLabel, writeLocalCoefficientChunk } from "../../normalization/sets.ts";
 import { cleanupAfter } from "../output.ts";

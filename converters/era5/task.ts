@@ -19,7 +19,7 @@ import {
 } from "../formats/readers.ts";
 import { InputError } from "../../errors.ts";
 import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
-import { adviseHugePages, tuneMallocForChunks } from "../../zarr/malloc.ts";
+import { adviseHugePages, tuneMallocForChunks } from "../../native/malloc.ts";
 import { tileWorkspace } from "../../zarr/simd_tiles.ts";
 import { type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import { type Grid, remapPlane } from "./grid.ts";
@@ -198,7 +198,7 @@ export class TaskContext {
 
   constructor(grid: Grid) {
     this.grid = grid;
-    // Chunk-sized buffers come and go by the thousand: keep freed pages for reuse (see zarr/malloc.ts).
+    // Chunk-sized buffers come and go by the thousand: keep freed pages for reuse (see native/malloc.ts).
     tuneMallocForChunks();
   }
 

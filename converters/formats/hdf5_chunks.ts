@@ -21,10 +21,10 @@
  *
  * @module
  */
-import { type Inflater, inflater } from "../../zarr/deflate.ts";
+import { type Inflater, inflater } from "../../native/deflate.ts";
 import { simdUnshuffle } from "../../zarr/simd.ts";
 import { tileWorkspaceOf } from "../../zarr/simd_tiles.ts";
-import { adviseHugePages } from "../../zarr/malloc.ts";
+import { adviseHugePages } from "../../native/malloc.ts";
 import { lookup3Matches } from "./lookup3.ts";
 
 /** A feature this reader does not implement (the variable can still be read by the HDF5 library). */
