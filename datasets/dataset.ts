@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { readRootAttributes } from "../zarr/store.ts";
+import { readRootAttributes } from "../zarr/reader.ts";
 import { StoreError } from "../errors.ts";
 import type { ChunkCache } from "./cache.ts";
 import type { Window, WindowShape } from "./window.ts";

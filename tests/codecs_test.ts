@@ -3,7 +3,9 @@ import { nativeZstd, nodeZstd } from "../native/zstd.ts";
 import { simdUnshuffle } from "../zarr/simd.ts";
 import { tileWorkspace } from "../zarr/simd_tiles.ts";
 import { byteShuffle, byteUnshuffle, decodeChunk, encodeChunk, parseCodecSpec } from "../zarr/codecs.ts";
-import { ArrayReader, ArrayWriter, finalizeStore } from "../zarr/store.ts";
+import { ArrayWriter } from "../zarr/writer.ts";
+import { ArrayReader } from "../zarr/reader.ts";
+import { finalizeStore } from "../zarr/publish.ts";
 import { writeBytesSync } from "../zarr/durable.ts";
 import { adviseHugePages } from "../native/malloc.ts";
 

@@ -18,7 +18,8 @@ import {
   type SourceDataset,
 } from "../formats/readers.ts";
 import { InputError } from "../../errors.ts";
-import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
+import type { ArraySpec, ZarrFormat } from "../../zarr/metadata.ts";
+import { ArrayWriter } from "../../zarr/writer.ts";
 import { adviseHugePages, tuneMallocForChunks } from "../../native/malloc.ts";
 import { tileWorkspace } from "../../zarr/simd_tiles.ts";
 import { type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
