@@ -20,7 +20,7 @@ import { packingOf, unpackInto } from "../converters/cf.ts";
 import { DEFAULT_CHUNKS } from "../converters/era5/convert.ts";
 import { DEFAULT_CODEC, encodeChunk, parseCodecSpec } from "../zarr/codecs.ts";
 import { ShiftedPointSums } from "../normalization/moments.ts";
-import { tuneMallocForChunks } from "../zarr/malloc.ts";
+import { tuneMallocForChunks } from "../native/malloc.ts";
 
 const { values: args, positionals: files } = parseArgs({
   args: Deno.args,

@@ -8,7 +8,9 @@
  */
 import { DEFAULT_SHARD_CHUNKS } from "../converters/era5/layout.ts";
 import { join } from "node:path";
-import { ArrayReader, ArrayWriter, assertComplete, finalizeStore, readRootAttributes } from "../zarr/store.ts";
+import { ArrayWriter } from "../zarr/writer.ts";
+import { ArrayReader, readRootAttributes } from "../zarr/reader.ts";
+import { assertComplete, finalizeStore } from "../zarr/publish.ts";
 
 const [src, dest] = Deno.args;
 try {

@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decodeMessage, FileReader, scanGrib } from "../converters/formats/grib/message.ts";
-import { pathExists as exists } from "../zarr/store.ts";
+import { pathExists as exists } from "../zarr/publish.ts";
 
 const PYTHON = "/usr/bin/python3";
 const here = fileURLToPath(new URL(".", import.meta.url));

@@ -15,7 +15,7 @@ import { ForecastEngine } from "../models/forecast_engine.ts";
 import { readCheckpoint } from "../training/checkpoint.ts";
 import { assertSameCoefficientSet } from "../normalization/identity.ts";
 import { toSeconds } from "../datasets/window.ts";
-import { readRootAttributes } from "../zarr/store.ts";
+import { readRootAttributes } from "../zarr/reader.ts";
 import { CheckpointError, isPipelineError } from "../errors.ts";
 import { GlobalRollout, type RolloutState } from "./rollout.ts";
 import { engineFields, EngineStepper, type ForecastHeader, loadFrozenBase } from "./engine.ts";

@@ -14,7 +14,8 @@
  * @module
  */
 import { join } from "node:path";
-import { ArrayWriter, finalizeStore, pathExists, publishStore, removeStore } from "../zarr/store.ts";
+import { ArrayWriter } from "../zarr/writer.ts";
+import { finalizeStore, pathExists, publishStore, removeStore } from "../zarr/publish.ts";
 import { StoreError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 

@@ -75,19 +75,19 @@ Deno.test("deno.json exports the three entry points", () => {
 const ALLOWED: Record<string, string[]> = {
   ".": [],
   geometry: ["."],
-  // simd imports zarr only for zarr/malloc.ts (adviseHugePages) until that moves to native/.
-  simd: [".", "native", "zarr"],
-  zarr: [".", "simd"],
+  native: ["."],
+  simd: [".", "native"],
+  zarr: [".", "native", "simd"],
   datasets: [".", "zarr"],
-  normalization: [".", "zarr", "datasets", "simd"],
+  normalization: [".", "native", "simd", "zarr", "datasets"],
   tokenizers: [".", "zarr", "datasets", "normalization", "geometry"],
   samplers: [".", "zarr", "datasets", "normalization", "tokenizers", "geometry"],
   models: [".", "datasets", "normalization", "tokenizers", "samplers", "ops"],
-  ops: [".", "simd"],
+  ops: [".", "native", "simd"],
   training: [".", "zarr", "datasets", "normalization", "tokenizers", "samplers", "models", "ops", "cli"],
   forecast: [".", "zarr", "datasets", "normalization", "tokenizers", "samplers", "models", "ops", "training", "cli"],
   cli: ["."],
-  converters: [".", "zarr", "normalization", "geometry", "cli", "simd"],
+  converters: [".", "native", "simd", "zarr", "normalization", "geometry", "cli"],
   stores: [".", "zarr", "normalization", "converters"],
 };
 

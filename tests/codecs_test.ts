@@ -8,13 +8,15 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { nativeZstd, nodeZstd } from "../zarr/zstd.ts";
+import { nativeZstd, nodeZstd } from "../native/zstd.ts";
 import { simdUnshuffle } from "../simd/shuffle.ts";
 import { tileWorkspace } from "../simd/tiles.ts";
 import { byteShuffle, byteUnshuffle, decodeChunk, encodeChunk, parseCodecSpec } from "../zarr/codecs.ts";
-import { ArrayReader, ArrayWriter, finalizeStore } from "../zarr/store.ts";
+import { ArrayWriter } from "../zarr/writer.ts";
+import { ArrayReader } from "../zarr/reader.ts";
+import { finalizeStore } from "../zarr/publish.ts";
 import { writeBytesSync } from "../zarr/durable.ts";
-import { adviseHugePages } from "../zarr/malloc.ts";
+import { adviseHugePages } from "../native/malloc.ts";
 
 Deno.test("byte shuffle groups byte k of every element and inverts exactly", () => {
   const src = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]);

@@ -6,7 +6,7 @@
  * complete it to the same bytes as an uninterrupted run. After every kill,
  * no path that looks like a finished store may differ from the reference.
  *
- * The kill is simulated in-process (zarr/durable.ts `simulateKillAfter`):
+ * The kill is simulated in-process (zarr/fault_hook.ts `simulateKillAfter`):
  * the k-th step throws and no later write, rename or removal happens, so
  * cleanup code cannot run, just as after SIGKILL; lock files stay behind
  * with their flock dropped. A run of processes per step would take minutes.
@@ -25,8 +25,8 @@ import {
 } from "../converters/era5/convert.ts";
 import { findBuildDir } from "../converters/era5/build.ts";
 import { liveOwner } from "../converters/lock.ts";
-import { SimulatedKill, simulateKillAfter } from "../zarr/durable.ts";
-import { assertComplete, pathExists, removeStore } from "../zarr/store.ts";
+import { SimulatedKill, simulateKillAfter } from "../zarr/fault_hook.ts";
+import { assertComplete, pathExists, removeStore } from "../zarr/publish.ts";
 import { assertSameStore, SAMPLE, tempDir } from "./_helpers.ts";
 
 const INPUT = `${SAMPLE.new}/era5_single_levels_20200201.nc`;

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { convertEra5, finalizeConversion, initConversion, runConversionPart } from "../converters/era5/convert.ts";
 import { statisticsTargets } from "../converters/era5/merge.ts";
 import { expandInputs } from "../cli/inputs.ts";
-import { ArrayReader, readRootAttributes } from "../zarr/store.ts";
+import { ArrayReader, readRootAttributes } from "../zarr/reader.ts";
 import { assertSameStore, cases, exists, PYTHON, python, run, runTask, SAMPLE, tempDir } from "./_helpers.ts";
 
 interface StoreCheck {

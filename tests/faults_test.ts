@@ -13,7 +13,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ArrayReader, readRootAttributes } from "../zarr/store.ts";
+import { ArrayReader, readRootAttributes } from "../zarr/reader.ts";
 import { isPipelineError, StoreError } from "../errors.ts";
 import { convertEra5 } from "../converters/era5/convert.ts";
 import { exists, gribFiles, PYTHON, ROOT, run, runTask, SAMPLE, tempDir } from "./_helpers.ts";

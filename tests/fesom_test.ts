@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertFesom } from "../converters/fesom/convert.ts";
-import { ArrayReader, readRootAttributes } from "../zarr/store.ts";
+import { ArrayReader, readRootAttributes } from "../zarr/reader.ts";
 import { eulerMatrix, rotateVectorsToGeo } from "../geometry/sphere.ts";
 import { exists, PYTHON, python, ROOT, run, runTask, tempDir } from "./_helpers.ts";
 

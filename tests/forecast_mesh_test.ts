@@ -17,7 +17,7 @@ import { train } from "../training/loop.ts";
 import { checkTrainConfig } from "../training/config.ts";
 import type { TokenGrid } from "../tokenizers/patches.ts";
 import type { PointTokens } from "../tokenizers/healpix_points.ts";
-import { ArrayReader } from "../zarr/store.ts";
+import { ArrayReader } from "../zarr/reader.ts";
 import { era5AndFesomStores, PYTHON, run, tempDir } from "./_helpers.ts";
 
 const GRID: TokenGrid = { numTokens: [2, 2, 4], tokenSize: [3, 9, 9] };

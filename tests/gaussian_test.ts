@@ -12,7 +12,7 @@ import { expandInputs } from "../cli/inputs.ts";
 import { convertGaussian } from "../converters/gaussian/convert.ts";
 import { MultifieldSampler } from "../samplers/sampler.ts";
 import { scatterPoints } from "../tokenizers/healpix_points.ts";
-import { ArrayReader } from "../zarr/store.ts";
+import { ArrayReader } from "../zarr/reader.ts";
 import { exists, gribFiles, python, runTask, SAMPLE, tempDir } from "./_helpers.ts";
 
 let stores: Promise<{ dir: string; gauss: string; grib: string }> | undefined;

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decodeMessage, FileReader, gridPoints, scanGrib } from "../converters/formats/grib/message.ts";
 import { convertEra5 } from "../converters/era5/convert.ts";
-import { ArrayReader } from "../zarr/store.ts";
+import { ArrayReader } from "../zarr/reader.ts";
 import { gribFiles, PYTHON, ROOT, run, runTask } from "./_helpers.ts";
 
 interface EcMeta {

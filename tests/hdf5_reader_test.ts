@@ -14,7 +14,7 @@ import { openHdf5 } from "../converters/formats/hdf5/dataset.ts";
 import { decodeCounter } from "../converters/formats/hdf5/decoded_chunks.ts";
 import { fletcher32 } from "../converters/formats/hdf5/filters.ts";
 import { InputError } from "../errors.ts";
-import { nativeInflater, nodeInflater } from "../zarr/deflate.ts";
+import { nativeInflater, nodeInflater } from "../native/deflate.ts";
 import * as zlib from "node:zlib";
 import { PYTHON, ROOT, run, runTask, SAMPLE, tempDir } from "./_helpers.ts";
 
@@ -179,7 +179,7 @@ Deno.test("HDF5 reader: without --allow-ffi (node:zlib) the values are the same"
   Deno.writeTextFileSync(
     script,
     `import { openHdf5 } from "${ROOT}converters/formats/hdf5/dataset.ts";
-import { inflater } from "${ROOT}zarr/deflate.ts";
+import { inflater } from "${ROOT}native/deflate.ts";
 const out = [inflater().name];
 for (const [file, name] of JSON.parse(Deno.args[0])) {
   const ds = await openHdf5(file, "own");

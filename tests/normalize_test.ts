@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { convertEra5 } from "../converters/era5/convert.ts";
 import { expandInputs } from "../cli/inputs.ts";
 import { deriveNormSet } from "../normalization/derive.ts";
-import { readRootAttributes } from "../zarr/store.ts";
+import { readRootAttributes } from "../zarr/reader.ts";
 import { python, runTask, SAMPLE, tempDir } from "./_helpers.ts";
 
 async function sampleStore(): Promise<string> {

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5 } from "../converters/era5/convert.ts";
 import { expandInputs } from "../cli/inputs.ts";
-import { ArrayReader } from "../zarr/store.ts";
+import { ArrayReader } from "../zarr/reader.ts";
 import { assertSameStore, exists, ROOT, runTask, SAMPLE, tempDir } from "./_helpers.ts";
 
 const INPUTS = expandInputs([SAMPLE.legacy, SAMPLE.new]);

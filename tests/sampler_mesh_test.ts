@@ -12,7 +12,7 @@ import { MultifieldSampler } from "../samplers/sampler.ts";
 import { MASK } from "../samplers/batch.ts";
 import { layoutPoints, type PointTokens, scatterPoints } from "../tokenizers/healpix_points.ts";
 import { healpixNested } from "../geometry/healpix.ts";
-import { ArrayReader } from "../zarr/store.ts";
+import { ArrayReader } from "../zarr/reader.ts";
 import { era5AndFesomStores, ROOT, tempDir } from "./_helpers.ts";
 
 let stores: Promise<{ era5: string; fesom: string }> | undefined;

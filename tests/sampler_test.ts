@@ -19,7 +19,7 @@ import { MASK, maskedInput, noStats, noTimings } from "../samplers/batch.ts";
 import { gatherTokens } from "../tokenizers/patch_gather.ts";
 import type { TokenizerPlugin } from "../tokenizers/plugin.ts";
 import { detokenize, type TokenGrid, tokenize } from "../tokenizers/patches.ts";
-import { ArrayReader } from "../zarr/store.ts";
+import { ArrayReader } from "../zarr/reader.ts";
 import { formatSummary, inspectStore } from "../stores/inspect.ts";
 import { ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";
 

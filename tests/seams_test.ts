@@ -19,7 +19,7 @@ import type { TokenGrid } from "../tokenizers/patches.ts";
 import { coefficientSetIdentity } from "../normalization/identity.ts";
 import { deriveNormSet } from "../normalization/derive.ts";
 import { isPipelineError, NormalizationError } from "../errors.ts";
-import { ArrayReader } from "../zarr/store.ts";
+import { ArrayReader } from "../zarr/reader.ts";
 import { ROOT, SAMPLE, tempDir } from "./_helpers.ts";
 
 let era5: Promise<string> | undefined;

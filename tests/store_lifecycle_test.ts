@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { convertEra5 } from "../converters/era5/convert.ts";
 import { convertGaussian } from "../converters/gaussian/convert.ts";
 import { expandInputs } from "../cli/inputs.ts";
-import { ArrayReader, readRootAttributes } from "../zarr/store.ts";
+import { ArrayReader, readRootAttributes } from "../zarr/reader.ts";
 import { cleanupAfter, cleanupErrorsOf } from "../converters/output.ts";
 import { InputError } from "../errors.ts";
 import { exists, gribFiles, ROOT, run, SAMPLE, tempDir } from "./_helpers.ts";

@@ -12,7 +12,7 @@ import { MultifieldSampler } from "../samplers/sampler.ts";
 import type { GridDataset } from "../datasets/grid.ts";
 import { detokenize } from "../tokenizers/patches.ts";
 import { fullLevelPressure } from "../converters/era5/levels.ts";
-import { readRootAttributes } from "../zarr/store.ts";
+import { readRootAttributes } from "../zarr/reader.ts";
 import { gribFiles, PYTHON, python, run, runTask } from "./_helpers.ts";
 
 Deno.test("strato: model levels keep the hybrid coefficients and are selected by pressure", async () => {

@@ -10,7 +10,7 @@ import * as zarr from "zarrita";
 import FileSystemStore from "@zarrita/storage/fs";
 import { convertEra5 } from "../converters/era5/convert.ts";
 import { expandInputs } from "../cli/inputs.ts";
-import { ArrayReader } from "../zarr/store.ts";
+import { ArrayReader } from "../zarr/reader.ts";
 import { SAMPLE, tempDir } from "./_helpers.ts";
 
 for (const format of [2, 3] as const) {

@@ -18,8 +18,9 @@ import {
   type SourceDataset,
 } from "../formats/registry.ts";
 import { InputError } from "../../errors.ts";
-import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
-import { adviseHugePages, tuneMallocForChunks } from "../../zarr/malloc.ts";
+import { type ArraySpec, type ZarrFormat } from "../../zarr/metadata.ts";
+import { ArrayWriter } from "../../zarr/writer.ts";
+import { adviseHugePages, tuneMallocForChunks } from "../../native/malloc.ts";
 import { tileWorkspace } from "../../simd/tiles.ts";
 import { type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import { type Grid, remapPlane } from "./grid.ts";
@@ -198,7 +199,7 @@ export class TaskContext {
 
   constructor(grid: Grid) {
     this.grid = grid;
-    // Chunk-sized buffers come and go by the thousand: keep freed pages for reuse (see zarr/malloc.ts).
+    // Chunk-sized buffers come and go by the thousand: keep freed pages for reuse (see native/malloc.ts).
     tuneMallocForChunks();
   }
 

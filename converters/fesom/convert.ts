@@ -20,7 +20,8 @@ import { basename, resolve } from "node:path";
 import { decodeTimes, isoTime, monthIndex, parseTimeUnits } from "../cf.ts";
 import { openDataset } from "../formats/registry.ts";
 import { ConfigError, InputError } from "../../errors.ts";
-import type { ArrayWriter, ZarrFormat } from "../../zarr/store.ts";
+import type { ZarrFormat } from "../../zarr/metadata.ts";
+import type { ArrayWriter } from "../../zarr/writer.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
 import { emptyMoments, type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import {

@@ -13,7 +13,7 @@ import { basename } from "node:path";
 import { openDataset, type SourceDataset } from "../formats/registry.ts";
 import { ConfigError, InputError } from "../../errors.ts";
 import { isoTime, monthIndex, packingOf, unpackInto } from "../cf.ts";
-import type { ZarrFormat } from "../../zarr/store.ts";
+import type { ZarrFormat } from "../../zarr/metadata.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
 import { emptyMoments, type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import {

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { openSystemLibrary } from "../ffi.ts";
+import { openSystemLibrary } from "./ffi.ts";
 
 const M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_THRESHOLD = -3;
 const MADV_HUGEPAGE = 14;

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { openSystemLibrary } from "../ffi.ts";
+import { openSystemLibrary } from "./ffi.ts";
 import { nodeZlib } from "./node_zlib.ts";
 
 /** A zlib-format inflater. */

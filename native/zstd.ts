@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { openSystemLibrary } from "../ffi.ts";
+import { openSystemLibrary } from "./ffi.ts";
 import { adviseHugePages } from "./malloc.ts";
 import type * as Zlib from "node:zlib";
 import { nodeZlib } from "./node_zlib.ts";
