@@ -18,7 +18,7 @@ import {
   type SourceDataset,
 } from "../formats/registry.ts";
 import { InputError } from "../../errors.ts";
-import { type ArraySpec, type ZarrFormat } from "../../zarr/metadata.ts";
+import type { ArraySpec, ZarrFormat } from "../../zarr/metadata.ts";
 import { ArrayWriter } from "../../zarr/writer.ts";
 import { adviseHugePages, tuneMallocForChunks } from "../../native/malloc.ts";
 import { tileWorkspace } from "../../simd/tiles.ts";
