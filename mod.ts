@@ -134,10 +134,10 @@ export { evalStep, modelInputs, modelLoss, trainStep } from "./training/step.ts"
 export type { StepResult } from "./training/step.ts";
 export { checkTrainConfig, readTrainConfig } from "./training/config.ts";
 export type { CheckpointConfig, ScheduleConfig, TrainConfig, ValidationConfig } from "./training/config.ts";
-export { train } from "./training/loop.ts";
-export type { MetricsLine, TrainOptions, TrainSummary } from "./training/loop.ts";
-export { latestCheckpoint, readCheckpoint, writeCheckpoint } from "./training/checkpoint.ts";
-export type { Checkpoint, CheckpointHeader } from "./training/checkpoint.ts";
+export { train } from "./training/tasks/masked_token.ts";
+export type { MetricsLine, TrainOptions, TrainSummary } from "./training/tasks/masked_token.ts";
+export { latestCheckpoint, readCheckpoint, writeCheckpoint } from "./models/checkpoint.ts";
+export type { Checkpoint, CheckpointHeader } from "./models/checkpoint.ts";
 export { lossCurvePng } from "./training/plot.ts";
 
 // Forecast engine: tiling + blending, global rollout, engine stepper, training, forecast store, scores, maps.
@@ -147,21 +147,13 @@ export { GlobalRollout } from "./forecast/rollout.ts";
 export type { Plane, RolloutState, StepContext, Stepper } from "./forecast/rollout.ts";
 export { MeshRollout, MeshTimeAxis } from "./forecast/mesh.ts";
 export type { MeshPlane, MeshWindow } from "./forecast/mesh.ts";
-export { engineFields, EngineStepper, loadFrozenBase } from "./forecast/engine.ts";
-export type { EngineStepperOptions, ForecastHeader, FrozenBase } from "./forecast/engine.ts";
-export {
-  baseSampler,
-  checkForecastTrainConfig,
-  readForecastTrainConfig,
-  rolloutLoss,
-  trainForecastEngine,
-} from "./forecast/train.ts";
-export type {
-  ForecastPhase,
-  ForecastTrainConfig,
-  ForecastTrainOptions,
-  ForecastTrainSummary,
-} from "./forecast/train.ts";
+export { baseSampler, engineFields, EngineStepper, loadFrozenBase } from "./forecast/stepper.ts";
+export type { EngineStepperOptions, FrozenBase } from "./forecast/stepper.ts";
+export type { ForecastHeader } from "./models/checkpoint.ts";
+export { checkForecastTrainConfig, readForecastTrainConfig } from "./training/config.ts";
+export type { ForecastPhase, ForecastTrainConfig } from "./training/config.ts";
+export { rolloutLoss, trainForecastEngine } from "./training/tasks/engine_rollout.ts";
+export type { ForecastTrainOptions, ForecastTrainSummary } from "./training/tasks/engine_rollout.ts";
 export { runForecast } from "./forecast/run.ts";
 export type { ForecastRunOptions, ForecastRunSummary } from "./forecast/run.ts";
 export { ForecastStoreWriter } from "./forecast/store.ts";
