@@ -17,6 +17,7 @@ import {
   type Checkpoint,
   type CheckpointRecord,
   latestCheckpoint,
+  loadParameters,
   pruneCheckpoints,
   readCheckpoint,
   writeCheckpoint,
@@ -149,43 +150,41 @@ export async function runTraining<I, L extends MetricsRecord>(
   };
   await task.open?.(start);
   try {
-    let phaseStart = 0;
+    let first = 0; // the phase's first step
     for (const [p, phase] of task.phases.entries()) {
-      const phaseEnd = phaseStart + phase.steps;
-      if (phaseEnd <= start) { // a resumed run skips the phases it finished
-        phaseStart = phaseEnd;
-        continue;
-      }
-      const optimizer = phaseOptimizer(
-        task,
-        phase,
-        start > phaseStart ? { ck: resumed!, done: start - phaseStart } : undefined,
-      );
-      for (let done = Math.max(start, phaseStart); done < phaseEnd && done < end;) {
-        const t0 = performance.now();
-        const inputs = await task.inputs(done);
-        const g = gradientStep(optimizer, () => task.loss(inputs, p), (loss) => {
-          throw task.diverged(loss, done + 1);
-        });
-        done++;
-        run.losses.push(g.loss);
-        const line = task.metrics(done, inputs, g, p, (performance.now() - t0) / 1000);
-        await metrics.append(line);
-        opt.onStep?.(done, total, line);
-        if (task.validation && (done % task.validation.every === 0 || done === total)) {
-          const v = task.validation.run(done);
-          await metrics.append(v);
-          run.validation = v.mse;
+      const last = first + phase.steps;
+      if (first >= end) break;
+      if (last > start) { // a resumed run skips the phases it finished
+        const optimizer = phaseOptimizer(
+          task,
+          phase,
+          start > first ? { ck: resumed!, done: start - first } : undefined,
+        );
+        for (let done = Math.max(start, first); done < last && done < end;) {
+          const t0 = performance.now();
+          const inputs = await task.inputs(done);
+          const g = gradientStep(optimizer, () => task.loss(inputs, p), (loss) => {
+            throw task.diverged(loss, done + 1);
+          });
+          done++;
+          run.steps = done;
+          run.losses.push(g.loss);
+          const line = task.metrics(done, inputs, g, p, (performance.now() - t0) / 1000);
+          await metrics.append(line);
+          opt.onStep?.(done, total, line);
+          if (task.validation && (done % task.validation.every === 0 || done === total)) {
+            const v = task.validation.run(done);
+            await metrics.append(v);
+            run.validation = v.mse;
+          }
+          const every = task.checkpointEvery;
+          if ((every && done % every === 0) || done === end || done === last) {
+            run.checkpoint = await saveCheckpoint(task, optimizer, done);
+            if (task.lossCurve) await drawCurve();
+          }
         }
-        const every = task.checkpointEvery;
-        if ((every && done % every === 0) || done === end || done === phaseEnd) {
-          run.checkpoint = await saveCheckpoint(task, optimizer, done);
-          if (task.lossCurve) await drawCurve();
-        }
-        run.steps = done;
       }
-      if (run.steps >= end) break;
-      phaseStart = phaseEnd;
+      first = last;
     }
   } finally {
     task.close?.();
@@ -204,7 +203,7 @@ async function resumeCheckpoint<I, L extends MetricsRecord>(
   if (!path) return undefined;
   const ck = await readCheckpoint(path);
   task.verify(ck);
-  for (const [name, t] of task.params) t.data.set(ck.tensors.get(`param:${name}`)!);
+  loadParameters(ck, task.params);
   task.rng.state = ck.header.rng;
   return ck;
 }
