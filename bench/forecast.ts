@@ -20,7 +20,7 @@ import { fieldLayouts, type MultiformerConfig } from "../models/config.ts";
 import { Multiformer } from "../models/multiformer.ts";
 import { ForecastEngine, type ForecastEngineConfig } from "../models/forecast_engine.ts";
 import { GlobalRollout } from "../forecast/rollout.ts";
-import { engineFields, EngineStepper } from "../forecast/engine.ts";
+import { engineFields, EngineStepper } from "../forecast/stepper.ts";
 import { ForecastStoreWriter } from "../forecast/store.ts";
 import type { TokenGrid } from "../tokenizers/patches.ts";
 import { gemm } from "../ops/mod.ts";

@@ -84,8 +84,9 @@ const ALLOWED: Record<string, string[]> = {
   samplers: [".", "zarr", "datasets", "normalization", "tokenizers", "geometry"],
   models: [".", "datasets", "normalization", "tokenizers", "samplers", "ops"],
   ops: [".", "native", "simd"],
-  training: [".", "zarr", "datasets", "normalization", "tokenizers", "samplers", "models", "ops", "cli"],
-  forecast: [".", "zarr", "datasets", "normalization", "tokenizers", "samplers", "models", "ops", "training", "cli"],
+  // Forecast is inference only: it loads checkpoints (models/checkpoint.ts) but never imports training.
+  forecast: [".", "zarr", "datasets", "normalization", "tokenizers", "samplers", "models", "ops", "cli"],
+  training: [".", "zarr", "datasets", "normalization", "tokenizers", "samplers", "models", "ops", "forecast", "cli"],
   cli: ["."],
   converters: [".", "native", "simd", "zarr", "normalization", "geometry", "cli"],
   stores: [".", "zarr", "normalization", "converters"],

@@ -10,14 +10,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5 } from "../converters/era5/convert.ts";
 import { expandInputs } from "../cli/inputs.ts";
-import { train } from "../training/loop.ts";
+import { train } from "../training/tasks/masked_token.ts";
 import { checkTrainConfig } from "../training/config.ts";
-import { trainForecastEngine } from "../forecast/train.ts";
+import { trainForecastEngine } from "../training/tasks/engine_rollout.ts";
 import { runForecast } from "../forecast/run.ts";
 import type { PlaneScores } from "../forecast/scores.ts";
 import { deriveNormSet } from "../normalization/derive.ts";
 import { CheckpointError } from "../errors.ts";
-import { readCheckpoint } from "../training/checkpoint.ts";
+import { readCheckpoint } from "../models/checkpoint.ts";
 import { PYTHON, run, runTask, tempDir } from "./_helpers.ts";
 
 /** Waves advected by a known wind (tests/py/advected_waves.py), converted; a tiny Multiformer trained briefly on them. */

@@ -7,13 +7,13 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { checkForecastTrainConfig } from "../forecast/train.ts";
+import { checkForecastTrainConfig } from "../training/config.ts";
 import { join } from "node:path";
 import { convertEra5 } from "../converters/era5/convert.ts";
 import { expandInputs } from "../cli/inputs.ts";
 import { checkTrainConfig, type TrainConfig } from "../training/config.ts";
-import { train } from "../training/loop.ts";
-import { readCheckpoint } from "../training/checkpoint.ts";
+import { train } from "../training/tasks/masked_token.ts";
+import { readCheckpoint } from "../models/checkpoint.ts";
 import { isPipelineError } from "../errors.ts";
 import { probeAdapter } from "../ops/mod.ts";
 import { decode } from "fast-png";

@@ -1,8 +1,11 @@
 /**
- * Checkpoints: one file per step, `step-00000100.ckpt`, holding weights,
- * AdamW moments, the step, the dropout stream's state, the configuration,
- * the project version, the token layouts and the identity (path and
- * metadata hash) of every coefficient set and store trained on. Written to
+ * Checkpoints, the format both training (which writes them) and forecast
+ * inference (which loads them) share: one file per step,
+ * `step-00000100.ckpt`, holding weights, AdamW moments, the step, the
+ * random stream's state, the run configuration, the project version, the
+ * token layouts and the identity (path and metadata hash) of every
+ * coefficient set and store trained on. The header names the training task
+ * that wrote it ({@link CheckpointHeader}, one shape per task). Written to
  * a temporary name and published by rename, so a checkpoint that exists is
  * complete. Loading against another coefficient set, token layout or
  * network is a {@link CheckpointError} naming what differs.
@@ -16,9 +19,11 @@
 import { join, resolve } from "node:path";
 import { CheckpointError, isPipelineError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import type { FieldLayout } from "../models/config.ts";
+import type { Tensor } from "../ops/mod.ts";
+import type { SamplerConfig } from "../samplers/sampler.ts";
 import { assertSameCoefficientSet, type CoefficientSetIdentity } from "../normalization/identity.ts";
-import type { TrainConfig } from "./config.ts";
+import type { FieldLayout, MultiformerConfig } from "./config.ts";
+import type { ForecastEngineConfig } from "./forecast_engine.ts";
 
 const MAGIC = "ATMOCKPT";
 
@@ -34,18 +39,32 @@ export interface StoredTensor {
   offset: number;
 }
 
-/** The JSON header of a checkpoint. */
-export interface CheckpointHeader {
+/**
+ * What a checkpoint records of the Multiformer run it comes from (the
+ * masked-token training configuration, of which the readers need the
+ * sampler, the network and the seed).
+ */
+export interface RecordedRunConfig {
+  /** The sampler (datasets, fields, token layouts). */
+  sampler: SamplerConfig;
+  /** The network. */
+  model: MultiformerConfig;
+  /** The schedule (its seed initialized the network). */
+  schedule?: { seed?: number };
+}
+
+/** What every checkpoint header holds, whichever task wrote it. */
+interface HeaderCommon {
   /** Format version. */
   format: 1;
   /** Project version that wrote it. */
   version: string;
   /** Optimizer steps taken. */
   step: number;
-  /** Dropout random stream state. */
+  /** State of the task's random stream. */
   rng: number[];
-  /** The training configuration. */
-  config: TrainConfig;
+  /** The Multiformer run configuration (for an engine, its frozen base's). */
+  config: RecordedRunConfig;
   /** Token layouts per field. */
   layouts: FieldLayout[];
   /** Coefficient sets of the datasets, in order. */
@@ -58,10 +77,48 @@ export interface CheckpointHeader {
   written: string;
 }
 
+/** The header of a Multiformer checkpoint (masked-token training). */
+export interface MaskedTokenHeader extends HeaderCommon {
+  /** The task that wrote it. */
+  task: "masked-token";
+}
+
+/** The header of a forecast engine checkpoint (rollout training on a frozen Multiformer). */
+export interface EngineRolloutHeader extends HeaderCommon {
+  /** The task that wrote it. */
+  task: "engine-rollout";
+  /** The engine: its frozen base, hyperparameters, tiling. */
+  forecast: ForecastHeader;
+}
+
+/** The engine part of a forecast checkpoint's header. */
+export interface ForecastHeader {
+  /** The frozen base checkpoint: path and SHA-256. */
+  base: { path: string; sha256: string; step: number };
+  /** Engine hyperparameters. */
+  engine: ForecastEngineConfig;
+  /** Tile overlap in tokens [lat, lon]. */
+  overlap: [number, number];
+  /** Latent noise used for ensemble members at inference. */
+  memberNoise: number;
+  /** Hours per step. */
+  stepHours: number;
+  /** The forecast training configuration (a record; readers do not interpret it). */
+  training: unknown;
+}
+
+/** The JSON header of a checkpoint: one shape per training task, told apart by `task`. */
+export type CheckpointHeader = MaskedTokenHeader | EngineRolloutHeader;
+
+/** What a task gives {@link writeCheckpoint}: the header less what the writer fills in. */
+export type CheckpointRecord = CheckpointHeader extends infer H
+  ? H extends CheckpointHeader ? Omit<H, "format" | "version" | "tensors" | "written"> : never
+  : never;
+
 /** A loaded checkpoint. */
-export interface Checkpoint {
+export interface Checkpoint<H extends CheckpointHeader = CheckpointHeader> {
   /** Header. */
-  header: CheckpointHeader;
+  header: H;
   /** Tensors by `kind:name`. */
   tensors: Map<string, Float32Array>;
   /** File. */
@@ -76,7 +133,7 @@ export function checkpointName(step: number): string {
 /** Write a checkpoint into `dir` (temporary name, then rename); returns its path. */
 export async function writeCheckpoint(
   dir: string,
-  h: Omit<CheckpointHeader, "format" | "version" | "tensors" | "written">,
+  h: CheckpointRecord,
   tensors: { name: string; kind: StoredTensor["kind"]; shape: number[]; data: Float32Array }[],
 ): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
@@ -86,13 +143,7 @@ export async function writeCheckpoint(
     offset += t.data.length;
     return s;
   });
-  const header: CheckpointHeader = {
-    format: 1,
-    version: VERSION,
-    ...h,
-    tensors: stored,
-    written: new Date().toISOString(),
-  };
+  const header = { format: 1, version: VERSION, ...h, tensors: stored, written: new Date().toISOString() };
   const json = new TextEncoder().encode(JSON.stringify(header));
   const pre = 8 + 4 + json.length;
   const pad = (4 - (pre % 4)) % 4;
@@ -132,6 +183,8 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   } catch (e) {
     throw new CheckpointError(path, `corrupt header: ${(e as Error).message}`, { cause: e });
   }
+  // Checkpoints written before headers named their task: an engine's is the one with a `forecast` part.
+  header.task ??= "forecast" in header ? "engine-rollout" : "masked-token";
   const pre = 12 + n, start = pre + ((4 - (pre % 4)) % 4);
   const total = header.tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
   if (bytes.length !== start + total * 4) {
@@ -200,14 +253,7 @@ export function assertCompatible(
       `trained on ${h.coefficientSets.length} coefficient set(s), this run has ${sets.length}`,
     );
   }
-  for (const [i, s] of sets.entries()) {
-    try {
-      assertSameCoefficientSet(h.coefficientSets[i], s);
-    } catch (e) {
-      if (!isPipelineError(e, "normalization")) throw e;
-      throw new CheckpointError(ck.path, `coefficient set of dataset ${i} differs: ${e.message}`, { cause: e });
-    }
-  }
+  assertSameCoefficientSets(ck, sets, (i) => `coefficient set of dataset ${i} differs`);
   for (const [name, shape] of shapes) {
     const t = h.tensors.find((x) => x.kind === "param" && x.name === name);
     if (!t) throw new CheckpointError(ck.path, `has no parameter ${name}: another network configuration`);
@@ -217,6 +263,50 @@ export function assertCompatible(
   }
   const extra = h.tensors.find((t) => t.kind === "param" && !shapes.has(t.name));
   if (extra) throw new CheckpointError(ck.path, `parameter ${extra.name} is not in this network`);
+}
+
+/**
+ * Refuse `ck` when the coefficient sets `sets` (in dataset order) are not
+ * the ones it was trained on: a {@link CheckpointError} on `ck`'s path,
+ * `problem(i)` followed by what differs.
+ */
+export function assertSameCoefficientSets(
+  ck: Checkpoint,
+  sets: CoefficientSetIdentity[],
+  problem: (dataset: number) => string,
+): void {
+  for (const [i, s] of sets.entries()) {
+    try {
+      assertSameCoefficientSet(ck.header.coefficientSets[i], s);
+    } catch (e) {
+      if (!isPipelineError(e, "normalization")) throw e;
+      throw new CheckpointError(ck.path, `${problem(i)}: ${e.message}`, { cause: e });
+    }
+  }
+}
+
+/** Whether `ck` holds a forecast engine (its header has the engine part). */
+export function isEngineCheckpoint(ck: Checkpoint): ck is Checkpoint<EngineRolloutHeader> {
+  return ck.header.task === "engine-rollout";
+}
+
+/**
+ * Refuse `ck` unless it holds every parameter of `params` with its size
+ * (the error names the first that does not, followed by `hint`).
+ */
+export function assertParameters(ck: Checkpoint, params: Map<string, Tensor>, hint = ""): void {
+  for (const [name, t] of params) {
+    const v = ck.tensors.get(`param:${name}`);
+    if (!v || v.length !== t.size) {
+      throw new CheckpointError(ck.path, `parameter ${name} missing or of another shape${hint}`);
+    }
+  }
+}
+
+/** Copy the weights of `params` from `ck` (refused as {@link assertParameters} says). */
+export function loadParameters(ck: Checkpoint, params: Map<string, Tensor>, hint = ""): void {
+  assertParameters(ck, params, hint);
+  for (const [name, t] of params) t.data.set(ck.tensors.get(`param:${name}`)!);
 }
 
 /** Absolute path (stores are recorded absolute). */

@@ -1,9 +1,11 @@
 /**
- * The forecast engine put together: the frozen pre-trained Multiformer
- * (loaded from its checkpoint, parameters excluded from gradients) encodes
- * every tile of the rolled-out window; the engine network (models/
- * forecast_engine.ts) adapts, forecasts and reads out the next slab per
- * tile. {@link EngineStepper} is the {@link Stepper} the rollout calls.
+ * The forecast engine put together as a rollout stepper: the frozen
+ * pre-trained Multiformer (loaded from its checkpoint, parameters excluded
+ * from gradients) encodes every tile of the rolled-out window; the engine
+ * network (models/forecast_engine.ts) adapts, forecasts and reads out the
+ * next slab per tile. {@link EngineStepper} is the {@link Stepper} the
+ * rollout calls; {@link baseSampler} reads the base run's data the way the
+ * engine was trained on it.
  *
  * @module
  */
@@ -11,9 +13,10 @@ import { createHash } from "node:crypto";
 import type { Random, Tensor } from "../ops/mod.ts";
 import { Multiformer } from "../models/multiformer.ts";
 import { fieldInput } from "../models/inputs.ts";
-import type { EngineField, ForecastEngine, ForecastEngineConfig } from "../models/forecast_engine.ts";
-import { type Checkpoint, readCheckpoint } from "../training/checkpoint.ts";
+import type { EngineField, ForecastEngine } from "../models/forecast_engine.ts";
+import { type Checkpoint, loadParameters, readCheckpoint, type RecordedRunConfig } from "../models/checkpoint.ts";
 import { type FieldBatch, MASK } from "../samplers/batch.ts";
+import { MultifieldSampler } from "../samplers/sampler.ts";
 import type { TokenGrid } from "../tokenizers/patches.ts";
 import type { Window } from "../datasets/window.ts";
 import { CheckpointError } from "../errors.ts";
@@ -35,13 +38,9 @@ export async function loadFrozenBase(path: string): Promise<FrozenBase> {
   const h = ck.header;
   if (!h.config?.model || !h.layouts) throw new CheckpointError(path, "is not a Multiformer checkpoint");
   const model = new Multiformer(h.config.model, h.layouts, h.config.schedule?.seed ?? 1);
-  for (const [name, t] of model.params.map) {
-    const v = ck.tensors.get(`param:${name}`);
-    if (!v || v.length !== t.size) throw new CheckpointError(path, `parameter ${name} missing or of another shape`);
-    t.data.set(v);
-    // Frozen: no op on these records a backward step.
-    (t as { requiresGrad: boolean }).requiresGrad = false;
-  }
+  loadParameters(ck, model.params.map);
+  // Frozen: no op on these records a backward step.
+  for (const t of model.params.map.values()) (t as { requiresGrad: boolean }).requiresGrad = false;
   const sha256 = createHash("sha256").update(await Deno.readFile(path)).digest("hex");
   return { model, checkpoint: ck, sha256 };
 }
@@ -162,18 +161,9 @@ export class EngineStepper {
   }
 }
 
-/** The engine part of a forecast checkpoint's header. */
-export interface ForecastHeader {
-  /** The frozen base checkpoint: path and SHA-256. */
-  base: { path: string; sha256: string; step: number };
-  /** Engine hyperparameters. */
-  engine: ForecastEngineConfig;
-  /** Tile overlap in tokens [lat, lon]. */
-  overlap: [number, number];
-  /** Latent noise used for ensemble members at inference. */
-  memberNoise: number;
-  /** Hours per step. */
-  stepHours: number;
-  /** The forecast training configuration. */
-  training: unknown;
+/** The sampler of a base checkpoint's data (one regular dataset), masking irrelevant. */
+export function baseSampler(config: Pick<RecordedRunConfig, "sampler">, norm?: string): MultifieldSampler {
+  const s = structuredClone(config.sampler);
+  if (norm) s.datasets[0].norm = norm;
+  return new MultifieldSampler({ ...s, batchSize: 1, masking: { strategy: "forecast" } });
 }
