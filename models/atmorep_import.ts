@@ -13,7 +13,8 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { CheckpointError, ConfigError } from "../errors.ts";
 import {
   ATMOREP_NETWORK,
@@ -23,7 +24,7 @@ import {
   type NetworkOptions,
 } from "./config.ts";
 import { Multiformer } from "./multiformer.ts";
-import { readTorchStateDict, type StateTensor } from "./torch_archive.ts";
+import { readTorchStateDict, type StateTensor, torchStateDictBytes } from "./torch_archive.ts";
 
 /** One AtmoRep field, as its positional config list says. */
 export interface AtmorepField {
@@ -525,4 +526,42 @@ export function atmorepGradients(imp: ImportedAtmorep): Map<string, Float32Array
     out.set(e.key, g);
   }
   return out;
+}
+
+/**
+ * Our parameters as AtmoRep's state_dict (the current layout; the shared
+ * legacy `embed_token_info` zero, as AtmoRep's `create` leaves it).
+ */
+export function atmorepStateDict(m: AtmorepModelConfig, model: Multiformer): Map<string, StateTensor> {
+  const flag = new Map<string, StateTensor>([["embeds_token_info.0.weight", { shape: [1], data: Float32Array.of(1) }]]);
+  const out = new Map<string, StateTensor>();
+  for (const e of entries(m, flag)) {
+    const n = e.shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    for (const t of e.targets) {
+      const p = model.params.map.get(t.param);
+      if (!p) throw new Error(`no parameter ${t.param} for ${e.key}`);
+      for (let r = 0; r < n; r++) if (t.map[r] >= 0) data[r] = p.data[t.map[r]];
+    }
+    out.set(e.key, { shape: e.shape, data });
+  }
+  return out;
+}
+
+/**
+ * Write `model` as AtmoRep writes a model: `AtmoRep_id<id>.mod` (a
+ * `torch.save` archive of the state_dict) and `model_id<id>.json` (the
+ * config dict, `wandb_id` set to `id`) in `dir`, so that AtmoRep's
+ * `AtmoRep.load` accepts them. Returns the two paths.
+ */
+export function writeAtmorep(
+  dir: string,
+  id: string,
+  m: AtmorepModelConfig,
+  model: Multiformer,
+): { mod: string; json: string } {
+  const mod = join(dir, `AtmoRep_id${id}.mod`), json = join(dir, `model_id${id}.json`);
+  writeFileSync(mod, torchStateDictBytes(`AtmoRep_id${id}`, atmorepStateDict(m, model)));
+  writeFileSync(json, JSON.stringify({ ...m.raw, wandb_id: id }));
+  return { mod, json };
 }

@@ -401,3 +401,140 @@ function half(h: number): number {
   if (e === 31) return m ? NaN : s * Infinity;
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+let crcTable: Uint32Array | undefined;
+/** CRC-32 (IEEE, as zip stores it). */
+function crc32(b: Uint8Array): number {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let c = 0xffffffff;
+  for (let i = 0; i < b.length; i++) c = crcTable[(c ^ b[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** The pickle torch.save writes for an OrderedDict of float32 tensors (protocol 2), storage keys 0, 1, …. */
+function pickleStateDict(names: string[], shapes: number[][]): Uint8Array {
+  const out: number[] = [];
+  const enc = new TextEncoder();
+  const str = (s: string) => {
+    const b = enc.encode(s);
+    out.push(0x58, b.length & 255, (b.length >> 8) & 255, (b.length >> 16) & 255, b.length >>> 24, ...b);
+  };
+  const global = (m: string, n: string) => out.push(0x63, ...enc.encode(`${m}\n${n}\n`));
+  const int = (v: number) => {
+    if (v < 0 || v > 0x7fffffff) throw new Error(`pickle: integer ${v} out of range`);
+    out.push(0x4a, v & 255, (v >> 8) & 255, (v >> 16) & 255, v >>> 24);
+  };
+  const tuple = (vs: number[]) => {
+    if (vs.length === 0) return out.push(0x29);
+    out.push(0x28);
+    vs.forEach(int);
+    out.push(0x74);
+  };
+  out.push(0x80, 2);
+  global("collections", "OrderedDict");
+  out.push(0x29, 0x52, 0x28); // EMPTY_TUPLE REDUCE MARK
+  for (const [i, name] of names.entries()) {
+    const shape = shapes[i], n = shape.reduce((a, b) => a * b, 1);
+    const stride = shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
+    str(name);
+    global("torch._utils", "_rebuild_tensor_v2");
+    out.push(0x28, 0x28); // MARK (args) MARK (persistent id)
+    str("storage");
+    global("torch", "FloatStorage");
+    str(String(i));
+    str("cpu");
+    int(n);
+    out.push(0x74, 0x51); // TUPLE BINPERSID
+    int(0);
+    tuple(shape);
+    tuple(stride);
+    out.push(0x89); // NEWFALSE
+    global("collections", "OrderedDict");
+    out.push(0x29, 0x52, 0x74, 0x52); // EMPTY_TUPLE REDUCE (hooks), TUPLE REDUCE (the tensor)
+  }
+  out.push(0x75, 0x2e); // SETITEMS STOP
+  return Uint8Array.from(out);
+}
+
+/**
+ * The bytes of a `torch.save` archive of `tensors` (float32, C order) under
+ * the archive folder `name`, as `torch.load` reads them: a zip of
+ * uncompressed entries `name/data.pkl`, `name/byteorder`, `name/data/<i>`
+ * and `name/version`.
+ */
+export function torchStateDictBytes(name: string, tensors: Map<string, StateTensor>): Uint8Array {
+  const names = [...tensors.keys()];
+  const files: [string, Uint8Array][] = [
+    [`${name}/data.pkl`, pickleStateDict(names, names.map((k) => tensors.get(k)!.shape))],
+    [`${name}/byteorder`, new TextEncoder().encode("little")],
+    ...names.map((k, i): [string, Uint8Array] => {
+      const d = tensors.get(k)!.data;
+      const b = new Uint8Array(d.length * 4);
+      const dv = new DataView(b.buffer);
+      for (let j = 0; j < d.length; j++) dv.setFloat32(4 * j, d[j], true);
+      return [`${name}/data/${i}`, b];
+    }),
+    [`${name}/version`, new TextEncoder().encode("3\n")],
+  ];
+  const enc = new TextEncoder();
+  const parts: Uint8Array[] = [];
+  const central: Uint8Array[] = [];
+  let offset = 0;
+  for (const [fname, data] of files) {
+    const nb = enc.encode(fname), crc = crc32(data);
+    // pad with an extra field so that the data starts on a 64-byte boundary, as torch writes
+    const pad = (64 - ((offset + 30 + nb.length + 4) % 64)) % 64;
+    const local = new Uint8Array(30 + nb.length + 4 + pad);
+    const lv = new DataView(local.buffer);
+    lv.setUint32(0, 0x04034b50, true);
+    lv.setUint16(4, 20, true);
+    lv.setUint32(14, crc, true);
+    lv.setUint32(18, data.length, true);
+    lv.setUint32(22, data.length, true);
+    lv.setUint16(26, nb.length, true);
+    lv.setUint16(28, 4 + pad, true);
+    local.set(nb, 30);
+    lv.setUint16(30 + nb.length, 0x4246, true); // "FB" padding field
+    lv.setUint16(32 + nb.length, pad, true);
+    const cd = new Uint8Array(46 + nb.length);
+    const cv = new DataView(cd.buffer);
+    cv.setUint32(0, 0x02014b50, true);
+    cv.setUint16(4, 20, true);
+    cv.setUint16(6, 20, true);
+    cv.setUint32(16, crc, true);
+    cv.setUint32(20, data.length, true);
+    cv.setUint32(24, data.length, true);
+    cv.setUint16(28, nb.length, true);
+    cv.setUint32(42, offset, true);
+    cd.set(nb, 46);
+    parts.push(local, data);
+    central.push(cd);
+    offset += local.length + data.length;
+  }
+  const cdSize = central.reduce((a, c) => a + c.length, 0);
+  const end = new Uint8Array(22);
+  const ev = new DataView(end.buffer);
+  ev.setUint32(0, 0x06054b50, true);
+  ev.setUint16(8, files.length, true);
+  ev.setUint16(10, files.length, true);
+  ev.setUint32(12, cdSize, true);
+  ev.setUint32(16, offset, true);
+  const all = new Uint8Array(offset + cdSize + 22);
+  let o = 0;
+  for (const p of [...parts, ...central, end]) {
+    all.set(p, o);
+    o += p.length;
+  }
+  if (offset + cdSize > 0xffffffff) throw new Error("archive over 4 GiB: zip64 is not written");
+  return all;
+}

@@ -6,15 +6,19 @@
  * (relative error ‖ours − AtmoRep's‖∞ / ‖AtmoRep's‖∞ ≤ 1e-4 in float32).
  * Bad checkpoints (not an archive, unknown opcodes or classes, missing or
  * extra keys, shapes that disagree with the json) are CheckpointErrors
- * naming the file and the key.
+ * naming the file and the key. Our model written back as AtmoRep's `.mod`
+ * + json reads back identically; with `ATMOREP_SRC` set to an extracted
+ * AtmoRep snapshot, AtmoRep's own `AtmoRep.load` reads it too and
+ * reproduces the fixture's outputs (tests/py/atmorep_golden.py --load-ours).
  *
  * @module
  */
 import { ok as assert, throws as assertThrows } from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT } from "./_helpers.ts";
-import { atmorepGradients, importAtmorep, type ImportedAtmorep } from "../models/atmorep_import.ts";
+import { PYTHON, ROOT, run } from "./_helpers.ts";
+import { atmorepGradients, importAtmorep, type ImportedAtmorep, writeAtmorep } from "../models/atmorep_import.ts";
 import { readTorchStateDict } from "../models/torch_archive.ts";
 import type { FieldInput } from "../models/inputs.ts";
 import { type Tensor, valueAndGrad } from "../ops/mod.ts";
@@ -264,4 +268,38 @@ Deno.test("atmorep: bad checkpoints are CheckpointErrors naming the file and the
   const other = join(DIR, "tails", "model_idgold0005.json");
   assertThrows(() => importAtmorep(mod, other), named(/AtmoRep_idgold0001\.mod: .*(missing|shape|unexpected)/));
   void json;
+});
+
+Deno.test("atmorep: our model written as AtmoRep's .mod + json reads back the same (and in AtmoRep, with ATMOREP_SRC)", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "atmorep-out-"));
+  try {
+    for (const [name, id] of [["one_field", "gold0001"], ["coupled_qk", "gold0002"], ["old_layout", "gold0006"]]) {
+      const imp = load(golden(name));
+      const dir = join(tmp, `idours${id}`);
+      mkdirSync(dir);
+      const w = writeAtmorep(dir, `ours${id}`, imp, imp.model);
+      const back = importAtmorep(w.mod, w.json);
+      assert(!back.translated && !back.legacyTokenInfo);
+      for (const [k, p] of imp.model.params.map) {
+        const q = back.model.params.map.get(k)!;
+        assert(p.data.every((v, i) => v === q.data[i]), `${name}: ${k} differs after writing and reading`);
+      }
+      const src = Deno.env.get("ATMOREP_SRC");
+      if (!src) continue;
+      const r = await run(PYTHON, [
+        join(ROOT, "tests", "py", "atmorep_golden.py"),
+        src,
+        "--load-ours",
+        tmp,
+        `ours${id}`,
+        join(DIR, name),
+      ]);
+      assert(r.code === 0, r.stderr);
+      const errs = JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, number>;
+      for (const [k, e] of Object.entries(errs)) assert(e <= TOL, `${name}: AtmoRep on our file, ${k} off by ${e}`);
+      console.log(`${name}: AtmoRep.load of our file: ${JSON.stringify(errs)}`);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });

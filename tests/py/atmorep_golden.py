@@ -2,6 +2,12 @@
 """Golden outputs of AtmoRep's own network, for the parity tests of our Multiformer.
 
     atmorep_golden.py ATMOREP_SRC OUTDIR [CASE ...]
+    atmorep_golden.py ATMOREP_SRC --load-ours MODELS_DIR ID FIXTURE_DIR
+
+The second form closes the loop: AtmoRep's own `AtmoRep.load` reads a model we wrote
+(MODELS_DIR/id<ID>/AtmoRep_id<ID>.mod and model_id<ID>.json), runs it on the inputs of the fixture
+in FIXTURE_DIR, and prints as JSON the largest relative error of its predictions (mean, std,
+ensemble) against the fixture's.
 
 ATMOREP_SRC is an extracted snapshot of github.com/clessig/atmorep (the folder that holds the
 `atmorep` package); nothing of it is copied here, it is imported from that path. OUTDIR receives
@@ -50,6 +56,7 @@ if len(sys.argv) < 3:
   sys.exit(2)
 SRC, OUT = sys.argv[1], sys.argv[2]
 ONLY = sys.argv[3:]
+LOAD_OURS = sys.argv[3:6] if OUT == "--load-ours" else None
 
 # ---------------------------------------------------------------------------------------------
 # Bridges for torch 1.13 and CPU (in this script only)
@@ -519,10 +526,41 @@ def case_old_layout():
 CASES = dict(one_field=case_one_field, coupled_qk=case_coupled_qk, local_norm=case_local,
              decoder_self=case_decoder, tails=case_tails, old_layout=case_old_layout)
 
+def load_ours(models_dir, mid, fixture):
+  """AtmoRep.load of a model we wrote, run on a fixture's inputs; relative errors against the fixture."""
+  acfg.path_models = models_dir
+  net = AtmoRep.load(mid, ["cpu"])
+  net.eval()
+  cf = net.cf
+  man = json.load(open(os.path.join(fixture, "golden.json")))
+  raw = open(os.path.join(fixture, "golden.bin"), "rb").read()
+  arrs = {}
+  for a in man["arrays"]:
+    n = int(np.prod(a["shape"])) if a["shape"] else 1
+    dt = "<i4" if a["dtype"] == "i32" else "<f4"
+    arrs[a["name"]] = torch.from_numpy(np.frombuffer(raw, dt, n, a["offset"]).reshape(a["shape"]).copy())
+  trainer = Trainer_BERT(cf, ["cpu"])
+  trainer.tokens_masked_idx = [[arrs[f"masked_idx_f{i}_l{l}"].long() for l in range(len(fi[2]))]
+                               for i, fi in enumerate(cf.fields)]
+  net.encoder_to_decoder = trainer.encoder_to_decoder
+  net.decoder_to_tail = trainer.decoder_to_tail
+  with torch.no_grad():
+    preds, _ = net([(arrs[f"source_f{i}"], arrs[f"token_info_f{i}"]) for i in range(len(cf.fields))])
+  errs = {}
+  for j, p in enumerate(preds):
+    for k, what in enumerate(["mean", "std", "ens"]):
+      ref = arrs[f"pred_{what}_p{j}"]
+      errs[f"p{j}_{what}"] = float((p[k] - ref).abs().max() / max(float(ref.abs().max()), 1e-30))
+  print(json.dumps(errs))
+
+
 try:
-  os.makedirs(OUT, exist_ok=True)
-  for n, fn in CASES.items():
-    if not ONLY or n in ONLY:
-      fn()
+  if LOAD_OURS:
+    load_ours(*LOAD_OURS)
+  else:
+    os.makedirs(OUT, exist_ok=True)
+    for n, fn in CASES.items():
+      if not ONLY or n in ONLY:
+        fn()
 finally:
   shutil.rmtree(WORK, ignore_errors=True)
