@@ -24,6 +24,8 @@ import type { FieldInput } from "../models/inputs.ts";
 import { type Tensor, valueAndGrad } from "../ops/mod.ts";
 import { fieldLoss, type LossName, weightedSum } from "../training/losses.ts";
 import { CheckpointError } from "../errors.ts";
+import { denormalizeInPlace, normalizeInPlace, type Scaling } from "../normalization/coefficients.ts";
+import { detokenize, type TokenGrid, tokenize } from "../tokenizers/patches.ts";
 
 const DIR = join(ROOT, "tests", "fixtures", "atmorep");
 const TOL = 1e-4;
@@ -302,4 +304,59 @@ Deno.test("atmorep: our model written as AtmoRep's .mod + json reads back the sa
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+});
+
+Deno.test("atmorep parity: local normalization, tokens and denormalized forecast as AtmoRep's", () => {
+  const g = golden("local_norm");
+  const imp = load(g);
+  const f = imp.fields[0];
+  assert(f.normalization === "local");
+  const local = (g.manifest as unknown as { local: { dates: string[]; year_base: number } }).local;
+  const [L, B, T, Y, X] = [f.levels.length, g.manifest.batch, 8, 8, 8], plane = Y * X;
+  const raw = g.get("data_raw_f0"), norm = g.get("norm_f0");
+  // AtmoRep's month of coefficients: 12·(year − year_base) + month − 1, per time step
+  const months = local.dates.map((d) => 12 * (Number(d.slice(0, 4)) - local.year_base) + Number(d.slice(5, 7)) - 1);
+  const scaling = (l: number, steps: number[]): Scaling => {
+    const mean = steps.map((k) =>
+      Float32Array.from(norm.subarray(((l * 24 + k) * 2) * plane, ((l * 24 + k) * 2 + 1) * plane))
+    );
+    const std = steps.map((k) =>
+      Float32Array.from(norm.subarray(((l * 24 + k) * 2 + 1) * plane, ((l * 24 + k) * 2 + 2) * plane))
+    );
+    return { mean, std, inv: std.map((s) => s.map((v) => 1 / v)) };
+  };
+  const grid: TokenGrid = { numTokens: f.numTokens, tokenSize: f.tokenSize };
+  const V = f.tokenSize[0] * f.tokenSize[1] * f.tokenSize[2], ntok = f.numTokens[0] * f.numTokens[1] * f.numTokens[2];
+  const ref = g.get("source_raw_f0");
+  let worst = 0;
+  for (let l = 0; l < L; l++) {
+    for (let b = 0; b < B; b++) {
+      const block = Float32Array.from(raw.subarray(((l * B + b) * T) * plane, ((l * B + b) * T + T) * plane));
+      normalizeInPlace(block, plane, scaling(l, months));
+      const tokens = new Float32Array(ntok * V);
+      tokenize(block, grid, tokens);
+      const o = (b * L + l) * ntok * V;
+      worst = Math.max(worst, close(`normalized tokens level ${l} sample ${b}`, tokens, ref.subarray(o, o + ntok * V)));
+    }
+  }
+  // The forecast (last 2 time slabs) denormalized with the coefficients of its own time steps
+  const outs = imp.model.forward(inputs(g, imp));
+  const mean = stats(outs[0].members).mean;
+  const nft = 2, slab = f.numTokens[1] * f.numTokens[2], steps = nft * f.tokenSize[0];
+  const den = g.get("denorm_pred_mean_p0");
+  const fgrid: TokenGrid = { numTokens: [nft, f.numTokens[1], f.numTokens[2]], tokenSize: f.tokenSize };
+  for (let l = 0; l < L; l++) {
+    for (let b = 0; b < B; b++) {
+      const first = (l * B + b) * nft * slab; // targets: level-major, then sample, then the slabs' tokens
+      const field = new Float32Array(steps * plane);
+      detokenize(mean.subarray(first * V, (first + nft * slab) * V), fgrid, field);
+      denormalizeInPlace(field, plane, scaling(l, months.slice(-steps)));
+      const o = (b * L + l) * steps * plane;
+      worst = Math.max(
+        worst,
+        close(`denormalized forecast level ${l} sample ${b}`, field, den.subarray(o, o + steps * plane)),
+      );
+    }
+  }
+  console.log(`local_norm normalization: max relative error ${worst.toExponential(2)}`);
 });
