@@ -26,6 +26,9 @@ import { fieldLoss, type LossName, weightedSum } from "../training/losses.ts";
 import { CheckpointError } from "../errors.ts";
 import { denormalizeInPlace, normalizeInPlace, type Scaling } from "../normalization/coefficients.ts";
 import { detokenize, type TokenGrid, tokenize } from "../tokenizers/patches.ts";
+import { atmorepMultiresSize, maskTokens, resampleToken, tokenStd } from "../samplers/masking.ts";
+import { MASK } from "../samplers/batch.ts";
+import { Random } from "../random.ts";
 
 const DIR = join(ROOT, "tests", "fixtures", "atmorep");
 const TOL = 1e-4;
@@ -359,4 +362,106 @@ Deno.test("atmorep parity: local normalization, tokens and denormalized forecast
     }
   }
   console.log(`local_norm normalization: max relative error ${worst.toExponential(2)}`);
+});
+
+Deno.test("atmorep parity: multires corruption resamples as AtmoRep's trilinear interpolation", () => {
+  const g = golden("masking");
+  const m = g.manifest as unknown as {
+    token_size: [number, number, number];
+    multires: { size: [number, number]; n: number }[];
+  };
+  const V = m.token_size[0] * m.token_size[1] * m.token_size[2];
+  let worst = 0;
+  for (const [i, r] of m.multires.entries()) {
+    const input = g.get(`multires_in_${i}`), ref = g.get(`multires_out_${i}`);
+    const ours = new Float32Array(r.n * V);
+    for (let k = 0; k < r.n; k++) {
+      ours.set(resampleToken(Float32Array.from(input.subarray(k * V, (k + 1) * V)), m.token_size, r.size), k * V);
+    }
+    worst = Math.max(worst, close(`multires to ${r.size}`, ours, ref, 1e-5));
+  }
+  console.log(`multires: max relative error ${worst.toExponential(2)}`);
+});
+
+Deno.test("atmorep parity: the statistics of our AtmoRep corruption match AtmoRep's on a large draw", () => {
+  const g = golden("masking");
+  const m = g.manifest as unknown as {
+    token_size: [number, number, number];
+    num_tokens: [number, number, number];
+    batch: number;
+    bert_stats: { rates: number[]; chosen: number; zeroed: number; unchanged: number };
+    noise_stats: { slope_mean: number; slope_std: number; resid_std: number };
+  };
+  const ts = m.token_size, nt = m.num_tokens, B = m.batch;
+  const V = ts[0] * ts[1] * ts[2], ntok = nt[0] * nt[1] * nt[2];
+  const rng = Random.stream(21);
+  const normal = (s: number, o = 0) => Float32Array.from({ length: B * ntok * V }, () => o + s * rng.polarNormal());
+  const draw = (tokens: Float32Array, rates: number[]) => {
+    const ctx = { std: tokenStd(tokens, B * ntok, V), size: atmorepMultiresSize(ts, rng) };
+    const [rate, fracMasked, fracNoised, fracMultires] = rates;
+    const cfg = { strategy: "bert", corruption: "atmorep", rate, fracMasked, fracNoised, fracMultires } as const;
+    const mask = new Uint8Array(B * ntok), seen = new Map<number, Float32Array>();
+    for (let b = 0; b < B; b++) {
+      maskTokens(
+        tokens.subarray(b * ntok * V, (b + 1) * ntok * V),
+        mask.subarray(b * ntok, (b + 1) * ntok),
+        nt,
+        ts,
+        cfg,
+        rng,
+        (k, v) => seen.set(b * ntok + k, v),
+        ctx,
+      );
+    }
+    return { mask, seen, ctx };
+  };
+  // rates, zeroed and unchanged fractions (a zeroed token then noised is not zero: AtmoRep's order)
+  let chosen = 0, zeroed = 0, unchanged = 0;
+  for (let r = 0; r < 40; r++) {
+    const { mask, seen } = draw(normal(1, 0.5), m.bert_stats.rates);
+    for (let k = 0; k < mask.length; k++) {
+      if (mask[k] === MASK.visible) continue;
+      chosen++;
+      if (mask[k] === MASK.zeroed || (mask[k] === MASK.replaced && seen.get(k)!.every((v) => v === 0))) zeroed++;
+      if (mask[k] === MASK.unchanged) unchanged++;
+    }
+  }
+  const frac = { chosen: chosen / (40 * B * ntok), zeroed: zeroed / chosen, unchanged: unchanged / chosen };
+  const a = m.bert_stats;
+  assert(Math.abs(frac.chosen - a.chosen) < 0.02, `chosen ${frac.chosen} vs AtmoRep ${a.chosen}`);
+  assert(Math.abs(frac.zeroed - a.zeroed) < 0.03, `zeroed ${frac.zeroed} vs AtmoRep ${a.zeroed}`);
+  assert(Math.abs(frac.unchanged - a.unchanged) < 0.02, `unchanged ${frac.unchanged} vs AtmoRep ${a.unchanged}`);
+  // noise only: slope (1 − w) per token, residual spread 0.1·σ
+  const slopes: number[] = [], resid: number[] = [];
+  for (let r = 0; r < 10; r++) {
+    const tokens = normal(2);
+    const { seen, ctx } = draw(tokens, [1, 0, 1, 0]);
+    for (const [k, y] of seen) {
+      const x = tokens.subarray(k * V, (k + 1) * V);
+      let xy = 0, xx = 0;
+      for (let i = 0; i < V; i++) (xy += x[i] * y[i], xx += x[i] * x[i]);
+      const s = xy / xx;
+      slopes.push(s);
+      for (let i = 0; i < V; i++) resid.push((y[i] - s * x[i]) / ctx.std[i]);
+    }
+  }
+  const mean = (v: number[]) => v.reduce((p, q) => p + q, 0) / v.length;
+  const sd = (v: number[]) => {
+    const mu = mean(v);
+    return Math.sqrt(mean(v.map((q) => (q - mu) ** 2)));
+  };
+  const n = m.noise_stats;
+  assert(Math.abs(mean(slopes) - n.slope_mean) < 0.02, `shrink ${mean(slopes)} vs AtmoRep ${n.slope_mean}`);
+  assert(Math.abs(sd(slopes) - n.slope_std) < 0.02, `shrink spread ${sd(slopes)} vs AtmoRep ${n.slope_std}`);
+  assert(Math.abs(sd(resid) - n.resid_std) < 0.005, `noise ${sd(resid)}·σ vs AtmoRep ${n.resid_std}·σ`);
+  // multires sizes: between the token size and twice it
+  for (let i = 0; i < 2000; i++) {
+    const [h, w] = atmorepMultiresSize(ts, rng);
+    assert(h >= ts[1] && h <= 2 * ts[1] && w >= ts[2] && w <= 2 * ts[2], `multires size ${h}×${w}`);
+  }
+  console.log(
+    `masking: ours ${JSON.stringify(frac)}, shrink ${mean(slopes).toFixed(3)}±${sd(slopes).toFixed(3)}, noise ${
+      sd(resid).toFixed(4)
+    }σ`,
+  );
 });

@@ -523,8 +523,85 @@ def case_old_layout():
            "no gradients saved.", old_layout=True, seed=6)
 
 
+def case_masking():
+  """AtmoRep's BERT corruption (prepare_batch_BERT_field itself): exact multires outputs, and the
+  statistics of a large draw (chosen, zeroed and unchanged fractions; noise shrink and spread)."""
+  from atmorep.training.bert import prepare_batch_BERT_field
+  ts, nt, B = [3, 6, 5], [4, 3, 6], 16
+  ntok = int(np.prod(nt))
+  store, manifest = Store(), dict(case="masking", token_size=ts, num_tokens=nt, batch=B)
+  gen = torch.Generator().manual_seed(11)
+
+  def toks(x):  # (B, nt..., ts...) -> (B·ntok, values)
+    return x.flatten(1, 3).flatten(0, 1).flatten(1)
+
+  def cf_with(rates):
+    return make_cf("mask", [field("f", 32, [], [137], nt, ts, rates)], [["f", 1.0]])
+
+  # exact multires: only multires, every chosen token; the resolution found by trying every candidate
+  multires = []
+  for seed in range(4):
+    src = torch.randn((B, *nt, *ts), generator=gen)
+    out, _, _, tmi = prepare_batch_BERT_field(cf_with([0.5, 0.0, 0.0, 1.0]), 0, src.clone(), None,
+                                              np.random.default_rng(100 + seed))
+    idx = torch.cat(tmi)
+    flat_in, flat_out = src.flatten(1, 3).flatten(0, 1), out.flatten(1, 3).flatten(0, 1)
+    found = None
+    for mh in range(ts[1], 2 * ts[1] + 1):
+      for mw in range(ts[2], 2 * ts[2] + 1):
+        mr = torch.nn.functional.interpolate
+        t = mr(mr(flat_in[idx].unsqueeze(1), (ts[0], mh, mw), mode="trilinear"), ts, mode="trilinear")
+        if torch.equal(t.squeeze(1), flat_out[idx]):
+          found = [mh, mw]
+    assert found, "multires size not found"
+    multires.append(dict(size=found, n=int(idx.numel())))
+    store.add(f"multires_in_{seed}", flat_in[idx])
+    store.add(f"multires_out_{seed}", flat_out[idx])
+  manifest["multires"] = multires
+
+  # statistics of AtmoRep's rates [0.5, 0.9, 0.2, 0.05] on a large draw
+  rng = np.random.default_rng(5)
+  chosen = zero = unchanged = total = 0
+  for _ in range(40):
+    src = torch.randn((B, *nt, *ts), generator=gen) + 0.5
+    out, _, _, tmi = prepare_batch_BERT_field(cf_with([0.5, 0.9, 0.2, 0.05]), 0, src.clone(), None, rng)
+    idx = torch.cat(tmi)
+    a, b = toks(src)[idx], toks(out)[idx]
+    chosen += idx.numel()
+    total += B * ntok
+    zero += int((b == 0).all(1).sum())
+    unchanged += int((a == b).all(1).sum())
+  manifest["bert_stats"] = dict(rates=[0.5, 0.9, 0.2, 0.05], chosen=chosen / total, zeroed=zero / chosen,
+                                unchanged=unchanged / chosen, draws=chosen)
+
+  # noise only: per token y = (1 - w)·x + 0.1·σ·ε; the slope per token and the residual spread over σ
+  slopes, resid = [], []
+  for _ in range(10):
+    src = torch.randn((B, *nt, *ts), generator=gen) * 2.0
+    flat = toks(src)
+    sigma = torch.std(flat, 0)
+    out, _, _, tmi = prepare_batch_BERT_field(cf_with([1.0, 0.0, 1.0, 0.0]), 0, src.clone(), None, rng)
+    idx = torch.cat(tmi)
+    a, b = flat[idx], toks(out)[idx]
+    k = ((a * b).sum(1) / (a * a).sum(1))
+    slopes.append(k)
+    resid.append(((b - k[:, None] * a) / sigma).flatten())
+  slopes, resid = torch.cat(slopes), torch.cat(resid)
+  manifest["noise_stats"] = dict(slope_mean=float(slopes.mean()), slope_std=float(slopes.std()),
+                                 resid_std=float(resid.std()), draws=int(slopes.numel()))
+
+  dest = os.path.join(OUT, "masking")
+  os.makedirs(dest, exist_ok=True)
+  store.write(os.path.join(dest, "golden.bin"))
+  manifest["arrays"] = store.entries
+  with open(os.path.join(dest, "golden.json"), "w") as f:
+    json.dump(manifest, f, indent=1)
+  print(f"masking: {manifest['multires']}, {manifest['bert_stats']}, {manifest['noise_stats']}")
+
+
 CASES = dict(one_field=case_one_field, coupled_qk=case_coupled_qk, local_norm=case_local,
-             decoder_self=case_decoder, tails=case_tails, old_layout=case_old_layout)
+             decoder_self=case_decoder, tails=case_tails, old_layout=case_old_layout,
+             masking=case_masking)
 
 def load_ours(models_dir, mid, fixture):
   """AtmoRep.load of a model we wrote, run on a fixture's inputs; relative errors against the fixture."""
