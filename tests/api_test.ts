@@ -1,6 +1,8 @@
 /**
- * The public surface and the import graph: mod.ts exports exactly the names in
- * api_snapshot.txt, and no module imports a folder above its own layer.
+ * The public surface and the import graph: each entry point deno.json
+ * exports (mod.ts, model.ts, forecast.ts) exports exactly the names in its
+ * snapshot under tests/api/, and no module imports a folder above its own
+ * layer.
  *
  * @module
  */
