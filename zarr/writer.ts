@@ -166,8 +166,9 @@ export class ArrayWriter {
 
   /**
    * Write one chunk given as the output of its pipeline's first stage, the
-   * byte shuffle (see {@link takesShuffled}; zarr/simd_tiles.ts shuffles
-   * a chunk straight out of a slab): the other stages run, then the write.
+   * byte shuffle (see {@link takesShuffled}; the conversion's tile kernel
+   * shuffles a chunk straight out of a slab): the other stages run, then
+   * the write.
    */
   writeShuffledChunk(coords: number[], shuffled: Uint8Array): number {
     if (!this.takesShuffled) {
