@@ -17,7 +17,7 @@ import { formatSummary, inspectStore } from "../stores/inspect.ts";
 import { runMain } from "../cli/run.ts";
 import { progressDisplay } from "../cli/progress.ts";
 import { readForecastTrainConfig, readTrainConfig } from "../training/config.ts";
-import { train } from "../training/tasks/masked_token.ts";
+import { train } from "../training/train.ts";
 import { trainForecastEngine } from "../training/tasks/engine_rollout.ts";
 import { runForecast } from "../forecast/run.ts";
 
@@ -98,7 +98,7 @@ async function forecastAndScore(dir: string, checkpoint: string, truth: string):
   );
   console.log(
     "   (the sample holds 24 h, so these dates lie inside the engine's training range; the held-out check is" +
-      " tests/forecast_engine_test.ts)",
+      " tests/forecast/run_test.ts)",
   );
   console.log(
     `   store  ${r.out}  (xarray.open_zarr; forecast/spread (init_time, lead_time, field, level, lat, lon))`,
