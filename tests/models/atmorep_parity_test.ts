@@ -233,14 +233,14 @@ Deno.test("atmorep: the .mod reader reads AtmoRep's state_dict", () => {
   assert(w.shape[0] === 96 && w.shape[1] === 32);
 });
 
-for (const name of ["one_field", "coupled_qk", "local_norm", "decoder_self", "tails", "old_layout"]) {
+for (const name of ["one_field", "coupled_qk", "local_norm", "decoder_self", "tails", "old_layout", "sample_t"]) {
   Deno.test(`atmorep parity: ${name}, forward`, () => {
     const e = checkForward(name);
     console.log(`${name}: max relative error ${e.toExponential(2)}`);
   });
 }
 
-for (const name of ["one_field", "coupled_qk", "local_norm", "decoder_self", "tails", "old_layout"]) {
+for (const name of ["one_field", "coupled_qk", "local_norm", "decoder_self", "tails", "old_layout", "sample_t"]) {
   Deno.test(`atmorep parity: ${name}, loss terms`, () => {
     const e = checkLossTerms(name);
     console.log(`${name} loss terms: max relative error ${e.toExponential(2)}`);

@@ -241,7 +241,7 @@ def weights_for(fi, tmi, batch, lat_rans):
 
 
 def run_case(name, cf, strategy, grad_losses, notes, batch=2, local=None, old_layout=False,
-             seed=0):
+             seed=0, save_grads=True):
   gen = torch.Generator().manual_seed(seed)
   torch.manual_seed(seed)
   store = Store()
@@ -392,7 +392,7 @@ def run_case(name, cf, strategy, grad_losses, notes, batch=2, local=None, old_la
   cf.losses = grad_losses
   manifest["loss_terms"] = terms
 
-  if not old_layout:
+  if not old_layout and save_grads:
     grads = {}
     for pname, p in net.named_parameters():
       g = p.grad if p.grad is not None else torch.zeros_like(p)
@@ -523,6 +523,16 @@ def case_old_layout():
            "no gradients saved.", old_layout=True, seed=6)
 
 
+def case_sample_t():
+  """A model of the bundled ERA5 sample's field `t` (levels 500, 850; 2×2×4 tokens of 3×9×9), so that
+  `train --from` can fine-tune an AtmoRep checkpoint on the sample."""
+  f = [field("t", 32, [], [500, 850], [2, 2, 4], [3, 9, 9], RATES)]
+  cf = make_cf("gold0007", f, [["t", 1.0]], encoder_num_layers=1, decoder_num_layers=1, net_tail_num_nets=4)
+  run_case("sample_t", cf, "BERT", ["mse_ensemble", "stats"],
+           "the ERA5 sample's field t (names, levels and token layout of configs/tiny.json), 1+1 layers, "
+           "4 tails: the starting point of the fine-tuning test; no gradients saved", seed=7, save_grads=False)
+
+
 def case_masking():
   """AtmoRep's BERT corruption (prepare_batch_BERT_field itself): exact multires outputs, and the
   statistics of a large draw (chosen, zeroed and unchanged fractions; noise shrink and spread)."""
@@ -541,7 +551,7 @@ def case_masking():
   # exact multires: only multires, every chosen token; the resolution found by trying every candidate
   multires = []
   for seed in range(4):
-    src = torch.randn((B, *nt, *ts), generator=gen)
+    src = torch.randn((4, *nt, *ts), generator=gen)
     out, _, _, tmi = prepare_batch_BERT_field(cf_with([0.5, 0.0, 0.0, 1.0]), 0, src.clone(), None,
                                               np.random.default_rng(100 + seed))
     idx = torch.cat(tmi)
@@ -601,7 +611,7 @@ def case_masking():
 
 CASES = dict(one_field=case_one_field, coupled_qk=case_coupled_qk, local_norm=case_local,
              decoder_self=case_decoder, tails=case_tails, old_layout=case_old_layout,
-             masking=case_masking)
+             masking=case_masking, sample_t=case_sample_t)
 
 def load_ours(models_dir, mid, fixture):
   """AtmoRep.load of a model we wrote, run on a fixture's inputs; relative errors against the fixture."""
