@@ -21,8 +21,14 @@ export type {
   ResolvedField,
 } from "./models/config.ts";
 // AtmoRep's checkpoints (`*.mod` + json) in and out.
-export { atmorepConfig, importAtmorep, readAtmorepConfig, writeAtmorep } from "./models/atmorep_import.ts";
-export type { AtmorepField, AtmorepModelConfig, ImportedAtmorep } from "./models/atmorep_import.ts";
+export {
+  assembleAtmorep,
+  atmorepConfig,
+  importAtmorep,
+  readAtmorepConfig,
+  writeAtmorep,
+} from "./models/atmorep_import.ts";
+export type { AssembledAtmorep, AtmorepField, AtmorepModelConfig, ImportedAtmorep } from "./models/atmorep_import.ts";
 export { readTorchStateDict, torchStateDictBytes } from "./models/torch_archive.ts";
 export type { StateTensor } from "./models/torch_archive.ts";
 export { fieldInput } from "./models/inputs.ts";

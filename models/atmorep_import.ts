@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CheckpointError, ConfigError } from "../errors.ts";
 import {
@@ -24,6 +24,7 @@ import {
   type NetworkOptions,
 } from "./config.ts";
 import { Multiformer } from "./multiformer.ts";
+import { Random } from "../random.ts";
 import { readTorchStateDict, type StateTensor, torchStateDictBytes } from "./torch_archive.ts";
 
 /** One AtmoRep field, as its positional config list says. */
@@ -44,6 +45,8 @@ export interface AtmorepField {
   rates: [number, number, number, number];
   /** Normalization (`global` when absent). */
   normalization: "global" | "local";
+  /** The pre-trained single-field model its blocks come from (`[model id, epoch]`), if any. */
+  pretrained?: [string, number];
 }
 
 /** An AtmoRep config, mapped. */
@@ -136,7 +139,12 @@ export function atmorepConfig(raw: Record<string, unknown>): AtmorepModelConfig 
     if (norm !== undefined && norm !== "global" && norm !== "local") {
       throw new ConfigError(`${key}[6]`, `normalization "${norm}" is not global or local`);
     }
+    const pre = (net as unknown[])[4];
+    if (pre !== undefined && !(Array.isArray(pre) && pre.length === 2 && isInt(pre[1]))) {
+      throw new ConfigError(`${key}[1][4]`, "must be [pre-trained model id, epoch]");
+    }
     return {
+      pretrained: pre === undefined ? undefined : [String((pre as unknown[])[0]), (pre as number[])[1]],
       name,
       width: net[1] as number,
       coupled: (net[2] as unknown[]).map(String),
@@ -470,6 +478,17 @@ export function importAtmorep(modPath: string, jsonPath: string): ImportedAtmore
     translated = true;
   }
   const model = new Multiformer(m.config, m.layouts, 0);
+  const legacy = loadStateDict(modPath, m, sd, model);
+  return { ...m, model, translated, legacyTokenInfo: legacy };
+}
+
+/**
+ * Set `model`'s parameters from AtmoRep's state_dict `sd` (of file `file`);
+ * every key must be expected and every expected key present with its
+ * shape. Returns whether the shared legacy token-info embedding was used.
+ */
+function loadStateDict(file: string, m: AtmorepModelConfig, sd: Map<string, StateTensor>, model: Multiformer): boolean {
+  const modPath = file;
   const es = entries(m, sd);
   const expected = new Set(es.map((e) => e.key));
   for (const k of sd.keys()) {
@@ -502,8 +521,7 @@ export function importAtmorep(modPath: string, jsonPath: string): ImportedAtmore
       );
     }
   }
-  const legacy = es.some((e) => e.key === "embed_token_info.weight" && e.targets.length > 0);
-  return { ...m, model, translated, legacyTokenInfo: legacy };
+  return es.some((e) => e.key === "embed_token_info.weight" && e.targets.length > 0);
 }
 
 /**
@@ -564,4 +582,90 @@ export function writeAtmorep(
   writeFileSync(mod, torchStateDictBytes(`AtmoRep_id${id}`, atmorepStateDict(m, model)));
   writeFileSync(json, JSON.stringify({ ...m.raw, wandb_id: id }));
   return { mod, json };
+}
+
+/** What {@link assembleAtmorep} did. */
+export interface AssembledAtmorep extends ImportedAtmorep {
+  /** Keys of the model that no block file held: they keep their fresh initialization (as in AtmoRep). */
+  missing: string[];
+  /** Keys of block files that the model has not: ignored (as AtmoRep's non-strict load does). */
+  ignored: string[];
+}
+
+/**
+ * AtmoRep's `load_block` assembly: the model of the json at `jsonPath`
+ * (fields with `[model id, epoch]` as the 5th entry of their second list)
+ * built fresh (`seed`), then each such field's blocks loaded from the
+ * single-field models' files under `modelsDir` (`id<ID>/AtmoRep_<block>_<field>_id<ID>[_epoch<E>].mod`:
+ * the token-info embedding, the encoder, and for predicted fields the
+ * decoder and the tail). As AtmoRep: a non-square `proj_out` (coupling
+ * heads added) takes the file's columns and 0.01·U(0, 1) in the others;
+ * keys the file lacks keep their fresh values; keys the model lacks are
+ * ignored; a shape that differs is a {@link CheckpointError} naming the
+ * file and the key.
+ */
+export function assembleAtmorep(jsonPath: string, modelsDir: string, seed = 0): AssembledAtmorep {
+  const m = readAtmorepConfig(jsonPath);
+  const model = new Multiformer(m.config, m.layouts, seed);
+  const sd = atmorepStateDict(m, model);
+  const rng = new Random(seed ^ 0x2545f491);
+  const loaded = new Set<string>(), ignored: string[] = [];
+  const file = (name: string, [id, epoch]: [string, number]) =>
+    join(modelsDir, `id${id}`, epoch > -2 ? `${name}_id${id}_epoch${epoch}.mod` : `${name}_id${id}.mod`);
+  const block = (path: string, prefix: string) => {
+    for (const [k, t] of readTorchStateDict(path)) {
+      const key = prefix + k, mine = sd.get(key);
+      if (k.includes("proj_heads_other") && t.shape[0] === 0) continue; // AtmoRep drops these empty layers
+      if (!mine) {
+        ignored.push(`${path}: ${k}`);
+        continue;
+      }
+      if (k.endsWith("proj_out.weight") && mine.shape[0] !== mine.shape[1]) {
+        // coupling heads added: the file's columns, small random values in the others
+        const [O, I] = mine.shape, Ik = t.shape[1];
+        if (t.shape[0] !== O || Ik > I) {
+          throw new CheckpointError(`${path}: ${k}`, `shape [${t.shape}] does not fit [${mine.shape}]`);
+        }
+        for (let o = 0; o < O; o++) {
+          for (let i = 0; i < I; i++) mine.data[o * I + i] = i < Ik ? t.data[o * Ik + i] : 0.01 * rng.next();
+        }
+      } else {
+        if (t.shape.join() !== mine.shape.join()) {
+          throw new CheckpointError(`${path}: ${k}`, `shape [${t.shape}] where the model has [${mine.shape}]`);
+        }
+        mine.data.set(t.data);
+      }
+      loaded.add(key);
+    }
+  };
+  for (const [i, f] of m.fields.entries()) {
+    if (!f.pretrained) continue;
+    // the token-info embedding: the pre-trained model's first field's
+    let ti = file("AtmoRep_embeds_token_info", f.pretrained);
+    if (!existsSync(ti)) ti = file("AtmoRep_embed_token_info", f.pretrained);
+    const emb = readTorchStateDict(ti);
+    for (const p of ["weight", "bias"]) {
+      const t = emb.get(p) ?? emb.get(`0.${p}`);
+      const key = `embeds_token_info.${i}.${p}`;
+      if (!t) throw new CheckpointError(`${ti}: 0.${p}`, "missing key");
+      if (t.shape.join() !== sd.get(key)!.shape.join()) {
+        throw new CheckpointError(`${ti}: 0.${p}`, `shape [${t.shape}]`);
+      }
+      sd.get(key)!.data.set(t.data);
+      loaded.add(key);
+    }
+    block(file(`AtmoRep_encoder_${f.name}`, f.pretrained), `encoders.${i}.`);
+    for (const p of ["weight", "bias"]) {
+      sd.get(`embeds.${i}.${p}`)!.data.set(sd.get(`encoders.${i}.embed.${p}`)!.data);
+      loaded.add(`embeds.${i}.${p}`);
+    }
+    const j = m.predicted.indexOf(f.name);
+    if (j >= 0) {
+      block(file(`AtmoRep_decoder_${f.name}`, f.pretrained), `decoders.${j}.`);
+      block(file(`AtmoRep_tail_${f.name}`, f.pretrained), `tails.${j}.`);
+    }
+  }
+  loadStateDict(jsonPath, m, sd, model);
+  const missing = [...sd.keys()].filter((k) => !loaded.has(k));
+  return { ...m, model, translated: false, legacyTokenInfo: false, missing, ignored };
 }

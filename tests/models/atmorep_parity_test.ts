@@ -13,12 +13,19 @@
  *
  * @module
  */
-import { ok as assert, throws as assertThrows } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows } from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PYTHON, ROOT, run } from "../_helpers/common.ts";
-import { atmorepGradients, importAtmorep, type ImportedAtmorep, writeAtmorep } from "../../models/atmorep_import.ts";
+import {
+  assembleAtmorep,
+  atmorepGradients,
+  atmorepStateDict,
+  importAtmorep,
+  type ImportedAtmorep,
+  writeAtmorep,
+} from "../../models/atmorep_import.ts";
 import { readTorchStateDict } from "../../models/torch_archive.ts";
 import type { FieldInput } from "../../models/inputs.ts";
 import { type Tensor, valueAndGrad } from "../../ops/mod.ts";
@@ -464,4 +471,33 @@ Deno.test("atmorep parity: the statistics of our AtmoRep corruption match AtmoRe
       sd(resid).toFixed(4)
     }σ`,
   );
+});
+
+Deno.test("atmorep parity: a coupled model assembled from single-field checkpoints as AtmoRep's load_block does", () => {
+  const dir = join(DIR, "assembled");
+  const ours = assembleAtmorep(join(dir, "model_idgold0010.json"), dir, 5);
+  const theirs = readTorchStateDict(join(dir, "AtmoRep_idgold0010.mod"));
+  const mine = atmorepStateDict(ours, ours.model);
+  // What no block file holds: the coupling projections (fresh in both) and the unused shared token-info embedding.
+  assertEquals(
+    ours.missing.sort(),
+    [...theirs.keys()].filter((k) => /proj_heads_other|^embed_token_info/.test(k)).sort(),
+  );
+  assert(ours.ignored.length === 0, ours.ignored.join(", "));
+  for (const [k, t] of theirs) {
+    if (ours.missing.includes(k)) continue;
+    const a = mine.get(k)!;
+    assert(a.shape.join() === t.shape.join(), k);
+    if (/proj_out/.test(k) && t.shape[0] !== t.shape[1]) {
+      // the pre-trained columns exactly, the coupling heads' columns 0.01·U(0, 1) on both sides
+      const [O, I] = t.shape, pre = O;
+      for (let o = 0; o < O; o++) {
+        for (let i = 0; i < I; i++) {
+          const x = a.data[o * I + i], y = t.data[o * I + i];
+          if (i < pre) assert(x === y, `${k}[${o}, ${i}]`);
+          else assert(x >= 0 && x < 0.01 && y >= 0 && y < 0.01, `${k}[${o}, ${i}]: ${x}, ${y}`);
+        }
+      }
+    } else assert(a.data.every((v, i) => v === t.data[i]), `${k} differs`);
+  }
 });

@@ -533,6 +533,39 @@ def case_sample_t():
            "4 tails: the starting point of the fine-tuning test; no gradients saved", seed=7, save_grads=False)
 
 
+def case_assembled():
+  """AtmoRep's load_block assembly: two single-field models saved by AtmoRep (with their per-block
+  files), then a coupled two-field model built from them by AtmoRep's create(load_pretrained=True)."""
+  dest = os.path.join(OUT, "assembled")
+  if os.path.exists(dest):
+    shutil.rmtree(dest)
+  singles = [("velocity_u", "gold0008"), ("temperature", "gold0009")]
+  for k, (name, mid) in enumerate(singles):
+    gen = torch.Generator().manual_seed(20 + k)
+    cf = make_cf(mid, [field(name, 24, [], [137], [3, 2, 4], [2, 3, 4], RATES)], [[name, 1.0]], net_tail_num_nets=2)
+    net = AtmoRep(cf).create(["cpu"], load_pretrained=False)
+    perturb(net, gen)
+    wandb.run = types.SimpleNamespace(id=mid)
+    cf.write_json(wandb)
+    src = os.path.join(acfg.path_models, f"id{mid}")
+    os.makedirs(src, exist_ok=True)
+    net.save(-2)
+    os.makedirs(os.path.join(dest, f"id{mid}"))
+    for fn in sorted(os.listdir(src)):
+      if fn.startswith("AtmoRep_") and not fn.startswith(f"AtmoRep_id{mid}"):
+        shutil.copy(os.path.join(src, fn), os.path.join(dest, f"id{mid}", fn))
+  fs = [["velocity_u", [1, 24, ["temperature"], 0, ["gold0008", -2]], [137], [3, 2, 4], [2, 3, 4], RATES],
+        ["temperature", [1, 24, ["velocity_u"], 0, ["gold0009", -2]], [137], [3, 2, 4], [2, 3, 4], RATES]]
+  cf = make_cf("gold0010", fs, [["velocity_u", 0.5], ["temperature", 0.5]], net_tail_num_nets=2)
+  torch.manual_seed(30)
+  net = AtmoRep(cf).create(["cpu"], load_pretrained=True)
+  wandb.run = types.SimpleNamespace(id="gold0010")
+  cf.write_json(wandb)
+  torch.save(net.state_dict(), os.path.join(dest, "AtmoRep_idgold0010.mod"))
+  shutil.copy(os.path.join(acfg.path_results, "models", "idgold0010", "model_idgold0010.json"), dest)
+  print("assembled: written")
+
+
 def case_masking():
   """AtmoRep's BERT corruption (prepare_batch_BERT_field itself): exact multires outputs, and the
   statistics of a large draw (chosen, zeroed and unchanged fractions; noise shrink and spread)."""
@@ -611,7 +644,7 @@ def case_masking():
 
 CASES = dict(one_field=case_one_field, coupled_qk=case_coupled_qk, local_norm=case_local,
              decoder_self=case_decoder, tails=case_tails, old_layout=case_old_layout,
-             masking=case_masking, sample_t=case_sample_t)
+             masking=case_masking, sample_t=case_sample_t, assembled=case_assembled)
 
 def load_ours(models_dir, mid, fixture):
   """AtmoRep.load of a model we wrote, run on a fixture's inputs; relative errors against the fixture."""
