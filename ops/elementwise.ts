@@ -189,18 +189,29 @@ export function erfc(x: number): number {
   return x >= 0 ? r : 2 - r;
 }
 
-/** GELU, exact form x·Φ(x) (PyTorch's default `GELU()`, which AtmoRep uses). */
+/** GELU, exact form x·Φ(x) (PyTorch's default `GELU()`, which AtmoRep uses); Φ is kept for the backward pass. */
 export function geluErf(a: Tensor): Tensor {
   const x = a.data, n = a.size;
-  const y = new Float32Array(n);
-  for (let i = 0; i < n; i++) y[i] = 0.5 * x[i] * erfc(-x[i] * Math.SQRT1_2);
+  const y = new Float32Array(n), cdf = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    // Φ(v) = erfc(−v/√2)/2, erfc inlined (Numerical Recipes' erfcc, fractional error < 1.2e-7)
+    const v = x[i], z = Math.abs(v) * Math.SQRT1_2, t = 1 / (1 + 0.5 * z);
+    const r = t * Math.exp(
+      -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+                        t *
+                          (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+    const p = v >= 0 ? 1 - 0.5 * r : 0.5 * r;
+    cdf[i] = p;
+    y[i] = v * p;
+  }
   const out = result(y, a.shape, [a]);
   record(out, [a], () => {
     const g = gradOf(a), dy = out.grad!;
     const c = 1 / Math.sqrt(2 * Math.PI);
     for (let i = 0; i < n; i++) {
       const v = x[i];
-      g[i] += dy[i] * (0.5 * erfc(-v * Math.SQRT1_2) + v * c * Math.exp(-0.5 * v * v));
+      g[i] += dy[i] * (cdf[i] + v * c * Math.exp(-0.5 * v * v));
     }
   });
   return out;
