@@ -6,7 +6,7 @@
  * the pickle opcodes of protocol 2 that build dicts, tuples, strings,
  * integers and booleans, the classes `collections.OrderedDict`,
  * `torch._utils._rebuild_tensor_v2` / `_rebuild_parameter` and the float
- * storages. Anything else — another opcode, another class, a compressed or
+ * storages (float32, float64, float16 and bfloat16, read as float32). Anything else — another opcode, another class, a compressed or
  * missing entry — is a {@link CheckpointError} naming the file and the
  * opcode, class or entry, never a half-read result.
  *
@@ -112,7 +112,7 @@ const MARK = Symbol("mark");
 type Value = unknown;
 
 /** Storage classes read, with their element sizes. */
-const STORAGES: Record<string, number> = { FloatStorage: 4, DoubleStorage: 8, HalfStorage: 2 };
+const STORAGES: Record<string, number> = { FloatStorage: 4, DoubleStorage: 8, HalfStorage: 2, BFloat16Storage: 2 };
 const CLASSES = new Set([
   "collections.OrderedDict",
   "torch._utils._rebuild_tensor_v2",
@@ -377,6 +377,8 @@ export function readTorchStateDict(file: string, bytes?: Uint8Array): Map<string
       ? (i: number) => dv.getFloat32(4 * i, true)
       : size === 8
       ? (i: number) => dv.getFloat64(8 * i, true)
+      : v.storage.type === "BFloat16Storage"
+      ? (i: number) => bf16(dv.getUint16(2 * i, true))
       : (i: number) => half(dv.getUint16(2 * i, true));
     // Walk the index in C order through the strides (a state_dict tensor may be a view).
     const idx = new Array(v.shape.length).fill(0);
@@ -393,6 +395,12 @@ export function readTorchStateDict(file: string, bytes?: Uint8Array): Map<string
     out.set(k, { shape: v.shape, data });
   }
   return out;
+}
+
+const bf16Buf = new DataView(new ArrayBuffer(4));
+function bf16(h: number): number {
+  bf16Buf.setUint32(0, h << 16);
+  return bf16Buf.getFloat32(0);
 }
 
 function half(h: number): number {

@@ -261,6 +261,19 @@ for (const name of ["one_field", "coupled_qk", "local_norm", "decoder_self", "ta
   });
 }
 
+Deno.test("atmorep: the .mod reader converts bfloat16, float16 and float64 storages and reads strided views", () => {
+  const dir = join(DIR, "storages");
+  const want = JSON.parse(readFileSync(join(dir, "golden.json"), "utf8")) as Record<
+    string,
+    { shape: number[]; values: number[] }
+  >;
+  const got = readTorchStateDict(join(dir, "mixed.mod"));
+  for (const [k, w] of Object.entries(want)) {
+    assertEquals(got.get(k)!.shape, w.shape, k);
+    assertEquals([...got.get(k)!.data], w.values, k);
+  }
+});
+
 Deno.test("atmorep: bad checkpoints are CheckpointErrors naming the file and the key", () => {
   const id = "gold0001";
   const json = join(DIR, "one_field", `model_id${id}.json`);

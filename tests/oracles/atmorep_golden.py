@@ -566,6 +566,21 @@ def case_assembled():
   print("assembled: written")
 
 
+def case_storages():
+  """torch.save of tensors the reader must convert: bfloat16, float16 (a transposed view), float64 (a
+  sliced view with an offset); the values as float32 in golden.json."""
+  import collections
+  sd = collections.OrderedDict(
+    a=torch.tensor([1.5, -2.25, 3e-3]).to(torch.bfloat16),
+    b=torch.tensor([[1.5, 2.0], [3.0, 4.0]]).half().t(),
+    c=torch.arange(6, dtype=torch.float64).reshape(2, 3)[:, 1:])
+  dest = os.path.join(OUT, "storages")
+  os.makedirs(dest, exist_ok=True)
+  torch.save(sd, os.path.join(dest, "mixed.mod"))
+  with open(os.path.join(dest, "golden.json"), "w") as f:
+    json.dump({k: dict(shape=list(v.shape), values=v.float().flatten().tolist()) for k, v in sd.items()}, f, indent=1)
+
+
 def case_masking():
   """AtmoRep's BERT corruption (prepare_batch_BERT_field itself): exact multires outputs, and the
   statistics of a large draw (chosen, zeroed and unchanged fractions; noise shrink and spread)."""
@@ -645,7 +660,8 @@ def case_masking():
 
 CASES = dict(one_field=case_one_field, coupled_qk=case_coupled_qk, local_norm=case_local,
              decoder_self=case_decoder, tails=case_tails, old_layout=case_old_layout,
-             masking=case_masking, sample_t=case_sample_t, assembled=case_assembled)
+             masking=case_masking, sample_t=case_sample_t, assembled=case_assembled,
+             storages=case_storages)
 
 def load_ours(models_dir, mid, fixture):
   """AtmoRep.load of a model we wrote, run on a fixture's inputs; relative errors against the fixture."""
