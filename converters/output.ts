@@ -24,7 +24,7 @@ import { readRootAttributes } from "../zarr/reader.ts";
 import { finalizeStore, pathExists, publishStore, removeStore } from "../zarr/publish.ts";
 import { defaultNormPath } from "../normalization/sets.ts";
 import { VERSION } from "../version.ts";
-import { acquireLock, type OutputLock } from "./lock.ts";
+import { acquireLock, type OutputLock } from "../zarr/lock.ts";
 
 /** Final and staged paths of a conversion's two stores. */
 export interface OutputPaths {

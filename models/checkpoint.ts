@@ -93,6 +93,8 @@ interface HeaderCommon {
   tensors: StoredTensor[];
   /** Written at (ISO). */
   written: string;
+  /** The training run that wrote it (kept across resumes; absent before runs had ids). */
+  run?: string;
 }
 
 /** The header of a Multiformer checkpoint (masked-token training). */
@@ -348,8 +350,8 @@ export function decodeCheckpoint(path: string, bytes: Uint8Array): Checkpoint {
 }
 
 /**
- * Remove the temporary files (`step-N.ckpt.partial-PID`) of checkpoint
- * writes that never finished in `dir`. Only call it while holding the
+ * Remove the temporary files (`step-N.ckpt.partial-PID`,
+ * `metrics.jsonl.partial-PID`) of checkpoint and metrics writes that never finished in `dir`. Only call it while holding the
  * directory's run lock: then no other writer is alive there, and every such
  * file is a killed writer's. Returns the names removed.
  */
@@ -362,7 +364,7 @@ export function removeStalePartials(dir: string): string[] {
     return removed;
   }
   for (const e of entries) {
-    if (!e.isFile || !/^step-\d{8}\.ckpt\.partial-\d+$/.test(e.name)) continue;
+    if (!e.isFile || !/^(step-\d{8}\.ckpt|metrics\.jsonl)\.partial-\d+$/.test(e.name)) continue;
     try {
       Deno.removeSync(join(dir, e.name));
       removed.push(e.name);
@@ -384,10 +386,58 @@ export function latestCheckpoint(dir: string): string | undefined {
   return best ? join(dir, best) : undefined;
 }
 
-/** Remove all but the newest `keep` checkpoints of `dir`. */
-export async function pruneCheckpoints(dir: string, keep: number): Promise<void> {
-  const names = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => /^step-\d{8}\.ckpt$/.test(n)).sort();
-  for (const n of names.slice(0, Math.max(0, names.length - keep))) await Deno.remove(join(dir, n));
+/** The checkpoint files (`step-N.ckpt`) of `dir`, by step. */
+export function checkpointFiles(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].filter((e) => e.isFile && /^step-\d{8}\.ckpt$/.test(e.name)).map((e) => e.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The run id recorded in the header of checkpoint `path` (reads the header
+ * only, verifying its checksum); undefined when it has none or cannot be
+ * read.
+ */
+export function checkpointRun(path: string): string | undefined {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch {
+    return undefined;
+  }
+  try {
+    const head = new Uint8Array(16);
+    if (file.readSync(head) !== 16 || new TextDecoder().decode(head.subarray(0, 8)) !== MAGIC) return undefined;
+    const view = new DataView(head.buffer);
+    const n = view.getUint32(8, true);
+    if (n > 1 << 28) return undefined;
+    const json = new Uint8Array(n);
+    for (let got = 0; got < n;) {
+      const k = file.readSync(json.subarray(got));
+      if (!k) return undefined;
+      got += k;
+    }
+    if (crc32cUpdate(crc32c(head.subarray(8, 12)), json) !== view.getUint32(12, true)) return undefined;
+    const run = (JSON.parse(new TextDecoder().decode(json)) as { run?: unknown }).run;
+    return typeof run === "string" ? run : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Remove all but the newest `keep` checkpoints of run `run` in `dir` up to
+ * step `upTo`: checkpoints of other runs (or without a run id), and later
+ * ones of an abandoned continuation, are never touched.
+ */
+export async function pruneCheckpoints(dir: string, keep: number, run: string, upTo: number): Promise<void> {
+  const own = checkpointFiles(dir).filter((n) => Number(n.slice(5, 13)) <= upTo && checkpointRun(join(dir, n)) === run);
+  for (const n of own.slice(0, Math.max(0, own.length - keep))) await Deno.remove(join(dir, n));
 }
 
 /**

@@ -25,6 +25,7 @@ interface TrainCommandOptions {
   stage?: string;
   from?: string;
   resume?: string | true;
+  startOver?: true;
   steps?: number;
   threads?: number;
   backend?: string;
@@ -43,6 +44,7 @@ async function trainEngineStage(o: TrainCommandOptions): Promise<void> {
   const t0 = performance.now();
   const r = await trainForecastEngine(o.from, fc, {
     resume: o.resume,
+    startOver: o.startOver,
     onStep: (step, total, loss, k) =>
       progress.update("train forecast", step, total, `loss ${loss.toFixed(4)} · ${k} steps`),
   }).finally(() => progress.stop());
@@ -90,6 +92,7 @@ async function pretrainStage(o: TrainCommandOptions): Promise<void> {
   const t0 = performance.now();
   const summary = await train(config, layouts, {
     resume: o.resume,
+    startOver: o.startOver,
     onStep: (step, total, m) =>
       progress.update(
         "train",
@@ -122,6 +125,10 @@ if (import.meta.main) {
       .option("--stage <stage>", "pretrain (the Multiformer, default) or forecast (the engine on a frozen one)")
       .option("--from <checkpoint>", "--stage forecast: the pre-trained Multiformer checkpoint to freeze")
       .option("--resume [checkpoint]", "continue from a checkpoint (default: the newest in checkpoints.dir)")
+      .option(
+        "--start-over",
+        "train afresh in a checkpoint directory holding another run: delete its checkpoints, metrics.jsonl and loss.png",
+      )
       .option("--steps <n>", "override schedule.steps", parseInteger("--steps"))
       .option("--threads <n>", "override threads (BLAS threads)", parseInteger("--threads"))
       .option("--backend <name>", "override backend: cpu, webgpu or auto (webgpu on a real GPU, else cpu)")
@@ -132,6 +139,7 @@ if (import.meta.main) {
         if (stage !== "pretrain" && stage !== "forecast") {
           throw new ConfigError("--stage", `unknown stage "${stage}" (pretrain, forecast)`);
         }
+        if (o.startOver && o.resume) throw new ConfigError("--start-over", "not with --resume (one or the other)");
         if (stage === "forecast") return await trainEngineStage(o);
         if (o.from) throw new ConfigError("--from", "only with --stage forecast");
         await pretrainStage(o);

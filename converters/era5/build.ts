@@ -27,7 +27,7 @@ import { beforeWrite } from "../../zarr/fault_hook.ts";
 import { writeTextDurable } from "../../zarr/durable.ts";
 import type { NormLayout } from "../../normalization/sets.ts";
 import { stagePath } from "../output.ts";
-import { acquireLock, liveOwner, type OutputLock } from "../lock.ts";
+import { acquireLock, liveOwner, type OutputLock } from "../../zarr/lock.ts";
 import type { Plan } from "./inventory.ts";
 import type { ConvertTask } from "./task.ts";
 import { jsonNumbers, jsonTyped, type StatsSeal } from "./task_stats.ts";
