@@ -98,7 +98,7 @@ async function forecastAndScore(dir: string, checkpoint: string, truth: string):
   );
   console.log(
     "   (the sample holds 24 h, so these dates lie inside the engine's training range; the held-out check is" +
-      " tests/forecast_engine_test.ts)",
+      " tests/forecast/run_test.ts)",
   );
   console.log(
     `   store  ${r.out}  (xarray.open_zarr; forecast/spread (init_time, lead_time, field, level, lat, lon))`,
