@@ -61,6 +61,18 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
   }
 }
 
+/**
+ * Commander's output settings for every task (`new Command(…).configureOutput(COMMAND_OUTPUT)`):
+ * colored help only on a terminal and unless NO_COLOR is set, both as Deno
+ * itself sees them. Commander 15 decides from FORCE_COLOR and
+ * CLICOLOR_FORCE, which needs env access that most tasks are not given:
+ * without this, `--help` of such a task fails on the permission.
+ */
+export const COMMAND_OUTPUT = {
+  getOutHasColors: (): boolean => !Deno.noColor && Deno.stdout.isTerminal(),
+  getErrHasColors: (): boolean => !Deno.noColor && Deno.stderr.isTerminal(),
+};
+
 /** Parse a comma-separated list. */
 export function parseList(text: string): string[] {
   return text.split(",").map((s) => s.trim()).filter(Boolean);
@@ -81,6 +93,17 @@ export function parseInteger(option: string): (text: string) => number {
   return (text) => {
     const n = Number(text);
     if (!Number.isInteger(n)) throw new ConfigError(option, `"${text}" is not an integer`);
+    return n;
+  };
+}
+
+/** Parse a positive count option (steps, threads, members): an integer ≥ 1. */
+export function parsePositive(option: string): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1 || text.trim() === "") {
+      throw new ConfigError(option, `"${text}" is not a whole number ≥ 1`);
+    }
     return n;
   };
 }

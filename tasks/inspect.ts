@@ -6,11 +6,11 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { formatSummary, inspectStore } from "../stores/inspect.ts";
-import { runMain } from "../cli/run.ts";
+import { COMMAND_OUTPUT, runMain } from "../cli/run.ts";
 
 if (import.meta.main) {
   await runMain(async () => {
-    await new Command("inspect")
+    await new Command("inspect").configureOutput(COMMAND_OUTPUT)
       .description("describe a store written by this project")
       .argument("<stores...>", "zarr stores")
       .option("--json", "print JSON")

@@ -11,7 +11,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { parseInteger, runMain } from "../cli/run.ts";
+import { COMMAND_OUTPUT, parsePositive, runMain } from "../cli/run.ts";
 import { progressDisplay } from "../cli/progress.ts";
 import { type Backend, readForecastTrainConfig, readTrainConfig, type TrainConfig } from "../training/config.ts";
 import { train } from "../training/tasks/masked_token.ts";
@@ -119,7 +119,7 @@ async function pretrainStage(o: TrainCommandOptions): Promise<void> {
 
 if (import.meta.main) {
   await runMain(async () => {
-    await new Command("train")
+    await new Command("train").configureOutput(COMMAND_OUTPUT)
       .description("train the Multiformer (masked-token pre-training) from a JSON configuration")
       .requiredOption("--config <path>", "training configuration (JSON; see configs/)")
       .option("--stage <stage>", "pretrain (the Multiformer, default) or forecast (the engine on a frozen one)")
@@ -129,8 +129,8 @@ if (import.meta.main) {
         "--start-over",
         "train afresh in a checkpoint directory holding another run: delete its checkpoints, metrics.jsonl and loss.png",
       )
-      .option("--steps <n>", "override schedule.steps", parseInteger("--steps"))
-      .option("--threads <n>", "override threads (BLAS threads)", parseInteger("--threads"))
+      .option("--steps <n>", "override schedule.steps", parsePositive("--steps"))
+      .option("--threads <n>", "override threads (BLAS threads)", parsePositive("--threads"))
       .option("--backend <name>", "override backend: cpu, webgpu or auto (webgpu on a real GPU, else cpu)")
       .option("--checkpoint-dir <dir>", "override checkpoints.dir")
       .option("--quiet", "no progress bar")
