@@ -66,8 +66,15 @@ export function deriveNormSet(opts: DeriveOptions): { months: number; used: numb
   }
   const from = opts.from ? parseMonth(opts.from, "--from") : months[0];
   const to = opts.to ? parseMonth(opts.to, "--to") : months.at(-1)!;
-  if (from > to) throw new Error(`--from ${opts.from} is after --to ${opts.to}`);
+  if (from > to && opts.from && opts.to) throw new Error(`--from ${opts.from} is after --to ${opts.to}`);
   const inPeriod = months.map((m) => m >= from && m <= to);
+  if (!inPeriod.some(Boolean)) {
+    const range = (a: number, b: number) => `${monthLabel(a)} .. ${monthLabel(b)}`;
+    throw new ConfigError(
+      opts.from && opts.to ? "--from/--to" : opts.from ? "--from" : "--to",
+      `the period ${range(from, to)} holds none of the months of ${store} (${range(months[0], months.at(-1)!)})`,
+    );
+  }
   const pointCount = new ArrayReader(store, "statistics/point_count", format);
   const pointShape = pointCount.shape.slice(3);
   const points = pointShape.reduce((a, b) => a * b, 1);

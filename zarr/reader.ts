@@ -325,8 +325,17 @@ function filesBelow(dir: string): Set<string> {
 /** Read the root group attributes of a finished store. */
 export function readRootAttributes(root: string): Record<string, unknown> {
   const format = assertComplete(root);
-  if (format === 2) return JSON.parse(Deno.readTextFileSync(join(root, ".zattrs")));
-  return JSON.parse(Deno.readTextFileSync(join(root, "zarr.json"))).attributes ?? {};
+  if (format === 2) return attributesObject(readJsonFile(join(root, ".zattrs")), join(root, ".zattrs"));
+  const meta = readJsonFile(join(root, "zarr.json")) as { attributes?: unknown } | null;
+  return attributesObject(meta?.attributes ?? {}, join(root, "zarr.json"));
+}
+
+/** Attributes must be a JSON object. */
+function attributesObject(v: unknown, path: string): Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new StoreError(path, "the attributes are not a JSON object; the store's metadata is damaged");
+  }
+  return v as Record<string, unknown>;
 }
 
 /** Attributes of a group inside a finished store. */
@@ -334,9 +343,12 @@ export function readGroupAttributes(root: string, path: string): Record<string, 
   const format = assertComplete(root);
   const dir = join(root, path);
   if (format === 2) {
-    return pathExists(join(dir, ".zattrs")) ? JSON.parse(Deno.readTextFileSync(join(dir, ".zattrs"))) : {};
+    return pathExists(join(dir, ".zattrs"))
+      ? attributesObject(readJsonFile(join(dir, ".zattrs")), join(dir, ".zattrs"))
+      : {};
   }
-  return JSON.parse(Deno.readTextFileSync(join(dir, "zarr.json"))).attributes ?? {};
+  const meta = readJsonFile(join(dir, "zarr.json")) as { attributes?: unknown } | null;
+  return attributesObject(meta?.attributes ?? {}, join(dir, "zarr.json"));
 }
 
 /** Size on disk of every file under a directory, in bytes. */
