@@ -4,7 +4,7 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { ArrayReader, diskUsage, readRootAttributes } from "../zarr/reader.ts";
+import { ArrayReader, diskUsage, readRootAttributes, readTimeCoordinate } from "../zarr/reader.ts";
 import { assertComplete, pathExists as exists } from "../zarr/publish.ts";
 import { IncompleteStoreError, StoreError } from "../errors.ts";
 import { isoTime } from "../converters/cf.ts";
@@ -100,8 +100,7 @@ export function inspectStore(path: string): StoreSummary {
   const arrays = names.filter((n) => exists(join(root, n))).map((n) => summarizeArray(root, n));
   let time: StoreSummary["time"];
   if (exists(join(root, "time"))) {
-    const t = new ArrayReader(root, "time").read() as BigInt64Array;
-    const s = Array.from(t, Number);
+    const s = Array.from(readTimeCoordinate(root));
     time = {
       start: isoTime(s[0]),
       end: isoTime(s[s.length - 1]),

@@ -338,6 +338,32 @@ function attributesObject(v: unknown, path: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
+/** The int64 value zarr and numpy use for "not a time" (NaT). */
+const NOT_A_TIME = -(2n ** 63n);
+
+/**
+ * The `time` coordinate of a store (seconds since 1970), refused with a
+ * {@link StoreError} naming `ROOT/time` and the step when a value is
+ * missing (NaT) or not after the one before it (a damaged or hand-edited
+ * coordinate would silently misplace every sample).
+ */
+export function readTimeCoordinate(root: string): Float64Array {
+  const raw = new ArrayReader(root, "time").read() as BigInt64Array;
+  const iso = (v: number) => new Date(v * 1000).toISOString().slice(0, 19);
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] === NOT_A_TIME) throw new StoreError(join(root, "time"), `step ${i} has no time (NaT)`);
+    if (i > 0 && raw[i] <= raw[i - 1]) {
+      throw new StoreError(
+        join(root, "time"),
+        `times must increase: step ${i} (${iso(Number(raw[i]))}) is not after step ${i - 1} (${
+          iso(Number(raw[i - 1]))
+        })`,
+      );
+    }
+  }
+  return Float64Array.from(raw, Number);
+}
+
 /** Attributes of a group inside a finished store. */
 export function readGroupAttributes(root: string, path: string): Record<string, unknown> {
   const format = assertComplete(root);

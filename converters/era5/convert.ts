@@ -15,6 +15,7 @@ import { join, resolve } from "node:path";
 import { DEFAULT_CODEC, parseCodecSpec } from "../../zarr/codecs.ts";
 import type { ZarrFormat } from "../../zarr/metadata.ts";
 import { pathExists, removeStore } from "../../zarr/publish.ts";
+import { testVariable } from "../../zarr/fault_hook.ts";
 import { ConfigError } from "../../errors.ts";
 import {
   checkReplaceable,
@@ -321,9 +322,7 @@ export async function runConversionPart(
 
 /** ATMOREP_TEST_TASK_DELAY_MS slows parts down so tests can kill one mid-way. */
 function testDelayMs(): number {
-  const granted =
-    Deno.permissions.querySync({ name: "env", variable: "ATMOREP_TEST_TASK_DELAY_MS" }).state === "granted";
-  return granted ? Number(Deno.env.get("ATMOREP_TEST_TASK_DELAY_MS") ?? 0) : 0;
+  return testVariable("ATMOREP_TEST_TASK_DELAY_MS");
 }
 
 /** True when `out` has a conversion in progress (initialized, not yet published). */

@@ -30,6 +30,12 @@ export interface RunResult {
   stderr: string;
 }
 
+/**
+ * `deno run` flags that switch the test hooks on in a spawned task
+ * (zarr/fault_hook.ts: the `ATMOREP_TEST_*` variables are dead without them).
+ */
+export const TEST_HOOKS = ["--preload", `${ROOT}tests/_helpers/test_hooks.ts`];
+
 /** Where and with what environment a command runs (default: the project root, the test's environment). */
 export interface RunOptions {
   /** Working directory. */
