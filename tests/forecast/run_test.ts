@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5 } from "../../converters/era5/convert.ts";
 import { expandInputs } from "../../cli/inputs.ts";
-import { train } from "../../training/tasks/masked_token.ts";
+import { train } from "../../training/train.ts";
 import { checkTrainConfig } from "../../training/config.ts";
 import { trainForecastEngine } from "../../training/tasks/engine_rollout.ts";
 import { runForecast } from "../../forecast/run.ts";
