@@ -23,7 +23,7 @@ import type { CoefficientSetIdentity } from "../normalization/identity.ts";
 import type { MultifieldSampler } from "../samplers/sampler.ts";
 import { toSeconds, type Window } from "../datasets/window.ts";
 import { readRootAttributes } from "../zarr/reader.ts";
-import { CheckpointError, StoreError } from "../errors.ts";
+import { CheckpointError, ConfigError, StoreError } from "../errors.ts";
 import { GlobalRollout, type RolloutState } from "./rollout.ts";
 import type { MeshPlane } from "./mesh.ts";
 import { baseSampler, engineFields, EngineStepper, type FrozenBase, loadFrozenBase } from "./stepper.ts";
@@ -92,8 +92,17 @@ export interface ForecastRunSummary {
   seconds: { encode: number; engine: number; readout: number; blend: number; write: number; steps: number };
 }
 
+/** Refuse counts that make no forecast (steps, members ≤ 0; no initial time), naming the option. */
+function checkCounts(o: ForecastRunOptions): void {
+  for (const [key, v] of [["--steps", o.steps], ["--members", o.members ?? 1]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new ConfigError(key, `${v} is not a whole number ≥ 1`);
+  }
+  if (!o.inits.length) throw new ConfigError("--init", "needs at least one initial time");
+}
+
 /** Run a forecast. */
 export async function runForecast(options: ForecastRunOptions): Promise<ForecastRunSummary> {
+  checkCounts(options);
   const trained = await loadTrainedEngine(options.checkpoint, options.norm);
   const ensemble = ensembleMembers(trained, options);
   const truth = options.truth ? truthRollout(trained, options.truth, options.norm) : undefined;

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { type ForecastStoreOptions, ForecastStoreWriter } from "../../forecast/store.ts";
-import { assertSameGrid, safeFileName } from "../../forecast/run.ts";
+import { assertSameGrid, runForecast, safeFileName } from "../../forecast/run.ts";
 import type { GlobalRollout } from "../../forecast/rollout.ts";
 import { assertComplete } from "../../zarr/publish.ts";
 import { isPipelineError } from "../../errors.ts";
@@ -178,4 +178,23 @@ Deno.test("file names built from data stay inside their folder", () => {
     assert.ok(!rel.startsWith("..") && !rel.includes("/"), rel);
   }
   assert.equal(safeFileName("map_t850_2020-01-02T12_+6h.png"), "map_t850_2020-01-02T12_+6h.png");
+});
+
+Deno.test("runForecast refuses steps or members < 1 and no initial time before loading anything, naming the option", async () => {
+  const base = { checkpoint: "/nonexistent.ckpt", inits: ["2020-01-01T00"], steps: 1, out: "/nonexistent/f.zarr" };
+  for (
+    const [o, key] of [
+      [{ steps: 0 }, "--steps"],
+      [{ steps: -2 }, "--steps"],
+      [{ members: 0 }, "--members"],
+      [{ inits: [] }, "--init"],
+    ] as const
+  ) {
+    await assert.rejects(
+      () => runForecast({ ...base, ...o } as Parameters<typeof runForecast>[0]),
+      (
+        e: Error,
+      ) => (assert.ok(isPipelineError(e, "config"), String(e)), assert.equal((e as { path?: string }).path, key), true),
+    );
+  }
 });
