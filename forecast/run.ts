@@ -92,6 +92,51 @@ export interface ForecastRunSummary {
   seconds: { encode: number; engine: number; readout: number; blend: number; write: number; steps: number };
 }
 
+/** The evaluation folder of a run: `--eval-dir`, default OUT without `.zarr` + `.eval`. */
+function evalDirOf(o: ForecastRunOptions): string {
+  return o.evalDir ?? o.out.replace(/\/+$/, "").replace(/\.zarr$/, "") + ".eval";
+}
+
+/** The files an evaluation writes. */
+const EVAL_FILE = /^(scores\.json|rmse_[A-Za-z0-9._+-]*\.png|map_[A-Za-z0-9._+-]*\.png)$/;
+
+/** The evaluation files in `dir` (none when it is absent). */
+function evalFiles(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].filter((e) => e.isFile && EVAL_FILE.test(e.name)).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The evaluation folder follows the rule of every output: absent, or a
+ * folder of a previous evaluation (scores.json, rmse_*.png, map_*.png and
+ * nothing else) replaced only with `--overwrite`; never a plain file or a
+ * folder holding anything else.
+ */
+export function checkEvalDir(dir: string, overwrite: boolean | undefined): void {
+  let entries: Deno.DirEntry[];
+  try {
+    if (!Deno.statSync(dir).isDirectory) {
+      throw new StoreError(dir, "is a file, not an evaluation folder; choose another --eval-dir");
+    }
+    entries = [...Deno.readDirSync(dir)];
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  const foreign = entries.find((e) => !e.isFile || !EVAL_FILE.test(e.name));
+  if (foreign) {
+    throw new StoreError(
+      dir,
+      `holds ${foreign.name}, so it is not an evaluation folder written by atmorep-ts; ` +
+        `it is left as it is (choose another --eval-dir)`,
+    );
+  }
+  if (entries.length && !overwrite) throw new StoreError(dir, "already exists; pass --overwrite to replace it");
+}
+
 /** Refuse counts that make no forecast (steps, members ≤ 0; no initial time), naming the option. */
 function checkCounts(o: ForecastRunOptions): void {
   for (const [key, v] of [["--steps", o.steps], ["--members", o.members ?? 1]] as const) {
@@ -106,6 +151,7 @@ export async function runForecast(options: ForecastRunOptions): Promise<Forecast
   const trained = await loadTrainedEngine(options.checkpoint, options.norm);
   const ensemble = ensembleMembers(trained, options);
   const truth = options.truth ? truthRollout(trained, options.truth, options.norm) : undefined;
+  if (truth) checkEvalDir(evalDirOf(options), options.overwrite);
   const contents = storeContents(trained, options);
   const writer = openForecastStore(trained, ensemble, contents, options);
   const evaluation = new Evaluation(trained.rollout, contents, options);
@@ -407,8 +453,18 @@ class Evaluation {
         Object.fromEntries(c.meshFields.map((f) => [f, c.meshMetadata[f]?.units ?? ""])),
       )
       : undefined;
-    this.dir = o.evalDir ?? o.out.replace(/\/+$/, "").replace(/\.zarr$/, "") + ".eval";
+    this.dir = evalDirOf(o);
     this.mapSteps = o.mapSteps ?? [o.steps];
+  }
+
+  private opened = false;
+
+  /** Before the first file: make the folder, or empty one of a previous evaluation ({@link checkEvalDir} allowed it). */
+  private open(): void {
+    if (this.opened) return;
+    this.opened = true;
+    for (const name of evalFiles(this.dir)) Deno.removeSync(join(this.dir, name));
+    Deno.mkdirSync(this.dir, { recursive: true });
   }
 
   /** Draw the map of the members' mean against the truth of one grid plane at lead `lead` (hours). */
@@ -421,7 +477,7 @@ class Evaluation {
     o: ForecastRunOptions,
   ): Promise<void> {
     const { field, level } = plane, c = this.contents;
-    await Deno.mkdir(this.dir, { recursive: true });
+    this.open();
     const mean = members.length === 1
       ? members[0]
       : members[0].map((_, g) => members.reduce((a, x) => a + x[g], 0) / members.length);
@@ -446,7 +502,7 @@ class Evaluation {
   ): Promise<{ scores: PlaneScores[]; meshScores?: PlaneScores[]; scoresPath: string; plots: string[] }> {
     const scores = this.board.result(ensemble);
     const meshScores = this.meshBoard?.result(ensemble).map((x) => ({ ...x, mesh: true }));
-    await Deno.mkdir(this.dir, { recursive: true });
+    this.open();
     const scoresPath = join(this.dir, "scores.json");
     const members = o.members ?? 1;
     await Deno.writeTextFile(

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { type ForecastStoreOptions, ForecastStoreWriter } from "../../forecast/store.ts";
-import { assertSameGrid, runForecast, safeFileName } from "../../forecast/run.ts";
+import { assertSameGrid, checkEvalDir, runForecast, safeFileName } from "../../forecast/run.ts";
 import type { GlobalRollout } from "../../forecast/rollout.ts";
 import { assertComplete } from "../../zarr/publish.ts";
 import { isPipelineError } from "../../errors.ts";
@@ -197,4 +197,24 @@ Deno.test("runForecast refuses steps or members < 1 and no initial time before l
       ) => (assert.ok(isPipelineError(e, "config"), String(e)), assert.equal((e as { path?: string }).path, key), true),
     );
   }
+});
+
+Deno.test("the evaluation folder: a previous evaluation replaced only with --overwrite; a file or a user's folder never", async () => {
+  const dir = await tempDir();
+  const ev = join(dir, "f.eval");
+  assert.doesNotThrow(() => checkEvalDir(ev, false));
+  await Deno.mkdir(ev);
+  for (const f of ["scores.json", "rmse_t850.png", "map_t850_2020-01-02T12_+6h.png"]) {
+    await Deno.writeTextFile(join(ev, f), "");
+  }
+  refused(() => checkEvalDir(ev, false), /f\.eval: already exists; pass --overwrite/);
+  assert.doesNotThrow(() => checkEvalDir(ev, true));
+  await Deno.writeTextFile(join(ev, "notes.md"), "mine");
+  refused(
+    () => checkEvalDir(ev, true),
+    /f\.eval: holds notes\.md, so it is not an evaluation folder written by atmorep-ts/,
+  );
+  const file = join(dir, "plain");
+  await Deno.writeTextFile(file, "mine");
+  refused(() => checkEvalDir(file, true), /plain: is a file, not an evaluation folder/);
 });
