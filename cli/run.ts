@@ -5,8 +5,37 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import { cleanupErrorsOf, ConfigError } from "../errors.ts";
 import { restoreTerminal } from "./progress.ts";
+
+/** The project folder (where deno.json is, and where `deno task` runs every task). */
+const PROJECT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/+$/, "");
+
+function realPath(p: string): string | undefined {
+  try {
+    return Deno.realPathSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Under `deno task`, make relative paths the user's: Deno runs a task in
+ * the project folder and names the folder it was called from in
+ * `INIT_CWD` (read only where the task's permissions allow that variable).
+ * Only when the process runs in the project folder, so a task started
+ * elsewhere on purpose (a script, a test) keeps its folder.
+ */
+export function enterInvokingFolder(): void {
+  try {
+    if (Deno.permissions.querySync({ name: "env", variable: "INIT_CWD" }).state !== "granted") return;
+    const from = Deno.env.get("INIT_CWD");
+    if (!from) return;
+    const here = realPath(Deno.cwd()), there = realPath(from);
+    if (here && there && here !== there && here === realPath(PROJECT)) Deno.chdir(there);
+  } catch { /* stay where we are */ }
+}
 
 /** The run was stopped by SIGINT (Ctrl-C); its message says what was kept or removed. */
 export class InterruptedError extends Error {
@@ -38,6 +67,7 @@ function onSigint(): void {
 
 /** Run a verb's main function; print errors as `error: message` and exit 1 (130 after SIGINT). */
 export async function runMain(main: () => Promise<void>): Promise<void> {
+  enterInvokingFolder();
   try {
     Deno.addSignalListener("SIGINT", onSigint);
   } catch { /* no signals here (Windows without console) */ }

@@ -51,7 +51,8 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
     stdout: "piped",
     stderr: "piped",
     cwd: opts.cwd ?? ROOT,
-    env: opts.env,
+    // The folder it runs in is the caller's folder (a task moves to INIT_CWD, which the test runner may have set).
+    env: { INIT_CWD: opts.cwd ?? ROOT, ...opts.env },
   })
     .output();
   const dec = new TextDecoder();
