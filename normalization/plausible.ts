@@ -10,6 +10,7 @@
  * @module
  */
 import { ArrayReader, readRootAttributes } from "../zarr/reader.ts";
+import type { ZarrFormat } from "../zarr/metadata.ts";
 
 /** A plausible range [min, max] of a field's values. */
 export type Range = [number, number];
@@ -58,20 +59,25 @@ export interface Implausible {
 }
 
 /**
- * The monthly (global) coefficients of the coefficient set at `norm` that
+ * The monthly (global) coefficients of the coefficient set at `norm` (a
+ * finished set, or a staged one given its attributes and format) that
  * are finite but outside their field's plausible range (mean outside it, or
  * standard deviation wider than it). Fields without a range are not
  * checked; months without data (NaN) are skipped.
  */
-export function implausibleCoefficients(norm: string, ranges: Record<string, Range> = PLAUSIBLE_RANGES): Implausible[] {
-  const a = readRootAttributes(norm);
+export function implausibleCoefficients(
+  norm: string,
+  ranges: Record<string, Range> = PLAUSIBLE_RANGES,
+  staged?: { attrs: Record<string, unknown>; format: ZarrFormat },
+): Implausible[] {
+  const a = staged?.attrs ?? readRootAttributes(norm);
   const months = (a.months as number[] | undefined) ?? [];
   const out: Implausible[] = [];
   const check = (array: string, fields: string[], levels: number[]) => {
     if (!fields.length) return;
     let reader: ArrayReader;
     try {
-      reader = new ArrayReader(norm, array);
+      reader = new ArrayReader(norm, array, staged?.format);
     } catch {
       return; // a set without this array (another layout): nothing to check here
     }

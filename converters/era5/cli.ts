@@ -58,6 +58,10 @@ function era5Command() {
     .option("--embed-normalization", "also write AtmoRep's normalization/ group into the data store")
     .option("--overwrite", "replace existing output stores (only stores written by this project)")
     .option("--inf-to-nan", "store ±Inf input values as NaN (default: they are an error naming file and variable)")
+    .option(
+      "--allow-implausible",
+      "publish coefficients outside their field's plausible range (default: an error; a corrupt input value?)",
+    )
     .option("--workers <n>", "worker threads (0 = none)", parseCount("--workers"))
     .option("--init", "parallel step 1: plan and write the stores' metadata (OUT.partial) and the task list")
     .option("--part <i/n>", "parallel step 2: run part i of n (1-based); rerunning a part skips its finished tasks")
@@ -96,7 +100,11 @@ async function partOrFinalize(o: Era5Cli, show: (p: Progress) => void, signal: A
     });
     console.log(`part ${o.part}: ran ${r.ran} tasks, ${r.skipped} already done`);
   } else {
-    const r = await finalizeConversion(o.out, { onProgress: show, workers: o.workers });
+    const r = await finalizeConversion(o.out, {
+      onProgress: show,
+      workers: o.workers,
+      allowImplausible: o.allowImplausible,
+    });
     console.log(`finalized ${r.out} and ${r.norm}: ${formatBytes(r.rawBytes)} → ${formatBytes(r.storedBytes)}`);
   }
 }
@@ -118,6 +126,7 @@ function conversionOptions(inputs: string[], o: Era5Cli, show: (p: Progress) => 
     overwrite: o.overwrite,
     workers: o.workers,
     infToNaN: o.infToNan,
+    allowImplausible: o.allowImplausible,
     command: ["deno task convert era5", ...Deno.args.slice(1)].join(" "),
     onProgress: show,
     signal,

@@ -88,6 +88,8 @@ export interface Era5Options {
   overwrite?: boolean;
   /** Map ±Inf in the inputs to NaN instead of failing (the default: Inf is an error naming file and variable). */
   infToNaN?: boolean;
+  /** Publish coefficients outside the plausible ranges of their fields (default: an error). */
+  allowImplausible?: boolean;
   /** Stop the conversion (SIGINT): the run fails with the signal's reason and cleans up. */
   signal?: AbortSignal;
   /** Worker count (0 = in this thread). Default: one per core, at most 16. */
@@ -152,6 +154,7 @@ export async function convertEra5(opts: Era5Options): Promise<ConversionSummary>
         onProgress: opts.onProgress,
         locked: true,
         workers: opts.workers,
+        allowImplausible: opts.allowImplausible,
       });
       return { ...summary, plan: build.plan!, seconds: (performance.now() - started) / 1000 };
     } catch (e) {

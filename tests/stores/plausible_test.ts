@@ -1,8 +1,9 @@
 /**
  * Statistics that are finite but physically absurd (one input value of
- * 3.4e38, a fill value read as data) are flagged by `inspect` per field,
- * level and month against a plausible-range table of ERA5 short names,
- * which `--ranges FILE` overrides.
+ * 3.4e38, a fill value read as data) are an error in `convert` unless
+ * allowed, and flagged by `inspect` per field, level and month against a
+ * plausible-range table of ERA5 short names, which `--ranges FILE`
+ * overrides.
  *
  * @module
  */
@@ -28,7 +29,22 @@ ds.to_netcdf(sys.argv[2])`,
     input,
   ]);
   assert.equal(py.code, 0, py.stderr);
-  const { out } = await convertEra5({ inputs: [input], out: join(dir, "s.zarr"), workers: 0 });
+  // convert refuses it, publishing nothing, unless allowed.
+  await assert.rejects(
+    () => convertEra5({ inputs: [input], out: join(dir, "s.zarr"), workers: 0 }),
+    (e: Error) => {
+      assert.match(
+        e.message,
+        /s\.norm\.zarr: 1 coefficient\(s\) outside the plausible range of their field, e\.g\. t2m in 2020-02/,
+      );
+      assert.match(e.message, /nothing was published: fix the input, or rerun with --allow-implausible/);
+      return true;
+    },
+  );
+  for (const p of ["s.zarr", "s.norm.zarr", "s.zarr.partial", "s.norm.zarr.partial"]) {
+    assert.throws(() => Deno.statSync(join(dir, p)), p);
+  }
+  const { out } = await convertEra5({ inputs: [input], out: join(dir, "s.zarr"), workers: 0, allowImplausible: true });
   const s = inspectStore(out);
   assert.equal(s.warnings.length, 1, s.warnings.join("\n"));
   assert.match(
