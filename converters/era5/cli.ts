@@ -22,6 +22,8 @@ import {
   stagePath,
 } from "./convert.ts";
 import { outputPaths } from "../output.ts";
+import { storeInputs } from "./remote/cli.ts";
+import { parseArea, parseEvery, parseGridSpacing, parseTimeRange } from "./remote/spec.ts";
 
 /** Parse `time=6,lat=91,lon=180` (any subset). */
 export function parseChunks(text: string): Partial<ChunkShape> {
@@ -39,12 +41,20 @@ export function parseChunks(text: string): Partial<ChunkShape> {
 
 function command() {
   return new Command("era5")
-    .description("convert ERA5 netCDF3/netCDF4 files into an AtmoRep-layout zarr store")
-    .argument("[inputs...]", "input files, directories or globs (not needed with --part or --finalize)")
+    .description("convert ERA5 netCDF3/netCDF4/GRIB files, or a cloud zarr store, into an AtmoRep-layout zarr store")
+    .argument(
+      "[inputs...]",
+      "input files, directories or globs, or one zarr store: https://…, gs://…, s3://… or a local directory " +
+        "(not needed with --part or --finalize)",
+    )
     .requiredOption("-o, --out <store>", "output zarr store")
     .option("--norm <store>", "normalization store (default: OUT with .zarr → .norm.zarr)")
     .option("--fields <names>", "fields to keep, e.g. t,u,v,t2m", parseList)
     .option("--levels <values>", "levels to keep, e.g. 1000,850,500", parseNumbers("--levels"))
+    .option("--time <from/to>", "zarr store: time range, e.g. 2020-01 or 2020-01-01/2020-01-31T18", parseTimeRange)
+    .option("--every <step>", "zarr store: keep times at multiples of this step, e.g. 6h", parseEvery)
+    .option("--area <N/W/S/E>", "zarr store: area in degrees, e.g. 72/-25/34/45", parseArea)
+    .option("--grid <deg>", "zarr store: coarser grid by striding (every k-th point), e.g. 1", parseGridSpacing)
     .addOption(new Option("--zarr-format <n>", "zarr format").choices(["2", "3"]).default("2"))
     .option("--codec <spec>", "chunk codec: shuffle,zstd:N | zstd:N | gzip:N | none", DEFAULT_CODEC)
     .option(
@@ -68,7 +78,8 @@ function command() {
       const show = (p: Progress) => {
         const seconds = (performance.now() - started) / 1000;
         const detail = p.phase === "convert"
-          ? `${formatBytes(p.bytes)} ${(p.bytes / 1e6 / seconds).toFixed(0)} MB/s`
+          ? `${formatBytes(p.bytes)} ${(p.bytes / 1e6 / seconds).toFixed(0)} MB/s` +
+            (p.fetched ? `; downloaded ${formatBytes(p.fetched.bytes)} in ${p.fetched.chunks} chunks` : "")
           : "";
         progress.update(p.phase, p.done, p.total, detail);
       };
@@ -105,11 +116,12 @@ function command() {
         return;
       }
       if (inputs.length === 0) throw new ConfigError("inputs", "no input files given");
+      const chosen = await storeInputs(inputs, o);
       const options = {
-        inputs: expandInputs(inputs),
+        inputs: chosen.store ? chosen.inputs : expandInputs(inputs),
         out: o.out,
         norm: o.norm,
-        fields: o.fields,
+        fields: chosen.fields,
         levels: o.levels,
         zarrFormat: Number(o.zarrFormat) as 2 | 3,
         codec: o.codec,

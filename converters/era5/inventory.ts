@@ -6,7 +6,8 @@
  * @module
  */
 import { decodeTimes, isoTime, type Packing, packingOf, parseTimeUnits } from "../cf.ts";
-import { type LocatedVariable, openDataset, type SourceDataset } from "../formats/registry.ts";
+import type { LocatedVariable, SourceDataset } from "../formats/registry.ts";
+import { openInput } from "./remote/open.ts";
 import { ConfigError, InputError } from "../../errors.ts";
 import { describeGrid, type Grid, normalizeGrid, sameGrid } from "./grid.ts";
 
@@ -75,7 +76,7 @@ function findVar(ds: SourceDataset, names: string[]): string | undefined {
 
 /** Read the header and coordinates of one input file. */
 export async function scanFile(path: string): Promise<FileEntry> {
-  const ds = await openDataset(path);
+  const ds = await openInput(path);
   try {
     const gridType = ds.attrs.GRIB_gridType;
     if (gridType && gridType !== "regular_ll") {

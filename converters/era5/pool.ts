@@ -10,7 +10,7 @@
  * @module
  */
 import { ConfigError, PipelineError } from "../../errors.ts";
-import { type ConvertTask, runTask, TaskContext } from "./task.ts";
+import { type ConvertTask, runTask, TaskContext, type TaskResult } from "./task.ts";
 import { type StatsSeal, writeTaskStats } from "./task_stats.ts";
 import { type MergeJob, type MergeResult, mergeTarget, type StatisticsTarget, writeMonthStatistics } from "./merge.ts";
 import { PointMoments } from "../../normalization/moments.ts";
@@ -44,6 +44,8 @@ export interface ConvertJobResult {
   storedBytes: number;
   /** Size and CRC-32C of its statistics file, for the done marker. */
   seal: StatsSeal;
+  /** What was downloaded for it (cloud store inputs only). */
+  fetched?: TaskResult["fetched"];
 }
 
 /** A job of the pool. */
@@ -65,7 +67,13 @@ export async function runJob(job: PoolJob, ctx: TaskContext): Promise<ConvertJob
       written.add(p.month);
     }
     const seal = writeTaskStats(job.statsFile, r, written);
-    return { id: r.id, rawBytes: r.rawBytes, storedBytes: r.storedBytes, seal };
+    return {
+      id: r.id,
+      rawBytes: r.rawBytes,
+      storedBytes: r.storedBytes,
+      seal,
+      ...(r.fetched ? { fetched: r.fetched } : {}),
+    };
   } finally {
     ctx.returnSums(); // the result's arrays are written (or the task failed): the next task reuses them
   }

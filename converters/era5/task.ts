@@ -13,7 +13,6 @@ import {
   type LocatedFile,
   type LocatedVariable,
   type NumericArray,
-  openDataset,
   openLocated,
   type SourceDataset,
 } from "../formats/registry.ts";
@@ -21,6 +20,8 @@ import { InputError } from "../../errors.ts";
 import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
 import { adviseHugePages, tuneMallocForChunks } from "../../zarr/malloc.ts";
 import { tileWorkspace } from "../../simd/tiles.ts";
+import { openInput, prefetchRuns } from "./remote/open.ts";
+import type { FetchedCount } from "./remote/source.ts";
 import { type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import { type Grid, remapPlane } from "./grid.ts";
 
@@ -117,6 +118,8 @@ export interface TaskResult {
   storedBytes: number;
   /** Statistics per month touched. */
   partials: MonthPartial[];
+  /** What was downloaded for it (cloud store inputs only). */
+  fetched?: FetchedCount;
 }
 
 /** At most this many inputs open at once per thread (datasets and located files each). */
@@ -204,7 +207,7 @@ export class TaskContext {
 
   /** An open dataset (kept for reuse; at most 16 at once). */
   async dataset(path: string): Promise<SourceDataset> {
-    return this.open.get(path) ?? keepOpen(this.open, path, await openDataset(path));
+    return this.open.get(path) ?? keepOpen(this.open, path, await openInput(path));
   }
 
   /**
@@ -278,6 +281,8 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
   const ws = writer.takesShuffled && task.logEps === undefined ? tileWorkspace() : undefined;
   const work = ws ? ws.reserve(4 * size).subarray(0, size) : ctx.buffer("slab+chunk", size);
   const slab = work.subarray(0, tc * plane), chunk = work.subarray(tc * plane);
+  // Cloud store inputs: download the task's planes first, concurrently (files: nothing to do).
+  const fetched = await prefetchRuns(task.runs, target.root, (p) => ctx.dataset(p));
   const partials = new Map<number, ShiftedPointSums>();
   let rawBytes = 0, storedBytes = 0;
 
@@ -369,6 +374,7 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
     id: task.id,
     rawBytes,
     storedBytes,
+    ...(fetched ? { fetched } : {}),
     partials: [...partials].map(([month, acc]) => {
       const { points, global, coefficients } = acc.finish();
       return { month, global, count: points.count, mean: points.mean, m2: points.m2, coefficients };

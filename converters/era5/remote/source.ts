@@ -1,0 +1,448 @@
+/**
+ * A cloud zarr store (ARCO-ERA5, WeatherBench 2, or any store with xarray's
+ * conventions) seen as one input of the ERA5 converter: a
+ * {@link SourceDataset} whose coordinates are the selected times, levels and
+ * grid points and whose variables carry ERA5 short names, so the plan, the
+ * tasks and the statistics are those of the netCDF path.
+ *
+ * Values are read in two steps. {@link StoreSource.prefetch} (async, before
+ * a task runs) downloads the whole chunks holding the task's time steps,
+ * concurrently through a bounded pool, decodes them, cuts out the selected
+ * levels and points, and writes one float32 plane per (field, level, time)
+ * into a scratch directory inside the build (`OUT.partial/.build/fetched`);
+ * the reads a task then makes (synchronous, as for files) take those planes
+ * and delete them. Planes of the other selected levels, which came in the
+ * same chunks, wait there for their tasks, so a chunk holding all levels is
+ * downloaded once, not once per level; a task killed midway finds the
+ * planes it had fetched when it runs again.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { decodeTimes, isoTime, packingOf, parseTimeUnits } from "../../cf.ts";
+import type { NumericArray, SourceDataset, SourceVariable } from "../../formats/dataset.ts";
+import { ConfigError, InputError } from "../../../errors.ts";
+import { openObjectStore } from "./http.ts";
+import { parseSelection, type StoreSelection } from "./spec.ts";
+import { type StoreArray, ZarrStore } from "./zarr.ts";
+
+const TIME_NAMES = ["time", "valid_time"];
+const LAT_NAMES = ["latitude", "lat"];
+const LON_NAMES = ["longitude", "lon"];
+/** Level coordinates, named as the ERA5 scan knows them. */
+const LEVEL_NAMES = ["level", "pressure_level", "isobaricInhPa", "plev", "hybrid", "model_level"];
+
+/** Requests in flight per thread (each worker has its own pool). */
+export const DEFAULT_CONNECTIONS = 8;
+
+/** What a prefetch downloaded. */
+export interface FetchedCount {
+  /** Stored (compressed) bytes received. */
+  bytes: number;
+  /** Chunks received. */
+  chunks: number;
+}
+
+interface FieldInfo {
+  short: string;
+  array: StoreArray;
+  /** Axis of the array holding time, level (−1: none), latitude, longitude. */
+  axes: { t: number; l: number; y: number; x: number };
+}
+
+async function findArray(store: ZarrStore, names: string[]): Promise<StoreArray | undefined> {
+  for (const n of names) {
+    const a = await store.array(n);
+    if (a) return a;
+  }
+  return undefined;
+}
+
+const near = (a: number, b: number) => Math.abs(a - b) < 1e-6;
+
+/** Indices of `values` kept by the area's range and the grid's stride, in source order. */
+function keptRows(lats: Float64Array, sel: StoreSelection, spacing: number, where: string): number[] {
+  const [n, , s] = sel.area ?? [90, 0, -90, 0];
+  const out: number[] = [];
+  lats.forEach((v, i) => {
+    if (v > n + 1e-6 || v < s - 1e-6) return;
+    if (sel.grid && !near(v / sel.grid, Math.round(v / sel.grid))) return;
+    out.push(i);
+  });
+  if (out.length === 0) {
+    throw new ConfigError("--area", `no latitude of ${where} lies in ${s}..${n} (it has ${lats[0]}..${lats.at(-1)})`);
+  }
+  void spacing;
+  return out;
+}
+
+/** Columns kept (ordered west to east from W) and their longitudes (W ≤ lon ≤ E, may be negative). */
+function keptCols(lons: Float64Array, sel: StoreSelection, where: string): { cols: number[]; values: number[] } {
+  const pairs: [number, number][] = [];
+  if (!sel.area) {
+    lons.forEach((v, i) => {
+      if (!sel.grid || near(v / sel.grid, Math.round(v / sel.grid))) pairs.push([i, v]);
+    });
+    return { cols: pairs.map((p) => p[0]), values: pairs.map((p) => p[1]) };
+  }
+  const [, w, , e0] = sel.area;
+  const e = e0 >= w ? e0 : e0 + 360;
+  lons.forEach((v, i) => {
+    const shifted = w + ((((v - w) % 360) + 360) % 360);
+    const lon = near(shifted, w + 360) ? w : shifted;
+    if (lon > e + 1e-6) return;
+    if (sel.grid && !near(lon / sel.grid, Math.round(lon / sel.grid))) return;
+    pairs.push([i, Math.round(lon * 1e6) / 1e6]);
+  });
+  pairs.sort((a, b) => a[1] - b[1]);
+  if (pairs.length === 0) {
+    throw new ConfigError("--area", `no longitude of ${where} lies in ${w}..${e0} (it has ${lons[0]}..${lons.at(-1)})`);
+  }
+  return { cols: pairs.map((p) => p[0]), values: pairs.map((p) => p[1]) };
+}
+
+function spacingOf(values: Float64Array): number {
+  return values.length > 1 ? Math.abs(values[1] - values[0]) : 0;
+}
+
+/** A cloud zarr store opened for the ERA5 converter (see the module doc). */
+export class StoreSource implements SourceDataset {
+  readonly format: string;
+  readonly dims: Record<string, number> = {};
+  readonly variables = new Map<string, SourceVariable>();
+  readonly attrs: Record<string, unknown> = {};
+  private readonly coords = new Map<string, Float64Array>();
+  private readonly fields = new Map<string, FieldInfo>();
+  /** Store time index of each selected time. */
+  private timeIndex: number[] = [];
+  /** Store level index of each selected level (empty without levels). */
+  private levelIndex: number[] = [];
+  private rows: number[] = [];
+  private cols: number[] = [];
+  /** Downloads in progress, by plane group (field and time), shared by concurrent prefetches. */
+  private readonly pending = new Map<string, Promise<void>>();
+
+  private constructor(readonly path: string, readonly store: ZarrStore, readonly selection: StoreSelection) {
+    this.format = `zarr-v${store.layout.format}${/^https?:/.test(selection.location) ? " (http)" : ""}`;
+  }
+
+  /** Open the selection `path` (see {@link formatSelection}): metadata and coordinates, no data. */
+  static async open(path: string, connections = DEFAULT_CONNECTIONS): Promise<StoreSource> {
+    const sel = parseSelection(path);
+    const store = await ZarrStore.open(openObjectStore(sel.location, connections));
+    const src = new StoreSource(path, store, sel);
+    await src.init();
+    return src;
+  }
+
+  private async init(): Promise<void> {
+    const { store, selection: sel } = this;
+    const where = sel.location;
+    const time = await findArray(store, TIME_NAMES);
+    const lat = await findArray(store, LAT_NAMES);
+    const lon = await findArray(store, LON_NAMES);
+    if (!time || !lat || !lon) {
+      throw new InputError(
+        where,
+        `the store lacks ${
+          [!time && "a time", !lat && "a latitude", !lon && "a longitude"].filter(Boolean).join(", ")
+        }` +
+          ` coordinate (looked for ${[...TIME_NAMES, ...LAT_NAMES, ...LON_NAMES].join(", ")})`,
+      );
+    }
+    const level = await findArray(store, LEVEL_NAMES);
+    // Fields: every one must be in the store, on (time, [level], latitude, longitude) in any order.
+    for (const f of sel.fields) {
+      const a = await store.array(f.cloud);
+      if (!a) {
+        const names = store.arrayNames;
+        throw new ConfigError(
+          "--fields",
+          `variable "${f.cloud}" (${f.short}) is not in ${where}` +
+            (names ? ` (it has: ${names.sort().join(", ")})` : " (the store has no consolidated metadata to list)"),
+        );
+      }
+      const axes = { t: a.dims.indexOf(time.dims[0]), l: level ? a.dims.indexOf(level.dims[0]) : -1, y: -1, x: -1 };
+      axes.y = a.dims.indexOf(lat.dims[0]);
+      axes.x = a.dims.indexOf(lon.dims[0]);
+      const known = [axes.t, axes.l, axes.y, axes.x].filter((i) => i >= 0).length;
+      if (axes.t < 0 || axes.y < 0 || axes.x < 0 || known !== a.dims.length) {
+        throw new InputError(
+          store.objects.urlOf(f.cloud),
+          `variable ${f.cloud} has dimensions (${a.dims.join(", ")}); expected time, [level], latitude, longitude`,
+        );
+      }
+      this.fields.set(f.short, { short: f.short, array: a, axes });
+    }
+    // Time: the selected range inside the store's valid range.
+    const tv = await store.readAll(time);
+    let times: number[];
+    try {
+      times = decodeTimes(
+        tv,
+        parseTimeUnits(String(time.attrs.units ?? ""), String(time.attrs.calendar ?? "standard")),
+      );
+    } catch (e) {
+      throw new InputError(store.objects.urlOf(time.name), `time coordinate: ${(e as Error).message}`);
+    }
+    let first = times[0], last = times.at(-1)!;
+    // ARCO-ERA5 is sized ahead of the data: its attributes say how far the data go.
+    const validStart = Date.parse(String(store.attrs.valid_time_start ?? "") + "Z") / 1000;
+    const validStop = Date.parse(String(store.attrs.valid_time_stop ?? "") + "Z") / 1000;
+    if (Number.isFinite(validStart)) first = Math.max(first, validStart);
+    if (Number.isFinite(validStop)) {
+      last = Math.min(last, validStop + (/T/.test(String(store.attrs.valid_time_stop)) ? 0 : 86399));
+    }
+    const [from, to] = sel.time ?? [first, last];
+    if (from < first || to > last) {
+      throw new ConfigError(
+        "--time",
+        `${isoTime(from)}/${isoTime(to)} is not inside the store's times, ${isoTime(first)} to ${
+          isoTime(last)
+        } (${where})`,
+      );
+    }
+    const every = sel.every ?? 0;
+    times.forEach((t, i) => {
+      if (t >= from && t <= to && (every === 0 || t % every === 0)) this.timeIndex.push(i);
+    });
+    if (this.timeIndex.length === 0) {
+      throw new ConfigError(
+        "--time",
+        `no time step of ${where} lies in ${isoTime(from)}/${isoTime(to)}${
+          every ? ` at multiples of ${every / 3600} h` : ""
+        }`,
+      );
+    }
+    this.coords.set("time", Float64Array.from(this.timeIndex, (i) => times[i]));
+    this.dims.time = this.timeIndex.length;
+    this.variables.set("time", {
+      name: "time",
+      dims: ["time"],
+      shape: [this.dims.time],
+      dtype: "float64",
+      attrs: { units: "seconds since 1970-01-01", calendar: "proleptic_gregorian" },
+    });
+    // Levels.
+    const levelName = level ? (LEVEL_NAMES.includes(level.name) ? level.name : "level") : undefined;
+    if (level && levelName) {
+      const values = await store.readAll(level);
+      const wanted = sel.levels ?? [...values];
+      for (const l of wanted) {
+        const i = values.findIndex((v) => near(v, l));
+        if (i < 0) {
+          throw new ConfigError("--levels", `level ${l} is not in ${where} (it has ${[...values].join(", ")})`);
+        }
+        this.levelIndex.push(i);
+      }
+      this.coords.set(levelName, Float64Array.from(this.levelIndex, (i) => values[i]));
+      this.dims[levelName] = this.levelIndex.length;
+      this.variables.set(levelName, {
+        name: levelName,
+        dims: [levelName],
+        shape: [this.levelIndex.length],
+        dtype: "float64",
+        attrs: { units: String(level.attrs.units ?? "") },
+      });
+    } else if (sel.levels?.length) {
+      throw new ConfigError("--levels", `${where} has no level coordinate (looked for ${LEVEL_NAMES.join(", ")})`);
+    }
+    // Grid: area and striding.
+    const lats = await store.readAll(lat), lons = await store.readAll(lon);
+    if (sel.grid) {
+      for (const [name, values] of [["latitude", lats], ["longitude", lons]] as const) {
+        const d = spacingOf(values), k = sel.grid / d;
+        if (!(d > 0) || !near(k, Math.round(k)) || Math.round(k) < 1) {
+          throw new ConfigError("--grid", `${sel.grid}° is not a whole multiple of the store's ${name} spacing ${d}°`);
+        }
+      }
+    }
+    this.rows = keptRows(lats, sel, spacingOf(lats), where);
+    const { cols, values } = keptCols(lons, sel, where);
+    this.cols = cols;
+    this.coords.set("latitude", Float64Array.from(this.rows, (i) => lats[i]));
+    this.coords.set("longitude", Float64Array.from(values));
+    this.dims.latitude = this.rows.length;
+    this.dims.longitude = this.cols.length;
+    for (const name of ["latitude", "longitude"]) {
+      this.variables.set(name, { name, dims: [name], shape: [this.dims[name]], dtype: "float64", attrs: {} });
+    }
+    // Fields, under their short names.
+    for (const f of this.fields.values()) {
+      const hasLevel = f.axes.l >= 0 && levelName !== undefined;
+      const dims = hasLevel ? ["time", levelName!, "latitude", "longitude"] : ["time", "latitude", "longitude"];
+      this.variables.set(f.short, {
+        name: f.short,
+        dims,
+        shape: dims.map((d) => this.dims[d]),
+        dtype: "float32",
+        attrs: { units: f.array.attrs.units ?? "", long_name: f.array.attrs.long_name ?? f.array.name },
+      });
+    }
+  }
+
+  readAll(name: string): NumericArray {
+    const c = this.coords.get(name);
+    if (!c) throw new Error(`${name} is not a coordinate of ${this.selection.location}`);
+    return c;
+  }
+
+  /** Planes per (field, time) group: all selected levels (one for single-level fields). */
+  private levelsOf(f: FieldInfo): number {
+    return f.axes.l >= 0 ? Math.max(1, this.levelIndex.length) : 1;
+  }
+
+  private planePath(scratch: string, short: string, level: number, t: number): string {
+    return join(scratch, short, level < 0 ? "sfc" : String(level), `${t}.f32`);
+  }
+
+  /**
+   * Download what reads of `field` at selected times `[t0, t0 + count)` need
+   * (level `level`, −1 without levels), unless its planes already wait in
+   * `scratch`. Returns what came in.
+   */
+  async prefetch(field: string, t0: number, count: number, level: number, scratch: string): Promise<FetchedCount> {
+    const f = this.fields.get(field);
+    if (!f) throw new Error(`${field} is not a field of ${this.selection.location}`);
+    const before = { ...this.store.objects.counters };
+    const jobs: Promise<void>[] = [];
+    for (let t = t0; t < t0 + count; t++) {
+      if (exists(this.planePath(scratch, field, f.axes.l >= 0 ? level : -1, t))) continue;
+      const key = `${scratch}\0${field}\0${t}`;
+      let job = this.pending.get(key);
+      if (!job) {
+        job = this.fetchTime(f, t, scratch).finally(() => this.pending.delete(key));
+        this.pending.set(key, job);
+      }
+      jobs.push(job);
+    }
+    // Every download finishes (or fails) before this returns: no write lands after a failed task is cleaned up.
+    const results = await Promise.allSettled(jobs);
+    const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
+    if (failed) throw failed.reason;
+    const now = this.store.objects.counters;
+    return { bytes: now.bytes - before.bytes, chunks: now.objects - before.objects };
+  }
+
+  /** Fetch the chunks holding selected time `t` of field `f` and write its planes. */
+  private async fetchTime(f: FieldInfo, t: number, scratch: string): Promise<void> {
+    const a = f.array, { axes } = f;
+    const rt = this.timeIndex[t];
+    const nl = this.levelsOf(f);
+    const levels = axes.l >= 0 ? this.levelIndex : [-1];
+    const ny = this.rows.length, nx = this.cols.length;
+    const planes = Array.from({ length: nl }, () => new Float32Array(ny * nx).fill(NaN));
+    const chunkSet = (idx: number[], axis: number) => [...new Set(idx.map((i) => Math.floor(i / a.chunks[axis])))];
+    const lChunks = axes.l >= 0 ? chunkSet(levels, axes.l) : [0];
+    const yChunks = chunkSet(this.rows, axes.y), xChunks = chunkSet(this.cols, axes.x);
+    // Strides of a chunk's values, C order.
+    const strides = a.chunks.map((_, i) => a.chunks.slice(i + 1).reduce((p, q) => p * q, 1));
+    const packing = packingOf(a.attrs);
+    const plain = packing.scale === 1 && packing.offset === 0 && packing.fills.length === 0;
+    const jobs: Promise<void>[] = [];
+    for (const lc of lChunks) {
+      for (const yc of yChunks) {
+        for (const xc of xChunks) {
+          const coords = new Array(a.shape.length).fill(0);
+          coords[axes.t] = Math.floor(rt / a.chunks[axes.t]);
+          if (axes.l >= 0) coords[axes.l] = lc;
+          coords[axes.y] = yc;
+          coords[axes.x] = xc;
+          jobs.push(
+            this.store.chunk(a, coords).then((values) => {
+              const base = (rt - coords[axes.t] * a.chunks[axes.t]) * strides[axes.t];
+              const y0 = yc * a.chunks[axes.y], x0 = xc * a.chunks[axes.x];
+              const sy = strides[axes.y], sx = strides[axes.x];
+              // Selected columns of this chunk: [output column, offset in chunk].
+              const cs: number[] = [];
+              this.cols.forEach((c, j) => {
+                if (c >= x0 && c < x0 + a.chunks[axes.x]) cs.push(j, (c - x0) * sx);
+              });
+              levels.forEach((l, li) => {
+                let lbase = base;
+                if (axes.l >= 0) {
+                  if (Math.floor(l / a.chunks[axes.l]) !== lc) return;
+                  lbase += (l - lc * a.chunks[axes.l]) * strides[axes.l];
+                }
+                const plane = planes[li];
+                this.rows.forEach((r, i) => {
+                  if (r < y0 || r >= y0 + a.chunks[axes.y]) return;
+                  const rowBase = lbase + (r - y0) * sy, outRow = i * nx;
+                  for (let k = 0; k < cs.length; k += 2) {
+                    const raw = Number(values[rowBase + cs[k + 1]]);
+                    plane[outRow + cs[k]] = plain
+                      ? raw
+                      : packing.fills.includes(raw)
+                      ? NaN
+                      : raw * packing.scale + packing.offset;
+                  }
+                });
+              });
+            }),
+          );
+        }
+      }
+    }
+    const results = await Promise.allSettled(jobs);
+    const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
+    if (failed) throw failed.reason;
+    for (let li = 0; li < nl; li++) {
+      const path = this.planePath(scratch, f.short, axes.l >= 0 ? li : -1, t);
+      if (exists(path)) continue; // another worker wrote it meanwhile
+      await Deno.mkdir(join(path, ".."), { recursive: true });
+      const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+      await Deno.writeFile(tmp, new Uint8Array(planes[li].buffer));
+      await Deno.rename(tmp, path);
+    }
+  }
+
+  /** Scratch directory of the planes, set by the first prefetch of this thread. */
+  scratch: string | undefined;
+
+  read(name: string, start: number[], count: number[]): NumericArray {
+    const n = count.reduce((a, b) => a * b, 1);
+    const out = new Float32Array(n);
+    this.readDecoded(name, start, count, undefined, out);
+    return out;
+  }
+
+  readDecoded(name: string, start: number[], count: number[], _packing: unknown, out: Float32Array): boolean {
+    const v = this.variables.get(name);
+    const f = this.fields.get(name);
+    if (!v || !f || !this.scratch) throw new Error(`${name}: planes of ${this.selection.location} were not prefetched`);
+    const hasLevel = v.dims.length === 4;
+    const plane = this.rows.length * this.cols.length;
+    const k = v.dims.length;
+    if (start[k - 2] !== 0 || start[k - 1] !== 0 || count[k - 2] * count[k - 1] !== plane) {
+      throw new Error(`${name}: reads of ${this.selection.location} take whole planes`);
+    }
+    const levels = hasLevel ? Array.from({ length: count[1] }, (_, i) => start[1] + i) : [-1];
+    let at = 0;
+    for (let t = start[0]; t < start[0] + count[0]; t++) {
+      for (const l of levels) {
+        const path = this.planePath(this.scratch, name, l, t);
+        let bytes: Uint8Array;
+        try {
+          bytes = Deno.readFileSync(path);
+        } catch {
+          throw new Error(`${name} at ${t}: plane ${path} was not prefetched`);
+        }
+        out.set(new Float32Array(bytes.buffer, bytes.byteOffset, plane), at);
+        at += plane;
+        Deno.removeSync(path); // read once: by the one task that owns this field level and time
+      }
+    }
+    return true;
+  }
+
+  close(): void {}
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
