@@ -131,7 +131,8 @@ export class HttpStore implements ObjectStore {
         if (Number.isFinite(after) && after > 0) wait = Math.min(after * 1000, 60_000);
       } catch (e) {
         if (e instanceof InputError) throw e;
-        last = (e as Error).message;
+        const cause = (e as Error).cause as Error | undefined;
+        last = (e as Error).message + (cause ? ` (${cause.message ?? cause})` : "");
       }
       if (attempt < tries) {
         this.counters.retries++;

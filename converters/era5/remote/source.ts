@@ -32,6 +32,9 @@ const LON_NAMES = ["longitude", "lon"];
 /** Level coordinates, named as the ERA5 scan knows them. */
 const LEVEL_NAMES = ["level", "pressure_level", "isobaricInhPa", "plev", "hybrid", "model_level"];
 
+/** A plane lock older than this (ms) belongs to a run that died: it is taken over. */
+const STALE_LOCK_MS = 120_000;
+
 /** Requests in flight per thread (each worker has its own pool). */
 export const DEFAULT_CONNECTIONS = 8;
 
@@ -311,7 +314,7 @@ export class StoreSource implements SourceDataset {
       const key = `${scratch}\0${field}\0${t}`;
       let job = this.pending.get(key);
       if (!job) {
-        job = this.fetchTime(f, t, scratch).finally(() => this.pending.delete(key));
+        job = this.fetchTimeOnce(f, t, level, scratch).finally(() => this.pending.delete(key));
         this.pending.set(key, job);
       }
       jobs.push(job);
@@ -322,6 +325,41 @@ export class StoreSource implements SourceDataset {
     if (failed) throw failed.reason;
     const now = this.store.objects.counters;
     return { bytes: now.bytes - before.bytes, chunks: now.objects - before.objects };
+  }
+
+  /**
+   * Fetch time `t` of field `f` unless another thread or process is fetching
+   * it: a lock file per (field, time) in the scratch directory says who is;
+   * the others wait for its planes (a lock left by a crashed run goes stale
+   * after {@link STALE_LOCK_MS} without progress and is taken over).
+   */
+  private async fetchTimeOnce(f: FieldInfo, t: number, level: number, scratch: string): Promise<void> {
+    const plane = this.planePath(scratch, f.short, f.axes.l >= 0 ? level : -1, t);
+    const lock = join(scratch, f.short, "locks", String(t));
+    await Deno.mkdir(join(lock, ".."), { recursive: true });
+    for (;;) {
+      if (exists(plane)) return;
+      let file: Deno.FsFile | undefined;
+      try {
+        file = await Deno.open(lock, { createNew: true, write: true });
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      }
+      if (file) {
+        file.close();
+        try {
+          return await this.fetchTime(f, t, scratch);
+        } finally {
+          await Deno.remove(lock).catch(() => {});
+        }
+      }
+      // Someone else fetches it: wait for the plane, or for the lock to go (done, failed or stale).
+      await new Promise((r) => setTimeout(r, 20));
+      try {
+        const age = Date.now() - (Deno.statSync(lock).mtime?.getTime() ?? Date.now());
+        if (age > STALE_LOCK_MS) await Deno.remove(lock).catch(() => {});
+      } catch { /* gone: try again */ }
+    }
   }
 
   /** Fetch the chunks holding selected time `t` of field `f` and write its planes. */
