@@ -47,7 +47,7 @@ const requests: Record<string, number> = {};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A body sent in 64 KiB pieces at `mbps` (MB/s), optionally cut after `cut` bytes with an error. */
-function paced(bytes: Uint8Array, cut?: number): ReadableStream<Uint8Array> {
+function paced(bytes: Uint8Array<ArrayBuffer>, cut?: number): ReadableStream<Uint8Array> {
   const piece = 65536;
   let at = 0;
   return new ReadableStream({
@@ -88,7 +88,7 @@ const server = Deno.serve({
   }
   const file = normalize(join(root, path));
   if (!file.startsWith(normalize(root))) return new Response("forbidden", { status: 403 });
-  let bytes: Uint8Array;
+  let bytes: Uint8Array<ArrayBuffer>;
   try {
     if (!(await Deno.stat(file)).isFile) throw new Deno.errors.NotFound();
     bytes = await Deno.readFile(file);
