@@ -20,8 +20,9 @@ export { TileBlender } from "./forecast/blend.ts";
 export type { BlendGrid, BlendOptions, TilePlace } from "./forecast/blend.ts";
 export { MeshRollout, MeshTimeAxis } from "./forecast/mesh.ts";
 export type { MeshPlane, MeshWindow } from "./forecast/mesh.ts";
-export { engineFields, EngineStepper, loadFrozenBase } from "./forecast/engine.ts";
-export type { EngineStepperOptions, ForecastHeader, FrozenBase } from "./forecast/engine.ts";
+export { engineFields, EngineStepper, loadFrozenBase } from "./forecast/stepper.ts";
+export type { EngineStepperOptions, FrozenBase } from "./forecast/stepper.ts";
+export type { ForecastHeader } from "./models/checkpoint.ts";
 
 // The forecast store.
 export { ForecastStoreWriter } from "./forecast/store.ts";

@@ -34,17 +34,14 @@ export * as backend from "./ops/backend.ts";
 // Training: the loop and its config, the engine's rollout training, checkpoints.
 export { checkTrainConfig, readTrainConfig } from "./training/config.ts";
 export type { CheckpointConfig, ScheduleConfig, TrainConfig, ValidationConfig } from "./training/config.ts";
-export { train } from "./training/loop.ts";
-export type { MetricsLine, TrainOptions, TrainSummary } from "./training/loop.ts";
-export { checkForecastTrainConfig, readForecastTrainConfig, trainForecastEngine } from "./forecast/train.ts";
-export type {
-  ForecastPhase,
-  ForecastTrainConfig,
-  ForecastTrainOptions,
-  ForecastTrainSummary,
-} from "./forecast/train.ts";
-export { latestCheckpoint, readCheckpoint, writeCheckpoint } from "./training/checkpoint.ts";
-export type { Checkpoint, CheckpointHeader } from "./training/checkpoint.ts";
+export { train } from "./training/tasks/masked_token.ts";
+export type { MetricsLine, TrainOptions, TrainSummary } from "./training/tasks/masked_token.ts";
+export { checkForecastTrainConfig, readForecastTrainConfig } from "./training/config.ts";
+export type { ForecastPhase, ForecastTrainConfig } from "./training/config.ts";
+export { trainForecastEngine } from "./training/tasks/engine_rollout.ts";
+export type { ForecastTrainOptions, ForecastTrainSummary } from "./training/tasks/engine_rollout.ts";
+export { latestCheckpoint, readCheckpoint, writeCheckpoint } from "./models/checkpoint.ts";
+export type { Checkpoint, CheckpointHeader } from "./models/checkpoint.ts";
 export { lossCurvePng } from "./training/plot.ts";
 
 // Training pieces for a loop of one's own: losses, optimizer, one step.

@@ -18,16 +18,10 @@
  */
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { ConfigError, StoreError } from "../errors.ts";
-import {
-  type ArraySpec,
-  ArrayWriter,
-  finalizeStore,
-  pathExists,
-  publishStore,
-  readRootAttributes,
-  removeStore,
-  type ZarrFormat,
-} from "../zarr/store.ts";
+import type { ArraySpec, ZarrFormat } from "../zarr/metadata.ts";
+import { ArrayWriter } from "../zarr/writer.ts";
+import { readRootAttributes } from "../zarr/reader.ts";
+import { finalizeStore, pathExists, publishStore, removeStore } from "../zarr/publish.ts";
 import { defaultNormPath } from "../normalization/sets.ts";
 import { VERSION } from "../version.ts";
 import { acquireLock, type OutputLock } from "./lock.ts";

@@ -5,7 +5,9 @@
  *
  * @module
  */
-import { ArrayReader, type ChunkData, gridIndices } from "../zarr/store.ts";
+import type { ChunkData } from "../zarr/metadata.ts";
+import { gridIndices } from "../zarr/chunk_grid.ts";
+import { ArrayReader } from "../zarr/reader.ts";
 import { noStats, type ReadStats } from "./counters.ts";
 
 /** LRU cache of decoded chunks. */

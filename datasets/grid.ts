@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { ArrayReader, assertComplete, readRootAttributes } from "../zarr/store.ts";
+import { ArrayReader, readRootAttributes } from "../zarr/reader.ts";
+import { assertComplete } from "../zarr/publish.ts";
 import { StoreError } from "../errors.ts";
 import { CachedArray, type ChunkCache } from "./cache.ts";
 import type { RandomSource, SampleDataset } from "./dataset.ts";

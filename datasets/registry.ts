@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { readRootAttributes } from "../zarr/store.ts";
+import { readRootAttributes } from "../zarr/reader.ts";
 import { StoreError } from "../errors.ts";
 import type { ChunkCache } from "./cache.ts";
 import type { SampleDataset } from "./dataset.ts";

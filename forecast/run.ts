@@ -12,14 +12,21 @@
 import { join } from "node:path";
 import { Random } from "../ops/mod.ts";
 import { ForecastEngine } from "../models/forecast_engine.ts";
-import { readCheckpoint } from "../training/checkpoint.ts";
-import { assertSameCoefficientSet } from "../normalization/identity.ts";
-import { toSeconds } from "../datasets/window.ts";
-import { readRootAttributes } from "../zarr/store.ts";
-import { CheckpointError, isPipelineError } from "../errors.ts";
+import {
+  assertSameCoefficientSets,
+  type ForecastHeader,
+  isEngineCheckpoint,
+  loadParameters,
+  readCheckpoint,
+} from "../models/checkpoint.ts";
+import type { CoefficientSetIdentity } from "../normalization/identity.ts";
+import type { MultifieldSampler } from "../samplers/sampler.ts";
+import { toSeconds, type Window } from "../datasets/window.ts";
+import { readRootAttributes } from "../zarr/reader.ts";
+import { CheckpointError } from "../errors.ts";
 import { GlobalRollout, type RolloutState } from "./rollout.ts";
-import { engineFields, EngineStepper, type ForecastHeader, loadFrozenBase } from "./engine.ts";
-import { baseSampler } from "./train.ts";
+import type { MeshPlane } from "./mesh.ts";
+import { baseSampler, engineFields, EngineStepper, type FrozenBase, loadFrozenBase } from "./stepper.ts";
 import { ForecastStoreWriter } from "./store.ts";
 import { latitudeWeights, type PlaneScores, ScoreBoard } from "./scores.ts";
 import { forecastMapPng, scorePlotPng } from "./maps.ts";
@@ -86,258 +93,440 @@ export interface ForecastRunSummary {
 }
 
 /** Run a forecast. */
-export async function runForecast(o: ForecastRunOptions): Promise<ForecastRunSummary> {
-  const ck = await readCheckpoint(o.checkpoint);
-  const fh = (ck.header as unknown as { forecast?: ForecastHeader }).forecast;
-  if (!fh) throw new CheckpointError(o.checkpoint, "is not a forecast engine checkpoint (train --stage forecast)");
-  const base = await loadFrozenBase(fh.base.path);
-  if (base.sha256 !== fh.base.sha256) {
-    throw new CheckpointError(fh.base.path, `is not the base checkpoint the engine was trained on (SHA-256 differs)`);
+export async function runForecast(options: ForecastRunOptions): Promise<ForecastRunSummary> {
+  const trained = await loadTrainedEngine(options.checkpoint, options.norm);
+  const ensemble = ensembleMembers(trained, options);
+  const truth = options.truth ? truthRollout(trained, options.truth, options.norm) : undefined;
+  const contents = storeContents(trained, options);
+  const writer = openForecastStore(trained, ensemble, contents, options);
+  const evaluation = new Evaluation(trained.rollout, contents, options);
+  const run = new Rollout(trained.rollout, ensemble.steppers, truth, writer, evaluation, contents, options);
+  try {
+    for (const [index, init] of contents.inits.entries()) await run.from(index, init);
+    run.collectTimings();
+    writer.finish();
+  } catch (e) {
+    writer.abort();
+    throw e;
   }
-  const sampler = baseSampler(base.checkpoint.header.config, o.norm);
-  const sets = await Promise.all(sampler.coefficients.map((c) => c.identity()));
-  for (const [i, s] of sets.entries()) {
-    try {
-      assertSameCoefficientSet(ck.header.coefficientSets[i], s);
-    } catch (e) {
-      if (!isPipelineError(e, "normalization")) throw e;
-      throw new CheckpointError(o.checkpoint, `was trained on another coefficient set: ${e.message}`, { cause: e });
-    }
+  const summary: ForecastRunSummary = { out: options.out, plots: [], maps: evaluation.maps, seconds: run.seconds };
+  if (!truth) return summary;
+  return { ...summary, ...await evaluation.writeScores(ensemble.members > 1, options) };
+}
+
+/** A trained forecast engine ready to step: its checkpoint, frozen base, the data it reads, the network. */
+interface TrainedEngine {
+  /** The engine part of the checkpoint's header. */
+  header: ForecastHeader;
+  /** The frozen Multiformer it was trained on. */
+  base: FrozenBase;
+  /** The base run's sampler (with the coefficient set asked for). */
+  sampler: MultifieldSampler;
+  /** Identities of its coefficient sets. */
+  coefficientSets: CoefficientSetIdentity[];
+  /** The global rollout on the input store. */
+  rollout: GlobalRollout;
+  /** The engine network with the checkpoint's weights. */
+  engine: ForecastEngine;
+}
+
+/**
+ * Load the engine of checkpoint `path` and its base; refuse another base
+ * than the one trained on, another coefficient set, or a store of another
+ * step length.
+ */
+async function loadTrainedEngine(path: string, norm?: string): Promise<TrainedEngine> {
+  const ck = await readCheckpoint(path);
+  if (!isEngineCheckpoint(ck)) {
+    throw new CheckpointError(path, "is not a forecast engine checkpoint (train --stage forecast)");
   }
-  const rollout = new GlobalRollout(sampler, fh.overlap);
-  if (rollout.stepHours !== fh.stepHours) {
+  const header = ck.header.forecast;
+  const base = await loadFrozenBase(header.base.path);
+  if (base.sha256 !== header.base.sha256) {
     throw new CheckpointError(
-      o.checkpoint,
-      `was trained on ${fh.stepHours} h steps; the store gives ${rollout.stepHours} h steps`,
+      header.base.path,
+      `is not the base checkpoint the engine was trained on (SHA-256 differs)`,
     );
   }
-  const engine = new ForecastEngine(engineFields(base.model, rollout.tokens), fh.engine, 1);
-  for (const [name, t] of engine.params.map) {
-    const v = ck.tensors.get(`param:${name}`);
-    if (!v || v.length !== t.size) {
-      throw new CheckpointError(o.checkpoint, `parameter ${name} missing or of another shape`);
-    }
-    t.data.set(v);
+  const sampler = baseSampler(base.checkpoint.header.config, norm);
+  const coefficientSets = await Promise.all(sampler.coefficients.map((c) => c.identity()));
+  assertSameCoefficientSets(ck, coefficientSets, () => "was trained on another coefficient set");
+  const rollout = new GlobalRollout(sampler, header.overlap);
+  if (rollout.stepHours !== header.stepHours) {
+    throw new CheckpointError(
+      path,
+      `was trained on ${header.stepHours} h steps; the store gives ${rollout.stepHours} h steps`,
+    );
   }
-  const M = o.members ?? 1, tailScale = M > 1 ? o.tailScale ?? 1 : 0, memberNoise = o.memberNoise ?? fh.memberNoise;
-  const steppers = Array.from({ length: M }, (_, m) =>
-    new EngineStepper(base.model, engine, rollout, {
-      noise: m > 0 && memberNoise > 0 ? { std: memberNoise, rng: new Random(1000 + m) } : undefined,
-      tail: tailScale > 0 ? { member: m, members: M, scale: tailScale } : undefined,
-    }));
-  const truthRollout = o.truth
-    ? new GlobalRollout(
-      baseSampler(
-        { sampler: { ...sampler.config, datasets: [{ ...sampler.config.datasets[0], store: o.truth }] } },
-        o.norm,
-      ),
-      fh.overlap,
-    )
-    : undefined;
-  if (truthRollout && truthRollout.grid.rows * truthRollout.grid.cols !== rollout.grid.rows * rollout.grid.cols) {
-    throw new CheckpointError(o.truth!, "the truth store has another grid than the forecast");
+  const engine = new ForecastEngine(engineFields(base.model, rollout.tokens), header.engine, 1);
+  loadParameters(ck, engine.params.map);
+  return { header, base, sampler, coefficientSets, rollout, engine };
+}
+
+/** The ensemble: one stepper per member, with its latent noise and tail-ensemble perturbation. */
+interface Ensemble {
+  /** Members. */
+  members: number;
+  /** Scale of the tail-ensemble perturbation (0: none). */
+  tailScale: number;
+  /** Latent noise of members > 0. */
+  memberNoise: number;
+  /** A stepper per member. */
+  steppers: EngineStepper[];
+}
+
+/** The members' steppers as the options ask (member 0 without latent noise). */
+function ensembleMembers(trained: TrainedEngine, o: ForecastRunOptions): Ensemble {
+  const members = o.members ?? 1;
+  const tailScale = members > 1 ? o.tailScale ?? 1 : 0, memberNoise = o.memberNoise ?? trained.header.memberNoise;
+  const steppers = Array.from(
+    { length: members },
+    (_, m) =>
+      new EngineStepper(trained.base.model, trained.engine, trained.rollout, {
+        noise: m > 0 && memberNoise > 0 ? { std: memberNoise, rng: new Random(1000 + m) } : undefined,
+        tail: tailScale > 0 ? { member: m, members, scale: tailScale } : undefined,
+      }),
+  );
+  return { members, tailScale, memberNoise, steppers };
+}
+
+/** The rollout of the truth store (the input's sampler on another store); refused on another grid. */
+function truthRollout(trained: TrainedEngine, store: string, norm?: string): GlobalRollout {
+  const config = trained.sampler.config;
+  const truth = new GlobalRollout(
+    baseSampler({ sampler: { ...config, datasets: [{ ...config.datasets[0], store }] } }, norm),
+    trained.header.overlap,
+  );
+  const { grid } = trained.rollout;
+  if (truth.grid.rows * truth.grid.cols !== grid.rows * grid.cols) {
+    throw new CheckpointError(store, "the truth store has another grid than the forecast");
   }
+  return truth;
+}
+
+/** What the forecast store holds: dates, fields and levels, coordinates and units of grid and mesh fields. */
+interface StoreContents {
+  /** Initial times (seconds). */
+  inits: number[];
+  /** Lead times (hours). */
+  leads: number[];
+  /** Grid fields and the union of their levels. */
+  fields: string[];
+  levels: number[];
+  /** Latitudes (rows, degrees) and longitudes (columns). */
+  lat: Float64Array;
+  lon: Float64Array;
+  /** Units and names per grid field (the data store's field_metadata). */
+  fieldMetadata: Record<string, { units?: string }>;
+  /** Units per grid field. */
+  units: Record<string, string>;
+  /** Mesh planes, fields and their metadata. */
+  meshPlanes: MeshPlane[];
+  meshFields: string[];
+  meshMetadata: Record<string, { units?: string }>;
+}
+
+/** The store's contents for this run. */
+function storeContents(trained: TrainedEngine, o: ForecastRunOptions): StoreContents {
+  const { rollout, sampler } = trained;
   const d = rollout.dataset;
-  const lat = Float64Array.from(d.colat, (c) => 90 - c);
-  const levels = [...new Set(rollout.planes.map((p) => p.level))].sort((a, b) => a - b);
+  const stored = (readRootAttributes(d.root).field_metadata ?? {}) as Record<string, { units?: string }>;
   const fields = [...new Set(rollout.planes.map((p) => p.field))];
-  const fieldMetadata = (readRootAttributes(d.root).field_metadata ?? {}) as Record<string, { units?: string }>;
-  const meta = Object.fromEntries(
-    rollout.planes.map((p) => [p.field, fieldMetadata[p.source] ?? fieldMetadata[p.field] ?? {}]),
+  const fieldMetadata = Object.fromEntries(
+    rollout.planes.map((p) => [p.field, stored[p.source] ?? stored[p.field] ?? {}]),
   );
   const meshPlanes = rollout.meshPlanes;
-  const meshFields = [...new Set(meshPlanes.map((p) => p.field))];
-  const meshMeta = Object.fromEntries(meshPlanes.map((p) => {
-    const attrs = readRootAttributes(sampler.datasets[p.dataset].root).field_metadata ?? {};
-    return [p.field, (attrs as Record<string, { units?: string }>)[p.source.name] ?? {}];
-  }));
-  const inits = o.inits.map(toSeconds);
-  const leads = Array.from({ length: o.steps }, (_, k) => (k + 1) * rollout.stepHours);
-  const writer = new ForecastStoreWriter({
+  return {
+    inits: o.inits.map(toSeconds),
+    leads: Array.from({ length: o.steps }, (_, k) => (k + 1) * rollout.stepHours),
+    fields,
+    levels: [...new Set(rollout.planes.map((p) => p.level))].sort((a, b) => a - b),
+    lat: Float64Array.from(d.colat, (c) => 90 - c),
+    lon: d.lons,
+    fieldMetadata,
+    units: Object.fromEntries(fields.map((f) => [f, fieldMetadata[f]?.units ?? ""])),
+    meshPlanes,
+    meshFields: [...new Set(meshPlanes.map((p) => p.field))],
+    meshMetadata: Object.fromEntries(meshPlanes.map((p) => {
+      const attrs = readRootAttributes(sampler.datasets[p.dataset].root).field_metadata ?? {};
+      return [p.field, (attrs as Record<string, { units?: string }>)[p.source.name] ?? {}];
+    })),
+  };
+}
+
+/** Open the forecast store (staged until {@link ForecastStoreWriter.finish}) with its provenance. */
+function openForecastStore(
+  trained: TrainedEngine,
+  ensemble: Ensemble,
+  c: StoreContents,
+  o: ForecastRunOptions,
+): ForecastStoreWriter {
+  const { rollout, sampler, header } = trained;
+  return new ForecastStoreWriter({
     out: o.out,
     overwrite: o.overwrite,
-    inits,
-    leads,
-    fields,
-    levels,
-    lat,
-    lon: d.lons,
-    fieldMetadata: meta,
-    members: o.keepMembers ? M : 0,
-    mesh: meshPlanes.length
+    inits: c.inits,
+    leads: c.leads,
+    fields: c.fields,
+    levels: c.levels,
+    lat: c.lat,
+    lon: c.lon,
+    fieldMetadata: c.fieldMetadata,
+    members: o.keepMembers ? ensemble.members : 0,
+    mesh: c.meshPlanes.length
       ? {
-        fields: meshFields,
-        levels: [...new Set(meshPlanes.map((p) => p.level))].sort((a, b) => a - b),
-        ...rollout.mesh!.coordinates(meshPlanes[0]),
-        fieldMetadata: meshMeta,
+        fields: c.meshFields,
+        levels: [...new Set(c.meshPlanes.map((p) => p.level))].sort((a, b) => a - b),
+        ...rollout.mesh!.coordinates(c.meshPlanes[0]),
+        fieldMetadata: c.meshMetadata,
       }
       : undefined,
     attributes: {
       provenance: {
         checkpoint: o.checkpoint,
-        base_checkpoint: fh.base,
-        coefficient_sets: sets,
+        base_checkpoint: header.base,
+        coefficient_sets: trained.coefficientSets,
         stores: sampler.config.datasets.map((x) => x.store),
         truth: o.truth ?? null,
-        members: M,
-        member_noise: memberNoise,
-        member_tail_scale: tailScale,
-        members_from: tailScale > 0
+        members: ensemble.members,
+        member_noise: ensemble.memberNoise,
+        member_tail_scale: ensemble.tailScale,
+        members_from: ensemble.tailScale > 0
           ? "tail ensemble of the base Multiformer (member m: tail member m mod its size), plus latent noise for m > 0"
           : "latent noise for m > 0",
         step_hours: rollout.stepHours,
-        tile_overlap_tokens: fh.overlap,
+        tile_overlap_tokens: header.overlap,
         shifted_tiling: o.shiftedTiling ?? false,
         command: o.command ?? "",
       },
       lead_time_meaning: "hours after init_time of the valid time",
     },
   });
-  const units = Object.fromEntries(fields.map((f) => [f, meta[f]?.units ?? ""]));
-  const board = new ScoreBoard(latitudeWeights(lat), units);
-  // Mesh fields: scored at their points (cos φ weights) against the mesh store's own steps.
-  const meshBoard = meshPlanes.length
-    ? new ScoreBoard(
-      Float64Array.from(rollout.mesh!.coordinates(meshPlanes[0]).lat, (v) => Math.max(0, Math.cos(v * Math.PI / 180))),
-      Object.fromEntries(meshFields.map((f) => [f, meshMeta[f]?.units ?? ""])),
-    )
-    : undefined;
-  const evalDir = o.evalDir ?? o.out.replace(/\/+$/, "").replace(/\.zarr$/, "") + ".eval";
-  const maps: string[] = [], plots: string[] = [];
-  const plane = rollout.grid.rows * rollout.grid.cols, tt = rollout.stepSteps;
-  const secs = { encode: 0, engine: 0, readout: 0, blend: 0, write: 0, steps: 0 };
-  const mapSteps = o.mapSteps ?? [o.steps];
-  try {
-    let done = 0;
-    for (const [ii, init] of inits.entries()) {
-      const tiles = rollout.tiles(init);
-      const shifted = o.shiftedTiling ? rollout.shiftedTiles(tiles) : undefined;
-      const start = rollout.stateAt(init);
-      // Persistence is the truth at initial time (the same as the input when the truth is the input store).
-      const truthStart = truthRollout?.stateAt(init);
-      let states: RolloutState[] = steppers.map(() => start);
-      for (let n = 0; n < o.steps; n++) {
-        const slabs: Float32Array[][] = [];
-        for (const [m, st] of steppers.entries()) {
-          const fieldBatches = rollout.fieldBatches(states[m], tiles);
-          const next = st.stepper(fieldBatches, { step: n, tiles, times: states[m].times });
-          const more = shifted
-            ? [{
-              next: st.stepper(rollout.fieldBatches(states[m], shifted), {
-                step: n,
-                tiles: shifted,
-                times: states[m].times,
-              }),
-              tiles: shifted,
-            }]
-            : [];
-          const t0 = performance.now();
-          const { slab, times } = rollout.physicalSlab(states[m], next, tiles, more);
-          states[m] = rollout.advance(states[m], slab, times, { next, fields: fieldBatches, tiles });
-          secs.blend += (performance.now() - t0) / 1000;
-          slabs.push(slab);
-        }
-        const valid = states[0].times[states[0].times.length - 1];
-        const t1 = performance.now();
-        for (const [pi, p] of rollout.planes.entries()) {
-          const members = slabs.map((s) => s[pi].subarray((tt - 1) * plane, tt * plane));
-          writer.write(ii, n, p.field, p.level, members);
-        }
-        // Mesh fields: their window's last step (the mesh's step at or before the valid time).
-        for (const [mi, p] of meshPlanes.entries()) {
-          const members = states.map((st) => {
-            const w = st.mesh![mi], T = w.times.length;
-            return w.values.subarray((T - 1) * p.points, T * p.points);
-          });
-          writer.writeMesh(ii, n, p.field, p.level, members);
-          if (truthRollout && meshBoard) {
-            // The mesh store's step at or before the valid time (none past its end: not scored there).
-            const axis = rollout.mesh!.axis(p.dataset), k = axis.lastAtOrBefore(valid);
-            if (k < axis.times.length) {
-              const truth = rollout.mesh!.stateAt(valid)[mi], start = rollout.mesh!.stateAt(init)[mi];
-              const T = truth.times.length, last = (w: typeof truth) => w.values.subarray((T - 1) * p.points);
-              meshBoard.add(p.field, p.level, leads[n], {
-                members,
-                truth: last(truth),
-                persistence: last(start),
-                climatology: rollout.mesh!.climatology(p, truth.times[T - 1]),
-              });
-            }
-          }
-        }
-        secs.write += (performance.now() - t1) / 1000;
-        if (truthRollout) {
-          const truth = truthRollout.stateAt(valid);
-          const T = truth.times.length;
-          for (const [pi, p] of rollout.planes.entries()) {
-            const members = slabs.map((s) => s[pi].subarray((tt - 1) * plane, tt * plane));
-            const truthNow = truth.values[pi].subarray((T - 1) * plane, T * plane);
-            board.add(p.field, p.level, leads[n], {
-              members,
-              truth: truthNow,
-              persistence: truthStart!.values[pi].subarray((T - 1) * plane, T * plane),
-              climatology: rollout.climatology(p, valid),
-            });
-            if (ii === 0 && mapSteps.includes(n + 1)) {
-              await Deno.mkdir(evalDir, { recursive: true });
-              const mean = members.length === 1
-                ? members[0]
-                : members[0].map((_, g) => members.reduce((a, x) => a + x[g], 0) / members.length);
-              const path = join(
-                evalDir,
-                `map_${p.field}${p.level ? p.level : ""}_${o.inits[0].replace(/[:]/g, "")}_+${leads[n]}h.png`,
-              );
-              await Deno.writeFile(
-                path,
-                await forecastMapPng({ values: mean, lat, lon: d.lons }, {
-                  title: `${p.field}${p.level ? ` ${p.level}` : ""} +${leads[n]} h from ${
-                    new Date(init * 1000).toISOString().slice(0, 13)
-                  }Z`,
-                  units: units[p.field],
-                  truth: { values: truthNow, lat, lon: d.lons },
-                }),
-              );
-              maps.push(path);
-            }
-          }
-        }
-        secs.steps++;
-        o.onStep?.(++done, inits.length * o.steps);
-      }
-      states = [];
-    }
-    secs.encode = steppers.reduce((a, s) => a + s.timings.encode, 0) / 1000;
-    secs.engine = steppers.reduce((a, s) => a + s.timings.engine, 0) / 1000;
-    secs.readout = steppers.reduce((a, s) => a + s.timings.readout, 0) / 1000;
-    writer.finish();
-  } catch (e) {
-    writer.abort();
-    throw e;
+}
+
+/** Scores against the truth (grid planes, and mesh fields at their points) and maps; written at the end. */
+class Evaluation {
+  /** Grid scores (cos φ of the rows). */
+  readonly board: ScoreBoard;
+  /** Mesh scores at the points (cos φ weights), against the mesh store's own steps. */
+  readonly meshBoard?: ScoreBoard;
+  /** Where scores and maps go. */
+  readonly dir: string;
+  /** Maps drawn. */
+  readonly maps: string[] = [];
+  /** Steps to map (1-based). */
+  readonly mapSteps: number[];
+
+  constructor(rollout: GlobalRollout, readonly contents: StoreContents, o: ForecastRunOptions) {
+    const c = contents;
+    this.board = new ScoreBoard(latitudeWeights(c.lat), c.units);
+    this.meshBoard = c.meshPlanes.length
+      ? new ScoreBoard(
+        Float64Array.from(
+          rollout.mesh!.coordinates(c.meshPlanes[0]).lat,
+          (v) => Math.max(0, Math.cos(v * Math.PI / 180)),
+        ),
+        Object.fromEntries(c.meshFields.map((f) => [f, c.meshMetadata[f]?.units ?? ""])),
+      )
+      : undefined;
+    this.dir = o.evalDir ?? o.out.replace(/\/+$/, "").replace(/\.zarr$/, "") + ".eval";
+    this.mapSteps = o.mapSteps ?? [o.steps];
   }
-  if (!truthRollout) return { out: o.out, plots, maps, seconds: secs };
-  const scores = board.result(M > 1);
-  const meshScores = meshBoard?.result(M > 1).map((x) => ({ ...x, mesh: true }));
-  await Deno.mkdir(evalDir, { recursive: true });
-  const scoresPath = join(evalDir, "scores.json");
-  await Deno.writeTextFile(
-    scoresPath,
-    JSON.stringify(
-      { checkpoint: o.checkpoint, truth: o.truth, inits: o.inits, members: M, scores, mesh_scores: meshScores ?? [] },
-      null,
-      1,
-    ),
-  );
-  for (const s of scores) {
-    const path = join(evalDir, `rmse_${s.field}${s.level ? s.level : ""}.png`);
+
+  /** Draw the map of the members' mean against the truth of one grid plane at lead `lead` (hours). */
+  async drawMap(
+    plane: { field: string; level: number },
+    members: Float32Array[],
+    truth: Float32Array,
+    init: number,
+    lead: number,
+    o: ForecastRunOptions,
+  ): Promise<void> {
+    const { field, level } = plane, c = this.contents;
+    await Deno.mkdir(this.dir, { recursive: true });
+    const mean = members.length === 1
+      ? members[0]
+      : members[0].map((_, g) => members.reduce((a, x) => a + x[g], 0) / members.length);
+    const path = join(this.dir, `map_${field}${level ? level : ""}_${o.inits[0].replace(/[:]/g, "")}_+${lead}h.png`);
     await Deno.writeFile(
       path,
-      await scorePlotPng(`RMSE ${s.field}${s.level ? ` ${s.level}` : ""} (${s.inits} init)`, s.leads, [
-        { name: "forecast", values: s.rmse.forecast, colour: "#d62728" },
-        { name: "persistence", values: s.rmse.persistence, colour: "#1f77b4" },
-        { name: "climatology", values: s.rmse.climatology, colour: "#7f7f7f" },
-      ], s.units),
+      await forecastMapPng({ values: mean, lat: c.lat, lon: c.lon }, {
+        title: `${field}${level ? ` ${level}` : ""} +${lead} h from ${
+          new Date(init * 1000).toISOString().slice(0, 13)
+        }Z`,
+        units: c.units[field],
+        truth: { values: truth, lat: c.lat, lon: c.lon },
+      }),
     );
-    plots.push(path);
+    this.maps.push(path);
   }
-  return { out: o.out, scores, meshScores, scoresPath, plots, maps, seconds: secs };
+
+  /** Write scores.json and an RMSE plot per grid plane. */
+  async writeScores(
+    ensemble: boolean,
+    o: ForecastRunOptions,
+  ): Promise<{ scores: PlaneScores[]; meshScores?: PlaneScores[]; scoresPath: string; plots: string[] }> {
+    const scores = this.board.result(ensemble);
+    const meshScores = this.meshBoard?.result(ensemble).map((x) => ({ ...x, mesh: true }));
+    await Deno.mkdir(this.dir, { recursive: true });
+    const scoresPath = join(this.dir, "scores.json");
+    const members = o.members ?? 1;
+    await Deno.writeTextFile(
+      scoresPath,
+      JSON.stringify(
+        { checkpoint: o.checkpoint, truth: o.truth, inits: o.inits, members, scores, mesh_scores: meshScores ?? [] },
+        null,
+        1,
+      ),
+    );
+    const plots: string[] = [];
+    for (const s of scores) {
+      const path = join(this.dir, `rmse_${s.field}${s.level ? s.level : ""}.png`);
+      await Deno.writeFile(
+        path,
+        await scorePlotPng(`RMSE ${s.field}${s.level ? ` ${s.level}` : ""} (${s.inits} init)`, s.leads, [
+          { name: "forecast", values: s.rmse.forecast, colour: "#d62728" },
+          { name: "persistence", values: s.rmse.persistence, colour: "#1f77b4" },
+          { name: "climatology", values: s.rmse.climatology, colour: "#7f7f7f" },
+        ], s.units),
+      );
+      plots.push(path);
+    }
+    return { scores, meshScores, scoresPath, plots };
+  }
+}
+
+/** The rollout of every member from each initial time: steps, writes each step, scores it against the truth. */
+class Rollout {
+  /** Seconds summed over the run. */
+  readonly seconds = { encode: 0, engine: 0, readout: 0, blend: 0, write: 0, steps: 0 };
+  private done = 0;
+  /** Values per grid plane of one step. */
+  private readonly plane: number;
+
+  constructor(
+    readonly rollout: GlobalRollout,
+    readonly steppers: EngineStepper[],
+    readonly truth: GlobalRollout | undefined,
+    readonly writer: ForecastStoreWriter,
+    readonly evaluation: Evaluation,
+    readonly contents: StoreContents,
+    readonly o: ForecastRunOptions,
+  ) {
+    this.plane = rollout.grid.rows * rollout.grid.cols;
+  }
+
+  /** Roll every member out `o.steps` steps from `init`, the `index`-th initial time. */
+  async from(index: number, init: number): Promise<void> {
+    const tiles = this.rollout.tiles(init);
+    const shifted = this.o.shiftedTiling ? this.rollout.shiftedTiles(tiles) : undefined;
+    const start = this.rollout.stateAt(init);
+    // Persistence is the truth at initial time (the same as the input when the truth is the input store).
+    const truthStart = this.truth?.stateAt(init);
+    const states: RolloutState[] = this.steppers.map(() => start);
+    for (let n = 0; n < this.o.steps; n++) {
+      const slabs = this.stepMembers(states, n, tiles, shifted);
+      const valid = states[0].times[states[0].times.length - 1];
+      const t1 = performance.now();
+      this.writeGridPlanes(index, n, slabs);
+      this.writeMeshPlanes(index, n, states, valid, init);
+      this.seconds.write += (performance.now() - t1) / 1000;
+      if (this.truth) await this.scoreGridPlanes(index, n, slabs, valid, init, truthStart!);
+      this.seconds.steps++;
+      this.o.onStep?.(++this.done, this.contents.inits.length * this.o.steps);
+    }
+  }
+
+  /** Step every member once (each state advanced in place); the blended physical slab per member. */
+  private stepMembers(states: RolloutState[], n: number, tiles: Window[], shifted?: Window[]): Float32Array[][] {
+    const rollout = this.rollout, slabs: Float32Array[][] = [];
+    for (const [m, member] of this.steppers.entries()) {
+      const stepper = member.stepper, times = states[m].times;
+      const fieldBatches = rollout.fieldBatches(states[m], tiles);
+      const next = stepper(fieldBatches, { step: n, tiles, times });
+      const more = shifted
+        ? [{
+          next: stepper(rollout.fieldBatches(states[m], shifted), { step: n, tiles: shifted, times }),
+          tiles: shifted,
+        }]
+        : [];
+      const t0 = performance.now();
+      const { slab, times: slabTimes } = rollout.physicalSlab(states[m], next, tiles, more);
+      states[m] = rollout.advance(states[m], slab, slabTimes, { next, fields: fieldBatches, tiles });
+      this.seconds.blend += (performance.now() - t0) / 1000;
+      slabs.push(slab);
+    }
+    return slabs;
+  }
+
+  /** The members' values of grid plane `pi` at the slab's last time step. */
+  private gridMembers(slabs: Float32Array[][], pi: number): Float32Array[] {
+    const tt = this.rollout.stepSteps, plane = this.plane;
+    return slabs.map((s) => s[pi].subarray((tt - 1) * plane, tt * plane));
+  }
+
+  /** Write step `n` of every grid plane. */
+  private writeGridPlanes(index: number, n: number, slabs: Float32Array[][]): void {
+    for (const [pi, p] of this.rollout.planes.entries()) {
+      this.writer.write(index, n, p.field, p.level, this.gridMembers(slabs, pi));
+    }
+  }
+
+  /** Write step `n` of every mesh plane (its window's last step: the mesh's step at or before `valid`), and score it. */
+  private writeMeshPlanes(index: number, n: number, states: RolloutState[], valid: number, init: number): void {
+    const mesh = this.rollout.mesh, board = this.evaluation.meshBoard;
+    for (const [mi, p] of this.contents.meshPlanes.entries()) {
+      const members = states.map((st) => {
+        const w = st.mesh![mi], T = w.times.length;
+        return w.values.subarray((T - 1) * p.points, T * p.points);
+      });
+      this.writer.writeMesh(index, n, p.field, p.level, members);
+      if (!this.truth || !board) continue;
+      // The mesh store's step at or before the valid time (none past its end: not scored there).
+      const axis = mesh!.axis(p.dataset), k = axis.lastAtOrBefore(valid);
+      if (k >= axis.times.length) continue;
+      const truth = mesh!.stateAt(valid)[mi], start = mesh!.stateAt(init)[mi];
+      const T = truth.times.length, last = (w: typeof truth) => w.values.subarray((T - 1) * p.points);
+      board.add(p.field, p.level, this.contents.leads[n], {
+        members,
+        truth: last(truth),
+        persistence: last(start),
+        climatology: mesh!.climatology(p, truth.times[T - 1]),
+      });
+    }
+  }
+
+  /** Score step `n` of every grid plane against the truth at `valid`; map the steps asked for of the first init. */
+  private async scoreGridPlanes(
+    index: number,
+    n: number,
+    slabs: Float32Array[][],
+    valid: number,
+    init: number,
+    truthStart: RolloutState,
+  ): Promise<void> {
+    const truth = this.truth!.stateAt(valid), plane = this.plane, lead = this.contents.leads[n];
+    const T = truth.times.length;
+    for (const [pi, p] of this.rollout.planes.entries()) {
+      const members = this.gridMembers(slabs, pi);
+      const truthNow = truth.values[pi].subarray((T - 1) * plane, T * plane);
+      this.evaluation.board.add(p.field, p.level, lead, {
+        members,
+        truth: truthNow,
+        persistence: truthStart.values[pi].subarray((T - 1) * plane, T * plane),
+        climatology: this.rollout.climatology(p, valid),
+      });
+      if (index === 0 && this.evaluation.mapSteps.includes(n + 1)) {
+        await this.evaluation.drawMap(p, members, truthNow, init, lead, this.o);
+      }
+    }
+  }
+
+  /** Add the steppers' encode, engine and read-out times to {@link seconds}. */
+  collectTimings(): void {
+    const sum = (k: "encode" | "engine" | "readout") => this.steppers.reduce((a, s) => a + s.timings[k], 0) / 1000;
+    this.seconds.encode = sum("encode");
+    this.seconds.engine = sum("engine");
+    this.seconds.readout = sum("readout");
+  }
 }

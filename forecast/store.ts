@@ -14,7 +14,8 @@
  * @module
  */
 import { join } from "node:path";
-import { ArrayWriter, finalizeStore, pathExists, publishStore, removeStore } from "../zarr/store.ts";
+import { ArrayWriter } from "../zarr/writer.ts";
+import { finalizeStore, pathExists, publishStore, removeStore } from "../zarr/publish.ts";
 import { StoreError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 
@@ -79,89 +80,12 @@ export class ForecastStoreWriter {
     this.staged = `${o.out.replace(/\/+$/, "")}.partial`;
     removeStore(this.staged);
     Deno.mkdirSync(this.staged, { recursive: true });
-    const [R, C] = [o.lat.length, o.lon.length];
-    const dims = ["init_time", "lead_time", "field", "level", "lat", "lon"];
-    const shape = [o.inits.length, o.leads.length, o.fields.length, o.levels.length, R, C];
-    const chunks = [1, 1, 1, 1, R, C];
     const units = Object.fromEntries(o.fields.map((f) => [f, o.fieldMetadata?.[f]?.units ?? ""]));
     const codec = "shuffle,zstd:1";
-    this.mean = new ArrayWriter(this.staged, "forecast", 2, {
-      shape,
-      chunks,
-      dtype: "float32",
-      dimensions: dims,
-      codec,
-      attributes: { long_name: "forecast (ensemble mean)", units_by_field: units, coordinates: "valid_time" },
-    });
-    this.spread = new ArrayWriter(this.staged, "spread", 2, {
-      shape,
-      chunks,
-      dtype: "float32",
-      dimensions: dims,
-      codec,
-      attributes: {
-        long_name: "ensemble spread (standard deviation of the members)",
-        units_by_field: units,
-        coordinates: "valid_time",
-      },
-    });
-    if (o.members) {
-      this.members = new ArrayWriter(this.staged, "members", 2, {
-        shape: [shape[0], shape[1], o.members, ...shape.slice(2)],
-        chunks: [1, 1, 1, 1, 1, R, C],
-        dtype: "float32",
-        dimensions: ["init_time", "lead_time", "member", ...dims.slice(2)],
-        codec,
-        attributes: { long_name: "ensemble members", units_by_field: units, coordinates: "valid_time" },
-      });
-    }
+    [this.mean, this.spread, this.members] = gridWriters(this.staged, o, units, codec);
     for (const w of [this.mean, this.spread, this.members]) w?.writeMetadata();
     if (o.mesh) this.meshArrays = meshWriters(this.staged, o, codec);
-    const coord = (
-      path: string,
-      dtype: "float64" | "int64" | "datetime64[s]",
-      data: Float64Array | BigInt64Array,
-      attributes: Record<string, unknown>,
-    ) => {
-      const w = new ArrayWriter(this.staged, path, 2, {
-        shape: [data.length],
-        chunks: [Math.max(1, data.length)],
-        dtype,
-        dimensions: [path],
-        attributes,
-      });
-      w.writeMetadata();
-      w.writeAll(data);
-    };
-    coord("init_time", "datetime64[s]", BigInt64Array.from(o.inits, (s) => BigInt(Math.round(s))), {
-      long_name: "initial time",
-    });
-    coord("lead_time", "int64", BigInt64Array.from(o.leads, (h) => BigInt(Math.round(h))), {
-      units: "hours",
-      long_name: "lead time",
-    });
-    // valid_time = init_time + lead_time, a 2-D coordinate (the arrays name it in `coordinates`).
-    const valid = new ArrayWriter(this.staged, "valid_time", 2, {
-      shape: [o.inits.length, o.leads.length],
-      chunks: [Math.max(1, o.inits.length), Math.max(1, o.leads.length)],
-      dtype: "datetime64[s]",
-      dimensions: ["init_time", "lead_time"],
-      attributes: { long_name: "valid time (init_time + lead_time)" },
-    });
-    valid.writeMetadata();
-    valid.writeAll(BigInt64Array.from(o.inits.flatMap((i) => o.leads.map((h) => BigInt(Math.round(i + h * 3600))))));
-    coord("level", "float64", Float64Array.from(o.levels), { long_name: "level (hPa; 0 for single-level fields)" });
-    coord("lat", "float64", o.lat, { units: "degrees_north", standard_name: "latitude" });
-    coord("lon", "float64", o.lon, { units: "degrees_east", standard_name: "longitude" });
-    if (o.members) {
-      coord("member", "int64", BigInt64Array.from({ length: o.members }, (_, i) => BigInt(i)), {
-        long_name: "ensemble member",
-      });
-    }
-    writeStrings(this.staged, "field", o.fields, {
-      long_name: "field",
-      units: o.fields.map((f) => units[f]).join(","),
-    });
+    writeCoordinates(this.staged, o, units);
   }
 
   /**
@@ -239,6 +163,99 @@ function meanAndSpread(members: Float32Array[]): { mean: Float32Array; spread: F
     spread[i] = M > 1 ? Math.sqrt(v / (M - 1)) : 0;
   }
   return { mean, spread };
+}
+
+/** The grid arrays: ensemble mean, spread and (when kept) the members, one chunk per init, lead, field and level. */
+function gridWriters(
+  staged: string,
+  o: ForecastStoreOptions,
+  units: Record<string, string>,
+  codec: string,
+): [ArrayWriter, ArrayWriter, ArrayWriter | undefined] {
+  const [R, C] = [o.lat.length, o.lon.length];
+  const dims = ["init_time", "lead_time", "field", "level", "lat", "lon"];
+  const shape = [o.inits.length, o.leads.length, o.fields.length, o.levels.length, R, C];
+  const chunks = [1, 1, 1, 1, R, C];
+  const mean = new ArrayWriter(staged, "forecast", 2, {
+    shape,
+    chunks,
+    dtype: "float32",
+    dimensions: dims,
+    codec,
+    attributes: { long_name: "forecast (ensemble mean)", units_by_field: units, coordinates: "valid_time" },
+  });
+  const spread = new ArrayWriter(staged, "spread", 2, {
+    shape,
+    chunks,
+    dtype: "float32",
+    dimensions: dims,
+    codec,
+    attributes: {
+      long_name: "ensemble spread (standard deviation of the members)",
+      units_by_field: units,
+      coordinates: "valid_time",
+    },
+  });
+  const members = o.members
+    ? new ArrayWriter(staged, "members", 2, {
+      shape: [shape[0], shape[1], o.members, ...shape.slice(2)],
+      chunks: [1, 1, 1, 1, 1, R, C],
+      dtype: "float32",
+      dimensions: ["init_time", "lead_time", "member", ...dims.slice(2)],
+      codec,
+      attributes: { long_name: "ensemble members", units_by_field: units, coordinates: "valid_time" },
+    })
+    : undefined;
+  return [mean, spread, members];
+}
+
+/** The coordinates: init_time, lead_time, valid_time (2-D), level, lat, lon, member, field (with units). */
+function writeCoordinates(staged: string, o: ForecastStoreOptions, units: Record<string, string>): void {
+  const coord = (
+    path: string,
+    dtype: "float64" | "int64" | "datetime64[s]",
+    data: Float64Array | BigInt64Array,
+    attributes: Record<string, unknown>,
+  ) => {
+    const w = new ArrayWriter(staged, path, 2, {
+      shape: [data.length],
+      chunks: [Math.max(1, data.length)],
+      dtype,
+      dimensions: [path],
+      attributes,
+    });
+    w.writeMetadata();
+    w.writeAll(data);
+  };
+  coord("init_time", "datetime64[s]", BigInt64Array.from(o.inits, (s) => BigInt(Math.round(s))), {
+    long_name: "initial time",
+  });
+  coord("lead_time", "int64", BigInt64Array.from(o.leads, (h) => BigInt(Math.round(h))), {
+    units: "hours",
+    long_name: "lead time",
+  });
+  // valid_time = init_time + lead_time, a 2-D coordinate (the arrays name it in `coordinates`).
+  const valid = new ArrayWriter(staged, "valid_time", 2, {
+    shape: [o.inits.length, o.leads.length],
+    chunks: [Math.max(1, o.inits.length), Math.max(1, o.leads.length)],
+    dtype: "datetime64[s]",
+    dimensions: ["init_time", "lead_time"],
+    attributes: { long_name: "valid time (init_time + lead_time)" },
+  });
+  valid.writeMetadata();
+  valid.writeAll(BigInt64Array.from(o.inits.flatMap((i) => o.leads.map((h) => BigInt(Math.round(i + h * 3600))))));
+  coord("level", "float64", Float64Array.from(o.levels), { long_name: "level (hPa; 0 for single-level fields)" });
+  coord("lat", "float64", o.lat, { units: "degrees_north", standard_name: "latitude" });
+  coord("lon", "float64", o.lon, { units: "degrees_east", standard_name: "longitude" });
+  if (o.members) {
+    coord("member", "int64", BigInt64Array.from({ length: o.members }, (_, i) => BigInt(i)), {
+      long_name: "ensemble member",
+    });
+  }
+  writeStrings(staged, "field", o.fields, {
+    long_name: "field",
+    units: o.fields.map((f) => units[f]).join(","),
+  });
 }
 
 /** The mesh arrays and coordinates of a forecast store (node dimension, the mesh store's lat/lon). */

@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { ArrayReader, assertComplete, readRootAttributes } from "../zarr/store.ts";
+import { ArrayReader, readRootAttributes } from "../zarr/reader.ts";
+import { assertComplete } from "../zarr/publish.ts";
 import { NormalizationError } from "../errors.ts";
 import { CachedArray, type ChunkCache } from "../datasets/cache.ts";
 import { readWrapped } from "../datasets/grid.ts";

@@ -11,16 +11,8 @@
  *
  * @module
  */
-import {
-  ArrayReader,
-  assertComplete,
-  finalizeStore,
-  pathExists,
-  publishStore,
-  readGroupAttributes,
-  readRootAttributes,
-  removeStore,
-} from "../zarr/store.ts";
+import { ArrayReader, readGroupAttributes, readRootAttributes } from "../zarr/reader.ts";
+import { assertComplete, finalizeStore, pathExists, publishStore, removeStore } from "../zarr/publish.ts";
 import { emptyMoments, mergeMoments, type Moments, PointMoments } from "./moments.ts";
 import { ConfigError } from "../errors.ts";
 import {

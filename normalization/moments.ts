@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { adviseHugePages } from "../zarr/malloc.ts";
+import { adviseHugePages } from "../native/malloc.ts";
 import { addBlockScalar, finishScalar, type SimdSumsMemory, simdSumsMemory } from "../simd/point_sums.ts";
 import { growMemory } from "../simd/asm.ts";
 

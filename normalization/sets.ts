@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { ArrayWriter, type ZarrFormat } from "../zarr/store.ts";
+import type { ZarrFormat } from "../zarr/metadata.ts";
+import { ArrayWriter } from "../zarr/writer.ts";
 import { type Moments, stdOf } from "./moments.ts";
 
 /** Shape of a coefficient set. */

@@ -25,7 +25,7 @@ import { tokenizerFor } from "../tokenizers/registry.ts";
 import type { TokenGrid } from "../tokenizers/patches.ts";
 import type { PointTokens } from "../tokenizers/healpix_points.ts";
 import { ConfigError } from "../errors.ts";
-import { readRootAttributes } from "../zarr/store.ts";
+import { readRootAttributes } from "../zarr/reader.ts";
 import { dirname, join } from "node:path";
 import { type MaskingConfig, maskTokens } from "./masking.ts";
 import { Random } from "../random.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 import { type Code, growMemory, instantiate, type Local, type Memory, WasmModule } from "./asm.ts";
-import { adviseHugePages } from "../zarr/malloc.ts";
+import { adviseHugePages } from "../native/malloc.ts";
 
 /** Interleave bytes 0–7 (LO) or 8–15 (HI) of two vectors; then 16-bit pairs of two such vectors. */
 const BYTES_LO = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];

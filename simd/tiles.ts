@@ -15,7 +15,7 @@
  * @module
  */
 import { type Code, growMemory, instantiate, type Local, type Memory, WasmModule } from "./asm.ts";
-import { adviseHugePages } from "../zarr/malloc.ts";
+import { adviseHugePages } from "../native/malloc.ts";
 import { type Scratch, SHUFFLE_PARAMS, shuffleSixteen, simdUnshuffle, unshuffle4 } from "./shuffle.ts";
 
 /** local = local + (what `by` pushes). */

@@ -4,7 +4,8 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { ArrayReader, assertComplete, diskUsage, pathExists as exists, readRootAttributes } from "../zarr/store.ts";
+import { ArrayReader, diskUsage, readRootAttributes } from "../zarr/reader.ts";
+import { assertComplete, pathExists as exists } from "../zarr/publish.ts";
 import { IncompleteStoreError, StoreError } from "../errors.ts";
 import { isoTime } from "../converters/cf.ts";
 

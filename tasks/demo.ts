@@ -16,10 +16,106 @@ import { expandInputs } from "../cli/inputs.ts";
 import { formatSummary, inspectStore } from "../stores/inspect.ts";
 import { runMain } from "../cli/run.ts";
 import { progressDisplay } from "../cli/progress.ts";
-import { readTrainConfig } from "../training/config.ts";
-import { train } from "../training/loop.ts";
-import { readForecastTrainConfig, trainForecastEngine } from "../forecast/train.ts";
+import { readForecastTrainConfig, readTrainConfig } from "../training/config.ts";
+import { train } from "../training/tasks/masked_token.ts";
+import { trainForecastEngine } from "../training/tasks/engine_rollout.ts";
 import { runForecast } from "../forecast/run.ts";
+
+/** 1. Convert the bundled ERA5 sample (both CDS layouts) into `dir`; print the store's summary. */
+async function convertSample(root: string, dir: string): Promise<string> {
+  const sample = join(root, "samples/era5");
+  const progress = progressDisplay();
+  const summary = await convertEra5({
+    inputs: expandInputs([`${sample}/legacy`, `${sample}/new`]),
+    out: join(dir, "era5_sample.zarr"),
+    overwrite: true,
+    command: "deno task demo",
+    onProgress: (p) => progress.update(p.phase, p.done, p.total),
+  }).finally(() => progress.stop());
+  console.log(
+    `1. converted ${summary.plan.files.length} files (netCDF3 packed + netCDF4) in ${summary.seconds.toFixed(1)} s`,
+  );
+  console.log(formatSummary(inspectStore(summary.out)).split("\n").map((l) => `   ${l}`).join("\n"));
+  return summary.out;
+}
+
+/** 2. Train the tiny Multiformer (configs/tiny.json) on `store`; its last checkpoint. */
+async function trainTiny(root: string, dir: string, store: string): Promise<string> {
+  const { config, layouts } = await readTrainConfig(join(root, "configs/tiny.json"));
+  config.sampler.datasets[0].store = store;
+  config.checkpoints.dir = join(dir, "train/tiny");
+  const progress = progressDisplay();
+  const t1 = performance.now();
+  const pre = await train(config, layouts, {
+    onStep: (step, total, m) => progress.update("train tiny", step, total, `loss ${m.loss.toFixed(4)}`),
+  }).finally(() => progress.stop());
+  console.log(
+    `2. trained the tiny Multiformer (${pre.parameters.toLocaleString("en")} parameters) ${pre.steps} steps in ${
+      ((performance.now() - t1) / 1000).toFixed(1)
+    } s: ${pre.checkpoint}`,
+  );
+  return pre.checkpoint!;
+}
+
+/** 3. Train the tiny forecast engine (configs/tiny_forecast.json) on the frozen `base`; its checkpoint. */
+async function trainTinyEngine(root: string, dir: string, base: string): Promise<string> {
+  const fc = await readForecastTrainConfig(join(root, "configs/tiny_forecast.json"));
+  fc.checkpoints.dir = join(dir, "train/tiny_forecast");
+  const progress = progressDisplay();
+  const t2 = performance.now();
+  const eng = await trainForecastEngine(base, fc, {
+    onStep: (step, total, loss, k) =>
+      progress.update("train forecast", step, total, `loss ${loss.toFixed(4)} · ${k} steps`),
+  }).finally(() => progress.stop());
+  console.log(
+    `3. trained the forecast engine (${
+      eng.parameters.toLocaleString("en")
+    } parameters, encoder frozen) ${eng.losses.length} steps in ${
+      ((performance.now() - t2) / 1000).toFixed(1)
+    } s: loss ${eng.losses[0].toFixed(4)} → ${eng.losses.at(-1)!.toFixed(4)}, ${eng.checkpoint}`,
+  );
+  return eng.checkpoint;
+}
+
+/** 4. Forecast 3 steps from two initial times with 3 members, scored against `truth`; print the scores. */
+async function forecastAndScore(dir: string, checkpoint: string, truth: string): Promise<void> {
+  const progress = progressDisplay();
+  const t3 = performance.now();
+  const r = await runForecast({
+    checkpoint,
+    inits: ["2020-02-01T00", "2020-02-01T02"],
+    steps: 3,
+    out: join(dir, "forecast.zarr"),
+    overwrite: true,
+    truth,
+    members: 3,
+    mapSteps: [1, 3],
+    command: "deno task demo",
+    onStep: (done, total) => progress.update("forecast", done, total),
+  }).finally(() => progress.stop());
+  console.log(
+    `4. forecast 2 initial times × 3 steps × 3 members in ${((performance.now() - t3) / 1000).toFixed(1)} s`,
+  );
+  console.log(
+    "   (the sample holds 24 h, so these dates lie inside the engine's training range; the held-out check is" +
+      " tests/forecast/run_test.ts)",
+  );
+  console.log(
+    `   store  ${r.out}  (xarray.open_zarr; forecast/spread (init_time, lead_time, field, level, lat, lon))`,
+  );
+  console.log(`   scores ${r.scoresPath}`);
+  for (const s of r.scores ?? []) {
+    const f = (v: number[]) => v.map((x) => x.toPrecision(3).padStart(7)).join(" ");
+    console.log(`   ${`${s.field}/${s.level}`.padEnd(7)} RMSE [${s.units}] at +${s.leads.join("/+")} h`);
+    console.log(
+      `     forecast    ${f(s.rmse.forecast)}   CRPS ${f(s.crps ?? [])}   spread/skill ${f(s.spreadSkill ?? [])}`,
+    );
+    console.log(`     persistence ${f(s.rmse.persistence)}`);
+    console.log(`     climatology ${f(s.rmse.climatology)}`);
+  }
+  for (const p of r.plots) console.log(`   plot ${p}`);
+  for (const m of r.maps) console.log(`   map  ${m}`);
+}
 
 if (import.meta.main) {
   await runMain(async () => {
@@ -30,94 +126,16 @@ if (import.meta.main) {
       .argument("[out_dir]", "output folder (its demo stores are replaced, nothing else)", "out/demo")
       .action(async (dir) => {
         const root = fileURLToPath(new URL("..", import.meta.url));
-        const sample = join(root, "samples/era5");
         const t00 = performance.now();
         console.log(
           "demo: convert the sample → train the tiny Multiformer (200 steps) → train the tiny forecast engine (40 steps)" +
             " → forecast 3 steps of 3 h with scores and maps.\nIt takes about 1 minute (22–61 s measured on one core of a" +
             " shared 2-core VM).\n",
         );
-        const progress = progressDisplay();
-        const summary = await convertEra5({
-          inputs: expandInputs([`${sample}/legacy`, `${sample}/new`]),
-          out: join(dir, "era5_sample.zarr"),
-          overwrite: true,
-          command: "deno task demo",
-          onProgress: (p) => progress.update(p.phase, p.done, p.total),
-        }).finally(() => progress.stop());
-        console.log(
-          `1. converted ${summary.plan.files.length} files (netCDF3 packed + netCDF4) in ${
-            summary.seconds.toFixed(1)
-          } s`,
-        );
-        console.log(formatSummary(inspectStore(summary.out)).split("\n").map((l) => `   ${l}`).join("\n"));
-
-        const { config, layouts } = await readTrainConfig(join(root, "configs/tiny.json"));
-        config.sampler.datasets[0].store = summary.out;
-        config.checkpoints.dir = join(dir, "train/tiny");
-        const p2 = progressDisplay();
-        const t1 = performance.now();
-        const pre = await train(config, layouts, {
-          onStep: (step, total, m) => p2.update("train tiny", step, total, `loss ${m.loss.toFixed(4)}`),
-        }).finally(() => p2.stop());
-        console.log(
-          `2. trained the tiny Multiformer (${pre.parameters.toLocaleString("en")} parameters) ${pre.steps} steps in ${
-            ((performance.now() - t1) / 1000).toFixed(1)
-          } s: ${pre.checkpoint}`,
-        );
-
-        const fc = await readForecastTrainConfig(join(root, "configs/tiny_forecast.json"));
-        fc.checkpoints.dir = join(dir, "train/tiny_forecast");
-        const p3 = progressDisplay();
-        const t2 = performance.now();
-        const eng = await trainForecastEngine(pre.checkpoint!, fc, {
-          onStep: (step, total, loss, k) =>
-            p3.update("train forecast", step, total, `loss ${loss.toFixed(4)} · ${k} steps`),
-        }).finally(() => p3.stop());
-        console.log(
-          `3. trained the forecast engine (${
-            eng.parameters.toLocaleString("en")
-          } parameters, encoder frozen) ${eng.losses.length} steps in ${
-            ((performance.now() - t2) / 1000).toFixed(1)
-          } s: loss ${eng.losses[0].toFixed(4)} → ${eng.losses.at(-1)!.toFixed(4)}, ${eng.checkpoint}`,
-        );
-
-        const p4 = progressDisplay();
-        const t3 = performance.now();
-        const r = await runForecast({
-          checkpoint: eng.checkpoint,
-          inits: ["2020-02-01T00", "2020-02-01T02"],
-          steps: 3,
-          out: join(dir, "forecast.zarr"),
-          overwrite: true,
-          truth: summary.out,
-          members: 3,
-          mapSteps: [1, 3],
-          command: "deno task demo",
-          onStep: (done, total) => p4.update("forecast", done, total),
-        }).finally(() => p4.stop());
-        console.log(
-          `4. forecast 2 initial times × 3 steps × 3 members in ${((performance.now() - t3) / 1000).toFixed(1)} s`,
-        );
-        console.log(
-          "   (the sample holds 24 h, so these dates lie inside the engine's training range; the held-out check is" +
-            " tests/forecast_engine_test.ts)",
-        );
-        console.log(
-          `   store  ${r.out}  (xarray.open_zarr; forecast/spread (init_time, lead_time, field, level, lat, lon))`,
-        );
-        console.log(`   scores ${r.scoresPath}`);
-        for (const s of r.scores ?? []) {
-          const f = (v: number[]) => v.map((x) => x.toPrecision(3).padStart(7)).join(" ");
-          console.log(`   ${`${s.field}/${s.level}`.padEnd(7)} RMSE [${s.units}] at +${s.leads.join("/+")} h`);
-          console.log(
-            `     forecast    ${f(s.rmse.forecast)}   CRPS ${f(s.crps ?? [])}   spread/skill ${f(s.spreadSkill ?? [])}`,
-          );
-          console.log(`     persistence ${f(s.rmse.persistence)}`);
-          console.log(`     climatology ${f(s.rmse.climatology)}`);
-        }
-        for (const p of r.plots) console.log(`   plot ${p}`);
-        for (const m of r.maps) console.log(`   map  ${m}`);
+        const store = await convertSample(root, dir);
+        const base = await trainTiny(root, dir, store);
+        const engine = await trainTinyEngine(root, dir, base);
+        await forecastAndScore(dir, engine, store);
         console.log(`\ndone in ${((performance.now() - t00) / 1000).toFixed(0)} s`);
       })
       .parseAsync(Deno.args, { from: "user" });

@@ -10,7 +10,8 @@ import { runMain } from "../cli/run.ts";
 import { resolve } from "node:path";
 import { ConfigError, StoreError } from "../errors.ts";
 import { isOwnStore } from "../converters/output.ts";
-import { pathExists, readRootAttributes } from "../zarr/store.ts";
+import { readRootAttributes } from "../zarr/reader.ts";
+import { pathExists } from "../zarr/publish.ts";
 
 /** The first and last month (YYYY-MM) of a data store's time axis. */
 function dataMonths(store: string): [string, string] {

@@ -6,18 +6,113 @@
  *
  * `deno task train --stage forecast --from CHECKPOINT --config forecast.json`:
  * train the forecast engine on top of the frozen Multiformer of CHECKPOINT
- * (forecast/train.ts).
+ * (training/tasks/engine_rollout.ts).
  *
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
 import { parseInteger, runMain } from "../cli/run.ts";
 import { progressDisplay } from "../cli/progress.ts";
-import { type Backend, readTrainConfig } from "../training/config.ts";
-import { train } from "../training/loop.ts";
+import { type Backend, readForecastTrainConfig, readTrainConfig, type TrainConfig } from "../training/config.ts";
+import { train } from "../training/tasks/masked_token.ts";
 import { checkBackendName, selectBackend } from "../ops/mod.ts";
 import { ConfigError } from "../errors.ts";
-import { readForecastTrainConfig, trainForecastEngine } from "../forecast/train.ts";
+import { trainForecastEngine } from "../training/tasks/engine_rollout.ts";
+
+/** The options of the command line. */
+interface TrainCommandOptions {
+  config: string;
+  stage?: string;
+  from?: string;
+  resume?: string | true;
+  steps?: number;
+  threads?: number;
+  backend?: string;
+  checkpointDir?: string;
+  quiet?: true;
+}
+
+/** `--stage forecast`: train the forecast engine on the frozen Multiformer of `--from`. */
+async function trainEngineStage(o: TrainCommandOptions): Promise<void> {
+  if (!o.from) throw new ConfigError("--from", "--stage forecast needs the pre-trained checkpoint");
+  const fc = await readForecastTrainConfig(o.config);
+  if (o.threads !== undefined) fc.threads = o.threads;
+  if (o.checkpointDir !== undefined) fc.checkpoints.dir = o.checkpointDir;
+  if (o.steps !== undefined) fc.phases = fc.phases.map((p) => ({ ...p, steps: o.steps! }));
+  const progress = progressDisplay(o.quiet);
+  const t0 = performance.now();
+  const r = await trainForecastEngine(o.from, fc, {
+    resume: o.resume,
+    onStep: (step, total, loss, k) =>
+      progress.update("train forecast", step, total, `loss ${loss.toFixed(4)} · ${k} steps`),
+  }).finally(() => progress.stop());
+  console.log(
+    `trained the forecast engine ${r.steps} steps (${r.losses.length} in this run) in ${
+      ((performance.now() - t0) / 1000).toFixed(1)
+    } s`,
+  );
+  console.log(`parameters ${r.parameters.toLocaleString("en")} · last loss ${r.losses.at(-1)?.toFixed(5)}`);
+  console.log(`checkpoint ${r.checkpoint}`);
+  console.log(`metrics    ${r.metrics}`);
+}
+
+/** Refuse a configuration whose stores do not exist, naming the key (and how to make the demo's). */
+function assertStoresExist(config: TrainConfig): void {
+  for (const [i, d] of config.sampler.datasets.entries()) {
+    try {
+      Deno.statSync(d.store);
+    } catch {
+      const hint = d.store.endsWith("out/demo/era5_sample.zarr")
+        ? " (`deno task demo` converts the bundled sample there)"
+        : "";
+      throw new ConfigError(`sampler.datasets[${i}].store`, `no store at ${d.store}${hint}`);
+    }
+  }
+}
+
+/** The default stage: masked-token training of the Multiformer. */
+async function pretrainStage(o: TrainCommandOptions): Promise<void> {
+  const { config, layouts } = await readTrainConfig(o.config);
+  if (o.steps !== undefined) config.schedule.steps = o.steps;
+  if (o.threads !== undefined) config.threads = o.threads;
+  if (o.checkpointDir !== undefined) config.checkpoints.dir = o.checkpointDir;
+  if (o.backend !== undefined) config.backend = checkBackendName(o.backend, "--backend") as Backend;
+  assertStoresExist(config);
+  const backend = await selectBackend(
+    config.backend ?? "auto",
+    o.backend !== undefined ? "--backend" : "backend",
+  );
+  console.error(
+    `${backend.description} · ${config.threads ?? 1} thread(s) · ` +
+      `loader workers ${config.loader?.workers ?? 1}`,
+  );
+  const progress = progressDisplay(o.quiet);
+  const t0 = performance.now();
+  const summary = await train(config, layouts, {
+    resume: o.resume,
+    onStep: (step, total, m) =>
+      progress.update(
+        "train",
+        step,
+        total,
+        `loss ${m.loss.toFixed(4)} · ${m.samplesPerSecond!.toFixed(1)} samples/s`,
+      ),
+  }).finally(() => {
+    progress.stop();
+    backend.close();
+  });
+  const s = (performance.now() - t0) / 1000;
+  const last = summary.losses.at(-1);
+  console.log(`trained ${summary.steps} steps (${summary.losses.length} in this run) in ${s.toFixed(1)} s`);
+  console.log(`parameters ${summary.parameters.toLocaleString("en")} · last loss ${last?.toFixed(5) ?? "–"}`);
+  if (summary.validation) {
+    const v = Object.entries(summary.validation).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(", ");
+    console.log(`validation MSE of the ensemble mean: ${v}`);
+  }
+  console.log(`checkpoint ${summary.checkpoint ?? "(none written)"}`);
+  console.log(`metrics    ${summary.metrics}`);
+  console.log(`loss curve ${summary.plot}`);
+}
 
 if (import.meta.main) {
   await runMain(async () => {
@@ -37,79 +132,9 @@ if (import.meta.main) {
         if (stage !== "pretrain" && stage !== "forecast") {
           throw new ConfigError("--stage", `unknown stage "${stage}" (pretrain, forecast)`);
         }
-        if (stage === "forecast") {
-          if (!o.from) throw new ConfigError("--from", "--stage forecast needs the pre-trained checkpoint");
-          const fc = await readForecastTrainConfig(o.config);
-          if (o.threads !== undefined) fc.threads = o.threads;
-          if (o.checkpointDir !== undefined) fc.checkpoints.dir = o.checkpointDir;
-          if (o.steps !== undefined) fc.phases = fc.phases.map((p) => ({ ...p, steps: o.steps! }));
-          const progress = progressDisplay(o.quiet);
-          const t0 = performance.now();
-          const r = await trainForecastEngine(o.from, fc, {
-            resume: o.resume,
-            onStep: (step, total, loss, k) =>
-              progress.update("train forecast", step, total, `loss ${loss.toFixed(4)} · ${k} steps`),
-          }).finally(() => progress.stop());
-          console.log(
-            `trained the forecast engine ${r.steps} steps (${r.losses.length} in this run) in ${
-              ((performance.now() - t0) / 1000).toFixed(1)
-            } s`,
-          );
-          console.log(`parameters ${r.parameters.toLocaleString("en")} · last loss ${r.losses.at(-1)?.toFixed(5)}`);
-          console.log(`checkpoint ${r.checkpoint}`);
-          console.log(`metrics    ${r.metrics}`);
-          return;
-        }
+        if (stage === "forecast") return await trainEngineStage(o);
         if (o.from) throw new ConfigError("--from", "only with --stage forecast");
-        const { config, layouts } = await readTrainConfig(o.config);
-        if (o.steps !== undefined) config.schedule.steps = o.steps;
-        if (o.threads !== undefined) config.threads = o.threads;
-        if (o.checkpointDir !== undefined) config.checkpoints.dir = o.checkpointDir;
-        if (o.backend !== undefined) config.backend = checkBackendName(o.backend, "--backend") as Backend;
-        for (const [i, d] of config.sampler.datasets.entries()) {
-          try {
-            Deno.statSync(d.store);
-          } catch {
-            const hint = d.store.endsWith("out/demo/era5_sample.zarr")
-              ? " (`deno task demo` converts the bundled sample there)"
-              : "";
-            throw new ConfigError(`sampler.datasets[${i}].store`, `no store at ${d.store}${hint}`);
-          }
-        }
-        const backend = await selectBackend(
-          config.backend ?? "auto",
-          o.backend !== undefined ? "--backend" : "backend",
-        );
-        console.error(
-          `${backend.description} · ${config.threads ?? 1} thread(s) · ` +
-            `loader workers ${config.loader?.workers ?? 1}`,
-        );
-        const progress = progressDisplay(o.quiet);
-        const t0 = performance.now();
-        const summary = await train(config, layouts, {
-          resume: o.resume,
-          onStep: (step, total, m) =>
-            progress.update(
-              "train",
-              step,
-              total,
-              `loss ${m.loss.toFixed(4)} · ${m.samplesPerSecond!.toFixed(1)} samples/s`,
-            ),
-        }).finally(() => {
-          progress.stop();
-          backend.close();
-        });
-        const s = (performance.now() - t0) / 1000;
-        const last = summary.losses.at(-1);
-        console.log(`trained ${summary.steps} steps (${summary.losses.length} in this run) in ${s.toFixed(1)} s`);
-        console.log(`parameters ${summary.parameters.toLocaleString("en")} · last loss ${last?.toFixed(5) ?? "–"}`);
-        if (summary.validation) {
-          const v = Object.entries(summary.validation).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(", ");
-          console.log(`validation MSE of the ensemble mean: ${v}`);
-        }
-        console.log(`checkpoint ${summary.checkpoint ?? "(none written)"}`);
-        console.log(`metrics    ${summary.metrics}`);
-        console.log(`loss curve ${summary.plot}`);
+        await pretrainStage(o);
       })
       .parseAsync(Deno.args, { from: "user" });
   });

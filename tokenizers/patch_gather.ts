@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { ArrayReader } from "../zarr/store.ts";
+import type { ArrayReader } from "../zarr/reader.ts";
 import { StoreError } from "../errors.ts";
 import type { TokenGrid } from "./patches.ts";
 import type { BatchTimings, ReadStats } from "../datasets/counters.ts";

@@ -1,17 +1,29 @@
 /**
- * The configuration of `deno task train`: one JSON file with typed
- * sections (sampler, loader, model, optimizer, schedule, validation,
- * checkpoints), checked once before anything runs; every error names the
- * key (`optimizer.lrMax`, `model.fields[1].heads`).
+ * The configurations of `deno task train`, one JSON file per run, checked
+ * once before anything runs with the helpers of validate.ts, so every
+ * error names the key (`optimizer.lrMax`, `model.fields[1].heads`,
+ * `phases[0].steps`): {@link TrainConfig} for the Multiformer's
+ * masked-token training (sections sampler, loader, model, optimizer,
+ * schedule, validation, checkpoints) and {@link ForecastTrainConfig} for
+ * the forecast engine's rollout training (`--stage forecast`).
  *
  * @module
  */
-import { ConfigError } from "../errors.ts";
 import type { SamplerConfig } from "../samplers/sampler.ts";
 import { type FieldLayout, fieldLayouts, type MultiformerConfig, resolveConfig } from "../models/config.ts";
+import { type ForecastEngineConfig, resolveEngineConfig } from "../models/forecast_engine.ts";
+import { toSeconds } from "../datasets/window.ts";
 import type { OptimizerConfig } from "./adamw.ts";
 import { LOSSES, type LossName } from "./losses.ts";
 import { checkBackendName } from "../ops/backend.ts";
+import {
+  isIntegerFrom as isInt,
+  isObject,
+  isPositive as isPos,
+  need,
+  needKnownKeys,
+  readConfigFile,
+} from "./validate.ts";
 
 /** Training schedule. */
 export interface ScheduleConfig {
@@ -68,18 +80,11 @@ export interface TrainConfig {
   threads?: number;
 }
 
-function need(ok: boolean, key: string, problem: string): void {
-  if (!ok) throw new ConfigError(key, problem);
-}
-
-const isPos = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v > 0;
-const isInt = (v: unknown, min: number) => Number.isInteger(v) && (v as number) >= min;
-
 /** Check a parsed configuration; returns it typed, with the model's field layouts. */
 export function checkTrainConfig(raw: unknown, source = "config"): { config: TrainConfig; layouts: FieldLayout[] } {
-  need(typeof raw === "object" && raw !== null && !Array.isArray(raw), source, "must be a JSON object");
+  need(isObject(raw), source, "must be a JSON object");
   const c = raw as TrainConfig;
-  const known = [
+  const sections = [
     "sampler",
     "loader",
     "model",
@@ -90,7 +95,7 @@ export function checkTrainConfig(raw: unknown, source = "config"): { config: Tra
     "backend",
     "threads",
   ];
-  for (const k of Object.keys(c)) need(known.includes(k), k, `unknown section (known: ${known.join(", ")})`);
+  needKnownKeys(c, sections, "section");
   for (const k of ["sampler", "model", "optimizer", "schedule", "checkpoints"] as const) {
     need(typeof c[k] === "object" && c[k] !== null, k, "missing section");
   }
@@ -152,12 +157,92 @@ export function checkTrainConfig(raw: unknown, source = "config"): { config: Tra
 }
 
 /** Read and check a configuration file; errors name the file or the key. */
-export async function readTrainConfig(path: string): Promise<{ config: TrainConfig; layouts: FieldLayout[] }> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await Deno.readTextFile(path));
-  } catch (e) {
-    throw new ConfigError(path, `cannot read the configuration: ${(e as Error).message}`, { cause: e });
+export function readTrainConfig(path: string): Promise<{ config: TrainConfig; layouts: FieldLayout[] }> {
+  return readConfigFile(path, checkTrainConfig);
+}
+
+/** One phase of the forecast engine's step schedule. */
+export interface ForecastPhase {
+  /** Optimizer steps. */
+  steps: number;
+  /** Rollout steps per sample (k). */
+  rollout: number;
+  /** Learning rate. */
+  lr: number;
+}
+
+/** Configuration of `train --stage forecast`. */
+export interface ForecastTrainConfig {
+  /** Engine network (latent size, forecaster layers, heads, neighbours). */
+  engine?: ForecastEngineConfig;
+  /** Overlap of tiles in tokens [lat, lon]. Default [0, 1]. */
+  overlap?: [number, number];
+  /** Initial times are drawn from this range (ISO, inclusive). Default the whole store. */
+  timeRange?: [string, string];
+  /** Step schedule. */
+  phases: ForecastPhase[];
+  /** Standard deviation of Gaussian noise added to the latent in training, relative to the latent's RMS. Default 0. */
+  latentNoise?: number;
+  /** Relative standard deviation of the latent noise that makes ensemble members at inference. Default 0.05. */
+  memberNoise?: number;
+  /** Loss weight per field. Default 1 each. */
+  fieldWeights?: Record<string, number>;
+  /** Seed. Default 1. */
+  seed?: number;
+  /** BLAS threads. Default 1. */
+  threads?: number;
+  /** Checkpoint directory; a checkpoint every `every` steps (and at the end of each phase); keep the newest `keep` (2). */
+  checkpoints: { dir: string; every?: number; keep?: number };
+}
+
+/** Check a parsed forecast training configuration; errors name the key. */
+export function checkForecastTrainConfig(raw: unknown, source = "config"): ForecastTrainConfig {
+  need(isObject(raw), source, "must be a JSON object");
+  const c = raw as ForecastTrainConfig;
+  const keys = [
+    "engine",
+    "overlap",
+    "timeRange",
+    "phases",
+    "latentNoise",
+    "memberNoise",
+    "fieldWeights",
+    "seed",
+    "threads",
+    "checkpoints",
+  ];
+  needKnownKeys(c, keys, "key");
+  resolveEngineConfig(c.engine, "engine");
+  need(
+    c.overlap === undefined ||
+      (Array.isArray(c.overlap) && c.overlap.length === 2 && c.overlap.every((v) => isInt(v, 0))),
+    "overlap",
+    "must be [lat, lon] whole tokens ≥ 0",
+  );
+  need(
+    c.timeRange === undefined ||
+      (Array.isArray(c.timeRange) && c.timeRange.length === 2 && c.timeRange.every((d) => !isNaN(toSeconds(d)))),
+    "timeRange",
+    "must be two ISO dates",
+  );
+  need(Array.isArray(c.phases) && c.phases.length > 0, "phases", "needs at least one {steps, rollout, lr}");
+  c.phases.forEach((p, i) => {
+    need(isInt(p.steps, 1), `phases[${i}].steps`, "must be a positive integer");
+    need(isInt(p.rollout, 1), `phases[${i}].rollout`, "must be a positive integer");
+    need(typeof p.lr === "number" && p.lr > 0, `phases[${i}].lr`, "must be a positive number");
+  });
+  for (const k of ["latentNoise", "memberNoise"] as const) {
+    need(c[k] === undefined || (typeof c[k] === "number" && c[k]! >= 0), k, "must be a number ≥ 0");
   }
-  return checkTrainConfig(raw, path);
+  need(typeof c.checkpoints?.dir === "string" && c.checkpoints.dir !== "", "checkpoints.dir", "must be a path");
+  for (const k of ["every", "keep"] as const) {
+    const v = c.checkpoints[k];
+    need(v === undefined || isInt(v, 1), `checkpoints.${k}`, "must be a positive integer");
+  }
+  return c;
+}
+
+/** Read and check a forecast training configuration file. */
+export function readForecastTrainConfig(path: string): Promise<ForecastTrainConfig> {
+  return readConfigFile(path, checkForecastTrainConfig);
 }

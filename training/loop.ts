@@ -1,74 +1,120 @@
 /**
- * The training loop of `deno task train`: the BatchLoader's workers make
- * the next batches while the model steps; validation on a held-out time
- * range (fixed batches, MSE of the ensemble mean per field); metrics as
- * JSON lines; checkpoints; the loss curve as PNG; resuming from a
- * checkpoint continues exactly where the run stopped (same weights,
- * moments, dropout stream and batch sequence: batch i of the sampler's
- * seed is a pure function of i).
+ * The one training loop: whatever is trained, {@link runTraining} steps
+ * it through its phases (each with its optimizer configuration, so its
+ * learning-rate schedule), validates when the task can, writes metrics as
+ * JSON lines, writes and prunes checkpoints, draws the loss curve, reports
+ * progress, and resumes from a checkpoint exactly where the run stopped
+ * (same weights, moments, random stream, step). What differs between
+ * trainings is a {@link TrainingTask} (training/tasks/): its inputs per
+ * step, its loss, which parameters train, what its checkpoints record and
+ * how it validates.
  *
  * @module
  */
 import { join } from "node:path";
-import { BatchLoader } from "../samplers/loader.ts";
-import { MultifieldSampler } from "../samplers/sampler.ts";
-import type { Batch } from "../samplers/batch.ts";
-import { ConfigError, isPipelineError } from "../errors.ts";
-import { gemm, Random } from "../ops/mod.ts";
-import { Multiformer } from "../models/multiformer.ts";
-import type { FieldLayout } from "../models/config.ts";
-import { AdamW } from "./adamw.ts";
-import type { TrainConfig } from "./config.ts";
-import type { LossName } from "./losses.ts";
-import { evalStep, type StepResult, trainStep } from "./step.ts";
+import type { Random, Tensor } from "../ops/mod.ts";
 import {
-  absolute,
-  assertCompatible,
+  type Checkpoint,
+  type CheckpointRecord,
   latestCheckpoint,
+  loadParameters,
   pruneCheckpoints,
   readCheckpoint,
   writeCheckpoint,
-} from "./checkpoint.ts";
+} from "../models/checkpoint.ts";
+import { AdamW, type OptimizerConfig } from "./adamw.ts";
+import { type GradientStep, gradientStep } from "./step.ts";
 import { type CurvePoint, lossCurvePng } from "./plot.ts";
 
-/** One line of metrics.jsonl. */
-export interface MetricsLine {
-  /** `train` or `validation`. */
-  kind: "train" | "validation";
+/** What every line of metrics.jsonl has. */
+export interface MetricsRecord {
+  /** `train` or `validation` (tasks that validate). */
+  kind?: "train" | "validation";
   /** Step after which it was measured (1-based count of updates done). */
   step: number;
   /** Loss. */
   loss: number;
-  /** MSE of the ensemble mean per field. */
-  mse: Record<string, number>;
-  /** Train: learning rate. */
-  lr?: number;
-  /** Train: gradient norm before clipping. */
-  gradNorm?: number;
-  /** Train: samples per second over the step (including waiting for data). */
-  samplesPerSecond?: number;
-  /** Train: ms waiting for data, making inputs, forward, backward, optimizer. */
-  ms?: { wait: number; inputs: number; forward: number; backward: number; optimizer: number };
 }
 
-/** Options of {@link train}. */
-export interface TrainOptions {
+/** A validation line: the loss and the MSE of the ensemble mean per field on held-out data. */
+export interface ValidationLine extends MetricsRecord {
+  kind: "validation";
+  /** MSE of the ensemble mean per field. */
+  mse: Record<string, number>;
+}
+
+/** Steps trained with one optimizer configuration; the optimizer (and its moments) start afresh with each phase. */
+export interface TrainingPhase {
+  /** Optimizer steps. */
+  steps: number;
+  /** AdamW and its learning-rate schedule (over the phase's steps). */
+  optimizer: OptimizerConfig;
+}
+
+/**
+ * What a training is: the loop asks it for each step's inputs and loss,
+ * the metrics line of a step, a checkpoint's header, and (if it
+ * validates) the validation loss.
+ */
+export interface TrainingTask<I, L extends MetricsRecord = MetricsRecord> {
+  /** Directory of checkpoints, metrics.jsonl and loss.png. */
+  readonly dir: string;
+  /** The parameters that train: the optimizer's, and the tensors of the checkpoints. */
+  readonly params: Map<string, Tensor>;
+  /** The random stream the task draws from (its state is in every checkpoint). */
+  readonly rng: Random;
+  /** The phases, in order. */
+  readonly phases: TrainingPhase[];
+  /** A checkpoint every this many steps (always one at the end of each phase and of the run). */
+  readonly checkpointEvery?: number;
+  /** Checkpoints kept (the newest). */
+  readonly keep: number;
+  /** Draw loss.png with every checkpoint. */
+  readonly lossCurve?: boolean;
+  /** Validation: every this many steps (and at the end), `run` gives the loss on held-out data. */
+  readonly validation?: { every: number; run(step: number): ValidationLine };
+  /** Refuse a checkpoint this task cannot continue from (another task, network, coefficient set…). */
+  verify(ck: Checkpoint): void;
+  /** Get ready to give the inputs of steps `first`, `first + 1`, … (start a data loader). */
+  open?(first: number): Promise<void>;
+  /** Release what {@link open} started. */
+  close?(): void;
+  /** The inputs of step `step` (0-based). */
+  inputs(step: number): Promise<I>;
+  /** The loss of `inputs` (a scalar tensor the gradients flow from), and metrics. */
+  loss(inputs: I, phase: number): { loss: Tensor; mse?: Record<string, number> };
+  /** The metrics line of a step: `done` steps done, `seconds` the step's wall time including waiting for inputs. */
+  metrics(
+    done: number,
+    inputs: I,
+    step: GradientStep<{ loss: Tensor; mse?: Record<string, number> }>,
+    phase: number,
+    seconds: number,
+  ): L;
+  /** What the checkpoint after `step` steps records besides its tensors. */
+  header(step: number): CheckpointRecord;
+  /** Error for a loss that is not finite at step `step` (1-based). */
+  diverged(loss: number, step: number): Error;
+}
+
+/** Options of {@link runTraining}. */
+export interface RunOptions<L> {
   /** Resume: a checkpoint file, or true for the newest in the checkpoint directory. */
   resume?: string | boolean;
   /** Stop after this many steps of this run (tests: interrupt a run). */
   stopAfter?: number;
   /** Called after every step. */
-  onStep?: (step: number, total: number, line: MetricsLine) => void;
-  /** Called after the batch is loaded and before the step (profiling). */
-  onBatch?: (step: number, batch: Batch, wait: number) => void;
+  onStep?: (step: number, total: number, line: L) => void;
 }
 
 /** What a run produced. */
-export interface TrainSummary {
+export interface TrainingRun {
   /** Checkpoint directory. */
   dir: string;
-  /** Last checkpoint written. */
+  /** Last checkpoint written by this run. */
   checkpoint?: string;
+  /** The checkpoint resumed from. */
+  resumedFrom?: string;
   /** Metrics file. */
   metrics: string;
   /** Loss curve. */
@@ -79,169 +125,156 @@ export interface TrainSummary {
   losses: number[];
   /** Last validation, per field. */
   validation?: Record<string, number>;
-  /** Parameter count. */
-  parameters: number;
-  /** Matmul kernel used. */
-  kernel: string;
 }
 
-/** Train (or resume) as `config` says. */
-export async function train(
-  config: TrainConfig,
-  layouts: FieldLayout[],
-  opt: TrainOptions = {},
-): Promise<TrainSummary> {
-  const g = gemm();
-  g.setThreads(config.threads ?? 1);
-  const seed = config.schedule.seed ?? 1;
-  const losses: LossName[] = config.schedule.losses ?? ["mse_ensemble", "stats"];
-  const dir = config.checkpoints.dir;
-  const metricsPath = join(dir, "metrics.jsonl"), plotPath = join(dir, "loss.png");
-  await Deno.mkdir(dir, { recursive: true });
-
-  const probe = new MultifieldSampler(config.sampler);
-  const sets = await Promise.all(probe.coefficients.map((c) => c.identity()));
-  const stores = config.sampler.datasets.map((d) => absolute(d.store));
-  let valSampler: MultifieldSampler | undefined;
-  if (config.validation) {
-    try {
-      valSampler = new MultifieldSampler({
-        ...config.sampler,
-        timeRange: config.validation.timeRange,
-        seed: config.sampler.seed + 1,
-      });
-    } catch (e) {
-      // The sampler names its own key (timeRange); here it is the validation's.
-      if (isPipelineError(e, "config") && e.path === "timeRange") {
-        throw new ConfigError("validation.timeRange", e.problem, { cause: e });
-      }
-      throw e;
-    }
-  }
-
-  const model = new Multiformer(config.model, layouts, seed);
-  const optimizer = new AdamW(model.params.map, config.optimizer);
-  const rng = new Random(seed ^ 0x5bd1e995);
-  let start = 0;
-  const resumeFrom = opt.resume === true ? latestCheckpoint(dir) : opt.resume || undefined;
-  if (opt.resume === true && !resumeFrom) console.error(`no checkpoint in ${dir}: starting from step 0`);
-  if (resumeFrom) {
-    const ck = await readCheckpoint(resumeFrom);
-    assertCompatible(ck, layouts, sets, new Map([...model.params.map].map(([k, t]) => [k, t.shape])));
-    for (const [k, t] of model.params.map) {
-      t.data.set(ck.tensors.get(`param:${k}`)!);
-      const m = optimizer.moments.get(k)!;
-      m.m.set(ck.tensors.get(`m:${k}`)!);
-      m.v.set(ck.tensors.get(`v:${k}`)!);
-    }
-    optimizer.step = start = ck.header.step;
-    rng.state = ck.header.rng;
-  }
-  // Metrics of a run that went beyond the checkpoint are dropped: the resumed run rewrites them.
-  const history: MetricsLine[] = [];
-  if (start > 0) {
-    try {
-      for (const l of (await Deno.readTextFile(metricsPath)).split("\n")) {
-        if (!l.trim()) continue;
-        const m = JSON.parse(l) as MetricsLine;
-        if (m.step <= start) history.push(m);
-      }
-    } catch { /* no metrics yet */ }
-  }
-  await Deno.writeTextFile(metricsPath, history.map((m) => JSON.stringify(m) + "\n").join(""));
-  const log = async (m: MetricsLine) => {
-    history.push(m);
-    await Deno.writeTextFile(metricsPath, JSON.stringify(m) + "\n", { append: true });
-  };
-
-  const validate = async (step: number): Promise<Record<string, number> | undefined> => {
-    if (!valSampler) return undefined;
-    const n = config.validation!.batches ?? 2;
-    const sums: Record<string, number> = {};
-    let loss = 0;
-    for (let i = 0; i < n; i++) {
-      const r = evalStep(model, valSampler.batch(i), losses);
-      loss += r.loss / n;
-      for (const [k, v] of Object.entries(r.mse)) sums[k] = (sums[k] ?? 0) + v / n;
-    }
-    await log({ kind: "validation", step, loss, mse: sums });
-    return sums;
-  };
-  let lastCheckpoint: string | undefined;
-  const checkpoint = async (step: number) => {
-    const tensors = [...model.params.map].flatMap(([name, t]) => {
-      const m = optimizer.moments.get(name)!;
-      return [
-        { name, kind: "param" as const, shape: [...t.shape], data: t.data },
-        { name, kind: "m" as const, shape: [...t.shape], data: m.m },
-        { name, kind: "v" as const, shape: [...t.shape], data: m.v },
-      ];
-    });
-    lastCheckpoint = await writeCheckpoint(
-      dir,
-      { step, rng: rng.state, config, layouts, coefficientSets: sets, stores },
-      tensors,
-    );
-    await pruneCheckpoints(dir, config.checkpoints.keep ?? 2);
-  };
-  const plot = () =>
-    Deno.writeFile(
-      plotPath,
-      lossCurvePng(
-        history.filter((m) => m.kind === "train").map((m): CurvePoint => ({ step: m.step, loss: m.loss })),
-        history.filter((m) => m.kind === "validation").map((m): CurvePoint => ({ step: m.step, loss: m.loss })),
-      ),
-    );
-
-  // Batch i feeds step i: a resumed run starts at its step's batch.
-  const loader = new BatchLoader(config.sampler, { workers: config.loader?.workers ?? 1, firstBatch: start });
-  await loader.start();
-  const total = config.schedule.steps;
+/** Train `task` (or resume it) through all its phases. */
+export async function runTraining<I, L extends MetricsRecord>(
+  task: TrainingTask<I, L>,
+  opt: RunOptions<L> = {},
+): Promise<TrainingRun> {
+  await Deno.mkdir(task.dir, { recursive: true });
+  const resumed = await resumeCheckpoint(task, opt.resume);
+  const start = resumed?.header.step ?? 0;
+  const metrics = await MetricsLog.open(join(task.dir, "metrics.jsonl"), start);
+  const plot = join(task.dir, "loss.png");
+  const drawCurve = () => Deno.writeFile(plot, metrics.lossCurve());
+  const total = task.phases.reduce((a, p) => a + p.steps, 0);
   const end = Math.min(total, start + (opt.stopAfter ?? Infinity));
-  const stepLosses: number[] = [];
-  let validation: Record<string, number> | undefined;
+  const run: TrainingRun = {
+    dir: task.dir,
+    resumedFrom: resumed?.path,
+    metrics: metrics.path,
+    plot,
+    steps: start,
+    losses: [],
+  };
+  await task.open?.(start);
   try {
-    for (let step = start; step < end; step++) {
-      const t0 = performance.now();
-      const loaded = await loader.nextBatch();
-      opt.onBatch?.(step, loaded.batch, loaded.wait);
-      const r: StepResult = trainStep(model, optimizer, loaded.batch, losses, rng);
-      const wall = (performance.now() - t0) / 1000;
-      stepLosses.push(r.loss);
-      const line: MetricsLine = {
-        kind: "train",
-        step: step + 1,
-        loss: r.loss,
-        mse: r.mse,
-        lr: r.lr,
-        gradNorm: r.gradNorm,
-        samplesPerSecond: config.sampler.batchSize / wall,
-        ms: { wait: loaded.wait, ...r.timings },
-      };
-      await log(line);
-      opt.onStep?.(step + 1, total, line);
-      const done = step + 1;
-      if (config.validation && (done % (config.validation.every ?? 50) === 0 || done === total)) {
-        validation = await validate(done);
+    let first = 0; // the phase's first step
+    for (const [p, phase] of task.phases.entries()) {
+      const last = first + phase.steps;
+      if (first >= end) break;
+      if (last > start) { // a resumed run skips the phases it finished
+        const optimizer = phaseOptimizer(
+          task,
+          phase,
+          start > first ? { ck: resumed!, done: start - first } : undefined,
+        );
+        for (let done = Math.max(start, first); done < last && done < end;) {
+          const t0 = performance.now();
+          const inputs = await task.inputs(done);
+          const g = gradientStep(optimizer, () => task.loss(inputs, p), (loss) => {
+            throw task.diverged(loss, done + 1);
+          });
+          done++;
+          run.steps = done;
+          run.losses.push(g.loss);
+          const line = task.metrics(done, inputs, g, p, (performance.now() - t0) / 1000);
+          await metrics.append(line);
+          opt.onStep?.(done, total, line);
+          if (task.validation && (done % task.validation.every === 0 || done === total)) {
+            const v = task.validation.run(done);
+            await metrics.append(v);
+            run.validation = v.mse;
+          }
+          const every = task.checkpointEvery;
+          if ((every && done % every === 0) || done === end || done === last) {
+            run.checkpoint = await saveCheckpoint(task, optimizer, done);
+            if (task.lossCurve) await drawCurve();
+          }
+        }
       }
-      if (done % (config.checkpoints.every ?? 100) === 0 || done === end) {
-        await checkpoint(done);
-        await plot();
-      }
+      first = last;
     }
   } finally {
-    loader.close();
+    task.close?.();
   }
-  if (end === start) await plot();
-  return {
-    dir,
-    checkpoint: lastCheckpoint,
-    metrics: metricsPath,
-    plot: plotPath,
-    steps: end,
-    losses: stepLosses,
-    validation,
-    parameters: model.params.count(),
-    kernel: g.name,
-  };
+  if (end === start && task.lossCurve) await drawCurve();
+  return run;
+}
+
+/** The checkpoint to resume from (verified by the task, weights and random stream restored), if any. */
+async function resumeCheckpoint<I, L extends MetricsRecord>(
+  task: TrainingTask<I, L>,
+  resume: string | boolean | undefined,
+): Promise<Checkpoint | undefined> {
+  const path = resume === true ? latestCheckpoint(task.dir) : resume || undefined;
+  if (resume === true && !path) console.error(`no checkpoint in ${task.dir}: starting from step 0`);
+  if (!path) return undefined;
+  const ck = await readCheckpoint(path);
+  task.verify(ck);
+  loadParameters(ck, task.params);
+  task.rng.state = ck.header.rng;
+  return ck;
+}
+
+/** The optimizer of a phase; resuming inside it, with the checkpoint's moments and step count. */
+function phaseOptimizer<I, L extends MetricsRecord>(
+  task: TrainingTask<I, L>,
+  phase: TrainingPhase,
+  resumed?: { ck: Checkpoint; done: number },
+): AdamW {
+  const optimizer = new AdamW(task.params, phase.optimizer);
+  if (resumed) {
+    optimizer.step = resumed.done;
+    for (const [name, m] of optimizer.moments) {
+      m.m.set(resumed.ck.tensors.get(`m:${name}`)!);
+      m.v.set(resumed.ck.tensors.get(`v:${name}`)!);
+    }
+  }
+  return optimizer;
+}
+
+/** Write the checkpoint after `step` steps (weights and moments of the task's parameters), prune old ones. */
+async function saveCheckpoint<I, L extends MetricsRecord>(
+  task: TrainingTask<I, L>,
+  optimizer: AdamW,
+  step: number,
+): Promise<string> {
+  const tensors = [...task.params].flatMap(([name, t]) => {
+    const m = optimizer.moments.get(name)!;
+    return [
+      { name, kind: "param" as const, shape: [...t.shape], data: t.data },
+      { name, kind: "m" as const, shape: [...t.shape], data: m.m },
+      { name, kind: "v" as const, shape: [...t.shape], data: m.v },
+    ];
+  });
+  const path = await writeCheckpoint(task.dir, task.header(step), tensors);
+  await pruneCheckpoints(task.dir, task.keep);
+  return path;
+}
+
+/** metrics.jsonl: kept up to the step resumed from (a resumed run rewrites what followed), then appended to. */
+class MetricsLog {
+  private constructor(readonly path: string, private readonly lines: MetricsRecord[]) {}
+
+  /** The log of a run starting at step `start`. */
+  static async open(path: string, start: number): Promise<MetricsLog> {
+    const kept: MetricsRecord[] = [];
+    let text = "";
+    if (start > 0) {
+      try {
+        for (const l of (await Deno.readTextFile(path)).split("\n")) {
+          if (!l.trim()) continue;
+          const m = JSON.parse(l) as MetricsRecord;
+          if (m.step <= start) (kept.push(m), text += l + "\n");
+        }
+      } catch { /* no metrics yet */ }
+    }
+    await Deno.writeTextFile(path, text);
+    return new MetricsLog(path, kept);
+  }
+
+  /** Append a line. */
+  async append(line: MetricsRecord): Promise<void> {
+    this.lines.push(line);
+    await Deno.writeTextFile(this.path, JSON.stringify(line) + "\n", { append: true });
+  }
+
+  /** The loss curve (train and validation lines) as PNG. */
+  lossCurve(): Uint8Array {
+    const of = (kind: string) =>
+      this.lines.filter((m) => m.kind === kind).map((m): CurvePoint => ({ step: m.step, loss: m.loss }));
+    return lossCurvePng(of("train"), of("validation"));
+  }
 }

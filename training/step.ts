@@ -1,8 +1,10 @@
 /**
- * One training or evaluation step of the Multiformer on a sampler batch:
- * model inputs per field, forward, the configured losses on the masked
- * tokens weighted per field, backward, optimizer update; with the time of
- * each phase (for the progress line and the profiler).
+ * One gradient step ({@link gradientStep}: zero the gradients, forward,
+ * backward, optimizer update, with the time of each phase; every training
+ * task steps through it), and the Multiformer's training or evaluation
+ * step on a sampler batch: model inputs per field, forward, the configured
+ * losses on the masked tokens weighted per field (for the progress line,
+ * the profiler and the benches).
  *
  * @module
  */
@@ -57,6 +59,46 @@ export function modelLoss(
   return { loss: weightedSum(parts), mse };
 }
 
+/** What {@link gradientStep} did. */
+export interface GradientStep<R> {
+  /** The loss. */
+  loss: number;
+  /** What the loss function returned besides the loss tensor (metrics). */
+  result: R;
+  /** Learning rate of the update. */
+  lr: number;
+  /** Gradient norm before clipping. */
+  gradNorm: number;
+  /** Milliseconds: forward, backward, optimizer. */
+  timings: { forward: number; backward: number; optimizer: number };
+}
+
+/**
+ * One optimization step of `optimizer`'s parameters on the scalar loss
+ * `lossOf` computes; a loss that is not finite is handed to `refuse`
+ * (which throws) before any update.
+ */
+export function gradientStep<R extends { loss: Tensor }>(
+  optimizer: AdamW,
+  lossOf: () => R,
+  refuse: (loss: number) => never,
+): GradientStep<R> {
+  const t1 = performance.now();
+  optimizer.zeroGrad();
+  let result: R | undefined;
+  let t2 = 0;
+  const loss = valueAndGrad(() => {
+    result = lossOf();
+    t2 = performance.now();
+    return result.loss;
+  });
+  const t3 = performance.now();
+  if (!Number.isFinite(loss)) refuse(loss);
+  const { lr, gradNorm } = optimizer.update();
+  const t4 = performance.now();
+  return { loss, result: result!, lr, gradNorm, timings: { forward: t2 - t1, backward: t3 - t2, optimizer: t4 - t3 } };
+}
+
 /** One optimization step. */
 export function trainStep(
   model: Multiformer,
@@ -68,25 +110,15 @@ export function trainStep(
   const t0 = performance.now();
   const inputs = modelInputs(model, batch);
   const t1 = performance.now();
-  optimizer.zeroGrad();
-  let mse: Record<string, number> = {};
-  let t2 = 0;
-  const loss = valueAndGrad(() => {
-    const r = modelLoss(model, inputs, losses, rng);
-    mse = r.mse;
-    t2 = performance.now();
-    return r.loss;
+  const g = gradientStep(optimizer, () => modelLoss(model, inputs, losses, rng), (loss) => {
+    throw new Error(`loss is ${loss}`);
   });
-  const t3 = performance.now();
-  if (!Number.isFinite(loss)) throw new Error(`loss is ${loss}`);
-  const { lr, gradNorm } = optimizer.update();
-  const t4 = performance.now();
   return {
-    loss,
-    mse,
-    lr,
-    gradNorm,
-    timings: { inputs: t1 - t0, forward: t2 - t1, backward: t3 - t2, optimizer: t4 - t3 },
+    loss: g.loss,
+    mse: g.result.mse,
+    lr: g.lr,
+    gradNorm: g.gradNorm,
+    timings: { inputs: t1 - t0, ...g.timings },
   };
 }
 

@@ -9,8 +9,8 @@
  *
  * @module
  */
-import { nodeZlib } from "./node_zlib.ts";
-import { zstd } from "./zstd.ts";
+import { nodeZlib } from "../native/node_zlib.ts";
+import { zstd } from "../native/zstd.ts";
 import { byteShuffle, byteUnshuffle, simdUnshuffle } from "../simd/shuffle.ts";
 import { ConfigError } from "../errors.ts";
 

@@ -21,8 +21,10 @@
  */
 import { join } from "node:path";
 import { ConfigError, StoreError } from "../../errors.ts";
-import { type ArraySpec, pathExists, type ZarrFormat } from "../../zarr/store.ts";
-import { beforeWrite, writeTextDurable } from "../../zarr/durable.ts";
+import type { ArraySpec, ZarrFormat } from "../../zarr/metadata.ts";
+import { pathExists } from "../../zarr/publish.ts";
+import { beforeWrite } from "../../zarr/fault_hook.ts";
+import { writeTextDurable } from "../../zarr/durable.ts";
 import type { NormLayout } from "../../normalization/sets.ts";
 import { stagePath } from "../output.ts";
 import { acquireLock, liveOwner, type OutputLock } from "../lock.ts";

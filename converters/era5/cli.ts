@@ -39,7 +39,8 @@ export function parseChunks(text: string): Partial<ChunkShape> {
   return out;
 }
 
-function command() {
+/** The subcommand with its arguments and options (the action added by {@link command}). */
+function era5Command() {
   return new Command("era5")
     .description("convert ERA5 netCDF3/netCDF4/GRIB files, or a cloud zarr store, into an AtmoRep-layout zarr store")
     .argument(
@@ -71,71 +72,116 @@ function command() {
     .option("--init", "parallel step 1: plan and write the stores' metadata (OUT.partial) and the task list")
     .option("--part <i/n>", "parallel step 2: run part i of n (1-based); rerunning a part skips its finished tasks")
     .option("--finalize", "parallel step 3: merge statistics, consolidate and publish the stores")
-    .option("-q, --quiet", "no progress output")
+    .option("-q, --quiet", "no progress output");
+}
+
+/** The options as parsed. */
+type Era5Cli = ReturnType<ReturnType<typeof era5Command>["opts"]>;
+
+/** A progress callback that shows conversion throughput since the start. */
+function showProgress(progress: ReturnType<typeof progressDisplay>): (p: Progress) => void {
+  const started = performance.now();
+  return (p: Progress) => {
+    const seconds = (performance.now() - started) / 1000;
+    const detail = p.phase === "convert"
+      ? `${formatBytes(p.bytes)} ${(p.bytes / 1e6 / seconds).toFixed(0)} MB/s` +
+        (p.fetched ? `; downloaded ${formatBytes(p.fetched.bytes)} in ${p.fetched.chunks} chunks` : "")
+      : "";
+    progress.update(p.phase, p.done, p.total, detail);
+  };
+}
+
+/** Parallel steps 2 and 3: run one part (resumable after an interrupt), or finalize. */
+async function partOrFinalize(o: Era5Cli, show: (p: Progress) => void, signal: AbortSignal): Promise<void> {
+  if (o.part) {
+    const m = /^(\d+)\/(\d+)$/.exec(o.part);
+    if (!m) throw new ConfigError("--part", `"${o.part}" is not i/n`);
+    const r = await runConversionPart(o.out, Number(m[1]), Number(m[2]), {
+      workers: o.workers,
+      onProgress: show,
+      signal,
+    }).catch((e) => {
+      throw signal.aborted
+        ? new InterruptedError(
+          `interrupted (SIGINT): finished tasks are kept in ${stagePath(o.out)}; run the same --part again to resume`,
+        )
+        : e;
+    });
+    console.log(`part ${o.part}: ran ${r.ran} tasks, ${r.skipped} already done`);
+  } else {
+    const r = await finalizeConversion(o.out, { onProgress: show, workers: o.workers });
+    console.log(`finalized ${r.out} and ${r.norm}: ${formatBytes(r.rawBytes)} → ${formatBytes(r.storedBytes)}`);
+  }
+}
+
+/** The conversion options of the command line. */
+async function conversionOptions(inputs: string[], o: Era5Cli, show: (p: Progress) => void, signal: AbortSignal) {
+  // One cloud zarr store: a selection of it is the input (see remote/spec.ts).
+  const chosen = await storeInputs(inputs, o);
+  return {
+    inputs: chosen.store ? chosen.inputs : expandInputs(inputs),
+    out: o.out,
+    norm: o.norm,
+    fields: chosen.fields,
+    levels: o.levels,
+    zarrFormat: Number(o.zarrFormat) as 2 | 3,
+    codec: o.codec,
+    chunks: o.chunks,
+    allowGaps: o.allowGaps,
+    shard: o.shard,
+    embedNormalization: o.embedNormalization,
+    overwrite: o.overwrite,
+    workers: o.workers,
+    infToNaN: o.infToNan,
+    command: ["deno task convert era5", ...Deno.args.slice(1)].join(" "),
+    onProgress: show,
+    signal,
+  };
+}
+
+/** A whole conversion in one process, and its summary. */
+async function convertAll(
+  o: Era5Cli,
+  options: Awaited<ReturnType<typeof conversionOptions>>,
+  signal: AbortSignal,
+  progress: ReturnType<typeof progressDisplay>,
+): Promise<void> {
+  const summary = await convertEra5(options).catch((e) => {
+    if (!signal.aborted) throw e;
+    const p = outputPaths(o.out, o.norm);
+    throw new InterruptedError(
+      `interrupted (SIGINT): removed the partial stores ${p.stageOut} and ${p.stageNorm}; nothing was published`,
+    );
+  }).finally(() => progress.stop());
+  const { plan } = summary;
+  console.log(
+    `wrote ${summary.out}: ${plan.fields.length} fields × ${plan.levels.length} levels + ${plan.fieldsSfc.length} single-level fields, ` +
+      `${plan.times.length} times, ${plan.grid.lats.length}×${plan.grid.lons.length} grid; ` +
+      `${formatBytes(summary.rawBytes)} → ${formatBytes(summary.storedBytes)} in ${summary.seconds.toFixed(1)} s ` +
+      `(${(summary.rawBytes / 1e6 / summary.seconds).toFixed(0)} MB/s)`,
+  );
+  console.log(`wrote ${summary.norm}: monthly normalization coefficients`);
+}
+
+function command() {
+  return era5Command()
     .action(async (inputs, o) => {
       const progress = progressDisplay(o.quiet);
-      const started = performance.now();
-      const show = (p: Progress) => {
-        const seconds = (performance.now() - started) / 1000;
-        const detail = p.phase === "convert"
-          ? `${formatBytes(p.bytes)} ${(p.bytes / 1e6 / seconds).toFixed(0)} MB/s` +
-            (p.fetched ? `; downloaded ${formatBytes(p.fetched.bytes)} in ${p.fetched.chunks} chunks` : "")
-          : "";
-        progress.update(p.phase, p.done, p.total, detail);
-      };
+      const show = showProgress(progress);
       const signal = interruptSignal();
       if (o.part || o.finalize) {
         if (inputs.length) {
           throw new ConfigError("inputs", "--part and --finalize take the inputs from --init; give only --out");
         }
         try {
-          if (o.part) {
-            const m = /^(\d+)\/(\d+)$/.exec(o.part);
-            if (!m) throw new ConfigError("--part", `"${o.part}" is not i/n`);
-            const r = await runConversionPart(o.out, Number(m[1]), Number(m[2]), {
-              workers: o.workers,
-              onProgress: show,
-              signal,
-            }).catch((e) => {
-              throw signal.aborted
-                ? new InterruptedError(
-                  `interrupted (SIGINT): finished tasks are kept in ${
-                    stagePath(o.out)
-                  }; run the same --part again to resume`,
-                )
-                : e;
-            });
-            console.log(`part ${o.part}: ran ${r.ran} tasks, ${r.skipped} already done`);
-          } else {
-            const r = await finalizeConversion(o.out, { onProgress: show, workers: o.workers });
-            console.log(`finalized ${r.out} and ${r.norm}: ${formatBytes(r.rawBytes)} → ${formatBytes(r.storedBytes)}`);
-          }
+          await partOrFinalize(o, show, signal);
         } finally {
           progress.stop();
         }
         return;
       }
       if (inputs.length === 0) throw new ConfigError("inputs", "no input files given");
-      const chosen = await storeInputs(inputs, o);
-      const options = {
-        inputs: chosen.store ? chosen.inputs : expandInputs(inputs),
-        out: o.out,
-        norm: o.norm,
-        fields: chosen.fields,
-        levels: o.levels,
-        zarrFormat: Number(o.zarrFormat) as 2 | 3,
-        codec: o.codec,
-        chunks: o.chunks,
-        allowGaps: o.allowGaps,
-        shard: o.shard,
-        embedNormalization: o.embedNormalization,
-        overwrite: o.overwrite,
-        workers: o.workers,
-        infToNaN: o.infToNan,
-        command: ["deno task convert era5", ...Deno.args.slice(1)].join(" "),
-        onProgress: show,
-        signal,
-      };
+      const options = await conversionOptions(inputs, o, show, signal);
       if (o.init) {
         if (!o.overwrite && initializedAlready(options)) {
           progress.stop();
@@ -148,21 +194,7 @@ function command() {
         );
         return;
       }
-      const summary = await convertEra5(options).catch((e) => {
-        if (!signal.aborted) throw e;
-        const p = outputPaths(o.out, o.norm);
-        throw new InterruptedError(
-          `interrupted (SIGINT): removed the partial stores ${p.stageOut} and ${p.stageNorm}; nothing was published`,
-        );
-      }).finally(() => progress.stop());
-      const { plan } = summary;
-      console.log(
-        `wrote ${summary.out}: ${plan.fields.length} fields × ${plan.levels.length} levels + ${plan.fieldsSfc.length} single-level fields, ` +
-          `${plan.times.length} times, ${plan.grid.lats.length}×${plan.grid.lons.length} grid; ` +
-          `${formatBytes(summary.rawBytes)} → ${formatBytes(summary.storedBytes)} in ${summary.seconds.toFixed(1)} s ` +
-          `(${(summary.rawBytes / 1e6 / summary.seconds).toFixed(0)} MB/s)`,
-      );
-      console.log(`wrote ${summary.norm}: monthly normalization coefficients`);
+      await convertAll(o, options, signal, progress);
     });
 }
 

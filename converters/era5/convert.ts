@@ -13,7 +13,8 @@
  */
 import { join, resolve } from "node:path";
 import { DEFAULT_CODEC, parseCodecSpec } from "../../zarr/codecs.ts";
-import { pathExists, removeStore, type ZarrFormat } from "../../zarr/store.ts";
+import type { ZarrFormat } from "../../zarr/metadata.ts";
+import { pathExists, removeStore } from "../../zarr/publish.ts";
 import { ConfigError } from "../../errors.ts";
 import {
   checkReplaceable,

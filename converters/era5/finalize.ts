@@ -17,8 +17,10 @@
  */
 import { join } from "node:path";
 import { StoreError } from "../../errors.ts";
-import { ArrayWriter, finalizeStore, pathExists, publishStore, removeStore } from "../../zarr/store.ts";
-import { beforeWrite, faultPoint, writeTextDurable } from "../../zarr/durable.ts";
+import { ArrayWriter } from "../../zarr/writer.ts";
+import { finalizeStore, pathExists, publishStore, removeStore } from "../../zarr/publish.ts";
+import { beforeWrite, faultPoint } from "../../zarr/fault_hook.ts";
+import { writeTextDurable } from "../../zarr/durable.ts";
 import { emptyMoments, type Moments } from "../../normalization/moments.ts";
 import { writeGlobalCoefficients } from "../../normalization/sets.ts";
 import { lockOutputs } from "../output.ts";

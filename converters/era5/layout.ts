@@ -8,7 +8,8 @@
  */
 import { basename } from "node:path";
 import { isoTime, monthIndex } from "../cf.ts";
-import { type ArrayWriter, writeGroupMetadata, type ZarrFormat } from "../../zarr/store.ts";
+import { writeGroupMetadata, type ZarrFormat } from "../../zarr/metadata.ts";
+import type { ArrayWriter } from "../../zarr/writer.ts";
 import { createNormArrays, monthEntries, type NormArrays, type NormLayout } from "../../normalization/sets.ts";
 import { ConfigError } from "../../errors.ts";
 import { arrayMaker, coefficientSetAttrs, type MakeArray, provenance } from "../output.ts";

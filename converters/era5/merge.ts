@@ -13,8 +13,9 @@
  * @module
  */
 import { StoreError } from "../../errors.ts";
-import { ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
-import { adviseHugePages } from "../../zarr/malloc.ts";
+import type { ZarrFormat } from "../../zarr/metadata.ts";
+import { ArrayWriter } from "../../zarr/writer.ts";
+import { adviseHugePages } from "../../native/malloc.ts";
 import { mergeMoments, type Moments, PointMoments } from "../../normalization/moments.ts";
 import { monthLabel, writeLocalCoefficientChunk } from "../../normalization/sets.ts";
 import { cleanupAfter } from "../output.ts";

@@ -17,8 +17,9 @@ import {
   type SourceDataset,
 } from "../formats/registry.ts";
 import { InputError } from "../../errors.ts";
-import { type ArraySpec, ArrayWriter, type ZarrFormat } from "../../zarr/store.ts";
-import { adviseHugePages, tuneMallocForChunks } from "../../zarr/malloc.ts";
+import type { ArraySpec, ZarrFormat } from "../../zarr/metadata.ts";
+import { ArrayWriter } from "../../zarr/writer.ts";
+import { adviseHugePages, tuneMallocForChunks } from "../../native/malloc.ts";
 import { tileWorkspace } from "../../simd/tiles.ts";
 import { openInput, prefetchRuns } from "./remote/open.ts";
 import type { FetchedCount } from "./remote/source.ts";
@@ -201,7 +202,7 @@ export class TaskContext {
 
   constructor(grid: Grid) {
     this.grid = grid;
-    // Chunk-sized buffers come and go by the thousand: keep freed pages for reuse (see zarr/malloc.ts).
+    // Chunk-sized buffers come and go by the thousand: keep freed pages for reuse (see native/malloc.ts).
     tuneMallocForChunks();
   }
 
@@ -266,108 +267,43 @@ export class TaskContext {
   }
 }
 
+/** The tile geometry and work buffers of one task. */
+interface TaskTiles {
+  nlat: number;
+  nlon: number;
+  /** Points of one grid plane. */
+  plane: number;
+  /** Chunk extents: time steps, grid rows, grid columns. */
+  tc: number;
+  clat: number;
+  clon: number;
+  /** The SIMD tile workspace, where the task's chunks are written shuffled. */
+  ws: ReturnType<typeof tileWorkspace>;
+  /** Slab and edge chunk in one buffer. */
+  work: Float32Array;
+  /** A time chunk's planes (time × lat × lon). */
+  slab: Float32Array;
+  /** One chunk (time × tile rows × tile columns). */
+  chunk: Float32Array;
+}
+
+/** Partial point sums of one month and the time steps of a time chunk they take: [sums, first step, steps]. */
+type MonthRun = [ShiftedPointSums, number, number];
+
 /** Run one task. */
 export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<TaskResult> {
-  const { target } = task;
-  const writer = ctx.writer(target);
-  const nlat = ctx.grid.latPerm.length, nlon = ctx.grid.lonPerm.length;
-  const plane = nlat * nlon;
-  const rank = target.spec.shape.length;
-  const [tc, clat, clon] = [target.spec.chunks[0], target.spec.chunks[rank - 2], target.spec.chunks[rank - 1]];
-  // Slab and edge chunk in one buffer: a tile's rows are copied with copyWithin (a memmove, no view
-  // objects). In the SIMD tile workspace where there is one: inputs are unshuffled straight into the slab,
-  // statistics read it in place, and chunks are shuffled straight out of it for the compressor.
-  const size = tc * plane + tc * clat * clon;
-  const ws = writer.takesShuffled && task.logEps === undefined ? tileWorkspace() : undefined;
-  const work = ws ? ws.reserve(4 * size).subarray(0, size) : ctx.buffer("slab+chunk", size);
-  const slab = work.subarray(0, tc * plane), chunk = work.subarray(tc * plane);
+  const writer = ctx.writer(task.target);
+  const tiles = taskTiles(task, ctx, writer);
+  const { plane, tc } = tiles;
   // Cloud store inputs: download the task's planes first, concurrently (files: nothing to do).
-  const fetched = await prefetchRuns(task.runs, target.root, (p) => ctx.dataset(p));
+  const fetched = await prefetchRuns(task.runs, task.target.root, (p) => ctx.dataset(p));
   const partials = new Map<number, ShiftedPointSums>();
   let rawBytes = 0, storedBytes = 0;
-
   for (let c0 = task.t0; c0 < task.t1; c0 += tc) {
     const c1 = Math.min(c0 + tc, task.t1);
-    // NaN only where no run writes (gaps): a full slab is overwritten anyway.
-    let covered = 0;
-    for (const run of task.runs) {
-      covered += Math.max(0, Math.min(run.storeT + run.count, c1) - Math.max(run.storeT, c0));
-    }
-    if (covered !== c1 - c0) slab.fill(NaN);
-    // ±Inf checks of slab pieces left to the statistics (see readRun), to run when they meet one.
-    const deferred: (() => void)[] = [];
-    for (const run of task.runs) {
-      const a = Math.max(run.storeT, c0), b = Math.min(run.storeT + run.count, c1);
-      if (a >= b) continue;
-      const check = await readRun(ctx, run, run.localT + (a - run.storeT), b - a, slab, (a - c0) * plane, {
-        deferInfCheck: task.logEps === undefined,
-      });
-      if (check) deferred.push(check);
-    }
-    // Runs of time steps of the same month within this chunk.
-    const monthRuns: [ShiftedPointSums, number, number][] = [];
-    for (let t = c0; t < c1;) {
-      const month = task.months[t - task.t0];
-      let end = t + 1;
-      while (end < c1 && task.months[end - task.t0] === month) end++;
-      let acc = partials.get(month);
-      if (!acc) partials.set(month, acc = ctx.sums(plane));
-      monthRuns.push([acc, t - c0, end - t]);
-      t = end;
-    }
-    const shard: Float32Array[] | undefined = target.spec.shards ? [] : undefined;
-    for (let i0 = 0; i0 < nlat; i0 += clat) {
-      for (let j0 = 0; j0 < nlon; j0 += clon) {
-        const rows = Math.min(clat, nlat - i0), cols = Math.min(clon, nlon - j0);
-        const edge = rows < clat || cols < clon || c1 - c0 < tc;
-        // Where the tile's values lie: a whole tile in the workspace's slab is read there; others are copied
-        // into the chunk (edge tiles padded with NaN).
-        let at = tc * plane, stepStride = clat * clon, rowStride = clon;
-        if (ws && !edge) (at = i0 * nlon + j0, stepStride = plane, rowStride = nlon);
-        else {
-          if (edge) chunk.fill(NaN);
-          for (let t = 0; t < c1 - c0; t++) {
-            for (let i = 0; i < rows; i++) {
-              const from = t * plane + (i0 + i) * nlon + j0;
-              work.copyWithin(tc * plane + (t * clat + i) * clon, from, from + cols);
-            }
-          }
-        }
-        // Statistics from the tile while it is in cache.
-        let statsOf = work, statsAt = at;
-        if (task.logEps !== undefined) {
-          statsOf = ctx.buffer("log", chunk.length);
-          logTransform(task.logEps).forwardInto(chunk, 0, statsOf, 0, chunk.length);
-          statsAt = 0;
-        }
-        for (const [acc, from, steps] of monthRuns) {
-          acc.addBlock(
-            statsOf,
-            statsAt + from * stepStride,
-            stepStride,
-            rowStride,
-            steps,
-            rows,
-            cols,
-            i0 * nlon + j0,
-            nlon,
-          );
-          // The statistics saw every value of the tile: an infinite extreme means ±Inf came in.
-          if (acc.min === -Infinity || acc.max === Infinity) { for (const check of deferred) check(); }
-        }
-        const coords = [c0 / tc, ...target.prefix, i0 / clat, j0 / clon];
-        if (shard) {
-          // A copy per chunk of the shard, in buffers kept for the next shard (fresh memory costs page faults).
-          const copy = ctx.buffer(`shard chunk ${shard.length}`, chunk.length);
-          copy.set(chunk);
-          shard.push(copy);
-        } else if (ws) {
-          // Shuffled straight out of where the values lie, for the compressor.
-          storedBytes += writer.writeShuffledChunk(coords, ws.gatherShuffle(at, stepStride, rowStride, tc, clat, clon));
-        } else storedBytes += writer.writeChunk(coords, chunk);
-      }
-    }
-    if (shard) storedBytes += writer.writeShard([c0 / tc, ...target.prefix, 0, 0], shard);
+    const deferred = await readTimeChunk(task, ctx, tiles, c0, c1);
+    const monthRuns = monthRunsOf(task, ctx, partials, plane, c0, c1);
+    storedBytes += writeTimeChunk(task, ctx, writer, tiles, c0, c1, monthRuns, deferred);
     rawBytes += (c1 - c0) * plane * 4;
   }
   return {
@@ -380,6 +316,149 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
       return { month, global, count: points.count, mean: points.mean, m2: points.m2, coefficients };
     }),
   };
+}
+
+/** The task's tile geometry and its work buffers. */
+function taskTiles(task: ConvertTask, ctx: TaskContext, writer: ArrayWriter): TaskTiles {
+  const { target } = task;
+  const nlat = ctx.grid.latPerm.length, nlon = ctx.grid.lonPerm.length;
+  const plane = nlat * nlon;
+  const rank = target.spec.shape.length;
+  const [tc, clat, clon] = [target.spec.chunks[0], target.spec.chunks[rank - 2], target.spec.chunks[rank - 1]];
+  // Slab and edge chunk in one buffer: a tile's rows are copied with copyWithin (a memmove, no view
+  // objects). In the SIMD tile workspace where there is one: inputs are unshuffled straight into the slab,
+  // statistics read it in place, and chunks are shuffled straight out of it for the compressor.
+  const size = tc * plane + tc * clat * clon;
+  const ws = writer.takesShuffled && task.logEps === undefined ? tileWorkspace() : undefined;
+  const work = ws ? ws.reserve(4 * size).subarray(0, size) : ctx.buffer("slab+chunk", size);
+  const slab = work.subarray(0, tc * plane), chunk = work.subarray(tc * plane);
+  return { nlat, nlon, plane, tc, clat, clon, ws, work, slab, chunk };
+}
+
+/**
+ * Read store times [c0, c1) of every run into the slab (NaN where no run
+ * writes); returns the ±Inf checks of slab pieces left to the statistics
+ * (see readRun), to run when they meet one.
+ */
+async function readTimeChunk(
+  task: ConvertTask,
+  ctx: TaskContext,
+  { slab, plane }: TaskTiles,
+  c0: number,
+  c1: number,
+): Promise<(() => void)[]> {
+  // NaN only where no run writes (gaps): a full slab is overwritten anyway.
+  let covered = 0;
+  for (const run of task.runs) {
+    covered += Math.max(0, Math.min(run.storeT + run.count, c1) - Math.max(run.storeT, c0));
+  }
+  if (covered !== c1 - c0) slab.fill(NaN);
+  const deferred: (() => void)[] = [];
+  for (const run of task.runs) {
+    const a = Math.max(run.storeT, c0), b = Math.min(run.storeT + run.count, c1);
+    if (a >= b) continue;
+    const check = await readRun(ctx, run, run.localT + (a - run.storeT), b - a, slab, (a - c0) * plane, {
+      deferInfCheck: task.logEps === undefined,
+    });
+    if (check) deferred.push(check);
+  }
+  return deferred;
+}
+
+/** Runs of time steps of the same month within store times [c0, c1), each with its month's partial sums. */
+function monthRunsOf(
+  task: ConvertTask,
+  ctx: TaskContext,
+  partials: Map<number, ShiftedPointSums>,
+  plane: number,
+  c0: number,
+  c1: number,
+): MonthRun[] {
+  const monthRuns: MonthRun[] = [];
+  for (let t = c0; t < c1;) {
+    const month = task.months[t - task.t0];
+    let end = t + 1;
+    while (end < c1 && task.months[end - task.t0] === month) end++;
+    let acc = partials.get(month);
+    if (!acc) partials.set(month, acc = ctx.sums(plane));
+    monthRuns.push([acc, t - c0, end - t]);
+    t = end;
+  }
+  return monthRuns;
+}
+
+/**
+ * Every tile of the time chunk [c0, c1): its statistics added while it is
+ * in cache, then written as one chunk (or gathered into the shard, written
+ * whole at the end). Returns the bytes stored.
+ */
+function writeTimeChunk(
+  task: ConvertTask,
+  ctx: TaskContext,
+  writer: ArrayWriter,
+  tiles: TaskTiles,
+  c0: number,
+  c1: number,
+  monthRuns: MonthRun[],
+  deferred: (() => void)[],
+): number {
+  const { target } = task;
+  const { nlat, nlon, plane, tc, clat, clon, ws, work, chunk } = tiles;
+  let storedBytes = 0;
+  const shard: Float32Array[] | undefined = target.spec.shards ? [] : undefined;
+  for (let i0 = 0; i0 < nlat; i0 += clat) {
+    for (let j0 = 0; j0 < nlon; j0 += clon) {
+      const rows = Math.min(clat, nlat - i0), cols = Math.min(clon, nlon - j0);
+      const edge = rows < clat || cols < clon || c1 - c0 < tc;
+      // Where the tile's values lie: a whole tile in the workspace's slab is read there; others are copied
+      // into the chunk (edge tiles padded with NaN).
+      let at = tc * plane, stepStride = clat * clon, rowStride = clon;
+      if (ws && !edge) (at = i0 * nlon + j0, stepStride = plane, rowStride = nlon);
+      else {
+        if (edge) chunk.fill(NaN);
+        for (let t = 0; t < c1 - c0; t++) {
+          for (let i = 0; i < rows; i++) {
+            const from = t * plane + (i0 + i) * nlon + j0;
+            work.copyWithin(tc * plane + (t * clat + i) * clon, from, from + cols);
+          }
+        }
+      }
+      // Statistics from the tile while it is in cache.
+      let statsOf = work, statsAt = at;
+      if (task.logEps !== undefined) {
+        statsOf = ctx.buffer("log", chunk.length);
+        logTransform(task.logEps).forwardInto(chunk, 0, statsOf, 0, chunk.length);
+        statsAt = 0;
+      }
+      for (const [acc, from, steps] of monthRuns) {
+        acc.addBlock(
+          statsOf,
+          statsAt + from * stepStride,
+          stepStride,
+          rowStride,
+          steps,
+          rows,
+          cols,
+          i0 * nlon + j0,
+          nlon,
+        );
+        // The statistics saw every value of the tile: an infinite extreme means ±Inf came in.
+        if (acc.min === -Infinity || acc.max === Infinity) { for (const check of deferred) check(); }
+      }
+      const coords = [c0 / tc, ...target.prefix, i0 / clat, j0 / clon];
+      if (shard) {
+        // A copy per chunk of the shard, in buffers kept for the next shard (fresh memory costs page faults).
+        const copy = ctx.buffer(`shard chunk ${shard.length}`, chunk.length);
+        copy.set(chunk);
+        shard.push(copy);
+      } else if (ws) {
+        // Shuffled straight out of where the values lie, for the compressor.
+        storedBytes += writer.writeShuffledChunk(coords, ws.gatherShuffle(at, stepStride, rowStride, tc, clat, clon));
+      } else storedBytes += writer.writeChunk(coords, chunk);
+    }
+  }
+  if (shard) storedBytes += writer.writeShard([c0 / tc, ...target.prefix, 0, 0], shard);
+  return storedBytes;
 }
 
 const storeOrder = new WeakMap<Grid, boolean>();

@@ -20,7 +20,8 @@ import { basename, resolve } from "node:path";
 import { decodeTimes, isoTime, monthIndex, parseTimeUnits } from "../cf.ts";
 import { openDataset } from "../formats/registry.ts";
 import { ConfigError, InputError } from "../../errors.ts";
-import type { ArrayWriter, ZarrFormat } from "../../zarr/store.ts";
+import type { ZarrFormat } from "../../zarr/metadata.ts";
+import type { ArrayWriter } from "../../zarr/writer.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
 import { emptyMoments, type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import {
@@ -207,6 +208,41 @@ export function convertFesom(opts: FesomOptions): Promise<FesomSummary> {
   );
 }
 
+/** Fields stored in one data array: where their points are and their vertical axis. */
+interface ArrayGroup {
+  location: Location;
+  vertical: Vertical;
+  fields: string[];
+}
+
+/** One coefficient set being written, and the global moments of its fields per month. */
+interface NormSet {
+  arrays: NormArrays;
+  layout: NormLayout;
+  moments: Moments[][][];
+  momentsSfc: Moments[][][];
+}
+
+/** What the steps of one conversion share. */
+interface Conversion {
+  opts: FesomOptions;
+  mesh: FesomMesh;
+  /** The files of each field. */
+  byField: Map<string, FileInfo[]>;
+  /** The store's time axis: every period end of the inputs, sorted. */
+  allEnds: number[];
+  /** Month index of each store time (from its stamp). */
+  monthOfTime: number[];
+  /** Month index of the store's month entry 0. */
+  firstMonth: number;
+  /** Month entries of the coefficient sets. */
+  months: number[];
+  /** The files hold vectors in the rotated model frame. */
+  rotated: boolean;
+  codec: string;
+  mk: MakeArray;
+}
+
 async function convertStaged(opts: FesomOptions, paths: OutputPaths): Promise<FesomSummary> {
   const { out, norm: normPath, stageOut: stage, stageNorm } = paths;
   const mesh = await readMesh(opts.mesh);
@@ -214,13 +250,87 @@ async function convertStaged(opts: FesomOptions, paths: OutputPaths): Promise<Fe
   for (const p of opts.inputs) files.push(await scanOutput(p, mesh, opts.modelStep));
 
   // Fields, grouped by array; one time axis shared by all.
+  const byField = filesByField(files);
+  const allEnds = [...new Set(files.flatMap((f) => f.ends))].sort((a, b) => a - b);
+  checkFieldTimes(byField, allEnds);
+  const groups = arrayGroups(byField);
+  const rotated = files.some((f) => flag(f.global.FESOM_force_rotation ?? f.global.force_rotation) === true) &&
+    !files.every((f) => flag(f.global.FESOM_autorotate_back_to_geo ?? f.global.autorotate_back_to_geo) === true);
+  const vectorFrame = rotated && !opts.rotateToGeo ? "rotated model frame (Euler angles 50, 15, -90)" : "geographic";
+
+  const format = opts.zarrFormat ?? 2;
+  const codec = opts.codec ?? DEFAULT_CODEC;
+  const nt = allEnds.length;
+  const mk = arrayMaker(stage, format);
+  writeMeshArrays(mk, mesh);
+  const stampOf = new Map<number, number>();
+  for (const f of files) f.ends.forEach((e, i) => stampOf.set(e, f.stamps[i]));
+  writeTimes(mk, format, allEnds, stampOf);
+
+  // Months: entry 0 = January of the first year, months of the periods' stamps.
+  const monthOfTime = allEnds.map((e) => monthIndex(stampOf.get(e)!));
+  const firstMonth = Math.floor(Math.min(...monthOfTime) / 12) * 12;
+  const months = monthEntries(firstMonth, Math.max(...monthOfTime));
+  const normSets = new Map<string, NormSet>();
+  const normSet = (kind: string) => {
+    let set = normSets.get(kind);
+    if (!set) normSets.set(kind, set = createNormSet(kind, groups, mesh, months, stageNorm, format));
+    return set;
+  };
+  const conversion: Conversion = { opts, mesh, byField, allEnds, monthOfTime, firstMonth, months, rotated, codec, mk };
+  const attrs: Record<string, unknown> = {};
+  for (const [key, g] of groups) {
+    await convertArray(conversion, key, g, () => normSet(kindOf(key)));
+    attrs[key.replace(/^data/, "fields")] = g.fields;
+  }
+  for (const set of normSets.values()) {
+    writeGlobalCoefficients(set.arrays, set.layout, set.moments, set.momentsSfc);
+  }
+
+  Object.assign(attrs, storeAttrs(opts, mesh, files, vectorFrame, normPath));
+  publishStaged(stage, out, format, attrs);
+  const nodeSet = normSets.get(""), elemSet = normSets.get("_elem");
+  publishStaged(
+    stageNorm,
+    normPath,
+    format,
+    coefficientSetAttrs(paths, {
+      fields: nodeSet?.layout.fields ?? [],
+      fieldsSfc: nodeSet?.layout.fieldsSfc ?? [],
+      levels: [...mesh.layers],
+      months,
+      period: [
+        isoTime(stampOf.get(allEnds[0])!).slice(0, 7),
+        isoTime(stampOf.get(allEnds[nt - 1])!).slice(0, 7),
+      ],
+    }, {
+      fields_elem: elemSet?.layout.fields ?? [],
+      fields_elem_sfc: elemSet?.layout.fieldsSfc ?? [],
+      masked: "dry cells excluded",
+    }),
+  );
+  return {
+    out,
+    norm: normPath,
+    arrays: Object.fromEntries([...groups].map(([k, g]) => [k, g.fields])),
+    times: allEnds.length,
+    vectorFrame,
+  };
+}
+
+/** The input files of each field, in input order. */
+function filesByField(files: FileInfo[]): Map<string, FileInfo[]> {
   const byField = new Map<string, FileInfo[]>();
   for (const f of files) {
     const list = byField.get(f.variable);
     if (list) list.push(f);
     else byField.set(f.variable, [f]);
   }
-  const allEnds = [...new Set(files.flatMap((f) => f.ends))].sort((a, b) => a - b);
+  return byField;
+}
+
+/** Refuse a field with a time given twice or missing, or on different grids in different files. */
+function checkFieldTimes(byField: Map<string, FileInfo[]>, allEnds: number[]): void {
   for (const [name, fs] of byField) {
     const seen = new Map<number, string>();
     for (const f of fs) {
@@ -244,232 +354,266 @@ async function convertStaged(opts: FesomOptions, paths: OutputPaths): Promise<Fe
       throw new InputError(fs[0].path, `${name} is on different grids in different files: ${[...kinds].join(", ")}`);
     }
   }
-  const groups = new Map<string, { location: Location; vertical: Vertical; fields: string[] }>();
+}
+
+/** The fields of each data array, by array name. */
+function arrayGroups(byField: Map<string, FileInfo[]>): Map<string, ArrayGroup> {
+  const groups = new Map<string, ArrayGroup>();
   for (const [name, fs] of byField) {
     const key = arrayName(fs[0].location, fs[0].vertical);
     const g = groups.get(key) ?? { location: fs[0].location, vertical: fs[0].vertical, fields: [] };
     g.fields.push(name);
     groups.set(key, g);
   }
-  const rotated = files.some((f) => flag(f.global.FESOM_force_rotation ?? f.global.force_rotation) === true) &&
-    !files.every((f) => flag(f.global.FESOM_autorotate_back_to_geo ?? f.global.autorotate_back_to_geo) === true);
-  const vectorFrame = rotated && !opts.rotateToGeo ? "rotated model frame (Euler angles 50, 15, -90)" : "geographic";
+  return groups;
+}
 
-  const format = opts.zarrFormat ?? 2;
-  const codec = opts.codec ?? DEFAULT_CODEC;
-  {
-    const nt = allEnds.length;
-    const mk = arrayMaker(stage, format);
-    writeMeshArrays(mk, mesh);
-    mk("time", {
-      shape: [nt],
-      chunks: [Math.max(1, nt)],
-      dtype: format === 2 ? "datetime64[s]" : "int64",
-      dimensions: ["time"],
-      attributes: {
-        long_name: "end of the averaging period",
-        ...(format === 3 ? { units: "seconds since 1970-01-01", calendar: "proleptic_gregorian" } : {}),
-      },
-    }).writeAll(BigInt64Array.from(allEnds, BigInt));
-    const stampOf = new Map<number, number>();
-    for (const f of files) f.ends.forEach((e, i) => stampOf.set(e, f.stamps[i]));
-    mk("time_stamp", {
-      shape: [nt],
-      chunks: [Math.max(1, nt)],
-      dtype: format === 2 ? "datetime64[s]" : "int64",
-      dimensions: ["time"],
-      attributes: {
-        long_name: "FESOM's time stamp as written: start of the last model step of the averaging period",
-        ...(format === 3 ? { units: "seconds since 1970-01-01", calendar: "proleptic_gregorian" } : {}),
-      },
-    }).writeAll(BigInt64Array.from(allEnds, (e) => BigInt(stampOf.get(e)!)));
+/** The time axis (period ends) and FESOM's stamps as written. */
+function writeTimes(mk: MakeArray, format: ZarrFormat, allEnds: number[], stampOf: Map<number, number>): void {
+  const nt = allEnds.length;
+  mk("time", {
+    shape: [nt],
+    chunks: [Math.max(1, nt)],
+    dtype: format === 2 ? "datetime64[s]" : "int64",
+    dimensions: ["time"],
+    attributes: {
+      long_name: "end of the averaging period",
+      ...(format === 3 ? { units: "seconds since 1970-01-01", calendar: "proleptic_gregorian" } : {}),
+    },
+  }).writeAll(BigInt64Array.from(allEnds, BigInt));
+  mk("time_stamp", {
+    shape: [nt],
+    chunks: [Math.max(1, nt)],
+    dtype: format === 2 ? "datetime64[s]" : "int64",
+    dimensions: ["time"],
+    attributes: {
+      long_name: "FESOM's time stamp as written: start of the last model step of the averaging period",
+      ...(format === 3 ? { units: "seconds since 1970-01-01", calendar: "proleptic_gregorian" } : {}),
+    },
+  }).writeAll(BigInt64Array.from(allEnds, (e) => BigInt(stampOf.get(e)!)));
+}
 
-    // Months: entry 0 = January of the first year, months of the periods' stamps.
-    const monthOfTime = allEnds.map((e) => monthIndex(stampOf.get(e)!));
-    const firstMonth = Math.floor(Math.min(...monthOfTime) / 12) * 12;
-    const months = monthEntries(firstMonth, Math.max(...monthOfTime));
-    // One coefficient set per point kind and vertical axis: "" (nodes on layers +
-    // surface), "_elem", "_nz", "_elem_nz"; each holds its 3-D and 2-D fields.
-    const normSets = new Map<
-      string,
-      { arrays: NormArrays; layout: NormLayout; moments: Moments[][][]; momentsSfc: Moments[][][] }
-    >();
-    const normSet = (kind: string) => {
-      let set = normSets.get(kind);
-      if (set) return set;
-      const base = kind.includes("_elem") ? "data_elem" : "data";
-      const nz = kind.endsWith("_nz");
-      const threeD = groups.get(nz ? `${base}_nz` : base);
-      const twoD = nz ? undefined : groups.get(`${base}_sfc`);
-      const elem = kind.includes("_elem");
-      const layout: NormLayout = {
-        months,
-        fields: threeD?.fields ?? [],
-        fieldsSfc: twoD?.fields ?? [],
-        levels: [...(nz ? mesh.interfaces : mesh.layers)],
-        pointShape: [elem ? mesh.triangles.length / 3 : mesh.lon.length],
-        pointDims: [elem ? "elem" : "node"],
-        kind,
-      };
-      set = {
-        arrays: createNormArrays(stageNorm, format, "", layout),
-        layout,
-        moments: months.map(() => []),
-        momentsSfc: months.map(() => []),
-      };
-      normSets.set(kind, set);
-      return set;
-    };
-    const attrs: Record<string, unknown> = {};
-    const rotationMatrix = eulerMatrix(50, 15, -90);
-
-    for (const [key, g] of groups) {
-      const points = g.location === "node" ? mesh.lon.length : mesh.triangles.length / 3;
-      const levels = g.vertical === "layers" ? mesh.layers : g.vertical === "interfaces" ? mesh.interfaces : null;
-      const nl = levels?.length ?? 0;
-      const pointDim = g.location === "node" ? "node" : "elem";
-      const levelDim = g.vertical === "interfaces" ? "interface" : "level";
-      const nf = g.fields.length;
-      const arr = mk(key, {
-        shape: levels ? [nt, nf, nl, points] : [nt, nf, points],
-        chunks: levels ? [1, 1, nl, Math.min(points, 262144)] : [1, 1, Math.min(points, 262144)],
-        dtype: "float32",
-        dimensions: levels
-          ? ["time", key.replace("data", "field"), levelDim, pointDim]
-          : ["time", key.replace("data", "field"), pointDim],
-        codec,
-        complete: true,
-      });
-      attrs[key.replace(/^data/, "fields")] = g.fields;
-      const nlev = g.location === "node" ? mesh.nlevelsNode : mesh.nlevelsElem;
-      const wetLevels = (p: number) =>
-        g.vertical === "layers" ? nlev[p] - 1 : g.vertical === "interfaces" ? nlev[p] : 1;
-      // Coefficients (dry cells are NaN, so excluded). Files are processed in
-      // time order, so one month of sums per field is alive at a time.
-      const set = normSet(kindOf(key));
-      const moments: Moments[][][] = months.map(() =>
-        g.fields.map(() => Array.from({ length: Math.max(1, nl) }, emptyMoments))
-      );
-      for (const [fi, name] of g.fields.entries()) {
-        let month = -1;
-        let sums: ShiftedPointSums[] = [];
-        const flush = () => {
-          sums.forEach((acc, l) => {
-            const { points: pm, global } = acc.finish();
-            moments[month][fi][l] = global;
-            const { mean, std } = pm.coefficients();
-            writeLocalCoefficients(set.arrays, !levels, month, fi, l, mean, std);
-          });
-        };
-        const pair = Object.entries(VECTOR_PAIRS).find(([a, b]) => a === name || b === name);
-        const partnerName = pair && (pair[0] === name ? pair[1] : pair[0]);
-        const doRotate = opts.rotateToGeo && rotated && pair !== undefined;
-        const ordered = [...byField.get(name)!].sort((x, y) => x.ends[0] - y.ends[0]);
-        for (const f of ordered) {
-          const ds = await openDataset(f.path);
-          let partner: { ds: Awaited<ReturnType<typeof openDataset>>; info: FileInfo } | undefined;
-          if (doRotate) {
-            const info = byField.get(partnerName!)?.find((x) => x.ends.join() === f.ends.join());
-            if (!info) {
-              throw new InputError(f.path, `--rotate-to-geo: ${name} needs ${partnerName} for the same periods`);
-            }
-            partner = { ds: await openDataset(info.path), info };
-          }
-          try {
-            for (let k = 0; k < f.ends.length; k++) {
-              const ti = allEnds.indexOf(f.ends[k]);
-              const values = readSlab(ds, f, k, nl, points);
-              if (partner) {
-                const other = readSlab(partner.ds, partner.info, k, nl, points);
-                const lon = g.location === "node" ? mesh.lon : mesh.centroidLon;
-                const lat = g.location === "node" ? mesh.lat : mesh.centroidLat;
-                for (let l = 0; l < Math.max(1, nl); l++) {
-                  const mine = values.subarray(l * points, (l + 1) * points);
-                  const theirs = other.subarray(l * points, (l + 1) * points);
-                  if (pair![0] === name) rotateVectorsToGeo(rotationMatrix, lon, lat, mine, theirs);
-                  else rotateVectorsToGeo(rotationMatrix, lon, lat, theirs, mine);
-                }
-              }
-              applyWetMask(values, f.fill, nl, points, wetLevels);
-              const m = monthOfTime[ti] - firstMonth;
-              if (m !== month) {
-                if (month >= 0) flush();
-                month = m;
-                sums = Array.from({ length: Math.max(1, nl) }, () => new ShiftedPointSums(points));
-              }
-              sums.forEach((acc, l) => acc.addPlanes(values, l * points, 1));
-              writeRows(arr, ti, fi, values, nl, points, !!levels);
-            }
-          } finally {
-            ds.close();
-            partner?.ds.close();
-          }
-        }
-        if (month >= 0) flush();
-      }
-      if (levels) set.moments = moments;
-      else set.momentsSfc = moments;
-    }
-    for (const set of normSets.values()) {
-      writeGlobalCoefficients(set.arrays, set.layout, set.moments, set.momentsSfc);
-    }
-
-    Object.assign(attrs, {
-      grid: "unstructured",
-      mesh_type: "fesom2",
-      levels: [...mesh.layers],
-      level_type: "ocean_depth",
-      level_units: "m, positive down (layer mid-depths; *_nz arrays use the interfaces)",
-      nodes: mesh.lon.length,
-      elements: mesh.triangles.length / 3,
-      mesh: {
-        source: mesh.source.kind,
-        path: resolve(mesh.source.path),
-        nlevels: mesh.nlevelsSource,
-        areas: mesh.areaSource,
-      },
-      time_convention: `time = end of the averaging period (${
-        opts.modelStep ? `stamp + ${opts.modelStep} s` : "the next whole hour after FESOM's stamp"
-      }); time_stamp = the stamp as written`,
-      calendar: files.some((f) => flag(f.global.FESOM_include_fleapyear ?? f.global.include_fleapyear) === false)
-        ? "noleap"
-        : "standard",
-      vector_frame: vectorFrame,
-      dry_cells: "NaN outside each column's wet layers (from nlevels); 2.7.x fill values inside them are real zeros",
-      healpix_orders: HEALPIX_ORDERS,
-      healpix_scheme: "nested",
-      fesom: { git_sha: files[0].global.FESOM_git_SHA ?? files[0].global.git_SHA ?? "" },
-      normalization: basename(normPath),
-      provenance: provenance(opts.command, files.map((f) => ({ path: f.path, variable: f.variable }))),
-    });
-    publishStaged(stage, out, format, attrs);
-    const nodeSet = normSets.get(""), elemSet = normSets.get("_elem");
-    publishStaged(
-      stageNorm,
-      normPath,
-      format,
-      coefficientSetAttrs(paths, {
-        fields: nodeSet?.layout.fields ?? [],
-        fieldsSfc: nodeSet?.layout.fieldsSfc ?? [],
-        levels: [...mesh.layers],
-        months,
-        period: [
-          isoTime(stampOf.get(allEnds[0])!).slice(0, 7),
-          isoTime(stampOf.get(allEnds[nt - 1])!).slice(0, 7),
-        ],
-      }, {
-        fields_elem: elemSet?.layout.fields ?? [],
-        fields_elem_sfc: elemSet?.layout.fieldsSfc ?? [],
-        masked: "dry cells excluded",
-      }),
-    );
-  }
+/**
+ * The coefficient set of one point kind and vertical axis: "" (nodes on
+ * layers + surface), "_elem", "_nz", "_elem_nz"; each holds its 3-D and 2-D
+ * fields.
+ */
+function createNormSet(
+  kind: string,
+  groups: Map<string, ArrayGroup>,
+  mesh: FesomMesh,
+  months: number[],
+  stageNorm: string,
+  format: ZarrFormat,
+): NormSet {
+  const base = kind.includes("_elem") ? "data_elem" : "data";
+  const nz = kind.endsWith("_nz");
+  const threeD = groups.get(nz ? `${base}_nz` : base);
+  const twoD = nz ? undefined : groups.get(`${base}_sfc`);
+  const elem = kind.includes("_elem");
+  const layout: NormLayout = {
+    months,
+    fields: threeD?.fields ?? [],
+    fieldsSfc: twoD?.fields ?? [],
+    levels: [...(nz ? mesh.interfaces : mesh.layers)],
+    pointShape: [elem ? mesh.triangles.length / 3 : mesh.lon.length],
+    pointDims: [elem ? "elem" : "node"],
+    kind,
+  };
   return {
-    out,
-    norm: normPath,
-    arrays: Object.fromEntries([...groups].map(([k, g]) => [k, g.fields])),
-    times: allEnds.length,
-    vectorFrame,
+    arrays: createNormArrays(stageNorm, format, "", layout),
+    layout,
+    moments: months.map(() => []),
+    momentsSfc: months.map(() => []),
+  };
+}
+
+/** Where the values of one data array lie: points, levels and the wet layers of each point. */
+interface ArrayShape {
+  points: number;
+  /** Levels (0 for surface fields). */
+  nl: number;
+  hasLevels: boolean;
+  /** Wet levels of point `p`. */
+  wetLevels: (p: number) => number;
+}
+
+/**
+ * One data array: created, then each of its fields converted; the monthly
+ * moments of its fields go to its coefficient set (`normSet`, made on first
+ * use).
+ */
+async function convertArray(c: Conversion, key: string, g: ArrayGroup, normSet: () => NormSet): Promise<void> {
+  const { mesh, allEnds, months } = c;
+  const nt = allEnds.length;
+  const points = g.location === "node" ? mesh.lon.length : mesh.triangles.length / 3;
+  const levels = g.vertical === "layers" ? mesh.layers : g.vertical === "interfaces" ? mesh.interfaces : null;
+  const nl = levels?.length ?? 0;
+  const pointDim = g.location === "node" ? "node" : "elem";
+  const levelDim = g.vertical === "interfaces" ? "interface" : "level";
+  const nf = g.fields.length;
+  const arr = c.mk(key, {
+    shape: levels ? [nt, nf, nl, points] : [nt, nf, points],
+    chunks: levels ? [1, 1, nl, Math.min(points, 262144)] : [1, 1, Math.min(points, 262144)],
+    dtype: "float32",
+    dimensions: levels
+      ? ["time", key.replace("data", "field"), levelDim, pointDim]
+      : ["time", key.replace("data", "field"), pointDim],
+    codec: c.codec,
+    complete: true,
+  });
+  const nlev = g.location === "node" ? mesh.nlevelsNode : mesh.nlevelsElem;
+  const wetLevels = (p: number) => g.vertical === "layers" ? nlev[p] - 1 : g.vertical === "interfaces" ? nlev[p] : 1;
+  const shape: ArrayShape = { points, nl, hasLevels: !!levels, wetLevels };
+  // Coefficients (dry cells are NaN, so excluded). Files are processed in
+  // time order, so one month of sums per field is alive at a time.
+  const set = normSet();
+  const moments: Moments[][][] = months.map(() =>
+    g.fields.map(() => Array.from({ length: Math.max(1, nl) }, emptyMoments))
+  );
+  for (const [fi, name] of g.fields.entries()) {
+    const sums = new MonthlySums(shape, (month, l, acc) => {
+      const { points: pm, global } = acc.finish();
+      moments[month][fi][l] = global;
+      const { mean, std } = pm.coefficients();
+      writeLocalCoefficients(set.arrays, !levels, month, fi, l, mean, std);
+    });
+    await convertField(c, g, arr, shape, fi, name, sums);
+    sums.flush();
+  }
+  if (levels) set.moments = moments;
+  else set.momentsSfc = moments;
+}
+
+/** Point sums of one field over the current month, handed to `finish` level by level when the month changes. */
+class MonthlySums {
+  private month = -1;
+  private sums: ShiftedPointSums[] = [];
+  constructor(
+    private readonly shape: ArrayShape,
+    private readonly finish: (month: number, level: number, acc: ShiftedPointSums) => void,
+  ) {}
+
+  /** Add one time step (levels × points) of month `month`. */
+  add(month: number, values: Float32Array): void {
+    const { points, nl } = this.shape;
+    if (month !== this.month) {
+      this.flush();
+      this.month = month;
+      this.sums = Array.from({ length: Math.max(1, nl) }, () => new ShiftedPointSums(points));
+    }
+    this.sums.forEach((acc, l) => acc.addPlanes(values, l * points, 1));
+  }
+
+  /** Finish the current month (nothing before the first step). */
+  flush(): void {
+    if (this.month < 0) return;
+    this.sums.forEach((acc, l) => this.finish(this.month, l, acc));
+  }
+}
+
+/**
+ * One field of a data array: its files in time order, each time step read
+ * (rotated to geographic with its partner component when asked), masked,
+ * added to the monthly sums and written.
+ */
+async function convertField(
+  c: Conversion,
+  g: ArrayGroup,
+  arr: ArrayWriter,
+  shape: ArrayShape,
+  fi: number,
+  name: string,
+  sums: MonthlySums,
+): Promise<void> {
+  const { points, nl } = shape;
+  const pair = Object.entries(VECTOR_PAIRS).find(([a, b]) => a === name || b === name);
+  const partnerName = pair && (pair[0] === name ? pair[1] : pair[0]);
+  const doRotate = c.opts.rotateToGeo && c.rotated && pair !== undefined;
+  const ordered = [...c.byField.get(name)!].sort((x, y) => x.ends[0] - y.ends[0]);
+  for (const f of ordered) {
+    const ds = await openDataset(f.path);
+    let partner: { ds: Awaited<ReturnType<typeof openDataset>>; info: FileInfo } | undefined;
+    if (doRotate) {
+      const info = c.byField.get(partnerName!)?.find((x) => x.ends.join() === f.ends.join());
+      if (!info) {
+        throw new InputError(f.path, `--rotate-to-geo: ${name} needs ${partnerName} for the same periods`);
+      }
+      partner = { ds: await openDataset(info.path), info };
+    }
+    try {
+      for (let k = 0; k < f.ends.length; k++) {
+        const ti = c.allEnds.indexOf(f.ends[k]);
+        const values = readSlab(ds, f, k, nl, points);
+        if (partner) {
+          const other = readSlab(partner.ds, partner.info, k, nl, points);
+          rotateToGeo(c.mesh, g.location, nl, points, pair![0] === name ? [values, other] : [other, values]);
+        }
+        applyWetMask(values, f.fill, nl, points, shape.wetLevels);
+        sums.add(c.monthOfTime[ti] - c.firstMonth, values);
+        writeRows(arr, ti, fi, values, nl, points, shape.hasLevels);
+      }
+    } finally {
+      ds.close();
+      partner?.ds.close();
+    }
+  }
+}
+
+/** The model frame's Euler angles (degrees) of FESOM's rotated grid. */
+const ROTATION = eulerMatrix(50, 15, -90);
+
+/** Rotate the (u, v) components of one time step (levels × points) from the model frame to geographic, in place. */
+function rotateToGeo(
+  mesh: FesomMesh,
+  location: Location,
+  nl: number,
+  points: number,
+  [u, v]: [Float32Array, Float32Array],
+): void {
+  const lon = location === "node" ? mesh.lon : mesh.centroidLon;
+  const lat = location === "node" ? mesh.lat : mesh.centroidLat;
+  for (let l = 0; l < Math.max(1, nl); l++) {
+    const a = l * points, b = (l + 1) * points;
+    rotateVectorsToGeo(ROTATION, lon, lat, u.subarray(a, b), v.subarray(a, b));
+  }
+}
+
+/** Root attributes of the data store (the arrays' field lists are added by the caller). */
+function storeAttrs(
+  opts: FesomOptions,
+  mesh: FesomMesh,
+  files: FileInfo[],
+  vectorFrame: string,
+  normPath: string,
+): Record<string, unknown> {
+  return {
+    grid: "unstructured",
+    mesh_type: "fesom2",
+    levels: [...mesh.layers],
+    level_type: "ocean_depth",
+    level_units: "m, positive down (layer mid-depths; *_nz arrays use the interfaces)",
+    nodes: mesh.lon.length,
+    elements: mesh.triangles.length / 3,
+    mesh: {
+      source: mesh.source.kind,
+      path: resolve(mesh.source.path),
+      nlevels: mesh.nlevelsSource,
+      areas: mesh.areaSource,
+    },
+    time_convention: `time = end of the averaging period (${
+      opts.modelStep ? `stamp + ${opts.modelStep} s` : "the next whole hour after FESOM's stamp"
+    }); time_stamp = the stamp as written`,
+    calendar: files.some((f) => flag(f.global.FESOM_include_fleapyear ?? f.global.include_fleapyear) === false)
+      ? "noleap"
+      : "standard",
+    vector_frame: vectorFrame,
+    dry_cells: "NaN outside each column's wet layers (from nlevels); 2.7.x fill values inside them are real zeros",
+    healpix_orders: HEALPIX_ORDERS,
+    healpix_scheme: "nested",
+    fesom: { git_sha: files[0].global.FESOM_git_SHA ?? files[0].global.git_SHA ?? "" },
+    normalization: basename(normPath),
+    provenance: provenance(opts.command, files.map((f) => ({ path: f.path, variable: f.variable }))),
   };
 }
 

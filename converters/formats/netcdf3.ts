@@ -10,7 +10,7 @@ import { NetCDFReader } from "netcdfjs";
 import { type FormatReader, type NumericArray, readHead, type SourceDataset, type SourceVariable } from "./dataset.ts";
 import { InputError } from "../../errors.ts";
 import type { Packing } from "../cf.ts";
-import { adviseHugePages } from "../../zarr/malloc.ts";
+import { adviseHugePages } from "../../native/malloc.ts";
 
 const TYPES: Record<string, { dtype: string; size: number }> = {
   byte: { dtype: "int8", size: 1 },

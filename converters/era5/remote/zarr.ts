@@ -14,7 +14,7 @@ import zlib from "node:zlib";
 import Blosc from "numcodecs/blosc";
 import LZ4 from "numcodecs/lz4";
 import { InputError } from "../../../errors.ts";
-import { zstd } from "../../../zarr/zstd.ts";
+import { zstd } from "../../../native/zstd.ts";
 import type { ObjectStore } from "./http.ts";
 
 /** Element types the reader decodes. */

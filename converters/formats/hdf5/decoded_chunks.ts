@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { adviseHugePages } from "../../../zarr/malloc.ts";
+import { adviseHugePages } from "../../../native/malloc.ts";
 
 /** Decoded chunks by key (file and chunk coordinates), least recently used evicted past a byte limit. */
 export class DecodedChunkCache {

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Inflater } from "../../../zarr/deflate.ts";
+import type { Inflater } from "../../../native/deflate.ts";
 import { simdUnshuffle } from "../../../simd/shuffle.ts";
 import { tileWorkspaceOf } from "../../../simd/tiles.ts";
 import { Cursor, Hdf5Unsupported } from "./cursor.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { adviseHugePages } from "../../../zarr/malloc.ts";
+import { adviseHugePages } from "../../../native/malloc.ts";
 
 /** Per-thread scratch buffers (grown, never shrunk). */
 const scratch = { raw: new Uint8Array(0), stage: new Uint8Array(0), stage2: new Uint8Array(0) };

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { type Inflater, inflater } from "../../../zarr/deflate.ts";
+import { type Inflater, inflater } from "../../../native/deflate.ts";
 import { Hdf5Corrupt, Hdf5Unsupported, UNDEF } from "./cursor.ts";
 import type { Hdf5File } from "./superblock.ts";
 import {

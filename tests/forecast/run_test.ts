@@ -1,0 +1,372 @@
+/**
+ * The forecast engine end to end on advected waves: it beats persistence
+ * after training, its store opens in xarray and is deterministic, training
+ * resumes exactly, ensembles spread, shifted tilings reduce seams, and the
+ * train and forecast tasks refuse bad checkpoints and configs.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { convertEra5 } from "../../converters/era5/convert.ts";
+import { expandInputs } from "../../cli/inputs.ts";
+import { train } from "../../training/tasks/masked_token.ts";
+import { checkTrainConfig } from "../../training/config.ts";
+import { trainForecastEngine } from "../../training/tasks/engine_rollout.ts";
+import { runForecast } from "../../forecast/run.ts";
+import type { PlaneScores } from "../../forecast/scores.ts";
+import { deriveNormSet } from "../../normalization/derive.ts";
+import { CheckpointError } from "../../errors.ts";
+import { readCheckpoint } from "../../models/checkpoint.ts";
+import { PYTHON, run, runTask, tempDir } from "../_helpers/common.ts";
+
+/** Waves advected by a known wind (tests/oracles/advected_waves.py), converted; a tiny Multiformer trained briefly on them. */
+let setup: Promise<{ dir: string; store: string; base: string }> | undefined;
+function waves() {
+  setup ??= (async () => {
+    const dir = await tempDir();
+    const r = await run(PYTHON, ["tests/oracles/advected_waves.py", dir, "60"]);
+    assert.equal(r.code, 0, r.stderr);
+    const store = (await convertEra5({
+      inputs: expandInputs([join(dir, "waves_pl.nc"), join(dir, "waves_sfc.nc")]),
+      out: join(dir, "waves.zarr"),
+      workers: 0,
+    })).out;
+    const tokens = { numTokens: [2, 2, 4], tokenSize: [3, 6, 6] };
+    const { config, layouts } = checkTrainConfig({
+      sampler: {
+        datasets: [{
+          store,
+          fields: [
+            { name: "t", levels: [850], tokens, normalization: "local" },
+            { name: "t2m", levels: [0], tokens, normalization: "local" },
+          ],
+        }],
+        batchSize: 4,
+        timeRange: ["2020-01-01T05", "2020-01-02T11"],
+        masking: { strategy: "bert", rate: 0.5 },
+        seed: 3,
+      },
+      loader: { workers: 0 },
+      model: {
+        dropout: 0,
+        fields: [
+          { field: "t", width: 32, encoderLayers: 1, decoderLayers: 1, heads: 2, coupledWith: ["t2m"], ensemble: 2 },
+          { field: "t2m", width: 32, encoderLayers: 1, decoderLayers: 1, heads: 2, coupledWith: ["t"], ensemble: 2 },
+        ],
+      },
+      optimizer: { lrMax: 1e-3, warmupSteps: 0 },
+      schedule: { steps: 4, seed: 3 },
+      checkpoints: { dir: join(dir, "base"), every: 4 },
+    });
+    const base = (await train(config, layouts)).checkpoint!;
+    return { dir, store, base };
+  })();
+  return setup;
+}
+
+let engine: Promise<{ checkpoint: string; losses: number[] }> | undefined;
+function trainedEngine() {
+  engine ??= (async () => {
+    const { dir, base } = await waves();
+    return await trainForecastEngine(base, {
+      engine: { latentWidth: 16, forecasterLayers: 1, heads: 2, neighbours: 3 },
+      overlap: [0, 1],
+      timeRange: ["2020-01-01T05", "2020-01-02T05"],
+      phases: [{ steps: 30, rollout: 2, lr: 3e-3 }, { steps: 10, rollout: 4, lr: 1e-3 }],
+      latentNoise: 1e-4,
+      seed: 5,
+      checkpoints: { dir: join(dir, "engine") },
+    });
+  })();
+  return engine;
+}
+
+Deno.test("forecast engine trained on advected waves beats persistence by ≥ 40% RMSE at 1–4 steps on held-out dates", async () => {
+  const { dir, store } = await waves();
+  const { checkpoint, losses } = await trainedEngine();
+  assert.ok(losses.at(-1)! < losses[0], `training loss falls (${losses[0]} → ${losses.at(-1)})`);
+  const r = await runForecast({
+    checkpoint,
+    inits: ["2020-01-02T12", "2020-01-02T18"],
+    steps: 4,
+    out: join(dir, "fc.zarr"),
+    truth: store,
+    mapSteps: [],
+  });
+  const lines: string[] = [];
+  for (const s of r.scores!) {
+    lines.push(
+      `${s.field}/${s.level}: forecast ${s.rmse.forecast.map((x) => x.toFixed(3))} persistence ${
+        s.rmse.persistence.map((x) => x.toFixed(3))
+      } climatology ${s.rmse.climatology.map((x) => x.toFixed(3))} K`,
+    );
+  }
+  console.log(lines.join("\n"));
+  for (const s of r.scores!) {
+    assert.deepEqual(s.leads, [3, 6, 9, 12]);
+    for (const [i, f] of s.rmse.forecast.entries()) {
+      assert.ok(
+        f <= 0.6 * s.rmse.persistence[i],
+        `${s.field}/${s.level} +${s.leads[i]} h: forecast RMSE ${f} vs persistence ${s.rmse.persistence[i]}`,
+      );
+    }
+    assert.ok(s.acc.forecast.every((a) => a > 0.5), `ACC ${s.acc.forecast}`);
+  }
+});
+
+Deno.test("forecast store opens in xarray with its coordinates; a rerun is bit-identical (determinism)", async () => {
+  const { dir, store } = await waves();
+  const { checkpoint } = await trainedEngine();
+  const outs = [join(dir, "det1.zarr"), join(dir, "det2.zarr")];
+  for (const out of outs) {
+    await runForecast({
+      checkpoint,
+      inits: ["2020-01-02T12"],
+      steps: 2,
+      out,
+      truth: store,
+      members: 2,
+      keepMembers: true,
+      mapSteps: [2],
+    });
+  }
+  const r = await run(PYTHON, [
+    "-c",
+    `import xarray as xr, numpy as np, json, sys
+a = xr.open_zarr(sys.argv[1]); b = xr.open_zarr(sys.argv[2]); s = xr.open_zarr(sys.argv[3])
+f = a.forecast.sel(field="t", level=850.0).isel(init_time=0, lead_time=1)
+truth = s.data.sel(time=np.datetime64("2020-01-02T18:00")).isel(field=0, level=0)
+print(json.dumps({
+  "dims": list(a.forecast.dims), "lead": (a.lead_time / np.timedelta64(1, "h")).values.tolist(), "lead_dtype": str(a.lead_time.dtype),
+  "init": [str(x) for x in a.init_time.values], "field": [str(x) for x in a.field.values],
+  "level": a.level.values.tolist(), "lat": [float(a.lat[0]), float(a.lat[-1]), a.sizes["lat"]],
+  "lon": [float(a.lon[0]), float(a.lon[-1]), a.sizes["lon"]], "members": a.sizes["member"],
+  "same": bool((a.forecast.values.tobytes() == b.forecast.values.tobytes()) and (a.members.values.tobytes() == b.members.values.tobytes())),
+  "t2m_at_850_is_nan": bool(np.isnan(a.forecast.sel(field="t2m", level=850.0).values).all()),
+  "rmse_vs_store": float(np.sqrt(((f.values - truth.values) ** 2).mean())),
+  "mean_is_member_mean": float(np.abs(a.members.mean("member") - a.forecast).max()),
+  "units": a.forecast.attrs["units_by_field"], "provenance": sorted(a.attrs["provenance"].keys())}))`,
+    ...outs,
+    store,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+  assert.deepEqual(j.dims, ["init_time", "lead_time", "field", "level", "lat", "lon"]);
+  assert.deepEqual(j.lead, [3, 6], "lead_time decodes to 3 h and 6 h");
+  assert.match(j.lead_dtype, /timedelta64/);
+  assert.deepEqual(j.init, ["2020-01-02T12:00:00"]);
+  assert.deepEqual(j.field, ["t", "t2m"]);
+  assert.deepEqual(j.level, [0, 850]);
+  assert.deepEqual(j.lat, [90, -90, 37]);
+  assert.deepEqual(j.lon, [0, 355, 72]);
+  assert.equal(j.members, 2);
+  assert.ok(j.same, "two runs write the same bytes");
+  assert.ok(j.t2m_at_850_is_nan, "a plane the field lacks stays NaN");
+  assert.ok(j.rmse_vs_store < 3, `the forecast is in physical units near the truth (RMSE ${j.rmse_vs_store} K)`);
+  assert.ok(j.mean_is_member_mean < 1e-3);
+  assert.deepEqual(j.units, { t: "K", t2m: "K" });
+  for (const k of ["base_checkpoint", "checkpoint", "coefficient_sets", "stores"]) assert.ok(j.provenance.includes(k));
+});
+
+Deno.test("deno task forecast refuses a checkpoint trained on another coefficient set, and leaves no store", async () => {
+  const { dir, store } = await waves();
+  const { checkpoint } = await trainedEngine();
+  const other = join(dir, "other.norm.zarr");
+  deriveNormSet({ store, out: other, from: "2020-01", to: "2020-01", pooling: "all" });
+  const out = join(dir, "refused.zarr");
+  await assert.rejects(
+    runForecast({ checkpoint, inits: ["2020-01-02T12"], steps: 1, out, norm: other }),
+    (e) => e instanceof CheckpointError && /another coefficient set/.test((e as Error).message),
+  );
+  const r = await runTask("forecast", [
+    "--checkpoint",
+    checkpoint,
+    "--init",
+    "2020-01-02T12",
+    "--steps",
+    "1",
+    "--out",
+    out,
+    "--norm",
+    other,
+    "--quiet",
+  ]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /trained on another coefficient set/);
+  assert.throws(() => Deno.statSync(out));
+  assert.throws(() => Deno.statSync(`${out}.partial`));
+});
+
+Deno.test("deno task train --stage forecast runs with the task's permissions; config errors name the key", async () => {
+  const { dir, base } = await waves();
+  const deno = (script: string, args: string[]) =>
+    run(Deno.execPath(), ["run", "--allow-read", "--allow-write", "--allow-ffi", script, ...args]);
+  const cfg = join(dir, "fc.json");
+  await Deno.writeTextFile(
+    cfg,
+    JSON.stringify({
+      engine: { latentWidth: 8, forecasterLayers: 1, heads: 2, neighbours: 2 },
+      phases: [{ steps: 2, rollout: 1, lr: 1e-3 }],
+      checkpoints: { dir: join(dir, "cli_engine") },
+    }),
+  );
+  const r = await deno("tasks/train.ts", ["--stage", "forecast", "--from", base, "--config", cfg, "--quiet"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /trained the forecast engine 2 steps \(2 in this run\)/);
+  const ck = r.stdout.match(/checkpoint (\S+)/)![1];
+  const f = await deno("tasks/forecast.ts", [
+    "--checkpoint",
+    ck,
+    "--init",
+    "2020-01-02T12",
+    "--steps",
+    "2",
+    "--out",
+    join(dir, "cli.zarr"),
+    "--truth",
+    (await waves()).store,
+    "--quiet",
+  ]);
+  assert.equal(f.code, 0, f.stderr);
+  assert.match(f.stdout, /t\/850 RMSE \[K\] by lead 3,6 h/);
+  assert.match(f.stdout, /map\s+\S+map_t850_2020-01-02T12_\+6h\.png/);
+  await Deno.writeTextFile(cfg, JSON.stringify({ phases: [{ steps: 0, rollout: 1, lr: 1 }], checkpoints: { dir } }));
+  const bad = await deno("tasks/train.ts", ["--stage", "forecast", "--from", base, "--config", cfg]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /phases\[0\]\.steps: must be a positive integer/);
+  const noBase = await deno("tasks/train.ts", ["--stage", "forecast", "--config", cfg]);
+  assert.match(noBase.stderr, /--from/);
+});
+
+Deno.test("forecast engine training: a run interrupted and resumed ends with the same weights as an uninterrupted one", async () => {
+  const { dir, base } = await waves();
+  const cfg = (sub: string) => ({
+    engine: { latentWidth: 8, forecasterLayers: 1, heads: 2, neighbours: 2 },
+    timeRange: ["2020-01-01T05", "2020-01-02T05"] as [string, string],
+    phases: [{ steps: 3, rollout: 1, lr: 1e-3 }, { steps: 3, rollout: 2, lr: 5e-4 }],
+    latentNoise: 0.01,
+    seed: 9,
+    checkpoints: { dir: join(dir, sub), every: 2, keep: 5 },
+  });
+  const whole = await trainForecastEngine(base, cfg("whole"));
+  assert.equal(whole.steps, 6);
+  const first = await trainForecastEngine(base, cfg("split"), { stopAfter: 4 });
+  assert.equal(first.steps, 4);
+  assert.match(first.checkpoint, /step-00000004\.ckpt$/);
+  const rest = await trainForecastEngine(base, cfg("split"), { resume: true });
+  assert.equal(rest.steps, 6);
+  assert.equal(rest.losses.length, 2);
+  assert.deepEqual(rest.losses, whole.losses.slice(4));
+  const a = await readCheckpoint(whole.checkpoint), b = await readCheckpoint(rest.checkpoint);
+  let n = 0;
+  for (const [k, v] of a.tensors) {
+    if (!k.startsWith("param:")) continue;
+    assert.deepEqual(b.tensors.get(k), v, k);
+    n++;
+  }
+  assert.ok(n > 10);
+  const h = a.header as unknown as { forecast: { base: { sha256: string; path: string } } };
+  assert.match(h.forecast.base.sha256, /^[0-9a-f]{64}$/);
+  assert.equal(h.forecast.base.path, base);
+});
+
+Deno.test("ensemble members from the Multiformer's tail ensemble: spread well above latent noise alone, mean still beats persistence", async () => {
+  const { dir, store } = await waves();
+  const { checkpoint } = await trainedEngine();
+  const scores = new Map<number, PlaneScores[]>();
+  for (const tailScale of [0, 0.5, 1]) {
+    const r = await runForecast({
+      checkpoint,
+      inits: ["2020-01-02T12", "2020-01-02T18"],
+      steps: 4,
+      out: join(dir, `ens${tailScale}.zarr`),
+      truth: store,
+      members: 4,
+      tailScale,
+      mapSteps: [],
+    });
+    scores.set(tailScale, r.scores!);
+  }
+  const lines: string[] = [];
+  for (const [i, s] of scores.get(1)!.entries()) {
+    const latent = scores.get(0)![i], half = scores.get(0.5)![i];
+    const f = (v: number[]) => v.map((x) => x.toFixed(3)).join(" ");
+    lines.push(
+      `${s.field}/${s.level}: spread/skill tail ${f(s.spreadSkill!)} (tail × 0.5 ${f(half.spreadSkill!)}, CRPS ` +
+        `${f(half.crps!)}; latent noise only ${f(latent.spreadSkill!)}); ` +
+        `CRPS tail ${f(s.crps!)} (latent ${f(latent.crps!)}); mean RMSE ${f(s.rmse.forecast)} ` +
+        `persistence ${f(s.rmse.persistence)}; ACC ${f(s.acc.forecast)} clim ${f(s.acc.climatology)}`,
+    );
+  }
+  console.log(lines.join("\n"));
+  for (const [i, s] of scores.get(1)!.entries()) {
+    const latent = scores.get(0)![i];
+    for (const [k, ss] of s.spreadSkill!.entries()) {
+      assert.ok(
+        ss > 5 * latent.spreadSkill![k],
+        `${s.field} +${s.leads[k]} h: spread/skill ${ss} vs ${latent.spreadSkill![k]}`,
+      );
+      assert.ok(s.rmse.forecast[k] < s.rmse.persistence[k], `${s.field} +${s.leads[k]} h: mean beats persistence`);
+      // Half the tails' deviation is the calibrated one here (spread/skill ≈ 0.7–1.1): a better CRPS than noise.
+      const half = scores.get(0.5)![i];
+      assert.ok(
+        half.crps![k] < latent.crps![k],
+        `${s.field} +${s.leads[k]} h: CRPS ${half.crps![k]} vs ${latent.crps![k]}`,
+      );
+    }
+    assert.deepEqual(s.acc.climatology, [0, 0, 0, 0]);
+    assert.equal(s.acc.forecastByInit[0].length, 2);
+  }
+});
+
+Deno.test("token-edge seams: a second tiling shifted by half a token, blended with token bumps, shrinks the jumps of the error at token edges", async () => {
+  const { dir, store } = await waves();
+  const { checkpoint } = await trainedEngine();
+  const stats: Record<string, { edge: number[]; inside: number[]; rmse: number[] }> = {};
+  for (const shiftedTiling of [false, true]) {
+    const out = join(dir, `seam${shiftedTiling}.zarr`);
+    await runForecast({
+      checkpoint,
+      inits: ["2020-01-02T12", "2020-01-02T18"],
+      steps: 4,
+      out,
+      truth: store,
+      shiftedTiling,
+      mapSteps: [],
+    });
+    // Jumps of the error between neighbouring columns: across a token edge (every 6th column) vs inside tokens.
+    const py = await run(PYTHON, [
+      "-c",
+      `import sys, json, numpy as np, xarray as xr
+a = xr.open_zarr(sys.argv[1]); s = xr.open_zarr(sys.argv[2])
+f = a.forecast.sel(field="t", level=850.0)
+out = {"edge": [], "inside": [], "rmse": []}
+for l in range(a.sizes["lead_time"]):
+    de, di, se = [], [], []
+    for i in range(a.sizes["init_time"]):
+        e = f.isel(init_time=i, lead_time=l).values - s.data.sel(time=a.valid_time.values[i, l]).isel(field=0, level=0).values
+        d = np.abs(e - np.roll(e, 1, axis=1))
+        edge = (np.arange(e.shape[1]) % 6) == 0
+        de.append(d[:, edge].mean()); di.append(d[:, ~edge].mean()); se.append((e ** 2).mean())
+    out["edge"].append(float(np.mean(de))); out["inside"].append(float(np.mean(di))); out["rmse"].append(float(np.sqrt(np.mean(se))))
+print(json.dumps(out))`,
+      out,
+      store,
+    ]);
+    assert.equal(py.code, 0, py.stderr);
+    stats[String(shiftedTiling)] = JSON.parse(py.stdout);
+  }
+  const f = (v: number[]) => v.map((x) => x.toFixed(3)).join(" ");
+  for (const [k, s] of Object.entries(stats)) {
+    console.log(
+      `shifted tiling ${k}: t 850 error jump at token edges ${f(s.edge)} K, inside tokens ${f(s.inside)} K, ` +
+        `ratio ${f(s.edge.map((e, i) => e / s.inside[i]))}; RMSE (unweighted) ${f(s.rmse)} K`,
+    );
+  }
+  const a = stats["false"], b = stats["true"];
+  for (let l = 0; l < 4; l++) {
+    assert.ok(a.edge[l] > 1.2 * a.inside[l], `lead ${l}: the single tiling shows token-edge seams`);
+    assert.ok(b.edge[l] / b.inside[l] < a.edge[l] / a.inside[l], `lead ${l}: the shifted tiling shrinks them`);
+  }
+});

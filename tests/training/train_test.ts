@@ -1,0 +1,237 @@
+/**
+ * Multiformer training: exact resume, checkpoints refused against another
+ * coefficient set or layout, config errors naming the key, the train task
+ * and shipped configs, the training step in profile-loader, and the webgpu
+ * backend switch.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { checkForecastTrainConfig } from "../../training/config.ts";
+import { join } from "node:path";
+import { convertEra5 } from "../../converters/era5/convert.ts";
+import { expandInputs } from "../../cli/inputs.ts";
+import { checkTrainConfig, type TrainConfig } from "../../training/config.ts";
+import { train } from "../../training/tasks/masked_token.ts";
+import { readCheckpoint } from "../../models/checkpoint.ts";
+import { isPipelineError } from "../../errors.ts";
+import { probeAdapter } from "../../ops/mod.ts";
+import { decode } from "fast-png";
+import { ROOT, run, SAMPLE, tempDir } from "../_helpers/common.ts";
+
+let store: Promise<{ dir: string; store: string; norm: string }> | undefined;
+/** The bundled sample converted once. */
+function sampleStore() {
+  store ??= (async () => {
+    const dir = await tempDir();
+    const s = await convertEra5({
+      inputs: expandInputs([SAMPLE.legacy, SAMPLE.new]),
+      out: join(dir, "era5.zarr"),
+      workers: 0,
+    });
+    return { dir, store: s.out, norm: s.norm };
+  })();
+  return store;
+}
+
+/** configs/tiny.json on the converted sample, shrunk to a few steps. */
+async function tinyConfig(dir: string, patch: (c: TrainConfig) => void = () => {}): Promise<TrainConfig> {
+  const c = JSON.parse(await Deno.readTextFile(`${ROOT}configs/tiny.json`)) as TrainConfig;
+  c.sampler.datasets[0].store = (await sampleStore()).store;
+  c.checkpoints = { dir, every: 3, keep: 5 };
+  c.schedule.steps = 6;
+  c.validation!.every = 3;
+  c.validation!.batches = 1;
+  for (const f of c.model.fields) (f.width = 32, f.encoderLayers = 1, f.decoderLayers = 1);
+  patch(c);
+  return c;
+}
+
+Deno.test("train: a resumed run's next losses equal the uninterrupted run's (weights, moments, dropout, batches)", async () => {
+  const base = await tempDir();
+  const c1 = await tinyConfig(join(base, "a"));
+  const full = await train(c1, checkTrainConfig(c1).layouts);
+  const c2 = await tinyConfig(join(base, "b"));
+  const first = await train(c2, checkTrainConfig(c2).layouts, { stopAfter: 3 });
+  assert.deepEqual(first.losses, full.losses.slice(0, 3));
+  const rest = await train(c2, checkTrainConfig(c2).layouts, { resume: true });
+  assert.equal(rest.losses.length, 3);
+  assert.deepEqual(rest.losses, full.losses.slice(3), "resumed losses equal the uninterrupted run's");
+  const ck = await readCheckpoint(rest.checkpoint!);
+  assert.equal(ck.header.step, 6);
+  assert.equal(ck.header.coefficientSets[0].hash.length, 64);
+  assert.deepEqual(ck.header.stores, [(await sampleStore()).store].map((s) => Deno.realPathSync(s)));
+  // Metrics: one train line per step, validation at 3 and 6, none duplicated by the resume.
+  const lines = (await Deno.readTextFile(rest.metrics)).trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(lines.filter((l) => l.kind === "train").map((l) => l.step), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(lines.filter((l) => l.kind === "validation").map((l) => l.step), [3, 6]);
+  const png = decode(await Deno.readFile(rest.plot));
+  assert.equal(png.width, 800);
+});
+
+Deno.test("train: a checkpoint is refused against another coefficient set or token layout, naming what differs", async () => {
+  const base = await tempDir();
+  const c = await tinyConfig(join(base, "run"), (c) => (c.schedule.steps = 1));
+  await train(c, checkTrainConfig(c).layouts);
+  // Another coefficient set: a copy of the set with one attribute changed.
+  const { norm } = await sampleStore();
+  const other = join(base, "other.norm.zarr");
+  await run("cp", ["-r", norm, other]);
+  const attrs = JSON.parse(await Deno.readTextFile(join(other, ".zattrs")));
+  await Deno.writeTextFile(join(other, ".zattrs"), JSON.stringify({ ...attrs, note: "recomputed" }));
+  const c2 = await tinyConfig(join(base, "run"), (c) => (c.schedule.steps = 2, c.sampler.datasets[0].norm = other));
+  await assert.rejects(() => train(c2, checkTrainConfig(c2).layouts, { resume: true }), (e: Error) => {
+    assert.ok(isPipelineError(e, "checkpoint"), String(e));
+    assert.match(e.message, /coefficient set of dataset 0 differs/);
+    assert.match(e.message, /other\.norm\.zarr/);
+    return true;
+  });
+  const c3 = await tinyConfig(join(base, "run"), (c) => {
+    c.schedule.steps = 2;
+    for (const f of c.sampler.datasets[0].fields) f.tokens = { numTokens: [2, 2, 2], tokenSize: [3, 9, 9] };
+  });
+  await assert.rejects(() => train(c3, checkTrainConfig(c3).layouts, { resume: true }), (e: Error) => {
+    assert.ok(isPipelineError(e, "checkpoint"), String(e));
+    assert.match(
+      e.message,
+      /token layout of t differs: checkpoint grid 2 level\(s\) × 16 tokens .* this run grid 2 level\(s\) × 8 tokens/,
+    );
+    return true;
+  });
+});
+
+Deno.test("train: configuration errors name the key", () => {
+  const good = JSON.parse(Deno.readTextFileSync(`${ROOT}configs/tiny.json`));
+  const cases: [(c: TrainConfig) => void, RegExp][] = [
+    [(c) => (c.optimizer.lrMax = -1), /^optimizer\.lrMax: /],
+    [(c) => (c.model.fields[1].heads = 5), /^model\.fields\[1\]\.heads: /],
+    [(c) => (c.model.fields[0].coupledWith = ["nope"]), /^model\.fields\[0\]\.coupledWith: /],
+    [(c) => (c.schedule.losses = ["l1" as never]), /^schedule\.losses\[0\]: unknown loss/],
+    [(c) => delete (c as Partial<TrainConfig>).checkpoints, /^checkpoints: missing/],
+  ];
+  for (const [patch, re] of cases) {
+    const c = structuredClone(good);
+    patch(c);
+    assert.throws(() => checkTrainConfig(c), (e: Error) => isPipelineError(e, "config") && re.test(e.message));
+  }
+});
+
+Deno.test("train: a validation range without any window is a config error naming the key", async () => {
+  const c = await tinyConfig(
+    join(await tempDir(), "ck"),
+    (c) => (c.validation!.timeRange = ["1990-01-01", "1990-01-02"]),
+  );
+  await assert.rejects(() => train(c, checkTrainConfig(c).layouts), (e: Error) => {
+    assert.ok(isPipelineError(e, "config"), String(e));
+    assert.match(e.message, /^validation\.timeRange: .*time/);
+    return true;
+  });
+});
+
+Deno.test("deno task train --config configs/tiny.json runs with the task's permissions", async () => {
+  const base = await tempDir();
+  const cfg = join(base, "tiny.json");
+  const c = await tinyConfig(join(base, "ck"));
+  await Deno.writeTextFile(cfg, JSON.stringify(c));
+  const task = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks.train as string;
+  const flags = task.split(" ").filter((a) => a.startsWith("--allow"));
+  const r = await run(Deno.execPath(), ["run", ...flags, `${ROOT}tasks/train.ts`, "--config", cfg, "--steps", "4"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /backend cpu · matmul /);
+  assert.match(r.stdout, /trained 4 steps/);
+  assert.match(r.stdout, /loss curve .*loss\.png/);
+  const lines = (await Deno.readTextFile(join(base, "ck", "metrics.jsonl"))).trim().split("\n");
+  assert.equal(lines.filter((l) => l.includes('"train"')).length, 4);
+  // A bad config fails with the key named and a non-zero exit.
+  await Deno.writeTextFile(cfg, JSON.stringify({ ...c, optimizer: { lrMax: 0 } }));
+  const bad = await run(Deno.execPath(), ["run", ...flags, `${ROOT}tasks/train.ts`, "--config", cfg]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /optimizer\.lrMax/);
+});
+
+Deno.test("train: every shipped configuration passes the checks; era5-multiformer has AtmoRep 2024's shape", () => {
+  for (const e of Deno.readDirSync(`${ROOT}configs`)) {
+    if (!e.name.endsWith(".json")) continue;
+    const raw = JSON.parse(Deno.readTextFileSync(`${ROOT}configs/${e.name}`));
+    // Forecast-engine configs (train --stage forecast) have their own checker.
+    if ("engine" in raw) {
+      checkForecastTrainConfig(raw, e.name);
+      continue;
+    }
+    const { layouts } = checkTrainConfig(raw, e.name);
+    assert.ok(layouts.length > 0, e.name);
+  }
+  const { config, layouts } = checkTrainConfig(
+    JSON.parse(Deno.readTextFileSync(`${ROOT}configs/era5-multiformer.json`)),
+  );
+  assert.deepEqual(layouts.map((l) => l.field), ["u", "v", "t", "q", "w"]);
+  for (const l of layouts) assert.deepEqual([l.levels * l.tokens, l.values], [1080, 972]);
+  for (const f of config.model.fields) assert.deepEqual([f.width, f.encoderLayers, f.decoderLayers], [1024, 6, 6]);
+  const fesom = checkTrainConfig(JSON.parse(Deno.readTextFileSync(`${ROOT}configs/era5-fesom.json`)));
+  assert.deepEqual(fesom.layouts.map((l) => l.kind), ["grid", "grid", "grid", "points"]);
+});
+
+Deno.test("profile-loader: the training step as consumer, its phases per batch and on the trace's model track", async () => {
+  const c = await tinyConfig(join(await tempDir(), "ck"));
+  const cfg = join(await tempDir(), "train.json");
+  await Deno.writeTextFile(cfg, JSON.stringify(c));
+  const trace = join(await tempDir(), "trace.json");
+  const task = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks["profile-loader"] as string;
+  const flags = task.split(" ").filter((a) => a.startsWith("--allow"));
+  const r = await run(Deno.execPath(), [
+    "run",
+    ...flags,
+    `${ROOT}tasks/profile-loader.ts`,
+    cfg,
+    "--batches",
+    "3",
+    "--workers",
+    "1",
+    "--trace",
+    trace,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /consumer: the training step/);
+  assert.match(r.stdout, /model\s+inputs\s+forward\s+backward\s+optimizer/);
+  const events = JSON.parse(await Deno.readTextFile(trace)).traceEvents as { name: string; tid: number; ph: string }[];
+  const model = events.filter((e) => e.ph === "X" && ["forward", "backward", "optimizer"].includes(e.name));
+  assert.equal(model.length, 9, "three phases per batch on the model track");
+  assert.ok(events.some((e) => e.ph === "M" && (e as unknown as { args: { name: string } }).args.name === "model"));
+});
+
+Deno.test("deno task train --backend webgpu starts the WebGPU sgemm and says so; no adapter is a config error naming the key (auto: cpu); --backend tensorflow is refused", async () => {
+  const base = await tempDir();
+  const cfg = join(base, "tiny.json");
+  await Deno.writeTextFile(cfg, JSON.stringify(await tinyConfig(join(base, "ck"))));
+  const task = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks.train as string;
+  const flags = task.split(" ").filter((a) => a.startsWith("--allow"));
+  const args = ["run", ...flags, `${ROOT}tasks/train.ts`, "--config", cfg, "--steps", "1", "--quiet"];
+  const tf = await run(Deno.execPath(), [...args, "--backend", "tensorflow"]);
+  assert.notEqual(tf.code, 0);
+  assert.match(tf.stderr, /--backend: tensorflow: tfjs-node is not installed/);
+  // No adapter at all (wgpu restricted to Vulkan, and the Vulkan loader told to load no driver): webgpu is a
+  // config error with the install hint, auto falls back to cpu and says why.
+  const noAdapter = async (backend: string) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [...args, "--backend", backend],
+      env: { DENO_WEBGPU_BACKEND: "vulkan", VK_LOADER_DRIVERS_DISABLE: "*", XDG_RUNTIME_DIR: "/tmp" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+  };
+  const none = await noAdapter("webgpu");
+  assert.notEqual(none.code, 0);
+  assert.match(none.stderr, /--backend: webgpu: no WebGPU adapter; .*apt-get install mesa-vulkan-drivers/);
+  const auto = await noAdapter("auto");
+  assert.equal(auto.code, 0, auto.stderr);
+  assert.match(auto.stderr, /backend cpu · matmul .*\(auto: no WebGPU adapter\)/);
+  if (Deno.env.get("ATMOREP_ALLOW_NO_WEBGPU") === "1" && !(await probeAdapter())) {
+    console.warn("no WebGPU adapter: the webgpu run is skipped because ATMOREP_ALLOW_NO_WEBGPU=1");
+    return;
+  }
+  const r = await run(Deno.execPath(), [...args, "--backend", "webgpu"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /backend webgpu · matmul webgpu .*round trip [\d.]+ ms/);
+  assert.match(r.stdout, /trained 1 steps/);
+});
