@@ -10,7 +10,7 @@
  */
 import { join } from "node:path";
 import { ConfigError } from "../../../errors.ts";
-import { CdsClient, type RetrieveOptions } from "./cds.ts";
+import type { CdsClient, RetrieveOptions } from "./cds.ts";
 
 /** What to retrieve. */
 export interface RetrievePlanOptions {
