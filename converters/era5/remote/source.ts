@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { decodeTimes, isoTime, packingOf, parseTimeUnits } from "../../cf.ts";
 import type { NumericArray, SourceDataset, SourceVariable } from "../../formats/dataset.ts";
 import { ConfigError, InputError } from "../../../errors.ts";
-import { openObjectStore } from "./http.ts";
+import { Limiter, openObjectStore } from "./http.ts";
 import { parseSelection, type StoreSelection } from "./spec.ts";
 import { type StoreArray, ZarrStore } from "./zarr.ts";
 
@@ -35,8 +35,19 @@ const LEVEL_NAMES = ["level", "pressure_level", "isobaricInhPa", "plev", "hybrid
 /** A plane lock older than this (ms) belongs to a run that died: it is taken over. */
 const STALE_LOCK_MS = 120_000;
 
+/** Planes a thread keeps in memory for its own task before writing the rest to the scratch directory. */
+const MEMORY_BUDGET = 512 * 2 ** 20;
+
 /** Requests in flight per thread (each worker has its own pool). */
 export const DEFAULT_CONNECTIONS = 8;
+
+/** Requests in flight per thread: ATMOREP_HTTP_CONNECTIONS when set (and readable), else {@link DEFAULT_CONNECTIONS}. */
+export function connectionsFromEnv(): number {
+  const name = "ATMOREP_HTTP_CONNECTIONS";
+  const granted = Deno.permissions.querySync({ name: "env", variable: name }).state === "granted";
+  const n = granted ? Number(Deno.env.get(name)) : NaN;
+  return Number.isInteger(n) && n >= 1 ? n : DEFAULT_CONNECTIONS;
+}
 
 /** What a prefetch downloaded. */
 export interface FetchedCount {
@@ -124,16 +135,27 @@ export class StoreSource implements SourceDataset {
   private cols: number[] = [];
   /** Downloads in progress, by plane group (field and time), shared by concurrent prefetches. */
   private readonly pending = new Map<string, Promise<void>>();
+  /** Planes fetched for this thread's own task, kept in memory (by scratch path) until read. */
+  private readonly held = new Map<string, Float32Array>();
+  private heldBytes = 0;
+  /** Plane groups being fetched at once: as many as requests in flight. */
+  private readonly slots: Limiter;
 
-  private constructor(readonly path: string, readonly store: ZarrStore, readonly selection: StoreSelection) {
+  private constructor(
+    readonly path: string,
+    readonly store: ZarrStore,
+    readonly selection: StoreSelection,
+    connections: number,
+  ) {
+    this.slots = new Limiter(connections);
     this.format = `zarr-v${store.layout.format}${/^https?:/.test(selection.location) ? " (http)" : ""}`;
   }
 
   /** Open the selection `path` (see {@link formatSelection}): metadata and coordinates, no data. */
-  static async open(path: string, connections = DEFAULT_CONNECTIONS): Promise<StoreSource> {
+  static async open(path: string, connections = connectionsFromEnv()): Promise<StoreSource> {
     const sel = parseSelection(path);
     const store = await ZarrStore.open(openObjectStore(sel.location, connections));
-    const src = new StoreSource(path, store, sel);
+    const src = new StoreSource(path, store, sel, connections);
     await src.init();
     return src;
   }
@@ -309,12 +331,16 @@ export class StoreSource implements SourceDataset {
     if (!f) throw new Error(`${field} is not a field of ${this.selection.location}`);
     const before = { ...this.store.objects.counters };
     const jobs: Promise<void>[] = [];
+    const own = f.axes.l >= 0 ? level : -1;
     for (let t = t0; t < t0 + count; t++) {
-      if (exists(this.planePath(scratch, field, f.axes.l >= 0 ? level : -1, t))) continue;
+      const path = this.planePath(scratch, field, own, t);
+      if (this.held.has(path) || exists(path)) continue;
       const key = `${scratch}\0${field}\0${t}`;
       let job = this.pending.get(key);
       if (!job) {
-        job = this.fetchTimeOnce(f, t, level, scratch).finally(() => this.pending.delete(key));
+        // Locks are taken only when a download slot is free: concurrent tasks (other workers) wanting the
+        // same times then share them out instead of one holding every lock while the others wait.
+        job = this.slots.run(() => this.fetchTimeOnce(f, t, own, scratch)).finally(() => this.pending.delete(key));
         this.pending.set(key, job);
       }
       jobs.push(job);
@@ -330,15 +356,15 @@ export class StoreSource implements SourceDataset {
   /**
    * Fetch time `t` of field `f` unless another thread or process is fetching
    * it: a lock file per (field, time) in the scratch directory says who is;
-   * the others wait for its planes (a lock left by a crashed run goes stale
-   * after {@link STALE_LOCK_MS} without progress and is taken over).
+   * the others wait for their planes (a lock left by a crashed run goes
+   * stale after {@link STALE_LOCK_MS} without progress and is taken over).
    */
-  private async fetchTimeOnce(f: FieldInfo, t: number, level: number, scratch: string): Promise<void> {
-    const plane = this.planePath(scratch, f.short, f.axes.l >= 0 ? level : -1, t);
+  private async fetchTimeOnce(f: FieldInfo, t: number, own: number, scratch: string): Promise<void> {
+    const plane = this.planePath(scratch, f.short, own, t);
     const lock = join(scratch, f.short, "locks", String(t));
     await Deno.mkdir(join(lock, ".."), { recursive: true });
     for (;;) {
-      if (exists(plane)) return;
+      if (this.held.has(plane) || exists(plane)) return;
       let file: Deno.FsFile | undefined;
       try {
         file = await Deno.open(lock, { createNew: true, write: true });
@@ -348,13 +374,13 @@ export class StoreSource implements SourceDataset {
       if (file) {
         file.close();
         try {
-          return await this.fetchTime(f, t, scratch);
+          return await this.fetchTime(f, t, own, scratch);
         } finally {
           await Deno.remove(lock).catch(() => {});
         }
       }
       // Someone else fetches it: wait for the plane, or for the lock to go (done, failed or stale).
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 10));
       try {
         const age = Date.now() - (Deno.statSync(lock).mtime?.getTime() ?? Date.now());
         if (age > STALE_LOCK_MS) await Deno.remove(lock).catch(() => {});
@@ -362,14 +388,19 @@ export class StoreSource implements SourceDataset {
     }
   }
 
-  /** Fetch the chunks holding selected time `t` of field `f` and write its planes. */
-  private async fetchTime(f: FieldInfo, t: number, scratch: string): Promise<void> {
+  /**
+   * Fetch the chunks holding selected time `t` of field `f` and cut out its
+   * planes: the one of level `own` (the caller's) is kept in memory while
+   * the thread's budget allows, the others go to the scratch directory for
+   * their tasks.
+   */
+  private async fetchTime(f: FieldInfo, t: number, own: number, scratch: string): Promise<void> {
     const a = f.array, { axes } = f;
     const rt = this.timeIndex[t];
     const nl = this.levelsOf(f);
     const levels = axes.l >= 0 ? this.levelIndex : [-1];
     const ny = this.rows.length, nx = this.cols.length;
-    const planes = Array.from({ length: nl }, () => new Float32Array(ny * nx).fill(NaN));
+    const planes = Array.from({ length: nl }, () => new Float32Array(ny * nx));
     const chunkSet = (idx: number[], axis: number) => [...new Set(idx.map((i) => Math.floor(i / a.chunks[axis])))];
     const lChunks = axes.l >= 0 ? chunkSet(levels, axes.l) : [0];
     const yChunks = chunkSet(this.rows, axes.y), xChunks = chunkSet(this.cols, axes.x);
@@ -391,11 +422,17 @@ export class StoreSource implements SourceDataset {
               const base = (rt - coords[axes.t] * a.chunks[axes.t]) * strides[axes.t];
               const y0 = yc * a.chunks[axes.y], x0 = xc * a.chunks[axes.x];
               const sy = strides[axes.y], sx = strides[axes.x];
-              // Selected columns of this chunk: [output column, offset in chunk].
-              const cs: number[] = [];
+              // Selected columns of this chunk as runs: [output column, offset in chunk, length], a run being
+              // consecutive output columns at consecutive values (copied as one block when the values are float32).
+              const runs: number[] = [];
               this.cols.forEach((c, j) => {
-                if (c >= x0 && c < x0 + a.chunks[axes.x]) cs.push(j, (c - x0) * sx);
+                if (c < x0 || c >= x0 + a.chunks[axes.x]) return;
+                const at = (c - x0) * sx, k = runs.length - 3;
+                if (k >= 0 && sx === 1 && runs[k] + runs[k + 2] === j && runs[k + 1] + runs[k + 2] === at) {
+                  runs[k + 2]++;
+                } else runs.push(j, at, 1);
               });
+              const block = plain && values instanceof Float32Array;
               levels.forEach((l, li) => {
                 let lbase = base;
                 if (axes.l >= 0) {
@@ -403,18 +440,26 @@ export class StoreSource implements SourceDataset {
                   lbase += (l - lc * a.chunks[axes.l]) * strides[axes.l];
                 }
                 const plane = planes[li];
-                this.rows.forEach((r, i) => {
-                  if (r < y0 || r >= y0 + a.chunks[axes.y]) return;
+                for (let i = 0; i < ny; i++) {
+                  const r = this.rows[i];
+                  if (r < y0 || r >= y0 + a.chunks[axes.y]) continue;
                   const rowBase = lbase + (r - y0) * sy, outRow = i * nx;
-                  for (let k = 0; k < cs.length; k += 2) {
-                    const raw = Number(values[rowBase + cs[k + 1]]);
-                    plane[outRow + cs[k]] = plain
-                      ? raw
-                      : packing.fills.includes(raw)
-                      ? NaN
-                      : raw * packing.scale + packing.offset;
+                  for (let k = 0; k < runs.length; k += 3) {
+                    const from = rowBase + runs[k + 1], to = outRow + runs[k], n = runs[k + 2];
+                    if (block && sx === 1) {
+                      plane.set((values as Float32Array).subarray(from, from + n), to);
+                      continue;
+                    }
+                    for (let q = 0; q < n; q++) {
+                      const raw = Number(values[from + q * sx]);
+                      plane[to + q] = plain
+                        ? raw
+                        : packing.fills.includes(raw)
+                        ? NaN
+                        : raw * packing.scale + packing.offset;
+                    }
                   }
-                });
+                }
               });
             }),
           );
@@ -425,7 +470,13 @@ export class StoreSource implements SourceDataset {
     const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
     if (failed) throw failed.reason;
     for (let li = 0; li < nl; li++) {
-      const path = this.planePath(scratch, f.short, axes.l >= 0 ? li : -1, t);
+      const level = axes.l >= 0 ? li : -1;
+      const path = this.planePath(scratch, f.short, level, t);
+      if (level === own && this.heldBytes + planes[li].byteLength <= MEMORY_BUDGET) {
+        this.held.set(path, planes[li]);
+        this.heldBytes += planes[li].byteLength;
+        continue;
+      }
       if (exists(path)) continue; // another worker wrote it meanwhile
       await Deno.mkdir(join(path, ".."), { recursive: true });
       const tmp = `${path}.${crypto.randomUUID()}.tmp`;
@@ -459,6 +510,14 @@ export class StoreSource implements SourceDataset {
     for (let t = start[0]; t < start[0] + count[0]; t++) {
       for (const l of levels) {
         const path = this.planePath(this.scratch, name, l, t);
+        const held = this.held.get(path);
+        if (held) {
+          out.set(held, at);
+          at += plane;
+          this.held.delete(path);
+          this.heldBytes -= held.byteLength;
+          continue;
+        }
         let bytes: Uint8Array;
         try {
           bytes = Deno.readFileSync(path);

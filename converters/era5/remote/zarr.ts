@@ -11,11 +11,11 @@
  * @module
  */
 import zlib from "node:zlib";
-import Blosc from "numcodecs/blosc";
 import LZ4 from "numcodecs/lz4";
 import { InputError } from "../../../errors.ts";
 import { zstd } from "../../../native/zstd.ts";
 import type { ObjectStore } from "./http.ts";
+import { decodeBlosc } from "./blosc.ts";
 
 /** Element types the reader decodes. */
 export type StoreDType = "float32" | "float64" | "int8" | "int16" | "int32" | "int64" | "uint8" | "uint16" | "uint32";
@@ -85,25 +85,7 @@ function v2DType(text: string, where: string): { dtype: StoreDType; little: bool
 }
 
 function blosc(): Stage {
-  const codec = Blosc.fromConfig({ id: "blosc" });
-  return async (b, url) => {
-    if (b.length < 16) throw new InputError(url, `Blosc chunk of ${b.length} bytes is shorter than its header`);
-    const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    const nbytes = v.getUint32(4, true), cbytes = v.getUint32(12, true);
-    if (cbytes !== b.length) {
-      throw new InputError(url, `Blosc chunk is ${b.length} bytes but its header says ${cbytes}: truncated or corrupt`);
-    }
-    let out: Uint8Array;
-    try {
-      out = await codec.decode(b);
-    } catch (e) {
-      throw new InputError(url, `Blosc decode failed: ${(e as Error).message}`);
-    }
-    if (out.length !== nbytes) {
-      throw new InputError(url, `Blosc decoded ${out.length} bytes, its header says ${nbytes}`);
-    }
-    return out;
-  };
+  return decodeBlosc;
 }
 
 function lz4(): Stage {
