@@ -138,6 +138,14 @@ export class StoreSource implements SourceDataset {
   /** Planes fetched for this thread's own task, kept in memory (by scratch path) until read. */
   private readonly held = new Map<string, Float32Array>();
   private heldBytes = 0;
+  /** Plane arrays written out and free for the next time step (fresh memory costs page faults). */
+  private readonly spares: Float32Array[] = [];
+
+  private spare(n: number): Float32Array {
+    const i = this.spares.findIndex((p) => p.length === n);
+    return i >= 0 ? this.spares.splice(i, 1)[0] : new Float32Array(n);
+  }
+
   /** Plane groups being fetched at once: as many as requests in flight. */
   private readonly slots: Limiter;
 
@@ -400,7 +408,11 @@ export class StoreSource implements SourceDataset {
     const nl = this.levelsOf(f);
     const levels = axes.l >= 0 ? this.levelIndex : [-1];
     const ny = this.rows.length, nx = this.cols.length;
-    const planes = Array.from({ length: nl }, () => new Float32Array(ny * nx));
+    // The caller's plane is kept until read (a fresh array); the others are written out at once (reused arrays).
+    const planes = Array.from(
+      { length: nl },
+      (_, li) => (axes.l >= 0 ? li : -1) === own ? new Float32Array(ny * nx) : this.spare(ny * nx),
+    );
     const chunkSet = (idx: number[], axis: number) => [...new Set(idx.map((i) => Math.floor(i / a.chunks[axis])))];
     const lChunks = axes.l >= 0 ? chunkSet(levels, axes.l) : [0];
     const yChunks = chunkSet(this.rows, axes.y), xChunks = chunkSet(this.cols, axes.x);
@@ -477,11 +489,13 @@ export class StoreSource implements SourceDataset {
         this.heldBytes += planes[li].byteLength;
         continue;
       }
-      if (exists(path)) continue; // another worker wrote it meanwhile
-      await Deno.mkdir(join(path, ".."), { recursive: true });
-      const tmp = `${path}.${crypto.randomUUID()}.tmp`;
-      await Deno.writeFile(tmp, new Uint8Array(planes[li].buffer));
-      await Deno.rename(tmp, path);
+      if (!exists(path)) { // else another worker wrote it meanwhile
+        await Deno.mkdir(join(path, ".."), { recursive: true });
+        const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+        await Deno.writeFile(tmp, new Uint8Array(planes[li].buffer, planes[li].byteOffset, planes[li].byteLength));
+        await Deno.rename(tmp, path);
+      }
+      if (level !== own) this.spares.push(planes[li]);
     }
   }
 
@@ -518,13 +532,23 @@ export class StoreSource implements SourceDataset {
           this.heldBytes -= held.byteLength;
           continue;
         }
-        let bytes: Uint8Array;
+        // Straight into the caller's array (no buffer of its own).
+        const into = new Uint8Array(out.buffer, out.byteOffset + at * 4, plane * 4);
+        let file: Deno.FsFile;
         try {
-          bytes = Deno.readFileSync(path);
+          file = Deno.openSync(path, { read: true });
         } catch {
           throw new Error(`${name} at ${t}: plane ${path} was not prefetched`);
         }
-        out.set(new Float32Array(bytes.buffer, bytes.byteOffset, plane), at);
+        try {
+          for (let got = 0; got < into.length;) {
+            const n = file.readSync(into.subarray(got));
+            if (n === null) throw new Error(`${name} at ${t}: plane ${path} is short`);
+            got += n;
+          }
+        } finally {
+          file.close();
+        }
         at += plane;
         Deno.removeSync(path); // read once: by the one task that owns this field level and time
       }
