@@ -34,8 +34,9 @@ export * as backend from "./ops/backend.ts";
 // Training: the loop and its config, the engine's rollout training, checkpoints.
 export { checkTrainConfig, readTrainConfig } from "./training/config.ts";
 export type { CheckpointConfig, ScheduleConfig, TrainConfig, ValidationConfig } from "./training/config.ts";
-export { train } from "./training/tasks/masked_token.ts";
-export type { MetricsLine, TrainOptions, TrainSummary } from "./training/tasks/masked_token.ts";
+export { train } from "./training/train.ts";
+export type { MetricsLine } from "./training/tasks/masked_token.ts";
+export type { TrainOptions, TrainSummary } from "./training/train.ts";
 export { checkForecastTrainConfig, readForecastTrainConfig } from "./training/config.ts";
 export type { ForecastPhase, ForecastTrainConfig } from "./training/config.ts";
 export { trainForecastEngine } from "./training/tasks/engine_rollout.ts";

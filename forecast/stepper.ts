@@ -9,12 +9,17 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import type { Random, Tensor } from "../ops/mod.ts";
 import { Multiformer } from "../models/multiformer.ts";
 import { fieldInput } from "../models/inputs.ts";
 import type { EngineField, ForecastEngine } from "../models/forecast_engine.ts";
-import { type Checkpoint, loadParameters, readCheckpoint, type RecordedRunConfig } from "../models/checkpoint.ts";
+import {
+  type Checkpoint,
+  fileSha256,
+  loadParameters,
+  readCheckpoint,
+  type RecordedRunConfig,
+} from "../models/checkpoint.ts";
 import { type FieldBatch, MASK } from "../samplers/batch.ts";
 import { MultifieldSampler } from "../samplers/sampler.ts";
 import type { TokenGrid } from "../tokenizers/patches.ts";
@@ -41,8 +46,7 @@ export async function loadFrozenBase(path: string): Promise<FrozenBase> {
   loadParameters(ck, model.params.map);
   // Frozen: no op on these records a backward step.
   for (const t of model.params.map.values()) (t as { requiresGrad: boolean }).requiresGrad = false;
-  const sha256 = createHash("sha256").update(await Deno.readFile(path)).digest("hex");
-  return { model, checkpoint: ck, sha256 };
+  return { model, checkpoint: ck, sha256: await fileSha256(path) };
 }
 
 /** The engine's fields from the frozen model and the rollout's token grid. */

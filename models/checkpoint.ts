@@ -17,6 +17,7 @@
  * @module
  */
 import { join, resolve } from "node:path";
+import { createHash } from "node:crypto";
 import { CheckpointError, isPipelineError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import type { Tensor } from "../ops/mod.ts";
@@ -77,10 +78,22 @@ interface HeaderCommon {
   written: string;
 }
 
-/** The header of a Multiformer checkpoint (masked-token training). */
+/** Another checkpoint a run started from: where it was, its SHA-256, its step. */
+export interface CheckpointReference {
+  /** Absolute path when it was read. */
+  path: string;
+  /** SHA-256 of the file. */
+  sha256: string;
+  /** Its optimizer steps. */
+  step: number;
+}
+
+/** The header of a Multiformer checkpoint (masked-token training, or fine-tuning). */
 export interface MaskedTokenHeader extends HeaderCommon {
   /** The task that wrote it. */
   task: "masked-token";
+  /** Fine-tuning: the checkpoint whose weights the run started from (absent for a run from scratch). */
+  from?: CheckpointReference;
 }
 
 /** The header of a forecast engine checkpoint (rollout training on a frozen Multiformer). */
@@ -94,7 +107,7 @@ export interface EngineRolloutHeader extends HeaderCommon {
 /** The engine part of a forecast checkpoint's header. */
 export interface ForecastHeader {
   /** The frozen base checkpoint: path and SHA-256. */
-  base: { path: string; sha256: string; step: number };
+  base: CheckpointReference;
   /** Engine hyperparameters. */
   engine: ForecastEngineConfig;
   /** Tile overlap in tokens [lat, lon]. */
@@ -307,6 +320,11 @@ export function assertParameters(ck: Checkpoint, params: Map<string, Tensor>, hi
 export function loadParameters(ck: Checkpoint, params: Map<string, Tensor>, hint = ""): void {
   assertParameters(ck, params, hint);
   for (const [name, t] of params) t.data.set(ck.tensors.get(`param:${name}`)!);
+}
+
+/** SHA-256 of a file, hex (how checkpoints refer to the checkpoints they were built on). */
+export async function fileSha256(path: string): Promise<string> {
+  return createHash("sha256").update(await Deno.readFile(path)).digest("hex");
 }
 
 /** Absolute path (stores are recorded absolute). */

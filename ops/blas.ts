@@ -7,7 +7,7 @@
  * same library — against 30–60 GFLOP/s for the WebAssembly paths and ≈2 for
  * tfjs-wasm's transposed and batched matmuls, which carry the backward
  * pass (docs/design/backends.md, "Why not tfjs"). Same fallback pattern as
- * zarr/zstd.ts: no `--allow-ffi` or no library → the TypeScript kernel,
+ * native/zstd.ts: no `--allow-ffi` or no library → the TypeScript kernel,
  * same results to float32 rounding.
  *
  * @module

@@ -67,9 +67,59 @@ export async function webgpuGemm(key = "backend"): Promise<WebgpuGemm> {
   if (!(navigator as Navigator & { gpu?: GPU }).gpu) {
     throw new ConfigError(key, `webgpu: this Deno has no navigator.gpu; ${WEBGPU_INSTALL_HINT}`);
   }
+  const ch = await startWorker(key);
+  const info = ch.info;
+  let closed = false;
+  let small: Gemm | undefined, minFlops = 0;
+  const name = `webgpu ${info.description || info.device || info.vendor}${info.isFallbackAdapter ? " (fallback)" : ""}`;
+  return {
+    name,
+    adapter: info,
+    setThreads(t) {
+      small?.setThreads(t);
+    },
+    route(cpu, min) {
+      small = cpu;
+      minFlops = min;
+    },
+    close() {
+      if (!closed) ch.worker.terminate();
+      closed = true;
+    },
+    sgemm(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc) {
+      if (m === 0 || n === 0) return;
+      if (small && 2 * m * n * k < minFlops) {
+        small.sgemm(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        return;
+      }
+      if (k === 0 || alpha === 0) {
+        typescriptGemm.sgemm(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        return;
+      }
+      if (closed) throw new Error("webgpu sgemm: the backend was closed");
+      const req = stageOperands(ch, ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+      runOnDevice(ch, req);
+      copyBack(ch, req, c, cOff);
+    },
+  };
+}
+
+/** The device worker and the shared memory it reads operands from and writes results to. */
+interface Channel {
+  worker: Worker;
+  /** Control words: [0] the request's state, [1] the byte length of a failure message. */
+  ctrl: Int32Array;
+  /** Operand spans (grown by doubling, never shrunk). */
+  data: Float32Array;
+  /** The adapter the worker opened. */
+  info: AdapterInfo;
+}
+
+/** Start the device worker and wait until it has its device, or fail with a ConfigError naming `key`. */
+async function startWorker(key: string): Promise<Channel> {
   const ctrlBuf = new SharedArrayBuffer(16);
   const ctrl = new Int32Array(ctrlBuf);
-  let data = new Float32Array(new SharedArrayBuffer(1 << 20));
+  const data = new Float32Array(new SharedArrayBuffer(1 << 20));
   const worker = new Worker(new URL("./webgpu_worker.ts", import.meta.url).href, { type: "module" });
   let info: AdapterInfo;
   try {
@@ -89,87 +139,90 @@ export async function webgpuGemm(key = "backend"): Promise<WebgpuGemm> {
     throw err;
   }
   worker.onmessage = null;
-  let closed = false;
-  let small: Gemm | undefined, minFlops = 0;
-  const name = `webgpu ${info.description || info.device || info.vendor}${info.isFallbackAdapter ? " (fallback)" : ""}`;
+  return { worker, ctrl, data, info };
+}
+
+/** Copy the A, B (and, when beta ≠ 0, C) spans into shared memory, growing it first if needed; the request. */
+function stageOperands(
+  ch: Channel,
+  ta: boolean,
+  tb: boolean,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  a: Float32Array,
+  aOff: number,
+  lda: number,
+  b: Float32Array,
+  bOff: number,
+  ldb: number,
+  beta: number,
+  c: Float32Array,
+  cOff: number,
+  ldc: number,
+): GemmRequest {
+  // Spans from each operand's first to last element; the kernel indexes them with the leading dimensions.
+  const aLen = ta ? (k - 1) * lda + m : (m - 1) * lda + k;
+  const bLen = tb ? (n - 1) * ldb + k : (k - 1) * ldb + n;
+  const cLen = (m - 1) * ldc + n;
+  const total = aLen + bLen + cLen;
+  if (total > ch.data.length) {
+    let size = ch.data.length;
+    while (size < total) size *= 2;
+    ch.data = new Float32Array(new SharedArrayBuffer(size * 4));
+    ch.worker.postMessage({ op: "data", data: ch.data.buffer });
+  }
+  const data = ch.data;
+  data.set(a.subarray(aOff, aOff + aLen), 0);
+  data.set(b.subarray(bOff, bOff + bLen), aLen);
+  const cAt = aLen + bLen;
+  if (beta !== 0) data.set(c.subarray(cOff, cOff + cLen), cAt);
   return {
-    name,
-    adapter: info,
-    setThreads(t) {
-      small?.setThreads(t);
-    },
-    route(cpu, min) {
-      small = cpu;
-      minFlops = min;
-    },
-    close() {
-      if (!closed) worker.terminate();
-      closed = true;
-    },
-    sgemm(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc) {
-      if (m === 0 || n === 0) return;
-      if (small && 2 * m * n * k < minFlops) {
-        small.sgemm(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
-        return;
-      }
-      if (k === 0 || alpha === 0) {
-        typescriptGemm.sgemm(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
-        return;
-      }
-      if (closed) throw new Error("webgpu sgemm: the backend was closed");
-      // Spans from each operand's first to last element; the kernel indexes them with the leading dimensions.
-      const aLen = ta ? (k - 1) * lda + m : (m - 1) * lda + k;
-      const bLen = tb ? (n - 1) * ldb + k : (k - 1) * ldb + n;
-      const cLen = (m - 1) * ldc + n;
-      const total = aLen + bLen + cLen;
-      if (total > data.length) {
-        let size = data.length;
-        while (size < total) size *= 2;
-        data = new Float32Array(new SharedArrayBuffer(size * 4));
-        worker.postMessage({ op: "data", data: data.buffer });
-      }
-      data.set(a.subarray(aOff, aOff + aLen), 0);
-      data.set(b.subarray(bOff, bOff + bLen), aLen);
-      const cAt = aLen + bLen;
-      if (beta !== 0) data.set(c.subarray(cOff, cOff + cLen), cAt);
-      const req: GemmRequest = {
-        op: "gemm",
-        ta,
-        tb,
-        m,
-        n,
-        k,
-        alpha,
-        beta,
-        lda,
-        ldb,
-        ldc,
-        aAt: 0,
-        aLen,
-        bAt: aLen,
-        bLen,
-        cAt,
-        cLen,
-      };
-      Atomics.store(ctrl, 0, STATE.PENDING);
-      worker.postMessage(req);
-      // A bound, so that a lost device or a dead worker (whose error event cannot arrive while this thread
-      // blocks) ends in an error instead of a hang.
-      if (Atomics.wait(ctrl, 0, STATE.PENDING, WAIT_MS) === "timed-out") {
-        throw new Error(`webgpu sgemm ${m}×${n}×${k}: no answer from the device worker in ${WAIT_MS / 1000} s`);
-      }
-      const state = Atomics.load(ctrl, 0);
-      if (state === STATE.FAILED) {
-        const msg = new TextDecoder().decode(new Uint8Array(data.buffer, 0, ctrl[1]).slice());
-        throw new Error(`webgpu sgemm ${m}×${n}×${k}: ${msg}`);
-      }
-      // Copy C back row by row: the span holds ldc-strided rows, and the gaps between them are not ours to write.
-      if (ldc === n) c.set(data.subarray(cAt, cAt + cLen), cOff);
-      else {
-        for (let i = 0; i < m; i++) c.set(data.subarray(cAt + i * ldc, cAt + i * ldc + n), cOff + i * ldc);
-      }
-    },
+    op: "gemm",
+    ta,
+    tb,
+    m,
+    n,
+    k,
+    alpha,
+    beta,
+    lda,
+    ldb,
+    ldc,
+    aAt: 0,
+    aLen,
+    bAt: aLen,
+    bLen,
+    cAt,
+    cLen,
   };
+}
+
+/** Post the request and block until the worker answers; its failure message as an error. */
+function runOnDevice(ch: Channel, req: GemmRequest): void {
+  const { ctrl } = ch, { m, n, k } = req;
+  Atomics.store(ctrl, 0, STATE.PENDING);
+  ch.worker.postMessage(req);
+  // A bound, so that a lost device or a dead worker (whose error event cannot arrive while this thread
+  // blocks) ends in an error instead of a hang.
+  if (Atomics.wait(ctrl, 0, STATE.PENDING, WAIT_MS) === "timed-out") {
+    throw new Error(`webgpu sgemm ${m}×${n}×${k}: no answer from the device worker in ${WAIT_MS / 1000} s`);
+  }
+  const state = Atomics.load(ctrl, 0);
+  if (state === STATE.FAILED) {
+    const msg = new TextDecoder().decode(new Uint8Array(ch.data.buffer, 0, ctrl[1]).slice());
+    throw new Error(`webgpu sgemm ${m}×${n}×${k}: ${msg}`);
+  }
+}
+
+/** Copy C back row by row: the span holds ldc-strided rows, and the gaps between them are not ours to write. */
+function copyBack(ch: Channel, req: GemmRequest, c: Float32Array, cOff: number): void {
+  const { data } = ch, { m, n, ldc, cAt, cLen } = req;
+  if (ldc === n) c.set(data.subarray(cAt, cAt + cLen), cOff);
+  else {
+    for (let i = 0; i < m; i++) c.set(data.subarray(cAt + i * ldc, cAt + i * ldc + n), cOff + i * ldc);
+  }
 }
 
 /** What {@link calibrateRouting} measured. */

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { BatchLoader } from "./loader.ts";
+import { BatchLoader, type LoadedBatch } from "./loader.ts";
 import type { Batch, SamplerConfig } from "./sampler.ts";
 
 /** Options of {@link profileLoader}. */
@@ -91,67 +91,114 @@ async function consume(ms: number, cpu: boolean): Promise<void> {
 /** Run the loader for `batches` batches and report where the time went. */
 export async function profileLoader(config: SamplerConfig, opts: ProfileOptions): Promise<Profile> {
   const loader = new BatchLoader(config, { workers: opts.workers });
-  const events: Record<string, unknown>[] = [];
+  const events: TraceEvent[] = [];
   const rows: ProfileRow[] = [];
-  const now = () => performance.timeOrigin + performance.now();
-  const ev = (name: string, tid: number, start: number, dur: number, args: Record<string, unknown> = {}) =>
-    events.push({
-      name,
-      ph: "X",
-      pid: 1,
-      tid,
-      ts: Math.round(start * 1000),
-      dur: Math.max(1, Math.round(dur * 1000)),
-      args,
-    });
   const t0 = now();
   await loader.start();
   let decoded = 0, delivered = 0;
   try {
     for (let i = 0; i < opts.batches; i++) {
-      const askedAt = now();
-      const loaded = await loader.nextBatch();
-      const got = now();
-      const { timings, stats } = loaded.batch;
-      for (const u of loaded.units) {
-        const tid = u.worker + 1;
-        ev(`unit ${u.unit.field}:${u.unit.levels.join(",")}`, tid, u.span[0], u.span[1] - u.span[0], { batch: i });
-        let t = u.span[0];
-        for (const stage of STAGES) {
-          ev(stage, tid, t, u.timings[stage], { batch: i });
-          t += u.timings[stage];
-        }
-      }
-      const local = loaded.units.every((u) => u.worker < 0);
-      // Time from a finished batch to the consumer holding it, not counting time it sat ready while the consumer was busy.
-      const handover = local ? 0 : Math.max(0, got - Math.max(loaded.made[1], askedAt));
-      ev("wait", 0, askedAt, got - askedAt, { batch: i });
-      const c0 = now();
-      let model: Record<string, number> | undefined;
-      if (opts.consumer) model = (await opts.consumer(loaded.batch, i)) ?? undefined;
-      else if (opts.consumerMs) await consume(opts.consumerMs, opts.consumerCpu ?? false);
-      const consumer = now() - c0;
-      ev("consumer", 0, c0, consumer, { batch: i });
-      let m0 = c0;
-      for (const [phase, ms] of Object.entries(model ?? {})) (ev(phase, MODEL_TRACK, m0, ms, { batch: i }), m0 += ms);
-      decoded += stats.bytesDecoded;
-      delivered += stats.bytesDelivered;
-      rows.push({
-        batch: i,
-        workers: [...new Set(loaded.units.map((u) => u.worker))].sort(),
-        wait: local ? 0 : got - askedAt,
-        ...timings,
-        handover,
-        consumer,
-        ...(model ? { model } : {}),
-      });
+      const row = await profileBatch(loader, opts, i, events);
+      decoded += row.bytesDecoded;
+      delivered += row.bytesDelivered;
+      rows.push(row.row);
     }
   } finally {
     loader.close();
   }
   const wall = now() - t0;
   const totals = Object.fromEntries(KEYS.map((k) => [k, rows.reduce((a, r) => a + r[k], 0)])) as Profile["totals"];
-  events.push(
+  events.push(...threadNames(opts));
+  return {
+    rows,
+    totals,
+    wall,
+    samplesPerSecond: (opts.batches * config.batchSize) / (wall / 1000),
+    readAmplification: delivered ? decoded / delivered : 0,
+    trace: { traceEvents: events },
+  };
+}
+
+/** A Chrome trace event. */
+type TraceEvent = Record<string, unknown>;
+
+/** Absolute ms, comparable across threads (as the loader's unit spans). */
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** A complete ("X") trace slice on track `tid`, from `start` for `dur` ms (at least 1 µs). */
+function slice(name: string, tid: number, start: number, dur: number, args: Record<string, unknown> = {}): TraceEvent {
+  return {
+    name,
+    ph: "X",
+    pid: 1,
+    tid,
+    ts: Math.round(start * 1000),
+    dur: Math.max(1, Math.round(dur * 1000)),
+    args,
+  };
+}
+
+/** Wait for batch `i`, run the consumer on it, trace both; its row and byte counters. */
+async function profileBatch(
+  loader: BatchLoader,
+  opts: ProfileOptions,
+  i: number,
+  events: TraceEvent[],
+): Promise<{ row: ProfileRow; bytesDecoded: number; bytesDelivered: number }> {
+  const askedAt = now();
+  const loaded = await loader.nextBatch();
+  const got = now();
+  const { timings, stats } = loaded.batch;
+  events.push(...unitSlices(loaded, i));
+  const local = loaded.units.every((u) => u.worker < 0);
+  // Time from a finished batch to the consumer holding it, not counting time it sat ready while the consumer was busy.
+  const handover = local ? 0 : Math.max(0, got - Math.max(loaded.made[1], askedAt));
+  events.push(slice("wait", 0, askedAt, got - askedAt, { batch: i }));
+  const c0 = now();
+  let model: Record<string, number> | undefined;
+  if (opts.consumer) model = (await opts.consumer(loaded.batch, i)) ?? undefined;
+  else if (opts.consumerMs) await consume(opts.consumerMs, opts.consumerCpu ?? false);
+  const consumer = now() - c0;
+  events.push(slice("consumer", 0, c0, consumer, { batch: i }));
+  // The consumer's phases one after another on the model track, from the consumer's start.
+  let m0 = c0;
+  for (const [phase, ms] of Object.entries(model ?? {})) {
+    (events.push(slice(phase, MODEL_TRACK, m0, ms, { batch: i })), m0 += ms);
+  }
+  const row: ProfileRow = {
+    batch: i,
+    workers: [...new Set(loaded.units.map((u) => u.worker))].sort(),
+    wait: local ? 0 : got - askedAt,
+    ...timings,
+    handover,
+    consumer,
+    ...(model ? { model } : {}),
+  };
+  return { row, bytesDecoded: stats.bytesDecoded, bytesDelivered: stats.bytesDelivered };
+}
+
+/** Per unit of batch `i`: a slice for the unit on its worker's track, then one per stage in the order they ran. */
+function unitSlices(loaded: LoadedBatch, i: number): TraceEvent[] {
+  const events: TraceEvent[] = [];
+  for (const u of loaded.units) {
+    const tid = u.worker + 1;
+    events.push(
+      slice(`unit ${u.unit.field}:${u.unit.levels.join(",")}`, tid, u.span[0], u.span[1] - u.span[0], { batch: i }),
+    );
+    let t = u.span[0];
+    for (const stage of STAGES) {
+      events.push(slice(stage, tid, t, u.timings[stage], { batch: i }));
+      t += u.timings[stage];
+    }
+  }
+  return events;
+}
+
+/** The tracks' names: the consumer, the model's phases (with a real consumer), one per loader worker. */
+function threadNames(opts: ProfileOptions): TraceEvent[] {
+  return [
     { name: "thread_name", ph: "M", pid: 1, tid: 0, args: { name: "consumer (main)" } },
     ...(opts.consumer ? [{ name: "thread_name", ph: "M", pid: 1, tid: MODEL_TRACK, args: { name: "model" } }] : []),
     ...Array.from({ length: Math.max(1, opts.workers) }, (_, w) => ({
@@ -161,15 +208,7 @@ export async function profileLoader(config: SamplerConfig, opts: ProfileOptions)
       tid: w + 1,
       args: { name: `loader worker ${w}` },
     })),
-  );
-  return {
-    rows,
-    totals,
-    wall,
-    samplesPerSecond: (opts.batches * config.batchSize) / (wall / 1000),
-    readAmplification: delivered ? decoded / delivered : 0,
-    trace: { traceEvents: events },
-  };
+  ];
 }
 
 /** The report as text: one row per batch, totals and percentages. */

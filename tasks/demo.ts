@@ -17,7 +17,7 @@ import { formatSummary, inspectStore } from "../stores/inspect.ts";
 import { runMain } from "../cli/run.ts";
 import { progressDisplay } from "../cli/progress.ts";
 import { readForecastTrainConfig, readTrainConfig } from "../training/config.ts";
-import { train } from "../training/tasks/masked_token.ts";
+import { train } from "../training/train.ts";
 import { trainForecastEngine } from "../training/tasks/engine_rollout.ts";
 import { runForecast } from "../forecast/run.ts";
 

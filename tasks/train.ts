@@ -4,6 +4,10 @@
  * loss and samples/s on stderr; metrics, checkpoints and the loss curve in
  * the checkpoint directory, listed on exit.
  *
+ * `deno task train --config run.json --from CHECKPOINT`: fine-tune — the
+ * same training, its weights starting from a Multiformer checkpoint
+ * (training/tasks/fine_tune.ts).
+ *
  * `deno task train --stage forecast --from CHECKPOINT --config forecast.json`:
  * train the forecast engine on top of the frozen Multiformer of CHECKPOINT
  * (training/tasks/engine_rollout.ts).
@@ -14,7 +18,7 @@ import { Command } from "@commander-js/extra-typings";
 import { parseInteger, runMain } from "../cli/run.ts";
 import { progressDisplay } from "../cli/progress.ts";
 import { type Backend, readForecastTrainConfig, readTrainConfig, type TrainConfig } from "../training/config.ts";
-import { train } from "../training/tasks/masked_token.ts";
+import { train } from "../training/train.ts";
 import { checkBackendName, selectBackend } from "../ops/mod.ts";
 import { ConfigError } from "../errors.ts";
 import { trainForecastEngine } from "../training/tasks/engine_rollout.ts";
@@ -88,8 +92,10 @@ async function pretrainStage(o: TrainCommandOptions): Promise<void> {
   );
   const progress = progressDisplay(o.quiet);
   const t0 = performance.now();
+  if (o.from) console.error(`fine-tuning from ${o.from}`);
   const summary = await train(config, layouts, {
     resume: o.resume,
+    from: o.from,
     onStep: (step, total, m) =>
       progress.update(
         "train",
@@ -120,7 +126,10 @@ if (import.meta.main) {
       .description("train the Multiformer (masked-token pre-training) from a JSON configuration")
       .requiredOption("--config <path>", "training configuration (JSON; see configs/)")
       .option("--stage <stage>", "pretrain (the Multiformer, default) or forecast (the engine on a frozen one)")
-      .option("--from <checkpoint>", "--stage forecast: the pre-trained Multiformer checkpoint to freeze")
+      .option(
+        "--from <checkpoint>",
+        "a Multiformer checkpoint: pretrain fine-tunes its weights; --stage forecast freezes it under the engine",
+      )
       .option("--resume [checkpoint]", "continue from a checkpoint (default: the newest in checkpoints.dir)")
       .option("--steps <n>", "override schedule.steps", parseInteger("--steps"))
       .option("--threads <n>", "override threads (BLAS threads)", parseInteger("--threads"))
@@ -133,7 +142,6 @@ if (import.meta.main) {
           throw new ConfigError("--stage", `unknown stage "${stage}" (pretrain, forecast)`);
         }
         if (stage === "forecast") return await trainEngineStage(o);
-        if (o.from) throw new ConfigError("--from", "only with --stage forecast");
         await pretrainStage(o);
       })
       .parseAsync(Deno.args, { from: "user" });

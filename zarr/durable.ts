@@ -4,8 +4,10 @@
  * Every file that a later step relies on (build state, task statistics,
  * done markers, zarr metadata) is written to a temporary name, optionally
  * fsynced, and renamed, so a reader sees the old file or the new one, never
- * half of one. Each write is a kill point of the crash tests' hook
- * (zarr/fault_hook.ts).
+ * half of one. Chunk files, which live in a staging store published as a
+ * whole, take a plain write straight from the caller's buffer
+ * ({@link writeBytesSync}). Each durable write is a kill point of the crash
+ * tests' hook (zarr/fault_hook.ts).
  *
  * @module
  */

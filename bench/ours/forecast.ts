@@ -84,6 +84,41 @@ interface Prepared {
 }
 
 async function prepare(c: Case, path: string): Promise<Prepared> {
+  const { sampler, fields } = forecastSampler(c, path);
+  const model = frozenMultiformer(c, fieldLayouts(fields));
+  const rollout = new GlobalRollout(sampler, c.overlap);
+  const engine = new ForecastEngine(engineFields(model, rollout.tokens), c.engine, 1);
+  const stepper = new EngineStepper(model, engine, rollout);
+  const init = rollout.dataset.times[rollout.window[0] - 1 + 2];
+  const tiles = rollout.tiles(init);
+  const dir = await Deno.makeTempDir();
+  const writer = benchWriter(rollout, init, dir);
+  const start = rollout.stateAt(init);
+  let state = start;
+  const label =
+    `${c.name}: grid ${rollout.grid.rows}×${rollout.grid.cols}, window ${
+      rollout.window.join("×")
+    }, ${tiles.length} tiles (overlap ${c.overlap}), encoder ${model.params.count().toLocaleString("en")} params, ` +
+    `engine ${engine.params.count().toLocaleString("en")} params, step ${rollout.stepHours} h`;
+  return {
+    label,
+    tiles: tiles.length,
+    step(n: number) {
+      // The store holds 24 h: restart from the initial state when the window would run past what the writer holds.
+      if (n % steps === 0) state = start;
+      const timed = timedStep(rollout, stepper, writer, tiles, state, n);
+      state = timed.state;
+      return timed.seconds;
+    },
+    async close() {
+      writer.abort();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** The sampler over the store's t at 850 hPa and t2m (local coefficients), one sample, forecast masking. */
+function forecastSampler(c: Case, path: string) {
   const fields = [
     { name: "t", levels: [850], tokens: c.tokens, normalization: "local" as const },
     { name: "t2m", levels: [0], tokens: c.tokens, normalization: "local" as const },
@@ -94,7 +129,11 @@ async function prepare(c: Case, path: string): Promise<Prepared> {
     masking: { strategy: "forecast" },
     seed: 1,
   });
-  const layouts = fieldLayouts(fields);
+  return { sampler, fields };
+}
+
+/** An untrained Multiformer of the case's size, its parameters frozen (the cost does not depend on them). */
+function frozenMultiformer(c: Case, layouts: ReturnType<typeof fieldLayouts>): Multiformer {
   const mc: MultiformerConfig = {
     dropout: 0,
     fields: ["t", "t2m"].map((f) => ({
@@ -109,14 +148,13 @@ async function prepare(c: Case, path: string): Promise<Prepared> {
   };
   const model = new Multiformer(mc, layouts, 1);
   for (const t of model.params.map.values()) (t as { requiresGrad: boolean }).requiresGrad = false;
-  const rollout = new GlobalRollout(sampler, c.overlap);
-  const engine = new ForecastEngine(engineFields(model, rollout.tokens), c.engine, 1);
-  const stepper = new EngineStepper(model, engine, rollout);
+  return model;
+}
+
+/** A forecast store in `dir` for one initial time and `steps` + 1 leads. */
+function benchWriter(rollout: GlobalRollout, init: number, dir: string): ForecastStoreWriter {
   const d = rollout.dataset;
-  const init = d.times[rollout.window[0] - 1 + 2];
-  const tiles = rollout.tiles(init);
-  const dir = await Deno.makeTempDir();
-  const writer = new ForecastStoreWriter({
+  return new ForecastStoreWriter({
     out: join(dir, "bench.zarr"),
     inits: [init],
     leads: Array.from({ length: steps + 1 }, (_, k) => (k + 1) * rollout.stepHours),
@@ -125,48 +163,43 @@ async function prepare(c: Case, path: string): Promise<Prepared> {
     lat: Float64Array.from(d.colat, (x) => 90 - x),
     lon: d.lons,
   });
-  const start = rollout.stateAt(init);
-  let state = start;
+}
+
+/** One rollout step from `state`, timed per phase (seconds); the next state. */
+function timedStep(
+  rollout: GlobalRollout,
+  stepper: EngineStepper,
+  writer: ForecastStoreWriter,
+  tiles: ReturnType<GlobalRollout["tiles"]>,
+  state: ReturnType<GlobalRollout["stateAt"]>,
+  n: number,
+): { state: ReturnType<GlobalRollout["stateAt"]>; seconds: Record<string, number> } {
   const plane = rollout.grid.rows * rollout.grid.cols, tt = rollout.stepSteps;
-  const label =
-    `${c.name}: grid ${rollout.grid.rows}×${rollout.grid.cols}, window ${
-      rollout.window.join("×")
-    }, ${tiles.length} tiles (overlap ${c.overlap}), encoder ${model.params.count().toLocaleString("en")} params, ` +
-    `engine ${engine.params.count().toLocaleString("en")} params, step ${rollout.stepHours} h`;
+  const before = { ...stepper.timings };
+  const t0 = performance.now();
+  const batches = rollout.fieldBatches(state, tiles);
+  const t1 = performance.now();
+  sampleRss();
+  const next = stepper.stepper(batches, { step: n, tiles, times: state.times });
+  const t2 = performance.now();
+  const { slab, times } = rollout.physicalSlab(state, next, tiles);
+  const after = rollout.advance(state, slab, times);
+  const t3 = performance.now();
+  sampleRss();
+  for (const [i, p] of rollout.planes.entries()) {
+    writer.write(0, n % (steps + 1), p.field, p.level, [slab[i].subarray((tt - 1) * plane, tt * plane)]);
+  }
+  const t4 = performance.now();
   return {
-    label,
-    tiles: tiles.length,
-    step(n: number) {
-      // The store holds 24 h: restart from the initial state when the window would run past what the writer holds.
-      if (n % steps === 0) state = start;
-      const before = { ...stepper.timings };
-      const t0 = performance.now();
-      const batches = rollout.fieldBatches(state, tiles);
-      const t1 = performance.now();
-      sampleRss();
-      const next = stepper.stepper(batches, { step: n, tiles, times: state.times });
-      const t2 = performance.now();
-      const { slab, times } = rollout.physicalSlab(state, next, tiles);
-      state = rollout.advance(state, slab, times);
-      const t3 = performance.now();
-      sampleRss();
-      for (const [i, p] of rollout.planes.entries()) {
-        writer.write(0, n % (steps + 1), p.field, p.level, [slab[i].subarray((tt - 1) * plane, tt * plane)]);
-      }
-      const t4 = performance.now();
-      return {
-        tokenize: (t1 - t0) / 1000,
-        encode: (stepper.timings.encode - before.encode) / 1000,
-        "adapter+forecaster": (stepper.timings.engine - before.engine) / 1000,
-        "read-out": (stepper.timings.readout - before.readout) / 1000,
-        "blend+denorm": (t3 - t2) / 1000,
-        write: (t4 - t3) / 1000,
-        total: (t4 - t0) / 1000,
-      };
-    },
-    async close() {
-      writer.abort();
-      await Deno.remove(dir, { recursive: true });
+    state: after,
+    seconds: {
+      tokenize: (t1 - t0) / 1000,
+      encode: (stepper.timings.encode - before.encode) / 1000,
+      "adapter+forecaster": (stepper.timings.engine - before.engine) / 1000,
+      "read-out": (stepper.timings.readout - before.readout) / 1000,
+      "blend+denorm": (t3 - t2) / 1000,
+      write: (t4 - t3) / 1000,
+      total: (t4 - t0) / 1000,
     },
   };
 }

@@ -182,6 +182,31 @@ export interface PoolOptions<J extends PoolJob> {
   started?: StartedWorkers;
 }
 
+/** The jobs claimed and not yet released (see {@link PoolOptions.claim}). */
+class Claims<J extends PoolJob> {
+  private readonly held = new Map<number, () => void>();
+  constructor(private readonly claim: ClaimJob<J> | undefined) {}
+
+  /** Claim `t`; false when it is to be skipped. */
+  take(t: J): boolean {
+    if (!this.claim) return true;
+    const r = this.claim(t);
+    if (r) this.held.set(t.id, r);
+    return r !== undefined;
+  }
+
+  /** Release the claim of job `id`. */
+  release(id: number): void {
+    this.held.get(id)?.();
+    this.held.delete(id);
+  }
+
+  /** Release every claim still held. */
+  releaseAll(): void {
+    for (const id of [...this.held.keys()]) this.release(id);
+  }
+}
+
 /**
  * Run `tasks` (jobs), handing each result to `onResult` on this thread, in
  * completion order.
@@ -193,42 +218,14 @@ export async function runPool<J extends PoolJob>(
   onResult: (j: J, r: JobResult<J>) => void,
   opts: PoolOptions<J> = {},
 ): Promise<void> {
-  const { signal, claim } = opts;
+  const { signal } = opts;
   const n = workerCount(workers, tasks.length);
-  const held = new Map<number, () => void>();
-  const release = (id: number) => {
-    held.get(id)?.();
-    held.delete(id);
-  };
-  /** Claim `t`; false when it is to be skipped. */
-  const take = (t: J): boolean => {
-    if (!claim) return true;
-    const r = claim(t);
-    if (r) held.set(t.id, r);
-    return r !== undefined;
-  };
+  const claims = new Claims(opts.claim);
   const ahead = opts.started?.take(n) ?? [];
-  if (n <= 0) {
-    const ctx = new TaskContext(grid);
-    try {
-      for (const t of tasks) {
-        // A turn of the event loop between tasks, so that a SIGINT handler gets to run.
-        if (signal) await new Promise((r) => setTimeout(r, 0));
-        signal?.throwIfAborted();
-        if (!take(t)) continue;
-        onResult(t, await runJob(t, ctx) as JobResult<J>);
-        release(t.id);
-      }
-    } finally {
-      ctx.close();
-      for (const id of [...held.keys()]) release(id);
-    }
-    return;
-  }
+  if (n <= 0) return await runHere(tasks, grid, onResult, claims, signal);
   const pool = [...ahead, ...Array.from({ length: n - ahead.length }, newWorker)];
   for (const w of pool) w.postMessage({ type: "init", grid });
-  let next = 0, failed = false;
-  const byId = new Map(tasks.map((t) => [t.id, t]));
+  const feed: Feed<J> = { tasks, next: 0, failed: false, byId: new Map(tasks.map((t) => [t.id, t])), claims, onResult };
   let onAbort: (() => void) | undefined;
   try {
     const aborted = new Promise<never>((_, reject) => {
@@ -236,56 +233,96 @@ export async function runPool<J extends PoolJob>(
       signal?.addEventListener("abort", onAbort, { once: true });
     });
     aborted.catch(() => {});
-    const work = Promise.all(pool.map((w) =>
-      new Promise<void>((resolveAll, reject) => {
-        const fail = (e: unknown) => {
-          failed = true; // stop feeding every worker: the first error wins
-          reject(e);
-        };
-        // Two tasks in flight per worker: the next one is queued while the
-        // main thread handles a result, so workers never wait for it.
-        let inFlight = 0;
-        const feed = () => {
-          while (!failed && inFlight < 2 && next < tasks.length) {
-            const t = tasks[next++];
-            try {
-              if (!take(t)) continue;
-            } catch (e) {
-              return fail(e);
-            }
-            w.postMessage({ type: "job", job: t });
-            inFlight++;
-          }
-          if (inFlight === 0) resolveAll();
-        };
-        w.onmessage = (e: MessageEvent) => {
-          const msg = e.data;
-          if (msg.type === "error") return fail(revive(msg.error));
-          inFlight--;
-          if (failed) return;
-          feed();
-          try {
-            onResult(byId.get(msg.result.id)!, msg.result);
-            release(msg.result.id);
-          } catch (err) {
-            return fail(err);
-          }
-          if (inFlight === 0 && next >= tasks.length) resolveAll();
-        };
-        w.onerror = (e) => {
-          e.preventDefault();
-          fail(new Error(`conversion worker failed: ${e.message}`));
-        };
-        feed();
-      })
-    ));
+    const work = Promise.all(pool.map((w) => driveWorker(w, feed)));
     await Promise.race([work, aborted]);
   } finally {
     if (onAbort) signal?.removeEventListener("abort", onAbort);
     for (const w of pool) w.terminate();
-    for (const id of [...held.keys()]) release(id);
+    claims.releaseAll();
     // Termination is carried out by this thread's event loop: give it a turn before any cleanup
     // removes the staged stores, or a worker's last write could make their directories again.
-    if (failed || signal?.aborted) await new Promise((r) => setTimeout(r, 250));
+    if (feed.failed || signal?.aborted) await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** The jobs on this thread, one after the other (no workers). */
+async function runHere<J extends PoolJob>(
+  tasks: J[],
+  grid: Plan["grid"],
+  onResult: (j: J, r: JobResult<J>) => void,
+  claims: Claims<J>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const ctx = new TaskContext(grid);
+  try {
+    for (const t of tasks) {
+      // A turn of the event loop between tasks, so that a SIGINT handler gets to run.
+      if (signal) await new Promise((r) => setTimeout(r, 0));
+      signal?.throwIfAborted();
+      if (!claims.take(t)) continue;
+      onResult(t, await runJob(t, ctx) as JobResult<J>);
+      claims.release(t.id);
+    }
+  } finally {
+    ctx.close();
+    claims.releaseAll();
+  }
+}
+
+/** What the workers of one pool run share: the job list, the next job to hand out, whether one failed. */
+interface Feed<J extends PoolJob> {
+  tasks: J[];
+  /** Index of the next job to hand out. */
+  next: number;
+  /** A job failed: no worker is fed any more (the first error wins). */
+  failed: boolean;
+  byId: Map<number, J>;
+  claims: Claims<J>;
+  onResult: (j: J, r: JobResult<J>) => void;
+}
+
+/** Feed one worker jobs until none is left; rejects with the first error of any job it ran or handled. */
+function driveWorker<J extends PoolJob>(w: Worker, feed: Feed<J>): Promise<void> {
+  const { tasks, claims } = feed;
+  return new Promise<void>((resolveAll, reject) => {
+    const fail = (e: unknown) => {
+      feed.failed = true; // stop feeding every worker: the first error wins
+      reject(e);
+    };
+    // Two tasks in flight per worker: the next one is queued while the
+    // main thread handles a result, so workers never wait for it.
+    let inFlight = 0;
+    const feedMore = () => {
+      while (!feed.failed && inFlight < 2 && feed.next < tasks.length) {
+        const t = tasks[feed.next++];
+        try {
+          if (!claims.take(t)) continue;
+        } catch (e) {
+          return fail(e);
+        }
+        w.postMessage({ type: "job", job: t });
+        inFlight++;
+      }
+      if (inFlight === 0) resolveAll();
+    };
+    w.onmessage = (e: MessageEvent) => {
+      const msg = e.data;
+      if (msg.type === "error") return fail(revive(msg.error));
+      inFlight--;
+      if (feed.failed) return;
+      feedMore();
+      try {
+        feed.onResult(feed.byId.get(msg.result.id)!, msg.result);
+        claims.release(msg.result.id);
+      } catch (err) {
+        return fail(err);
+      }
+      if (inFlight === 0 && feed.next >= tasks.length) resolveAll();
+    };
+    w.onerror = (e) => {
+      e.preventDefault();
+      fail(new Error(`conversion worker failed: ${e.message}`));
+    };
+    feedMore();
+  });
 }

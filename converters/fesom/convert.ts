@@ -685,7 +685,7 @@ function writeMeshArrays(
   mk: MakeArray,
   mesh: FesomMesh,
 ): void {
-  const nn = mesh.lon.length, ne = mesh.triangles.length / 3, nz = mesh.interfaces.length;
+  const nn = mesh.lon.length, ne = mesh.triangles.length / 3;
   const f64 = (name: string, data: Float64Array, dims: string[], attributes: Record<string, unknown>) =>
     mk(name, {
       shape: [data.length],
@@ -737,6 +737,14 @@ function writeMeshArrays(
     attributes: { long_name: "levels below the element" },
   })
     .writeAll(mesh.nlevelsElem);
+  writeWetMasks(mk, mesh);
+  writeHealpixIds(mk, "healpix_node", mesh.lon, mesh.lat, "node");
+  writeHealpixIds(mk, "healpix_elem", mesh.centroidLon, mesh.centroidLat, "elem");
+}
+
+/** The wet masks: 1 where a layer of a node or element column is wet. */
+function writeWetMasks(mk: MakeArray, mesh: FesomMesh): void {
+  const nn = mesh.lon.length, ne = mesh.triangles.length / 3, nz = mesh.interfaces.length;
   const mask = (nlev: Int32Array) => {
     const m = new Uint8Array((nz - 1) * nlev.length);
     for (let p = 0; p < nlev.length; p++) {
@@ -760,6 +768,4 @@ function writeMeshArrays(
     attributes: { long_name: "1 where the layer is wet" },
   })
     .writeAll(mask(mesh.nlevelsElem));
-  writeHealpixIds(mk, "healpix_node", mesh.lon, mesh.lat, "node");
-  writeHealpixIds(mk, "healpix_elem", mesh.centroidLon, mesh.centroidLat, "elem");
 }

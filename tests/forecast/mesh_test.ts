@@ -13,7 +13,7 @@ import { ForecastStoreWriter } from "../../forecast/store.ts";
 import { TileBlender } from "../../forecast/blend.ts";
 import { trainForecastEngine } from "../../training/tasks/engine_rollout.ts";
 import { runForecast } from "../../forecast/run.ts";
-import { train } from "../../training/tasks/masked_token.ts";
+import { train } from "../../training/train.ts";
 import { checkTrainConfig } from "../../training/config.ts";
 import type { TokenGrid } from "../../tokenizers/patches.ts";
 import type { PointTokens } from "../../tokenizers/healpix_points.ts";

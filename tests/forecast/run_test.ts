@@ -10,14 +10,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5 } from "../../converters/era5/convert.ts";
 import { expandInputs } from "../../cli/inputs.ts";
-import { train } from "../../training/tasks/masked_token.ts";
+import { train } from "../../training/train.ts";
 import { checkTrainConfig } from "../../training/config.ts";
 import { trainForecastEngine } from "../../training/tasks/engine_rollout.ts";
 import { runForecast } from "../../forecast/run.ts";
 import type { PlaneScores } from "../../forecast/scores.ts";
 import { deriveNormSet } from "../../normalization/derive.ts";
 import { CheckpointError } from "../../errors.ts";
-import { readCheckpoint } from "../../models/checkpoint.ts";
+import { isEngineCheckpoint, readCheckpoint } from "../../models/checkpoint.ts";
 import { PYTHON, run, runTask, tempDir } from "../_helpers/common.ts";
 
 /** Waves advected by a known wind (tests/oracles/advected_waves.py), converted; a tiny Multiformer trained briefly on them. */
@@ -266,9 +266,9 @@ Deno.test("forecast engine training: a run interrupted and resumed ends with the
     n++;
   }
   assert.ok(n > 10);
-  const h = a.header as unknown as { forecast: { base: { sha256: string; path: string } } };
-  assert.match(h.forecast.base.sha256, /^[0-9a-f]{64}$/);
-  assert.equal(h.forecast.base.path, base);
+  assert.ok(isEngineCheckpoint(a), "an engine checkpoint");
+  assert.match(a.header.forecast.base.sha256, /^[0-9a-f]{64}$/);
+  assert.equal(a.header.forecast.base.path, base);
 });
 
 Deno.test("ensemble members from the Multiformer's tail ensemble: spread well above latent noise alone, mean still beats persistence", async () => {

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { checkTrainConfig, type TrainConfig } from "../../training/config.ts";
-import { train } from "../../training/tasks/masked_token.ts";
+import { train } from "../../training/train.ts";
 import { era5AndFesomStores, tempDir } from "../_helpers/common.ts";
 
 Deno.test("train: ERA5 and FESOM (point tokens) train as one coupled Multiformer on the bundled samples", async () => {

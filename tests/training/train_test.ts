@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { convertEra5 } from "../../converters/era5/convert.ts";
 import { expandInputs } from "../../cli/inputs.ts";
 import { checkTrainConfig, type TrainConfig } from "../../training/config.ts";
-import { train } from "../../training/tasks/masked_token.ts";
+import { train } from "../../training/train.ts";
+import { FineTuneTask } from "../../training/tasks/fine_tune.ts";
 import { readCheckpoint } from "../../models/checkpoint.ts";
 import { isPipelineError } from "../../errors.ts";
 import { probeAdapter } from "../../ops/mod.ts";
@@ -234,4 +235,34 @@ Deno.test("deno task train --backend webgpu starts the WebGPU sgemm and says so;
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /backend webgpu · matmul webgpu .*round trip [\d.]+ ms/);
   assert.match(r.stdout, /trained 1 steps/);
+});
+
+Deno.test("train --from: fine-tuning starts from the checkpoint's weights, step 0 and a fresh optimizer, and records where they came from", async () => {
+  const base = await tempDir();
+  const c = await tinyConfig(join(base, "pre"), (c) => (c.schedule.steps = 2));
+  const layouts = checkTrainConfig(c).layouts;
+  const pre = await train(c, layouts);
+  const ck = await readCheckpoint(pre.checkpoint!);
+  // The task's parameters are the checkpoint's, bit for bit.
+  const ft = await tinyConfig(join(base, "fine"), (c) => (c.schedule.steps = 2));
+  const task = await FineTuneTask.startingFrom(pre.checkpoint!, ft, layouts);
+  for (const [name, t] of task.params) assert.deepEqual(t.data, ck.tensors.get(`param:${name}`), name);
+  // A run from it counts its own steps, records the checkpoint, and its first loss is not a fresh network's.
+  const tuned = await train(ft, layouts, { from: pre.checkpoint! });
+  assert.equal(tuned.steps, 2);
+  assert.notEqual(tuned.losses[0], pre.losses[0]);
+  const h = (await readCheckpoint(tuned.checkpoint!)).header;
+  assert.equal(h.task, "masked-token");
+  assert.ok(h.task === "masked-token" && h.from);
+  assert.equal(h.from.step, 2);
+  assert.equal(h.from.path, Deno.realPathSync(pre.checkpoint!));
+  const sha = await crypto.subtle.digest("SHA-256", await Deno.readFile(pre.checkpoint!));
+  assert.equal(h.from.sha256, [...new Uint8Array(sha)].map((b) => b.toString(16).padStart(2, "0")).join(""));
+  // A checkpoint of another network is refused, naming the file and what differs.
+  const other = await tinyConfig(join(base, "other"), (c) => (c.model.fields[0].width = 48));
+  await assert.rejects(
+    () => train(other, checkTrainConfig(other).layouts, { from: pre.checkpoint! }),
+    (e) =>
+      isPipelineError(e, "checkpoint") && e.message.includes(pre.checkpoint!) && /parameter .* is \[/.test(e.message),
+  );
 });

@@ -13,9 +13,8 @@
  */
 import { BatchLoader, type LoadedBatch } from "../../samplers/loader.ts";
 import { MultifieldSampler } from "../../samplers/sampler.ts";
-import type { Batch } from "../../samplers/batch.ts";
 import { ConfigError, isPipelineError } from "../../errors.ts";
-import { gemm, Random, type Tensor } from "../../ops/mod.ts";
+import { Random, type Tensor } from "../../ops/mod.ts";
 import { Multiformer } from "../../models/multiformer.ts";
 import type { FieldLayout } from "../../models/config.ts";
 import type { FieldInput } from "../../models/inputs.ts";
@@ -24,7 +23,8 @@ import type { CoefficientSetIdentity } from "../../normalization/identity.ts";
 import type { TrainConfig } from "../config.ts";
 import type { LossName } from "../losses.ts";
 import { evalStep, type GradientStep, modelInputs, modelLoss } from "../step.ts";
-import { runTraining, type TrainingPhase, type TrainingTask, type ValidationLine } from "../loop.ts";
+import type { TrainOptions } from "../train.ts";
+import type { TrainingPhase, TrainingTask, ValidationLine } from "../loop.ts";
 
 /** One train line of metrics.jsonl (validation lines are {@link ValidationLine}s). */
 export interface MetricsLine {
@@ -44,40 +44,6 @@ export interface MetricsLine {
   samplesPerSecond?: number;
   /** Train: ms waiting for data, making inputs, forward, backward, optimizer. */
   ms?: { wait: number; inputs: number; forward: number; backward: number; optimizer: number };
-}
-
-/** Options of {@link train}. */
-export interface TrainOptions {
-  /** Resume: a checkpoint file, or true for the newest in the checkpoint directory. */
-  resume?: string | boolean;
-  /** Stop after this many steps of this run (tests: interrupt a run). */
-  stopAfter?: number;
-  /** Called after every step. */
-  onStep?: (step: number, total: number, line: MetricsLine) => void;
-  /** Called after the batch is loaded and before the step (profiling). */
-  onBatch?: (step: number, batch: Batch, wait: number) => void;
-}
-
-/** What a run produced. */
-export interface TrainSummary {
-  /** Checkpoint directory. */
-  dir: string;
-  /** Last checkpoint written. */
-  checkpoint?: string;
-  /** Metrics file. */
-  metrics: string;
-  /** Loss curve. */
-  plot: string;
-  /** Steps done in total. */
-  steps: number;
-  /** Loss of each step of this run. */
-  losses: number[];
-  /** Last validation, per field. */
-  validation?: Record<string, number>;
-  /** Parameter count. */
-  parameters: number;
-  /** Matmul kernel used. */
-  kernel: string;
 }
 
 /** A step's inputs: the loaded batch and the model inputs made of it. */
@@ -104,10 +70,10 @@ export class MaskedTokenTask implements TrainingTask<MaskedTokenInputs, MetricsL
   private readonly losses: LossName[];
   private loader?: BatchLoader;
 
-  private constructor(
+  protected constructor(
     readonly config: TrainConfig,
     readonly layouts: FieldLayout[],
-    private readonly sets: CoefficientSetIdentity[],
+    protected readonly sets: CoefficientSetIdentity[],
     validationSampler: MultifieldSampler | undefined,
     private readonly onBatch?: TrainOptions["onBatch"],
   ) {
@@ -130,10 +96,12 @@ export class MaskedTokenTask implements TrainingTask<MaskedTokenInputs, MetricsL
   }
 
   /** The task of `config`: its coefficient sets identified, its validation sampler made. */
-  static async create(config: TrainConfig, layouts: FieldLayout[], onBatch?: TrainOptions["onBatch"]) {
-    const probe = new MultifieldSampler(config.sampler);
-    const sets = await Promise.all(probe.coefficients.map((c) => c.identity()));
-    return new MaskedTokenTask(config, layouts, sets, validationSampler(config), onBatch);
+  static async create(
+    config: TrainConfig,
+    layouts: FieldLayout[],
+    onBatch?: TrainOptions["onBatch"],
+  ): Promise<MaskedTokenTask> {
+    return new MaskedTokenTask(config, layouts, await coefficientSets(config), validationSampler(config), onBatch);
   }
 
   verify(ck: Checkpoint): void {
@@ -212,8 +180,14 @@ export class MaskedTokenTask implements TrainingTask<MaskedTokenInputs, MetricsL
   }
 }
 
+/** The identities of the coefficient sets the sampler of `config` normalizes with, in dataset order. */
+export function coefficientSets(config: TrainConfig): Promise<CoefficientSetIdentity[]> {
+  const probe = new MultifieldSampler(config.sampler);
+  return Promise.all(probe.coefficients.map((c) => c.identity()));
+}
+
 /** The sampler of the validation range (seed + 1), or undefined without validation. */
-function validationSampler(config: TrainConfig): MultifieldSampler | undefined {
+export function validationSampler(config: TrainConfig): MultifieldSampler | undefined {
   if (!config.validation) return undefined;
   try {
     return new MultifieldSampler({
@@ -228,27 +202,4 @@ function validationSampler(config: TrainConfig): MultifieldSampler | undefined {
     }
     throw e;
   }
-}
-
-/** Train (or resume) the Multiformer as `config` says. */
-export async function train(
-  config: TrainConfig,
-  layouts: FieldLayout[],
-  opt: TrainOptions = {},
-): Promise<TrainSummary> {
-  const g = gemm();
-  g.setThreads(config.threads ?? 1);
-  const task = await MaskedTokenTask.create(config, layouts, opt.onBatch);
-  const run = await runTraining(task, opt);
-  return {
-    dir: run.dir,
-    checkpoint: run.checkpoint,
-    metrics: run.metrics,
-    plot: run.plot,
-    steps: run.steps,
-    losses: run.losses,
-    validation: run.validation,
-    parameters: task.model.params.count(),
-    kernel: g.name,
-  };
 }

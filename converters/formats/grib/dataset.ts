@@ -13,6 +13,35 @@ import { axes, decodeMessage, FileReader, GribError, type GribMessage, gridPoint
 
 const LEVELLED = ["isobaricInhPa", "hybrid"];
 
+/** Refuse messages on different grids. */
+function checkOneGrid(path: string, ms: GribMessage[]): void {
+  const g0 = ms[0].grid;
+  for (const m of ms) {
+    const g = m.grid;
+    if (
+      g.type !== g0.type || g.ni !== g0.ni || g.nj !== g0.nj || g.la1 !== g0.la1 || g.lo1 !== g0.lo1 ||
+      g.scan !== g0.scan
+    ) {
+      throw new InputError(
+        path,
+        `messages on different grids (${m.param.shortName} at byte ${m.offset}); split the file with grib_copy`,
+      );
+    }
+  }
+}
+
+/** The one level type with levels (isobaricInhPa or hybrid) of the messages, if any; two are refused. */
+function levelTypeOf(path: string, ms: GribMessage[]): string | undefined {
+  const levelTypes = [...new Set(ms.filter((m) => LEVELLED.includes(m.levelType)).map((m) => m.levelType))];
+  if (levelTypes.length > 1) {
+    throw new InputError(
+      path,
+      `mixes ${levelTypes.join(" and ")} levels; split the file with grib_copy -w typeOfLevel=…`,
+    );
+  }
+  return levelTypes[0];
+}
+
 /** A GRIB file as a dataset. */
 export class GribDataset implements SourceDataset {
   readonly path: string;
@@ -42,41 +71,11 @@ export class GribDataset implements SourceDataset {
     const editions = [...new Set(ms.map((m) => m.edition))];
     this.format = `grib${editions.join("+")}`;
     const g0 = ms[0].grid;
-    for (const m of ms) {
-      const g = m.grid;
-      if (
-        g.type !== g0.type || g.ni !== g0.ni || g.nj !== g0.nj || g.la1 !== g0.la1 || g.lo1 !== g0.lo1 ||
-        g.scan !== g0.scan
-      ) {
-        throw new InputError(
-          path,
-          `messages on different grids (${m.param.shortName} at byte ${m.offset}); split the file with grib_copy`,
-        );
-      }
-    }
-    const levelTypes = [...new Set(ms.filter((m) => LEVELLED.includes(m.levelType)).map((m) => m.levelType))];
-    if (levelTypes.length > 1) {
-      throw new InputError(
-        path,
-        `mixes ${levelTypes.join(" and ")} levels; split the file with grib_copy -w typeOfLevel=…`,
-      );
-    }
-    const levelDim = levelTypes[0];
+    checkOneGrid(path, ms);
+    const levelDim = levelTypeOf(path, ms);
     this.times = [...new Set(ms.map((m) => m.validTime))].sort((a, b) => a - b);
     this.levels = [...new Set(ms.filter((m) => m.levelType === levelDim).map((m) => m.level))].sort((a, b) => a - b);
-    const unsupported = [...new Set(ms.map((m) => m.packing))].filter((p) =>
-      !["grid_simple", "grid_complex", "grid_complex_spatial_differencing"].includes(p)
-    );
-    if (unsupported.length) {
-      // Fail while scanning, before any conversion work: decodeMessage names the packing and the fix.
-      const m = ms.find((x) => x.packing === unsupported[0])!;
-      try {
-        decodeMessage(this.reader, m);
-      } catch (e) {
-        this.reader.close();
-        throw new InputError(path, (e as Error).message.replace(`${path}: `, ""));
-      }
-    }
+    this.checkPackings(ms);
     this.attrs = {
       GRIB_edition: editions.join(","),
       GRIB_gridType: g0.type,
@@ -86,30 +85,8 @@ export class GribDataset implements SourceDataset {
     this.dims.valid_time = nt;
     this.coords = { valid_time: BigInt64Array.from(this.times, BigInt) };
     const timeDims = ["valid_time"];
-    let space: string[];
-    if (g0.type === "reduced_gg") {
-      const { lat, lon } = gridPoints(g0);
-      this.dims.values = g0.points;
-      this.coords.latitude = lat;
-      this.coords.longitude = lon;
-      this.variables.set("latitude", coordVar("latitude", ["values"], [g0.points], { units: "degrees_north" }));
-      this.variables.set("longitude", coordVar("longitude", ["values"], [g0.points], { units: "degrees_east" }));
-      space = ["values"];
-    } else {
-      const { lats, lons } = axes(g0);
-      this.dims.latitude = g0.nj;
-      this.dims.longitude = g0.ni;
-      this.coords.latitude = lats;
-      this.coords.longitude = lons;
-      this.variables.set("latitude", coordVar("latitude", ["latitude"], [g0.nj], { units: "degrees_north" }));
-      this.variables.set("longitude", coordVar("longitude", ["longitude"], [g0.ni], { units: "degrees_east" }));
-      space = ["latitude", "longitude"];
-      // Column-major scans are transposed to rows on read.
-      if (g0.scan & 0x20) {
-        this.order = new Int32Array(g0.points);
-        for (let j = 0, k = 0; j < g0.nj; j++) for (let i = 0; i < g0.ni; i++, k++) this.order[k] = i * g0.nj + j;
-      }
-    }
+    const { space, order } = this.addGridCoordinates(g0);
+    this.order = order;
     this.variables.set("valid_time", {
       name: "valid_time",
       dims: timeDims,
@@ -125,12 +102,69 @@ export class GribDataset implements SourceDataset {
         coordVar(levelDim, [levelDim], [this.levels.length], { units: levelDim === "hybrid" ? "1" : "hPa" }),
       );
     }
+    this.indexMessages(ms, levelDim, [...timeDims], space);
+  }
+
+  /** Fail while scanning, before any conversion work, on a packing the decoder does not read. */
+  private checkPackings(ms: GribMessage[]): void {
+    const unsupported = [...new Set(ms.map((m) => m.packing))].filter((p) =>
+      !["grid_simple", "grid_complex", "grid_complex_spatial_differencing"].includes(p)
+    );
+    if (!unsupported.length) return;
+    // decodeMessage names the packing and the fix.
+    const m = ms.find((x) => x.packing === unsupported[0])!;
+    try {
+      decodeMessage(this.reader, m);
+    } catch (e) {
+      this.reader.close();
+      throw new InputError(this.path, (e as Error).message.replace(`${this.path}: `, ""));
+    }
+  }
+
+  /**
+   * The horizontal coordinates: latitude and longitude per point on a
+   * reduced Gaussian grid (dimension `values`), else latitude and longitude
+   * axes; the spatial dimensions, and the order that transposes a
+   * column-major scan to rows on read.
+   */
+  private addGridCoordinates(g0: GribMessage["grid"]): { space: string[]; order?: Int32Array } {
+    if (g0.type === "reduced_gg") {
+      const { lat, lon } = gridPoints(g0);
+      this.dims.values = g0.points;
+      this.coords.latitude = lat;
+      this.coords.longitude = lon;
+      this.variables.set("latitude", coordVar("latitude", ["values"], [g0.points], { units: "degrees_north" }));
+      this.variables.set("longitude", coordVar("longitude", ["values"], [g0.points], { units: "degrees_east" }));
+      return { space: ["values"] };
+    }
+    const { lats, lons } = axes(g0);
+    this.dims.latitude = g0.nj;
+    this.dims.longitude = g0.ni;
+    this.coords.latitude = lats;
+    this.coords.longitude = lons;
+    this.variables.set("latitude", coordVar("latitude", ["latitude"], [g0.nj], { units: "degrees_north" }));
+    this.variables.set("longitude", coordVar("longitude", ["longitude"], [g0.ni], { units: "degrees_east" }));
+    // Column-major scans are transposed to rows on read.
+    let order: Int32Array | undefined;
+    if (g0.scan & 0x20) {
+      order = new Int32Array(g0.points);
+      for (let j = 0, k = 0; j < g0.nj; j++) for (let i = 0; i < g0.ni; i++, k++) order[k] = i * g0.nj + j;
+    }
+    return { space: ["latitude", "longitude"], order };
+  }
+
+  /**
+   * Index every message by (parameter, valid time, level) and make a
+   * variable of each parameter; a message twice, or a parameter on several
+   * level types, is refused.
+   */
+  private indexMessages(ms: GribMessage[], levelDim: string | undefined, timeDims: string[], space: string[]): void {
     for (const m of ms) {
       const levelled = m.levelType === levelDim && levelDim !== undefined;
       const key = `${m.param.cfName}|${m.validTime}|${levelled ? m.level : ""}`;
       if (this.index.has(key)) {
         throw new InputError(
-          path,
+          this.path,
           `duplicate message: ${m.param.shortName} at ${new Date(m.validTime * 1000).toISOString()}${
             levelled ? ` level ${m.level}` : ""
           } appears twice`,
@@ -139,7 +173,7 @@ export class GribDataset implements SourceDataset {
       this.index.set(key, m);
       const prev = this.variables.get(m.param.cfName);
       if (prev && prev.dims.includes(levelDim ?? "-") !== levelled) {
-        throw new InputError(path, `${m.param.shortName} is on several level types`);
+        throw new InputError(this.path, `${m.param.shortName} is on several level types`);
       }
       if (!prev) {
         const dims = [...timeDims, ...(levelled ? [levelDim!] : []), ...space];

@@ -12,6 +12,7 @@ import { type Cursor, Hdf5Unsupported, UNDEF } from "./cursor.ts";
 import type { Layout } from "./object_header.ts";
 import type { Hdf5File } from "./superblock.ts";
 import { walkChunkBtree1, walkChunkBtree2 } from "./btree.ts";
+import { downOf } from "./hyperslab.ts";
 
 /** Where one chunk is stored. */
 export interface ChunkEntry {
@@ -32,13 +33,6 @@ export interface ChunkIndex {
   entries: Map<number, ChunkEntry>;
   /** The key of the chunk at these scaled coordinates. */
   keyOf: (scaled: number[]) => number;
-}
-
-/** Row-major strides of a grid. */
-export function downOf(grid: number[]): number[] {
-  const down = new Array<number>(grid.length).fill(1);
-  for (let i = grid.length - 2; i >= 0; i--) down[i] = down[i + 1] * grid[i + 1];
-  return down;
 }
 
 /**

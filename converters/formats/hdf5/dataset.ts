@@ -2,9 +2,9 @@
  * netCDF4 / HDF5 reader: the format plug-in ({@link hdf5Reader}) and the
  * open file ({@link HDF5Dataset}). Metadata (variables, attributes,
  * dimension names) comes from this project's own metadata reader
- * (group.ts, attributes.ts), or from
- * h5wasm's Node build (which opens host files directly, reading on demand)
- * for files with structures the own reader does not read. Dimension names
+ * (group.ts, attributes.ts), or from h5wasm's Node build (h5wasm.ts; it
+ * opens host files directly, reading on demand) for files with structures
+ * the own reader does not read. Dimension names
  * come from netCDF-4's dimension scales (`_Netcdf4Dimid`,
  * `_Netcdf4Coordinates`), falling back to matching lengths against the
  * dimension scales.

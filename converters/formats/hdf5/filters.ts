@@ -2,7 +2,7 @@
  * The filter pipeline of chunked datasets: the pipeline message, and the
  * undoing of the filters this reader supports on one stored chunk —
  * fletcher32 (verified), deflate (libdeflate through FFI, else node:zlib,
- * see zarr/deflate.ts) and shuffle (WebAssembly SIMD for 4-byte elements,
+ * see native/deflate.ts) and shuffle (WebAssembly SIMD for 4-byte elements,
  * unshuffled straight into a conversion's slab when the chunk lands
  * there). Other filters (szip, nbit, scaleoffset, blosc, …) are named for
  * the message that hands the variable to the HDF5 library.

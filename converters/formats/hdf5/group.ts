@@ -41,7 +41,7 @@ export interface Hdf5DatasetMeta {
   address: number;
   /** Current shape ([] for scalars). */
   shape: number[];
-  /** Element type as hdf5.ts names it: float32, float64, int8…uint64, string or unknown. */
+  /** Element type name (see object_header.ts `dtypeName`): float32, float64, int8…uint64, string or unknown. */
   dtype: string;
   /** Attributes (values as h5wasm gives them). */
   attrs: Record<string, unknown>;

@@ -266,7 +266,7 @@ export function parseType(b: Uint8Array): Datatype {
   return t;
 }
 
-/** The element type name hdf5.ts gives a dataset (as its `dtypeOf` reads h5wasm's metadata). */
+/** The element type name a dataset gets (as h5wasm.ts `dtypeOf` reads h5wasm's metadata). */
 export function dtypeName(t: Datatype): string {
   if (t.cls === 3 || (t.cls === 9 && (t.bits & 0x0f) === 1)) return "string";
   if (t.cls === 1) return t.size === 8 ? "float64" : "float32";

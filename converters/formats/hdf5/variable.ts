@@ -45,20 +45,10 @@ import {
   parseFilters,
   undoFilters,
 } from "./filters.ts";
-import { type ChunkedLayout, type ChunkEntry, type ChunkIndex, downOf, readChunkIndex } from "./chunk_index.ts";
+import { type ChunkedLayout, type ChunkEntry, type ChunkIndex, readChunkIndex } from "./chunk_index.ts";
+import { copyBlock, downOf, fillWith, swapBytes } from "./hyperslab.ts";
 import { decodeCounter, decodedChunks } from "./decoded_chunks.ts";
 import { grown } from "./scratch.ts";
-
-/** Swap the byte order of `es`-byte elements in place. */
-function swapBytes(b: Uint8Array, es: number): void {
-  for (let i = 0; i + es <= b.length; i += es) {
-    for (let lo = i, hi = i + es - 1; lo < hi; lo++, hi--) {
-      const t = b[lo];
-      b[lo] = b[hi];
-      b[hi] = t;
-    }
-  }
-}
 
 /** Numbers the files whose chunks {@link decodedChunks} holds. */
 let cacheFileIds = 0;
@@ -136,15 +126,7 @@ export class Hdf5Variable {
 
   /** Fill `out` with the fill value (zeros when there is none). */
   private fillInto(out: Uint8Array): void {
-    if (!this.fill || this.fill.every((b) => b === 0)) return void out.fill(0);
-    const es = this.type.size;
-    out.set(this.fill);
-    let filled = es;
-    while (filled < out.length) {
-      const n = Math.min(filled, out.length - filled);
-      out.copyWithin(filled, 0, n);
-      filled += n;
-    }
+    fillWith(this.fill, this.type.size, out);
   }
 
   /**
@@ -162,55 +144,10 @@ export class Hdf5Variable {
     if (total === 0) return;
     if (this.layout.kind === "compact") {
       const data = this.layout.data;
-      this.copyBlock(data, this.shape, new Array(rank).fill(0), start, count, out);
+      copyBlock(this.type.size, data, this.shape, new Array(rank).fill(0), start, count, out);
     } else if (this.layout.kind === "contiguous") this.readContiguous(start, count, out);
     else this.readChunked(start, count, out);
     if (this.type.bigEndian) swapBytes(out.subarray(0, total * es), es);
-  }
-
-  /** Copy the part of a decoded block (origin `origin`, extent `extent`) inside the slab into `out`. */
-  private copyBlock(
-    block: Uint8Array,
-    extent: number[],
-    origin: number[],
-    start: number[],
-    count: number[],
-    out: Uint8Array,
-  ): void {
-    const rank = extent.length, es = this.type.size;
-    const lo: number[] = [], hi: number[] = [];
-    for (let d = 0; d < rank; d++) {
-      lo.push(Math.max(start[d], origin[d]));
-      hi.push(Math.min(start[d] + count[d], origin[d] + extent[d]));
-      if (lo[d] >= hi[d]) return;
-    }
-    if (block.length < extent.reduce((a, b) => a * b, es)) throw new Hdf5Corrupt("a block is shorter than its extent");
-    const srcDown = downOf(extent), dstDown = downOf(count);
-    // Merge trailing dimensions that are whole in both the block and the slab into one run.
-    let inner = rank - 1;
-    while (
-      inner > 0 && lo[inner] === origin[inner] && hi[inner] - lo[inner] === extent[inner] &&
-      lo[inner] === start[inner] && hi[inner] - lo[inner] === count[inner]
-    ) inner--;
-    const run = (hi[inner] - lo[inner]) * srcDown[inner] * es;
-    const idx = lo.slice(0, inner);
-    for (;;) {
-      let s = 0, o = 0;
-      for (let d = 0; d < inner; d++) {
-        s += (idx[d] - origin[d]) * srcDown[d];
-        o += (idx[d] - start[d]) * dstDown[d];
-      }
-      s += (lo[inner] - origin[inner]) * srcDown[inner];
-      o += (lo[inner] - start[inner]) * dstDown[inner];
-      out.set(block.subarray(s * es, s * es + run), o * es);
-      let d = inner - 1;
-      while (d >= 0) {
-        if (++idx[d] < hi[d]) break;
-        idx[d] = lo[d];
-        d--;
-      }
-      if (d < 0) break;
-    }
   }
 
   /** A hyperslab of contiguous storage, read in whole outer rows of at most MAX_RUN bytes. */
@@ -241,7 +178,15 @@ export class Hdf5Variable {
         grown("raw", rows * rowBytes),
       );
       origin[0] = start[0] + r0;
-      this.copyBlock(buf.subarray(0, rows * rowBytes), [rows, ...this.shape.slice(1)], origin, start, count, out);
+      copyBlock(
+        this.type.size,
+        buf.subarray(0, rows * rowBytes),
+        [rows, ...this.shape.slice(1)],
+        origin,
+        start,
+        count,
+        out,
+      );
     }
   }
 
@@ -315,13 +260,13 @@ export class Hdf5Variable {
     for (const w of wanted) {
       const key = `${this.cacheId}/${w.scaled}`;
       const cached = w.direct === undefined ? decodedChunks.get(key) : undefined;
-      if (cached) this.copyBlock(cached, chunk, w.scaled.map((s, d) => s * chunk[d]), start, count, out);
+      if (cached) copyBlock(this.type.size, cached, chunk, w.scaled.map((s, d) => s * chunk[d]), start, count, out);
       else if (!w.entry || w.entry.addr === UNDEF) {
         if (w.direct !== undefined) this.fillInto(out.subarray(w.direct, w.direct + chunkBytes));
         else {
           const block = grown("stage", chunkBytes).subarray(0, chunkBytes);
           this.fillInto(block);
-          this.copyBlock(block, chunk, w.scaled.map((s, d) => s * chunk[d]), start, count, out);
+          copyBlock(this.type.size, block, chunk, w.scaled.map((s, d) => s * chunk[d]), start, count, out);
         }
       } else pending.push(w);
     }
@@ -369,7 +314,7 @@ export class Hdf5Variable {
           decodedChunks.delete(key);
           throw err;
         }
-        this.copyBlock(block, chunk, origin, start, count, out);
+        copyBlock(this.type.size, block, chunk, origin, start, count, out);
       }
     }
   }
