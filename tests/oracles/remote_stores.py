@@ -8,6 +8,8 @@ Writes into DIR, from one xarray Dataset with ARCO-ERA5's names and dims
                   one time step and all levels per chunk (ARCO's chunking)
   wb2_v2.zarr     zarr v2 by xarray/zarr-python, not consolidated, Blosc(zstd, shuffle),
                   chunks of 2 time steps, 2 levels and 31 x 60 points (several chunks per plane)
+  wb2_lonlat.zarr zarr v2, consolidated, dims (time, [level], longitude, latitude), latitude -90 -> 90
+                  (WeatherBench 2's regridded stores)
   arco_v3.zarr    zarr v3 (zarr.json with consolidated metadata, chunk keys c/..., codecs
                   bytes + blosc(zstd, shuffle)) as zarr-python 3 writes it; chunks encoded with numcodecs
   cds.nc          the same data as a new-CDS netCDF4 file (t, u, t2m, msl, sst; valid_time, pressure_level)
@@ -72,6 +74,11 @@ ds.to_zarr(f"{out}/arco_v2.zarr", mode="w", encoding=enc, consolidated=True)
 zs = numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.SHUFFLE)
 enc = {v: {"compressor": zs, "chunks": (2, 2, 31, 60) if ds[v].ndim == 4 else (2, 31, 60)} for v in data_vars}
 ds.to_zarr(f"{out}/wb2_v2.zarr", mode="w", encoding=enc, consolidated=False)
+
+# WeatherBench 2's regridded layout: (time, [level], longitude, latitude) with latitude ascending.
+wb2t = ds.transpose("time", "level", "longitude", "latitude").sortby("latitude")
+enc = {v: {"compressor": zs} for v in data_vars}
+wb2t.to_zarr(f"{out}/wb2_lonlat.zarr", mode="w", encoding=enc, consolidated=True)
 
 # v3 as zarr-python 3 writes it (Debian has no zarr 3: metadata by hand, chunks by numcodecs).
 v3 = f"{out}/arco_v3.zarr"

@@ -145,7 +145,7 @@ Deno.test("ARCO v2 and v3 stores over HTTP convert to the store the netCDF of th
   }
 });
 
-Deno.test("a WeatherBench-2-like store from a local directory (not consolidated, several chunks per plane) converts the same", async () => {
+Deno.test("WeatherBench-2-like stores from a local directory (not consolidated, several chunks per plane; lon-lat order, latitude ascending) convert the same", async () => {
   const dir = await stores(), ref = await netcdfStore();
   const out = join(await tempDir(), "wb2.zarr");
   const selection = formatSelection({
@@ -154,6 +154,14 @@ Deno.test("a WeatherBench-2-like store from a local directory (not consolidated,
   });
   await convertEra5({ inputs: [selection], out, fields: FIELDS, workers: 0 });
   assertSameStore(ref, out);
+  // WeatherBench 2's regridded layout: longitude before latitude, latitude ascending.
+  const out2 = join(await tempDir(), "wb2_lonlat.zarr");
+  const selection2 = formatSelection({
+    location: storeLocation(join(dir, "wb2_lonlat.zarr")),
+    fields: resolveFieldNames(["t", "u", "t2m", "msl", "sst"]),
+  });
+  await convertEra5({ inputs: [selection2], out: out2, fields: FIELDS, workers: 2 });
+  assertSameStore(ref, out2);
 });
 
 Deno.test("--time, --every, --area (across 0°) and --grid (striding) pick what xarray picks", async () => {
