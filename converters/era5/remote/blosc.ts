@@ -25,7 +25,7 @@ const SYMBOLS = {
   blosc_decompress_ctx: { parameters: ["buffer", "buffer", "usize", "i32"], result: "i32" },
 } as const;
 
-type Decode = (frame: Uint8Array, size: number) => Uint8Array | Promise<Uint8Array>;
+type Decode = (frame: Uint8Array, size: number, into: Uint8Array) => Uint8Array;
 
 let native: Decode | null | undefined;
 
@@ -35,8 +35,7 @@ function nativeBlosc(): Decode | undefined {
   native = null;
   const lib = openSystemLibrary(LIBRARY_NAMES, SYMBOLS);
   if (!lib) return undefined;
-  native = (frame, size) => {
-    const out = new Uint8Array(size);
+  native = (frame, size, out) => {
     // One internal thread: conversions already run one decoder per worker.
     const n = lib.symbols.blosc_decompress_ctx(frame, out, BigInt(size), 1);
     if (n < 0) throw new Error(`c-blosc error ${n}`);
@@ -53,8 +52,15 @@ export function bloscImplementation(): string {
   return nativeBlosc() ? "c-blosc (FFI)" : "numcodecs.js (wasm)";
 }
 
-/** Decode one Blosc frame, checked against its header; errors name `url`. */
-export async function decodeBlosc(frame: Uint8Array, url: string): Promise<Uint8Array> {
+/** The transient output of this thread (reused: fresh chunk-sized memory costs page faults). */
+let scratch = new Uint8Array(0);
+
+/**
+ * Decode one Blosc frame, checked against its header; errors name `url`.
+ * Synchronous with c-blosc (with `transient`, into a buffer the next
+ * transient call reuses), a promise with the wasm fallback.
+ */
+export function decodeBlosc(frame: Uint8Array, url: string, transient = false): Uint8Array | Promise<Uint8Array> {
   if (frame.length < 16) throw new InputError(url, `Blosc chunk of ${frame.length} bytes is shorter than its header`);
   const v = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const nbytes = v.getUint32(4, true), cbytes = v.getUint32(12, true);
@@ -64,13 +70,25 @@ export async function decodeBlosc(frame: Uint8Array, url: string): Promise<Uint8
       `Blosc chunk is ${frame.length} bytes but its header says ${cbytes}: truncated or corrupt`,
     );
   }
-  let out: Uint8Array;
-  try {
-    const fast = nativeBlosc();
-    out = fast ? await fast(frame, nbytes) : await wasm.decode(frame);
-  } catch (e) {
+  const check = (out: Uint8Array) => {
+    if (out.length !== nbytes) {
+      throw new InputError(url, `Blosc decoded ${out.length} bytes, its header says ${nbytes}`);
+    }
+    return out;
+  };
+  const failed = (e: unknown): never => {
     throw new InputError(url, `Blosc decode failed: ${(e as Error).message}`);
+  };
+  const fast = nativeBlosc();
+  if (!fast) return (async () => check(await wasm.decode(frame)))().catch(failed);
+  let into: Uint8Array;
+  if (transient) {
+    if (scratch.length < nbytes) scratch = new Uint8Array(nbytes);
+    into = scratch.subarray(0, nbytes);
+  } else into = new Uint8Array(nbytes);
+  try {
+    return check(fast(frame, nbytes, into));
+  } catch (e) {
+    return failed(e);
   }
-  if (out.length !== nbytes) throw new InputError(url, `Blosc decoded ${out.length} bytes, its header says ${nbytes}`);
-  return out;
 }

@@ -24,7 +24,7 @@ import type { NumericArray, SourceDataset, SourceVariable } from "../../formats/
 import { ConfigError, InputError } from "../../../errors.ts";
 import { Limiter, openObjectStore } from "./http.ts";
 import { parseSelection, type StoreSelection } from "./spec.ts";
-import { type StoreArray, ZarrStore } from "./zarr.ts";
+import { type ChunkValues, type StoreArray, ZarrStore } from "./zarr.ts";
 
 const TIME_NAMES = ["time", "valid_time"];
 const LAT_NAMES = ["latitude", "lat"];
@@ -429,50 +429,55 @@ export class StoreSource implements SourceDataset {
           if (axes.l >= 0) coords[axes.l] = lc;
           coords[axes.y] = yc;
           coords[axes.x] = xc;
-          jobs.push(
-            this.store.chunk(a, coords).then((values) => {
-              const base = (rt - coords[axes.t] * a.chunks[axes.t]) * strides[axes.t];
-              const y0 = yc * a.chunks[axes.y], x0 = xc * a.chunks[axes.x];
-              const sy = strides[axes.y], sx = strides[axes.x];
-              // Selected columns of this chunk as runs: [output column, offset in chunk, length], a run being
-              // consecutive output columns at consecutive values (copied as one block when the values are float32).
-              const runs: number[] = [];
-              this.cols.forEach((c, j) => {
-                if (c < x0 || c >= x0 + a.chunks[axes.x]) return;
-                const at = (c - x0) * sx, k = runs.length - 3;
-                if (k >= 0 && sx === 1 && runs[k] + runs[k + 2] === j && runs[k + 1] + runs[k + 2] === at) {
-                  runs[k + 2]++;
-                } else runs.push(j, at, 1);
-              });
-              const block = plain && values instanceof Float32Array;
-              levels.forEach((l, li) => {
-                let lbase = base;
-                if (axes.l >= 0) {
-                  if (Math.floor(l / a.chunks[axes.l]) !== lc) return;
-                  lbase += (l - lc * a.chunks[axes.l]) * strides[axes.l];
-                }
-                const plane = planes[li];
-                for (let i = 0; i < ny; i++) {
-                  const r = this.rows[i];
-                  if (r < y0 || r >= y0 + a.chunks[axes.y]) continue;
-                  const rowBase = lbase + (r - y0) * sy, outRow = i * nx;
-                  for (let k = 0; k < runs.length; k += 3) {
-                    const from = rowBase + runs[k + 1], to = outRow + runs[k], n = runs[k + 2];
-                    if (block && sx === 1) {
-                      plane.set((values as Float32Array).subarray(from, from + n), to);
-                      continue;
-                    }
-                    for (let q = 0; q < n; q++) {
-                      const raw = Number(values[from + q * sx]);
-                      plane[to + q] = plain
-                        ? raw
-                        : packing.fills.includes(raw)
-                        ? NaN
-                        : raw * packing.scale + packing.offset;
-                    }
+          // Decoded and cut out in one go, with no await in between: the values may lie in a reused buffer.
+          const cut = (values: ChunkValues) => {
+            const base = (rt - coords[axes.t] * a.chunks[axes.t]) * strides[axes.t];
+            const y0 = yc * a.chunks[axes.y], x0 = xc * a.chunks[axes.x];
+            const sy = strides[axes.y], sx = strides[axes.x];
+            // Selected columns of this chunk as runs: [output column, offset in chunk, length], a run being
+            // consecutive output columns at consecutive values (copied as one block when the values are float32).
+            const runs: number[] = [];
+            this.cols.forEach((c, j) => {
+              if (c < x0 || c >= x0 + a.chunks[axes.x]) return;
+              const at = (c - x0) * sx, k = runs.length - 3;
+              if (k >= 0 && sx === 1 && runs[k] + runs[k + 2] === j && runs[k + 1] + runs[k + 2] === at) {
+                runs[k + 2]++;
+              } else runs.push(j, at, 1);
+            });
+            const block = plain && values instanceof Float32Array;
+            levels.forEach((l, li) => {
+              let lbase = base;
+              if (axes.l >= 0) {
+                if (Math.floor(l / a.chunks[axes.l]) !== lc) return;
+                lbase += (l - lc * a.chunks[axes.l]) * strides[axes.l];
+              }
+              const plane = planes[li];
+              for (let i = 0; i < ny; i++) {
+                const r = this.rows[i];
+                if (r < y0 || r >= y0 + a.chunks[axes.y]) continue;
+                const rowBase = lbase + (r - y0) * sy, outRow = i * nx;
+                for (let k = 0; k < runs.length; k += 3) {
+                  const from = rowBase + runs[k + 1], to = outRow + runs[k], n = runs[k + 2];
+                  if (block && sx === 1) {
+                    plane.set((values as Float32Array).subarray(from, from + n), to);
+                    continue;
+                  }
+                  for (let q = 0; q < n; q++) {
+                    const raw = Number(values[from + q * sx]);
+                    plane[to + q] = plain
+                      ? raw
+                      : packing.fills.includes(raw)
+                      ? NaN
+                      : raw * packing.scale + packing.offset;
                   }
                 }
-              });
+              }
+            });
+          };
+          jobs.push(
+            this.store.fetchChunk(a, coords).then(({ stored, url }) => {
+              const decoded = a.decode(stored, url, true);
+              return decoded instanceof Promise ? decoded.then(cut) : cut(decoded);
             }),
           );
         }

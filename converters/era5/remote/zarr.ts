@@ -32,8 +32,24 @@ const SIZES: Record<StoreDType, number> = {
   uint32: 4,
 };
 
-/** A bytes-to-bytes decoding stage. */
-type Stage = (bytes: Uint8Array, url: string) => Uint8Array | Promise<Uint8Array>;
+/**
+ * A bytes-to-bytes decoding stage. With `transient` its result may lie in a
+ * buffer the next transient decode of this thread overwrites (the caller
+ * uses it at once, without awaiting anything in between).
+ */
+type Stage = (bytes: Uint8Array, url: string, transient: boolean) => Uint8Array | Promise<Uint8Array>;
+
+/** Decoded chunk values. */
+export type ChunkValues =
+  | Float64Array
+  | Float32Array
+  | BigInt64Array
+  | Int32Array
+  | Int16Array
+  | Int8Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array;
 
 /** An array of the store: its metadata and how its chunks decode. */
 export interface StoreArray {
@@ -51,21 +67,13 @@ export interface StoreArray {
   attrs: Record<string, unknown>;
   /** The object key of a chunk. */
   chunkKey(coords: number[]): string;
-  /** Decode a chunk's stored bytes into values (C order, the chunk's full shape). */
-  decode(
-    stored: Uint8Array,
-    url: string,
-  ): Promise<
-    | Float64Array
-    | Float32Array
-    | BigInt64Array
-    | Int32Array
-    | Int16Array
-    | Int8Array
-    | Uint8Array
-    | Uint16Array
-    | Uint32Array
-  >;
+  /**
+   * Decode a chunk's stored bytes into values (C order, the chunk's full
+   * shape): synchronously where every codec can (native Blosc, zstd, zlib).
+   * With `transient` the values may lie in a buffer the thread's next
+   * transient decode overwrites: use them before awaiting anything.
+   */
+  decode(stored: Uint8Array, url: string, transient?: boolean): ChunkValues | Promise<ChunkValues>;
 }
 
 /** Zarr format and how the metadata was found. */
@@ -203,13 +211,25 @@ function makeArray(
     dims,
     attrs,
     chunkKey,
-    async decode(stored, url) {
+    decode(stored, url, transient = false) {
+      const finish = (b: Uint8Array) => {
+        if (b.length !== size) {
+          throw new InputError(url, `chunk decodes to ${b.length} bytes, a chunk of ${name} has ${size}`);
+        }
+        return typed(b, dtype, little);
+      };
+      const rest = async (from: number, b: Promise<Uint8Array>) => {
+        let bytes = await b;
+        for (let i = from; i < stages.length; i++) bytes = await stages[i](bytes, url, false);
+        return finish(bytes);
+      };
       let b = stored;
-      for (const stage of stages) b = await stage(b, url);
-      if (b.length !== size) {
-        throw new InputError(url, `chunk decodes to ${b.length} bytes, a chunk of ${name} has ${size}`);
+      for (let i = 0; i < stages.length; i++) {
+        const r = stages[i](b, url, transient && i === stages.length - 1);
+        if (r instanceof Promise) return rest(i + 1, r);
+        b = r;
       }
-      return typed(b, dtype, little);
+      return finish(b);
     },
   };
 }
@@ -375,11 +395,8 @@ export class ZarrStore {
     );
   }
 
-  /** A chunk's values; a missing chunk is an error naming its URL (never filled). */
-  async chunk(
-    a: StoreArray,
-    coords: number[],
-  ): Promise<ReturnType<StoreArray["decode"]> extends Promise<infer T> ? T : never> {
+  /** A chunk's stored bytes and URL; a missing chunk is an error naming its URL (never filled). */
+  async fetchChunk(a: StoreArray, coords: number[]): Promise<{ stored: Uint8Array; url: string }> {
     const key = a.chunkKey(coords);
     const stored = await this.objects.get(key);
     if (!stored) {
@@ -388,7 +405,13 @@ export class ZarrStore {
         `chunk [${coords.join(", ")}] of ${a.name} is missing (HTTP 404 / no such file): the store holds no data there`,
       );
     }
-    return await a.decode(stored, this.objects.urlOf(key));
+    return { stored, url: this.objects.urlOf(key) };
+  }
+
+  /** A chunk's values; a missing chunk is an error naming its URL (never filled). */
+  async chunk(a: StoreArray, coords: number[]): Promise<ChunkValues> {
+    const { stored, url } = await this.fetchChunk(a, coords);
+    return await a.decode(stored, url);
   }
 
   /** A whole (small) array's values as numbers: coordinates. */
