@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { convertEra5 } from "../../../converters/era5/convert.ts";
 import { formatSelection, parseTimeRange, storeLocation } from "../../../converters/era5/remote/spec.ts";
 import { resolveFieldNames } from "../../../converters/era5/remote/names.ts";
+import { slurmScripts } from "../../../converters/slurm/script.ts";
 import { assertSameStore, exists, PYTHON, python, ROOT, run, type RunResult, tempDir } from "../../_helpers/common.ts";
 
 const FIELDS = ["t", "u", "t2m", "msl", "sst"];
@@ -354,4 +355,18 @@ Deno.test("a part that failed midway resumes without downloading its finished ta
   } finally {
     await server.close();
   }
+});
+
+Deno.test("SLURM scripts keep a store URL as it is and grant the network for its host only", () => {
+  const { array, submit } = slurmScripts({
+    convertArgs: ["era5", "gs://bucket/era5.zarr", "--fields", "t", "--time", "2020-01", "--out", "o.zarr"],
+    parts: 4,
+    name: "era5",
+    cpusPerTask: 4,
+    logDir: "/tmp/logs",
+  });
+  const init = submit("/tmp/array.sh");
+  assert.match(init, / gs:\/\/bucket\/era5\.zarr /);
+  assert.doesNotMatch(init, /\/gs:\//);
+  for (const script of [array, init]) assert.match(script, /--allow-ffi --allow-net=storage\.googleapis\.com /);
 });
