@@ -171,9 +171,10 @@ export class StoreSource implements SourceDataset {
   private async init(): Promise<void> {
     const { store, selection: sel } = this;
     const where = sel.location;
-    const time = await findArray(store, TIME_NAMES);
-    const lat = await findArray(store, LAT_NAMES);
-    const lon = await findArray(store, LON_NAMES);
+    // Metadata and coordinates asked for at once (each a round trip to the store).
+    const [time, lat, lon, level] = await Promise.all(
+      [TIME_NAMES, LAT_NAMES, LON_NAMES, LEVEL_NAMES].map((names) => findArray(store, names)),
+    );
     if (!time || !lat || !lon) {
       throw new InputError(
         where,
@@ -183,10 +184,12 @@ export class StoreSource implements SourceDataset {
           ` coordinate (looked for ${[...TIME_NAMES, ...LAT_NAMES, ...LON_NAMES].join(", ")})`,
       );
     }
-    const level = await findArray(store, LEVEL_NAMES);
     // Fields: every one must be in the store, on (time, [level], latitude, longitude) in any order.
-    for (const f of sel.fields) {
-      const a = await store.array(f.cloud);
+    const arrays = await Promise.all(sel.fields.map((f) => store.array(f.cloud)));
+    const coordinates = Promise.all([time, lat, lon].map((c) => store.readAll(c)));
+    coordinates.catch(() => {}); // awaited below; a field error may come first
+    for (const [k, f] of sel.fields.entries()) {
+      const a = arrays[k];
       if (!a) {
         const names = store.arrayNames;
         throw new ConfigError(
@@ -208,7 +211,7 @@ export class StoreSource implements SourceDataset {
       this.fields.set(f.short, { short: f.short, array: a, axes });
     }
     // Time: the selected range inside the store's valid range.
-    const tv = await store.readAll(time);
+    const [tv, lats, lons] = await coordinates;
     let times: number[];
     try {
       times = decodeTimes(
@@ -281,7 +284,6 @@ export class StoreSource implements SourceDataset {
       throw new ConfigError("--levels", `${where} has no level coordinate (looked for ${LEVEL_NAMES.join(", ")})`);
     }
     // Grid: area and striding.
-    const lats = await store.readAll(lat), lons = await store.readAll(lon);
     if (sel.grid) {
       for (const [name, values] of [["latitude", lats], ["longitude", lons]] as const) {
         const d = spacingOf(values), k = sel.grid / d;
