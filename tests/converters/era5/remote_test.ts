@@ -13,7 +13,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5 } from "../../../converters/era5/convert.ts";
-import { formatSelection, parseTimeRange, storeLocation } from "../../../converters/era5/remote/spec.ts";
+import {
+  formatSelection,
+  parseArea,
+  parseEvery,
+  parseTimeRange,
+  storeLocation,
+} from "../../../converters/era5/remote/spec.ts";
 import { resolveFieldNames } from "../../../converters/era5/remote/names.ts";
 import { slurmScripts } from "../../../converters/slurm/script.ts";
 import { assertSameStore, exists, PYTHON, python, ROOT, run, type RunResult, tempDir } from "../../_helpers/common.ts";
@@ -369,4 +375,22 @@ Deno.test("SLURM scripts keep a store URL as it is and grant the network for its
   assert.match(init, / gs:\/\/bucket\/era5\.zarr /);
   assert.doesNotMatch(init, /\/gs:\//);
   for (const script of [array, init]) assert.match(script, /--allow-ffi --allow-net=storage\.googleapis\.com /);
+});
+
+Deno.test("gs:// and s3:// map to their public HTTPS endpoints; --time, --every and --area parse as documented", () => {
+  assert.equal(
+    storeLocation("gs://gcp-public-data-arco-era5/ar/full_37-1h-0p25deg-chunk-1.zarr-v3/"),
+    "https://storage.googleapis.com/gcp-public-data-arco-era5/ar/full_37-1h-0p25deg-chunk-1.zarr-v3",
+  );
+  assert.equal(storeLocation("s3://era5-pds/zarr/2020"), "https://era5-pds.s3.amazonaws.com/zarr/2020");
+  assert.equal(storeLocation("https://example.org/a.zarr/"), "https://example.org/a.zarr");
+  const iso = ([a, b]: [number, number]) => [a, b].map((t) => new Date(t * 1000).toISOString().slice(0, 19));
+  assert.deepEqual(iso(parseTimeRange("2020-02")), ["2020-02-01T00:00:00", "2020-02-29T23:59:59"]);
+  assert.deepEqual(iso(parseTimeRange("2020-01-01/2020-01-31T18")), ["2020-01-01T00:00:00", "2020-01-31T18:59:59"]);
+  assert.deepEqual(iso(parseTimeRange("1979/1980")), ["1979-01-01T00:00:00", "1980-12-31T23:59:59"]);
+  assert.throws(() => parseTimeRange("2020-02/2020-01"), /the end lies before the start/);
+  assert.equal(parseEvery("6h"), 21600);
+  assert.throws(() => parseEvery("6 hours"), /--every/);
+  assert.deepEqual(parseArea("72/-25/34/45"), [72, -25, 34, 45]);
+  assert.throws(() => parseArea("34/-25/72/45"), /S ≤ N/);
 });
