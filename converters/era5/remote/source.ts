@@ -383,9 +383,15 @@ export class StoreSource implements SourceDataset {
       }
       if (file) {
         file.close();
+        // A long download keeps its lock fresh, so that nobody takes it for a dead run's.
+        const keepFresh = setInterval(() => {
+          const now = new Date();
+          Deno.utime(lock, now, now).catch(() => {});
+        }, STALE_LOCK_MS / 4);
         try {
           return await this.fetchTime(f, t, own, scratch);
         } finally {
+          clearInterval(keepFresh);
           await Deno.remove(lock).catch(() => {});
         }
       }
@@ -410,14 +416,19 @@ export class StoreSource implements SourceDataset {
     const nl = this.levelsOf(f);
     const levels = axes.l >= 0 ? this.levelIndex : [-1];
     const ny = this.rows.length, nx = this.cols.length;
-    // The caller's plane is kept until read (a fresh array); the others are written out at once (reused arrays).
-    const planes = Array.from(
-      { length: nl },
-      (_, li) => (axes.l >= 0 ? li : -1) === own ? new Float32Array(ny * nx) : this.spare(ny * nx),
-    );
     const chunkSet = (idx: number[], axis: number) => [...new Set(idx.map((i) => Math.floor(i / a.chunks[axis])))];
     const lChunks = axes.l >= 0 ? chunkSet(levels, axes.l) : [0];
     const yChunks = chunkSet(this.rows, axes.y), xChunks = chunkSet(this.cols, axes.x);
+    const isOwn = (li: number) => (axes.l >= 0 ? li : -1) === own;
+    // One chunk holds the whole selected plane (ARCO-ERA5, WeatherBench 2): each level's plane is complete once
+    // cut from its chunk and is written out at once from one reused array, so memory does not grow with the
+    // levels. Otherwise planes are assembled from several chunks and written at the end. The caller's plane is
+    // kept until read (a fresh array).
+    const streaming = yChunks.length === 1 && xChunks.length === 1;
+    const planes = Array.from(
+      { length: nl },
+      (_, li) => isOwn(li) ? new Float32Array(ny * nx) : streaming ? undefined : this.spare(ny * nx),
+    );
     // Strides of a chunk's values, C order.
     const strides = a.chunks.map((_, i) => a.chunks.slice(i + 1).reduce((p, q) => p * q, 1));
     const packing = packingOf(a.attrs);
@@ -447,13 +458,14 @@ export class StoreSource implements SourceDataset {
               } else runs.push(j, at, 1);
             });
             const block = plain && values instanceof Float32Array;
+            const shared = streaming ? this.spare(ny * nx) : undefined;
             levels.forEach((l, li) => {
               let lbase = base;
               if (axes.l >= 0) {
                 if (Math.floor(l / a.chunks[axes.l]) !== lc) return;
                 lbase += (l - lc * a.chunks[axes.l]) * strides[axes.l];
               }
-              const plane = planes[li];
+              const plane = planes[li] ?? shared!;
               for (let i = 0; i < ny; i++) {
                 const r = this.rows[i];
                 if (r < y0 || r >= y0 + a.chunks[axes.y]) continue;
@@ -474,7 +486,9 @@ export class StoreSource implements SourceDataset {
                   }
                 }
               }
+              if (plane === shared) this.writePlane(this.planePath(scratch, f.short, axes.l >= 0 ? li : -1, t), plane);
             });
+            if (shared) this.spares.push(shared);
           };
           jobs.push(
             this.store.fetchChunk(a, coords).then(({ stored, url }) => {
@@ -489,21 +503,26 @@ export class StoreSource implements SourceDataset {
     const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
     if (failed) throw failed.reason;
     for (let li = 0; li < nl; li++) {
-      const level = axes.l >= 0 ? li : -1;
-      const path = this.planePath(scratch, f.short, level, t);
-      if (level === own && this.heldBytes + planes[li].byteLength <= MEMORY_BUDGET) {
-        this.held.set(path, planes[li]);
-        this.heldBytes += planes[li].byteLength;
+      const plane = planes[li];
+      if (!plane) continue; // written as it was cut
+      const path = this.planePath(scratch, f.short, axes.l >= 0 ? li : -1, t);
+      if (isOwn(li) && this.heldBytes + plane.byteLength <= MEMORY_BUDGET) {
+        this.held.set(path, plane);
+        this.heldBytes += plane.byteLength;
         continue;
       }
-      if (!exists(path)) { // else another worker wrote it meanwhile
-        await Deno.mkdir(join(path, ".."), { recursive: true });
-        const tmp = `${path}.${crypto.randomUUID()}.tmp`;
-        await Deno.writeFile(tmp, new Uint8Array(planes[li].buffer, planes[li].byteOffset, planes[li].byteLength));
-        await Deno.rename(tmp, path);
-      }
-      if (level !== own) this.spares.push(planes[li]);
+      this.writePlane(path, plane);
+      if (!isOwn(li)) this.spares.push(plane);
     }
+  }
+
+  /** Write a plane for another task (atomically; skipped when another worker wrote it meanwhile). */
+  private writePlane(path: string, plane: Float32Array): void {
+    if (exists(path)) return;
+    Deno.mkdirSync(join(path, ".."), { recursive: true });
+    const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+    Deno.writeFileSync(tmp, new Uint8Array(plane.buffer, plane.byteOffset, plane.byteLength));
+    Deno.renameSync(tmp, path);
   }
 
   /** Scratch directory of the planes, set by the first prefetch of this thread. */
