@@ -8,6 +8,7 @@ Writes into DIR, from one xarray Dataset with ARCO-ERA5's names and dims
                   one time step and all levels per chunk (ARCO's chunking)
   wb2_v2.zarr     zarr v2 by xarray/zarr-python, not consolidated, Blosc(zstd, shuffle),
                   chunks of 2 time steps, 2 levels and 31 x 60 points (several chunks per plane)
+  arco_dt64.zarr  arco_v2.zarr with its time coordinate stored as datetime64[ns] in 3 chunks (by zarr-python)
   wb2_lonlat.zarr zarr v2, consolidated, dims (time, [level], longitude, latitude), latitude -90 -> 90
                   (WeatherBench 2's regridded stores)
   arco_v3.zarr    zarr v3 (zarr.json with consolidated metadata, chunk keys c/..., codecs
@@ -74,6 +75,18 @@ ds.to_zarr(f"{out}/arco_v2.zarr", mode="w", encoding=enc, consolidated=True)
 zs = numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.SHUFFLE)
 enc = {v: {"compressor": zs, "chunks": (2, 2, 31, 60) if ds[v].ndim == 4 else (2, 31, 60)} for v in data_vars}
 ds.to_zarr(f"{out}/wb2_v2.zarr", mode="w", encoding=enc, consolidated=False)
+
+# The time coordinate as numpy datetime64[ns], as zarr-python stores it when nothing encodes it.
+import shutil  # noqa: E402
+
+import zarr  # noqa: E402
+
+shutil.copytree(f"{out}/arco_v2.zarr", f"{out}/arco_dt64.zarr", dirs_exist_ok=True)
+g = zarr.open_group(f"{out}/arco_dt64.zarr", mode="a")
+del g["time"]
+g.create_dataset("time", data=times.astype("datetime64[ns]"), chunks=(5,), compressor=lz4)
+g["time"].attrs["_ARRAY_DIMENSIONS"] = ["time"]
+zarr.consolidate_metadata(f"{out}/arco_dt64.zarr")
 
 # WeatherBench 2's regridded layout: (time, [level], longitude, latitude) with latitude ascending.
 wb2t = ds.transpose("time", "level", "longitude", "latitude").sortby("latitude")

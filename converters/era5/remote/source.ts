@@ -214,10 +214,7 @@ export class StoreSource implements SourceDataset {
     const [tv, lats, lons] = await coordinates;
     let times: number[];
     try {
-      times = decodeTimes(
-        tv,
-        parseTimeUnits(String(time.attrs.units ?? ""), String(time.attrs.calendar ?? "standard")),
-      );
+      times = decodeTimes(...inSeconds(tv, String(time.attrs.units ?? ""), String(time.attrs.calendar ?? "standard")));
     } catch (e) {
       throw new InputError(store.objects.urlOf(time.name), `time coordinate: ${(e as Error).message}`);
     }
@@ -583,6 +580,14 @@ export class StoreSource implements SourceDataset {
   }
 
   close(): void {}
+}
+
+/** Sub-second time units (xarray writes them for irregular times) as seconds, which the CF decoder takes. */
+function inSeconds(values: Float64Array, units: string, calendar: string): Parameters<typeof decodeTimes> {
+  const m = /^\s*(nanoseconds|microseconds|milliseconds)\s+(since\s+.*)$/i.exec(units);
+  if (!m) return [values, parseTimeUnits(units, calendar)];
+  const per = { nanoseconds: 1e9, microseconds: 1e6, milliseconds: 1e3 }[m[1].toLowerCase() as "nanoseconds"];
+  return [Float64Array.from(values, (v) => v / per), parseTimeUnits(`seconds ${m[2]}`, calendar)];
 }
 
 function exists(path: string): boolean {

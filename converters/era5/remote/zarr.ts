@@ -84,10 +84,26 @@ export interface StoreLayout {
   consolidated: boolean;
 }
 
-function v2DType(text: string, where: string): { dtype: StoreDType; little: boolean } {
-  const m = /^([<>|])([fiuM])(\d+)/.exec(text);
+/** numpy datetime64 units as CF time units. */
+const DATETIME_UNITS: Record<string, string> = {
+  ns: "nanoseconds",
+  us: "microseconds",
+  ms: "milliseconds",
+  s: "seconds",
+  m: "minutes",
+  h: "hours",
+  D: "days",
+};
+
+function v2DType(text: string, where: string): { dtype: StoreDType; little: boolean; timeUnits?: string } {
+  // numpy datetime64 (zarr-python stores it natively when xarray does not encode it): int64 counts since 1970.
+  const dt = /^([<>|])M8\[(\w+)\]$/.exec(text);
+  if (dt && DATETIME_UNITS[dt[2]]) {
+    return { dtype: "int64", little: dt[1] !== ">", timeUnits: `${DATETIME_UNITS[dt[2]]} since 1970-01-01` };
+  }
+  const m = /^([<>|])([fiu])(\d+)$/.exec(text);
   const kinds: Record<string, string> = { f: "float", i: "int", u: "uint" };
-  const dtype = m && m[2] !== "M" ? `${kinds[m[2]]}${Number(m[3]) * 8}` as StoreDType : undefined;
+  const dtype = m ? `${kinds[m[2]]}${Number(m[3]) * 8}` as StoreDType : undefined;
   if (!m || !dtype || !(dtype in SIZES)) throw new InputError(where, `data type "${text}" is not supported`);
   return { dtype, little: m[1] !== ">" };
 }
@@ -247,7 +263,8 @@ function parseJson(bytes: Uint8Array, url: string): Record<string, unknown> {
 
 /** Array from zarr v2 `.zarray` and `.zattrs`. */
 function v2Array(name: string, meta: Record<string, unknown>, attrs: Record<string, unknown>, url: string): StoreArray {
-  const { dtype, little } = v2DType(String(meta.dtype), url);
+  const { dtype, little, timeUnits } = v2DType(String(meta.dtype), url);
+  if (timeUnits && attrs.units === undefined) attrs = { ...attrs, units: timeUnits };
   if ((meta.order ?? "C") !== "C") throw new InputError(url, `order "${meta.order}" is not supported (only C)`);
   const shape = meta.shape as number[], chunks = meta.chunks as number[];
   const size = chunks.reduce((a, b) => a * b, 1) * SIZES[dtype];

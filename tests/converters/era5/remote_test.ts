@@ -161,6 +161,14 @@ Deno.test("WeatherBench-2-like stores from a local directory (not consolidated, 
   });
   await convertEra5({ inputs: [selection], out, fields: FIELDS, workers: 0 });
   assertSameStore(ref, out);
+  // A time coordinate stored as datetime64[ns] (no CF units) in several chunks.
+  const out3 = join(await tempDir(), "dt64.zarr");
+  const selection3 = formatSelection({
+    location: storeLocation(join(dir, "arco_dt64.zarr")),
+    fields: resolveFieldNames(["t", "u", "t2m", "msl", "sst"]),
+  });
+  await convertEra5({ inputs: [selection3], out: out3, fields: FIELDS, workers: 0 });
+  assertSameStore(ref, out3);
   // WeatherBench 2's regridded layout: longitude before latitude, latitude ascending.
   const out2 = join(await tempDir(), "wb2_lonlat.zarr");
   const selection2 = formatSelection({
