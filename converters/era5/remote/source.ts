@@ -64,6 +64,32 @@ interface FieldInfo {
   axes: { t: number; l: number; y: number; x: number };
 }
 
+/** How one time step of a field is cut out of its chunks (see {@link StoreSource.fetchTime}). */
+interface PlaneCut {
+  f: FieldInfo;
+  a: StoreArray;
+  axes: FieldInfo["axes"];
+  /** Selected time index and the store's. */
+  t: number;
+  rt: number;
+  scratch: string;
+  /** Store level index per selected level ([−1] without levels). */
+  levels: number[];
+  lChunks: number[];
+  yChunks: number[];
+  xChunks: number[];
+  /** Whether a selected level is the caller's. */
+  isOwn: (li: number) => boolean;
+  /** Planes are complete per chunk (written as cut, from one reused array). */
+  streaming: boolean;
+  /** Per selected level: the array it is assembled in (undefined: streamed). */
+  planes: (Float32Array | undefined)[];
+  /** C-order strides of a chunk. */
+  strides: number[];
+  packing: ReturnType<typeof packingOf>;
+  plain: boolean;
+}
+
 async function findArray(store: ZarrStore, names: string[]): Promise<StoreArray | undefined> {
   for (const n of names) {
     const a = await store.array(n);
@@ -168,137 +194,27 @@ export class StoreSource implements SourceDataset {
     return src;
   }
 
+  /** Read the metadata and coordinates and apply the selection: the steps below, in order. */
   private async init(): Promise<void> {
-    const { store, selection: sel } = this;
-    const where = sel.location;
+    const { store } = this;
     // Metadata and coordinates asked for at once (each a round trip to the store).
     const [time, lat, lon, level] = await Promise.all(
       [TIME_NAMES, LAT_NAMES, LON_NAMES, LEVEL_NAMES].map((names) => findArray(store, names)),
     );
     if (!time || !lat || !lon) {
+      const lacks = [!time && "a time", !lat && "a latitude", !lon && "a longitude"].filter(Boolean).join(", ");
       throw new InputError(
-        where,
-        `the store lacks ${
-          [!time && "a time", !lat && "a latitude", !lon && "a longitude"].filter(Boolean).join(", ")
-        }` +
-          ` coordinate (looked for ${[...TIME_NAMES, ...LAT_NAMES, ...LON_NAMES].join(", ")})`,
+        this.selection.location,
+        `the store lacks ${lacks} coordinate (looked for ${[...TIME_NAMES, ...LAT_NAMES, ...LON_NAMES].join(", ")})`,
       );
     }
-    // Fields: every one must be in the store, on (time, [level], latitude, longitude) in any order.
-    const arrays = await Promise.all(sel.fields.map((f) => store.array(f.cloud)));
     const coordinates = Promise.all([time, lat, lon].map((c) => store.readAll(c)));
     coordinates.catch(() => {}); // awaited below; a field error may come first
-    for (const [k, f] of sel.fields.entries()) {
-      const a = arrays[k];
-      if (!a) {
-        const names = store.arrayNames;
-        throw new ConfigError(
-          "--fields",
-          `variable "${f.cloud}" (${f.short}) is not in ${where}` +
-            (names ? ` (it has: ${names.sort().join(", ")})` : " (the store has no consolidated metadata to list)"),
-        );
-      }
-      const axes = { t: a.dims.indexOf(time.dims[0]), l: level ? a.dims.indexOf(level.dims[0]) : -1, y: -1, x: -1 };
-      axes.y = a.dims.indexOf(lat.dims[0]);
-      axes.x = a.dims.indexOf(lon.dims[0]);
-      const known = [axes.t, axes.l, axes.y, axes.x].filter((i) => i >= 0).length;
-      if (axes.t < 0 || axes.y < 0 || axes.x < 0 || known !== a.dims.length) {
-        throw new InputError(
-          store.objects.urlOf(f.cloud),
-          `variable ${f.cloud} has dimensions (${a.dims.join(", ")}); expected time, [level], latitude, longitude`,
-        );
-      }
-      this.fields.set(f.short, { short: f.short, array: a, axes });
-    }
-    // Time: the selected range inside the store's valid range.
+    await this.findFields(time, lat, lon, level);
     const [tv, lats, lons] = await coordinates;
-    let times: number[];
-    try {
-      times = decodeTimes(...inSeconds(tv, String(time.attrs.units ?? ""), String(time.attrs.calendar ?? "standard")));
-    } catch (e) {
-      throw new InputError(store.objects.urlOf(time.name), `time coordinate: ${(e as Error).message}`);
-    }
-    let first = times[0], last = times.at(-1)!;
-    // ARCO-ERA5 is sized ahead of the data: its attributes say how far the data go.
-    const validStart = Date.parse(String(store.attrs.valid_time_start ?? "") + "Z") / 1000;
-    const validStop = Date.parse(String(store.attrs.valid_time_stop ?? "") + "Z") / 1000;
-    if (Number.isFinite(validStart)) first = Math.max(first, validStart);
-    if (Number.isFinite(validStop)) {
-      last = Math.min(last, validStop + (/T/.test(String(store.attrs.valid_time_stop)) ? 0 : 86399));
-    }
-    const [from, to] = sel.time ?? [first, last];
-    if (from < first || to > last) {
-      throw new ConfigError(
-        "--time",
-        `${isoTime(from)}/${isoTime(to)} is not inside the store's times, ${isoTime(first)} to ${
-          isoTime(last)
-        } (${where})`,
-      );
-    }
-    const every = sel.every ?? 0;
-    times.forEach((t, i) => {
-      if (t >= from && t <= to && (every === 0 || t % every === 0)) this.timeIndex.push(i);
-    });
-    if (this.timeIndex.length === 0) {
-      throw new ConfigError(
-        "--time",
-        `no time step of ${where} lies in ${isoTime(from)}/${isoTime(to)}${
-          every ? ` at multiples of ${every / 3600} h` : ""
-        }`,
-      );
-    }
-    this.coords.set("time", Float64Array.from(this.timeIndex, (i) => times[i]));
-    this.dims.time = this.timeIndex.length;
-    this.variables.set("time", {
-      name: "time",
-      dims: ["time"],
-      shape: [this.dims.time],
-      dtype: "float64",
-      attrs: { units: "seconds since 1970-01-01", calendar: "proleptic_gregorian" },
-    });
-    // Levels.
-    const levelName = level ? (LEVEL_NAMES.includes(level.name) ? level.name : "level") : undefined;
-    if (level && levelName) {
-      const values = await store.readAll(level);
-      const wanted = sel.levels ?? [...values];
-      for (const l of wanted) {
-        const i = values.findIndex((v) => near(v, l));
-        if (i < 0) {
-          throw new ConfigError("--levels", `level ${l} is not in ${where} (it has ${[...values].join(", ")})`);
-        }
-        this.levelIndex.push(i);
-      }
-      this.coords.set(levelName, Float64Array.from(this.levelIndex, (i) => values[i]));
-      this.dims[levelName] = this.levelIndex.length;
-      this.variables.set(levelName, {
-        name: levelName,
-        dims: [levelName],
-        shape: [this.levelIndex.length],
-        dtype: "float64",
-        attrs: { units: String(level.attrs.units ?? "") },
-      });
-    } else if (sel.levels?.length) {
-      throw new ConfigError("--levels", `${where} has no level coordinate (looked for ${LEVEL_NAMES.join(", ")})`);
-    }
-    // Grid: area and striding.
-    if (sel.grid) {
-      for (const [name, values] of [["latitude", lats], ["longitude", lons]] as const) {
-        const d = spacingOf(values), k = sel.grid / d;
-        if (!(d > 0) || !near(k, Math.round(k)) || Math.round(k) < 1) {
-          throw new ConfigError("--grid", `${sel.grid}° is not a whole multiple of the store's ${name} spacing ${d}°`);
-        }
-      }
-    }
-    this.rows = keptRows(lats, sel, spacingOf(lats), where);
-    const { cols, values } = keptCols(lons, sel, where);
-    this.cols = cols;
-    this.coords.set("latitude", Float64Array.from(this.rows, (i) => lats[i]));
-    this.coords.set("longitude", Float64Array.from(values));
-    this.dims.latitude = this.rows.length;
-    this.dims.longitude = this.cols.length;
-    for (const name of ["latitude", "longitude"]) {
-      this.variables.set(name, { name, dims: [name], shape: [this.dims[name]], dtype: "float64", attrs: {} });
-    }
+    this.selectTimes(time, tv);
+    const levelName = await this.selectLevels(level);
+    this.selectGrid(lats, lons);
     // Fields, under their short names.
     for (const f of this.fields.values()) {
       const hasLevel = f.axes.l >= 0 && levelName !== undefined;
@@ -310,6 +226,150 @@ export class StoreSource implements SourceDataset {
         dtype: "float32",
         attrs: { units: f.array.attrs.units ?? "", long_name: f.array.attrs.long_name ?? f.array.name },
       });
+    }
+  }
+
+  /** Every selected field must be in the store, on (time, [level], latitude, longitude) in any order. */
+  private async findFields(
+    time: StoreArray,
+    lat: StoreArray,
+    lon: StoreArray,
+    level: StoreArray | undefined,
+  ): Promise<void> {
+    const { store, selection: sel } = this;
+    const arrays = await Promise.all(sel.fields.map((f) => store.array(f.cloud)));
+    for (const [k, f] of sel.fields.entries()) {
+      const a = arrays[k];
+      if (!a) {
+        const names = store.arrayNames;
+        throw new ConfigError(
+          "--fields",
+          `variable "${f.cloud}" (${f.short}) is not in ${sel.location}` +
+            (names ? ` (it has: ${names.sort().join(", ")})` : " (the store has no consolidated metadata to list)"),
+        );
+      }
+      const axes = {
+        t: a.dims.indexOf(time.dims[0]),
+        l: level ? a.dims.indexOf(level.dims[0]) : -1,
+        y: a.dims.indexOf(lat.dims[0]),
+        x: a.dims.indexOf(lon.dims[0]),
+      };
+      const known = [axes.t, axes.l, axes.y, axes.x].filter((i) => i >= 0).length;
+      if (axes.t < 0 || axes.y < 0 || axes.x < 0 || known !== a.dims.length) {
+        throw new InputError(
+          store.objects.urlOf(f.cloud),
+          `variable ${f.cloud} has dimensions (${a.dims.join(", ")}); expected time, [level], latitude, longitude`,
+        );
+      }
+      this.fields.set(f.short, { short: f.short, array: a, axes });
+    }
+  }
+
+  /** The store's valid time range (ARCO-ERA5 is sized ahead of its data: its attributes say how far they go). */
+  private validRange(times: number[]): [number, number] {
+    const attrs = this.store.attrs;
+    let first = times[0], last = times.at(-1)!;
+    const validStart = Date.parse(String(attrs.valid_time_start ?? "") + "Z") / 1000;
+    const validStop = Date.parse(String(attrs.valid_time_stop ?? "") + "Z") / 1000;
+    if (Number.isFinite(validStart)) first = Math.max(first, validStart);
+    if (Number.isFinite(validStop)) {
+      last = Math.min(last, validStop + (/T/.test(String(attrs.valid_time_stop)) ? 0 : 86399));
+    }
+    return [first, last];
+  }
+
+  /** The selected times (`--time`, `--every`) inside the store's valid range. */
+  private selectTimes(time: StoreArray, values: Float64Array): void {
+    const { store, selection: sel } = this;
+    const where = sel.location;
+    let times: number[];
+    try {
+      const units = String(time.attrs.units ?? ""), calendar = String(time.attrs.calendar ?? "standard");
+      times = decodeTimes(...inSeconds(values, units, calendar));
+    } catch (e) {
+      throw new InputError(store.objects.urlOf(time.name), `time coordinate: ${(e as Error).message}`);
+    }
+    const [first, last] = this.validRange(times);
+    const [from, to] = sel.time ?? [first, last];
+    if (from < first || to > last) {
+      throw new ConfigError(
+        "--time",
+        `${isoTime(from)}/${isoTime(to)} is not inside the store's times, ${isoTime(first)} to ${isoTime(last)} ` +
+          `(${where})`,
+      );
+    }
+    const every = sel.every ?? 0;
+    times.forEach((t, i) => {
+      if (t >= from && t <= to && (every === 0 || t % every === 0)) this.timeIndex.push(i);
+    });
+    if (this.timeIndex.length === 0) {
+      const step = every ? ` at multiples of ${every / 3600} h` : "";
+      throw new ConfigError("--time", `no time step of ${where} lies in ${isoTime(from)}/${isoTime(to)}${step}`);
+    }
+    this.coords.set("time", Float64Array.from(this.timeIndex, (i) => times[i]));
+    this.dims.time = this.timeIndex.length;
+    this.variables.set("time", {
+      name: "time",
+      dims: ["time"],
+      shape: [this.dims.time],
+      dtype: "float64",
+      attrs: { units: "seconds since 1970-01-01", calendar: "proleptic_gregorian" },
+    });
+  }
+
+  /** The selected levels (`--levels`, default all); the level coordinate's name, undefined without one. */
+  private async selectLevels(level: StoreArray | undefined): Promise<string | undefined> {
+    const { store, selection: sel } = this;
+    if (!level) {
+      if (sel.levels?.length) {
+        throw new ConfigError(
+          "--levels",
+          `${sel.location} has no level coordinate (looked for ${LEVEL_NAMES.join(", ")})`,
+        );
+      }
+      return undefined;
+    }
+    const name = LEVEL_NAMES.includes(level.name) ? level.name : "level";
+    const values = await store.readAll(level);
+    for (const l of sel.levels ?? [...values]) {
+      const i = values.findIndex((v) => near(v, l));
+      if (i < 0) {
+        throw new ConfigError("--levels", `level ${l} is not in ${sel.location} (it has ${[...values].join(", ")})`);
+      }
+      this.levelIndex.push(i);
+    }
+    this.coords.set(name, Float64Array.from(this.levelIndex, (i) => values[i]));
+    this.dims[name] = this.levelIndex.length;
+    this.variables.set(name, {
+      name,
+      dims: [name],
+      shape: [this.levelIndex.length],
+      dtype: "float64",
+      attrs: { units: String(level.attrs.units ?? "") },
+    });
+    return name;
+  }
+
+  /** The selected grid points (`--area`, `--grid` striding). */
+  private selectGrid(lats: Float64Array, lons: Float64Array): void {
+    const sel = this.selection;
+    if (sel.grid) {
+      for (const [name, values] of [["latitude", lats], ["longitude", lons]] as const) {
+        const d = spacingOf(values), k = sel.grid / d;
+        if (!(d > 0) || !near(k, Math.round(k)) || Math.round(k) < 1) {
+          throw new ConfigError("--grid", `${sel.grid}° is not a whole multiple of the store's ${name} spacing ${d}°`);
+        }
+      }
+    }
+    this.rows = keptRows(lats, sel, spacingOf(lats), sel.location);
+    const { cols, values } = keptCols(lons, sel, sel.location);
+    this.cols = cols;
+    this.coords.set("latitude", Float64Array.from(this.rows, (i) => lats[i]));
+    this.coords.set("longitude", Float64Array.from(values));
+    this.dims.latitude = this.rows.length;
+    this.dims.longitude = this.cols.length;
+    for (const name of ["latitude", "longitude"]) {
+      this.variables.set(name, { name, dims: [name], shape: [this.dims[name]], dtype: "float64", attrs: {} });
     }
   }
 
@@ -408,89 +468,23 @@ export class StoreSource implements SourceDataset {
    * their tasks.
    */
   private async fetchTime(f: FieldInfo, t: number, own: number, scratch: string): Promise<void> {
-    const a = f.array, { axes } = f;
-    const rt = this.timeIndex[t];
-    const nl = this.levelsOf(f);
-    const levels = axes.l >= 0 ? this.levelIndex : [-1];
-    const ny = this.rows.length, nx = this.cols.length;
-    const chunkSet = (idx: number[], axis: number) => [...new Set(idx.map((i) => Math.floor(i / a.chunks[axis])))];
-    const lChunks = axes.l >= 0 ? chunkSet(levels, axes.l) : [0];
-    const yChunks = chunkSet(this.rows, axes.y), xChunks = chunkSet(this.cols, axes.x);
-    const isOwn = (li: number) => (axes.l >= 0 ? li : -1) === own;
-    // One chunk holds the whole selected plane (ARCO-ERA5, WeatherBench 2): each level's plane is complete once
-    // cut from its chunk and is written out at once from one reused array, so memory does not grow with the
-    // levels. Otherwise planes are assembled from several chunks and written at the end. The caller's plane is
-    // kept until read (a fresh array).
-    const streaming = yChunks.length === 1 && xChunks.length === 1;
-    const planes = Array.from(
-      { length: nl },
-      (_, li) => isOwn(li) ? new Float32Array(ny * nx) : streaming ? undefined : this.spare(ny * nx),
-    );
-    // Strides of a chunk's values, C order.
-    const strides = a.chunks.map((_, i) => a.chunks.slice(i + 1).reduce((p, q) => p * q, 1));
-    const packing = packingOf(a.attrs);
-    const plain = packing.scale === 1 && packing.offset === 0 && packing.fills.length === 0;
+    const cut = this.planCut(f, t, own, scratch);
+    const { a, axes } = cut;
     const jobs: Promise<void>[] = [];
-    for (const lc of lChunks) {
-      for (const yc of yChunks) {
-        for (const xc of xChunks) {
+    for (const lc of cut.lChunks) {
+      for (const yc of cut.yChunks) {
+        for (const xc of cut.xChunks) {
           const coords = new Array(a.shape.length).fill(0);
-          coords[axes.t] = Math.floor(rt / a.chunks[axes.t]);
+          coords[axes.t] = Math.floor(cut.rt / a.chunks[axes.t]);
           if (axes.l >= 0) coords[axes.l] = lc;
           coords[axes.y] = yc;
           coords[axes.x] = xc;
           // Decoded and cut out in one go, with no await in between: the values may lie in a reused buffer.
-          const cut = (values: ChunkValues) => {
-            const base = (rt - coords[axes.t] * a.chunks[axes.t]) * strides[axes.t];
-            const y0 = yc * a.chunks[axes.y], x0 = xc * a.chunks[axes.x];
-            const sy = strides[axes.y], sx = strides[axes.x];
-            // Selected columns of this chunk as runs: [output column, offset in chunk, length], a run being
-            // consecutive output columns at consecutive values (copied as one block when the values are float32).
-            const runs: number[] = [];
-            this.cols.forEach((c, j) => {
-              if (c < x0 || c >= x0 + a.chunks[axes.x]) return;
-              const at = (c - x0) * sx, k = runs.length - 3;
-              if (k >= 0 && sx === 1 && runs[k] + runs[k + 2] === j && runs[k + 1] + runs[k + 2] === at) {
-                runs[k + 2]++;
-              } else runs.push(j, at, 1);
-            });
-            const block = plain && values instanceof Float32Array;
-            const shared = streaming ? this.spare(ny * nx) : undefined;
-            levels.forEach((l, li) => {
-              let lbase = base;
-              if (axes.l >= 0) {
-                if (Math.floor(l / a.chunks[axes.l]) !== lc) return;
-                lbase += (l - lc * a.chunks[axes.l]) * strides[axes.l];
-              }
-              const plane = planes[li] ?? shared!;
-              for (let i = 0; i < ny; i++) {
-                const r = this.rows[i];
-                if (r < y0 || r >= y0 + a.chunks[axes.y]) continue;
-                const rowBase = lbase + (r - y0) * sy, outRow = i * nx;
-                for (let k = 0; k < runs.length; k += 3) {
-                  const from = rowBase + runs[k + 1], to = outRow + runs[k], n = runs[k + 2];
-                  if (block && sx === 1) {
-                    plane.set((values as Float32Array).subarray(from, from + n), to);
-                    continue;
-                  }
-                  for (let q = 0; q < n; q++) {
-                    const raw = Number(values[from + q * sx]);
-                    plane[to + q] = plain
-                      ? raw
-                      : packing.fills.includes(raw)
-                      ? NaN
-                      : raw * packing.scale + packing.offset;
-                  }
-                }
-              }
-              if (plane === shared) this.writePlane(this.planePath(scratch, f.short, axes.l >= 0 ? li : -1, t), plane);
-            });
-            if (shared) this.spares.push(shared);
-          };
           jobs.push(
             this.store.fetchChunk(a, coords).then(({ stored, url }) => {
               const decoded = a.decode(stored, url, true);
-              return decoded instanceof Promise ? decoded.then(cut) : cut(decoded);
+              const into = (values: ChunkValues) => this.cutChunk(cut, coords, values);
+              return decoded instanceof Promise ? decoded.then(into) : into(decoded);
             }),
           );
         }
@@ -499,18 +493,112 @@ export class StoreSource implements SourceDataset {
     const results = await Promise.allSettled(jobs);
     const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
     if (failed) throw failed.reason;
-    for (let li = 0; li < nl; li++) {
-      const plane = planes[li];
+    for (let li = 0; li < cut.planes.length; li++) {
+      const plane = cut.planes[li];
       if (!plane) continue; // written as it was cut
       const path = this.planePath(scratch, f.short, axes.l >= 0 ? li : -1, t);
-      if (isOwn(li) && this.heldBytes + plane.byteLength <= MEMORY_BUDGET) {
+      if (cut.isOwn(li) && this.heldBytes + plane.byteLength <= MEMORY_BUDGET) {
         this.held.set(path, plane);
         this.heldBytes += plane.byteLength;
         continue;
       }
       this.writePlane(path, plane);
-      if (!isOwn(li)) this.spares.push(plane);
+      if (!cut.isOwn(li)) this.spares.push(plane);
     }
+  }
+
+  /** Which chunks hold time `t` of field `f`, and the planes they are cut into. */
+  private planCut(f: FieldInfo, t: number, own: number, scratch: string): PlaneCut {
+    const a = f.array, { axes } = f;
+    const levels = axes.l >= 0 ? this.levelIndex : [-1];
+    const ny = this.rows.length, nx = this.cols.length;
+    const chunkSet = (idx: number[], axis: number) => [...new Set(idx.map((i) => Math.floor(i / a.chunks[axis])))];
+    const yChunks = chunkSet(this.rows, axes.y), xChunks = chunkSet(this.cols, axes.x);
+    const isOwn = (li: number) => (axes.l >= 0 ? li : -1) === own;
+    // One chunk holds the whole selected plane (ARCO-ERA5, WeatherBench 2): each level's plane is complete once
+    // cut from its chunk and is written out at once from one reused array, so memory does not grow with the
+    // levels. Otherwise planes are assembled from several chunks and written at the end. The caller's plane is
+    // kept until read (a fresh array).
+    const streaming = yChunks.length === 1 && xChunks.length === 1;
+    const packing = packingOf(a.attrs);
+    return {
+      f,
+      a,
+      axes,
+      t,
+      rt: this.timeIndex[t],
+      scratch,
+      levels,
+      lChunks: axes.l >= 0 ? chunkSet(levels, axes.l) : [0],
+      yChunks,
+      xChunks,
+      isOwn,
+      streaming,
+      planes: Array.from(
+        { length: levels.length },
+        (_, li) => isOwn(li) ? new Float32Array(ny * nx) : streaming ? undefined : this.spare(ny * nx),
+      ),
+      strides: a.chunks.map((_, i) => a.chunks.slice(i + 1).reduce((p, q) => p * q, 1)),
+      packing,
+      plain: packing.scale === 1 && packing.offset === 0 && packing.fills.length === 0,
+    };
+  }
+
+  /** Cut the selected levels and points of one decoded chunk into their planes. */
+  private cutChunk(cut: PlaneCut, coords: number[], values: ChunkValues): void {
+    const { a, axes, strides, packing, plain } = cut;
+    const ny = this.rows.length, nx = this.cols.length;
+    const base = (cut.rt - coords[axes.t] * a.chunks[axes.t]) * strides[axes.t];
+    const lc = axes.l >= 0 ? coords[axes.l] : 0;
+    const y0 = coords[axes.y] * a.chunks[axes.y], x0 = coords[axes.x] * a.chunks[axes.x];
+    const sy = strides[axes.y], sx = strides[axes.x];
+    const runs = this.columnRuns(x0, a.chunks[axes.x], sx);
+    const block = plain && values instanceof Float32Array && sx === 1;
+    const shared = cut.streaming ? this.spare(ny * nx) : undefined;
+    cut.levels.forEach((l, li) => {
+      let lbase = base;
+      if (axes.l >= 0) {
+        if (Math.floor(l / a.chunks[axes.l]) !== lc) return;
+        lbase += (l - lc * a.chunks[axes.l]) * strides[axes.l];
+      }
+      const plane = cut.planes[li] ?? shared!;
+      for (let i = 0; i < ny; i++) {
+        const r = this.rows[i];
+        if (r < y0 || r >= y0 + a.chunks[axes.y]) continue;
+        const rowBase = lbase + (r - y0) * sy, outRow = i * nx;
+        for (let k = 0; k < runs.length; k += 3) {
+          const from = rowBase + runs[k + 1], to = outRow + runs[k], n = runs[k + 2];
+          if (block) {
+            plane.set((values as Float32Array).subarray(from, from + n), to);
+            continue;
+          }
+          for (let q = 0; q < n; q++) {
+            const raw = Number(values[from + q * sx]);
+            plane[to + q] = plain ? raw : packing.fills.includes(raw) ? NaN : raw * packing.scale + packing.offset;
+          }
+        }
+      }
+      if (plane === shared) {
+        this.writePlane(this.planePath(cut.scratch, cut.f.short, axes.l >= 0 ? li : -1, cut.t), plane);
+      }
+    });
+    if (shared) this.spares.push(shared);
+  }
+
+  /**
+   * The selected columns of a chunk starting at column `x0` as runs
+   * `[output column, offset in chunk, length]`, a run being consecutive
+   * output columns at consecutive values (copied as one block for float32).
+   */
+  private columnRuns(x0: number, width: number, sx: number): number[] {
+    const runs: number[] = [];
+    this.cols.forEach((c, j) => {
+      if (c < x0 || c >= x0 + width) return;
+      const at = (c - x0) * sx, k = runs.length - 3;
+      if (k >= 0 && sx === 1 && runs[k] + runs[k + 2] === j && runs[k + 1] + runs[k + 2] === at) runs[k + 2]++;
+      else runs.push(j, at, 1);
+    });
+    return runs;
   }
 
   /** Write a plane for another task (atomically; skipped when another worker wrote it meanwhile). */
