@@ -309,11 +309,6 @@ export async function runConversionPart(
       if (delay) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
       rawBytes += r.rawBytes;
       ran++;
-      if (r.fetched) {
-        fetched ??= { bytes: 0, chunks: 0 };
-        fetched.bytes += r.fetched.bytes;
-        fetched.chunks += r.fetched.chunks;
-      }
       opts.onProgress?.({ phase: "convert", done: ++done, total: todo.length, bytes: rawBytes, fetched });
     },
     {
@@ -323,6 +318,13 @@ export async function runConversionPart(
         return lock && (() => lock.release());
       },
       started: opts.started,
+      // Cloud store inputs: downloads shown as they come in (a task may download for minutes).
+      onFetched: (bytes, objects) => {
+        fetched ??= { bytes: 0, chunks: 0 };
+        fetched.bytes += bytes;
+        fetched.chunks += objects;
+        opts.onProgress?.({ phase: "convert", done, total: todo.length, bytes: rawBytes, fetched });
+      },
     },
   );
   return { ran, skipped: mine.length - ran };

@@ -22,7 +22,6 @@ import { ArrayWriter } from "../../zarr/writer.ts";
 import { adviseHugePages, tuneMallocForChunks } from "../../native/malloc.ts";
 import { tileWorkspace } from "../../simd/tiles.ts";
 import { openInput, prefetchRuns } from "./remote/open.ts";
-import type { FetchedCount } from "./remote/source.ts";
 import { type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import { type Grid, remapPlane } from "./grid.ts";
 
@@ -119,8 +118,6 @@ export interface TaskResult {
   storedBytes: number;
   /** Statistics per month touched. */
   partials: MonthPartial[];
-  /** What was downloaded for it (cloud store inputs only). */
-  fetched?: FetchedCount;
 }
 
 /** At most this many inputs open at once per thread (datasets and located files each). */
@@ -296,7 +293,7 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
   const tiles = taskTiles(task, ctx, writer);
   const { plane, tc } = tiles;
   // Cloud store inputs: download the task's planes first, concurrently (files: nothing to do).
-  const fetched = await prefetchRuns(task.runs, task.target.root, (p) => ctx.dataset(p));
+  await prefetchRuns(task.runs, task.target.root, (p) => ctx.dataset(p));
   const partials = new Map<number, ShiftedPointSums>();
   let rawBytes = 0, storedBytes = 0;
   for (let c0 = task.t0; c0 < task.t1; c0 += tc) {
@@ -310,7 +307,6 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
     id: task.id,
     rawBytes,
     storedBytes,
-    ...(fetched ? { fetched } : {}),
     partials: [...partials].map(([month, acc]) => {
       const { points, global, coefficients } = acc.finish();
       return { month, global, count: points.count, mean: points.mean, m2: points.m2, coefficients };

@@ -38,6 +38,21 @@ export interface FetchCounters {
   retries: number;
 }
 
+let listener: ((bytes: number) => void) | undefined;
+
+/**
+ * Call `fn` with the stored size of every data chunk this thread downloads
+ * from now on (undefined: stop): live progress while a task downloads.
+ */
+export function onObjectFetched(fn: ((bytes: number) => void) | undefined): void {
+  listener = fn;
+}
+
+/** Report a data chunk that came in (see {@link onObjectFetched}). */
+export function chunkFetched(bytes: number): void {
+  listener?.(bytes);
+}
+
 /** A bounded pool: at most `size` functions run at once, the rest wait in order. */
 export class Limiter {
   private active = 0;

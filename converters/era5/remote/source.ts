@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { decodeTimes, isoTime, packingOf, parseTimeUnits } from "../../cf.ts";
 import type { NumericArray, SourceDataset, SourceVariable } from "../../formats/dataset.ts";
 import { ConfigError, InputError } from "../../../errors.ts";
-import { Limiter, openObjectStore } from "./http.ts";
+import { chunkFetched, Limiter, openObjectStore } from "./http.ts";
 import { parseSelection, type StoreSelection } from "./spec.ts";
 import { type ChunkValues, type StoreArray, ZarrStore } from "./zarr.ts";
 
@@ -482,6 +482,7 @@ export class StoreSource implements SourceDataset {
           // Decoded and cut out in one go, with no await in between: the values may lie in a reused buffer.
           jobs.push(
             this.store.fetchChunk(a, coords).then(({ stored, url }) => {
+              chunkFetched(stored.length);
               const decoded = a.decode(stored, url, true);
               const into = (values: ChunkValues) => this.cutChunk(cut, coords, values);
               return decoded instanceof Promise ? decoded.then(into) : into(decoded);
