@@ -22,6 +22,8 @@ import {
   stagePath,
 } from "./convert.ts";
 import { outputPaths } from "../output.ts";
+import { storeInputs } from "./remote/cli.ts";
+import { parseArea, parseEvery, parseGridSpacing, parseTimeRange } from "./remote/spec.ts";
 
 /** Parse `time=6,lat=91,lon=180` (any subset). */
 export function parseChunks(text: string): Partial<ChunkShape> {
@@ -40,12 +42,20 @@ export function parseChunks(text: string): Partial<ChunkShape> {
 /** The subcommand with its arguments and options (the action added by {@link command}). */
 function era5Command() {
   return new Command("era5")
-    .description("convert ERA5 netCDF3/netCDF4 files into an AtmoRep-layout zarr store")
-    .argument("[inputs...]", "input files, directories or globs (not needed with --part or --finalize)")
+    .description("convert ERA5 netCDF3/netCDF4/GRIB files, or a cloud zarr store, into an AtmoRep-layout zarr store")
+    .argument(
+      "[inputs...]",
+      "input files, directories or globs, or one zarr store: https://…, gs://…, s3://… or a local directory " +
+        "(not needed with --part or --finalize)",
+    )
     .requiredOption("-o, --out <store>", "output zarr store")
     .option("--norm <store>", "normalization store (default: OUT with .zarr → .norm.zarr)")
     .option("--fields <names>", "fields to keep, e.g. t,u,v,t2m", parseList)
     .option("--levels <values>", "levels to keep, e.g. 1000,850,500", parseNumbers("--levels"))
+    .option("--time <from/to>", "zarr store: time range, e.g. 2020-01 or 2020-01-01/2020-01-31T18", parseTimeRange)
+    .option("--every <step>", "zarr store: keep times at multiples of this step, e.g. 6h", parseEvery)
+    .option("--area <N/W/S/E>", "zarr store: area in degrees, e.g. 72/-25/34/45", parseArea)
+    .option("--grid <deg>", "zarr store: coarser grid by striding (every k-th point), e.g. 1", parseGridSpacing)
     .addOption(new Option("--zarr-format <n>", "zarr format").choices(["2", "3"]).default("2"))
     .option("--codec <spec>", "chunk codec: shuffle,zstd:N | zstd:N | gzip:N | none", DEFAULT_CODEC)
     .option(
@@ -77,7 +87,10 @@ function showProgress(progress: ReturnType<typeof progressDisplay>): (p: Progres
   const started = performance.now();
   return (p: Progress) => {
     const seconds = (performance.now() - started) / 1000;
-    const detail = p.phase === "convert" ? `${formatBytes(p.bytes)} ${(p.bytes / 1e6 / seconds).toFixed(0)} MB/s` : "";
+    const detail = p.phase === "convert"
+      ? `${formatBytes(p.bytes)} ${(p.bytes / 1e6 / seconds).toFixed(0)} MB/s` +
+        (p.fetched ? `; downloaded ${formatBytes(p.fetched.bytes)} in ${p.fetched.chunks} chunks` : "")
+      : "";
     progress.update(p.phase, p.done, p.total, detail);
   };
 }
@@ -110,12 +123,14 @@ async function partOrFinalize(o: Era5Cli, show: (p: Progress) => void, signal: A
 }
 
 /** The conversion options of the command line. */
-function conversionOptions(inputs: string[], o: Era5Cli, show: (p: Progress) => void, signal: AbortSignal) {
+async function conversionOptions(inputs: string[], o: Era5Cli, show: (p: Progress) => void, signal: AbortSignal) {
+  // One cloud zarr store: a selection of it is the input (see remote/spec.ts).
+  const chosen = await storeInputs(inputs, o);
   return {
-    inputs: expandInputs(inputs),
+    inputs: chosen.store ? chosen.inputs : expandInputs(inputs),
     out: o.out,
     norm: o.norm,
-    fields: o.fields,
+    fields: chosen.fields,
     levels: o.levels,
     zarrFormat: Number(o.zarrFormat) as 2 | 3,
     codec: o.codec,
@@ -136,7 +151,7 @@ function conversionOptions(inputs: string[], o: Era5Cli, show: (p: Progress) => 
 /** A whole conversion in one process, and its summary. */
 async function convertAll(
   o: Era5Cli,
-  options: ReturnType<typeof conversionOptions>,
+  options: Awaited<ReturnType<typeof conversionOptions>>,
   signal: AbortSignal,
   progress: ReturnType<typeof progressDisplay>,
 ): Promise<void> {
@@ -175,7 +190,7 @@ function command() {
         return;
       }
       if (inputs.length === 0) throw new ConfigError("inputs", "no input files given");
-      const options = conversionOptions(inputs, o, show, signal);
+      const options = await conversionOptions(inputs, o, show, signal);
       if (o.init) {
         if (!o.overwrite && initializedAlready(options)) {
           progress.stop();

@@ -44,6 +44,7 @@ import {
 } from "./build.ts";
 import { type ConvertJob, runPool, StartedWorkers, workerCount } from "./pool.ts";
 import { finalizeConversion } from "./finalize.ts";
+import { isSelection } from "./remote/spec.ts";
 import { statisticsTargets } from "./merge.ts";
 
 export { type ChunkShape, DEFAULT_CHUNKS, DEFAULT_SHARD_CHUNKS } from "./layout.ts";
@@ -110,6 +111,8 @@ export interface Progress {
   total: number;
   /** Decoded bytes written so far. */
   bytes: number;
+  /** Cloud store inputs: bytes and chunks downloaded so far. */
+  fetched?: { bytes: number; chunks: number };
 }
 
 /** What a conversion made. */
@@ -169,7 +172,7 @@ export async function convertEra5(opts: Era5Options): Promise<ConversionSummary>
 /** The init options that shape the stores; a rerun of init must give the same. */
 function initFingerprint(opts: Era5Options, codec: string, format: number): Record<string, unknown> {
   return {
-    inputs: opts.inputs.map((p) => resolve(p)),
+    inputs: opts.inputs.map((p) => isSelection(p) ? p : resolve(p)),
     norm: resolve(opts.norm ?? outputPaths(opts.out).norm),
     fields: opts.fields ?? null,
     levels: opts.levels ?? null,
@@ -286,6 +289,7 @@ export async function runConversionPart(
   workerCount(opts.workers, 1);
   const todo = mine.filter((t) => !taskDone(dir, t.id));
   let rawBytes = 0, done = 0, ran = 0;
+  let fetched: Progress["fetched"];
   const delay = testDelayMs();
   const purpose = `convert era5 --part ${part}/${parts}`;
   // Months a task has alone for its field level: it writes their statistics itself.
@@ -309,7 +313,7 @@ export async function runConversionPart(
       if (delay) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
       rawBytes += r.rawBytes;
       ran++;
-      opts.onProgress?.({ phase: "convert", done: ++done, total: todo.length, bytes: rawBytes });
+      opts.onProgress?.({ phase: "convert", done: ++done, total: todo.length, bytes: rawBytes, fetched });
     },
     {
       signal: opts.signal,
@@ -318,6 +322,13 @@ export async function runConversionPart(
         return lock && (() => lock.release());
       },
       started: opts.started,
+      // Cloud store inputs: downloads shown as they come in (a task may download for minutes).
+      onFetched: (bytes, objects) => {
+        fetched ??= { bytes: 0, chunks: 0 };
+        fetched.bytes += bytes;
+        fetched.chunks += objects;
+        opts.onProgress?.({ phase: "convert", done, total: todo.length, bytes: rawBytes, fetched });
+      },
     },
   );
   return { ran, skipped: mine.length - ran };
