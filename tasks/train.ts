@@ -131,7 +131,8 @@ if (import.meta.main) {
       .option("--stage <stage>", "pretrain (the Multiformer, default) or forecast (the engine on a frozen one)")
       .option(
         "--from <checkpoint>",
-        "a Multiformer checkpoint: pretrain fine-tunes its weights; --stage forecast freezes it under the engine",
+        "a Multiformer checkpoint, or AtmoRep's AtmoRep_id<ID>.mod with its model_id<ID>.json beside it: " +
+          "pretrain fine-tunes its weights; --stage forecast freezes it under the engine",
       )
       .option("--resume [checkpoint]", "continue from a checkpoint (default: the newest in checkpoints.dir)")
       .option(
