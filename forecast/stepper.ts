@@ -41,6 +41,14 @@ export interface FrozenBase {
 export async function loadFrozenBase(path: string): Promise<FrozenBase> {
   const ck = await readCheckpoint(path);
   const h = ck.header;
+  if (h.task === "engine-rollout") {
+    const base = "forecast" in h ? ` (its base: ${h.forecast.base.path})` : "";
+    throw new CheckpointError(
+      path,
+      `is a forecast-engine checkpoint (written by train --stage forecast), not a Multiformer one: ` +
+        `pass the pre-trained Multiformer checkpoint (written by train)${base}`,
+    );
+  }
   if (!h.config?.model || !h.layouts) throw new CheckpointError(path, "is not a Multiformer checkpoint");
   const model = new Multiformer(h.config.model, h.layouts, h.config.schedule?.seed ?? 1);
   loadParameters(ck, model.params.map);

@@ -59,7 +59,14 @@ export function deriveNormSet(opts: DeriveOptions): { months: number; used: numb
   const pooling = checkPooling(opts.pooling ?? "calendar-month");
   const from = opts.from ? parseMonth(opts.from, "--from") : months[0];
   const to = opts.to ? parseMonth(opts.to, "--to") : months.at(-1)!;
-  if (from > to) throw new Error(`--from ${opts.from} is after --to ${opts.to}`);
+  if (from > to && opts.from && opts.to) throw new Error(`--from ${opts.from} is after --to ${opts.to}`);
+  if (!months.some((m) => m >= from && m <= to)) {
+    const range = (a: number, b: number) => `${monthLabel(a)} .. ${monthLabel(b)}`;
+    throw new ConfigError(
+      opts.from && opts.to ? "--from/--to" : opts.from ? "--from" : "--to",
+      `the period ${range(from, to)} holds none of the months of ${store} (${range(months[0], months.at(-1)!)})`,
+    );
+  }
   const layout = normLayout(store, format, rootAttrs, months);
   const out = opts.out.replace(/\/+$/, "");
   if (pathExists(out) && !opts.overwrite) throw new Error(`${out} already exists; pass --overwrite to replace it`);

@@ -23,6 +23,7 @@ import { beforeWrite, faultPoint } from "../../zarr/fault_hook.ts";
 import { writeTextDurable } from "../../zarr/durable.ts";
 import { emptyMoments, type Moments } from "../../normalization/moments.ts";
 import { writeGlobalCoefficients } from "../../normalization/sets.ts";
+import { describeImplausible, implausibleCoefficients, PLAUSIBLE_RANGES } from "../../normalization/plausible.ts";
 import { lockOutputs } from "../output.ts";
 import {
   assertNoRunningTasks,
@@ -38,6 +39,26 @@ import { type MergeJob, statisticsTargets } from "./merge.ts";
 import { runPool } from "./pool.ts";
 import type { ConversionSummary, Progress } from "./convert.ts";
 
+/**
+ * Refuse coefficients that are finite but physically absurd (a fill value
+ * such as 3.4e38 read as data): nothing is published, the build stays for
+ * a rerun with `--allow-implausible` (or after fixing the input).
+ */
+function refuseImplausible(state: BuildState): void {
+  const found = implausibleCoefficients(state.stageNorm, PLAUSIBLE_RANGES, {
+    attrs: state.normAttrs,
+    format: state.format,
+  });
+  if (!found.length) return;
+  const lines = describeImplausible(state.normPath, found);
+  throw new StoreError(
+    state.normPath,
+    `${found.length} coefficient(s) outside the plausible range of their field, e.g. ` +
+      `${lines[0].slice(state.normPath.length + 2)}; nothing was published: fix the input, or rerun ` +
+      `with --allow-implausible to keep them`,
+  );
+}
+
 /** Options of {@link finalizeConversion}. */
 export interface FinalizeOptions {
   /** Progress callback. */
@@ -46,6 +67,8 @@ export interface FinalizeOptions {
   locked?: boolean;
   /** Worker threads for the merges (0 = this thread). Default: one per core, at most 16. */
   workers?: number;
+  /** Publish coefficients outside the plausible ranges of their fields (normalization/plausible.ts). */
+  allowImplausible?: boolean;
 }
 
 /**
@@ -65,6 +88,7 @@ export async function finalizeConversion(
     if (!pathExists(join(dir, "finalized"))) {
       const { nanCounts, ...merged } = await mergeAndWrite(state, dir, opts);
       sizes = merged;
+      if (!opts.allowImplausible) refuseImplausible(state);
       finalizeStore(state.stageNorm, state.format, state.normAttrs);
       finalizeStore(state.stageOut, state.format, { ...state.attrs, nan_counts: nanCounts });
       writeTextDurable(join(dir, "finalized"), JSON.stringify(sizes), { sync: true });

@@ -82,6 +82,8 @@ export interface FesomOptions {
   overwrite?: boolean;
   /** Command line for provenance. */
   command?: string;
+  /** Called after each time step of each input file is written: `done` of `total` such steps. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 type Location = "node" | "elem";
@@ -241,6 +243,8 @@ interface Conversion {
   rotated: boolean;
   codec: string;
   mk: MakeArray;
+  /** Time steps of input files written, of all of them (progress). */
+  progress: { done: number; total: number };
 }
 
 async function convertStaged(opts: FesomOptions, paths: OutputPaths): Promise<FesomSummary> {
@@ -277,7 +281,20 @@ async function convertStaged(opts: FesomOptions, paths: OutputPaths): Promise<Fe
     if (!set) normSets.set(kind, set = createNormSet(kind, groups, mesh, months, stageNorm, format));
     return set;
   };
-  const conversion: Conversion = { opts, mesh, byField, allEnds, monthOfTime, firstMonth, months, rotated, codec, mk };
+  const progress = { done: 0, total: files.reduce((a, f) => a + f.ends.length, 0) };
+  const conversion: Conversion = {
+    opts,
+    mesh,
+    byField,
+    allEnds,
+    monthOfTime,
+    firstMonth,
+    months,
+    rotated,
+    codec,
+    mk,
+    progress,
+  };
   const attrs: Record<string, unknown> = {};
   for (const [key, g] of groups) {
     await convertArray(conversion, key, g, () => normSet(kindOf(key)));
@@ -552,6 +569,7 @@ async function convertField(
         applyWetMask(values, f.fill, nl, points, shape.wetLevels);
         sums.add(c.monthOfTime[ti] - c.firstMonth, values);
         writeRows(arr, ti, fi, values, nl, points, shape.hasLevels);
+        c.opts.onProgress?.(++c.progress.done, c.progress.total);
       }
     } finally {
       ds.close();
