@@ -23,7 +23,7 @@ export interface FieldTargets {
   valid: Float32Array;
   /** cos(latitude) of each target token's centre [rows]. */
   latWeight: Float32Array;
-  /** cos(latitude) per value [rows, values] (AtmoRep's per grid row); when set, `weighted_mse` uses it. */
+  /** cos(latitude) per value [rows, values], of each value's grid row (grid fields); `weighted_mse` uses it when set. */
   valueWeights?: Float32Array;
 }
 
@@ -134,6 +134,20 @@ export function fieldInput(
     }
     latWeight[i] = Math.max(0, Math.cos((90 - f.tokenInfo[r * 8 + 4]) * Math.PI / 180));
   }
+  // Grid tokens: cos(latitude) of each value's own row (AtmoRep weighs weighted_mse per grid row): rows lie
+  // `res` (signed, token info 7) apart around the token centre (token info 4, colatitude).
+  let valueWeights: Float32Array | undefined;
+  if (layout.kind === "grid" && "tokenSize" in f.layout) {
+    const [tt, th, tw] = f.layout.tokenSize;
+    valueWeights = new Float32Array(M * V);
+    for (let i = 0; i < M; i++) {
+      const r = rows[i], centre = f.tokenInfo[r * 8 + 4], res = f.tokenInfo[r * 8 + 7];
+      for (let b = 0; b < th; b++) {
+        const w = Math.max(0, Math.sin((centre + (b - (th - 1) / 2) * res) * Math.PI / 180));
+        for (let a = 0; a < tt; a++) valueWeights.fill(w, i * V + (a * th + b) * tw, i * V + (a * th + b + 1) * tw);
+      }
+    }
+  }
   return {
     field: f.field,
     batch: B,
@@ -142,6 +156,6 @@ export function fieldInput(
     width,
     info: net.tokenInfo === "raw" ? f.tokenInfo.slice() : scaleInfo(f.tokenInfo),
     keyMask,
-    targets: { rows: Int32Array.from(rows), values, valid, latWeight },
+    targets: { rows: Int32Array.from(rows), values, valid, latWeight, valueWeights },
   };
 }

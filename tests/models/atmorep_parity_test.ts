@@ -27,7 +27,7 @@ import {
   writeAtmorep,
 } from "../../models/atmorep_import.ts";
 import { readTorchStateDict } from "../../models/torch_archive.ts";
-import type { FieldInput } from "../../models/inputs.ts";
+import { type FieldInput, fieldInput } from "../../models/inputs.ts";
 import { type Tensor, valueAndGrad } from "../../ops/mod.ts";
 import { fieldLoss, type LossName, weightedSum } from "../../training/losses.ts";
 import { CheckpointError } from "../../errors.ts";
@@ -513,4 +513,30 @@ Deno.test("atmorep parity: a coupled model assembled from single-field checkpoin
       }
     } else assert(a.data.every((v, i) => v === t.data[i]), `${k} differs`);
   }
+});
+
+Deno.test("weighted_mse weights: cos(latitude) of each value's grid row, as AtmoRep's per-row weights", () => {
+  const info = new Float32Array(16);
+  info.set([2020, 0, 0, 850, 44.75, 10, 0, 0.25], 0);
+  info.set([2020, 0, 0, 850, 45.5, 10, 0, 0.25], 8);
+  const x = fieldInput(
+    {
+      dataset: 0,
+      field: "x",
+      levels: [850],
+      layout: { numTokens: [1, 2, 1], tokenSize: [1, 3, 2] },
+      tokenizer: "regular",
+      tokens: new Float32Array(12),
+      mask: Uint8Array.of(MASK.visible, MASK.zeroed),
+      replaced: new Int32Array(0),
+      replacements: new Float32Array(0),
+      tokenInfo: info,
+    },
+    { field: "x", levels: 1, tokens: 2, values: 6, kind: "grid", axes: [1, 2, 1] },
+    { validityFlags: false, tokenInfo: "raw" },
+  );
+  const want = [45.25, 45.25, 45.5, 45.5, 45.75, 45.75].map((c) => Math.sin(c * Math.PI / 180));
+  close("row weights", x.targets.valueWeights!, want, 1e-6);
+  assertEquals(x.width, 6);
+  assertEquals([...x.info.subarray(0, 8)], [...info.subarray(0, 8)]);
 });
