@@ -42,6 +42,11 @@ export interface MaskingConfig {
   slabs?: number[];
   /** How chosen BERT tokens are corrupted (see the module doc). Default `project`. */
   corruption?: "project" | "atmorep";
+  /**
+   * AtmoRep's `BERT_fields_synced`: every field and level draws from the same random stream, so fields and
+   * levels of the same token layout get the same masks. Default false.
+   */
+  synced?: boolean;
 }
 
 /** What AtmoRep's corruption of one level draws once per batch. */

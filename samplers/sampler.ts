@@ -377,9 +377,12 @@ export class MultifieldSampler {
       replaced: [],
       replacements: new Float32Array(),
     };
-    // One random stream per (batch, field, first level): the same whatever thread runs the unit.
+    // One random stream per (batch, field, first level): the same whatever thread runs the unit. Synced masking
+    // (AtmoRep's BERT_fields_synced) gives every unit the batch's one stream: the same masks wherever layouts agree.
+    const cfg = masking ?? slot.config.masking ?? this.config.masking;
     const rng = Random.stream(
-      (this.config.seed ^ 0x5bd1e995 ^ Math.imul(unit.field + 1, 0x27d4eb2f) ^
+      cfg?.synced ? (this.config.seed ^ 0x5bd1e995) >>> 0 : (this.config.seed ^ 0x5bd1e995 ^
+        Math.imul(unit.field + 1, 0x27d4eb2f) ^
         Math.imul(unit.levels[0] + 1, 0x165667b1)) >>>
         0,
       index,

@@ -109,6 +109,7 @@ const MASKING_KEYS = {
   forecastSlabs: true,
   slabs: true,
   corruption: true,
+  synced: true,
 } satisfies KeysOf<MaskingConfig>;
 
 /** A space-time grid (numTokens, tokenSize) or point tokens (the rest). */

@@ -490,3 +490,20 @@ Deno.test("gatherTokens: windows across 0°/360° and chunk edges equal plain re
   }
   assert.equal(stats.bytesDelivered, 3 * per * 4);
 });
+
+Deno.test("masking synced (AtmoRep's BERT_fields_synced): every field and level of one layout gets the same masks", async () => {
+  const fields = async (synced: boolean) => {
+    const s = new MultifieldSampler(await config({ masking: { strategy: "bert", rate: 0.5, synced } }));
+    const b = s.batch(2);
+    const t = b.fields.find((f) => f.field === "t")!, u = b.fields.find((f) => f.field === "u")!;
+    const n = u.mask.length / 6; // tokens per sample (one level)
+    // sample 0: t's two levels, u's one level
+    return { t0: [...t.mask.subarray(0, n)], t1: [...t.mask.subarray(n, 2 * n)], u0: [...u.mask.subarray(0, n)] };
+  };
+  const synced = await fields(true);
+  assert.deepEqual(synced.t0, synced.t1);
+  assert.deepEqual(synced.t0, synced.u0);
+  assert.ok(synced.t0.some((m) => m !== MASK.visible));
+  const free = await fields(false);
+  assert.notDeepEqual(free.t0, free.u0);
+});
