@@ -27,12 +27,17 @@ Arrays (per field i, predicted field j, level l):
   masked_idx_f<i>_l<l> masked token indices into the batch-flattened token list of level l (i32)
   target_f<i>          the masked tokens' true values, level-major then batch (n_masked, ts)
   embed_f<i>           the embedded tokens (prepare_token)  (B, L, nt, nlat*nlon, d)
-  encoder_f<i>_k<k>    encoder output after layer k for predicted fields (same shape)
+  encoder_p<j>_k<k>    encoder output after layer k for predicted field j (same shape)
   decoder_p<j>         decoder output (same shape)
   pred_mean_p<j>, pred_std_p<j>  (n_masked, ts); pred_ens_p<j> (n_masked, tails, ts)
   weights_p<j>         the cos-latitude weights of weighted_mse per masked token (n_masked, ts_lat)
   grad/<param>         d loss / d param for the loss terms named in golden.json "grad_losses"
   (local case) data_raw_f0, norm_f0, denorm_pred_mean_p0, denorm_pred_ens_p0: see the case.
+
+Cases: one_field, coupled_qk, local_norm, decoder_self, tails, old_layout, sample_t (network
+fixtures as above); assembled (AtmoRep's load_block assembly: single-field block files and the
+assembled state_dict); masking (AtmoRep's BERT corruption: multires outputs and statistics);
+storages (torch.save of bfloat16/float16/float64 tensors and strided views).
 
 Runs on CPU with torch 1.13: the gaps to torch >= 2.2 are bridged below, AtmoRep's files unchanged.
 """
