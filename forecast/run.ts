@@ -31,7 +31,7 @@ import type { MeshPlane } from "./mesh.ts";
 import { baseSampler, engineFields, EngineStepper, type FrozenBase, loadFrozenBase } from "./stepper.ts";
 import { ForecastStoreWriter } from "./store.ts";
 import { latitudeWeights, type PlaneScores, ScoreBoard } from "./scores.ts";
-import { forecastMapPng, scorePlotPng } from "./maps.ts";
+import { displayUnits, forecastMapPng, scorePlotPng } from "./maps.ts";
 
 /** Options of {@link runForecast}. */
 export interface ForecastRunOptions {
@@ -445,13 +445,21 @@ class Evaluation {
     const plots: string[] = [];
     for (const s of scores) {
       const path = join(this.dir, `rmse_${s.field}${s.level ? s.level : ""}.png`);
+      const shown = displayUnits(s.units), k = (v: number[]) => v.map((x) => x * shown.factor);
+      const held = s.inSample.some((n) => n) ? ", in-sample leads marked *" : "";
       await Deno.writeFile(
         path,
-        await scorePlotPng(`RMSE ${s.field}${s.level ? ` ${s.level}` : ""} (${s.inits} init)`, s.leads, [
-          { name: "forecast", values: s.rmse.forecast, colour: "#d62728" },
-          { name: "persistence", values: s.rmse.persistence, colour: "#1f77b4" },
-          { name: "climatology", values: s.rmse.climatology, colour: "#7f7f7f" },
-        ], s.units),
+        await scorePlotPng(
+          `RMSE ${s.field}${s.level ? ` ${s.level}` : ""} (${s.inits} init${held})`,
+          s.leads,
+          [
+            { name: "forecast", values: k(s.rmse.forecast), colour: "#d62728" },
+            { name: "persistence", values: k(s.rmse.persistence), colour: "#1f77b4" },
+            { name: "climatology", values: k(s.rmse.climatology), colour: "#7f7f7f" },
+          ],
+          shown.units,
+          s.inSample.map((n) => n > 0),
+        ),
       );
       plots.push(path);
     }

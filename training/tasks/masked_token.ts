@@ -67,6 +67,7 @@ export class MaskedTokenTask implements TrainingTask<MaskedTokenInputs, MetricsL
   readonly checkpointEvery: number;
   readonly keep: number;
   readonly lossCurve = true;
+  readonly lossTitle = "Multiformer masked-token training loss";
   readonly validation?: { every: number; run(step: number): ValidationLine };
   readonly model: Multiformer;
   private readonly losses: LossName[];
