@@ -3,8 +3,9 @@
  * forecast skill on the barotropic testbed (testbed/): a year of
  * turbulent, Rossby-wave-dominated flow on a 2.8125° globe, 6-hourly
  * (u, v, z at 500 hPa and a passive tracer q), built once and cached. The
- * tiny Multiformer trains on January–August (validated on September), the
- * forecast engine on January–August; forecasts start in October–December
+ * tiny Multiformer trains on the first two thirds of the year (2 Jan – 29
+ * Aug; validated on the next month), the forecast engine on the same range;
+ * forecasts start from 30 Sep to 25 Dec
  * (held out: the run checks that no score is in-sample) and run 20 steps of
  * 6 h (5 days). RMSE (latitude-weighted, WeatherBench 2's definitions) and
  * ACC of the engine against persistence and climatology (the coefficient
