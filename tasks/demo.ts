@@ -98,8 +98,8 @@ async function forecastAndScore(dir: string, checkpoint: string, truth: string):
     `4. forecast 2 initial times × 3 steps × 3 members in ${((performance.now() - t3) / 1000).toFixed(1)} s`,
   );
   console.log(
-    "   (the sample holds 24 h, so these dates lie inside the engine's training range; the held-out check is" +
-      " tests/forecast/run_test.ts)",
+    "   (the sample holds 24 h, so these dates lie inside the training ranges, as the in-sample column and the" +
+      " warning below say; held-out scores: deno task bench:skill and tests/forecast/run_test.ts)",
   );
   console.log(
     `   store  ${r.out}  (xarray.open_zarr; forecast/spread (init_time, lead_time, field, level, lat, lon))`,
