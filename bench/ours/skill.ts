@@ -1,5 +1,6 @@
 /**
- * `deno task bench:skill [--days N] [--inits N] [--base-steps N] [--engine-steps N] [--out DIR]`:
+ * `deno task bench:skill [--days N] [--inits N] [--base-steps N] [--engine-steps N] [--latent N] [--layers N]
+ * [--out DIR]`:
  * forecast skill on the barotropic testbed (testbed/): a year of
  * turbulent, Rossby-wave-dominated flow on a 2.8125° globe, 6-hourly
  * (u, v, z at 500 hPa and a passive tracer q), built once and cached. The
@@ -33,7 +34,12 @@ const outDir = (() => {
 })();
 const days = opt("--days", 365), nInits = opt("--inits", 16);
 const baseSteps = opt("--base-steps", 300), engineSteps = opt("--engine-steps", 240);
+const latentWidth = opt("--latent", 32), forecasterLayers = opt("--layers", 2);
 const seconds: Record<string, number> = {};
+console.log(
+  `bench:skill: ${days} days, ${nInits} inits, Multiformer ${baseSteps} steps, engine ${engineSteps} steps ` +
+    `(latent ${latentWidth}, ${forecasterLayers} layers)`,
+);
 const t0 = performance.now();
 gemm().setThreads(1);
 
@@ -93,7 +99,7 @@ const third = Math.round(engineSteps / 3);
 const engine = await trainForecastEngine(
   base.checkpoint!,
   checkForecastTrainConfig({
-    engine: { latentWidth: 32, forecasterLayers: 2, heads: 4, neighbours: 5 },
+    engine: { latentWidth, forecasterLayers, heads: 4, neighbours: 5 },
     overlap: [0, 1],
     timeRange: trainRange,
     phases: [

@@ -40,10 +40,10 @@ Deno.test("loss.png has a title, axis labels, a legend, the training line and la
   assert.ok(count(png, dark, [0, 200, 28, 48]) > 60, "a y-axis label (loss)");
   // Legend box (top right) holds a blue swatch, an orange one and text.
   const legend = [570, 770, 50, 112];
-  assert.ok(count(png, (r, g, b) => b > 150 && r < 60, legend) > 30, "legend: train swatch");
+  assert.ok(count(png, (r, _g, b) => b > 150 && r < 60, legend) > 30, "legend: train swatch");
   assert.ok(count(png, (r, g, b) => r > 230 && g > 100 && g < 160 && b < 60, legend) > 30, "legend: validation swatch");
   assert.ok(count(png, dark, legend) > 150, "legend text");
   // The training line (blue) and four orange validation markers.
-  assert.ok(count(png, (r, g, b) => b > 150 && r < 60) > 500, "the training line");
+  assert.ok(count(png, (r, _g, b) => b > 150 && r < 60) > 500, "the training line");
   assert.ok(count(png, (r, g, b) => r > 230 && g > 100 && g < 160 && b < 60) > 4 * 60, "validation markers");
 });
