@@ -18,6 +18,7 @@ import {
   fieldLayouts,
   type FieldModelConfig,
   type MultiformerConfig,
+  type NetworkOptions,
   resolveConfig,
 } from "../models/config.ts";
 import { type ForecastEngineConfig, resolveEngineConfig } from "../models/forecast_engine.ts";
@@ -107,6 +108,7 @@ const MASKING_KEYS = {
   noiseStd: true,
   forecastSlabs: true,
   slabs: true,
+  corruption: true,
 } satisfies KeysOf<MaskingConfig>;
 
 /** A space-time grid (numTokens, tokenSize) or point tokens (the rest). */
@@ -155,7 +157,26 @@ const FIELD_MODEL_KEYS = {
   predict: true,
   lossWeight: true,
   mlpRatio: true,
+  decoderHeads: true,
 } satisfies KeysOf<FieldModelConfig>;
+
+const NETWORK_KEYS = {
+  projectionBias: true,
+  encoderQkNorm: true,
+  decoderQkNorm: true,
+  mlpLayers: true,
+  decoderMlpLayers: true,
+  mlpFinalGelu: true,
+  gelu: true,
+  decoderCrossRatio: true,
+  decoderCrossRate: true,
+  tailLayers: true,
+  tailNorm: true,
+  tokenInfo: true,
+  validityFlags: true,
+  harmonic: true,
+  embeddingDropout: true,
+} satisfies KeysOf<NetworkOptions>;
 
 const OPTIMIZER_KEYS = {
   lrMax: true,
@@ -179,6 +200,7 @@ const TRAIN_KEYS = {
     fields: [FIELD_MODEL_KEYS],
     dropout: true,
     tokenInfoWidth: true,
+    network: NETWORK_KEYS,
   } satisfies KeysOf<MultiformerConfig>,
   optimizer: OPTIMIZER_KEYS,
   schedule: { steps: true, losses: true, seed: true } satisfies KeysOf<TrainConfig["schedule"]>,
