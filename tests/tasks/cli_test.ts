@@ -45,6 +45,14 @@ Deno.test("every task's --help works with exactly the permissions deno.json give
     assert.equal(r.code, 0, `${name} --help: ${r.stderr}`);
     assert.match(r.stdout, /^Usage: /, name);
     assert.doesNotMatch(r.stderr, /Requires .* access/, name);
+    // And the --help of each subcommand (convert era5, retrieve era5, …).
+    const commands = r.stdout.split(/^Commands:$/m)[1] ?? "";
+    for (const sub of commands.matchAll(/^ {2}([\w-]+)/gm)) {
+      if (sub[1] === "help") continue;
+      const s = await task(name, [sub[1], "--help"]);
+      assert.equal(s.code, 0, `${name} ${sub[1]} --help: ${s.stderr}`);
+      assert.match(s.stdout, new RegExp(`^Usage: ${name} ${sub[1]} `), `${name} ${sub[1]}`);
+    }
   }
 });
 
