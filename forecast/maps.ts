@@ -11,15 +11,15 @@
 import { createRequire } from "node:module";
 import { Writable } from "node:stream";
 import * as PImage from "pureimage";
-import { geoEquirectangular, geoPath } from "d3-geo";
+import { geoEquirectangular, geoPath, type GeoProjection } from "d3-geo";
 import { feature } from "topojson-client";
 
 const require = createRequire(import.meta.url);
 type Ctx = ReturnType<ReturnType<typeof PImage.make>["getContext"]>;
 
 let fontReady: Promise<void> | undefined;
-/** Register the DejaVu font once. */
-function loadFont(): Promise<void> {
+/** Register the DejaVu font once (as `DejaVu`). */
+export function loadFont(): Promise<void> {
   fontReady ??= (async () => {
     const path = require.resolve("dejavu-fonts-ttf/ttf/DejaVuSans.ttf");
     await PImage.registerFont(path, "DejaVu").load();
@@ -66,7 +66,8 @@ function colour(p: Palette, x: number): string {
   return `rgb(${c[0]},${c[1]},${c[2]})`;
 }
 
-async function encode(img: ReturnType<typeof PImage.make>): Promise<Uint8Array> {
+/** PNG bytes of a pureimage bitmap. */
+export async function encode(img: ReturnType<typeof PImage.make>): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   await PImage.encodePNGToStream(
     img,
@@ -100,9 +101,87 @@ function finiteRange(vs: Float32Array[]): [number, number] {
   return [lo, hi];
 }
 
-function label(x: number): string {
-  const a = Math.abs(x);
-  return a >= 1000 || (a < 0.01 && a > 0) ? x.toExponential(2) : x.toFixed(a >= 100 ? 0 : a >= 10 ? 1 : 2);
+/**
+ * Round tick values inside [lo, hi]: multiples of 1, 2 or 5 × 10ⁿ, about
+ * `count` of them, with the decimals they need to print exactly.
+ */
+export function niceTicks(lo: number, hi: number, count = 5): { values: number[]; decimals: number } {
+  if (!(hi > lo)) return { values: [lo], decimals: 2 };
+  const raw = (hi - lo) / count, p = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw * 0.999)!;
+  const values: number[] = [];
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) values.push(k * step);
+  return { values, decimals: Math.max(0, -Math.floor(Math.log10(step) + 1e-9)) };
+}
+
+/** A tick label: fixed decimals, thousands separated by a thin space, a true minus sign. */
+export function tickLabel(x: number, decimals: number): string {
+  const [int, frac] = Math.abs(x).toFixed(decimals).split(".");
+  const grouped = int.length > 4 ? int.replace(/\B(?=(\d{3})+(?!\d))/g, "\u2009") : int;
+  const zero = Number(Math.abs(x).toFixed(decimals)) === 0;
+  return (x < 0 && !zero ? "−" : "") + grouped + (frac ? `.${frac}` : "");
+}
+
+/** Values shown in the units people read: Pa as hPa; others unchanged. */
+export function displayUnits(units: string | undefined): { units: string; factor: number } {
+  if (units === "Pa") return { units: "hPa", factor: 0.01 };
+  const sup: Record<string, string> = { "-": "⁻", "1": "¹", "2": "²", "3": "³" };
+  // CF's m**2 s**-2 as m² s⁻²
+  const shown = (units ?? "").replace(/\*\*(-?\d)/g, (_, e: string) => [...e].map((c) => sup[c] ?? c).join(""));
+  return { units: shown, factor: 1 };
+}
+
+/**
+ * The region a map shows: the whole globe for a grid that goes round it,
+ * else the data's cells plus a margin (a tenth of the span, at least 2°),
+ * clipped at the poles. Longitudes run east from `lon0` (may pass 360).
+ */
+export function mapExtent(lat: ArrayLike<number>, lon: ArrayLike<number>): {
+  global: boolean;
+  lat: [number, number];
+  lon: [number, number];
+} {
+  const R = lat.length, C = lon.length;
+  const dlat = R > 1 ? Math.abs(lat[1] - lat[0]) : 1;
+  let dlon = C > 1 ? ((lon[1] - lon[0]) % 360 + 360) % 360 : 1;
+  if (dlon === 0) dlon = 1;
+  const span = dlon * C;
+  if (span >= 359.999) return { global: true, lat: [-90, 90], lon: [-180, 180] };
+  let south = Infinity, north = -Infinity;
+  for (let i = 0; i < R; i++) (south = Math.min(south, lat[i]), north = Math.max(north, lat[i]));
+  south -= dlat / 2, north += dlat / 2;
+  const west = lon[0] - dlon / 2, east = lon[0] + (C - 1) * dlon + dlon / 2;
+  const mLat = Math.max(2, (north - south) / 10), mLon = Math.max(2, (east - west) / 10);
+  return {
+    global: false,
+    lat: [Math.max(-90, south - mLat), Math.min(90, north + mLat)],
+    lon: [west - mLon, east + mLon],
+  };
+}
+
+/** The panel size (≤ w × h) that shows `extent` at one degree of latitude to one of longitude (plate carrée). */
+function panelSize(extent: ReturnType<typeof mapExtent>, w: number, h: number): [number, number] {
+  const aspect = (extent.lon[1] - extent.lon[0]) / (extent.lat[1] - extent.lat[0]);
+  return aspect >= w / h ? [w, Math.round(w / aspect)] : [Math.round(h * aspect), h];
+}
+
+/** The projection of `extent` onto the panel at (x0, y0), w × h. */
+function panelProjection(
+  extent: ReturnType<typeof mapExtent>,
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+): GeoProjection {
+  if (extent.global) return geoEquirectangular().fitExtent([[x0, y0], [x0 + w, y0 + h]], { type: "Sphere" });
+  const mid = (extent.lon[0] + extent.lon[1]) / 2, half = (extent.lon[1] - extent.lon[0]) / 2;
+  return geoEquirectangular()
+    .rotate([-mid, 0])
+    .fitExtent([[x0, y0], [x0 + w, y0 + h]], {
+      type: "MultiPoint",
+      coordinates: [[mid - half, extent.lat[0]], [mid + half, extent.lat[1]]],
+    })
+    .clipExtent([[x0, y0], [x0 + w, y0 + h]]);
 }
 
 /**
@@ -140,14 +219,15 @@ function panel(
   range: [number, number],
   palette: Palette,
   title: string,
+  extent: ReturnType<typeof mapExtent>,
 ): void {
-  const proj = geoEquirectangular().fitExtent([[x0, y0], [x0 + w, y0 + h]], { type: "Sphere" });
+  const proj = panelProjection(extent, x0, y0, w, h);
   const R = f.lat.length, C = f.lon.length;
   const dlon = C > 1 ? Math.abs(f.lon[1] - f.lon[0]) : 360, dlat = R > 1 ? Math.abs(f.lat[0] - f.lat[1]) : 180;
-  const sx = w / 360 * dlon, sy = h / 180 * dlat;
+  const perDegree = proj.scale() * Math.PI / 180, sx = perDegree * dlon, sy = perDegree * dlat;
   for (let i = 0; i < R; i++) {
     for (let j = 0; j < C; j++) {
-      const lon = ((f.lon[j] + 180) % 360 + 360) % 360 - 180;
+      const lon = extent.global ? ((f.lon[j] + 180) % 360 + 360) % 360 - 180 : f.lon[j];
       const [px, py] = proj([lon, f.lat[i]])!;
       ctx.fillStyle = colour(palette, (f.values[i * C + j] - range[0]) / (range[1] - range[0]));
       ctx.fillRect(Math.floor(px - sx / 2), Math.floor(py - sy / 2), Math.ceil(sx) + 1, Math.ceil(sy) + 1);
@@ -173,9 +253,11 @@ function panel(
   ctx.strokeRect(bx, y0, bw, h);
   ctx.fillStyle = "#000000";
   ctx.font = "10pt DejaVu";
-  for (let k = 0; k <= 4; k++) {
-    const v = range[1] - (range[1] - range[0]) * k / 4;
-    ctx.fillText(label(v), bx + bw + 4, y0 + (h - 1) * k / 4 + 4);
+  const ticks = niceTicks(range[0], range[1], h < 200 ? 3 : 5);
+  for (const v of ticks.values) {
+    const y = y0 + (h - 1) * (range[1] - v) / (range[1] - range[0]);
+    ctx.fillRect(bx + bw, y, 4, 1);
+    ctx.fillText(tickLabel(v, ticks.decimals), bx + bw + 6, y + 4);
   }
 }
 
@@ -189,28 +271,37 @@ export interface MapOptions {
   truth?: GridField;
 }
 
-/** A PNG of the forecast (and truth and forecast − truth when given). */
+/**
+ * A PNG of the forecast (and truth and forecast − truth when given): a
+ * regional grid shows its extent plus a margin at one degree of latitude
+ * to one of longitude; pressure (Pa) is shown in hPa.
+ */
 export async function forecastMapPng(forecast: GridField, opt: MapOptions): Promise<Uint8Array> {
   await loadFont();
-  const w = 540, h = 270, left = 20, top = 50, gap = 40;
+  const extent = mapExtent(forecast.lat, forecast.lon);
+  const [w, h] = extent.global ? [540, 270] : panelSize(extent, 540, 400);
+  const left = 20, top = 50, gap = 40;
   const panels = opt.truth ? 3 : 1;
-  const img = PImage.make(w + left + 110, top + panels * (h + gap) + 10);
+  const img = PImage.make(Math.max(w, 420) + left + 120, top + panels * (h + gap) + 10);
   const ctx = img.getContext("2d");
   ctx.fillStyle = "#ffffff";
   ctx.fillRect(0, 0, img.width, img.height);
   ctx.fillStyle = "#000000";
   ctx.font = "15pt DejaVu";
   ctx.fillText(opt.title, left, 24);
-  const u = opt.units ? ` (${opt.units})` : "";
-  const range = finiteRange(opt.truth ? [forecast.values, opt.truth.values] : [forecast.values]);
-  panel(ctx, forecast, left, top, w, h, range, SEQUENTIAL, `forecast${u}`);
-  if (opt.truth) {
-    panel(ctx, opt.truth, left, top + h + gap, w, h, range, SEQUENTIAL, `truth${u}`);
-    const diff = forecast.values.map((v, i) => v - opt.truth!.values[i]);
+  const shown = displayUnits(opt.units), u = shown.units ? ` (${shown.units})` : "";
+  const scale = (g: GridField): GridField =>
+    shown.factor === 1 ? g : { ...g, values: g.values.map((v) => v * shown.factor) };
+  const fc = scale(forecast), truth = opt.truth ? scale(opt.truth) : undefined;
+  const range = finiteRange(truth ? [fc.values, truth.values] : [fc.values]);
+  panel(ctx, fc, left, top, w, h, range, SEQUENTIAL, `forecast${u}`, extent);
+  if (truth) {
+    panel(ctx, truth, left, top + h + gap, w, h, range, SEQUENTIAL, `truth${u}`, extent);
+    const diff = fc.values.map((v, i) => v - truth.values[i]);
     const m = Math.max(1e-6, ...diff.filter(Number.isFinite).map(Math.abs));
     panel(
       ctx,
-      { ...forecast, values: diff },
+      { ...fc, values: diff },
       left,
       top + 2 * (h + gap),
       w,
@@ -218,6 +309,7 @@ export async function forecastMapPng(forecast: GridField, opt: MapOptions): Prom
       [-m, m],
       DIVERGING,
       `forecast − truth${u}`,
+      extent,
     );
   }
   return encode(img);
@@ -239,6 +331,7 @@ export async function scorePlotPng(
   leads: number[],
   lines: ScoreLine[],
   yLabel: string,
+  inSample: boolean[] = [],
 ): Promise<Uint8Array> {
   await loadFont();
   const W = 640, H = 400, l = 80, r = 170, t = 40, b = 50;
@@ -258,16 +351,14 @@ export async function scorePlotPng(
   ctx.strokeRect(l, t, W - l - r, H - t - b);
   ctx.fillStyle = "#000000";
   ctx.font = "10pt DejaVu";
-  for (let k = 0; k <= 4; k++) {
-    const y = lo + (hi - lo) * k / 4;
-    ctx.fillText(label(y), 8, Y(y) + 4);
-  }
-  for (const x of leads) ctx.fillText(`${x}`, X(x) - 6, H - b + 16);
+  const ticks = niceTicks(lo, hi, 5);
+  for (const y of ticks.values) ctx.fillText(tickLabel(y, ticks.decimals), 8, Y(y) + 4);
+  for (const [i, x] of leads.entries()) ctx.fillText(`${x}${inSample[i] ? "*" : ""}`, X(x) - 6, H - b + 16);
   ctx.fillText("lead time (h)", l + (W - l - r) / 2 - 40, H - 12);
   ctx.font = "13pt DejaVu";
   ctx.fillText(title, l, 26);
   ctx.font = "10pt DejaVu";
-  ctx.fillText(yLabel, 8, t - 8);
+  ctx.fillText(`RMSE (${yLabel || "units"})`, 8, t - 8);
   for (const [k, s] of lines.entries()) {
     ctx.strokeStyle = s.colour;
     ctx.fillStyle = s.colour;

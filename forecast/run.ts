@@ -18,7 +18,9 @@ import {
   isEngineCheckpoint,
   loadParameters,
   readCheckpoint,
+  type TrainedRange,
 } from "../models/checkpoint.ts";
+import { describeRange, rangesHolding } from "../training/ranges.ts";
 import type { CoefficientSetIdentity } from "../normalization/identity.ts";
 import type { MultifieldSampler } from "../samplers/sampler.ts";
 import { toSeconds, type Window } from "../datasets/window.ts";
@@ -29,7 +31,7 @@ import type { MeshPlane } from "./mesh.ts";
 import { baseSampler, engineFields, EngineStepper, type FrozenBase, loadFrozenBase } from "./stepper.ts";
 import { ForecastStoreWriter } from "./store.ts";
 import { latitudeWeights, type PlaneScores, ScoreBoard } from "./scores.ts";
-import { forecastMapPng, scorePlotPng } from "./maps.ts";
+import { displayUnits, forecastMapPng, scorePlotPng } from "./maps.ts";
 
 /** Options of {@link runForecast}. */
 export interface ForecastRunOptions {
@@ -88,6 +90,13 @@ export interface ForecastRunSummary {
   plots: string[];
   /** PNG maps. */
   maps: string[];
+  /**
+   * In-sample check (with a truth store): the ranges the checkpoint's stages
+   * trained and validated on (null: the checkpoint does not record them),
+   * those holding an initial or valid time scored, and the warning line
+   * (absent when no score is in-sample).
+   */
+  inSample?: { ranges: TrainedRange[] | null; hit: TrainedRange[]; warning?: string };
   /** Seconds summed over the run: encode, adapter + forecaster, read-out, blend + denormalize, write; and steps. */
   seconds: { encode: number; engine: number; readout: number; blend: number; write: number; steps: number };
 }
@@ -154,7 +163,7 @@ export async function runForecast(options: ForecastRunOptions): Promise<Forecast
   if (truth) checkEvalDir(evalDirOf(options), options.overwrite);
   const contents = storeContents(trained, options);
   const writer = openForecastStore(trained, ensemble, contents, options);
-  const evaluation = new Evaluation(trained.rollout, contents, options);
+  const evaluation = new Evaluation(trained.rollout, contents, options, trained.timeRanges ?? []);
   const run = new Rollout(trained.rollout, ensemble.steppers, truth, writer, evaluation, contents, options);
   try {
     for (const [index, init] of contents.inits.entries()) await run.from(index, init);
@@ -166,7 +175,11 @@ export async function runForecast(options: ForecastRunOptions): Promise<Forecast
   }
   const summary: ForecastRunSummary = { out: options.out, plots: [], maps: evaluation.maps, seconds: run.seconds };
   if (!truth) return summary;
-  return { ...summary, ...await evaluation.writeScores(ensemble.members > 1, options) };
+  return {
+    ...summary,
+    ...await evaluation.writeScores(ensemble.members > 1, options, trained.timeRanges),
+    inSample: evaluation.inSampleReport(trained.timeRanges),
+  };
 }
 
 /** A trained forecast engine ready to step: its checkpoint, frozen base, the data it reads, the network. */
@@ -183,6 +196,8 @@ interface TrainedEngine {
   rollout: GlobalRollout;
   /** The engine network with the checkpoint's weights. */
   engine: ForecastEngine;
+  /** The time ranges its stages trained and validated on; null when the checkpoint does not record them. */
+  timeRanges: TrainedRange[] | null;
 }
 
 /**
@@ -215,7 +230,8 @@ async function loadTrainedEngine(path: string, norm?: string): Promise<TrainedEn
   }
   const engine = new ForecastEngine(engineFields(base.model, rollout.tokens), header.engine, 1);
   loadParameters(ck, engine.params.map);
-  return { header, base, sampler, coefficientSets, rollout, engine };
+  const timeRanges = ck.header.timeRanges ?? null;
+  return { header, base, sampler, coefficientSets, rollout, engine, timeRanges };
 }
 
 /** The ensemble: one stepper per member, with its latent noise and tail-ensemble perturbation. */
@@ -440,8 +456,15 @@ class Evaluation {
   readonly maps: string[] = [];
   /** Steps to map (1-based). */
   readonly mapSteps: number[];
+  /** The trained ranges that hold an initial or valid time scored. */
+  readonly hit = new Set<TrainedRange>();
 
-  constructor(rollout: GlobalRollout, readonly contents: StoreContents, o: ForecastRunOptions) {
+  constructor(
+    rollout: GlobalRollout,
+    readonly contents: StoreContents,
+    o: ForecastRunOptions,
+    readonly ranges: TrainedRange[],
+  ) {
     const c = contents;
     this.board = new ScoreBoard(latitudeWeights(c.lat), c.units);
     this.meshBoard = c.meshPlanes.length
@@ -465,6 +488,36 @@ class Evaluation {
     this.opened = true;
     for (const name of evalFiles(this.dir)) Deno.removeSync(join(this.dir, name));
     Deno.mkdirSync(this.dir, { recursive: true });
+  }
+
+  /** Whether initial time `init` or valid time `valid` (seconds) lies in a trained range (noted in {@link hit}). */
+  inSample(init: number, valid: number): boolean {
+    const hit = [...rangesHolding(this.ranges, init), ...rangesHolding(this.ranges, valid)];
+    for (const r of hit) this.hit.add(r);
+    return hit.length > 0;
+  }
+
+  /** The in-sample part of the summary: the ranges, those hit, and a warning line naming them. */
+  inSampleReport(ranges: TrainedRange[] | null): NonNullable<ForecastRunSummary["inSample"]> {
+    const hit = [...this.hit];
+    if (ranges === null) {
+      return {
+        ranges,
+        hit,
+        warning: "warning: the checkpoint does not record the time ranges it trained on (written before they were " +
+          "recorded): scores may be in-sample",
+      };
+    }
+    if (!hit.length) return { ranges, hit };
+    const scored = this.board.result(false),
+      flagged = scored.reduce((a, s) => a + s.inSample.filter((n) => n).length, 0);
+    const total = scored.reduce((a, s) => a + s.leads.length, 0);
+    return {
+      ranges,
+      hit,
+      warning: `warning: ${flagged} of ${total} scores (field level × lead) are in-sample: an initial or valid time ` +
+        `lies inside what the model trained or validated on:\n` + hit.map((r) => `  ${describeRange(r)}`).join("\n"),
+    };
   }
 
   /** Draw the map of the members' mean against the truth of one grid plane at lead `lead` (hours). */
@@ -499,6 +552,7 @@ class Evaluation {
   async writeScores(
     ensemble: boolean,
     o: ForecastRunOptions,
+    ranges: TrainedRange[] | null,
   ): Promise<{ scores: PlaneScores[]; meshScores?: PlaneScores[]; scoresPath: string; plots: string[] }> {
     const scores = this.board.result(ensemble);
     const meshScores = this.meshBoard?.result(ensemble).map((x) => ({ ...x, mesh: true }));
@@ -508,7 +562,16 @@ class Evaluation {
     await Deno.writeTextFile(
       scoresPath,
       JSON.stringify(
-        { checkpoint: o.checkpoint, truth: o.truth, inits: o.inits, members, scores, mesh_scores: meshScores ?? [] },
+        {
+          checkpoint: o.checkpoint,
+          truth: o.truth,
+          inits: o.inits,
+          members,
+          trained_ranges: ranges,
+          in_sample_ranges: [...this.hit],
+          scores,
+          mesh_scores: meshScores ?? [],
+        },
         null,
         1,
       ),
@@ -516,13 +579,21 @@ class Evaluation {
     const plots: string[] = [];
     for (const s of scores) {
       const path = fileIn(this.dir, `rmse_${s.field}${s.level ? s.level : ""}.png`);
+      const shown = displayUnits(s.units), k = (v: number[]) => v.map((x) => x * shown.factor);
+      const held = s.inSample.some((n) => n) ? ", in-sample leads marked *" : "";
       await Deno.writeFile(
         path,
-        await scorePlotPng(`RMSE ${s.field}${s.level ? ` ${s.level}` : ""} (${s.inits} init)`, s.leads, [
-          { name: "forecast", values: s.rmse.forecast, colour: "#d62728" },
-          { name: "persistence", values: s.rmse.persistence, colour: "#1f77b4" },
-          { name: "climatology", values: s.rmse.climatology, colour: "#7f7f7f" },
-        ], s.units),
+        await scorePlotPng(
+          `RMSE ${s.field}${s.level ? ` ${s.level}` : ""} (${s.inits} init${held})`,
+          s.leads,
+          [
+            { name: "forecast", values: k(s.rmse.forecast), colour: "#d62728" },
+            { name: "persistence", values: k(s.rmse.persistence), colour: "#1f77b4" },
+            { name: "climatology", values: k(s.rmse.climatology), colour: "#7f7f7f" },
+          ],
+          shown.units,
+          s.inSample.map((n) => n > 0),
+        ),
       );
       plots.push(path);
     }
@@ -626,6 +697,7 @@ class Rollout {
         truth: last(truth),
         persistence: last(start),
         climatology: mesh!.climatology(p, truth.times[T - 1]),
+        inSample: this.evaluation.inSample(init, truth.times[T - 1]),
       });
     }
   }
@@ -649,6 +721,7 @@ class Rollout {
         truth: truthNow,
         persistence: truthStart.values[pi].subarray((T - 1) * plane, T * plane),
         climatology: this.rollout.climatology(p, valid),
+        inSample: this.evaluation.inSample(init, valid),
       });
       if (index === 0 && this.evaluation.mapSteps.includes(n + 1)) {
         await this.evaluation.drawMap(p, members, truthNow, init, lead, this.o);

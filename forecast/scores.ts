@@ -125,6 +125,12 @@ export interface PlaneScores {
   spreadSkill?: number[];
   /** Initial times scored. */
   inits: number;
+  /**
+   * Per lead, the initial times scored whose initial or valid time falls
+   * inside a time range the checkpoint's stages trained or validated on
+   * (in-sample: not a fair skill score); all 0 when none does.
+   */
+  inSample: number[];
 }
 
 /** The fields of one lead of one init to score. */
@@ -137,6 +143,8 @@ export interface ScoreSample {
   persistence: Float32Array;
   /** Climatology of the valid time. */
   climatology: Float32Array;
+  /** The initial or valid time lies inside a range the model trained or validated on. */
+  inSample?: boolean;
 }
 
 /** Running sums of one field level and lead. */
@@ -147,6 +155,7 @@ interface Sums {
   accByInit: number[];
   crps: number;
   variance: number;
+  inSample: number;
 }
 
 /** Accumulates scores over initial times, per field level and lead. */
@@ -168,10 +177,24 @@ export class ScoreBoard {
     let a = this.acc.get(key);
     if (!a) this.acc.set(key, a = { field, level, sums: new Map() });
     let t = a.sums.get(lead);
-    if (!t) a.sums.set(lead, t = { n: 0, mse: [0, 0, 0], acc: [0, 0], accByInit: [], crps: 0, variance: 0 });
+    if (!t) {
+      a.sums.set(
+        lead,
+        t = {
+          n: 0,
+          mse: [0, 0, 0],
+          acc: [0, 0],
+          accByInit: [],
+          crps: 0,
+          variance: 0,
+          inSample: 0,
+        },
+      );
+    }
     const w = this.rowWeights, M = s.members.length;
     const mean = M === 1 ? s.members[0] : s.members[0].map((_, i) => s.members.reduce((x, m) => x + m[i], 0) / M);
     t.n++;
+    if (s.inSample) t.inSample++;
     t.mse[0] += weightedMse(mean, s.truth, w);
     t.mse[1] += weightedMse(s.persistence, s.truth, w);
     t.mse[2] += weightedMse(s.climatology, s.truth, w);
@@ -208,6 +231,7 @@ export class ScoreBoard {
           forecastByInit: get((t) => t.accByInit.slice()),
         },
         inits: Math.max(...get((t) => t.n)),
+        inSample: get((t) => t.inSample),
       };
       if (ensemble) {
         out.crps = get((t) => t.crps / t.n);

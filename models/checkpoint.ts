@@ -90,12 +90,36 @@ interface HeaderCommon {
   coefficientSets: CoefficientSetIdentity[];
   /** Stores trained on (absolute paths). */
   stores: string[];
+  /**
+   * The time ranges every stage behind these weights trained and validated
+   * on (a fine-tuned or engine checkpoint repeats those of the checkpoint it
+   * was built on). Absent in checkpoints written before it was recorded.
+   */
+  timeRanges?: TrainedRange[];
   /** Tensors. */
   tensors: StoredTensor[];
   /** Written at (ISO). */
   written: string;
   /** The training run that wrote it (kept across resumes; absent before runs had ids). */
   run?: string;
+}
+
+/** A time range a training stage used: forecasts scored inside one are in-sample. */
+export interface TrainedRange {
+  /** The stage: `masked-token` (the Multiformer, also when fine-tuned) or `engine-rollout` (the forecast engine). */
+  stage: "masked-token" | "engine-rollout";
+  /** Trained on, or validated on. */
+  use: "train" | "validation";
+  /**
+   * The configured range (ISO UTC): the sampler's `timeRange` of window ends,
+   * `validation.timeRange`, or the engine's `timeRange` of initial times;
+   * null when none was given (the whole store).
+   */
+  configured: [string, string] | null;
+  /** The first and last time whose data entered the stage (inputs and targets), ISO UTC, inclusive. */
+  data: [string, string];
+  /** The store (absolute path). */
+  store: string;
 }
 
 /** Another checkpoint a run started from: where it was, its SHA-256, its step. */

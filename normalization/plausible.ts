@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { StoreError } from "../errors.ts";
 import { ArrayReader, readRootAttributes } from "../zarr/reader.ts";
 import type { ZarrFormat } from "../zarr/metadata.ts";
 
@@ -112,5 +113,27 @@ export function describeImplausible(norm: string, found: Implausible[]): string[
       String(x.month % 100).padStart(2, "0")
     }: mean ${x.mean.toPrecision(4)}, std ${x.std.toPrecision(4)} — implausible for ${x.field} ` +
     `(plausible values ${x.range[0]} .. ${x.range[1]}); a corrupt input value?`
+  );
+}
+
+/**
+ * Refuse a staged coefficient set (at `stage`, to be published at `norm`)
+ * holding coefficients that are finite but physically absurd — a fill
+ * value such as 3.4e38 read as data: a {@link StoreError} naming the set,
+ * the first such coefficient and how to keep them (`allowFlag`).
+ */
+export function refuseImplausible(
+  stage: string,
+  norm: string,
+  staged: { attrs: Record<string, unknown>; format: ZarrFormat },
+  allowFlag = "--allow-implausible",
+): void {
+  const found = implausibleCoefficients(stage, PLAUSIBLE_RANGES, staged);
+  if (!found.length) return;
+  const first = describeImplausible(norm, found)[0].slice(norm.length + 2);
+  throw new StoreError(
+    norm,
+    `${found.length} coefficient(s) outside the plausible range of their field, e.g. ${first}; nothing was ` +
+      `published: fix the input, or rerun with ${allowFlag} to keep them`,
   );
 }

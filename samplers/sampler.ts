@@ -241,6 +241,16 @@ export class MultifieldSampler {
     if (this.ends.length === 0) throw new ConfigError("timeRange", "no time window fits the time range");
   }
 
+  /**
+   * The first and last time (seconds) any window of this sampler covers:
+   * from the start of the first window to the end of the last (the first
+   * dataset's time axis).
+   */
+  dataSpan(): [number, number] {
+    const t = this.datasets[0].times;
+    return [t[this.ends[0] - this.windowShape.steps + 1], t[this.ends[this.ends.length - 1]]];
+  }
+
   /** The random windows of batch `index`. */
   positions(index: number): Window[] {
     if (this.lastPositions?.index === index) return this.lastPositions.samples;

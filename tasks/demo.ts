@@ -20,6 +20,7 @@ import { readForecastTrainConfig, readTrainConfig } from "../training/config.ts"
 import { train } from "../training/train.ts";
 import { trainForecastEngine } from "../training/tasks/engine_rollout.ts";
 import { runForecast } from "../forecast/run.ts";
+import { scoreTable } from "../forecast/report.ts";
 
 /** 1. Convert the bundled ERA5 sample (both CDS layouts) into `dir`; print the store's summary. */
 async function convertSample(root: string, dir: string): Promise<string> {
@@ -97,22 +98,15 @@ async function forecastAndScore(dir: string, checkpoint: string, truth: string):
     `4. forecast 2 initial times × 3 steps × 3 members in ${((performance.now() - t3) / 1000).toFixed(1)} s`,
   );
   console.log(
-    "   (the sample holds 24 h, so these dates lie inside the engine's training range; the held-out check is" +
-      " tests/forecast/run_test.ts)",
+    "   (the sample holds 24 h, so these dates lie inside the training ranges, as the in-sample column and the" +
+      " warning below say; held-out scores: deno task bench:skill and tests/forecast/run_test.ts)",
   );
   console.log(
     `   store  ${r.out}  (xarray.open_zarr; forecast/spread (init_time, lead_time, field, level, lat, lon))`,
   );
   console.log(`   scores ${r.scoresPath}`);
-  for (const s of r.scores ?? []) {
-    const f = (v: number[]) => v.map((x) => x.toPrecision(3).padStart(7)).join(" ");
-    console.log(`   ${`${s.field}/${s.level}`.padEnd(7)} RMSE [${s.units}] at +${s.leads.join("/+")} h`);
-    console.log(
-      `     forecast    ${f(s.rmse.forecast)}   CRPS ${f(s.crps ?? [])}   spread/skill ${f(s.spreadSkill ?? [])}`,
-    );
-    console.log(`     persistence ${f(s.rmse.persistence)}`);
-    console.log(`     climatology ${f(s.rmse.climatology)}`);
-  }
+  for (const line of scoreTable(r.scores ?? [])) console.log(`   ${line}`);
+  if (r.inSample?.warning) console.log(r.inSample.warning.replace(/^/gm, "   "));
   for (const p of r.plots) console.log(`   plot ${p}`);
   for (const m of r.maps) console.log(`   map  ${m}`);
 }

@@ -11,6 +11,7 @@ import { Command } from "@commander-js/extra-typings";
 import { COMMAND_OUTPUT, parseNumbers, parsePositive, runMain } from "../cli/run.ts";
 import { progressDisplay } from "../cli/progress.ts";
 import { runForecast } from "../forecast/run.ts";
+import { scoreTable } from "../forecast/report.ts";
 import { checkBackendName, gemm, selectBackend } from "../ops/mod.ts";
 import { ConfigError } from "../errors.ts";
 
@@ -84,15 +85,8 @@ if (import.meta.main) {
           backend?.close();
         });
         console.log(`forecast  ${r.out} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-        for (const s of r.scores ?? []) {
-          const f = (v: number[]) => v.map((x) => x.toPrecision(3)).join(" ");
-          console.log(`${s.field}/${s.level} RMSE [${s.units}] by lead ${s.leads.join(",")} h`);
-          console.log(`  forecast    ${f(s.rmse.forecast)}`);
-          console.log(`  persistence ${f(s.rmse.persistence)}`);
-          console.log(`  climatology ${f(s.rmse.climatology)}`);
-          console.log(`  ACC forecast ${f(s.acc.forecast)}  persistence ${f(s.acc.persistence)}  climatology 0`);
-          if (s.crps) console.log(`  CRPS ${f(s.crps)}  spread/skill ${f(s.spreadSkill!)}`);
-        }
+        for (const line of scoreTable(r.scores ?? [])) console.log(line);
+        if (r.inSample?.warning) console.error(r.inSample.warning);
         if (r.scoresPath) console.log(`scores    ${r.scoresPath}`);
         for (const p of r.plots) console.log(`plot      ${p}`);
         for (const m of r.maps) console.log(`map       ${m}`);

@@ -82,6 +82,8 @@ export interface TrainingTask<I, L extends MetricsRecord = MetricsRecord> {
   readonly keep: number;
   /** Draw loss.png with every checkpoint. */
   readonly lossCurve?: boolean;
+  /** The title of loss.png. */
+  readonly lossTitle?: string;
   /** Validation: every this many steps (and at the end), `run` gives the loss on held-out data. */
   readonly validation?: { every: number; run(step: number): ValidationLine };
   /** Refuse a checkpoint this task cannot continue from (another task, network, coefficient set…). */
@@ -211,7 +213,7 @@ async function runLocked<I, L extends MetricsRecord>(
   const runId = resumed?.header.run ?? crypto.randomUUID();
   const metrics = await MetricsLog.open(join(task.dir, "metrics.jsonl"), start);
   const plot = join(task.dir, "loss.png");
-  const drawCurve = () => Deno.writeFile(plot, metrics.lossCurve());
+  const drawCurve = async () => Deno.writeFile(plot, await metrics.lossCurve(task.lossTitle));
   const total = task.phases.reduce((a, p) => a + p.steps, 0);
   const end = Math.min(total, start + (opt.stopAfter ?? Infinity));
   const run: TrainingRun = {
@@ -364,9 +366,9 @@ class MetricsLog {
     } else await Deno.writeTextFile(this.path, text, { append: true });
   }
   /** The loss curve (train and validation lines) as PNG. */
-  lossCurve(): Uint8Array {
+  lossCurve(title?: string): Promise<Uint8Array> {
     const of = (kind: string) =>
       this.lines.filter((m) => m.kind === kind).map((m): CurvePoint => ({ step: m.step, loss: m.loss }));
-    return lossCurvePng(of("train"), of("validation"));
+    return lossCurvePng(of("train"), of("validation"), title);
   }
 }

@@ -1,12 +1,14 @@
 /**
- * The loss curve as a PNG (fast-png encodes it): training loss per step
- * (blue) and validation loss (orange dots), log-scaled loss axis when the
- * loss spans more than a factor 10, with numeric tick labels drawn in a
- * built-in 3×5 pixel font (no font files needed).
+ * The loss curve as a PNG, drawn like the forecast's plots (pureimage and
+ * the DejaVu font, forecast/maps.ts): the training loss per step (blue
+ * line), the validation loss (orange dots joined, each labelled with its
+ * value), a log-scaled loss axis when the loss spans more than a factor
+ * 10, axis labels, a title and a legend.
  *
  * @module
  */
-import { encode } from "fast-png";
+import * as PImage from "pureimage";
+import { encode, loadFont, niceTicks, tickLabel } from "../forecast/maps.ts";
 
 /** A point of a curve. */
 export interface CurvePoint {
@@ -16,87 +18,107 @@ export interface CurvePoint {
   loss: number;
 }
 
-// 3×5 glyphs, rows top to bottom, 3 bits per row.
-const GLYPHS: Record<string, number[]> = {
-  "0": [7, 5, 5, 5, 7],
-  "1": [2, 6, 2, 2, 7],
-  "2": [7, 1, 7, 4, 7],
-  "3": [7, 1, 7, 1, 7],
-  "4": [5, 5, 7, 1, 1],
-  "5": [7, 4, 7, 1, 7],
-  "6": [7, 4, 7, 5, 7],
-  "7": [7, 1, 1, 2, 2],
-  "8": [7, 5, 7, 5, 7],
-  "9": [7, 5, 7, 1, 7],
-  ".": [0, 0, 0, 0, 2],
-  "-": [0, 0, 7, 0, 0],
-  "e": [0, 7, 7, 4, 7],
-};
+const BLUE = "#1f77b4", ORANGE = "#ff7f0e";
 
-/** Render the curves to PNG bytes. */
-export function lossCurvePng(train: CurvePoint[], validation: CurvePoint[], width = 800, height = 480): Uint8Array {
-  const img = new Uint8Array(width * height * 3).fill(255);
-  const set = (x: number, y: number, c: [number, number, number]) => {
-    x = Math.round(x), y = Math.round(y);
-    if (x < 0 || y < 0 || x >= width || y >= height) return;
-    img.set(c, (y * width + x) * 3);
-  };
-  const text = (s: string, x: number, y: number, scale = 2) => {
-    for (const ch of s) {
-      const g = GLYPHS[ch];
-      if (g) {
-        for (let r = 0; r < 5; r++) {
-          for (let c = 0; c < 3; c++) {
-            if (g[r] & (4 >> c)) {
-              for (let a = 0; a < scale; a++) {
-                for (let b = 0; b < scale; b++) set(x + c * scale + a, y + r * scale + b, [0, 0, 0]);
-              }
-            }
-          }
-        }
-      }
-      x += 4 * scale;
-    }
-  };
-  const pts = [...train, ...validation].filter((p) => Number.isFinite(p.loss) && p.loss > 0);
-  const [L, R, T, B] = [80, width - 20, 20, height - 40];
+/** Render the curves to PNG bytes; `title` heads the picture. */
+export async function lossCurvePng(
+  train: CurvePoint[],
+  validation: CurvePoint[],
+  title = "training loss",
+  width = 800,
+  height = 480,
+): Promise<Uint8Array> {
+  await loadFont();
+  const img = PImage.make(width, height);
+  const ctx = img.getContext("2d");
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(0, 0, width, height);
+  const ok = (p: CurvePoint) => Number.isFinite(p.loss) && p.loss > 0;
+  const pts = [...train, ...validation].filter(ok);
+  const [L, R, T, B] = [90, width - 30, 50, height - 60];
   const steps = pts.map((p) => p.step);
   const s0 = Math.min(0, ...steps), s1 = Math.max(1, ...steps);
-  const lo = Math.min(...pts.map((p) => p.loss)), hi = Math.max(...pts.map((p) => p.loss));
+  const lo = pts.length ? Math.min(...pts.map((p) => p.loss)) : 0.1,
+    hi = pts.length ? Math.max(...pts.map((p) => p.loss)) : 1;
   const log = pts.length > 0 && hi / lo > 10;
   const f = (v: number) => (log ? Math.log10(v) : v);
-  const y0 = pts.length ? f(lo) : 0, y1 = pts.length ? (f(hi) > f(lo) ? f(hi) : f(lo) + 1) : 1;
+  const y0 = f(lo), y1 = f(hi) > f(lo) ? f(hi) : f(lo) + 1;
+  const pad = (y1 - y0) * 0.05;
+  const [ya, yb] = [y0 - pad, y1 + pad];
   const px = (s: number) => L + (s - s0) / (s1 - s0) * (R - L);
-  const py = (v: number) => B - (f(v) - y0) / (y1 - y0) * (B - T);
-  const grey: [number, number, number] = [200, 200, 200];
-  for (let i = 0; i <= 4; i++) {
-    const v = y0 + (y1 - y0) * i / 4, y = B - (B - T) * i / 4;
-    for (let x = L; x <= R; x++) set(x, y, grey);
-    const label = log ? Math.pow(10, v) : v;
-    text(label.toPrecision(2).replace("e+", "e"), 4, y - 5);
+  const py = (v: number) => B - (f(v) - ya) / (yb - ya) * (B - T);
+  ctx.font = "10pt DejaVu";
+  ctx.lineWidth = 1;
+  // Loss axis: decades on a log axis, round numbers on a linear one.
+  const yTicks = log
+    ? Array.from({ length: Math.floor(yb) - Math.ceil(ya) + 1 }, (_, k) => Math.pow(10, Math.ceil(ya) + k))
+    : niceTicks(lo, hi, 5).values;
+  const yDec = log ? 0 : niceTicks(lo, hi, 5).decimals;
+  for (const v of yTicks) {
+    const y = py(v);
+    if (y < T - 1 || y > B + 1) continue;
+    ctx.fillStyle = "#dddddd";
+    ctx.fillRect(L, y, R - L, 1);
+    ctx.fillStyle = "#000000";
+    ctx.fillText(
+      log
+        ? (v >= 1e-4 && v < 1e5 ? String(Number(v.toPrecision(1))) : v.toExponential(0).replace("e+", "e"))
+        : tickLabel(v, yDec),
+      8,
+      y + 4,
+    );
   }
-  for (let i = 0; i <= 4; i++) {
-    const s = s0 + (s1 - s0) * i / 4, x = L + (R - L) * i / 4;
-    for (let y = T; y <= B; y++) set(x, y, grey);
-    text(String(Math.round(s)), x - 8, B + 10);
+  const xt = niceTicks(s0, s1, 6);
+  for (const s of xt.values) {
+    ctx.fillStyle = "#dddddd";
+    ctx.fillRect(px(s), T, 1, B - T);
+    ctx.fillStyle = "#000000";
+    ctx.fillText(tickLabel(s, xt.decimals), px(s) - 8, B + 18);
   }
-  for (let y = T; y <= B; y++) set(L, y, [0, 0, 0]);
-  for (let x = L; x <= R; x++) set(x, B, [0, 0, 0]);
-  const line = (a: CurvePoint[], c: [number, number, number]) => {
-    const ok = a.filter((p) => Number.isFinite(p.loss) && p.loss > 0);
-    for (let i = 1; i < ok.length; i++) {
-      const [xa, ya, xb, yb] = [px(ok[i - 1].step), py(ok[i - 1].loss), px(ok[i].step), py(ok[i].loss)];
-      const n = Math.max(1, Math.ceil(Math.max(Math.abs(xb - xa), Math.abs(yb - ya))));
-      for (let k = 0; k <= n; k++) set(xa + (xb - xa) * k / n, ya + (yb - ya) * k / n, c);
-    }
+  ctx.strokeStyle = "#000000";
+  ctx.strokeRect(L, T, R - L, B - T);
+  ctx.fillStyle = "#000000";
+  ctx.font = "14pt DejaVu";
+  ctx.fillText(title, L, 28);
+  ctx.font = "11pt DejaVu";
+  ctx.fillText("optimizer step", L + (R - L) / 2 - 50, height - 18);
+  ctx.fillText(log ? "loss (log scale)" : "loss", 8, T - 10);
+  const line = (a: CurvePoint[], c: string, w: number) => {
+    const q = a.filter(ok);
+    if (q.length < 2) return;
+    ctx.strokeStyle = c;
+    ctx.lineWidth = w;
+    ctx.beginPath();
+    ctx.moveTo(px(q[0].step), py(q[0].loss));
+    for (const p of q.slice(1)) ctx.lineTo(px(p.step), py(p.loss));
+    ctx.stroke();
   };
-  line(train, [31, 119, 180]);
-  for (const p of validation) {
-    if (!(Number.isFinite(p.loss) && p.loss > 0)) continue;
-    for (let a = -3; a <= 3; a++) {
-      for (let b = -3; b <= 3; b++) if (a * a + b * b <= 9) set(px(p.step) + a, py(p.loss) + b, [255, 127, 14]);
-    }
+  line(train, BLUE, 1.5);
+  line(validation, ORANGE, 1);
+  ctx.font = "9pt DejaVu";
+  for (const p of validation.filter(ok)) {
+    ctx.fillStyle = ORANGE;
+    ctx.fillRect(px(p.step) - 4, py(p.loss) - 4, 9, 9);
+    ctx.fillStyle = "#000000";
+    ctx.fillText(p.loss.toPrecision(3), px(p.step) - 14, py(p.loss) - 8);
   }
-  line(validation, [255, 127, 14]);
-  return encode({ width, height, data: img, channels: 3, depth: 8 });
+  // Legend (top right, inside the frame).
+  const lx = R - 190, ly = T + 12;
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(lx - 8, ly - 8, 188, validation.length ? 48 : 26);
+  ctx.strokeStyle = "#888888";
+  ctx.lineWidth = 1;
+  ctx.strokeRect(lx - 8, ly - 8, 188, validation.length ? 48 : 26);
+  ctx.font = "10pt DejaVu";
+  ctx.fillStyle = BLUE;
+  ctx.fillRect(lx, ly + 4, 24, 3);
+  ctx.fillStyle = "#000000";
+  ctx.fillText(`train (${train.filter(ok).length} steps)`, lx + 32, ly + 10);
+  if (validation.length) {
+    ctx.fillStyle = ORANGE;
+    ctx.fillRect(lx + 8, ly + 22, 9, 9);
+    ctx.fillStyle = "#000000";
+    ctx.fillText("validation (held out)", lx + 32, ly + 32);
+  }
+  return encode(img);
 }

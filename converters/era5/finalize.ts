@@ -23,7 +23,7 @@ import { beforeWrite, faultPoint } from "../../zarr/fault_hook.ts";
 import { writeTextDurable } from "../../zarr/durable.ts";
 import { emptyMoments, type Moments } from "../../normalization/moments.ts";
 import { writeGlobalCoefficients } from "../../normalization/sets.ts";
-import { describeImplausible, implausibleCoefficients, PLAUSIBLE_RANGES } from "../../normalization/plausible.ts";
+import { refuseImplausible } from "../../normalization/plausible.ts";
 import { lockOutputs } from "../output.ts";
 import {
   assertNoRunningTasks,
@@ -38,26 +38,6 @@ import {
 import { type MergeJob, statisticsTargets } from "./merge.ts";
 import { runPool } from "./pool.ts";
 import type { ConversionSummary, Progress } from "./convert.ts";
-
-/**
- * Refuse coefficients that are finite but physically absurd (a fill value
- * such as 3.4e38 read as data): nothing is published, the build stays for
- * a rerun with `--allow-implausible` (or after fixing the input).
- */
-function refuseImplausible(state: BuildState): void {
-  const found = implausibleCoefficients(state.stageNorm, PLAUSIBLE_RANGES, {
-    attrs: state.normAttrs,
-    format: state.format,
-  });
-  if (!found.length) return;
-  const lines = describeImplausible(state.normPath, found);
-  throw new StoreError(
-    state.normPath,
-    `${found.length} coefficient(s) outside the plausible range of their field, e.g. ` +
-      `${lines[0].slice(state.normPath.length + 2)}; nothing was published: fix the input, or rerun ` +
-      `with --allow-implausible to keep them`,
-  );
-}
 
 /** Options of {@link finalizeConversion}. */
 export interface FinalizeOptions {
@@ -88,7 +68,10 @@ export async function finalizeConversion(
     if (!pathExists(join(dir, "finalized"))) {
       const { nanCounts, ...merged } = await mergeAndWrite(state, dir, opts);
       sizes = merged;
-      if (!opts.allowImplausible) refuseImplausible(state);
+      // A fill value read as data (3.4e38) gives finite but absurd coefficients: the build stays for a rerun.
+      if (!opts.allowImplausible) {
+        refuseImplausible(state.stageNorm, state.normPath, { attrs: state.normAttrs, format: state.format });
+      }
       finalizeStore(state.stageNorm, state.format, state.normAttrs);
       finalizeStore(state.stageOut, state.format, { ...state.attrs, nan_counts: nanCounts });
       writeTextDurable(join(dir, "finalized"), JSON.stringify(sizes), { sync: true });

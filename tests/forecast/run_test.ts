@@ -15,6 +15,7 @@ import { checkTrainConfig } from "../../training/config.ts";
 import { trainForecastEngine } from "../../training/tasks/engine_rollout.ts";
 import { runForecast } from "../../forecast/run.ts";
 import type { PlaneScores } from "../../forecast/scores.ts";
+import { scoreTable } from "../../forecast/report.ts";
 import { deriveNormSet } from "../../normalization/derive.ts";
 import { CheckpointError } from "../../errors.ts";
 import { isEngineCheckpoint, readCheckpoint } from "../../models/checkpoint.ts";
@@ -72,7 +73,8 @@ function trainedEngine() {
     return await trainForecastEngine(base, {
       engine: { latentWidth: 16, forecasterLayers: 1, heads: 2, neighbours: 3 },
       overlap: [0, 1],
-      timeRange: ["2020-01-01T05", "2020-01-02T05"],
+      // Initial times to 01T23: with 4-step rollouts of 3 h its targets end at 02T11, where the base's windows end.
+      timeRange: ["2020-01-01T05", "2020-01-01T23"],
       phases: [{ steps: 30, rollout: 2, lr: 3e-3 }, { steps: 10, rollout: 4, lr: 1e-3 }],
       latentNoise: 1e-4,
       seed: 5,
@@ -112,7 +114,65 @@ Deno.test("forecast engine trained on advected waves beats persistence by ≥ 40
       );
     }
     assert.ok(s.acc.forecast.every((a) => a > 0.5), `ACC ${s.acc.forecast}`);
+    assert.deepEqual(s.inSample, [0, 0, 0, 0], "held out: no initial or valid time inside a trained range");
   }
+  assert.equal(r.inSample?.warning, undefined);
+  assert.deepEqual(r.inSample?.hit, []);
+});
+
+Deno.test("checkpoints record the time ranges each stage trained on; scores inside them are marked in-sample", async () => {
+  const { dir, store, base } = await waves();
+  const { checkpoint } = await trainedEngine();
+  const b = await readCheckpoint(base), e = await readCheckpoint(checkpoint);
+  const multiformer = {
+    stage: "masked-token",
+    use: "train",
+    configured: ["2020-01-01T05", "2020-01-02T11"],
+    // Windows of 6 hourly steps end in the configured range: the first starts 5 h before it.
+    data: ["2020-01-01T00:00Z", "2020-01-02T11:00Z"],
+    store,
+  };
+  assert.deepEqual(b.header.timeRanges, [multiformer]);
+  assert.deepEqual(e.header.timeRanges, [multiformer, {
+    stage: "engine-rollout",
+    use: "train",
+    configured: ["2020-01-01T05", "2020-01-01T23"],
+    // Inputs from the first initial time's window, targets to 4 steps of 3 h after the last.
+    data: ["2020-01-01T00:00Z", "2020-01-02T11:00Z"],
+    store,
+  }]);
+  // 02T06 + 3 h and + 6 h: the initial time is inside both ranges, 02T09 inside, 02T12 outside.
+  const r = await runForecast({
+    checkpoint,
+    inits: ["2020-01-02T06", "2020-01-03T00"],
+    steps: 3,
+    out: join(dir, "insample.zarr"),
+    truth: store,
+    mapSteps: [],
+  });
+  for (const s of r.scores!) assert.deepEqual(s.inSample, [1, 1, 1], `${s.field}: the 02T06 init is in-sample`);
+  assert.match(r.inSample!.warning!, /in-sample/);
+  assert.match(r.inSample!.warning!, /masked-token train 2020-01-01T00:00Z … 2020-01-02T11:00Z/);
+  assert.match(r.inSample!.warning!, /engine-rollout train/);
+  const json = JSON.parse(await Deno.readTextFile(r.scoresPath!));
+  assert.equal(json.trained_ranges.length, 2);
+  assert.equal(json.in_sample_ranges.length, 2);
+  assert.deepEqual(json.scores[0].inSample, [1, 1, 1]);
+  const table = scoreTable(r.scores!).join("\n");
+  assert.match(table, /in-sample/);
+  assert.match(table, /3 h .* \* 1\/2/);
+  // Only the held-out init: nothing marked.
+  const held = await runForecast({
+    checkpoint,
+    inits: ["2020-01-03T00"],
+    steps: 3,
+    out: join(dir, "heldout.zarr"),
+    truth: store,
+    mapSteps: [],
+  });
+  for (const s of held.scores!) assert.deepEqual(s.inSample, [0, 0, 0]);
+  assert.equal(held.inSample!.warning, undefined);
+  assert.match(scoreTable(held.scores!).join("\n"), /3 h .* no/);
 });
 
 Deno.test("forecast store opens in xarray with its coordinates; a rerun is bit-identical (determinism)", async () => {
@@ -229,7 +289,13 @@ Deno.test("deno task train --stage forecast runs with the task's permissions; co
     "--quiet",
   ]);
   assert.equal(f.code, 0, f.stderr);
-  assert.match(f.stdout, /t\/850 RMSE \[K\] by lead 3,6 h/);
+  assert.match(f.stdout, /t\/850 {2}RMSE in K, 1 initial time\(s\)/);
+  assert.match(f.stdout, /lead .* in-sample\n +3 h .* \* 1\/1\n +6 h .* \* 1\/1/);
+  // The engine trained on the whole store (no timeRange): every score is in-sample, and the warning names its range
+  // (not the base's, whose windows end at 02T11, before the initial time).
+  assert.match(f.stderr, /warning: 4 of 4 scores .* are in-sample/);
+  assert.doesNotMatch(f.stderr, /masked-token/);
+  assert.match(f.stderr, /engine-rollout train 2020-01-01T00:00Z … 2020-01-03T11:00Z \(whole store\)/);
   assert.match(f.stdout, /map\s+\S+map_t850_2020-01-02T12_\+6h\.png/);
   await Deno.writeTextFile(cfg, JSON.stringify({ phases: [{ steps: 0, rollout: 1, lr: 1 }], checkpoints: { dir } }));
   const bad = await deno("tasks/train.ts", ["--stage", "forecast", "--from", base, "--config", cfg]);

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { anomalyCorrelation, ensembleCrps, latitudeWeights, ScoreBoard, weightedMse } from "../../forecast/scores.ts";
-import { forecastMapPng, scorePlotPng } from "../../forecast/maps.ts";
+import { displayUnits, forecastMapPng, mapExtent, niceTicks, scorePlotPng, tickLabel } from "../../forecast/maps.ts";
 import { decode } from "fast-png";
 import { PYTHON, run, tempDir } from "../_helpers/common.ts";
 
@@ -149,4 +149,52 @@ print(json.dumps(out))`,
     }
   }
   assert.deepEqual([...latitudeWeights([45])], [1]);
+});
+
+Deno.test("a regional map draws the data's extent plus a margin at 1° lat : 1° lon, not the whole world", async () => {
+  // 60° N to 20° N at 1.25°, 0° E to 40° E: a regional store (it once sat in a corner of a world map).
+  const lat = Float64Array.from({ length: 33 }, (_, i) => 60 - 1.25 * i),
+    lon = Float64Array.from({ length: 33 }, (_, j) => 1.25 * j);
+  assert.deepEqual(mapExtent(lat, lon), { global: false, lat: [15.25, 64.75], lon: [-4.75, 44.75] });
+  assert.equal(
+    mapExtent(
+      Float64Array.from({ length: 37 }, (_, i) => 90 - 5 * i),
+      new Float64Array(72)
+        .map((_, j) => 5 * j),
+    ).global,
+    true,
+  );
+  const values = new Float32Array(33 * 33).map((_, k) => 101325 + 1500 * Math.sin(k / 40));
+  const bytes = await forecastMapPng({ values, lat, lon }, { title: "msl +6 h", units: "Pa" });
+  if (Deno.env.get("MAPS_OUT")) await Deno.writeFile(join(Deno.env.get("MAPS_OUT")!, "regional_map.png"), bytes);
+  const png = decode(bytes);
+  // Viridis pixels (the data) cover most of the panel: the panel is the extent, square here (49.25° × 49.25°).
+  let data = 0, minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
+  for (let y = 50; y < png.height; y++) {
+    for (let x = 0; x < png.width - 130; x++) {
+      const i = (y * png.width + x) * 4, [r, g, b] = [png.data[i], png.data[i + 1], png.data[i + 2]];
+      // viridis: blue-green-yellow, never grey/white/black
+      if (Math.max(r, g, b) - Math.min(r, g, b) > 60) {
+        data++;
+        (minX = Math.min(minX, x), maxX = Math.max(maxX, x), minY = Math.min(minY, y), maxY = Math.max(maxY, y));
+      }
+    }
+  }
+  const w = maxX - minX + 1, h = maxY - minY + 1;
+  assert.ok(w > 300 && h > 300, `the data spans ${w} × ${h} pixels (a corner of a world map would be ~60 × 75)`);
+  assert.ok(Math.abs(w / h - 1) < 0.05, `40° × 40° of data drawn square: ${w} × ${h}`);
+  assert.ok(data > 0.9 * w * h, "the data fills its box");
+});
+
+Deno.test("colour-bar ticks are round, readable numbers; pressure is shown in hPa", () => {
+  assert.deepEqual(niceTicks(99_200, 102_600, 5), { values: [100_000, 101_000, 102_000], decimals: 0 });
+  const hpa = niceTicks(992, 1026, 5);
+  assert.deepEqual(hpa.values, [1000, 1010, 1020]);
+  assert.deepEqual(hpa.values.map((v) => tickLabel(v, hpa.decimals)), ["1000", "1010", "1020"]);
+  const small = niceTicks(-0.013, 0.021, 4);
+  assert.deepEqual(small.values.map((v) => tickLabel(v, small.decimals)), ["−0.01", "0.00", "0.01", "0.02"]);
+  assert.equal(tickLabel(52_000, 0), "52\u2009000");
+  assert.deepEqual(displayUnits("Pa"), { units: "hPa", factor: 0.01 });
+  assert.deepEqual(displayUnits("K"), { units: "K", factor: 1 });
+  assert.deepEqual(displayUnits("m**2 s**-2"), { units: "m² s⁻²", factor: 1 });
 });

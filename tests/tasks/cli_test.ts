@@ -37,7 +37,13 @@ async function task(name: string, args: string[]) {
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-Deno.test("every task's --help works with exactly the permissions deno.json gives it", async () => {
+/** The subcommands a help text lists under "Commands:" (without `help`). */
+function subcommands(help: string): string[] {
+  const section = help.split(/^Commands:$/m)[1] ?? "";
+  return [...section.matchAll(/^  ([a-z][\w-]*)/gm)].map((m) => m[1]).filter((c) => c !== "help");
+}
+
+Deno.test("every task's --help, and each of its subcommands', works with exactly the permissions deno.json gives it", async () => {
   const names = [...verbs().keys()];
   for (const user of ["inspect", "normalize", "train", "forecast", "convert", "demo"]) assert.ok(names.includes(user));
   for (const name of names) {
@@ -45,7 +51,16 @@ Deno.test("every task's --help works with exactly the permissions deno.json give
     assert.equal(r.code, 0, `${name} --help: ${r.stderr}`);
     assert.match(r.stdout, /^Usage: /, name);
     assert.doesNotMatch(r.stderr, /Requires .* access/, name);
+    for (const sub of subcommands(r.stdout)) {
+      const s = await task(name, [sub, "--help"]);
+      assert.equal(s.code, 0, `${name} ${sub} --help: ${s.stderr}`);
+      assert.match(s.stdout, /^Usage: /, `${name} ${sub}`);
+    }
   }
+  assert.ok(
+    subcommands((await task("convert", ["--help"])).stdout).includes("era5"),
+    "convert's subcommands are found",
+  );
 });
 
 Deno.test("train refuses --steps 0, --steps -5 and --threads 0 naming the option; forecast --steps 0 and --members 0 too", async () => {

@@ -37,6 +37,8 @@ import { baseSampler, engineFields, EngineStepper, type FrozenBase, loadFrozenBa
 import type { ForecastTrainConfig } from "../config.ts";
 import type { GradientStep } from "../step.ts";
 import { runTraining, type TrainingPhase, type TrainingTask } from "../loop.ts";
+import type { TrainedRange } from "../../models/checkpoint.ts";
+import { isoMinutes, uniqueRanges } from "../ranges.ts";
 
 /** What a forecast training run produced. */
 export interface ForecastTrainSummary {
@@ -92,6 +94,8 @@ export class EngineRolloutTask implements TrainingTask<number, RolloutMetricsLin
   private readonly weights: Map<string, number>;
   private readonly weightSum: number;
   private readonly forecast: ForecastHeader;
+  /** The ranges of the base, then the engine's own. */
+  private readonly timeRanges: TrainedRange[];
 
   private constructor(
     private readonly base: FrozenBase,
@@ -109,6 +113,10 @@ export class EngineRolloutTask implements TrainingTask<number, RolloutMetricsLin
       noise: config.latentNoise ? { std: config.latentNoise, rng: this.rng } : undefined,
     });
     this.initTimes = initialTimes(rollout, config);
+    this.timeRanges = uniqueRanges([
+      ...base.checkpoint.header.timeRanges ?? [],
+      engineRange(rollout, config, this.initTimes),
+    ]);
     this.weights = new Map(rollout.sampler.slots.map((s) => [s.field, config.fieldWeights?.[s.field] ?? 1]));
     this.weightSum = [...this.weights.values()].reduce((a, b) => a + b, 0);
     this.dir = config.checkpoints.dir;
@@ -171,6 +179,7 @@ export class EngineRolloutTask implements TrainingTask<number, RolloutMetricsLin
       layouts: h.layouts,
       coefficientSets: this.sets,
       stores: h.stores,
+      timeRanges: this.timeRanges,
       forecast: this.forecast,
     };
   }
@@ -191,6 +200,24 @@ function initialTimes(rollout: GlobalRollout, config: ForecastTrainConfig): numb
     throw new ConfigError("timeRange", `no initial time leaves room for ${maxK} steps of ${rollout.stepHours} h`);
   }
   return inits;
+}
+
+/**
+ * The engine's training range: its configured `timeRange` of initial times,
+ * and the data it saw, from the first initial time's input window to the
+ * target of the last initial time's longest rollout.
+ */
+function engineRange(rollout: GlobalRollout, config: ForecastTrainConfig, inits: number[]): TrainedRange {
+  const times = rollout.dataset.times, T = rollout.window[0], tt = rollout.stepSteps;
+  const maxK = Math.max(...config.phases.map((p) => p.rollout));
+  const first = times.indexOf(inits[0]), last = times.indexOf(inits[inits.length - 1]);
+  return {
+    stage: "engine-rollout",
+    use: "train",
+    configured: config.timeRange ? [...config.timeRange] : null,
+    data: [isoMinutes(times[first - T + 1]), isoMinutes(times[last + maxK * tt])],
+    store: absolute(rollout.sampler.config.datasets[0].store),
+  };
 }
 
 /** Train the forecast engine on top of the frozen base checkpoint `from`. */

@@ -60,6 +60,7 @@ export class FineTuneTask extends MaskedTokenTask {
     }
     this.verify(ck);
     loadParameters(ck, this.params);
+    this.inheritedRanges = ck.header.timeRanges ?? [];
     this.from = { path: absolute(path), sha256: await fileSha256(path), step: ck.header.step };
   }
 

@@ -25,6 +25,8 @@ import type { LossName } from "../losses.ts";
 import { evalStep, type GradientStep, modelInputs, modelLoss } from "../step.ts";
 import type { TrainOptions } from "../train.ts";
 import type { TrainingPhase, TrainingTask, ValidationLine } from "../loop.ts";
+import type { TrainedRange } from "../../models/checkpoint.ts";
+import { samplerRange, uniqueRanges } from "../ranges.ts";
 
 /** One train line of metrics.jsonl (validation lines are {@link ValidationLine}s). */
 export interface MetricsLine {
@@ -65,10 +67,15 @@ export class MaskedTokenTask implements TrainingTask<MaskedTokenInputs, MetricsL
   readonly checkpointEvery: number;
   readonly keep: number;
   readonly lossCurve = true;
+  readonly lossTitle = "Multiformer masked-token training loss";
   readonly validation?: { every: number; run(step: number): ValidationLine };
   readonly model: Multiformer;
   private readonly losses: LossName[];
   private loader?: BatchLoader;
+  /** The time ranges this run trains and validates on (its checkpoints record them). */
+  protected readonly ranges: TrainedRange[];
+  /** Ranges of the checkpoint the weights came from (fine-tuning). */
+  protected inheritedRanges: TrainedRange[] = [];
 
   protected constructor(
     readonly config: TrainConfig,
@@ -86,6 +93,8 @@ export class MaskedTokenTask implements TrainingTask<MaskedTokenInputs, MetricsL
     this.phases = [{ steps: config.schedule.steps, optimizer: config.optimizer }];
     this.checkpointEvery = config.checkpoints.every ?? 100;
     this.keep = config.checkpoints.keep ?? 2;
+    this.ranges = [samplerRange(new MultifieldSampler(config.sampler), "train")];
+    if (validationSampler) this.ranges.push(samplerRange(validationSampler, "validation"));
     if (validationSampler) {
       const batches = config.validation!.batches ?? 2;
       this.validation = {
@@ -167,6 +176,7 @@ export class MaskedTokenTask implements TrainingTask<MaskedTokenInputs, MetricsL
       layouts: this.layouts,
       coefficientSets: this.sets,
       stores: this.config.sampler.datasets.map((d) => absolute(d.store)),
+      timeRanges: uniqueRanges([...this.inheritedRanges, ...this.ranges]),
     };
   }
 

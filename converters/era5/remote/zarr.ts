@@ -15,7 +15,7 @@ import LZ4 from "numcodecs/lz4";
 import { InputError } from "../../../errors.ts";
 import { zstd } from "../../../native/zstd.ts";
 import type { ObjectStore } from "./http.ts";
-import { decodeBlosc } from "./blosc.ts";
+import { decodeBlosc } from "../../../native/blosc.ts";
 
 /** Element types the reader decodes. */
 export type StoreDType = "float32" | "float64" | "int8" | "int16" | "int32" | "int64" | "uint8" | "uint16" | "uint32";

@@ -10,8 +10,8 @@
  * @module
  */
 import Blosc from "numcodecs/blosc";
-import { openSystemLibrary } from "../../../native/ffi.ts";
-import { InputError } from "../../../errors.ts";
+import { openSystemLibrary } from "./ffi.ts";
+import { InputError } from "../errors.ts";
 
 const LIBRARY_NAMES = [
   "libblosc.so.1",
