@@ -24,11 +24,18 @@ export type {
 export {
   assembleAtmorep,
   atmorepConfig,
+  atmorepJson,
   importAtmorep,
   readAtmorepConfig,
   writeAtmorep,
 } from "./models/atmorep_import.ts";
-export type { AssembledAtmorep, AtmorepField, AtmorepModelConfig, ImportedAtmorep } from "./models/atmorep_import.ts";
+export type {
+  AssembledAtmorep,
+  AtmorepField,
+  AtmorepFieldSpec,
+  AtmorepModelConfig,
+  ImportedAtmorep,
+} from "./models/atmorep_import.ts";
 export { readTorchStateDict, torchStateDictBytes } from "./models/torch_archive.ts";
 export type { StateTensor } from "./models/torch_archive.ts";
 export { fieldInput } from "./models/inputs.ts";

@@ -669,3 +669,112 @@ export function assembleAtmorep(jsonPath: string, modelsDir: string, seed = 0): 
   const missing = [...sd.keys()].filter((k) => !loaded.has(k));
   return { ...m, model, translated: false, legacyTokenInfo: false, missing, ignored };
 }
+
+/** What {@link atmorepJson} needs of a sampler field. */
+export interface AtmorepFieldSpec {
+  /** Field name. */
+  name: string;
+  /** Levels. */
+  levels: number[];
+  /** A regular grid's token layout. */
+  tokens: { numTokens: [number, number, number]; tokenSize: [number, number, number] } | object;
+  /** Normalization. */
+  normalization?: "local" | "global";
+  /** BERT masking rates (default AtmoRep's [0.5, 0.9, 0.2, 0.05]). */
+  masking?: { rate?: number; fracMasked?: number; fracNoised?: number; fracMultires?: number };
+}
+
+/**
+ * AtmoRep's config dict for our network `config` over the sampler
+ * `fields` (so that {@link writeAtmorep} can write any Multiformer with
+ * AtmoRep's arithmetic, not only an imported one). Refuses, naming our
+ * key, what AtmoRep cannot express: network options other than AtmoRep's,
+ * point tokens, and per-field layer or head counts that differ (AtmoRep's
+ * are global). `extra` entries (e.g. `wandb_id`, `losses`) are added as
+ * they are.
+ */
+export function atmorepJson(
+  config: MultiformerConfig,
+  fields: AtmorepFieldSpec[],
+  extra: Record<string, unknown> = {},
+): AtmorepModelConfig {
+  const net = { ...ATMOREP_NETWORK, ...config.network };
+  for (
+    const k of [
+      "projectionBias",
+      "decoderQkNorm",
+      "mlpFinalGelu",
+      "gelu",
+      "tailNorm",
+      "tokenInfo",
+      "validityFlags",
+      "harmonic",
+      "embeddingDropout",
+    ] as const
+  ) {
+    if (net[k] !== ATMOREP_NETWORK[k]) {
+      throw new ConfigError(`model.network.${k}`, `must be ${ATMOREP_NETWORK[k]} for AtmoRep`);
+    }
+  }
+  type Counted = "encoderLayers" | "decoderLayers" | "heads" | "ensemble" | "couplingHeads" | "decoderHeads";
+  const same = (k: Counted, dflt: number): number => {
+    // AtmoRep's counts are global; decoder counts only matter for predicted fields
+    const idx = config.fields.map((_, i) => i).filter((i) =>
+      !(k === "decoderLayers" || k === "decoderHeads" || k === "ensemble") || config.fields[i].predict !== false
+    );
+    const val = (i: number) => config.fields[i][k] ?? (k === "decoderHeads" ? config.fields[i].heads : dflt);
+    for (const i of idx) {
+      if (val(i) !== val(idx[0])) {
+        throw new ConfigError(`model.fields[${i}].${k}`, `AtmoRep has one ${k} for all fields (${val(idx[0])})`);
+      }
+    }
+    return val(idx[0]);
+  };
+  const raw: Record<string, unknown> = {
+    fields: config.fields.map((f, i) => {
+      const s = fields.find((x) => x.name === f.field);
+      if (!s || !("numTokens" in s.tokens)) {
+        throw new ConfigError(`model.fields[${i}].field`, `"${f.field}" is not a regular-grid sampler field`);
+      }
+      const m = s.masking ?? {};
+      const rates = [m.rate ?? 0.5, m.fracMasked ?? 0.9, m.fracNoised ?? 0.2, m.fracMultires ?? 0.05];
+      const t = s.tokens as { numTokens: number[]; tokenSize: number[] };
+      const entry: unknown[] = [
+        f.field,
+        [1, f.width, f.coupledWith ?? [], 0],
+        s.levels,
+        t.numTokens,
+        t.tokenSize,
+        rates,
+      ];
+      if (s.normalization === "local") entry.push("local");
+      return entry;
+    }),
+    fields_prediction: config.fields.filter((f) => f.predict !== false).map((f) => [f.field, f.lossWeight ?? 1]),
+    fields_targets: [],
+    size_token_info: 8,
+    size_token_info_net: config.tokenInfoWidth ?? 16,
+    encoder_num_layers: same("encoderLayers", 0),
+    encoder_num_heads: same("heads", 0),
+    encoder_num_mlp_layers: net.mlpLayers,
+    encoder_att_type: "dense",
+    coupling_num_heads_per_field: same("couplingHeads", 1),
+    decoder_num_layers: same("decoderLayers", 0),
+    decoder_num_heads: same("decoderHeads", 0),
+    decoder_num_mlp_layers: net.decoderMlpLayers,
+    decoder_self_att: false,
+    decoder_cross_att_ratio: net.decoderCrossRatio,
+    decoder_cross_att_rate: net.decoderCrossRate,
+    decoder_att_type: "dense",
+    net_tail_num_nets: same("ensemble", 4),
+    net_tail_num_layers: net.tailLayers,
+    with_layernorm: true,
+    with_qk_lnorm: net.encoderQkNorm,
+    dropout_rate: config.dropout ?? 0.05,
+    grad_checkpointing: false,
+    with_mixed_precision: false,
+    attention: false,
+    ...extra,
+  };
+  return atmorepConfig(raw);
+}

@@ -21,6 +21,7 @@ import { PYTHON, ROOT, run } from "../_helpers/common.ts";
 import {
   assembleAtmorep,
   atmorepGradients,
+  atmorepJson,
   atmorepStateDict,
   importAtmorep,
   type ImportedAtmorep,
@@ -31,6 +32,8 @@ import { type FieldInput, fieldInput } from "../../models/inputs.ts";
 import { type Tensor, valueAndGrad } from "../../ops/mod.ts";
 import { fieldLoss, type LossName, weightedSum } from "../../training/losses.ts";
 import { CheckpointError } from "../../errors.ts";
+import { ATMOREP_NETWORK, type MultiformerConfig } from "../../models/config.ts";
+import { Multiformer } from "../../models/multiformer.ts";
 import { denormalizeInPlace, normalizeInPlace, type Scaling } from "../../normalization/coefficients.ts";
 import { detokenize, type TokenGrid, tokenize } from "../../tokenizers/patches.ts";
 import { atmorepMultiresSize, maskTokens, resampleToken, tokenStd } from "../../samplers/masking.ts";
@@ -539,4 +542,89 @@ Deno.test("weighted_mse weights: cos(latitude) of each value's grid row, as Atmo
   close("row weights", x.targets.valueWeights!, want, 1e-6);
   assertEquals(x.width, 6);
   assertEquals([...x.info.subarray(0, 8)], [...info.subarray(0, 8)]);
+});
+
+Deno.test("atmorep: a Multiformer built with AtmoRep's network is written as AtmoRep's .mod + json and reads back the same", async () => {
+  const fields = [
+    { name: "u", levels: [850, 500], tokens: { numTokens: [2, 2, 3], tokenSize: [2, 3, 3] } },
+    {
+      name: "t",
+      levels: [850],
+      tokens: { numTokens: [2, 2, 3], tokenSize: [2, 3, 3] },
+      normalization: "local" as const,
+    },
+  ];
+  const config: MultiformerConfig = {
+    dropout: 0,
+    tokenInfoWidth: 16,
+    network: { ...ATMOREP_NETWORK, encoderQkNorm: true, tailLayers: 1, decoderCrossRatio: 0.25 },
+    fields: [
+      {
+        field: "u",
+        width: 32,
+        encoderLayers: 2,
+        decoderLayers: 2,
+        heads: 4,
+        coupledWith: ["t"],
+        ensemble: 3,
+        lossWeight: 0.7,
+      },
+      {
+        field: "t",
+        width: 24,
+        encoderLayers: 2,
+        decoderLayers: 2,
+        heads: 4,
+        coupledWith: ["u"],
+        ensemble: 3,
+        lossWeight: 0.3,
+      },
+    ],
+  };
+  const m = atmorepJson(config, fields, { wandb_id: "native1" });
+  const model = new Multiformer(m.config, m.layouts, 9);
+  const tmp = mkdtempSync(join(tmpdir(), "atmorep-native-"));
+  try {
+    mkdirSync(join(tmp, "idnative1"));
+    const w = writeAtmorep(join(tmp, "idnative1"), "native1", m, model);
+    const back = importAtmorep(w.mod, w.json);
+    assertEquals(back.fields[1].normalization, "local");
+    for (const [k, p] of model.params.map) {
+      assert(
+        p.data.every((v, i) => v === back.model.params.map.get(k)!.data[i]),
+        `${k} differs after writing and reading`,
+      );
+    }
+    // AtmoRep needs no more from our json than it needs: its own model of it has exactly our keys
+    const src = Deno.env.get("ATMOREP_SRC");
+    if (src) {
+      const r = await run(PYTHON, [
+        join(ROOT, "tests", "oracles", "atmorep_golden.py"),
+        src,
+        "--load-ours",
+        tmp,
+        "native1",
+        "-",
+      ]);
+      assert(r.code === 0, r.stderr);
+      const got = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
+        keys: number;
+        missing: string[];
+        unexpected: string[];
+      };
+      assertEquals([got.missing, got.unexpected], [[], []]);
+      console.log(`AtmoRep.load of our native model: ${got.keys} keys, none missing or unexpected`);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  // What AtmoRep cannot express is refused, naming our key.
+  assertThrows(
+    () => atmorepJson({ ...config, network: { projectionBias: true } }, fields),
+    (e) => e instanceof Error && /model\.network\.projectionBias/.test(e.message),
+  );
+  assertThrows(
+    () => atmorepJson({ ...config, fields: [config.fields[0], { ...config.fields[1], heads: 2 }] }, fields),
+    (e) => e instanceof Error && /model\.fields\[1\]\.heads/.test(e.message),
+  );
 });
