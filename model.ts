@@ -25,6 +25,7 @@ export {
   assembleAtmorep,
   atmorepConfig,
   atmorepJson,
+  describeAtmorep,
   importAtmorep,
   readAtmorepConfig,
   writeAtmorep,

@@ -778,3 +778,34 @@ export function atmorepJson(
   };
   return atmorepConfig(raw);
 }
+
+/**
+ * What a training configuration needs to fine-tune AtmoRep's checkpoint at
+ * `modPath` (its json beside it, `model_id<ID>.json`): the `model` section
+ * and the sampler's fields (names, levels, token layouts, normalization,
+ * masking rates), with how the file was read.
+ */
+export function describeAtmorep(modPath: string): {
+  model: MultiformerConfig;
+  samplerFields: AtmorepFieldSpec[];
+  translated: boolean;
+  legacyTokenInfo: boolean;
+  parameters: number;
+} {
+  const m = /^(.*[\\/])?AtmoRep_id(.+?)(_epoch-?\d+)?\.mod$/.exec(modPath);
+  if (!m) throw new CheckpointError(modPath, "an AtmoRep checkpoint is named AtmoRep_id<ID>[_epoch<E>].mod");
+  const imp = importAtmorep(modPath, `${m[1] ?? ""}model_id${m[2]}.json`);
+  return {
+    model: imp.config,
+    samplerFields: imp.fields.map((f) => ({
+      name: f.name,
+      levels: f.levels,
+      tokens: { numTokens: f.numTokens, tokenSize: f.tokenSize },
+      normalization: f.normalization,
+      masking: { rate: f.rates[0], fracMasked: f.rates[1], fracNoised: f.rates[2], fracMultires: f.rates[3] },
+    })),
+    translated: imp.translated,
+    legacyTokenInfo: imp.legacyTokenInfo,
+    parameters: imp.model.params.count(),
+  };
+}

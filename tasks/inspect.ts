@@ -1,6 +1,9 @@
 /**
  * `deno task inspect STORE`: fields, levels, shape, time axis, gaps, chunks,
- * codec, sizes and the normalization sets next to the store.
+ * codec, sizes and the normalization sets next to the store. Given an
+ * AtmoRep checkpoint (`AtmoRep_id<ID>.mod`, its json beside it): the
+ * `model` section and sampler fields a training configuration needs to
+ * fine-tune it (`train --from`), as JSON.
  *
  * @module
  */
@@ -9,6 +12,7 @@ import { formatSummary, inspectStore } from "../stores/inspect.ts";
 import { COMMAND_OUTPUT, runMain } from "../cli/run.ts";
 import { PLAUSIBLE_RANGES, type Range } from "../normalization/plausible.ts";
 import { ConfigError } from "../errors.ts";
+import { describeAtmorep } from "../models/atmorep_import.ts";
 
 /** A JSON file of ranges `{"field": [min, max]}`, each checked. */
 function readRanges(path: string): Record<string, Range> {
@@ -33,7 +37,7 @@ if (import.meta.main) {
   await runMain(async () => {
     await new Command("inspect").configureOutput(COMMAND_OUTPUT)
       .description("describe a store written by this project")
-      .argument("<stores...>", "zarr stores")
+      .argument("<stores...>", "zarr stores (or AtmoRep checkpoints AtmoRep_id<ID>.mod)")
       .option("--json", "print JSON")
       .option(
         "--ranges <file>",
@@ -42,6 +46,10 @@ if (import.meta.main) {
       .action((stores, o) => {
         const ranges = o.ranges ? { ...PLAUSIBLE_RANGES, ...readRanges(o.ranges) } : PLAUSIBLE_RANGES;
         for (const s of stores) {
+          if (s.endsWith(".mod")) {
+            console.log(JSON.stringify(describeAtmorep(s), null, 2));
+            continue;
+          }
           const summary = inspectStore(s, ranges);
           console.log(o.json ? JSON.stringify(summary, null, 2) : formatSummary(summary));
         }

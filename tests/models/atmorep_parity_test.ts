@@ -23,6 +23,7 @@ import {
   atmorepGradients,
   atmorepJson,
   atmorepStateDict,
+  describeAtmorep,
   importAtmorep,
   type ImportedAtmorep,
   writeAtmorep,
@@ -627,4 +628,15 @@ Deno.test("atmorep: a Multiformer built with AtmoRep's network is written as Atm
     () => atmorepJson({ ...config, fields: [config.fields[0], { ...config.fields[1], heads: 2 }] }, fields),
     (e) => e instanceof Error && /model\.fields\[1\]\.heads/.test(e.message),
   );
+});
+
+Deno.test("inspect of an AtmoRep checkpoint: the model section and sampler fields a fine-tuning run needs", () => {
+  const d = describeAtmorep(join(DIR, "sample_t", "AtmoRep_idgold0007.mod"));
+  assertEquals(d.samplerFields[0].name, "t");
+  assertEquals(d.samplerFields[0].levels, [500, 850]);
+  assertEquals(d.samplerFields[0].tokens, { numTokens: [2, 2, 4], tokenSize: [3, 9, 9] });
+  assertEquals(d.model.fields[0].width, 32);
+  assertEquals(d.model.network?.gelu, "erf");
+  assert(!d.translated && !d.legacyTokenInfo && d.parameters > 0);
+  assert(describeAtmorep(join(DIR, "old_layout", "AtmoRep_idgold0006.mod")).translated);
 });
