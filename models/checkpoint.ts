@@ -299,21 +299,42 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
 
 /** Decode and verify the bytes of checkpoint file `path`, as {@link readCheckpoint} does. */
 export function decodeCheckpoint(path: string, bytes: Uint8Array): Checkpoint {
+  const span = headerSpan(path, bytes);
+  const header = parseHeader(path, bytes, span);
+  const data = dataSection(path, bytes, header, span);
+  checkTensorTable(path, header, data.length, span.checksummed);
+  return { header, tensors: verifiedTensors(path, header, data, span.checksummed), path };
+}
+
+/** Where the header lies (format 2 adds its CRC-32C after the length), its length checked against the file's. */
+interface HeaderSpan {
+  checksummed: boolean;
+  signature: string;
+  /** Byte where the header's JSON starts, and its length. */
+  at: number;
+  length: number;
+}
+
+/** The signature, the header's place and (format 2) the header's CRC-32C, checked. */
+function headerSpan(path: string, bytes: Uint8Array): HeaderSpan {
   const signature = bytes.length >= 8 ? new TextDecoder().decode(bytes.subarray(0, 8)) : "";
   if (signature !== MAGIC && signature !== MAGIC_V1) {
     throw new CheckpointError(path, `not a checkpoint (no ${MAGIC} signature)`);
   }
   const checksummed = signature === MAGIC;
-  const headerAt = checksummed ? 16 : 12;
-  if (bytes.length < headerAt) throw new CheckpointError(path, `truncated: ${bytes.length} bytes`);
+  const at = checksummed ? 16 : 12;
+  if (bytes.length < at) throw new CheckpointError(path, `truncated: ${bytes.length} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = view.getUint32(8, true);
-  if (headerAt + n > bytes.length) {
-    throw new CheckpointError(path, `corrupt header: ${n} bytes long, past the end of the ${bytes.length}-byte file`);
+  const length = view.getUint32(8, true);
+  if (at + length > bytes.length) {
+    throw new CheckpointError(
+      path,
+      `corrupt header: ${length} bytes long, past the end of the ${bytes.length}-byte file`,
+    );
   }
   if (checksummed) {
     const stored = view.getUint32(12, true);
-    const actual = crc32cUpdate(crc32c(bytes.subarray(8, 12)), bytes.subarray(16, 16 + n));
+    const actual = crc32cUpdate(crc32c(bytes.subarray(8, 12)), bytes.subarray(16, 16 + length));
     if (stored !== actual) {
       throw new CheckpointError(
         path,
@@ -321,9 +342,15 @@ export function decodeCheckpoint(path: string, bytes: Uint8Array): Checkpoint {
       );
     }
   }
+  return { checksummed, signature, at, length };
+}
+
+/** The header's JSON, its format, task and step checked (a format 1 file loads with a warning). */
+function parseHeader(path: string, bytes: Uint8Array, span: HeaderSpan): CheckpointHeader {
+  const { checksummed, signature, at, length } = span;
   let header: CheckpointHeader;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(headerAt, headerAt + n)));
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(at, at + length)));
   } catch (e) {
     throw new CheckpointError(path, `corrupt header: ${(e as Error).message}`, { cause: e });
   }
@@ -350,7 +377,12 @@ export function decodeCheckpoint(path: string, bytes: Uint8Array): Checkpoint {
   if (!Number.isSafeInteger(header.step) || header.step < 0) {
     throw new CheckpointError(path, `corrupt header: step ${JSON.stringify(header.step)}`);
   }
-  const pre = headerAt + n, start = pre + ((4 - (pre % 4)) % 4);
+  return header;
+}
+
+/** The float32 values after the header's zero padding, as many as the header's tensors need at least. */
+function dataSection(path: string, bytes: Uint8Array, header: CheckpointHeader, span: HeaderSpan): Float32Array {
+  const pre = span.at + span.length, start = pre + ((4 - (pre % 4)) % 4);
   if (start > bytes.length || (bytes.length - start) % 4 !== 0) {
     throw new CheckpointError(path, `truncated: ${bytes.length} bytes do not end on a whole float32 after the header`);
   }
@@ -364,10 +396,18 @@ export function decodeCheckpoint(path: string, bytes: Uint8Array): Checkpoint {
   if (total > elements) {
     throw new CheckpointError(path, `truncated: ${bytes.length} bytes, the header describes ${start + total * 4}`);
   }
-  checkTensorTable(path, header, elements, checksummed);
-  const data = (bytes.byteOffset + start) % 4 === 0
+  return (bytes.byteOffset + start) % 4 === 0
     ? new Float32Array(bytes.buffer, bytes.byteOffset + start, elements)
     : new Float32Array(bytes.slice(start).buffer);
+}
+
+/** The tensors by `kind:name`, each one's CRC-32C verified (format 2). */
+function verifiedTensors(
+  path: string,
+  header: CheckpointHeader,
+  data: Float32Array,
+  checksummed: boolean,
+): Map<string, Float32Array> {
   const tensors = new Map<string, Float32Array>();
   for (const t of header.tensors) {
     const values = data.subarray(t.offset, t.offset + sizeOf(t.shape));
@@ -383,7 +423,7 @@ export function decodeCheckpoint(path: string, bytes: Uint8Array): Checkpoint {
     }
     tensors.set(`${t.kind}:${t.name}`, values);
   }
-  return { header, tensors, path };
+  return tensors;
 }
 
 /**
