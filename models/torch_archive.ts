@@ -120,213 +120,243 @@ const CLASSES = new Set([
   ...Object.keys(STORAGES).map((s) => `torch.${s}`),
 ]);
 
-/** Run the pickle `data` of `file` (what torch.save writes for a state_dict). */
-function unpickle(file: string, data: Uint8Array): Value {
-  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const dec = new TextDecoder();
-  const stack: Value[] = [];
-  const memo = new Map<number, Value>();
-  let p = 0;
-  const fail = (what: string): never => {
-    throw new CheckpointError(file, `pickle: ${what}`);
-  };
-  const need = (n: number) => {
-    if (p + n > data.length) fail("truncated");
-  };
-  const popMark = (): Value[] => {
+/** The pickle machine for what torch.save writes: a stack, a memo, and the opcodes in four groups. */
+class Unpickler {
+  private readonly dv: DataView;
+  private readonly dec = new TextDecoder();
+  private readonly stack: Value[] = [];
+  private readonly memo = new Map<number, Value>();
+  private p = 0;
+
+  constructor(private readonly file: string, private readonly data: Uint8Array) {
+    this.dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Run to STOP; the one value left. */
+  run(): Value {
+    for (;;) {
+      this.need(1);
+      const op = this.data[this.p++];
+      if (op === 0x2e) { // STOP
+        if (this.stack.length !== 1) this.fail("stack not empty at STOP");
+        return this.stack[0];
+      }
+      if (!(this.scalar(op) || this.structure(op) || this.memoOp(op) || this.object(op))) {
+        this.fail(`opcode 0x${op.toString(16).padStart(2, "0")} at byte ${this.p - 1} is not read`);
+      }
+    }
+  }
+
+  private fail(what: string): never {
+    throw new CheckpointError(this.file, `pickle: ${what}`);
+  }
+
+  private need(n: number): void {
+    if (this.p + n > this.data.length) this.fail("truncated");
+  }
+
+  private bytes(n: number): Uint8Array {
+    this.need(n);
+    const b = this.data.subarray(this.p, this.p + n);
+    this.p += n;
+    return b;
+  }
+
+  private u32(): number {
+    this.need(4);
+    const v = this.dv.getUint32(this.p, true);
+    this.p += 4;
+    return v;
+  }
+
+  private line(): string {
+    const e = this.data.indexOf(10, this.p);
+    if (e < 0) this.fail("truncated line");
+    const s = this.dec.decode(this.data.subarray(this.p, e));
+    this.p = e + 1;
+    return s;
+  }
+
+  private top(): Value {
+    return this.stack[this.stack.length - 1];
+  }
+
+  private popMark(): Value[] {
     const items: Value[] = [];
     for (;;) {
-      if (stack.length === 0) fail("MARK missing");
-      const v = stack.pop();
+      if (this.stack.length === 0) this.fail("MARK missing");
+      const v = this.stack.pop();
       if (v === MARK) return items.reverse();
       items.push(v);
     }
-  };
-  const line = (): string => {
-    const e = data.indexOf(10, p);
-    if (e < 0) fail("truncated line");
-    const s = dec.decode(data.subarray(p, e));
-    p = e + 1;
-    return s;
-  };
-  const setItems = (d: Value, kv: Value[]) => {
-    if (!(d instanceof Map)) fail("SETITEM on a non-dict");
-    for (let i = 0; i + 1 < kv.length; i += 2) (d as Map<Value, Value>).set(kv[i], kv[i + 1]);
-  };
-  for (;;) {
-    need(1);
-    const op = data[p++];
+  }
+
+  /** Protocol, frames, integers, strings, booleans, None. */
+  private scalar(op: number): boolean {
+    const st = this.stack;
     switch (op) {
       case 0x80: // PROTO
-        need(1);
-        if (data[p] > 5) fail(`protocol ${data[p]}`);
-        p++;
-        break;
+        if (this.bytes(1)[0] > 5) this.fail(`protocol ${this.data[this.p - 1]}`);
+        return true;
       case 0x95: // FRAME
-        need(8);
-        p += 8;
-        break;
-      case 0x63: { // GLOBAL
-        const g = new Global(line(), line());
-        if (!CLASSES.has(g.full)) fail(`class ${g.full} is not read`);
-        stack.push(g);
-        break;
-      }
-      case 0x71: // BINPUT
-        need(1);
-        memo.set(data[p++], stack[stack.length - 1]);
-        break;
-      case 0x72: // LONG_BINPUT
-        need(4);
-        memo.set(dv.getUint32(p, true), stack[stack.length - 1]);
-        p += 4;
-        break;
-      case 0x94: // MEMOIZE
-        memo.set(memo.size, stack[stack.length - 1]);
-        break;
-      case 0x68: // BINGET
-        need(1);
-        if (!memo.has(data[p])) fail(`memo ${data[p]} unset`);
-        stack.push(memo.get(data[p++]));
-        break;
-      case 0x6a: { // LONG_BINGET
-        need(4);
-        const k = dv.getUint32(p, true);
-        p += 4;
-        if (!memo.has(k)) fail(`memo ${k} unset`);
-        stack.push(memo.get(k));
-        break;
-      }
-      case 0x28: // MARK
-        stack.push(MARK);
-        break;
-      case 0x29: // EMPTY_TUPLE
-        stack.push([]);
-        break;
-      case 0x5d: // EMPTY_LIST
-        stack.push([]);
-        break;
-      case 0x7d: // EMPTY_DICT
-        stack.push(new Map());
-        break;
-      case 0x74: // TUPLE
-        stack.push(popMark());
-        break;
-      case 0x85: // TUPLE1
-        stack.push([stack.pop()]);
-        break;
-      case 0x86: { // TUPLE2
-        const b = stack.pop(), a = stack.pop();
-        stack.push([a, b]);
-        break;
-      }
-      case 0x87: { // TUPLE3
-        const c = stack.pop(), b = stack.pop(), a = stack.pop();
-        stack.push([a, b, c]);
-        break;
-      }
-      case 0x61: { // APPEND
-        const v = stack.pop();
-        (stack[stack.length - 1] as Value[]).push(v);
-        break;
-      }
-      case 0x65: { // APPENDS
-        const items = popMark();
-        (stack[stack.length - 1] as Value[]).push(...items);
-        break;
-      }
-      case 0x58: { // BINUNICODE
-        need(4);
-        const n = dv.getUint32(p, true);
-        p += 4;
-        need(n);
-        stack.push(dec.decode(data.subarray(p, p + n)));
-        p += n;
-        break;
-      }
-      case 0x8c: { // SHORT_BINUNICODE
-        need(1);
-        const n = data[p++];
-        need(n);
-        stack.push(dec.decode(data.subarray(p, p + n)));
-        p += n;
-        break;
-      }
+        this.bytes(8);
+        return true;
       case 0x4b: // BININT1
-        need(1);
-        stack.push(data[p++]);
-        break;
-      case 0x4d: // BININT2
-        need(2);
-        stack.push(dv.getUint16(p, true));
-        p += 2;
-        break;
-      case 0x4a: // BININT
-        need(4);
-        stack.push(dv.getInt32(p, true));
-        p += 4;
-        break;
-      case 0x8a: { // LONG1
-        need(1);
-        const n = data[p++];
-        need(n);
-        let v = 0n;
-        for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(data[p + i]);
-        if (n > 0 && data[p + n - 1] & 0x80) v -= 1n << BigInt(8 * n);
-        p += n;
-        if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) fail("integer too large");
-        stack.push(Number(v));
-        break;
+        st.push(this.bytes(1)[0]);
+        return true;
+      case 0x4d: { // BININT2
+        const b = this.bytes(2);
+        st.push(b[0] | (b[1] << 8));
+        return true;
       }
+      case 0x4a: // BININT
+        st.push(this.u32() | 0);
+        return true;
+      case 0x8a: { // LONG1
+        const b = this.bytes(this.bytes(1)[0]);
+        let v = 0n;
+        for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+        if (b.length > 0 && b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
+        if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) this.fail("integer too large");
+        st.push(Number(v));
+        return true;
+      }
+      case 0x58: // BINUNICODE
+        st.push(this.dec.decode(this.bytes(this.u32())));
+        return true;
+      case 0x8c: // SHORT_BINUNICODE
+        st.push(this.dec.decode(this.bytes(this.bytes(1)[0])));
+        return true;
       case 0x4e: // NONE
-        stack.push(null);
-        break;
+        st.push(null);
+        return true;
       case 0x88: // NEWTRUE
-        stack.push(true);
-        break;
       case 0x89: // NEWFALSE
-        stack.push(false);
-        break;
+        st.push(op === 0x88);
+        return true;
+    }
+    return false;
+  }
+
+  /** Marks, tuples, lists, dicts and their items. */
+  private structure(op: number): boolean {
+    const st = this.stack;
+    switch (op) {
+      case 0x28: // MARK
+        st.push(MARK);
+        return true;
+      case 0x29: // EMPTY_TUPLE
+      case 0x5d: // EMPTY_LIST
+        st.push([]);
+        return true;
+      case 0x7d: // EMPTY_DICT
+        st.push(new Map());
+        return true;
+      case 0x74: // TUPLE
+        st.push(this.popMark());
+        return true;
+      case 0x85: // TUPLE1
+      case 0x86: // TUPLE2
+      case 0x87: // TUPLE3
+        st.push(st.splice(st.length - (op - 0x84), op - 0x84));
+        return true;
+      case 0x61: // APPEND
+        (st[st.length - 2] as Value[]).push(st.pop());
+        return true;
+      case 0x65: { // APPENDS
+        const items = this.popMark();
+        (this.top() as Value[]).push(...items);
+        return true;
+      }
+      case 0x73: // SETITEM
+        this.setItems(st.splice(st.length - 2, 2));
+        return true;
+      case 0x75: // SETITEMS
+        this.setItems(this.popMark());
+        return true;
+    }
+    return false;
+  }
+
+  private setItems(kv: Value[]): void {
+    const d = this.top();
+    if (!(d instanceof Map)) this.fail("SETITEM on a non-dict");
+    for (let i = 0; i + 1 < kv.length; i += 2) (d as Map<Value, Value>).set(kv[i], kv[i + 1]);
+  }
+
+  /** The memo. */
+  private memoOp(op: number): boolean {
+    const get = (k: number) => {
+      if (!this.memo.has(k)) this.fail(`memo ${k} unset`);
+      this.stack.push(this.memo.get(k));
+    };
+    switch (op) {
+      case 0x71: // BINPUT
+        this.memo.set(this.bytes(1)[0], this.top());
+        return true;
+      case 0x72: // LONG_BINPUT
+        this.memo.set(this.u32(), this.top());
+        return true;
+      case 0x94: // MEMOIZE
+        this.memo.set(this.memo.size, this.top());
+        return true;
+      case 0x68: // BINGET
+        get(this.bytes(1)[0]);
+        return true;
+      case 0x6a: // LONG_BINGET
+        get(this.u32());
+        return true;
+    }
+    return false;
+  }
+
+  /** Classes (only those torch uses for a state_dict), their calls, storages, BUILD. */
+  private object(op: number): boolean {
+    const st = this.stack;
+    switch (op) {
+      case 0x63: { // GLOBAL
+        const g = new Global(this.line(), this.line());
+        if (!CLASSES.has(g.full)) this.fail(`class ${g.full} is not read`);
+        st.push(g);
+        return true;
+      }
       case 0x51: { // BINPERSID
-        const pid = stack.pop();
-        if (!Array.isArray(pid) || pid[0] !== "storage" || !(pid[1] instanceof Global)) fail("unknown persistent id");
+        const pid = st.pop();
+        if (!Array.isArray(pid) || pid[0] !== "storage" || !(pid[1] instanceof Global)) {
+          this.fail("unknown persistent id");
+        }
         const [, type, key, , numel] = pid as [string, Global, string, string, number];
-        stack.push(new StorageRef(type.name, String(key), Number(numel)));
-        break;
+        st.push(new StorageRef(type.name, String(key), Number(numel)));
+        return true;
       }
       case 0x52: { // REDUCE
-        const args = stack.pop() as Value[], fn = stack.pop();
-        if (!(fn instanceof Global)) fail("REDUCE of a non-class");
-        const g = fn as Global;
-        if (g.full === "collections.OrderedDict") stack.push(new Map());
-        else if (g.full === "torch._utils._rebuild_tensor_v2") {
-          const [storage, offset, shape, stride] = args as [StorageRef, number, number[], number[]];
-          if (!(storage instanceof StorageRef)) fail("tensor without storage");
-          stack.push(new TensorRef(storage, offset, [...shape], [...stride]));
-        } else if (g.full === "torch._utils._rebuild_parameter") stack.push(args[0]);
-        else fail(`cannot call ${g.full}`);
-        break;
-      }
-      case 0x73: { // SETITEM
-        const v = stack.pop(), k = stack.pop();
-        setItems(stack[stack.length - 1], [k, v]);
-        break;
-      }
-      case 0x75: { // SETITEMS
-        const kv = popMark();
-        setItems(stack[stack.length - 1], kv);
-        break;
+        const args = st.pop() as Value[], fn = st.pop();
+        if (!(fn instanceof Global)) this.fail("REDUCE of a non-class");
+        st.push(this.call(fn as Global, args));
+        return true;
       }
       case 0x62: // BUILD: the state of an OrderedDict (torch's `_metadata`) is not needed
-        stack.pop();
-        break;
-      case 0x2e: // STOP
-        if (stack.length !== 1) fail("stack not empty at STOP");
-        return stack[0];
-      default:
-        fail(`opcode 0x${op.toString(16).padStart(2, "0")} at byte ${p - 1} is not read`);
+        st.pop();
+        return true;
     }
+    return false;
   }
+
+  private call(g: Global, args: Value[]): Value {
+    if (g.full === "collections.OrderedDict") return new Map();
+    if (g.full === "torch._utils._rebuild_tensor_v2") {
+      const [storage, offset, shape, stride] = args as [StorageRef, number, number[], number[]];
+      if (!(storage instanceof StorageRef)) this.fail("tensor without storage");
+      return new TensorRef(storage, offset, [...shape], [...stride]);
+    }
+    if (g.full === "torch._utils._rebuild_parameter") return args[0];
+    return this.fail(`cannot call ${g.full}`);
+  }
+}
+
+/** Run the pickle `data` of `file` (what torch.save writes for a state_dict). */
+function unpickle(file: string, data: Uint8Array): Value {
+  return new Unpickler(file, data).run();
 }
 
 /**
