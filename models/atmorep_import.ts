@@ -66,34 +66,34 @@ export interface AtmorepModelConfig {
 const isInt = (v: unknown): v is number => Number.isInteger(v);
 const ints = (v: unknown, n: number): v is number[] => Array.isArray(v) && v.length === n && v.every(isInt);
 
-/** Map AtmoRep's config dict (the json `Config.write_json` writes) to ours; errors name the AtmoRep key. */
-export function atmorepConfig(raw: Record<string, unknown>): AtmorepModelConfig {
+const posInt = (v: unknown) => isInt(v) && (v as number) > 0;
+const intFrom = (min: number) => (v: unknown) => isInt(v) && (v as number) >= min;
+const unit = (v: unknown) => typeof v === "number" && v >= 0 && v <= 1;
+
+/** AtmoRep's global settings (layer, head and tail counts, options), each checked, errors naming the key. */
+function atmorepGlobals(raw: Record<string, unknown>) {
   const get = <T>(key: string, ok: (v: unknown) => boolean, what: string, dflt?: T): T => {
     const v = raw[key] ?? dflt;
     if (v === undefined || !ok(v)) throw new ConfigError(key, `must be ${what}`);
     return v as T;
   };
-  const posInt = (v: unknown) => isInt(v) && (v as number) > 0;
-  const encLayers = get<number>("encoder_num_layers", posInt, "a positive integer");
-  const decLayers = get<number>("decoder_num_layers", posInt, "a positive integer");
-  const encHeads = get<number>("encoder_num_heads", posInt, "a positive integer");
-  const decHeads = get<number>("decoder_num_heads", posInt, "a positive integer");
-  const couplingHeads = get<number>("coupling_num_heads_per_field", posInt, "a positive integer", 1);
-  const tails = get<number>("net_tail_num_nets", posInt, "a positive integer");
-  const tailLayers = get<number>("net_tail_num_layers", (v) => isInt(v) && (v as number) >= 0, "an integer ≥ 0", 0);
-  const infoWidth = get<number>("size_token_info_net", posInt, "a positive integer", 16);
   get<number>("size_token_info", (v) => v === 8, "8 (AtmoRep's token info)", 8);
-  const mlp = get<number>("encoder_num_mlp_layers", (v) => isInt(v) && (v as number) >= 2, "an integer ≥ 2", 2);
-  const decMlp = get<number>("decoder_num_mlp_layers", (v) => isInt(v) && (v as number) >= 2, "an integer ≥ 2", 2);
-  const ratio = get<number>(
-    "decoder_cross_att_ratio",
-    (v) => typeof v === "number" && v >= 0 && v <= 1,
-    "in [0, 1]",
-    0.5,
-  );
-  const rate = get<number>("decoder_cross_att_rate", (v) => typeof v === "number" && v >= 0 && v <= 1, "in [0, 1]", 1);
-  const qk = get<boolean>("with_qk_lnorm", (v) => typeof v === "boolean", "true or false", false);
-  const dropout = get<number>("dropout_rate", (v) => typeof v === "number" && v >= 0 && v < 1, "in [0, 1)", 0);
+  const g = {
+    encLayers: get<number>("encoder_num_layers", posInt, "a positive integer"),
+    decLayers: get<number>("decoder_num_layers", posInt, "a positive integer"),
+    encHeads: get<number>("encoder_num_heads", posInt, "a positive integer"),
+    decHeads: get<number>("decoder_num_heads", posInt, "a positive integer"),
+    couplingHeads: get<number>("coupling_num_heads_per_field", posInt, "a positive integer", 1),
+    tails: get<number>("net_tail_num_nets", posInt, "a positive integer"),
+    tailLayers: get<number>("net_tail_num_layers", intFrom(0), "an integer ≥ 0", 0),
+    infoWidth: get<number>("size_token_info_net", posInt, "a positive integer", 16),
+    mlp: get<number>("encoder_num_mlp_layers", intFrom(2), "an integer ≥ 2", 2),
+    decMlp: get<number>("decoder_num_mlp_layers", intFrom(2), "an integer ≥ 2", 2),
+    ratio: get<number>("decoder_cross_att_ratio", unit, "in [0, 1]", 0.5),
+    rate: get<number>("decoder_cross_att_rate", unit, "in [0, 1]", 1),
+    qk: get<boolean>("with_qk_lnorm", (v) => typeof v === "boolean", "true or false", false),
+    dropout: get<number>("dropout_rate", (v) => typeof v === "number" && v >= 0 && v < 1, "in [0, 1)", 0),
+  };
   // Options AtmoRep's own code cannot run, or that we do not implement: refused, never approximated.
   if (raw.decoder_self_att === true) {
     throw new ConfigError(
@@ -101,72 +101,64 @@ export function atmorepConfig(raw: Record<string, unknown>): AtmorepModelConfig 
       "true is not supported (AtmoRep's MultiSelfAttentionHead cannot be built so)",
     );
   }
-  if (decLayers > encLayers) {
+  if (g.decLayers > g.encLayers) {
     throw new ConfigError(
       "decoder_num_layers",
-      `exceeds encoder_num_layers ${encLayers} (AtmoRep cannot run such a decoder)`,
+      `exceeds encoder_num_layers ${g.encLayers} (AtmoRep cannot run such a decoder)`,
     );
   }
   for (const k of ["encoder_att_type", "decoder_att_type"]) {
     if ((raw[k] ?? "dense") !== "dense") throw new ConfigError(k, `"${raw[k]}" is not supported (only dense)`);
   }
   if (raw.with_layernorm === false) throw new ConfigError("with_layernorm", "false is not supported");
-  if (!Array.isArray(raw.fields) || raw.fields.length === 0) {
-    throw new ConfigError("fields", "must be a non-empty list");
+  return g;
+}
+
+/** One positional field list `fields[i]`, checked; errors name the entry (`fields[0][4]`). */
+function atmorepField(f: unknown, i: number): AtmorepField {
+  const key = `fields[${i}]`;
+  if (!Array.isArray(f) || f.length < 6) {
+    throw new ConfigError(key, "must be [name, [..], levels, tokens, token size, rates]");
   }
-  const fields = (raw.fields as unknown[]).map((f, i): AtmorepField => {
-    const key = `fields[${i}]`;
-    if (!Array.isArray(f) || f.length < 6) {
-      throw new ConfigError(key, "must be [name, [..], levels, tokens, token size, rates]");
-    }
-    const [name, net, levels, numTokens, tokenSize, rates, norm] = f as unknown[];
-    if (typeof name !== "string") throw new ConfigError(`${key}[0]`, "must be the field name");
-    if (!Array.isArray(net) || net.length < 3 || !posInt(net[1]) || !Array.isArray(net[2])) {
-      throw new ConfigError(`${key}[1]`, "must be [dynamic, width, [coupled fields], ...]");
-    }
-    if (!Array.isArray(levels) || levels.length === 0 || !levels.every(isInt)) {
-      throw new ConfigError(`${key}[2]`, "must be the list of levels");
-    }
-    if (!ints(numTokens, 3) || !numTokens.every((v) => v > 0)) {
-      throw new ConfigError(`${key}[3]`, "must be 3 token counts");
-    }
-    if (!ints(tokenSize, 3) || !tokenSize.every((v) => v > 0)) {
-      throw new ConfigError(`${key}[4]`, "must be 3 token sizes");
-    }
-    if (!Array.isArray(rates) || rates.length !== 4 || !rates.every((v) => typeof v === "number")) {
-      throw new ConfigError(`${key}[5]`, "must be [total, zeroed, noised, multires] masking rates");
-    }
-    if (norm !== undefined && norm !== "global" && norm !== "local") {
-      throw new ConfigError(`${key}[6]`, `normalization "${norm}" is not global or local`);
-    }
-    const pre = (net as unknown[])[4];
-    if (pre !== undefined && !(Array.isArray(pre) && pre.length === 2 && isInt(pre[1]))) {
-      throw new ConfigError(`${key}[1][4]`, "must be [pre-trained model id, epoch]");
-    }
-    return {
-      pretrained: pre === undefined ? undefined : [String((pre as unknown[])[0]), (pre as number[])[1]],
-      name,
-      width: net[1] as number,
-      coupled: (net[2] as unknown[]).map(String),
-      levels: levels as number[],
-      numTokens: numTokens as [number, number, number],
-      tokenSize: tokenSize as [number, number, number],
-      rates: rates as [number, number, number, number],
-      normalization: (norm as "global" | "local" | undefined) ?? "global",
-    };
-  });
-  const names = fields.map((f) => f.name);
-  if (couplingHeads !== 1 && fields.some((f) => f.coupled.length > 0)) {
-    throw new ConfigError(
-      "coupling_num_heads_per_field",
-      "must be 1 with coupled fields (AtmoRep's dense encoder fails with more)",
-    );
+  const [name, net, levels, numTokens, tokenSize, rates, norm] = f as unknown[];
+  if (typeof name !== "string") throw new ConfigError(`${key}[0]`, "must be the field name");
+  if (!Array.isArray(net) || net.length < 3 || !posInt(net[1]) || !Array.isArray(net[2])) {
+    throw new ConfigError(`${key}[1]`, "must be [dynamic, width, [coupled fields], ...]");
   }
-  for (const [i, f] of fields.entries()) {
-    for (const c of f.coupled) {
-      if (!names.includes(c)) throw new ConfigError(`fields[${i}][1][2]`, `"${c}" is not a field`);
-    }
+  if (!Array.isArray(levels) || levels.length === 0 || !levels.every(isInt)) {
+    throw new ConfigError(`${key}[2]`, "must be the list of levels");
   }
+  if (!ints(numTokens, 3) || !numTokens.every((v) => v > 0)) {
+    throw new ConfigError(`${key}[3]`, "must be 3 token counts");
+  }
+  if (!ints(tokenSize, 3) || !tokenSize.every((v) => v > 0)) {
+    throw new ConfigError(`${key}[4]`, "must be 3 token sizes");
+  }
+  if (!Array.isArray(rates) || rates.length !== 4 || !rates.every((v) => typeof v === "number")) {
+    throw new ConfigError(`${key}[5]`, "must be [total, zeroed, noised, multires] masking rates");
+  }
+  if (norm !== undefined && norm !== "global" && norm !== "local") {
+    throw new ConfigError(`${key}[6]`, `normalization "${norm}" is not global or local`);
+  }
+  const pre = (net as unknown[])[4];
+  if (pre !== undefined && !(Array.isArray(pre) && pre.length === 2 && isInt(pre[1]))) {
+    throw new ConfigError(`${key}[1][4]`, "must be [pre-trained model id, epoch]");
+  }
+  return {
+    pretrained: pre === undefined ? undefined : [String((pre as unknown[])[0]), (pre as number[])[1]],
+    name,
+    width: net[1] as number,
+    coupled: (net[2] as unknown[]).map(String),
+    levels: levels as number[],
+    numTokens: numTokens as [number, number, number],
+    tokenSize: tokenSize as [number, number, number],
+    rates: rates as [number, number, number, number],
+    normalization: (norm as "global" | "local" | undefined) ?? "global",
+  };
+}
+
+/** `fields_prediction`: the predicted fields in order, and their loss weights. */
+function atmorepPredictions(raw: Record<string, unknown>, names: string[]) {
   if (!Array.isArray(raw.fields_prediction) || raw.fields_prediction.length === 0) {
     throw new ConfigError("fields_prediction", "must be a non-empty list of [name, weight]");
   }
@@ -180,25 +172,48 @@ export function atmorepConfig(raw: Record<string, unknown>): AtmorepModelConfig 
     weights.set(p[0], p[1]);
     predicted.push(p[0]);
   }
+  return { weights, predicted };
+}
+
+/** Map AtmoRep's config dict (the json `Config.write_json` writes) to ours; errors name the AtmoRep key. */
+export function atmorepConfig(raw: Record<string, unknown>): AtmorepModelConfig {
+  const g = atmorepGlobals(raw);
+  if (!Array.isArray(raw.fields) || raw.fields.length === 0) {
+    throw new ConfigError("fields", "must be a non-empty list");
+  }
+  const fields = (raw.fields as unknown[]).map(atmorepField);
+  const names = fields.map((f) => f.name);
+  if (g.couplingHeads !== 1 && fields.some((f) => f.coupled.length > 0)) {
+    throw new ConfigError(
+      "coupling_num_heads_per_field",
+      "must be 1 with coupled fields (AtmoRep's dense encoder fails with more)",
+    );
+  }
+  for (const [i, f] of fields.entries()) {
+    for (const c of f.coupled) {
+      if (!names.includes(c)) throw new ConfigError(`fields[${i}][1][2]`, `"${c}" is not a field`);
+    }
+  }
+  const { weights, predicted } = atmorepPredictions(raw, names);
   const network: NetworkOptions = {
     ...ATMOREP_NETWORK,
-    encoderQkNorm: qk,
-    mlpLayers: mlp,
-    decoderMlpLayers: decMlp,
-    decoderCrossRatio: ratio,
-    decoderCrossRate: rate,
-    tailLayers,
+    encoderQkNorm: g.qk,
+    mlpLayers: g.mlp,
+    decoderMlpLayers: g.decMlp,
+    decoderCrossRatio: g.ratio,
+    decoderCrossRate: g.rate,
+    tailLayers: g.tailLayers,
   };
   const modelFields = fields.map((f): FieldModelConfig => ({
     field: f.name,
     width: f.width,
-    encoderLayers: encLayers,
-    decoderLayers: decLayers,
-    heads: encHeads,
-    decoderHeads: decHeads,
+    encoderLayers: g.encLayers,
+    decoderLayers: g.decLayers,
+    heads: g.encHeads,
+    decoderHeads: g.decHeads,
     coupledWith: f.coupled,
-    couplingHeads,
-    ensemble: tails,
+    couplingHeads: g.couplingHeads,
+    ensemble: g.tails,
     predict: weights.has(f.name),
     lossWeight: weights.get(f.name) ?? 0,
     mlpRatio: 2,
@@ -212,7 +227,7 @@ export function atmorepConfig(raw: Record<string, unknown>): AtmorepModelConfig 
     axes: f.numTokens,
   }));
   return {
-    config: { fields: modelFields, dropout, tokenInfoWidth: infoWidth, network },
+    config: { fields: modelFields, dropout: g.dropout, tokenInfoWidth: g.infoWidth, network },
     layouts,
     fields,
     predicted,
@@ -265,126 +280,135 @@ const grouped = (H: number, G: number, dh: number) => (r: number) => {
   return j * H * dh + h * dh + e;
 };
 
+/** Collects the expected keys: a torch Linear weight, a vector, or a key read and ignored. */
+class EntryList {
+  readonly out: Entry[] = [];
+  lin(key: string, O: number, I: number, param: string, outCols: number, col = (r: number) => r): void {
+    this.out.push({ key, shape: [O, I], targets: [{ param, map: linearMap(O, I, outCols, col) }] });
+  }
+  vec(key: string, n: number, param?: string): void {
+    this.out.push({ key, shape: [n], targets: param ? [{ param, map: identity(n) }] : [] });
+  }
+  ignore(key: string, shape: number[]): void {
+    this.out.push({ key, shape, targets: [] });
+  }
+}
+
 /** The state_dict keys AtmoRep's model of this config has, and where each goes in ours. */
 function entries(m: AtmorepModelConfig, sd: Map<string, StateTensor>): Entry[] {
-  const out: Entry[] = [];
-  const cfg = m.config;
-  const net = cfg.network!;
-  const infoW = cfg.tokenInfoWidth ?? 16;
-  const lin = (key: string, O: number, I: number, param: string, outCols: number, col = (r: number) => r) =>
-    out.push({ key, shape: [O, I], targets: [{ param, map: linearMap(O, I, outCols, col) }] });
-  const vec = (key: string, n: number, param?: string) =>
-    out.push({ key, shape: [n], targets: param ? [{ param, map: identity(n) }] : [] });
-  const ignore = (key: string, shape: number[]) => out.push({ key, shape, targets: [] });
+  const e = new EntryList();
   // The shared token-info embedding is used only when all per-field ones are zero (as AtmoRep.load decides).
   const perField = sd.get("embeds_token_info.0.weight");
   const legacy = perField !== undefined && perField.data.every((v) => v === 0);
+  embeddingEntries(e, m, legacy);
+  for (const i of m.fields.keys()) encoderEntries(e, m, i);
+  for (const j of m.predicted.keys()) decoderAndTailEntries(e, m, j);
+  return e.out;
+}
+
+/** The token-info embeddings (per field, or the shared legacy one) and the value embeddings. */
+function embeddingEntries(e: EntryList, m: AtmorepModelConfig, legacy: boolean): void {
+  const infoW = m.config.tokenInfoWidth ?? 16;
   const infoTargets = (suffix: "w" | "b", O: number, I: number) =>
     m.fields.map((f) => ({
       param: `${f.name}.embed.info.${suffix}`,
       map: suffix === "w" ? linearMap(O, I, O, (r) => r) : identity(O),
     }));
-  out.push({ key: "embed_token_info.weight", shape: [infoW, 8], targets: legacy ? infoTargets("w", infoW, 8) : [] });
-  out.push({ key: "embed_token_info.bias", shape: [infoW], targets: legacy ? infoTargets("b", infoW, 1) : [] });
+  e.out.push({ key: "embed_token_info.weight", shape: [infoW, 8], targets: legacy ? infoTargets("w", infoW, 8) : [] });
+  e.out.push({ key: "embed_token_info.bias", shape: [infoW], targets: legacy ? infoTargets("b", infoW, 1) : [] });
   for (const [i, f] of m.fields.entries()) {
     const d = f.width, V = f.tokenSize[0] * f.tokenSize[1] * f.tokenSize[2];
     if (legacy) {
-      ignore(`embeds_token_info.${i}.weight`, [infoW, 8]);
-      ignore(`embeds_token_info.${i}.bias`, [infoW]);
+      e.ignore(`embeds_token_info.${i}.weight`, [infoW, 8]);
+      e.ignore(`embeds_token_info.${i}.bias`, [infoW]);
     } else {
-      lin(`embeds_token_info.${i}.weight`, infoW, 8, `${f.name}.embed.info.w`, infoW);
-      vec(`embeds_token_info.${i}.bias`, infoW, `${f.name}.embed.info.b`);
+      e.lin(`embeds_token_info.${i}.weight`, infoW, 8, `${f.name}.embed.info.w`, infoW);
+      e.vec(`embeds_token_info.${i}.bias`, infoW, `${f.name}.embed.info.b`);
     }
     // `embeds.<i>` is the same module as `encoders.<i>.embed` (saved under both names; checked equal).
     for (const pre of [`embeds.${i}`, `encoders.${i}.embed`]) {
-      lin(`${pre}.weight`, d - infoW, V, `${f.name}.embed.values.w`, d - infoW);
-      vec(`${pre}.bias`, d - infoW, `${f.name}.embed.values.b`);
-    }
-    const mf = cfg.fields[i];
-    const H = mf.heads, dh = d / H, nc = f.coupled.length, ch = mf.couplingHeads ?? 1;
-    for (let l = 0; l < mf.encoderLayers; l++) {
-      const pre = `encoders.${i}.heads.${l}`, ours = `${f.name}.encoder.${l}`;
-      lin(`${pre}.proj_heads.weight`, 3 * d, d, `${ours}.qkv.w`, 3 * d, grouped(H, 3, dh));
-      lin(`${pre}.proj_out.weight`, d, (H + nc * ch) * dh, `${ours}.out.w`, d);
-      if (nc > 0) {
-        const key = `${pre}.proj_heads_other.0.weight`, O = nc * ch * dh;
-        out.push({
-          key,
-          shape: [O, d],
-          targets: f.coupled.map((c, ci) => {
-            const map = new Int32Array(O * d).fill(-1);
-            for (let r = ci * ch * dh; r < (ci + 1) * ch * dh; r++) {
-              for (let k = 0; k < d; k++) map[r * d + k] = k * ch * dh + (r - ci * ch * dh);
-            }
-            return { param: `${ours}.coupling.${c}.q.w`, map };
-          }),
-        });
-        for (const [ci, c] of f.coupled.entries()) {
-          const dOther = m.fields.find((g) => g.name === c)!.width;
-          lin(
-            `${pre}.proj_heads_other.${ci + 1}.weight`,
-            2 * ch * dh,
-            dOther,
-            `${ours}.coupling.${c}.kv.w`,
-            2 * ch * dh,
-            grouped(ch, 2, dh),
-          );
-        }
-      }
-      mlpEntries(`encoders.${i}.mlps.${l}.blocks`, `${ours}.mlp`, d, net.mlpLayers!, lin, vec);
+      e.lin(`${pre}.weight`, d - infoW, V, `${f.name}.embed.values.w`, d - infoW);
+      e.vec(`${pre}.bias`, d - infoW, `${f.name}.embed.values.b`);
     }
   }
-  for (const [j, name] of m.predicted.entries()) {
-    const i = m.fields.findIndex((f) => f.name === name);
-    const f = m.fields[i], mf = cfg.fields[i], d = f.width, V = f.tokenSize[0] * f.tokenSize[1] * f.tokenSize[2];
-    const H = mf.decoderHeads!, dh = d / H, hc = Math.floor(H * net.decoderCrossRatio!), hs = H - hc;
-    for (let l = 0; l < mf.decoderLayers; l++) {
-      const pre = `decoders.${j}.blocks.${2 * l}`, ours = `${name}.decoder.${l}`;
-      if (hs > 0) lin(`${pre}.proj_heads.weight`, 3 * hs * dh, d, `${ours}.qkv.w`, 3 * hs * dh, grouped(hs, 3, dh));
-      else ignore(`${pre}.proj_heads.weight`, [0, d]);
-      if (hc > 0) {
-        lin(`${pre}.proj_heads_o_q.weight`, hc * dh, d, `${ours}.cross.q.w`, hc * dh);
-        lin(`${pre}.proj_heads_o_kv.weight`, 2 * hc * dh, d, `${ours}.cross.kv.w`, 2 * hc * dh, grouped(hc, 2, dh));
-      } else {
-        ignore(`${pre}.proj_heads_o_q.weight`, [0, d]);
-        ignore(`${pre}.proj_heads_o_kv.weight`, [0, d]);
+}
+
+/** Field i's encoder layers: heads (self and coupling, per-head blocks regrouped), output projection, MLP. */
+function encoderEntries(e: EntryList, m: AtmorepModelConfig, i: number): void {
+  const f = m.fields[i], mf = m.config.fields[i], d = f.width;
+  const H = mf.heads, dh = d / H, nc = f.coupled.length, ch = mf.couplingHeads ?? 1;
+  for (let l = 0; l < mf.encoderLayers; l++) {
+    const pre = `encoders.${i}.heads.${l}`, ours = `${f.name}.encoder.${l}`;
+    e.lin(`${pre}.proj_heads.weight`, 3 * d, d, `${ours}.qkv.w`, 3 * d, grouped(H, 3, dh));
+    e.lin(`${pre}.proj_out.weight`, d, (H + nc * ch) * dh, `${ours}.out.w`, d);
+    if (nc > 0) {
+      // the queries of all coupled fields in one Linear, one block of rows per coupled field
+      const O = nc * ch * dh;
+      e.out.push({
+        key: `${pre}.proj_heads_other.0.weight`,
+        shape: [O, d],
+        targets: f.coupled.map((c, ci) => {
+          const map = new Int32Array(O * d).fill(-1);
+          for (let r = ci * ch * dh; r < (ci + 1) * ch * dh; r++) {
+            for (let k = 0; k < d; k++) map[r * d + k] = k * ch * dh + (r - ci * ch * dh);
+          }
+          return { param: `${ours}.coupling.${c}.q.w`, map };
+        }),
+      });
+      for (const [ci, c] of f.coupled.entries()) {
+        const dOther = m.fields.find((g) => g.name === c)!.width;
+        const kv = `${ours}.coupling.${c}.kv.w`;
+        e.lin(`${pre}.proj_heads_other.${ci + 1}.weight`, 2 * ch * dh, dOther, kv, 2 * ch * dh, grouped(ch, 2, dh));
       }
-      for (const ln of ["ln_q", "ln_k"]) {
-        vec(`${pre}.${ln}.weight`, dh, `${ours}.${ln}.g`);
-        vec(`${pre}.${ln}.bias`, dh, `${ours}.${ln}.b`);
-      }
-      lin(`${pre}.proj_out.weight`, d, d, `${ours}.out.w`, d);
-      mlpEntries(`decoders.${j}.blocks.${2 * l + 1}.blocks`, `${ours}.mlp`, d, net.decoderMlpLayers!, lin, vec);
     }
-    for (let e = 0; e < mf.ensemble!; e++) {
-      const pre = `tails.${j}.tail_nets.${e}`, ours = `${name}.tail.${e}`;
-      vec(`${pre}.0.weight`, d, `${ours}.norm.g`);
-      vec(`${pre}.0.bias`, d, `${ours}.norm.b`);
-      for (let k = 0; k < net.tailLayers!; k++) {
-        lin(`${pre}.${2 * k + 1}.weight`, d, d, `${ours}.hidden.${k}.w`, d);
-        vec(`${pre}.${2 * k + 1}.bias`, d, `${ours}.hidden.${k}.b`);
-      }
-      lin(`${pre}.${2 * net.tailLayers! + 1}.weight`, V, d, `${ours}.out.w`, V);
-      vec(`${pre}.${2 * net.tailLayers! + 1}.bias`, V, `${ours}.out.b`);
-    }
+    mlpEntries(e, `encoders.${i}.mlps.${l}.blocks`, `${ours}.mlp`, d, m.config.network!.mlpLayers!);
   }
-  return out;
+}
+
+/** Predicted field j's decoder layers (self and cross heads, the shared QK-LayerNorms, MLP) and tails. */
+function decoderAndTailEntries(e: EntryList, m: AtmorepModelConfig, j: number): void {
+  const name = m.predicted[j], net = m.config.network!;
+  const i = m.fields.findIndex((f) => f.name === name);
+  const f = m.fields[i], mf = m.config.fields[i], d = f.width, V = f.tokenSize[0] * f.tokenSize[1] * f.tokenSize[2];
+  const H = mf.decoderHeads!, dh = d / H, hc = Math.floor(H * net.decoderCrossRatio!), hs = H - hc;
+  for (let l = 0; l < mf.decoderLayers; l++) {
+    const pre = `decoders.${j}.blocks.${2 * l}`, ours = `${name}.decoder.${l}`;
+    if (hs > 0) e.lin(`${pre}.proj_heads.weight`, 3 * hs * dh, d, `${ours}.qkv.w`, 3 * hs * dh, grouped(hs, 3, dh));
+    else e.ignore(`${pre}.proj_heads.weight`, [0, d]);
+    if (hc > 0) {
+      e.lin(`${pre}.proj_heads_o_q.weight`, hc * dh, d, `${ours}.cross.q.w`, hc * dh);
+      e.lin(`${pre}.proj_heads_o_kv.weight`, 2 * hc * dh, d, `${ours}.cross.kv.w`, 2 * hc * dh, grouped(hc, 2, dh));
+    } else {
+      e.ignore(`${pre}.proj_heads_o_q.weight`, [0, d]);
+      e.ignore(`${pre}.proj_heads_o_kv.weight`, [0, d]);
+    }
+    for (const ln of ["ln_q", "ln_k"]) {
+      e.vec(`${pre}.${ln}.weight`, dh, `${ours}.${ln}.g`);
+      e.vec(`${pre}.${ln}.bias`, dh, `${ours}.${ln}.b`);
+    }
+    e.lin(`${pre}.proj_out.weight`, d, d, `${ours}.out.w`, d);
+    mlpEntries(e, `decoders.${j}.blocks.${2 * l + 1}.blocks`, `${ours}.mlp`, d, net.decoderMlpLayers!);
+  }
+  for (let k = 0; k < mf.ensemble!; k++) {
+    const pre = `tails.${j}.tail_nets.${k}`, ours = `${name}.tail.${k}`;
+    e.vec(`${pre}.0.weight`, d, `${ours}.norm.g`);
+    e.vec(`${pre}.0.bias`, d, `${ours}.norm.b`);
+    for (let h = 0; h < net.tailLayers!; h++) {
+      e.lin(`${pre}.${2 * h + 1}.weight`, d, d, `${ours}.hidden.${h}.w`, d);
+      e.vec(`${pre}.${2 * h + 1}.bias`, d, `${ours}.hidden.${h}.b`);
+    }
+    e.lin(`${pre}.${2 * net.tailLayers! + 1}.weight`, V, d, `${ours}.out.w`, V);
+    e.vec(`${pre}.${2 * net.tailLayers! + 1}.bias`, V, `${ours}.out.b`);
+  }
 }
 
 /** AtmoRep's MLP: blocks [Linear, GELU, Dropout] × (n − 1), Linear, GELU → Linear k at index 3k. */
-function mlpEntries(
-  pre: string,
-  ours: string,
-  d: number,
-  layers: number,
-  lin: (key: string, O: number, I: number, param: string, outCols: number) => void,
-  vec: (key: string, n: number, param?: string) => void,
-): void {
+function mlpEntries(e: EntryList, pre: string, ours: string, d: number, layers: number): void {
   for (let k = 0; k < layers; k++) {
     const name = k === 0 ? "up" : k === layers - 1 ? "down" : `hidden.${k - 1}`;
     const I = k === 0 ? d : 2 * d, O = k === layers - 1 ? d : 2 * d;
-    lin(`${pre}.${3 * k}.weight`, O, I, `${ours}.${name}.w`, O);
-    vec(`${pre}.${3 * k}.bias`, O, `${ours}.${name}.b`);
+    e.lin(`${pre}.${3 * k}.weight`, O, I, `${ours}.${name}.w`, O);
+    e.vec(`${pre}.${3 * k}.bias`, O, `${ours}.${name}.b`);
   }
 }
 
