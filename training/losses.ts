@@ -80,26 +80,10 @@ export function fieldLoss(name: LossName, members: Tensor, t: FieldTargets): Ten
         let ss = 0;
         for (let e = 0; e < E; e++) ss += (p[base + e * V] - mu) ** 2;
         sigma = Math.sqrt(ss / (E - 1)) + SIGMA_EPS;
-        const z = (y - mu) / sigma;
-        if (name === "stats") {
-          const a = Math.exp(-0.5 * z * z);
-          total += (a - 1) ** 2 + Math.sqrt(sigma);
-          const dz = 2 * (a - 1) * a * -z; // d/dz (a − 1)²
-          dMu = dz * (-1 / sigma);
-          dSigma = dz * (-z / sigma) + 0.5 / Math.sqrt(sigma);
-        } else if (name === "stats_area") {
-          // AtmoRep divides by σ², not σ√2
-          const u = (y - mu) / (sigma * sigma), a = erf(u);
-          total += 0.2 * a * a + Math.sqrt(sigma);
-          const du = 0.4 * a * (2 / Math.sqrt(Math.PI)) * Math.exp(-u * u); // d/du 0.2·erf(u)²
-          dMu = du * (-1 / (sigma * sigma));
-          dSigma = du * (-2 * u / sigma) + 0.5 / Math.sqrt(sigma);
-        } else {
-          const pdf = Math.exp(-0.5 * z * z) / Math.sqrt(2 * Math.PI), cdf = 0.5 * (1 + erf(z / Math.SQRT2));
-          total += sigma * (z * (2 * cdf - 1) + 2 * pdf - 1 / Math.sqrt(Math.PI));
-          dMu = -(2 * cdf - 1);
-          dSigma = 2 * pdf - 1 / Math.sqrt(Math.PI);
-        }
+        const g = gaussianTerm(name, y, mu, sigma);
+        total += g.value;
+        dMu = g.dMu;
+        dSigma = g.dSigma;
       }
       for (let e = 0; e < E; e++) {
         const dev = p[base + e * V] - mu;
@@ -118,6 +102,42 @@ export function fieldLoss(name: LossName, members: Tensor, t: FieldTargets): Ten
     for (let i = 0; i < g.length; i++) g[i] += grad[i] * s;
   });
   return out;
+}
+
+/** A loss term of the ensemble's mean μ and spread σ at truth y, with its derivatives by μ and σ. */
+function gaussianTerm(
+  name: LossName,
+  y: number,
+  mu: number,
+  sigma: number,
+): { value: number; dMu: number; dSigma: number } {
+  const z = (y - mu) / sigma;
+  if (name === "stats") {
+    const a = Math.exp(-0.5 * z * z);
+    const dz = 2 * (a - 1) * a * -z; // d/dz (a − 1)²
+    return {
+      value: (a - 1) ** 2 + Math.sqrt(sigma),
+      dMu: dz * (-1 / sigma),
+      dSigma: dz * (-z / sigma) + 0.5 / Math.sqrt(sigma),
+    };
+  }
+  if (name === "stats_area") {
+    // AtmoRep divides by σ², not σ√2
+    const u = (y - mu) / (sigma * sigma), a = erf(u);
+    const du = 0.4 * a * (2 / Math.sqrt(Math.PI)) * Math.exp(-u * u); // d/du 0.2·erf(u)²
+    return {
+      value: 0.2 * a * a + Math.sqrt(sigma),
+      dMu: du * (-1 / (sigma * sigma)),
+      dSigma: du * (-2 * u / sigma) + 0.5 / Math.sqrt(sigma),
+    };
+  }
+  // crps: the Gaussian CRPS of N(μ, σ)
+  const pdf = Math.exp(-0.5 * z * z) / Math.sqrt(2 * Math.PI), cdf = 0.5 * (1 + erf(z / Math.SQRT2));
+  return {
+    value: sigma * (z * (2 * cdf - 1) + 2 * pdf - 1 / Math.sqrt(Math.PI)),
+    dMu: -(2 * cdf - 1),
+    dSigma: 2 * pdf - 1 / Math.sqrt(Math.PI),
+  };
 }
 
 /** MSE of the ensemble mean over the values that count, and how many counted (the validation metric). */
