@@ -6,12 +6,18 @@
  * interleaved rounds: seconds per step (min / median / max), tokens per
  * second, peak RSS, and the ratio of medians (ours / PyTorch).
  *
+ * With `--atmorep SNAPSHOT` (an extracted clessig/atmorep), both sides run
+ * AtmoRep's exact network: ours with `ATMOREP_NETWORK`, the PyTorch side
+ * AtmoRep's own classes imported from the snapshot (bench/peers/train_atmorep.py)
+ * on AtmoRep's config of the same network (`atmorepJson`).
+ *
  * @module
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { fieldLayouts, resolveConfig } from "../../models/config.ts";
+import { ATMOREP_NETWORK, fieldLayouts, resolveConfig } from "../../models/config.ts";
+import { type AtmorepFieldSpec, atmorepJson } from "../../models/atmorep_import.ts";
 import type { TrainConfig } from "../../training/config.ts";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -23,6 +29,7 @@ const { values: args } = parseArgs({
     steps: { type: "string", default: "5" },
     configs: { type: "string", default: "tiny,medium" },
     threads: { type: "string", default: "1,2" },
+    atmorep: { type: "string" },
   },
 });
 
@@ -74,7 +81,11 @@ const results = new Map<string, Run[]>();
 const tokensPerStep = new Map<string, number>();
 for (let round = 1; round <= rounds; round++) {
   for (const name of args.configs.split(",")) {
-    const c = CONFIGS[name];
+    const c0 = CONFIGS[name];
+    const c = args.atmorep ? { ...c0, model: { ...c0.model, network: { ...ATMOREP_NETWORK } } } : c0;
+    const atmorep = args.atmorep
+      ? atmorepJson(c.model, c.sampler as AtmorepFieldSpec[], { wandb_id: `bench_${name}` }).raw
+      : undefined;
     const layouts = fieldLayouts(c.sampler as never);
     const resolved = resolveConfig(c.model, layouts);
     tokensPerStep.set(name, c.batch * layouts.reduce((a, l) => a + l.levels * l.tokens, 0));
@@ -90,6 +101,7 @@ for (let round = 1; round <= rounds; round++) {
         warmup: 2,
         steps,
         threads,
+        atmorep,
       };
       const path = join(tmp, `${name}-${threads}.json`);
       await Deno.writeTextFile(path, JSON.stringify(spec));
@@ -100,7 +112,12 @@ for (let round = 1; round <= rounds; round++) {
         join(here, "train_ours.ts"),
         path,
       ]) as Run & { kernel: string; phases: Record<string, number> };
-      const torch = await sh(PYTHON, [join(here, "..", "peers", "train_torch.py"), path]) as Run;
+      const torch = await sh(
+        PYTHON,
+        args.atmorep
+          ? [join(here, "..", "peers", "train_atmorep.py"), args.atmorep, path]
+          : [join(here, "..", "peers", "train_torch.py"), path],
+      ) as Run;
       if (ours.parameters !== torch.parameters) {
         throw new Error(`${name}: parameter counts differ: ours ${ours.parameters}, PyTorch ${torch.parameters}`);
       }
@@ -120,6 +137,11 @@ await Deno.remove(tmp, { recursive: true });
 const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const f3 = (x: number) => x.toFixed(3);
 console.log(`machine: ${navigator.hardwareConcurrency} cores (shared with other work: compare ratios within a round)`);
+console.log(
+  args.atmorep
+    ? `network: AtmoRep's exact network; PyTorch side: AtmoRep's own classes from ${args.atmorep}`
+    : "network: this project's; PyTorch side: bench/peers/train_torch.py (written from our TypeScript)",
+);
 console.log(
   "config  | thr | framework | params    | s/step min / med / max (per round)        | tokens/s | peak RSS | ratio",
 );
