@@ -10,9 +10,9 @@
  *
  * @module
  */
-import zlib from "node:zlib";
 import { InputError } from "../../../errors.ts";
 import { zstd } from "../../../native/zstd.ts";
+import { nodeZlib } from "../../../native/node_zlib.ts";
 import type { ObjectStore } from "./http.ts";
 import { decodeBlosc } from "../../../native/blosc.ts";
 
@@ -137,7 +137,7 @@ function zstdStage(size: number): Stage {
 function zlibStage(kind: "gzip" | "zlib"): Stage {
   return (b, url) => {
     try {
-      const out = kind === "gzip" ? zlib.gunzipSync(b) : zlib.inflateSync(b);
+      const out = kind === "gzip" ? nodeZlib().gunzipSync(b) : nodeZlib().inflateSync(b);
       return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
     } catch (e) {
       throw new InputError(url, `${kind} decode failed: ${(e as Error).message}`);
