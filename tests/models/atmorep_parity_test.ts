@@ -28,7 +28,7 @@ import {
   type ImportedAtmorep,
   writeAtmorep,
 } from "../../models/atmorep_import.ts";
-import { readTorchStateDict } from "../../models/torch_archive.ts";
+import { readTorchStateDict, type StateTensor, torchStateDictBytes } from "../../models/torch_archive.ts";
 import { type FieldInput, fieldInput } from "../../models/inputs.ts";
 import { type Tensor, valueAndGrad } from "../../ops/mod.ts";
 import { fieldLoss, type LossName, weightedSum } from "../../training/losses.ts";
@@ -639,4 +639,36 @@ Deno.test("inspect of an AtmoRep checkpoint: the model section and sampler field
   assertEquals(d.model.network?.gelu, "erf");
   assert(!d.translated && !d.legacyTokenInfo && d.parameters > 0);
   assert(describeAtmorep(join(DIR, "old_layout", "AtmoRep_idgold0006.mod")).translated);
+});
+
+Deno.test("atmorep: a missing key, an extra key and a shape the json disagrees with each name the file and the key", () => {
+  const src = join(DIR, "one_field");
+  const sd = readTorchStateDict(join(src, "AtmoRep_idgold0001.mod"));
+  const tmp = mkdtempSync(join(tmpdir(), "atmorep-bad-"));
+  try {
+    const json = join(src, "model_idgold0001.json");
+    const write = (name: string, edit: (m: Map<string, StateTensor>) => void) => {
+      const m = new Map(sd);
+      edit(m);
+      const path = join(tmp, `${name}.mod`);
+      Deno.writeFileSync(path, torchStateDictBytes("archive", m));
+      return path;
+    };
+    const named = (path: string, key: string, problem: RegExp) => (e: unknown) =>
+      e instanceof CheckpointError && e.message.includes(`${path}: ${key}`) && problem.test(e.message);
+    const missing = write("missing", (m) => m.delete("decoders.0.blocks.2.ln_k.bias"));
+    assertThrows(() => importAtmorep(missing, json), named(missing, "decoders.0.blocks.2.ln_k.bias", /missing key/));
+    const extra = write("extra", (m) => m.set("tails.0.tail_nets.3.0.weight", sd.get("tails.0.tail_nets.0.0.weight")!));
+    assertThrows(() => importAtmorep(extra, json), named(extra, "tails.0.tail_nets.3.0.weight", /unexpected key/));
+    const shape = write("shape", (m) => {
+      const t = sd.get("encoders.0.mlps.1.blocks.3.weight")!;
+      m.set("encoders.0.mlps.1.blocks.3.weight", { shape: [t.shape[1], t.shape[0]], data: t.data });
+    });
+    assertThrows(
+      () => importAtmorep(shape, json),
+      named(shape, "encoders.0.mlps.1.blocks.3.weight", /shape \[64,32\] where the json says \[32,64\]/),
+    );
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
