@@ -708,20 +708,8 @@ export interface AtmorepFieldSpec {
   masking?: { rate?: number; fracMasked?: number; fracNoised?: number; fracMultires?: number };
 }
 
-/**
- * AtmoRep's config dict for our network `config` over the sampler
- * `fields` (so that {@link writeAtmorep} can write any Multiformer with
- * AtmoRep's arithmetic, not only an imported one). Refuses, naming our
- * key, what AtmoRep cannot express: network options other than AtmoRep's,
- * point tokens, and per-field layer or head counts that differ (AtmoRep's
- * are global). `extra` entries (e.g. `wandb_id`, `losses`) are added as
- * they are.
- */
-export function atmorepJson(
-  config: MultiformerConfig,
-  fields: AtmorepFieldSpec[],
-  extra: Record<string, unknown> = {},
-): AtmorepModelConfig {
+/** The network options of `config` where AtmoRep can express them; others refused, naming `model.network.KEY`. */
+function atmorepNetworkOf(config: MultiformerConfig): Required<NetworkOptions> {
   const net = { ...ATMOREP_NETWORK, ...config.network };
   for (
     const k of [
@@ -740,20 +728,42 @@ export function atmorepJson(
       throw new ConfigError(`model.network.${k}`, `must be ${ATMOREP_NETWORK[k]} for AtmoRep`);
     }
   }
-  type Counted = "encoderLayers" | "decoderLayers" | "heads" | "ensemble" | "couplingHeads" | "decoderHeads";
-  const same = (k: Counted, dflt: number): number => {
-    // AtmoRep's counts are global; decoder counts only matter for predicted fields
-    const idx = config.fields.map((_, i) => i).filter((i) =>
-      !(k === "decoderLayers" || k === "decoderHeads" || k === "ensemble") || config.fields[i].predict !== false
-    );
-    const val = (i: number) => config.fields[i][k] ?? (k === "decoderHeads" ? config.fields[i].heads : dflt);
-    for (const i of idx) {
-      if (val(i) !== val(idx[0])) {
-        throw new ConfigError(`model.fields[${i}].${k}`, `AtmoRep has one ${k} for all fields (${val(idx[0])})`);
-      }
+  return net;
+}
+
+/** Per-field counts that AtmoRep holds once for all fields. */
+type GlobalCount = "encoderLayers" | "decoderLayers" | "heads" | "ensemble" | "couplingHeads" | "decoderHeads";
+
+/** The one value of count `k` over the fields (decoder counts over predicted fields only); differing ones refused. */
+function globalCount(config: MultiformerConfig, k: GlobalCount, dflt: number): number {
+  const idx = config.fields.map((_, i) => i).filter((i) =>
+    !(k === "decoderLayers" || k === "decoderHeads" || k === "ensemble") || config.fields[i].predict !== false
+  );
+  const val = (i: number) => config.fields[i][k] ?? (k === "decoderHeads" ? config.fields[i].heads : dflt);
+  for (const i of idx) {
+    if (val(i) !== val(idx[0])) {
+      throw new ConfigError(`model.fields[${i}].${k}`, `AtmoRep has one ${k} for all fields (${val(idx[0])})`);
     }
-    return val(idx[0]);
-  };
+  }
+  return val(idx[0]);
+}
+
+/**
+ * AtmoRep's config dict for our network `config` over the sampler
+ * `fields` (so that {@link writeAtmorep} can write any Multiformer with
+ * AtmoRep's arithmetic, not only an imported one). Refuses, naming our
+ * key, what AtmoRep cannot express: network options other than AtmoRep's,
+ * point tokens, and per-field layer or head counts that differ (AtmoRep's
+ * are global). `extra` entries (e.g. `wandb_id`, `losses`) are added as
+ * they are.
+ */
+export function atmorepJson(
+  config: MultiformerConfig,
+  fields: AtmorepFieldSpec[],
+  extra: Record<string, unknown> = {},
+): AtmorepModelConfig {
+  const net = atmorepNetworkOf(config);
+  const same = (k: GlobalCount, dflt: number) => globalCount(config, k, dflt);
   const raw: Record<string, unknown> = {
     fields: config.fields.map((f, i) => {
       const s = fields.find((x) => x.name === f.field);

@@ -68,7 +68,6 @@ export function fieldInput(
   layout: FieldLayout,
   net: Pick<NetworkOptions, "validityFlags" | "tokenInfo"> = {},
 ): FieldInput {
-  const flags = net.validityFlags ?? true;
   const V = layout.values, S = layout.levels * layout.tokens;
   const B = f.mask.length / S;
   if (!Number.isInteger(B) || f.tokens.length !== B * S * V) {
@@ -76,50 +75,90 @@ export function fieldInput(
       `${f.field}: batch does not match the model's token layout (${layout.levels}×${layout.tokens}×${V})`,
     );
   }
-  const x = maskedInput(f);
-  let features: Float32Array, width: number, keyMask: Uint8Array | undefined;
   const slotValid = (b: number, s: number, p: number): boolean => {
     if (layout.kind !== "points") return true;
     const maxTok = layout.axes[1], slot = (s % maxTok) * V + p;
     return f.points!.index[b * maxTok * V + slot] >= 0;
   };
-  if (layout.kind === "grid") {
-    width = (flags ? 2 : 1) * V;
-    features = new Float32Array(B * S * width);
-    for (let r = 0; r < B * S; r++) {
-      for (let j = 0; j < V; j++) {
-        const v = x[r * V + j];
-        const ok = !Number.isNaN(v);
-        features[r * width + j] = ok ? v : 0;
-        if (flags) features[r * width + V + j] = ok ? 1 : 0;
-      }
+  const x = maskedInput(f);
+  const { features, width, keyMask } = layout.kind === "grid"
+    ? gridFeatures(x, B * S, V, net.validityFlags ?? true)
+    : pointFeatures(f, x, layout, B, S, slotValid);
+  return {
+    field: f.field,
+    batch: B,
+    length: S,
+    features,
+    width,
+    info: net.tokenInfo === "raw" ? f.tokenInfo.slice() : scaleInfo(f.tokenInfo),
+    keyMask,
+    targets: maskedTargets(f, layout, S, slotValid),
+  };
+}
+
+/** Grid tokens' features: the values (NaN → 0), then, with validity flags, 1 where a value is present. */
+function gridFeatures(
+  x: Float32Array,
+  rows: number,
+  V: number,
+  flags: boolean,
+): { features: Float32Array; width: number; keyMask?: Uint8Array } {
+  const width = (flags ? 2 : 1) * V;
+  const features = new Float32Array(rows * width);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < V; j++) {
+      const v = x[r * V + j];
+      const ok = !Number.isNaN(v);
+      features[r * width + j] = ok ? v : 0;
+      if (flags) features[r * width + V + j] = ok ? 1 : 0;
     }
-  } else {
-    width = POINT_FEATURES * V;
-    features = new Float32Array(B * S * width);
-    keyMask = new Uint8Array(B * S);
-    const maxTok = layout.axes[1];
-    const deg = Math.PI / 180;
-    for (let b = 0; b < B; b++) {
-      for (let s = 0; s < S; s++) {
-        const r = b * S + s;
-        for (let p = 0; p < V; p++) {
-          if (!slotValid(b, s, p)) continue;
-          keyMask[r] = 1;
-          const slot = b * maxTok * V + (s % maxTok) * V + p;
-          const lat = f.points!.coords[2 * slot] * deg, lon = f.points!.coords[2 * slot + 1] * deg;
-          const v = x[r * V + p], o = r * width + p * POINT_FEATURES;
-          const ok = !Number.isNaN(v);
-          features[o] = ok ? v : 0;
-          features[o + 1] = ok ? 1 : 0;
-          features[o + 2] = Math.sin(lat);
-          features[o + 3] = Math.cos(lat);
-          features[o + 4] = Math.sin(lon);
-          features[o + 5] = Math.cos(lon);
-        }
+  }
+  return { features, width };
+}
+
+/** Point tokens' features per point (value, validity, sin/cos of latitude and longitude) and their key mask. */
+function pointFeatures(
+  f: FieldBatch,
+  x: Float32Array,
+  layout: FieldLayout,
+  B: number,
+  S: number,
+  slotValid: (b: number, s: number, p: number) => boolean,
+): { features: Float32Array; width: number; keyMask: Uint8Array } {
+  const V = layout.values, width = POINT_FEATURES * V;
+  const features = new Float32Array(B * S * width), keyMask = new Uint8Array(B * S);
+  const maxTok = layout.axes[1];
+  const deg = Math.PI / 180;
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < S; s++) {
+      const r = b * S + s;
+      for (let p = 0; p < V; p++) {
+        if (!slotValid(b, s, p)) continue;
+        keyMask[r] = 1;
+        const slot = b * maxTok * V + (s % maxTok) * V + p;
+        const lat = f.points!.coords[2 * slot] * deg, lon = f.points!.coords[2 * slot + 1] * deg;
+        const v = x[r * V + p], o = r * width + p * POINT_FEATURES;
+        const ok = !Number.isNaN(v);
+        features[o] = ok ? v : 0;
+        features[o + 1] = ok ? 1 : 0;
+        features[o + 2] = Math.sin(lat);
+        features[o + 3] = Math.cos(lat);
+        features[o + 4] = Math.sin(lon);
+        features[o + 5] = Math.cos(lon);
       }
     }
   }
+  return { features, width, keyMask };
+}
+
+/** The masked tokens' targets: their rows, values and validity, and the area weights of weighted_mse. */
+function maskedTargets(
+  f: FieldBatch,
+  layout: FieldLayout,
+  S: number,
+  slotValid: (b: number, s: number, p: number) => boolean,
+): FieldTargets {
+  const V = layout.values;
   const rows: number[] = [];
   for (let r = 0; r < f.mask.length; r++) if (f.mask[r] !== MASK.visible) rows.push(r);
   const M = rows.length;
@@ -134,28 +173,24 @@ export function fieldInput(
     }
     latWeight[i] = Math.max(0, Math.cos((90 - f.tokenInfo[r * 8 + 4]) * Math.PI / 180));
   }
-  // Grid tokens: cos(latitude) of each value's own row (AtmoRep weighs weighted_mse per grid row): rows lie
-  // `res` (signed, token info 7) apart around the token centre (token info 4, colatitude).
-  let valueWeights: Float32Array | undefined;
-  if (layout.kind === "grid" && "tokenSize" in f.layout) {
-    const [tt, th, tw] = f.layout.tokenSize;
-    valueWeights = new Float32Array(M * V);
-    for (let i = 0; i < M; i++) {
-      const r = rows[i], centre = f.tokenInfo[r * 8 + 4], res = f.tokenInfo[r * 8 + 7];
-      for (let b = 0; b < th; b++) {
-        const w = Math.max(0, Math.sin((centre + (b - (th - 1) / 2) * res) * Math.PI / 180));
-        for (let a = 0; a < tt; a++) valueWeights.fill(w, i * V + (a * th + b) * tw, i * V + (a * th + b + 1) * tw);
-      }
+  const valueWeights = layout.kind === "grid" && "tokenSize" in f.layout
+    ? rowWeights(f, rows, V, f.layout.tokenSize)
+    : undefined;
+  return { rows: Int32Array.from(rows), values, valid, latWeight, valueWeights };
+}
+
+/**
+ * Grid tokens: cos(latitude) of each value's own row (AtmoRep weighs weighted_mse per grid row): rows lie `res`
+ * (signed, token info 7) apart around the token centre (token info 4, colatitude).
+ */
+function rowWeights(f: FieldBatch, rows: number[], V: number, [tt, th, tw]: number[]): Float32Array {
+  const valueWeights = new Float32Array(rows.length * V);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i], centre = f.tokenInfo[r * 8 + 4], res = f.tokenInfo[r * 8 + 7];
+    for (let b = 0; b < th; b++) {
+      const w = Math.max(0, Math.sin((centre + (b - (th - 1) / 2) * res) * Math.PI / 180));
+      for (let a = 0; a < tt; a++) valueWeights.fill(w, i * V + (a * th + b) * tw, i * V + (a * th + b + 1) * tw);
     }
   }
-  return {
-    field: f.field,
-    batch: B,
-    length: S,
-    features,
-    width,
-    info: net.tokenInfo === "raw" ? f.tokenInfo.slice() : scaleInfo(f.tokenInfo),
-    keyMask,
-    targets: { rows: Int32Array.from(rows), values, valid, latWeight, valueWeights },
-  };
+  return valueWeights;
 }
