@@ -33,8 +33,8 @@ const outDir = (() => {
   return i >= 0 ? args[i + 1] : "out/bench/skill";
 })();
 const days = opt("--days", 365), nInits = opt("--inits", 16);
-const baseSteps = opt("--base-steps", 300), engineSteps = opt("--engine-steps", 240);
-const latentWidth = opt("--latent", 32), forecasterLayers = opt("--layers", 2);
+const baseSteps = opt("--base-steps", 1500), engineSteps = opt("--engine-steps", 1200);
+const latentWidth = opt("--latent", 96), forecasterLayers = opt("--layers", 2);
 const seconds: Record<string, number> = {};
 console.log(
   `bench:skill: ${days} days, ${nInits} inits, Multiformer ${baseSteps} steps, engine ${engineSteps} steps ` +
