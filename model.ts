@@ -12,8 +12,25 @@
 // Models.
 export { Multiformer } from "./models/multiformer.ts";
 export type { FieldOutput, ForwardOptions } from "./models/multiformer.ts";
-export { fieldLayouts, resolveConfig } from "./models/config.ts";
-export type { FieldLayout, FieldModelConfig, MultiformerConfig, ResolvedField } from "./models/config.ts";
+export { ATMOREP_NETWORK, fieldLayouts, resolveConfig } from "./models/config.ts";
+export type {
+  FieldLayout,
+  FieldModelConfig,
+  MultiformerConfig,
+  NetworkOptions,
+  ResolvedField,
+} from "./models/config.ts";
+// AtmoRep's checkpoints (`*.mod` + json) in and out.
+export {
+  assembleAtmorep,
+  atmorepConfig,
+  importAtmorep,
+  readAtmorepConfig,
+  writeAtmorep,
+} from "./models/atmorep_import.ts";
+export type { AssembledAtmorep, AtmorepField, AtmorepModelConfig, ImportedAtmorep } from "./models/atmorep_import.ts";
+export { readTorchStateDict, torchStateDictBytes } from "./models/torch_archive.ts";
+export type { StateTensor } from "./models/torch_archive.ts";
 export { fieldInput } from "./models/inputs.ts";
 export type { FieldInput, FieldTargets } from "./models/inputs.ts";
 export { ForecastEngine, resolveEngineConfig } from "./models/forecast_engine.ts";

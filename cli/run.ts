@@ -5,8 +5,37 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import { cleanupErrorsOf, ConfigError } from "../errors.ts";
 import { restoreTerminal } from "./progress.ts";
+
+/** The project folder (where deno.json is, and where `deno task` runs every task). */
+const PROJECT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/+$/, "");
+
+function realPath(p: string): string | undefined {
+  try {
+    return Deno.realPathSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Under `deno task`, make relative paths the user's: Deno runs a task in
+ * the project folder and names the folder it was called from in
+ * `INIT_CWD` (read only where the task's permissions allow that variable).
+ * Only when the process runs in the project folder, so a task started
+ * elsewhere on purpose (a script, a test) keeps its folder.
+ */
+export function enterInvokingFolder(): void {
+  try {
+    if (Deno.permissions.querySync({ name: "env", variable: "INIT_CWD" }).state !== "granted") return;
+    const from = Deno.env.get("INIT_CWD");
+    if (!from) return;
+    const here = realPath(Deno.cwd()), there = realPath(from);
+    if (here && there && here !== there && here === realPath(PROJECT)) Deno.chdir(there);
+  } catch { /* stay where we are */ }
+}
 
 /** The run was stopped by SIGINT (Ctrl-C); its message says what was kept or removed. */
 export class InterruptedError extends Error {
@@ -38,6 +67,7 @@ function onSigint(): void {
 
 /** Run a verb's main function; print errors as `error: message` and exit 1 (130 after SIGINT). */
 export async function runMain(main: () => Promise<void>): Promise<void> {
+  enterInvokingFolder();
   try {
     Deno.addSignalListener("SIGINT", onSigint);
   } catch { /* no signals here (Windows without console) */ }
@@ -61,6 +91,18 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
   }
 }
 
+/**
+ * Commander's output settings for every task (`new Command(…).configureOutput(COMMAND_OUTPUT)`):
+ * colored help only on a terminal and unless NO_COLOR is set, both as Deno
+ * itself sees them. Commander 15 decides from FORCE_COLOR and
+ * CLICOLOR_FORCE, which needs env access that most tasks are not given:
+ * without this, `--help` of such a task fails on the permission.
+ */
+export const COMMAND_OUTPUT = {
+  getOutHasColors: (): boolean => !Deno.noColor && Deno.stdout.isTerminal(),
+  getErrHasColors: (): boolean => !Deno.noColor && Deno.stderr.isTerminal(),
+};
+
 /** Parse a comma-separated list. */
 export function parseList(text: string): string[] {
   return text.split(",").map((s) => s.trim()).filter(Boolean);
@@ -81,6 +123,17 @@ export function parseInteger(option: string): (text: string) => number {
   return (text) => {
     const n = Number(text);
     if (!Number.isInteger(n)) throw new ConfigError(option, `"${text}" is not an integer`);
+    return n;
+  };
+}
+
+/** Parse a positive count option (steps, threads, members): an integer ≥ 1. */
+export function parsePositive(option: string): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1 || text.trim() === "") {
+      throw new ConfigError(option, `"${text}" is not a whole number ≥ 1`);
+    }
     return n;
   };
 }

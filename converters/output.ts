@@ -5,7 +5,8 @@
  *    (`OUT.partial`, `NORM.partial`);
  * 2. checks: an existing output is replaced only with `--overwrite`, and
  *    only when it is a store (or coefficient set) this project wrote and
- *    holds no input file; the outputs are locked against other writers;
+ *    holds no input file; the outputs are locked against other writers
+ *    (these rules live in zarr/outputs.ts, shared with forecast stores);
  * 3. staging: arrays are created in the staged stores ({@link arrayMaker});
  * 4. on failure: the staged stores are removed, and the first error is the
  *    one reported (a failing cleanup never masks it);
@@ -16,15 +17,24 @@
  *
  * @module
  */
-import { basename, dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { ConfigError, StoreError } from "../errors.ts";
 import type { ArraySpec, ZarrFormat } from "../zarr/metadata.ts";
 import { ArrayWriter } from "../zarr/writer.ts";
-import { readRootAttributes } from "../zarr/reader.ts";
 import { finalizeStore, pathExists, publishStore, removeStore } from "../zarr/publish.ts";
 import { defaultNormPath } from "../normalization/sets.ts";
 import { VERSION } from "../version.ts";
-import { acquireLock, type OutputLock } from "./lock.ts";
+import { acquireLock, type OutputLock } from "../zarr/lock.ts";
+import { checkReplaceable, clearStage, lockPath, type ReplaceOptions, stagePath } from "../zarr/outputs.ts";
+export {
+  checkReplaceable,
+  clearStage,
+  isOwnStore,
+  lockPath,
+  type ReplaceOptions,
+  stagePath,
+  type StoreRole,
+} from "../zarr/outputs.ts";
 
 /** Final and staged paths of a conversion's two stores. */
 export interface OutputPaths {
@@ -38,16 +48,6 @@ export interface OutputPaths {
   stageNorm: string;
 }
 
-/** The staged copy of a store path. */
-export function stagePath(path: string): string {
-  return `${path.replace(/\/+$/, "")}.partial`;
-}
-
-/** The lock file of an output. */
-export function lockPath(path: string): string {
-  return `${path.replace(/\/+$/, "")}.lock`;
-}
-
 /** Resolve the paths of a conversion (coefficient set default: OUT with `.zarr` → `.norm.zarr`). */
 export function outputPaths(out: string, norm?: string): OutputPaths {
   const o = out.replace(/\/+$/, "");
@@ -55,85 +55,6 @@ export function outputPaths(out: string, norm?: string): OutputPaths {
   if (o === "") throw new ConfigError("--out", "empty output path");
   if (resolve(o) === resolve(n)) throw new ConfigError("--norm", "must differ from --out");
   return { out: o, norm: n, stageOut: stagePath(o), stageNorm: stagePath(n) };
-}
-
-/** What kind of store a path must hold to be replaced. */
-export type StoreRole = "data" | "normalization";
-
-/** Root attributes of a finished store, or undefined when `path` is not one. */
-function storeAttributes(path: string): Record<string, unknown> | undefined {
-  try {
-    return readRootAttributes(path);
-  } catch {
-    return undefined;
-  }
-}
-
-/** True when `path` is a finished store of `role` written by this project. */
-export function isOwnStore(path: string, role: StoreRole): boolean {
-  const attrs = storeAttributes(path);
-  if (!attrs) return false;
-  if (role === "normalization") return attrs.kind === "normalization";
-  const prov = attrs.provenance as { software?: string } | undefined;
-  return attrs.kind !== "normalization" && prov?.software === "atmorep-ts";
-}
-
-/** True when `inner` is `outer` or lies inside it. */
-function within(inner: string, outer: string): boolean {
-  const rel = relative(resolve(outer), resolve(inner));
-  return rel === "" || (!rel.startsWith("..") && !rel.startsWith("/"));
-}
-
-/** Options of {@link checkReplaceable}. */
-export interface ReplaceOptions {
-  /** `--overwrite` was given. */
-  overwrite?: boolean;
-  /** Input files, which an output must never hold. */
-  inputs?: string[];
-}
-
-/**
- * Refuse to write `path` unless it is absent, or `--overwrite` is given and
- * it is a store of `role` this project wrote that holds no input file.
- */
-export function checkReplaceable(path: string, role: StoreRole, opts: ReplaceOptions): void {
-  for (const input of opts.inputs ?? []) {
-    if (within(input, path)) {
-      throw new StoreError(path, `holds the input ${input}; an output must not be or contain an input`);
-    }
-  }
-  if (!pathExists(path)) return;
-  if (!opts.overwrite) throw new StoreError(path, "already exists; pass --overwrite to replace it");
-  if (!isOwnStore(path, role)) {
-    const what = role === "data" ? "a data store" : "a coefficient set";
-    throw new StoreError(
-      path,
-      `is not ${what} written by atmorep-ts; --overwrite replaces only those, so it is left as it is`,
-    );
-  }
-}
-
-/**
- * Remove a leftover staged store before staging again; refuse a path that
- * does not look like one of ours (a user's folder that happens to end in
- * `.partial`).
- */
-export function clearStage(stage: string): void {
-  if (!pathExists(stage)) return;
-  if (!looksStaged(stage, 0)) {
-    throw new StoreError(stage, "exists and is not a staged store of atmorep-ts; move it away");
-  }
-  removeStore(stage);
-}
-
-/** Zarr metadata (or a temporary file of ours, or the build directory) within two levels, or nothing at all. */
-function looksStaged(dir: string, depth: number): boolean {
-  const entries = [...Deno.readDirSync(dir)];
-  if (depth === 0 && entries.length === 0) return true;
-  return entries.some((e) =>
-    [".build", ".zgroup", ".zattrs", ".zarray", "zarr.json"].includes(e.name) || /\.tmp-[0-9a-f]{8}$/.test(e.name) ||
-    (e.isDirectory && depth < 2 && looksStaged(join(dir, e.name), depth + 1))
-  );
 }
 
 /** Create arrays in a staged store: write the metadata, return the writer. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ArrayReader, readRootAttributes } from "../zarr/reader.ts";
+import { ArrayReader, readRootAttributes, readTimeCoordinate } from "../zarr/reader.ts";
 import { assertComplete } from "../zarr/publish.ts";
 import { StoreError } from "../errors.ts";
 import { CachedArray, type ChunkCache } from "./cache.ts";
@@ -48,7 +48,7 @@ export class GridDataset implements SampleDataset {
     this.levels = a.levels as number[];
     this.res = a.res as [number, number];
     this.isGlobal = Boolean(a.is_global);
-    this.times = Float64Array.from(new ArrayReader(root, "time").read() as BigInt64Array, Number);
+    this.times = readTimeCoordinate(root);
     this.colat = new ArrayReader(root, "lats").read() as Float64Array;
     this.lons = new ArrayReader(root, "lons").read() as Float64Array;
     this.data = new CachedArray(root, "data", cache);

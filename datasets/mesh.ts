@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ArrayReader, readRootAttributes } from "../zarr/reader.ts";
+import { ArrayReader, readRootAttributes, readTimeCoordinate } from "../zarr/reader.ts";
 import { assertComplete } from "../zarr/publish.ts";
 import { ConfigError, StoreError } from "../errors.ts";
 import { CachedArray, type ChunkCache } from "./cache.ts";
@@ -47,7 +47,7 @@ export class MeshDataset implements SampleDataset {
     this.root = root;
     this.levels = a.levels as number[];
     this.healpixOrders = a.healpix_orders as number[];
-    this.times = Float64Array.from(new ArrayReader(root, "time").read() as BigInt64Array, Number);
+    this.times = readTimeCoordinate(root);
     for (
       const [key, array, levels, location] of [
         ["fields", "data", true, "node"],

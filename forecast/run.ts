@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { Random } from "../ops/mod.ts";
 import { ForecastEngine } from "../models/forecast_engine.ts";
 import {
@@ -25,7 +25,7 @@ import type { CoefficientSetIdentity } from "../normalization/identity.ts";
 import type { MultifieldSampler } from "../samplers/sampler.ts";
 import { toSeconds, type Window } from "../datasets/window.ts";
 import { readRootAttributes } from "../zarr/reader.ts";
-import { CheckpointError } from "../errors.ts";
+import { CheckpointError, ConfigError, StoreError } from "../errors.ts";
 import { GlobalRollout, type RolloutState } from "./rollout.ts";
 import type { MeshPlane } from "./mesh.ts";
 import { baseSampler, engineFields, EngineStepper, type FrozenBase, loadFrozenBase } from "./stepper.ts";
@@ -101,11 +101,66 @@ export interface ForecastRunSummary {
   seconds: { encode: number; engine: number; readout: number; blend: number; write: number; steps: number };
 }
 
+/** The evaluation folder of a run: `--eval-dir`, default OUT without `.zarr` + `.eval`. */
+function evalDirOf(o: ForecastRunOptions): string {
+  return o.evalDir ?? o.out.replace(/\/+$/, "").replace(/\.zarr$/, "") + ".eval";
+}
+
+/** The files an evaluation writes. */
+const EVAL_FILE = /^(scores\.json|rmse_[A-Za-z0-9._+-]*\.png|map_[A-Za-z0-9._+-]*\.png)$/;
+
+/** The evaluation files in `dir` (none when it is absent). */
+function evalFiles(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].filter((e) => e.isFile && EVAL_FILE.test(e.name)).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The evaluation folder follows the rule of every output: absent, or a
+ * folder of a previous evaluation (scores.json, rmse_*.png, map_*.png and
+ * nothing else) replaced only with `--overwrite`; never a plain file or a
+ * folder holding anything else.
+ */
+export function checkEvalDir(dir: string, overwrite: boolean | undefined): void {
+  let entries: Deno.DirEntry[];
+  try {
+    if (!Deno.statSync(dir).isDirectory) {
+      throw new StoreError(dir, "is a file, not an evaluation folder; choose another --eval-dir");
+    }
+    entries = [...Deno.readDirSync(dir)];
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  const foreign = entries.find((e) => !e.isFile || !EVAL_FILE.test(e.name));
+  if (foreign) {
+    throw new StoreError(
+      dir,
+      `holds ${foreign.name}, so it is not an evaluation folder written by atmorep-ts; ` +
+        `it is left as it is (choose another --eval-dir)`,
+    );
+  }
+  if (entries.length && !overwrite) throw new StoreError(dir, "already exists; pass --overwrite to replace it");
+}
+
+/** Refuse counts that make no forecast (steps, members ≤ 0; no initial time), naming the option. */
+function checkCounts(o: ForecastRunOptions): void {
+  for (const [key, v] of [["--steps", o.steps], ["--members", o.members ?? 1]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new ConfigError(key, `${v} is not a whole number ≥ 1`);
+  }
+  if (!o.inits.length) throw new ConfigError("--init", "needs at least one initial time");
+}
+
 /** Run a forecast. */
 export async function runForecast(options: ForecastRunOptions): Promise<ForecastRunSummary> {
+  checkCounts(options);
   const trained = await loadTrainedEngine(options.checkpoint, options.norm);
   const ensemble = ensembleMembers(trained, options);
   const truth = options.truth ? truthRollout(trained, options.truth, options.norm) : undefined;
+  if (truth) checkEvalDir(evalDirOf(options), options.overwrite);
   const contents = storeContents(trained, options);
   const writer = openForecastStore(trained, ensemble, contents, options);
   const evaluation = new Evaluation(trained.rollout, contents, options, trained.timeRanges ?? []);
@@ -213,11 +268,73 @@ function truthRollout(trained: TrainedEngine, store: string, norm?: string): Glo
     baseSampler({ sampler: { ...config, datasets: [{ ...config.datasets[0], store }] } }, norm),
     trained.header.overlap,
   );
-  const { grid } = trained.rollout;
-  if (truth.grid.rows * truth.grid.cols !== grid.rows * grid.cols) {
-    throw new CheckpointError(store, "the truth store has another grid than the forecast");
-  }
+  assertSameGrid(trained.rollout, truth, trained.sampler.config.datasets[0].store, store);
   return truth;
+}
+
+/** The first index where `a` and `b` differ by more than `tol` (−1: none; the shorter's length when lengths differ). */
+function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-6): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (!(Math.abs(a[i] - b[i]) <= tol)) return i;
+  return -1;
+}
+
+/**
+ * Refuse a truth store whose grid (latitudes and longitudes, not only their
+ * counts), time step or fields differ from the forecast's input store,
+ * naming both stores and what differs.
+ */
+export function assertSameGrid(input: GlobalRollout, truth: GlobalRollout, inputPath: string, truthPath: string): void {
+  const differ = (what: string, ours: string, theirs: string): never => {
+    throw new StoreError(
+      truthPath,
+      `the truth store has another ${what} than the forecast's input ${inputPath}: ${theirs} against ${ours}`,
+    );
+  };
+  const a = input.dataset, b = truth.dataset;
+  const lat = (d: typeof a) => Array.from(d.colat, (c) => 90 - c);
+  const span = (v: ArrayLike<number>) => `${v.length} values ${v[0]}..${v[v.length - 1]}`;
+  const iLat = firstDifference(lat(a), lat(b));
+  if (iLat >= 0) {
+    differ(
+      "grid",
+      `latitudes ${span(lat(a))} (row ${iLat}: ${lat(a)[iLat]})`,
+      `latitudes ${span(lat(b))} (row ${iLat}: ${lat(b)[iLat]})`,
+    );
+  }
+  const iLon = firstDifference(a.lons, b.lons);
+  if (iLon >= 0) {
+    differ(
+      "grid",
+      `longitudes ${span(a.lons)} (column ${iLon}: ${a.lons[iLon]})`,
+      `longitudes ${span(b.lons)} (column ${iLon}: ${b.lons[iLon]})`,
+    );
+  }
+  if (input.stepHours !== truth.stepHours) {
+    differ("time step", `${input.stepHours} h`, `${truth.stepHours} h`);
+  }
+  const planes = (r: GlobalRollout) => r.planes.map((p) => `${p.field}/${p.level}`).join(", ");
+  if (planes(input) !== planes(truth)) differ("set of fields", planes(input), planes(truth));
+}
+
+/**
+ * A file name made from data (a field name, a level, a date): anything but
+ * letters, digits, `.`, `_`, `+` and `-` becomes `_`, and a leading dot is
+ * replaced, so the name can neither leave its folder (`../`, `/`) nor hide.
+ */
+export function safeFileName(name: string): string {
+  const s = name.replace(/[^A-Za-z0-9._+-]/g, "_").replace(/^\./, "_");
+  return s === "" ? "_" : s;
+}
+
+/** `dir`/`name` with `name` made safe ({@link safeFileName}); never outside `dir`. */
+function fileIn(dir: string, name: string): string {
+  const path = join(dir, safeFileName(name));
+  const rel = relative(resolve(dir), resolve(path));
+  if (rel === "" || rel.startsWith("..") || rel.includes("/")) {
+    throw new StoreError(dir, `refusing to write ${path} outside the evaluation folder`);
+  }
+  return path;
 }
 
 /** What the forecast store holds: dates, fields and levels, coordinates and units of grid and mesh fields. */
@@ -281,6 +398,13 @@ function openForecastStore(
   return new ForecastStoreWriter({
     out: o.out,
     overwrite: o.overwrite,
+    inputs: [
+      o.checkpoint,
+      header.base.path,
+      ...sampler.config.datasets.flatMap((x) => [x.store, ...(x.norm ? [x.norm] : [])]),
+      ...(o.norm ? [o.norm] : []),
+      ...(o.truth ? [o.truth] : []),
+    ],
     inits: c.inits,
     leads: c.leads,
     fields: c.fields,
@@ -352,8 +476,18 @@ class Evaluation {
         Object.fromEntries(c.meshFields.map((f) => [f, c.meshMetadata[f]?.units ?? ""])),
       )
       : undefined;
-    this.dir = o.evalDir ?? o.out.replace(/\/+$/, "").replace(/\.zarr$/, "") + ".eval";
+    this.dir = evalDirOf(o);
     this.mapSteps = o.mapSteps ?? [o.steps];
+  }
+
+  private opened = false;
+
+  /** Before the first file: make the folder, or empty one of a previous evaluation ({@link checkEvalDir} allowed it). */
+  private open(): void {
+    if (this.opened) return;
+    this.opened = true;
+    for (const name of evalFiles(this.dir)) Deno.removeSync(join(this.dir, name));
+    Deno.mkdirSync(this.dir, { recursive: true });
   }
 
   /** Whether initial time `init` or valid time `valid` (seconds) lies in a trained range (noted in {@link hit}). */
@@ -396,11 +530,11 @@ class Evaluation {
     o: ForecastRunOptions,
   ): Promise<void> {
     const { field, level } = plane, c = this.contents;
-    await Deno.mkdir(this.dir, { recursive: true });
+    this.open();
     const mean = members.length === 1
       ? members[0]
       : members[0].map((_, g) => members.reduce((a, x) => a + x[g], 0) / members.length);
-    const path = join(this.dir, `map_${field}${level ? level : ""}_${o.inits[0].replace(/[:]/g, "")}_+${lead}h.png`);
+    const path = fileIn(this.dir, `map_${field}${level ? level : ""}_${o.inits[0].replace(/[:]/g, "")}_+${lead}h.png`);
     await Deno.writeFile(
       path,
       await forecastMapPng({ values: mean, lat: c.lat, lon: c.lon }, {
@@ -422,7 +556,7 @@ class Evaluation {
   ): Promise<{ scores: PlaneScores[]; meshScores?: PlaneScores[]; scoresPath: string; plots: string[] }> {
     const scores = this.board.result(ensemble);
     const meshScores = this.meshBoard?.result(ensemble).map((x) => ({ ...x, mesh: true }));
-    await Deno.mkdir(this.dir, { recursive: true });
+    this.open();
     const scoresPath = join(this.dir, "scores.json");
     const members = o.members ?? 1;
     await Deno.writeTextFile(
@@ -444,7 +578,7 @@ class Evaluation {
     );
     const plots: string[] = [];
     for (const s of scores) {
-      const path = join(this.dir, `rmse_${s.field}${s.level ? s.level : ""}.png`);
+      const path = fileIn(this.dir, `rmse_${s.field}${s.level ? s.level : ""}.png`);
       const shown = displayUnits(s.units), k = (v: number[]) => v.map((x) => x * shown.factor);
       const held = s.inSample.some((n) => n) ? ", in-sample leads marked *" : "";
       await Deno.writeFile(

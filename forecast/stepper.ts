@@ -41,6 +41,14 @@ export interface FrozenBase {
 export async function loadFrozenBase(path: string): Promise<FrozenBase> {
   const ck = await readCheckpoint(path);
   const h = ck.header;
+  if (h.task === "engine-rollout") {
+    const base = "forecast" in h ? ` (its base: ${h.forecast.base.path})` : "";
+    throw new CheckpointError(
+      path,
+      `is a forecast-engine checkpoint (written by train --stage forecast), not a Multiformer one: ` +
+        `pass the pre-trained Multiformer checkpoint (written by train)${base}`,
+    );
+  }
   if (!h.config?.model || !h.layouts) throw new CheckpointError(path, "is not a Multiformer checkpoint");
   const model = new Multiformer(h.config.model, h.layouts, h.config.schedule?.seed ?? 1);
   loadParameters(ck, model.params.map);
@@ -95,7 +103,7 @@ export class EngineStepper {
     const inputs = new Map(this.model.layouts.map((l) => {
       const f = fields.find((b) => b.field === l.field);
       if (!f) throw new Error(`no tokens for field ${l.field}`);
-      return [l.field, fieldInput(f, l)];
+      return [l.field, fieldInput(f, l, this.model.network)];
     }));
     const { states } = this.model.encode(inputs);
     const t1 = performance.now();
@@ -137,7 +145,14 @@ export class EngineStepper {
       // The last time token: grid axes [nt, nh, nw] → the last nh·nw tokens of each level; points [T, K, 1] → last K.
       const last = l.kind === "grid" ? l.axes[1] * l.axes[2] : l.axes[1];
       for (let r = 0; r < mask.length; r++) if ((r % S) % l.tokens >= l.tokens - last) mask[r] = MASK.zeroed;
-      return [l.field, fieldInput({ ...f, mask, replaced: new Int32Array(0), replacements: new Float32Array(0) }, l)];
+      return [
+        l.field,
+        fieldInput(
+          { ...f, mask, replaced: new Int32Array(0), replacements: new Float32Array(0) },
+          l,
+          this.model.network,
+        ),
+      ];
     }));
     const outs = this.model.forward(masked);
     return fields.map((f) => {

@@ -9,13 +9,20 @@
  * level of the union stays NaN there. Chunks (one per init, lead, field,
  * level) are written as the rollout makes them into `OUT.partial`, and the
  * store is published by renaming at the end, like every store of the
- * project: a failed run never leaves a store that looks complete.
+ * project: a failed run never leaves a store that looks complete. The
+ * output follows the rules of every output (zarr/outputs.ts): one writer
+ * at a time (`OUT.lock`), `--overwrite` replaces only a forecast store this
+ * project wrote and never one holding an input, a folder `OUT.partial` that
+ * is not ours is refused, and a killed run's `OUT.partial` is marked as a
+ * partial forecast (which `inspect` reports).
  *
  * @module
  */
 import { join } from "node:path";
 import { ArrayWriter } from "../zarr/writer.ts";
-import { finalizeStore, pathExists, publishStore, removeStore } from "../zarr/publish.ts";
+import { finalizeStore, publishStore, removeStore } from "../zarr/publish.ts";
+import { checkReplaceable, clearStage, lockPath, markStaged, stagePath, unmarkStaged } from "../zarr/outputs.ts";
+import { acquireLock, type OutputLock } from "../zarr/lock.ts";
 import { StoreError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 
@@ -23,8 +30,10 @@ import { VERSION } from "../version.ts";
 export interface ForecastStoreOptions {
   /** Output path (`.zarr`). */
   out: string;
-  /** Replace an existing store. */
+  /** Replace an existing store (only a forecast store this project wrote). */
   overwrite?: boolean;
+  /** The files and stores the forecast reads: the output may neither be nor contain one. */
+  inputs?: string[];
   /** Initial times, seconds since 1970. */
   inits: number[];
   /** Lead times in hours. */
@@ -67,19 +76,40 @@ export class ForecastStoreWriter {
   readonly options: ForecastStoreOptions;
   /** Staging directory. */
   readonly staged: string;
-  private readonly mean: ArrayWriter;
-  private readonly spread: ArrayWriter;
-  private readonly members?: ArrayWriter;
-  private readonly meshArrays?: { mean: ArrayWriter; spread: ArrayWriter; members?: ArrayWriter };
+  private mean!: ArrayWriter;
+  private spread!: ArrayWriter;
+  private members?: ArrayWriter;
+  private meshArrays?: { mean: ArrayWriter; spread: ArrayWriter; members?: ArrayWriter };
+
+  private readonly lock: OutputLock;
 
   constructor(options: ForecastStoreOptions) {
     const o = this.options = options;
-    if (pathExists(o.out) && !o.overwrite) {
-      throw new StoreError(o.out, "exists (give --overwrite to replace it)");
+    this.staged = stagePath(o.out);
+    this.lock = acquireLock(lockPath(o.out), o.out, "forecast");
+    try {
+      checkReplaceable(o.out, "forecast", { overwrite: o.overwrite, inputs: o.inputs });
+      clearStage(this.staged);
+      Deno.mkdirSync(this.staged, { recursive: true });
+      markStaged(this.staged, {
+        kind: "forecast store",
+        redo: "rerun the forecast command (with --overwrite if the store exists): it replaces this partial store",
+      });
+    } catch (e) {
+      this.lock.release();
+      throw e;
     }
-    this.staged = `${o.out.replace(/\/+$/, "")}.partial`;
-    removeStore(this.staged);
-    Deno.mkdirSync(this.staged, { recursive: true });
+    try {
+      this.openArrays();
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
+  }
+
+  /** Create the arrays and write the coordinates in the staged store. */
+  private openArrays(): void {
+    const o = this.options;
     const units = Object.fromEntries(o.fields.map((f) => [f, o.fieldMetadata?.[f]?.units ?? ""]));
     const codec = "shuffle,zstd:1";
     [this.mean, this.spread, this.members] = gridWriters(this.staged, o, units, codec);
@@ -127,25 +157,34 @@ export class ForecastStoreWriter {
     }
   }
 
-  /** Write the root metadata last and publish the store at `out`. */
+  /** Write the root metadata last and publish the store at `out` (replacing the old one); releases the lock. */
   finish(): string {
-    finalizeStore(this.staged, 2, {
-      kind: "forecast",
-      fields: this.options.fields,
-      levels: this.options.levels,
-      field_metadata: this.options.fieldMetadata ?? {},
-      ...this.options.attributes,
-      software: "atmorep-ts",
-      version: VERSION,
-      created: new Date().toISOString(),
-    });
-    publishStore(this.staged, this.options.out);
+    try {
+      finalizeStore(this.staged, 2, {
+        kind: "forecast",
+        fields: this.options.fields,
+        levels: this.options.levels,
+        field_metadata: this.options.fieldMetadata ?? {},
+        ...this.options.attributes,
+        software: "atmorep-ts",
+        version: VERSION,
+        created: new Date().toISOString(),
+      });
+      unmarkStaged(this.staged);
+      publishStore(this.staged, this.options.out);
+    } finally {
+      this.lock.release();
+    }
     return this.options.out;
   }
 
-  /** Remove the staged store (a failed run). */
+  /** Remove the staged store (a failed run) and release the lock. */
   abort(): void {
-    removeStore(this.staged);
+    try {
+      removeStore(this.staged);
+    } finally {
+      this.lock.release();
+    }
   }
 }
 

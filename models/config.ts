@@ -35,7 +35,84 @@ export interface FieldModelConfig {
   lossWeight?: number;
   /** MLP hidden width as a multiple of the width. Default 2 (AtmoRep). */
   mlpRatio?: number;
+  /** Decoder heads (AtmoRep's `decoder_num_heads`). Default `heads`. */
+  decoderHeads?: number;
 }
+
+/**
+ * How the layers compute. The defaults are this project's network; the
+ * values of {@link ATMOREP_NETWORK} make it compute what AtmoRep's
+ * computes for the same weights (docs/design/atmorep-parity.md).
+ */
+export interface NetworkOptions {
+  /** Biases in the attention projections (q/k/v, coupling, output). Default true; AtmoRep false. */
+  projectionBias?: boolean;
+  /** LayerNorm (no affine) of each encoder head's q and k (the coupled fields' k only). Default false. */
+  encoderQkNorm?: boolean;
+  /** LayerNorm with affine of each decoder head's q and k, shared by self and cross heads. Default false; AtmoRep true. */
+  decoderQkNorm?: boolean;
+  /** Linear layers of each encoder MLP (`encoder_num_mlp_layers`). Default 2. */
+  mlpLayers?: number;
+  /** Linear layers of each decoder MLP (`decoder_num_mlp_layers`). Default 2. */
+  decoderMlpLayers?: number;
+  /** A GELU after the MLP's last Linear. Default false; AtmoRep true. */
+  mlpFinalGelu?: boolean;
+  /** GELU form: `tanh` approximation or the exact `erf`. Default tanh; AtmoRep erf. */
+  gelu?: "tanh" | "erf";
+  /** Share of the decoder heads that cross-attend the encoder (`decoder_cross_att_ratio`). Default 0.5. */
+  decoderCrossRatio?: number;
+  /** Decoder layer i reads encoder layer n−1−⌊rate·i⌋ (`decoder_cross_att_rate`). Default 1. */
+  decoderCrossRate?: number;
+  /** Hidden Linear+GELU layers of each tail member (`net_tail_num_layers`). Default 0. */
+  tailLayers?: number;
+  /** Tail LayerNorm: one shared without affine, folded into the members' Linear; or AtmoRep's per member with affine. */
+  tailNorm?: "folded" | "per-member";
+  /** Token info fed to the embedding: scaled to O(1), or AtmoRep's raw values. Default scaled. */
+  tokenInfo?: "scaled" | "raw";
+  /** A NaN-validity flag per value beside the values (grid fields). Default true; AtmoRep false. */
+  validityFlags?: boolean;
+  /** Positional encoding: one sin/cos band per axis, or AtmoRep's formula. Default bands. */
+  harmonic?: "bands" | "atmorep";
+  /** Dropout on the embeddings. Default true; AtmoRep false. */
+  embeddingDropout?: boolean;
+}
+
+/** The options that make the Multiformer compute what AtmoRep computes. */
+export const ATMOREP_NETWORK: Readonly<Required<NetworkOptions>> = Object.freeze({
+  projectionBias: false,
+  encoderQkNorm: false,
+  decoderQkNorm: true,
+  mlpLayers: 2,
+  decoderMlpLayers: 2,
+  mlpFinalGelu: true,
+  gelu: "erf",
+  decoderCrossRatio: 0.5,
+  decoderCrossRate: 1,
+  tailLayers: 0,
+  tailNorm: "per-member",
+  tokenInfo: "raw",
+  validityFlags: false,
+  harmonic: "atmorep",
+  embeddingDropout: false,
+});
+
+const DEFAULT_NETWORK: Required<NetworkOptions> = {
+  projectionBias: true,
+  encoderQkNorm: false,
+  decoderQkNorm: false,
+  mlpLayers: 2,
+  decoderMlpLayers: 2,
+  mlpFinalGelu: false,
+  gelu: "tanh",
+  decoderCrossRatio: 0.5,
+  decoderCrossRate: 1,
+  tailLayers: 0,
+  tailNorm: "folded",
+  tokenInfo: "scaled",
+  validityFlags: true,
+  harmonic: "bands",
+  embeddingDropout: true,
+};
 
 /** The Multiformer. */
 export interface MultiformerConfig {
@@ -45,6 +122,8 @@ export interface MultiformerConfig {
   dropout?: number;
   /** Width of the token-info part of the embedding. Default 16 (AtmoRep). */
   tokenInfoWidth?: number;
+  /** How the layers compute (defaults: this project's network). */
+  network?: NetworkOptions;
 }
 
 /** What the network needs to know about a field's tokens (from the sampler). */
@@ -102,7 +181,8 @@ export function resolveConfig(
   config: MultiformerConfig,
   layouts: FieldLayout[],
   prefix = "model",
-): { fields: ResolvedField[]; dropout: number; tokenInfoWidth: number } {
+): { fields: ResolvedField[]; dropout: number; tokenInfoWidth: number; network: Required<NetworkOptions> } {
+  const network = resolveNetwork(config.network, `${prefix}.network`);
   const names = layouts.map((l) => l.field);
   if (!Array.isArray(config.fields) || config.fields.length === 0) {
     throw new ConfigError(`${prefix}.fields`, "needs at least one field");
@@ -126,7 +206,13 @@ export function resolveConfig(
     if (f.width <= tokenInfoWidth) {
       throw new ConfigError(`${key}.width`, `must exceed tokenInfoWidth ${tokenInfoWidth}`);
     }
-    if (f.decoderLayers > 0 && (f.heads < 2 || f.heads % 2)) {
+    const decoderHeads = f.decoderHeads ?? f.heads;
+    if (!Number.isInteger(decoderHeads) || decoderHeads < 1 || f.width % decoderHeads) {
+      throw new ConfigError(`${key}.decoderHeads`, `must be a positive integer dividing the width ${f.width}`);
+    }
+    if (
+      f.decoderLayers > 0 && config.network?.decoderCrossRatio === undefined && (decoderHeads < 2 || decoderHeads % 2)
+    ) {
       throw new ConfigError(`${key}.heads`, "must be even with a decoder (half self, half cross heads)");
     }
     for (const c of f.coupledWith ?? []) {
@@ -147,6 +233,7 @@ export function resolveConfig(
       predict: f.predict ?? true,
       lossWeight: f.lossWeight ?? 1,
       mlpRatio: f.mlpRatio ?? 2,
+      decoderHeads,
     };
   });
   for (const f of fields) {
@@ -157,5 +244,50 @@ export function resolveConfig(
   if (!fields.some((f) => f.predict)) throw new ConfigError(`${prefix}.fields`, "no field is predicted");
   const dropout = config.dropout ?? 0.05;
   if (!(dropout >= 0 && dropout < 1)) throw new ConfigError(`${prefix}.dropout`, "must be in [0, 1)");
-  return { fields, dropout, tokenInfoWidth };
+  return { fields, dropout, tokenInfoWidth, network };
+}
+
+/** Fill the network options' defaults; errors name the key. */
+function resolveNetwork(o: NetworkOptions | undefined, key: string): Required<NetworkOptions> {
+  const n = { ...DEFAULT_NETWORK, ...o };
+  for (const k of Object.keys(o ?? {})) {
+    if (!(k in DEFAULT_NETWORK)) throw new ConfigError(`${key}.${k}`, "is not a network option");
+  }
+  for (const k of ["mlpLayers", "decoderMlpLayers"] as const) {
+    if (!Number.isInteger(n[k]) || n[k] < 2) throw new ConfigError(`${key}.${k}`, "must be an integer ≥ 2");
+  }
+  if (!Number.isInteger(n.tailLayers) || n.tailLayers < 0) {
+    throw new ConfigError(`${key}.tailLayers`, "must be an integer ≥ 0");
+  }
+  if (n.tailLayers > 0 && n.tailNorm !== "per-member") {
+    throw new ConfigError(`${key}.tailLayers`, "needs tailNorm per-member");
+  }
+  if (!(n.decoderCrossRatio >= 0 && n.decoderCrossRatio <= 1)) {
+    throw new ConfigError(`${key}.decoderCrossRatio`, "must be in [0, 1]");
+  }
+  if (!(n.decoderCrossRate >= 0 && n.decoderCrossRate <= 1)) {
+    throw new ConfigError(`${key}.decoderCrossRate`, "must be in [0, 1]");
+  }
+  const enums: [keyof NetworkOptions, string[]][] = [
+    ["gelu", ["tanh", "erf"]],
+    ["tailNorm", ["folded", "per-member"]],
+    ["tokenInfo", ["scaled", "raw"]],
+    ["harmonic", ["bands", "atmorep"]],
+  ];
+  for (const [k, vs] of enums) {
+    if (!vs.includes(n[k] as string)) throw new ConfigError(`${key}.${k}`, `must be one of ${vs.join(", ")}`);
+  }
+  for (
+    const k of [
+      "projectionBias",
+      "encoderQkNorm",
+      "decoderQkNorm",
+      "mlpFinalGelu",
+      "validityFlags",
+      "embeddingDropout",
+    ] as const
+  ) {
+    if (typeof n[k] !== "boolean") throw new ConfigError(`${key}.${k}`, "must be true or false");
+  }
+  return n;
 }

@@ -33,3 +33,33 @@ export function harmonicEncoding(levels: number, axes: [number, number, number],
   }
   return out;
 }
+
+/**
+ * AtmoRep's positional encoding (`positional_encoding_harmonic`), for
+ * tokens ordered (level, t, lat, lon) with `axes` = [nt, nlat, nlon]: with
+ * x_k = 2π·2k/width, column 2k holds 0.5·sin(8·lat·x_k) + sin(t·x_k) and
+ * column 2k+1 holds 0.5·cos(8·lon·x_k) + cos(level·x_k). As AtmoRep, the
+ * latitude index is the in-slab index divided by nlat (not nlon), and every
+ * step is rounded to float32 as PyTorch computes it.
+ */
+export function atmorepHarmonicEncoding(
+  levels: number,
+  axes: [number, number, number],
+  width: number,
+): Float32Array {
+  if (width % 2) throw new Error(`AtmoRep's harmonic encoding needs an even width (got ${width})`);
+  const [nt, nlat, nlon] = axes;
+  const ntok = nt * nlat * nlon, slab = nlat * nlon, n = levels * ntok, f = Math.fround;
+  const out = new Float32Array(n * width);
+  const xs = Array.from({ length: width / 2 }, (_, k) => f(f(f(2 * Math.PI) * 2 * k) / width));
+  for (let i = 0; i < n; i++) {
+    const v = Math.floor(i / ntok), t = Math.floor((i % ntok) / slab);
+    const inSlab = i % slab, lat = Math.floor(inSlab / nlat), lon = inSlab % nlon;
+    for (let k = 0; k < width / 2; k++) {
+      const x = xs[k];
+      out[i * width + 2 * k] = f(f(0.5 * f(Math.sin(f(8 * lat * x)))) + f(Math.sin(f(t * x))));
+      out[i * width + 2 * k + 1] = f(f(0.5 * f(Math.cos(f(8 * lon * x)))) + f(Math.cos(f(v * x))));
+    }
+  }
+  return out;
+}

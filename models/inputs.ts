@@ -8,7 +8,7 @@
  * @module
  */
 import { type FieldBatch, MASK, maskedInput } from "../samplers/batch.ts";
-import type { FieldLayout } from "./config.ts";
+import type { FieldLayout, NetworkOptions } from "./config.ts";
 
 /** Per-slot features of a point token: value, valid flag, sin/cos latitude, sin/cos longitude. */
 export const POINT_FEATURES = 6;
@@ -23,6 +23,8 @@ export interface FieldTargets {
   valid: Float32Array;
   /** cos(latitude) of each target token's centre [rows]. */
   latWeight: Float32Array;
+  /** cos(latitude) per value [rows, values] (AtmoRep's per grid row); when set, `weighted_mse` uses it. */
+  valueWeights?: Float32Array;
 }
 
 /** Model input of one field. */
@@ -56,8 +58,17 @@ function scaleInfo(raw: Float32Array): Float32Array {
   return out;
 }
 
-/** Build a field's model input and targets from its batch. */
-export function fieldInput(f: FieldBatch, layout: FieldLayout): FieldInput {
+/**
+ * Build a field's model input and targets from its batch. With the network
+ * options of AtmoRep (`validityFlags` false, `tokenInfo` raw), grid tokens
+ * are the values alone (NaN → 0) and the token info is passed as it is.
+ */
+export function fieldInput(
+  f: FieldBatch,
+  layout: FieldLayout,
+  net: Pick<NetworkOptions, "validityFlags" | "tokenInfo"> = {},
+): FieldInput {
+  const flags = net.validityFlags ?? true;
   const V = layout.values, S = layout.levels * layout.tokens;
   const B = f.mask.length / S;
   if (!Number.isInteger(B) || f.tokens.length !== B * S * V) {
@@ -73,14 +84,14 @@ export function fieldInput(f: FieldBatch, layout: FieldLayout): FieldInput {
     return f.points!.index[b * maxTok * V + slot] >= 0;
   };
   if (layout.kind === "grid") {
-    width = 2 * V;
+    width = (flags ? 2 : 1) * V;
     features = new Float32Array(B * S * width);
     for (let r = 0; r < B * S; r++) {
       for (let j = 0; j < V; j++) {
         const v = x[r * V + j];
         const ok = !Number.isNaN(v);
         features[r * width + j] = ok ? v : 0;
-        features[r * width + V + j] = ok ? 1 : 0;
+        if (flags) features[r * width + V + j] = ok ? 1 : 0;
       }
     }
   } else {
@@ -129,7 +140,7 @@ export function fieldInput(f: FieldBatch, layout: FieldLayout): FieldInput {
     length: S,
     features,
     width,
-    info: scaleInfo(f.tokenInfo),
+    info: net.tokenInfo === "raw" ? f.tokenInfo.slice() : scaleInfo(f.tokenInfo),
     keyMask,
     targets: { rows: Int32Array.from(rows), values, valid, latWeight },
   };

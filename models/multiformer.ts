@@ -7,7 +7,13 @@
  * @module
  */
 import { layerNorm, type Random, type Tensor } from "../ops/mod.ts";
-import { type FieldLayout, type MultiformerConfig, resolveConfig, type ResolvedField } from "./config.ts";
+import {
+  type FieldLayout,
+  type MultiformerConfig,
+  type NetworkOptions,
+  resolveConfig,
+  type ResolvedField,
+} from "./config.ts";
 import { DecoderLayer } from "./decoder.ts";
 import { GridEmbedding } from "./embedding.ts";
 import { type CoupledState, EncoderLayer } from "./encoder.ts";
@@ -59,6 +65,8 @@ export class Multiformer {
   readonly layouts: FieldLayout[];
   /** Dropout rate. */
   readonly dropout: number;
+  /** How the layers compute (resolved network options). */
+  readonly network: Required<NetworkOptions>;
   private readonly nets: FieldNet[];
 
   constructor(config: MultiformerConfig, layouts: FieldLayout[], seed: number) {
@@ -66,27 +74,30 @@ export class Multiformer {
     this.fields = r.fields;
     this.layouts = layouts;
     this.dropout = r.dropout;
+    this.network = r.network;
+    const net = r.network;
     this.params = new Params(seed);
     const widths = new Map(r.fields.map((f) => [f.field, f.width]));
     this.nets = r.fields.map((f) => {
       const layout = layouts.find((l) => l.field === f.field)!;
-      const Emb = layout.kind === "points" ? PointsEmbedding : GridEmbedding;
       return {
         config: f,
         layout,
-        embedding: new Emb(this.params, `${f.field}.embed`, layout, f.width, r.tokenInfoWidth),
+        embedding: layout.kind === "points"
+          ? new PointsEmbedding(this.params, `${f.field}.embed`, layout, f.width, r.tokenInfoWidth)
+          : new GridEmbedding(this.params, `${f.field}.embed`, layout, f.width, r.tokenInfoWidth, net),
         encoder: Array.from(
           { length: f.encoderLayers },
-          (_, i) => new EncoderLayer(this.params, `${f.field}.encoder.${i}`, f, widths),
+          (_, i) => new EncoderLayer(this.params, `${f.field}.encoder.${i}`, f, widths, net),
         ),
         decoder: f.predict
           ? Array.from(
             { length: f.decoderLayers },
-            (_, i) => new DecoderLayer(this.params, `${f.field}.decoder.${i}`, f),
+            (_, i) => new DecoderLayer(this.params, `${f.field}.decoder.${i}`, f, net),
           )
           : [],
         tail: f.predict
-          ? new TailEnsemble(this.params, `${f.field}.tail`, f.width, f.ensemble, layout.values)
+          ? new TailEnsemble(this.params, `${f.field}.tail`, f.width, f.ensemble, layout.values, net)
           : undefined,
       };
     });
@@ -139,7 +150,8 @@ export class Multiformer {
       const enc = history.get(f)!;
       let y = states.get(f)!;
       for (const [j, layer] of n.decoder.entries()) {
-        y = layer.apply(y, enc[Math.max(0, enc.length - 1 - j)] ?? y, x.keyMask, p, opt.rng);
+        const k = enc.length - 1 - Math.floor(this.network.decoderCrossRate * j);
+        y = layer.apply(y, enc[Math.max(0, k)] ?? y, x.keyMask, p, opt.rng);
       }
       out.push({ field: f, members: n.tail.apply(y, x.targets.rows), targets: x.targets });
     }

@@ -25,6 +25,8 @@ import {
 } from "./sets.ts";
 import { basename, dirname, resolve } from "node:path";
 import type { ZarrFormat } from "../zarr/metadata.ts";
+import { checkReplaceable, clearStage, lockPath, stagePath } from "../zarr/outputs.ts";
+import { acquireLock } from "../zarr/lock.ts";
 
 /** How source months are pooled into each output entry. */
 export type Pooling = "monthly" | "calendar-month" | "all";
@@ -59,12 +61,47 @@ export function deriveNormSet(opts: DeriveOptions): { months: number; used: numb
   const pooling = checkPooling(opts.pooling ?? "calendar-month");
   const from = opts.from ? parseMonth(opts.from, "--from") : months[0];
   const to = opts.to ? parseMonth(opts.to, "--to") : months.at(-1)!;
-  if (from > to) throw new Error(`--from ${opts.from} is after --to ${opts.to}`);
+  if (from > to && opts.from && opts.to) throw new Error(`--from ${opts.from} is after --to ${opts.to}`);
+  if (!months.some((m) => m >= from && m <= to)) {
+    const range = (a: number, b: number) => `${monthLabel(a)} .. ${monthLabel(b)}`;
+    throw new ConfigError(
+      opts.from && opts.to ? "--from/--to" : opts.from ? "--from" : "--to",
+      `the period ${range(from, to)} holds none of the months of ${store} (${range(months[0], months.at(-1)!)})`,
+    );
+  }
   const layout = normLayout(store, format, rootAttrs, months);
   const out = opts.out.replace(/\/+$/, "");
-  if (pathExists(out) && !opts.overwrite) throw new Error(`${out} already exists; pass --overwrite to replace it`);
-  const stage = `${out}.partial`;
-  removeStore(stage);
+  const stage = stagePath(out);
+  // The rules of every output (zarr/outputs.ts): one writer, --overwrite only over a coefficient set, and never
+  // the data store it reads; a user's folder named OUT.partial is refused, not removed.
+  const lock = acquireLock(lockPath(out), out, "normalize");
+  try {
+    checkReplaceable(out, "normalization", { overwrite: opts.overwrite, inputs: [store] });
+    clearStage(stage);
+    return derive({ store, format, statAttrs, months, pooling, from, to, layout, out, stage });
+  } finally {
+    lock.release();
+  }
+}
+
+/** What {@link deriveNormSet} checked and resolved before writing. */
+interface DerivePlan {
+  store: string;
+  format: ZarrFormat;
+  statAttrs: Record<string, unknown>;
+  months: number[];
+  pooling: Pooling;
+  from: number;
+  to: number;
+  layout: NormLayout;
+  out: string;
+  stage: string;
+}
+
+/** Write the coefficient set into its stage and publish it (the stage removed on failure). */
+function derive(
+  { store, format, statAttrs, months, pooling, from, to, layout, out, stage }: DerivePlan,
+): { months: number; used: number } {
   const pool = poolingOf(months, from, to, pooling);
   const used = new Set<number>();
   try {

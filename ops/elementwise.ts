@@ -157,3 +157,62 @@ export function gatherRows(x: Tensor, index: Int32Array): Tensor {
   });
   return out;
 }
+
+/** Columns [start, start + width) of the last axis → [..., width]. */
+export function sliceLast(x: Tensor, start: number, width: number): Tensor {
+  const W = x.last, R = x.rows;
+  if (start < 0 || start + width > W) throw new Error(`sliceLast: [${start}, ${start + width}) of width ${W}`);
+  const y = new Float32Array(R * width);
+  for (let r = 0; r < R; r++) y.set(x.data.subarray(r * W + start, r * W + start + width), r * width);
+  const out = result(y, [...x.shape.slice(0, -1), width], [x]);
+  record(out, [x], () => {
+    const g = gradOf(x), dy = out.grad!;
+    for (let r = 0; r < R; r++) {
+      const a = r * W + start, b = r * width;
+      for (let j = 0; j < width; j++) g[a + j] += dy[b + j];
+    }
+  });
+  return out;
+}
+
+/**
+ * erfc(x), the Chebyshev fit of Numerical Recipes' `erfcc`: fractional
+ * error below 1.2e-7 everywhere, so GELU's small negative tail keeps its
+ * relative precision.
+ */
+export function erfc(x: number): number {
+  const z = Math.abs(x), t = 1 / (1 + 0.5 * z);
+  const r = t * Math.exp(
+    -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+                      t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+  );
+  return x >= 0 ? r : 2 - r;
+}
+
+/** GELU, exact form x·Φ(x) (PyTorch's default `GELU()`, which AtmoRep uses); Φ is kept for the backward pass. */
+export function geluErf(a: Tensor): Tensor {
+  const x = a.data, n = a.size;
+  const y = new Float32Array(n), cdf = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    // Φ(v) = erfc(−v/√2)/2, erfc inlined (Numerical Recipes' erfcc, fractional error < 1.2e-7)
+    const v = x[i], z = Math.abs(v) * Math.SQRT1_2, t = 1 / (1 + 0.5 * z);
+    const r = t * Math.exp(
+      -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+                        t *
+                          (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+    const p = v >= 0 ? 1 - 0.5 * r : 0.5 * r;
+    cdf[i] = p;
+    y[i] = v * p;
+  }
+  const out = result(y, a.shape, [a]);
+  record(out, [a], () => {
+    const g = gradOf(a), dy = out.grad!;
+    const c = 1 / Math.sqrt(2 * Math.PI);
+    for (let i = 0; i < n; i++) {
+      const v = x[i];
+      g[i] += dy[i] * (cdf[i] + v * c * Math.exp(-0.5 * v * v));
+    }
+  });
+  return out;
+}

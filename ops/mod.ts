@@ -10,7 +10,19 @@ export { constant, gradOf, parameter, record, recording, result, Tensor, valueAn
 export { type Gemm, gemm, openblasGemm, typescriptGemm, useGemm } from "./blas.ts";
 export { linear } from "./linear.ts";
 export { layerNorm } from "./norm.ts";
-export { add, addBroadcast, concatLast, dropout, gatherRows, gelu, scale, scaleRows } from "./elementwise.ts";
+export {
+  add,
+  addBroadcast,
+  concatLast,
+  dropout,
+  erfc,
+  gatherRows,
+  gelu,
+  geluErf,
+  scale,
+  scaleRows,
+  sliceLast,
+} from "./elementwise.ts";
 export { attention, type AttentionInput, type AttentionOptions } from "./attention.ts";
 export { rowKernels, type SimdRows, simdRows, typescriptRows, useTypescriptRows } from "../simd/softmax.ts";
 export { Random } from "../random.ts";

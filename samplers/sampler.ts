@@ -27,7 +27,7 @@ import type { PointTokens } from "../tokenizers/healpix_points.ts";
 import { ConfigError } from "../errors.ts";
 import { readRootAttributes } from "../zarr/reader.ts";
 import { dirname, join } from "node:path";
-import { type MaskingConfig, maskTokens } from "./masking.ts";
+import { type AtmorepContext, atmorepMultiresSize, type MaskingConfig, maskTokens, tokenStd } from "./masking.ts";
 import { Random } from "../random.ts";
 import { allocateField, type Batch, type BatchTimings, type FieldBatch, MASK, type ReadStats } from "./batch.ts";
 
@@ -438,6 +438,18 @@ export class MultifieldSampler {
     const { tokens: ntok, values: len } = slot.tokenizer.shape(slot.layout);
     const L = slot.levels.length, cfg = masking ?? slot.config.masking ?? this.config.masking;
     const [numTokens, tokenSize] = slot.tokenizer.maskGeometry(slot.layout);
+    // AtmoRep's corruption draws per level over the whole batch: the values' spread and one multires size.
+    const atmorep = new Map<number, AtmorepContext>();
+    if (cfg.strategy === "bert" && cfg.corruption === "atmorep") {
+      for (const li of unit.levels) {
+        const all = new Float32Array(samples * ntok * len);
+        for (let s = 0; s < samples; s++) {
+          const off = (s * L + li) * ntok;
+          all.set(fb.tokens.subarray(off * len, (off + ntok) * len), s * ntok * len);
+        }
+        atmorep.set(li, { std: tokenStd(all, samples * ntok, len), size: atmorepMultiresSize(tokenSize, rng) });
+      }
+    }
     for (let s = 0; s < samples; s++) {
       const padding = slot.tokenizer.padding(slot.layout, fb, s);
       for (const li of unit.levels) {
@@ -447,7 +459,7 @@ export class MultifieldSampler {
           if (padding?.(k)) return;
           out.replaced.push(off + k);
           out.replacements.push(v);
-        });
+        }, atmorep.get(li));
         if (padding) { for (let k = 0; k < ntok; k++) if (padding(k)) mask[k] = MASK.visible; }
       }
     }
@@ -508,6 +520,11 @@ function checkConfig(c: SamplerConfig): void {
     }
   }
   if (!c.masking) throw new ConfigError("masking", "a default masking {strategy} is needed");
+  for (const m of [c.masking, ...c.datasets.flatMap((d) => d.fields.map((f) => f.masking))]) {
+    if (m?.corruption !== undefined && m.corruption !== "project" && m.corruption !== "atmorep") {
+      throw new ConfigError("masking.corruption", `"${m.corruption}" is not project or atmorep`);
+    }
+  }
 }
 
 /** Concatenate float arrays. */

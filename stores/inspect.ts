@@ -4,10 +4,16 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { ArrayReader, diskUsage, readRootAttributes } from "../zarr/reader.ts";
+import { ArrayReader, diskUsage, readRootAttributes, readTimeCoordinate } from "../zarr/reader.ts";
 import { assertComplete, pathExists as exists } from "../zarr/publish.ts";
 import { IncompleteStoreError, StoreError } from "../errors.ts";
 import { isoTime } from "../converters/cf.ts";
+import {
+  describeImplausible,
+  implausibleCoefficients,
+  PLAUSIBLE_RANGES,
+  type Range,
+} from "../normalization/plausible.ts";
 
 /** A normalization set found next to a data store. */
 export interface NormSetSummary {
@@ -57,6 +63,8 @@ export interface StoreSummary {
   arrays: ArraySummary[];
   /** Normalization sets next to the store. */
   normSets: NormSetSummary[];
+  /** Warnings: coefficients that are finite but physically implausible (normalization/plausible.ts). */
+  warnings: string[];
 }
 
 function summarizeArray(root: string, name: string): ArraySummary {
@@ -85,7 +93,7 @@ function summarizeArray(root: string, name: string): ArraySummary {
 }
 
 /** Summarise a finished store; throws {@link IncompleteStoreError} for unfinished ones. */
-export function inspectStore(path: string): StoreSummary {
+export function inspectStore(path: string, ranges: Record<string, Range> = PLAUSIBLE_RANGES): StoreSummary {
   const root = path.replace(/\/+$/, "");
   const zarrFormat = assertComplete(root);
   const attrs = readRootAttributes(root);
@@ -100,8 +108,7 @@ export function inspectStore(path: string): StoreSummary {
   const arrays = names.filter((n) => exists(join(root, n))).map((n) => summarizeArray(root, n));
   let time: StoreSummary["time"];
   if (exists(join(root, "time"))) {
-    const t = new ArrayReader(root, "time").read() as BigInt64Array;
-    const s = Array.from(t, Number);
+    const s = Array.from(readTimeCoordinate(root));
     time = {
       start: isoTime(s[0]),
       end: isoTime(s[s.length - 1]),
@@ -109,7 +116,10 @@ export function inspectStore(path: string): StoreSummary {
       count: s.length,
     };
   }
-  return { path: root, zarrFormat, attrs, time, arrays, normSets: findNormSets(root) };
+  const normSets = findNormSets(root);
+  const sets = attrs.kind === "normalization" ? [root] : normSets.filter((n) => n.complete).map((n) => n.path);
+  const warnings = sets.flatMap((n) => describeImplausible(n, implausibleCoefficients(n, ranges)));
+  return { path: root, zarrFormat, attrs, time, arrays, normSets, warnings };
 }
 
 /** Normalization stores in the same directory whose `source` is this store. */
@@ -218,5 +228,6 @@ export function formatSummary(s: StoreSummary): string {
       );
     }
   }
+  for (const w of s.warnings ?? []) lines.push(`warning    ${w}`);
   return lines.join("\n");
 }

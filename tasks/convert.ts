@@ -5,11 +5,13 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { converterRegistry } from "../converters/registry.ts";
-import { runMain } from "../cli/run.ts";
+import { COMMAND_OUTPUT, runMain } from "../cli/run.ts";
 
 if (import.meta.main) {
   await runMain(async () => {
-    const program = new Command("convert").description("convert input data into zarr stores").enablePositionalOptions()
+    const program = new Command("convert").configureOutput(COMMAND_OUTPUT).description(
+      "convert input data into zarr stores",
+    ).enablePositionalOptions()
       .exitOverride();
     for (const plugin of converterRegistry.values()) program.addCommand(plugin.command() as never);
     try {

@@ -14,7 +14,7 @@ import { Command } from "@commander-js/extra-typings";
 import { convertEra5 } from "../converters/era5/convert.ts";
 import { expandInputs } from "../cli/inputs.ts";
 import { formatSummary, inspectStore } from "../stores/inspect.ts";
-import { runMain } from "../cli/run.ts";
+import { COMMAND_OUTPUT, runMain } from "../cli/run.ts";
 import { progressDisplay } from "../cli/progress.ts";
 import { readForecastTrainConfig, readTrainConfig } from "../training/config.ts";
 import { train } from "../training/train.ts";
@@ -113,7 +113,7 @@ async function forecastAndScore(dir: string, checkpoint: string, truth: string):
 
 if (import.meta.main) {
   await runMain(async () => {
-    await new Command("demo")
+    await new Command("demo").configureOutput(COMMAND_OUTPUT)
       .description(
         "the whole chain on the bundled sample: convert, train the tiny Multiformer and forecast engine, forecast, score",
       )

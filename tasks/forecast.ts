@@ -8,7 +8,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { parseInteger, parseNumbers, runMain } from "../cli/run.ts";
+import { COMMAND_OUTPUT, parseNumbers, parsePositive, runMain } from "../cli/run.ts";
 import { progressDisplay } from "../cli/progress.ts";
 import { runForecast } from "../forecast/run.ts";
 import { scoreTable } from "../forecast/report.ts";
@@ -24,18 +24,18 @@ function parseNumber(text: string): number {
 
 if (import.meta.main) {
   await runMain(async () => {
-    await new Command("forecast")
+    await new Command("forecast").configureOutput(COMMAND_OUTPUT)
       .description("auto-regressive global rollout with a trained forecast engine")
       .requiredOption("--checkpoint <path>", "forecast engine checkpoint (train --stage forecast)")
       .requiredOption("--init <time...>", "initial time(s), ISO (e.g. 2020-02-01T00)")
-      .requiredOption("--steps <n>", "rollout steps", parseInteger("--steps"))
+      .requiredOption("--steps <n>", "rollout steps", parsePositive("--steps"))
       .requiredOption("--out <store>", "output zarr store")
       .option("--truth <store>", "store with the truth: scores against persistence and climatology, maps")
       .option("--norm <set>", "coefficient set (must be the one the checkpoint was trained on)")
       .option(
         "--members <n>",
         "ensemble members (the Multiformer's tail ensemble + latent noise)",
-        parseInteger("--members"),
+        parsePositive("--members"),
       )
       .option(
         "--tail-scale <x>",
@@ -50,7 +50,7 @@ if (import.meta.main) {
       )
       .option("--maps <steps>", "steps to draw maps of (comma-separated, default the last)", parseNumbers("--maps"))
       .option("--eval-dir <dir>", "where scores and maps go (default OUT.eval)")
-      .option("--threads <n>", "BLAS threads", parseInteger("--threads"))
+      .option("--threads <n>", "BLAS threads", parsePositive("--threads"))
       .option("--backend <name>", "cpu (default), webgpu or auto (webgpu on a real GPU, else cpu)")
       .option("--overwrite", "replace an existing output store")
       .option("--quiet", "no progress bar")

@@ -6,7 +6,7 @@
  */
 import { Command, Option } from "@commander-js/extra-typings";
 import { deriveNormSet, parseMonth, type Pooling } from "../normalization/derive.ts";
-import { runMain } from "../cli/run.ts";
+import { COMMAND_OUTPUT, runMain } from "../cli/run.ts";
 import { resolve } from "node:path";
 import { ConfigError, StoreError } from "../errors.ts";
 import { isOwnStore } from "../converters/output.ts";
@@ -38,7 +38,7 @@ function checkOutput(store: string, out: string, overwrite?: boolean): void {
 
 if (import.meta.main) {
   await runMain(async () => {
-    await new Command("normalize")
+    await new Command("normalize").configureOutput(COMMAND_OUTPUT)
       .description("derive a normalization coefficient set from a store's statistics, without re-reading the data")
       .argument("<store>", "data store written by `deno task convert`")
       .requiredOption("-o, --out <store>", "output coefficient store, e.g. era5.1979-2017.norm.zarr")

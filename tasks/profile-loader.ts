@@ -17,12 +17,12 @@ import { AdamW } from "../training/adamw.ts";
 import { trainStep } from "../training/step.ts";
 import { gemm, Random } from "../ops/mod.ts";
 import type { SamplerConfig } from "../samplers/sampler.ts";
-import { parseInteger, runMain } from "../cli/run.ts";
+import { COMMAND_OUTPUT, parseInteger, runMain } from "../cli/run.ts";
 import { ConfigError } from "../errors.ts";
 
 if (import.meta.main) {
   await runMain(async () => {
-    await new Command("profile-loader")
+    await new Command("profile-loader").configureOutput(COMMAND_OUTPUT)
       .description("profile the data loader: I/O, decode, normalize, tokenize, mask, hand-over and consumer time")
       .argument("<config>", "sampler configuration (JSON, the SamplerConfig of samplers/sampler.ts), or a training one")
       .option("--batches <n>", "batches to load", parseInteger("--batches"), 10)

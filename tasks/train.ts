@@ -15,7 +15,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { parseInteger, runMain } from "../cli/run.ts";
+import { COMMAND_OUTPUT, parsePositive, runMain } from "../cli/run.ts";
 import { progressDisplay } from "../cli/progress.ts";
 import { type Backend, readForecastTrainConfig, readTrainConfig, type TrainConfig } from "../training/config.ts";
 import { train } from "../training/train.ts";
@@ -29,6 +29,7 @@ interface TrainCommandOptions {
   stage?: string;
   from?: string;
   resume?: string | true;
+  startOver?: true;
   steps?: number;
   threads?: number;
   backend?: string;
@@ -47,6 +48,7 @@ async function trainEngineStage(o: TrainCommandOptions): Promise<void> {
   const t0 = performance.now();
   const r = await trainForecastEngine(o.from, fc, {
     resume: o.resume,
+    startOver: o.startOver,
     onStep: (step, total, loss, k) =>
       progress.update("train forecast", step, total, `loss ${loss.toFixed(4)} · ${k} steps`),
   }).finally(() => progress.stop());
@@ -95,6 +97,7 @@ async function pretrainStage(o: TrainCommandOptions): Promise<void> {
   if (o.from) console.error(`fine-tuning from ${o.from}`);
   const summary = await train(config, layouts, {
     resume: o.resume,
+    startOver: o.startOver,
     from: o.from,
     onStep: (step, total, m) =>
       progress.update(
@@ -122,17 +125,22 @@ async function pretrainStage(o: TrainCommandOptions): Promise<void> {
 
 if (import.meta.main) {
   await runMain(async () => {
-    await new Command("train")
+    await new Command("train").configureOutput(COMMAND_OUTPUT)
       .description("train the Multiformer (masked-token pre-training) from a JSON configuration")
       .requiredOption("--config <path>", "training configuration (JSON; see configs/)")
       .option("--stage <stage>", "pretrain (the Multiformer, default) or forecast (the engine on a frozen one)")
       .option(
         "--from <checkpoint>",
-        "a Multiformer checkpoint: pretrain fine-tunes its weights; --stage forecast freezes it under the engine",
+        "a Multiformer checkpoint, or AtmoRep's AtmoRep_id<ID>.mod with its model_id<ID>.json beside it: " +
+          "pretrain fine-tunes its weights; --stage forecast freezes it under the engine",
       )
       .option("--resume [checkpoint]", "continue from a checkpoint (default: the newest in checkpoints.dir)")
-      .option("--steps <n>", "override schedule.steps", parseInteger("--steps"))
-      .option("--threads <n>", "override threads (BLAS threads)", parseInteger("--threads"))
+      .option(
+        "--start-over",
+        "train afresh in a checkpoint directory holding another run: delete its checkpoints, metrics.jsonl and loss.png",
+      )
+      .option("--steps <n>", "override schedule.steps", parsePositive("--steps"))
+      .option("--threads <n>", "override threads (BLAS threads)", parsePositive("--threads"))
       .option("--backend <name>", "override backend: cpu, webgpu or auto (webgpu on a real GPU, else cpu)")
       .option("--checkpoint-dir <dir>", "override checkpoints.dir")
       .option("--quiet", "no progress bar")
@@ -141,6 +149,7 @@ if (import.meta.main) {
         if (stage !== "pretrain" && stage !== "forecast") {
           throw new ConfigError("--stage", `unknown stage "${stage}" (pretrain, forecast)`);
         }
+        if (o.startOver && o.resume) throw new ConfigError("--start-over", "not with --resume (one or the other)");
         if (stage === "forecast") return await trainEngineStage(o);
         await pretrainStage(o);
       })

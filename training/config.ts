@@ -9,8 +9,18 @@
  *
  * @module
  */
-import type { SamplerConfig } from "../samplers/sampler.ts";
-import { type FieldLayout, fieldLayouts, type MultiformerConfig, resolveConfig } from "../models/config.ts";
+import type { DatasetConfig, FieldConfig, SamplerConfig } from "../samplers/sampler.ts";
+import type { MaskingConfig } from "../samplers/masking.ts";
+import type { TokenGrid } from "../tokenizers/patches.ts";
+import type { PointTokens } from "../tokenizers/healpix_points.ts";
+import {
+  type FieldLayout,
+  fieldLayouts,
+  type FieldModelConfig,
+  type MultiformerConfig,
+  type NetworkOptions,
+  resolveConfig,
+} from "../models/config.ts";
 import { type ForecastEngineConfig, resolveEngineConfig } from "../models/forecast_engine.ts";
 import { toSeconds } from "../datasets/window.ts";
 import type { OptimizerConfig } from "./adamw.ts";
@@ -20,8 +30,10 @@ import {
   isIntegerFrom as isInt,
   isObject,
   isPositive as isPos,
+  type KeySchema,
   need,
   needKnownKeys,
+  needSchemaKeys,
   readConfigFile,
 } from "./validate.ts";
 
@@ -80,6 +92,145 @@ export interface TrainConfig {
   threads?: number;
 }
 
+/**
+ * The keys of `T`, each once: a schema typed `KeysOf<T>` fails to compile
+ * when the interface gains or loses a key, so the lists below cannot drift
+ * from the types they check.
+ */
+type KeysOf<T> = { [K in keyof Required<T>]: KeySchema[string] };
+
+const MASKING_KEYS = {
+  strategy: true,
+  rate: true,
+  fracMasked: true,
+  fracNoised: true,
+  fracMultires: true,
+  noiseStd: true,
+  forecastSlabs: true,
+  slabs: true,
+  corruption: true,
+} satisfies KeysOf<MaskingConfig>;
+
+/** A space-time grid (numTokens, tokenSize) or point tokens (the rest). */
+const TOKEN_KEYS = {
+  numTokens: true,
+  tokenSize: true,
+  pointsPerToken: true,
+  healpixOrder: true,
+  maxTokens: true,
+  timeSteps: true,
+} satisfies KeysOf<TokenGrid & PointTokens>;
+
+const FIELD_KEYS = {
+  name: true,
+  levels: true,
+  tokens: TOKEN_KEYS,
+  tokenizer: true,
+  surface: true,
+  normalization: true,
+  masking: MASKING_KEYS,
+} satisfies KeysOf<FieldConfig>;
+
+const SAMPLER_KEYS = {
+  datasets: [{ store: true, norm: true, fields: [FIELD_KEYS] } satisfies KeysOf<DatasetConfig>],
+  batchSize: true,
+  timeRange: true,
+  timeStride: true,
+  latRange: true,
+  centers: true,
+  sharedTimeWindow: true,
+  masking: MASKING_KEYS,
+  seed: true,
+  cacheBytes: true,
+  box: true,
+} satisfies KeysOf<SamplerConfig>;
+
+const FIELD_MODEL_KEYS = {
+  field: true,
+  width: true,
+  encoderLayers: true,
+  decoderLayers: true,
+  heads: true,
+  coupledWith: true,
+  couplingHeads: true,
+  ensemble: true,
+  predict: true,
+  lossWeight: true,
+  mlpRatio: true,
+  decoderHeads: true,
+} satisfies KeysOf<FieldModelConfig>;
+
+const NETWORK_KEYS = {
+  projectionBias: true,
+  encoderQkNorm: true,
+  decoderQkNorm: true,
+  mlpLayers: true,
+  decoderMlpLayers: true,
+  mlpFinalGelu: true,
+  gelu: true,
+  decoderCrossRatio: true,
+  decoderCrossRate: true,
+  tailLayers: true,
+  tailNorm: true,
+  tokenInfo: true,
+  validityFlags: true,
+  harmonic: true,
+  embeddingDropout: true,
+} satisfies KeysOf<NetworkOptions>;
+
+const OPTIMIZER_KEYS = {
+  lrMax: true,
+  lrStart: true,
+  lrMin: true,
+  warmupSteps: true,
+  decayPerStep: true,
+  weightDecay: true,
+  betas: true,
+  eps: true,
+  clipNorm: true,
+} satisfies KeysOf<OptimizerConfig>;
+
+const CHECKPOINT_KEYS = { dir: true, every: true, keep: true } satisfies KeysOf<CheckpointConfig>;
+
+/** Every key a training configuration may have, at every level (unknown ones are errors). */
+const TRAIN_KEYS = {
+  sampler: SAMPLER_KEYS,
+  loader: { workers: true } satisfies KeysOf<NonNullable<TrainConfig["loader"]>>,
+  model: {
+    fields: [FIELD_MODEL_KEYS],
+    dropout: true,
+    tokenInfoWidth: true,
+    network: NETWORK_KEYS,
+  } satisfies KeysOf<MultiformerConfig>,
+  optimizer: OPTIMIZER_KEYS,
+  schedule: { steps: true, losses: true, seed: true } satisfies KeysOf<TrainConfig["schedule"]>,
+  validation: { timeRange: true, batches: true, every: true } satisfies KeysOf<NonNullable<TrainConfig["validation"]>>,
+  checkpoints: CHECKPOINT_KEYS,
+  backend: true,
+  threads: true,
+} satisfies KeysOf<TrainConfig>;
+
+/** Every key of a forecast training configuration, at every level. */
+const FORECAST_TRAIN_KEYS = {
+  engine: {
+    latentWidth: true,
+    forecasterLayers: true,
+    heads: true,
+    neighbours: true,
+    inputTimeTokens: true,
+  } satisfies KeysOf<ForecastEngineConfig>,
+  overlap: true,
+  timeRange: true,
+  phases: [{ steps: true, rollout: true, lr: true } satisfies KeysOf<ForecastPhase>],
+  latentNoise: true,
+  memberNoise: true,
+  // Names of fields, chosen by the user.
+  fieldWeights: true,
+  seed: true,
+  threads: true,
+  checkpoints: CHECKPOINT_KEYS,
+} satisfies KeysOf<ForecastTrainConfig>;
+
 /** Check a parsed configuration; returns it typed, with the model's field layouts. */
 export function checkTrainConfig(raw: unknown, source = "config"): { config: TrainConfig; layouts: FieldLayout[] } {
   need(isObject(raw), source, "must be a JSON object");
@@ -96,6 +247,7 @@ export function checkTrainConfig(raw: unknown, source = "config"): { config: Tra
     "threads",
   ];
   needKnownKeys(c, sections, "section");
+  needSchemaKeys(c, TRAIN_KEYS);
   for (const k of ["sampler", "model", "optimizer", "schedule", "checkpoints"] as const) {
     need(typeof c[k] === "object" && c[k] !== null, k, "missing section");
   }
@@ -212,6 +364,7 @@ export function checkForecastTrainConfig(raw: unknown, source = "config"): Forec
     "checkpoints",
   ];
   needKnownKeys(c, keys, "key");
+  needSchemaKeys(c, FORECAST_TRAIN_KEYS);
   resolveEngineConfig(c.engine, "engine");
   need(
     c.overlap === undefined ||

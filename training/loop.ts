@@ -4,7 +4,14 @@
  * learning-rate schedule), validates when the task can, writes metrics as
  * JSON lines, writes and prunes checkpoints, draws the loss curve, reports
  * progress, and resumes from a checkpoint exactly where the run stopped
- * (same weights, moments, random stream, step). What differs between
+ * (same weights, moments, random stream, step). One run at a time per
+ * checkpoint directory: the run holds the directory's lock (`run.lock`,
+ * naming the holder to a second run), removes the temporary files of
+ * killed checkpoint writes there, refuses to start afresh over another
+ * run's checkpoints or metrics unless asked to start over (which removes
+ * those files by name), prunes only checkpoints of its own run (the run id
+ * every checkpoint header records, kept on resume) and never empties
+ * metrics.jsonl before it has a line to add. What differs between
  * trainings is a {@link TrainingTask} (training/tasks/): its inputs per
  * step, its loss, which parameters train, what its checkpoints record and
  * how it validates.
@@ -15,13 +22,17 @@ import { join } from "node:path";
 import type { Random, Tensor } from "../ops/mod.ts";
 import {
   type Checkpoint,
+  checkpointFiles,
   type CheckpointRecord,
   latestCheckpoint,
   loadParameters,
   pruneCheckpoints,
   readCheckpoint,
+  removeStalePartials,
   writeCheckpoint,
 } from "../models/checkpoint.ts";
+import { acquireLock } from "../zarr/lock.ts";
+import { ConfigError } from "../errors.ts";
 import { AdamW, type OptimizerConfig } from "./adamw.ts";
 import { type GradientStep, gradientStep } from "./step.ts";
 import { type CurvePoint, lossCurvePng } from "./plot.ts";
@@ -103,6 +114,14 @@ export interface TrainingTask<I, L extends MetricsRecord = MetricsRecord> {
 export interface RunOptions<L> {
   /** Resume: a checkpoint file, or true for the newest in the checkpoint directory. */
   resume?: string | boolean;
+  /**
+   * Start afresh in a directory holding another run's checkpoints or
+   * metrics: remove them (checkpoints, metrics.jsonl, loss.png, by name)
+   * first. Without it (and without `resume`) such a directory is an error.
+   */
+  startOver?: boolean;
+  /** What holds the run lock (for the message a second run gets). Default `train`. */
+  purpose?: string;
   /** Stop after this many steps of this run (tests: interrupt a run). */
   stopAfter?: number;
   /** Called after every step. */
@@ -135,8 +154,63 @@ export async function runTraining<I, L extends MetricsRecord>(
   opt: RunOptions<L> = {},
 ): Promise<TrainingRun> {
   await Deno.mkdir(task.dir, { recursive: true });
-  const resumed = await resumeCheckpoint(task, opt.resume);
+  const lock = acquireLock(join(task.dir, "run.lock"), task.dir, opt.purpose ?? "train");
+  try {
+    return await runLocked(task, opt);
+  } finally {
+    lock.release();
+  }
+}
+
+/** The files of a run in `dir` that a new run would mix with or overwrite. */
+function previousRunFiles(dir: string): string[] {
+  const files = checkpointFiles(dir);
+  for (const name of ["metrics.jsonl", "loss.png"]) {
+    try {
+      if (Deno.statSync(join(dir, name)).isFile) files.push(name);
+    } catch { /* absent */ }
+  }
+  return files;
+}
+
+/**
+ * Before a run starts in its (locked) directory: remove killed writers'
+ * temporary files, and refuse to start afresh over another run's files
+ * unless `startOver` (then remove them by name, saying so).
+ */
+function prepareDirectory(dir: string, fresh: boolean, startOver: boolean | undefined): void {
+  const stale = removeStalePartials(dir);
+  if (stale.length) {
+    console.error(
+      `removed ${stale.length} unfinished checkpoint write(s) of a killed run in ${dir}: ${stale.join(", ")}`,
+    );
+  }
+  if (!fresh) return;
+  const old = previousRunFiles(dir);
+  if (!old.length) return;
+  if (!startOver) {
+    throw new ConfigError(
+      "checkpoints.dir",
+      `${dir} holds another run's files (${old.join(", ")}): pass --resume to continue that run, ` +
+        `--start-over to delete those files and train afresh, or choose another checkpoint directory`,
+    );
+  }
+  for (const name of old) Deno.removeSync(join(dir, name));
+  console.error(`started over in ${dir}: removed ${old.join(", ")}`);
+}
+
+/** {@link runTraining} once the directory's lock is held. */
+async function runLocked<I, L extends MetricsRecord>(
+  task: TrainingTask<I, L>,
+  opt: RunOptions<L>,
+): Promise<TrainingRun> {
+  const path = opt.resume === true ? latestCheckpoint(task.dir) : opt.resume || undefined;
+  if (opt.resume === true && !path) console.error(`no checkpoint in ${task.dir}: starting from step 0`);
+  prepareDirectory(task.dir, !path, opt.startOver);
+  const resumed = path ? await resumeCheckpoint(task, path) : undefined;
   const start = resumed?.header.step ?? 0;
+  // The run's identity: kept from the checkpoint resumed from, so pruning knows its own checkpoints.
+  const runId = resumed?.header.run ?? crypto.randomUUID();
   const metrics = await MetricsLog.open(join(task.dir, "metrics.jsonl"), start);
   const plot = join(task.dir, "loss.png");
   const drawCurve = async () => Deno.writeFile(plot, await metrics.lossCurve(task.lossTitle));
@@ -181,7 +255,7 @@ export async function runTraining<I, L extends MetricsRecord>(
           }
           const every = task.checkpointEvery;
           if ((every && done % every === 0) || done === end || done === last) {
-            run.checkpoint = await saveCheckpoint(task, optimizer, done);
+            run.checkpoint = await saveCheckpoint(task, optimizer, done, runId);
             if (task.lossCurve) await drawCurve();
           }
         }
@@ -195,14 +269,11 @@ export async function runTraining<I, L extends MetricsRecord>(
   return run;
 }
 
-/** The checkpoint to resume from (verified by the task, weights and random stream restored), if any. */
+/** The checkpoint to resume from (verified by the task, weights and random stream restored). */
 async function resumeCheckpoint<I, L extends MetricsRecord>(
   task: TrainingTask<I, L>,
-  resume: string | boolean | undefined,
-): Promise<Checkpoint | undefined> {
-  const path = resume === true ? latestCheckpoint(task.dir) : resume || undefined;
-  if (resume === true && !path) console.error(`no checkpoint in ${task.dir}: starting from step 0`);
-  if (!path) return undefined;
+  path: string,
+): Promise<Checkpoint> {
   const ck = await readCheckpoint(path);
   task.verify(ck);
   loadParameters(ck, task.params);
@@ -232,6 +303,7 @@ async function saveCheckpoint<I, L extends MetricsRecord>(
   task: TrainingTask<I, L>,
   optimizer: AdamW,
   step: number,
+  run: string,
 ): Promise<string> {
   const tensors = [...task.params].flatMap(([name, t]) => {
     const m = optimizer.moments.get(name)!;
@@ -241,38 +313,58 @@ async function saveCheckpoint<I, L extends MetricsRecord>(
       { name, kind: "v" as const, shape: [...t.shape], data: m.v },
     ];
   });
-  const path = await writeCheckpoint(task.dir, task.header(step), tensors);
-  await pruneCheckpoints(task.dir, task.keep);
+  const path = await writeCheckpoint(task.dir, { ...task.header(step), run }, tensors);
+  await pruneCheckpoints(task.dir, task.keep, run, step);
   return path;
 }
 
-/** metrics.jsonl: kept up to the step resumed from (a resumed run rewrites what followed), then appended to. */
+/**
+ * metrics.jsonl: kept up to the step resumed from (a resumed run rewrites
+ * what followed), then appended to. The file is only rewritten when the
+ * first line of this run is added (a run that fails before its first step
+ * leaves it as it was), and then by a complete new file renamed over it.
+ */
 class MetricsLog {
-  private constructor(readonly path: string, private readonly lines: MetricsRecord[]) {}
+  private kept?: string;
 
-  /** The log of a run starting at step `start`. */
+  private constructor(readonly path: string, private readonly lines: MetricsRecord[], kept: string) {
+    this.kept = kept;
+  }
+
+  /** The log of a run starting at step `start` (a line that is not JSON is an error naming the file and line). */
   static async open(path: string, start: number): Promise<MetricsLog> {
     const kept: MetricsRecord[] = [];
     let text = "";
     if (start > 0) {
+      let old = "";
       try {
-        for (const l of (await Deno.readTextFile(path)).split("\n")) {
-          if (!l.trim()) continue;
-          const m = JSON.parse(l) as MetricsRecord;
-          if (m.step <= start) (kept.push(m), text += l + "\n");
-        }
+        old = await Deno.readTextFile(path);
       } catch { /* no metrics yet */ }
+      for (const [i, l] of old.split("\n").entries()) {
+        if (!l.trim()) continue;
+        let m: MetricsRecord;
+        try {
+          m = JSON.parse(l) as MetricsRecord;
+        } catch (e) {
+          throw new ConfigError(path, `line ${i + 1} is not JSON (${(e as Error).message}); repair or move the file`);
+        }
+        if (m.step <= start) (kept.push(m), text += l + "\n");
+      }
     }
-    await Deno.writeTextFile(path, text);
-    return new MetricsLog(path, kept);
+    return new MetricsLog(path, kept, text);
   }
 
   /** Append a line. */
   async append(line: MetricsRecord): Promise<void> {
     this.lines.push(line);
-    await Deno.writeTextFile(this.path, JSON.stringify(line) + "\n", { append: true });
+    const text = JSON.stringify(line) + "\n";
+    if (this.kept !== undefined) {
+      const tmp = `${this.path}.partial-${Deno.pid}`;
+      await Deno.writeTextFile(tmp, this.kept + text);
+      await Deno.rename(tmp, this.path);
+      this.kept = undefined;
+    } else await Deno.writeTextFile(this.path, text, { append: true });
   }
-
   /** The loss curve (train and validation lines) as PNG. */
   lossCurve(title?: string): Promise<Uint8Array> {
     const of = (kind: string) =>

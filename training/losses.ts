@@ -8,8 +8,15 @@
  * - `stats`: mean((exp(−½((t−μ)/σ)²) − 1)²) + mean(√σ), μ and σ the
  *   ensemble mean and (unbiased) standard deviation;
  * - `mse`: MSE of the ensemble mean;
- * - `weighted_mse`: MSE of the ensemble mean weighted by cos(latitude);
- * - `crps`: the Gaussian CRPS of N(μ, σ) (Gneiting et al. 2005).
+ * - `weighted_mse`: as AtmoRep, per member Σ w·(x − t)² / Σ w, averaged
+ *   over the members; w is cos(latitude), per value when the targets carry
+ *   `valueWeights` (AtmoRep's per grid row), else per token;
+ * - `crps`: the Gaussian CRPS of N(μ, σ) (Gneiting et al. 2005) — not
+ *   AtmoRep's `crps`, whose formula is not the CRPS;
+ * - `stats_area`: AtmoRep's 0.2·mean(erf((t−μ)/σ²)²) + mean(√σ);
+ * - `kernel_crps`: AtmoRep's fair ensemble CRPS, mean over members of
+ *   mean |x − t| minus Σᵢⱼ |xᵢ − xⱼ| / (2E(E−1)·n); as in AtmoRep the
+ *   spread term carries no gradient.
  *
  * @module
  */
@@ -17,7 +24,7 @@ import { record, result, type Tensor } from "../ops/mod.ts";
 import type { FieldTargets } from "../models/inputs.ts";
 
 /** Loss names. */
-export const LOSSES = ["mse_ensemble", "stats", "mse", "weighted_mse", "crps"] as const;
+export const LOSSES = ["mse_ensemble", "stats", "mse", "weighted_mse", "crps", "stats_area", "kernel_crps"] as const;
 /** A loss name. */
 export type LossName = typeof LOSSES[number];
 
@@ -30,25 +37,34 @@ const SIGMA_EPS = 1e-6;
 export function fieldLoss(name: LossName, members: Tensor, t: FieldTargets): Tensor {
   const [M, E, V] = members.shape;
   const p = members.data;
-  if ((name === "stats" || name === "crps") && E < 2) {
+  if ((name === "stats" || name === "crps" || name === "stats_area") && E < 2) {
     throw new Error(`loss ${name} needs an ensemble of at least 2 members (got ${E})`);
   }
   // Per value: d loss / d μ and d loss / d σ, or per member directly (mse_ensemble); normalized at the end.
   const grad = new Float32Array(p.length);
-  let total = 0, count = 0;
+  let total = 0, count = 0, spread = 0;
   for (let m = 0; m < M; m++) {
-    const rw = name === "weighted_mse" ? t.latWeight[m] : 1;
     for (let v = 0; v < V; v++) {
       const w = t.valid[m * V + v];
       if (w === 0) continue;
+      const rw = name === "weighted_mse" ? (t.valueWeights ? t.valueWeights[m * V + v] : t.latWeight[m]) : 1;
       const y = t.values[m * V + v];
-      count += name === "weighted_mse" ? rw : 1;
+      count += rw;
       const base = m * E * V + v;
-      if (name === "mse_ensemble") {
+      if (name === "mse_ensemble" || name === "weighted_mse") {
         for (let e = 0; e < E; e++) {
           const d = p[base + e * V] - y;
-          total += d * d / E;
-          grad[base + e * V] = 2 * d / E;
+          total += rw * d * d / E;
+          grad[base + e * V] = 2 * rw * d / E;
+        }
+        continue;
+      }
+      if (name === "kernel_crps") {
+        for (let e = 0; e < E; e++) {
+          const d = p[base + e * V] - y;
+          total += Math.abs(d) / E;
+          grad[base + e * V] = Math.sign(d) / E;
+          for (let f = 0; f < E; f++) spread += Math.abs(p[base + e * V] - p[base + f * V]);
         }
         continue;
       }
@@ -56,10 +72,10 @@ export function fieldLoss(name: LossName, members: Tensor, t: FieldTargets): Ten
       for (let e = 0; e < E; e++) mu += p[base + e * V];
       mu /= E;
       let dMu = 0, dSigma = 0, sigma = 0;
-      if (name === "mse" || name === "weighted_mse") {
+      if (name === "mse") {
         const d = mu - y;
-        total += rw * d * d;
-        dMu = 2 * rw * d;
+        total += d * d;
+        dMu = 2 * d;
       } else {
         let ss = 0;
         for (let e = 0; e < E; e++) ss += (p[base + e * V] - mu) ** 2;
@@ -71,6 +87,13 @@ export function fieldLoss(name: LossName, members: Tensor, t: FieldTargets): Ten
           const dz = 2 * (a - 1) * a * -z; // d/dz (a − 1)²
           dMu = dz * (-1 / sigma);
           dSigma = dz * (-z / sigma) + 0.5 / Math.sqrt(sigma);
+        } else if (name === "stats_area") {
+          // AtmoRep divides by σ², not σ√2
+          const u = (y - mu) / (sigma * sigma), a = erf(u);
+          total += 0.2 * a * a + Math.sqrt(sigma);
+          const du = 0.4 * a * (2 / Math.sqrt(Math.PI)) * Math.exp(-u * u); // d/du 0.2·erf(u)²
+          dMu = du * (-1 / (sigma * sigma));
+          dSigma = du * (-2 * u / sigma) + 0.5 / Math.sqrt(sigma);
         } else {
           const pdf = Math.exp(-0.5 * z * z) / Math.sqrt(2 * Math.PI), cdf = 0.5 * (1 + erf(z / Math.SQRT2));
           total += sigma * (z * (2 * cdf - 1) + 2 * pdf - 1 / Math.sqrt(Math.PI));
@@ -86,6 +109,8 @@ export function fieldLoss(name: LossName, members: Tensor, t: FieldTargets): Ten
     }
   }
   const n = count || 1;
+  // kernel_crps: the fair spread term, without gradient (AtmoRep builds it detached)
+  if (name === "kernel_crps" && E > 1) total -= spread / (2 * E * (E - 1));
   const out = result(Float32Array.of(total / n), [1], [members]);
   record(out, [members], () => {
     const g = members.grad ??= new Float32Array(p.length);

@@ -35,7 +35,7 @@ export function modelInputs(model: Multiformer, batch: Batch): Map<string, Field
   for (const layout of model.layouts) {
     const f = batch.fields.find((b) => b.field === layout.field);
     if (!f) throw new Error(`the batch has no field ${layout.field}`);
-    out.set(layout.field, fieldInput(f, layout));
+    out.set(layout.field, fieldInput(f, layout, model.network));
   }
   return out;
 }

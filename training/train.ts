@@ -20,6 +20,8 @@ export type { MetricsLine } from "./tasks/masked_token.ts";
 export interface TrainOptions {
   /** Resume: a checkpoint file, or true for the newest in the checkpoint directory. */
   resume?: string | boolean;
+  /** Start afresh over another run's checkpoints and metrics in the directory, removing them (see `RunOptions`). */
+  startOver?: boolean;
   /** Stop after this many steps of this run (tests: interrupt a run). */
   stopAfter?: number;
   /** Called after every step. */

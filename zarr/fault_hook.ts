@@ -14,24 +14,37 @@
  *   {@link TEST_ABORT_EXIT_CODE} right after its k-th step, without any
  *   cleanup, as a SIGKILL at that exact point would leave it.
  *
+ * The environment variables of the test hooks ({@link testVariable}) are
+ * dead in the shipped command line: they are read only in a process
+ * started with the test preload (`deno run --preload
+ * tests/_helpers/test_hooks.ts …`), which sets {@link TEST_HOOKS}. A
+ * variable left set in a user's shell changes nothing.
+ *
  * @module
  */
 
 /** Exit code of a process stopped by the test fault hook. */
 export const TEST_ABORT_EXIT_CODE = 86;
 
-const VARIABLE = "ATMOREP_TEST_ABORT_AFTER_WRITES";
+/** The global the test preload sets to switch the environment hooks on. */
+export const TEST_HOOKS: unique symbol = Symbol.for("atmorep.testHooks");
 
-function abortAfter(): number {
+/**
+ * The number in test variable `name` (`ATMOREP_TEST_…`), or 0: always 0
+ * unless the process was started with the test preload and may read it.
+ */
+export function testVariable(name: string): number {
+  if ((globalThis as Record<symbol, unknown>)[TEST_HOOKS] !== true) return 0;
   try {
-    if (Deno.permissions.querySync({ name: "env", variable: VARIABLE }).state !== "granted") return 0;
-    return Number(Deno.env.get(VARIABLE) ?? 0) || 0;
+    if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") return 0;
+    return Number(Deno.env.get(name) ?? 0) || 0;
   } catch {
     return 0;
   }
 }
 
-const limit = abortAfter();
+// Read at the first step, not at load: the test preload imports this module before it sets TEST_HOOKS.
+let limit: number | undefined;
 let steps = 0;
 
 /** Thrown by the in-process kill simulation ({@link simulateKillAfter}). */
@@ -75,6 +88,7 @@ export function faultPoint(what: string): void {
     simulation.killed = true;
     throw new SimulatedKill(what);
   }
+  limit ??= testVariable("ATMOREP_TEST_ABORT_AFTER_WRITES");
   if (limit <= 0) return;
   if (++steps >= limit) {
     console.error(`test hook: aborting after write ${steps} (${what})`);

@@ -98,10 +98,30 @@ export function publishStore(staged: string, dest: string): void {
   if (hadOld) removeStore(old);
 }
 
+/** The file in a staged store that says what it is and how to redo it (zarr/outputs.ts markStaged). */
+export const STAGE_MARKER = ".staged.json";
+
+/** The marker of a staged store, if it has one. */
+function stageMarker(root: string): { kind: string; redo: string } | undefined {
+  try {
+    const m = JSON.parse(Deno.readTextFileSync(join(root, STAGE_MARKER)));
+    return typeof m?.kind === "string" && typeof m?.redo === "string" ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Detect the zarr format of a finished store, or throw {@link IncompleteStoreError}. */
 export function assertComplete(root: string): ZarrFormat {
   if (!pathExists(root)) throw new IncompleteStoreError(root, "no such store");
   // A staged store may already hold its root metadata (finalize writes it before publishing): never complete.
+  const marker = stageMarker(root);
+  if (marker) {
+    throw new IncompleteStoreError(
+      root,
+      `incomplete ${marker.kind}: the staged output of a run that did not finish; ${marker.redo}`,
+    );
+  }
   if (pathExists(join(root, ".build")) || /\.partial\/*$/.test(root)) {
     throw new IncompleteStoreError(
       root,

@@ -325,8 +325,43 @@ function filesBelow(dir: string): Set<string> {
 /** Read the root group attributes of a finished store. */
 export function readRootAttributes(root: string): Record<string, unknown> {
   const format = assertComplete(root);
-  if (format === 2) return JSON.parse(Deno.readTextFileSync(join(root, ".zattrs")));
-  return JSON.parse(Deno.readTextFileSync(join(root, "zarr.json"))).attributes ?? {};
+  if (format === 2) return attributesObject(readJsonFile(join(root, ".zattrs")), join(root, ".zattrs"));
+  const meta = readJsonFile(join(root, "zarr.json")) as { attributes?: unknown } | null;
+  return attributesObject(meta?.attributes ?? {}, join(root, "zarr.json"));
+}
+
+/** Attributes must be a JSON object. */
+function attributesObject(v: unknown, path: string): Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new StoreError(path, "the attributes are not a JSON object; the store's metadata is damaged");
+  }
+  return v as Record<string, unknown>;
+}
+
+/** The int64 value zarr and numpy use for "not a time" (NaT). */
+const NOT_A_TIME = -(2n ** 63n);
+
+/**
+ * The `time` coordinate of a store (seconds since 1970), refused with a
+ * {@link StoreError} naming `ROOT/time` and the step when a value is
+ * missing (NaT) or not after the one before it (a damaged or hand-edited
+ * coordinate would silently misplace every sample).
+ */
+export function readTimeCoordinate(root: string): Float64Array {
+  const raw = new ArrayReader(root, "time").read() as BigInt64Array;
+  const iso = (v: number) => new Date(v * 1000).toISOString().slice(0, 19);
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] === NOT_A_TIME) throw new StoreError(join(root, "time"), `step ${i} has no time (NaT)`);
+    if (i > 0 && raw[i] <= raw[i - 1]) {
+      throw new StoreError(
+        join(root, "time"),
+        `times must increase: step ${i} (${iso(Number(raw[i]))}) is not after step ${i - 1} (${
+          iso(Number(raw[i - 1]))
+        })`,
+      );
+    }
+  }
+  return Float64Array.from(raw, Number);
 }
 
 /** Attributes of a group inside a finished store. */
@@ -334,9 +369,12 @@ export function readGroupAttributes(root: string, path: string): Record<string, 
   const format = assertComplete(root);
   const dir = join(root, path);
   if (format === 2) {
-    return pathExists(join(dir, ".zattrs")) ? JSON.parse(Deno.readTextFileSync(join(dir, ".zattrs"))) : {};
+    return pathExists(join(dir, ".zattrs"))
+      ? attributesObject(readJsonFile(join(dir, ".zattrs")), join(dir, ".zattrs"))
+      : {};
   }
-  return JSON.parse(Deno.readTextFileSync(join(dir, "zarr.json"))).attributes ?? {};
+  const meta = readJsonFile(join(dir, "zarr.json")) as { attributes?: unknown } | null;
+  return attributesObject(meta?.attributes ?? {}, join(dir, "zarr.json"));
 }
 
 /** Size on disk of every file under a directory, in bytes. */

@@ -1,5 +1,6 @@
 /**
  * `deno task bench:convert [--days N] [--format netcdf4|netcdf3|both] [--rounds N] [--tenfold] [--keep]`
+ * (`deno task bench:convert --remote …`: a zarr store over HTTP, see convert_remote.ts)
  *
  * ERA5 netCDF → zarr: this project vs xarray (`open_mfdataset(...).to_zarr`,
  * Debian's python3-xarray + dask) on the same generated input, same codec
@@ -28,6 +29,12 @@ import { decodeChunk, DEFAULT_CODEC, encodeChunk, parseCodecSpec } from "../../z
 const PYTHON = "/usr/bin/python3";
 const here = fileURLToPath(new URL(".", import.meta.url));
 const root = fileURLToPath(new URL("../../", import.meta.url));
+
+// `--remote`: the cloud-store case (a zarr store over HTTP), in convert_remote.ts.
+if (Deno.args[0] === "--remote") {
+  await (await import("./convert_remote.ts")).main(Deno.args.slice(1));
+  Deno.exit(0);
+}
 
 const { values: args } = parseArgs({
   args: Deno.args,

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { ConfigError, StoreError } from "../../errors.ts";
 import type { ArraySpec, ZarrFormat } from "../../zarr/metadata.ts";
 import { pathExists } from "../../zarr/publish.ts";
@@ -27,7 +27,7 @@ import { beforeWrite } from "../../zarr/fault_hook.ts";
 import { writeTextDurable } from "../../zarr/durable.ts";
 import type { NormLayout } from "../../normalization/sets.ts";
 import { stagePath } from "../output.ts";
-import { acquireLock, liveOwner, type OutputLock } from "../lock.ts";
+import { acquireLock, liveOwner, type OutputLock } from "../../zarr/lock.ts";
 import type { Plan } from "./inventory.ts";
 import type { ConvertTask } from "./task.ts";
 import { jsonNumbers, jsonTyped, type StatsSeal } from "./task_stats.ts";
@@ -74,8 +74,24 @@ export interface BuildState {
   normAttrs: Record<string, unknown>;
   /** The options init ran with (a rerun of init with other ones is refused). */
   options?: Record<string, unknown>;
+  /**
+   * The data store's path as init saw it, absolute with its folder's links
+   * resolved: a build moved or copied elsewhere is refused (its other paths
+   * still name the old place). Absent in builds of older versions.
+   */
+  outAbsolute?: string;
   /** The plan (in memory only, right after init). */
   plan?: Plan;
+}
+
+/** `path` made absolute, its folder's symbolic links resolved (the folder as it is; `path` unresolved when absent). */
+function canonicalPath(path: string): string {
+  const abs = resolve(path.replace(/\/+$/, ""));
+  try {
+    return join(Deno.realPathSync(dirname(abs)), basename(abs));
+  } catch {
+    return abs;
+  }
 }
 
 /** The build directory inside a staged store. */
@@ -98,7 +114,8 @@ export function findBuildDir(out: string): string | undefined {
 
 /** Save the build state durably (init's last write). */
 export function saveBuild(dir: string, state: BuildState): void {
-  const { plan: _plan, ...saved } = state;
+  const { plan: _plan, ...rest } = state;
+  const saved = { ...rest, outAbsolute: canonicalPath(state.out) };
   writeTextDurable(join(dir, "build.json"), JSON.stringify(saved, jsonTyped), { sync: true });
 }
 
@@ -119,6 +136,14 @@ export function loadBuild(out: string): { state: BuildState; dir: string } {
     state = JSON.parse(Deno.readTextFileSync(join(dir, "build.json")), jsonNumbers) as BuildState;
   } catch (e) {
     throw new StoreError(join(dir, "build.json"), `unreadable build state (${(e as Error).message})`);
+  }
+  if (state.outAbsolute !== undefined && state.outAbsolute !== canonicalPath(out)) {
+    throw new StoreError(
+      dir,
+      `this build was initialized for ${state.outAbsolute}, not ${canonicalPath(out)}: ` +
+        `a conversion in progress cannot be moved or copied (its coefficient set and paths stay at the old place); ` +
+        `finish it where it was initialized, or convert again`,
+    );
   }
   for (const t of state.tasks) t.months = Int32Array.from(t.months);
   state.grid.latPerm = Int32Array.from(state.grid.latPerm);

@@ -22,6 +22,8 @@ import {
   stagePath,
 } from "./convert.ts";
 import { outputPaths } from "../output.ts";
+import { storeInputs } from "./remote/cli.ts";
+import { parseArea, parseEvery, parseGridSpacing, parseTimeRange } from "./remote/spec.ts";
 
 /** Parse `time=6,lat=91,lon=180` (any subset). */
 export function parseChunks(text: string): Partial<ChunkShape> {
@@ -40,12 +42,20 @@ export function parseChunks(text: string): Partial<ChunkShape> {
 /** The subcommand with its arguments and options (the action added by {@link command}). */
 function era5Command() {
   return new Command("era5")
-    .description("convert ERA5 netCDF3/netCDF4 files into an AtmoRep-layout zarr store")
-    .argument("[inputs...]", "input files, directories or globs (not needed with --part or --finalize)")
+    .description("convert ERA5 netCDF3/netCDF4/GRIB files, or a cloud zarr store, into an AtmoRep-layout zarr store")
+    .argument(
+      "[inputs...]",
+      "input files, directories or globs, or one zarr store: https://…, gs://…, s3://… or a local directory " +
+        "(not needed with --part or --finalize)",
+    )
     .requiredOption("-o, --out <store>", "output zarr store")
     .option("--norm <store>", "normalization store (default: OUT with .zarr → .norm.zarr)")
     .option("--fields <names>", "fields to keep, e.g. t,u,v,t2m", parseList)
     .option("--levels <values>", "levels to keep, e.g. 1000,850,500", parseNumbers("--levels"))
+    .option("--time <from/to>", "zarr store: time range, e.g. 2020-01 or 2020-01-01/2020-01-31T18", parseTimeRange)
+    .option("--every <step>", "zarr store: keep times at multiples of this step, e.g. 6h", parseEvery)
+    .option("--area <N/W/S/E>", "zarr store: area in degrees, e.g. 72/-25/34/45", parseArea)
+    .option("--grid <deg>", "zarr store: coarser grid by striding (every k-th point), e.g. 1", parseGridSpacing)
     .addOption(new Option("--zarr-format <n>", "zarr format").choices(["2", "3"]).default("2"))
     .option("--codec <spec>", "chunk codec: shuffle,zstd:N | zstd:N | gzip:N | none", DEFAULT_CODEC)
     .option(
@@ -58,6 +68,10 @@ function era5Command() {
     .option("--embed-normalization", "also write AtmoRep's normalization/ group into the data store")
     .option("--overwrite", "replace existing output stores (only stores written by this project)")
     .option("--inf-to-nan", "store ±Inf input values as NaN (default: they are an error naming file and variable)")
+    .option(
+      "--allow-implausible",
+      "publish coefficients outside their field's plausible range (default: an error; a corrupt input value?)",
+    )
     .option("--workers <n>", "worker threads (0 = none)", parseCount("--workers"))
     .option("--init", "parallel step 1: plan and write the stores' metadata (OUT.partial) and the task list")
     .option("--part <i/n>", "parallel step 2: run part i of n (1-based); rerunning a part skips its finished tasks")
@@ -73,7 +87,10 @@ function showProgress(progress: ReturnType<typeof progressDisplay>): (p: Progres
   const started = performance.now();
   return (p: Progress) => {
     const seconds = (performance.now() - started) / 1000;
-    const detail = p.phase === "convert" ? `${formatBytes(p.bytes)} ${(p.bytes / 1e6 / seconds).toFixed(0)} MB/s` : "";
+    const detail = p.phase === "convert"
+      ? `${formatBytes(p.bytes)} ${(p.bytes / 1e6 / seconds).toFixed(0)} MB/s` +
+        (p.fetched ? `; downloaded ${formatBytes(p.fetched.bytes)} in ${p.fetched.chunks} chunks` : "")
+      : "";
     progress.update(p.phase, p.done, p.total, detail);
   };
 }
@@ -96,18 +113,24 @@ async function partOrFinalize(o: Era5Cli, show: (p: Progress) => void, signal: A
     });
     console.log(`part ${o.part}: ran ${r.ran} tasks, ${r.skipped} already done`);
   } else {
-    const r = await finalizeConversion(o.out, { onProgress: show, workers: o.workers });
+    const r = await finalizeConversion(o.out, {
+      onProgress: show,
+      workers: o.workers,
+      allowImplausible: o.allowImplausible,
+    });
     console.log(`finalized ${r.out} and ${r.norm}: ${formatBytes(r.rawBytes)} → ${formatBytes(r.storedBytes)}`);
   }
 }
 
 /** The conversion options of the command line. */
-function conversionOptions(inputs: string[], o: Era5Cli, show: (p: Progress) => void, signal: AbortSignal) {
+async function conversionOptions(inputs: string[], o: Era5Cli, show: (p: Progress) => void, signal: AbortSignal) {
+  // One cloud zarr store: a selection of it is the input (see remote/spec.ts).
+  const chosen = await storeInputs(inputs, o);
   return {
-    inputs: expandInputs(inputs),
+    inputs: chosen.store ? chosen.inputs : expandInputs(inputs),
     out: o.out,
     norm: o.norm,
-    fields: o.fields,
+    fields: chosen.fields,
     levels: o.levels,
     zarrFormat: Number(o.zarrFormat) as 2 | 3,
     codec: o.codec,
@@ -118,6 +141,7 @@ function conversionOptions(inputs: string[], o: Era5Cli, show: (p: Progress) => 
     overwrite: o.overwrite,
     workers: o.workers,
     infToNaN: o.infToNan,
+    allowImplausible: o.allowImplausible,
     command: ["deno task convert era5", ...Deno.args.slice(1)].join(" "),
     onProgress: show,
     signal,
@@ -127,7 +151,7 @@ function conversionOptions(inputs: string[], o: Era5Cli, show: (p: Progress) => 
 /** A whole conversion in one process, and its summary. */
 async function convertAll(
   o: Era5Cli,
-  options: ReturnType<typeof conversionOptions>,
+  options: Awaited<ReturnType<typeof conversionOptions>>,
   signal: AbortSignal,
   progress: ReturnType<typeof progressDisplay>,
 ): Promise<void> {
@@ -166,7 +190,7 @@ function command() {
         return;
       }
       if (inputs.length === 0) throw new ConfigError("inputs", "no input files given");
-      const options = conversionOptions(inputs, o, show, signal);
+      const options = await conversionOptions(inputs, o, show, signal);
       if (o.init) {
         if (!o.overwrite && initializedAlready(options)) {
           progress.stop();

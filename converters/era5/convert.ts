@@ -15,6 +15,7 @@ import { join, resolve } from "node:path";
 import { DEFAULT_CODEC, parseCodecSpec } from "../../zarr/codecs.ts";
 import type { ZarrFormat } from "../../zarr/metadata.ts";
 import { pathExists, removeStore } from "../../zarr/publish.ts";
+import { testVariable } from "../../zarr/fault_hook.ts";
 import { ConfigError } from "../../errors.ts";
 import {
   checkReplaceable,
@@ -43,6 +44,7 @@ import {
 } from "./build.ts";
 import { type ConvertJob, runPool, StartedWorkers, workerCount } from "./pool.ts";
 import { finalizeConversion } from "./finalize.ts";
+import { isSelection } from "./remote/spec.ts";
 import { statisticsTargets } from "./merge.ts";
 
 export { type ChunkShape, DEFAULT_CHUNKS, DEFAULT_SHARD_CHUNKS } from "./layout.ts";
@@ -87,6 +89,8 @@ export interface Era5Options {
   overwrite?: boolean;
   /** Map ±Inf in the inputs to NaN instead of failing (the default: Inf is an error naming file and variable). */
   infToNaN?: boolean;
+  /** Publish coefficients outside the plausible ranges of their fields (default: an error). */
+  allowImplausible?: boolean;
   /** Stop the conversion (SIGINT): the run fails with the signal's reason and cleans up. */
   signal?: AbortSignal;
   /** Worker count (0 = in this thread). Default: one per core, at most 16. */
@@ -107,6 +111,8 @@ export interface Progress {
   total: number;
   /** Decoded bytes written so far. */
   bytes: number;
+  /** Cloud store inputs: bytes and chunks downloaded so far. */
+  fetched?: { bytes: number; chunks: number };
 }
 
 /** What a conversion made. */
@@ -151,6 +157,7 @@ export async function convertEra5(opts: Era5Options): Promise<ConversionSummary>
         onProgress: opts.onProgress,
         locked: true,
         workers: opts.workers,
+        allowImplausible: opts.allowImplausible,
       });
       return { ...summary, plan: build.plan!, seconds: (performance.now() - started) / 1000 };
     } catch (e) {
@@ -165,7 +172,7 @@ export async function convertEra5(opts: Era5Options): Promise<ConversionSummary>
 /** The init options that shape the stores; a rerun of init must give the same. */
 function initFingerprint(opts: Era5Options, codec: string, format: number): Record<string, unknown> {
   return {
-    inputs: opts.inputs.map((p) => resolve(p)),
+    inputs: opts.inputs.map((p) => isSelection(p) ? p : resolve(p)),
     norm: resolve(opts.norm ?? outputPaths(opts.out).norm),
     fields: opts.fields ?? null,
     levels: opts.levels ?? null,
@@ -282,6 +289,7 @@ export async function runConversionPart(
   workerCount(opts.workers, 1);
   const todo = mine.filter((t) => !taskDone(dir, t.id));
   let rawBytes = 0, done = 0, ran = 0;
+  let fetched: Progress["fetched"];
   const delay = testDelayMs();
   const purpose = `convert era5 --part ${part}/${parts}`;
   // Months a task has alone for its field level: it writes their statistics itself.
@@ -305,7 +313,7 @@ export async function runConversionPart(
       if (delay) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
       rawBytes += r.rawBytes;
       ran++;
-      opts.onProgress?.({ phase: "convert", done: ++done, total: todo.length, bytes: rawBytes });
+      opts.onProgress?.({ phase: "convert", done: ++done, total: todo.length, bytes: rawBytes, fetched });
     },
     {
       signal: opts.signal,
@@ -314,6 +322,13 @@ export async function runConversionPart(
         return lock && (() => lock.release());
       },
       started: opts.started,
+      // Cloud store inputs: downloads shown as they come in (a task may download for minutes).
+      onFetched: (bytes, objects) => {
+        fetched ??= { bytes: 0, chunks: 0 };
+        fetched.bytes += bytes;
+        fetched.chunks += objects;
+        opts.onProgress?.({ phase: "convert", done, total: todo.length, bytes: rawBytes, fetched });
+      },
     },
   );
   return { ran, skipped: mine.length - ran };
@@ -321,9 +336,7 @@ export async function runConversionPart(
 
 /** ATMOREP_TEST_TASK_DELAY_MS slows parts down so tests can kill one mid-way. */
 function testDelayMs(): number {
-  const granted =
-    Deno.permissions.querySync({ name: "env", variable: "ATMOREP_TEST_TASK_DELAY_MS" }).state === "granted";
-  return granted ? Number(Deno.env.get("ATMOREP_TEST_TASK_DELAY_MS") ?? 0) : 0;
+  return testVariable("ATMOREP_TEST_TASK_DELAY_MS");
 }
 
 /** True when `out` has a conversion in progress (initialized, not yet published). */

@@ -23,6 +23,7 @@ import { beforeWrite, faultPoint } from "../../zarr/fault_hook.ts";
 import { writeTextDurable } from "../../zarr/durable.ts";
 import { emptyMoments, type Moments } from "../../normalization/moments.ts";
 import { writeGlobalCoefficients } from "../../normalization/sets.ts";
+import { refuseImplausible } from "../../normalization/plausible.ts";
 import { lockOutputs } from "../output.ts";
 import {
   assertNoRunningTasks,
@@ -46,6 +47,8 @@ export interface FinalizeOptions {
   locked?: boolean;
   /** Worker threads for the merges (0 = this thread). Default: one per core, at most 16. */
   workers?: number;
+  /** Publish coefficients outside the plausible ranges of their fields (normalization/plausible.ts). */
+  allowImplausible?: boolean;
 }
 
 /**
@@ -65,6 +68,10 @@ export async function finalizeConversion(
     if (!pathExists(join(dir, "finalized"))) {
       const { nanCounts, ...merged } = await mergeAndWrite(state, dir, opts);
       sizes = merged;
+      // A fill value read as data (3.4e38) gives finite but absurd coefficients: the build stays for a rerun.
+      if (!opts.allowImplausible) {
+        refuseImplausible(state.stageNorm, state.normPath, { attrs: state.normAttrs, format: state.format });
+      }
       finalizeStore(state.stageNorm, state.format, state.normAttrs);
       finalizeStore(state.stageOut, state.format, { ...state.attrs, nan_counts: nanCounts });
       writeTextDurable(join(dir, "finalized"), JSON.stringify(sizes), { sync: true });

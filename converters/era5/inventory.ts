@@ -6,7 +6,8 @@
  * @module
  */
 import { decodeTimes, isoTime, type Packing, packingOf, parseTimeUnits } from "../cf.ts";
-import { type LocatedVariable, openDataset, type SourceDataset } from "../formats/registry.ts";
+import type { LocatedVariable, SourceDataset } from "../formats/registry.ts";
+import { openInput } from "./remote/open.ts";
 import { ConfigError, InputError } from "../../errors.ts";
 import { describeGrid, type Grid, normalizeGrid, sameGrid } from "./grid.ts";
 
@@ -87,7 +88,7 @@ interface Coordinates {
 
 /** Read the header and coordinates of one input file. */
 export async function scanFile(path: string): Promise<FileEntry> {
-  const ds = await openDataset(path);
+  const ds = await openInput(path);
   try {
     checkRegularGrid(ds, path);
     const names = coordinateNames(ds, path);

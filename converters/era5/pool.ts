@@ -11,6 +11,7 @@
  */
 import { ConfigError, PipelineError } from "../../errors.ts";
 import { type ConvertTask, runTask, TaskContext } from "./task.ts";
+import { onObjectFetched } from "./remote/http.ts";
 import { type StatsSeal, writeTaskStats } from "./task_stats.ts";
 import { type MergeJob, type MergeResult, mergeTarget, type StatisticsTarget, writeMonthStatistics } from "./merge.ts";
 import { PointMoments } from "../../normalization/moments.ts";
@@ -172,6 +173,8 @@ export interface PoolOptions<J extends PoolJob> {
   claim?: ClaimJob<J>;
   /** Workers started ahead (used first; more are started if the run needs them). */
   started?: StartedWorkers;
+  /** Called as cloud-store objects come in (bytes, objects), from any worker. */
+  onFetched?: (bytes: number, objects: number) => void;
 }
 
 /** The jobs claimed and not yet released (see {@link PoolOptions.claim}). */
@@ -214,10 +217,18 @@ export async function runPool<J extends PoolJob>(
   const n = workerCount(workers, tasks.length);
   const claims = new Claims(opts.claim);
   const ahead = opts.started?.take(n) ?? [];
-  if (n <= 0) return await runHere(tasks, grid, onResult, claims, signal);
+  if (n <= 0) return await runHere(tasks, grid, onResult, claims, signal, opts.onFetched);
   const pool = [...ahead, ...Array.from({ length: n - ahead.length }, newWorker)];
   for (const w of pool) w.postMessage({ type: "init", grid });
-  const feed: Feed<J> = { tasks, next: 0, failed: false, byId: new Map(tasks.map((t) => [t.id, t])), claims, onResult };
+  const feed: Feed<J> = {
+    tasks,
+    next: 0,
+    failed: false,
+    byId: new Map(tasks.map((t) => [t.id, t])),
+    claims,
+    onResult,
+    onFetched: opts.onFetched,
+  };
   let onAbort: (() => void) | undefined;
   try {
     const aborted = new Promise<never>((_, reject) => {
@@ -244,8 +255,10 @@ async function runHere<J extends PoolJob>(
   onResult: (j: J, r: JobResult<J>) => void,
   claims: Claims<J>,
   signal: AbortSignal | undefined,
+  onFetched?: (bytes: number, objects: number) => void,
 ): Promise<void> {
   const ctx = new TaskContext(grid);
+  if (onFetched) onObjectFetched((bytes) => onFetched(bytes, 1));
   try {
     for (const t of tasks) {
       // A turn of the event loop between tasks, so that a SIGINT handler gets to run.
@@ -256,6 +269,7 @@ async function runHere<J extends PoolJob>(
       claims.release(t.id);
     }
   } finally {
+    onObjectFetched(undefined);
     ctx.close();
     claims.releaseAll();
   }
@@ -270,6 +284,8 @@ interface Feed<J extends PoolJob> {
   failed: boolean;
   byId: Map<number, J>;
   claims: Claims<J>;
+  /** Cloud-store downloads a worker reported (see {@link PoolOptions.onFetched}). */
+  onFetched?: (bytes: number, objects: number) => void;
   onResult: (j: J, r: JobResult<J>) => void;
 }
 
@@ -300,6 +316,7 @@ function driveWorker<J extends PoolJob>(w: Worker, feed: Feed<J>): Promise<void>
     w.onmessage = (e: MessageEvent) => {
       const msg = e.data;
       if (msg.type === "error") return fail(revive(msg.error));
+      if (msg.type === "fetched") return feed.onFetched?.(msg.bytes, msg.objects);
       inFlight--;
       if (feed.failed) return;
       feedMore();

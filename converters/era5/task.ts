@@ -13,7 +13,6 @@ import {
   type LocatedFile,
   type LocatedVariable,
   type NumericArray,
-  openDataset,
   openLocated,
   type SourceDataset,
 } from "../formats/registry.ts";
@@ -22,6 +21,7 @@ import type { ArraySpec, ZarrFormat } from "../../zarr/metadata.ts";
 import { ArrayWriter } from "../../zarr/writer.ts";
 import { adviseHugePages, tuneMallocForChunks } from "../../native/malloc.ts";
 import { tileWorkspace } from "../../simd/tiles.ts";
+import { openInput, prefetchRuns } from "./remote/open.ts";
 import { type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import { type Grid, remapPlane } from "./grid.ts";
 
@@ -205,7 +205,7 @@ export class TaskContext {
 
   /** An open dataset (kept for reuse; at most 16 at once). */
   async dataset(path: string): Promise<SourceDataset> {
-    return this.open.get(path) ?? keepOpen(this.open, path, await openDataset(path));
+    return this.open.get(path) ?? keepOpen(this.open, path, await openInput(path));
   }
 
   /**
@@ -292,6 +292,8 @@ export async function runTask(task: ConvertTask, ctx: TaskContext): Promise<Task
   const writer = ctx.writer(task.target);
   const tiles = taskTiles(task, ctx, writer);
   const { plane, tc } = tiles;
+  // Cloud store inputs: download the task's planes first, concurrently (files: nothing to do).
+  await prefetchRuns(task.runs, task.target.root, (p) => ctx.dataset(p));
   const partials = new Map<number, ShiftedPointSums>();
   let rawBytes = 0, storedBytes = 0;
   for (let c0 = task.t0; c0 < task.t1; c0 += tc) {

@@ -7,6 +7,21 @@
 import { TaskContext } from "./task.ts";
 import type { Grid } from "./grid.ts";
 import { type PoolJob, postError, runJob } from "./pool.ts";
+import { onObjectFetched } from "./remote/http.ts";
+
+// Cloud-store downloads reported to the pool as they come in (at most every 250 ms, and before each result).
+let fetched = { bytes: 0, objects: 0 };
+let reporter: ReturnType<typeof setTimeout> | undefined;
+const report = () => {
+  if (fetched.objects > 0) self.postMessage({ type: "fetched", ...fetched });
+  fetched = { bytes: 0, objects: 0 };
+  reporter = undefined;
+};
+onObjectFetched((bytes) => {
+  fetched.bytes += bytes;
+  fetched.objects++;
+  reporter ??= setTimeout(report, 250);
+});
 
 let ctx: TaskContext | undefined;
 // Tasks share the context's buffers: run them strictly one after another.
@@ -21,7 +36,10 @@ self.onmessage = (e: MessageEvent) => {
   } else {
     queue = queue.then(async () => {
       try {
-        self.postMessage({ type: "done", result: await runJob(msg.job, ctx!) });
+        const result = await runJob(msg.job, ctx!);
+        clearTimeout(reporter);
+        report();
+        self.postMessage({ type: "done", result });
       } catch (err) {
         self.postMessage({ type: "error", id: msg.job.id, error: postError(err) });
       }

@@ -9,6 +9,7 @@ import { parseInteger } from "../../cli/run.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
 import { expandInputs } from "../../cli/inputs.ts";
 import { convertFesom } from "./convert.ts";
+import { progressDisplay } from "../../cli/progress.ts";
 
 function command() {
   return new Command("fesom")
@@ -26,7 +27,9 @@ function command() {
     .addOption(new Option("--zarr-format <n>", "zarr format").choices(["2", "3"]).default("2"))
     .option("--codec <spec>", "chunk codec", DEFAULT_CODEC)
     .option("--overwrite", "replace existing output stores")
+    .option("-q, --quiet", "no progress display")
     .action(async (inputs, o) => {
+      const progress = progressDisplay(o.quiet);
       const s = await convertFesom({
         mesh: o.mesh,
         inputs: expandInputs(inputs),
@@ -38,7 +41,8 @@ function command() {
         codec: o.codec,
         overwrite: o.overwrite,
         command: ["deno task convert fesom", ...Deno.args.slice(1)].join(" "),
-      });
+        onProgress: (done, total) => progress.update("convert", done, total, "time steps of the input files"),
+      }).finally(() => progress.stop());
       const arrays = Object.entries(s.arrays).map(([k, v]) => `${k}: ${v.join(", ")}`).join("; ");
       console.log(`wrote ${s.out}: ${s.times} time steps; ${arrays}; vectors ${s.vectorFrame}`);
       console.log(`wrote ${s.norm}: monthly normalization coefficients over wet cells`);

@@ -82,6 +82,8 @@ export interface FesomOptions {
   overwrite?: boolean;
   /** Command line for provenance. */
   command?: string;
+  /** Called after each time step of each input file is written: `done` of `total` such steps. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 type Location = "node" | "elem";
@@ -241,6 +243,8 @@ interface Conversion {
   rotated: boolean;
   codec: string;
   mk: MakeArray;
+  /** Time steps of input files written, of all of them (progress). */
+  progress: { done: number; total: number };
 }
 
 async function convertStaged(opts: FesomOptions, paths: OutputPaths): Promise<FesomSummary> {
@@ -254,8 +258,7 @@ async function convertStaged(opts: FesomOptions, paths: OutputPaths): Promise<Fe
   const allEnds = [...new Set(files.flatMap((f) => f.ends))].sort((a, b) => a - b);
   checkFieldTimes(byField, allEnds);
   const groups = arrayGroups(byField);
-  const rotated = files.some((f) => flag(f.global.FESOM_force_rotation ?? f.global.force_rotation) === true) &&
-    !files.every((f) => flag(f.global.FESOM_autorotate_back_to_geo ?? f.global.autorotate_back_to_geo) === true);
+  const rotated = inRotatedFrame(files);
   const vectorFrame = rotated && !opts.rotateToGeo ? "rotated model frame (Euler angles 50, 15, -90)" : "geographic";
 
   const format = opts.zarrFormat ?? 2;
@@ -277,7 +280,20 @@ async function convertStaged(opts: FesomOptions, paths: OutputPaths): Promise<Fe
     if (!set) normSets.set(kind, set = createNormSet(kind, groups, mesh, months, stageNorm, format));
     return set;
   };
-  const conversion: Conversion = { opts, mesh, byField, allEnds, monthOfTime, firstMonth, months, rotated, codec, mk };
+  const progress = { done: 0, total: files.reduce((a, f) => a + f.ends.length, 0) };
+  const conversion: Conversion = {
+    opts,
+    mesh,
+    byField,
+    allEnds,
+    monthOfTime,
+    firstMonth,
+    months,
+    rotated,
+    codec,
+    mk,
+    progress,
+  };
   const attrs: Record<string, unknown> = {};
   for (const [key, g] of groups) {
     await convertArray(conversion, key, g, () => normSet(kindOf(key)));
@@ -289,26 +305,11 @@ async function convertStaged(opts: FesomOptions, paths: OutputPaths): Promise<Fe
 
   Object.assign(attrs, storeAttrs(opts, mesh, files, vectorFrame, normPath));
   publishStaged(stage, out, format, attrs);
-  const nodeSet = normSets.get(""), elemSet = normSets.get("_elem");
-  publishStaged(
-    stageNorm,
-    normPath,
-    format,
-    coefficientSetAttrs(paths, {
-      fields: nodeSet?.layout.fields ?? [],
-      fieldsSfc: nodeSet?.layout.fieldsSfc ?? [],
-      levels: [...mesh.layers],
-      months,
-      period: [
-        isoTime(stampOf.get(allEnds[0])!).slice(0, 7),
-        isoTime(stampOf.get(allEnds[nt - 1])!).slice(0, 7),
-      ],
-    }, {
-      fields_elem: elemSet?.layout.fields ?? [],
-      fields_elem_sfc: elemSet?.layout.fieldsSfc ?? [],
-      masked: "dry cells excluded",
-    }),
-  );
+  const period: [string, string] = [
+    isoTime(stampOf.get(allEnds[0])!).slice(0, 7),
+    isoTime(stampOf.get(allEnds[nt - 1])!).slice(0, 7),
+  ];
+  publishStaged(stageNorm, normPath, format, coefficientSetAttrsOf(paths, normSets, mesh, months, period));
   return {
     out,
     norm: normPath,
@@ -316,6 +317,34 @@ async function convertStaged(opts: FesomOptions, paths: OutputPaths): Promise<Fe
     times: allEnds.length,
     vectorFrame,
   };
+}
+
+/** Whether the files' vectors are in FESOM's rotated frame (rotation forced and not rotated back to geographic). */
+function inRotatedFrame(files: FileInfo[]): boolean {
+  return files.some((f) => flag(f.global.FESOM_force_rotation ?? f.global.force_rotation) === true) &&
+    !files.every((f) => flag(f.global.FESOM_autorotate_back_to_geo ?? f.global.autorotate_back_to_geo) === true);
+}
+
+/** The coefficient set's attributes: node fields as the set's fields, element fields beside them. */
+function coefficientSetAttrsOf(
+  paths: OutputPaths,
+  normSets: Map<string, NormSet>,
+  mesh: FesomMesh,
+  months: ReturnType<typeof monthEntries>,
+  period: [string, string],
+): Record<string, unknown> {
+  const nodeSet = normSets.get(""), elemSet = normSets.get("_elem");
+  return coefficientSetAttrs(paths, {
+    fields: nodeSet?.layout.fields ?? [],
+    fieldsSfc: nodeSet?.layout.fieldsSfc ?? [],
+    levels: [...mesh.layers],
+    months,
+    period,
+  }, {
+    fields_elem: elemSet?.layout.fields ?? [],
+    fields_elem_sfc: elemSet?.layout.fieldsSfc ?? [],
+    masked: "dry cells excluded",
+  });
 }
 
 /** The input files of each field, in input order. */
@@ -552,6 +581,7 @@ async function convertField(
         applyWetMask(values, f.fill, nl, points, shape.wetLevels);
         sums.add(c.monthOfTime[ti] - c.firstMonth, values);
         writeRows(arr, ti, fi, values, nl, points, shape.hasLevels);
+        c.opts.onProgress?.(++c.progress.done, c.progress.total);
       }
     } finally {
       ds.close();

@@ -96,6 +96,24 @@ function countError(path: string, what: string, header: number, found: string): 
   return new InputError(path, `the first line says ${header} ${what}, but ${found}`);
 }
 
+/**
+ * Refuse a triangle that repeats a node (a degenerate triangle has no
+ * area and no centroid of its own): the error names the file, the
+ * triangle and the node, counted from `base` as in the file.
+ */
+function assertProperTriangles(triangles: Int32Array, path: string, base: number): void {
+  for (let e = 0; e < triangles.length / 3; e++) {
+    const [a, b, c] = [triangles[3 * e], triangles[3 * e + 1], triangles[3 * e + 2]];
+    if (a === b || a === c || b === c) {
+      const repeated = a === b || a === c ? a : b;
+      throw new InputError(
+        path,
+        `triangle ${e + 1} (nodes ${a + base}, ${b + base}, ${c + base}) repeats node ${repeated + base}`,
+      );
+    }
+  }
+}
+
 /** Read the ASCII mesh in `dir`. */
 export function readAsciiMesh(dir: string): FesomMesh {
   const nodPath = join(dir, "nod2d.out"), elemPath = join(dir, "elem2d.out"), auxPath = join(dir, "aux3d.out");
@@ -140,6 +158,7 @@ export function readAsciiMesh(dir: string): FesomMesh {
     }
     triangles[k] = v;
   }
+  assertProperTriangles(triangles, elemPath, 1);
   const aux = readNumbers(auxPath);
   const nz = aux[0];
   if (aux.length !== 1 + nz + nn) {
@@ -276,6 +295,7 @@ export async function readDiagMesh(path: string): Promise<FesomMesh> {
         triangles[3 * e + k] = v;
       }
     }
+    assertProperTriangles(triangles, path, startIndex);
     if (!has("nz")) throw new InputError(path, "no nz (level interfaces) in the mesh diagnostics");
     const interfaces = Float64Array.from(read("nz"), (x) => Math.abs(Number(x)));
     for (const n of ["nlevels_nod2D", "nlevels"]) {

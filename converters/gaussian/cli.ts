@@ -18,6 +18,7 @@ function command() {
     .addOption(new Option("--zarr-format <n>", "zarr format").choices(["2", "3"]).default("2"))
     .option("--codec <spec>", "chunk codec", DEFAULT_CODEC)
     .option("--overwrite", "replace existing output stores")
+    .option("--allow-implausible", "publish coefficients outside their field's plausible range instead of refusing")
     .action(async (inputs, o) => {
       const s = await convertGaussian({
         inputs: expandInputs(inputs),
@@ -26,6 +27,7 @@ function command() {
         zarrFormat: Number(o.zarrFormat) as 2 | 3,
         codec: o.codec,
         overwrite: o.overwrite,
+        allowImplausible: o.allowImplausible,
         command: ["deno task convert gaussian", ...Deno.args.slice(1)].join(" "),
       });
       console.log(

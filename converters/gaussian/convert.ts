@@ -15,6 +15,7 @@ import { ConfigError, InputError } from "../../errors.ts";
 import { isoTime, monthIndex, packingOf, unpackInto } from "../cf.ts";
 import type { ArrayWriter } from "../../zarr/writer.ts";
 import type { ZarrFormat } from "../../zarr/metadata.ts";
+import { refuseImplausible } from "../../normalization/plausible.ts";
 import { DEFAULT_CODEC } from "../../zarr/codecs.ts";
 import { emptyMoments, type Moments, ShiftedPointSums } from "../../normalization/moments.ts";
 import {
@@ -53,6 +54,8 @@ export interface GaussianOptions {
   codec?: string;
   /** Command line, for provenance. */
   command?: string;
+  /** Publish coefficients outside their field's plausible range (normalization/plausible.ts) instead of refusing. */
+  allowImplausible?: boolean;
 }
 
 /** What a conversion wrote. */
@@ -125,6 +128,15 @@ async function convertStaged(opts: GaussianOptions, paths: OutputPaths): Promise
   const layout: NormLayout = { months, fields, fieldsSfc, levels, pointShape: [np], pointDims: ["node"], kind: "" };
   const normArrays = createNormArrays(stageNorm, format, "", layout);
   await convertValues(fieldSet, times, sources, arrays, normArrays, layout, (ti) => monthOf[ti] - firstMonth);
+  const normAttrs = coefficientSetAttrs(paths, {
+    fields,
+    fieldsSfc,
+    levels,
+    months,
+    period: [isoTime(times[0]).slice(0, 7), isoTime(times[nt - 1]).slice(0, 7)],
+  }, { instantaneous: true });
+  // A fill value read as data gives finite but absurd coefficients: refuse before anything is published.
+  if (!opts.allowImplausible) refuseImplausible(stageNorm, normPath, { attrs: normAttrs, format });
   publishStaged(stage, out, format, {
     grid: "unstructured",
     mesh_type: "reduced_gaussian",
@@ -137,18 +149,7 @@ async function convertStaged(opts: GaussianOptions, paths: OutputPaths): Promise
     normalization: basename(normPath),
     provenance: provenance(opts.command, opts.inputs),
   });
-  publishStaged(
-    stageNorm,
-    normPath,
-    format,
-    coefficientSetAttrs(paths, {
-      fields,
-      fieldsSfc,
-      levels,
-      months,
-      period: [isoTime(times[0]).slice(0, 7), isoTime(times[nt - 1]).slice(0, 7)],
-    }, { instantaneous: true }),
-  );
+  publishStaged(stageNorm, normPath, format, normAttrs);
   return { out, norm: normPath, fields, fieldsSfc, levels, points: np, times: nt };
 }
 

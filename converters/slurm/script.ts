@@ -8,6 +8,7 @@
  */
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { storeLocation } from "../era5/remote/spec.ts";
 import { ConfigError } from "../../errors.ts";
 
 /** Options of {@link slurmScripts}. */
@@ -44,10 +45,22 @@ export function outOf(args: string[]): string {
   return out;
 }
 
+/** A store URL (`https://`, `gs://`, `s3://`): left as it is. */
+const URL_ARG = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/** `--allow-net=HOSTS` for the store URLs among the arguments (their public endpoints), or nothing. */
+function netPermission(args: string[]): string {
+  const hosts = args.filter((a) => URL_ARG.test(a)).map((a) => {
+    const u = new URL(storeLocation(a));
+    return u.port ? u.host : u.hostname;
+  });
+  return hosts.length ? ` --allow-net=${[...new Set(hosts)].join(",")}` : "";
+}
+
 /** Make every path-like argument absolute, since jobs start elsewhere. */
 function absoluteArgs(args: string[]): string[] {
   return args.map((a, i) => {
-    if (i === 0 || a.startsWith("-")) return a;
+    if (i === 0 || a.startsWith("-") || URL_ARG.test(a)) return a;
     const prev = args[i - 1];
     const takesValue = ["--out", "-o", "--norm"].includes(prev);
     const looksLikePath = takesValue || (!prev?.startsWith("--") || ["--out", "-o", "--norm"].includes(prev)) &&
@@ -64,7 +77,7 @@ export function slurmScripts(o: SlurmOptions): { array: string; submit: (arrayPa
   const out = resolve(outOf(args));
   const convertTs = fileURLToPath(new URL("../../tasks/convert.ts", import.meta.url));
   const deno = Deno.execPath();
-  const run = `${q(deno)} run --allow-read --allow-write --allow-env --allow-ffi ${q(convertTs)}`;
+  const run = `${q(deno)} run --allow-read --allow-write --allow-env --allow-ffi${netPermission(args)} ${q(convertTs)}`;
   const sbatch = [
     `--job-name=${o.name}`,
     `--cpus-per-task=${o.cpusPerTask}`,

@@ -30,6 +30,12 @@ export interface RunResult {
   stderr: string;
 }
 
+/**
+ * `deno run` flags that switch the test hooks on in a spawned task
+ * (zarr/fault_hook.ts: the `ATMOREP_TEST_*` variables are dead without them).
+ */
+export const TEST_HOOKS = ["--preload", `${ROOT}tests/_helpers/test_hooks.ts`];
+
 /** Where and with what environment a command runs (default: the project root, the test's environment). */
 export interface RunOptions {
   /** Working directory. */
@@ -45,7 +51,8 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
     stdout: "piped",
     stderr: "piped",
     cwd: opts.cwd ?? ROOT,
-    env: opts.env,
+    // The folder it runs in is the caller's folder (a task moves to INIT_CWD, which the test runner may have set).
+    env: { INIT_CWD: opts.cwd ?? ROOT, ...opts.env },
   })
     .output();
   const dec = new TextDecoder();

@@ -84,7 +84,7 @@ const ALLOWED: Record<string, string[]> = {
   normalization: [".", "native", "simd", "zarr", "datasets"],
   tokenizers: [".", "zarr", "datasets", "normalization", "geometry"],
   samplers: [".", "zarr", "datasets", "normalization", "tokenizers", "geometry"],
-  models: [".", "datasets", "normalization", "tokenizers", "samplers", "ops"],
+  models: [".", "zarr", "datasets", "normalization", "tokenizers", "samplers", "ops"],
   ops: [".", "native", "simd"],
   // Forecast is inference only: it loads checkpoints (models/checkpoint.ts) but never imports training.
   forecast: [".", "zarr", "datasets", "normalization", "tokenizers", "samplers", "models", "ops", "cli"],

@@ -24,7 +24,7 @@ import {
   runConversionPart,
 } from "../../converters/era5/convert.ts";
 import { findBuildDir } from "../../converters/era5/build.ts";
-import { liveOwner } from "../../converters/lock.ts";
+import { liveOwner } from "../../zarr/lock.ts";
 import { SimulatedKill, simulateKillAfter } from "../../zarr/fault_hook.ts";
 import { assertComplete, pathExists, removeStore } from "../../zarr/publish.ts";
 import { assertSameStore, SAMPLE, tempDir } from "../_helpers/common.ts";

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { ArrayReader, readRootAttributes } from "../../zarr/reader.ts";
 import { isPipelineError, StoreError } from "../../errors.ts";
 import { convertEra5 } from "../../converters/era5/convert.ts";
-import { exists, gribFiles, PYTHON, ROOT, run, runTask, SAMPLE, tempDir } from "../_helpers/common.ts";
+import { exists, gribFiles, PYTHON, ROOT, run, runTask, SAMPLE, tempDir, TEST_HOOKS } from "../_helpers/common.ts";
 
 const SFC = `${SAMPLE.new}/era5_single_levels_20200201.nc`;
 const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi"];
@@ -56,7 +56,7 @@ async function convertFails(args: string[], out: string): Promise<string> {
 
 function spawnConvert(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, `${ROOT}tasks/convert.ts`, "era5", ...args],
+    args: ["run", ...PERMS, ...TEST_HOOKS, `${ROOT}tasks/convert.ts`, "era5", ...args],
     env,
     stdout: "piped",
     stderr: "piped",
@@ -399,6 +399,7 @@ Deno.test("Ctrl-C on a terminal restores the cursor and line wrap", async () => 
     Deno.execPath(),
     "run",
     ...PERMS,
+    ...TEST_HOOKS,
     `${ROOT}tasks/convert.ts`,
     "era5",
     "--workers",
@@ -576,7 +577,7 @@ Deno.test("a real process exit in the middle of --finalize (ATMOREP_TEST_ABORT_A
   }
   // Exit after the 14th write of finalize: the coefficient set is published, the data store is not yet.
   const killed = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, `${ROOT}tasks/convert.ts`, "era5", "--finalize", ...args],
+    args: ["run", ...PERMS, ...TEST_HOOKS, `${ROOT}tasks/convert.ts`, "era5", "--finalize", ...args],
     env: { ATMOREP_TEST_ABORT_AFTER_WRITES: "14" },
     stdout: "piped",
     stderr: "piped",

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { convertEra5 } from "../../converters/era5/convert.ts";
 import { expandInputs } from "../../cli/inputs.ts";
 import { ArrayReader } from "../../zarr/reader.ts";
-import { assertSameStore, exists, ROOT, runTask, SAMPLE, tempDir } from "../_helpers/common.ts";
+import { assertSameStore, exists, ROOT, runTask, SAMPLE, tempDir, TEST_HOOKS } from "../_helpers/common.ts";
 
 const INPUTS = expandInputs([SAMPLE.legacy, SAMPLE.new]);
 
@@ -56,6 +56,7 @@ Deno.test("a part killed with SIGKILL and run again finishes the same store; fin
       "--allow-write",
       "--allow-env",
       "--allow-ffi",
+      ...TEST_HOOKS,
       `${ROOT}tasks/convert.ts`,
       "era5",
       "-q",

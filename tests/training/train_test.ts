@@ -231,7 +231,8 @@ Deno.test("deno task train --backend webgpu starts the WebGPU sgemm and says so;
     console.warn("no WebGPU adapter: the webgpu run is skipped because ATMOREP_ALLOW_NO_WEBGPU=1");
     return;
   }
-  const r = await run(Deno.execPath(), [...args, "--backend", "webgpu"]);
+  // The auto run above trained in the same checkpoint directory: this one starts over.
+  const r = await run(Deno.execPath(), [...args, "--backend", "webgpu", "--start-over"]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /backend webgpu · matmul webgpu .*round trip [\d.]+ ms/);
   assert.match(r.stdout, /trained 1 steps/);

@@ -58,6 +58,8 @@ export interface ForecastTrainSummary {
 export interface ForecastTrainOptions {
   /** Resume: a checkpoint file, or true for the newest in the checkpoint directory. */
   resume?: string | boolean;
+  /** Start afresh over another run's checkpoints and metrics in the directory, removing them (see `RunOptions`). */
+  startOver?: boolean;
   /** Stop after this many steps of this run (tests: interrupt a run). */
   stopAfter?: number;
   /** Called after every step. */
@@ -228,6 +230,8 @@ export async function trainForecastEngine(
   const task = await EngineRolloutTask.create(from, config);
   const run = await runTraining(task, {
     resume: opt.resume,
+    startOver: opt.startOver,
+    purpose: "train --stage forecast",
     stopAfter: opt.stopAfter,
     onStep: (step, total, line) => opt.onStep?.(step, total, line.loss, line.rollout),
   });

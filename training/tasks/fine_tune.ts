@@ -6,7 +6,12 @@
  * the run records where its weights came from (path, SHA-256, step). The
  * starting checkpoint must fit this run as a resumed one would: the same
  * fields and token layouts, the same coefficient sets (the network learnt
- * values normalized by them) and the same parameter shapes.
+ * values normalized by them) and the same parameter shapes. An AtmoRep
+ * checkpoint (`AtmoRep_id<ID>[_epoch<E>].mod`, its `model_id<ID>.json`
+ * beside it) starts a run too: its weights are imported
+ * (models/atmorep_import.ts) and must fit the run's fields, token layouts
+ * and network (the json's, with AtmoRep's network options); AtmoRep
+ * records no coefficient sets, so that check is the user's.
  *
  * @module
  */
@@ -21,6 +26,7 @@ import {
   loadParameters,
   readCheckpoint,
 } from "../../models/checkpoint.ts";
+import { importAtmorep } from "../../models/atmorep_import.ts";
 import type { TrainConfig } from "../config.ts";
 import { coefficientSets, MaskedTokenTask, validationSampler } from "./masked_token.ts";
 import type { TrainOptions } from "../train.ts";
@@ -44,6 +50,7 @@ export class FineTuneTask extends MaskedTokenTask {
 
   /** Load the weights of the checkpoint at `path`, refusing one that does not fit this run. */
   private async startFrom(path: string): Promise<void> {
+    if (path.endsWith(".mod")) return await this.startFromAtmorep(path);
     const ck = await readCheckpoint(path);
     if (isEngineCheckpoint(ck)) {
       throw new CheckpointError(
@@ -55,6 +62,44 @@ export class FineTuneTask extends MaskedTokenTask {
     loadParameters(ck, this.params);
     this.inheritedRanges = ck.header.timeRanges ?? [];
     this.from = { path: absolute(path), sha256: await fileSha256(path), step: ck.header.step };
+  }
+
+  /** Import the weights of AtmoRep's checkpoint at `path`, refusing one whose layouts or network differ from the run's. */
+  private async startFromAtmorep(path: string): Promise<void> {
+    const m = /^(.*[\\/])?AtmoRep_id(.+?)(_epoch-?\d+)?\.mod$/.exec(path);
+    if (!m) throw new CheckpointError(path, "an AtmoRep checkpoint is named AtmoRep_id<ID>[_epoch<E>].mod");
+    const imp = importAtmorep(path, `${m[1] ?? ""}model_id${m[2]}.json`);
+    for (const l of this.layouts) {
+      const a = imp.layouts.find((x) => x.field === l.field);
+      const shape = (x: FieldLayout) => `${x.levels} levels × ${x.axes.join("×")} tokens of ${x.values} values`;
+      if (!a) {
+        throw new CheckpointError(
+          path,
+          `has no field ${l.field} (it has ${imp.fields.map((f) => f.name).join(", ")})`,
+        );
+      }
+      if (shape(a) !== shape(l)) {
+        throw new CheckpointError(path, `field ${l.field} is ${shape(a)} in AtmoRep's json, ${shape(l)} in this run`);
+      }
+    }
+    const theirs = imp.model.params.map;
+    for (const [name, t] of this.params) {
+      const a = theirs.get(name);
+      if (!a || a.shape.join() !== t.shape.join()) {
+        throw new CheckpointError(
+          path,
+          `parameter ${name} is [${t.shape}] in this run, ${a ? `[${a.shape}]` : "absent"} in the AtmoRep model ` +
+            `(the run's model must be the json's, with AtmoRep's network options)`,
+        );
+      }
+    }
+    for (const name of theirs.keys()) {
+      if (!this.params.has(name)) {
+        throw new CheckpointError(path, `parameter ${name} of the AtmoRep model is not in this run's model`);
+      }
+    }
+    for (const [name, t] of this.params) t.data.set(theirs.get(name)!.data);
+    this.from = { path: absolute(path), sha256: await fileSha256(path), step: 0 };
   }
 
   override header(step: number): CheckpointRecord {

@@ -13,7 +13,7 @@
  */
 import { BatchLoader, type LoadedBatch } from "../../samplers/loader.ts";
 import { MultifieldSampler } from "../../samplers/sampler.ts";
-import { ConfigError, isPipelineError } from "../../errors.ts";
+import { CheckpointError, ConfigError, isPipelineError } from "../../errors.ts";
 import { Random, type Tensor } from "../../ops/mod.ts";
 import { Multiformer } from "../../models/multiformer.ts";
 import type { FieldLayout } from "../../models/config.ts";
@@ -114,6 +114,13 @@ export class MaskedTokenTask implements TrainingTask<MaskedTokenInputs, MetricsL
   }
 
   verify(ck: Checkpoint): void {
+    if (ck.header.task !== "masked-token") {
+      throw new CheckpointError(
+        ck.path,
+        `is a forecast-engine checkpoint (written by train --stage forecast): masked-token training resumes ` +
+          `only from its own checkpoints (resume the engine with --stage forecast --from BASE --resume)`,
+      );
+    }
     assertCompatible(ck, this.layouts, this.sets, new Map([...this.params].map(([k, t]) => [k, t.shape])));
   }
 

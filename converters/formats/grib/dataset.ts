@@ -252,10 +252,31 @@ function coordVar(name: string, dims: string[], shape: number[], attrs: Record<s
   return { name, dims, shape, dtype: "float64", attrs };
 }
 
+/** "GRIB" at byte `i` of `h`. */
+function gribAt(h: Uint8Array, i: number): boolean {
+  return h[i] === 0x47 && h[i + 1] === 0x52 && h[i + 2] === 0x49 && h[i + 3] === 0x42;
+}
+
+/**
+ * A GRIB message preceded by a WMO bulletin header (NCEP's `…eta.grb`
+ * style: SOH, CR CR LF, a sequence number and an abbreviated heading such
+ * as `YTQA50 KWBC 010000` before each message): the head holds only such
+ * text before the first "GRIB". The message index skips the headers
+ * between messages as ecCodes does.
+ */
+function afterBulletinHeader(h: Uint8Array): boolean {
+  for (let i = 0; i + 3 < h.length; i++) {
+    if (gribAt(h, i)) return i > 0;
+    const b = h[i];
+    if (!(b === 0x01 || b === 0x03 || b === 0x0d || b === 0x0a || (b >= 0x20 && b < 0x7f))) return false;
+  }
+  return false;
+}
+
 /** The GRIB format plug-in (editions 1 and 2). */
 export const gribReader: FormatReader = {
   name: "grib",
-  sniff: (h: Uint8Array): boolean => h[0] === 0x47 && h[1] === 0x52 && h[2] === 0x49 && h[3] === 0x42,
+  sniff: (h: Uint8Array): boolean => gribAt(h, 0) || afterBulletinHeader(h),
   open(path: string): Promise<SourceDataset> {
     try {
       return Promise.resolve(new GribDataset(path));

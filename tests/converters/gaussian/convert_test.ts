@@ -13,7 +13,7 @@ import { convertGaussian } from "../../../converters/gaussian/convert.ts";
 import { MultifieldSampler } from "../../../samplers/sampler.ts";
 import { scatterPoints } from "../../../tokenizers/healpix_points.ts";
 import { ArrayReader } from "../../../zarr/reader.ts";
-import { exists, gribFiles, python, runTask, SAMPLE, tempDir } from "../../_helpers/common.ts";
+import { exists, gribFiles, python, run, runTask, SAMPLE, tempDir } from "../../_helpers/common.ts";
 
 let stores: Promise<{ dir: string; gauss: string; grib: string }> | undefined;
 function gaussianStore() {
@@ -100,4 +100,24 @@ Deno.test("reduced Gaussian points under ERA5 neighborhoods: healpix-points toke
       }
     }
   }
+});
+
+Deno.test("convert gaussian refuses finite but absurd coefficients (values scaled by 1e6), naming the set and publishing nothing; --allow-implausible keeps them", async () => {
+  const grib = await gribFiles();
+  const dir = await tempDir();
+  const scaled = join(dir, "scaled.grib2");
+  const set = await run("grib_set", ["-s", "scaleValuesBy=1000000", join(grib, "gaussian.grib2"), scaled]);
+  assert.equal(set.code, 0, set.stderr);
+  const out = join(dir, "absurd.zarr"), norm = join(dir, "absurd.norm.zarr");
+  const r = await runTask("convert", ["gaussian", scaled, "-o", out]);
+  assert.notEqual(r.code, 0);
+  assert.match(
+    r.stderr,
+    /absurd\.norm\.zarr: \d+ coefficient\(s\) outside the plausible range of their field, e\.g\. .*t/,
+  );
+  assert.match(r.stderr, /--allow-implausible/);
+  assert.ok(!exists(out) && !exists(norm) && !exists(`${out}.partial`), "nothing published, nothing left");
+  const kept = await runTask("convert", ["gaussian", scaled, "-o", out, "--allow-implausible"]);
+  assert.equal(kept.code, 0, kept.stderr);
+  assert.ok(exists(out) && exists(norm));
 });

@@ -11,7 +11,7 @@
  */
 import { dirname } from "node:path";
 import { StoreError } from "../errors.ts";
-import { beforeWrite, simulatedKilled } from "../zarr/fault_hook.ts";
+import { beforeWrite, simulatedKilled } from "./fault_hook.ts";
 
 /** What a lock file holds. */
 export interface LockOwner {
