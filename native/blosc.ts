@@ -9,7 +9,6 @@
  *
  * @module
  */
-import Blosc from "numcodecs/blosc";
 import { openSystemLibrary } from "./ffi.ts";
 import { InputError } from "../errors.ts";
 
@@ -45,7 +44,12 @@ function nativeBlosc(): Decode | undefined {
   return native;
 }
 
-const wasm = Blosc.fromConfig({ id: "blosc" });
+/** numcodecs.js's Blosc, loaded on first use: importing it costs ≈15 MB in every thread, conversions from files included. */
+let wasm: Promise<{ decode(frame: Uint8Array): Uint8Array | Promise<Uint8Array> }> | undefined;
+function wasmBlosc(): Promise<{ decode(frame: Uint8Array): Uint8Array | Promise<Uint8Array> }> {
+  wasm ??= import("numcodecs/blosc").then(({ default: Blosc }) => Blosc.fromConfig({ id: "blosc" }));
+  return wasm;
+}
 
 /** Which implementation decodes: `c-blosc (FFI)` or `numcodecs.js (wasm)`. */
 export function bloscImplementation(): string {
@@ -80,7 +84,7 @@ export function decodeBlosc(frame: Uint8Array, url: string, transient = false): 
     throw new InputError(url, `Blosc decode failed: ${(e as Error).message}`);
   };
   const fast = nativeBlosc();
-  if (!fast) return (async () => check(await wasm.decode(frame)))().catch(failed);
+  if (!fast) return (async () => check(await (await wasmBlosc()).decode(frame)))().catch(failed);
   let into: Uint8Array;
   if (transient) {
     if (scratch.length < nbytes) scratch = new Uint8Array(nbytes);

@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError } from "../../../errors.ts";
 import type { FieldName } from "./names.ts";
@@ -38,12 +37,19 @@ const PREFIX = "zarr+";
 /** True when `input` is a cloud URL (https, http, gs, s3) or a local directory holding a zarr store. */
 export function isStoreInput(input: string): boolean {
   if (/^(https?|gs|s3):\/\//i.test(input)) return true;
+  const exists = (p: string) => {
+    try {
+      return Deno.statSync(p), true;
+    } catch {
+      return false;
+    }
+  };
   try {
-    if (!statSync(input).isDirectory()) return false;
+    if (!Deno.statSync(input).isDirectory) return false;
   } catch {
     return false;
   }
-  return [".zmetadata", ".zgroup", "zarr.json"].some((f) => existsSync(join(input, f)));
+  return [".zmetadata", ".zgroup", "zarr.json"].some((f) => exists(join(input, f)));
 }
 
 /** The HTTPS location of a store URL (`gs://`, `s3://` mapped to their public endpoints), or an absolute path. */

@@ -10,10 +10,9 @@
  *
  * @module
  */
-import zlib from "node:zlib";
-import LZ4 from "numcodecs/lz4";
 import { InputError } from "../../../errors.ts";
 import { zstd } from "../../../native/zstd.ts";
+import { nodeZlib } from "../../../native/node_zlib.ts";
 import type { ObjectStore } from "./http.ts";
 import { decodeBlosc } from "../../../native/blosc.ts";
 
@@ -113,10 +112,11 @@ function blosc(): Stage {
 }
 
 function lz4(): Stage {
-  const codec = LZ4.fromConfig({ id: "lz4" });
+  // numcodecs.js's LZ4 loads on first use (its import costs ≈15 MB with Blosc's in every thread).
+  const codec = import("numcodecs/lz4").then(({ default: LZ4 }) => LZ4.fromConfig({ id: "lz4" }));
   return async (b, url) => {
     try {
-      return await codec.decode(b);
+      return await (await codec).decode(b);
     } catch (e) {
       throw new InputError(url, `LZ4 decode failed: ${(e as Error).message}`);
     }
@@ -137,7 +137,7 @@ function zstdStage(size: number): Stage {
 function zlibStage(kind: "gzip" | "zlib"): Stage {
   return (b, url) => {
     try {
-      const out = kind === "gzip" ? zlib.gunzipSync(b) : zlib.inflateSync(b);
+      const out = kind === "gzip" ? nodeZlib().gunzipSync(b) : nodeZlib().inflateSync(b);
       return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
     } catch (e) {
       throw new InputError(url, `${kind} decode failed: ${(e as Error).message}`);
