@@ -20,7 +20,7 @@ import {
   readCheckpoint,
   type TrainedRange,
 } from "../models/checkpoint.ts";
-import { describeRange, rangesHolding } from "../training/ranges.ts";
+import { describeRange, rangesHolding } from "../models/time_ranges.ts";
 import type { CoefficientSetIdentity } from "../normalization/identity.ts";
 import type { MultifieldSampler } from "../samplers/sampler.ts";
 import { toSeconds, type Window } from "../datasets/window.ts";

@@ -48,6 +48,7 @@ async function trainTiny(root: string, dir: string, store: string): Promise<stri
   const progress = progressDisplay();
   const t1 = performance.now();
   const pre = await train(config, layouts, {
+    startOver: true, // the demo replaces its own runs
     onStep: (step, total, m) => progress.update("train tiny", step, total, `loss ${m.loss.toFixed(4)}`),
   }).finally(() => progress.stop());
   console.log(
@@ -65,6 +66,7 @@ async function trainTinyEngine(root: string, dir: string, base: string): Promise
   const progress = progressDisplay();
   const t2 = performance.now();
   const eng = await trainForecastEngine(base, fc, {
+    startOver: true,
     onStep: (step, total, loss, k) =>
       progress.update("train forecast", step, total, `loss ${loss.toFixed(4)} · ${k} steps`),
   }).finally(() => progress.stop());

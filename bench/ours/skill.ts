@@ -33,8 +33,8 @@ const outDir = (() => {
   return i >= 0 ? args[i + 1] : "out/bench/skill";
 })();
 const days = opt("--days", 365), nInits = opt("--inits", 16);
-const baseSteps = opt("--base-steps", 300), engineSteps = opt("--engine-steps", 240);
-const latentWidth = opt("--latent", 32), forecasterLayers = opt("--layers", 2);
+const baseSteps = opt("--base-steps", 1500), engineSteps = opt("--engine-steps", 1200);
+const latentWidth = opt("--latent", 96), forecasterLayers = opt("--layers", 2);
 const seconds: Record<string, number> = {};
 console.log(
   `bench:skill: ${days} days, ${nInits} inits, Multiformer ${baseSteps} steps, engine ${engineSteps} steps ` +
@@ -90,7 +90,7 @@ const { config, layouts } = checkTrainConfig({
   checkpoints: { dir: join(outDir, "base"), every: baseSteps },
 });
 const t1 = performance.now();
-const base = await train(config, layouts);
+const base = await train(config, layouts, { startOver: true }); // a rerun replaces the bench's own checkpoints
 seconds.base = (performance.now() - t1) / 1000;
 console.log(`Multiformer: ${base.steps} steps in ${seconds.base.toFixed(0)} s, ${base.checkpoint}`);
 
@@ -112,6 +112,7 @@ const engine = await trainForecastEngine(
     threads: 1,
     checkpoints: { dir: join(outDir, "engine") },
   }),
+  { startOver: true },
 );
 seconds.engine = (performance.now() - t2) / 1000;
 console.log(

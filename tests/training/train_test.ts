@@ -245,7 +245,10 @@ Deno.test("train --from: fine-tuning starts from the checkpoint's weights, step 
   const pre = await train(c, layouts);
   const ck = await readCheckpoint(pre.checkpoint!);
   // The task's parameters are the checkpoint's, bit for bit.
-  const ft = await tinyConfig(join(base, "fine"), (c) => (c.schedule.steps = 2));
+  const ft = await tinyConfig(join(base, "fine"), (c) => {
+    c.schedule.steps = 2;
+    c.sampler.timeRange = ["2020-02-01T05:00", "2020-02-01T08:00"];
+  });
   const task = await FineTuneTask.startingFrom(pre.checkpoint!, ft, layouts);
   for (const [name, t] of task.params) assert.deepEqual(t.data, ck.tensors.get(`param:${name}`), name);
   // A run from it counts its own steps, records the checkpoint, and its first loss is not a fresh network's.
@@ -259,6 +262,13 @@ Deno.test("train --from: fine-tuning starts from the checkpoint's weights, step 
   assert.equal(h.from.path, Deno.realPathSync(pre.checkpoint!));
   const sha = await crypto.subtle.digest("SHA-256", await Deno.readFile(pre.checkpoint!));
   assert.equal(h.from.sha256, [...new Uint8Array(sha)].map((b) => b.toString(16).padStart(2, "0")).join(""));
+  // Its time ranges: those of the checkpoint it started from (train, validation), then its own training range.
+  const before = ck.header.timeRanges!;
+  assert.deepEqual(before.map((r) => [r.stage, r.use]), [["masked-token", "train"], ["masked-token", "validation"]]);
+  assert.deepEqual(h.timeRanges!.slice(0, 2), before);
+  assert.equal(h.timeRanges!.length, 3);
+  assert.deepEqual(h.timeRanges![2].configured, ["2020-02-01T05:00", "2020-02-01T08:00"]);
+  assert.deepEqual(h.timeRanges![2].data, ["2020-02-01T00:00Z", "2020-02-01T08:00Z"]);
   // A checkpoint of another network is refused, naming the file and what differs.
   const other = await tinyConfig(join(base, "other"), (c) => (c.model.fields[0].width = 48));
   await assert.rejects(

@@ -38,7 +38,7 @@ import type { ForecastTrainConfig } from "../config.ts";
 import type { GradientStep } from "../step.ts";
 import { runTraining, type TrainingPhase, type TrainingTask } from "../loop.ts";
 import type { TrainedRange } from "../../models/checkpoint.ts";
-import { isoMinutes, uniqueRanges } from "../ranges.ts";
+import { isoMinutes, uniqueRanges } from "../../models/time_ranges.ts";
 
 /** What a forecast training run produced. */
 export interface ForecastTrainSummary {

@@ -26,7 +26,7 @@ import { evalStep, type GradientStep, modelInputs, modelLoss } from "../step.ts"
 import type { TrainOptions } from "../train.ts";
 import type { TrainingPhase, TrainingTask, ValidationLine } from "../loop.ts";
 import type { TrainedRange } from "../../models/checkpoint.ts";
-import { samplerRange, uniqueRanges } from "../ranges.ts";
+import { samplerRange, uniqueRanges } from "../../models/time_ranges.ts";
 
 /** One train line of metrics.jsonl (validation lines are {@link ValidationLine}s). */
 export interface MetricsLine {

@@ -7,8 +7,7 @@
  *
  * @module
  */
-import type { TrainedRange } from "../models/checkpoint.ts";
-import { absolute } from "../models/checkpoint.ts";
+import { absolute, type TrainedRange } from "./checkpoint.ts";
 import type { MultifieldSampler } from "../samplers/sampler.ts";
 
 /** ISO UTC to the minute of `seconds`. */
