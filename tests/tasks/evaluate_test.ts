@@ -1,0 +1,105 @@
+/**
+ * `deno task evaluate`: AtmoRep's checkpoint of the bundled sample's field t
+ * (tests/fixtures/atmorep/sample_t, written by AtmoRep's own code) evaluated
+ * on the converted sample in modes forecast and BERT; zarr-python opens the
+ * results as AtmoRep's analysis does, and the values are physical (K), the
+ * target equals the store's truth and the prediction is finite.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { convertEra5 } from "../../converters/era5/convert.ts";
+import { expandInputs } from "../../cli/inputs.ts";
+import type { TrainConfig } from "../../training/config.ts";
+import { ATMOREP_NETWORK } from "../../models/config.ts";
+import { python, ROOT, runTask, SAMPLE, tempDir } from "../_helpers/common.ts";
+
+const MOD = join(ROOT, "tests", "fixtures", "atmorep", "sample_t", "AtmoRep_idgold0007.mod");
+
+type Item = { shape: number[]; sum: number; first: number; ml: unknown; datetime: string[]; lat: number[] };
+type Read = Record<string, Record<string, Item>>;
+
+async function setup(): Promise<{ dir: string; cfg: string }> {
+  const dir = await tempDir();
+  const s = await convertEra5({
+    inputs: expandInputs([SAMPLE.legacy, SAMPLE.new]),
+    out: join(dir, "era5.zarr"),
+    workers: 0,
+  });
+  const c = JSON.parse(await Deno.readTextFile(`${ROOT}configs/tiny.json`)) as TrainConfig;
+  c.sampler.datasets[0].store = s.out;
+  c.sampler.datasets[0].fields = c.sampler.datasets[0].fields.filter((f) => f.name === "t");
+  c.sampler.masking = {
+    strategy: "bert",
+    rate: 0.5,
+    fracMasked: 0.9,
+    fracNoised: 0.2,
+    fracMultires: 0.05,
+    corruption: "atmorep",
+  };
+  c.model = {
+    dropout: 0,
+    tokenInfoWidth: 16,
+    network: { ...ATMOREP_NETWORK },
+    fields: [{ field: "t", width: 32, encoderLayers: 1, decoderLayers: 1, heads: 4, ensemble: 4, lossWeight: 1 }],
+  };
+  const cfg = join(dir, "run.json");
+  await Deno.writeTextFile(cfg, JSON.stringify(c));
+  return { dir, cfg };
+}
+
+Deno.test("deno task evaluate --mode forecast / BERT on AtmoRep's .mod: AtmoRep's results layout, read by zarr-python; target = truth, pred finite, in K", async () => {
+  const { dir, cfg } = await setup();
+  const out = join(dir, "results");
+  const common = ["--checkpoint", MOD, "--config", cfg, "--date", "2020-02-01T04:00", "--center", "50,10", "--out"];
+  const f = await runTask("evaluate", [...common, join(out, "f"), "--mode", "forecast"]);
+  assert.equal(f.code, 0, f.stderr);
+  assert.match(f.stdout, /results_idgold0007_epoch00000_ens\.zarr/);
+  const rf = await python<Read>("atmorep_results_read.py", [join(out, "f"), "gold0007", "0"]);
+  const src = rf.source["t/sample=00000"], tgt = rf.target["t/sample=00000"], pred = rf.pred["t/sample=00000"];
+  // the window: 2 levels, 2·3 steps, 2·9 × 4·9 points; forecast_num_tokens 2 = the last 2 slabs of 3 steps
+  assert.deepEqual(src.shape, [2, 6, 18, 36]);
+  assert.deepEqual(src.ml, [500, 850]);
+  assert.deepEqual(tgt.shape, [2, 6, 18, 36]);
+  assert.deepEqual(rf.ens["t/sample=00000"].shape, [4, 2, 6, 18, 36]);
+  assert.equal(src.datetime.at(-1), "2020-02-01T04:00:00.000000000");
+  assert.deepEqual(tgt.datetime, src.datetime);
+  assert.ok(src.first > 180 && src.first < 330, `temperature in K: ${src.first}`);
+  assert.ok(Math.abs(tgt.sum - src.sum) < 1e-3 * Math.abs(src.sum), "all slabs masked: target = source");
+  assert.ok(Number.isFinite(pred.sum) && pred.sum !== tgt.sum);
+  assert.ok(Math.abs(pred.sum / tgt.sum - 1) < 0.2, `prediction near the truth's scale: ${pred.sum} vs ${tgt.sum}`);
+
+  // forecast_num_tokens 1: the last slab, its 3 steps and datetimes; the first slab is no target
+  const f1 = await runTask("evaluate", [
+    ...common,
+    join(out, "f1"),
+    "--mode",
+    "forecast",
+    "--forecast-num-tokens",
+    "1",
+  ]);
+  assert.equal(f1.code, 0, f1.stderr);
+  const r1 = await python<Read>("atmorep_results_read.py", [join(out, "f1"), "gold0007", "0"]);
+  const t1 = r1.target["t/sample=00000"];
+  assert.deepEqual([t1.shape, r1.pred["t/sample=00000"].shape], [[2, 3, 18, 36], [2, 3, 18, 36]]);
+  assert.deepEqual(t1.datetime, src.datetime.slice(3));
+  assert.deepEqual(r1.ens["t/sample=00000"].shape, [4, 2, 3, 18, 36]);
+
+  const b = await runTask("evaluate", [...common, join(out, "b"), "--mode", "BERT", "--rate", "0.9", "--seed", "3"]);
+  assert.equal(b.code, 0, b.stderr);
+  const rb = await python<Read>("atmorep_results_read.py", [join(out, "b"), "gold0007", "0"]);
+  assert.deepEqual(Object.keys(rb.source), ["t/sample=00000"]);
+  const keys = Object.keys(rb.target);
+  assert.ok(keys.every((k) => /^t\/sample=00000\/ml=00(500|850)$/.test(k)), keys.join());
+  const t = rb.target[keys[0]];
+  assert.equal(t.shape.slice(1).join(), "3,9,9");
+  assert.ok(t.shape[0] >= 1);
+  assert.deepEqual(rb.ens[keys[0]].shape, [t.shape[0], 4, 3, 9, 9]);
+  assert.equal(t.datetime.length, t.shape[0] * 3);
+  assert.equal(t.lat.length, t.shape[0] * 9);
+
+  const bad = await runTask("evaluate", [...common, join(out, "g"), "--mode", "global_forecast"]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /global_forecast is not done yet; done: BERT, forecast/);
+});
