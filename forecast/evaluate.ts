@@ -8,7 +8,8 @@
  *
  * What goes where (as AtmoRep's trainer logs it):
  * - `source`: every field, per sample [levels, time, lat, lon] over the
- *   whole window — the unmasked truth;
+ *   whole window — the network's input (masked tokens zeroed, i.e. the
+ *   mean, or corrupted), as AtmoRep's `bert.py` leaves its sources;
  * - forecast: `target`, `pred` [levels, forecast steps, lat, lon] and `ens`
  *   [members, levels, forecast steps, lat, lon] of the predicted fields;
  * - BERT: per sample and level, the masked tokens [tokens, t, lat, lon]
@@ -22,6 +23,7 @@ import type { Multiformer } from "../models/multiformer.ts";
 import { modelInputs } from "../training/step.ts";
 import { MultifieldSampler } from "../samplers/sampler.ts";
 import type { MaskingConfig } from "../samplers/masking.ts";
+import { MASK } from "../samplers/batch.ts";
 import type { TokenGrid } from "../tokenizers/patches.ts";
 import type { GridDataset } from "../datasets/grid.ts";
 import type { Window } from "../datasets/window.ts";
@@ -96,10 +98,19 @@ export function evaluate(o: EvaluateOptions): string[] {
     };
   };
 
+  // AtmoRep's source is the network's input: the chosen tokens zeroed (the mean, once denormalized) or corrupted.
+  const inputs = batch.fields.map((fb, fi) => {
+    const V = fb.tokens.length / fb.mask.length, t = fb.tokens.slice();
+    for (let i = 0; i < fb.mask.length; i++) if (fb.mask[i] === MASK.zeroed) t.fill(0, i * V, (i + 1) * V);
+    fb.replaced.forEach((i, k) => t.set(fb.replacements.subarray(k * V, (k + 1) * V), i * V));
+    const slot = sampler.slots[fi], N = fb.mask.length / (batch.samples.length * slot.levels.length);
+    return (b: number, l: number) =>
+      t.subarray((b * slot.levels.length + l) * N * V, (b * slot.levels.length + l + 1) * N * V);
+  });
   const source: ResultsField[] = sampler.slots.map((slot, fi) => ({
     name: slot.field,
     samples: batch.samples.map((w, b) => {
-      const blocks = slot.levels.map((_, l) => sampler.restore(batch, fi, b, l));
+      const blocks = slot.levels.map((_, l) => sampler.restore(batch, fi, b, l, inputs[fi](b, l)));
       const shape = blocks[0].shape;
       const data = new Float32Array(blocks.length * blocks[0].values.length);
       blocks.forEach((r, l) => data.set(r.values, l * r.values.length));

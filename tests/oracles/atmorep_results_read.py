@@ -29,6 +29,7 @@ for kind in ["source", "target", "pred", "ens"]:
                     "dtype": str(data.dtype),
                     "sum": float(data.astype(np.float64).sum()),
                     "first": float(data.flat[0]),
+                    "values": data.astype(np.float64).flatten().tolist() if data.size <= 20000 else None,
                     "ml": np.asarray(s["ml"][...]).tolist(),
                     "datetime_dtype": str(s["datetime"].dtype),
                     "datetime": [str(t) for t in np.asarray(s["datetime"][...]).flatten()],

@@ -17,7 +17,15 @@ import { python, ROOT, runTask, SAMPLE, tempDir } from "../_helpers/common.ts";
 
 const MOD = join(ROOT, "tests", "fixtures", "atmorep", "sample_t", "AtmoRep_idgold0007.mod");
 
-type Item = { shape: number[]; sum: number; first: number; ml: unknown; datetime: string[]; lat: number[] };
+type Item = {
+  shape: number[];
+  sum: number;
+  first: number;
+  values: number[];
+  ml: unknown;
+  datetime: string[];
+  lat: number[];
+};
 type Read = Record<string, Record<string, Item>>;
 
 async function setup(): Promise<{ dir: string; cfg: string }> {
@@ -66,7 +74,8 @@ Deno.test("deno task evaluate --mode forecast / BERT on AtmoRep's .mod: AtmoRep'
   assert.equal(src.datetime.at(-1), "2020-02-01T04:00:00.000000000");
   assert.deepEqual(tgt.datetime, src.datetime);
   assert.ok(src.first > 180 && src.first < 330, `temperature in K: ${src.first}`);
-  assert.ok(Math.abs(tgt.sum - src.sum) < 1e-3 * Math.abs(src.sum), "all slabs masked: target = source");
+  // all slabs masked: the source (the network's input) is the zeroed tokens, i.e. the normalization's mean, not the truth
+  assert.ok(Math.abs(tgt.sum - src.sum) > 1e-6 * Math.abs(src.sum), "source = the masked input, not the truth");
   assert.ok(Number.isFinite(pred.sum) && pred.sum !== tgt.sum);
   assert.ok(Math.abs(pred.sum / tgt.sum - 1) < 0.2, `prediction near the truth's scale: ${pred.sum} vs ${tgt.sum}`);
 
@@ -85,6 +94,20 @@ Deno.test("deno task evaluate --mode forecast / BERT on AtmoRep's .mod: AtmoRep'
   assert.deepEqual([t1.shape, r1.pred["t/sample=00000"].shape], [[2, 3, 18, 36], [2, 3, 18, 36]]);
   assert.deepEqual(t1.datetime, src.datetime.slice(3));
   assert.deepEqual(r1.ens["t/sample=00000"].shape, [4, 2, 3, 18, 36]);
+  // the truth: with every slab masked the target is the whole window; with one, the target is its last slab and the
+  // source's first slab (visible) is the truth
+  const plane = 18 * 36, truth = tgt.values, src1 = r1.source["t/sample=00000"].values;
+  for (let l = 0; l < 2; l++) {
+    const lvl = truth.slice(l * 6 * plane, (l + 1) * 6 * plane);
+    assert.deepEqual(t1.values.slice(l * 3 * plane, (l + 1) * 3 * plane), lvl.slice(3 * plane), `level ${l}`);
+    assert.deepEqual(src1.slice(l * 6 * plane, l * 6 * plane + 3 * plane), lvl.slice(0, 3 * plane), `level ${l}`);
+  }
+  // the mean of the members is the prediction
+  const ens1 = r1.ens["t/sample=00000"].values, p1 = r1.pred["t/sample=00000"].values, n1 = p1.length;
+  for (const i of [0, 777, n1 - 1]) {
+    const mean = [0, 1, 2, 3].reduce((a, e) => a + ens1[e * n1 + i], 0) / 4;
+    assert.ok(Math.abs(mean - p1[i]) < 1e-3, `${mean} vs ${p1[i]}`);
+  }
 
   const b = await runTask("evaluate", [...common, join(out, "b"), "--mode", "BERT", "--rate", "0.9", "--seed", "3"]);
   assert.equal(b.code, 0, b.stderr);
