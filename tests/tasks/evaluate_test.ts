@@ -11,7 +11,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { convertEra5 } from "../../converters/era5/convert.ts";
 import { expandInputs } from "../../cli/inputs.ts";
-import type { TrainConfig } from "../../training/config.ts";
+import { checkTrainConfig, type TrainConfig } from "../../training/config.ts";
+import { train } from "../../training/train.ts";
 import { ATMOREP_NETWORK } from "../../models/config.ts";
 import { python, ROOT, runTask, SAMPLE, tempDir } from "../_helpers/common.ts";
 
@@ -125,4 +126,45 @@ Deno.test("deno task evaluate --mode forecast / BERT on AtmoRep's .mod: AtmoRep'
   const bad = await runTask("evaluate", [...common, join(out, "g"), "--mode", "global_forecast"]);
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /global_forecast is not done yet; done: BERT, forecast/);
+});
+
+Deno.test("deno task evaluate --checkpoint run.ckpt: this project's checkpoint with its recorded configuration; id = the file's name", async () => {
+  const { dir, cfg } = await setup();
+  const c = JSON.parse(await Deno.readTextFile(cfg)) as TrainConfig;
+  c.checkpoints = { dir: join(dir, "ck"), every: 1, keep: 1 };
+  c.schedule.steps = 1;
+  delete c.validation;
+  const r = await train(c, checkTrainConfig(c).layouts, {});
+  const ck = r.checkpoint!;
+  const id = ck.split("/").at(-1)!.replace(/\.ckpt$/, "");
+  const out = join(dir, "res");
+  const e = await runTask("evaluate", [
+    "--checkpoint",
+    ck,
+    "--mode",
+    "forecast",
+    "--date",
+    "2020-02-01T04:00",
+    "--out",
+    out,
+    "--epoch",
+    "3",
+  ]);
+  assert.equal(e.code, 0, e.stderr);
+  const rf = await python<Read>("atmorep_results_read.py", [out, id, "3"]);
+  assert.deepEqual(rf.pred["t/sample=00000"].shape, [2, 6, 18, 36]);
+  assert.ok(Number.isFinite(rf.pred["t/sample=00000"].sum));
+  // an AtmoRep checkpoint needs the run configuration (its stores)
+  const noConfig = await runTask("evaluate", [
+    "--checkpoint",
+    MOD,
+    "--mode",
+    "BERT",
+    "--date",
+    "2020-02-01T04:00",
+    "--out",
+    out,
+  ]);
+  assert.notEqual(noConfig.code, 0);
+  assert.match(noConfig.stderr, /--config/);
 });
