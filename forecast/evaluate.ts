@@ -1,10 +1,13 @@
 /**
- * AtmoRep's evaluation modes `BERT` and `forecast` (its `core/evaluate.py`)
+ * AtmoRep's evaluation modes `BERT`, `forecast` and `global_forecast` (its `core/evaluate.py`)
  * for a Multiformer: windows ending at the given dates are drawn by the
  * run's sampler, masked as AtmoRep masks them (BERT with the run's rates and
  * corruption; forecast: the last `forecast_num_tokens` time slabs, default
  * 2), predicted without dropout, denormalized, and written in AtmoRep's
- * results layout (forecast/atmorep_results.ts).
+ * results layout (forecast/atmorep_results.ts). `global_forecast` is
+ * `forecast` on the sampler's tiling of the globe at each date, one sample
+ * per tile as AtmoRep writes it (all tiles in one batch; the blended global
+ * field and its scores are not written yet).
  *
  * What goes where (as AtmoRep's trainer logs it):
  * - `source`: every field, per sample [levels, time, lat, lon] over the
@@ -37,7 +40,7 @@ import {
 } from "./atmorep_results.ts";
 
 /** AtmoRep's evaluation modes done here. */
-export type EvaluateMode = "BERT" | "forecast";
+export type EvaluateMode = "BERT" | "forecast" | "global_forecast";
 
 /** What to evaluate. */
 export interface EvaluateOptions {
@@ -70,11 +73,15 @@ export function evaluate(o: EvaluateOptions): string[] {
   if (!o.dates.length) throw new ConfigError("--date", "at least one date");
   const sampler = new MultifieldSampler({ ...o.config.sampler, batchSize: o.dates.length, timeRange: undefined });
   const base: MaskingConfig = o.config.sampler.masking ?? { strategy: "bert" };
-  const masking: MaskingConfig = o.mode === "forecast"
+  const masking: MaskingConfig = o.mode !== "BERT"
     ? { strategy: "forecast", forecastSlabs: o.forecastTokens ?? 2 }
     : { ...base, strategy: "bert", ...(o.rate !== undefined ? { rate: o.rate } : {}) };
   const center = o.center ?? [0, 0];
-  const batch = sampler.batchAt(o.dates.map((end) => ({ end, center })), { masking, index: o.seed ?? 0 });
+  // global_forecast: per date, the sampler's tiling of the globe (AtmoRep's: one sample per tile)
+  const windows = o.mode === "global_forecast"
+    ? o.dates.flatMap((end) => sampler.tiles(end))
+    : o.dates.map((end) => sampler.window({ end, center }));
+  const batch = sampler.batchAt(windows, { masking, index: o.seed ?? 0 });
   const outputs = o.model.forward(modelInputs(o.model, batch));
 
   const coords = (fi: number) => {
@@ -145,7 +152,7 @@ export function evaluate(o: EvaluateOptions): string[] {
     return { out, fi, g, L, N, V, E, rows, mean, members, restore };
   });
 
-  if (o.mode === "forecast") {
+  if (o.mode !== "BERT") {
     const k = o.forecastTokens ?? 2;
     const stores = { target: [] as ResultsField[], pred: [] as ResultsField[], ens: [] as ResultsField[] };
     for (const p of predicted) {

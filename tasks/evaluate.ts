@@ -1,5 +1,5 @@
 /**
- * `deno task evaluate --checkpoint C (.ckpt or AtmoRep_id<ID>.mod) --mode BERT|forecast --date T [--date …]
+ * `deno task evaluate --checkpoint C (.ckpt or AtmoRep_id<ID>.mod) --mode BERT|forecast|global_forecast --date T [--date …]
  * --out DIR [--config run.json] [--center LAT,LON] [--forecast-num-tokens N] [--rate R] [--epoch E] [--seed S]`:
  * AtmoRep's evaluation modes on windows ending at the given dates, written in AtmoRep's results layout
  * (`results_id<ID>_epoch<E>_{source,target,pred,ens}.zarr`, see forecast/atmorep_results.ts).
@@ -9,7 +9,7 @@
 import { basename, dirname, join } from "node:path";
 import { Command } from "@commander-js/extra-typings";
 import { COMMAND_OUTPUT, parseNumbers, parsePositive, runMain } from "../cli/run.ts";
-import { evaluate } from "../forecast/evaluate.ts";
+import { evaluate, type EvaluateMode } from "../forecast/evaluate.ts";
 import { loadParameters, readCheckpoint } from "../models/checkpoint.ts";
 import { importAtmorep } from "../models/atmorep_import.ts";
 import { Multiformer } from "../models/multiformer.ts";
@@ -17,12 +17,12 @@ import { checkTrainConfig, type TrainConfig } from "../training/config.ts";
 import { readConfigFile } from "../training/validate.ts";
 import { CheckpointError, ConfigError } from "../errors.ts";
 
-const MODES = ["BERT", "forecast"];
-const LATER = ["temporal_interpolation", "fixed_location", "global_forecast"];
+const MODES = ["BERT", "forecast", "global_forecast"];
+const LATER = ["temporal_interpolation", "fixed_location"];
 
 /** The mode, or a config error saying which modes work. */
-function parseMode(text: string): "BERT" | "forecast" {
-  if (MODES.includes(text)) return text as "BERT" | "forecast";
+function parseMode(text: string): EvaluateMode {
+  if (MODES.includes(text)) return text as EvaluateMode;
   const why = LATER.includes(text) ? "is not done yet" : "is not an AtmoRep evaluation mode";
   throw new ConfigError("--mode", `${text} ${why}; done: ${MODES.join(", ")}`);
 }
@@ -44,9 +44,13 @@ function parseRate(text: string): number {
 if (import.meta.main) {
   await runMain(async () => {
     await new Command("evaluate").configureOutput(COMMAND_OUTPUT)
-      .description("AtmoRep's evaluation modes (BERT, forecast) written in AtmoRep's results layout")
+      .description("AtmoRep's evaluation modes (BERT, forecast, global_forecast) written in AtmoRep's results layout")
       .requiredOption("--checkpoint <path>", "a checkpoint (.ckpt) or AtmoRep's AtmoRep_id<ID>[_epoch<E>].mod")
-      .requiredOption("--mode <mode>", `BERT or forecast (${LATER.join(", ")}: not done yet)`, parseMode)
+      .requiredOption(
+        "--mode <mode>",
+        `BERT, forecast or global_forecast (${LATER.join(", ")}: not done yet)`,
+        parseMode,
+      )
       .requiredOption("--date <time...>", "the windows' last time steps, ISO (one sample each)")
       .requiredOption("--out <dir>", "folder for results_id<ID>_epoch<E>_{source,target,pred,ens}.zarr")
       .option("--config <file>", "run configuration (stores, fields, masking); default the checkpoint's (.ckpt)")

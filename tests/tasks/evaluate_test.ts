@@ -13,6 +13,8 @@ import { convertEra5 } from "../../converters/era5/convert.ts";
 import { expandInputs } from "../../cli/inputs.ts";
 import { checkTrainConfig, type TrainConfig } from "../../training/config.ts";
 import { train } from "../../training/train.ts";
+import { MultifieldSampler } from "../../samplers/sampler.ts";
+import type { GridDataset } from "../../datasets/grid.ts";
 import { ATMOREP_NETWORK } from "../../models/config.ts";
 import { python, ROOT, runTask, SAMPLE, tempDir } from "../_helpers/common.ts";
 
@@ -26,6 +28,7 @@ type Item = {
   ml: unknown;
   datetime: string[];
   lat: number[];
+  lon: number[];
 };
 type Read = Record<string, Record<string, Item>>;
 
@@ -123,9 +126,26 @@ Deno.test("deno task evaluate --mode forecast / BERT on AtmoRep's .mod: AtmoRep'
   assert.equal(t.datetime.length, t.shape[0] * 3);
   assert.equal(t.lat.length, t.shape[0] * 9);
 
-  const bad = await runTask("evaluate", [...common, join(out, "g"), "--mode", "global_forecast"]);
+  // global_forecast: the sampler's tiling of the globe, one sample per tile, the last 2 slabs predicted
+  const g = await runTask("evaluate", [...common, join(out, "g"), "--mode", "global_forecast"]);
+  assert.equal(g.code, 0, g.stderr);
+  const rg = await python<Read>("atmorep_results_read.py", [join(out, "g"), "gold0007", "0"]);
+  const tiles = Object.keys(rg.pred);
+  assert.ok(tiles.length >= 2, tiles.join());
+  assert.deepEqual(Object.keys(rg.source), tiles);
+  for (const k of tiles) assert.deepEqual(rg.pred[k].shape, [2, 6, 18, 36], k);
+  const lats = tiles.flatMap((k) => rg.source[k].lat), lons = tiles.flatMap((k) => rg.source[k].lon);
+  const byLat = new Set(lats), byLon = new Set(lons);
+  // the tiles are the sampler's tiling and cover every grid point of the store
+  const c = JSON.parse(await Deno.readTextFile(cfg)) as TrainConfig;
+  const sampler = new MultifieldSampler({ ...c.sampler, timeRange: undefined });
+  const grid = sampler.datasets[0] as GridDataset;
+  assert.equal(tiles.length, sampler.tiles("2020-02-01T04:00").length);
+  assert.equal(byLat.size * byLon.size, grid.colat.length * grid.lons.length);
+
+  const bad = await runTask("evaluate", [...common, join(out, "x"), "--mode", "temporal_interpolation"]);
   assert.notEqual(bad.code, 0);
-  assert.match(bad.stderr, /global_forecast is not done yet; done: BERT, forecast/);
+  assert.match(bad.stderr, /temporal_interpolation is not done yet; done: BERT, forecast, global_forecast/);
 });
 
 Deno.test("deno task evaluate --checkpoint run.ckpt: this project's checkpoint with its recorded configuration; id = the file's name", async () => {
