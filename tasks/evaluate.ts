@@ -106,7 +106,7 @@ if (import.meta.main) {
           seed: o.seed,
         });
         console.log(
-          `evaluate  ${o.mode}, ${o.date.length} sample(s) (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+          `evaluate  ${o.mode}, ${o.date.length} date(s) (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
         );
         for (const p of paths) console.log(`results   ${p}`);
       })
