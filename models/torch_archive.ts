@@ -524,6 +524,14 @@ export function torchStateDictBytes(name: string, tensors: Map<string, StateTens
     }),
     [`${name}/version`, new TextEncoder().encode("3\n")],
   ];
+  return zipStoredBytes(files);
+}
+
+/**
+ * A zip of uncompressed entries (each one's data on a 64-byte boundary, as torch writes, with CRC-32), as
+ * `torch.load` and Python's `zipfile` (zarr's `ZipStore`) read them. No zip64: at most 4 GiB.
+ */
+export function zipStoredBytes(files: [string, Uint8Array][]): Uint8Array {
   const enc = new TextEncoder();
   const parts: Uint8Array[] = [];
   const central: Uint8Array[] = [];

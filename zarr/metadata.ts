@@ -148,6 +148,11 @@ export function writeJson(path: string, value: unknown): void {
   writeFileDurable(path, new TextEncoder().encode(asciiJson(value, jsonSafe, 2)));
 }
 
+/** One metadata document as bytes (ASCII JSON, indented, NaN as "NaN"), for stores written in memory. */
+export function jsonBytes(value: unknown): Uint8Array {
+  return new TextEncoder().encode(asciiJson(value, jsonSafe, 2));
+}
+
 // JSON has no NaN/Infinity; zarr writes them as strings in fill values and
 // attributes (zarr-python does the same).
 function jsonSafe(_key: string, value: unknown): unknown {

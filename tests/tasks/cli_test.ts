@@ -40,7 +40,7 @@ async function task(name: string, args: string[]) {
 /** The subcommands a help text lists under "Commands:" (without `help`). */
 function subcommands(help: string): string[] {
   const section = help.split(/^Commands:$/m)[1] ?? "";
-  return [...section.matchAll(/^  ([a-z][\w-]*)/gm)].map((m) => m[1]).filter((c) => c !== "help");
+  return [...section.matchAll(/^ {2}([a-z][\w-]*)/gm)].map((m) => m[1]).filter((c) => c !== "help");
 }
 
 Deno.test("every task's --help, and each of its subcommands', works with exactly the permissions deno.json gives it", async () => {

@@ -15,6 +15,7 @@ import { checkTrainConfig, type TrainConfig } from "../../training/config.ts";
 import { train } from "../../training/train.ts";
 import { FineTuneTask } from "../../training/tasks/fine_tune.ts";
 import { readCheckpoint } from "../../models/checkpoint.ts";
+import { ATMOREP_NETWORK } from "../../models/config.ts";
 import { isPipelineError } from "../../errors.ts";
 import { probeAdapter } from "../../ops/mod.ts";
 import { decode } from "fast-png";
@@ -162,12 +163,65 @@ Deno.test("train: every shipped configuration passes the checks; era5-multiforme
     const { layouts } = checkTrainConfig(raw, e.name);
     assert.ok(layouts.length > 0, e.name);
   }
+  // era5-multiformer = AtmoRep's core/train_multi.py (clessig/atmorep): its `cf.fields` in its order
+  // (velocity_u, velocity_v, specific_humidity, velocity_z, temperature = u, v, q, w, t), the same model levels,
+  // 12×3×6 tokens of 3×18×18 except temperature's 12×2×4 of 3×27×27 with `local` normalization, its coupling pattern
+  // (not all-to-all), the loss weights of `fields_prediction`, the masking rates [0.5, 0.9, 0.2, 0.05] with AtmoRep's
+  // corruption and forecast_num_tokens 2, 1024 wide, 6+6 layers of 16 heads, 16 tails, QK-LayerNorm in the encoder
+  // (with_qk_lnorm), and AtmoRep's arithmetic (ATMOREP_NETWORK).
   const { config, layouts } = checkTrainConfig(
     JSON.parse(Deno.readTextFileSync(`${ROOT}configs/era5-multiformer.json`)),
   );
-  assert.deepEqual(layouts.map((l) => l.field), ["u", "v", "t", "q", "w"]);
-  for (const l of layouts) assert.deepEqual([l.levels * l.tokens, l.values], [1080, 972]);
-  for (const f of config.model.fields) assert.deepEqual([f.width, f.encoderLayers, f.decoderLayers], [1024, 6, 6]);
+  const fields = config.sampler.datasets[0].fields;
+  assert.deepEqual(layouts.map((l) => l.field), ["u", "v", "q", "w", "t"]);
+  for (const f of fields) assert.deepEqual(f.levels, [96, 105, 114, 123, 137], f.name);
+  assert.deepEqual(
+    fields.map((f) => [f.name, f.tokens, f.normalization ?? "global"]),
+    [
+      ["u", { numTokens: [12, 3, 6], tokenSize: [3, 18, 18] }, "global"],
+      ["v", { numTokens: [12, 3, 6], tokenSize: [3, 18, 18] }, "global"],
+      ["q", { numTokens: [12, 3, 6], tokenSize: [3, 18, 18] }, "global"],
+      ["w", { numTokens: [12, 3, 6], tokenSize: [3, 18, 18] }, "global"],
+      ["t", { numTokens: [12, 2, 4], tokenSize: [3, 27, 27] }, "local"],
+    ],
+  );
+  assert.deepEqual(layouts.map((l) => [l.levels * l.tokens, l.values]), [
+    [1080, 972],
+    [1080, 972],
+    [1080, 972],
+    [1080, 972],
+    [480, 2187],
+  ]);
+  assert.deepEqual(
+    config.model.fields.map((f) => [f.field, f.coupledWith, f.lossWeight]),
+    [
+      ["u", ["v", "t"], 0.225],
+      ["v", ["u", "t"], 0.225],
+      ["q", ["u", "v", "t"], 0.15],
+      ["w", ["u", "v", "t"], 0.1],
+      ["t", ["u", "v", "q"], 0.2],
+    ],
+  );
+  for (const f of config.model.fields) {
+    assert.deepEqual(
+      [f.width, f.encoderLayers, f.decoderLayers, f.heads, f.decoderHeads ?? f.heads, f.couplingHeads, f.ensemble],
+      [1024, 6, 6, 16, 16, 1, 16],
+      f.field,
+    );
+  }
+  const m = config.sampler.masking!;
+  assert.deepEqual(
+    [m.strategy, m.rate, m.fracMasked, m.fracNoised, m.fracMultires, m.corruption, m.forecastSlabs, m.synced ?? false],
+    ["bert", 0.5, 0.9, 0.2, 0.05, "atmorep", 2, false],
+  );
+  assert.deepEqual(config.model.network, { ...ATMOREP_NETWORK, encoderQkNorm: true });
+  assert.deepEqual([config.model.dropout, config.model.tokenInfoWidth], [0.05, 16]);
+  assert.deepEqual(config.schedule.losses, ["mse_ensemble", "stats"]);
+  // era5-velocity-u = AtmoRep's core/train.py: velocity_u alone, uncoupled, without QK-LayerNorm.
+  const single = checkTrainConfig(JSON.parse(Deno.readTextFileSync(`${ROOT}configs/era5-velocity-u.json`)));
+  assert.deepEqual(single.layouts.map((l) => [l.field, l.levels * l.tokens, l.values]), [["u", 1080, 972]]);
+  assert.deepEqual(single.config.model.fields.map((f) => [f.coupledWith, f.lossWeight, f.ensemble]), [[[], 1, 16]]);
+  assert.deepEqual(single.config.model.network, ATMOREP_NETWORK);
   const fesom = checkTrainConfig(JSON.parse(Deno.readTextFileSync(`${ROOT}configs/era5-fesom.json`)));
   assert.deepEqual(fesom.layouts.map((l) => l.kind), ["grid", "grid", "grid", "points"]);
 });
