@@ -110,21 +110,8 @@ function be(values: ArrayLike<number>, type: 5 | 6): Uint8Array {
   return out;
 }
 
-/** Simulate and write the NetCDF-3 file `path`; returns the seconds simulated and steps written. */
-export async function writeTestbedNetcdf(
-  path: string,
-  o: TestbedOptions = {},
-): Promise<{ seconds: number; steps: number }> {
-  const t0 = performance.now();
-  const days = o.days ?? 365, spin = o.spinUpDays ?? 30;
-  const start = Date.parse(o.start ?? "2021-01-01T00:00:00Z") / 1000;
-  const model = new BarotropicModel(o);
-  const { lat, lon } = testbedGrid();
-  const mu = (x: number) => Math.sin(Math.max(-90 + 1e-4, Math.min(90 - 1e-4, x)) * Math.PI / 180);
-  const out = new Transform(model.tr.t.N, Array.from(lat, mu), lon.length);
-  const steps = days * 4, plane = lat.length * lon.length;
-  const per6h = Math.round(6 * 3600 / model.dt);
-  if (Math.abs(per6h * model.dt - 6 * 3600) > 1e-6) throw new Error(`dt ${model.dt} s does not divide 6 h`);
+/** The testbed file's dimensions and variables (ERA5's new-CDS names): coordinates, then u, v, z, q per record. */
+function testbedLayout(plane: number): { dims: [string, number][]; vars: NcVar[] } {
   const fieldAttrs = {
     u: { units: "m s**-1", long_name: "U component of wind" },
     v: { units: "m s**-1", long_name: "V component of wind" },
@@ -167,6 +154,25 @@ export async function writeTestbedNetcdf(
       size: plane * 4,
     })),
   ];
+  return { dims, vars };
+}
+
+/** Simulate and write the NetCDF-3 file `path`; returns the seconds simulated and steps written. */
+export async function writeTestbedNetcdf(
+  path: string,
+  o: TestbedOptions = {},
+): Promise<{ seconds: number; steps: number }> {
+  const t0 = performance.now();
+  const days = o.days ?? 365, spin = o.spinUpDays ?? 30;
+  const start = Date.parse(o.start ?? "2021-01-01T00:00:00Z") / 1000;
+  const model = new BarotropicModel(o);
+  const { lat, lon } = testbedGrid();
+  const mu = (x: number) => Math.sin(Math.max(-90 + 1e-4, Math.min(90 - 1e-4, x)) * Math.PI / 180);
+  const out = new Transform(model.tr.t.N, Array.from(lat, mu), lon.length);
+  const steps = days * 4, plane = lat.length * lon.length;
+  const per6h = Math.round(6 * 3600 / model.dt);
+  if (Math.abs(per6h * model.dt - 6 * 3600) > 1e-6) throw new Error(`dt ${model.dt} s does not divide 6 h`);
+  const { dims, vars } = testbedLayout(plane);
   // Header length does not depend on the begin values (fixed-width ints): size it with zeros, then fill them in.
   const headerLength = encodeHeader(dims, vars, steps, vars.map(() => 0)).length;
   const begins: number[] = [];

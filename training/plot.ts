@@ -33,8 +33,37 @@ export async function lossCurvePng(
   const ctx = img.getContext("2d");
   ctx.fillStyle = "#ffffff";
   ctx.fillRect(0, 0, width, height);
-  const ok = (p: CurvePoint) => Number.isFinite(p.loss) && p.loss > 0;
-  const pts = [...train, ...validation].filter(ok);
+  const frame = plotFrame([...train, ...validation].filter(plotted), width, height);
+  drawAxes(ctx, frame, title, height);
+  drawCurves(ctx, frame, train, validation);
+  drawLegend(ctx, frame, train, validation);
+  return encode(img);
+}
+
+type Context = ReturnType<ReturnType<typeof PImage.make>["getContext"]>;
+
+/** A loss can be drawn (on a log axis too). */
+const plotted = (p: CurvePoint) => Number.isFinite(p.loss) && p.loss > 0;
+
+/** The plot area (left, right, top, bottom), the axes' ranges and the step/loss → pixel maps. */
+interface Frame {
+  L: number;
+  R: number;
+  T: number;
+  B: number;
+  s0: number;
+  s1: number;
+  lo: number;
+  hi: number;
+  log: boolean;
+  ya: number;
+  yb: number;
+  px: (step: number) => number;
+  py: (loss: number) => number;
+}
+
+/** Fit the axes to the points: a log loss axis when they span more than a factor 10, 5 % padding. */
+function plotFrame(pts: CurvePoint[], width: number, height: number): Frame {
   const [L, R, T, B] = [90, width - 30, 50, height - 60];
   const steps = pts.map((p) => p.step);
   const s0 = Math.min(0, ...steps), s1 = Math.max(1, ...steps);
@@ -47,6 +76,12 @@ export async function lossCurvePng(
   const [ya, yb] = [y0 - pad, y1 + pad];
   const px = (s: number) => L + (s - s0) / (s1 - s0) * (R - L);
   const py = (v: number) => B - (f(v) - ya) / (yb - ya) * (B - T);
+  return { L, R, T, B, s0, s1, lo, hi, log, ya, yb, px, py };
+}
+
+/** Grid lines, tick labels, the frame, the title and the axis labels. */
+function drawAxes(ctx: Context, fr: Frame, title: string, height: number): void {
+  const { L, R, T, B, log, ya, yb, lo, hi, px, py } = fr;
   ctx.font = "10pt DejaVu";
   ctx.lineWidth = 1;
   // Loss axis: decades on a log axis, round numbers on a linear one.
@@ -68,7 +103,7 @@ export async function lossCurvePng(
       y + 4,
     );
   }
-  const xt = niceTicks(s0, s1, 6);
+  const xt = niceTicks(fr.s0, fr.s1, 6);
   for (const s of xt.values) {
     ctx.fillStyle = "#dddddd";
     ctx.fillRect(px(s), T, 1, B - T);
@@ -83,8 +118,12 @@ export async function lossCurvePng(
   ctx.font = "11pt DejaVu";
   ctx.fillText("optimizer step", L + (R - L) / 2 - 50, height - 18);
   ctx.fillText(log ? "loss (log scale)" : "loss", 8, T - 10);
+}
+
+/** The training loss as a line, the validation loss as a thinner line with labelled markers. */
+function drawCurves(ctx: Context, { px, py }: Frame, train: CurvePoint[], validation: CurvePoint[]): void {
   const line = (a: CurvePoint[], c: string, w: number) => {
-    const q = a.filter(ok);
+    const q = a.filter(plotted);
     if (q.length < 2) return;
     ctx.strokeStyle = c;
     ctx.lineWidth = w;
@@ -96,13 +135,16 @@ export async function lossCurvePng(
   line(train, BLUE, 1.5);
   line(validation, ORANGE, 1);
   ctx.font = "9pt DejaVu";
-  for (const p of validation.filter(ok)) {
+  for (const p of validation.filter(plotted)) {
     ctx.fillStyle = ORANGE;
     ctx.fillRect(px(p.step) - 4, py(p.loss) - 4, 9, 9);
     ctx.fillStyle = "#000000";
     ctx.fillText(p.loss.toPrecision(3), px(p.step) - 14, py(p.loss) - 8);
   }
-  // Legend (top right, inside the frame).
+}
+
+/** The legend, top right inside the frame. */
+function drawLegend(ctx: Context, { R, T }: Frame, train: CurvePoint[], validation: CurvePoint[]): void {
   const lx = R - 190, ly = T + 12;
   ctx.fillStyle = "#ffffff";
   ctx.fillRect(lx - 8, ly - 8, 188, validation.length ? 48 : 26);
@@ -113,12 +155,11 @@ export async function lossCurvePng(
   ctx.fillStyle = BLUE;
   ctx.fillRect(lx, ly + 4, 24, 3);
   ctx.fillStyle = "#000000";
-  ctx.fillText(`train (${train.filter(ok).length} steps)`, lx + 32, ly + 10);
+  ctx.fillText(`train (${train.filter(plotted).length} steps)`, lx + 32, ly + 10);
   if (validation.length) {
     ctx.fillStyle = ORANGE;
     ctx.fillRect(lx + 8, ly + 22, 9, 9);
     ctx.fillStyle = "#000000";
     ctx.fillText("validation (held out)", lx + 32, ly + 32);
   }
-  return encode(img);
 }
