@@ -75,5 +75,6 @@ export { fieldLoss, LOSSES } from "./training/losses.ts";
 export type { LossName } from "./training/losses.ts";
 export { AdamW, learningRate } from "./training/adamw.ts";
 export type { OptimizerConfig } from "./training/adamw.ts";
-export { evalStep, modelInputs, modelLoss, trainStep } from "./training/step.ts";
+export { evalStep, modelLoss, trainStep } from "./training/step.ts";
+export { modelInputs } from "./models/inputs.ts";
 export type { StepResult } from "./training/step.ts";

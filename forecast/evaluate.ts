@@ -21,12 +21,11 @@
  *
  * @module
  */
-import type { TrainConfig } from "../training/config.ts";
-import type { Multiformer } from "../models/multiformer.ts";
-import { modelInputs } from "../training/step.ts";
-import { MultifieldSampler } from "../samplers/sampler.ts";
+import type { FieldOutput, Multiformer } from "../models/multiformer.ts";
+import { modelInputs } from "../models/inputs.ts";
+import { MultifieldSampler, type SamplerConfig } from "../samplers/sampler.ts";
 import type { MaskingConfig } from "../samplers/masking.ts";
-import { MASK } from "../samplers/batch.ts";
+import { type Batch, MASK } from "../samplers/batch.ts";
 import type { TokenGrid } from "../tokenizers/patches.ts";
 import type { GridDataset } from "../datasets/grid.ts";
 import type { Window } from "../datasets/window.ts";
@@ -44,8 +43,8 @@ export type EvaluateMode = "BERT" | "forecast" | "global_forecast";
 
 /** What to evaluate. */
 export interface EvaluateOptions {
-  /** The run's configuration (its sampler gives the stores, fields and masking). */
-  config: TrainConfig;
+  /** The run's configuration (its sampler gives the stores, fields and masking); a training config fits. */
+  config: { sampler: SamplerConfig };
   /** The model, weights loaded. */
   model: Multiformer;
   /** Mode. */
@@ -72,40 +71,65 @@ export interface EvaluateOptions {
 export function evaluate(o: EvaluateOptions): string[] {
   if (!o.dates.length) throw new ConfigError("--date", "at least one date");
   const sampler = new MultifieldSampler({ ...o.config.sampler, batchSize: o.dates.length, timeRange: undefined });
-  const base: MaskingConfig = o.config.sampler.masking ?? { strategy: "bert" };
-  const masking: MaskingConfig = o.mode !== "BERT"
-    ? { strategy: "forecast", forecastSlabs: o.forecastTokens ?? 2 }
-    : { ...base, strategy: "bert", ...(o.rate !== undefined ? { rate: o.rate } : {}) };
   const center = o.center ?? [0, 0];
   // global_forecast: per date, the sampler's tiling of the globe (AtmoRep's: one sample per tile)
   const windows = o.mode === "global_forecast"
     ? o.dates.flatMap((end) => sampler.tiles(end))
     : o.dates.map((end) => sampler.window({ end, center }));
-  const batch = sampler.batchAt(windows, { masking, index: o.seed ?? 0 });
+  const batch = sampler.batchAt(windows, { masking: maskingOf(o), index: o.seed ?? 0 });
   const outputs = o.model.forward(modelInputs(o.model, batch));
+  const run: Evaluation = { sampler, batch };
+  const source = sourceFields(run);
+  const predicted = outputs.map((out) => predictedField(run, out));
+  if (o.mode !== "BERT") {
+    const stores = forecastStores(run, predicted, o.forecastTokens ?? 2);
+    return writeForecastResults(o.out, o.id, o.epoch, { source, ...stores });
+  }
+  return writeBertResults(o.out, o.id, o.epoch, source, bertStores(run, predicted));
+}
 
-  const coords = (fi: number) => {
-    const d = sampler.datasets[sampler.slots[fi].dataset] as GridDataset;
-    if (d.grid !== "regular_ll") throw new ConfigError("fields", "evaluate writes grid fields only");
-    return d;
-  };
-  const grid = (fi: number) => {
-    const layout = sampler.slots[fi].layout as TokenGrid;
-    if (!("tokenSize" in layout)) throw new ConfigError("fields", `${sampler.slots[fi].field}: not a token grid`);
-    return layout;
-  };
-  /** Datetimes (ms), lats and lons of a restored block of field `fi`. */
-  const axes = (fi: number, w: Window, t0: number, shape: number[]) => {
-    const d = coords(fi);
-    const [T, H, W] = shape;
-    return {
-      datetime: Array.from({ length: T }, (_, k) => d.times[t0 + k] * 1000),
-      lat: Array.from({ length: H }, (_, k) => 90 - d.colat[w.i0 + k]),
-      lon: Array.from({ length: W }, (_, k) => d.lons[(w.j0 + k) % d.lons.length]),
-    };
-  };
+/** AtmoRep's masking of the mode: the run's BERT rates (rate overridable), or the last time slabs. */
+function maskingOf(o: EvaluateOptions): MaskingConfig {
+  const base: MaskingConfig = o.config.sampler.masking ?? { strategy: "bert" };
+  return o.mode !== "BERT"
+    ? { strategy: "forecast", forecastSlabs: o.forecastTokens ?? 2 }
+    : { ...base, strategy: "bert", ...(o.rate !== undefined ? { rate: o.rate } : {}) };
+}
 
-  // AtmoRep's source is the network's input: the chosen tokens zeroed (the mean, once denormalized) or corrupted.
+/** The sampler and the masked batch being evaluated. */
+interface Evaluation {
+  sampler: MultifieldSampler;
+  batch: Batch;
+}
+
+/** The grid dataset of field `fi` (evaluate writes grid fields only). */
+function gridOf({ sampler }: Evaluation, fi: number): GridDataset {
+  const d = sampler.datasets[sampler.slots[fi].dataset] as GridDataset;
+  if (d.grid !== "regular_ll") throw new ConfigError("fields", "evaluate writes grid fields only");
+  return d;
+}
+
+/** The token grid of field `fi`. */
+function tokenGridOf({ sampler }: Evaluation, fi: number): TokenGrid {
+  const layout = sampler.slots[fi].layout as TokenGrid;
+  if (!("tokenSize" in layout)) throw new ConfigError("fields", `${sampler.slots[fi].field}: not a token grid`);
+  return layout;
+}
+
+/** Datetimes (ms), lats and lons of a restored block of field `fi`. */
+function axesOf(run: Evaluation, fi: number, w: Window, t0: number, shape: number[]) {
+  const d = gridOf(run, fi);
+  const [T, H, W] = shape;
+  return {
+    datetime: Array.from({ length: T }, (_, k) => d.times[t0 + k] * 1000),
+    lat: Array.from({ length: H }, (_, k) => 90 - d.colat[w.i0 + k]),
+    lon: Array.from({ length: W }, (_, k) => d.lons[(w.j0 + k) % d.lons.length]),
+  };
+}
+
+/** AtmoRep's source is the network's input: the chosen tokens zeroed (the mean, once denormalized) or corrupted. */
+function sourceFields(run: Evaluation): ResultsField[] {
+  const { sampler, batch } = run;
   const inputs = batch.fields.map((fb, fi) => {
     const V = fb.tokens.length / fb.mask.length, t = fb.tokens.slice();
     for (let i = 0; i < fb.mask.length; i++) if (fb.mask[i] === MASK.zeroed) t.fill(0, i * V, (i + 1) * V);
@@ -114,140 +138,163 @@ export function evaluate(o: EvaluateOptions): string[] {
     return (b: number, l: number) =>
       t.subarray((b * slot.levels.length + l) * N * V, (b * slot.levels.length + l + 1) * N * V);
   });
-  const source: ResultsField[] = sampler.slots.map((slot, fi) => ({
+  return sampler.slots.map((slot, fi) => ({
     name: slot.field,
     samples: batch.samples.map((w, b) => {
       const blocks = slot.levels.map((_, l) => sampler.restore(batch, fi, b, l, inputs[fi](b, l)));
       const shape = blocks[0].shape;
       const data = new Float32Array(blocks.length * blocks[0].values.length);
       blocks.forEach((r, l) => data.set(r.values, l * r.values.length));
-      return { data, shape: [slot.levels.length, ...shape], levels: slot.levels, ...axes(fi, w, blocks[0].t0, shape) };
+      return {
+        data,
+        shape: [slot.levels.length, ...shape],
+        levels: slot.levels,
+        ...axesOf(run, fi, w, blocks[0].t0, shape),
+      };
     }),
   }));
+}
 
-  // Per predicted field: the normalized tokens with the masked ones replaced by the mean or one member.
-  const predicted = outputs.map((out) => {
-    const fi = sampler.slots.findIndex((s) => s.field === out.field);
-    const fb = batch.fields[fi], g = grid(fi), L = sampler.slots[fi].levels.length;
-    const [E, V] = [out.members.shape[1], out.members.shape[2]];
-    const N = g.numTokens[0] * g.numTokens[1] * g.numTokens[2];
-    const rows = out.targets.rows, m = out.members.data;
-    const filled = (member: number) => {
-      const t = fb.tokens.slice();
-      for (let r = 0; r < rows.length; r++) {
-        for (let v = 0; v < V; v++) {
-          let x = 0;
-          if (member < 0) {
-            for (let e = 0; e < E; e++) x += m[(r * E + e) * V + v];
-            x /= E;
-          } else x = m[(r * E + member) * V + v];
-          t[rows[r] * V + v] = x;
-        }
+/** A predicted field: the normalized tokens with the masked ones replaced by the members' mean or by each member. */
+type Predicted = ReturnType<typeof predictedField>;
+
+function predictedField(run: Evaluation, out: FieldOutput) {
+  const { sampler, batch } = run;
+  const fi = sampler.slots.findIndex((s) => s.field === out.field);
+  const fb = batch.fields[fi], g = tokenGridOf(run, fi), L = sampler.slots[fi].levels.length;
+  const [E, V] = [out.members.shape[1], out.members.shape[2]];
+  const N = g.numTokens[0] * g.numTokens[1] * g.numTokens[2];
+  const rows = out.targets.rows, m = out.members.data;
+  const filled = (member: number) => {
+    const t = fb.tokens.slice();
+    for (let r = 0; r < rows.length; r++) {
+      for (let v = 0; v < V; v++) {
+        let x = 0;
+        if (member < 0) {
+          for (let e = 0; e < E; e++) x += m[(r * E + e) * V + v];
+          x /= E;
+        } else x = m[(r * E + member) * V + v];
+        t[rows[r] * V + v] = x;
       }
-      return t;
-    };
-    const mean = filled(-1), members = Array.from({ length: E }, (_, e) => filled(e));
-    const restore = (tokens: Float32Array, b: number, l: number) =>
-      sampler.restore(batch, fi, b, l, tokens.subarray((b * L + l) * N * V, (b * L + l + 1) * N * V));
-    return { out, fi, g, L, N, V, E, rows, mean, members, restore };
-  });
-
-  if (o.mode !== "BERT") {
-    const k = o.forecastTokens ?? 2;
-    const stores = { target: [] as ResultsField[], pred: [] as ResultsField[], ens: [] as ResultsField[] };
-    for (const p of predicted) {
-      const slot = sampler.slots[p.fi], tt = p.g.tokenSize[0] * k;
-      const tail = (tokens: Float32Array, b: number) => {
-        const blocks = slot.levels.map((_, l) => p.restore(tokens, b, l));
-        const [T, H, W] = blocks[0].shape, plane = H * W;
-        const data = new Float32Array(blocks.length * tt * plane);
-        blocks.forEach((r, l) => data.set(r.values.subarray((T - tt) * plane), l * tt * plane));
-        return { data, shape: [T, H, W], t0: blocks[0].t0 };
-      };
-      const item = (b: number, data: Float32Array, lead: number[], shape: number[], t0: number): ResultsItem => {
-        const ax = axes(p.fi, batch.samples[b], t0, shape);
-        return {
-          data,
-          shape: [...lead, slot.levels.length, tt, shape[1], shape[2]],
-          levels: slot.levels,
-          ...ax,
-          datetime: ax.datetime.slice(shape[0] - tt),
-        };
-      };
-      const one = (tokens: Float32Array) =>
-        batch.samples.map((_, b) => {
-          const t = tail(tokens, b);
-          return item(b, t.data, [], t.shape, t.t0);
-        });
-      stores.target.push({ name: slot.field, samples: one(batch.fields[p.fi].tokens) });
-      stores.pred.push({ name: slot.field, samples: one(p.mean) });
-      stores.ens.push({
-        name: slot.field,
-        samples: batch.samples.map((_, b) => {
-          const ts = p.members.map((mt) => tail(mt, b));
-          const data = new Float32Array(ts.length * ts[0].data.length);
-          ts.forEach((t, e) => data.set(t.data, e * t.data.length));
-          return item(b, data, [p.E], ts[0].shape, ts[0].t0);
-        }),
-      });
     }
-    return writeForecastResults(o.out, o.id, o.epoch, { source, ...stores });
-  }
+    return t;
+  };
+  const mean = filled(-1), members = Array.from({ length: E }, (_, e) => filled(e));
+  const restore = (tokens: Float32Array, b: number, l: number) =>
+    sampler.restore(batch, fi, b, l, tokens.subarray((b * L + l) * N * V, (b * L + l + 1) * N * V));
+  return { out, fi, g, L, N, V, E, rows, mean, members, restore };
+}
 
-  // BERT: per sample and level, the masked tokens cut out of the restored blocks.
+/** Forecast: target, pred and ens of the last `k` time slabs of every predicted field. */
+function forecastStores(run: Evaluation, predicted: Predicted[], k: number) {
+  const { sampler, batch } = run;
+  const stores = { target: [] as ResultsField[], pred: [] as ResultsField[], ens: [] as ResultsField[] };
+  for (const p of predicted) {
+    const slot = sampler.slots[p.fi], tt = p.g.tokenSize[0] * k;
+    const tail = (tokens: Float32Array, b: number) => {
+      const blocks = slot.levels.map((_, l) => p.restore(tokens, b, l));
+      const [T, H, W] = blocks[0].shape, plane = H * W;
+      const data = new Float32Array(blocks.length * tt * plane);
+      blocks.forEach((r, l) => data.set(r.values.subarray((T - tt) * plane), l * tt * plane));
+      return { data, shape: [T, H, W], t0: blocks[0].t0 };
+    };
+    const item = (b: number, data: Float32Array, lead: number[], shape: number[], t0: number): ResultsItem => {
+      const ax = axesOf(run, p.fi, batch.samples[b], t0, shape);
+      return {
+        data,
+        shape: [...lead, slot.levels.length, tt, shape[1], shape[2]],
+        levels: slot.levels,
+        ...ax,
+        datetime: ax.datetime.slice(shape[0] - tt),
+      };
+    };
+    const one = (tokens: Float32Array) =>
+      batch.samples.map((_, b) => {
+        const t = tail(tokens, b);
+        return item(b, t.data, [], t.shape, t.t0);
+      });
+    stores.target.push({ name: slot.field, samples: one(batch.fields[p.fi].tokens) });
+    stores.pred.push({ name: slot.field, samples: one(p.mean) });
+    stores.ens.push({
+      name: slot.field,
+      samples: batch.samples.map((_, b) => {
+        const ts = p.members.map((mt) => tail(mt, b));
+        const data = new Float32Array(ts.length * ts[0].data.length);
+        ts.forEach((t, e) => data.set(t.data, e * t.data.length));
+        return item(b, data, [p.E], ts[0].shape, ts[0].t0);
+      }),
+    });
+  }
+  return stores;
+}
+
+/** BERT: per predicted field, sample and level, the masked tokens cut out of the restored blocks. */
+function bertStores(run: Evaluation, predicted: Predicted[]) {
   const stores = { target: [] as BertResultsField[], pred: [] as BertResultsField[], ens: [] as BertResultsField[] };
   for (const p of predicted) {
-    const slot = sampler.slots[p.fi], [tt, th, tw] = p.g.tokenSize, [, nh, nw] = p.g.numTokens;
-    const S = p.L * p.N;
     const per = { target: [] as ResultsItem[][], pred: [] as ResultsItem[][], ens: [] as ResultsItem[][] };
-    for (let b = 0; b < batch.samples.length; b++) {
+    for (let b = 0; b < run.batch.samples.length; b++) {
       for (const k of ["target", "pred", "ens"] as const) per[k].push([]);
       for (let l = 0; l < p.L; l++) {
-        const toks = Array.from(p.rows).filter((r) => Math.floor(r / S) === b && Math.floor((r % S) / p.N) === l)
-          .map((r) => (r % S) % p.N);
-        const truth = p.restore(batch.fields[p.fi].tokens, b, l), mean = p.restore(p.mean, b, l);
-        const mem = p.members.map((mt) => p.restore(mt, b, l));
-        const [, H, W] = truth.shape;
-        const ax = axes(p.fi, batch.samples[b], truth.t0, truth.shape);
-        const cut = (values: Float32Array, out: Float32Array, o0: number, tok: number) => {
-          const it = Math.floor(tok / (nh * nw)), ih = Math.floor(tok / nw) % nh, iw = tok % nw;
-          let o = o0;
-          for (let t = 0; t < tt; t++) {
-            for (let y = 0; y < th; y++) {
-              for (let x = 0; x < tw; x++) out[o++] = values[((it * tt + t) * H + ih * th + y) * W + iw * tw + x];
-            }
-          }
-        };
-        const len = tt * th * tw, n = toks.length;
-        const coordsOf = (): Pick<
-          ResultsItem,
-          "datetime" | "datetimeShape" | "lat" | "latShape" | "lon" | "lonShape"
-        > => ({
-          datetime: toks.flatMap((tok) => {
-            const it = Math.floor(tok / (nh * nw));
-            return ax.datetime.slice(it * tt, (it + 1) * tt);
-          }),
-          datetimeShape: [n, tt],
-          lat: toks.flatMap((tok) =>
-            ax.lat.slice((Math.floor(tok / nw) % nh) * th, (Math.floor(tok / nw) % nh + 1) * th)
-          ),
-          latShape: [n, th],
-          lon: toks.flatMap((tok) => ax.lon.slice((tok % nw) * tw, (tok % nw + 1) * tw)),
-          lonShape: [n, tw],
-        });
-        const plain = (values: Float32Array): ResultsItem => {
-          const data = new Float32Array(n * len);
-          toks.forEach((tok, i) => cut(values, data, i * len, tok));
-          return { data, shape: [n, tt, th, tw], levels: slot.levels[l], ...coordsOf() };
-        };
-        per.target[b].push(plain(truth.values));
-        per.pred[b].push(plain(mean.values));
-        const ens = new Float32Array(n * p.E * len);
-        toks.forEach((tok, i) => mem.forEach((r, e) => cut(r.values, ens, (i * p.E + e) * len, tok)));
-        per.ens[b].push({ data: ens, shape: [n, p.E, tt, th, tw], levels: slot.levels[l], ...coordsOf() });
+        const items = bertLevel(run, p, b, l);
+        for (const k of ["target", "pred", "ens"] as const) per[k][b].push(items[k]);
       }
     }
-    for (const k of ["target", "pred", "ens"] as const) stores[k].push({ name: slot.field, samples: per[k] });
+    const name = run.sampler.slots[p.fi].field;
+    for (const k of ["target", "pred", "ens"] as const) stores[k].push({ name, samples: per[k] });
   }
-  return writeBertResults(o.out, o.id, o.epoch, source, stores);
+  return stores;
+}
+
+/** The masked tokens of level `l` of sample `b`: truth, mean and members, each with per-token coordinates. */
+function bertLevel(
+  run: Evaluation,
+  p: Predicted,
+  b: number,
+  l: number,
+): Record<"target" | "pred" | "ens", ResultsItem> {
+  const slot = run.sampler.slots[p.fi], [tt, th, tw] = p.g.tokenSize, [, nh, nw] = p.g.numTokens;
+  const S = p.L * p.N;
+  const toks = Array.from(p.rows).filter((r) => Math.floor(r / S) === b && Math.floor((r % S) / p.N) === l)
+    .map((r) => (r % S) % p.N);
+  const truth = p.restore(run.batch.fields[p.fi].tokens, b, l), mean = p.restore(p.mean, b, l);
+  const mem = p.members.map((mt) => p.restore(mt, b, l));
+  const [, H, W] = truth.shape;
+  const ax = axesOf(run, p.fi, run.batch.samples[b], truth.t0, truth.shape);
+  const cut = (values: Float32Array, out: Float32Array, o0: number, tok: number) => {
+    const it = Math.floor(tok / (nh * nw)), ih = Math.floor(tok / nw) % nh, iw = tok % nw;
+    let o = o0;
+    for (let t = 0; t < tt; t++) {
+      for (let y = 0; y < th; y++) {
+        for (let x = 0; x < tw; x++) out[o++] = values[((it * tt + t) * H + ih * th + y) * W + iw * tw + x];
+      }
+    }
+  };
+  const len = tt * th * tw, n = toks.length;
+  const coordsOf = (): Pick<
+    ResultsItem,
+    "datetime" | "datetimeShape" | "lat" | "latShape" | "lon" | "lonShape"
+  > => ({
+    datetime: toks.flatMap((tok) => {
+      const it = Math.floor(tok / (nh * nw));
+      return ax.datetime.slice(it * tt, (it + 1) * tt);
+    }),
+    datetimeShape: [n, tt],
+    lat: toks.flatMap((tok) => ax.lat.slice((Math.floor(tok / nw) % nh) * th, (Math.floor(tok / nw) % nh + 1) * th)),
+    latShape: [n, th],
+    lon: toks.flatMap((tok) => ax.lon.slice((tok % nw) * tw, (tok % nw + 1) * tw)),
+    lonShape: [n, tw],
+  });
+  const plain = (values: Float32Array): ResultsItem => {
+    const data = new Float32Array(n * len);
+    toks.forEach((tok, i) => cut(values, data, i * len, tok));
+    return { data, shape: [n, tt, th, tw], levels: slot.levels[l], ...coordsOf() };
+  };
+  const ens = new Float32Array(n * p.E * len);
+  toks.forEach((tok, i) => mem.forEach((r, e) => cut(r.values, ens, (i * p.E + e) * len, tok)));
+  return {
+    target: plain(truth.values),
+    pred: plain(mean.values),
+    ens: { data: ens, shape: [n, p.E, tt, th, tw], levels: slot.levels[l], ...coordsOf() },
+  };
 }

@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { type FieldBatch, MASK, maskedInput } from "../samplers/batch.ts";
+import { type Batch, type FieldBatch, MASK, maskedInput } from "../samplers/batch.ts";
+import type { Multiformer } from "./multiformer.ts";
 import type { FieldLayout, NetworkOptions } from "./config.ts";
 
 /** Per-slot features of a point token: value, valid flag, sin/cos latitude, sin/cos longitude. */
@@ -193,4 +194,15 @@ function rowWeights(f: FieldBatch, rows: number[], V: number, [tt, th, tw]: numb
     }
   }
   return valueWeights;
+}
+
+/** The model inputs of a batch, by field. */
+export function modelInputs(model: Multiformer, batch: Batch): Map<string, FieldInput> {
+  const out = new Map<string, FieldInput>();
+  for (const layout of model.layouts) {
+    const f = batch.fields.find((b) => b.field === layout.field);
+    if (!f) throw new Error(`the batch has no field ${layout.field}`);
+    out.set(layout.field, fieldInput(f, layout, model.network));
+  }
+  return out;
 }

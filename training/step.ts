@@ -11,7 +11,7 @@
 import type { Batch } from "../samplers/batch.ts";
 import { type Random, type Tensor, valueAndGrad } from "../ops/mod.ts";
 import type { Multiformer } from "../models/multiformer.ts";
-import { type FieldInput, fieldInput } from "../models/inputs.ts";
+import { type FieldInput, modelInputs } from "../models/inputs.ts";
 import { ensembleMeanMse, fieldLoss, type LossName, weightedSum } from "./losses.ts";
 import type { AdamW } from "./adamw.ts";
 
@@ -27,17 +27,6 @@ export interface StepResult {
   lr?: number;
   /** Gradient norm before clipping. */
   gradNorm?: number;
-}
-
-/** The model inputs of a batch, by field. */
-export function modelInputs(model: Multiformer, batch: Batch): Map<string, FieldInput> {
-  const out = new Map<string, FieldInput>();
-  for (const layout of model.layouts) {
-    const f = batch.fields.find((b) => b.field === layout.field);
-    if (!f) throw new Error(`the batch has no field ${layout.field}`);
-    out.set(layout.field, fieldInput(f, layout, model.network));
-  }
-  return out;
 }
 
 /** The weighted loss of the model on `inputs` (a scalar tensor), and per-field metrics. */

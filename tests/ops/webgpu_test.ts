@@ -28,7 +28,8 @@ import {
   type WebgpuGemm,
   webgpuGemm,
 } from "../../ops/mod.ts";
-import { modelInputs, modelLoss } from "../../training/step.ts";
+import { modelInputs } from "../../models/inputs.ts";
+import { modelLoss } from "../../training/step.ts";
 import { checkTrainConfig } from "../../training/config.ts";
 import { ConfigError } from "../../errors.ts";
 import { synthBatch, type SynthField } from "../_helpers/model.ts";

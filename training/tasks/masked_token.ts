@@ -22,7 +22,8 @@ import { absolute, assertCompatible, type Checkpoint, type CheckpointRecord } fr
 import type { CoefficientSetIdentity } from "../../normalization/identity.ts";
 import type { TrainConfig } from "../config.ts";
 import type { LossName } from "../losses.ts";
-import { evalStep, type GradientStep, modelInputs, modelLoss } from "../step.ts";
+import { evalStep, type GradientStep, modelLoss } from "../step.ts";
+import { modelInputs } from "../../models/inputs.ts";
 import type { TrainOptions } from "../train.ts";
 import type { TrainingPhase, TrainingTask, ValidationLine } from "../loop.ts";
 import type { TrainedRange } from "../../models/checkpoint.ts";
