@@ -446,6 +446,8 @@ export class StoreSource implements SourceDataset {
           Deno.utime(lock, now, now).catch(() => {});
         }, STALE_LOCK_MS / 4);
         try {
+          // The holder before us may have finished between our look for the plane and our taking the lock.
+          if (this.held.has(plane) || exists(plane)) return;
           return await this.fetchTime(f, t, own, scratch);
         } finally {
           clearInterval(keepFresh);
