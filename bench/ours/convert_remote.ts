@@ -21,6 +21,7 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
+import { type LoopbackServer, startLoopbackServer } from "../../tests/_helpers/loopback.ts";
 
 const PYTHON = "/usr/bin/python3";
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -144,39 +145,17 @@ function runXarray(url: string, out: string): Promise<number> {
   return timed(() => sh(PYTHON, [join(root, "bench/peers/xarray_remote.py"), url, out, "1", "6", "91", "180"]));
 }
 
-async function serve(dir: string, latency: number, mbps: number) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      `--allow-read=${dir}`,
-      join(root, "tests/_helpers/remote_server.ts"),
-      dir,
-      "--latency-ms",
-      String(latency),
-      "--mbps",
-      String(mbps),
-      "--lifetime-s",
-      "1800",
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("remote_server.ts exited before listening");
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  return {
-    port: JSON.parse(text.split("\n")[0]).port as number,
-    close: async () => {
-      await child.stdin.close();
-      await child.stdout.cancel();
-      await child.status;
-    },
-  };
+function serve(dir: string, latency: number, mbps: number): Promise<LoopbackServer> {
+  return startLoopbackServer([
+    "--allow-net=127.0.0.1",
+    `--allow-read=${dir}`,
+    join(root, "tests/_helpers/remote_server.ts"),
+    dir,
+    "--latency-ms",
+    String(latency),
+    "--mbps",
+    String(mbps),
+    "--lifetime-s",
+    "1800",
+  ]);
 }

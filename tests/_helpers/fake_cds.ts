@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { serveUntilParentCloses } from "./loopback.ts";
 const log = Deno.args[0];
 const dropFirst = Deno.args.includes("--drop-first");
 const jobs = new Map<string, { polls: number; request: Record<string, unknown>; dataset: string }>();
@@ -108,15 +109,4 @@ const server = Deno.serve({ hostname: "127.0.0.1", port: 0, signal: ac.signal, o
   }
   return problem(404, "not found", url.pathname);
 });
-console.log(JSON.stringify({ port: server.addr.port }));
-const timer = setTimeout(() => ac.abort(), 120_000);
-(async () => {
-  const buf = new Uint8Array(64);
-  try {
-    while ((await Deno.stdin.read(buf)) !== null) { /* nothing */ }
-  } catch { /* closed */ }
-  ac.abort();
-})();
-await server.finished;
-clearTimeout(timer);
-Deno.exit(0);
+await serveUntilParentCloses(server, ac, 120_000);

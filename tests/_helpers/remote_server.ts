@@ -20,6 +20,7 @@
  * @module
  */
 import { join, normalize } from "node:path";
+import { serveUntilParentCloses } from "./loopback.ts";
 
 interface Fault {
   path: string;
@@ -100,16 +101,4 @@ const server = Deno.serve({
   if (fault?.kind === "drop") return new Response(paced(bytes, Math.floor(bytes.length / 2)), { headers });
   return new Response(mbps > 0 ? paced(bytes) : bytes, { headers });
 });
-console.log(JSON.stringify({ port: server.addr.port }));
-const timer = setTimeout(() => ac.abort(), lifetime * 1000);
-// Stop when the parent closes stdin (or dies).
-(async () => {
-  const buf = new Uint8Array(64);
-  try {
-    while ((await Deno.stdin.read(buf)) !== null) { /* nothing */ }
-  } catch { /* closed */ }
-  ac.abort();
-})();
-await server.finished;
-clearTimeout(timer);
-Deno.exit(0);
+await serveUntilParentCloses(server, ac, lifetime * 1000);

@@ -23,6 +23,7 @@ import {
 import { resolveFieldNames } from "../../../converters/era5/remote/names.ts";
 import { slurmScripts } from "../../../converters/slurm/script.ts";
 import { assertSameStore, exists, PYTHON, python, ROOT, run, type RunResult, tempDir } from "../../_helpers/common.ts";
+import { startLoopbackServer } from "../../_helpers/loopback.ts";
 
 const FIELDS = ["t", "u", "t2m", "msl", "sst"];
 const BACKOFF = { ATMOREP_HTTP_BACKOFF_MS: "10", ATMOREP_HTTP_TRIES: "4" };
@@ -60,45 +61,27 @@ interface Server {
 /** Start the loopback server on `dir` (its own process, 127.0.0.1 only). */
 async function serve(dir: string, faults: unknown[] = [], port = 0): Promise<Server> {
   const log = join(await tempDir(), "requests.json");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      `--allow-read=${dir}`,
-      `--allow-write=${log}`,
-      `${ROOT}tests/_helpers/remote_server.ts`,
-      dir,
-      "--faults",
-      JSON.stringify(faults),
-      "--log",
-      log,
-      "--lifetime-s",
-      "120",
-      "--port",
-      String(port),
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("remote_server.ts exited before listening");
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  const listening = JSON.parse(text.split("\n")[0]).port;
+  const server = await startLoopbackServer([
+    "--allow-net=127.0.0.1",
+    `--allow-read=${dir}`,
+    `--allow-write=${log}`,
+    `${ROOT}tests/_helpers/remote_server.ts`,
+    dir,
+    "--faults",
+    JSON.stringify(faults),
+    "--log",
+    log,
+    "--lifetime-s",
+    "120",
+    "--port",
+    String(port),
+  ]);
+  const listening = server.port;
   return {
     url: `http://127.0.0.1:${listening}`,
     host: `127.0.0.1:${listening}`,
     requests: () => exists(log) ? JSON.parse(Deno.readTextFileSync(log)) : {},
-    close: async () => {
-      await child.stdin.close();
-      await child.stdout.cancel();
-      await child.status;
-    },
+    close: server.close,
   };
 }
 

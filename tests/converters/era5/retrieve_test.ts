@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { readCdsConfig } from "../../../converters/era5/remote/cds.ts";
 import { planRequests } from "../../../converters/era5/remote/retrieve.ts";
 import { exists, ROOT, run, type RunResult, tempDir } from "../../_helpers/common.ts";
+import { startLoopbackServer } from "../../_helpers/loopback.ts";
 
 interface FakeCds {
   host: string;
@@ -24,30 +25,15 @@ interface FakeCds {
 async function fakeCds(flags: string[] = []): Promise<FakeCds> {
   const log = join(await tempDir(), "cds.log");
   Deno.writeTextFileSync(log, "");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net=127.0.0.1", `--allow-write=${log}`, `${ROOT}tests/_helpers/fake_cds.ts`, log, ...flags],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("fake_cds.ts exited before listening");
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  const { port } = JSON.parse(text.split("\n")[0]);
+  const server = await startLoopbackServer(
+    ["--allow-net=127.0.0.1", `--allow-write=${log}`, `${ROOT}tests/_helpers/fake_cds.ts`, log, ...flags],
+  );
+  const { port } = server;
   return {
     host: `127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}/api`,
     log: () => Deno.readTextFileSync(log).trim().split("\n").filter(Boolean),
-    close: async () => {
-      await child.stdin.close();
-      await child.stdout.cancel();
-      await child.status;
-    },
+    close: server.close,
   };
 }
 
