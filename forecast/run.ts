@@ -29,7 +29,7 @@ import { CheckpointError, ConfigError, StoreError } from "../errors.ts";
 import { GlobalRollout, type RolloutState } from "./rollout.ts";
 import type { MeshPlane } from "./mesh.ts";
 import { baseSampler, engineFields, EngineStepper, type FrozenBase, loadFrozenBase } from "./stepper.ts";
-import { ForecastStoreWriter } from "./store.ts";
+import { type ForecastStoreOptions, ForecastStoreWriter } from "./store.ts";
 import { latitudeWeights, type PlaneScores, ScoreBoard } from "./scores.ts";
 import { displayUnits, forecastMapPng, scorePlotPng } from "./maps.ts";
 
@@ -338,17 +338,7 @@ function fileIn(dir: string, name: string): string {
 }
 
 /** What the forecast store holds: dates, fields and levels, coordinates and units of grid and mesh fields. */
-interface StoreContents {
-  /** Initial times (seconds). */
-  inits: number[];
-  /** Lead times (hours). */
-  leads: number[];
-  /** Grid fields and the union of their levels. */
-  fields: string[];
-  levels: number[];
-  /** Latitudes (rows, degrees) and longitudes (columns). */
-  lat: Float64Array;
-  lon: Float64Array;
+interface StoreContents extends Pick<ForecastStoreOptions, "inits" | "leads" | "fields" | "levels" | "lat" | "lon"> {
   /** Units and names per grid field (the data store's field_metadata). */
   fieldMetadata: Record<string, { units?: string }>;
   /** Units per grid field. */
