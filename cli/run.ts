@@ -103,6 +103,21 @@ export const COMMAND_OUTPUT = {
   getErrHasColors: (): boolean => !Deno.noColor && Deno.stderr.isTerminal(),
 };
 
+/**
+ * Parse the arguments with a command that has subcommands (`exitOverride`
+ * set): commander has already printed usage errors and help, so its own
+ * exits become the process's exit code; other errors go on to runMain.
+ */
+export async function parseSubcommands(program: { parseAsync(argv: string[], o: { from: "user" }): Promise<unknown> }) {
+  try {
+    await program.parseAsync(Deno.args, { from: "user" });
+  } catch (e) {
+    const code = (e as { exitCode?: number; code?: string }).exitCode;
+    if (code !== undefined && (e as { code?: string }).code?.startsWith("commander.")) Deno.exit(code);
+    throw e;
+  }
+}
+
 /** Parse a comma-separated list. */
 export function parseList(text: string): string[] {
   return text.split(",").map((s) => s.trim()).filter(Boolean);

@@ -5,7 +5,7 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { converterRegistry } from "../converters/registry.ts";
-import { COMMAND_OUTPUT, runMain } from "../cli/run.ts";
+import { COMMAND_OUTPUT, parseSubcommands, runMain } from "../cli/run.ts";
 
 if (import.meta.main) {
   await runMain(async () => {
@@ -14,13 +14,6 @@ if (import.meta.main) {
     ).enablePositionalOptions()
       .exitOverride();
     for (const plugin of converterRegistry.values()) program.addCommand(plugin.command() as never);
-    try {
-      await program.parseAsync(Deno.args, { from: "user" });
-    } catch (e) {
-      // Commander already printed usage errors and help.
-      const code = (e as { exitCode?: number; code?: string }).exitCode;
-      if (code !== undefined && (e as { code?: string }).code?.startsWith("commander.")) Deno.exit(code);
-      throw e;
-    }
+    await parseSubcommands(program);
   });
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import { COMMAND_OUTPUT, parseCount, parseList, parseNumbers, runMain } from "../cli/run.ts";
+import { COMMAND_OUTPUT, parseCount, parseList, parseNumbers, parseSubcommands, runMain } from "../cli/run.ts";
 import { CdsClient, readCdsConfig } from "../converters/era5/remote/cds.ts";
 import { planRequests, runRequests } from "../converters/era5/remote/retrieve.ts";
 import { parseArea, parseGridSpacing } from "../converters/era5/remote/spec.ts";
@@ -59,12 +59,6 @@ if (import.meta.main) {
           console.log(`retrieved ${r.fetched} file(s) into ${o.out}, ${r.skipped} already there`);
         }),
     );
-    try {
-      await program.parseAsync(Deno.args, { from: "user" });
-    } catch (e) {
-      const code = (e as { exitCode?: number; code?: string }).exitCode;
-      if (code !== undefined && (e as { code?: string }).code?.startsWith("commander.")) Deno.exit(code);
-      throw e;
-    }
+    await parseSubcommands(program);
   });
 }
