@@ -103,12 +103,26 @@ export const COMMAND_OUTPUT = {
   getErrHasColors: (): boolean => !Deno.noColor && Deno.stderr.isTerminal(),
 };
 
+/** What {@link parseSubcommands} needs of a commander command. */
+interface ParentCommand {
+  commands: readonly unknown[];
+  configureOutput(o: typeof COMMAND_OUTPUT): unknown;
+  parseAsync(argv: string[], o: { from: "user" }): Promise<unknown>;
+}
+
 /**
  * Parse the arguments with a command that has subcommands (`exitOverride`
- * set): commander has already printed usage errors and help, so its own
- * exits become the process's exit code; other errors go on to runMain.
+ * set). Every subcommand gets {@link COMMAND_OUTPUT} (commander's
+ * `addCommand` does not pass output settings on); commander has already
+ * printed usage errors and help, so its own exits become the process's exit
+ * code; other errors go on to runMain.
  */
-export async function parseSubcommands(program: { parseAsync(argv: string[], o: { from: "user" }): Promise<unknown> }) {
+export async function parseSubcommands(program: ParentCommand): Promise<void> {
+  const configure = (c: ParentCommand) => {
+    c.configureOutput(COMMAND_OUTPUT);
+    for (const sub of c.commands) configure(sub as ParentCommand);
+  };
+  configure(program);
   try {
     await program.parseAsync(Deno.args, { from: "user" });
   } catch (e) {

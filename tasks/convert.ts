@@ -5,11 +5,11 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { converterRegistry } from "../converters/registry.ts";
-import { COMMAND_OUTPUT, parseSubcommands, runMain } from "../cli/run.ts";
+import { parseSubcommands, runMain } from "../cli/run.ts";
 
 if (import.meta.main) {
   await runMain(async () => {
-    const program = new Command("convert").configureOutput(COMMAND_OUTPUT).description(
+    const program = new Command("convert").description(
       "convert input data into zarr stores",
     ).enablePositionalOptions()
       .exitOverride();

@@ -5,7 +5,7 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import { COMMAND_OUTPUT, parseCount, parseList, parseNumbers, parseSubcommands, runMain } from "../cli/run.ts";
+import { parseCount, parseList, parseNumbers, parseSubcommands, runMain } from "../cli/run.ts";
 import { CdsClient, readCdsConfig } from "../converters/era5/remote/cds.ts";
 import { planRequests, runRequests } from "../converters/era5/remote/retrieve.ts";
 import { parseArea, parseGridSpacing } from "../converters/era5/remote/spec.ts";
@@ -13,10 +13,10 @@ import { ConfigError } from "../errors.ts";
 
 if (import.meta.main) {
   await runMain(async () => {
-    const program = new Command("retrieve").configureOutput(COMMAND_OUTPUT).description("download input data")
+    const program = new Command("retrieve").description("download input data")
       .exitOverride();
     program.addCommand(
-      new Command("era5").configureOutput(COMMAND_OUTPUT)
+      new Command("era5")
         .description("ERA5 from the Climate Data Store: one request per month (and variable), files named predictably")
         .addOption(
           new Option("--dataset <name>", "pressure-levels or single-levels").makeOptionMandatory(),
