@@ -76,6 +76,30 @@ export function tokenStd(tokens: Float32Array, n: number, len: number): Float32A
 }
 
 /**
+ * The tokens of one field level that forecast and temporal interpolation
+ * mask, in AtmoRep's order (its `prepare_batch_BERT_forecast_field` and
+ * `prepare_batch_BERT_temporal_field`): every spatial token (lat-major) of
+ * each masked time slab — forecast: the last `forecastSlabs` slabs, oldest
+ * first; temporal interpolation: the slabs `slabs` in the order given
+ * (AtmoRep's `idx_time_mask`), by default the middle one, ⌊nt / 2⌋.
+ */
+export function slabTokens(numTokens: [number, number, number], cfg: MaskingConfig): number[] {
+  const [nt, nh, nw] = numTokens, P = nh * nw;
+  const key = cfg.strategy === "forecast" ? "masking.forecastSlabs" : "masking.slabs";
+  let slabs: number[];
+  if (cfg.strategy === "forecast") {
+    const k = cfg.forecastSlabs ?? 1;
+    if (!Number.isInteger(k) || k < 1 || k > nt) throw new ConfigError(key, `${k} is not a slab count in 1..${nt}`);
+    slabs = Array.from({ length: k }, (_, i) => nt - k + i);
+  } else slabs = cfg.slabs ?? [Math.floor(nt / 2)];
+  if (new Set(slabs).size !== slabs.length) throw new ConfigError(key, `slabs [${slabs}] repeat`);
+  return slabs.flatMap((s) => {
+    if (!Number.isInteger(s) || s < 0 || s >= nt) throw new ConfigError(key, `slab ${s} is outside 0..${nt - 1}`);
+    return Array.from({ length: P }, (_, p) => s * P + p);
+  });
+}
+
+/**
  * Mask the tokens of one field level of one sample: `tokens` holds
  * nt·nh·nw tokens of `len` normalized values (left as they are, they are
  * the targets); `mask[k]` gets token k's code ({@link MASK}); a chosen
@@ -96,13 +120,7 @@ export function maskTokens(
   const len = tokenSize[0] * tokenSize[1] * tokenSize[2];
   const ntok = nt * nh * nw;
   if (cfg.strategy === "forecast" || cfg.strategy === "temporal_interpolation") {
-    const slabs = cfg.strategy === "forecast"
-      ? Array.from({ length: cfg.forecastSlabs ?? 1 }, (_, i) => nt - 1 - i)
-      : cfg.slabs ?? [Math.floor(nt / 2)];
-    for (const s of slabs) {
-      if (s < 0 || s >= nt) throw new ConfigError("masking.slabs", `slab ${s} is outside 0..${nt - 1}`);
-      mask.fill(MASK.zeroed, s * nh * nw, (s + 1) * nh * nw);
-    }
+    for (const k of slabTokens(numTokens, cfg)) mask[k] = MASK.zeroed;
     return;
   }
   const rate = rng.next() * (cfg.rate ?? 0.5);

@@ -37,7 +37,8 @@ Arrays (per field i, predicted field j, level l):
 Cases: one_field, coupled_qk, local_norm, decoder_self, tails, old_layout, sample_t (network
 fixtures as above); assembled (AtmoRep's load_block assembly: single-field block files and the
 assembled state_dict); masking (AtmoRep's BERT corruption: multires outputs and statistics);
-storages (torch.save of bfloat16/float16/float64 tensors and strided views).
+storages (torch.save of bfloat16/float16/float64 tensors and strided views); slab_masks (AtmoRep's
+forecast and temporal_interpolation masked token indices).
 
 Runs on CPU with torch 1.13: the gaps to torch >= 2.2 are bridged below, AtmoRep's files unchanged.
 """
@@ -663,10 +664,45 @@ def case_masking():
   print(f"masking: {manifest['multires']}, {manifest['bert_stats']}, {manifest['noise_stats']}")
 
 
+def case_slab_masks():
+  """AtmoRep's forecast and temporal-interpolation masking (prepare_batch_BERT_forecast_field,
+  prepare_batch_BERT_temporal_field themselves): per token grid and setting, the masked token
+  indices of every batch entry (tokens_masked_idx_list) and whether exactly those were zeroed."""
+  from atmorep.training.bert import prepare_batch_BERT_forecast_field, prepare_batch_BERT_temporal_field
+  ts, B = [2, 3, 3], 2
+  settings = []
+  for nt in ([5, 2, 3], [4, 3, 6], [12, 2, 4], [1, 2, 2]):
+    for k in range(1, min(nt[0], 3) + 1):
+      settings.append(dict(strategy="forecast", num_tokens=nt, forecast_num_tokens=k))
+    settings.append(dict(strategy="temporal_interpolation", num_tokens=nt))  # no idx_time_mask: the middle
+    if nt[0] >= 4:
+      settings.append(dict(strategy="temporal_interpolation", num_tokens=nt, idx_time_mask=[1, nt[0] - 2]))
+      settings.append(dict(strategy="temporal_interpolation", num_tokens=nt, idx_time_mask=[nt[0] - 1, 0]))
+  gen = torch.Generator().manual_seed(3)
+  for st in settings:
+    nt = st["num_tokens"]
+    cf = make_cf("slabs", [field("f", 32, [], [137], nt, ts, [0.5, 0.9, 0.2, 0.05])], [["f", 1.0]],
+                 forecast_num_tokens=st.get("forecast_num_tokens", 1))
+    if "idx_time_mask" in st:
+      cf.idx_time_mask = st["idx_time_mask"]
+    fn = prepare_batch_BERT_forecast_field if st["strategy"] == "forecast" else prepare_batch_BERT_temporal_field
+    src = torch.randn((B, *nt, *ts), generator=gen) + 3.0
+    out, _, _, tmi = fn(cf, 0, src.clone(), None, np.random.default_rng(0))
+    ntok = int(np.prod(nt))
+    st["masked"] = [[int(i) - b * ntok for i in t] for b, t in enumerate(tmi)]
+    zeroed = (out.flatten(1, 3).flatten(2) == 0).all(2)
+    st["zeroed"] = [[int(i) for i in torch.nonzero(zeroed[b]).flatten()] for b in range(B)]
+  dest = os.path.join(OUT, "slab_masks")
+  os.makedirs(dest, exist_ok=True)
+  with open(os.path.join(dest, "golden.json"), "w") as f:
+    json.dump(dict(case="slab_masks", token_size=ts, batch=B, settings=settings), f)
+  print(f"slab_masks: {len(settings)} settings")
+
+
 CASES = dict(one_field=case_one_field, coupled_qk=case_coupled_qk, local_norm=case_local,
              decoder_self=case_decoder, tails=case_tails, old_layout=case_old_layout,
              masking=case_masking, sample_t=case_sample_t, assembled=case_assembled,
-             storages=case_storages)
+             storages=case_storages, slab_masks=case_slab_masks)
 
 def load_ours(models_dir, mid, fixture):
   """AtmoRep.load of a model we wrote, run on a fixture's inputs; relative errors against the fixture."""
