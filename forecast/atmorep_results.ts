@@ -69,10 +69,23 @@ export interface BertResultsField {
 /** What one `results_id…` store of the four holds. */
 export type ResultsKind = "source" | "target" | "pred" | "ens";
 
+/** AtmoRep's epoch in file names (`{epoch:05d}`). */
+function epochText(epoch: number): string {
+  return epoch < 0 ? `-${String(-epoch).padStart(4, "0")}` : String(epoch).padStart(5, "0");
+}
+
 /** The file name AtmoRep gives a results store. */
 export function resultsName(id: string, epoch: number, kind: ResultsKind | "attention"): string {
-  const e = epoch < 0 ? `-${String(-epoch).padStart(4, "0")}` : String(epoch).padStart(5, "0");
-  return `results_id${id}_epoch${e}_${kind}.zarr`;
+  return `results_id${id}_epoch${epochText(epoch)}_${kind}.zarr`;
+}
+
+/**
+ * The name (without extension) of the blended global forecast of a
+ * `global_forecast` evaluation — not one of AtmoRep's results stores, so
+ * not named `results_…`: `global_forecast_id<ID>_epoch<EEEEE>`.
+ */
+export function globalForecastName(id: string, epoch: number): string {
+  return `global_forecast_id${id}_epoch${epochText(epoch)}`;
 }
 
 /** Files of a zarr v2 store built in memory. */

@@ -1,13 +1,17 @@
 /**
- * AtmoRep's evaluation modes `BERT`, `forecast` and `global_forecast` (its `core/evaluate.py`)
- * for a Multiformer: windows ending at the given dates are drawn by the
- * run's sampler, masked as AtmoRep masks them (BERT with the run's rates and
- * corruption; forecast: the last `forecast_num_tokens` time slabs, default
- * 2), predicted without dropout, denormalized, and written in AtmoRep's
- * results layout (forecast/atmorep_results.ts). `global_forecast` is
- * `forecast` on the sampler's tiling of the globe at each date, one sample
- * per tile as AtmoRep writes it (all tiles in one batch; the blended global
- * field and its scores are not written yet).
+ * AtmoRep's evaluation modes (its `core/evaluator.py`) for a Multiformer:
+ * windows ending at the given dates are drawn by the run's sampler, masked
+ * as AtmoRep masks them, predicted without dropout, denormalized, and
+ * written in AtmoRep's results layout (forecast/atmorep_results.ts):
+ * - `BERT`: the run's rates and corruption;
+ * - `forecast`: the last `forecast_num_tokens` time slabs (default 2);
+ * - `temporal_interpolation`: the time slabs `idx_time_mask` (default the
+ *   middle one), written as BERT's results (AtmoRep logs it so);
+ * - `fixed_location`: BERT at windows centred on one given place;
+ * - `global_forecast`: `forecast` on the sampler's tiling of the globe at
+ *   each date, one sample per tile as AtmoRep writes it (all tiles in one
+ *   batch); besides, the tiles blended into one global forecast store and
+ *   scored as `deno task forecast --truth` scores (forecast/global_forecast.ts).
  *
  * What goes where (as AtmoRep's trainer logs it):
  * - `source`: every field, per sample [levels, time, lat, lon] over the
@@ -30,6 +34,8 @@ import type { TokenGrid } from "../tokenizers/patches.ts";
 import type { GridDataset } from "../datasets/grid.ts";
 import type { Window } from "../datasets/window.ts";
 import { ConfigError } from "../errors.ts";
+import type { TrainedRange } from "../models/checkpoint.ts";
+import { type GlobalForecastSummary, writeGlobalForecast } from "./global_forecast.ts";
 import {
   type BertResultsField,
   type ResultsField,
@@ -38,8 +44,29 @@ import {
   writeForecastResults,
 } from "./atmorep_results.ts";
 
-/** AtmoRep's evaluation modes done here. */
-export type EvaluateMode = "BERT" | "forecast" | "global_forecast";
+/** AtmoRep's evaluation modes. */
+export type EvaluateMode = "BERT" | "forecast" | "global_forecast" | "temporal_interpolation" | "fixed_location";
+
+/** The modes whose results have BERT's layout (masked tokens per level). */
+const BERT_LAYOUT: EvaluateMode[] = ["BERT", "temporal_interpolation", "fixed_location"];
+
+/** `global_forecast`: where the blended global forecast and its scores go. */
+export interface GlobalOutput {
+  /** The forecast store. */
+  out: string;
+  /** Folder of scores.json and the RMSE plots. */
+  evalDir: string;
+  /** Truth store (default the run's store). */
+  truth?: string;
+  /** Replace a forecast store and evaluation folder written before. */
+  overwrite?: boolean;
+  /** Time ranges the model trained and validated on (in-sample marks); null when unknown. */
+  ranges: TrainedRange[] | null;
+  /** The checkpoint (provenance). */
+  checkpoint: string;
+  /** The command line (provenance). */
+  command?: string;
+}
 
 /** What to evaluate. */
 export interface EvaluateOptions {
@@ -51,8 +78,14 @@ export interface EvaluateOptions {
   mode: EvaluateMode;
   /** The windows' last time steps (one sample each). */
   dates: string[];
-  /** Window centre [lat, lon] (default 0, 0). */
+  /** Window centre [lat, lon] (default 0, 0; `fixed_location`: required, AtmoRep's `pos`). */
   center?: [number, number];
+  /** `temporal_interpolation`: the masked time slabs (AtmoRep's `idx_time_mask`); default the middle one. */
+  timeTokens?: number[];
+  /** `global_forecast`: overlap of neighbouring tiles in tokens [lat, lon] (AtmoRep's `token_overlap`). Default 0, 0. */
+  overlap?: [number, number];
+  /** `global_forecast`: the blended forecast store and its scores. */
+  global?: GlobalOutput;
   /** Forecast: time slabs masked (AtmoRep's `forecast_num_tokens`). Default 2. */
   forecastTokens?: number;
   /** BERT: the masking rate (AtmoRep's first rate), overriding the run's. */
@@ -67,33 +100,68 @@ export interface EvaluateOptions {
   seed?: number;
 }
 
-/** Evaluate and write the four results stores; returns their paths. */
-export function evaluate(o: EvaluateOptions): string[] {
+/** What an evaluation wrote, and how long its parts took. */
+export interface EvaluateResult {
+  /** The four results stores. */
+  paths: string[];
+  /** `global_forecast`: the blended forecast store and its scores. */
+  global?: GlobalForecastSummary;
+  /** Seconds: reading and masking the windows, the network's forward pass, writing the results stores. */
+  seconds: { batch: number; forward: number; write: number };
+  /** Samples (windows; tiles for `global_forecast`). */
+  samples: number;
+}
+
+/** Evaluate and write the four results stores (and, for `global_forecast`, the blended forecast and its scores). */
+export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   if (!o.dates.length) throw new ConfigError("--date", "at least one date");
+  if (o.mode === "fixed_location" && !o.center) throw new ConfigError("--center", "fixed_location needs the place");
+  let t0 = performance.now();
   const sampler = new MultifieldSampler({ ...o.config.sampler, batchSize: o.dates.length, timeRange: undefined });
   const center = o.center ?? [0, 0];
   // global_forecast: per date, the sampler's tiling of the globe (AtmoRep's: one sample per tile)
   const windows = o.mode === "global_forecast"
-    ? o.dates.flatMap((end) => sampler.tiles(end))
+    ? o.dates.flatMap((end) => sampler.tiles(end, o.overlap))
     : o.dates.map((end) => sampler.window({ end, center }));
   const batch = sampler.batchAt(windows, { masking: maskingOf(o), index: o.seed ?? 0 });
+  const seconds = { batch: (performance.now() - t0) / 1000, forward: 0, write: 0 };
+  t0 = performance.now();
   const outputs = o.model.forward(modelInputs(o.model, batch));
+  seconds.forward = (performance.now() - t0) / 1000;
+  t0 = performance.now();
   const run: Evaluation = { sampler, batch };
   const source = sourceFields(run);
   const predicted = outputs.map((out) => predictedField(run, out));
-  if (o.mode !== "BERT") {
-    const stores = forecastStores(run, predicted, o.forecastTokens ?? 2);
-    return writeForecastResults(o.out, o.id, o.epoch, { source, ...stores });
-  }
-  return writeBertResults(o.out, o.id, o.epoch, source, bertStores(run, predicted));
+  const paths = BERT_LAYOUT.includes(o.mode)
+    ? writeBertResults(o.out, o.id, o.epoch, source, bertStores(run, predicted))
+    : writeForecastResults(o.out, o.id, o.epoch, { source, ...forecastStores(run, predicted, o.forecastTokens ?? 2) });
+  seconds.write = (performance.now() - t0) / 1000;
+  const global = o.mode === "global_forecast" && o.global
+    ? await writeGlobalForecast({
+      ...o.global,
+      sampler,
+      dates: o.dates,
+      overlap: o.overlap ?? [0, 0],
+      forecastTokens: o.forecastTokens ?? 2,
+      fields: predicted.map((p) => ({ field: p.out.field, members: p.members })),
+    })
+    : undefined;
+  return { paths, global, seconds, samples: windows.length };
 }
 
-/** AtmoRep's masking of the mode: the run's BERT rates (rate overridable), or the last time slabs. */
+/**
+ * AtmoRep's masking of the mode: the run's BERT rates (rate overridable),
+ * the last time slabs, or the slabs of a temporal interpolation.
+ */
 function maskingOf(o: EvaluateOptions): MaskingConfig {
   const base: MaskingConfig = o.config.sampler.masking ?? { strategy: "bert" };
-  return o.mode !== "BERT"
-    ? { strategy: "forecast", forecastSlabs: o.forecastTokens ?? 2 }
-    : { ...base, strategy: "bert", ...(o.rate !== undefined ? { rate: o.rate } : {}) };
+  if (o.mode === "forecast" || o.mode === "global_forecast") {
+    return { strategy: "forecast", forecastSlabs: o.forecastTokens ?? 2 };
+  }
+  if (o.mode === "temporal_interpolation") {
+    return { strategy: "temporal_interpolation", ...(o.timeTokens ? { slabs: o.timeTokens } : {}) };
+  }
+  return { ...base, strategy: "bert", ...(o.rate !== undefined ? { rate: o.rate } : {}) };
 }
 
 /** The sampler and the masked batch being evaluated. */

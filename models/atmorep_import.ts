@@ -24,6 +24,7 @@ import {
   type NetworkOptions,
 } from "./config.ts";
 import { Multiformer } from "./multiformer.ts";
+import type { TrainedRange } from "./checkpoint.ts";
 import { Random } from "../random.ts";
 import { readTorchStateDict, type StateTensor, torchStateDictBytes } from "./torch_archive.ts";
 
@@ -842,4 +843,33 @@ export function describeAtmorep(modPath: string): {
     legacyTokenInfo: imp.legacyTokenInfo,
     parameters: imp.model.params.count(),
   };
+}
+
+/**
+ * The years an AtmoRep run trained and validated on (its json's
+ * `years_train`, and `years_val` or else `years_test`), one range per year
+ * (1 January 00:00 to 31 December 23:59 UTC) of its `file_path`, for the
+ * in-sample marks of scores; null when the json names no years (e.g. a
+ * checkpoint written by this project).
+ */
+export function atmorepTimeRanges(raw: Record<string, unknown>): TrainedRange[] | null {
+  const years = (key: string): number[] | undefined => {
+    const v = raw[key];
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || !v.every((y) => Number.isInteger(y))) {
+      throw new ConfigError(key, `${JSON.stringify(v)} is not a list of years`);
+    }
+    return v as number[];
+  };
+  const train = years("years_train"), validation = years("years_val") ?? years("years_test");
+  if (!train && !validation) return null;
+  const store = typeof raw.file_path === "string" ? raw.file_path : "(AtmoRep's training data)";
+  const range = (use: TrainedRange["use"]) => (y: number): TrainedRange => ({
+    stage: "masked-token",
+    use,
+    configured: null,
+    data: [`${y}-01-01T00:00Z`, `${y}-12-31T23:59Z`],
+    store,
+  });
+  return [...(train ?? []).map(range("train")), ...(validation ?? []).map(range("validation"))];
 }

@@ -1,8 +1,11 @@
 /**
- * `deno task evaluate --checkpoint C (.ckpt or AtmoRep_id<ID>.mod) --mode BERT|forecast|global_forecast --date T [--date …]
- * --out DIR [--config run.json] [--center LAT,LON] [--forecast-num-tokens N] [--rate R] [--epoch E] [--seed S]`:
- * AtmoRep's evaluation modes on windows ending at the given dates, written in AtmoRep's results layout
- * (`results_id<ID>_epoch<E>_{source,target,pred,ens}.zarr`, see forecast/atmorep_results.ts).
+ * `deno task evaluate --checkpoint C (.ckpt or AtmoRep_id<ID>.mod) --mode MODE --date T [--date …] --out DIR
+ * [--config run.json] [--center LAT,LON] [--forecast-num-tokens N] [--time-tokens I,J] [--rate R]
+ * [--token-overlap A,B] [--truth STORE] [--overwrite] [--epoch E] [--seed S]`:
+ * AtmoRep's evaluation modes (BERT, forecast, temporal_interpolation, fixed_location, global_forecast) on windows
+ * ending at the given dates, written in AtmoRep's results layout (`results_id<ID>_epoch<E>_{source,target,pred,ens}.zarr`,
+ * see forecast/atmorep_results.ts); `global_forecast` also writes the blended global forecast
+ * (`global_forecast_id<ID>_epoch<E>.zarr`) and its scores (`….eval/`), as `deno task forecast --truth` does.
  *
  * @module
  */
@@ -10,21 +13,32 @@ import { basename, dirname, join } from "node:path";
 import { Command } from "@commander-js/extra-typings";
 import { COMMAND_OUTPUT, parseNumbers, parsePositive, runMain } from "../cli/run.ts";
 import { evaluate, type EvaluateMode } from "../forecast/evaluate.ts";
-import { loadParameters, readCheckpoint } from "../models/checkpoint.ts";
-import { importAtmorep } from "../models/atmorep_import.ts";
+import { scoreTable } from "../forecast/report.ts";
+import { loadParameters, readCheckpoint, type TrainedRange } from "../models/checkpoint.ts";
+import { atmorepTimeRanges, importAtmorep } from "../models/atmorep_import.ts";
 import { Multiformer } from "../models/multiformer.ts";
 import { checkTrainConfig, type TrainConfig } from "../training/config.ts";
 import { readConfigFile } from "../training/validate.ts";
 import { CheckpointError, ConfigError } from "../errors.ts";
+import { globalForecastName } from "../forecast/atmorep_results.ts";
 
-const MODES = ["BERT", "forecast", "global_forecast"];
-const LATER = ["temporal_interpolation", "fixed_location"];
+const MODES = ["BERT", "forecast", "temporal_interpolation", "fixed_location", "global_forecast"];
 
-/** The mode, or a config error saying which modes work. */
+/** The mode, or a config error naming the modes. */
 function parseMode(text: string): EvaluateMode {
   if (MODES.includes(text)) return text as EvaluateMode;
-  const why = LATER.includes(text) ? "is not done yet" : "is not an AtmoRep evaluation mode";
-  throw new ConfigError("--mode", `${text} ${why}; done: ${MODES.join(", ")}`);
+  throw new ConfigError("--mode", `${text} is not an AtmoRep evaluation mode: ${MODES.join(", ")}`);
+}
+
+/** Integers ≥ 0, comma-separated. */
+function parseIndices(key: string): (text: string) => number[] {
+  return (text) => {
+    const v = text.split(",").map(Number);
+    if (!v.length || v.some((x) => !Number.isInteger(x) || x < 0)) {
+      throw new ConfigError(key, `${text} is not a list of integers ≥ 0`);
+    }
+    return v;
+  };
 }
 
 /** An integer ≥ 0 (AtmoRep's epoch; −2 names the last checkpoint as AtmoRep does). */
@@ -44,27 +58,39 @@ function parseRate(text: string): number {
 if (import.meta.main) {
   await runMain(async () => {
     await new Command("evaluate").configureOutput(COMMAND_OUTPUT)
-      .description("AtmoRep's evaluation modes (BERT, forecast, global_forecast) written in AtmoRep's results layout")
+      .description("AtmoRep's evaluation modes written in AtmoRep's results layout")
       .requiredOption("--checkpoint <path>", "a checkpoint (.ckpt) or AtmoRep's AtmoRep_id<ID>[_epoch<E>].mod")
-      .requiredOption(
-        "--mode <mode>",
-        `BERT, forecast or global_forecast (${LATER.join(", ")}: not done yet)`,
-        parseMode,
-      )
+      .requiredOption("--mode <mode>", MODES.join(", "), parseMode)
       .requiredOption("--date <time...>", "the windows' last time steps, ISO (one sample each)")
       .requiredOption("--out <dir>", "folder for results_id<ID>_epoch<E>_{source,target,pred,ens}.zarr")
       .option("--config <file>", "run configuration (stores, fields, masking); default the checkpoint's (.ckpt)")
-      .option("--center <lat,lon>", "window centre in degrees (default 0,0)", parseNumbers("--center"))
+      .option(
+        "--center <lat,lon>",
+        "window centre in degrees (default 0,0; fixed_location: required)",
+        parseNumbers("--center"),
+      )
       .option(
         "--forecast-num-tokens <n>",
         "forecast: time slabs masked (default 2)",
         parsePositive("--forecast-num-tokens"),
       )
-      .option("--rate <r>", "BERT: masking rate (default the configuration's)", parseRate)
+      .option(
+        "--time-tokens <i,j>",
+        "temporal_interpolation: the masked time slabs, AtmoRep's idx_time_mask (default the middle one)",
+        parseIndices("--time-tokens"),
+      )
+      .option("--rate <r>", "BERT, fixed_location: masking rate (default the configuration's)", parseRate)
+      .option(
+        "--token-overlap <a,b>",
+        "global_forecast: tile overlap in tokens [lat, lon] (default 0,0)",
+        parseIndices("--token-overlap"),
+      )
+      .option("--truth <store>", "global_forecast: store the blended forecast is scored against (default the run's)")
+      .option("--overwrite", "global_forecast: replace the forecast store and scores of an earlier run")
       .option("--epoch <e>", "epoch in the file names (default 0)", parseEpoch)
       .option("--seed <s>", "masking seed (default 0)", parseEpoch)
       .action(async (o) => {
-        let config: TrainConfig, model: Multiformer, id: string;
+        let config: TrainConfig, model: Multiformer, id: string, ranges: TrainedRange[] | null;
         if (o.checkpoint.endsWith(".mod")) {
           const m = /^AtmoRep_id(.+?)(_epoch-?\d+)?\.mod$/.exec(basename(o.checkpoint));
           if (!m) {
@@ -75,7 +101,9 @@ if (import.meta.main) {
           }
           config = (await readConfigFile(o.config, checkTrainConfig)).config;
           id = m[1];
-          model = importAtmorep(o.checkpoint, join(dirname(o.checkpoint), `model_id${id}.json`)).model;
+          const imported = importAtmorep(o.checkpoint, join(dirname(o.checkpoint), `model_id${id}.json`));
+          model = imported.model;
+          ranges = atmorepTimeRanges(imported.raw);
         } else {
           const ck = await readCheckpoint(o.checkpoint);
           if (ck.header.task !== "masked-token") {
@@ -88,27 +116,56 @@ if (import.meta.main) {
           model = new Multiformer(config.model, layouts, 0);
           loadParameters(ck, model.params.map);
           id = basename(o.checkpoint).replace(/\.ckpt$/, "");
+          ranges = ck.header.timeRanges ?? null;
         }
         if (o.center && o.center.length !== 2) throw new ConfigError("--center", "is LAT,LON");
+        if (o.tokenOverlap && o.tokenOverlap.length !== 2) throw new ConfigError("--token-overlap", "is LAT,LON");
         await Deno.mkdir(o.out, { recursive: true });
         const t0 = performance.now();
-        const paths = evaluate({
+        const epoch = o.epoch ?? 0, global = globalForecastName(id, epoch);
+        const r = await evaluate({
           config,
           model,
           mode: o.mode,
           dates: o.date,
           center: o.center as [number, number] | undefined,
           forecastTokens: o.forecastNumTokens,
+          timeTokens: o.timeTokens,
+          overlap: o.tokenOverlap as [number, number] | undefined,
           rate: o.rate,
           out: o.out,
           id,
-          epoch: o.epoch ?? 0,
+          epoch,
           seed: o.seed,
+          global: {
+            out: join(o.out, `${global}.zarr`),
+            evalDir: join(o.out, `${global}.eval`),
+            truth: o.truth,
+            overwrite: o.overwrite,
+            ranges,
+            checkpoint: o.checkpoint,
+            command: `deno task evaluate ${Deno.args.join(" ")}`,
+          },
         });
+        const s = r.seconds;
         console.log(
-          `evaluate  ${o.mode}, ${o.date.length} date(s) (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+          `evaluate  ${o.mode}, ${o.date.length} date(s), ${r.samples} sample(s) (${
+            ((performance.now() - t0) / 1000).toFixed(1)
+          } s: batch ${s.batch.toFixed(2)} s, forward ${s.forward.toFixed(2)} s, results ${s.write.toFixed(2)} s)`,
         );
-        for (const p of paths) console.log(`results   ${p}`);
+        for (const p of r.paths) console.log(`results   ${p}`);
+        if (r.global) {
+          const g = r.global;
+          console.log(
+            `global    ${g.out} (blend ${g.seconds.blend.toFixed(2)} s, write and score ${
+              g.seconds.score.toFixed(2)
+            } s)`,
+          );
+          for (const line of scoreTable(g.scores)) console.log(line);
+          if (g.warning) console.error(g.warning);
+          console.log(`scores    ${g.scoresPath}`);
+          for (const p of g.plots) console.log(`plot      ${p}`);
+        }
       })
       .parseAsync(Deno.args, { from: "user" });
   });

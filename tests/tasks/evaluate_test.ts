@@ -1,9 +1,14 @@
 /**
  * `deno task evaluate`: AtmoRep's checkpoint of the bundled sample's field t
  * (tests/fixtures/atmorep/sample_t, written by AtmoRep's own code) evaluated
- * on the converted sample in modes forecast and BERT; zarr-python opens the
- * results as AtmoRep's analysis does, and the values are physical (K), the
- * target equals the store's truth and the prediction is finite.
+ * on the converted sample in every mode; zarr-python opens the results as
+ * AtmoRep's analysis does, and the values are physical (K), the target
+ * equals the store's truth and the prediction is finite. temporal_interpolation
+ * masks AtmoRep's slabs (the middle one, or `--time-tokens`); fixed_location
+ * keeps every sample at the given place. global_forecast's blended store,
+ * read by xarray, equals each tile's prediction wherever one tile alone
+ * covers a point, and its scores mark in-sample dates from the checkpoint's
+ * time ranges.
  *
  * @module
  */
@@ -31,6 +36,19 @@ type Item = {
   lon: number[];
 };
 type Read = Record<string, Record<string, Item>>;
+type GlobalRead = {
+  fields: string[];
+  levels: number[];
+  leads_hours: number[];
+  init: string;
+  valid: string[];
+  tile_datetimes: string[];
+  covered: number;
+  points: number;
+  single: number;
+  max_diff_single: number;
+  finite: boolean;
+};
 
 async function setup(): Promise<{ dir: string; cfg: string }> {
   const dir = await tempDir();
@@ -143,9 +161,133 @@ Deno.test("deno task evaluate --mode forecast / BERT on AtmoRep's .mod: AtmoRep'
   assert.equal(tiles.length, sampler.tiles("2020-02-01T04:00").length);
   assert.equal(byLat.size * byLon.size, grid.colat.length * grid.lons.length);
 
-  const bad = await runTask("evaluate", [...common, join(out, "x"), "--mode", "temporal_interpolation"]);
+  // the blended global forecast: xarray reads it; where one tile alone covers a point it is that tile's prediction
+  const gl = join(out, "g", "global_forecast_idgold0007_epoch00000.zarr");
+  const rgl = await python<GlobalRead>("global_forecast_read.py", [gl, join(out, "g"), "gold0007", "0", "t", "850"]);
+  assert.deepEqual(rgl.fields, ["t"]);
+  assert.deepEqual(rgl.levels, [500, 850]);
+  // forecast_num_tokens 2 of 3-step tokens: 6 hourly leads from the last unmasked step, 6 h before the date
+  assert.deepEqual(rgl.leads_hours, [1, 2, 3, 4, 5, 6]);
+  assert.equal(rgl.init.slice(0, 19), "2020-01-31T22:00:00");
+  assert.equal(rgl.valid.at(-1)!.slice(0, 19), "2020-02-01T04:00:00");
+  assert.deepEqual(rgl.tile_datetimes.map((t) => t.slice(0, 19)), rgl.valid.map((t) => t.slice(0, 19)));
+  assert.equal(rgl.covered, rgl.points);
+  assert.ok(rgl.single > rgl.points / 2, `${rgl.single} of ${rgl.points} points in one tile only`);
+  assert.ok(rgl.max_diff_single < 1e-3, `blended ≠ tile by ${rgl.max_diff_single} K`);
+  assert.ok(rgl.finite);
+  assert.match(g.stdout, /t\/850 {2}RMSE in K, 1 initial time\(s\)/);
+  const scores = JSON.parse(
+    await Deno.readTextFile(join(out, "g", "global_forecast_idgold0007_epoch00000.eval", "scores.json")),
+  );
+  assert.deepEqual(scores.scores.map((x: { level: number }) => x.level), [500, 850]);
+  assert.deepEqual(scores.scores[0].leads, [1, 2, 3, 4, 5, 6]);
+  assert.ok(scores.scores[0].rmse.forecast.every((x: number) => x > 0 && x < 50), scores.scores[0].rmse.forecast);
+  assert.ok(scores.scores[0].crps.every(Number.isFinite));
+  // AtmoRep's json names no training years: the scores may be in-sample, and the run says so
+  assert.equal(scores.trained_ranges, null);
+  assert.match(g.stderr, /does not record the time ranges/);
+  // a second run does not replace the forecast store without --overwrite
+  const again = await runTask("evaluate", [...common, join(out, "g"), "--mode", "global_forecast"]);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /--overwrite/);
+  const over = await runTask("evaluate", [...common, join(out, "g"), "--mode", "global_forecast", "--overwrite"]);
+  assert.equal(over.code, 0, over.stderr);
+
+  const bad = await runTask("evaluate", [...common, join(out, "x"), "--mode", "interpolation"]);
   assert.notEqual(bad.code, 0);
-  assert.match(bad.stderr, /temporal_interpolation is not done yet; done: BERT, forecast, global_forecast/);
+  assert.match(bad.stderr, /interpolation is not an AtmoRep evaluation mode: BERT, forecast, temporal_interpolation/);
+});
+
+Deno.test("deno task evaluate --mode temporal_interpolation / fixed_location: AtmoRep's slabs masked, BERT's results layout; one place at every date", async () => {
+  const { dir, cfg } = await setup();
+  const out = join(dir, "results");
+  const common = ["--checkpoint", MOD, "--config", cfg, "--date", "2020-02-01T04:00", "--center", "50,10", "--out"];
+  // the truth of the window: the target of a forecast of every slab
+  const f = await runTask("evaluate", [...common, join(out, "f"), "--mode", "forecast"]);
+  assert.equal(f.code, 0, f.stderr);
+  const src =
+    (await python<Read>("atmorep_results_read.py", [join(out, "f"), "gold0007", "0"])).target["t/sample=00000"];
+  const [H, W] = [18, 36];
+  for (const [args, slab] of [[[], 1], [["--time-tokens", "0"], 0]] as const) {
+    const ti = await runTask("evaluate", [
+      ...common,
+      join(out, `ti${slab}`),
+      "--mode",
+      "temporal_interpolation",
+      ...args,
+    ]);
+    assert.equal(ti.code, 0, ti.stderr);
+    const r = await python<Read>("atmorep_results_read.py", [join(out, `ti${slab}`), "gold0007", "0"]);
+    assert.deepEqual(Object.keys(r.target), ["t/sample=00000/ml=00500", "t/sample=00000/ml=00850"]);
+    const t = r.target["t/sample=00000/ml=00500"];
+    // every spatial token (2 × 4) of the masked slab, with that slab's datetimes
+    assert.deepEqual(t.shape, [8, 3, 9, 9]);
+    assert.deepEqual(r.ens["t/sample=00000/ml=00500"].shape, [8, 4, 3, 9, 9]);
+    const slabTimes = src.datetime.slice(slab * 3, slab * 3 + 3);
+    for (let k = 0; k < 8; k++) assert.deepEqual(t.datetime.slice(k * 3, k * 3 + 3), slabTimes);
+    // the masked slab is zeroed in the source (the mean), the other is the truth
+    const s = r.source["t/sample=00000"].values, truth = src.values;
+    const slabOf = (v: number[], sl: number) => v.slice(sl * 3 * H * W, (sl + 1) * 3 * H * W);
+    assert.deepEqual(slabOf(s, 1 - slab), slabOf(truth, 1 - slab));
+    assert.notDeepEqual(slabOf(s, slab), slabOf(truth, slab));
+    if (slab === 0) {
+      // the first token's truth is the forecast run's visible source at that token's place
+      const row = src.lat.indexOf(t.lat[0]), col = src.lon.indexOf(t.lon[0]);
+      for (let tt = 0; tt < 3; tt++) {
+        for (let y = 0; y < 9; y++) {
+          for (let x = 0; x < 9; x++) {
+            assert.equal(t.values[(tt * 9 + y) * 9 + x], truth[(tt * H + row + y) * W + col + x]);
+          }
+        }
+      }
+    }
+  }
+  const bad = await runTask("evaluate", [
+    ...common,
+    join(out, "bad"),
+    "--mode",
+    "temporal_interpolation",
+    "--time-tokens",
+    "2",
+  ]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /masking\.slabs.*slab 2 is outside 0\.\.1/);
+
+  // fixed_location: BERT at one place, one sample per date
+  const fl = await runTask("evaluate", [
+    ...common,
+    join(out, "fl"),
+    "--mode",
+    "fixed_location",
+    "--date",
+    "2020-02-01T07:00",
+    "--rate",
+    "0.9",
+  ]);
+  assert.equal(fl.code, 0, fl.stderr);
+  const rl = await python<Read>("atmorep_results_read.py", [join(out, "fl"), "gold0007", "0"]);
+  const s0 = rl.source["t/sample=00000"], s1 = rl.source["t/sample=00001"];
+  assert.deepEqual([s0.lat, s0.lon], [s1.lat, s1.lon]);
+  assert.deepEqual([s0.datetime.at(-1), s1.datetime.at(-1)], [
+    "2020-02-01T04:00:00.000000000",
+    "2020-02-01T07:00:00.000000000",
+  ]);
+  assert.ok(s0.lat.includes(50) || s0.lat.some((v) => Math.abs(v - 50) <= 1.5), `${s0.lat}`);
+  assert.ok(Object.keys(rl.target).every((k) => /^t\/sample=0000[01]\/ml=00(500|850)$/.test(k)));
+  const noPlace = await runTask("evaluate", [
+    "--checkpoint",
+    MOD,
+    "--config",
+    cfg,
+    "--date",
+    "2020-02-01T04:00",
+    "--out",
+    join(out, "np"),
+    "--mode",
+    "fixed_location",
+  ]);
+  assert.notEqual(noPlace.code, 0);
+  assert.match(noPlace.stderr, /--center.*fixed_location needs the place/);
 });
 
 Deno.test("deno task evaluate --checkpoint run.ckpt: this project's checkpoint with its recorded configuration; id = the file's name", async () => {
@@ -174,6 +316,32 @@ Deno.test("deno task evaluate --checkpoint run.ckpt: this project's checkpoint w
   const rf = await python<Read>("atmorep_results_read.py", [out, id, "3"]);
   assert.deepEqual(rf.pred["t/sample=00000"].shape, [2, 6, 18, 36]);
   assert.ok(Number.isFinite(rf.pred["t/sample=00000"].sum));
+  // global_forecast scores: the date inside the checkpoint's training range is in-sample, the later one is not
+  const g = await runTask("evaluate", [
+    "--checkpoint",
+    ck,
+    "--mode",
+    "global_forecast",
+    "--date",
+    "2020-02-01T04:00",
+    "--date",
+    "2020-02-01T11:00",
+    "--forecast-num-tokens",
+    "1",
+    "--out",
+    join(dir, "g"),
+  ]);
+  assert.equal(g.code, 0, g.stderr);
+  const scores = JSON.parse(
+    await Deno.readTextFile(join(dir, "g", `global_forecast_id${id}_epoch00000.eval`, "scores.json")),
+  );
+  assert.equal(scores.trained_ranges.length, 1);
+  assert.deepEqual(scores.inits, ["2020-02-01T01:00:00.000Z", "2020-02-01T08:00:00.000Z"]);
+  for (const s of scores.scores) {
+    assert.deepEqual([s.leads, s.inits, s.inSample], [[1, 2, 3], 2, [1, 1, 1]]);
+  }
+  assert.match(g.stdout, /\* 1\/2/);
+  assert.match(g.stderr, /warning: 6 of 6 scores \(field level × lead\) are in-sample/);
   // an AtmoRep checkpoint needs the run configuration (its stores)
   const noConfig = await runTask("evaluate", [
     "--checkpoint",
