@@ -426,23 +426,28 @@ export function translateWeights(
   encoderLayers: number,
   encoderHeads: number,
 ): void {
+  const heads = new Map<StateTensor, string>();
   const take = (k: string): StateTensor => {
     const t = sd.get(k);
     if (!t) throw new CheckpointError(`${file}: ${k}`, "missing (needed by translate_weights)");
     sd.delete(k);
+    heads.set(t, k);
     return t;
   };
+  // the heads of one projection are stacked: each a [rows, cols] matrix of the first head's shape
   const cat = (parts: StateTensor[]): StateTensor => {
-    const cols = parts[0].shape[1];
-    const rows = parts.reduce((a, p) => a + p.shape[0], 0);
-    const data = new Float32Array(rows * cols);
-    let o = 0;
+    const [r0, cols] = parts[0].shape;
     for (const p of parts) {
-      if (p.shape[1] !== cols) throw new CheckpointError(file, "translate_weights: heads of different widths");
-      data.set(p.data, o);
-      o += p.data.length;
+      if (p.shape.length !== 2 || p.shape[0] !== r0 || p.shape[1] !== cols) {
+        throw new CheckpointError(
+          `${file}: ${heads.get(p)}`,
+          `shape [${p.shape}] where the first head (${heads.get(parts[0])}) has [${r0},${cols}]`,
+        );
+      }
     }
-    return { shape: [rows, cols], data };
+    const data = new Float32Array(parts.length * r0 * cols);
+    parts.forEach((p, i) => data.set(p.data, i * r0 * cols));
+    return { shape: [parts.length * r0, cols], data };
   };
   for (let l = 0; l < encoderLayers; l++) {
     const pre = `encoders.0.heads.${l}`;
