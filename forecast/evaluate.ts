@@ -7,7 +7,9 @@
  * - `forecast`: the last `forecast_num_tokens` time slabs (default 2);
  * - `temporal_interpolation`: the time slabs `idx_time_mask` (default the
  *   middle one), written as BERT's results (AtmoRep logs it so);
- * - `fixed_location`: BERT at windows centred on one given place;
+ * - `fixed_location`: BERT at windows centred on one given place, at the
+ *   given dates or at dates drawn per month as AtmoRep's `set_location`
+ *   draws them ({@link drawMonthlyDates});
  * - `global_forecast`: `forecast` on the sampler's tiling of the globe at
  *   each date, one sample per tile as AtmoRep writes it (all tiles in one
  *   batch); besides, the tiles blended into one global forecast store and
@@ -34,6 +36,7 @@ import type { TokenGrid } from "../tokenizers/patches.ts";
 import type { GridDataset } from "../datasets/grid.ts";
 import type { Window } from "../datasets/window.ts";
 import { ConfigError } from "../errors.ts";
+import { Random } from "../random.ts";
 import type { TrainedRange } from "../models/checkpoint.ts";
 import { type GlobalForecastSummary, writeGlobalForecast } from "./global_forecast.ts";
 import {
@@ -78,6 +81,8 @@ export interface EvaluateOptions {
   mode: EvaluateMode;
   /** The windows' last time steps (one sample each). */
   dates: string[];
+  /** `fixed_location`: dates drawn per month (added to `dates`). */
+  draw?: MonthlyDraw;
   /** Window centre [lat, lon] (default 0, 0; `fixed_location`: required, AtmoRep's `pos`). */
   center?: [number, number];
   /** `temporal_interpolation`: the masked time slabs (AtmoRep's `idx_time_mask`); default the middle one. */
@@ -110,19 +115,55 @@ export interface EvaluateResult {
   seconds: { batch: number; forward: number; write: number };
   /** Samples (windows; tiles for `global_forecast`). */
   samples: number;
+  /** The dates evaluated (the given ones, then the drawn ones). */
+  dates: string[];
+}
+
+/** AtmoRep's `set_location` draw: `perMonth` dates in each month. */
+export interface MonthlyDraw {
+  /** [year, month (1–12)] pairs. */
+  months: [number, number][];
+  /** Dates per month (AtmoRep's `num_t_samples_per_month`). */
+  perMonth: number;
+  /** Seed of the draw. Default 0. */
+  seed?: number;
+}
+
+/**
+ * Dates drawn as AtmoRep's `set_location` draws them: per month of d days,
+ * the first `perMonth` of a permutation of perMonth·d, each taken modulo
+ * d − 1, plus 1, as the day (so never the month's last day, as in AtmoRep),
+ * and a random time step of that day (`stepHours` apart) as the hour. ISO
+ * dates, month by month.
+ */
+export function drawMonthlyDates(draw: MonthlyDraw, stepHours: number): string[] {
+  const rng = Random.stream(draw.seed ?? 0, 7);
+  const stepsPerDay = Math.max(1, Math.floor(24 / stepHours));
+  return draw.months.flatMap(([year, month]) => {
+    if (!Number.isInteger(month) || month < 1 || month > 12) throw new ConfigError("--months", `month ${month}`);
+    const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+    const picks = rng.choose(draw.perMonth * days, draw.perMonth);
+    return Array.from(picks, (p) => {
+      const day = (p % (days - 1)) + 1, hour = rng.int(stepsPerDay) * stepHours;
+      return new Date(Date.UTC(year, month - 1, day) + hour * 3600_000).toISOString().slice(0, 16);
+    });
+  });
 }
 
 /** Evaluate and write the four results stores (and, for `global_forecast`, the blended forecast and its scores). */
 export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
-  if (!o.dates.length) throw new ConfigError("--date", "at least one date");
   if (o.mode === "fixed_location" && !o.center) throw new ConfigError("--center", "fixed_location needs the place");
+  if (o.draw && o.mode !== "fixed_location") throw new ConfigError("--months", "draws the dates of fixed_location");
   let t0 = performance.now();
-  const sampler = new MultifieldSampler({ ...o.config.sampler, batchSize: o.dates.length, timeRange: undefined });
+  const sampler = new MultifieldSampler({ ...o.config.sampler, batchSize: 1, timeRange: undefined });
+  const t = sampler.datasets[0].times;
+  const dates = [...o.dates, ...(o.draw ? drawMonthlyDates(o.draw, t.length > 1 ? (t[1] - t[0]) / 3600 : 1) : [])];
+  if (!dates.length) throw new ConfigError("--date", "at least one date");
   const center = o.center ?? [0, 0];
   // global_forecast: per date, the sampler's tiling of the globe (AtmoRep's: one sample per tile)
   const windows = o.mode === "global_forecast"
-    ? o.dates.flatMap((end) => sampler.tiles(end, o.overlap))
-    : o.dates.map((end) => sampler.window({ end, center }));
+    ? dates.flatMap((end) => sampler.tiles(end, o.overlap))
+    : dates.map((end) => sampler.window({ end, center }));
   const batch = sampler.batchAt(windows, { masking: maskingOf(o), index: o.seed ?? 0 });
   const seconds = { batch: (performance.now() - t0) / 1000, forward: 0, write: 0 };
   t0 = performance.now();
@@ -140,13 +181,13 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
     ? await writeGlobalForecast({
       ...o.global,
       sampler,
-      dates: o.dates,
+      dates,
       overlap: o.overlap ?? [0, 0],
       forecastTokens: o.forecastTokens ?? 2,
       fields: predicted.map((p) => ({ field: p.out.field, members: p.members })),
     })
     : undefined;
-  return { paths, global, seconds, samples: windows.length };
+  return { paths, global, seconds, samples: windows.length, dates };
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
  * `deno task evaluate --checkpoint C (.ckpt or AtmoRep_id<ID>.mod) --mode MODE --date T [--date …] --out DIR
+ * [--months YYYY-MM,… --samples-per-month N]
  * [--config run.json] [--center LAT,LON] [--forecast-num-tokens N] [--time-tokens I,J] [--rate R]
  * [--token-overlap A,B] [--truth STORE] [--overwrite] [--epoch E] [--seed S]`:
  * AtmoRep's evaluation modes (BERT, forecast, temporal_interpolation, fixed_location, global_forecast) on windows
@@ -28,6 +29,15 @@ const MODES = ["BERT", "forecast", "temporal_interpolation", "fixed_location", "
 function parseMode(text: string): EvaluateMode {
   if (MODES.includes(text)) return text as EvaluateMode;
   throw new ConfigError("--mode", `${text} is not an AtmoRep evaluation mode: ${MODES.join(", ")}`);
+}
+
+/** `YYYY-MM` pairs, comma-separated. */
+function parseMonths(text: string): [number, number][] {
+  return text.split(",").map((m) => {
+    const x = /^(\d{4})-(\d{2})$/.exec(m.trim());
+    if (!x || Number(x[2]) < 1 || Number(x[2]) > 12) throw new ConfigError("--months", `${m} is not YYYY-MM`);
+    return [Number(x[1]), Number(x[2])];
+  });
 }
 
 /** Integers ≥ 0, comma-separated. */
@@ -61,7 +71,7 @@ if (import.meta.main) {
       .description("AtmoRep's evaluation modes written in AtmoRep's results layout")
       .requiredOption("--checkpoint <path>", "a checkpoint (.ckpt) or AtmoRep's AtmoRep_id<ID>[_epoch<E>].mod")
       .requiredOption("--mode <mode>", MODES.join(", "), parseMode)
-      .requiredOption("--date <time...>", "the windows' last time steps, ISO (one sample each)")
+      .option("--date <time...>", "the windows' last time steps, ISO (one sample each)")
       .requiredOption("--out <dir>", "folder for results_id<ID>_epoch<E>_{source,target,pred,ens}.zarr")
       .option("--config <file>", "run configuration (stores, fields, masking); default the checkpoint's (.ckpt)")
       .option(
@@ -78,6 +88,16 @@ if (import.meta.main) {
         "--time-tokens <i,j>",
         "temporal_interpolation: the masked time slabs, AtmoRep's idx_time_mask (default the middle one)",
         parseIndices("--time-tokens"),
+      )
+      .option(
+        "--months <yyyy-mm,...>",
+        "fixed_location: draw dates in these months as AtmoRep's set_location does",
+        parseMonths,
+      )
+      .option(
+        "--samples-per-month <n>",
+        "fixed_location with --months: dates per month (default 2)",
+        parsePositive("--samples-per-month"),
       )
       .option("--rate <r>", "BERT, fixed_location: masking rate (default the configuration's)", parseRate)
       .option(
@@ -127,7 +147,8 @@ if (import.meta.main) {
           config,
           model,
           mode: o.mode,
-          dates: o.date,
+          dates: o.date ?? [],
+          draw: o.months ? { months: o.months, perMonth: o.samplesPerMonth ?? 2, seed: o.seed } : undefined,
           center: o.center as [number, number] | undefined,
           forecastTokens: o.forecastNumTokens,
           timeTokens: o.timeTokens,
@@ -149,10 +170,11 @@ if (import.meta.main) {
         });
         const s = r.seconds;
         console.log(
-          `evaluate  ${o.mode}, ${o.date.length} date(s), ${r.samples} sample(s) (${
+          `evaluate  ${o.mode}, ${r.dates.length} date(s), ${r.samples} sample(s) (${
             ((performance.now() - t0) / 1000).toFixed(1)
           } s: batch ${s.batch.toFixed(2)} s, forward ${s.forward.toFixed(2)} s, results ${s.write.toFixed(2)} s)`,
         );
+        if (o.months) console.log(`dates     ${r.dates.join(" ")}`);
         for (const p of r.paths) console.log(`results   ${p}`);
         if (r.global) {
           const g = r.global;

@@ -288,6 +288,23 @@ Deno.test("deno task evaluate --mode temporal_interpolation / fixed_location: At
   ]);
   assert.notEqual(noPlace.code, 0);
   assert.match(noPlace.stderr, /--center.*fixed_location needs the place/);
+  // dates drawn per month must be in the store (the sample holds one day)
+  const drawn = await runTask("evaluate", [
+    "--checkpoint",
+    MOD,
+    "--config",
+    cfg,
+    "--center",
+    "50,10",
+    "--months",
+    "2019-07",
+    "--out",
+    join(out, "dr"),
+    "--mode",
+    "fixed_location",
+  ]);
+  assert.notEqual(drawn.code, 0);
+  assert.match(drawn.stderr, /no time step at 2019-07-/);
 });
 
 Deno.test("deno task evaluate --checkpoint run.ckpt: this project's checkpoint with its recorded configuration; id = the file's name", async () => {
