@@ -21,7 +21,8 @@ import type { TrainedRange } from "../models/checkpoint.ts";
 import { describeRange, rangesHolding } from "../models/time_ranges.ts";
 import { toSeconds } from "../datasets/window.ts";
 import { readRootAttributes } from "../zarr/reader.ts";
-import { StoreError } from "../errors.ts";
+import { ConfigError, StoreError } from "../errors.ts";
+import type { Window } from "../datasets/window.ts";
 import { GlobalRollout, type Plane } from "./rollout.ts";
 import { baseSampler } from "./stepper.ts";
 import { ForecastStoreWriter } from "./store.ts";
@@ -81,43 +82,63 @@ export interface GlobalForecastSummary {
   seconds: { blend: number; score: number };
 }
 
+/** One predicted field's rollout (its own token grid), its truth's, and its predicted tokens. */
+interface FieldTiling {
+  /** The rollout of a sampler holding only this field. */
+  rollout: GlobalRollout;
+  /** The rollout of the truth store (the same when it is the run's store). */
+  truth: GlobalRollout;
+  /** The prediction. */
+  forecast: TileForecast;
+}
+
+/** A plane to write and score, with its field's tiling. */
+interface PlaneOf {
+  plane: Plane;
+  tiling: FieldTiling;
+}
+
 /** The blended forecast of one date: per lead, per plane, the members [rows·cols] (physical). */
 type DateForecast = Map<Plane, Float32Array[]>[];
 
 /** Blend, write and score the Multiformer's global forecast. */
 export async function writeGlobalForecast(o: GlobalForecastOptions): Promise<GlobalForecastSummary> {
-  const rollout = new GlobalRollout(o.sampler, o.overlap);
-  const truth = truthRollout(o, rollout);
+  const tilings = o.fields.map((f) => fieldTiling(o, f));
   checkEvalDir(o.evalDir, o.overwrite);
-  const predicted = new Set(o.fields.map((f) => f.field));
-  const planes = rollout.planes.filter((p) => predicted.has(p.field));
-  const steps = o.forecastTokens * rollout.stepSteps;
-  const inits = o.dates.map((d) => initOf(rollout, d, steps));
-  const leads = Array.from({ length: steps }, (_, j) => (j + 1) * rollout.dt / 3600);
-  const units = fieldUnits(o.sampler, planes);
-  const writer = openStore(o, rollout, planes, inits, leads, units);
-  const board = new ScoreBoard(latitudeWeights(Array.from(rollout.dataset.colat, (c) => 90 - c)), units);
+  const planes: PlaneOf[] = tilings.flatMap((tiling) => tiling.rollout.planes.map((plane) => ({ plane, tiling })));
+  const first = tilings[0].rollout, steps = o.forecastTokens * first.stepSteps;
+  for (const t of tilings) {
+    if (t.rollout.stepSteps !== first.stepSteps) {
+      throw new ConfigError("fields", "global_forecast blends fields of one time token size");
+    }
+  }
+  const inits = o.dates.map((d) => toSeconds(d) - steps * first.dt);
+  const leads = Array.from({ length: steps }, (_, j) => (j + 1) * first.dt / 3600);
+  const units = fieldUnits(o.sampler, planes.map((p) => p.plane));
+  const writer = openStore(o, first, planes.map((p) => p.plane), inits, leads, units);
+  const board = new ScoreBoard(latitudeWeights(Array.from(first.dataset.colat, (c) => 90 - c)), units);
   const hit = new Set<TrainedRange>(), seconds = { blend: 0, score: 0 };
   try {
     for (const [di, date] of o.dates.entries()) {
       let t0 = performance.now();
-      const forecast = blendDate(o, rollout, di, date, planes);
+      const tiles = o.sampler.tiles(date, o.overlap);
+      const forecast = new Map(tilings.map((t) => [t, blendDate(o, t, tiles, di, date)]));
       seconds.blend += (performance.now() - t0) / 1000;
       t0 = performance.now();
-      const start = planes.map((p) => readStep(truth, p, inits[di]));
-      for (const [j, perPlane] of forecast.entries()) {
+      const start = planes.map(({ plane, tiling }) => readStep(tiling.truth, plane, inits[di]));
+      for (let j = 0; j < steps; j++) {
         const valid = inits[di] + leads[j] * 3600;
         const inSample = [...rangesHolding(o.ranges ?? [], inits[di]), ...rangesHolding(o.ranges ?? [], valid)];
         for (const r of inSample) hit.add(r);
-        for (const [pi, p] of planes.entries()) {
-          const members = perPlane.get(p)!;
+        for (const [pi, { plane: p, tiling }] of planes.entries()) {
+          const members = forecast.get(tiling)![j].get(p)!;
           keepMissing(members, start[pi]);
           writer.write(di, j, p.field, p.level, members);
           board.add(p.field, p.level, leads[j], {
             members,
-            truth: readStep(truth, p, valid),
+            truth: readStep(tiling.truth, p, valid),
             persistence: start[pi],
-            climatology: rollout.climatology(p, valid),
+            climatology: tiling.rollout.climatology(p, valid),
             inSample: inSample.length > 0,
           });
         }
@@ -135,21 +156,25 @@ export async function writeGlobalForecast(o: GlobalForecastOptions): Promise<Glo
   return { out: o.out, scores, ...files, warning: inSampleWarning(o.ranges, [...hit], scores), seconds };
 }
 
-/** The truth's rollout: the sampler's own store, or another of the same grid. */
-function truthRollout(o: GlobalForecastOptions, rollout: GlobalRollout): GlobalRollout {
-  if (!o.truth) return rollout;
-  const config = o.sampler.config;
-  const truth = new GlobalRollout(
-    baseSampler({ sampler: { ...config, datasets: [{ ...config.datasets[0], store: o.truth }] } }),
-    o.overlap,
-  );
-  assertSameGrid(rollout, truth, config.datasets[0].store, o.truth);
-  return truth;
-}
-
-/** The initial time of a date's forecast: `steps` store steps before the date, the last unmasked one (seconds). */
-function initOf(rollout: GlobalRollout, date: string, steps: number): number {
-  return toSeconds(date) - steps * rollout.dt;
+/**
+ * The rollouts of one predicted field: of a sampler holding only that
+ * field (so each field blends with its own token grid), on the run's
+ * store and on the truth store (refused on another grid).
+ */
+function fieldTiling(o: GlobalForecastOptions, forecast: TileForecast): FieldTiling {
+  const config = o.sampler.config, ds = config.datasets[0];
+  const spec = ds.fields.find((f) => f.name === forecast.field);
+  if (!spec) throw new ConfigError("fields", `${forecast.field}: not a field of the first dataset`);
+  const only = (store: string) =>
+    new GlobalRollout(
+      baseSampler({ sampler: { ...config, timeRange: undefined, datasets: [{ ...ds, store, fields: [spec] }] } }),
+      o.overlap,
+    );
+  const rollout = only(ds.store);
+  if (!o.truth) return { rollout, truth: rollout, forecast };
+  const truth = only(o.truth);
+  assertSameGrid(rollout, truth, ds.store, o.truth);
+  return { rollout, truth, forecast };
 }
 
 /** One time step of a plane of `rollout`'s store at `time` (seconds), physical [rows·cols]. */
@@ -170,44 +195,30 @@ function keepMissing(members: Float32Array[], start: Float32Array): void {
 }
 
 /**
- * The tiles of date `di` blended, per predicted time step, plane and
- * member, in physical units: each predicted time token of every tile is a
- * slab handed to the rollout's blend as a stepper's output would be.
+ * One field's tiles of date `di` (the batch's `tiles`) blended, per
+ * predicted time step, plane and member, in physical units: each predicted
+ * time token of every tile is a slab handed to the rollout's blend as a
+ * stepper's output would be.
  */
-function blendDate(
-  o: GlobalForecastOptions,
-  rollout: GlobalRollout,
-  di: number,
-  date: string,
-  planes: Plane[],
-): DateForecast {
-  const tiles = rollout.tiles(date), [nt, nh, nw] = rollout.tokens.numTokens, [tt, th, tw] = rollout.tokens.tokenSize;
+function blendDate(o: GlobalForecastOptions, f: FieldTiling, tiles: Window[], di: number, date: string): DateForecast {
+  const { rollout, forecast } = f, [nt, nh, nw] = rollout.tokens.numTokens, [tt, th, tw] = rollout.tokens.tokenSize;
   const P = nh * nw, V = tt * th * tw, N = nt * P, plane = rollout.grid.rows * rollout.grid.cols;
-  const times = rollout.dataset.times, e = times.indexOf(toSeconds(date)), T = nt * tt;
-  const byField = new Map(o.fields.map((f) => [f.field, f]));
+  const L = rollout.planes.length, times = rollout.dataset.times, e = times.indexOf(toSeconds(date)), T = nt * tt;
   const out: DateForecast = Array.from({ length: o.forecastTokens * tt }, () => new Map());
-  const E = o.fields[0].members.length;
   for (let s = 0; s < o.forecastTokens; s++) {
     const it = nt - o.forecastTokens + s;
     const slabTimes = times.slice(e - T + 1 + it * tt, e - T + 1 + (it + 1) * tt);
-    for (let m = 0; m < E; m++) {
-      const next = new Map<string, Float32Array>();
-      for (const slot of o.sampler.slots.filter((x) => x.dataset === 0)) {
-        const L = slot.levels.length, x = new Float32Array(tiles.length * L * P * V), f = byField.get(slot.field);
-        // a field that is not predicted is blended from zeros and left out
-        if (f) {
-          for (let b = 0; b < tiles.length; b++) {
-            for (let l = 0; l < L; l++) {
-              const src = (((di * tiles.length + b) * L + l) * N + it * P) * V;
-              x.set(f.members[m].subarray(src, src + P * V), (b * L + l) * P * V);
-            }
-          }
+    for (const member of forecast.members) {
+      const x = new Float32Array(tiles.length * L * P * V);
+      for (let b = 0; b < tiles.length; b++) {
+        for (let l = 0; l < L; l++) {
+          const src = (((di * tiles.length + b) * L + l) * N + it * P) * V;
+          x.set(member.subarray(src, src + P * V), (b * L + l) * P * V);
         }
-        next.set(slot.field, x);
       }
-      const blended = rollout.blend(next, tiles);
-      for (const p of planes) {
-        const v = rollout.denormalize(p, blended[rollout.planes.indexOf(p)], slabTimes);
+      const blended = rollout.blend(new Map([[forecast.field, x]]), tiles);
+      for (const [pi, p] of rollout.planes.entries()) {
+        const v = rollout.denormalize(p, blended[pi], slabTimes);
         for (let t = 0; t < tt; t++) {
           const step = out[s * tt + t];
           if (!step.has(p)) step.set(p, []);

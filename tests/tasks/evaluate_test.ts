@@ -373,3 +373,45 @@ Deno.test("deno task evaluate --checkpoint run.ckpt: this project's checkpoint w
   assert.notEqual(noConfig.code, 0);
   assert.match(noConfig.stderr, /--config/);
 });
+
+Deno.test("deno task evaluate --mode global_forecast: fields of different token grids on the same tiles each blend with their own tokens", async () => {
+  const { dir, cfg } = await setup();
+  const c = JSON.parse(await Deno.readTextFile(cfg)) as TrainConfig;
+  // t: 2×2×4 tokens of 3×9×9; u: 2×1×2 tokens of 3×18×18 — the same 6×18×36 window (as AtmoRep's train_multi.py)
+  c.sampler.datasets[0].fields.push({
+    name: "u",
+    levels: [850],
+    tokens: { numTokens: [2, 1, 2], tokenSize: [3, 18, 18] },
+  });
+  c.model.fields.push({ ...c.model.fields[0], field: "u" });
+  c.model.fields[0].coupledWith = ["u"];
+  c.checkpoints = { dir: join(dir, "ck"), every: 1, keep: 1 };
+  c.schedule.steps = 1;
+  delete c.validation;
+  const ck = (await train(c, checkTrainConfig(c).layouts, {})).checkpoint!;
+  const id = ck.split("/").at(-1)!.replace(/\.ckpt$/, "");
+  const out = join(dir, "g");
+  const g = await runTask("evaluate", [
+    "--checkpoint",
+    ck,
+    "--mode",
+    "global_forecast",
+    "--date",
+    "2020-02-01T07:00",
+    "--forecast-num-tokens",
+    "1",
+    "--out",
+    out,
+  ]);
+  assert.equal(g.code, 0, g.stderr);
+  const store = join(out, `global_forecast_id${id}_epoch00000.zarr`);
+  for (const [field, level] of [["t", "500"], ["u", "850"]]) {
+    const r = await python<GlobalRead>("global_forecast_read.py", [store, out, id, "0", field, level]);
+    assert.deepEqual(r.fields, ["t", "u"]);
+    assert.deepEqual(r.leads_hours, [1, 2, 3]);
+    assert.equal(r.covered, r.points, field);
+    assert.ok(r.single > r.points / 2, `${field}: ${r.single} of ${r.points} points in one tile only`);
+    assert.ok(r.max_diff_single < 1e-3, `${field}: blended ≠ tile by ${r.max_diff_single}`);
+    assert.ok(r.finite, field);
+  }
+});
