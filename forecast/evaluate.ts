@@ -38,7 +38,7 @@ import type { Window } from "../datasets/window.ts";
 import { ConfigError } from "../errors.ts";
 import { Random } from "../random.ts";
 import type { TrainedRange } from "../models/checkpoint.ts";
-import { type GlobalForecastSummary, writeGlobalForecast } from "./global_forecast.ts";
+import { checkGlobalOutputs, type GlobalForecastSummary, writeGlobalForecast } from "./global_forecast.ts";
 import {
   type BertResultsField,
   type ResultsField,
@@ -154,6 +154,7 @@ export function drawMonthlyDates(draw: MonthlyDraw, stepHours: number): string[]
 export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   if (o.mode === "fixed_location" && !o.center) throw new ConfigError("--center", "fixed_location needs the place");
   if (o.draw && o.mode !== "fixed_location") throw new ConfigError("--months", "draws the dates of fixed_location");
+  if (o.mode === "global_forecast" && o.global) checkGlobalOutputs(o.global);
   let t0 = performance.now();
   const sampler = new MultifieldSampler({ ...o.config.sampler, batchSize: 1, timeRange: undefined });
   const t = sampler.datasets[0].times;

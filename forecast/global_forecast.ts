@@ -26,6 +26,7 @@ import type { Window } from "../datasets/window.ts";
 import { GlobalRollout, type Plane } from "./rollout.ts";
 import { baseSampler } from "./stepper.ts";
 import { ForecastStoreWriter } from "./store.ts";
+import { checkReplaceable } from "../zarr/outputs.ts";
 import { latitudeWeights, type PlaneScores, ScoreBoard } from "./scores.ts";
 import { displayUnits, scorePlotPng } from "./maps.ts";
 import { assertSameGrid, checkEvalDir, safeFileName } from "./run.ts";
@@ -100,6 +101,16 @@ interface PlaneOf {
 
 /** The blended forecast of one date: per lead, per plane, the members [rows·cols] (physical). */
 type DateForecast = Map<Plane, Float32Array[]>[];
+
+/**
+ * Refuse, before anything runs, a forecast store or evaluation folder that
+ * exists without `overwrite` (or is not ours), so that a refused run
+ * writes nothing.
+ */
+export function checkGlobalOutputs(o: Pick<GlobalForecastOptions, "out" | "evalDir" | "overwrite">): void {
+  checkReplaceable(o.out, "forecast", { overwrite: o.overwrite });
+  checkEvalDir(o.evalDir, o.overwrite);
+}
 
 /** Blend, write and score the Multiformer's global forecast. */
 export async function writeGlobalForecast(o: GlobalForecastOptions): Promise<GlobalForecastSummary> {

@@ -186,10 +186,12 @@ Deno.test("deno task evaluate --mode forecast / BERT on AtmoRep's .mod: AtmoRep'
   // AtmoRep's json names no training years: the scores may be in-sample, and the run says so
   assert.equal(scores.trained_ranges, null);
   assert.match(g.stderr, /does not record the time ranges/);
-  // a second run does not replace the forecast store without --overwrite
+  // a second run does not replace the forecast store without --overwrite, and writes nothing
+  const before = Deno.statSync(join(out, "g", "results_idgold0007_epoch00000_pred.zarr")).mtime;
   const again = await runTask("evaluate", [...common, join(out, "g"), "--mode", "global_forecast"]);
   assert.notEqual(again.code, 0);
-  assert.match(again.stderr, /--overwrite/);
+  assert.match(again.stderr, /global_forecast_idgold0007_epoch00000\.zarr: already exists; pass --overwrite/);
+  assert.deepEqual(Deno.statSync(join(out, "g", "results_idgold0007_epoch00000_pred.zarr")).mtime, before);
   const over = await runTask("evaluate", [...common, join(out, "g"), "--mode", "global_forecast", "--overwrite"]);
   assert.equal(over.code, 0, over.stderr);
 
