@@ -4,7 +4,8 @@
  * as AtmoRep masks them, predicted without dropout, denormalized, and
  * written in AtmoRep's results layout (forecast/atmorep_results.ts):
  * - `BERT`: the run's rates and corruption;
- * - `forecast`: the last `forecast_num_tokens` time slabs (default 2);
+ * - `forecast`: the last `forecast_num_tokens` time slabs (default 1, as
+ *   AtmoRep's evaluator);
  * - `temporal_interpolation`: the time slabs `idx_time_mask` (default the
  *   middle one), written as BERT's results (AtmoRep logs it so);
  * - `fixed_location`: BERT at windows centred on one given place, at the
@@ -91,8 +92,15 @@ export interface EvaluateOptions {
   overlap?: [number, number];
   /** `global_forecast`: the blended forecast store and its scores. */
   global?: GlobalOutput;
-  /** Forecast: time slabs masked (AtmoRep's `forecast_num_tokens`). Default 2. */
+  /**
+   * `forecast`, `global_forecast`: time slabs masked (AtmoRep's
+   * `forecast_num_tokens`). Default as AtmoRep's evaluator: 1 for
+   * `forecast` (it sets 1 unless given), the run's own value for
+   * `global_forecast` ({@link runForecastTokens}).
+   */
   forecastTokens?: number;
+  /** The run's `forecast_num_tokens` (an AtmoRep json's), the default of `global_forecast`. Default 2 (`train.py`'s). */
+  runForecastTokens?: number;
   /** BERT: the masking rate (AtmoRep's first rate), overriding the run's. */
   rate?: number;
   /** Output folder. */
@@ -176,7 +184,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   const predicted = outputs.map((out) => predictedField(run, out));
   const paths = BERT_LAYOUT.includes(o.mode)
     ? writeBertResults(o.out, o.id, o.epoch, source, bertStores(run, predicted))
-    : writeForecastResults(o.out, o.id, o.epoch, { source, ...forecastStores(run, predicted, o.forecastTokens ?? 2) });
+    : writeForecastResults(o.out, o.id, o.epoch, { source, ...forecastStores(run, predicted, forecastTokensOf(o)) });
   seconds.write = (performance.now() - t0) / 1000;
   const global = o.mode === "global_forecast" && o.global
     ? await writeGlobalForecast({
@@ -184,11 +192,16 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
       sampler,
       dates,
       overlap: o.overlap ?? [0, 0],
-      forecastTokens: o.forecastTokens ?? 2,
+      forecastTokens: forecastTokensOf(o),
       fields: predicted.map((p) => ({ field: p.out.field, members: p.members })),
     })
     : undefined;
   return { paths, global, seconds, samples: windows.length, dates };
+}
+
+/** The time slabs a forecast masks: given, or AtmoRep's evaluator's default for the mode. */
+function forecastTokensOf(o: EvaluateOptions): number {
+  return o.forecastTokens ?? (o.mode === "forecast" ? 1 : o.runForecastTokens ?? 2);
 }
 
 /**
@@ -198,7 +211,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
 function maskingOf(o: EvaluateOptions): MaskingConfig {
   const base: MaskingConfig = o.config.sampler.masking ?? { strategy: "bert" };
   if (o.mode === "forecast" || o.mode === "global_forecast") {
-    return { strategy: "forecast", forecastSlabs: o.forecastTokens ?? 2 };
+    return { strategy: "forecast", forecastSlabs: forecastTokensOf(o) };
   }
   if (o.mode === "temporal_interpolation") {
     return { strategy: "temporal_interpolation", ...(o.timeTokens ? { slabs: o.timeTokens } : {}) };

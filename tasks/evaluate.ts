@@ -81,7 +81,7 @@ if (import.meta.main) {
       )
       .option(
         "--forecast-num-tokens <n>",
-        "forecast: time slabs masked (default 2)",
+        "forecast, global_forecast: time slabs masked (default: forecast 1, global_forecast the AtmoRep json's or 2)",
         parsePositive("--forecast-num-tokens"),
       )
       .option(
@@ -111,6 +111,7 @@ if (import.meta.main) {
       .option("--seed <s>", "masking seed (default 0)", parseEpoch)
       .action(async (o) => {
         let config: TrainConfig, model: Multiformer, id: string, ranges: TrainedRange[] | null;
+        let runForecastTokens: number | undefined;
         if (o.checkpoint.endsWith(".mod")) {
           const m = /^AtmoRep_id(.+?)(_epoch-?\d+)?\.mod$/.exec(basename(o.checkpoint));
           if (!m) {
@@ -124,6 +125,11 @@ if (import.meta.main) {
           const imported = importAtmorep(o.checkpoint, join(dirname(o.checkpoint), `model_id${id}.json`));
           model = imported.model;
           ranges = atmorepTimeRanges(imported.raw);
+          const k = imported.raw.forecast_num_tokens;
+          if (k !== undefined && !(Number.isInteger(k) && (k as number) > 0)) {
+            throw new ConfigError("forecast_num_tokens", `${k} in the AtmoRep json is not a whole number > 0`);
+          }
+          runForecastTokens = k as number | undefined;
         } else {
           const ck = await readCheckpoint(o.checkpoint);
           if (ck.header.task !== "masked-token") {
@@ -151,6 +157,7 @@ if (import.meta.main) {
           draw: o.months ? { months: o.months, perMonth: o.samplesPerMonth ?? 2, seed: o.seed } : undefined,
           center: o.center as [number, number] | undefined,
           forecastTokens: o.forecastNumTokens,
+          runForecastTokens,
           timeTokens: o.timeTokens,
           overlap: o.tokenOverlap as [number, number] | undefined,
           rate: o.rate,

@@ -83,7 +83,7 @@ Deno.test("deno task evaluate --mode forecast / BERT on AtmoRep's .mod: AtmoRep'
   const { dir, cfg } = await setup();
   const out = join(dir, "results");
   const common = ["--checkpoint", MOD, "--config", cfg, "--date", "2020-02-01T04:00", "--center", "50,10", "--out"];
-  const f = await runTask("evaluate", [...common, join(out, "f"), "--mode", "forecast"]);
+  const f = await runTask("evaluate", [...common, join(out, "f"), "--mode", "forecast", "--forecast-num-tokens", "2"]);
   assert.equal(f.code, 0, f.stderr);
   assert.match(f.stdout, /results_idgold0007_epoch00000_ens\.zarr/);
   const rf = await python<Read>("atmorep_results_read.py", [join(out, "f"), "gold0007", "0"]);
@@ -101,15 +101,9 @@ Deno.test("deno task evaluate --mode forecast / BERT on AtmoRep's .mod: AtmoRep'
   assert.ok(Number.isFinite(pred.sum) && pred.sum !== tgt.sum);
   assert.ok(Math.abs(pred.sum / tgt.sum - 1) < 0.2, `prediction near the truth's scale: ${pred.sum} vs ${tgt.sum}`);
 
-  // forecast_num_tokens 1: the last slab, its 3 steps and datetimes; the first slab is no target
-  const f1 = await runTask("evaluate", [
-    ...common,
-    join(out, "f1"),
-    "--mode",
-    "forecast",
-    "--forecast-num-tokens",
-    "1",
-  ]);
+  // AtmoRep's evaluator's default, forecast_num_tokens 1: the last slab, its 3 steps and datetimes; the first slab is
+  // no target
+  const f1 = await runTask("evaluate", [...common, join(out, "f1"), "--mode", "forecast"]);
   assert.equal(f1.code, 0, f1.stderr);
   const r1 = await python<Read>("atmorep_results_read.py", [join(out, "f1"), "gold0007", "0"]);
   const t1 = r1.target["t/sample=00000"];
@@ -144,14 +138,15 @@ Deno.test("deno task evaluate --mode forecast / BERT on AtmoRep's .mod: AtmoRep'
   assert.equal(t.datetime.length, t.shape[0] * 3);
   assert.equal(t.lat.length, t.shape[0] * 9);
 
-  // global_forecast: the sampler's tiling of the globe, one sample per tile, the last 2 slabs predicted
+  // global_forecast: the sampler's tiling of the globe, one sample per tile, the last slab predicted (the AtmoRep
+  // json's forecast_num_tokens, 1)
   const g = await runTask("evaluate", [...common, join(out, "g"), "--mode", "global_forecast"]);
   assert.equal(g.code, 0, g.stderr);
   const rg = await python<Read>("atmorep_results_read.py", [join(out, "g"), "gold0007", "0"]);
   const tiles = Object.keys(rg.pred);
   assert.ok(tiles.length >= 2, tiles.join());
   assert.deepEqual(Object.keys(rg.source), tiles);
-  for (const k of tiles) assert.deepEqual(rg.pred[k].shape, [2, 6, 18, 36], k);
+  for (const k of tiles) assert.deepEqual(rg.pred[k].shape, [2, 3, 18, 36], k);
   const lats = tiles.flatMap((k) => rg.source[k].lat), lons = tiles.flatMap((k) => rg.source[k].lon);
   const byLat = new Set(lats), byLon = new Set(lons);
   // the tiles are the sampler's tiling and cover every grid point of the store
@@ -166,9 +161,9 @@ Deno.test("deno task evaluate --mode forecast / BERT on AtmoRep's .mod: AtmoRep'
   const rgl = await python<GlobalRead>("global_forecast_read.py", [gl, join(out, "g"), "gold0007", "0", "t", "850"]);
   assert.deepEqual(rgl.fields, ["t"]);
   assert.deepEqual(rgl.levels, [500, 850]);
-  // forecast_num_tokens 2 of 3-step tokens: 6 hourly leads from the last unmasked step, 6 h before the date
-  assert.deepEqual(rgl.leads_hours, [1, 2, 3, 4, 5, 6]);
-  assert.equal(rgl.init.slice(0, 19), "2020-01-31T22:00:00");
+  // forecast_num_tokens 1 of 3-step tokens: 3 hourly leads from the last unmasked step, 3 h before the date
+  assert.deepEqual(rgl.leads_hours, [1, 2, 3]);
+  assert.equal(rgl.init.slice(0, 19), "2020-02-01T01:00:00");
   assert.equal(rgl.valid.at(-1)!.slice(0, 19), "2020-02-01T04:00:00");
   assert.deepEqual(rgl.tile_datetimes.map((t) => t.slice(0, 19)), rgl.valid.map((t) => t.slice(0, 19)));
   assert.equal(rgl.covered, rgl.points);
@@ -180,7 +175,7 @@ Deno.test("deno task evaluate --mode forecast / BERT on AtmoRep's .mod: AtmoRep'
     await Deno.readTextFile(join(out, "g", "global_forecast_idgold0007_epoch00000.eval", "scores.json")),
   );
   assert.deepEqual(scores.scores.map((x: { level: number }) => x.level), [500, 850]);
-  assert.deepEqual(scores.scores[0].leads, [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(scores.scores[0].leads, [1, 2, 3]);
   assert.ok(scores.scores[0].rmse.forecast.every((x: number) => x > 0 && x < 50), scores.scores[0].rmse.forecast);
   assert.ok(scores.scores[0].crps.every(Number.isFinite));
   // AtmoRep's json names no training years: the scores may be in-sample, and the run says so
@@ -205,7 +200,7 @@ Deno.test("deno task evaluate --mode temporal_interpolation / fixed_location: At
   const out = join(dir, "results");
   const common = ["--checkpoint", MOD, "--config", cfg, "--date", "2020-02-01T04:00", "--center", "50,10", "--out"];
   // the truth of the window: the target of a forecast of every slab
-  const f = await runTask("evaluate", [...common, join(out, "f"), "--mode", "forecast"]);
+  const f = await runTask("evaluate", [...common, join(out, "f"), "--mode", "forecast", "--forecast-num-tokens", "2"]);
   assert.equal(f.code, 0, f.stderr);
   const src =
     (await python<Read>("atmorep_results_read.py", [join(out, "f"), "gold0007", "0"])).target["t/sample=00000"];
@@ -333,7 +328,7 @@ Deno.test("deno task evaluate --checkpoint run.ckpt: this project's checkpoint w
   ]);
   assert.equal(e.code, 0, e.stderr);
   const rf = await python<Read>("atmorep_results_read.py", [out, id, "3"]);
-  assert.deepEqual(rf.pred["t/sample=00000"].shape, [2, 6, 18, 36]);
+  assert.deepEqual(rf.pred["t/sample=00000"].shape, [2, 3, 18, 36]);
   assert.ok(Number.isFinite(rf.pred["t/sample=00000"].sum));
   // global_forecast scores: the date inside the checkpoint's training range is in-sample, the later one is not
   const g = await runTask("evaluate", [
