@@ -3,7 +3,9 @@
  * evaluation) as one field on the whole grid, in the forecast engine's
  * output format so both can be compared on the same dates: the tiles'
  * predicted time slabs are blended with the engine's taper
- * ({@link GlobalRollout.blend}), denormalized with the coefficients of the
+ * ({@link GlobalRollout.blend}; one rollout per field, so that fields of
+ * different token grids on the same tiles — AtmoRep's `train_multi.py` —
+ * each blend with their own tokens), denormalized with the coefficients of the
  * valid times, written as a forecast store (forecast/store.ts: one init
  * per date, whose initial time is the last unmasked step, one lead per
  * predicted time step, the tail ensemble's mean and spread) and, against a
@@ -19,10 +21,9 @@ import { join } from "node:path";
 import type { MultifieldSampler } from "../samplers/sampler.ts";
 import type { TrainedRange } from "../models/checkpoint.ts";
 import { describeRange, rangesHolding } from "../models/time_ranges.ts";
-import { toSeconds } from "../datasets/window.ts";
+import { toSeconds, type Window } from "../datasets/window.ts";
 import { readRootAttributes } from "../zarr/reader.ts";
 import { ConfigError, StoreError } from "../errors.ts";
-import type { Window } from "../datasets/window.ts";
 import { GlobalRollout, type Plane } from "./rollout.ts";
 import { baseSampler } from "./stepper.ts";
 import { ForecastStoreWriter } from "./store.ts";
@@ -136,24 +137,8 @@ export async function writeGlobalForecast(o: GlobalForecastOptions): Promise<Glo
       const forecast = new Map(tilings.map((t) => [t, blendDate(o, t, tiles, di, date)]));
       seconds.blend += (performance.now() - t0) / 1000;
       t0 = performance.now();
-      const start = planes.map(({ plane, tiling }) => readStep(tiling.truth, plane, inits[di]));
-      for (let j = 0; j < steps; j++) {
-        const valid = inits[di] + leads[j] * 3600;
-        const inSample = [...rangesHolding(o.ranges ?? [], inits[di]), ...rangesHolding(o.ranges ?? [], valid)];
-        for (const r of inSample) hit.add(r);
-        for (const [pi, { plane: p, tiling }] of planes.entries()) {
-          const members = forecast.get(tiling)![j].get(p)!;
-          keepMissing(members, start[pi]);
-          writer.write(di, j, p.field, p.level, members);
-          board.add(p.field, p.level, leads[j], {
-            members,
-            truth: readStep(tiling.truth, p, valid),
-            persistence: start[pi],
-            climatology: tiling.rollout.climatology(p, valid),
-            inSample: inSample.length > 0,
-          });
-        }
-      }
+      const run = { index: di, init: inits[di], leads, forecast, ranges: o.ranges ?? [], hit };
+      writeAndScore(run, planes, writer, board);
       seconds.score += (performance.now() - t0) / 1000;
     }
     writer.finish();
@@ -165,6 +150,43 @@ export async function writeGlobalForecast(o: GlobalForecastOptions): Promise<Glo
   const scores = board.result(members > 1);
   const files = await writeScoreFiles(o, scores, inits, members, [...hit]);
   return { out: o.out, scores, ...files, warning: inSampleWarning(o.ranges, [...hit], scores), seconds };
+}
+
+/** One date's blended forecast being written and scored. */
+interface DateRun {
+  /** Index of the date (the store's init). */
+  index: number;
+  /** Initial time (seconds). */
+  init: number;
+  /** Lead times (hours). */
+  leads: number[];
+  /** The blended forecast per field. */
+  forecast: Map<FieldTiling, DateForecast>;
+  /** The trained ranges, and those hit so far. */
+  ranges: TrainedRange[];
+  hit: Set<TrainedRange>;
+}
+
+/** Write every lead and plane of one date, and score it against the truth (persistence: the truth at init). */
+function writeAndScore(d: DateRun, planes: PlaneOf[], writer: ForecastStoreWriter, board: ScoreBoard): void {
+  const start = planes.map(({ plane, tiling }) => readStep(tiling.truth, plane, d.init));
+  for (const [j, lead] of d.leads.entries()) {
+    const valid = d.init + lead * 3600;
+    const inSample = [...rangesHolding(d.ranges, d.init), ...rangesHolding(d.ranges, valid)];
+    for (const r of inSample) d.hit.add(r);
+    for (const [pi, { plane: p, tiling }] of planes.entries()) {
+      const members = d.forecast.get(tiling)![j].get(p)!;
+      keepMissing(members, start[pi]);
+      writer.write(d.index, j, p.field, p.level, members);
+      board.add(p.field, p.level, lead, {
+        members,
+        truth: readStep(tiling.truth, p, valid),
+        persistence: start[pi],
+        climatology: tiling.rollout.climatology(p, valid),
+        inSample: inSample.length > 0,
+      });
+    }
+  }
 }
 
 /**
