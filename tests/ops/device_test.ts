@@ -1,0 +1,267 @@
+/**
+ * The device-resident `webgpu` backend (ops/webgpu_device.ts through the
+ * contract of ops/device.ts) against the CPU ops, the reference: every op's
+ * values and the gradients of all its inputs, at odd sizes, with column
+ * offsets and strides where the op has them (slices, concatenation,
+ * attention heads as column ranges of one qkv tensor), masks and repeated
+ * indices. Each case runs the op on host tensors and on device copies, then
+ * back-propagates Σ out·R (R fixed random weights, as a [1, n]·[n, 1]
+ * linear) on both. Tolerance: 2e-5 of the largest reference value (values
+ * and each gradient), float32 kernels in another summation order. CI runs
+ * this on mesa's lavapipe; a machine without a WebGPU adapter fails with
+ * the install hint unless ATMOREP_ALLOW_NO_WEBGPU=1 says to skip (loudly).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  add,
+  addBroadcast,
+  attention,
+  backward,
+  concatLast,
+  constant,
+  dropout,
+  gatherRows,
+  gelu,
+  geluErf,
+  layerNorm,
+  linear,
+  parameter,
+  Random,
+  scale,
+  scaleRows,
+  sliceLast,
+  type Tensor,
+  valueAndGrad,
+} from "../../ops/mod.ts";
+import { dropoutKeeps } from "../../ops/device.ts";
+import { type WebgpuDevice, webgpuDevice } from "../../ops/webgpu_device.ts";
+
+/** The device, or undefined (with a loud message) when none starts and ATMOREP_ALLOW_NO_WEBGPU=1. */
+export async function openDevice(): Promise<WebgpuDevice | undefined> {
+  try {
+    return await webgpuDevice();
+  } catch (e) {
+    if (Deno.env.get("ATMOREP_ALLOW_NO_WEBGPU") === "1") {
+      console.warn(`SKIPPED: the webgpu device cannot start (${(e as Error).message}); ATMOREP_ALLOW_NO_WEBGPU=1`);
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+function randn(rng: Random, n: number): Float32Array {
+  return Float32Array.from({ length: n }, () => rng.normal());
+}
+
+/** An input of a case: its values and shape, and whether it is a parameter (gradients asked) or a constant. */
+interface Input {
+  data: Float32Array;
+  shape: number[];
+  grad: boolean;
+}
+
+const input = (rng: Random, shape: number[], grad = true): Input => ({
+  data: randn(rng, shape.reduce((a, b) => a * b, 1)),
+  shape,
+  grad,
+});
+
+/** Run `op` on tensors made from `inputs` (on `d` when given); the output's values and each input's gradient. */
+async function run(
+  inputs: Input[],
+  op: (t: Tensor[]) => Tensor,
+  d?: WebgpuDevice,
+): Promise<{ out: Float32Array; grads: Float32Array[] }> {
+  const ts = inputs.map((i) => i.grad ? parameter(i.data.slice(), i.shape) : constant(i.data.slice(), i.shape));
+  if (d) { for (const t of ts) t.toDevice(d); }
+  let out: Tensor | undefined;
+  const weights = randn(new Random(99), 1 << 16);
+  backward(() => {
+    out = op(ts);
+    return linear(out.reshape([1, out.size]), constant(weights.subarray(0, out.size), [out.size, 1]));
+  });
+  return { out: await out!.read(), grads: await Promise.all(ts.map((t) => t.readGrad())) };
+}
+
+/** The op on host and device agree to `tol` of the largest reference value, values and gradients. */
+async function agree(
+  d: WebgpuDevice,
+  what: string,
+  inputs: Input[],
+  op: (t: Tensor[]) => Tensor,
+  tol = 2e-5,
+): Promise<void> {
+  const cpu = await run(inputs, op);
+  const dev = await run(inputs, op, d);
+  close(`${what}: values`, dev.out, cpu.out, tol);
+  for (const [i, g] of cpu.grads.entries()) {
+    if (inputs[i].grad) close(`${what}: gradient of input ${i}`, dev.grads[i], g, tol);
+  }
+}
+
+function close(what: string, got: Float32Array, want: Float32Array, tol: number): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  let largest = 0, worst = 0, at = -1;
+  for (const v of want) largest = Math.max(largest, Math.abs(v));
+  for (let i = 0; i < want.length; i++) {
+    const e = Math.abs(got[i] - want[i]);
+    if (!(e <= worst)) (worst = Number.isNaN(e) ? Infinity : e, at = i);
+  }
+  assert.ok(largest > 0 || want.length === 0 || worst === 0, `${what}: reference all zero`);
+  assert.ok(
+    worst <= tol * Math.max(largest, 1e-30),
+    `${what}: [${at}] device ${got[at]} cpu ${want[at]} (largest ${largest})`,
+  );
+}
+
+Deno.test("device: linear, layerNorm and the elementwise ops equal the CPU ops (values, gradients; odd sizes)", async () => {
+  const d = await openDevice();
+  if (!d) return;
+  try {
+    const rng = new Random(3);
+    await agree(
+      d,
+      "linear+bias",
+      [input(rng, [3, 5, 7]), input(rng, [7, 9]), input(rng, [9])],
+      ([x, w, b]) => linear(x, w, b),
+    );
+    await agree(
+      d,
+      "linear, constant input",
+      [input(rng, [70, 3], false), input(rng, [3, 67])],
+      ([x, w]) => linear(x, w),
+    );
+    await agree(d, "layerNorm", [input(rng, [7, 13])], ([x]) => layerNorm(x));
+    await agree(
+      d,
+      "layerNorm affine",
+      [input(rng, [5, 3, 11]), input(rng, [11]), input(rng, [11])],
+      ([x, g, b]) => layerNorm(x, g, b),
+    );
+    await agree(d, "add", [input(rng, [5, 7]), input(rng, [5, 7])], ([a, b]) => add(a, b));
+    await agree(d, "add(a, a)", [input(rng, [37])], ([a]) => add(a, a));
+    await agree(d, "addBroadcast", [input(rng, [3, 4, 5]), input(rng, [4, 5])], ([a, b]) => addBroadcast(a, b));
+    await agree(
+      d,
+      "addBroadcast, constant",
+      [input(rng, [3, 9]), input(rng, [9], false)],
+      ([a, b]) => addBroadcast(a, b),
+    );
+    await agree(d, "scale", [input(rng, [300])], ([a]) => scale(a, -0.7));
+    await agree(d, "gelu", [input(rng, [5, 61])], ([a]) => gelu(scale(a, 3)));
+    await agree(d, "geluErf", [input(rng, [5, 61])], ([a]) => geluErf(scale(a, 3)));
+    const w = randn(rng, 6);
+    w[2] = 0;
+    await agree(d, "scaleRows", [input(rng, [2, 3, 5])], ([x]) => scaleRows(x, w));
+    await agree(
+      d,
+      "concatLast",
+      [input(rng, [2, 3, 5]), input(rng, [2, 3, 1]), input(rng, [2, 3, 4])],
+      (ps) => concatLast(ps),
+    );
+    await agree(d, "sliceLast", [input(rng, [4, 3, 11])], ([x]) => sliceLast(x, 3, 5));
+    const index = Int32Array.of(4, 0, 4, 7, 2, 4);
+    await agree(d, "gatherRows (repeats)", [input(rng, [8, 5])], ([x]) => gatherRows(x, index));
+    await agree(d, "reshape", [input(rng, [6, 5])], ([x]) => layerNorm(x.reshape([3, 10])));
+  } finally {
+    d.close();
+  }
+});
+
+Deno.test("device: attention (heads as column ranges, masks, cross-attention) equals the CPU op", async () => {
+  const d = await openDevice();
+  if (!d) return;
+  try {
+    const rng = new Random(5);
+    const [B, L, H, dh] = [2, 7, 2, 3], W = H * dh;
+    // Self-attention on one qkv tensor with 2 spare columns: q, k, v are column ranges from 1, 1 + W, 1 + 2W.
+    const mask = Uint8Array.from({ length: B * L }, (_, i) => i % 3 === 1 ? 0 : 1);
+    await agree(
+      d,
+      "self-attention, masked",
+      [input(rng, [B, L, 3 * W + 2])],
+      ([qkv]) =>
+        attention({ tensor: qkv, col: 1 }, { tensor: qkv, col: 1 + W }, { tensor: qkv, col: 1 + 2 * W }, {
+          heads: H,
+          headDim: dh,
+          keyMask: mask,
+        }),
+    );
+    // Cross-attention: 5 queries against 9 keys; batch 1 has no key left (its output and gradients are 0).
+    const cross = Uint8Array.from({ length: B * 9 }, (_, i) => i < 9 && i !== 4 ? 1 : 0);
+    await agree(
+      d,
+      "cross-attention",
+      [input(rng, [B, 5, W]), input(rng, [B, 9, 2 * W + 1])],
+      ([q, kv]) =>
+        attention({ tensor: q, col: 0 }, { tensor: kv, col: 0 }, { tensor: kv, col: W + 1 }, {
+          heads: H,
+          headDim: dh,
+          keyMask: cross,
+        }),
+    );
+    // Wider scores than a workgroup tile (70 keys), odd head width.
+    await agree(
+      d,
+      "attention 70 keys",
+      [input(rng, [1, 70, 3 * 10])],
+      ([qkv]) =>
+        attention({ tensor: qkv, col: 0 }, { tensor: qkv, col: 10 }, { tensor: qkv, col: 20 }, {
+          heads: 2,
+          headDim: 5,
+        }),
+    );
+  } finally {
+    d.close();
+  }
+});
+
+Deno.test("device: dropout keeps exactly the values the contract's hash keeps; its gradient is dy·mask", async () => {
+  const d = await openDevice();
+  if (!d) return;
+  try {
+    const rng = new Random(8), n = 1001, p = 0.3;
+    const x = parameter(randn(rng, n), [n]).toDevice(d);
+    const seedRng = new Random(4), seed = new Random(4).nextUint();
+    let y: Tensor | undefined;
+    backward(() => {
+      y = dropout(x, p, seedRng);
+      return linear(y.reshape([1, n]), constant(new Float32Array(n).fill(1), [n, 1]));
+    });
+    const xs = await x.read(), ys = await y!.read(), gx = await x.readGrad();
+    let kept = 0;
+    for (let i = 0; i < n; i++) {
+      const keep = dropoutKeeps(seed, i, p);
+      kept += keep ? 1 : 0;
+      const want = keep ? xs[i] / (1 - p) : 0;
+      assert.ok(Math.abs(ys[i] - want) <= 1e-6 * Math.abs(want), `y[${i}] ${ys[i]}, want ${want}`);
+      assert.ok(Math.abs(gx[i] - (keep ? 1 / (1 - p) : 0)) < 1e-6, `dx[${i}] ${gx[i]}`);
+    }
+    assert.ok(Math.abs(kept / n - (1 - p)) < 0.05, `kept ${kept} of ${n}`);
+  } finally {
+    d.close();
+  }
+});
+
+Deno.test("device: a device tensor's values and gradient are read explicitly; .data and .grad are errors", async () => {
+  const d = await openDevice();
+  if (!d) return;
+  try {
+    const t = parameter(Float32Array.of(1, 2, 3), [3]).toDevice(d);
+    assert.throws(() => t.data, /lives on the webgpu device.*await t\.read\(\)/);
+    assert.throws(() => t.grad, /lives on the webgpu device/);
+    assert.deepEqual([...await t.read()], [1, 2, 3]);
+    assert.throws(
+      () => valueAndGrad(() => linear(t.reshape([1, 3]), constant(Float32Array.of(1, 1, 1), [3, 1]))),
+      /on the webgpu device: use backward\(\)/,
+    );
+    const host = parameter(Float32Array.of(1, 2, 3), [3, 1]);
+    assert.throws(() => linear(t.reshape([1, 3]), host), /needs gradients but is on the host/);
+    await t.toHost();
+    assert.deepEqual([...t.data], [1, 2, 3]);
+  } finally {
+    d.close();
+  }
+});
