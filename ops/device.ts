@@ -254,8 +254,9 @@ export interface Device extends DeviceKernels {
   /** A buffer holding `data` (enqueued: the host array may be reused after the call). */
   upload(data: Float32Array | Int32Array, persistent?: boolean): DeviceBuffer;
   /**
-   * The device copy of a host array that stays unchanged once handed over (a batch's masks, indices,
-   * weights): uploaded on first use, then the same buffer while the array lives. Persistent.
+   * The device copy of a host array that stays unchanged once handed over (a batch's features, masks,
+   * indices, weights): uploaded on first use, then the same buffer — until the scope open at the first use
+   * ends (a step's batch), or while the array lives when no scope was open (a model's constants).
    */
   uploadOnce(data: Float32Array | Int32Array): DeviceBuffer;
   /** Overwrite a buffer's first words with `data` (enqueued). */

@@ -63,7 +63,8 @@ export class WebgpuDevice implements Device {
   submits = 0;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly pool = new Map<number, GPUBuffer[]>();
-  private readonly scopes: GpuBuffer[][] = [];
+  /** Open scopes: their buffers, and the host arrays whose uploads they hold. */
+  private readonly scopes: { buffers: GpuBuffer[]; uploads: object[] }[] = [];
   private readonly uploaded = new WeakMap<object, GpuBuffer>();
   private readonly params: GPUBuffer;
   private readonly paramsHost = new ArrayBuffer(SLOTS * 256);
@@ -96,7 +97,7 @@ export class WebgpuDevice implements Device {
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
     });
     const b = new GpuBuffer(n, persistent, gpu);
-    if (!persistent) this.scopes[this.scopes.length - 1]?.push(b);
+    if (!persistent) this.scopes[this.scopes.length - 1]?.buffers.push(b);
     return b;
   }
 
@@ -115,7 +116,11 @@ export class WebgpuDevice implements Device {
 
   uploadOnce(data: Float32Array | Int32Array): DeviceBuffer {
     let b = this.uploaded.get(data);
-    if (!b) this.uploaded.set(data, b = this.upload(data, true) as GpuBuffer);
+    if (b) return b;
+    // In a scope (a step's batch), the copy lives as long as the scope; outside, as long as the array.
+    const scope = this.scopes[this.scopes.length - 1];
+    this.uploaded.set(data, b = this.upload(data, !scope) as GpuBuffer);
+    scope?.uploads.push(data);
     return b;
   }
 
@@ -141,13 +146,14 @@ export class WebgpuDevice implements Device {
   }
 
   beginScope(): void {
-    this.scopes.push([]);
+    this.scopes.push({ buffers: [], uploads: [] });
   }
 
   endScope(): void {
     const s = this.scopes.pop();
     if (!s) throw new Error("endScope without beginScope");
-    for (const b of s) this.release(b);
+    for (const k of s.uploads) this.uploaded.delete(k);
+    for (const b of s.buffers) this.release(b);
   }
 
   flush(): void {

@@ -37,6 +37,9 @@ import {
 } from "../../ops/mod.ts";
 import { dropoutKeeps } from "../../ops/device.ts";
 import { type WebgpuDevice, webgpuDevice } from "../../ops/webgpu_device.ts";
+import { deviceEnsembleMeanMse, ensembleMeanMse, fieldLoss, LOSSES, weightedSum } from "../../training/losses.ts";
+import { AdamW } from "../../training/adamw.ts";
+import type { FieldTargets } from "../../models/inputs.ts";
 
 /** The device, or undefined (with a loud message) when none starts and ATMOREP_ALLOW_NO_WEBGPU=1. */
 export async function openDevice(): Promise<WebgpuDevice | undefined> {
@@ -261,6 +264,72 @@ Deno.test("device: a device tensor's values and gradient are read explicitly; .d
     assert.throws(() => linear(t.reshape([1, 3]), host), /needs gradients but is on the host/);
     await t.toHost();
     assert.deepEqual([...t.data], [1, 2, 3]);
+  } finally {
+    d.close();
+  }
+});
+
+Deno.test("device: every field loss, the weighted sum and the ensemble-mean MSE equal the CPU ones", async () => {
+  const d = await openDevice();
+  if (!d) return;
+  try {
+    const rng = new Random(12), [M, E, V] = [5, 3, 7];
+    const valid = Float32Array.from({ length: M * V }, (_, i) => i % 5 === 2 ? 0 : 1);
+    const targets: FieldTargets = {
+      rows: new Int32Array(M),
+      values: randn(rng, M * V),
+      valid,
+      latWeight: Float32Array.from({ length: M }, () => 0.2 + rng.next()),
+    };
+    const withValueWeights = { ...targets, valueWeights: Float32Array.from({ length: M * V }, () => rng.next()) };
+    for (const name of LOSSES) {
+      for (const t of name === "weighted_mse" ? [targets, withValueWeights] : [targets]) {
+        await agree(
+          d,
+          `loss ${name}`,
+          [input(rng, [M, E, V])],
+          ([x]) =>
+            weightedSum([{ loss: fieldLoss(name, x, t), weight: 0.7 }, { loss: fieldLoss("mse", x, t), weight: 0.2 }]),
+        );
+      }
+    }
+    const members = randn(rng, M * E * V);
+    const want = ensembleMeanMse(constant(members, [M, E, V]), targets);
+    const got = await deviceEnsembleMeanMse(constant(members.slice(), [M, E, V]).toDevice(d), targets).read();
+    assert.ok(Math.abs(got[0] - want.mse) <= 1e-5 * want.mse, `ensemble-mean MSE ${got[0]}, cpu ${want.mse}`);
+    assert.equal(got[1], want.count);
+  } finally {
+    d.close();
+  }
+});
+
+Deno.test("device: AdamW (clipping, decay, bias correction) equals the CPU update over 3 steps", async () => {
+  const d = await openDevice();
+  if (!d) return;
+  try {
+    const rng = new Random(21);
+    const shapes = [[3, 5], [7], [1]];
+    const init = shapes.map((s) => randn(rng, s.reduce((a, b) => a * b, 1)));
+    const grads = [0, 1, 2].map(() => shapes.map((s) => randn(rng, s.reduce((a, b) => a * b, 1))));
+    const run = async (onDevice: boolean) => {
+      const params = new Map(init.map((v, i) => [`p${i}`, parameter(v.slice(), shapes[i])]));
+      if (onDevice) { for (const p of params.values()) p.toDevice(d); }
+      const opt = new AdamW(params, { lrMax: 1e-2, lrStart: 1e-3, warmupSteps: 2, clipNorm: 2, weightDecay: 0.1 });
+      const norms: number[] = [];
+      for (const g of grads) {
+        opt.zeroGrad();
+        for (const [i, p] of [...params.values()].entries()) {
+          if (onDevice) p.gradBuffer = d.upload(g[i], true);
+          else p.grad = g[i].slice();
+        }
+        opt.update();
+        norms.push(await opt.readGradNorm());
+      }
+      return { norms, values: await Promise.all([...params.values()].map((p) => p.read())) };
+    };
+    const cpu = await run(false), dev = await run(true);
+    for (let s = 0; s < 3; s++) assert.ok(Math.abs(cpu.norms[s] - dev.norms[s]) <= 1e-5 * cpu.norms[s], `norm ${s}`);
+    for (const [i, v] of cpu.values.entries()) close(`parameter ${i}`, dev.values[i], v, 1e-5);
   } finally {
     d.close();
   }
