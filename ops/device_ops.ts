@@ -440,21 +440,3 @@ interface Operand {
   ld: number;
   stride: [number, number];
 }
-
-/** A copy of the first n values of device tensor t in a persistent buffer (outlives the step's scope). */
-export function keepOnDevice(t: Tensor, n = t.size): Tensor {
-  const d = t.device!, b = d.alloc(n, true);
-  d.strided({
-    src: t.buffer!,
-    srcOff: 0,
-    srcStride: n,
-    dst: b,
-    dstOff: 0,
-    dstStride: n,
-    rows: 1,
-    width: n,
-    accumulate: false,
-    alpha: 1,
-  });
-  return new Tensor(b, [n], false, d);
-}

@@ -20,7 +20,7 @@ export {
 } from "./tensor.ts";
 export type { Device, DeviceBuffer, DeviceKernels } from "./device.ts";
 export { type WebgpuDevice, webgpuDevice } from "./webgpu_device.ts";
-export { deviceOf, keepOnDevice } from "./device_ops.ts";
+export { deviceOf } from "./device_ops.ts";
 export { type Gemm, gemm, openblasGemm, typescriptGemm, useGemm } from "./blas.ts";
 export { linear } from "./linear.ts";
 export { layerNorm } from "./norm.ts";

@@ -102,6 +102,11 @@ export class AdamW {
     }
   }
 
+  /** Device: the buffer holding the last update's squared gradient norm (overwritten by the next update). */
+  get normSqBuffer(): DeviceBuffer | undefined {
+    return this.normSq;
+  }
+
   /** The gradient norm (before clipping) of the last update: on a device, read back now. */
   async readGradNorm(): Promise<number> {
     if (!this.device) return this.lastNorm;

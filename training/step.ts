@@ -16,7 +16,7 @@
  * @module
  */
 import type { Batch } from "../samplers/batch.ts";
-import { backward, keepOnDevice, type Random, type Tensor, valueAndGrad } from "../ops/mod.ts";
+import { backward, type DeviceBuffer, type Random, type Tensor, valueAndGrad } from "../ops/mod.ts";
 import type { Multiformer } from "../models/multiformer.ts";
 import { type FieldInput, modelInputs } from "../models/inputs.ts";
 import { deviceEnsembleMeanMse, ensembleMeanMse, fieldLoss, type LossName, weightedSum } from "./losses.ts";
@@ -123,8 +123,8 @@ function deviceGradientStep<R extends { loss: Tensor; mse?: Record<string, numbe
   const d = optimizer.device!;
   const t1 = performance.now();
   let result: R | undefined;
-  let t2 = 0, t3 = 0, lr = 0, loss: Tensor;
-  const kept = new Map<string, Tensor>();
+  let t2 = 0, t3 = 0, lr = 0;
+  let report: DeviceBuffer | undefined, fields: string[] = [];
   d.beginScope();
   try {
     optimizer.zeroGrad();
@@ -135,8 +135,26 @@ function deviceGradientStep<R extends { loss: Tensor; mse?: Record<string, numbe
     });
     t3 = performance.now();
     lr = optimizer.update().lr;
-    loss = keepOnDevice(l, 1);
-    for (const [f, m] of result!.metrics ?? []) kept.set(f, keepOnDevice(m));
+    // What the step reports, copied into one persistent buffer (one read): loss, ‖g‖², then [mse, count] per field.
+    const metrics = result!.metrics ?? new Map<string, Tensor>();
+    fields = [...metrics.keys()];
+    report = d.alloc(2 + 2 * fields.length, true);
+    const copy = (src: DeviceBuffer, at: number, n: number) =>
+      d.strided({
+        src,
+        srcOff: 0,
+        srcStride: n,
+        dst: report!,
+        dstOff: at,
+        dstStride: n,
+        rows: 1,
+        width: n,
+        accumulate: false,
+        alpha: 1,
+      });
+    copy(l.buffer!, 0, 1);
+    copy(optimizer.normSqBuffer!, 1, 1);
+    for (const [i, f] of fields.entries()) copy(metrics.get(f)!.buffer!, 2 + 2 * i, 2);
   } finally {
     d.endScope();
   }
@@ -152,11 +170,12 @@ function deviceGradientStep<R extends { loss: Tensor; mse?: Record<string, numbe
     read: async () => {
       if (done) return;
       done = true;
-      step.loss = (await loss.read())[0];
-      step.gradNorm = await optimizer.readGradNorm();
+      const v = await d.read(report!);
+      d.release(report!);
+      step.loss = v[0];
+      step.gradNorm = Math.sqrt(v[1]);
       const mse: Record<string, number> = result!.mse ?? {};
-      for (const [f, m] of kept) mse[f] = (await m.read())[0];
-      for (const t of [loss, ...kept.values()]) d.release(t.buffer!);
+      for (const [i, f] of fields.entries()) mse[f] = v[2 + 2 * i];
       if (!Number.isFinite(step.loss)) refuse(step.loss);
       if (!Number.isFinite(step.gradNorm)) throw new Error(`gradient norm is ${step.gradNorm}: the step diverged`);
     },
