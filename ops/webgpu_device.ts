@@ -6,9 +6,10 @@
  * dispatch cost 52 µs against 2.3 µs for a dispatch in an open pass). A
  * dispatch's scalars go into its own 256-byte slot of one uniform ring,
  * written with a single `writeBuffer` when the pass is submitted. The work
- * is submitted when the ring is full, before an upload (so that the upload
- * lands after the work recorded before it), on {@link Device.flush} and on
- * a read — the only wait, ≈ 10 ms in Deno 2.9.6 whatever the size.
+ * is submitted when the ring is full, before an upload into a buffer the
+ * unsubmitted work uses (`writeBuffer` runs ahead of unsubmitted work), on
+ * {@link Device.flush} and on a read — the only wait, ≈ 12 ms in Deno 2.9.6
+ * whatever the size.
  *
  * Buffers come from a pool keyed by size: a training step allocates the
  * same sizes every time, so after the first step nothing is created. A
@@ -74,6 +75,8 @@ export class WebgpuDevice implements Device {
   private encoder?: GPUCommandEncoder;
   private pass?: GPUComputePassEncoder;
   private readonly dummies: GPUBuffer[];
+  /** Buffers the open (unsubmitted) pass uses: a write to one of them must submit the pass first. */
+  private readonly inPass = new Set<GPUBuffer>();
   private error?: string;
   private closed = false;
 
@@ -125,7 +128,8 @@ export class WebgpuDevice implements Device {
   }
 
   write(buf: DeviceBuffer, data: Float32Array | Int32Array): void {
-    this.flush(); // work recorded before the write must not see it
+    // writeBuffer runs before work not yet submitted: submit first when that work uses the buffer.
+    if (this.inPass.has((buf as GpuBuffer).gpu)) this.flush();
     this.gpu.queue.writeBuffer((buf as GpuBuffer).gpu, 0, data as Float32Array<ArrayBuffer>);
   }
 
@@ -165,6 +169,7 @@ export class WebgpuDevice implements Device {
     this.submits++;
     this.encoder = this.pass = undefined;
     this.slot = 0;
+    this.inPass.clear();
   }
 
   close(): void {
@@ -211,7 +216,10 @@ export class WebgpuDevice implements Device {
       binding: 0,
       resource: { buffer: this.params, offset: this.slot * 256, size: WORDS * 4 },
     }];
-    for (let i = 0; i < buffers.length; i++) entries.push({ binding: i + 1, resource: { buffer: buffers[i] } });
+    for (let i = 0; i < buffers.length; i++) {
+      entries.push({ binding: i + 1, resource: { buffer: buffers[i] } });
+      this.inPass.add(buffers[i]);
+    }
     const group = this.gpu.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     if (!this.encoder) {
       this.encoder = this.gpu.createCommandEncoder();
