@@ -1,6 +1,8 @@
 /**
  * The project's own tensor and reverse-mode autograd: a tensor is a plain
- * Float32Array (C order) with a shape; an op run while a tape is recording
+ * Float32Array (C order) with a shape — or a buffer on a device
+ * (ops/device.ts; docs/design/device.md), whose values are read only by an
+ * explicit `await t.read()`; an op run while a tape is recording
  * appends its backward step to the tape, and {@link valueAndGrad} replays
  * the tape in reverse. Why our own and not tfjs: every op of the model is
  * one of our kernels (OpenBLAS matmuls, fused layer norm, GELU and chunked
