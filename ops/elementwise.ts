@@ -60,7 +60,8 @@ export function addBroadcast(a: Tensor, b: Tensor): Tensor {
 export function scale(a: Tensor, s: number): Tensor {
   if (a.device) return deviceScale(a, s);
   const y = new Float32Array(a.size);
-  for (let i = 0; i < y.length; i++) y[i] = a.data[i] * s;
+  const x = a.data; // hoisted: a getter (device tensors refuse it)
+  for (let i = 0; i < y.length; i++) y[i] = x[i] * s;
   const out = result(y, a.shape, [a]);
   record(out, [a], () => {
     const g = gradOf(a), dy = out.grad!;
@@ -118,7 +119,8 @@ export function scaleRows(x: Tensor, w: Float32Array): Tensor {
   if (w.length !== x.rows) throw new Error(`scaleRows: ${w.length} weights for ${x.rows} rows`);
   if (x.device) return deviceScaleRows(x, w);
   const y = new Float32Array(x.size);
-  for (let r = 0; r < w.length; r++) for (let j = 0; j < n; j++) y[r * n + j] = x.data[r * n + j] * w[r];
+  const xs = x.data;
+  for (let r = 0; r < w.length; r++) for (let j = 0; j < n; j++) y[r * n + j] = xs[r * n + j] * w[r];
   const out = result(y, x.shape, [x]);
   record(out, [x], () => {
     const g = gradOf(x), dy = out.grad!;
@@ -138,7 +140,8 @@ export function concatLast(parts: Tensor[]): Tensor {
   for (const [pi, p] of parts.entries()) {
     const w = widths[pi];
     if (p.rows !== rows) throw new Error(`concatLast: [${p.shape}] vs [${parts[0].shape}]`);
-    for (let r = 0; r < rows; r++) y.set(p.data.subarray(r * w, (r + 1) * w), r * W + off);
+    const ps = p.data;
+    for (let r = 0; r < rows; r++) y.set(ps.subarray(r * w, (r + 1) * w), r * W + off);
     off += w;
   }
   const out = result(y, [...parts[0].shape.slice(0, -1), W], parts);
@@ -165,7 +168,8 @@ export function gatherRows(x: Tensor, index: Int32Array): Tensor {
   if (x.device) return deviceGatherRows(x, index);
   const w = x.last;
   const y = new Float32Array(index.length * w);
-  for (let i = 0; i < index.length; i++) y.set(x.data.subarray(index[i] * w, (index[i] + 1) * w), i * w);
+  const xs = x.data;
+  for (let i = 0; i < index.length; i++) y.set(xs.subarray(index[i] * w, (index[i] + 1) * w), i * w);
   const out = result(y, [index.length, w], [x]);
   record(out, [x], () => {
     const g = gradOf(x), dy = out.grad!;
@@ -183,7 +187,8 @@ export function sliceLast(x: Tensor, start: number, width: number): Tensor {
   if (start < 0 || start + width > W) throw new Error(`sliceLast: [${start}, ${start + width}) of width ${W}`);
   if (x.device) return deviceSliceLast(x, start, width);
   const y = new Float32Array(R * width);
-  for (let r = 0; r < R; r++) y.set(x.data.subarray(r * W + start, r * W + start + width), r * width);
+  const xs = x.data;
+  for (let r = 0; r < R; r++) y.set(xs.subarray(r * W + start, r * W + start + width), r * width);
   const out = result(y, [...x.shape.slice(0, -1), width], [x]);
   record(out, [x], () => {
     const g = gradOf(x), dy = out.grad!;

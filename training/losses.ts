@@ -184,11 +184,12 @@ export function ensembleMeanMse(members: Tensor, t: FieldTargets): { mse: number
   const [M, E, V] = members.shape;
   if (members.device) throw new Error("ensembleMeanMse: the members are on a device; use deviceEnsembleMeanMse");
   let s = 0, n = 0;
+  const p = members.data;
   for (let m = 0; m < M; m++) {
     for (let v = 0; v < V; v++) {
       if (t.valid[m * V + v] === 0) continue;
       let mu = 0;
-      for (let e = 0; e < E; e++) mu += members.data[(m * E + e) * V + v];
+      for (let e = 0; e < E; e++) mu += p[(m * E + e) * V + v];
       s += (mu / E - t.values[m * V + v]) ** 2;
       n++;
     }
