@@ -62,6 +62,8 @@ export class WebgpuDevice implements Device {
   dispatches = 0;
   /** Submissions since the device opened. */
   submits = 0;
+  /** Bytes of the buffers created (pooled buffers are reused, not counted again): the device memory in use. */
+  bytesCreated = 0;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly pool = new Map<number, GPUBuffer[]>();
   /** Open scopes: their buffers, and the host arrays whose uploads they hold. */
@@ -95,13 +97,18 @@ export class WebgpuDevice implements Device {
 
   alloc(n: number, persistent = false): DeviceBuffer {
     const bytes = Math.max(16, Math.ceil((n * 4) / 16) * 16);
-    const gpu = this.pool.get(bytes)?.pop() ?? this.gpu.createBuffer({
-      size: bytes,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-    });
+    const gpu = this.pool.get(bytes)?.pop() ?? this.create(bytes);
     const b = new GpuBuffer(n, persistent, gpu);
     if (!persistent) this.scopes[this.scopes.length - 1]?.buffers.push(b);
     return b;
+  }
+
+  private create(bytes: number): GPUBuffer {
+    this.bytesCreated += bytes;
+    return this.gpu.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
   }
 
   release(buf: DeviceBuffer): void {

@@ -5,7 +5,8 @@
  * in one process, interleaved rounds, on a synthetic batch: seconds per
  * step (min / median / max; a device step counted until its loss is read
  * back, i.e. all its work done), the ratio of medians, the dispatches and
- * submissions per step, the cost of one read-back, and the losses of both
+ * submissions per step, the device memory its buffer pool holds, the cost
+ * of one read-back, and the losses of both
  * (they agree without dropout; the config's dropout is set to 0). On a
  * software adapter (lavapipe) the device is expected to lose: it is the
  * correctness path CI runs.
@@ -86,6 +87,9 @@ console.log(`\n${args.config} config (${runs[0].params} parameters, batch ${conf
 for (const r of runs) console.log(`  ${r.name}: s/step min / median / max ${mmm(r.times)} over ${rounds}×${steps}`);
 console.log(`  webgpu / cpu median ratio: ${(med(runs[1].times) / med(runs[0].times)).toFixed(1)}×`);
 console.log(`  webgpu: ${dispatches} dispatches and ${submits} submissions per step (one read at its end)`);
+console.log(
+  `  webgpu: ${(device.bytesCreated / 2 ** 20).toFixed(1)} MiB of device buffers (pooled, reused every step)`,
+);
 const worst = Math.max(...runs[0].losses.map((l, i) => Math.abs(l - runs[1].losses[i]) / Math.abs(l)));
 console.log(
   `  losses: cpu ${runs[0].losses.at(-1)} webgpu ${runs[1].losses.at(-1)} (largest relative gap ${

@@ -33,6 +33,7 @@ import {
   scaleRows,
   sliceLast,
   type Tensor,
+  typescriptGemm,
   valueAndGrad,
 } from "../../ops/mod.ts";
 import { dropoutKeeps } from "../../ops/device.ts";
@@ -330,6 +331,100 @@ Deno.test("device: AdamW (clipping, decay, bias correction) equals the CPU updat
     const cpu = await run(false), dev = await run(true);
     for (let s = 0; s < 3; s++) assert.ok(Math.abs(cpu.norms[s] - dev.norms[s]) <= 1e-5 * cpu.norms[s], `norm ${s}`);
     for (const [i, v] of cpu.values.entries()) close(`parameter ${i}`, dev.values[i], v, 1e-5);
+  } finally {
+    d.close();
+  }
+});
+
+Deno.test("device: the contract's gemm equals the TypeScript sgemm (transposes, ld, offsets, beta with NaN, 2-level batches)", async () => {
+  const d = await openDevice();
+  if (!d) return;
+  try {
+    const rng = new Random(31);
+    for (const [m, n, k] of [[37, 29, 41], [1, 70, 3], [65, 1, 17], [130, 67, 33]]) {
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          for (const beta of [0, 0.3]) {
+            const lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 5;
+            const a = randn(rng, (ta ? k : m) * lda + 7), b = randn(rng, (tb ? n : k) * ldb + 4);
+            const c = randn(rng, m * ldc + 9);
+            if (beta === 0) c[9] = NaN; // not read when beta is 0
+            const want = c.slice();
+            typescriptGemm.sgemm(ta, tb, m, n, k, 0.7, a, 7, lda, b, 4, ldb, beta, want, 9, ldc);
+            const C = d.upload(c);
+            d.gemm({
+              ta,
+              tb,
+              m,
+              n,
+              k,
+              alpha: 0.7,
+              beta,
+              a: d.upload(a),
+              aOff: 7,
+              lda,
+              b: d.upload(b),
+              bOff: 4,
+              ldb,
+              c: C,
+              cOff: 9,
+              ldc,
+            });
+            close(`${m}×${n}×${k} ta=${ta} tb=${tb} beta=${beta}`, await d.read(C), want, 2e-6);
+          }
+        }
+      }
+    }
+    // Batches (i, j) < (2, 3) with their own strides: C[i, j] = A[i, j]·B[i, j]ᵀ, every item in its own place.
+    const [m, n, k] = [5, 4, 3];
+    const a = randn(rng, 2 * 3 * 20 + 1), b = randn(rng, 2 * 3 * 16 + 2);
+    const want = new Float32Array(2 * 3 * m * n);
+    for (let i = 0; i < 2; i++) {
+      for (let j = 0; j < 3; j++) {
+        typescriptGemm.sgemm(
+          false,
+          true,
+          m,
+          n,
+          k,
+          1,
+          a,
+          1 + i * 60 + j * 20,
+          k,
+          b,
+          2 + i * 48 + j * 16,
+          k,
+          0,
+          want,
+          (i * 3 + j) * m * n,
+          n,
+        );
+      }
+    }
+    const C = d.alloc(want.length);
+    d.gemm({
+      ta: false,
+      tb: true,
+      m,
+      n,
+      k,
+      alpha: 1,
+      beta: 0,
+      a: d.upload(a),
+      aOff: 1,
+      lda: k,
+      aStride: [60, 20],
+      b: d.upload(b),
+      bOff: 2,
+      ldb: k,
+      bStride: [48, 16],
+      c: C,
+      cOff: 0,
+      ldc: n,
+      cStride: [3 * m * n, m * n],
+      batch: [2, 3],
+    });
+    close("batched gemm", await d.read(C), want, 2e-6);
   } finally {
     d.close();
   }
