@@ -58,12 +58,16 @@ const runs = (["cpu", "webgpu"] as const).map((name) => {
   return { name, model, opt, times: [] as number[], losses: [] as number[], params: model.params.count() };
 });
 
+/** Milliseconds the last webgpu step spent recording its work (forward, backward, optimizer), before the wait. */
+let recording = 0;
+
 /** One step, until its loss is on the host. */
 async function step(r: typeof runs[number]): Promise<number> {
   const inputs = modelInputs(r.model, batch);
   const g = gradientStep(r.opt, () => modelLoss(r.model, inputs, losses, new Random(5)), (l) => {
     throw new Error(`loss ${l}`);
   });
+  if (r.name === "webgpu") recording = g.timings.forward + g.timings.backward + g.timings.optimizer;
   await g.read();
   return g.loss;
 }
@@ -86,7 +90,10 @@ const mmm = (x: number[]) => `${Math.min(...x).toFixed(3)} / ${med(x).toFixed(3)
 console.log(`\n${args.config} config (${runs[0].params} parameters, batch ${config.sampler.batchSize}, no dropout):`);
 for (const r of runs) console.log(`  ${r.name}: s/step min / median / max ${mmm(r.times)} over ${rounds}×${steps}`);
 console.log(`  webgpu / cpu median ratio: ${(med(runs[1].times) / med(runs[0].times)).toFixed(1)}×`);
-console.log(`  webgpu: ${dispatches} dispatches and ${submits} submissions per step (one read at its end)`);
+console.log(
+  `  webgpu: ${dispatches} dispatches and ${submits} submissions per step (one read at its end); ` +
+    `recording them took ${recording.toFixed(0)} ms of the last step`,
+);
 console.log(
   `  webgpu: ${(device.bytesCreated / 2 ** 20).toFixed(1)} MiB of device buffers (pooled, reused every step)`,
 );
