@@ -148,24 +148,31 @@ function onDevice(t: Tensor, what: string, instead: string): Error {
   );
 }
 
+/** Device views (reshapes): they share a buffer, persistent or not, but their gradients live for one step. */
+const views = new WeakSet<Tensor>();
+
 /** A device tensor's reshape: the same buffer; its gradient flows back whole. */
 function deviceReshape(t: Tensor, shape: readonly number[]): Tensor {
   const out = new Tensor(t.buffer!, shape, t.requiresGrad, t.device!);
+  views.add(out);
   record(out, [t], () => accumulateDevice(t, out.gradBuffer!, true));
   return out;
 }
 
-/** The device gradient buffer of `t`, allocated (zeros) on first use; persistent when t's values are. */
+/**
+ * The device gradient buffer of `t`, allocated (zeros) on first use; persistent when t's values are (parameters),
+ * not for a view of them.
+ */
 export function deviceGradOf(t: Tensor): DeviceBuffer {
   if (t.gradBuffer) return t.gradBuffer;
-  const d = t.device!, g = d.alloc(t.size, t.buffer!.persistent);
+  const d = t.device!, g = d.alloc(t.size, t.buffer!.persistent && !views.has(t));
   d.fill(g, 0, t.size);
   return t.gradBuffer = g;
 }
 
 /** Add the device buffer `g` into t's gradient; with `owned`, g may become it (as {@link accumulate}). */
 export function accumulateDevice(t: Tensor, g: DeviceBuffer, owned = false): void {
-  if (!t.gradBuffer && owned && g.persistent === t.buffer!.persistent) {
+  if (!t.gradBuffer && owned && g.persistent === (t.buffer!.persistent && !views.has(t))) {
     t.gradBuffer = g;
     return;
   }

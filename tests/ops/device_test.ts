@@ -429,3 +429,28 @@ Deno.test("device: the contract's gemm equals the TypeScript sgemm (transposes, 
     d.close();
   }
 });
+
+Deno.test("device: steps in a scope reuse the pool: no device memory is created after the first step", async () => {
+  const d = await openDevice();
+  if (!d) return;
+  try {
+    const rng = new Random(41);
+    const w = parameter(randn(rng, 6 * 4), [6, 4]).toDevice(d);
+    const x = randn(rng, 5 * 6);
+    const created: number[] = [];
+    for (let s = 0; s < 3; s++) {
+      d.beginScope();
+      // A view of the parameter (its gradient must be the step's, not a persistent buffer per step), a host batch.
+      backward(() => {
+        const y = linear(constant(x.slice(), [5, 6]), w.reshape([6, 4]).reshape([6, 4]));
+        return linear(gelu(y).reshape([1, 20]), constant(new Float32Array(20).fill(1), [20, 1]));
+      });
+      d.endScope();
+      created.push(d.bytesCreated);
+    }
+    assert.equal(created[2], created[1], `device memory grew from ${created[1]} to ${created[2]} bytes`);
+    assert.ok((await w.readGrad()).some((v) => v !== 0), "the parameter got its gradient");
+  } finally {
+    d.close();
+  }
+});
