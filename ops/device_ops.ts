@@ -390,29 +390,7 @@ export function deviceAttention(
     A: Operand,
     Bo: Operand,
     C: Operand,
-  ) =>
-    d.gemm({
-      ta,
-      tb,
-      m,
-      n,
-      k: kk,
-      alpha,
-      beta,
-      a: A.buf,
-      aOff: A.off,
-      lda: A.ld,
-      aStride: A.stride,
-      b: Bo.buf,
-      bOff: Bo.off,
-      ldb: Bo.ld,
-      bStride: Bo.stride,
-      c: C.buf,
-      cOff: C.off,
-      ldc: C.ld,
-      cStride: C.stride,
-      batch,
-    });
+  ) => headProduct(d, { ta, tb, m, n, k: kk, alpha, beta }, A, Bo, C, batch);
   const s_ = { buf: S, off: 0, ld: Lk, stride: sS };
   prod(false, true, Lq, Lk, dh, scale, 0, q_, k_, s_);
   d.softmaxRows(S, B * H * Lq, Lk, opt.keyMask ? d.uploadOnce(maskFloats(opt.keyMask)) : undefined, H * Lq);
@@ -431,6 +409,33 @@ export function deviceAttention(
     if (k.tensor.requiresGrad) prod(true, false, Lk, dh, Lq, 1, 1, dp_, q_, at(deviceGradOf(k.tensor), k.col, ldk, Lk));
   });
   return out;
+}
+
+/** C = alpha·op(A)·op(B) + beta·C for every (batch, head) item, each operand at its own strides. */
+function headProduct(
+  d: Device,
+  p: { ta: boolean; tb: boolean; m: number; n: number; k: number; alpha: number; beta: number },
+  A: Operand,
+  B: Operand,
+  C: Operand,
+  batch: [number, number],
+): void {
+  d.gemm({
+    ...p,
+    a: A.buf,
+    aOff: A.off,
+    lda: A.ld,
+    aStride: A.stride,
+    b: B.buf,
+    bOff: B.off,
+    ldb: B.ld,
+    bStride: B.stride,
+    c: C.buf,
+    cOff: C.off,
+    ldc: C.ld,
+    cStride: C.stride,
+    batch,
+  });
 }
 
 /** A gemm operand: buffer, offset, leading dimension, (batch, head) strides. */
