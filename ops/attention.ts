@@ -16,6 +16,7 @@ import { type Gemm, gemm } from "./blas.ts";
 import { giveArray, takeArray } from "./pool.ts";
 import { rowKernels, type SimdRows } from "../simd/softmax.ts";
 import { gradOf, record, recording, result, type Tensor } from "./tensor.ts";
+import { anyOnDevice, deviceAttention } from "./device_ops.ts";
 
 /** A column range of a [batch, length, width] tensor: heads × headDim columns from `col`. */
 export interface AttentionInput {
@@ -44,6 +45,7 @@ export interface AttentionOptions {
  * headDim columns from their `col`), result [B, Lq, heads·headDim].
  */
 export function attention(q: AttentionInput, k: AttentionInput, v: AttentionInput, opt: AttentionOptions): Tensor {
+  if (anyOnDevice([q.tensor, k.tensor, v.tensor])) return deviceAttention(q, k, v, opt);
   const p = planAttention(q, k, v, opt);
   const inputs = [q.tensor, k.tensor, v.tensor];
   const g = gemm();

@@ -1,6 +1,8 @@
 /**
  * Backend choice for the op layer: `cpu` (OpenBLAS through FFI or the
- * TypeScript sgemm), `webgpu` (the WGSL sgemm on Deno's WebGPU, ops/webgpu.ts),
+ * TypeScript sgemm), `webgpu` (device-resident tensors on Deno's WebGPU,
+ * ops/webgpu_device.ts, for a caller that asks for a device — training;
+ * otherwise the WGSL sgemm offload of ops/webgpu.ts),
  * `auto` (webgpu when the adapter is a real GPU, else cpu: a software
  * adapter such as llvmpipe is 20–100× slower than OpenBLAS on the same
  * machine). `tensorflow` is refused: tfjs-node is not a dependency
@@ -11,6 +13,8 @@
 import { ConfigError } from "../errors.ts";
 import { type Gemm, openblasGemm, typescriptGemm, useGemm } from "./blas.ts";
 import { calibrateRouting, isSoftwareAdapter, probeAdapter, webgpuGemm } from "./webgpu.ts";
+import type { Device } from "./device.ts";
+import { webgpuDevice } from "./webgpu_device.ts";
 
 /** Backend names a configuration may give. */
 export const BACKENDS = ["cpu", "webgpu", "auto", "tensorflow"] as const;
@@ -26,8 +30,19 @@ export interface ActiveBackend {
   gemm: Gemm;
   /** One line for the user: backend, kernel, why (for `auto`). */
   description: string;
+  /** The device tensors live on (`webgpu` when the caller asked for `device`); the host ops use `gemm`. */
+  device?: Device;
   /** Release the device (no-op on cpu). */
   close(): void;
+}
+
+/** Options of {@link selectBackend}. */
+export interface BackendOptions {
+  /**
+   * The caller keeps its tensors on the device (training): `webgpu` opens the device of ops/webgpu_device.ts
+   * instead of the sgemm offload, and host ops run on the CPU kernel.
+   */
+  device?: boolean;
 }
 
 /** Check a backend name; a ConfigError naming `key` otherwise. */
@@ -46,7 +61,11 @@ export function checkBackendName(v: unknown, key = "backend"): BackendName {
 }
 
 /** Select and install (`useGemm`) a backend; `auto` takes webgpu only on a real GPU adapter. */
-export async function selectBackend(name: BackendName, key = "backend"): Promise<ActiveBackend> {
+export async function selectBackend(
+  name: BackendName,
+  key = "backend",
+  opt: BackendOptions = {},
+): Promise<ActiveBackend> {
   checkBackendName(name, key);
   let why = "";
   if (name === "auto") {
@@ -57,6 +76,18 @@ export async function selectBackend(name: BackendName, key = "backend"): Promise
       why = info ? ` (auto: adapter "${info.description}" is a software one)` : " (auto: no WebGPU adapter)";
     }
     if (name === "webgpu") why = ` (auto: GPU adapter "${info!.description || info!.device}")`;
+  }
+  if (name === "webgpu" && opt.device) {
+    const device = await webgpuDevice(key);
+    const g = openblasGemm() ?? typescriptGemm;
+    useGemm(g);
+    return {
+      name: "webgpu",
+      gemm: g,
+      device,
+      description: `backend webgpu · device-resident on "${device.description}"${why} · host ops on ${g.name}`,
+      close: () => device.close(),
+    };
   }
   if (name === "webgpu") {
     const g = await webgpuGemm(key);

@@ -8,10 +8,22 @@
 import type { Random } from "../random.ts";
 import { accumulate, gradOf, record, result, type Tensor } from "./tensor.ts";
 import { rowKernels } from "../simd/softmax.ts";
+import {
+  deviceAdd,
+  deviceAddBroadcast,
+  deviceConcatLast,
+  deviceDropout,
+  deviceGatherRows,
+  deviceGelu,
+  deviceScale,
+  deviceScaleRows,
+  deviceSliceLast,
+} from "./device_ops.ts";
 
 /** a + b (same shape). */
 export function add(a: Tensor, b: Tensor): Tensor {
   if (a.size !== b.size) throw new Error(`add: shapes [${a.shape}] and [${b.shape}]`);
+  if (a.device || b.device) return deviceAdd(a, b);
   const y = new Float32Array(a.size);
   const x1 = a.data, x2 = b.data;
   for (let i = 0; i < y.length; i++) y[i] = x1[i] + x2[i];
@@ -28,6 +40,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
 export function addBroadcast(a: Tensor, b: Tensor): Tensor {
   const n = b.size;
   if (a.size % n) throw new Error(`addBroadcast: [${a.shape}] and [${b.shape}]`);
+  if (a.device || b.device) return deviceAddBroadcast(a, b);
   const y = new Float32Array(a.size);
   const x1 = a.data, x2 = b.data;
   for (let i = 0; i < y.length; i += n) for (let j = 0; j < n; j++) y[i + j] = x1[i + j] + x2[j];
@@ -45,8 +58,10 @@ export function addBroadcast(a: Tensor, b: Tensor): Tensor {
 
 /** s·a. */
 export function scale(a: Tensor, s: number): Tensor {
+  if (a.device) return deviceScale(a, s);
   const y = new Float32Array(a.size);
-  for (let i = 0; i < y.length; i++) y[i] = a.data[i] * s;
+  const x = a.data; // hoisted: a getter (device tensors refuse it)
+  for (let i = 0; i < y.length; i++) y[i] = x[i] * s;
   const out = result(y, a.shape, [a]);
   record(out, [a], () => {
     const g = gradOf(a), dy = out.grad!;
@@ -57,6 +72,7 @@ export function scale(a: Tensor, s: number): Tensor {
 
 /** GELU, tanh form (PyTorch's `gelu(approximate="tanh")`), in WebAssembly SIMD where available. */
 export function gelu(a: Tensor): Tensor {
+  if (a.device) return deviceGelu(a, "tanh");
   const n = a.size, k = rowKernels();
   const [buf] = k.blocks(n);
   buf.set(a.data);
@@ -75,6 +91,7 @@ export function gelu(a: Tensor): Tensor {
 /** Inverted dropout with keep probability 1 − p (identity when p = 0 or no random stream). */
 export function dropout(a: Tensor, p: number, rng?: Random): Tensor {
   if (p <= 0 || !rng) return a;
+  if (a.device) return deviceDropout(a, p, rng);
   const s = 1 / (1 - p);
   const keep = new Float32Array(a.size); // 0 or 1/(1 − p): the backward pass is one multiply
   const y = new Float32Array(a.size);
@@ -100,8 +117,10 @@ export function dropout(a: Tensor, p: number, rng?: Random): Tensor {
 export function scaleRows(x: Tensor, w: Float32Array): Tensor {
   const n = x.last;
   if (w.length !== x.rows) throw new Error(`scaleRows: ${w.length} weights for ${x.rows} rows`);
+  if (x.device) return deviceScaleRows(x, w);
   const y = new Float32Array(x.size);
-  for (let r = 0; r < w.length; r++) for (let j = 0; j < n; j++) y[r * n + j] = x.data[r * n + j] * w[r];
+  const xs = x.data;
+  for (let r = 0; r < w.length; r++) for (let j = 0; j < n; j++) y[r * n + j] = xs[r * n + j] * w[r];
   const out = result(y, x.shape, [x]);
   record(out, [x], () => {
     const g = gradOf(x), dy = out.grad!;
@@ -112,6 +131,7 @@ export function scaleRows(x: Tensor, w: Float32Array): Tensor {
 
 /** Concatenate along the last axis (all other axes equal). */
 export function concatLast(parts: Tensor[]): Tensor {
+  if (parts.some((p) => p.device)) return deviceConcatLast(parts);
   const rows = parts[0].rows;
   const widths = parts.map((p) => p.last);
   const W = widths.reduce((a, b) => a + b, 0);
@@ -120,7 +140,8 @@ export function concatLast(parts: Tensor[]): Tensor {
   for (const [pi, p] of parts.entries()) {
     const w = widths[pi];
     if (p.rows !== rows) throw new Error(`concatLast: [${p.shape}] vs [${parts[0].shape}]`);
-    for (let r = 0; r < rows; r++) y.set(p.data.subarray(r * w, (r + 1) * w), r * W + off);
+    const ps = p.data;
+    for (let r = 0; r < rows; r++) y.set(ps.subarray(r * w, (r + 1) * w), r * W + off);
     off += w;
   }
   const out = result(y, [...parts[0].shape.slice(0, -1), W], parts);
@@ -144,9 +165,11 @@ export function concatLast(parts: Tensor[]): Tensor {
 
 /** Rows `index` of x viewed as [rows, last] → [index.length, last]. */
 export function gatherRows(x: Tensor, index: Int32Array): Tensor {
+  if (x.device) return deviceGatherRows(x, index);
   const w = x.last;
   const y = new Float32Array(index.length * w);
-  for (let i = 0; i < index.length; i++) y.set(x.data.subarray(index[i] * w, (index[i] + 1) * w), i * w);
+  const xs = x.data;
+  for (let i = 0; i < index.length; i++) y.set(xs.subarray(index[i] * w, (index[i] + 1) * w), i * w);
   const out = result(y, [index.length, w], [x]);
   record(out, [x], () => {
     const g = gradOf(x), dy = out.grad!;
@@ -162,8 +185,10 @@ export function gatherRows(x: Tensor, index: Int32Array): Tensor {
 export function sliceLast(x: Tensor, start: number, width: number): Tensor {
   const W = x.last, R = x.rows;
   if (start < 0 || start + width > W) throw new Error(`sliceLast: [${start}, ${start + width}) of width ${W}`);
+  if (x.device) return deviceSliceLast(x, start, width);
   const y = new Float32Array(R * width);
-  for (let r = 0; r < R; r++) y.set(x.data.subarray(r * W + start, r * W + start + width), r * width);
+  const xs = x.data;
+  for (let r = 0; r < R; r++) y.set(xs.subarray(r * W + start, r * W + start + width), r * width);
   const out = result(y, [...x.shape.slice(0, -1), width], [x]);
   record(out, [x], () => {
     const g = gradOf(x), dy = out.grad!;
@@ -191,6 +216,7 @@ export function erfc(x: number): number {
 
 /** GELU, exact form x·Φ(x) (PyTorch's default `GELU()`, which AtmoRep uses); Φ is kept for the backward pass. */
 export function geluErf(a: Tensor): Tensor {
+  if (a.device) return deviceGelu(a, "erf");
   const x = a.data, n = a.size;
   const y = new Float32Array(n), cdf = new Float32Array(n);
   for (let i = 0; i < n; i++) {

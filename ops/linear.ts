@@ -7,9 +7,11 @@
  */
 import { gemm } from "./blas.ts";
 import { gradOf, record, result, type Tensor } from "./tensor.ts";
+import { deviceLinear } from "./device_ops.ts";
 
 /** y = x·W (+ b): x [..., K], W [K, N], b [N] → [..., N]. */
 export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
+  if (x.device || w.device || b?.device) return deviceLinear(x, w, b);
   const [K, N] = w.shape;
   if (x.last !== K) throw new Error(`linear: input width ${x.last}, weight [${w.shape}]`);
   const M = x.rows;

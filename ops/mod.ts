@@ -6,7 +6,21 @@
  *
  * @module
  */
-export { constant, gradOf, parameter, record, recording, result, Tensor, valueAndGrad } from "./tensor.ts";
+export {
+  backward,
+  constant,
+  deviceGradOf,
+  gradOf,
+  parameter,
+  record,
+  recording,
+  result,
+  Tensor,
+  valueAndGrad,
+} from "./tensor.ts";
+export type { Device, DeviceBuffer, DeviceKernels } from "./device.ts";
+export { type WebgpuDevice, webgpuDevice } from "./webgpu_device.ts";
+export { deviceOf } from "./device_ops.ts";
 export { type Gemm, gemm, openblasGemm, typescriptGemm, useGemm } from "./blas.ts";
 export { linear } from "./linear.ts";
 export { layerNorm } from "./norm.ts";

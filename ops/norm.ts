@@ -6,9 +6,11 @@
  * @module
  */
 import { gradOf, record, result, type Tensor } from "./tensor.ts";
+import { deviceLayerNorm } from "./device_ops.ts";
 
 /** LayerNorm over the last axis, with optional affine `gamma`, `beta` [last]. eps as PyTorch (1e-5). */
 export function layerNorm(x: Tensor, gamma?: Tensor, beta?: Tensor, eps = 1e-5): Tensor {
+  if (x.device || gamma?.device || beta?.device) return deviceLayerNorm(x, gamma, beta, eps);
   const D = x.last, R = x.rows, xs = x.data;
   const y = new Float32Array(x.size);
   const mean = new Float32Array(R), rstd = new Float32Array(R);

@@ -87,6 +87,7 @@ async function pretrainStage(o: TrainCommandOptions): Promise<void> {
   const backend = await selectBackend(
     config.backend ?? "auto",
     o.backend !== undefined ? "--backend" : "backend",
+    { device: true },
   );
   console.error(
     `${backend.description} · ${config.threads ?? 1} thread(s) · ` +
@@ -99,6 +100,7 @@ async function pretrainStage(o: TrainCommandOptions): Promise<void> {
     resume: o.resume,
     startOver: o.startOver,
     from: o.from,
+    device: backend.device,
     onStep: (step, total, m) =>
       progress.update(
         "train",

@@ -16,10 +16,17 @@
  * step, its loss, which parameters train, what its checkpoints record and
  * how it validates.
  *
+ * On a device (`RunOptions.device`): the given tensors (the model's
+ * parameters) move there after a resume and back at the end, the steps run
+ * there (training/step.ts), and the loss and metrics are read every
+ * `readEvery` steps (and before a validation or checkpoint), their lines
+ * then appended together; a validation brings the parameters to the host
+ * for its forward passes; a checkpoint reads the weights and moments.
+ *
  * @module
  */
 import { join } from "node:path";
-import type { Random, Tensor } from "../ops/mod.ts";
+import type { Device, Random, Tensor } from "../ops/mod.ts";
 import {
   type Checkpoint,
   checkpointFiles,
@@ -124,8 +131,12 @@ export interface RunOptions<L> {
   purpose?: string;
   /** Stop after this many steps of this run (tests: interrupt a run). */
   stopAfter?: number;
-  /** Called after every step. */
+  /** Called after every step (on a device: when its metrics are read). */
   onStep?: (step: number, total: number, line: L) => void;
+  /** Train on this device: `tensors` (every parameter of the model, trained or not) move there for the run. */
+  device?: { device: Device; tensors: Iterable<Tensor> };
+  /** On a device: read the loss and metrics every this many steps. Default 10. */
+  readEvery?: number;
 }
 
 /** What a run produced. */
@@ -225,6 +236,10 @@ async function runLocked<I, L extends MetricsRecord>(
     losses: [],
   };
   await task.open?.(start);
+  const device = opt.device?.device, moved = [...opt.device?.tensors ?? []];
+  const toDevice = () => moved.forEach((t) => t.toDevice(device!));
+  const toHost = () => Promise.all(moved.map((t) => t.toHost()));
+  if (device) toDevice();
   try {
     let first = 0; // the phase's first step
     for (const [p, phase] of task.phases.entries()) {
@@ -236,25 +251,43 @@ async function runLocked<I, L extends MetricsRecord>(
           phase,
           start > first ? { ck: resumed!, done: start - first } : undefined,
         );
+        const pending: PendingStep<I>[] = [];
+        let since = performance.now();
+        // The steps' metrics lines, once their values are read (every step on the host, every readEvery on a device).
+        const report = async () => {
+          const each = (performance.now() - since) / 1000 / pending.length;
+          for (const s of pending) {
+            await s.g.read();
+            run.losses.push(s.g.loss);
+            const line = task.metrics(s.done, s.inputs, s.g, p, device ? each : s.seconds);
+            await metrics.append(line);
+            opt.onStep?.(s.done, total, line);
+          }
+          pending.length = 0;
+          since = performance.now();
+        };
         for (let done = Math.max(start, first); done < last && done < end;) {
           const t0 = performance.now();
           const inputs = await task.inputs(done);
+          const step = done + 1;
           const g = gradientStep(optimizer, () => task.loss(inputs, p), (loss) => {
-            throw task.diverged(loss, done + 1);
+            throw task.diverged(loss, step);
           });
           done++;
           run.steps = done;
-          run.losses.push(g.loss);
-          const line = task.metrics(done, inputs, g, p, (performance.now() - t0) / 1000);
-          await metrics.append(line);
-          opt.onStep?.(done, total, line);
-          if (task.validation && (done % task.validation.every === 0 || done === total)) {
-            const v = task.validation.run(done);
+          pending.push({ g, inputs, done, seconds: (performance.now() - t0) / 1000 });
+          const validate = task.validation && (done % task.validation.every === 0 || done === total);
+          const every = task.checkpointEvery;
+          const checkpoint = (every && done % every === 0) || done === end || done === last;
+          if (!device || pending.length >= (opt.readEvery ?? 10) || validate || checkpoint) await report();
+          if (validate) {
+            if (device) await toHost();
+            const v = task.validation!.run(done);
+            if (device) toDevice();
             await metrics.append(v);
             run.validation = v.mse;
           }
-          const every = task.checkpointEvery;
-          if ((every && done % every === 0) || done === end || done === last) {
+          if (checkpoint) {
             run.checkpoint = await saveCheckpoint(task, optimizer, done, runId);
             if (task.lossCurve) await drawCurve();
           }
@@ -264,9 +297,20 @@ async function runLocked<I, L extends MetricsRecord>(
     }
   } finally {
     task.close?.();
+    if (device) await toHost();
   }
   if (end === start && task.lossCurve) await drawCurve();
   return run;
+}
+
+/** A step whose metrics line waits for its values. */
+interface PendingStep<I> {
+  g: GradientStep<{ loss: Tensor; mse?: Record<string, number> }>;
+  inputs: I;
+  /** Steps done after it. */
+  done: number;
+  /** Its wall time (host steps). */
+  seconds: number;
 }
 
 /** The checkpoint to resume from (verified by the task, weights and random stream restored). */
@@ -290,9 +334,14 @@ function phaseOptimizer<I, L extends MetricsRecord>(
   const optimizer = new AdamW(task.params, phase.optimizer);
   if (resumed) {
     optimizer.step = resumed.done;
+    const saved = (name: string) => ({
+      m: resumed.ck.tensors.get(`m:${name}`)!,
+      v: resumed.ck.tensors.get(`v:${name}`)!,
+    });
+    if (optimizer.device) optimizer.writeMoments(new Map([...task.params.keys()].map((k) => [k, saved(k)])));
     for (const [name, m] of optimizer.moments) {
-      m.m.set(resumed.ck.tensors.get(`m:${name}`)!);
-      m.v.set(resumed.ck.tensors.get(`v:${name}`)!);
+      m.m.set(saved(name).m);
+      m.v.set(saved(name).v);
     }
   }
   return optimizer;
@@ -305,10 +354,12 @@ async function saveCheckpoint<I, L extends MetricsRecord>(
   step: number,
   run: string,
 ): Promise<string> {
-  const tensors = [...task.params].flatMap(([name, t]) => {
-    const m = optimizer.moments.get(name)!;
+  const moments = await optimizer.readMoments();
+  const values = await Promise.all([...task.params.values()].map((t) => t.read()));
+  const tensors = [...task.params].flatMap(([name, t], i) => {
+    const m = moments.get(name)!;
     return [
-      { name, kind: "param" as const, shape: [...t.shape], data: t.data },
+      { name, kind: "param" as const, shape: [...t.shape], data: values[i] },
       { name, kind: "m" as const, shape: [...t.shape], data: m.m },
       { name, kind: "v" as const, shape: [...t.shape], data: m.v },
     ];

@@ -18,9 +18,13 @@
  *   mean |x − t| minus Σᵢⱼ |xᵢ − xⱼ| / (2E(E−1)·n); as in AtmoRep the
  *   spread term carries no gradient.
  *
+ * Members on a device: the same losses as device kernels (ops/device.ts,
+ * `ensembleLoss`), the loss a device scalar; the targets are uploaded
+ * once per targets object.
+ *
  * @module
  */
-import { record, result, type Tensor } from "../ops/mod.ts";
+import { deviceGradOf, deviceOf, record, recording, result, Tensor } from "../ops/mod.ts";
 import type { FieldTargets } from "../models/inputs.ts";
 
 /** Loss names. */
@@ -36,10 +40,11 @@ const SIGMA_EPS = 1e-6;
  */
 export function fieldLoss(name: LossName, members: Tensor, t: FieldTargets): Tensor {
   const [M, E, V] = members.shape;
-  const p = members.data;
   if ((name === "stats" || name === "crps" || name === "stats_area") && E < 2) {
     throw new Error(`loss ${name} needs an ensemble of at least 2 members (got ${E})`);
   }
+  if (members.device) return deviceFieldLoss(name, members, t);
+  const p = members.data;
   // Per value: d loss / d μ and d loss / d σ, or per member directly (mse_ensemble); normalized at the end.
   const grad = new Float32Array(p.length);
   let total = 0, count = 0, spread = 0;
@@ -104,6 +109,40 @@ export function fieldLoss(name: LossName, members: Tensor, t: FieldTargets): Ten
   return out;
 }
 
+/** {@link fieldLoss} on the members' device: per-value terms and gradients, one reduction, a device scalar. */
+function deviceFieldLoss(name: LossName, members: Tensor, t: FieldTargets): Tensor {
+  const d = members.device!, [M, E, V] = members.shape;
+  const terms = d.alloc(3 * M * V), grad = d.alloc(M * E * V), out = d.alloc(2);
+  d.ensembleLoss({
+    name,
+    M,
+    E,
+    V,
+    members: members.buffer!,
+    values: d.uploadOnce(t.values),
+    valid: d.uploadOnce(t.valid),
+    rowWeights: d.uploadOnce(valueWeights(t, M, V)),
+    terms,
+    grad,
+  });
+  d.lossTotal(terms, M * V, name === "kernel_crps" && E > 1 ? 1 / (2 * E * (E - 1)) : 0, out);
+  const loss = new Tensor(out, [1], recording() && members.requiresGrad, d);
+  record(loss, [members], () => d.lossBackward(grad, out, loss.gradBuffer!, deviceGradOf(members), M * E * V));
+  return loss;
+}
+
+/** weighted_mse's weight per value [M, V] (the per-value weights, else each token's latitude weight), cached. */
+const weightsOf = new WeakMap<FieldTargets, Float32Array>();
+function valueWeights(t: FieldTargets, M: number, V: number): Float32Array {
+  let w = weightsOf.get(t);
+  if (!w) {
+    w = t.valueWeights ?? new Float32Array(M * V);
+    if (!t.valueWeights) { for (let m = 0; m < M; m++) w.fill(t.latWeight[m], m * V, (m + 1) * V); }
+    weightsOf.set(t, w);
+  }
+  return w;
+}
+
 /** A loss term of the ensemble's mean μ and spread σ at truth y, with its derivatives by μ and σ. */
 function gaussianTerm(
   name: LossName,
@@ -143,17 +182,27 @@ function gaussianTerm(
 /** MSE of the ensemble mean over the values that count, and how many counted (the validation metric). */
 export function ensembleMeanMse(members: Tensor, t: FieldTargets): { mse: number; count: number } {
   const [M, E, V] = members.shape;
+  if (members.device) throw new Error("ensembleMeanMse: the members are on a device; use deviceEnsembleMeanMse");
   let s = 0, n = 0;
+  const p = members.data;
   for (let m = 0; m < M; m++) {
     for (let v = 0; v < V; v++) {
       if (t.valid[m * V + v] === 0) continue;
       let mu = 0;
-      for (let e = 0; e < E; e++) mu += members.data[(m * E + e) * V + v];
+      for (let e = 0; e < E; e++) mu += p[(m * E + e) * V + v];
       s += (mu / E - t.values[m * V + v]) ** 2;
       n++;
     }
   }
   return { mse: n ? s / n : NaN, count: n };
+}
+
+/** {@link ensembleMeanMse} on the members' device: a tensor [mse, count] there, read when asked. */
+export function deviceEnsembleMeanMse(members: Tensor, t: FieldTargets): Tensor {
+  const d = members.device!, [M, E, V] = members.shape;
+  const out = d.alloc(2);
+  d.ensembleMeanMse(members.buffer!, d.uploadOnce(t.values), d.uploadOnce(t.valid), M, E, V, out);
+  return new Tensor(out, [2], false, d);
 }
 
 /** erf, Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7). */
@@ -167,6 +216,7 @@ export function erf(x: number): number {
 
 /** Weighted sum of scalar tensors Σ wᵢ·xᵢ. */
 export function weightedSum(parts: { loss: Tensor; weight: number }[]): Tensor {
+  if (parts.some((q) => q.loss.device)) return deviceWeightedSum(parts);
   let total = 0;
   for (const q of parts) total += q.weight * q.loss.data[0];
   const inputs = parts.map((q) => q.loss);
@@ -176,6 +226,22 @@ export function weightedSum(parts: { loss: Tensor; weight: number }[]): Tensor {
       if (!q.loss.requiresGrad) continue;
       const g = q.loss.grad ??= new Float32Array(1);
       g[0] += q.weight * out.grad![0];
+    }
+  });
+  return out;
+}
+
+/** {@link weightedSum} on the parts' device. */
+function deviceWeightedSum(parts: { loss: Tensor; weight: number }[]): Tensor {
+  const inputs = parts.map((q) => q.loss), d = deviceOf("weightedSum", inputs);
+  const total = d.alloc(1);
+  d.fill(total, 0, 1);
+  const one = { srcOff: 0, srcStride: 1, dstOff: 0, dstStride: 1, rows: 1, width: 1, accumulate: true };
+  for (const q of parts) d.strided({ ...one, src: q.loss.buffer!, dst: total, alpha: q.weight });
+  const out = new Tensor(total, [1], recording() && inputs.some((t) => t.requiresGrad), d);
+  record(out, inputs, () => {
+    for (const q of parts) {
+      if (q.loss.requiresGrad) d.strided({ ...one, src: out.gradBuffer!, dst: deviceGradOf(q.loss), alpha: q.weight });
     }
   });
   return out;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { gemm } from "../ops/mod.ts";
+import { type Device, gemm } from "../ops/mod.ts";
 import type { Batch } from "../samplers/batch.ts";
 import type { FieldLayout } from "../models/config.ts";
 import type { TrainConfig } from "./config.ts";
@@ -30,6 +30,8 @@ export interface TrainOptions {
   onBatch?: (step: number, batch: Batch, wait: number) => void;
   /** Fine-tune: start from the weights of this Multiformer checkpoint (training/tasks/fine_tune.ts). */
   from?: string;
+  /** Train with the model's parameters, the optimizer and every step on this device (training/loop.ts). */
+  device?: Device;
 }
 
 /** What a run produced. */
@@ -65,7 +67,8 @@ export async function train(
   const task = opt.from
     ? await FineTuneTask.startingFrom(opt.from, config, layouts, opt.onBatch)
     : await MaskedTokenTask.create(config, layouts, opt.onBatch);
-  const run = await runTraining(task, opt);
+  const device = opt.device && { device: opt.device, tensors: task.model.params.map.values() };
+  const run = await runTraining(task, { ...opt, device });
   return {
     dir: run.dir,
     checkpoint: run.checkpoint,
