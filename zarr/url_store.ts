@@ -1,0 +1,434 @@
+/**
+ * Stores opened by URL (read-only): `https://…`, `gs://…` and `s3://…`
+ * (their public HTTPS endpoints, zarr/http.ts). Opening fetches the
+ * store's root metadata and writes every node's metadata, from the
+ * consolidated metadata, into a mirror directory of the URL cache
+ * (zarr/mirror.ts); the synchronous readers then read the mirror.
+ * {@link withDownloads} runs a synchronous read (a sampler unit, an
+ * inspection) as passes: the chunk files a pass misses are downloaded
+ * (concurrently, a bounded pool, with zarr/http.ts's retries) and the pass
+ * runs again, until one misses nothing.
+ *
+ * Every download is verified before it enters the cache: a chunk is
+ * decoded to its exact size, a shard's index must pass its CRC-32C and
+ * each inner chunk must decode; a failure, or a 404 for a chunk of an array
+ * whose metadata says every chunk was written, is a {@link StoreError}
+ * naming the URL. Files are written under a temporary name and renamed,
+ * so a reader never sees part of one. Nothing is ever written to the
+ * remote store.
+ *
+ * The cache is bounded: after each download the chunk files of the cache
+ * directory beyond `maxBytes` are removed, least recently read first
+ * (a read touches the file's mtime), never one that the pass being served
+ * reads, nor the chunks of arrays of fewer than three dimensions
+ * (coordinates: what opening a store reads). A store whose root metadata
+ * changed since it was cached is cached again from scratch.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { ConfigError, IncompleteStoreError, StoreError } from "../errors.ts";
+import { HttpStore, isUrl, publicUrl } from "./http.ts";
+import {
+  markAbsent,
+  type Mirror,
+  mirrorOf,
+  recordReads,
+  registeredMirrors,
+  registerMirror,
+  setListing,
+} from "./mirror.ts";
+import { ArrayReader } from "./reader.ts";
+import { decodeChunk } from "./codecs.ts";
+import { chunkKey, DTYPE_BYTES } from "./metadata.ts";
+import { gridIndices, gridShape } from "./chunk_grid.ts";
+import { checkShardIndex, chunksPerShard, EMPTY_ENTRY, indexBytes } from "./shard.ts";
+
+export { isUrl };
+
+/** Where the URL cache is and how large it may grow. */
+export interface UrlCacheOptions {
+  /** Cache directory (default: `$XDG_CACHE_HOME/atmorep-ts/stores`, `~/.cache/atmorep-ts/stores`, or a temp dir). */
+  dir?: string;
+  /** Bytes of chunk files kept (default {@link DEFAULT_CACHE_MAX}). */
+  maxBytes?: number;
+  /** Requests in flight per store (default 8). */
+  connections?: number;
+}
+
+/** The settings a loader hands its workers, so they read the same mirrors through the same cache. */
+export interface RemoteState {
+  /** The mirrors opened. */
+  mirrors: Mirror[];
+  /** The cache. */
+  cache: Required<UrlCacheOptions>;
+}
+
+/** Default bound of the cache: 20 GB. */
+export const DEFAULT_CACHE_MAX = 20e9;
+
+/** Names of the metadata files of a zarr store: kept, never evicted. */
+const METADATA = new Set([".zgroup", ".zattrs", ".zarray", ".zmetadata", "zarr.json"]);
+
+let settings: Required<UrlCacheOptions> | undefined;
+const stores = new Map<string, HttpStore>();
+const readers = new Map<string, ArrayReader>();
+
+/**
+ * The user's cache directory for stores opened by URL:
+ * `$XDG_CACHE_HOME/atmorep-ts/stores`, else `~/.cache/atmorep-ts/stores`,
+ * else one in the temp directory: the first this process may write.
+ */
+export function defaultCacheDir(): string {
+  const env = (name: string) =>
+    Deno.permissions.querySync({ name: "env", variable: name }).state === "granted" ? Deno.env.get(name) : undefined;
+  const candidates = [env("XDG_CACHE_HOME"), env("HOME") && join(env("HOME")!, ".cache"), tmpdir()]
+    .filter((d): d is string => Boolean(d)).map((d) => join(d, "atmorep-ts", "stores"));
+  return candidates.find((d) => Deno.permissions.querySync({ name: "write", path: d }).state === "granted") ??
+    candidates[0];
+}
+
+/** Hosts the tasks that read stores by URL may reach (deno.json): the public endpoints of Google Cloud Storage and AWS S3. */
+export const TASK_HOSTS = "storage.googleapis.com,*.amazonaws.com";
+
+/**
+ * Fail, naming the flags to run with instead, when this process may not
+ * connect to the store's host or write the cache directory.
+ */
+export async function checkUrlAccess(input: string, options: UrlCacheOptions, rerun: string): Promise<void> {
+  const url = new URL(publicUrl(input));
+  const host = url.port ? url.host : url.hostname;
+  let state = (await Deno.permissions.query({ name: "net", host })).state;
+  if (state === "prompt" && Deno.stdin.isTerminal()) {
+    state = (await Deno.permissions.request({ name: "net", host })).state;
+  }
+  if (state !== "granted") {
+    throw new ConfigError(
+      "--allow-net",
+      `this process may not connect to ${host} (the tasks may reach ${TASK_HOSTS} only); run \`${rerun} --allow-net=${host} …\``,
+    );
+  }
+  const dir = options.dir ?? settings?.dir ?? defaultCacheDir();
+  if ((await Deno.permissions.query({ name: "write", path: dir })).state !== "granted") {
+    throw new ConfigError(
+      "--cache-dir",
+      `this process may not write the URL cache ${dir}; run \`${rerun} --allow-write=${dir} …\` or give a --cache-dir it may write`,
+    );
+  }
+}
+
+/** A size such as `500MB`, `2GB`, `1.5G`, `800M` or a number of bytes. */
+export function parseByteSize(text: string, key = "--cache-max"): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(k|m|g|t)?i?b?\s*$/i.exec(text);
+  if (!m) throw new ConfigError(key, `"${text}" is not a size (e.g. 500MB, 2GB)`);
+  const unit = { k: 1e3, m: 1e6, g: 1e9, t: 1e12 }[(m[2] ?? "").toLowerCase() as "k"] ?? 1;
+  return Number(m[1]) * unit;
+}
+
+function cacheSettings(o: UrlCacheOptions = {}): Required<UrlCacheOptions> {
+  settings ??= {
+    dir: o.dir ?? defaultCacheDir(),
+    maxBytes: o.maxBytes ?? DEFAULT_CACHE_MAX,
+    connections: o.connections ?? 8,
+  };
+  return settings;
+}
+
+/** The mirror directory of a URL: scheme, host and path below the cache directory. */
+function mirrorDir(dir: string, url: string): string {
+  const u = new URL(url);
+  const parts = u.pathname.split("/").filter((p) => p.length > 0).map(decodeURIComponent);
+  if (parts.some((p) => p === ".." || p === "." || p.includes("\0"))) {
+    throw new ConfigError(url, "a store URL may not contain . or .. segments");
+  }
+  return join(dir, u.protocol.replace(":", ""), u.host.replace(":", "_"), ...parts);
+}
+
+/**
+ * Open a store by URL: fetch its root metadata, write the metadata of
+ * every node into its mirror, and register it. Returns the mirror's
+ * directory, which every reader of this thread can then open as a store.
+ */
+export async function openStoreUrl(input: string, options: UrlCacheOptions = {}): Promise<string> {
+  const url = publicUrl(input);
+  const cache = cacheSettings(options);
+  const root = mirrorDir(cache.dir, url);
+  if (stores.has(root)) return root;
+  const http = new HttpStore(url, cache.connections);
+  const [v2, v3] = await Promise.all([http.get(".zmetadata"), http.get("zarr.json")]);
+  const docs = v2 ? await v2Docs(http, v2) : v3 ? v3Docs(v3, url) : undefined;
+  if (!docs) {
+    throw new IncompleteStoreError(
+      url,
+      "not a zarr store (no .zmetadata or zarr.json): a conversion that did not finish, or not a store this project wrote",
+    );
+  }
+  writeMirror(root, docs);
+  stores.set(root, http);
+  registerMirror({ root, url });
+  return root;
+}
+
+/** The metadata files of a v2 store: its consolidated metadata and `.zgroup` (written last by a conversion). */
+async function v2Docs(http: HttpStore, zmetadata: Uint8Array): Promise<Map<string, Uint8Array>> {
+  const group = await http.get(".zgroup");
+  if (!group) {
+    throw new IncompleteStoreError(
+      http.location,
+      "incomplete store: .zgroup is missing, so its conversion did not finish",
+    );
+  }
+  const meta = parseJson(zmetadata, http.urlOf(".zmetadata")) as { metadata?: Record<string, unknown> };
+  if (typeof meta?.metadata !== "object") throw new StoreError(http.urlOf(".zmetadata"), "no consolidated metadata");
+  const docs = new Map<string, Uint8Array>();
+  for (const [key, doc] of Object.entries(meta.metadata)) docs.set(key, encodeJson(doc));
+  docs.set(".zgroup", group);
+  docs.set(".zmetadata", zmetadata);
+  return docs;
+}
+
+/** The metadata files of a v3 store: each node's `zarr.json` from the root's consolidated metadata. */
+function v3Docs(root: Uint8Array, url: string): Map<string, Uint8Array> {
+  const doc = parseJson(root, `${url}/zarr.json`) as { consolidated_metadata?: { metadata?: Record<string, unknown> } };
+  const nodes = doc?.consolidated_metadata?.metadata;
+  if (typeof nodes !== "object") throw new StoreError(`${url}/zarr.json`, "no consolidated metadata");
+  const docs = new Map<string, Uint8Array>();
+  for (const [node, meta] of Object.entries(nodes)) docs.set(`${node}/zarr.json`, encodeJson(meta));
+  docs.set("zarr.json", root);
+  return docs;
+}
+
+function parseJson(bytes: Uint8Array, url: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new StoreError(url, `metadata is not JSON (${(e as Error).message})`);
+  }
+}
+
+function encodeJson(doc: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(doc, null, 2));
+}
+
+/**
+ * Write the metadata into the mirror, the root document last; a mirror
+ * whose root document differs (the remote store was converted again) is
+ * emptied first, chunks included.
+ */
+function writeMirror(root: string, docs: Map<string, Uint8Array>): void {
+  const rootDoc = docs.has(".zmetadata") ? ".zmetadata" : "zarr.json";
+  let cached: Uint8Array | undefined;
+  try {
+    cached = Deno.readFileSync(join(root, rootDoc));
+  } catch { /* not cached yet */ }
+  const fresh = docs.get(rootDoc)!;
+  if (cached && !sameBytes(cached, fresh)) Deno.removeSync(root, { recursive: true });
+  const order = [...docs.keys()].filter((k) => k !== rootDoc).concat(rootDoc);
+  for (const key of order) writeAtomically(join(root, key), docs.get(key)!);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Write a file under a temporary name and rename it into place (readers never see part of it). */
+function writeAtomically(path: string, bytes: Uint8Array): void {
+  Deno.mkdirSync(join(path, ".."), { recursive: true });
+  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  Deno.writeFileSync(tmp, bytes);
+  Deno.renameSync(tmp, path);
+}
+
+/** What a loader hands its workers (undefined when no store was opened by URL in this thread). */
+export function remoteState(): RemoteState | undefined {
+  const mirrors = registeredMirrors();
+  return mirrors.length && settings ? { mirrors, cache: settings } : undefined;
+}
+
+/** Read the mirrors a parent thread opened (a loader worker). */
+export function attachRemote(state: RemoteState): void {
+  settings = state.cache;
+  for (const m of state.mirrors) {
+    if (stores.has(m.root)) continue;
+    stores.set(m.root, new HttpStore(m.url, state.cache.connections));
+    registerMirror(m);
+  }
+}
+
+/** Passes of one {@link withDownloads} whose misses had all been downloaded before (evicted meanwhile) at most. */
+const MAX_REPEATS = 4;
+
+/**
+ * Run `fn` (a synchronous read of stores, some opened by URL) until a pass
+ * misses no file: the files a pass misses are downloaded, verified, before
+ * the next. Its value or error is that of the last pass.
+ */
+export async function withDownloads<T>(fn: () => T): Promise<T> {
+  const needed = new Set<string>(), downloaded = new Set<string>();
+  let repeats = 0;
+  for (;;) {
+    const pass = recordReads(fn);
+    for (const p of [...pass.used, ...pass.misses]) needed.add(p);
+    if (pass.misses.length === 0) {
+      touch(pass.used);
+      if (pass.failed) throw pass.error;
+      return pass.value as T;
+    }
+    if (pass.misses.every((p) => downloaded.has(p)) && ++repeats > MAX_REPEATS) {
+      throw new StoreError(
+        settings?.dir ?? "cache",
+        `files downloaded for this read were evicted again before it ran (${pass.misses.length}, e.g. ${
+          pass.misses[0]
+        }): the URL cache bound is smaller than what the readers need at once; raise --cache-max`,
+      );
+    }
+    await download(pass.misses, needed);
+    for (const p of pass.misses) downloaded.add(p);
+  }
+}
+
+/** Mark files as just read (their mtime), for the LRU order of eviction. */
+function touch(paths: string[]): void {
+  const now = new Date();
+  for (const p of paths) {
+    try {
+      Deno.utimeSync(p, now, now);
+    } catch { /* evicted meanwhile: nothing to order */ }
+  }
+}
+
+/** Download mirror files (concurrently, verified), then bring the cache back within its bound, keeping `pinned`. */
+async function download(paths: string[], pinned: Set<string>): Promise<void> {
+  await Promise.all(paths.map(async (path) => {
+    const at = mirrorOf(path)!;
+    const http = stores.get(at.mirror.root)!;
+    const bytes = await http.get(at.key);
+    const url = http.urlOf(at.key);
+    const array = arrayOf(at.mirror.root, at.key);
+    if (!bytes) {
+      if (array.complete) {
+        throw new StoreError(
+          url,
+          "chunk is missing (HTTP 404), but the array's metadata says every chunk was written: " +
+            "the remote store is damaged",
+        );
+      }
+      return markAbsent(path);
+    }
+    verify(array, bytes, url);
+    writeAtomically(path, bytes);
+  }));
+  evict(pinned);
+}
+
+/** The reader of the array a mirror key belongs to (`data/c/0/1/2`, `data/0.1.2`). */
+function arrayOf(root: string, key: string): ArrayReader {
+  const v3 = key.lastIndexOf("/c/");
+  const path = v3 >= 0 ? key.slice(0, v3) : key.slice(0, key.lastIndexOf("/"));
+  const id = `${root}\0${path}`;
+  let r = readers.get(id);
+  if (!r) readers.set(id, r = new ArrayReader(root, path));
+  return r;
+}
+
+/** Check that downloaded chunk or shard bytes decode, naming the URL when they do not. */
+function verify(array: ArrayReader, bytes: Uint8Array, url: string): void {
+  const size = array.chunks.reduce((a, b) => a * b, 1) * DTYPE_BYTES[array.dtype];
+  const decode = (stored: Uint8Array, what: string) => {
+    let raw: Uint8Array;
+    try {
+      raw = decodeChunk(array.pipeline, stored, size);
+    } catch (e) {
+      throw new StoreError(url, `${what} cannot be decoded (${(e as Error).message}): truncated or damaged download`);
+    }
+    if (raw.length !== size) {
+      throw new StoreError(url, `${what} decodes to ${raw.length} bytes, not ${size}: truncated or damaged download`);
+    }
+  };
+  if (!array.shards) return decode(bytes, "chunk");
+  const count = chunksPerShard(array.shards, array.chunks).reduce((a, b) => a * b, 1);
+  const tail = indexBytes(count);
+  if (bytes.length < tail) throw new StoreError(url, `shard of ${bytes.length} bytes is shorter than its index`);
+  const index = checkShardIndex(bytes.slice(bytes.length - tail), bytes.length, url, count);
+  for (let k = 0; k < count; k++) {
+    if (index[2 * k] === EMPTY_ENTRY) continue;
+    const at = Number(index[2 * k]);
+    decode(bytes.subarray(at, at + Number(index[2 * k + 1])), `inner chunk ${k} of the shard`);
+  }
+}
+
+/** A chunk file of the cache: path, size and when it was last read. */
+interface CachedFile {
+  path: string;
+  size: number;
+  mtime: number;
+}
+
+/** Remove the least recently read chunk files beyond the bound, never one in `pinned`. */
+function evict(pinned: Set<string>): void {
+  const s = settings!;
+  const files = chunkFiles(s.dir);
+  let total = files.reduce((a, f) => a + f.size, 0);
+  if (total <= s.maxBytes) return;
+  files.sort((a, b) => a.mtime - b.mtime);
+  for (const f of files) {
+    if (total <= s.maxBytes) break;
+    if (pinned.has(f.path)) continue;
+    try {
+      Deno.removeSync(f.path);
+      total -= f.size;
+    } catch { /* removed by another thread */ }
+  }
+}
+
+/** The evictable files below `dir`: chunks of arrays of three or more dimensions. */
+function chunkFiles(dir: string, out: CachedFile[] = [], inArray = false): CachedFile[] {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(dir)];
+  } catch {
+    return out;
+  }
+  if (!inArray) {
+    const meta = entries.find((e) => e.isFile && (e.name === ".zarray" || e.name === "zarr.json"));
+    if (meta) {
+      const doc = JSON.parse(Deno.readTextFileSync(join(dir, meta.name))) as { shape?: number[]; node_type?: string };
+      if (meta.name === ".zarray" || doc.node_type === "array") {
+        if ((doc.shape?.length ?? 0) < 3) return out;
+        inArray = true;
+      }
+    }
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory) chunkFiles(p, out, inArray);
+    else if (inArray && e.isFile && !METADATA.has(e.name) && !e.name.includes(".tmp-")) {
+      const st = Deno.statSync(p);
+      out.push({ path: p, size: st.size, mtime: st.mtime?.getTime() ?? 0 });
+    }
+  }
+  return out;
+}
+
+/**
+ * List the chunk (or shard) files of arrays of a store opened by URL, with
+ * HEAD requests for every key the metadata implies (there is no listing
+ * over HTTP), so that the missing-chunk check and the stored sizes of
+ * `inspect` see the remote store.
+ */
+export async function listArrays(root: string, arrays: string[]): Promise<void> {
+  const http = stores.get(root);
+  if (!http) throw new StoreError(root, "not a store opened by URL");
+  await Promise.all(arrays.map(async (path) => {
+    const a = new ArrayReader(root, path);
+    // The array's own metadata files count in its stored size, as on disk.
+    const meta = a.format === 2 ? [".zarray", ".zattrs"] : ["zarr.json"];
+    const keys = [...gridIndices(gridShape(a.shape, a.shards ?? a.chunks))].map((c) => chunkKey(a.format, c))
+      .concat(meta);
+    const sizes = await Promise.all(keys.map((k) => http.size(`${path}/${k}`)));
+    const files = new Map<string, number>();
+    keys.forEach((k, i) => sizes[i] !== undefined && files.set(k, sizes[i]!));
+    setListing(join(root, path), files);
+  }));
+}
