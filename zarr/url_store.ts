@@ -17,11 +17,13 @@
  * so a reader never sees part of one. Nothing is ever written to the
  * remote store.
  *
- * The cache is bounded: after each download the chunk files of the cache
- * directory beyond `maxBytes` are removed, least recently read first
- * (a read touches the file's mtime), never one that the pass being served
- * reads, nor the chunks of arrays of fewer than three dimensions
- * (coordinates: what opening a store reads). A store whose root metadata
+ * The cache is bounded: after each download, while the files of the cache
+ * directory take more than `maxBytes`, chunk files are removed, least
+ * recently read first (a read touches the file's mtime), never one that
+ * the pass being served reads, nor metadata or the chunks of arrays of
+ * fewer than three dimensions (coordinates: what opening a store reads).
+ * A pass that needs more than the bound keeps what it needs until the
+ * next download. A store whose root metadata
  * changed since it was cached is cached again from scratch.
  *
  * @module
@@ -358,23 +360,26 @@ function verify(array: ArrayReader, bytes: Uint8Array, url: string): void {
   }
 }
 
-/** A chunk file of the cache: path, size and when it was last read. */
+/** A file of the cache: path, size, when it was last read, and whether it may be evicted. */
 interface CachedFile {
   path: string;
   size: number;
   mtime: number;
+  evictable: boolean;
 }
 
-/** Remove the least recently read chunk files beyond the bound, never one in `pinned`. */
+/**
+ * Bring the cache (all its files) within its bound by removing the least
+ * recently read chunk files, never one in `pinned`.
+ */
 function evict(pinned: Set<string>): void {
   const s = settings!;
-  const files = chunkFiles(s.dir);
+  const files = cacheFiles(s.dir);
   let total = files.reduce((a, f) => a + f.size, 0);
   if (total <= s.maxBytes) return;
-  files.sort((a, b) => a.mtime - b.mtime);
-  for (const f of files) {
+  const candidates = files.filter((f) => f.evictable && !pinned.has(f.path)).sort((a, b) => a.mtime - b.mtime);
+  for (const f of candidates) {
     if (total <= s.maxBytes) break;
-    if (pinned.has(f.path)) continue;
     try {
       Deno.removeSync(f.path);
       total -= f.size;
@@ -382,30 +387,36 @@ function evict(pinned: Set<string>): void {
   }
 }
 
-/** The evictable files below `dir`: chunks of arrays of three or more dimensions. */
-function chunkFiles(dir: string, out: CachedFile[] = [], inArray = false): CachedFile[] {
+/**
+ * The files below `dir`; evictable: the chunks of arrays of three or more
+ * dimensions (metadata and coordinate arrays stay).
+ */
+function cacheFiles(dir: string, out: CachedFile[] = [], inArray?: boolean): CachedFile[] {
   let entries: Deno.DirEntry[];
   try {
     entries = [...Deno.readDirSync(dir)];
   } catch {
     return out;
   }
-  if (!inArray) {
+  if (inArray === undefined) {
     const meta = entries.find((e) => e.isFile && (e.name === ".zarray" || e.name === "zarr.json"));
-    if (meta) {
-      const doc = JSON.parse(Deno.readTextFileSync(join(dir, meta.name))) as { shape?: number[]; node_type?: string };
-      if (meta.name === ".zarray" || doc.node_type === "array") {
-        if ((doc.shape?.length ?? 0) < 3) return out;
-        inArray = true;
-      }
-    }
+    const doc = meta
+      ? JSON.parse(Deno.readTextFileSync(join(dir, meta.name))) as { shape?: number[]; node_type?: string }
+      : undefined;
+    if (doc && (meta!.name === ".zarray" || doc.node_type === "array")) inArray = (doc.shape?.length ?? 0) >= 3;
   }
   for (const e of entries) {
     const p = join(dir, e.name);
-    if (e.isDirectory) chunkFiles(p, out, inArray);
-    else if (inArray && e.isFile && !METADATA.has(e.name) && !e.name.includes(".tmp-")) {
-      const st = Deno.statSync(p);
-      out.push({ path: p, size: st.size, mtime: st.mtime?.getTime() ?? 0 });
+    if (e.isDirectory) cacheFiles(p, out, inArray);
+    else if (e.isFile && !e.name.includes(".tmp-")) {
+      let st: Deno.FileInfo;
+      try {
+        st = Deno.statSync(p);
+      } catch {
+        continue; // evicted by another thread meanwhile
+      }
+      const evictable = inArray === true && !METADATA.has(e.name);
+      out.push({ path: p, size: st.size, mtime: st.mtime?.getTime() ?? 0, evictable });
     }
   }
   return out;
