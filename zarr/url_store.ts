@@ -1,8 +1,8 @@
 /**
  * Stores opened by URL (read-only): `https://…`, `gs://…` and `s3://…`
  * (their public HTTPS endpoints, zarr/http.ts). Opening fetches the
- * store's root metadata and writes every node's metadata, from the
- * consolidated metadata, into a mirror directory of the URL cache
+ * store's root metadata and the metadata documents of every node it
+ * lists (byte for byte) into a mirror directory of the URL cache
  * (zarr/mirror.ts); the synchronous readers then read the mirror.
  * {@link withDownloads} runs a synchronous read (a sampler unit, an
  * inspection) as passes: the chunk files a pass misses are downloaded
@@ -159,21 +159,33 @@ export async function openStoreUrl(input: string, options: UrlCacheOptions = {})
   if (stores.has(root)) return root;
   const http = new HttpStore(url, cache.connections);
   const [v2, v3] = await Promise.all([http.get(".zmetadata"), http.get("zarr.json")]);
-  const docs = v2 ? await v2Docs(http, v2) : v3 ? v3Docs(v3, url) : undefined;
-  if (!docs) {
+  const layout = v2 ? await v2Layout(http, v2) : v3 ? v3Layout(v3, url) : undefined;
+  if (!layout) {
     throw new IncompleteStoreError(
       url,
       "not a zarr store (no .zmetadata or zarr.json): a conversion that did not finish, or not a store this project wrote",
     );
   }
-  writeMirror(root, docs);
+  await syncMirror(root, http, layout);
   stores.set(root, http);
   registerMirror({ root, url });
   return root;
 }
 
-/** The metadata files of a v2 store: its consolidated metadata and `.zgroup` (written last by a conversion). */
-async function v2Docs(http: HttpStore, zmetadata: Uint8Array): Promise<Map<string, Uint8Array>> {
+/** The metadata of a store: its root document, the documents fetched with it, and the nodes' documents. */
+interface MetadataLayout {
+  /** Name of the root document (`.zmetadata`, `zarr.json`): written last, compared with the cached one. */
+  rootDoc: string;
+  /** Its bytes. */
+  rootBytes: Uint8Array;
+  /** Other documents already fetched. */
+  fetched: Map<string, Uint8Array>;
+  /** Keys of the nodes' documents, fetched as they are (byte for byte: a coefficient set's identity hashes them). */
+  nodeDocs: string[];
+}
+
+/** A v2 store: its consolidated metadata lists the documents; `.zgroup` (written last by a conversion) must be there. */
+async function v2Layout(http: HttpStore, zmetadata: Uint8Array): Promise<MetadataLayout> {
   const group = await http.get(".zgroup");
   if (!group) {
     throw new IncompleteStoreError(
@@ -183,22 +195,21 @@ async function v2Docs(http: HttpStore, zmetadata: Uint8Array): Promise<Map<strin
   }
   const meta = parseJson(zmetadata, http.urlOf(".zmetadata")) as { metadata?: Record<string, unknown> };
   if (typeof meta?.metadata !== "object") throw new StoreError(http.urlOf(".zmetadata"), "no consolidated metadata");
-  const docs = new Map<string, Uint8Array>();
-  for (const [key, doc] of Object.entries(meta.metadata)) docs.set(key, encodeJson(doc));
-  docs.set(".zgroup", group);
-  docs.set(".zmetadata", zmetadata);
-  return docs;
+  const nodeDocs = Object.keys(meta.metadata).filter((k) => k !== ".zgroup");
+  return { rootDoc: ".zmetadata", rootBytes: zmetadata, fetched: new Map([[".zgroup", group]]), nodeDocs };
 }
 
-/** The metadata files of a v3 store: each node's `zarr.json` from the root's consolidated metadata. */
-function v3Docs(root: Uint8Array, url: string): Map<string, Uint8Array> {
+/** A v3 store: each node of the root's consolidated metadata has its `zarr.json`. */
+function v3Layout(root: Uint8Array, url: string): MetadataLayout {
   const doc = parseJson(root, `${url}/zarr.json`) as { consolidated_metadata?: { metadata?: Record<string, unknown> } };
   const nodes = doc?.consolidated_metadata?.metadata;
   if (typeof nodes !== "object") throw new StoreError(`${url}/zarr.json`, "no consolidated metadata");
-  const docs = new Map<string, Uint8Array>();
-  for (const [node, meta] of Object.entries(nodes)) docs.set(`${node}/zarr.json`, encodeJson(meta));
-  docs.set("zarr.json", root);
-  return docs;
+  return {
+    rootDoc: "zarr.json",
+    rootBytes: root,
+    fetched: new Map(),
+    nodeDocs: Object.keys(nodes).map((n) => `${n}/zarr.json`),
+  };
 }
 
 function parseJson(bytes: Uint8Array, url: string): unknown {
@@ -209,25 +220,41 @@ function parseJson(bytes: Uint8Array, url: string): unknown {
   }
 }
 
-function encodeJson(doc: unknown): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(doc, null, 2));
-}
-
 /**
- * Write the metadata into the mirror, the root document last; a mirror
+ * Bring the mirror's metadata up to date, the root document last: a mirror
  * whose root document differs (the remote store was converted again) is
- * emptied first, chunks included.
+ * emptied first, chunks included; node documents already cached under
+ * the same root document are not fetched again.
  */
-function writeMirror(root: string, docs: Map<string, Uint8Array>): void {
-  const rootDoc = docs.has(".zmetadata") ? ".zmetadata" : "zarr.json";
+async function syncMirror(root: string, http: HttpStore, layout: MetadataLayout): Promise<void> {
   let cached: Uint8Array | undefined;
   try {
-    cached = Deno.readFileSync(join(root, rootDoc));
+    cached = Deno.readFileSync(join(root, layout.rootDoc));
   } catch { /* not cached yet */ }
-  const fresh = docs.get(rootDoc)!;
-  if (cached && !sameBytes(cached, fresh)) Deno.removeSync(root, { recursive: true });
-  const order = [...docs.keys()].filter((k) => k !== rootDoc).concat(rootDoc);
-  for (const key of order) writeAtomically(join(root, key), docs.get(key)!);
+  const same = cached !== undefined && sameBytes(cached, layout.rootBytes);
+  if (cached && !same) Deno.removeSync(root, { recursive: true });
+  const wanted = layout.nodeDocs.filter((k) => !same || !exists(join(root, k)));
+  await Promise.all(wanted.map(async (key) => {
+    const bytes = await http.get(key);
+    if (!bytes) {
+      throw new StoreError(
+        http.urlOf(key),
+        "listed in the consolidated metadata but missing (HTTP 404): the store is damaged",
+      );
+    }
+    writeAtomically(join(root, key), bytes);
+  }));
+  for (const [key, bytes] of layout.fetched) writeAtomically(join(root, key), bytes);
+  writeAtomically(join(root, layout.rootDoc), layout.rootBytes);
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -164,11 +164,23 @@ Deno.test("inspect of a store served over HTTP prints what inspect of it on disk
   const server = await serve(dir);
   try {
     for (const v of ["v2", "v3"]) {
-      const r = await runWithNet(server.host, await tempDir(), "tasks/inspect.ts", [`${server.url}/${v}/era5.zarr`]);
+      const cache = await tempDir();
+      const r = await runWithNet(server.host, cache, "tasks/inspect.ts", [`${server.url}/${v}/era5.zarr`]);
       assert.equal(r.code, 0, r.stderr);
       const disk = formatSummary(inspectStore(join(dir, v, "era5.zarr")));
       assert.equal(r.stdout.trim().split(server.url).join(dir), disk);
       assert.match(r.stdout, new RegExp(`norm set   ${server.url}/${v}/era5.norm.zarr: monthly`));
+      // The metadata is mirrored byte for byte (a coefficient set's identity hashes it).
+      for (const store of ["era5.zarr", "era5.norm.zarr"]) {
+        const mirror = join(cache, "http", server.host.replace(":", "_"), v, store);
+        const docs = filesBelow(join(dir, v, store)).filter((f) =>
+          /(\.zarray|\.zattrs|\.zgroup|\.zmetadata|zarr\.json)$/.test(f)
+        );
+        assert.ok(docs.length > 5);
+        for (const f of docs) {
+          assert.deepEqual(Deno.readFileSync(join(mirror, f)), Deno.readFileSync(join(dir, v, store, f)), f);
+        }
+      }
     }
   } finally {
     await server.close();
@@ -258,5 +270,47 @@ Deno.test("a chunk of a complete array that answers 404, or comes truncated, is 
     } finally {
       await server.close();
     }
+  }
+});
+
+Deno.test("train reads a store given by URL in its configuration: the same losses and validation as from disk", async () => {
+  const dir = await storesDir();
+  const server = await serve(dir);
+  try {
+    const tiny = JSON.parse(Deno.readTextFileSync(`${ROOT}configs/tiny.json`));
+    const work = await tempDir();
+    const trainWith = async (store: string, name: string, net: boolean) => {
+      tiny.sampler.datasets[0].store = store;
+      const config = join(work, `${name}.json`);
+      Deno.writeTextFileSync(config, JSON.stringify(tiny));
+      const args = ["--config", config, "--steps", "2", "--checkpoint-dir", join(work, name), "--quiet"];
+      const r = net
+        ? await runWithNet(server.host, join(work, "cache"), "tasks/train.ts", args)
+        : await run(Deno.execPath(), ["run", "-A", `${ROOT}tasks/train.ts`, ...args]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.split("\n").filter((l) => /last loss|validation MSE/.test(l));
+    };
+    const disk = await trainWith(join(dir, "v3", "era5.zarr"), "disk", false);
+    const url = await trainWith(`${server.url}/v3/era5.zarr`, "url", true);
+    assert.equal(disk.length, 2);
+    assert.deepEqual(url, disk);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("inspect with deno.json's permissions refuses a host outside the public endpoints, naming the flag, before any request", async () => {
+  const dir = await storesDir();
+  const server = await serve(dir);
+  try {
+    const task = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks.inspect as string;
+    const flags = task.split(/\s+/).filter((w) => w.startsWith("--allow"));
+    assert.ok(flags.some((f) => f.startsWith("--allow-net=")), "inspect may reach the public endpoints");
+    const r = await run(Deno.execPath(), ["run", ...flags, `${ROOT}tasks/inspect.ts`, `${server.url}/v2/era5.zarr`]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, new RegExp(`--allow-net: .*${server.host}.*--allow-net=${server.host}`));
+    assert.deepEqual(await server.requests(), {});
+  } finally {
+    await server.close();
   }
 });
