@@ -177,7 +177,10 @@ export class ShardFiles {
 
   /** Read `length` bytes at `offset` of a shard whose index was read (into `into` when given). */
   read(path: string, offset: number, length: number, into?: Uint8Array): Uint8Array {
-    return preadSync(this.openShard(path), offset, length, into);
+    const file = this.file(path);
+    // A shard of a store read by URL evicted from its cache since its index was read: a miss of this pass.
+    if (!file && notDownloaded(path)) return into?.fill(0) ?? new Uint8Array(length);
+    return preadSync(file ?? this.openShard(path), offset, length, into);
   }
 
   /**
