@@ -58,7 +58,10 @@ if (import.meta.main) {
             continue;
           }
           if (isUrl(s)) {
-            await checkUrlAccess(s, cache, "deno run --allow-read --allow-write --allow-env tasks/inspect.ts");
+            await checkUrlAccess(s, cache, {
+              flags: "--allow-read --allow-write --allow-env",
+              script: "tasks/inspect.ts",
+            });
           }
           const summary = isUrl(s) ? await inspectStoreUrl(s, ranges, cache) : inspectStore(s, ranges);
           console.log(o.json ? JSON.stringify(summary, null, 2) : formatSummary(summary));

@@ -66,7 +66,7 @@ if (import.meta.main) {
             await checkUrlAccess(
               url,
               cache,
-              "deno run --allow-read --allow-write --allow-ffi --allow-env tasks/profile-loader.ts",
+              { flags: "--allow-read --allow-write --allow-ffi --allow-env", script: "tasks/profile-loader.ts" },
             );
           }
           config = await openRemoteSampler(config, cache);

@@ -50,7 +50,10 @@ async function openUrlStores(config: TrainConfig, o: TrainCommandOptions): Promi
   const cache: UrlCacheOptions = { dir: o.cacheDir, maxBytes: o.cacheMax ? parseByteSize(o.cacheMax) : undefined };
   const urls = config.sampler.datasets.flatMap((d) => [d.store, ...(d.norm ? [d.norm] : [])]).filter(isUrl);
   for (const url of urls) {
-    await checkUrlAccess(url, cache, "deno run --allow-read --allow-write --allow-ffi --allow-env tasks/train.ts");
+    await checkUrlAccess(url, cache, {
+      flags: "--allow-read --allow-write --allow-ffi --allow-env",
+      script: "tasks/train.ts",
+    });
   }
   config.sampler = await openRemoteSampler(config.sampler, cache);
 }

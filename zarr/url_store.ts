@@ -98,7 +98,11 @@ export const TASK_HOSTS = "storage.googleapis.com,*.amazonaws.com";
  * Fail, naming the flags to run with instead, when this process may not
  * connect to the store's host or write the cache directory.
  */
-export async function checkUrlAccess(input: string, options: UrlCacheOptions, rerun: string): Promise<void> {
+export async function checkUrlAccess(
+  input: string,
+  options: UrlCacheOptions,
+  rerun: { flags: string; script: string },
+): Promise<void> {
   const url = new URL(publicUrl(input));
   const host = url.port ? url.host : url.hostname;
   let state = (await Deno.permissions.query({ name: "net", host })).state;
@@ -108,14 +112,16 @@ export async function checkUrlAccess(input: string, options: UrlCacheOptions, re
   if (state !== "granted") {
     throw new ConfigError(
       "--allow-net",
-      `this process may not connect to ${host} (the tasks may reach ${TASK_HOSTS} only); run \`${rerun} --allow-net=${host} …\``,
+      `this process may not connect to ${host} (the tasks may reach ${TASK_HOSTS} only); run ` +
+        `\`deno run ${rerun.flags} --allow-net=${host} ${rerun.script} …\``,
     );
   }
   const dir = options.dir ?? settings?.dir ?? defaultCacheDir();
   if ((await Deno.permissions.query({ name: "write", path: dir })).state !== "granted") {
     throw new ConfigError(
       "--cache-dir",
-      `this process may not write the URL cache ${dir}; run \`${rerun} --allow-write=${dir} …\` or give a --cache-dir it may write`,
+      `this process may not write the URL cache ${dir}: give a --cache-dir it may write, or run ` +
+        `\`deno run ${rerun.flags} --allow-net=${host} ${rerun.script} …\``,
     );
   }
 }
