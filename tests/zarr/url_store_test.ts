@@ -319,3 +319,21 @@ Deno.test("inspect with deno.json's permissions refuses a host outside the publi
     await server.close();
   }
 });
+
+Deno.test("a URL that is not a store, or an unreachable host, is a named error", async () => {
+  const dir = await storesDir();
+  const server = await serve(dir);
+  try {
+    const cache = await tempDir();
+    const none = await runWithNet(server.host, cache, "tasks/inspect.ts", [`${server.url}/v2/nothing.zarr`]);
+    assert.notEqual(none.code, 0);
+    assert.ok(none.stderr.includes(`${server.url}/v2/nothing.zarr: not a zarr store`), none.stderr);
+    // A port nothing listens on (the server's, once it is closed).
+    await server.close();
+    const gone = await runWithNet(server.host, cache, "tasks/inspect.ts", [`${server.url}/v2/era5.zarr`]);
+    assert.notEqual(gone.code, 0);
+    assert.match(gone.stderr, new RegExp(`could not reach ${server.host}: 3 tries`));
+  } finally {
+    await server.close().catch(() => {});
+  }
+});
