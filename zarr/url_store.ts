@@ -17,19 +17,12 @@
  * so a reader never sees part of one. Nothing is ever written to the
  * remote store.
  *
- * The cache is bounded: after each download, while the files of the cache
- * directory take more than `maxBytes`, chunk files are removed, least
- * recently read first (a read touches the file's mtime), never one that
- * the pass being served reads, nor metadata or the chunks of arrays of
- * fewer than three dimensions (coordinates: what opening a store reads).
- * A pass that needs more than the bound keeps what it needs until the
- * next download. A store whose root metadata
- * changed since it was cached is cached again from scratch.
+ * The cache and its bound are zarr/url_cache.ts's. A store whose root
+ * metadata changed since it was cached is cached again from scratch.
  *
  * @module
  */
 import { join } from "node:path";
-import { tmpdir } from "node:os";
 import { ConfigError, IncompleteStoreError, StoreError } from "../errors.ts";
 import { HttpStore, isUrl, publicUrl } from "./http.ts";
 import {
@@ -46,18 +39,17 @@ import { decodeChunk } from "./codecs.ts";
 import { chunkKey, DTYPE_BYTES } from "./metadata.ts";
 import { gridIndices, gridShape } from "./chunk_grid.ts";
 import { checkShardIndex, chunksPerShard, EMPTY_ENTRY, indexBytes } from "./shard.ts";
+import {
+  DEFAULT_CACHE_MAX,
+  defaultCacheDir,
+  evict,
+  parseByteSize,
+  touch,
+  type UrlCacheOptions,
+  writeAtomically,
+} from "./url_cache.ts";
 
-export { isUrl };
-
-/** Where the URL cache is and how large it may grow. */
-export interface UrlCacheOptions {
-  /** Cache directory (default: `$XDG_CACHE_HOME/atmorep-ts/stores`, `~/.cache/atmorep-ts/stores`, or a temp dir). */
-  dir?: string;
-  /** Bytes of chunk files kept (default {@link DEFAULT_CACHE_MAX}). */
-  maxBytes?: number;
-  /** Requests in flight per store (default 8). */
-  connections?: number;
-}
+export { DEFAULT_CACHE_MAX, defaultCacheDir, isUrl, parseByteSize, type UrlCacheOptions };
 
 /** The settings a loader hands its workers, so they read the same mirrors through the same cache. */
 export interface RemoteState {
@@ -67,29 +59,9 @@ export interface RemoteState {
   cache: Required<UrlCacheOptions>;
 }
 
-/** Default bound of the cache: 20 GB. */
-export const DEFAULT_CACHE_MAX = 20e9;
-
-/** Names of the metadata files of a zarr store: kept, never evicted. */
-const METADATA = new Set([".zgroup", ".zattrs", ".zarray", ".zmetadata", "zarr.json"]);
-
 let settings: Required<UrlCacheOptions> | undefined;
 const stores = new Map<string, HttpStore>();
 const readers = new Map<string, ArrayReader>();
-
-/**
- * The user's cache directory for stores opened by URL:
- * `$XDG_CACHE_HOME/atmorep-ts/stores`, else `~/.cache/atmorep-ts/stores`,
- * else one in the temp directory: the first this process may write.
- */
-export function defaultCacheDir(): string {
-  const env = (name: string) =>
-    Deno.permissions.querySync({ name: "env", variable: name }).state === "granted" ? Deno.env.get(name) : undefined;
-  const candidates = [env("XDG_CACHE_HOME"), env("HOME") && join(env("HOME")!, ".cache"), tmpdir()]
-    .filter((d): d is string => Boolean(d)).map((d) => join(d, "atmorep-ts", "stores"));
-  return candidates.find((d) => Deno.permissions.querySync({ name: "write", path: d }).state === "granted") ??
-    candidates[0];
-}
 
 /** Hosts the tasks that read stores by URL may reach (deno.json): the public endpoints of Google Cloud Storage and AWS S3. */
 export const TASK_HOSTS = "storage.googleapis.com,*.amazonaws.com";
@@ -124,14 +96,6 @@ export async function checkUrlAccess(
         `\`deno run ${rerun.flags} --allow-net=${host} ${rerun.script} …\``,
     );
   }
-}
-
-/** A size such as `500MB`, `2GB`, `1.5G`, `800M` or a number of bytes. */
-export function parseByteSize(text: string, key = "--cache-max"): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(k|m|g|t)?i?b?\s*$/i.exec(text);
-  if (!m) throw new ConfigError(key, `"${text}" is not a size (e.g. 500MB, 2GB)`);
-  const unit = { k: 1e3, m: 1e6, g: 1e9, t: 1e12 }[(m[2] ?? "").toLowerCase() as "k"] ?? 1;
-  return Number(m[1]) * unit;
 }
 
 function cacheSettings(o: UrlCacheOptions = {}): Required<UrlCacheOptions> {
@@ -267,14 +231,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** Write a file under a temporary name and rename it into place (readers never see part of it). */
-function writeAtomically(path: string, bytes: Uint8Array): void {
-  Deno.mkdirSync(join(path, ".."), { recursive: true });
-  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  Deno.writeFileSync(tmp, bytes);
-  Deno.renameSync(tmp, path);
-}
-
 /** What a loader hands its workers (undefined when no store was opened by URL in this thread). */
 export function remoteState(): RemoteState | undefined {
   const mirrors = registeredMirrors();
@@ -323,16 +279,6 @@ export async function withDownloads<T>(fn: () => T): Promise<T> {
   }
 }
 
-/** Mark files as just read (their mtime), for the LRU order of eviction. */
-function touch(paths: string[]): void {
-  const now = new Date();
-  for (const p of paths) {
-    try {
-      Deno.utimeSync(p, now, now);
-    } catch { /* evicted meanwhile: nothing to order */ }
-  }
-}
-
 /** Download mirror files (concurrently, verified), then bring the cache back within its bound, keeping `pinned`. */
 async function download(paths: string[], pinned: Set<string>): Promise<void> {
   await Promise.all(paths.map(async (path) => {
@@ -354,7 +300,7 @@ async function download(paths: string[], pinned: Set<string>): Promise<void> {
     verify(array, bytes, url);
     writeAtomically(path, bytes);
   }));
-  evict(pinned);
+  evict(settings!.dir, settings!.maxBytes, pinned);
 }
 
 /** The reader of the array a mirror key belongs to (`data/c/0/1/2`, `data/0.1.2`). */
@@ -391,68 +337,6 @@ function verify(array: ArrayReader, bytes: Uint8Array, url: string): void {
     const at = Number(index[2 * k]);
     decode(bytes.subarray(at, at + Number(index[2 * k + 1])), `inner chunk ${k} of the shard`);
   }
-}
-
-/** A file of the cache: path, size, when it was last read, and whether it may be evicted. */
-interface CachedFile {
-  path: string;
-  size: number;
-  mtime: number;
-  evictable: boolean;
-}
-
-/**
- * Bring the cache (all its files) within its bound by removing the least
- * recently read chunk files, never one in `pinned`.
- */
-function evict(pinned: Set<string>): void {
-  const s = settings!;
-  const files = cacheFiles(s.dir);
-  let total = files.reduce((a, f) => a + f.size, 0);
-  if (total <= s.maxBytes) return;
-  const candidates = files.filter((f) => f.evictable && !pinned.has(f.path)).sort((a, b) => a.mtime - b.mtime);
-  for (const f of candidates) {
-    if (total <= s.maxBytes) break;
-    try {
-      Deno.removeSync(f.path);
-      total -= f.size;
-    } catch { /* removed by another thread */ }
-  }
-}
-
-/**
- * The files below `dir`; evictable: the chunks of arrays of three or more
- * dimensions (metadata and coordinate arrays stay).
- */
-function cacheFiles(dir: string, out: CachedFile[] = [], inArray?: boolean): CachedFile[] {
-  let entries: Deno.DirEntry[];
-  try {
-    entries = [...Deno.readDirSync(dir)];
-  } catch {
-    return out;
-  }
-  if (inArray === undefined) {
-    const meta = entries.find((e) => e.isFile && (e.name === ".zarray" || e.name === "zarr.json"));
-    const doc = meta
-      ? JSON.parse(Deno.readTextFileSync(join(dir, meta.name))) as { shape?: number[]; node_type?: string }
-      : undefined;
-    if (doc && (meta!.name === ".zarray" || doc.node_type === "array")) inArray = (doc.shape?.length ?? 0) >= 3;
-  }
-  for (const e of entries) {
-    const p = join(dir, e.name);
-    if (e.isDirectory) cacheFiles(p, out, inArray);
-    else if (e.isFile && !e.name.includes(".tmp-")) {
-      let st: Deno.FileInfo;
-      try {
-        st = Deno.statSync(p);
-      } catch {
-        continue; // evicted by another thread meanwhile
-      }
-      const evictable = inArray === true && !METADATA.has(e.name);
-      out.push({ path: p, size: st.size, mtime: st.mtime?.getTime() ?? 0, evictable });
-    }
-  }
-  return out;
 }
 
 /**
