@@ -84,7 +84,7 @@ interface CachedFile {
  * Bring the cache (all its files) within its bound by removing the least
  * recently read chunk files, never one in `pinned`.
  */
-export function evict(dir: string, maxBytes: number, pinned: Set<string>): void {
+export function evict(dir: string, maxBytes: number, pinned: { has(path: string): boolean }): void {
   const files = cacheFiles(dir);
   let total = files.reduce((a, f) => a + f.size, 0);
   if (total <= maxBytes) return;

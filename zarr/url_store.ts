@@ -248,39 +248,54 @@ export function attachRemote(state: RemoteState): void {
 }
 
 /** Passes of one {@link withDownloads} whose misses had all been downloaded before (evicted meanwhile) at most. */
-const MAX_REPEATS = 4;
+const MAX_REPEATS = 8;
+
+/** Files the reads in progress on this thread need (path → reads), kept by every eviction of this thread. */
+const inProgress = new Map<string, number>();
 
 /**
  * Run `fn` (a synchronous read of stores, some opened by URL) until a pass
  * misses no file: the files a pass misses are downloaded, verified, before
- * the next. Its value or error is that of the last pass.
+ * the next. Its value or error is that of the last pass. What it needs is
+ * kept from eviction while it runs (also by the other reads of this
+ * thread: a loader worker has two units in flight).
  */
 export async function withDownloads<T>(fn: () => T): Promise<T> {
   const needed = new Set<string>(), downloaded = new Set<string>();
   let repeats = 0;
-  for (;;) {
-    const pass = recordReads(fn);
-    for (const p of [...pass.used, ...pass.misses]) needed.add(p);
-    if (pass.misses.length === 0) {
-      touch(pass.used);
-      if (pass.failed) throw pass.error;
-      return pass.value as T;
+  try {
+    for (;;) {
+      const pass = recordReads(fn);
+      for (const p of [...pass.used, ...pass.misses]) {
+        if (!needed.has(p)) (needed.add(p), inProgress.set(p, (inProgress.get(p) ?? 0) + 1));
+      }
+      if (pass.misses.length === 0) {
+        touch(pass.used);
+        if (pass.failed) throw pass.error;
+        return pass.value as T;
+      }
+      if (pass.misses.every((p) => downloaded.has(p)) && ++repeats > MAX_REPEATS) {
+        throw new StoreError(
+          settings?.dir ?? "cache",
+          `files downloaded for this read were evicted again before it ran (${pass.misses.length}, e.g. ${
+            pass.misses[0]
+          }): the URL cache bound is smaller than what the readers need at once; raise --cache-max`,
+        );
+      }
+      await download(pass.misses);
+      for (const p of pass.misses) downloaded.add(p);
     }
-    if (pass.misses.every((p) => downloaded.has(p)) && ++repeats > MAX_REPEATS) {
-      throw new StoreError(
-        settings?.dir ?? "cache",
-        `files downloaded for this read were evicted again before it ran (${pass.misses.length}, e.g. ${
-          pass.misses[0]
-        }): the URL cache bound is smaller than what the readers need at once; raise --cache-max`,
-      );
+  } finally {
+    for (const p of needed) {
+      const n = inProgress.get(p)! - 1;
+      if (n > 0) inProgress.set(p, n);
+      else inProgress.delete(p);
     }
-    await download(pass.misses, needed);
-    for (const p of pass.misses) downloaded.add(p);
   }
 }
 
-/** Download mirror files (concurrently, verified), then bring the cache back within its bound, keeping `pinned`. */
-async function download(paths: string[], pinned: Set<string>): Promise<void> {
+/** Download mirror files (concurrently, verified), then bring the cache back within its bound. */
+async function download(paths: string[]): Promise<void> {
   await Promise.all(paths.map(async (path) => {
     const at = mirrorOf(path)!;
     const http = stores.get(at.mirror.root)!;
@@ -300,7 +315,7 @@ async function download(paths: string[], pinned: Set<string>): Promise<void> {
     verify(array, bytes, url);
     writeAtomically(path, bytes);
   }));
-  evict(settings!.dir, settings!.maxBytes, pinned);
+  evict(settings!.dir, settings!.maxBytes, inProgress);
 }
 
 /** The reader of the array a mirror key belongs to (`data/c/0/1/2`, `data/0.1.2`). */
