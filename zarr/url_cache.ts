@@ -29,6 +29,9 @@ export interface UrlCacheOptions {
 /** Default bound of the cache: 20 GB. */
 export const DEFAULT_CACHE_MAX = 20e9;
 
+/** A partly written file (`NAME.tmp-PID-ID`) this old was left by a process that stopped while writing it. */
+const STALE_PARTIAL_MS = 10 * 60_000;
+
 /** Names of the metadata files of a zarr store: kept, never evicted. */
 const METADATA = new Set([".zgroup", ".zattrs", ".zarray", ".zmetadata", "zarr.json"]);
 
@@ -119,15 +122,19 @@ function cacheFiles(dir: string, out: CachedFile[] = [], inArray?: boolean): Cac
   for (const e of entries) {
     const p = join(dir, e.name);
     if (e.isDirectory) cacheFiles(p, out, inArray);
-    else if (e.isFile && !e.name.includes(".tmp-")) {
+    else if (e.isFile) {
       let st: Deno.FileInfo;
       try {
         st = Deno.statSync(p);
       } catch {
         continue; // evicted by another thread meanwhile
       }
-      const evictable = inArray === true && !METADATA.has(e.name);
-      out.push({ path: p, size: st.size, mtime: st.mtime?.getTime() ?? 0, evictable });
+      const mtime = st.mtime?.getTime() ?? 0;
+      // A file being written is not counted yet; one left by a process killed while writing it is counted and removed.
+      const partial = e.name.includes(".tmp-");
+      if (partial && Date.now() - mtime < STALE_PARTIAL_MS) continue;
+      const evictable = partial || (inArray === true && !METADATA.has(e.name));
+      out.push({ path: p, size: st.size, mtime, evictable });
     }
   }
   return out;
