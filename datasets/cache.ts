@@ -8,6 +8,7 @@
 import type { ChunkData } from "../zarr/metadata.ts";
 import { gridIndices } from "../zarr/chunk_grid.ts";
 import { ArrayReader } from "../zarr/reader.ts";
+import { missesSoFar } from "../zarr/mirror.ts";
 import { noStats, type ReadStats } from "./counters.ts";
 
 /** LRU cache of decoded chunks. */
@@ -30,7 +31,10 @@ export class ChunkCache {
       this.map.set(key, hit);
       return hit;
     }
+    const misses = missesSoFar();
     const data = load();
+    // A chunk of a store opened by URL that is not downloaded yet reads as the fill value: never keep that.
+    if (missesSoFar() !== misses) return data;
     this.stats.chunksDecoded++;
     this.stats.bytesDecoded += data.byteLength;
     this.map.set(key, data);

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { missesSoFar } from "../zarr/mirror.ts";
 import { ArrayReader, readRootAttributes } from "../zarr/reader.ts";
 import { assertComplete } from "../zarr/publish.ts";
 import { NormalizationError } from "../errors.ts";
@@ -155,7 +156,11 @@ export class CoefficientSet {
 
   private global(name: string): Float32Array {
     let g = this.globals.get(name);
-    if (!g) this.globals.set(name, g = new ArrayReader(this.root, name).read() as Float32Array);
+    if (g) return g;
+    const misses = missesSoFar();
+    g = new ArrayReader(this.root, name).read() as Float32Array;
+    // Of a set opened by URL whose chunks are not downloaded yet: fill values, not worth keeping (zarr/mirror.ts).
+    if (missesSoFar() === misses) this.globals.set(name, g);
     return g;
   }
 

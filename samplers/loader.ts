@@ -15,6 +15,8 @@ import { MultifieldSampler, type SamplerConfig, type Unit, type UnitResult } fro
 import type { Batch, BatchTimings, FieldBatch } from "./batch.ts";
 import { fieldBytes } from "./batch.ts";
 import { ConfigError, type ErrorKind, PipelineError } from "../errors.ts";
+import { openRemoteSampler, runPrepared } from "./remote.ts";
+import { remoteState, type UrlCacheOptions } from "../zarr/url_store.ts";
 
 /** One unit as run by a thread. */
 export interface UnitTrace {
@@ -48,6 +50,8 @@ export interface LoaderOptions {
   bufferBytes?: number;
   /** Index of the first batch delivered (a resumed training run starts where it stopped). Default 0. */
   firstBatch?: number;
+  /** The URL cache, for stores given by URL (samplers/remote.ts). */
+  cache?: UrlCacheOptions;
 }
 
 interface Pending {
@@ -61,7 +65,7 @@ interface Pending {
 
 /** Loads batches 0, 1, 2, … (or from `firstBatch` on) of a sampler configuration. */
 export class BatchLoader {
-  private readonly config: SamplerConfig;
+  private config: SamplerConfig;
   private readonly options: LoaderOptions;
   private sampler?: MultifieldSampler;
   private units: Unit[] = [];
@@ -94,7 +98,9 @@ export class BatchLoader {
 
   /** Open the stores and start the workers. */
   async start(): Promise<void> {
-    this.sampler = new MultifieldSampler(this.config);
+    // Stores given by URL: their mirrors in the URL cache, whose chunks each unit downloads before it runs.
+    this.config = await openRemoteSampler(this.config, this.options.cache);
+    this.sampler = await runPrepared(() => new MultifieldSampler(this.config));
     this.units = this.sampler.units();
     const s = this.sampler;
     this.fieldSizes = s.slots.map((f) => fieldBytes(f.layout, f.tokenizer, f.levels.length, this.config.batchSize));
@@ -125,7 +131,7 @@ export class BatchLoader {
           this.fail(new Error(`loader worker failed: ${e.message}`));
           reject(this.failure);
         };
-        w.postMessage({ type: "init", config: this.config });
+        w.postMessage({ type: "init", config: this.config, remote: remoteState() });
       })
     ));
     this.dispatch();
@@ -205,7 +211,7 @@ export class BatchLoader {
     }
     const index = this.next++;
     this.delivered = index;
-    if (this.pool.length === 0) return this.local(index);
+    if (this.pool.length === 0) return await this.local(index);
     this.dispatch();
     const t = performance.now();
     const p = this.entry(index);
@@ -216,11 +222,11 @@ export class BatchLoader {
   }
 
   /** Make batch `index` on this thread, unit by unit. */
-  private local(index: number): LoadedBatch {
+  private async local(index: number): Promise<LoadedBatch> {
     for (const [i, u] of this.units.entries()) {
       const fb = this.buffer(index, u.field)!;
       const start = performance.timeOrigin + performance.now();
-      const result = this.sampler!.runUnit(index, u, fb);
+      const result = await runPrepared(() => this.sampler!.runUnit(index, u, fb));
       this.finished(index, i, -1, [start, performance.timeOrigin + performance.now()], result);
     }
     const done = this.pending.get(index)!.done!;

@@ -7,6 +7,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { ArrayReader, diskUsage, readRootAttributes, readTimeCoordinate } from "../zarr/reader.ts";
 import { assertComplete, pathExists as exists } from "../zarr/publish.ts";
 import { IncompleteStoreError, StoreError } from "../errors.ts";
+import { isMirrorRoot } from "../zarr/mirror.ts";
 import { isoTime } from "../converters/cf.ts";
 import {
   describeImplausible,
@@ -92,10 +93,9 @@ function summarizeArray(root: string, name: string): ArraySummary {
   };
 }
 
-/** Summarise a finished store; throws {@link IncompleteStoreError} for unfinished ones. */
-export function inspectStore(path: string, ranges: Record<string, Range> = PLAUSIBLE_RANGES): StoreSummary {
+/** The arrays a summary describes: the data (or coefficient) arrays the store has. */
+export function summarizedArrays(path: string): string[] {
   const root = path.replace(/\/+$/, "");
-  const zarrFormat = assertComplete(root);
   const attrs = readRootAttributes(root);
   const names = attrs.kind === "normalization"
     ? ["", "_elem", "_nz", "_elem_nz"].flatMap((
@@ -105,7 +105,15 @@ export function inspectStore(path: string, ranges: Record<string, Range> = PLAUS
       ...["data", "data_sfc", "data_elem", "data_elem_sfc", "data_nz", "data_elem_nz"],
       ...["normalization/norm", "normalization/norm_sfc", "statistics/point_mean"],
     ];
-  const arrays = names.filter((n) => exists(join(root, n))).map((n) => summarizeArray(root, n));
+  return names.filter((n) => exists(join(root, n)));
+}
+
+/** Summarise a finished store; throws {@link IncompleteStoreError} for unfinished ones. */
+export function inspectStore(path: string, ranges: Record<string, Range> = PLAUSIBLE_RANGES): StoreSummary {
+  const root = path.replace(/\/+$/, "");
+  const zarrFormat = assertComplete(root);
+  const attrs = readRootAttributes(root);
+  const arrays = summarizedArrays(root).map((n) => summarizeArray(root, n));
   let time: StoreSummary["time"];
   if (exists(join(root, "time"))) {
     const s = Array.from(readTimeCoordinate(root));
@@ -122,13 +130,17 @@ export function inspectStore(path: string, ranges: Record<string, Range> = PLAUS
   return { path: root, zarrFormat, attrs, time, arrays, normSets, warnings };
 }
 
-/** Normalization stores in the same directory whose `source` is this store. */
+/**
+ * Normalization stores in the same directory whose `source` is this store
+ * (of a store opened by URL: the sets opened beside it, zarr/mirror.ts).
+ */
 export function findNormSets(root: string): NormSetSummary[] {
   const dir = dirname(resolve(root));
   const out: NormSetSummary[] = [];
   for (const e of Deno.readDirSync(dir)) {
     if (!e.isDirectory || !/\.norm\.zarr(\.partial)?$/.test(e.name)) continue;
     const p = join(dir, e.name);
+    if (isMirrorRoot(root) && !isMirrorRoot(p)) continue;
     try {
       const a = readRootAttributes(p);
       if (a.source !== basename(root) && a.source !== resolve(root)) continue;

@@ -19,6 +19,8 @@ import { gemm, Random } from "../ops/mod.ts";
 import type { SamplerConfig } from "../samplers/sampler.ts";
 import { COMMAND_OUTPUT, parseInteger, runMain } from "../cli/run.ts";
 import { ConfigError } from "../errors.ts";
+import { openRemoteSampler, usesUrls } from "../samplers/remote.ts";
+import { checkUrlAccess, isUrl, parseByteSize } from "../zarr/url_store.ts";
 
 if (import.meta.main) {
   await runMain(async () => {
@@ -35,6 +37,8 @@ if (import.meta.main) {
       )
       .option("--consumer-cpu", "the stand-in step keeps a CPU core busy (a CPU backend)")
       .option("--trace <path>", "Chrome trace-event JSON to write", "loader-trace.json")
+      .option("--cache-dir <dir>", "URL cache directory, for stores given by URL (default ~/.cache/atmorep-ts/stores)")
+      .option("--cache-max <size>", "bound of the URL cache, e.g. 500MB, 20GB (default 20GB)")
       .action(async (configPath, o) => {
         let raw: Record<string, unknown>;
         try {
@@ -54,6 +58,18 @@ if (import.meta.main) {
           const losses = t.config.schedule.losses ?? ["mse_ensemble", "stats"];
           consumer = (batch) => trainStep(model, optimizer, batch, losses, rng).timings;
           console.error(`consumer: the training step (${model.params.count()} parameters, matmul ${gemm().name})`);
+        }
+        if (usesUrls(config)) {
+          const cache = { dir: o.cacheDir, maxBytes: o.cacheMax ? parseByteSize(o.cacheMax) : undefined };
+          const urls = config.datasets.flatMap((d) => [d.store, ...(d.norm ? [d.norm] : [])]).filter(isUrl);
+          for (const url of urls) {
+            await checkUrlAccess(
+              url,
+              cache,
+              { flags: "--allow-read --allow-write --allow-ffi --allow-env", script: "tasks/profile-loader.ts" },
+            );
+          }
+          config = await openRemoteSampler(config, cache);
         }
         const p = await profileLoader(config, {
           batches: o.batches,

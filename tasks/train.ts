@@ -22,6 +22,8 @@ import { train } from "../training/train.ts";
 import { checkBackendName, selectBackend } from "../ops/mod.ts";
 import { ConfigError } from "../errors.ts";
 import { trainForecastEngine } from "../training/tasks/engine_rollout.ts";
+import { openRemoteSampler } from "../samplers/remote.ts";
+import { checkUrlAccess, isUrl, parseByteSize, type UrlCacheOptions } from "../zarr/url_store.ts";
 
 /** The options of the command line. */
 interface TrainCommandOptions {
@@ -35,6 +37,25 @@ interface TrainCommandOptions {
   backend?: string;
   checkpointDir?: string;
   quiet?: true;
+  cacheDir?: string;
+  cacheMax?: string;
+}
+
+/**
+ * Open the stores and coefficient sets the configuration gives by URL
+ * (into the URL cache; zarr/url_store.ts): the sampler then reads their
+ * mirrors, and the loader downloads what each batch reads.
+ */
+async function openUrlStores(config: TrainConfig, o: TrainCommandOptions): Promise<void> {
+  const cache: UrlCacheOptions = { dir: o.cacheDir, maxBytes: o.cacheMax ? parseByteSize(o.cacheMax) : undefined };
+  const urls = config.sampler.datasets.flatMap((d) => [d.store, ...(d.norm ? [d.norm] : [])]).filter(isUrl);
+  for (const url of urls) {
+    await checkUrlAccess(url, cache, {
+      flags: "--allow-read --allow-write --allow-ffi --allow-env",
+      script: "tasks/train.ts",
+    });
+  }
+  config.sampler = await openRemoteSampler(config.sampler, cache);
 }
 
 /** `--stage forecast`: train the forecast engine on the frozen Multiformer of `--from`. */
@@ -83,6 +104,7 @@ async function pretrainStage(o: TrainCommandOptions): Promise<void> {
   if (o.threads !== undefined) config.threads = o.threads;
   if (o.checkpointDir !== undefined) config.checkpoints.dir = o.checkpointDir;
   if (o.backend !== undefined) config.backend = checkBackendName(o.backend, "--backend") as Backend;
+  await openUrlStores(config, o);
   assertStoresExist(config);
   const backend = await selectBackend(
     config.backend ?? "auto",
@@ -146,6 +168,8 @@ if (import.meta.main) {
       .option("--backend <name>", "override backend: cpu, webgpu or auto (webgpu on a real GPU, else cpu)")
       .option("--checkpoint-dir <dir>", "override checkpoints.dir")
       .option("--quiet", "no progress bar")
+      .option("--cache-dir <dir>", "URL cache directory, for stores given by URL (default ~/.cache/atmorep-ts/stores)")
+      .option("--cache-max <size>", "bound of the URL cache, e.g. 500MB, 20GB (default 20GB)")
       .action(async (o) => {
         const stage = o.stage ?? "pretrain";
         if (stage !== "pretrain" && stage !== "forecast") {

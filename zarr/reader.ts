@@ -28,6 +28,7 @@ import {
 import { gridIndices, gridShape } from "./chunk_grid.ts";
 import { backToBackRuns, chunksPerShard, innerChunkPlace, type InnerChunkSpan, ShardFiles } from "./shard.ts";
 import { assertComplete, pathExists } from "./publish.ts";
+import { fileRead, listedFiles, notDownloaded } from "./mirror.ts";
 
 /** Read-only view of one array of a finished store. */
 export class ArrayReader {
@@ -157,11 +158,14 @@ export class ArrayReader {
     try {
       const bytes = Deno.readFileSync(file);
       this.origins.set(bytes, file);
+      fileRead(file);
       return bytes;
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) {
         throw new StoreError(file, `unreadable chunk (${(e as Error).message})`);
       }
+      // A store opened by URL: not downloaded yet (read as absent in this pass, downloaded before the next).
+      if (notDownloaded(file)) return undefined;
       if (this.complete) throw this.missing(coords, file);
       return undefined;
     }
@@ -172,6 +176,7 @@ export class ArrayReader {
     const { shard, local } = innerChunkPlace(coords, this.chunksPerShard);
     const path = this.chunkPath(shard);
     if (!this.shardFiles!.has(path)) {
+      if (notDownloaded(path)) return undefined;
       if (this.complete) throw this.missing(coords, path);
       return undefined;
     }
@@ -302,8 +307,14 @@ export class ArrayReader {
   }
 }
 
-/** Paths of the files below `dir`, relative to it (`c/0/1`); empty when `dir` cannot be listed. */
+/**
+ * Paths of the files below `dir`, relative to it (`c/0/1`); empty when
+ * `dir` cannot be listed. An array of a store opened by URL has the listing
+ * its HEAD requests gave (zarr/mirror.ts).
+ */
 function filesBelow(dir: string): Set<string> {
+  const listed = listedFiles(dir);
+  if (listed) return new Set(listed.keys());
   const present = new Set<string>();
   const walk = (at: string, rel: string) => {
     let entries: Deno.DirEntry[];
@@ -377,8 +388,10 @@ export function readGroupAttributes(root: string, path: string): Record<string, 
   return attributesObject(meta?.attributes ?? {}, join(dir, "zarr.json"));
 }
 
-/** Size on disk of every file under a directory, in bytes. */
+/** Size on disk of every file under a directory, in bytes (of an array opened by URL: in the remote store). */
 export function diskUsage(dir: string): number {
+  const listed = listedFiles(dir);
+  if (listed) return [...listed.values()].reduce((a, b) => a + b, 0);
   let total = 0;
   for (const e of Deno.readDirSync(dir)) {
     const p = join(dir, e.name);

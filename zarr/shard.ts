@@ -14,6 +14,7 @@
 import { StoreError } from "../errors.ts";
 import { adviseHugePages } from "../native/malloc.ts";
 import { crc32c } from "./crc32c.ts";
+import { fileRead, notDownloaded } from "./mirror.ts";
 
 /** Index entry (offset and length) of an inner chunk that is not stored. */
 export const EMPTY_ENTRY = 0xffffffffffffffffn;
@@ -176,7 +177,10 @@ export class ShardFiles {
 
   /** Read `length` bytes at `offset` of a shard whose index was read (into `into` when given). */
   read(path: string, offset: number, length: number, into?: Uint8Array): Uint8Array {
-    return preadSync(this.openShard(path), offset, length, into);
+    const file = this.file(path);
+    // A shard of a store read by URL evicted from its cache since its index was read: a miss of this pass.
+    if (!file && notDownloaded(path)) return into?.fill(0) ?? new Uint8Array(length);
+    return preadSync(file ?? this.openShard(path), offset, length, into);
   }
 
   /**
@@ -208,7 +212,8 @@ export class ShardFiles {
     if (index === undefined) {
       const file = this.file(path);
       if (!file) {
-        this.indexes.set(path, null);
+        // A shard of a store opened by URL that is not downloaded yet may be there on the next pass.
+        if (!notDownloaded(path)) this.indexes.set(path, null);
         return undefined;
       }
       index = readShardIndex(file, path, this.count);
@@ -226,6 +231,7 @@ export class ShardFiles {
 
   /** An open shard file (the least recently used one closed beyond {@link OPEN_SHARDS}), or undefined if absent. */
   private file(path: string): Deno.FsFile | undefined {
+    fileRead(path);
     let f = this.open.get(path);
     if (f) {
       this.open.delete(path);
@@ -256,7 +262,16 @@ export function readShardIndex(file: Deno.FsFile, path: string, count: number): 
   const size = file.statSync().size;
   const tail = indexBytes(count);
   if (size < tail) throw new StoreError(path, `shard file of ${size} bytes is shorter than its index`);
-  const bytes = preadSync(file, size - tail, tail);
+  return checkShardIndex(preadSync(file, size - tail, tail), size, path, count);
+}
+
+/**
+ * The index of a shard of `size` bytes from its last {@link indexBytes}
+ * bytes, checked: its CRC-32C, and every entry within the chunk data.
+ */
+export function checkShardIndex(bytes: Uint8Array, size: number, path: string, count: number): BigUint64Array {
+  const tail = indexBytes(count);
+  if (size < tail) throw new StoreError(path, `shard file of ${size} bytes is shorter than its index`);
   const crc = new DataView(bytes.buffer, bytes.byteOffset + 16 * count, 4).getUint32(0, true);
   if (crc32c(bytes.subarray(0, 16 * count)) !== crc) {
     throw new StoreError(path, "shard index fails its CRC-32C check: the shard file is damaged");

@@ -9,7 +9,7 @@
  *
  * It prints `{"port": P}` once listening and stops when its stdin closes or
  * after `--lifetime-s` (default 300). The number of requests per path so
- * far is in `GET /__requests` and, with `--log`, rewritten into FILE after
+ * far (HEADs as `HEAD PATH`) is in `GET /__requests` and, with `--log`, rewritten into FILE after
  * each request. Faults: a JSON list of
  * `{"path": REGEX, "kind": "status"|"drop"|"truncate", "status"?: N, "times"?: N}`,
  * applied to the first `times` requests whose path matches (all when
@@ -75,10 +75,11 @@ const server = Deno.serve({
 }, async (req) => {
   const path = decodeURIComponent(new URL(req.url).pathname);
   if (path === "/__requests") return Response.json(requests);
-  requests[path] = (requests[path] ?? 0) + 1;
+  const counted = req.method === "GET" ? path : `${req.method} ${path}`;
+  requests[counted] = (requests[counted] ?? 0) + 1;
   if (log) Deno.writeTextFileSync(log, JSON.stringify(requests));
   if (latencyMs > 0) await sleep(latencyMs);
-  if (req.method !== "GET") return new Response("method not allowed", { status: 405 });
+  if (req.method !== "GET" && req.method !== "HEAD") return new Response("method not allowed", { status: 405 });
   const fault = faults.find((f) => f.left > 0 && f.re.test(path));
   if (fault) fault.left--;
   if (fault?.kind === "status") {
@@ -98,6 +99,7 @@ const server = Deno.serve({
   }
   if (fault?.kind === "truncate") bytes = bytes.subarray(0, Math.floor(bytes.length / 2));
   const headers = { "content-length": String(bytes.length), "content-type": "application/octet-stream" };
+  if (req.method === "HEAD") return new Response(null, { headers });
   if (fault?.kind === "drop") return new Response(paced(bytes, Math.floor(bytes.length / 2)), { headers });
   return new Response(mbps > 0 ? paced(bytes) : bytes, { headers });
 });

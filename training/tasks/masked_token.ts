@@ -11,8 +11,10 @@
  *
  * @module
  */
+import { runPrepared } from "../../samplers/remote.ts";
+import { remoteState } from "../../zarr/url_store.ts";
 import { BatchLoader, type LoadedBatch } from "../../samplers/loader.ts";
-import { MultifieldSampler } from "../../samplers/sampler.ts";
+import { type Batch, MultifieldSampler } from "../../samplers/sampler.ts";
 import { CheckpointError, ConfigError, isPipelineError } from "../../errors.ts";
 import { Random, type Tensor } from "../../ops/mod.ts";
 import { Multiformer } from "../../models/multiformer.ts";
@@ -77,6 +79,14 @@ export class MaskedTokenTask implements TrainingTask<MaskedTokenInputs, MetricsL
   protected readonly ranges: TrainedRange[];
   /** Ranges of the checkpoint the weights came from (fine-tuning). */
   protected inheritedRanges: TrainedRange[] = [];
+  /** The validation sampler and its batch count. */
+  private readonly held?: { sampler: MultifieldSampler; batches: number };
+  /**
+   * The validation batches, made once by {@link open} when stores are read
+   * by URL: validation runs synchronously between steps, and its chunks
+   * may have left the URL cache by then (samplers/remote.ts).
+   */
+  private validationBatches?: Batch[];
 
   protected constructor(
     readonly config: TrainConfig,
@@ -98,6 +108,7 @@ export class MaskedTokenTask implements TrainingTask<MaskedTokenInputs, MetricsL
     if (validationSampler) this.ranges.push(samplerRange(validationSampler, "validation"));
     if (validationSampler) {
       const batches = config.validation!.batches ?? 2;
+      this.held = { sampler: validationSampler, batches };
       this.validation = {
         every: config.validation!.every ?? 50,
         run: (step) => this.validate(validationSampler, batches, step),
@@ -126,6 +137,10 @@ export class MaskedTokenTask implements TrainingTask<MaskedTokenInputs, MetricsL
   }
 
   async open(first: number): Promise<void> {
+    if (this.held && remoteState()) {
+      const { sampler, batches } = this.held;
+      this.validationBatches = await runPrepared(() => Array.from({ length: batches }, (_, i) => sampler.batch(i)));
+    }
     this.loader = new BatchLoader(this.config.sampler, {
       workers: this.config.loader?.workers ?? 1,
       firstBatch: first,
@@ -190,7 +205,7 @@ export class MaskedTokenTask implements TrainingTask<MaskedTokenInputs, MetricsL
     const mse: Record<string, number> = {};
     let loss = 0;
     for (let i = 0; i < batches; i++) {
-      const r = evalStep(this.model, sampler.batch(i), this.losses);
+      const r = evalStep(this.model, this.validationBatches?.[i] ?? sampler.batch(i), this.losses);
       loss += r.loss / batches;
       for (const [k, v] of Object.entries(r.mse)) mse[k] = (mse[k] ?? 0) + v / batches;
     }

@@ -12,6 +12,7 @@
  */
 import { join, resolve } from "node:path";
 import { ConfigError } from "../../../errors.ts";
+import { isUrl, publicUrl } from "../../../zarr/http.ts";
 import type { FieldName } from "./names.ts";
 
 /** A store and what to read from it. */
@@ -36,7 +37,7 @@ const PREFIX = "zarr+";
 
 /** True when `input` is a cloud URL (https, http, gs, s3) or a local directory holding a zarr store. */
 export function isStoreInput(input: string): boolean {
-  if (/^(https?|gs|s3):\/\//i.test(input)) return true;
+  if (isUrl(input)) return true;
   const exists = (p: string) => {
     try {
       return Deno.statSync(p), true;
@@ -54,12 +55,7 @@ export function isStoreInput(input: string): boolean {
 
 /** The HTTPS location of a store URL (`gs://`, `s3://` mapped to their public endpoints), or an absolute path. */
 export function storeLocation(input: string): string {
-  const gs = /^gs:\/\/([^/]+)\/?(.*)$/i.exec(input);
-  if (gs) return `https://storage.googleapis.com/${gs[1]}${gs[2] ? "/" + gs[2] : ""}`.replace(/\/+$/, "");
-  const s3 = /^s3:\/\/([^/]+)\/?(.*)$/i.exec(input);
-  if (s3) return `https://${s3[1]}.s3.amazonaws.com${s3[2] ? "/" + s3[2] : ""}`.replace(/\/+$/, "");
-  if (/^https?:\/\//i.test(input)) return input.replace(/\/+$/, "");
-  return resolve(input);
+  return isUrl(input) ? publicUrl(input) : resolve(input);
 }
 
 /** True when an input path is a store selection written by {@link formatSelection}. */
