@@ -27,6 +27,18 @@ KERNEL void clip_factor(const double* acc, float* out, float clip) {
   out[1] = clip > 0 && norm > clip ? (float)(clip / norm) : 1.0f;
 }
 
+// One element's AdamW step (host and device: the host check runs it against training/adamw.ts).
+__host__ __device__ __forceinline__ void adamw_element(float* w, float* m, float* v, float g, float gs, float lr,
+                                                       float b1, float b2, float eps, float decay, float bc1,
+                                                       float bc2) {
+  const float gi = g * gs;
+  const float mi = b1 * *m + (1.0f - b1) * gi;
+  const float vi = b2 * *v + (1.0f - b2) * gi * gi;
+  *m = mi;
+  *v = vi;
+  *w = *w * decay - lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+}
+
 // One AdamW step of one parameter: g·factor, moments, bias corrections bc1 = 1 − β₁ᵗ, bc2 = 1 − β₂ᵗ,
 // w ← w(1 − lr·wd) − lr·(m/bc1)/(√(v/bc2) + eps). Launch: 1-D, 256 threads, grid min(ceil(n / 256), 65535).
 KERNEL void adamw_update_f32(float* w, const float* g, float* m, float* v, long long n, const float* normFactor,
@@ -34,11 +46,6 @@ KERNEL void adamw_update_f32(float* w, const float* g, float* m, float* v, long 
   if (!isfinite(normFactor[0])) return;
   const float gs = normFactor[1], decay = 1.0f - lr * wd;
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-    const float gi = g[i] * gs;
-    const float mi = b1 * m[i] + (1.0f - b1) * gi;
-    const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    w[i] = w[i] * decay - lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+    adamw_element(&w[i], &m[i], &v[i], g[i], gs, lr, b1, b2, eps, decay, bc1, bc2);
   }
 }

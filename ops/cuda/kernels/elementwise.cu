@@ -52,21 +52,34 @@ KERNEL void col_sum_add_f32(const float* dy, float* g, int rows, int width) {
 
 constexpr float GELU_C = 0.7978845608028654f;  // √(2/π)
 
-// GELU, tanh form (PyTorch's approximate="tanh"): y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
-KERNEL void gelu_tanh_fwd_f32(const float* x, float* y, long long n) {
-  GRID_STRIDE(i, n) {
-    const float v = x[i];
-    y[i] = 0.5f * v * (1.0f + tanhf(GELU_C * (v + 0.044715f * v * v * v)));
-  }
+// GELU, tanh form (PyTorch's approximate="tanh"): ½v(1 + tanh(z)), z = √(2/π)(v + 0.044715v³), evaluated as
+// v·σ(2z) (½(1 + tanh z) = σ(2z)): in fp32, 1 + tanh z cancels for v below ≈ −3 (relative errors up to 5e-2
+// against the double reference at v = −6), σ(2z) = 1/(1 + e^(−2z)) does not.
+__host__ __device__ __forceinline__ float gelu_tanh(float v) {
+  const float z = GELU_C * (v + 0.044715f * v * v * v);
+  return v / (1.0f + expf(-2.0f * z));
 }
 
-// dx (+)= dy · GELU'(x), tanh form (simd/softmax.ts `geluGrad`).
+// GELU'(v), tanh form (simd/softmax.ts `geluGrad`): ½(1 + t) + ½v(1 − t²)·z', with ½(1 + t) = s = σ(2z) and
+// 1 − t² = 4s(1 − s), for the same reason.
+__host__ __device__ __forceinline__ float gelu_tanh_grad(float v) {
+  const float z = GELU_C * (v + 0.044715f * v * v * v), s = 1.0f / (1.0f + expf(-2.0f * z));
+  return s + 2.0f * v * s * (1.0f - s) * GELU_C * (1.0f + 3.0f * 0.044715f * v * v);
+}
+
+// GELU'(v), exact form: Φ(v) + v·φ(v) (Φ recomputed from v; the CPU keeps it: same formula).
+__host__ __device__ __forceinline__ float gelu_erf_grad(float v) {
+  return normal_cdf_nr(v) + v * 0.3989422804014327f * expf(-0.5f * v * v);
+}
+
+// y = GELU(x), tanh form.
+KERNEL void gelu_tanh_fwd_f32(const float* x, float* y, long long n) {
+  GRID_STRIDE(i, n) y[i] = gelu_tanh(x[i]);
+}
+
+// dx (+)= dy · GELU'(x), tanh form.
 KERNEL void gelu_tanh_bwd_f32(const float* x, const float* dy, float* dx, long long n, int acc) {
-  GRID_STRIDE(i, n) {
-    const float v = x[i], t = tanhf(GELU_C * (v + 0.044715f * v * v * v));
-    const float d = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * GELU_C * (1.0f + 3.0f * 0.044715f * v * v);
-    store_or_add(dx, i, dy[i] * d, acc);
-  }
+  GRID_STRIDE(i, n) store_or_add(dx, i, dy[i] * gelu_tanh_grad(x[i]), acc);
 }
 
 // GELU, exact form x·Φ(x) (PyTorch's default), Φ from Numerical Recipes' erfcc as ops/elementwise.ts.
@@ -74,13 +87,9 @@ KERNEL void gelu_erf_fwd_f32(const float* x, float* y, long long n) {
   GRID_STRIDE(i, n) y[i] = x[i] * normal_cdf_nr(x[i]);
 }
 
-// dx (+)= dy · (Φ(x) + x·φ(x)); Φ is recomputed from x instead of kept (the CPU keeps it: same formula).
+// dx (+)= dy · GELU'(x), exact form.
 KERNEL void gelu_erf_bwd_f32(const float* x, const float* dy, float* dx, long long n, int acc) {
-  GRID_STRIDE(i, n) {
-    const float v = x[i];
-    const float d = normal_cdf_nr(v) + v * 0.3989422804014327f * expf(-0.5f * v * v);
-    store_or_add(dx, i, dy[i] * d, acc);
-  }
+  GRID_STRIDE(i, n) store_or_add(dx, i, dy[i] * gelu_erf_grad(x[i]), acc);
 }
 
 // dst[r, off + j] (+)= src[r, j]: a part of width w into a wide [rows, W] tensor
