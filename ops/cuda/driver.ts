@@ -167,8 +167,9 @@ export class CudaDevice {
     return { ptr: out[0], bytes };
   }
 
-  /** Free a device allocation. */
+  /** Free a device allocation, after the stream's work that may still use it. */
   free(b: DeviceBuffer): void {
+    this.synchronize();
     check(this.lib, "cuMemFree_v2", this.lib.symbols.cuMemFree_v2(b.ptr));
   }
 
