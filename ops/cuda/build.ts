@@ -58,6 +58,19 @@ export async function runTool(cmd: string, args: string[]): Promise<string> {
   return text;
 }
 
+/** Why nvcc or ptxas cannot run here (a sentence naming what to install), or undefined when both run. */
+export async function toolkitMissing(): Promise<string | undefined> {
+  try {
+    await runTool("nvcc", ["--version"]);
+    await runTool("ptxas", ["--version"]);
+    return undefined;
+  } catch (e) {
+    return `the CUDA toolkit is not usable here (${
+      (e as Error).message.split("\n")[0]
+    }): install CUDA 13 (nvcc, ptxas)`;
+  }
+}
+
 /** The kernel files (names without `.cu`), sorted. */
 export function kernelFiles(): string[] {
   return [...Deno.readDirSync(KERNEL_DIR)].filter((e) => e.isFile && e.name.endsWith(".cu"))

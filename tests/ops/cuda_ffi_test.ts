@@ -156,26 +156,38 @@ if (!cublasDir) {
   );
 }
 
-Deno.test("cuda ffi: every CUDA_SYMBOLS entry matches its cuda.h prototype (count, pointer/integer widths, result)", async () => {
-  if (!cudaDir) {
-    const why = `cuda.h not found in ${CUDA_INCLUDE.join(", ")}`;
-    if (Deno.env.get("ATMOREP_ALLOW_NO_NVCC") === "1") {
-      console.warn(`SKIPPED: ${why}; ATMOREP_ALLOW_NO_NVCC=1 allows it. The driver signatures were NOT checked.`);
-      return;
+const noCudaHeader = `cuda.h not found in ${CUDA_INCLUDE.join(", ")}`;
+/** Ignore the cuda.h tests only where the environment says so; otherwise they fail naming the header. */
+const skipCuda = !cudaDir && Deno.env.get("ATMOREP_ALLOW_NO_NVCC") === "1";
+if (skipCuda) console.warn(`cuda ffi: driver signature tests IGNORED (ATMOREP_ALLOW_NO_NVCC=1): ${noCudaHeader}`);
+
+/** cuda.h preprocessed, or an Error naming where it was looked for. */
+function cudaHeader(): Promise<string> {
+  if (!cudaDir) throw new Error(`${noCudaHeader}: install CUDA 13, or set ATMOREP_ALLOW_NO_NVCC=1 to skip`);
+  return preprocess(join(cudaDir, "cuda.h"), [cudaDir]);
+}
+
+Deno.test({
+  name: "cuda ffi: every CUDA_SYMBOLS entry matches its cuda.h prototype (count, pointer/integer widths, result)",
+  ignore: skipCuda,
+  async fn() {
+    const text = await cudaHeader();
+    assert.deepEqual(mismatches(CUDA_SYMBOLS, text, "cuda.h"), []);
+    const raw = Deno.readTextFileSync(join(cudaDir!, "cuda.h"));
+    for (const [k, v] of Object.entries(CU_DEVICE_ATTRIBUTE)) {
+      assert.equal(enumValue(raw, `CU_DEVICE_ATTRIBUTE_${k}`), v, k);
     }
-    throw new Error(`${why}: install CUDA 13, or set ATMOREP_ALLOW_NO_NVCC=1 to skip`);
-  }
-  const text = await preprocess(join(cudaDir, "cuda.h"), [cudaDir]);
-  assert.deepEqual(mismatches(CUDA_SYMBOLS, text, "cuda.h"), []);
-  const raw = Deno.readTextFileSync(join(cudaDir, "cuda.h"));
-  for (const [k, v] of Object.entries(CU_DEVICE_ATTRIBUTE)) {
-    assert.equal(enumValue(raw, `CU_DEVICE_ATTRIBUTE_${k}`), v, k);
-  }
+  },
 });
 
-Deno.test("cuda ffi: the signature check catches a wrong declaration", async () => {
-  if (!cudaDir) return; // reported by the test above
-  const text = await preprocess(join(cudaDir, "cuda.h"), [cudaDir]);
+Deno.test({
+  name: "cuda ffi: the signature check catches a wrong declaration",
+  ignore: skipCuda,
+  fn: wrongDeclarations,
+});
+
+async function wrongDeclarations(): Promise<void> {
+  const text = await cudaHeader();
   const wrong = {
     cuMemAlloc_v2: { parameters: ["buffer", "u32"], result: "i32" }, // size_t declared 32-bit
     cuLaunchKernel: { parameters: ["pointer"], result: "i32" }, // too few
@@ -183,7 +195,7 @@ Deno.test("cuda ffi: the signature check catches a wrong declaration", async () 
   } as Record<string, Deno.ForeignFunction>;
   const bad = mismatches(wrong, text, "cuda.h");
   assert.equal(bad.length, 3, bad.join("\n"));
-});
+}
 
 Deno.test({
   name: "cuda ffi: every CUBLAS_SYMBOLS entry matches cublas_v2.h/cublas_api.h, and the enum values we pass",
