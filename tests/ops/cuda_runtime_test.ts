@@ -35,10 +35,12 @@ import {
   scaleRows,
   sliceLast,
   type Tensor,
+  typescriptGemm,
   useTypescriptRows,
   valueAndGrad,
 } from "../../ops/mod.ts";
 import { probeCuda } from "../../ops/cuda/probe.ts";
+import { cudaGemm } from "../../ops/cuda/gemm.ts";
 import type { DeviceBuffer } from "../../ops/cuda/driver.ts";
 import * as dev from "../../ops/cuda/ops.ts";
 import { philoxWords } from "../../ops/cuda/philox.ts";
@@ -103,7 +105,11 @@ function close(a: Float32Array, b: Float32Array, tol: number, what: string, rela
   for (const v of b) scale = Math.max(scale, Math.abs(v));
   for (let i = 0; i < a.length; i++) {
     const e = Math.abs(a[i] - b[i]) / (relative ? Math.abs(b[i]) + 1e-6 : scale || 1);
-    if (!(e <= worst)) (worst = e, at = i);
+    if (!(e <= worst)) {
+      worst = e;
+      at = i;
+      if (Number.isNaN(e)) break; // NaN never compares: report it
+    }
   }
   assert.ok(worst <= tol, `${what}: error ${worst.toExponential(2)} > ${tol} at ${at} (${a[at]} vs ${b[at]})`);
 }
@@ -409,6 +415,33 @@ gpuTest("AdamW with global-norm clipping over three parameters equals training/a
   }
   release(c);
 });
+
+gpuTest(
+  "the host sgemm on cuBLAS (ops/cuda/gemm.ts) equals the TypeScript sgemm: transposes, strides, offsets, beta 0 over NaN",
+  (c) => {
+    const g = cudaGemm(c);
+    try {
+      for (const [m, n, k] of [[37, 29, 41], [1, 70, 3], [65, 1, 17], [3, 5, 1], [128, 96, 200]]) {
+        for (const ta of [false, true]) {
+          for (const tb of [false, true]) {
+            for (const beta of [0, 0.5]) {
+              const lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 2, off = 5;
+              const a = randn(off + (ta ? k : m) * lda), b = randn(off + (tb ? n : k) * ldb);
+              const c0 = randn(off + m * ldc);
+              if (beta === 0) c0.fill(NaN, off, off + n); // must not leak into C
+              const want = c0.slice(), got = c0.slice();
+              typescriptGemm.sgemm(ta, tb, m, n, k, 1.3, a, off, lda, b, off, ldb, beta, want, off, ldc);
+              g.sgemm(ta, tb, m, n, k, 1.3, a, off, lda, b, off, ldb, beta, got, off, ldc);
+              close(got, want, 1e-5, `sgemm ${m}×${n}×${k} ta=${ta} tb=${tb} beta=${beta}`);
+            }
+          }
+        }
+      }
+    } finally {
+      g.close();
+    }
+  },
+);
 
 if (ctx) {
   globalThis.addEventListener("unload", () => {
