@@ -41,6 +41,8 @@ import {
 } from "../../ops/mod.ts";
 import { probeCuda } from "../../ops/cuda/probe.ts";
 import { cudaGemm } from "../../ops/cuda/gemm.ts";
+import { cudaBackend } from "../../ops/cuda/select.ts";
+import { ConfigError } from "../../errors.ts";
 import type { DeviceBuffer } from "../../ops/cuda/driver.ts";
 import * as dev from "../../ops/cuda/ops.ts";
 import { philoxWords } from "../../ops/cuda/philox.ts";
@@ -53,6 +55,22 @@ const ctx: dev.CudaContext | undefined = probe.ok
   ? { device: probe.device, kernels: probe.kernels, cublas: probe.cublas }
   : undefined;
 if (probe.ok) console.log(probe.description);
+
+Deno.test({
+  name: "cuda runtime: where the backend cannot start, selecting it is a ConfigError naming the key and the reason",
+  ignore: probe.ok, // a GPU is here: the device tests below run instead
+  fn: refusal,
+});
+
+function refusal(): void {
+  if (probe.ok) return;
+  assert.throws(() => cudaBackend("backend"), (e) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /^backend: cuda cannot start: /);
+    assert.ok(e.message.includes(probe.reason), e.message);
+    return true;
+  });
+}
 
 /** A device test: ignored with the printed reason when no device. */
 function gpuTest(name: string, fn: (c: dev.CudaContext) => void | Promise<void>): void {
