@@ -170,6 +170,24 @@ export function cublasSearchDirs(override?: string): string[] {
   return [...new Set(dirs)];
 }
 
+/** cuBLASLt handles kept open for the life of the process (cuBLAS needs them). */
+const ltLoaded: Deno.DynamicLibrary<Record<string, never>>[] = [];
+
+/**
+ * Load the libcublasLt beside a libcublas file first: cuBLAS needs it, and a copy without an $ORIGIN run path (a
+ * wheel's folder not on the loader's path) would not find it; once loaded, the loader reuses it by its soname.
+ */
+function preloadLt(cublasPath: string): void {
+  if (!cublasPath.includes("/")) return;
+  const lt = cublasPath.replace(/libcublas(\.so[.\d]*)$/, "libcublasLt$1");
+  try {
+    Deno.statSync(lt);
+  } catch {
+    return;
+  }
+  ltLoaded.push(Deno.dlopen(lt, {}));
+}
+
 /** Open cuBLAS from the search list; an Error naming every folder and file name tried. */
 export function openCublas(override?: string): { lib: CublasLibrary; path: string } {
   const tried: string[] = [];
@@ -186,6 +204,7 @@ export function openCublas(override?: string): { lib: CublasLibrary; path: strin
       continue; // not there: listed in the error with its folder
     }
     try {
+      preloadLt(path);
       return { lib: Deno.dlopen(path, CUBLAS_SYMBOLS), path };
     } catch (e) {
       tried.push(`${path}: ${(e as Error).message}`);

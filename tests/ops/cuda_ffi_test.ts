@@ -10,14 +10,15 @@
  * class. The enum values we pass are checked against the headers too.
  * Without cuda.h the test fails naming it, unless ATMOREP_ALLOW_NO_NVCC=1;
  * without a cuBLAS header its part is ignored with a printed reason (CI's
- * toolkit image has no cuBLAS; set ATMOREP_CUBLAS_INCLUDE to its include folder).
+ * toolkit image has no cuBLAS; set ATMOREP_CUBLAS_INCLUDE to its include folder). Also: the argument block
+ * cuLaunchKernel reads (packParams), and the error that names every folder searched for cuBLAS.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { CU_DEVICE_ATTRIBUTE, CUDA_SYMBOLS } from "../../ops/cuda/driver.ts";
-import { CUBLAS, CUBLAS_SYMBOLS, cublasSearchDirs } from "../../ops/cuda/cublas.ts";
+import { CU_DEVICE_ATTRIBUTE, CUDA_SYMBOLS, packParams } from "../../ops/cuda/driver.ts";
+import { CUBLAS, CUBLAS_SYMBOLS, cublasSearchDirs, openCublas } from "../../ops/cuda/cublas.ts";
 
 const CUDA_INCLUDE = [Deno.env.get("CUDA_HOME"), Deno.env.get("CUDA_PATH"), "/usr/local/cuda"]
   .filter((d): d is string => !!d).map((d) => join(d, "include"));
@@ -217,5 +218,40 @@ Deno.test({
     for (const [k, v] of Object.entries(CUBLAS)) {
       assert.equal(enumValue(raw, names[k as keyof typeof CUBLAS]), v, names[k as keyof typeof CUBLAS]);
     }
+  },
+});
+
+Deno.test("cuda ffi: packParams gives cuLaunchKernel one pointer per argument, each to its value in the PTX width", () => {
+  const p = packParams(["ptr", "i32", "u32", "i64", "f32"], [0x123456789abcn, -5, 0xffffffff, 1n << 40n, 1.5]);
+  assert.equal(p.pointers.length, 5);
+  const at = (i: number) => new Deno.UnsafePointerView(Deno.UnsafePointer.create(p.pointers[i])!);
+  assert.equal(at(0).getBigUint64(0), 0x123456789abcn);
+  assert.equal(at(1).getInt32(0), -5);
+  assert.equal(at(2).getUint32(0), 0xffffffff);
+  assert.equal(at(3).getBigInt64(0), 1n << 40n);
+  assert.equal(at(4).getFloat32(0), 1.5);
+  assert.throws(() => packParams(["ptr"], []), /takes 1 arguments, got 0/);
+});
+
+let cublasFound = false;
+try {
+  openCublas().lib.close();
+  cublasFound = true;
+} catch { /* the test below checks the message */ }
+
+Deno.test({
+  name: "cuda ffi: without cuBLAS, opening it fails naming every folder searched (the override first)",
+  ignore: cublasFound,
+  fn() {
+    assert.throws(() => openCublas("/nowhere/cublas"), (e) => {
+      const m = (e as Error).message;
+      assert.match(
+        m,
+        /^cuBLAS not found \(libcublas\.so\.13, libcublas\.so\.12, libcublas\.so\)\. Searched: \/nowhere\/cublas, /,
+      );
+      for (const d of cublasSearchDirs("/nowhere/cublas")) assert.ok(m.includes(d), `${d} missing from: ${m}`);
+      assert.match(m, /ATMOREP_CUBLAS/);
+      return true;
+    });
   },
 });
