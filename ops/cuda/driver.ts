@@ -30,12 +30,10 @@ export const CUDA_SYMBOLS = {
   cuMemFree_v2: { parameters: ["u64"], result: "i32" },
   cuMemAllocHost_v2: { parameters: ["buffer", "usize"], result: "i32" },
   cuMemFreeHost: { parameters: ["pointer"], result: "i32" },
-  cuMemcpyHtoD_v2: { parameters: ["u64", "buffer", "usize"], result: "i32" },
-  cuMemcpyDtoH_v2: { parameters: ["buffer", "u64", "usize"], result: "i32" },
   cuMemcpyDtoD_v2: { parameters: ["u64", "u64", "usize"], result: "i32" },
   cuMemcpyHtoDAsync_v2: { parameters: ["u64", "pointer", "usize", "pointer"], result: "i32" },
   cuMemcpyDtoHAsync_v2: { parameters: ["pointer", "u64", "usize", "pointer"], result: "i32" },
-  cuMemsetD32_v2: { parameters: ["u64", "u32", "usize"], result: "i32" },
+  cuMemsetD32Async: { parameters: ["u64", "u32", "usize", "pointer"], result: "i32" },
   cuModuleLoadData: { parameters: ["buffer", "buffer"], result: "i32" },
   cuModuleUnload: { parameters: ["pointer"], result: "i32" },
   cuModuleGetFunction: { parameters: ["buffer", "pointer", "buffer"], result: "i32" },
@@ -173,25 +171,20 @@ export class CudaDevice {
     check(this.lib, "cuMemFree_v2", this.lib.symbols.cuMemFree_v2(b.ptr));
   }
 
-  /** Copy host → device at `dst` (+ byte offset), synchronously. */
+  /**
+   * Copy host → device at `dst` (+ byte offset), ordered on the stream after the work already queued, and wait
+   * for it. (The plain cuMemcpyHtoD runs on the legacy default stream, which does not order with our
+   * non-blocking stream: a kernel queued before or after could race with it.)
+   */
   upload(dst: DeviceBuffer, src: ArrayBufferView, offset = 0): void {
-    const bytes = new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
-    check(
-      this.lib,
-      "cuMemcpyHtoD_v2",
-      this.lib.symbols.cuMemcpyHtoD_v2(dst.ptr + BigInt(offset), bytes, BigInt(bytes.length)),
-    );
+    this.uploadAsync(dst, src, offset);
+    this.synchronize();
   }
 
-  /** Copy device → host after the stream's work is done. */
+  /** Copy device → host after the stream's queued work, and wait for it. */
   download(src: DeviceBuffer, dst: ArrayBufferView, offset = 0): void {
+    this.downloadAsync(src, dst, offset);
     this.synchronize();
-    const bytes = new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength);
-    check(
-      this.lib,
-      "cuMemcpyDtoH_v2",
-      this.lib.symbols.cuMemcpyDtoH_v2(bytes, src.ptr + BigInt(offset), BigInt(bytes.length)),
-    );
   }
 
   /**
@@ -224,13 +217,10 @@ export class CudaDevice {
     check(this.lib, "cuMemFreeHost", this.lib.symbols.cuMemFreeHost(pointer));
   }
 
-  /** Fill `count` 32-bit words from byte `offset` with `word` (0 zeroes floats). */
+  /** Fill `count` 32-bit words from byte `offset` with `word` (0 zeroes floats), ordered on the stream. */
   fill32(b: DeviceBuffer, word: number, count = b.bytes / 4, offset = 0): void {
-    check(
-      this.lib,
-      "cuMemsetD32_v2",
-      this.lib.symbols.cuMemsetD32_v2(b.ptr + BigInt(offset), word >>> 0, BigInt(count)),
-    );
+    const r = this.lib.symbols.cuMemsetD32Async(b.ptr + BigInt(offset), word >>> 0, BigInt(count), this.stream);
+    check(this.lib, "cuMemsetD32Async", r);
   }
 
   /** Wait for the stream's work. */
