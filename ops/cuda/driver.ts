@@ -135,6 +135,8 @@ export class CudaDevice {
   /** The stream every launch and async copy of this device goes to. */
   readonly stream: Deno.PointerValue;
   private readonly context: Deno.PointerValue;
+  /** The CUdevice handle (cuDeviceGet's, not assumed equal to the ordinal). */
+  private readonly handle: number;
 
   constructor(lib: CudaLibrary, ordinal = 0) {
     this.lib = lib;
@@ -144,7 +146,7 @@ export class CudaDevice {
     check(lib, "cuDeviceGetCount", s.cuDeviceGetCount(i32));
     if (ordinal >= i32[0]) throw new Error(`CUDA device ${ordinal} requested, the driver sees ${i32[0]}`);
     check(lib, "cuDeviceGet", s.cuDeviceGet(i32, ordinal));
-    const dev = i32[0];
+    const dev = this.handle = i32[0];
     check(lib, "cuDevicePrimaryCtxRetain", s.cuDevicePrimaryCtxRetain(u64, dev));
     this.context = Deno.UnsafePointer.create(u64[0]);
     check(lib, "cuCtxSetCurrent", s.cuCtxSetCurrent(this.context));
@@ -276,7 +278,7 @@ export class CudaDevice {
   close(): void {
     this.synchronize();
     check(this.lib, "cuStreamDestroy_v2", this.lib.symbols.cuStreamDestroy_v2(this.stream));
-    check(this.lib, "cuDevicePrimaryCtxRelease_v2", this.lib.symbols.cuDevicePrimaryCtxRelease_v2(this.ordinal));
+    check(this.lib, "cuDevicePrimaryCtxRelease_v2", this.lib.symbols.cuDevicePrimaryCtxRelease_v2(this.handle));
   }
 }
 
