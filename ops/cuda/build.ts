@@ -102,8 +102,11 @@ export async function compilePtx(name: string, arch: Arch, out: string): Promise
   await runTool("nvcc", ["-ptx", `-arch=${arch}`, ...NVCC_FLAGS, "-o", out, join(KERNEL_DIR, `${name}.cu`)]);
 }
 
+/** GPUs newer than a target that the driver JIT-compiles its PTX for (checked by assembling for them). */
+export const JIT_ARCHS: Record<Arch, string[]> = { sm_80: ["sm_86", "sm_89"], sm_90: ["sm_100", "sm_120"] };
+
 /** Assemble a PTX file with ptxas for `arch` (output discarded); the per-entry figures of `-v`. */
-export async function assemble(ptx: string, arch: Arch): Promise<Record<string, PtxasEntry>> {
+export async function assemble(ptx: string, arch: string): Promise<Record<string, PtxasEntry>> {
   const text = await runTool("ptxas", [`-arch=${arch}`, "-v", "-o", "/dev/null", ptx]);
   return parsePtxas(text);
 }

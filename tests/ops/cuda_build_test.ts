@@ -4,7 +4,8 @@
  * PTX hashes), every kernel the host launches is declared with the argument
  * kinds its PTX entry has (ops/cuda/kernels.ts `KERNELS`), and — with the
  * CUDA toolkit — nvcc recompiles every .cu to the same bytes and ptxas
- * assembles every committed PTX for sm_80 and sm_90 without spills. Without
+ * assembles every committed PTX for sm_80 and sm_90 without spills, and for
+ * the newer GPUs whose driver JIT-compiles it (sm_86/89 from sm_80, sm_100/120 from sm_90). Without
  * nvcc/ptxas on PATH the toolkit part fails, naming what is missing, unless
  * ATMOREP_ALLOW_NO_NVCC=1 says to skip it (then it prints that it skipped).
  *
@@ -16,6 +17,7 @@ import {
   ARCHS,
   assemble,
   compilePtx,
+  JIT_ARCHS,
   kernelFiles,
   nvccVersion,
   PTX_DIR,
@@ -89,7 +91,7 @@ Deno.test("cuda build: the loss ids of field_loss_f32 follow training/losses.ts 
 
 Deno.test({
   name:
-    "cuda build: nvcc recompiles every kernel to the committed PTX; ptxas assembles it for sm_80 and sm_90 without spills",
+    "cuda build: nvcc recompiles every kernel to the committed PTX; ptxas assembles it for sm_80 and sm_90 without spills (and for sm_86/89, sm_100/120)",
   ignore: skipToolkit,
   fn: toolkitBuild,
 });
@@ -115,6 +117,7 @@ async function toolkitBuild(): Promise<void> {
             `${name}.${arch}.ptx differs from a fresh nvcc build: run deno task build:cuda`,
           );
         }
+        for (const newer of JIT_ARCHS[arch]) await assemble(committed, newer); // what the driver's JIT will do
         const figures = await assemble(committed, arch);
         for (const [entry, f] of Object.entries(figures)) {
           assert.equal(f.spillStores + f.spillLoads, 0, `${entry} (${arch}) spills registers`);
