@@ -279,6 +279,33 @@ function bf16Round(x: Float32Array): Float32Array {
   return new Float32Array(u.buffer);
 }
 
+cudaCase("attention's row kernels: masked softmax with log-sum-exp, recomputation from it, softmax backward", (c) => {
+  const B = 2, H = 3, Lq = 5, Lk = 37, rows = B * H * Lq, scale = 0.25;
+  const S = randn(rows * Lk, 3), dP = randn(rows * Lk);
+  const mask = Uint8Array.from({ length: B * Lk }, (_, i) => (i >= Lk ? 0 : i % 3 !== 0 ? 1 : 0)); // batch 1: no key
+  const P = new Float32Array(rows * Lk), lse = new Float32Array(rows), dS = new Float32Array(rows * Lk);
+  for (let r = 0; r < rows; r++) { // the reference, as ops/attention.ts softmaxRows and softmaxBackwardRows
+    const b = Math.floor(r / (H * Lq)), keep = (j: number) => mask[b * Lk + j] === 1;
+    let m = -Infinity, sum = 0, dot = 0;
+    for (let j = 0; j < Lk; j++) if (keep(j)) m = Math.max(m, S[r * Lk + j]);
+    for (let j = 0; j < Lk; j++) sum += keep(j) ? Math.exp(S[r * Lk + j] - m) : 0;
+    lse[r] = m === -Infinity ? Infinity : m + Math.log(sum);
+    for (let j = 0; j < Lk; j++) P[r * Lk + j] = keep(j) && m > -Infinity ? Math.exp(S[r * Lk + j] - m) / sum : 0;
+    for (let j = 0; j < Lk; j++) dot += P[r * Lk + j] * dP[r * Lk + j];
+    for (let j = 0; j < Lk; j++) dS[r * Lk + j] = P[r * Lk + j] * (dP[r * Lk + j] - dot) * scale;
+  }
+  const Sd = up(c, S), L = zeros(c, rows), M = up(c, mask), R = up(c, S), D = up(c, dP);
+  c.kernels.launchRows("softmax_rows_fwd_f32", rows, [Sd, L, M, rows, Lk, H * Lq]);
+  c.kernels.launchRows("softmax_rows_recompute_f32", rows, [R, L, M, rows, Lk, H * Lq]);
+  c.kernels.launchRows("softmax_rows_bwd_f32", rows, [Sd, D, rows, Lk, scale]);
+  close(down(c, Sd, rows * Lk), P, 1e-6, "probabilities");
+  close(down(c, L, rows).subarray(0, H * Lq), lse.subarray(0, H * Lq), 1e-6, "log-sum-exp", true);
+  assert.ok(down(c, L, rows).subarray(H * Lq).every((v) => v === Infinity), "a row without keys has lse = +∞");
+  close(down(c, R, rows * Lk), P, 1e-6, "probabilities recomputed from the log-sum-exp");
+  close(down(c, D, rows * Lk), dS, 1e-5, "softmax backward");
+  release(c);
+});
+
 cudaCase("fp32 → bf16 → fp32 rounds to nearest even", (c) => {
   const n = 4099, x = randn(n, 100);
   const X = up(c, x), H = c.device.alloc(2 * n), Y = zeros(c, n);
