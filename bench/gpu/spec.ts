@@ -1,0 +1,69 @@
+/**
+ * Writes the bench:train spec of one configuration (the JSON that
+ * bench/peers/train_torch.py reads) for the GPU run (bench/gpu/run.sh):
+ * `tiny` (configs/tiny.json), `medium` (the same shapes as bench/ours/train.ts's
+ * medium — keep the two equal) and `era5-multiformer` (configs/era5-multiformer.json's
+ * fields, widths, depths and heads with this project's default network, since
+ * the PyTorch side implements that network, not AtmoRep's exact one).
+ * Usage: deno run --allow-read bench/gpu/spec.ts NAME STEPS > spec.json
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { fieldLayouts, resolveConfig } from "../../models/config.ts";
+import type { TrainConfig } from "../../training/config.ts";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const read = (f: string) => JSON.parse(Deno.readTextFileSync(join(root, "configs", f))) as TrainConfig;
+
+/** The medium configuration of bench/ours/train.ts. */
+const MEDIUM = {
+  sampler: ["t", "u"].map((name) => ({
+    name,
+    levels: [500, 850, 1000],
+    tokens: { numTokens: [6, 3, 12], tokenSize: [3, 9, 9] },
+  })),
+  model: {
+    dropout: 0.05,
+    fields: ["t", "u"].map((f) => ({
+      field: f,
+      width: 128,
+      encoderLayers: 2,
+      decoderLayers: 2,
+      heads: 8,
+      coupledWith: f === "t" ? ["u"] : ["t"],
+      ensemble: 4,
+    })),
+  },
+  batch: 2,
+};
+
+/** Sampler fields, model and batch of a named configuration. */
+function config(name: string): { sampler: unknown[]; model: TrainConfig["model"]; batch: number } {
+  if (name === "medium") return MEDIUM as never;
+  const c = read(name === "tiny" ? "tiny.json" : `${name}.json`);
+  const model = { ...c.model };
+  delete (model as { network?: unknown }).network; // the PyTorch reference implements the default network
+  return { sampler: c.sampler.datasets.flatMap((d) => d.fields), model, batch: c.sampler.batchSize };
+}
+
+const [name, steps = "10"] = Deno.args;
+if (!name) throw new Error("usage: spec.ts tiny|medium|era5-multiformer [STEPS]");
+const c = config(name);
+const layouts = fieldLayouts(c.sampler as never);
+const resolved = resolveConfig(c.model, layouts);
+console.log(JSON.stringify({
+  name,
+  model: c.model,
+  sampler: c.sampler,
+  fields: resolved.fields,
+  layouts,
+  dropout: resolved.dropout,
+  tokenInfoWidth: resolved.tokenInfoWidth,
+  batch: c.batch,
+  warmup: 3,
+  steps: Number(steps),
+  threads: 1,
+  tokensPerStep: c.batch * layouts.reduce((a, l) => a + l.levels * l.tokens, 0),
+}));
