@@ -50,7 +50,7 @@ export type {
   ResolvedEngineConfig,
 } from "./models/forecast_engine.ts";
 
-// Tensors, random streams and the backend (cpu, webgpu, auto).
+// Tensors, random streams and the backend (cpu, cuda, webgpu, auto).
 export { Tensor } from "./ops/tensor.ts";
 export type { Gemm } from "./ops/blas.ts";
 export { Random } from "./random.ts";

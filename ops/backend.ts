@@ -1,9 +1,11 @@
 /**
  * Backend choice for the op layer: `cpu` (OpenBLAS through FFI or the
- * TypeScript sgemm), `webgpu` (device-resident tensors on Deno's WebGPU,
+ * TypeScript sgemm), `cuda` (NVIDIA through the driver API and cuBLAS,
+ * ops/cuda/; today the host tensors' sgemms on cuBLAS), `webgpu` (device-resident tensors on Deno's WebGPU,
  * ops/webgpu_device.ts, for a caller that asks for a device — training;
  * otherwise the WGSL sgemm offload of ops/webgpu.ts),
- * `auto` (webgpu when the adapter is a real GPU, else cpu: a software
+ * `auto` (cuda when the NVIDIA driver, a GPU and cuBLAS are there, then
+ * webgpu when the adapter is a real GPU, else cpu: a software
  * adapter such as llvmpipe is 20–100× slower than OpenBLAS on the same
  * machine). `tensorflow` is refused: tfjs-node is not a dependency
  * (its install downloads libtensorflow, which no registry ships).
@@ -15,17 +17,18 @@ import { type Gemm, openblasGemm, typescriptGemm, useGemm } from "./blas.ts";
 import { calibrateRouting, isSoftwareAdapter, probeAdapter, webgpuGemm } from "./webgpu.ts";
 import type { Device } from "./device.ts";
 import { webgpuDevice } from "./webgpu_device.ts";
+import { cudaBackend, probeCuda } from "./cuda/select.ts";
 
 /** Backend names a configuration may give. */
-export const BACKENDS = ["cpu", "webgpu", "auto", "tensorflow"] as const;
+export const BACKENDS = ["cpu", "cuda", "webgpu", "auto", "tensorflow"] as const;
 
 /** A backend name as configured. */
 export type BackendName = typeof BACKENDS[number];
 
 /** The backend in use. */
 export interface ActiveBackend {
-  /** `cpu` or `webgpu`. */
-  name: "cpu" | "webgpu";
+  /** `cpu`, `cuda` or `webgpu`. */
+  name: "cpu" | "cuda" | "webgpu";
   /** The sgemm installed with `useGemm`. */
   gemm: Gemm;
   /** One line for the user: backend, kernel, why (for `auto`). */
@@ -55,12 +58,12 @@ export function checkBackendName(v: unknown, key = "backend"): BackendName {
     );
   }
   if (typeof v !== "string" || !(BACKENDS as readonly string[]).includes(v)) {
-    throw new ConfigError(key, `unknown backend ${JSON.stringify(v)} (available: cpu, webgpu, auto)`);
+    throw new ConfigError(key, `unknown backend ${JSON.stringify(v)} (available: cpu, cuda, webgpu, auto)`);
   }
   return v as BackendName;
 }
 
-/** Select and install (`useGemm`) a backend; `auto` takes webgpu only on a real GPU adapter. */
+/** Select and install (`useGemm`) a backend; `auto` takes cuda when it starts, webgpu only on a real GPU adapter. */
 export async function selectBackend(
   name: BackendName,
   key = "backend",
@@ -68,12 +71,24 @@ export async function selectBackend(
 ): Promise<ActiveBackend> {
   checkBackendName(name, key);
   let why = "";
+  if (name === "cuda") {
+    const b = cudaBackend(key);
+    useGemm(b.gemm);
+    return b;
+  }
   if (name === "auto") {
+    const cu = probeCuda();
+    if (cu.ok) {
+      const b = cudaBackend(key, cu);
+      useGemm(b.gemm);
+      return { ...b, description: `${b.description} (auto: NVIDIA driver and GPU found)` };
+    }
     const info = await probeAdapter();
     if (info && !isSoftwareAdapter(info)) name = "webgpu";
     else {
       name = "cpu";
-      why = info ? ` (auto: adapter "${info.description}" is a software one)` : " (auto: no WebGPU adapter)";
+      why = info ? ` (auto: adapter "${info.description}" is a software one` : " (auto: no WebGPU adapter";
+      why += `; no cuda: ${cu.reason})`;
     }
     if (name === "webgpu") why = ` (auto: GPU adapter "${info!.description || info!.device}")`;
   }

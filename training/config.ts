@@ -67,8 +67,8 @@ export interface CheckpointConfig {
   keep?: number;
 }
 
-/** Backends: `cpu`, `webgpu`, or `auto` (webgpu on a real GPU adapter, else cpu); ops/backend.ts. */
-export type Backend = "cpu" | "webgpu" | "auto";
+/** Backends: `cpu`, `cuda`, `webgpu`, or `auto` (cuda when it starts, webgpu on a real GPU adapter, else cpu); ops/backend.ts. */
+export type Backend = "cpu" | "cuda" | "webgpu" | "auto";
 
 /** The whole training configuration. */
 export interface TrainConfig {

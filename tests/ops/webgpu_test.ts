@@ -175,7 +175,7 @@ Deno.test("webgpu: one tiny training step gives the same loss (rel. 1e-4) and gr
 Deno.test("backend: names are checked (tensorflow refused with the reason), auto takes webgpu only on a real GPU", async () => {
   assert.throws(() => checkBackendName("tensorflow"), (e) => e instanceof ConfigError && /tfjs-node/.test(e.message));
   assert.throws(
-    () => checkBackendName("cuda", "--backend"),
+    () => checkBackendName("metal", "--backend"),
     (e) => e instanceof ConfigError && /--backend/.test(e.message),
   );
   assert.equal(checkBackendName("webgpu"), "webgpu");
