@@ -12,8 +12,9 @@
  * 3. **Forecaster**: pre-LayerNorm transformer blocks with global
  *    self-attention over that sequence, advancing it one step.
  * 4. **Read-out**: per tile, field level and token position, a query made
- *    of the last input values of the token and of its 8 neighbours in the
- *    tile, its field level and position
+ *    of the last input values of the token and of its 8 neighbours on the
+ *    grid (of its own field level, or of every grid plane: `queryFields`),
+ *    its field level and position
  *    cross-attends the latent of its own tile and its nearest neighbouring
  *    tiles, and an MLP gives the token's next time slab as a change from
  *    its last input step (a residual: untrained, the engine is persistence).
