@@ -15,7 +15,7 @@
  * `--base CKPT` skips the Multiformer's training and uses that checkpoint
  * (an earlier run's OUT/base/…, for experiments on the engine alone). The
  * other options set the experiment's keys: the engine's `queryFields`
- * (default all), the Multiformer's time tokens per window (default 2), the
+ * (default own), the Multiformer's time tokens per window (default 2), the
  * engine's `inputTimeTokens` (default 0: all) and the tiles' `overlap`
  * (default 0,1).
  *
@@ -43,7 +43,7 @@ const days = opt("--days", 365), nInits = opt("--inits", 16);
 const baseSteps = opt("--base-steps", 1500), engineSteps = opt("--engine-steps", 1200);
 const latentWidth = opt("--latent", 96), forecasterLayers = opt("--layers", 2);
 const timeTokens = opt("--time-tokens", 2), inputTimeTokens = opt("--input-time", 0);
-const queryFields = (text("--query") ?? "all") as "own" | "all";
+const queryFields = (text("--query") ?? "own") as "own" | "all";
 const overlap = (text("--overlap") ?? "0,1").split(",").map(Number) as [number, number];
 const seconds: Record<string, number> = {};
 console.log(
