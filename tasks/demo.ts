@@ -143,7 +143,7 @@ if (import.meta.main) {
         console.log(
           "demo: convert the sample (48 h) → train the tiny Multiformer (200 steps) and the tiny forecast engine" +
             " (40 steps) on its first day → forecast 3 steps of 3 h from its second day, held out, with scores and" +
-            " maps.\nIt takes about 20 s with OpenBLAS (15–18 s measured on a shared 2-core VM), several times longer" +
+            " maps.\nIt takes about 20 s with OpenBLAS (18–20 s measured on a shared 2-core VM), several times longer" +
             " with the TypeScript matmul.\n",
         );
         const store = await convertSample(root, dir);
