@@ -236,6 +236,60 @@ export class GlobalRollout {
     });
   }
 
+  /**
+   * Per grid field, the 3 × 3 token neighbourhood of every tile's tokens of
+   * the last time token, taken from the whole grid rather than the tile:
+   * [tiles · levels · positions · 9 · token values] (neighbours in (lat, lon)
+   * order, each token's values as the tokenizer orders them), normalized,
+   * missing values and points beyond the poles (or a regional grid's
+   * borders) 0. A token at a tile's edge sees across it, as one in its middle
+   * does: the tiles are places to compute, not walls. Built from the field
+   * batches themselves (every point of the grid lies in some tile, and
+   * every tile cuts it from the same normalized state).
+   */
+  neighbourhoods(fields: FieldBatch[], tiles: Window[]): Map<string, Float32Array> {
+    const [nt, nh, nw] = this.tokens.numTokens, [tt, th, tw] = this.tokens.tokenSize;
+    const P = nh * nw, N = nt * P, V = tt * th * tw, { rows, cols, periodic } = this.grid;
+    const out = new Map<string, Float32Array>();
+    for (const f of fields) {
+      if (f.points) continue;
+      const L = f.levels.length, canvas = new Float32Array(L * tt * rows * cols);
+      const col = (j: number) => periodic ? ((j % cols) + cols) % cols : j;
+      // Each point's value from the tiles (they agree), then the neighbourhoods read from it.
+      const visit = (fill: boolean, b: number, l: number, p: number, at: Float32Array, o: number, di = 0, dj = 0) => {
+        const w = tiles[b], r0 = w.i0 + (Math.floor(p / nw) + di) * th, c0 = w.j0 + (p % nw + dj) * tw;
+        for (let t = 0; t < tt; t++) {
+          for (let i = 0; i < th; i++) {
+            const r = r0 + i;
+            for (let j = 0; j < tw; j++) {
+              const c = col(c0 + j), k = o + (t * th + i) * tw + j;
+              const inside = r >= 0 && r < rows && c >= 0 && c < cols, g = ((l * tt + t) * rows + r) * cols + c;
+              if (fill) { if (inside) canvas[g] = at[k]; }
+              else at[k] = inside && canvas[g] === canvas[g] ? canvas[g] : 0;
+            }
+          }
+        }
+      };
+      for (let b = 0; b < tiles.length; b++) {
+        for (let l = 0; l < L; l++) {
+          for (let p = 0; p < P; p++) visit(true, b, l, p, f.tokens, ((b * L + l) * N + (nt - 1) * P + p) * V);
+        }
+      }
+      const q = new Float32Array(tiles.length * L * P * 9 * V);
+      for (let b = 0; b < tiles.length; b++) {
+        for (let l = 0; l < L; l++) {
+          for (let p = 0; p < P; p++) {
+            for (let k = 0; k < 9; k++) {
+              visit(false, b, l, p, q, (((b * L + l) * P + p) * 9 + k) * V, Math.floor(k / 3) - 1, (k % 3) - 1);
+            }
+          }
+        }
+      }
+      out.set(f.field, q);
+    }
+    return out;
+  }
+
   /** Per tile and spatial token position: [sin lat, cos lat, sin lon, cos lon] of its centre [tiles·P·4]. */
   positions(tiles: Window[]): Float32Array {
     const d = this.dataset, [, nh, nw] = this.tokens.numTokens, [, th, tw] = this.tokens.tokenSize;

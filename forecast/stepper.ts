@@ -120,6 +120,7 @@ export class EngineStepper {
       states,
       tokens: new Map(fields.map((f) => [f.field, f.tokens])),
       info: new Map(fields.map((f) => [f.field, f.tokenInfo])),
+      neighbourhoods: this.rollout.neighbourhoods(fields, tiles),
       position: geometry.position,
       neighbours: geometry.value,
       noise: this.options.noise,

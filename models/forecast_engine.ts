@@ -12,8 +12,9 @@
  * 3. **Forecaster**: pre-LayerNorm transformer blocks with global
  *    self-attention over that sequence, advancing it one step.
  * 4. **Read-out**: per tile, field level and token position, a query made
- *    of the last input values of the token and of its 8 neighbours in the
- *    tile, its field level and position
+ *    of the last input values of the token and of its 8 neighbours on the
+ *    grid (of its own field level, or of every grid plane: `queryFields`),
+ *    its field level and position
  *    cross-attends the latent of its own tile and its nearest neighbouring
  *    tiles, and an MLP gives the token's next time slab as a change from
  *    its last input step (a residual: untrained, the engine is persistence).
@@ -60,6 +61,15 @@ export interface ForecastEngineConfig {
    * states of the last this many time tokens (0 = all of the window). Default 0.
    */
   inputTimeTokens?: number;
+  /**
+   * What a grid token's read-out query reads: `own` — the 3 × 3 token
+   * neighbourhood of its own field level; `all` — that of every level of
+   * every grid field at its place (the wind that advects a field, the
+   * heights that balance it: a field's tendency depends on the others
+   * there, in more detail than the latent keeps). Default `own` (what
+   * engines trained before the key existed read).
+   */
+  queryFields?: "own" | "all";
 }
 
 /** The engine configuration with defaults. */
@@ -67,7 +77,18 @@ export type ResolvedEngineConfig = Required<ForecastEngineConfig>;
 
 /** Fill defaults and check; errors name the key (`prefix.key`). */
 export function resolveEngineConfig(c: ForecastEngineConfig = {}, prefix = "engine"): ResolvedEngineConfig {
-  const r = { latentWidth: 32, forecasterLayers: 2, heads: 4, neighbours: 5, inputTimeTokens: 0, ...c };
+  const r: ResolvedEngineConfig = {
+    latentWidth: 32,
+    forecasterLayers: 2,
+    heads: 4,
+    neighbours: 5,
+    inputTimeTokens: 0,
+    queryFields: "own",
+    ...c,
+  };
+  if (r.queryFields !== "own" && r.queryFields !== "all") {
+    throw new ConfigError(`${prefix}.queryFields`, `must be "own" or "all", not ${JSON.stringify(r.queryFields)}`);
+  }
   if (!Number.isInteger(r.inputTimeTokens) || r.inputTimeTokens < 0) {
     throw new ConfigError(`${prefix}.inputTimeTokens`, "must be an integer ≥ 0");
   }
@@ -100,6 +121,12 @@ export interface EngineInput {
   position: Float32Array;
   /** Per tile: the tiles whose latent it reads (its own first) [tiles·neighbours]. */
   neighbours: Int32Array;
+  /**
+   * Per grid field, the 3 × 3 token neighbourhood of every token of the last
+   * time token on the whole grid [tiles·levels·P·9·values] (forecast/rollout.ts
+   * `neighbourhoods`); absent: the neighbours inside the tile, zeros beyond it.
+   */
+  neighbourhoods?: Map<string, Float32Array>;
   /** Token info by field (mesh fields: the position of each point token's first point). */
   info?: Map<string, Float32Array>;
   /** Latent noise (training; ensemble members): standard deviation relative to the latent's RMS, and random stream. */
@@ -188,7 +215,7 @@ export class ForecastEngine {
     this.query = new Map(
       fields.map((f) => [
         f.layout.field,
-        dense(p, `engine.query.${f.layout.field}`, (f.layout.kind === "grid" ? 9 : 1) * f.layout.values, D),
+        dense(p, `engine.query.${f.layout.field}`, this.queryWidth(f), D),
       ]),
     );
     this.levelEmbed = new Map(
@@ -210,6 +237,15 @@ export class ForecastEngine {
         b: p.vector(`engine.head.${f.layout.field}.b`, out),
       }];
     }));
+  }
+
+  /** Inputs of a token's read-out query: its 3 × 3 neighbourhood of its own field level or of all grid planes. */
+  private queryWidth(f: EngineField): number {
+    if (f.layout.kind !== "grid") return f.layout.values;
+    return 9 *
+      (this.config.queryFields === "all"
+        ? this.gridFields.reduce((a, g) => a + g.layout.levels * g.layout.values, 0)
+        : f.layout.values);
   }
 
   /** The global latent after the adapter [1, tiles·P, latentWidth]. */
@@ -261,7 +297,27 @@ export class ForecastEngine {
     const kv = linear(layerNorm(keys), this.crossKv.w, this.crossKv.b);
     const queries: Tensor[] = [];
     const lastSteps: Float32Array[] = [];
-    const [nt, ,] = this.gridFields[0].layout.axes;
+    const own = new Map(this.gridFields.map((f) => [f.layout.field, this.gridQuery(f, input, tiles)]));
+    // Every grid plane's neighbourhood at (tile, position), the same for each level of the field read out.
+    const allPlanes = (f: EngineField): Float32Array => {
+      const width = this.queryWidth(f), L = f.layout.levels, out = new Float32Array(tiles * L * P * width);
+      for (let b = 0; b < tiles; b++) {
+        for (let p = 0; p < P; p++) {
+          let o = 0;
+          for (const g of this.gridFields) {
+            const n = 9 * g.layout.values, q = own.get(g.layout.field)!.q;
+            for (let lg = 0; lg < g.layout.levels; lg++, o += n) {
+              const part = q.subarray(
+                ((b * g.layout.levels + lg) * P + p) * n,
+                ((b * g.layout.levels + lg) * P + p + 1) * n,
+              );
+              for (let l = 0; l < L; l++) out.set(part, ((b * L + l) * P + p) * width + o);
+            }
+          }
+        }
+      }
+      return out;
+    };
     for (const f of this.fields) {
       if (f.layout.kind === "points") {
         const { q, last, pos } = this.pointQueries(f, input, tiles);
@@ -269,39 +325,9 @@ export class ForecastEngine {
         queries.push(this.embedQueries(f, q, pos, tiles, f.layout.axes[1]));
         continue;
       }
-      const { levels: L, tokens: N, values: V } = f.layout;
-      const x = input.tokens.get(f.layout.field)!;
-      // The last time token of every (tile, level, position): its values, and its last time step repeated.
-      // The query sees the 3×3 token neighbourhood inside the tile (zeros beyond its edge): what flows across
-      // a token's edge within one step, so neighbouring tokens' predictions join without a jump.
-      const q = new Float32Array(tiles * L * P * 9 * V), last = new Float32Array(tiles * L * P * V);
-      const pos = new Float32Array(tiles * L * P * 4);
-      const plane = this.planeValues(f);
-      const [, nh, nw] = f.layout.axes;
-      for (let b = 0; b < tiles; b++) {
-        for (let l = 0; l < L; l++) {
-          for (let p = 0; p < P; p++) {
-            const src = ((b * L + l) * N + (nt - 1) * P + p) * V, dst = ((b * L + l) * P + p) * V;
-            const bi = Math.floor(p / nw), ci = p % nw;
-            for (let k = 0; k < 9; k++) {
-              const i = bi + Math.floor(k / 3) - 1, j = ci + (k % 3) - 1;
-              if (i < 0 || i >= nh || j < 0 || j >= nw) continue;
-              const o = ((b * L + l) * N + (nt - 1) * P + i * nw + j) * V;
-              q.set(x.subarray(o, o + V), (((b * L + l) * P + p) * 9 + k) * V);
-            }
-            const lastPlane = x.subarray(src + V - plane, src + V);
-            for (let o = 0; o < V; o += plane) last.set(lastPlane, dst + o);
-            pos.set(input.position.subarray((b * P + p) * 4, (b * P + p) * 4 + 4), ((b * L + l) * P + p) * 4);
-          }
-        }
-      }
-      // Missing values (land in sst) enter as 0, the mean in normalized units, as the encoder sees them.
-      for (let i = 0; i < q.length; i++) {
-        if (q[i] !== q[i]) q[i] = 0;
-        if (last[i] !== last[i]) last[i] = 0;
-      }
+      const { q, last, pos } = own.get(f.layout.field)!;
       lastSteps.push(last);
-      queries.push(this.embedQueries(f, q, pos, tiles, P));
+      queries.push(this.embedQueries(f, this.config.queryFields === "all" ? allPlanes(f) : q, pos, tiles, P));
     }
     // All fields' queries of a tile attend together: one attention call.
     const rows = queries.map((q) => q.shape[1]);
@@ -323,6 +349,53 @@ export class ForecastEngine {
       out.set(f.layout.field, add(delta, constant(lastSteps[i], delta.shape)));
     }
     return out;
+  }
+
+  /**
+   * A grid field's queries: per tile, level and position of the last time
+   * token, its 3 × 3 token neighbourhood (on the whole grid when given, else
+   * inside the tile, zeros beyond), its last time step repeated over the slab
+   * (the residual's base), and its position.
+   */
+  private gridQuery(
+    f: EngineField,
+    input: EngineInput,
+    tiles: number,
+  ): { q: Float32Array; last: Float32Array; pos: Float32Array } {
+    const P = this.positions, [nt, ,] = this.gridFields[0].layout.axes;
+    const { levels: L, tokens: N, values: V } = f.layout;
+    const x = input.tokens.get(f.layout.field)!;
+    // The last time token of every (tile, level, position): its values, and its last time step repeated.
+    // The query sees the 3×3 token neighbourhood (on the whole grid when given, else inside the tile): what
+    // flows across a token's edge within one step, so neighbouring tokens' predictions join without a jump.
+    const given = input.neighbourhoods?.get(f.layout.field);
+    const q = given?.slice() ?? new Float32Array(tiles * L * P * 9 * V), last = new Float32Array(tiles * L * P * V);
+    const pos = new Float32Array(tiles * L * P * 4);
+    const plane = this.planeValues(f);
+    const [, nh, nw] = f.layout.axes;
+    for (let b = 0; b < tiles; b++) {
+      for (let l = 0; l < L; l++) {
+        for (let p = 0; p < P; p++) {
+          const src = ((b * L + l) * N + (nt - 1) * P + p) * V, dst = ((b * L + l) * P + p) * V;
+          const bi = Math.floor(p / nw), ci = p % nw;
+          for (let k = 0; k < 9 && !given; k++) {
+            const i = bi + Math.floor(k / 3) - 1, j = ci + (k % 3) - 1;
+            if (i < 0 || i >= nh || j < 0 || j >= nw) continue;
+            const o = ((b * L + l) * N + (nt - 1) * P + i * nw + j) * V;
+            q.set(x.subarray(o, o + V), (((b * L + l) * P + p) * 9 + k) * V);
+          }
+          const lastPlane = x.subarray(src + V - plane, src + V);
+          for (let o = 0; o < V; o += plane) last.set(lastPlane, dst + o);
+          pos.set(input.position.subarray((b * P + p) * 4, (b * P + p) * 4 + 4), ((b * L + l) * P + p) * 4);
+        }
+      }
+    }
+    // Missing values (land in sst) enter as 0, the mean in normalized units, as the encoder sees them.
+    for (let i = 0; i < q.length; i++) {
+      if (q[i] !== q[i]) q[i] = 0;
+      if (last[i] !== last[i]) last[i] = 0;
+    }
+    return { q, last, pos };
   }
 
   /** Query features [tiles, L·P, in] + position [.., 4] + level embedding → [tiles, L·P, D]. */

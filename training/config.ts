@@ -219,6 +219,7 @@ const FORECAST_TRAIN_KEYS = {
     heads: true,
     neighbours: true,
     inputTimeTokens: true,
+    queryFields: true,
   } satisfies KeysOf<ForecastEngineConfig>,
   overlap: true,
   timeRange: true,

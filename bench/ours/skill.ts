@@ -1,6 +1,6 @@
 /**
  * `deno task bench:skill [--days N] [--inits N] [--base-steps N] [--engine-steps N] [--latent N] [--layers N]
- * [--out DIR]`:
+ * [--query own|all] [--time-tokens N] [--input-time N] [--overlap LAT,LON] [--base CKPT] [--out DIR]`:
  * forecast skill on the barotropic testbed (testbed/): a year of
  * turbulent, Rossby-wave-dominated flow on a 2.8125° globe, 6-hourly
  * (u, v, z at 500 hPa and a passive tracer q), built once and cached. The
@@ -12,6 +12,12 @@
  * ACC of the engine against persistence and climatology (the coefficient
  * set's monthly mean) at 6 h, 12 h, 1 d, 3 d and 5 d, in WeatherBench 1's
  * table shape. Writes OUT/skill.json and the forecast's maps and RMSE plots.
+ * `--base CKPT` skips the Multiformer's training and uses that checkpoint
+ * (an earlier run's OUT/base/…, for experiments on the engine alone). The
+ * other options set the experiment's keys: the engine's `queryFields`
+ * (default own), the Multiformer's time tokens per window (default 2), the
+ * engine's `inputTimeTokens` (default 0: all) and the tiles' `overlap`
+ * (default 0,1).
  *
  * @module
  */
@@ -28,17 +34,21 @@ const opt = (k: string, d: number) => {
   const i = args.indexOf(k);
   return i >= 0 ? Number(args[i + 1]) : d;
 };
-const outDir = (() => {
-  const i = args.indexOf("--out");
-  return i >= 0 ? args[i + 1] : "out/bench/skill";
-})();
+const text = (k: string) => {
+  const i = args.indexOf(k);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const outDir = text("--out") ?? "out/bench/skill", givenBase = text("--base");
 const days = opt("--days", 365), nInits = opt("--inits", 16);
 const baseSteps = opt("--base-steps", 1500), engineSteps = opt("--engine-steps", 1200);
 const latentWidth = opt("--latent", 96), forecasterLayers = opt("--layers", 2);
+const timeTokens = opt("--time-tokens", 2), inputTimeTokens = opt("--input-time", 0);
+const queryFields = (text("--query") ?? "own") as "own" | "all";
+const overlap = (text("--overlap") ?? "0,1").split(",").map(Number) as [number, number];
 const seconds: Record<string, number> = {};
 console.log(
   `bench:skill: ${days} days, ${nInits} inits, Multiformer ${baseSteps} steps, engine ${engineSteps} steps ` +
-    `(latent ${latentWidth}, ${forecasterLayers} layers)`,
+    `(latent ${latentWidth}, ${forecasterLayers} layers, query ${queryFields}, overlap ${overlap})`,
 );
 const t0 = performance.now();
 gemm().setThreads(1);
@@ -58,7 +68,7 @@ console.log(
 const day = (d: number) => new Date(Date.parse("2021-01-01T00:00Z") + d * 86400e3).toISOString().slice(0, 16);
 const trainEnd = Math.floor(days * 0.66), valEnd = Math.floor(days * 0.74);
 const trainRange: [string, string] = [day(1), day(trainEnd)];
-const tokens = { numTokens: [2, 3, 6], tokenSize: [1, 8, 8] };
+const tokens = { numTokens: [timeTokens, 3, 6], tokenSize: [1, 8, 8] };
 const fields = ["u", "v", "z", "q"];
 const { config, layouts } = checkTrainConfig({
   sampler: {
@@ -90,17 +100,20 @@ const { config, layouts } = checkTrainConfig({
   checkpoints: { dir: join(outDir, "base"), every: baseSteps },
 });
 const t1 = performance.now();
-const base = await train(config, layouts, { startOver: true }); // a rerun replaces the bench's own checkpoints
+// A rerun replaces the bench's own checkpoints.
+const base = givenBase ? { checkpoint: givenBase, steps: 0 } : await train(config, layouts, { startOver: true });
 seconds.base = (performance.now() - t1) / 1000;
-console.log(`Multiformer: ${base.steps} steps in ${seconds.base.toFixed(0)} s, ${base.checkpoint}`);
+console.log(
+  `Multiformer: ${givenBase ? "given" : `${base.steps} steps in ${seconds.base.toFixed(0)} s`}, ${base.checkpoint}`,
+);
 
 const t2 = performance.now();
 const third = Math.round(engineSteps / 3);
 const engine = await trainForecastEngine(
   base.checkpoint!,
   checkForecastTrainConfig({
-    engine: { latentWidth, forecasterLayers, heads: 4, neighbours: 5 },
-    overlap: [0, 1],
+    engine: { latentWidth, forecasterLayers, heads: 4, neighbours: 5, inputTimeTokens, queryFields },
+    overlap,
     timeRange: trainRange,
     phases: [
       { steps: engineSteps - 2 * third, rollout: 1, lr: 1e-3 },

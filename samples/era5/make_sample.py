@@ -11,6 +11,9 @@ Two CDS generations of the same synthetic ERA5-like fields on a 3-degree grid:
            expver string per time, scalar number (2020-02-01 00:00 .. 11:00)
 Each generation has a pressure-level file (t, u, v at 500/850/1000 hPa) and a
 single-level file (t2m, msl, and sst that is NaN over land).
+  heldout/ the 24 hours that follow (2020-02-01 12:00 .. 2020-02-02 11:00), new
+           CDS layout: the demo trains on legacy/ + new/ and forecasts these
+           (the tests' sample is legacy/ + new/ alone)
 
     make_sample.py OUTDIR             the sample
     make_sample.py --cases OUTDIR     extra files for the tests (bad input, variants)
@@ -177,6 +180,15 @@ def sample(out):
     write_legacy(f"{out}/legacy/era5_single_levels_20200131.nc", ["t2m", "msl", "sst"], jan31)
     write_new(f"{out}/new/era5_pressure_levels_20200201.nc", ["t", "u", "v"], feb1, LEVELS, era5t_from=8)
     write_new(f"{out}/new/era5_single_levels_20200201.nc", ["t2m", "msl", "sst"], feb1, era5t_from=8)
+    heldout(out)
+
+
+def heldout(out):
+    """The day after the sample, for the demo's held-out forecasts."""
+    os.makedirs(f"{out}/heldout", exist_ok=True)
+    later = hours_of("2020-02-01T12:00", 24)
+    write_new(f"{out}/heldout/era5_pressure_levels_20200201T12.nc", ["t", "u", "v"], later, LEVELS, era5t_from=0)
+    write_new(f"{out}/heldout/era5_single_levels_20200201T12.nc", ["t2m", "msl", "sst"], later, era5t_from=0)
 
 
 def cases(out):

@@ -79,3 +79,36 @@ Deno.test("forecast engine config: input window in time tokens, errors name the 
   );
   assert.throws(() => resolveEngineConfig({ latentWidth: 10, heads: 4 }), /engine\.heads/);
 });
+
+Deno.test("forecast engine queryFields: `all` reads every grid field's neighbourhood, `own` only its own; errors name the key", () => {
+  const u: FieldLayout = { ...layout, field: "u", levels: 1, tokens: layout.tokens };
+  const two = [...fields, { layout: u, width: 16, timeSteps: 3 }];
+  const both = (tiles: number, seed: number, uShift = 0) => {
+    const x = input(tiles, seed), r = new Random(seed + 1);
+    const uTokens = new Float32Array(tiles * u.tokens * u.values).map(() => r.normal() + uShift);
+    const uStates = new Float32Array(tiles * u.tokens * 16).map(() => 0.5);
+    return {
+      ...x,
+      states: new Map([...x.states, ["u", constant(uStates, [tiles, u.tokens, 16])]]),
+      tokens: new Map([...x.tokens, ["u", uTokens]]),
+    };
+  };
+  const own = new ForecastEngine(two, { latentWidth: 8, heads: 2, neighbours: 2 }, 1);
+  const all = new ForecastEngine(two, { latentWidth: 8, heads: 2, neighbours: 2, queryFields: "all" }, 1);
+  assert.deepEqual(own.params.map.get("engine.query.t.w")!.shape, [9 * 48, 8]);
+  assert.deepEqual(all.params.map.get("engine.query.t.w")!.shape, [9 * (2 * 48 + 48), 8]);
+  // Heads are zero at first (persistence): give them weights so the query's path shows in the output.
+  for (const e of [own, all]) {
+    for (const [k, t] of e.params.map) {
+      if (k.startsWith("engine.head")) t.data.forEach((_, i) => t.data[i] = 0.01 * (i % 7));
+    }
+  }
+  // Moving u's values (not its encoder states) moves t's read-out only when t's query reads u.
+  const t = (e: ForecastEngine, uShift: number) => e.readOut(e.forecast(e.adapt(both(3, 5), 3)), both(3, 5, uShift), 3);
+  assert.deepEqual(t(own, 0).get("t")!.data, t(own, 1).get("t")!.data);
+  assert.notDeepEqual(t(all, 0).get("t")!.data, t(all, 1).get("t")!.data);
+  assert.throws(
+    () => resolveEngineConfig({ queryFields: "every" as "all" }),
+    (e) => isPipelineError(e, "config") && /engine\.queryFields/.test(String(e)),
+  );
+});
