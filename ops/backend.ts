@@ -13,7 +13,7 @@
  * @module
  */
 import { ConfigError } from "../errors.ts";
-import { type Gemm, openblasGemm, typescriptGemm, useGemm } from "./blas.ts";
+import { type Gemm, matmulLine, openblasGemm, typescriptGemm, useGemm } from "./blas.ts";
 import { calibrateRouting, isSoftwareAdapter, probeAdapter, webgpuGemm } from "./webgpu.ts";
 import type { Device } from "./device.ts";
 import { webgpuDevice } from "./webgpu_device.ts";
@@ -123,5 +123,5 @@ export async function selectBackend(
   }
   const g = openblasGemm() ?? typescriptGemm;
   useGemm(g);
-  return { name: "cpu", gemm: g, description: `backend cpu · matmul ${g.name}${why}`, close() {} };
+  return { name: "cpu", gemm: g, description: `backend cpu${why} · ${matmulLine(g)}`, close() {} };
 }

@@ -169,6 +169,29 @@ export function openblasGemm(): Gemm | undefined {
   return undefined;
 }
 
+/** How to get OpenBLAS, for the line that says the TypeScript sgemm is in use. */
+export const OPENBLAS_INSTALL_HINT = "apt-get install libopenblas0-pthread (Debian/Ubuntu), dnf install openblas " +
+  "(Fedora), brew install openblas (macOS)";
+
+/**
+ * Why the TypeScript sgemm is in use and how to get the fast one, when it is
+ * (undefined with OpenBLAS): a run several times slower than it could be
+ * should say so at its start, not leave the user to guess.
+ */
+export function slowMatmulNotice(g: Gemm = gemm()): string | undefined {
+  if (g !== typescriptGemm) return undefined;
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+    return "the TypeScript matmul, several times slower than OpenBLAS: this command runs without --allow-ffi";
+  }
+  return `the TypeScript matmul, several times slower than OpenBLAS, which was not found: ${OPENBLAS_INSTALL_HINT}`;
+}
+
+/** `matmul NAME`, and the notice when it is the slow one: the start line of commands that use the default kernel. */
+export function matmulLine(g: Gemm = gemm()): string {
+  const slow = slowMatmulNotice(g);
+  return `matmul ${g.name}${slow ? ` · ${slow}` : ""}`;
+}
+
 let chosen: Gemm | undefined;
 
 /** The fastest sgemm this process may use (chosen once; {@link useGemm} overrides). */

@@ -21,7 +21,16 @@ export {
 export type { Device, DeviceBuffer, DeviceKernels } from "./device.ts";
 export { type WebgpuDevice, webgpuDevice } from "./webgpu_device.ts";
 export { deviceOf } from "./device_ops.ts";
-export { type Gemm, gemm, openblasGemm, typescriptGemm, useGemm } from "./blas.ts";
+export {
+  type Gemm,
+  gemm,
+  matmulLine,
+  OPENBLAS_INSTALL_HINT,
+  openblasGemm,
+  slowMatmulNotice,
+  typescriptGemm,
+  useGemm,
+} from "./blas.ts";
 export { linear } from "./linear.ts";
 export { layerNorm } from "./norm.ts";
 export {

@@ -24,6 +24,7 @@ import { trainForecastEngine } from "../training/tasks/engine_rollout.ts";
 import { runForecast } from "../forecast/run.ts";
 import { scoreTable } from "../forecast/report.ts";
 import { describeRange } from "../models/time_ranges.ts";
+import { matmulLine } from "../ops/mod.ts";
 
 /**
  * The demo's initial times: in the sample's held-out day (samples/era5/heldout,
@@ -146,6 +147,7 @@ if (import.meta.main) {
             " maps.\nIt takes about 20 s with OpenBLAS (18–20 s measured on a shared 2-core VM), several times longer" +
             " with the TypeScript matmul.\n",
         );
+        console.log(`backend cpu · ${matmulLine()}\n`);
         const store = await convertSample(root, dir);
         const base = await trainTiny(root, dir, store);
         const engine = await trainTinyEngine(root, dir, base);

@@ -22,6 +22,7 @@ import { checkTrainConfig, type TrainConfig } from "../training/config.ts";
 import { readConfigFile } from "../training/validate.ts";
 import { CheckpointError, ConfigError } from "../errors.ts";
 import { globalForecastName } from "../forecast/atmorep_results.ts";
+import { matmulLine } from "../ops/mod.ts";
 
 const MODES = ["BERT", "forecast", "temporal_interpolation", "fixed_location", "global_forecast"];
 
@@ -147,6 +148,7 @@ if (import.meta.main) {
         if (o.center && o.center.length !== 2) throw new ConfigError("--center", "is LAT,LON");
         if (o.tokenOverlap && o.tokenOverlap.length !== 2) throw new ConfigError("--token-overlap", "is LAT,LON");
         await Deno.mkdir(o.out, { recursive: true });
+        console.error(`backend cpu · ${matmulLine()}`);
         const t0 = performance.now();
         const epoch = o.epoch ?? 0, global = globalForecastName(id, epoch);
         const r = await evaluate({

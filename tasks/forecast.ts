@@ -12,7 +12,7 @@ import { COMMAND_OUTPUT, parseNumbers, parsePositive, runMain } from "../cli/run
 import { progressDisplay } from "../cli/progress.ts";
 import { runForecast } from "../forecast/run.ts";
 import { scoreTable } from "../forecast/report.ts";
-import { checkBackendName, gemm, selectBackend } from "../ops/mod.ts";
+import { checkBackendName, gemm, matmulLine, selectBackend } from "../ops/mod.ts";
 import { ConfigError } from "../errors.ts";
 
 /** A number ≥ 0 from the command line. */
@@ -51,7 +51,7 @@ if (import.meta.main) {
       .option("--maps <steps>", "steps to draw maps of (comma-separated, default the last)", parseNumbers("--maps"))
       .option("--eval-dir <dir>", "where scores and maps go (default OUT.eval)")
       .option("--threads <n>", "BLAS threads", parsePositive("--threads"))
-      .option("--backend <name>", "cpu (default), webgpu or auto (webgpu on a real GPU, else cpu)")
+      .option("--backend <name>", "cpu (default), cuda, webgpu or auto (cuda, then webgpu on a real GPU, else cpu)")
       .option("--overwrite", "replace an existing output store")
       .option("--quiet", "no progress bar")
       .action(async (o) => {
@@ -59,7 +59,7 @@ if (import.meta.main) {
           checkBackendName(o.backend, "--backend"),
           "--backend",
         );
-        if (backend) console.error(backend.description);
+        console.error(backend ? backend.description : `backend cpu · ${matmulLine()}`);
         gemm().setThreads(o.threads ?? 1);
         const progress = progressDisplay(o.quiet);
         const t0 = performance.now();

@@ -280,7 +280,7 @@ Deno.test("deno task train --backend webgpu trains device-resident and says so; 
   assert.match(none.stderr, /--backend: webgpu: no WebGPU adapter; .*apt-get install mesa-vulkan-drivers/);
   const auto = await noAdapter("auto");
   assert.equal(auto.code, 0, auto.stderr);
-  assert.match(auto.stderr, /backend cpu · matmul .*\(auto: no WebGPU adapter\)/);
+  assert.match(auto.stderr, /backend cpu \(auto: no WebGPU adapter; no cuda: .*\) · matmul /);
   if (Deno.env.get("ATMOREP_ALLOW_NO_WEBGPU") === "1" && !(await probeAdapter())) {
     console.warn("no WebGPU adapter: the webgpu run is skipped because ATMOREP_ALLOW_NO_WEBGPU=1");
     return;
