@@ -10,7 +10,7 @@
  * @module
  */
 import { join } from "node:path";
-import { InputError } from "../errors.ts";
+import { ConfigError, InputError } from "../errors.ts";
 
 /** How often and how patiently a request is retried. */
 export interface RetryPolicy {
@@ -232,4 +232,33 @@ export function publicUrl(input: string): string {
 /** A store reader for an HTTP(S) URL or a local directory. */
 export function openObjectStore(location: string, connections: number): ObjectStore {
   return /^https?:\/\//.test(location) ? new HttpStore(location, connections) : new FileStore(location);
+}
+
+/** Hosts the tasks that read stores by URL may reach (deno.json): the public endpoints of Google Cloud Storage and AWS S3. */
+export const TASK_HOSTS = "storage.googleapis.com,*.amazonaws.com";
+
+/**
+ * Fail, naming the command to run instead (`deno run FLAGS --allow-net=HOST
+ * SCRIPT …`), when this process may not connect to `location`'s host; asks
+ * on a terminal where Deno would prompt. Local paths pass. Returns the host.
+ */
+export async function requireNetPermission(
+  location: string,
+  rerun: { flags: string; script: string },
+): Promise<string | undefined> {
+  if (!/^https?:\/\//.test(location)) return undefined;
+  const url = new URL(location);
+  const host = url.port ? url.host : url.hostname;
+  let state = (await Deno.permissions.query({ name: "net", host })).state;
+  if (state === "prompt" && Deno.stdin.isTerminal()) {
+    state = (await Deno.permissions.request({ name: "net", host })).state;
+  }
+  if (state !== "granted") {
+    throw new ConfigError(
+      "--allow-net",
+      `this process may not connect to ${host} (the tasks may reach ${TASK_HOSTS} only); run ` +
+        `\`deno run ${rerun.flags} --allow-net=${host} ${rerun.script} …\``,
+    );
+  }
+  return host;
 }

@@ -24,7 +24,8 @@
  */
 import { join } from "node:path";
 import { ConfigError, IncompleteStoreError, StoreError } from "../errors.ts";
-import { HttpStore, isUrl, publicUrl } from "./http.ts";
+import { HttpStore, isUrl, publicUrl, requireNetPermission } from "./http.ts";
+import { pathExists } from "./publish.ts";
 import {
   markAbsent,
   type Mirror,
@@ -63,9 +64,6 @@ let settings: Required<UrlCacheOptions> | undefined;
 const stores = new Map<string, HttpStore>();
 const readers = new Map<string, ArrayReader>();
 
-/** Hosts the tasks that read stores by URL may reach (deno.json): the public endpoints of Google Cloud Storage and AWS S3. */
-export const TASK_HOSTS = "storage.googleapis.com,*.amazonaws.com";
-
 /**
  * Fail, naming the flags to run with instead, when this process may not
  * connect to the store's host or write the cache directory.
@@ -75,19 +73,7 @@ export async function checkUrlAccess(
   options: UrlCacheOptions,
   rerun: { flags: string; script: string },
 ): Promise<void> {
-  const url = new URL(publicUrl(input));
-  const host = url.port ? url.host : url.hostname;
-  let state = (await Deno.permissions.query({ name: "net", host })).state;
-  if (state === "prompt" && Deno.stdin.isTerminal()) {
-    state = (await Deno.permissions.request({ name: "net", host })).state;
-  }
-  if (state !== "granted") {
-    throw new ConfigError(
-      "--allow-net",
-      `this process may not connect to ${host} (the tasks may reach ${TASK_HOSTS} only); run ` +
-        `\`deno run ${rerun.flags} --allow-net=${host} ${rerun.script} …\``,
-    );
-  }
+  const host = await requireNetPermission(publicUrl(input), rerun);
   const dir = options.dir ?? settings?.dir ?? defaultCacheDir();
   if ((await Deno.permissions.query({ name: "write", path: dir })).state !== "granted") {
     throw new ConfigError(
@@ -203,7 +189,7 @@ async function syncMirror(root: string, http: HttpStore, layout: MetadataLayout)
   } catch { /* not cached yet */ }
   const same = cached !== undefined && sameBytes(cached, layout.rootBytes);
   if (cached && !same) Deno.removeSync(root, { recursive: true });
-  const wanted = layout.nodeDocs.filter((k) => !same || !exists(join(root, k)));
+  const wanted = layout.nodeDocs.filter((k) => !same || !pathExists(join(root, k)));
   await Promise.all(wanted.map(async (key) => {
     const bytes = await http.get(key);
     if (!bytes) {
@@ -216,15 +202,6 @@ async function syncMirror(root: string, http: HttpStore, layout: MetadataLayout)
   }));
   for (const [key, bytes] of layout.fetched) writeAtomically(join(root, key), bytes);
   writeAtomically(join(root, layout.rootDoc), layout.rootBytes);
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -11,7 +11,7 @@
  */
 import { ConfigError, PipelineError } from "../../errors.ts";
 import { type ConvertTask, runTask, TaskContext } from "./task.ts";
-import { onObjectFetched } from "./remote/http.ts";
+import { onObjectFetched } from "../../zarr/http.ts";
 import { type StatsSeal, writeTaskStats } from "./task_stats.ts";
 import { type MergeJob, type MergeResult, mergeTarget, type StatisticsTarget, writeMonthStatistics } from "./merge.ts";
 import { PointMoments } from "../../normalization/moments.ts";

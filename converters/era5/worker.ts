@@ -7,7 +7,7 @@
 import { TaskContext } from "./task.ts";
 import type { Grid } from "./grid.ts";
 import { type PoolJob, postError, runJob } from "./pool.ts";
-import { onObjectFetched } from "./remote/http.ts";
+import { onObjectFetched } from "../../zarr/http.ts";
 
 // Cloud-store downloads reported to the pool as they come in (at most every 250 ms, and before each result).
 let fetched = { bytes: 0, objects: 0 };

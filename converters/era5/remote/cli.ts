@@ -6,6 +6,7 @@
  * @module
  */
 import { ConfigError } from "../../../errors.ts";
+import { requireNetPermission } from "../../../zarr/http.ts";
 import { resolveFieldNames } from "./names.ts";
 import { formatSelection, isStoreInput, storeLocation } from "./spec.ts";
 
@@ -19,25 +20,12 @@ export interface StoreOptions {
   grid?: number;
 }
 
-/** Hosts `deno task convert` may reach (deno.json): the public endpoints of Google Cloud Storage and AWS S3. */
-export const TASK_HOSTS = "storage.googleapis.com,*.amazonaws.com";
-
 /** Fail, naming the command to run instead, when this process may not connect to the store's host. */
 export async function checkNetPermission(location: string): Promise<void> {
-  if (!/^https?:\/\//.test(location)) return;
-  const url = new URL(location);
-  const host = url.port ? url.host : url.hostname;
-  let state = (await Deno.permissions.query({ name: "net", host })).state;
-  if (state === "prompt" && Deno.stdin.isTerminal()) {
-    state = (await Deno.permissions.request({ name: "net", host })).state;
-  }
-  if (state !== "granted") {
-    throw new ConfigError(
-      "--allow-net",
-      `this process may not connect to ${host} (\`deno task convert\` may reach ${TASK_HOSTS} only); run ` +
-        `\`deno run --allow-read --allow-write --allow-env --allow-ffi --allow-net=${host} tasks/convert.ts era5 …\``,
-    );
-  }
+  await requireNetPermission(location, {
+    flags: "--allow-read --allow-write --allow-env --allow-ffi",
+    script: "tasks/convert.ts era5",
+  });
 }
 
 /**

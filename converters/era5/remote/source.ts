@@ -22,7 +22,8 @@ import { join } from "node:path";
 import { decodeTimes, isoTime, packingOf, parseTimeUnits } from "../../cf.ts";
 import type { NumericArray, SourceDataset, SourceVariable } from "../../formats/dataset.ts";
 import { ConfigError, InputError } from "../../../errors.ts";
-import { chunkFetched, Limiter, openObjectStore } from "./http.ts";
+import { chunkFetched, Limiter, openObjectStore } from "../../../zarr/http.ts";
+import { pathExists } from "../../../zarr/publish.ts";
 import { parseSelection, type StoreSelection } from "./spec.ts";
 import { type ChunkValues, type StoreArray, ZarrStore } from "./zarr.ts";
 
@@ -401,7 +402,7 @@ export class StoreSource implements SourceDataset {
     const own = f.axes.l >= 0 ? level : -1;
     for (let t = t0; t < t0 + count; t++) {
       const path = this.planePath(scratch, field, own, t);
-      if (this.held.has(path) || exists(path)) continue;
+      if (this.held.has(path) || pathExists(path)) continue;
       const key = `${scratch}\0${field}\0${t}`;
       let job = this.pending.get(key);
       if (!job) {
@@ -431,7 +432,7 @@ export class StoreSource implements SourceDataset {
     const lock = join(scratch, f.short, "locks", String(t));
     await Deno.mkdir(join(lock, ".."), { recursive: true });
     for (;;) {
-      if (this.held.has(plane) || exists(plane)) return;
+      if (this.held.has(plane) || pathExists(plane)) return;
       let file: Deno.FsFile | undefined;
       try {
         file = await Deno.open(lock, { createNew: true, write: true });
@@ -447,7 +448,7 @@ export class StoreSource implements SourceDataset {
         }, STALE_LOCK_MS / 4);
         try {
           // The holder before us may have finished between our look for the plane and our taking the lock.
-          if (this.held.has(plane) || exists(plane)) return;
+          if (this.held.has(plane) || pathExists(plane)) return;
           return await this.fetchTime(f, t, own, scratch);
         } finally {
           clearInterval(keepFresh);
@@ -606,7 +607,7 @@ export class StoreSource implements SourceDataset {
 
   /** Write a plane for another task (atomically; skipped when another worker wrote it meanwhile). */
   private writePlane(path: string, plane: Float32Array): void {
-    if (exists(path)) return;
+    if (pathExists(path)) return;
     Deno.mkdirSync(join(path, ".."), { recursive: true });
     const tmp = `${path}.${crypto.randomUUID()}.tmp`;
     Deno.writeFileSync(tmp, new Uint8Array(plane.buffer, plane.byteOffset, plane.byteLength));
@@ -679,13 +680,4 @@ function inSeconds(values: Float64Array, units: string, calendar: string): Param
   if (!m) return [values, parseTimeUnits(units, calendar)];
   const per = { nanoseconds: 1e9, microseconds: 1e6, milliseconds: 1e3 }[m[1].toLowerCase() as "nanoseconds"];
   return [Float64Array.from(values, (v) => v / per), parseTimeUnits(`seconds ${m[2]}`, calendar)];
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -13,7 +13,7 @@
 import { InputError } from "../../../errors.ts";
 import { zstd } from "../../../native/zstd.ts";
 import { nodeZlib } from "../../../native/node_zlib.ts";
-import type { ObjectStore } from "./http.ts";
+import type { ObjectStore } from "../../../zarr/http.ts";
 import { decodeBlosc } from "../../../native/blosc.ts";
 
 /** Element types the reader decodes. */
