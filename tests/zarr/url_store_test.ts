@@ -18,7 +18,7 @@ import { formatSummary, inspectStore } from "../../stores/inspect.ts";
 import type { SamplerConfig } from "../../samplers/sampler.ts";
 import type { TokenGrid } from "../../tokenizers/patches.ts";
 import { exists, ROOT, run, type RunResult, SAMPLE, tempDir } from "../_helpers/common.ts";
-import { startLoopbackServer } from "../_helpers/loopback.ts";
+import { serveStoreDir, type StoreServer } from "../_helpers/store_server.ts";
 import { loadBatches } from "../_helpers/url_batches.ts";
 
 const BACKOFF = { ATMOREP_HTTP_BACKOFF_MS: "10", ATMOREP_HTTP_TRIES: "3" };
@@ -35,49 +35,6 @@ function storesDir(): Promise<string> {
     return dir;
   })();
   return served;
-}
-
-interface Server {
-  url: string;
-  host: string;
-  requests(): Promise<Record<string, number>>;
-  close(): Promise<void>;
-}
-
-/** The loopback server on `dir` (its own process), with injected faults. */
-async function serve(dir: string, faults: unknown[] = []): Promise<Server> {
-  const log = join(await tempDir(), "requests.json");
-  const server = await startLoopbackServer([
-    "--allow-net=127.0.0.1",
-    `--allow-read=${dir}`,
-    `--allow-write=${log}`,
-    `${ROOT}tests/_helpers/remote_server.ts`,
-    dir,
-    "--faults",
-    JSON.stringify(faults),
-    "--log",
-    log,
-    "--lifetime-s",
-    "120",
-  ]);
-  return {
-    url: `http://127.0.0.1:${server.port}`,
-    host: `127.0.0.1:${server.port}`,
-    requests: () => readLog(log),
-    close: server.close,
-  };
-}
-
-/** The server's request log, read again while the server is rewriting it. */
-async function readLog(log: string): Promise<Record<string, number>> {
-  for (let i = 0;; i++) {
-    try {
-      return exists(log) ? JSON.parse(Deno.readTextFileSync(log)) : {};
-    } catch (e) {
-      if (i === 20) throw e;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 }
 
 /** A script of ours run with network for the server's host only, the URL cache in `cacheDir`. */
@@ -115,7 +72,7 @@ function samplerConfig(store: string, batchSize = 4): SamplerConfig {
 
 /** Batches loaded from a URL in a process with network permission. */
 async function urlBatches(
-  server: Server,
+  server: StoreServer,
   cacheDir: string,
   config: SamplerConfig,
   o: { batches: number; workers: number; cacheMax?: string },
@@ -161,7 +118,7 @@ function treeBytes(dir: string): number {
 
 Deno.test("inspect of a store served over HTTP prints what inspect of it on disk prints (v2, sharded v3)", async () => {
   const dir = await storesDir();
-  const server = await serve(dir);
+  const server = await serveStoreDir(dir);
   try {
     for (const v of ["v2", "v3"]) {
       const cache = await tempDir();
@@ -189,7 +146,7 @@ Deno.test("inspect of a store served over HTTP prints what inspect of it on disk
 
 Deno.test("the loader draws the same batches from a store URL as from disk (same seed; v2 and sharded v3; workers)", async () => {
   const dir = await storesDir();
-  const server = await serve(dir);
+  const server = await serveStoreDir(dir);
   try {
     for (const [v, workers] of [["v2", 2], ["v3", 0]] as const) {
       const disk = await loadBatches(samplerConfig(join(dir, v, "era5.zarr")), 3, 0);
@@ -220,7 +177,7 @@ Deno.test("the loader draws the same batches from a store URL as from disk (same
 
 Deno.test("the URL cache stays within --cache-max after a run that downloads more than that (v2 chunks, v3 shards, 0)", async () => {
   const dir = await storesDir();
-  const server = await serve(dir);
+  const server = await serveStoreDir(dir);
   try {
     // --cache-max 0: nothing kept between units, the same batches.
     for (const [v, limit] of [["v2", 300_000], ["v3", 500_000], ["v3", 0]] as const) {
@@ -270,7 +227,7 @@ Deno.test("a chunk of a complete array that answers 404, or comes truncated, is 
   for (const c of cases) {
     const chunk = c.v === "v2" ? "/data/1\\.0\\.0\\.\\d+\\.\\d+$" : "/data/c/";
     const faulty = new RegExp(`^/${c.v}/era5\\.zarr${chunk}`);
-    const server = await serve(dir, [{ path: faulty.source, kind: c.kind, status: c.status }]);
+    const server = await serveStoreDir(dir, [{ path: faulty.source, kind: c.kind, status: c.status }]);
     try {
       const config = samplerConfig(`${server.url}/${c.v}/era5.zarr`);
       const cache = await tempDir();
@@ -294,7 +251,7 @@ Deno.test("a chunk of a complete array that answers 404, or comes truncated, is 
 
 Deno.test("train reads a store given by URL in its configuration: the same losses and validation as from disk", async () => {
   const dir = await storesDir();
-  const server = await serve(dir);
+  const server = await serveStoreDir(dir);
   try {
     const tiny = JSON.parse(Deno.readTextFileSync(`${ROOT}configs/tiny.json`));
     const work = await tempDir();
@@ -320,7 +277,7 @@ Deno.test("train reads a store given by URL in its configuration: the same losse
 
 Deno.test("inspect with deno.json's permissions refuses a host outside the public endpoints, naming the flag, before any request", async () => {
   const dir = await storesDir();
-  const server = await serve(dir);
+  const server = await serveStoreDir(dir);
   try {
     const task = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks.inspect as string;
     const flags = task.split(/\s+/).filter((w) => w.startsWith("--allow"));
@@ -336,7 +293,7 @@ Deno.test("inspect with deno.json's permissions refuses a host outside the publi
 
 Deno.test("a URL that is not a store, or an unreachable host, is a named error", async () => {
   const dir = await storesDir();
-  const server = await serve(dir);
+  const server = await serveStoreDir(dir);
   try {
     const cache = await tempDir();
     const none = await runWithNet(server.host, cache, "tasks/inspect.ts", [`${server.url}/v2/nothing.zarr`]);

@@ -23,7 +23,7 @@ import {
 import { resolveFieldNames } from "../../../converters/era5/remote/names.ts";
 import { slurmScripts } from "../../../converters/slurm/script.ts";
 import { assertSameStore, exists, PYTHON, python, ROOT, run, type RunResult, tempDir } from "../../_helpers/common.ts";
-import { startLoopbackServer } from "../../_helpers/loopback.ts";
+import { serveStoreDir } from "../../_helpers/store_server.ts";
 
 const FIELDS = ["t", "u", "t2m", "msl", "sst"];
 const BACKOFF = { ATMOREP_HTTP_BACKOFF_MS: "10", ATMOREP_HTTP_TRIES: "4" };
@@ -51,40 +51,6 @@ function netcdfStore(): Promise<string> {
   return reference;
 }
 
-interface Server {
-  url: string;
-  host: string;
-  requests(): Record<string, number>;
-  close(): Promise<void>;
-}
-
-/** Start the loopback server on `dir` (its own process, 127.0.0.1 only). */
-async function serve(dir: string, faults: unknown[] = [], port = 0): Promise<Server> {
-  const log = join(await tempDir(), "requests.json");
-  const server = await startLoopbackServer([
-    "--allow-net=127.0.0.1",
-    `--allow-read=${dir}`,
-    `--allow-write=${log}`,
-    `${ROOT}tests/_helpers/remote_server.ts`,
-    dir,
-    "--faults",
-    JSON.stringify(faults),
-    "--log",
-    log,
-    "--lifetime-s",
-    "120",
-    "--port",
-    String(port),
-  ]);
-  const listening = server.port;
-  return {
-    url: `http://127.0.0.1:${listening}`,
-    host: `127.0.0.1:${listening}`,
-    requests: () => exists(log) ? JSON.parse(Deno.readTextFileSync(log)) : {},
-    close: server.close,
-  };
-}
-
 /** `deno task convert era5 …` as a user runs it for a host: network for that host only. */
 function convertCli(host: string, args: string[], env: Record<string, string> = {}): Promise<RunResult> {
   return run(Deno.execPath(), [
@@ -107,7 +73,7 @@ function count(requests: Record<string, number>, re: RegExp): number {
 
 Deno.test("ARCO v2 and v3 stores over HTTP convert to the store the netCDF of the same data gives", async () => {
   const dir = await stores(), ref = await netcdfStore();
-  const server = await serve(dir);
+  const server = await serveStoreDir(dir);
   try {
     for (const name of ["arco_v2", "arco_v3"]) {
       const out = join(await tempDir(), `${name}.zarr`);
@@ -127,7 +93,7 @@ Deno.test("ARCO v2 and v3 stores over HTTP convert to the store the netCDF of th
       assertSameStore(ref.replace(".zarr", ".norm.zarr"), out.replace(".zarr", ".norm.zarr"));
     }
     // ARCO's chunks hold all levels of a time: each is downloaded once, not once per level.
-    const reqs = server.requests();
+    const reqs = await server.requests();
     assert.equal(count(reqs, /^\/arco_v2\.zarr\/temperature\/\d+\.0\.0\.0$/), 12);
     assert.equal(reqs["/arco_v2.zarr/temperature/0.0.0.0"], 1);
   } finally {
@@ -187,7 +153,7 @@ Deno.test("--time, --every, --area (across 0°) and --grid (striding) pick what 
 
 Deno.test("429 and 503 answers and a dropped connection are retried; the store is the same", async () => {
   const dir = await stores(), ref = await netcdfStore();
-  const server = await serve(dir, [
+  const server = await serveStoreDir(dir, [
     { path: "^/arco_v2\\.zarr/temperature/3\\.0\\.0\\.0$", kind: "status", status: 503, times: 2 },
     { path: "^/arco_v2\\.zarr/2m_temperature/5\\.0\\.0$", kind: "status", status: 429, times: 1 },
     { path: "^/arco_v2\\.zarr/u_component_of_wind/7\\.0\\.0\\.0$", kind: "drop", times: 1 },
@@ -205,7 +171,7 @@ Deno.test("429 and 503 answers and a dropped connection are retried; the store i
     ]);
     assert.equal(r.code, 0, r.stderr);
     assertSameStore(ref, out);
-    const reqs = server.requests();
+    const reqs = await server.requests();
     assert.equal(reqs["/arco_v2.zarr/temperature/3.0.0.0"], 3);
     assert.equal(reqs["/arco_v2.zarr/2m_temperature/5.0.0"], 2);
     assert.equal(reqs["/arco_v2.zarr/u_component_of_wind/7.0.0.0"], 2);
@@ -216,7 +182,7 @@ Deno.test("429 and 503 answers and a dropped connection are retried; the store i
 
 Deno.test("a truncated chunk and a missing chunk are errors naming their URL; nothing is published", async () => {
   const dir = await stores();
-  const server = await serve(dir, [{ path: "^/arco_v2\\.zarr/temperature/4\\.0\\.0\\.0$", kind: "truncate" }]);
+  const server = await serveStoreDir(dir, [{ path: "^/arco_v2\\.zarr/temperature/4\\.0\\.0\\.0$", kind: "truncate" }]);
   try {
     const out = join(await tempDir(), "cut.zarr");
     const r = await convertCli(server.host, [`${server.url}/arco_v2.zarr`, "--out", out, "--fields", "t", "-q"]);
@@ -280,7 +246,7 @@ Deno.test("a variable, level or time range the store lacks, or a URL that is no 
   ]);
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /level 700 is not in/);
-  const server = await serve(dir);
+  const server = await serveStoreDir(dir);
   try {
     const r2 = await convertCli(server.host, [`${server.url}/nothing.zarr`, "--out", out, "--fields", "t"]);
     assert.notEqual(r2.code, 0);
@@ -293,7 +259,7 @@ Deno.test("a variable, level or time range the store lacks, or a URL that is no 
 
 Deno.test("an unreachable host is an error naming the host and the tries", async () => {
   // A port nobody listens on any more: the server's, after it stopped.
-  const gone = await serve(await stores());
+  const gone = await serveStoreDir(await stores());
   const port = gone.host.split(":")[1];
   await gone.close();
   const out = join(await tempDir(), "x.zarr");
@@ -313,7 +279,7 @@ Deno.test("a part that failed midway resumes without downloading its finished ta
   const dir = await stores(), ref = await netcdfStore();
   const out = join(await tempDir(), "resumed.zarr");
   // A cut chunk in the second time group of temperature: the part stops there.
-  let server = await serve(dir, [{ path: "^/arco_v2\\.zarr/temperature/9\\.0\\.0\\.0$", kind: "truncate" }]);
+  let server = await serveStoreDir(dir, [{ path: "^/arco_v2\\.zarr/temperature/9\\.0\\.0\\.0$", kind: "truncate" }]);
   const port = server.host.split(":")[1];
   try {
     const init = await convertCli(server.host, [
@@ -333,7 +299,7 @@ Deno.test("a part that failed midway resumes without downloading its finished ta
     await server.close();
   }
   // The bucket is healthy again (same address, as recorded at init): the part finishes.
-  server = await serve(dir, [], Number(port));
+  server = await serveStoreDir(dir, [], Number(port));
   try {
     const part = await convertCli(server.host, ["--out", out, "--part", "1/1", "--workers", "0", "-q"]);
     assert.equal(part.code, 0, part.stderr);
@@ -343,7 +309,7 @@ Deno.test("a part that failed midway resumes without downloading its finished ta
     assertSameStore(ref, out);
     // Temperature: the finished task's chunks (times 0–5, all levels in each) are not fetched again; the failed
     // task's (times 6–11) once each: the planes of its own level were in its memory, the other levels' on disk.
-    const reqs = server.requests();
+    const reqs = await server.requests();
     assert.deepEqual(
       Object.keys(reqs).filter((p) => p.startsWith("/arco_v2.zarr/temperature/")).sort(),
       [10, 11, 6, 7, 8, 9].map((t) => `/arco_v2.zarr/temperature/${t}.0.0.0`),
