@@ -8,7 +8,7 @@
  */
 import { ConfigError } from "../../errors.ts";
 import { type CudaGemm, cudaGemm } from "./gemm.ts";
-import type { CudaContext } from "./ops.ts";
+import type { CudaContext } from "./kernels.ts";
 import { type CudaProbe, probeCuda } from "./probe.ts";
 
 /** The started `cuda` backend (the shape of ops/backend.ts `ActiveBackend`, plus the device context). */
