@@ -23,7 +23,7 @@ import type { Device, DeviceBuffer, EnsembleLossArgs, GeluForm, GemmArgs, Stride
 import { dropThreshold } from "../device.ts";
 import type { DeviceBuffer as Allocation } from "./driver.ts";
 import { type CudaContext, grid1d, LOSS_IDS, THREADS } from "./kernels.ts";
-import { probeCuda } from "./probe.ts";
+import { type CudaProbe, probeCuda } from "./probe.ts";
 
 /** Blocks of the single-block reductions (loss totals, the ensemble-mean MSE). */
 const ONE_BLOCK: [number, number, number] = [1, 1, 1];
@@ -41,20 +41,19 @@ export interface CudaDeviceOptions {
   onClose?: () => void;
 }
 
-/** Open device 0 as a {@link Device} (driver, cuBLAS, PTX); a ConfigError naming `key` with the reason when not. */
-export function cudaResidentDevice(key = "backend"): CudaResidentDevice {
-  const probe = probeCuda();
+/**
+ * Open the GPU of a successful probe (or probe device 0 now) as a {@link Device}: driver, cuBLAS, PTX; a
+ * ConfigError naming `key` and the reason when it cannot start.
+ */
+export function cudaResidentDevice(key = "backend", probe: CudaProbe = probeCuda()): CudaResidentDevice {
   if (!probe.ok) throw new ConfigError(key, `cuda cannot start: ${probe.reason}`);
-  return new CudaResidentDevice(
-    { device: probe.device, kernels: probe.kernels, cublas: probe.cublas },
-    probe.description,
-    {
-      onClose: () => {
-        probe.cublas.close();
-        probe.device.close();
-      },
+  const context = { device: probe.device, kernels: probe.kernels, cublas: probe.cublas };
+  return new CudaResidentDevice(context, probe.description, {
+    onClose: () => {
+      probe.cublas.close();
+      probe.device.close();
     },
-  );
+  });
 }
 
 /** The contract on one CUDA device's stream. */

@@ -2,9 +2,10 @@
  * `--backend cuda` on a real GPU, outside the device contract (whose cases
  * run on every device in tests/ops/device_test.ts): the host sgemm on
  * cuBLAS for callers that keep host arrays (ops/cuda/gemm.ts) against the
- * TypeScript sgemm. Where the backend cannot start (no driver, GPU or
- * cuBLAS), selecting it must be a ConfigError naming the key and the
- * reason, and the GPU case is reported ignored with the reason printed.
+ * TypeScript sgemm, and `selectBackend("cuda", …, { device: true })`
+ * giving the CUDA device. Where the backend cannot start (no driver, GPU
+ * or cuBLAS), selecting it either way must be a ConfigError naming the key
+ * and the reason, and the GPU cases are reported ignored with the reason printed.
  *
  * @module
  */
@@ -14,6 +15,7 @@ import { cudaBackend } from "../../ops/cuda/select.ts";
 import { cudaResidentDevice } from "../../ops/cuda/device.ts";
 import { ConfigError } from "../../errors.ts";
 import { Random, typescriptGemm } from "../../ops/mod.ts";
+import { selectBackend } from "../../ops/backend.ts";
 
 const probe = probeCuda({ keep: false });
 if (!probe.ok) {
@@ -24,13 +26,20 @@ Deno.test({
   name:
     "cuda runtime: where the backend cannot start, selecting it (host sgemm or device) is a ConfigError naming the key and the reason",
   ignore: probe.ok,
-  fn: () => {
+  fn: async () => {
     if (probe.ok) return;
     for (const start of [() => cudaBackend("backend"), () => cudaResidentDevice("backend")]) {
       assert.throws(start, (e) => {
         assert.ok(e instanceof ConfigError);
         assert.match(e.message, /^backend: cuda cannot start: /);
         assert.ok(e.message.includes(probe.reason), e.message);
+        return true;
+      });
+    }
+    for (const device of [false, true]) {
+      await assert.rejects(selectBackend("cuda", "--backend", { device }), (e) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(e.message, /^--backend: cuda cannot start: /);
         return true;
       });
     }
@@ -67,6 +76,23 @@ Deno.test({
           }
         }
       }
+    } finally {
+      b.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "cuda runtime: --backend cuda for a caller that asks for a device gives the CUDA device (device-resident training)",
+  ignore: !probe.ok,
+  fn: async () => {
+    const b = await selectBackend("cuda", "--backend", { device: true });
+    try {
+      assert.equal(b.name, "cuda");
+      assert.equal(b.device?.name, "cuda");
+      const x = b.device!.upload(Float32Array.of(1, 2, 3));
+      assert.deepEqual([...await b.device!.read(x)], [1, 2, 3]);
     } finally {
       b.close();
     }
