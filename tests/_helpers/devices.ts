@@ -14,7 +14,7 @@
 import type { Device } from "../../ops/device.ts";
 import { webgpuDevice } from "../../ops/webgpu_device.ts";
 import { buildEmulator, emulatedCudaDevice } from "../../ops/cuda/emulated.ts";
-import { cudaResidentDevice } from "../../ops/cuda/device.ts";
+import { CudaResidentDevice } from "../../ops/cuda/device.ts";
 import { probeCuda } from "../../ops/cuda/probe.ts";
 import { gemm } from "../../ops/blas.ts";
 
@@ -44,9 +44,25 @@ async function orSkip<T>(what: string, allow: string, open: () => Promise<T>): P
 // The CPU reference's sgemm (OpenBLAS through FFI) loads here, not inside the first test (its leak check).
 gemm();
 
-const gpu = probeCuda({ keep: false });
+// One driver context and cuBLAS handle for the process (opened here, outside the tests' leak checks, as
+// dlopen'ed libraries stay loaded); each test gets a fresh device, its own buffer pool, on them.
+const gpu = probeCuda();
 const noGpu = gpu.ok ? undefined : `no CUDA GPU here (${gpu.reason})`;
 if (noGpu) console.warn(`\n*** cuda (real GPU) device tests IGNORED: ${noGpu} ***\n`);
+if (gpu.ok) {
+  console.log(gpu.description);
+  globalThis.addEventListener("unload", () => {
+    gpu.cublas.close();
+    gpu.device.close();
+  });
+}
+
+/** A device on the process's GPU context (its pool freed on close; the context stays). */
+function onGpu(): Promise<CudaResidentDevice> {
+  if (!gpu.ok) throw new Error(noGpu);
+  const context = { device: gpu.device, kernels: gpu.kernels, cublas: gpu.cublas };
+  return Promise.resolve(new CudaResidentDevice(context, gpu.description));
+}
 
 let emulator: Promise<string> | undefined;
 
@@ -62,7 +78,7 @@ export const DEVICE_KINDS: DeviceKind[] = [
         async () => emulatedCudaDevice(await (emulator ??= buildEmulator())),
       ),
   },
-  { name: "cuda", ignored: noGpu, open: () => Promise.resolve(cudaResidentDevice()) },
+  { name: "cuda", ignored: noGpu, open: onGpu },
 ];
 
 /** Register `fn` as one test per device kind, named `prefix (kind): name`; the device is closed after it. */

@@ -50,6 +50,7 @@ Deno.test({
   name:
     "cuda runtime: the host sgemm on cuBLAS equals the TypeScript sgemm (transposes, strides, offsets, beta 0 over NaN)",
   ignore: !probe.ok,
+  sanitizeResources: false, // the backend dlopens the driver and cuBLAS inside the test; they stay loaded
   fn: () => {
     const b = cudaBackend("backend"), rng = new Random(23);
     const randn = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
@@ -86,6 +87,7 @@ Deno.test({
   name:
     "cuda runtime: --backend cuda for a caller that asks for a device gives the CUDA device (device-resident training)",
   ignore: !probe.ok,
+  sanitizeResources: false, // the backend dlopens the driver and cuBLAS inside the test; they stay loaded
   fn: async () => {
     const b = await selectBackend("cuda", "--backend", { device: true });
     try {
