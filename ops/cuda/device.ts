@@ -22,7 +22,7 @@ import { ConfigError } from "../../errors.ts";
 import type { Device, DeviceBuffer, EnsembleLossArgs, GeluForm, GemmArgs, StridedArgs } from "../device.ts";
 import { dropThreshold } from "../device.ts";
 import type { DeviceBuffer as Allocation } from "./driver.ts";
-import { type CudaContext, grid1d, LOSS_IDS, THREADS } from "./kernels.ts";
+import { type CudaContext, grid1d, type KernelName, LOSS_IDS, THREADS } from "./kernels.ts";
 import { type CudaProbe, probeCuda } from "./probe.ts";
 
 /** Blocks of the single-block reductions (loss totals, the ensemble-mean MSE). */
@@ -61,8 +61,6 @@ export class CudaResidentDevice implements Device {
   readonly name = "cuda";
   /** Bytes of the allocations made (pooled ones are reused, not counted again): the device memory in use. */
   bytesCreated = 0;
-  /** Launches and GEMMs enqueued since the device opened. */
-  launches = 0;
   private readonly pool = new Map<number, Allocation[]>();
   private readonly all: Allocation[] = [];
   private readonly scopes: { buffers: CudaBuffer[]; uploads: object[] }[] = [];
@@ -161,8 +159,7 @@ export class CudaResidentDevice implements Device {
 
   // ---- launches
 
-  private launch(name: Parameters<CudaContext["kernels"]["launch"]>[0], n: number, args: (number | bigint)[]): void {
-    this.launches++;
+  private launch(name: KernelName, n: number, args: (number | bigint)[]): void {
     this.c.kernels.launch1d(name, n, args);
   }
 
@@ -178,7 +175,6 @@ export class CudaResidentDevice implements Device {
     if (a.m === 0 || a.n === 0 || b0 * b1 === 0) return;
     const [as, bs, cs] = [a.aStride ?? [0, 0], a.bStride ?? [0, 0], a.cStride ?? [0, 0]];
     for (let i = 0; i < b0; i++) {
-      this.launches++;
       this.c.cublas.gemm(
         {
           transA: a.ta,
@@ -213,7 +209,6 @@ export class CudaResidentDevice implements Device {
 
   sumRows(dy: DeviceBuffer, g: DeviceBuffer, rows: number, n: number): void {
     if (rows * n === 0) return;
-    this.launches++;
     this.c.kernels.launchColumns("col_sum_add_f32", rows, n, [ptr(dy), ptr(g), rows, n]);
   }
 
@@ -232,7 +227,6 @@ export class CudaResidentDevice implements Device {
   ): void {
     if (a.rows === 0) return;
     const affine = a.gamma && a.beta ? [ptr(a.gamma), ptr(a.beta)] : [0n, 0n];
-    this.launches++;
     this.c.kernels.launchRows("layernorm_fwd_f32", a.rows, [
       ptr(a.x),
       ...affine,
@@ -262,12 +256,10 @@ export class CudaResidentDevice implements Device {
     if (a.rows === 0) return;
     const [x, dy, mean, rstd] = [ptr(a.x), ptr(a.dy), ptr(a.mean), ptr(a.rstd)];
     if (a.dx) {
-      this.launches++;
       const gamma = a.gamma ? ptr(a.gamma) : 0n;
       this.c.kernels.launchRows("layernorm_bwd_dx_f32", a.rows, [x, gamma, dy, mean, rstd, ptr(a.dx), a.rows, a.D, 1]);
     }
     if (a.dgamma || a.dbeta) {
-      this.launches++;
       const [dg, db] = [a.dgamma ? ptr(a.dgamma) : 0n, a.dbeta ? ptr(a.dbeta) : 0n];
       this.c.kernels.launchColumns("layernorm_bwd_affine_f32", a.rows, a.D, [x, dy, mean, rstd, dg, db, a.rows, a.D]);
     }
@@ -318,14 +310,12 @@ export class CudaResidentDevice implements Device {
 
   softmaxRows(s: DeviceBuffer, rows: number, n: number, mask?: DeviceBuffer, rowsPerBatch = rows): void {
     if (rows * n === 0) return;
-    this.launches++;
     const args = [ptr(s), 0n, mask ? ptr(mask) : 0n, rows, n, Math.max(1, rowsPerBatch)];
     this.c.kernels.launchRows("softmax_rows_fwd_f32", rows, args);
   }
 
   softmaxBackwardRows(p: DeviceBuffer, dp: DeviceBuffer, rows: number, n: number, scale: number): void {
     if (rows * n === 0) return;
-    this.launches++;
     this.c.kernels.launchRows("softmax_rows_bwd_f32", rows, [ptr(p), ptr(dp), rows, n, scale]);
   }
 
@@ -334,7 +324,6 @@ export class CudaResidentDevice implements Device {
     if (id < 0) throw new Error(`cuda ensembleLoss: unknown loss ${a.name}`);
     if (a.M * a.V === 0) return;
     const bufs = [a.members, a.values, a.valid, a.rowWeights, a.terms, a.grad].map(ptr);
-    this.launches++;
     this.c.kernels.launch("ensemble_loss_f32", [Math.ceil((a.M * a.V) / THREADS), 1, 1], [THREADS, 1, 1], [
       ...bufs,
       a.M,
@@ -345,7 +334,6 @@ export class CudaResidentDevice implements Device {
   }
 
   lossTotal(terms: DeviceBuffer, n: number, spreadScale: number, out: DeviceBuffer): void {
-    this.launches++;
     this.c.kernels.launch("loss_total_f32", ONE_BLOCK, [THREADS, 1, 1], [ptr(terms), n, spreadScale, ptr(out)]);
   }
 
@@ -363,7 +351,6 @@ export class CudaResidentDevice implements Device {
     V: number,
     out: DeviceBuffer,
   ): void {
-    this.launches++;
     this.c.kernels.launch("ensemble_mean_mse_f32", ONE_BLOCK, [THREADS, 1, 1], [
       ptr(members),
       ptr(values),
@@ -377,7 +364,6 @@ export class CudaResidentDevice implements Device {
 
   sumSquares(g: DeviceBuffer, n: number, acc: DeviceBuffer, accOff: number): void {
     if (n === 0) return;
-    this.launches++;
     const grid = grid1d(n);
     grid[0] = Math.min(grid[0], 1024);
     this.c.kernels.launch("sum_squares_f32", grid, [THREADS, 1, 1], [ptr(g), n, at(acc, accOff)]);

@@ -1,7 +1,8 @@
 /**
- * The `cuda` backend as ops/backend.ts installs it: a started device with
- * its kernels and cuBLAS, the host sgemm on cuBLAS for today's host-array
- * tensors, the start line, and `close`. A backend that cannot start is a
+ * The `cuda` backend as ops/backend.ts installs it for callers that keep
+ * host arrays (a caller that asks for a device gets ops/cuda/device.ts): a
+ * started device with its kernels and cuBLAS, the host sgemm on cuBLAS, the
+ * start line, and `close`. A backend that cannot start is a
  * `ConfigError` on the configuration key that says what is missing.
  *
  * @module
