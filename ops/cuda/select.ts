@@ -12,12 +12,11 @@ import { type CudaGemm, cudaGemm } from "./gemm.ts";
 import type { CudaContext } from "./kernels.ts";
 import { type CudaProbe, probeCuda } from "./probe.ts";
 
-/** The started `cuda` backend (the shape of ops/backend.ts `ActiveBackend`, plus the device context). */
+/** The started `cuda` host-sgemm backend (the shape of ops/backend.ts `ActiveBackend`). */
 export interface CudaBackend {
   name: "cuda";
   gemm: CudaGemm;
   description: string;
-  context: CudaContext;
   close(): void;
 }
 
@@ -29,7 +28,6 @@ export function cudaBackend(key = "backend", probe: CudaProbe = probeCuda()): Cu
   return {
     name: "cuda",
     gemm,
-    context,
     description: `${probe.description} · host tensors: every sgemm on cuBLAS (operands copied per call)`,
     close() {
       gemm.close();
