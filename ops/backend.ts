@@ -1,9 +1,9 @@
 /**
  * Backend choice for the op layer: `cpu` (OpenBLAS through FFI or the
  * TypeScript sgemm), `cuda` (NVIDIA through the driver API and cuBLAS,
- * ops/cuda/; today the host tensors' sgemms on cuBLAS), `webgpu` (device-resident tensors on Deno's WebGPU,
- * ops/webgpu_device.ts, for a caller that asks for a device — training;
- * otherwise the WGSL sgemm offload of ops/webgpu.ts),
+ * ops/cuda/: device-resident tensors, ops/cuda/device.ts, for a caller that asks for a device — training;
+ * otherwise the host tensors' sgemms on cuBLAS), `webgpu` (device-resident tensors on Deno's WebGPU,
+ * ops/webgpu_device.ts, for a caller that asks for a device; otherwise the WGSL sgemm offload of ops/webgpu.ts),
  * `auto` (cuda when the NVIDIA driver, a GPU and cuBLAS are there, then
  * webgpu when the adapter is a real GPU, else cpu: a software
  * adapter such as llvmpipe is 20–100× slower than OpenBLAS on the same
@@ -18,6 +18,8 @@ import { calibrateRouting, isSoftwareAdapter, probeAdapter, webgpuGemm } from ".
 import type { Device } from "./device.ts";
 import { webgpuDevice } from "./webgpu_device.ts";
 import { cudaBackend, probeCuda } from "./cuda/select.ts";
+import { cudaResidentDevice } from "./cuda/device.ts";
+import type { CudaProbe } from "./cuda/probe.ts";
 
 /** Backend names a configuration may give. */
 export const BACKENDS = ["cpu", "cuda", "webgpu", "auto", "tensorflow"] as const;
@@ -33,7 +35,7 @@ export interface ActiveBackend {
   gemm: Gemm;
   /** One line for the user: backend, kernel, why (for `auto`). */
   description: string;
-  /** The device tensors live on (`webgpu` when the caller asked for `device`); the host ops use `gemm`. */
+  /** The device tensors live on (`cuda` or `webgpu` when the caller asked for `device`); the host ops use `gemm`. */
   device?: Device;
   /** Release the device (no-op on cpu). */
   close(): void;
@@ -42,8 +44,8 @@ export interface ActiveBackend {
 /** Options of {@link selectBackend}. */
 export interface BackendOptions {
   /**
-   * The caller keeps its tensors on the device (training): `webgpu` opens the device of ops/webgpu_device.ts
-   * instead of the sgemm offload, and host ops run on the CPU kernel.
+   * The caller keeps its tensors on the device (training): `cuda` opens the device of ops/cuda/device.ts and
+   * `webgpu` that of ops/webgpu_device.ts instead of their sgemm offloads, and host ops run on the CPU kernel.
    */
   device?: boolean;
 }
@@ -71,16 +73,11 @@ export async function selectBackend(
 ): Promise<ActiveBackend> {
   checkBackendName(name, key);
   let why = "";
-  if (name === "cuda") {
-    const b = cudaBackend(key);
-    useGemm(b.gemm);
-    return b;
-  }
+  if (name === "cuda") return startCuda(key, probeCuda(), opt);
   if (name === "auto") {
     const cu = probeCuda();
     if (cu.ok) {
-      const b = cudaBackend(key, cu);
-      useGemm(b.gemm);
+      const b = startCuda(key, cu, opt);
       return { ...b, description: `${b.description} (auto: NVIDIA driver and GPU found)` };
     }
     const info = await probeAdapter();
@@ -124,4 +121,26 @@ export async function selectBackend(
   const g = openblasGemm() ?? typescriptGemm;
   useGemm(g);
   return { name: "cpu", gemm: g, description: `backend cpu${why} · ${matmulLine(g)}`, close() {} };
+}
+
+/**
+ * The cuda backend from a probe: for a caller that asks for a device (training), the contract on the GPU
+ * (ops/cuda/device.ts) with host ops on the CPU kernel; otherwise every host sgemm on cuBLAS.
+ */
+function startCuda(key: string, probe: CudaProbe, opt: BackendOptions): ActiveBackend {
+  if (opt.device) {
+    const device = cudaResidentDevice(key, probe);
+    const g = openblasGemm() ?? typescriptGemm;
+    useGemm(g);
+    return {
+      name: "cuda",
+      gemm: g,
+      device,
+      description: `${device.description} · device-resident · host ops on ${g.name}`,
+      close: () => device.close(),
+    };
+  }
+  const b = cudaBackend(key, probe);
+  useGemm(b.gemm);
+  return b;
 }

@@ -1,6 +1,6 @@
 /**
  * The device contract: what a backend that keeps tensors on its own device
- * (WebGPU in ops/webgpu_device.ts; CUDA later) implements. The op layer's
+ * (WebGPU in ops/webgpu_device.ts, CUDA in ops/cuda/device.ts) implements. The op layer's
  * autograd for device tensors (ops/device_ops.ts) is written once against
  * this interface, so a backend supplies memory, transfers and the kernels
  * below, nothing else.

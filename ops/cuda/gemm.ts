@@ -10,7 +10,7 @@
  */
 import type { Gemm } from "../blas.ts";
 import type { DeviceBuffer } from "./driver.ts";
-import type { CudaContext } from "./ops.ts";
+import type { CudaContext } from "./kernels.ts";
 
 /** A cuBLAS-backed {@link Gemm} with a `close` that frees its buffers (the device stays open). */
 export interface CudaGemm extends Gemm {

@@ -1,14 +1,14 @@
 // The kernels' per-element math run on the host: every kernel file is
 // included, and the `__host__ __device__` functions they launch per element
-// (Philox, GELU and its derivatives, the loss cells, the AdamW element) are
+// (the dropout hash, GELU and its derivatives, the loss cells, the AdamW element) are
 // evaluated here on inputs from files, so tests/ops/cuda_host_test.ts can
 // compare them with the CPU reference without a GPU. Only the math is checked
 // this way; indexing, reductions and launches need a device
-// (tests/ops/cuda_runtime_test.ts). Built by that test with nvcc into a
+// (tests/ops/device_test.ts on the emulator and a GPU). Built by that test with nvcc into a
 // temporary folder; not shipped.
 //
 // Usage: host_check MODE ARGS… (files are raw little-endian float32 / uint32)
-//   philox N SEED_LO SEED_HI OUT            OUT: N words
+//   pcg N SEED OUT                          OUT: N words pcg(seed ^ pcg(i)), dropout's draws
 //   gelu N X OUT                            OUT: tanh y, tanh y', erf y, erf y' (4·N floats)
 //   loss ID M E V MEMBERS VALUES VALID LAT VW|- OUT   OUT: loss, gradient of the loss [M·E·V]
 //   adamw N W G M V SCALARS OUT             SCALARS: gs lr b1 b2 eps wd bc1 bc2; OUT: w, m, v
@@ -46,15 +46,12 @@ static void write_file(const char* path, const std::vector<T>& v) {
   fclose(f);
 }
 
-static int philox(char** a) {
+static int pcg(char** a) {
   const long long n = atoll(a[0]);
-  const unsigned lo = (unsigned)strtoul(a[1], nullptr, 10), hi = (unsigned)strtoul(a[2], nullptr, 10);
+  const unsigned seed = (unsigned)strtoul(a[1], nullptr, 10);
   std::vector<unsigned> out(n);
-  for (long long q = 0; q * 4 < n; q++) {
-    const Philox4 r = philox4x32_10((unsigned)q, (unsigned)(q >> 32), 0u, 0u, lo, hi);
-    for (int k = 0; k < 4 && q * 4 + k < n; k++) out[q * 4 + k] = r.w[k];
-  }
-  write_file(a[3], out);
+  for (long long i = 0; i < n; i++) out[i] = pcg_hash(seed ^ pcg_hash((unsigned)i));
+  write_file(a[2], out);
   return 0;
 }
 
@@ -85,13 +82,14 @@ static int loss(char** a) {
     const long long m = mv / V, v = mv % V, base = m * E * V + v;
     if (valid[mv] == 0.0f) continue;
     const LossCell c = loss_cell(p.data(), grad.data(), base, E, V, values[mv],
-                                 cell_weight(id, lat.data(), vw.empty() ? nullptr : vw.data(), m, mv), id);
+                                 id == 3 ? (vw.empty() ? lat[m] : vw[mv]) : 1.0, id);
     sums[0] += c.total;
     sums[1] += c.count;
     sums[2] += c.spread;
   }
   std::vector<float> out(1 + grad.size());
-  out[0] = (float)loss_value(sums, E, id);
+  const double spread = id == 6 && E > 1 ? sums[2] / (2.0 * E * (E - 1)) : 0.0;
+  out[0] = (float)((sums[0] - spread) / (sums[1] != 0 ? sums[1] : 1.0));
   const double s = 1.0 / (sums[1] != 0 ? sums[1] : 1.0);
   for (size_t i = 0; i < grad.size(); i++) out[1 + i] = (float)(grad[i] * s);
   write_file(a[9], out);
@@ -113,10 +111,10 @@ static int adamw(char** a) {
 
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "";
-  if (!strcmp(mode, "philox") && argc == 6) return philox(argv + 2);
+  if (!strcmp(mode, "pcg") && argc == 5) return pcg(argv + 2);
   if (!strcmp(mode, "gelu") && argc == 5) return gelu(argv + 2);
   if (!strcmp(mode, "loss") && argc == 12) return loss(argv + 2);
   if (!strcmp(mode, "adamw") && argc == 9) return adamw(argv + 2);
-  fprintf(stderr, "usage: host_check philox|gelu|loss|adamw ARGS (see the file's opening comment)\n");
+  fprintf(stderr, "usage: host_check pcg|gelu|loss|adamw ARGS (see the file's opening comment)\n");
   return 2;
 }

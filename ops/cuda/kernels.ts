@@ -13,13 +13,20 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type CudaDevice, type Dim3, packParams, type ParamKind } from "./driver.ts";
+import type { Cublas } from "./cublas.ts";
+
+/** A device, its kernels and a cuBLAS handle on its stream (or stand-ins: ops/cuda/emulated.ts). */
+export interface CudaContext {
+  device: CudaDevice;
+  kernels: CudaKernels;
+  cublas: Cublas;
+}
 
 const P = "ptr", I = "i32", U = "u32", L = "i64", F = "f32";
 
 /** Every kernel: the .cu file it is in and its arguments' kinds in order. */
 export const KERNELS = {
-  add_f32: { file: "elementwise", params: [P, P, P, L] },
-  scale_f32: { file: "elementwise", params: [P, F, P, L, I] },
+  strided_f32: { file: "elementwise", params: [P, L, P, L, I, I, I, F] },
   add_broadcast_f32: { file: "elementwise", params: [P, P, P, L, I] },
   scale_rows_f32: { file: "elementwise", params: [P, P, P, L, I, I] },
   col_sum_add_f32: { file: "elementwise", params: [P, P, I, I] },
@@ -27,33 +34,27 @@ export const KERNELS = {
   gelu_tanh_bwd_f32: { file: "elementwise", params: [P, P, P, L, I] },
   gelu_erf_fwd_f32: { file: "elementwise", params: [P, P, L] },
   gelu_erf_bwd_f32: { file: "elementwise", params: [P, P, P, L, I] },
-  cols_to_wide_f32: { file: "elementwise", params: [P, P, I, I, I, I, I] },
-  wide_to_cols_f32: { file: "elementwise", params: [P, P, I, I, I, I, I] },
+  mul_add_f32: { file: "elementwise", params: [P, P, P, L] },
   gather_rows_f32: { file: "elementwise", params: [P, P, P, I, I] },
-  scatter_add_rows_f32: { file: "elementwise", params: [P, P, P, I, I] },
-  cast_f32_bf16: { file: "elementwise", params: [P, P, L] },
-  cast_bf16_f32: { file: "elementwise", params: [P, P, L] },
-  philox_words: { file: "dropout", params: [P, L, U, U] },
-  dropout_f32: { file: "dropout", params: [P, P, L, U, F, U, U, I] },
-  dropout_mask_f32: { file: "dropout", params: [P, P, P, L, F, I] },
+  scatter_add_csr_f32: { file: "elementwise", params: [P, P, P, P, I, I] },
+  dropout_hash_f32: { file: "dropout", params: [P, P, P, L, U, U, F] },
   layernorm_fwd_f32: { file: "layernorm", params: [P, P, P, P, P, P, I, I, F] },
   layernorm_bwd_dx_f32: { file: "layernorm", params: [P, P, P, P, P, P, I, I, I] },
   layernorm_bwd_affine_f32: { file: "layernorm", params: [P, P, P, P, P, P, I, I] },
   softmax_rows_fwd_f32: { file: "attention", params: [P, P, P, L, I, I] },
-  softmax_rows_recompute_f32: { file: "attention", params: [P, P, P, L, I, I] },
   softmax_rows_bwd_f32: { file: "attention", params: [P, P, L, I, F] },
-  field_loss_f32: { file: "losses", params: [P, P, P, P, P, P, P, I, I, I, I] },
-  loss_finish: { file: "losses", params: [P, P, I, I] },
-  loss_grad_apply_f32: { file: "losses", params: [P, P, P, P, L, I] },
-  sumsq_add_f32: { file: "adamw", params: [P, L, P] },
-  clip_factor: { file: "adamw", params: [P, P, F] },
-  adamw_update_f32: { file: "adamw", params: [P, P, P, P, L, P, F, F, F, F, F, F, F] },
+  ensemble_loss_f32: { file: "losses", params: [P, P, P, P, P, P, I, I, I, I] },
+  loss_total_f32: { file: "losses", params: [P, I, F, P] },
+  loss_backward_f32: { file: "losses", params: [P, P, P, P, L] },
+  ensemble_mean_mse_f32: { file: "losses", params: [P, P, P, I, I, I, P] },
+  sum_squares_f32: { file: "adamw", params: [P, L, P] },
+  adamw_f32: { file: "adamw", params: [P, P, P, P, L, P, F, F, F, F, F, F, F, F] },
 } as const satisfies Record<string, { file: string; params: readonly ParamKind[] }>;
 
 /** A kernel name. */
 export type KernelName = keyof typeof KERNELS;
 
-/** Loss ids of field_loss_f32: the order of LOSSES in training/losses.ts (a test checks they agree). */
+/** Loss ids of ensemble_loss_f32: the order of LOSSES in training/losses.ts (a test checks they agree). */
 export const LOSS_IDS = ["mse_ensemble", "stats", "mse", "weighted_mse", "crps", "stats_area", "kernel_crps"] as const;
 
 /** Threads per block of the 1-D kernels. */

@@ -32,7 +32,7 @@ export function probeCuda(opt: ProbeOptions = {}): CudaProbe {
   try {
     device = new CudaDevice(openLibcuda(), opt.ordinal ?? 0);
     const kernels = new CudaKernels(device);
-    kernels.launch1d("add_f32", 0, [0n, 0n, 0n, 0]); // loads elementwise.ptx: the driver JIT must accept it
+    kernels.launch1d("mul_add_f32", 0, [0n, 0n, 0n, 0]); // loads elementwise.ptx: the driver JIT must accept it
     device.synchronize();
     const cublas = new Cublas(device, openCublas(opt.cublas));
     const i = device.info;

@@ -1,22 +1,22 @@
 /**
- * The `cuda` backend as ops/backend.ts installs it: a started device with
- * its kernels and cuBLAS, the host sgemm on cuBLAS for today's host-array
- * tensors, the start line, and `close`. A backend that cannot start is a
+ * The `cuda` backend as ops/backend.ts installs it for callers that keep
+ * host arrays (a caller that asks for a device gets ops/cuda/device.ts): a
+ * started device with its kernels and cuBLAS, the host sgemm on cuBLAS, the
+ * start line, and `close`. A backend that cannot start is a
  * `ConfigError` on the configuration key that says what is missing.
  *
  * @module
  */
 import { ConfigError } from "../../errors.ts";
 import { type CudaGemm, cudaGemm } from "./gemm.ts";
-import type { CudaContext } from "./ops.ts";
+import type { CudaContext } from "./kernels.ts";
 import { type CudaProbe, probeCuda } from "./probe.ts";
 
-/** The started `cuda` backend (the shape of ops/backend.ts `ActiveBackend`, plus the device context). */
+/** The started `cuda` host-sgemm backend (the shape of ops/backend.ts `ActiveBackend`). */
 export interface CudaBackend {
   name: "cuda";
   gemm: CudaGemm;
   description: string;
-  context: CudaContext;
   close(): void;
 }
 
@@ -28,7 +28,6 @@ export function cudaBackend(key = "backend", probe: CudaProbe = probeCuda()): Cu
   return {
     name: "cuda",
     gemm,
-    context,
     description: `${probe.description} · host tensors: every sgemm on cuBLAS (operands copied per call)`,
     close() {
       gemm.close();

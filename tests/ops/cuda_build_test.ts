@@ -85,7 +85,7 @@ Deno.test("cuda build: every PTX entry is in KERNELS with the same file and argu
   assert.deepEqual([...seen].sort(), Object.keys(KERNELS).sort(), "KERNELS names a kernel no PTX has");
 });
 
-Deno.test("cuda build: the loss ids of field_loss_f32 follow training/losses.ts LOSSES", () => {
+Deno.test("cuda build: the loss ids of ensemble_loss_f32 follow training/losses.ts LOSSES", () => {
   assert.deepEqual([...LOSS_IDS], [...LOSSES]);
 });
 

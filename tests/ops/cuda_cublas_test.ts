@@ -7,7 +7,7 @@
  * of the TypeScript sgemm for every transpose, odd sizes, offsets, leading
  * dimensions, strided batches and bf16 inputs. This checks the marshaling of
  * every argument and the row-major → column-major mapping; cuBLAS itself runs
- * only in tests/ops/cuda_runtime_test.ts (GPU). Without a C compiler the test
+ * only on a GPU (the `cuda` device of tests/ops/device_test.ts). Without a C compiler the test
  * fails naming it, unless ATMOREP_ALLOW_NO_NVCC=1 says to skip.
  *
  * @module

@@ -4,10 +4,9 @@
  * GPU, against the CPU reference: GELU (tanh and erf forms) and their
  * derivatives against ops/elementwise.ts, every loss value and gradient
  * against training/losses.ts `fieldLoss`, one AdamW element update against
- * training/adamw.ts, and the dropout generator against the TypeScript
- * Philox, itself checked against Random123's published known-answer vectors.
- * Indexing, reductions and launches are not covered here (they need a GPU:
- * tests/ops/cuda_runtime_test.ts). Without nvcc the nvcc part fails naming it,
+ * training/adamw.ts, and the dropout hash against ops/device.ts `pcgHash`.
+ * Indexing, reductions and launches are not covered here (tests/ops/device_test.ts
+ * runs them on the emulator and, where one opens, on a GPU). Without nvcc the nvcc part fails naming it,
  * unless ATMOREP_ALLOW_NO_NVCC=1 says to skip.
  *
  * @module
@@ -26,7 +25,7 @@ import {
   useTypescriptRows,
   valueAndGrad,
 } from "../../ops/mod.ts";
-import { philox4x32, philoxWords } from "../../ops/cuda/philox.ts";
+import { pcgHash } from "../../ops/device.ts";
 import { LOSSES } from "../../training/losses.ts";
 import { fieldLoss } from "../../training/losses.ts";
 import { AdamW } from "../../training/adamw.ts";
@@ -91,24 +90,14 @@ function maxRelative(a: Float32Array, b: Float32Array, floor: number): number {
   return m;
 }
 
-Deno.test("cuda host: the TypeScript Philox4x32-10 gives Random123's known-answer vectors", () => {
-  // Random123 kat_vectors, philox4x32 10 (counter, key → result)
-  assert.deepEqual(philox4x32([0, 0, 0, 0], [0, 0]), [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
-  assert.deepEqual(
-    philox4x32([0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], [0xffffffff, 0xffffffff]),
-    [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
-  );
-  assert.deepEqual(
-    philox4x32([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0]),
-    [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
-  );
-});
-
-nvccTest("dropout.cu's Philox words equal the TypeScript Philox (odd length, 64-bit seed)", async (bin) => {
-  const n = 1031, lo = 0x9e3779b9, hi = 12345;
-  const words = new Uint32Array((await run(bin, "philox", [n, lo, hi])).buffer);
-  assert.deepEqual(words, philoxWords(n, lo, hi));
-});
+nvccTest(
+  "dropout.cu's hash draws equal ops/device.ts pcgHash (the contract's dropoutKeeps), odd length",
+  async (bin) => {
+    const n = 1031, seed = 0x9e3779b9;
+    const words = new Uint32Array((await run(bin, "pcg", [n, seed])).buffer);
+    assert.deepEqual(words, Uint32Array.from({ length: n }, (_, i) => pcgHash((seed ^ pcgHash(i)) >>> 0)));
+  },
+);
 
 nvccTest(
   "GELU (tanh and erf) and derivatives equal ops/elementwise.ts (values to 2e-6, derivatives to 1e-5 relative)",

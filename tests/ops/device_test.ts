@@ -1,15 +1,17 @@
 /**
- * The device-resident `webgpu` backend (ops/webgpu_device.ts through the
- * contract of ops/device.ts) against the CPU ops, the reference: every op's
- * values and the gradients of all its inputs, at odd sizes, with column
- * offsets and strides where the op has them (slices, concatenation,
- * attention heads as column ranges of one qkv tensor), masks and repeated
- * indices. Each case runs the op on host tensors and on device copies, then
- * back-propagates Σ out·R (R fixed random weights, as a [1, n]·[n, 1]
- * linear) on both. Tolerance: 2e-5 of the largest reference value (values
- * and each gradient), float32 kernels in another summation order. CI runs
- * this on mesa's lavapipe; a machine without a WebGPU adapter fails with
- * the install hint unless ATMOREP_ALLOW_NO_WEBGPU=1 says to skip (loudly).
+ * Every device backend through the contract of ops/device.ts against the
+ * CPU ops, the reference: every op's values and the gradients of all its
+ * inputs, at odd sizes, with column offsets and strides where the op has
+ * them (slices, concatenation, attention heads as column ranges of one qkv
+ * tensor), masks and repeated indices. Each case runs the op on host
+ * tensors and on device copies, then back-propagates Σ out·R (R fixed
+ * random weights, as a [1, n]·[n, 1] linear) on both. Tolerance: 2e-5 of
+ * the largest reference value (values and each gradient), float32 kernels
+ * in another summation order. Each case runs per device of
+ * tests/_helpers/devices.ts: `webgpu` (lavapipe in CI), `cuda-emulated`
+ * (the .cu kernels on the CPU emulator), `cuda` (a real GPU, ignored —
+ * loudly — where none is); how a device that cannot start is reported is
+ * described there.
  *
  * @module
  */
@@ -37,23 +39,11 @@ import {
   valueAndGrad,
 } from "../../ops/mod.ts";
 import { dropoutKeeps } from "../../ops/device.ts";
-import { type WebgpuDevice, webgpuDevice } from "../../ops/webgpu_device.ts";
+import type { Device } from "../../ops/device.ts";
+import { deviceTests } from "../_helpers/devices.ts";
 import { deviceEnsembleMeanMse, ensembleMeanMse, fieldLoss, LOSSES, weightedSum } from "../../training/losses.ts";
 import { AdamW } from "../../training/adamw.ts";
 import type { FieldTargets } from "../../models/inputs.ts";
-
-/** The device, or undefined (with a loud message) when none starts and ATMOREP_ALLOW_NO_WEBGPU=1. */
-export async function openDevice(): Promise<WebgpuDevice | undefined> {
-  try {
-    return await webgpuDevice();
-  } catch (e) {
-    if (Deno.env.get("ATMOREP_ALLOW_NO_WEBGPU") === "1") {
-      console.warn(`SKIPPED: the webgpu device cannot start (${(e as Error).message}); ATMOREP_ALLOW_NO_WEBGPU=1`);
-      return undefined;
-    }
-    throw e;
-  }
-}
 
 function randn(rng: Random, n: number): Float32Array {
   return Float32Array.from({ length: n }, () => rng.normal());
@@ -76,7 +66,7 @@ const input = (rng: Random, shape: number[], grad = true): Input => ({
 async function run(
   inputs: Input[],
   op: (t: Tensor[]) => Tensor,
-  d?: WebgpuDevice,
+  d?: Device,
 ): Promise<{ out: Float32Array; grads: Float32Array[] }> {
   const ts = inputs.map((i) => i.grad ? parameter(i.data.slice(), i.shape) : constant(i.data.slice(), i.shape));
   if (d) { for (const t of ts) t.toDevice(d); }
@@ -91,7 +81,7 @@ async function run(
 
 /** The op on host and device agree to `tol` of the largest reference value, values and gradients. */
 async function agree(
-  d: WebgpuDevice,
+  d: Device,
   what: string,
   inputs: Input[],
   op: (t: Tensor[]) => Tensor,
@@ -120,10 +110,10 @@ function close(what: string, got: Float32Array, want: Float32Array, tol: number)
   );
 }
 
-Deno.test("device: linear, layerNorm and the elementwise ops equal the CPU ops (values, gradients; odd sizes)", async () => {
-  const d = await openDevice();
-  if (!d) return;
-  try {
+deviceTests(
+  "device",
+  "linear, layerNorm and the elementwise ops equal the CPU ops (values, gradients; odd sizes)",
+  async (d) => {
     const rng = new Random(3);
     await agree(
       d,
@@ -169,63 +159,55 @@ Deno.test("device: linear, layerNorm and the elementwise ops equal the CPU ops (
     const index = Int32Array.of(4, 0, 4, 7, 2, 4);
     await agree(d, "gatherRows (repeats)", [input(rng, [8, 5])], ([x]) => gatherRows(x, index));
     await agree(d, "reshape", [input(rng, [6, 5])], ([x]) => layerNorm(x.reshape([3, 10])));
-  } finally {
-    d.close();
-  }
+  },
+);
+
+deviceTests("device", "attention (heads as column ranges, masks, cross-attention) equals the CPU op", async (d) => {
+  const rng = new Random(5);
+  const [B, L, H, dh] = [2, 7, 2, 3], W = H * dh;
+  // Self-attention on one qkv tensor with 2 spare columns: q, k, v are column ranges from 1, 1 + W, 1 + 2W.
+  const mask = Uint8Array.from({ length: B * L }, (_, i) => i % 3 === 1 ? 0 : 1);
+  await agree(
+    d,
+    "self-attention, masked",
+    [input(rng, [B, L, 3 * W + 2])],
+    ([qkv]) =>
+      attention({ tensor: qkv, col: 1 }, { tensor: qkv, col: 1 + W }, { tensor: qkv, col: 1 + 2 * W }, {
+        heads: H,
+        headDim: dh,
+        keyMask: mask,
+      }),
+  );
+  // Cross-attention: 5 queries against 9 keys; batch 1 has no key left (its output and gradients are 0).
+  const cross = Uint8Array.from({ length: B * 9 }, (_, i) => i < 9 && i !== 4 ? 1 : 0);
+  await agree(
+    d,
+    "cross-attention",
+    [input(rng, [B, 5, W]), input(rng, [B, 9, 2 * W + 1])],
+    ([q, kv]) =>
+      attention({ tensor: q, col: 0 }, { tensor: kv, col: 0 }, { tensor: kv, col: W + 1 }, {
+        heads: H,
+        headDim: dh,
+        keyMask: cross,
+      }),
+  );
+  // Wider scores than a workgroup tile (70 keys), odd head width.
+  await agree(
+    d,
+    "attention 70 keys",
+    [input(rng, [1, 70, 3 * 10])],
+    ([qkv]) =>
+      attention({ tensor: qkv, col: 0 }, { tensor: qkv, col: 10 }, { tensor: qkv, col: 20 }, {
+        heads: 2,
+        headDim: 5,
+      }),
+  );
 });
 
-Deno.test("device: attention (heads as column ranges, masks, cross-attention) equals the CPU op", async () => {
-  const d = await openDevice();
-  if (!d) return;
-  try {
-    const rng = new Random(5);
-    const [B, L, H, dh] = [2, 7, 2, 3], W = H * dh;
-    // Self-attention on one qkv tensor with 2 spare columns: q, k, v are column ranges from 1, 1 + W, 1 + 2W.
-    const mask = Uint8Array.from({ length: B * L }, (_, i) => i % 3 === 1 ? 0 : 1);
-    await agree(
-      d,
-      "self-attention, masked",
-      [input(rng, [B, L, 3 * W + 2])],
-      ([qkv]) =>
-        attention({ tensor: qkv, col: 1 }, { tensor: qkv, col: 1 + W }, { tensor: qkv, col: 1 + 2 * W }, {
-          heads: H,
-          headDim: dh,
-          keyMask: mask,
-        }),
-    );
-    // Cross-attention: 5 queries against 9 keys; batch 1 has no key left (its output and gradients are 0).
-    const cross = Uint8Array.from({ length: B * 9 }, (_, i) => i < 9 && i !== 4 ? 1 : 0);
-    await agree(
-      d,
-      "cross-attention",
-      [input(rng, [B, 5, W]), input(rng, [B, 9, 2 * W + 1])],
-      ([q, kv]) =>
-        attention({ tensor: q, col: 0 }, { tensor: kv, col: 0 }, { tensor: kv, col: W + 1 }, {
-          heads: H,
-          headDim: dh,
-          keyMask: cross,
-        }),
-    );
-    // Wider scores than a workgroup tile (70 keys), odd head width.
-    await agree(
-      d,
-      "attention 70 keys",
-      [input(rng, [1, 70, 3 * 10])],
-      ([qkv]) =>
-        attention({ tensor: qkv, col: 0 }, { tensor: qkv, col: 10 }, { tensor: qkv, col: 20 }, {
-          heads: 2,
-          headDim: 5,
-        }),
-    );
-  } finally {
-    d.close();
-  }
-});
-
-Deno.test("device: dropout keeps exactly the values the contract's hash keeps; its gradient is dy·mask", async () => {
-  const d = await openDevice();
-  if (!d) return;
-  try {
+deviceTests(
+  "device",
+  "dropout keeps exactly the values the contract's hash keeps; its gradient is dy·mask",
+  async (d) => {
     const rng = new Random(8), n = 1001, p = 0.3;
     const x = parameter(randn(rng, n), [n]).toDevice(d);
     const seedRng = new Random(4), seed = new Random(4).nextUint();
@@ -244,102 +226,86 @@ Deno.test("device: dropout keeps exactly the values the contract's hash keeps; i
       assert.ok(Math.abs(gx[i] - (keep ? 1 / (1 - p) : 0)) < 1e-6, `dx[${i}] ${gx[i]}`);
     }
     assert.ok(Math.abs(kept / n - (1 - p)) < 0.05, `kept ${kept} of ${n}`);
-  } finally {
-    d.close();
-  }
-});
+  },
+);
 
-Deno.test("device: a device tensor's values and gradient are read explicitly; .data and .grad are errors", async () => {
-  const d = await openDevice();
-  if (!d) return;
-  try {
+deviceTests(
+  "device",
+  "a device tensor's values and gradient are read explicitly; .data and .grad are errors",
+  async (d) => {
     const t = parameter(Float32Array.of(1, 2, 3), [3]).toDevice(d);
-    assert.throws(() => t.data, /lives on the webgpu device.*await t\.read\(\)/);
-    assert.throws(() => t.grad, /lives on the webgpu device/);
+    assert.throws(() => t.data, new RegExp(`lives on the ${d.name} device.*await t\\.read\\(\\)`));
+    assert.throws(() => t.grad, new RegExp(`lives on the ${d.name} device`));
     assert.deepEqual([...await t.read()], [1, 2, 3]);
     assert.throws(
       () => valueAndGrad(() => linear(t.reshape([1, 3]), constant(Float32Array.of(1, 1, 1), [3, 1]))),
-      /on the webgpu device: use backward\(\)/,
+      new RegExp(`on the ${d.name} device: use backward\\(\\)`),
     );
     const host = parameter(Float32Array.of(1, 2, 3), [3, 1]);
     assert.throws(() => linear(t.reshape([1, 3]), host), /needs gradients but is on the host/);
     await t.toHost();
     assert.deepEqual([...t.data], [1, 2, 3]);
-  } finally {
-    d.close();
-  }
-});
+  },
+);
 
-Deno.test("device: every field loss, the weighted sum and the ensemble-mean MSE equal the CPU ones", async () => {
-  const d = await openDevice();
-  if (!d) return;
-  try {
-    const rng = new Random(12), [M, E, V] = [5, 3, 7];
-    const valid = Float32Array.from({ length: M * V }, (_, i) => i % 5 === 2 ? 0 : 1);
-    const targets: FieldTargets = {
-      rows: new Int32Array(M),
-      values: randn(rng, M * V),
-      valid,
-      latWeight: Float32Array.from({ length: M }, () => 0.2 + rng.next()),
-    };
-    const withValueWeights = { ...targets, valueWeights: Float32Array.from({ length: M * V }, () => rng.next()) };
-    for (const name of LOSSES) {
-      for (const t of name === "weighted_mse" ? [targets, withValueWeights] : [targets]) {
-        await agree(
-          d,
-          `loss ${name}`,
-          [input(rng, [M, E, V])],
-          ([x]) =>
-            weightedSum([{ loss: fieldLoss(name, x, t), weight: 0.7 }, { loss: fieldLoss("mse", x, t), weight: 0.2 }]),
-        );
-      }
+deviceTests("device", "every field loss, the weighted sum and the ensemble-mean MSE equal the CPU ones", async (d) => {
+  const rng = new Random(12), [M, E, V] = [5, 3, 7];
+  const valid = Float32Array.from({ length: M * V }, (_, i) => i % 5 === 2 ? 0 : 1);
+  const targets: FieldTargets = {
+    rows: new Int32Array(M),
+    values: randn(rng, M * V),
+    valid,
+    latWeight: Float32Array.from({ length: M }, () => 0.2 + rng.next()),
+  };
+  const withValueWeights = { ...targets, valueWeights: Float32Array.from({ length: M * V }, () => rng.next()) };
+  for (const name of LOSSES) {
+    for (const t of name === "weighted_mse" ? [targets, withValueWeights] : [targets]) {
+      await agree(
+        d,
+        `loss ${name}`,
+        [input(rng, [M, E, V])],
+        ([x]) =>
+          weightedSum([{ loss: fieldLoss(name, x, t), weight: 0.7 }, { loss: fieldLoss("mse", x, t), weight: 0.2 }]),
+      );
     }
-    const members = randn(rng, M * E * V);
-    const want = ensembleMeanMse(constant(members, [M, E, V]), targets);
-    const got = await deviceEnsembleMeanMse(constant(members.slice(), [M, E, V]).toDevice(d), targets).read();
-    assert.ok(Math.abs(got[0] - want.mse) <= 1e-5 * want.mse, `ensemble-mean MSE ${got[0]}, cpu ${want.mse}`);
-    assert.equal(got[1], want.count);
-  } finally {
-    d.close();
   }
+  const members = randn(rng, M * E * V);
+  const want = ensembleMeanMse(constant(members, [M, E, V]), targets);
+  const got = await deviceEnsembleMeanMse(constant(members.slice(), [M, E, V]).toDevice(d), targets).read();
+  assert.ok(Math.abs(got[0] - want.mse) <= 1e-5 * want.mse, `ensemble-mean MSE ${got[0]}, cpu ${want.mse}`);
+  assert.equal(got[1], want.count);
 });
 
-Deno.test("device: AdamW (clipping, decay, bias correction) equals the CPU update over 3 steps", async () => {
-  const d = await openDevice();
-  if (!d) return;
-  try {
-    const rng = new Random(21);
-    const shapes = [[3, 5], [7], [1]];
-    const init = shapes.map((s) => randn(rng, s.reduce((a, b) => a * b, 1)));
-    const grads = [0, 1, 2].map(() => shapes.map((s) => randn(rng, s.reduce((a, b) => a * b, 1))));
-    const run = async (onDevice: boolean) => {
-      const params = new Map(init.map((v, i) => [`p${i}`, parameter(v.slice(), shapes[i])]));
-      if (onDevice) { for (const p of params.values()) p.toDevice(d); }
-      const opt = new AdamW(params, { lrMax: 1e-2, lrStart: 1e-3, warmupSteps: 2, clipNorm: 2, weightDecay: 0.1 });
-      const norms: number[] = [];
-      for (const g of grads) {
-        opt.zeroGrad();
-        for (const [i, p] of [...params.values()].entries()) {
-          if (onDevice) p.gradBuffer = d.upload(g[i], true);
-          else p.grad = g[i].slice();
-        }
-        opt.update();
-        norms.push(await opt.readGradNorm());
+deviceTests("device", "AdamW (clipping, decay, bias correction) equals the CPU update over 3 steps", async (d) => {
+  const rng = new Random(21);
+  const shapes = [[3, 5], [7], [1]];
+  const init = shapes.map((s) => randn(rng, s.reduce((a, b) => a * b, 1)));
+  const grads = [0, 1, 2].map(() => shapes.map((s) => randn(rng, s.reduce((a, b) => a * b, 1))));
+  const run = async (onDevice: boolean) => {
+    const params = new Map(init.map((v, i) => [`p${i}`, parameter(v.slice(), shapes[i])]));
+    if (onDevice) { for (const p of params.values()) p.toDevice(d); }
+    const opt = new AdamW(params, { lrMax: 1e-2, lrStart: 1e-3, warmupSteps: 2, clipNorm: 2, weightDecay: 0.1 });
+    const norms: number[] = [];
+    for (const g of grads) {
+      opt.zeroGrad();
+      for (const [i, p] of [...params.values()].entries()) {
+        if (onDevice) p.gradBuffer = d.upload(g[i], true);
+        else p.grad = g[i].slice();
       }
-      return { norms, values: await Promise.all([...params.values()].map((p) => p.read())) };
-    };
-    const cpu = await run(false), dev = await run(true);
-    for (let s = 0; s < 3; s++) assert.ok(Math.abs(cpu.norms[s] - dev.norms[s]) <= 1e-5 * cpu.norms[s], `norm ${s}`);
-    for (const [i, v] of cpu.values.entries()) close(`parameter ${i}`, dev.values[i], v, 1e-5);
-  } finally {
-    d.close();
-  }
+      opt.update();
+      norms.push(await opt.readGradNorm());
+    }
+    return { norms, values: await Promise.all([...params.values()].map((p) => p.read())) };
+  };
+  const cpu = await run(false), dev = await run(true);
+  for (let s = 0; s < 3; s++) assert.ok(Math.abs(cpu.norms[s] - dev.norms[s]) <= 1e-5 * cpu.norms[s], `norm ${s}`);
+  for (const [i, v] of cpu.values.entries()) close(`parameter ${i}`, dev.values[i], v, 1e-5);
 });
 
-Deno.test("device: the contract's gemm equals the TypeScript sgemm (transposes, ld, offsets, beta with NaN, 2-level batches)", async () => {
-  const d = await openDevice();
-  if (!d) return;
-  try {
+deviceTests(
+  "device",
+  "the contract's gemm equals the TypeScript sgemm (transposes, ld, offsets, beta with NaN, 2-level batches)",
+  async (d) => {
     const rng = new Random(31);
     for (const [m, n, k] of [[37, 29, 41], [1, 70, 3], [65, 1, 17], [130, 67, 33]]) {
       for (const ta of [false, true]) {
@@ -425,15 +391,13 @@ Deno.test("device: the contract's gemm equals the TypeScript sgemm (transposes, 
       batch: [2, 3],
     });
     close("batched gemm", await d.read(C), want, 2e-6);
-  } finally {
-    d.close();
-  }
-});
+  },
+);
 
-Deno.test("device: steps in a scope reuse the pool: no device memory is created after the first step", async () => {
-  const d = await openDevice();
-  if (!d) return;
-  try {
+deviceTests(
+  "device",
+  "steps in a scope reuse the pool: no device memory is created after the first step",
+  async (d) => {
     const rng = new Random(41);
     const w = parameter(randn(rng, 6 * 4), [6, 4]).toDevice(d);
     const x = randn(rng, 5 * 6);
@@ -450,7 +414,5 @@ Deno.test("device: steps in a scope reuse the pool: no device memory is created 
     }
     assert.equal(created[2], created[1], `device memory grew from ${created[1]} to ${created[2]} bytes`);
     assert.ok((await w.readGrad()).some((v) => v !== 0), "the parameter got its gradient");
-  } finally {
-    d.close();
-  }
-});
+  },
+);

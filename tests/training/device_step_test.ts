@@ -1,14 +1,16 @@
 /**
  * Full training steps on the device against the CPU, the reference: a
  * tiny Multiformer (a grid field and a points field, coupled), its
- * parameters and AdamW moments on the `webgpu` device, forward, backward
+ * parameters and AdamW moments on the device, forward, backward
  * and update there with nothing read back until the losses are asked for
  * after the last step. Two networks: this project's (tanh GELU, folded
  * tail, no QK-norm) and AtmoRep's options (erf GELU, QK-LayerNorm with
  * affine, per-member tails, extra GELU), with four losses between them.
  * Agreement: each step's loss to 1e-4 relative, every final parameter to
- * 1e-4 of the largest parameter (AdamW's eps raised to 1e-3, see below). Runs on lavapipe in CI; no adapter fails
- * unless ATMOREP_ALLOW_NO_WEBGPU=1 says to skip (loudly).
+ * 1e-4 of the largest parameter (AdamW's eps raised to 1e-3, see below).
+ * Runs per device of tests/_helpers/devices.ts: `webgpu` (lavapipe in CI),
+ * `cuda-emulated` (the CUDA backend's kernels on the CPU emulator), `cuda`
+ * (a real GPU; ignored, loudly, where none is).
  *
  * @module
  */
@@ -17,23 +19,12 @@ import { Multiformer } from "../../models/multiformer.ts";
 import { ATMOREP_NETWORK, fieldLayouts, type MultiformerConfig, type NetworkOptions } from "../../models/config.ts";
 import { modelInputs } from "../../models/inputs.ts";
 import { Random } from "../../ops/mod.ts";
-import { type WebgpuDevice, webgpuDevice } from "../../ops/webgpu_device.ts";
+import type { Device } from "../../ops/device.ts";
+import { deviceTests } from "../_helpers/devices.ts";
 import { AdamW } from "../../training/adamw.ts";
 import type { LossName } from "../../training/losses.ts";
 import { type GradientStep, gradientStep, modelLoss } from "../../training/step.ts";
 import { synthBatch, type SynthField } from "../_helpers/model.ts";
-
-async function openDevice(): Promise<WebgpuDevice | undefined> {
-  try {
-    return await webgpuDevice();
-  } catch (e) {
-    if (Deno.env.get("ATMOREP_ALLOW_NO_WEBGPU") === "1") {
-      console.warn(`SKIPPED: the webgpu device cannot start (${(e as Error).message}); ATMOREP_ALLOW_NO_WEBGPU=1`);
-      return undefined;
-    }
-    throw e;
-  }
-}
 
 const GRID: SynthField = { name: "t", levels: [500, 850], tokens: { numTokens: [2, 2, 3], tokenSize: [2, 3, 3] } };
 const MESH: SynthField = {
@@ -65,7 +56,7 @@ function config(network?: NetworkOptions): MultiformerConfig {
 async function train(
   network: NetworkOptions | undefined,
   losses: LossName[],
-  d?: WebgpuDevice,
+  d?: Device,
 ): Promise<{ losses: number[]; params: Map<string, Float32Array> }> {
   const model = new Multiformer(config(network), fieldLayouts(FIELDS), 5);
   if (d) { for (const p of model.params.map.values()) p.toDevice(d); }
@@ -87,34 +78,32 @@ async function train(
   return { losses: steps.map((s) => s.loss), params };
 }
 
-async function agree(network: NetworkOptions | undefined, losses: LossName[]): Promise<void> {
-  const d = await openDevice();
-  if (!d) return;
-  try {
-    const cpu = await train(network, losses);
-    const dev = await train(network, losses, d);
-    assert.ok(cpu.losses[STEPS - 1] < cpu.losses[0], `cpu loss does not fall: ${cpu.losses}`);
-    for (let s = 0; s < STEPS; s++) {
-      const [a, b] = [cpu.losses[s], dev.losses[s]];
-      assert.ok(Math.abs(a - b) <= 1e-4 * Math.abs(a), `step ${s}: loss cpu ${a} webgpu ${b}`);
+async function agree(d: Device, network: NetworkOptions | undefined, losses: LossName[]): Promise<void> {
+  const cpu = await train(network, losses);
+  const dev = await train(network, losses, d);
+  assert.ok(cpu.losses[STEPS - 1] < cpu.losses[0], `cpu loss does not fall: ${cpu.losses}`);
+  for (let s = 0; s < STEPS; s++) {
+    const [a, b] = [cpu.losses[s], dev.losses[s]];
+    assert.ok(Math.abs(a - b) <= 1e-4 * Math.abs(a), `step ${s}: loss cpu ${a} ${d.name} ${b}`);
+  }
+  let largest = 0;
+  for (const v of cpu.params.values()) for (const x of v) largest = Math.max(largest, Math.abs(x));
+  for (const [k, want] of cpu.params) {
+    const got = dev.params.get(k)!;
+    for (let i = 0; i < want.length; i++) {
+      assert.ok(Math.abs(got[i] - want[i]) <= 1e-4 * largest, `${k}[${i}]: cpu ${want[i]} ${d.name} ${got[i]}`);
     }
-    let largest = 0;
-    for (const v of cpu.params.values()) for (const x of v) largest = Math.max(largest, Math.abs(x));
-    for (const [k, want] of cpu.params) {
-      const got = dev.params.get(k)!;
-      for (let i = 0; i < want.length; i++) {
-        assert.ok(Math.abs(got[i] - want[i]) <= 1e-4 * largest, `${k}[${i}]: cpu ${want[i]} webgpu ${got[i]}`);
-      }
-    }
-  } finally {
-    d.close();
   }
 }
 
-Deno.test("device training: 4 steps of the tiny Multiformer on webgpu match cpu (losses, final parameters)", async () => {
-  await agree(undefined, ["mse_ensemble", "stats"]);
-});
+deviceTests(
+  "device training",
+  "4 steps of the tiny Multiformer match cpu (losses, final parameters)",
+  (d) => agree(d, undefined, ["mse_ensemble", "stats"]),
+);
 
-Deno.test("device training: AtmoRep's network options (erf GELU, QK-norm, per-member tails) on webgpu match cpu", async () => {
-  await agree({ ...ATMOREP_NETWORK }, ["weighted_mse", "kernel_crps"]);
-});
+deviceTests(
+  "device training",
+  "AtmoRep's network options (erf GELU, QK-norm, per-member tails) match cpu",
+  (d) => agree(d, { ...ATMOREP_NETWORK }, ["weighted_mse", "kernel_crps"]),
+);

@@ -1,8 +1,6 @@
-// Elementwise and shape kernels of the op layer (ops/elementwise.ts is the
-// reference): sums, scaling, GELU (tanh and erf forms), column sums (the
-// broadcast backward and bias gradients), column-range copies (concatLast /
-// sliceLast and their backward), row gathers and their scatter-add backward,
-// and the fp32 <-> bf16 casts.
+// Elementwise and shape kernels of the device contract (ops/device.ts; ops/elementwise.ts is the
+// CPU reference): strided copies, broadcast sums, row scaling, GELU (tanh and erf forms), column sums
+// (the broadcast backward and bias gradients), row gathers and their CSR scatter-add backward.
 //
 // Launch: 1-D, 256 threads, grid = min(ceil(n / 256), 65535), grid-stride
 // loops over `long long` indices, unless a kernel says otherwise.
@@ -10,16 +8,6 @@
 
 #define GRID_STRIDE(i, n) \
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
-
-// y = a + b (add's forward).
-KERNEL void add_f32(const float* a, const float* b, float* y, long long n) {
-  GRID_STRIDE(i, n) y[i] = a[i] + b[i];
-}
-
-// out (+)= s·x: scale's forward (acc 0) and every backward that adds a scaled gradient (add: s = 1).
-KERNEL void scale_f32(const float* x, float s, float* out, long long n, int acc) {
-  GRID_STRIDE(i, n) store_or_add(out, i, x[i] * s, acc);
-}
 
 // y[r, j] = a[r, j] + b[j] with b of width `width` (addBroadcast's forward).
 KERNEL void add_broadcast_f32(const float* a, const float* b, float* y, long long n, int width) {
@@ -92,24 +80,20 @@ KERNEL void gelu_erf_bwd_f32(const float* x, const float* dy, float* dx, long lo
   GRID_STRIDE(i, n) store_or_add(dx, i, dy[i] * gelu_erf_grad(x[i]), acc);
 }
 
-// dst[r, off + j] (+)= src[r, j]: a part of width w into a wide [rows, W] tensor
-// (concatLast's forward, sliceLast's backward).
-KERNEL void cols_to_wide_f32(const float* src, float* dst, int rows, int w, int W, int off, int acc) {
-  const long long n = (long long)rows * w;
+// dst[r·dstStride + j] (+)= alpha·src[r·srcStride + j], `rows` rows of `width` (the contract's `strided`:
+// concatLast, sliceLast, scale, add and gradient accumulation; pointers already at their offsets).
+KERNEL void strided_f32(const float* src, long long srcStride, float* dst, long long dstStride, int rows,
+                        int width, int acc, float alpha) {
+  const long long n = (long long)rows * width;
   GRID_STRIDE(i, n) {
-    const long long r = i / w, j = i % w;
-    store_or_add(dst, r * W + off + j, src[i], acc);
+    const long long r = i / width, j = i % width;
+    store_or_add(dst, r * dstStride + j, alpha * src[r * srcStride + j], acc);
   }
 }
 
-// dst[r, j] (+)= src[r, off + j]: columns [off, off + w) of a wide [rows, W] tensor
-// (sliceLast's forward, concatLast's backward per part).
-KERNEL void wide_to_cols_f32(const float* src, float* dst, int rows, int w, int W, int off, int acc) {
-  const long long n = (long long)rows * w;
-  GRID_STRIDE(i, n) {
-    const long long r = i / w, j = i % w;
-    store_or_add(dst, i, src[r * W + off + j], acc);
-  }
+// dx += dy·w elementwise (dropout's backward with w the saved keep factors).
+KERNEL void mul_add_f32(const float* dy, const float* w, float* dx, long long n) {
+  GRID_STRIDE(i, n) dx[i] += dy[i] * w[i];
 }
 
 // y[i, j] = x[index[i], j] for `count` rows of width w (gatherRows, the embedding lookup).
@@ -118,18 +102,14 @@ KERNEL void gather_rows_f32(const float* x, const int* index, float* y, int coun
   GRID_STRIDE(i, n) y[i] = x[(long long)index[i / w] * w + i % w];
 }
 
-// g[index[i], j] += dy[i, j] (gatherRows' backward): an index may repeat, so the adds are atomic.
-KERNEL void scatter_add_rows_f32(const float* dy, const int* index, float* g, int count, int w) {
-  const long long n = (long long)count * w;
-  GRID_STRIDE(i, n) atomicAdd(&g[(long long)index[i / w] * w + i % w], dy[i]);
-}
-
-// bf16 ← fp32, round to nearest even (the matmul inputs of mixed precision).
-KERNEL void cast_f32_bf16(const float* x, __nv_bfloat16* y, long long n) {
-  GRID_STRIDE(i, n) y[i] = __float2bfloat16_rn(x[i]);
-}
-
-// fp32 ← bf16 (exact).
-KERNEL void cast_bf16_f32(const __nv_bfloat16* x, float* y, long long n) {
-  GRID_STRIDE(i, n) y[i] = __bfloat162float(x[i]);
+// dx[r, j] += Σ dy[sources[q], j] for q in [start[r], start[r + 1]) (gatherRows' backward through the
+// inverse index in CSR form: each output element summed by one thread in a fixed order, no atomics).
+KERNEL void scatter_add_csr_f32(const float* dy, const int* start, const int* sources, float* dx, int rows, int w) {
+  const long long n = (long long)rows * w;
+  GRID_STRIDE(i, n) {
+    const long long r = i / w, j = i % w;
+    float s = 0.0f;
+    for (int q = start[r]; q < start[r + 1]; q++) s += dy[(long long)sources[q] * w + j];
+    dx[i] += s;
+  }
 }

@@ -1,9 +1,8 @@
-// The tail ensemble's losses (training/losses.ts `fieldLoss` is the
-// reference), one thread per (member token m, value v) over the ensemble E:
-// the thread writes the unnormalized per-member gradient as the CPU does, and
-// adds its value, weight and (kernel_crps) spread terms into three double
-// accumulators. loss_finish turns them into the scalar loss on the device;
-// loss_grad_apply multiplies the saved gradient by d loss / d out / n.
+// The tail ensemble's losses of the device contract (ops/device.ts; training/losses.ts `fieldLoss` is the
+// reference), one thread per (member token m, value v) over the ensemble E: the thread writes the
+// unnormalized per-member gradient and its slot's value, count and (kernel_crps) spread terms, computed in
+// double; loss_total sums them in one block (no atomics: the same bits every run), loss_backward scales the
+// gradient by d loss / d out / count.
 // Loss ids: 0 mse_ensemble, 1 stats, 2 mse, 3 weighted_mse, 4 crps, 5 stats_area, 6 kernel_crps
 // (the order of LOSSES in training/losses.ts).
 #include "common.cuh"
@@ -81,53 +80,72 @@ __host__ __device__ inline LossCell loss_cell(const float* p, float* grad, long 
   return c;
 }
 
-// The weight of cell (m, v): valueWeights [M, V] when not null, else latWeight [M], for weighted_mse; else 1.
-__host__ __device__ inline double cell_weight(int loss, const float* latWeight, const float* valueWeights,
-                                              long long m, long long mv) {
-  return loss == 3 ? (valueWeights ? valueWeights[mv] : latWeight[m]) : 1.0;
-}
-
-// One (m, v) of members [M, E, V] against values/valid [M, V] per thread. grad [M, E, V] is written (0 where
-// the value does not count). sums: [total, count, spread] doubles, zeroed by the caller.
-// Launch: 1-D, 256 threads, grid ceil(M·V / 256); block sums, then three double atomicAdds per block.
-KERNEL void field_loss_f32(const float* members, const float* values, const float* valid, const float* latWeight,
-                           const float* valueWeights, float* grad, double* sums, int M, int E, int V, int loss) {
-  const long long mv = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+// The contract's ensembleLoss: one (m, v) slot s of members [M, E, V] against values/valid [M, V] per thread.
+// terms[2s] the slot's loss term, terms[2s + 1] its count (rowWeights[s] for weighted_mse, else 1; 0 when not
+// valid), terms[2MV + s] the kernel_crps spread (else 0); grad [M, E, V] the unnormalized member gradient.
+// Launch: 1-D, 256 threads, grid ceil(M·V / 256).
+KERNEL void ensemble_loss_f32(const float* members, const float* values, const float* valid, const float* rowWeights,
+                              float* terms, float* grad, int M, int E, int V, int loss) {
+  const long long s = blockIdx.x * (long long)blockDim.x + threadIdx.x, n = (long long)M * V;
+  if (s >= n) return;
+  const long long m = s / V, v = s % V, base = m * E * V + v;
   LossCell c = {0, 0, 0};
-  if (mv < (long long)M * V) {
-    const long long m = mv / V, v = mv % V, base = m * E * V + v;
-    if (valid[mv] == 0.0f) {
-      for (int e = 0; e < E; e++) grad[base + e * V] = 0.0f;
-    } else {
-      c = loss_cell(members, grad, base, E, V, values[mv], cell_weight(loss, latWeight, valueWeights, m, mv), loss);
-    }
+  if (valid[s] == 0.0f) {
+    for (int e = 0; e < E; e++) grad[base + e * V] = 0.0f;
+  } else {
+    c = loss_cell(members, grad, base, E, V, values[s], loss == 3 ? rowWeights[s] : 1.0, loss);
   }
-  const double total = block_sum_d(c.total), count = block_sum_d(c.count), spread = block_sum_d(c.spread);
+  terms[2 * s] = (float)c.total;
+  terms[2 * s + 1] = (float)c.count;
+  terms[2 * n + s] = (float)c.spread;
+}
+
+// out[0] = (Σ terms[2s] − spreadScale·Σ terms[2n + s]) / count, out[1] = count = Σ terms[2s + 1] (1 when 0),
+// summed in double. Launch: one block of 256 threads.
+KERNEL void loss_total_f32(const float* terms, int n, float spreadScale, float* out) {
+  double a = 0, c = 0, sp = 0;
+  for (int s = threadIdx.x; s < n; s += blockDim.x) {
+    a += terms[2 * (long long)s];
+    c += terms[2 * (long long)s + 1];
+    sp += terms[2 * (long long)n + s];
+  }
+  a = block_sum_d(a);
+  c = block_sum_d(c);
+  sp = block_sum_d(sp);
   if (threadIdx.x == 0) {
-    atomicAdd(&sums[0], total);
-    atomicAdd(&sums[1], count);
-    atomicAdd(&sums[2], spread);
+    const double count = c != 0 ? c : 1.0;
+    out[0] = (float)((a - spreadScale * sp) / count);
+    out[1] = (float)count;
   }
 }
 
-// The loss from the sums: (total − spread/(2E(E−1)) for kernel_crps) / (count or 1).
-__host__ __device__ inline double loss_value(const double* sums, int E, int loss) {
-  double total = sums[0];
-  if (loss == 6 && E > 1) total -= sums[2] / (2.0 * E * (E - 1));
-  return total / (sums[1] != 0 ? sums[1] : 1.0);
-}
-
-// out[0] = (total − spread/(2E(E−1)) for kernel_crps) / (count or 1). Launch: 1 thread.
-KERNEL void loss_finish(const double* sums, float* out, int E, int loss) {
-  if (blockIdx.x == 0 && threadIdx.x == 0) out[0] = (float)loss_value(sums, E, loss);
-}
-
-// g (+)= grad · dout[0] / n with n = count or 1: the loss's backward, dout the scalar's gradient on the device.
+// dx += grad·dout[0]/total[1] (the loss's backward: total is loss_total's out, dout the scalar's gradient).
 // Launch: 1-D, 256 threads, grid min(ceil(n / 256), 65535), grid-stride.
-KERNEL void loss_grad_apply_f32(const float* grad, const double* sums, const float* dout, float* g, long long n,
-                                int acc) {
-  const float s = (float)(dout[0] / (sums[1] != 0 ? sums[1] : 1.0));
+KERNEL void loss_backward_f32(const float* grad, const float* total, const float* dout, float* dx, long long n) {
+  const float s = dout[0] / total[1];
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-    store_or_add(g, i, grad[i] * s, acc);
+    dx[i] += grad[i] * s;
+  }
+}
+
+// out[0] = mean over valid (m, v) of (mean_e members[m, e, v] − values[m, v])², out[1] = their count.
+// Launch: one block of 256 threads.
+KERNEL void ensemble_mean_mse_f32(const float* members, const float* values, const float* valid, int M, int E,
+                                  int V, float* out) {
+  double a = 0, c = 0;
+  for (long long s = threadIdx.x; s < (long long)M * V; s += blockDim.x) {
+    if (valid[s] == 0.0f) continue;
+    const long long m = s / V, v = s % V;
+    double mu = 0;
+    for (int e = 0; e < E; e++) mu += members[(m * E + e) * V + v];
+    const double d = mu / E - values[s];
+    a += d * d;
+    c += 1;
+  }
+  a = block_sum_d(a);
+  c = block_sum_d(c);
+  if (threadIdx.x == 0) {
+    out[0] = (float)(a / c);
+    out[1] = (float)c;
   }
 }
