@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The prepared GPU run (issue 21): for a machine with one NVIDIA GPU, its driver, CUDA 13, PyTorch, no network
 # and no Deno. Unpacks Deno from bench/gpu/deno.xz (made by bench/gpu/pack.sh, carried with the project), prints
-# nvidia-smi, locates cuBLAS, runs the cuda test files (parity of every device op with the CPU reference; the
-# FFI signatures; the build), then — once the cuda backend trains (ops/backend.ts knows "cuda") — our training
-# step, and the PyTorch CUDA side (eager fp32 and bf16 autocast) of the bench:train shapes (tiny, medium,
+# nvidia-smi, locates cuBLAS, runs the cuda test files (parity of every device op and of tiny training steps with
+# the CPU reference; the FFI signatures; the build), then our device-resident training step (bench:device
+# --device cuda), and the PyTorch CUDA side (eager fp32 and bf16 autocast) of the bench:train shapes (tiny, medium,
 # era5-multiformer). Everything goes to $OUT (default ./gpu-out); each stage has a timeout so the whole run
 # stays under 10 minutes. A failed stage is recorded in $OUT/summary.txt and the run goes on.
 # Usage (from the repository root): OUT=/some/dir bench/gpu/run.sh
@@ -44,22 +44,19 @@ cat "$OUT/cublas.txt"
 [ -n "$CUBLAS_DIR" ] && export ATMOREP_CUBLAS="$CUBLAS_DIR" ATMOREP_CUBLAS_INCLUDE="$(dirname "$CUBLAS_DIR")/include"
 command -v nvcc > /dev/null || export ATMOREP_ALLOW_NO_NVCC=1 # the build test then says it skipped
 
-# 4. The cuda tests: every device op against the CPU reference, FFI signatures, host math, build.
+# 4. The cuda tests: every device op and a 4-step training of the tiny Multiformer against the CPU reference on
+#    the real GPU (the "(cuda)" cases of the shared device tests), FFI signatures, host math, build.
 TEST=("$DENO" test --cached-only --allow-read --allow-write --allow-env --allow-run --allow-ffi)
-stage cuda-runtime-test 180 "${TEST[@]}" tests/ops/cuda_runtime_test.ts
+stage cuda-device-test 240 "${TEST[@]}" --filter "(cuda)" tests/ops/device_test.ts tests/training/device_step_test.ts
+stage cuda-runtime-test 120 "${TEST[@]}" tests/ops/cuda_runtime_test.ts
 stage cuda-ffi-test 60 "${TEST[@]}" tests/ops/cuda_ffi_test.ts
 stage cuda-build-test 120 "${TEST[@]}" tests/ops/cuda_build_test.ts tests/ops/cuda_host_test.ts
 
-# 5. Our training step on the device: only once the backend is wired into training.
-if grep -q '"cuda"' ops/backend.ts && grep -q -- "--backend" bench/ours/train_ours.ts 2>/dev/null; then
-  for cfg in tiny medium; do
-    "$DENO" run --cached-only --allow-read bench/gpu/spec.ts "$cfg" 10 > "$WORK/$cfg.json"
-    stage "ours-$cfg" 120 "$DENO" run --cached-only --allow-read --allow-ffi --allow-env bench/ours/train_ours.ts \
-      "$WORK/$cfg.json" --backend cuda
-  done
-else
-  summary "ours: skipped — the cuda backend is not yet wired into training (ops/backend.ts / bench/ours/train_ours.ts)"
-fi
+# 5. Our device-resident training step on cuda (bench:device): tiny against our CPU step in the same process, and
+#    era5-multiformer (all five fields) on the device alone.
+DEVICE=("$DENO" run --cached-only --allow-read --allow-ffi --allow-env bench/ours/device.ts --device cuda)
+stage ours-tiny 120 "${DEVICE[@]}" --config tiny --rounds 3 --steps 5
+stage ours-era5-multiformer 240 "${DEVICE[@]}" --config era5-multiformer --skip-cpu --rounds 1 --steps 3
 
 # 6. PyTorch CUDA, eager fp32 and bf16 autocast, same network and shapes as bench:train.
 for spec in "tiny 20 90" "medium 20 90" "era5-multiformer 5 240"; do

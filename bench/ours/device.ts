@@ -1,7 +1,8 @@
 /**
- * `deno task bench:device [--rounds N] [--steps N] [--config tiny]`: a
- * training step of a configuration's Multiformer on `cpu` (OpenBLAS, 1
- * thread) against the device-resident `webgpu` backend (ops/webgpu_device.ts)
+ * `deno task bench:device [--rounds N] [--steps N] [--config tiny]
+ * [--device webgpu|cuda] [--skip-cpu]`: a training step of a configuration's
+ * Multiformer on `cpu` (OpenBLAS, 1 thread) against a device-resident
+ * backend (`webgpu`, ops/webgpu_device.ts, or `cuda`, ops/cuda/device.ts)
  * in one process, interleaved rounds, on a synthetic batch: seconds per
  * step (min / median / max; a device step counted until its loss is read
  * back, i.e. all its work done), the ratio of medians, the dispatches and
@@ -9,7 +10,8 @@
  * of one read-back, and the losses of both
  * (they agree without dropout; the config's dropout is set to 0). On a
  * software adapter (lavapipe) the device is expected to lose: it is the
- * correctness path CI runs.
+ * correctness path CI runs. `--skip-cpu` times the device alone (a
+ * configuration too large for a CPU step, on a GPU machine).
  *
  * @module
  */
@@ -22,7 +24,7 @@ import { modelInputs } from "../../models/inputs.ts";
 import { AdamW } from "../../training/adamw.ts";
 import { gradientStep, modelLoss } from "../../training/step.ts";
 import type { TrainConfig } from "../../training/config.ts";
-import { openblasGemm, Random, typescriptGemm, useGemm, webgpuDevice } from "../../ops/mod.ts";
+import { openblasGemm, Random, selectBackend, typescriptGemm, useGemm } from "../../ops/mod.ts";
 import { syntheticBatch } from "../inputs/synthetic_batch.ts";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -32,15 +34,21 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "3" },
     steps: { type: "string", default: "2" },
     config: { type: "string", default: "tiny" },
+    device: { type: "string", default: "webgpu" },
+    "skip-cpu": { type: "boolean", default: false },
   },
 });
+if (args.device !== "webgpu" && args.device !== "cuda") throw new Error(`--device: webgpu or cuda, not ${args.device}`);
+const kind = args.device;
 const rounds = Number(args.rounds), steps = Number(args.steps);
 
-const device = await webgpuDevice("bench:device");
+const device = (await selectBackend(kind, "--device", { device: true })).device!;
+/** Counters the WebGPU device keeps (dispatches, submissions) and both keep (pooled bytes). */
+const counters = device as unknown as { dispatches?: number; submits?: number; bytesCreated?: number };
 const blas = openblasGemm();
 blas?.setThreads(1);
 useGemm(blas ?? typescriptGemm);
-console.log(`device: webgpu on "${device.description}"; cpu kernel: ${blas?.name ?? "typescript"} (1 thread)`);
+console.log(`device: ${kind} on "${device.description}"; cpu kernel: ${blas?.name ?? "typescript"} (1 thread)`);
 
 const config = JSON.parse(
   Deno.readTextFileSync(join(here, "..", "..", "configs", `${args.config}.json`)),
@@ -51,14 +59,15 @@ const layouts = fieldLayouts(spec);
 const batch = syntheticBatch(layouts, spec, config.sampler.batchSize, new Random(1));
 const losses = config.schedule.losses ?? ["mse_ensemble", "stats"]; // as training/tasks/masked_token.ts
 
-const runs = (["cpu", "webgpu"] as const).map((name) => {
+const names = args["skip-cpu"] ? [kind] : ["cpu", kind];
+const runs = names.map((name) => {
   const model = new Multiformer(config.model, layouts, 1);
-  if (name === "webgpu") { for (const p of model.params.map.values()) p.toDevice(device); }
+  if (name !== "cpu") { for (const p of model.params.map.values()) p.toDevice(device); }
   const opt = new AdamW(model.params.map, { lrMax: 1e-4, lrStart: 1e-4, weightDecay: 0.025, clipNorm: 1 });
   return { name, model, opt, times: [] as number[], losses: [] as number[], params: model.params.count() };
 });
 
-/** Milliseconds the last webgpu step spent recording its work (forward, backward, optimizer), before the wait. */
+/** Milliseconds the last device step spent recording its work (forward, backward, optimizer), before the wait. */
 let recording = 0;
 
 /** One step, until its loss is on the host. */
@@ -67,7 +76,7 @@ async function step(r: typeof runs[number]): Promise<number> {
   const g = gradientStep(r.opt, () => modelLoss(r.model, inputs, losses, new Random(5)), (l) => {
     throw new Error(`loss ${l}`);
   });
-  if (r.name === "webgpu") recording = g.timings.forward + g.timings.backward + g.timings.optimizer;
+  if (r.name !== "cpu") recording = g.timings.forward + g.timings.backward + g.timings.optimizer;
   await g.read();
   return g.loss;
 }
@@ -77,10 +86,10 @@ let dispatches = 0, submits = 0;
 for (let round = 0; round < rounds; round++) {
   for (const r of runs) {
     for (let s = 0; s < steps; s++) {
-      const d0 = device.dispatches, s0 = device.submits, t0 = performance.now();
+      const d0 = counters.dispatches ?? 0, s0 = counters.submits ?? 0, t0 = performance.now();
       r.losses.push(await step(r));
       r.times.push((performance.now() - t0) / 1000);
-      if (r.name === "webgpu") (dispatches = device.dispatches - d0, submits = device.submits - s0);
+      if (r.name !== "cpu") (dispatches = (counters.dispatches ?? 0) - d0, submits = (counters.submits ?? 0) - s0);
     }
   }
 }
@@ -89,20 +98,29 @@ const med = (x: number[]) => [...x].sort((a, b) => a - b)[Math.floor(x.length / 
 const mmm = (x: number[]) => `${Math.min(...x).toFixed(3)} / ${med(x).toFixed(3)} / ${Math.max(...x).toFixed(3)}`;
 console.log(`\n${args.config} config (${runs[0].params} parameters, batch ${config.sampler.batchSize}, no dropout):`);
 for (const r of runs) console.log(`  ${r.name}: s/step min / median / max ${mmm(r.times)} over ${rounds}×${steps}`);
-console.log(`  webgpu / cpu median ratio: ${(med(runs[1].times) / med(runs[0].times)).toFixed(1)}×`);
-console.log(
-  `  webgpu: ${dispatches} dispatches and ${submits} submissions per step (one read at its end); ` +
-    `recording them took ${recording.toFixed(0)} ms of the last step`,
-);
-console.log(
-  `  webgpu: ${(device.bytesCreated / 2 ** 20).toFixed(1)} MiB of device buffers (pooled, reused every step)`,
-);
-const worst = Math.max(...runs[0].losses.map((l, i) => Math.abs(l - runs[1].losses[i]) / Math.abs(l)));
-console.log(
-  `  losses: cpu ${runs[0].losses.at(-1)} webgpu ${runs[1].losses.at(-1)} (largest relative gap ${
-    worst.toExponential(1)
-  })`,
-);
+const dev = runs.at(-1)!;
+if (runs.length === 2) {
+  console.log(`  ${kind} / cpu median ratio: ${(med(dev.times) / med(runs[0].times)).toFixed(2)}×`);
+}
+if (counters.dispatches !== undefined) {
+  console.log(
+    `  ${kind}: ${dispatches} dispatches and ${submits} submissions per step (one read at its end); ` +
+      `recording them took ${recording.toFixed(0)} ms of the last step`,
+  );
+} else console.log(`  ${kind}: recording a step took ${recording.toFixed(0)} ms of the last step`);
+if (counters.bytesCreated !== undefined) {
+  console.log(
+    `  ${kind}: ${(counters.bytesCreated / 2 ** 20).toFixed(1)} MiB of device buffers (pooled, reused every step)`,
+  );
+}
+if (runs.length === 2) {
+  const worst = Math.max(...runs[0].losses.map((l, i) => Math.abs(l - dev.losses[i]) / Math.abs(l)));
+  console.log(
+    `  losses: cpu ${runs[0].losses.at(-1)} ${kind} ${dev.losses.at(-1)} (largest relative gap ${
+      worst.toExponential(1)
+    })`,
+  );
+} else console.log(`  loss: ${kind} ${dev.losses.at(-1)}`);
 
 // The read-back wait, on an idle queue.
 const one = device.upload(Float32Array.of(1), true);
