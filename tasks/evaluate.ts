@@ -69,7 +69,7 @@ if (import.meta.main) {
       .description("AtmoRep's evaluation modes written in AtmoRep's results layout")
       .requiredOption("--checkpoint <path>", "a checkpoint (.ckpt) or AtmoRep's AtmoRep_id<ID>[_epoch<E>].mod")
       .requiredOption("--mode <mode>", MODES.join(", "), parseMode)
-      .option("--date <time...>", "the windows' last time steps, UTC (one sample each; docs/formats/times.md)", parseTimes("--date"))
+      .option("--date <time...>", "the windows' last time steps, UTC (one sample each)", parseTimes("--date"))
       .requiredOption("--out <dir>", "folder for results_id<ID>_epoch<E>_{source,target,pred,ens}.zarr")
       .option("--config <file>", "run configuration (stores, fields, masking); default the checkpoint's (.ckpt)")
       .option(
