@@ -7,6 +7,7 @@
 
 import { fileURLToPath } from "node:url";
 import { cleanupErrorsOf, ConfigError } from "../errors.ts";
+import { parseTime } from "../time.ts";
 import { restoreTerminal } from "./progress.ts";
 
 /** The project folder (where deno.json is, and where `deno task` runs every task). */
@@ -184,4 +185,16 @@ export function formatBytes(n: number): string {
   let i = 0;
   while (n >= 1000 && i < units.length - 1) (n /= 1000, i++);
   return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+/**
+ * Parse a repeatable time option (`--init T [T …]`, `--date T …`): each
+ * value is checked by the project's one time parser (time.ts, UTC) and kept
+ * as written; an error names the option and quotes the value.
+ */
+export function parseTimes(option: string): (text: string, previous?: string[]) => string[] {
+  return (text, previous) => {
+    parseTime(text, option);
+    return [...(previous ?? []), text];
+  };
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { timeSeconds } from "../time.ts";
 
 /**
  * A resolved window in the first dataset's coordinates. On a grid it is
@@ -44,14 +45,11 @@ export interface WindowShape {
   box?: [number, number];
 }
 
-/** Seconds since 1970 of an ISO date (UTC when no zone is given) or a number of seconds. */
-export function toSeconds(time: string | number): number {
-  if (typeof time === "number") return time;
-  let iso = time;
-  if (/^\d{4}-\d\d-\d\d$/.test(iso)) iso += "T00:00";
-  if (/T\d\d$/.test(iso)) iso += ":00";
-  if (!/([zZ]|[+-]\d\d:?\d\d)$/.test(iso)) iso += "Z";
-  const ms = Date.parse(iso);
-  if (!Number.isFinite(ms)) throw new TypeError(`"${time}" is not an ISO date`);
-  return ms / 1000;
+/**
+ * Seconds since 1970 of a time string (UTC always; the forms of
+ * time.ts, docs/formats/times.md) or a number of seconds; a ConfigError naming `key`
+ * and quoting the string otherwise.
+ */
+export function toSeconds(time: string | number, key = "time"): number {
+  return timeSeconds(time, key);
 }

@@ -360,7 +360,7 @@ function storeContents(trained: TrainedEngine, o: ForecastRunOptions): StoreCont
   );
   const meshPlanes = rollout.meshPlanes;
   return {
-    inits: o.inits.map(toSeconds),
+    inits: o.inits.map((t, i) => toSeconds(t, `inits[${i}]`)),
     leads: Array.from({ length: o.steps }, (_, k) => (k + 1) * rollout.stepHours),
     fields,
     levels: [...new Set(rollout.planes.map((p) => p.level))].sort((a, b) => a - b),

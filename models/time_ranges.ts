@@ -9,6 +9,7 @@
  */
 import { absolute, type TrainedRange } from "./checkpoint.ts";
 import type { MultifieldSampler } from "../samplers/sampler.ts";
+import { parseTimePair } from "../time.ts";
 
 /** ISO UTC to the minute of `seconds`. */
 export function isoMinutes(seconds: number): string {
@@ -38,7 +39,10 @@ export function uniqueRanges(ranges: TrainedRange[]): TrainedRange[] {
 
 /** The ranges of `ranges` holding time `t` (seconds). */
 export function rangesHolding(ranges: TrainedRange[], t: number): TrainedRange[] {
-  return ranges.filter((r) => t >= Date.parse(r.data[0]) / 1000 && t <= Date.parse(r.data[1]) / 1000);
+  return ranges.filter((r) => {
+    const [from, to] = parseTimePair(r.data, `checkpoint timeRanges (${r.stage} ${r.use}).data`);
+    return t >= from && t <= to;
+  });
 }
 
 /** One line naming a range: `masked-token train 2020-01-01T00:00Z … 2020-01-02T11:00Z (timeRange …) of STORE`. */

@@ -15,6 +15,7 @@ import { ArrayReader, readGroupAttributes, readRootAttributes } from "../zarr/re
 import { assertComplete, finalizeStore, pathExists, publishStore, removeStore } from "../zarr/publish.ts";
 import { emptyMoments, mergeMoments, type Moments, PointMoments } from "./moments.ts";
 import { ConfigError } from "../errors.ts";
+import { parseMonth as parseYearMonth } from "../time.ts";
 import {
   createNormArrays,
   monthLabel,
@@ -49,9 +50,8 @@ export interface DeriveOptions {
 
 /** `YYYY-MM` as yyyymm; a clear error naming `option` otherwise. */
 export function parseMonth(text: string, option: string): number {
-  const m = /^(\d{4})-(\d{1,2})$/.exec(text);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 12) throw new ConfigError(option, `"${text}" is not YYYY-MM`);
-  return Number(m[1]) * 100 + Number(m[2]);
+  const [year, month] = parseYearMonth(text, option);
+  return year * 100 + month;
 }
 
 /** Derive a coefficient set; returns the number of source months pooled. */

@@ -19,6 +19,7 @@ import type { SampleDataset } from "../datasets/dataset.ts";
 import { openSampleDataset } from "../datasets/registry.ts";
 import { accumulate, noStats, noTimings } from "../datasets/counters.ts";
 import { toSeconds, type Window, type WindowRequest, type WindowShape } from "../datasets/window.ts";
+import { parseTimePair } from "../time.ts";
 import { CoefficientSet } from "../normalization/coefficients.ts";
 import type { Restored, TokenField, TokenizerPlugin } from "../tokenizers/plugin.ts";
 import { tokenizerFor } from "../tokenizers/registry.ts";
@@ -232,7 +233,7 @@ export class MultifieldSampler {
         );
       }
     }
-    const [from, to] = config.timeRange?.map((s) => toSeconds(s)) ?? [-Infinity, Infinity];
+    const [from, to] = config.timeRange ? parseTimePair(config.timeRange, "timeRange") : [-Infinity, Infinity];
     const stride = config.timeStride ?? 1;
     this.ends = [];
     for (let e = this.windowShape.steps - 1; e < d0.times.length; e += stride) {
@@ -273,7 +274,7 @@ export class MultifieldSampler {
 
   /** The time index of the first dataset whose step is `end`; an error when there is none or the window does not fit. */
   private endIndex(end: string | number): number {
-    const d = this.datasets[0], seconds = toSeconds(end);
+    const d = this.datasets[0], seconds = toSeconds(end, "end");
     const e = d.times.indexOf(seconds);
     if (e < 0) {
       throw new ConfigError(

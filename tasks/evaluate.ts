@@ -12,7 +12,7 @@
  */
 import { basename, dirname, join } from "node:path";
 import { Command } from "@commander-js/extra-typings";
-import { COMMAND_OUTPUT, parseNumbers, parsePositive, runMain } from "../cli/run.ts";
+import { COMMAND_OUTPUT, parseNumbers, parsePositive, parseTimes, runMain } from "../cli/run.ts";
 import { evaluate, type EvaluateMode } from "../forecast/evaluate.ts";
 import { scoreTable } from "../forecast/report.ts";
 import { loadParameters, readCheckpoint, type TrainedRange } from "../models/checkpoint.ts";
@@ -23,6 +23,7 @@ import { readConfigFile } from "../training/validate.ts";
 import { CheckpointError, ConfigError } from "../errors.ts";
 import { globalForecastName } from "../forecast/atmorep_results.ts";
 import { matmulLine } from "../ops/mod.ts";
+import { parseMonth } from "../time.ts";
 
 const MODES = ["BERT", "forecast", "temporal_interpolation", "fixed_location", "global_forecast"];
 
@@ -34,11 +35,7 @@ function parseMode(text: string): EvaluateMode {
 
 /** `YYYY-MM` pairs, comma-separated. */
 function parseMonths(text: string): [number, number][] {
-  return text.split(",").map((m) => {
-    const x = /^(\d{4})-(\d{2})$/.exec(m.trim());
-    if (!x || Number(x[2]) < 1 || Number(x[2]) > 12) throw new ConfigError("--months", `${m} is not YYYY-MM`);
-    return [Number(x[1]), Number(x[2])];
-  });
+  return text.split(",").map((m) => parseMonth(m, "--months"));
 }
 
 /** Integers ≥ 0, comma-separated. */
@@ -72,7 +69,7 @@ if (import.meta.main) {
       .description("AtmoRep's evaluation modes written in AtmoRep's results layout")
       .requiredOption("--checkpoint <path>", "a checkpoint (.ckpt) or AtmoRep's AtmoRep_id<ID>[_epoch<E>].mod")
       .requiredOption("--mode <mode>", MODES.join(", "), parseMode)
-      .option("--date <time...>", "the windows' last time steps, ISO (one sample each)")
+      .option("--date <time...>", "the windows' last time steps, UTC (one sample each)", parseTimes("--date"))
       .requiredOption("--out <dir>", "folder for results_id<ID>_epoch<E>_{source,target,pred,ens}.zarr")
       .option("--config <file>", "run configuration (stores, fields, masking); default the checkpoint's (.ckpt)")
       .option(

@@ -8,7 +8,7 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { COMMAND_OUTPUT, parseNumbers, parsePositive, runMain } from "../cli/run.ts";
+import { COMMAND_OUTPUT, parseNumbers, parsePositive, parseTimes, runMain } from "../cli/run.ts";
 import { progressDisplay } from "../cli/progress.ts";
 import { runForecast } from "../forecast/run.ts";
 import { scoreTable } from "../forecast/report.ts";
@@ -27,7 +27,7 @@ if (import.meta.main) {
     await new Command("forecast").configureOutput(COMMAND_OUTPUT)
       .description("auto-regressive global rollout with a trained forecast engine")
       .requiredOption("--checkpoint <path>", "forecast engine checkpoint (train --stage forecast)")
-      .requiredOption("--init <time...>", "initial time(s), ISO (e.g. 2020-02-01T00)")
+      .requiredOption("--init <time...>", "initial time(s), UTC, e.g. 2020-02-01T00", parseTimes("--init"))
       .requiredOption("--steps <n>", "rollout steps", parsePositive("--steps"))
       .requiredOption("--out <store>", "output zarr store")
       .option("--truth <store>", "store with the truth: scores against persistence and climatology, maps")

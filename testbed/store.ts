@@ -14,6 +14,7 @@
  * @module
  */
 import { join } from "node:path";
+import { parseTime } from "../time.ts";
 import { convertEra5 } from "../converters/era5/convert.ts";
 import { BarotropicModel, type BarotropicOptions, Transform } from "./barotropic.ts";
 
@@ -164,7 +165,7 @@ export async function writeTestbedNetcdf(
 ): Promise<{ seconds: number; steps: number }> {
   const t0 = performance.now();
   const days = o.days ?? 365, spin = o.spinUpDays ?? 30;
-  const start = Date.parse(o.start ?? "2021-01-01T00:00:00Z") / 1000;
+  const start = parseTime(o.start ?? "2021-01-01T00:00:00Z", "start");
   const model = new BarotropicModel(o);
   const { lat, lon } = testbedGrid();
   const mu = (x: number) => Math.sin(Math.max(-90 + 1e-4, Math.min(90 - 1e-4, x)) * Math.PI / 180);

@@ -22,7 +22,7 @@ import {
   resolveConfig,
 } from "../models/config.ts";
 import { type ForecastEngineConfig, resolveEngineConfig } from "../models/forecast_engine.ts";
-import { toSeconds } from "../datasets/window.ts";
+import { parseTimePair } from "../time.ts";
 import type { OptimizerConfig } from "./adamw.ts";
 import { LOSSES, type LossName } from "./losses.ts";
 import { checkBackendName } from "../ops/backend.ts";
@@ -262,6 +262,7 @@ export function checkTrainConfig(raw: unknown, source = "config"): { config: Tra
   need(isInt(s.batchSize, 1), "sampler.batchSize", "must be a positive integer");
   need(Number.isInteger(s.seed), "sampler.seed", "must be an integer");
   need(typeof s.masking === "object" && s.masking !== null, "sampler.masking", "missing");
+  if (s.timeRange !== undefined) parseTimePair(s.timeRange, "sampler.timeRange");
   const fields = s.datasets.flatMap((d) => d.fields);
   const names = fields.map((f) => f.name);
   need(new Set(names).size === names.length, "sampler.datasets", "field names must be unique across datasets");
@@ -289,11 +290,7 @@ export function checkTrainConfig(raw: unknown, source = "config"): { config: Tra
   );
   if (c.validation) {
     const v = c.validation;
-    need(
-      Array.isArray(v.timeRange) && v.timeRange.length === 2 && v.timeRange.every((d) => !isNaN(Date.parse(d))),
-      "validation.timeRange",
-      "must be two ISO dates",
-    );
+    parseTimePair(v.timeRange, "validation.timeRange");
     need(v.batches === undefined || isInt(v.batches, 1), "validation.batches", "must be a positive integer");
     need(v.every === undefined || isInt(v.every, 1), "validation.every", "must be a positive integer");
   }
@@ -374,12 +371,7 @@ export function checkForecastTrainConfig(raw: unknown, source = "config"): Forec
     "overlap",
     "must be [lat, lon] whole tokens ≥ 0",
   );
-  need(
-    c.timeRange === undefined ||
-      (Array.isArray(c.timeRange) && c.timeRange.length === 2 && c.timeRange.every((d) => !isNaN(toSeconds(d)))),
-    "timeRange",
-    "must be two ISO dates",
-  );
+  if (c.timeRange !== undefined) parseTimePair(c.timeRange, "timeRange");
   need(Array.isArray(c.phases) && c.phases.length > 0, "phases", "needs at least one {steps, rollout, lr}");
   c.phases.forEach((p, i) => {
     need(isInt(p.steps, 1), `phases[${i}].steps`, "must be a positive integer");

@@ -28,7 +28,7 @@ import {
   isEngineCheckpoint,
 } from "../../models/checkpoint.ts";
 import type { FieldBatch } from "../../samplers/batch.ts";
-import { toSeconds } from "../../datasets/window.ts";
+import { parseTimePair } from "../../time.ts";
 import type { CoefficientSetIdentity } from "../../normalization/identity.ts";
 import { ForecastEngine } from "../../models/forecast_engine.ts";
 import { CheckpointError, ConfigError } from "../../errors.ts";
@@ -192,7 +192,7 @@ export class EngineRolloutTask implements TrainingTask<number, RolloutMetricsLin
 /** The initial times of the training range that leave room for the longest rollout of the phases. */
 function initialTimes(rollout: GlobalRollout, config: ForecastTrainConfig): number[] {
   const times = rollout.dataset.times, T = rollout.window[0], tt = rollout.stepSteps;
-  const [from, to] = config.timeRange?.map(toSeconds) ?? [-Infinity, Infinity];
+  const [from, to] = config.timeRange ? parseTimePair(config.timeRange, "timeRange") : [-Infinity, Infinity];
   const maxK = Math.max(...config.phases.map((p) => p.rollout));
   const inits: number[] = [];
   for (let e = T - 1; e + maxK * tt < times.length; e++) if (times[e] >= from && times[e] <= to) inits.push(times[e]);

@@ -10,6 +10,7 @@
  */
 import { join } from "node:path";
 import { ConfigError } from "../../../errors.ts";
+import { parseMonth } from "../../../time.ts";
 import type { CdsClient, RetrieveOptions } from "./cds.ts";
 
 /** What to retrieve. */
@@ -61,9 +62,8 @@ export function planRequests(o: RetrievePlanOptions): PlannedRequest[] {
   if (o.variables.length === 0) throw new ConfigError("--variables", "give at least one CDS variable name");
   if (tag === "pl" && !o.levels?.length) throw new ConfigError("--levels", "pressure-level requests need --levels");
   const parse = (m: string) => {
-    const x = /^(\d{4})-(\d{2})$/.exec(m);
-    if (!x || Number(x[2]) < 1 || Number(x[2]) > 12) throw new ConfigError("--months", `"${m}" is not YYYY-MM`);
-    return Number(x[1]) * 12 + Number(x[2]) - 1;
+    const [year, month] = parseMonth(m, "--months");
+    return year * 12 + month - 1;
   };
   const [m0, m1] = o.months.map(parse);
   if (m1 < m0) throw new ConfigError("--months", `${o.months.join("/")}: the end lies before the start`);

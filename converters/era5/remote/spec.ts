@@ -12,6 +12,7 @@
  */
 import { join, resolve } from "node:path";
 import { ConfigError } from "../../../errors.ts";
+import { parseTime, parseTimeRange as parseRange } from "../../../time.ts";
 import { isUrl, publicUrl } from "../../../zarr/http.ts";
 import type { FieldName } from "./names.ts";
 
@@ -89,7 +90,7 @@ export function parseSelection(path: string): StoreSelection {
     }),
   };
   if (kv.has("levels")) s.levels = nums(kv.get("levels")!, ",");
-  if (kv.has("time")) s.time = kv.get("time")!.split("/").map((t) => Date.parse(t + "Z") / 1000) as [number, number];
+  if (kv.has("time")) s.time = kv.get("time")!.split("/").map((t) => parseTime(t, `${path}: time`)) as [number, number];
   if (kv.has("every")) s.every = parseInt(kv.get("every")!);
   if (kv.has("area")) s.area = nums(kv.get("area")!, "/") as StoreSelection["area"];
   if (kv.has("grid")) s.grid = Number(kv.get("grid"));
@@ -106,37 +107,13 @@ function iso(seconds: number): string {
 }
 
 /**
- * Parse `--time FROM/TO` (inclusive). Each end is `YYYY`, `YYYY-MM`,
- * `YYYY-MM-DD` or `YYYY-MM-DDTHH[:MM[:SS]]` in UTC; a coarse TO means the
- * end of that year, month or day. A single value is the range it spans
- * (`--time 2020-01` = all of January 2020).
+ * Parse `--time FROM/TO` (inclusive) with the project's one time parser
+ * (time.ts): each end is `YYYY`, `YYYY-MM` or an instant, UTC; a coarse TO
+ * means the end of that year, month, day or hour. A single value is the
+ * range it spans (`--time 2020-01` = all of January 2020).
  */
 export function parseTimeRange(text: string): [number, number] {
-  const [a, b] = text.includes("/") ? text.split("/") : [text, text];
-  const from = parseInstant(a, false), to = parseInstant(b, true);
-  if (to < from) throw new ConfigError("--time", `"${text}": the end lies before the start`);
-  return [from, to];
-}
-
-function parseInstant(text: string, end: boolean): number {
-  const m = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2})(?::(\d{2})(?::(\d{2}))?)?)?)?)?$/.exec(text.trim());
-  if (!m) throw new ConfigError("--time", `"${text}" is not YYYY[-MM[-DD[THH[:MM[:SS]]]]]`);
-  const [y, mo, d, h, mi, s] = m.slice(1).map((v) => (v === undefined ? undefined : Number(v)));
-  const start = Date.UTC(y!, (mo ?? 1) - 1, d ?? 1, h ?? 0, mi ?? 0, s ?? 0) / 1000;
-  if (!end) return start;
-  // The last second of the coarsest unit given.
-  const next = s !== undefined
-    ? start + 1
-    : mi !== undefined
-    ? start + 60
-    : h !== undefined
-    ? start + 3600
-    : d !== undefined
-    ? start + 86400
-    : mo !== undefined
-    ? Date.UTC(y!, mo, 1) / 1000
-    : Date.UTC(y! + 1, 0, 1) / 1000;
-  return next - 1;
+  return parseRange(text, "--time");
 }
 
 /** Parse `--every 6h` (also `30m`, `1d`, `3600s`) into seconds. */
