@@ -22,9 +22,9 @@ function userTasks(dir: string): string[] {
   return Object.keys(config.tasks ?? {}).filter((t) => t !== "test" && t !== "check" && !t.startsWith("bench:"));
 }
 
-/** User-facing tasks of `dir/deno.json` without `docs/cli/<task>.md`. */
+/** User-facing tasks of `dir/deno.json` without `docs/cli/<task>.md` (`build:cuda` → `build-cuda.md`: no colons in file names, which Windows refuses). */
 export function missingCliPages(dir: string): string[] {
-  return userTasks(dir).filter((t) => !existsSync(join(dir, "docs", "cli", `${t}.md`)));
+  return userTasks(dir).filter((t) => !existsSync(join(dir, "docs", "cli", `${t.replaceAll(":", "-")}.md`)));
 }
 
 /** The Markdown files whose links are checked: README.md, bench/RESULTS.md and everything under docs/. */
