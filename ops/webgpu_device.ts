@@ -21,6 +21,7 @@
 import { ConfigError } from "../errors.ts";
 import type { Device, DeviceBuffer, EnsembleLossArgs, GeluForm, GemmArgs, StridedArgs } from "./device.ts";
 import { dropThreshold } from "./device.ts";
+import { BufferPool, memoryOf } from "./buffer_pool.ts";
 import { LOSS_KINDS, WGSL } from "./webgpu_wgsl.ts";
 import { describeAdapter } from "./webgpu_kernel.ts";
 import { WEBGPU_INSTALL_HINT } from "./webgpu.ts";
@@ -33,9 +34,6 @@ const WORDS = 32;
 const MAX_GROUPS = 65535;
 
 /** A buffer of the pool. */
-class GpuBuffer implements DeviceBuffer {
-  constructor(readonly length: number, readonly persistent: boolean, readonly gpu: GPUBuffer) {}
-}
 
 /** Open the default adapter's device as a {@link Device}; a ConfigError naming `key` when there is none. */
 export async function webgpuDevice(key = "backend"): Promise<WebgpuDevice> {
@@ -65,10 +63,7 @@ export class WebgpuDevice implements Device {
   /** Bytes of the buffers created (pooled buffers are reused, not counted again): the device memory in use. */
   bytesCreated = 0;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
-  private readonly pool = new Map<number, GPUBuffer[]>();
-  /** Open scopes: their buffers, and the host arrays whose uploads they hold. */
-  private readonly scopes: { buffers: GpuBuffer[]; uploads: object[] }[] = [];
-  private readonly uploaded = new WeakMap<object, GpuBuffer>();
+  private readonly memory = new BufferPool<GPUBuffer>(16, (bytes) => this.create(bytes));
   private readonly params: GPUBuffer;
   private readonly paramsHost = new ArrayBuffer(SLOTS * 256);
   private readonly u32 = new Uint32Array(this.paramsHost);
@@ -96,11 +91,7 @@ export class WebgpuDevice implements Device {
   // ---- memory and transfers
 
   alloc(n: number, persistent = false): DeviceBuffer {
-    const bytes = Math.max(16, Math.ceil((n * 4) / 16) * 16);
-    const gpu = this.pool.get(bytes)?.pop() ?? this.create(bytes);
-    const b = new GpuBuffer(n, persistent, gpu);
-    if (!persistent) this.scopes[this.scopes.length - 1]?.buffers.push(b);
-    return b;
+    return this.memory.alloc(n, persistent);
   }
 
   private create(bytes: number): GPUBuffer {
@@ -112,10 +103,7 @@ export class WebgpuDevice implements Device {
   }
 
   release(buf: DeviceBuffer): void {
-    const g = (buf as GpuBuffer).gpu;
-    const list = this.pool.get(g.size);
-    if (list) list.push(g);
-    else this.pool.set(g.size, [g]);
+    this.memory.release(buf);
   }
 
   upload(data: Float32Array | Int32Array, persistent = false): DeviceBuffer {
@@ -125,19 +113,13 @@ export class WebgpuDevice implements Device {
   }
 
   uploadOnce(data: Float32Array | Int32Array): DeviceBuffer {
-    let b = this.uploaded.get(data);
-    if (b) return b;
-    // In a scope (a step's batch), the copy lives as long as the scope; outside, as long as the array.
-    const scope = this.scopes[this.scopes.length - 1];
-    this.uploaded.set(data, b = this.upload(data, !scope) as GpuBuffer);
-    scope?.uploads.push(data);
-    return b;
+    return this.memory.uploadOnce(data, (persistent) => this.upload(data, persistent));
   }
 
   write(buf: DeviceBuffer, data: Float32Array | Int32Array): void {
     // writeBuffer runs before work not yet submitted: submit first when that work uses the buffer.
-    if (this.inPass.has((buf as GpuBuffer).gpu)) this.flush();
-    this.gpu.queue.writeBuffer((buf as GpuBuffer).gpu, 0, data as Float32Array<ArrayBuffer>);
+    if (this.inPass.has(memoryOf<GPUBuffer>(buf))) this.flush();
+    this.gpu.queue.writeBuffer(memoryOf<GPUBuffer>(buf), 0, data as Float32Array<ArrayBuffer>);
   }
 
   async read(buf: DeviceBuffer, off = 0, n = buf.length - off): Promise<Float32Array> {
@@ -145,8 +127,8 @@ export class WebgpuDevice implements Device {
     const bytes = Math.max(16, Math.ceil((n * 4) / 16) * 16);
     const staging = this.gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const enc = this.gpu.createCommandEncoder();
-    const srcBytes = (buf as GpuBuffer).gpu.size;
-    enc.copyBufferToBuffer((buf as GpuBuffer).gpu, off * 4, staging, 0, Math.min(bytes, srcBytes - off * 4));
+    const srcBytes = memoryOf<GPUBuffer>(buf).size;
+    enc.copyBufferToBuffer(memoryOf<GPUBuffer>(buf), off * 4, staging, 0, Math.min(bytes, srcBytes - off * 4));
     this.gpu.queue.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     const out = new Float32Array(staging.getMappedRange().slice(0, n * 4));
@@ -157,14 +139,11 @@ export class WebgpuDevice implements Device {
   }
 
   beginScope(): void {
-    this.scopes.push({ buffers: [], uploads: [] });
+    this.memory.beginScope();
   }
 
   endScope(): void {
-    const s = this.scopes.pop();
-    if (!s) throw new Error("endScope without beginScope");
-    for (const k of s.uploads) this.uploaded.delete(k);
-    for (const b of s.buffers) this.release(b);
+    this.memory.endScope();
   }
 
   flush(): void {
@@ -487,5 +466,5 @@ export class WebgpuDevice implements Device {
 
 /** The GPUBuffer behind a contract buffer. */
 function g(b: DeviceBuffer): GPUBuffer {
-  return (b as GpuBuffer).gpu;
+  return memoryOf<GPUBuffer>(b);
 }

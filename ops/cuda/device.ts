@@ -21,6 +21,7 @@
 import { ConfigError } from "../../errors.ts";
 import type { Device, DeviceBuffer, EnsembleLossArgs, GeluForm, GemmArgs, StridedArgs } from "../device.ts";
 import { dropThreshold } from "../device.ts";
+import { BufferPool, memoryOf } from "../buffer_pool.ts";
 import type { DeviceBuffer as Allocation } from "./driver.ts";
 import { type CudaContext, grid1d, type KernelName, LOSS_IDS, THREADS } from "./kernels.ts";
 import { type CudaProbe, probeCuda } from "./probe.ts";
@@ -29,9 +30,6 @@ import { type CudaProbe, probeCuda } from "./probe.ts";
 const ONE_BLOCK: [number, number, number] = [1, 1, 1];
 
 /** A contract buffer: `length` words in a pooled allocation. */
-class CudaBuffer implements DeviceBuffer {
-  constructor(readonly length: number, readonly persistent: boolean, readonly mem: Allocation) {}
-}
 
 /** Options of {@link CudaResidentDevice}. */
 export interface CudaDeviceOptions {
@@ -61,10 +59,13 @@ export class CudaResidentDevice implements Device {
   readonly name = "cuda";
   /** Bytes of the allocations made (pooled ones are reused, not counted again): the device memory in use. */
   bytesCreated = 0;
-  private readonly pool = new Map<number, Allocation[]>();
   private readonly all: Allocation[] = [];
-  private readonly scopes: { buffers: CudaBuffer[]; uploads: object[] }[] = [];
-  private readonly uploaded = new WeakMap<object, CudaBuffer>();
+  private readonly memory = new BufferPool<Allocation>(256, (bytes) => {
+    const m = this.c.device.alloc(bytes);
+    this.all.push(m);
+    this.bytesCreated += bytes;
+    return m;
+  });
   /** Host copies of enqueued uploads, alive until the stream has consumed them. */
   private staged: ArrayBufferView[] = [];
   private closed = false;
@@ -79,23 +80,11 @@ export class CudaResidentDevice implements Device {
 
   alloc(n: number, persistent = false): DeviceBuffer {
     if (this.closed) throw new Error("cuda device: closed");
-    const bytes = Math.max(256, Math.ceil((n * 4) / 256) * 256);
-    let mem = this.pool.get(bytes)?.pop();
-    if (!mem) {
-      mem = this.c.device.alloc(bytes);
-      this.all.push(mem);
-      this.bytesCreated += bytes;
-    }
-    const b = new CudaBuffer(n, persistent, mem);
-    if (!persistent) this.scopes[this.scopes.length - 1]?.buffers.push(b);
-    return b;
+    return this.memory.alloc(n, persistent);
   }
 
   release(buf: DeviceBuffer): void {
-    const mem = (buf as CudaBuffer).mem;
-    const list = this.pool.get(mem.bytes);
-    if (list) list.push(mem);
-    else this.pool.set(mem.bytes, [mem]);
+    this.memory.release(buf);
   }
 
   upload(data: Float32Array | Int32Array, persistent = false): DeviceBuffer {
@@ -105,12 +94,7 @@ export class CudaResidentDevice implements Device {
   }
 
   uploadOnce(data: Float32Array | Int32Array): DeviceBuffer {
-    let b = this.uploaded.get(data);
-    if (b) return b;
-    const scope = this.scopes[this.scopes.length - 1];
-    this.uploaded.set(data, b = this.upload(data, !scope) as CudaBuffer);
-    scope?.uploads.push(data);
-    return b;
+    return this.memory.uploadOnce(data, (persistent) => this.upload(data, persistent));
   }
 
   write(buf: DeviceBuffer, data: Float32Array | Int32Array): void {
@@ -134,14 +118,11 @@ export class CudaResidentDevice implements Device {
   }
 
   beginScope(): void {
-    this.scopes.push({ buffers: [], uploads: [] });
+    this.memory.beginScope();
   }
 
   endScope(): void {
-    const s = this.scopes.pop();
-    if (!s) throw new Error("endScope without beginScope");
-    for (const k of s.uploads) this.uploaded.delete(k);
-    for (const b of s.buffers) this.release(b);
+    this.memory.endScope();
   }
 
   flush(): void {
@@ -153,7 +134,6 @@ export class CudaResidentDevice implements Device {
     this.closed = true;
     for (const m of this.all) this.c.device.free(m);
     this.all.length = 0;
-    this.pool.clear();
     this.opt.onClose?.();
   }
 
@@ -395,12 +375,12 @@ export class CudaResidentDevice implements Device {
 
 /** The allocation behind a contract buffer. */
 function mem(b: DeviceBuffer): Allocation {
-  return (b as CudaBuffer).mem;
+  return memoryOf<Allocation>(b);
 }
 
 /** The device address of a contract buffer. */
 function ptr(b: DeviceBuffer): bigint {
-  return (b as CudaBuffer).mem.ptr;
+  return memoryOf<Allocation>(b).ptr;
 }
 
 /** The device address of word `off` of a contract buffer. */
