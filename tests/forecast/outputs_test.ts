@@ -24,7 +24,7 @@ function options(out: string, more: Partial<ForecastStoreOptions> = {}): Forecas
     inits: [0],
     leads: [6],
     fields: ["t"],
-    levels: [0],
+    levels: { t: [0] },
     lat: Float64Array.of(10, 0),
     lon: Float64Array.of(0, 90, 180),
     ...more,
