@@ -158,7 +158,9 @@ Deno.test("wb2 layout: WeatherBench 2's names, dims and dtypes; latitude ascendi
   assert.equal(d.coords.latitude.dtype, "float64");
   assert.deepEqual(d.coords.latitude.values, [...LAT].reverse(), "latitude ascending");
   assert.deepEqual(d.coords.longitude.values, [0, 90, 180, 270], "longitude 0…360, ascending");
-  assert.ok(!("valid_time" in d.coords) && !("init_time" in d.coords) && !("lat" in d.coords));
+  // WeatherBench 2 renames prediction_timedelta → lead_time and time → init_time and adds valid_time itself
+  // (weatherbench2/schema.py, apply_time_conventions): none of these may exist already.
+  for (const c of ["valid_time", "init_time", "lead_time", "lat", "lon"]) assert.ok(!(c in d.coords), c);
   for (const [name, v] of Object.entries(d.vars)) {
     assert.equal(v.dtype, "float32", name);
     assert.equal(v.nan, 0, name);
