@@ -210,7 +210,9 @@ export class ForecastStoreWriter {
         kind: "forecast",
         layout: this.options.layout ?? "native",
         fields: this.options.fields,
-        levels: this.options.levels,
+        // `levels` stays the union (what readers of every store, `inspect` among them, expect); per field below.
+        levels: [...new Set(Object.values(this.options.levels).flat())].sort((a, b) => a - b),
+        field_levels: this.options.levels,
         variables: Object.fromEntries(
           this.options.fields.map((f) => [f, variableName(f, this.options.layout ?? "native")]),
         ),

@@ -38,7 +38,12 @@ function plane(field: string, level: number, init: number, lead: number, k: numb
 interface Described {
   vars: Record<string, { dims: string[]; dtype: string; nan: number; max_diff: number; attrs: Record<string, string> }>;
   coords: Record<string, { dims: string[]; dtype: string; values: (number | string)[] }>;
-  attrs: { layout: string; variables: Record<string, string> };
+  attrs: {
+    layout: string;
+    levels: number[];
+    field_levels: Record<string, number[]>;
+    variables: Record<string, string>;
+  };
 }
 
 /** Write the demo-like store in `layout` with `members` members (kept or not) and describe it with xarray. */
@@ -119,6 +124,8 @@ Deno.test("native layout: one variable per field with its own levels, no NaN, CF
   assert.deepEqual(d.coords.lat.values, LAT, "rows as the data store orders them");
   assert.deepEqual(d.coords.lon.values, LON);
   assert.equal(d.attrs.layout, "native");
+  assert.deepEqual(d.attrs.field_levels, LEVELS);
+  assert.deepEqual(d.attrs.levels, [0, 500, 850], "the union, as every store has it (inspect reads it)");
 });
 
 Deno.test("native layout with members: `t_members` on a member dim next to mean and spread", async () => {

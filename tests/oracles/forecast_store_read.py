@@ -49,7 +49,7 @@ def expected(name, v):
     return e.transpose(*v.dims)
 
 
-out = {"vars": {}, "coords": {}, "attrs": {k: ds.attrs[k] for k in ("layout", "levels", "variables") if k in ds.attrs}}
+out = {"vars": {}, "coords": {}, "attrs": {k: ds.attrs[k] for k in ("layout", "levels", "field_levels", "variables") if k in ds.attrs}}
 for name, v in ds.data_vars.items():
     values = v.values
     info = {"dims": list(v.dims), "dtype": str(v.dtype), "nan": int(np.isnan(values).sum()),
