@@ -26,7 +26,7 @@ export type { ForecastHeader } from "./models/checkpoint.ts";
 
 // The forecast store.
 export { ForecastStoreWriter } from "./forecast/store.ts";
-export type { ForecastStoreOptions, MeshStoreOptions } from "./forecast/store.ts";
+export type { ForecastLayout, ForecastStoreOptions, MeshStoreOptions } from "./forecast/store.ts";
 
 // Scores and maps.
 export * as scores from "./forecast/scores.ts";

@@ -40,6 +40,7 @@ import { ConfigError } from "../errors.ts";
 import { Random } from "../random.ts";
 import type { TrainedRange } from "../models/checkpoint.ts";
 import { checkGlobalOutputs, type GlobalForecastSummary, writeGlobalForecast } from "./global_forecast.ts";
+import type { ForecastLayout } from "./store.ts";
 import {
   type BertResultsField,
   type ResultsField,
@@ -64,6 +65,8 @@ export interface GlobalOutput {
   truth?: string;
   /** Replace a forecast store and evaluation folder written before. */
   overwrite?: boolean;
+  /** Layout of the forecast store (`native` or `wb2`, forecast/store_layout.ts). */
+  layout?: ForecastLayout;
   /** Time ranges the model trained and validated on (in-sample marks); null when unknown. */
   ranges: TrainedRange[] | null;
   /** The checkpoint (provenance). */

@@ -26,7 +26,7 @@ import { readRootAttributes } from "../zarr/reader.ts";
 import { ConfigError, StoreError } from "../errors.ts";
 import { GlobalRollout, type Plane } from "./rollout.ts";
 import { baseSampler } from "./stepper.ts";
-import { ForecastStoreWriter } from "./store.ts";
+import { type ForecastLayout, ForecastStoreWriter, levelsByField } from "./store.ts";
 import { checkReplaceable } from "../zarr/outputs.ts";
 import { latitudeWeights, type PlaneScores, ScoreBoard } from "./scores.ts";
 import { displayUnits, scorePlotPng } from "./maps.ts";
@@ -58,6 +58,8 @@ export interface GlobalForecastOptions {
   evalDir: string;
   /** Replace a forecast store and an evaluation folder written before. */
   overwrite?: boolean;
+  /** Layout of the forecast store (forecast/store_layout.ts); default `native`. */
+  layout?: ForecastLayout;
   /** Store with the truth (same grid); default the sampler's store. */
   truth?: string;
   /** Time ranges the model trained and validated on; null when unknown. */
@@ -289,7 +291,8 @@ function openStore(
     inits,
     leads,
     fields: [...new Set(planes.map((p) => p.field))],
-    levels: [...new Set(planes.map((p) => p.level))].sort((a, b) => a - b),
+    levels: levelsByField(planes),
+    layout: o.layout,
     lat: Float64Array.from(rollout.dataset.colat, (c) => 90 - c),
     lon: rollout.dataset.lons,
     fieldMetadata: Object.fromEntries(Object.entries(units).map(([f, u]) => [f, { units: u }])),

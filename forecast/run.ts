@@ -29,7 +29,7 @@ import { CheckpointError, ConfigError, StoreError } from "../errors.ts";
 import { GlobalRollout, type RolloutState } from "./rollout.ts";
 import type { MeshPlane } from "./mesh.ts";
 import { baseSampler, engineFields, EngineStepper, type FrozenBase, loadFrozenBase } from "./stepper.ts";
-import { type ForecastStoreOptions, ForecastStoreWriter } from "./store.ts";
+import { type ForecastLayout, type ForecastStoreOptions, ForecastStoreWriter, levelsByField } from "./store.ts";
 import { latitudeWeights, type PlaneScores, ScoreBoard } from "./scores.ts";
 import { displayUnits, forecastMapPng, scorePlotPng } from "./maps.ts";
 
@@ -66,6 +66,8 @@ export interface ForecastRunOptions {
   shiftedTiling?: boolean;
   /** Keep the members in the store. */
   keepMembers?: boolean;
+  /** Layout of the store: `native` (default; our short names) or `wb2` (WeatherBench 2's schema). */
+  layout?: ForecastLayout;
   /** Steps to draw maps of (1-based), for the first initial time. Default the last step. */
   mapSteps?: number[];
   /** Directory for scores and maps. Default OUT without .zarr + `.eval`. */
@@ -363,7 +365,7 @@ function storeContents(trained: TrainedEngine, o: ForecastRunOptions): StoreCont
     inits: o.inits.map((t, i) => toSeconds(t, `inits[${i}]`)),
     leads: Array.from({ length: o.steps }, (_, k) => (k + 1) * rollout.stepHours),
     fields,
-    levels: [...new Set(rollout.planes.map((p) => p.level))].sort((a, b) => a - b),
+    levels: levelsByField(rollout.planes),
     lat: Float64Array.from(d.colat, (c) => 90 - c),
     lon: d.lons,
     fieldMetadata,
@@ -403,10 +405,11 @@ function openForecastStore(
     lon: c.lon,
     fieldMetadata: c.fieldMetadata,
     members: o.keepMembers ? ensemble.members : 0,
+    layout: o.layout,
     mesh: c.meshPlanes.length
       ? {
         fields: c.meshFields,
-        levels: [...new Set(c.meshPlanes.map((p) => p.level))].sort((a, b) => a - b),
+        levels: levelsByField(c.meshPlanes),
         ...rollout.mesh!.coordinates(c.meshPlanes[0]),
         fieldMetadata: c.meshMetadata,
       }

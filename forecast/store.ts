@@ -1,30 +1,46 @@
 /**
- * The forecast output store (zarr v2, readable by xarray): `forecast`
- * (init_time, lead_time, field, level, lat, lon) float32 in physical units
- * — the ensemble mean —, `spread` (the members' standard deviation) of the
- * same shape, `members` (init_time, lead_time, member, field, level, lat,
- * lon) on request; coordinates `init_time` (datetime64), `lead_time`
- * (hours with CF units: xarray decodes a timedelta), `field` (strings),
- * `level`, `lat`, `lon`; units per field, provenance. A field without a
- * level of the union stays NaN there. Chunks (one per init, lead, field,
- * level) are written as the rollout makes them into `OUT.partial`, and the
- * store is published by renaming at the end, like every store of the
- * project: a failed run never leaves a store that looks complete. The
- * output follows the rules of every output (zarr/outputs.ts): one writer
- * at a time (`OUT.lock`), `--overwrite` replaces only a forecast store this
- * project wrote and never one holding an input, a folder `OUT.partial` that
- * is not ours is refused, and a killed run's `OUT.partial` is marked as a
- * partial forecast (which `inspect` reports).
+ * The forecast output store (zarr v2, readable by xarray): one variable per
+ * field with only that field's levels — in the `native` layout `t`
+ * (init_time, lead_time, level, lat, lon), `t2m` (init_time, lead_time, lat,
+ * lon), the ensemble mean in physical units, with `t_spread` (the members'
+ * standard deviation) and on request `t_members` (…, member, …); in the
+ * `wb2` layout WeatherBench 2's schema (forecast/store_layout.ts has both
+ * and the rule naming the level dimensions). Coordinates are CF-encoded
+ * (xarray decodes datetime64 / timedelta64), variables carry units, long
+ * and standard names. Mesh fields (FESOM nodes) are variables on a `node`
+ * dimension. Chunks (one per init, lead, member and level) are written as
+ * the rollout makes them into `OUT.partial`, and the store is published by
+ * renaming at the end, like every store of the project: a failed run never
+ * leaves a store that looks complete. The output follows the rules of every
+ * output (zarr/outputs.ts): one writer at a time (`OUT.lock`), `--overwrite`
+ * replaces only a forecast store this project wrote and never one holding
+ * an input, a folder `OUT.partial` that is not ours is refused, and a killed
+ * run's `OUT.partial` is marked as a partial forecast (which `inspect`
+ * reports).
  *
  * @module
  */
-import { join } from "node:path";
-import { ArrayWriter } from "../zarr/writer.ts";
 import { finalizeStore, publishStore, removeStore } from "../zarr/publish.ts";
 import { checkReplaceable, clearStage, lockPath, markStaged, stagePath, unmarkStaged } from "../zarr/outputs.ts";
 import { acquireLock, type OutputLock } from "../zarr/lock.ts";
-import { StoreError } from "../errors.ts";
+import { ConfigError, StoreError } from "../errors.ts";
 import { VERSION } from "../version.ts";
+import { FieldArrays } from "./store_arrays.ts";
+import {
+  fieldAttributes,
+  type ForecastLayout,
+  gridCoordinates,
+  gridSpace,
+  LAYOUT_NAMES,
+  levelCoordinate,
+  type LevelDim,
+  levelDims,
+  meshCoordinates,
+  timeCoordinates,
+  variableName,
+} from "./store_layout.ts";
+
+export { checkLayout, FORECAST_LAYOUTS, type ForecastLayout, levelsByField } from "./store_layout.ts";
 
 /** What a forecast store holds. */
 export interface ForecastStoreOptions {
@@ -40,19 +56,21 @@ export interface ForecastStoreOptions {
   leads: number[];
   /** Fields. */
   fields: string[];
-  /** Levels (the union of the fields' levels; 0 for a single-level field). */
-  levels: number[];
-  /** Latitudes of the rows (degrees, north to south). */
+  /** Each field's levels (hPa or model levels; [0] for a single-level field). */
+  levels: Record<string, number[]>;
+  /** Latitudes of the rows (degrees, as the data store orders them). */
   lat: Float64Array;
   /** Longitudes of the columns (degrees). */
   lon: Float64Array;
   /** Units and long names per field (the data store's `field_metadata`). */
   fieldMetadata?: Record<string, { units?: string; long_name?: string }>;
-  /** Ensemble members kept (`members` array); 0 = mean and spread only. Default 0. */
+  /** Ensemble members kept; 0 = mean and spread only. Default 0. */
   members?: number;
+  /** Layout: `native` (default) or `wb2` (WeatherBench 2's schema). */
+  layout?: ForecastLayout;
   /** Root attributes: provenance (checkpoint, coefficient set, stores, command). */
   attributes?: Record<string, unknown>;
-  /** Mesh fields (FESOM nodes): written as `mesh_forecast` (init_time, lead_time, mesh_field, mesh_level, node). */
+  /** Mesh fields (FESOM nodes): variables on (init_time, lead_time[, depth], node); native layout only. */
   mesh?: MeshStoreOptions;
 }
 
@@ -60,8 +78,8 @@ export interface ForecastStoreOptions {
 export interface MeshStoreOptions {
   /** Mesh fields. */
   fields: string[];
-  /** Their levels (union; 0 for a single-level field). */
-  levels: number[];
+  /** Each mesh field's levels (depths in m; [0] for a surface field). */
+  levels: Record<string, number[]>;
   /** Latitude of every node (the mesh store's `lat`). */
   lat: Float64Array;
   /** Longitude of every node (the mesh store's `lon`). */
@@ -76,10 +94,8 @@ export class ForecastStoreWriter {
   readonly options: ForecastStoreOptions;
   /** Staging directory. */
   readonly staged: string;
-  private mean!: ArrayWriter;
-  private spread!: ArrayWriter;
-  private members?: ArrayWriter;
-  private meshArrays?: { mean: ArrayWriter; spread: ArrayWriter; members?: ArrayWriter };
+  private grid!: FieldArrays;
+  private mesh?: FieldArrays;
 
   private readonly lock: OutputLock;
 
@@ -107,15 +123,66 @@ export class ForecastStoreWriter {
     }
   }
 
-  /** Create the arrays and write the coordinates in the staged store. */
+  /** Create the variables and write the coordinates in the staged store. */
   private openArrays(): void {
+    const o = this.options, layout = o.layout ?? "native", n = LAYOUT_NAMES[layout];
+    if (layout !== "native" && o.mesh?.fields.length) {
+      throw new ConfigError(
+        "--layout",
+        `${layout} has no unstructured mesh: the mesh fields ${o.mesh.fields.join(", ")} need --layout native`,
+      );
+    }
+    const members = o.members ?? 0, nameOf = (f: string) => variableName(f, layout);
+    const grid = gridSpace(o.lat, o.lon, layout);
+    const dims = levelDims(o.fields, o.levels, n.level, nameOf);
+    this.grid = new FieldArrays(this.staged, {
+      fields: o.fields,
+      levelDims: dims,
+      nameOf,
+      attributesOf: (f) => fieldAttributes(f, o.fieldMetadata?.[f]),
+      space: grid,
+      layout,
+      inits: o.inits.length,
+      leads: o.leads.length,
+      members,
+      // WeatherBench 2's ensemble forecasts hold the members under the variable's name, on a `number` dimension.
+      meanAndSpread: layout === "native" || members === 0,
+      extra: layout === "native" ? { coordinates: "valid_time" } : undefined,
+    });
+    timeCoordinates(this.staged, { inits: o.inits, leads: o.leads, members }, layout);
+    gridCoordinates(this.staged, grid, layout);
+    const levelAttributes = layout === "wb2"
+      ? { units: "hPa", long_name: "pressure level" }
+      : { long_name: "level (the data store's: hPa for pressure levels)" };
+    for (const d of distinct(dims)) levelCoordinate(this.staged, d, levelAttributes);
+    if (o.mesh?.fields.length) this.mesh = this.openMesh(o.mesh, members);
+  }
+
+  /** The mesh fields' variables on the `node` dimension, and their coordinates. */
+  private openMesh(m: MeshStoreOptions, members: number): FieldArrays {
     const o = this.options;
-    const units = Object.fromEntries(o.fields.map((f) => [f, o.fieldMetadata?.[f]?.units ?? ""]));
-    const codec = "shuffle,zstd:1";
-    [this.mean, this.spread, this.members] = gridWriters(this.staged, o, units, codec);
-    for (const w of [this.mean, this.spread, this.members]) w?.writeMetadata();
-    if (o.mesh) this.meshArrays = meshWriters(this.staged, o, codec);
-    writeCoordinates(this.staged, o, units);
+    const clash = m.fields.find((f) => o.fields.includes(f));
+    if (clash) throw new StoreError(this.staged, `field ${clash} is both a grid and a mesh field`);
+    const dims = levelDims(m.fields, m.levels, "depth", (f) => f);
+    const N = m.lat.length;
+    const arrays = new FieldArrays(this.staged, {
+      fields: m.fields,
+      levelDims: dims,
+      nameOf: (f) => f,
+      attributesOf: (f) => fieldAttributes(f, m.fieldMetadata?.[f]),
+      space: { dims: ["node"], shape: [N], reorder: (p) => p },
+      layout: "native",
+      inits: o.inits.length,
+      leads: o.leads.length,
+      members,
+      meanAndSpread: true,
+      extra: { coordinates: "valid_time node_lat node_lon" },
+    });
+    meshCoordinates(this.staged, m.lat, m.lon);
+    for (const d of distinct(dims)) {
+      levelCoordinate(this.staged, d, { units: "m", long_name: "depth below the sea surface", positive: "down" });
+    }
+    return arrays;
   }
 
   /**
@@ -123,38 +190,17 @@ export class ForecastStoreWriter {
    * (physical units); their mean, spread and (when kept) the members.
    */
   writeMesh(init: number, lead: number, field: string, level: number, members: Float32Array[]): void {
-    const m = this.options.mesh, a = this.meshArrays;
-    const f = m?.fields.indexOf(field) ?? -1, l = m?.levels.indexOf(level) ?? -1;
-    if (!a || f < 0 || l < 0) {
-      throw new StoreError(this.staged, `no mesh plane ${field}/${level} in the forecast store`);
-    }
-    const { mean, spread } = meanAndSpread(members);
-    a.mean.writeChunk([init, lead, f, l, 0], mean);
-    a.spread.writeChunk([init, lead, f, l, 0], spread);
-    if (a.members) { for (const [k, x] of members.entries()) a.members.writeChunk([init, lead, k, f, l, 0], x); }
-  }
-
-  /** Index of (field, level); an error when the store has no such plane. */
-  private plane(field: string, level: number): [number, number] {
-    const f = this.options.fields.indexOf(field), l = this.options.levels.indexOf(level);
-    if (f < 0 || l < 0) throw new StoreError(this.staged, `no plane ${field}/${level} in the forecast store`);
-    return [f, l];
+    if (!this.mesh) throw new StoreError(this.staged, `no mesh plane ${field}/${level} in the forecast store`);
+    this.mesh.write(this.staged, init, lead, field, level, members);
   }
 
   /**
    * Write one lead of one init for a field level: members [m][lat·lon]
-   * (physical units); their mean, spread and (when kept) the members.
+   * (physical units, rows as {@link ForecastStoreOptions.lat}); their mean,
+   * spread and (when kept) the members.
    */
   write(init: number, lead: number, field: string, level: number, members: Float32Array[]): void {
-    const [f, l] = this.plane(field, level);
-    const { mean, spread } = meanAndSpread(members);
-    this.mean.writeChunk([init, lead, f, l, 0, 0], mean);
-    this.spread.writeChunk([init, lead, f, l, 0, 0], spread);
-    if (this.members) {
-      for (const [k, m] of members.entries()) {
-        this.members.writeChunk([init, lead, k, f, l, 0, 0], m);
-      }
-    }
+    this.grid.write(this.staged, init, lead, field, level, members);
   }
 
   /** Write the root metadata last and publish the store at `out` (replacing the old one); releases the lock. */
@@ -162,8 +208,14 @@ export class ForecastStoreWriter {
     try {
       finalizeStore(this.staged, 2, {
         kind: "forecast",
+        layout: this.options.layout ?? "native",
         fields: this.options.fields,
-        levels: this.options.levels,
+        // `levels` stays the union (what readers of every store, `inspect` among them, expect); per field below.
+        levels: [...new Set(Object.values(this.options.levels).flat())].sort((a, b) => a - b),
+        field_levels: this.options.levels,
+        variables: Object.fromEntries(
+          this.options.fields.map((f) => [f, variableName(f, this.options.layout ?? "native")]),
+        ),
         field_metadata: this.options.fieldMetadata ?? {},
         ...this.options.attributes,
         software: "atmorep-ts",
@@ -188,195 +240,7 @@ export class ForecastStoreWriter {
   }
 }
 
-/** Ensemble mean and spread (standard deviation, n − 1) per point. */
-function meanAndSpread(members: Float32Array[]): { mean: Float32Array; spread: Float32Array } {
-  const n = members[0].length, M = members.length;
-  const mean = new Float32Array(n), spread = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (const m of members) s += m[i];
-    const mu = s / M;
-    let v = 0;
-    for (const m of members) v += (m[i] - mu) ** 2;
-    mean[i] = mu;
-    spread[i] = M > 1 ? Math.sqrt(v / (M - 1)) : 0;
-  }
-  return { mean, spread };
-}
-
-/** The grid arrays: ensemble mean, spread and (when kept) the members, one chunk per init, lead, field and level. */
-function gridWriters(
-  staged: string,
-  o: ForecastStoreOptions,
-  units: Record<string, string>,
-  codec: string,
-): [ArrayWriter, ArrayWriter, ArrayWriter | undefined] {
-  const [R, C] = [o.lat.length, o.lon.length];
-  const dims = ["init_time", "lead_time", "field", "level", "lat", "lon"];
-  const shape = [o.inits.length, o.leads.length, o.fields.length, o.levels.length, R, C];
-  const chunks = [1, 1, 1, 1, R, C];
-  const mean = new ArrayWriter(staged, "forecast", 2, {
-    shape,
-    chunks,
-    dtype: "float32",
-    dimensions: dims,
-    codec,
-    attributes: { long_name: "forecast (ensemble mean)", units_by_field: units, coordinates: "valid_time" },
-  });
-  const spread = new ArrayWriter(staged, "spread", 2, {
-    shape,
-    chunks,
-    dtype: "float32",
-    dimensions: dims,
-    codec,
-    attributes: {
-      long_name: "ensemble spread (standard deviation of the members)",
-      units_by_field: units,
-      coordinates: "valid_time",
-    },
-  });
-  const members = o.members
-    ? new ArrayWriter(staged, "members", 2, {
-      shape: [shape[0], shape[1], o.members, ...shape.slice(2)],
-      chunks: [1, 1, 1, 1, 1, R, C],
-      dtype: "float32",
-      dimensions: ["init_time", "lead_time", "member", ...dims.slice(2)],
-      codec,
-      attributes: { long_name: "ensemble members", units_by_field: units, coordinates: "valid_time" },
-    })
-    : undefined;
-  return [mean, spread, members];
-}
-
-/** The coordinates: init_time, lead_time, valid_time (2-D), level, lat, lon, member, field (with units). */
-function writeCoordinates(staged: string, o: ForecastStoreOptions, units: Record<string, string>): void {
-  const coord = (
-    path: string,
-    dtype: "float64" | "int64" | "datetime64[s]",
-    data: Float64Array | BigInt64Array,
-    attributes: Record<string, unknown>,
-  ) => {
-    const w = new ArrayWriter(staged, path, 2, {
-      shape: [data.length],
-      chunks: [Math.max(1, data.length)],
-      dtype,
-      dimensions: [path],
-      attributes,
-    });
-    w.writeMetadata();
-    w.writeAll(data);
-  };
-  coord("init_time", "datetime64[s]", BigInt64Array.from(o.inits, (s) => BigInt(Math.round(s))), {
-    long_name: "initial time",
-  });
-  coord("lead_time", "int64", BigInt64Array.from(o.leads, (h) => BigInt(Math.round(h))), {
-    units: "hours",
-    long_name: "lead time",
-  });
-  // valid_time = init_time + lead_time, a 2-D coordinate (the arrays name it in `coordinates`).
-  const valid = new ArrayWriter(staged, "valid_time", 2, {
-    shape: [o.inits.length, o.leads.length],
-    chunks: [Math.max(1, o.inits.length), Math.max(1, o.leads.length)],
-    dtype: "datetime64[s]",
-    dimensions: ["init_time", "lead_time"],
-    attributes: { long_name: "valid time (init_time + lead_time)" },
-  });
-  valid.writeMetadata();
-  valid.writeAll(BigInt64Array.from(o.inits.flatMap((i) => o.leads.map((h) => BigInt(Math.round(i + h * 3600))))));
-  coord("level", "float64", Float64Array.from(o.levels), { long_name: "level (hPa; 0 for single-level fields)" });
-  coord("lat", "float64", o.lat, { units: "degrees_north", standard_name: "latitude" });
-  coord("lon", "float64", o.lon, { units: "degrees_east", standard_name: "longitude" });
-  if (o.members) {
-    coord("member", "int64", BigInt64Array.from({ length: o.members }, (_, i) => BigInt(i)), {
-      long_name: "ensemble member",
-    });
-  }
-  writeStrings(staged, "field", o.fields, {
-    long_name: "field",
-    units: o.fields.map((f) => units[f]).join(","),
-  });
-}
-
-/** The mesh arrays and coordinates of a forecast store (node dimension, the mesh store's lat/lon). */
-function meshWriters(
-  root: string,
-  o: ForecastStoreOptions,
-  codec: string,
-): { mean: ArrayWriter; spread: ArrayWriter; members?: ArrayWriter } {
-  const m = o.mesh!, N = m.lat.length;
-  const dims = ["init_time", "lead_time", "mesh_field", "mesh_level", "node"];
-  const shape = [o.inits.length, o.leads.length, m.fields.length, m.levels.length, N];
-  const units = Object.fromEntries(m.fields.map((f) => [f, m.fieldMetadata?.[f]?.units ?? ""]));
-  const coordinates = "valid_time node_lat node_lon";
-  const make = (path: string, long_name: string, member: boolean) => {
-    const w = new ArrayWriter(root, path, 2, {
-      shape: member ? [shape[0], shape[1], o.members!, ...shape.slice(2)] : shape,
-      chunks: member ? [1, 1, 1, 1, 1, N] : [1, 1, 1, 1, N],
-      dtype: "float32",
-      dimensions: member ? ["init_time", "lead_time", "member", ...dims.slice(2)] : dims,
-      codec,
-      attributes: { long_name, units_by_field: units, coordinates },
-    });
-    w.writeMetadata();
-    return w;
-  };
-  const out = {
-    mean: make("mesh_forecast", "mesh forecast (ensemble mean)", false),
-    spread: make("mesh_spread", "mesh ensemble spread (standard deviation of the members)", false),
-    members: o.members ? make("mesh_members", "mesh ensemble members", true) : undefined,
-  };
-  const coord = (
-    path: string,
-    dtype: "float64" | "int64",
-    data: Float64Array | BigInt64Array,
-    dim: string,
-    a: Record<string, unknown>,
-  ) => {
-    const w = new ArrayWriter(root, path, 2, {
-      shape: [data.length],
-      chunks: [Math.max(1, data.length)],
-      dtype,
-      dimensions: [dim],
-      attributes: a,
-    });
-    w.writeMetadata();
-    w.writeAll(data);
-  };
-  coord("node", "int64", BigInt64Array.from({ length: N }, (_, i) => BigInt(i)), "node", {
-    long_name: "node of the mesh store (0-based)",
-  });
-  coord("node_lat", "float64", m.lat, "node", { units: "degrees_north", standard_name: "latitude" });
-  coord("node_lon", "float64", m.lon, "node", { units: "degrees_east", standard_name: "longitude" });
-  coord("mesh_level", "float64", Float64Array.from(m.levels), "mesh_level", {
-    long_name: "mesh level (depth in m; 0 for surface fields)",
-  });
-  writeStrings(root, "mesh_field", m.fields, {
-    long_name: "mesh field",
-    units: m.fields.map((f) => units[f]).join(","),
-  });
-  return out;
-}
-
-/** A 1-D fixed-width unicode array (numpy `<U`n, UTF-32LE), which our typed writer does not cover. */
-function writeStrings(root: string, path: string, values: string[], attributes: Record<string, unknown>): void {
-  const width = Math.max(1, ...values.map((v) => [...v].length));
-  const dir = join(root, path);
-  Deno.mkdirSync(dir, { recursive: true });
-  Deno.writeTextFileSync(
-    join(dir, ".zarray"),
-    JSON.stringify({
-      zarr_format: 2,
-      shape: [values.length],
-      chunks: [values.length],
-      dtype: `<U${width}`,
-      compressor: null,
-      fill_value: "",
-      order: "C",
-      filters: null,
-    }),
-  );
-  Deno.writeTextFileSync(join(dir, ".zattrs"), JSON.stringify({ ...attributes, _ARRAY_DIMENSIONS: [path] }));
-  const bytes = new Uint32Array(values.length * width);
-  for (const [i, v] of values.entries()) [...v].forEach((ch, k) => (bytes[i * width + k] = ch.codePointAt(0)!));
-  Deno.writeFileSync(join(dir, "0"), new Uint8Array(bytes.buffer));
+/** The distinct level dimensions of a field set. */
+function distinct(dims: Map<string, LevelDim | undefined>): LevelDim[] {
+  return [...new Set([...dims.values()].filter((d): d is LevelDim => d !== undefined))];
 }

@@ -121,8 +121,10 @@ async function forecastAndScore(dir: string, checkpoint: string, truth: string):
       " times lie after every range the checkpoints trained or validated on:",
   );
   for (const range of r.inSample?.ranges ?? []) console.log(`     ${describeRange(range)}`);
+  const fields = [...new Set((r.scores ?? []).map((s) => s.field))];
   console.log(
-    `   store  ${r.out}  (xarray.open_zarr; forecast/spread (init_time, lead_time, field, level, lat, lon))`,
+    `   store  ${r.out}  (xarray.open_zarr: one variable per field with its own levels, ${fields.join(", ")}, ` +
+      "and its _spread)",
   );
   console.log(`   scores ${r.scoresPath}`);
   for (const line of scoreTable(r.scores ?? [])) console.log(`   ${line}`);

@@ -2,7 +2,7 @@
  * `deno task evaluate --checkpoint C (.ckpt or AtmoRep_id<ID>.mod) --mode MODE --date T [--date …] --out DIR
  * [--months YYYY-MM,… --samples-per-month N]
  * [--config run.json] [--center LAT,LON] [--forecast-num-tokens N] [--time-tokens I,J] [--rate R]
- * [--token-overlap A,B] [--truth STORE] [--overwrite] [--epoch E] [--seed S]`:
+ * [--token-overlap A,B] [--truth STORE] [--overwrite] [--layout native|wb2] [--epoch E] [--seed S]`:
  * AtmoRep's evaluation modes (BERT, forecast, temporal_interpolation, fixed_location, global_forecast) on windows
  * ending at the given dates, written in AtmoRep's results layout (`results_id<ID>_epoch<E>_{source,target,pred,ens}.zarr`,
  * see forecast/atmorep_results.ts); `global_forecast` also writes the blended global forecast
@@ -21,6 +21,7 @@ import { Multiformer } from "../models/multiformer.ts";
 import { checkTrainConfig, type TrainConfig } from "../training/config.ts";
 import { readConfigFile } from "../training/validate.ts";
 import { CheckpointError, ConfigError } from "../errors.ts";
+import { checkLayout } from "../forecast/store.ts";
 import { globalForecastName } from "../forecast/atmorep_results.ts";
 import { matmulLine } from "../ops/mod.ts";
 import { parseMonth } from "../time.ts";
@@ -105,6 +106,11 @@ if (import.meta.main) {
       )
       .option("--truth <store>", "global_forecast: store the blended forecast is scored against (default the run's)")
       .option("--overwrite", "global_forecast: replace the forecast store and scores of an earlier run")
+      .option(
+        "--layout <name>",
+        "global_forecast: store layout, native (default) or wb2 (WeatherBench 2's schema)",
+        (v) => checkLayout(v, "--layout"),
+      )
       .option("--epoch <e>", "epoch in the file names (default 0)", parseEpoch)
       .option("--seed <s>", "masking seed (default 0)", parseEpoch)
       .action(async (o) => {
@@ -169,6 +175,7 @@ if (import.meta.main) {
             evalDir: join(o.out, `${global}.eval`),
             truth: o.truth,
             overwrite: o.overwrite,
+            layout: o.layout,
             ranges,
             checkpoint: o.checkpoint,
             command: `deno task evaluate ${Deno.args.join(" ")}`,

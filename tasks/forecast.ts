@@ -1,6 +1,6 @@
 /**
  * `deno task forecast --checkpoint C --init 2020-02-01T00 [--init …] --steps N --out F.zarr [--truth STORE]
- * [--backend cpu|webgpu|auto]`:
+ * [--layout native|wb2] [--backend cpu|webgpu|auto]`:
  * roll the globe out from each initial time with a trained forecast
  * engine, write the forecast store (published at the end), and with a
  * truth store score it against persistence and climatology and draw maps.
@@ -12,6 +12,7 @@ import { COMMAND_OUTPUT, parseNumbers, parsePositive, parseTimes, runMain } from
 import { progressDisplay } from "../cli/progress.ts";
 import { runForecast } from "../forecast/run.ts";
 import { scoreTable } from "../forecast/report.ts";
+import { checkLayout } from "../forecast/store.ts";
 import { checkBackendName, gemm, matmulLine, selectBackend } from "../ops/mod.ts";
 import { ConfigError } from "../errors.ts";
 
@@ -45,6 +46,11 @@ if (import.meta.main) {
       .option("--member-noise <x>", "latent noise of members > 0 (× latent RMS; default the checkpoint's)", parseNumber)
       .option("--keep-members", "write the members, not only mean and spread")
       .option(
+        "--layout <name>",
+        "store layout: native (one variable per field, short names; default) or wb2 (WeatherBench 2's schema)",
+        (v) => checkLayout(v, "--layout"),
+      )
+      .option(
         "--shifted-tiling",
         "also step a tiling shifted by half a token and blend both (no token-edge seams; 2× cost)",
       )
@@ -74,6 +80,7 @@ if (import.meta.main) {
           tailScale: o.tailScale,
           memberNoise: o.memberNoise,
           keepMembers: o.keepMembers,
+          layout: o.layout,
           shiftedTiling: o.shiftedTiling,
           mapSteps: o.maps,
           evalDir: o.evalDir,

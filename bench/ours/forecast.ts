@@ -21,7 +21,7 @@ import { Multiformer } from "../../models/multiformer.ts";
 import { ForecastEngine, type ForecastEngineConfig } from "../../models/forecast_engine.ts";
 import { GlobalRollout } from "../../forecast/rollout.ts";
 import { engineFields, EngineStepper } from "../../forecast/stepper.ts";
-import { ForecastStoreWriter } from "../../forecast/store.ts";
+import { ForecastStoreWriter, levelsByField } from "../../forecast/store.ts";
 import type { TokenGrid } from "../../tokenizers/patches.ts";
 import { gemm } from "../../ops/mod.ts";
 
@@ -159,7 +159,7 @@ function benchWriter(rollout: GlobalRollout, init: number, dir: string): Forecas
     inits: [init],
     leads: Array.from({ length: steps + 1 }, (_, k) => (k + 1) * rollout.stepHours),
     fields: ["t", "t2m"],
-    levels: [0, 850],
+    levels: levelsByField(rollout.planes),
     lat: Float64Array.from(d.colat, (x) => 90 - x),
     lon: d.lons,
   });

@@ -180,11 +180,11 @@ Deno.test("a forecast store with a mesh field opens in xarray: node dimension wi
     inits,
     leads: [3, 6],
     fields: ["t2m"],
-    levels: [0],
+    levels: { t2m: [0] },
     lat: Float64Array.from([90, 0, -90]),
     lon: Float64Array.from([0, 120, 240]),
     members: 2,
-    mesh: { fields: ["sst"], levels: [0], lat, lon, fieldMetadata: { sst: { units: "degC" } } },
+    mesh: { fields: ["sst"], levels: { sst: [0] }, lat, lon, fieldMetadata: { sst: { units: "degC" } } },
   });
   for (let lead = 0; lead < 2; lead++) {
     w.write(0, lead, "t2m", 0, [new Float32Array(9).fill(lead), new Float32Array(9).fill(lead + 2)]);
@@ -199,15 +199,16 @@ Deno.test("a forecast store with a mesh field opens in xarray: node dimension wi
     `
 import sys, json, xarray as xr, numpy as np
 ds = xr.open_zarr(sys.argv[1])
-m = ds["mesh_forecast"]
-assert m.dims == ("init_time", "lead_time", "mesh_field", "mesh_level", "node"), m.dims
-assert "node_lat" in m.coords and "node_lon" in m.coords and "valid_time" in ds["forecast"].coords
+m = ds["sst"]
+assert m.dims == ("init_time", "lead_time", "node"), m.dims
+assert m.attrs["units"] == "degC" and m.attrs["standard_name"] == "sea_surface_temperature", m.attrs
+assert "node_lat" in m.coords and "node_lon" in m.coords and "valid_time" in ds["t2m"].coords
 vt = ds["valid_time"].values
 print(json.dumps({
   "lat": ds["node_lat"].values[:5].tolist(), "n": int(ds.sizes["node"]),
-  "mean0": float(m.sel(mesh_field="sst", lead_time=np.timedelta64(6, "h")).isel(init_time=0, mesh_level=0, node=7)),
-  "spread": float(ds["mesh_spread"].isel(init_time=0, lead_time=0, mesh_field=0, mesh_level=0, node=3)),
-  "members": list(ds["mesh_members"].dims),
+  "mean0": float(m.sel(lead_time=np.timedelta64(6, "h")).isel(init_time=0, node=7)),
+  "spread": float(ds["sst_spread"].isel(init_time=0, lead_time=0, node=3)),
+  "members": list(ds["sst_members"].dims),
   "valid": [str(v)[:19] for v in vt[0]],
 }))
 `,
@@ -219,7 +220,7 @@ print(json.dumps({
   assert.deepEqual(got.lat, Array.from(lat.subarray(0, 5)));
   assert.ok(Math.abs(got.mean0 - (lat[7] + 1.5)) < 1e-4, `mean ${got.mean0}`);
   assert.ok(Math.abs(got.spread - Math.SQRT1_2) < 1e-5, `spread ${got.spread}`);
-  assert.deepEqual(got.members, ["init_time", "lead_time", "member", "mesh_field", "mesh_level", "node"]);
+  assert.deepEqual(got.members, ["init_time", "lead_time", "member", "node"]);
   assert.deepEqual(got.valid, ["2020-02-01T03:00:00", "2020-02-01T06:00:00"]);
 });
 
@@ -269,7 +270,7 @@ Deno.test("an ERA5 + FESOM Multiformer's forecast rolls the FESOM sst out too an
   assert.equal(ms.rmse.forecast[0], 0, "no mesh step yet: the December field itself");
   const raw = new ArrayReader(fesom, "data_sfc").read() as Float32Array; // (time, field, node): December, January
   const n = raw.length / 2;
-  const sst = new ArrayReader(out, "mesh_forecast").read() as Float32Array; // (1, 3, 1, 1, node)
+  const sst = new ArrayReader(out, "sst").read() as Float32Array; // (1, 3, node): the surface field has no level dim
   // +3 h (valid 23:00): the mesh has not reached its January step: the December field, unchanged.
   for (let q = 0; q < n; q++) assert.equal(sst[q], raw[q]);
   // +6 h (valid 02:00): the engine predicted the January step at every node, a change from December.
@@ -282,6 +283,6 @@ Deno.test("an ERA5 + FESOM Multiformer's forecast rolls the FESOM sst out too an
   }
   assert.ok(changed > n / 2, `${changed} of ${n} nodes changed when the mesh stepped`);
   assert.ok(worst < 10, `an untrained engine stays near persistence (worst change ${worst} K)`);
-  const spread = new ArrayReader(out, "mesh_spread").read() as Float32Array;
+  const spread = new ArrayReader(out, "sst_spread").read() as Float32Array;
   assert.ok(spread.subarray(n, 2 * n).some((v) => v > 0), "members differ on the mesh once it steps");
 });

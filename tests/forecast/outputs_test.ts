@@ -24,7 +24,7 @@ function options(out: string, more: Partial<ForecastStoreOptions> = {}): Forecas
     inits: [0],
     leads: [6],
     fields: ["t"],
-    levels: [0],
+    levels: { t: [0] },
     lat: Float64Array.of(10, 0),
     lon: Float64Array.of(0, 90, 180),
     ...more,
@@ -134,6 +134,16 @@ Deno.test("forecast output: a killed forecast's OUT.partial is described as a pa
   forecastStore(out);
   assert.ok(!exists(`${out}.partial`));
   assert.equal(assertComplete(out), 2);
+  // `inspect` describes the finished store.
+  const done = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", `${ROOT}tasks/inspect.ts`, out],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const shown = new TextDecoder().decode(done.stdout) + new TextDecoder().decode(done.stderr);
+  assert.equal(done.code, 0, shown);
+  assert.match(shown, /fields +t\n/);
+  assert.match(shown, /levels +0\n/);
 });
 
 function fakeRollout(lat: number[], lon: number[], stepHours = 6, planes = ["t/850"]): GlobalRollout {

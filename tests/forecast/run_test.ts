@@ -19,7 +19,7 @@ import { scoreTable } from "../../forecast/report.ts";
 import { deriveNormSet } from "../../normalization/derive.ts";
 import { CheckpointError } from "../../errors.ts";
 import { isEngineCheckpoint, readCheckpoint } from "../../models/checkpoint.ts";
-import { PYTHON, run, runTask, tempDir } from "../_helpers/common.ts";
+import { exists, PYTHON, run, runTask, tempDir } from "../_helpers/common.ts";
 
 /** Waves advected by a known wind (tests/oracles/advected_waves.py), converted; a tiny Multiformer trained briefly on them. */
 let setup: Promise<{ dir: string; store: string; base: string }> | undefined;
@@ -175,11 +175,11 @@ Deno.test("checkpoints record the time ranges each stage trained on; scores insi
   assert.match(scoreTable(held.scores!).join("\n"), /3 h .* no/);
 });
 
-Deno.test("forecast store opens in xarray with its coordinates; a rerun is bit-identical (determinism)", async () => {
+Deno.test("forecast store opens in xarray with its coordinates; a rerun is bit-identical (determinism); --layout wb2 holds the same members", async () => {
   const { dir, store } = await waves();
   const { checkpoint } = await trainedEngine();
-  const outs = [join(dir, "det1.zarr"), join(dir, "det2.zarr")];
-  for (const out of outs) {
+  const outs = [join(dir, "det1.zarr"), join(dir, "det2.zarr"), join(dir, "det_wb2.zarr")];
+  for (const [k, out] of outs.entries()) {
     await runForecast({
       checkpoint,
       inits: ["2020-01-02T12"],
@@ -189,43 +189,63 @@ Deno.test("forecast store opens in xarray with its coordinates; a rerun is bit-i
       members: 2,
       keepMembers: true,
       mapSteps: [2],
+      layout: k === 2 ? "wb2" : "native",
     });
   }
   const r = await run(PYTHON, [
     "-c",
     `import xarray as xr, numpy as np, json, sys
-a = xr.open_zarr(sys.argv[1]); b = xr.open_zarr(sys.argv[2]); s = xr.open_zarr(sys.argv[3])
-f = a.forecast.sel(field="t", level=850.0).isel(init_time=0, lead_time=1)
+a = xr.open_zarr(sys.argv[1]); b = xr.open_zarr(sys.argv[2]); s = xr.open_zarr(sys.argv[3]); w = xr.open_zarr(sys.argv[4])
+f = a.t.sel(level=850).isel(init_time=0, lead_time=1)
 truth = s.data.sel(time=np.datetime64("2020-01-02T18:00")).isel(field=0, level=0)
+# WeatherBench 2's layout of the same run, renamed and reordered as the native one: the same members, bit for bit.
+back = {"temperature": "t", "2m_temperature": "t2m"}
+same_wb2 = all(
+  np.array_equal(w[long].rename(time="init_time", prediction_timedelta="lead_time", number="member", latitude="lat", longitude="lon")
+    .sortby("lat", ascending=False).transpose(*a[short + "_members"].dims).values, a[short + "_members"].values)
+  for long, short in back.items())
 print(json.dumps({
-  "dims": list(a.forecast.dims), "lead": (a.lead_time / np.timedelta64(1, "h")).values.tolist(), "lead_dtype": str(a.lead_time.dtype),
-  "init": [str(x) for x in a.init_time.values], "field": [str(x) for x in a.field.values],
+  "vars": sorted(a.data_vars), "dims": list(a.t.dims), "t2m_dims": list(a.t2m.dims), "members_dims": list(a.t_members.dims),
+  "lead": (a.lead_time / np.timedelta64(1, "h")).values.tolist(), "lead_dtype": str(a.lead_time.dtype),
+  "init": [str(x) for x in a.init_time.values], "init_dtype": str(a.init_time.dtype),
   "level": a.level.values.tolist(), "lat": [float(a.lat[0]), float(a.lat[-1]), a.sizes["lat"]],
   "lon": [float(a.lon[0]), float(a.lon[-1]), a.sizes["lon"]], "members": a.sizes["member"],
-  "same": bool((a.forecast.values.tobytes() == b.forecast.values.tobytes()) and (a.members.values.tobytes() == b.members.values.tobytes())),
-  "t2m_at_850_is_nan": bool(np.isnan(a.forecast.sel(field="t2m", level=850.0).values).all()),
+  "same": all(a[v].values.tobytes() == b[v].values.tobytes() for v in a.data_vars),
+  "nan": {v: int(np.isnan(a[v].values).sum()) for v in a.data_vars},
   "rmse_vs_store": float(np.sqrt(((f.values - truth.values) ** 2).mean())),
-  "mean_is_member_mean": float(np.abs(a.members.mean("member") - a.forecast).max()),
-  "units": a.forecast.attrs["units_by_field"], "provenance": sorted(a.attrs["provenance"].keys())}))`,
-    ...outs,
+  "mean_is_member_mean": max(float(np.abs(a[v + "_members"].mean("member") - a[v]).max()) for v in ("t", "t2m")),
+  "units": {v: a[v].attrs["units"] for v in ("t", "t2m")}, "provenance": sorted(a.attrs["provenance"].keys()),
+  "wb2_vars": sorted(w.data_vars), "wb2_dims": list(w.temperature.dims), "wb2_lat": w.latitude.values[[0, -1]].tolist(),
+  "wb2_time": str(w.time.dtype), "wb2_lead": str(w.prediction_timedelta.dtype), "same_wb2": bool(same_wb2)}))`,
+    ...outs.slice(0, 2),
     store,
+    outs[2],
   ]);
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
-  assert.deepEqual(j.dims, ["init_time", "lead_time", "field", "level", "lat", "lon"]);
+  assert.deepEqual(j.vars, ["t", "t2m", "t2m_members", "t2m_spread", "t_members", "t_spread"]);
+  assert.deepEqual(j.dims, ["init_time", "lead_time", "level", "lat", "lon"]);
+  assert.deepEqual(j.t2m_dims, ["init_time", "lead_time", "lat", "lon"]);
+  assert.deepEqual(j.members_dims, ["init_time", "lead_time", "member", "level", "lat", "lon"]);
   assert.deepEqual(j.lead, [3, 6], "lead_time decodes to 3 h and 6 h");
-  assert.match(j.lead_dtype, /timedelta64/);
-  assert.deepEqual(j.init, ["2020-01-02T12:00:00"]);
-  assert.deepEqual(j.field, ["t", "t2m"]);
-  assert.deepEqual(j.level, [0, 850]);
+  assert.equal(j.lead_dtype, "timedelta64[ns]");
+  assert.deepEqual(j.init, ["2020-01-02T12:00:00.000000000"]);
+  assert.equal(j.init_dtype, "datetime64[ns]");
+  assert.deepEqual(j.level, [850], "t's own levels only");
   assert.deepEqual(j.lat, [90, -90, 37]);
   assert.deepEqual(j.lon, [0, 355, 72]);
   assert.equal(j.members, 2);
   assert.ok(j.same, "two runs write the same bytes");
-  assert.ok(j.t2m_at_850_is_nan, "a plane the field lacks stays NaN");
+  for (const [v, n] of Object.entries(j.nan)) assert.equal(n, 0, `${v}: no NaN (no level a field lacks)`);
   assert.ok(j.rmse_vs_store < 3, `the forecast is in physical units near the truth (RMSE ${j.rmse_vs_store} K)`);
   assert.ok(j.mean_is_member_mean < 1e-3);
   assert.deepEqual(j.units, { t: "K", t2m: "K" });
+  assert.deepEqual(j.wb2_vars, ["2m_temperature", "temperature"]);
+  assert.deepEqual(j.wb2_dims, ["time", "prediction_timedelta", "number", "level", "longitude", "latitude"]);
+  assert.deepEqual(j.wb2_lat, [-90, 90], "latitude ascending");
+  assert.equal(j.wb2_time, "datetime64[ns]");
+  assert.equal(j.wb2_lead, "timedelta64[ns]");
+  assert.ok(j.same_wb2, "the wb2 store holds the native store's members, flipped and transposed");
   for (const k of ["base_checkpoint", "checkpoint", "coefficient_sets", "stores"]) assert.ok(j.provenance.includes(k));
 });
 
@@ -286,9 +306,13 @@ Deno.test("deno task train --stage forecast runs with the task's permissions; co
     join(dir, "cli.zarr"),
     "--truth",
     (await waves()).store,
+    "--layout",
+    "wb2",
     "--quiet",
   ]);
   assert.equal(f.code, 0, f.stderr);
+  assert.ok(exists(join(dir, "cli.zarr", "temperature", ".zarray")), "--layout wb2 names t `temperature`");
+  assert.ok(!exists(join(dir, "cli.zarr", "t")));
   assert.match(f.stdout, /t\/850 {2}RMSE in K, 1 initial time\(s\)/);
   assert.match(f.stdout, /lead .* in-sample\n +3 h .* \* 1\/1\n +6 h .* \* 1\/1/);
   // The engine trained on the whole store (no timeRange): every score is in-sample, and the warning names its range
@@ -303,6 +327,20 @@ Deno.test("deno task train --stage forecast runs with the task's permissions; co
   assert.match(bad.stderr, /phases\[0\]\.steps: must be a positive integer/);
   const noBase = await deno("tasks/train.ts", ["--stage", "forecast", "--config", cfg]);
   assert.match(noBase.stderr, /--from/);
+  const layout = await deno("tasks/forecast.ts", [
+    "--checkpoint",
+    ck,
+    "--init",
+    "2020-01-02T12",
+    "--steps",
+    "1",
+    "--out",
+    join(dir, "l.zarr"),
+    "--layout",
+    "wb3",
+  ]);
+  assert.notEqual(layout.code, 0);
+  assert.match(layout.stderr, /--layout: "wb3" is not a forecast store layout; one of native, wb2/);
 });
 
 Deno.test("forecast engine training: a run interrupted and resumed ends with the same weights as an uninterrupted one", async () => {
@@ -406,7 +444,7 @@ Deno.test("token-edge seams: a second tiling shifted by half a token, blended wi
       "-c",
       `import sys, json, numpy as np, xarray as xr
 a = xr.open_zarr(sys.argv[1]); s = xr.open_zarr(sys.argv[2])
-f = a.forecast.sel(field="t", level=850.0)
+f = a.t.sel(level=850)
 out = {"edge": [], "inside": [], "rmse": []}
 for l in range(a.sizes["lead_time"]):
     de, di, se = [], [], []

@@ -55,23 +55,34 @@ def mse(a, b):
     return float((e2[ok] * w[ok]).sum() / w[ok].sum())
 
 
+def field_planes(ds):
+    """(field, level, DataArray (init_time, lead_time, lat, lon)) of every plane: one variable per field, with only
+    its own levels (a dim whose name starts with `level`); single-level fields have none (level 0)."""
+    for name, v in ds.data_vars.items():
+        if name.endswith(("_spread", "_members")):
+            continue
+        dim = next((d for d in v.dims if d.startswith("level")), None)
+        if dim is None:
+            yield name, 0.0, v
+        else:
+            for level in v[dim].values:
+                yield name, float(level), v.sel({dim: level})
+
+
 scores = []
-for field in fc.field.values:
-    for level in fc.level.values:
-        if np.isnan(fc.forecast.sel(field=field, level=level)).all():
-            continue  # a level the field does not have
-        rmse = {"forecast": [], "persistence": []}
-        for li, lead in enumerate(leads):
-            f_mse, p_mse = [], []
-            for ii, init in enumerate(inits):
-                valid = init + np.timedelta64(int(lead), "h")
-                t = plane(field, level, valid)
-                f = fc.forecast.sel(field=field, level=level).isel(init_time=ii, lead_time=li).values
-                f_mse.append(mse(f.astype(np.float64), t))
-                p_mse.append(mse(plane(field, level, init), t))
-            rmse["forecast"].append(float(np.sqrt(np.mean(f_mse))))
-            rmse["persistence"].append(float(np.sqrt(np.mean(p_mse))))
-        scores.append({"field": str(field), "level": float(level), "rmse": rmse})
+for field, level, var in field_planes(fc):
+    rmse = {"forecast": [], "persistence": []}
+    for li, lead in enumerate(leads):
+        f_mse, p_mse = [], []
+        for ii, init in enumerate(inits):
+            valid = init + np.timedelta64(int(lead), "h")
+            t = plane(field, level, valid)
+            f = var.isel(init_time=ii, lead_time=li).values
+            f_mse.append(mse(f.astype(np.float64), t))
+            p_mse.append(mse(plane(field, level, init), t))
+        rmse["forecast"].append(float(np.sqrt(np.mean(f_mse))))
+        rmse["persistence"].append(float(np.sqrt(np.mean(p_mse))))
+    scores.append({"field": field, "level": level, "rmse": rmse})
 
 times = {k: [str(t)[:19] for t in ds.valid_time.values.astype("datetime64[s]")[[0, -1]]] for k, ds in folders.items()}
 print(json.dumps({"inits": [str(t)[:19] for t in inits], "leads": leads.tolist(), "times": times, "scores": scores}))

@@ -16,7 +16,9 @@ import zarr
 store, d, model_id, epoch, field, level = sys.argv[1:7]
 level = float(level)
 ds = xr.open_zarr(store)
-fc = ds.forecast.sel(field=field, level=level).isel(init_time=0).values  # (lead, lat, lon)
+var = ds[field]  # one variable per field, with only its own levels (a dim named level…; none for a surface field)
+level_dim = next((d for d in var.dims if d.startswith("level")), None)
+fc = (var.sel({level_dim: level}) if level_dim else var).isel(init_time=0).values  # (lead, lat, lon)
 lat, lon = ds.lat.values, ds.lon.values
 pred = zarr.group(store=zarr.ZipStore(f"{d}/results_id{model_id}_epoch{int(epoch):05d}_pred.zarr", mode="r"))
 count = np.zeros(fc.shape[1:], dtype=np.int64)
@@ -40,8 +42,8 @@ for li, lj, data, dts in tiles:
   single += int(one.sum())
 print(json.dumps(dict(
   dims={k: int(v) for k, v in ds.sizes.items()},
-  fields=[str(f) for f in ds.field.values],
-  levels=[float(v) for v in ds.level.values],
+  fields=[str(f) for f in ds.data_vars if not str(f).endswith(("_spread", "_members"))],
+  levels=[float(v) for v in var[level_dim].values] if level_dim else [0.0],
   leads_hours=[float(v / np.timedelta64(1, "h")) for v in ds.lead_time.values],
   init=str(ds.init_time.values[0]),
   valid=[str(v) for v in ds.valid_time.values[0]],

@@ -21,7 +21,7 @@ import { train } from "../../training/train.ts";
 import { MultifieldSampler } from "../../samplers/sampler.ts";
 import type { GridDataset } from "../../datasets/grid.ts";
 import { ATMOREP_NETWORK } from "../../models/config.ts";
-import { python, ROOT, runTask, SAMPLE, tempDir } from "../_helpers/common.ts";
+import { PYTHON, python, ROOT, run, runTask, SAMPLE, tempDir } from "../_helpers/common.ts";
 
 const MOD = join(ROOT, "tests", "fixtures", "atmorep", "sample_t", "AtmoRep_idgold0007.mod");
 
@@ -411,4 +411,38 @@ Deno.test("deno task evaluate --mode global_forecast: fields of different token 
     assert.ok(r.max_diff_single < 1e-3, `${field}: blended ≠ tile by ${r.max_diff_single}`);
     assert.ok(r.finite, field);
   }
+  // --layout wb2: the same blended forecast under WeatherBench 2's names and dims; u (850 only) gets its own level dim.
+  const w = await runTask("evaluate", [
+    "--checkpoint",
+    ck,
+    "--mode",
+    "global_forecast",
+    "--date",
+    "2020-02-01T07:00",
+    "--forecast-num-tokens",
+    "1",
+    "--layout",
+    "wb2",
+    "--out",
+    join(dir, "wb2"),
+  ]);
+  assert.equal(w.code, 0, w.stderr);
+  const wb2 = join(dir, "wb2", `global_forecast_id${id}_epoch00000.zarr`);
+  const py = await run(PYTHON, [
+    "-c",
+    `import sys, json, numpy as np, xarray as xr
+a, w = xr.open_zarr(sys.argv[1]), xr.open_zarr(sys.argv[2])
+n = a.t.sel(level=500).isel(init_time=0).values
+b = w.temperature.sel(level=500).isel(time=0).sortby("latitude", ascending=False).transpose("prediction_timedelta", "latitude", "longitude").values
+print(json.dumps({"vars": sorted(w.data_vars), "t": list(w.temperature.dims), "u": list(w.u_component_of_wind.dims),
+  "same": bool(np.array_equal(n, b, equal_nan=True))}))`,
+    store,
+    wb2,
+  ]);
+  assert.equal(py.code, 0, py.stderr);
+  const j = JSON.parse(py.stdout);
+  assert.deepEqual(j.vars, ["temperature", "temperature_spread", "u_component_of_wind", "u_component_of_wind_spread"]);
+  assert.deepEqual(j.t, ["time", "prediction_timedelta", "level", "longitude", "latitude"]);
+  assert.deepEqual(j.u, ["time", "prediction_timedelta", "level_u_component_of_wind", "longitude", "latitude"]);
+  assert.ok(j.same, "the wb2 store holds the native store's t at 500 hPa");
 });
