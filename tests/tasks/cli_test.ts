@@ -77,7 +77,7 @@ Deno.test("train refuses --steps 0, --steps -5 and --threads 0 naming the option
       ],
       [
         "forecast",
-        ["--checkpoint", "x.ckpt", "--init", "2020", "--out", "o.zarr", "--steps", "1", "--members", "0"],
+        ["--checkpoint", "x.ckpt", "--init", "2020-02-01T00", "--out", "o.zarr", "--steps", "1", "--members", "0"],
         "--members",
       ],
     ] as [string, string[], string][]
