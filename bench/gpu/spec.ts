@@ -13,35 +13,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fieldLayouts, resolveConfig } from "../../models/config.ts";
 import type { TrainConfig } from "../../training/config.ts";
+import { type BenchConfig, MEDIUM } from "../inputs/medium.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const read = (f: string) => JSON.parse(Deno.readTextFileSync(join(root, "configs", f))) as TrainConfig;
 
-/** The medium configuration of bench/ours/train.ts. */
-const MEDIUM = {
-  sampler: ["t", "u"].map((name) => ({
-    name,
-    levels: [500, 850, 1000],
-    tokens: { numTokens: [6, 3, 12], tokenSize: [3, 9, 9] },
-  })),
-  model: {
-    dropout: 0.05,
-    fields: ["t", "u"].map((f) => ({
-      field: f,
-      width: 128,
-      encoderLayers: 2,
-      decoderLayers: 2,
-      heads: 8,
-      coupledWith: f === "t" ? ["u"] : ["t"],
-      ensemble: 4,
-    })),
-  },
-  batch: 2,
-};
-
 /** Sampler fields, model and batch of a named configuration. */
-function config(name: string): { sampler: unknown[]; model: TrainConfig["model"]; batch: number } {
-  if (name === "medium") return MEDIUM as never;
+function config(name: string): BenchConfig {
+  if (name === "medium") return MEDIUM;
   const c = read(name === "tiny" ? "tiny.json" : `${name}.json`);
   const model = { ...c.model };
   delete (model as { network?: unknown }).network; // the PyTorch reference implements the default network

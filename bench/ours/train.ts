@@ -19,6 +19,7 @@ import { parseArgs } from "node:util";
 import { ATMOREP_NETWORK, fieldLayouts, resolveConfig } from "../../models/config.ts";
 import { type AtmorepFieldSpec, atmorepJson } from "../../models/atmorep_import.ts";
 import type { TrainConfig } from "../../training/config.ts";
+import { type BenchConfig, MEDIUM } from "../inputs/medium.ts";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const PYTHON = "/usr/bin/python3";
@@ -34,28 +35,9 @@ const { values: args } = parseArgs({
 });
 
 const tiny = JSON.parse(Deno.readTextFileSync(join(here, "..", "..", "configs", "tiny.json"))) as TrainConfig;
-const medium = {
-  sampler: [
-    { name: "t", levels: [500, 850, 1000], tokens: { numTokens: [6, 3, 12], tokenSize: [3, 9, 9] } },
-    { name: "u", levels: [500, 850, 1000], tokens: { numTokens: [6, 3, 12], tokenSize: [3, 9, 9] } },
-  ],
-  model: {
-    dropout: 0.05,
-    fields: ["t", "u"].map((f) => ({
-      field: f,
-      width: 128,
-      encoderLayers: 2,
-      decoderLayers: 2,
-      heads: 8,
-      coupledWith: f === "t" ? ["u"] : ["t"],
-      ensemble: 4,
-    })),
-  },
-  batch: 2,
-};
-const CONFIGS: Record<string, { sampler: unknown[]; model: TrainConfig["model"]; batch: number }> = {
+const CONFIGS: Record<string, BenchConfig> = {
   tiny: { sampler: tiny.sampler.datasets.flatMap((d) => d.fields), model: tiny.model, batch: tiny.sampler.batchSize },
-  medium,
+  medium: MEDIUM,
 };
 
 /** Run under bench/tools/peak_rss.py: the command's JSON line plus its peak RSS. */
