@@ -41,8 +41,12 @@ import { Random } from "../random.ts";
 import type { TrainedRange } from "../models/checkpoint.ts";
 import { checkGlobalOutputs, type GlobalForecastSummary, writeGlobalForecast } from "./global_forecast.ts";
 import type { ForecastLayout } from "./store.ts";
+import { loadFrozenBase } from "./stepper.ts";
+import { toSeconds } from "../datasets/window.ts";
+import { basename, join } from "node:path";
 import {
   type BertResultsField,
+  globalForecastName,
   type ResultsField,
   type ResultsItem,
   writeBertResults,
@@ -200,6 +204,73 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
     })
     : undefined;
   return { paths, global, seconds, samples: windows.length, dates };
+}
+
+/** Options of {@link globalForecastAtInits}. */
+export interface InitsForecastOptions {
+  /** A Multiformer checkpoint written by `train` (its recorded configuration gives the stores and tokens). */
+  checkpoint: string;
+  /** Initial times (ISO, UTC): each window's last unmasked step. */
+  inits: string[];
+  /** Time tokens masked at the end of each window; default all but the first (the most leads one pass reaches). */
+  forecastTokens?: number;
+  /** Overlap of neighbouring tiles in tokens [lat, lon]. Default 0, 0. */
+  overlap?: [number, number];
+  /** Folder of the results stores, the forecast store and its scores (named as `deno task evaluate` names them). */
+  out: string;
+  /** Truth store (default the run's store). */
+  truth?: string;
+  /** Replace a forecast store and evaluation folder written before. */
+  overwrite?: boolean;
+  /** The command line (provenance). */
+  command?: string;
+}
+
+/**
+ * `global_forecast` of a checkpoint from given initial times rather than
+ * window ends, so that its scores line up with another model's on the same
+ * inits: each window ends `forecastTokens` time tokens after its init, and
+ * the leads are the predicted steps. In-sample marks from the checkpoint's
+ * recorded time ranges.
+ */
+export async function globalForecastAtInits(o: InitsForecastOptions): Promise<GlobalForecastSummary> {
+  const { model, checkpoint: ck } = await loadFrozenBase(o.checkpoint);
+  const config = { sampler: ck.header.config.sampler };
+  const sampler = new MultifieldSampler({ ...config.sampler, batchSize: 1, timeRange: undefined });
+  const times = sampler.datasets[0].times, layout = sampler.slots[0].layout as TokenGrid;
+  if (!("tokenSize" in layout)) throw new ConfigError("fields", `${sampler.slots[0].field}: not a token grid`);
+  const k = o.forecastTokens ?? layout.numTokens[0] - 1;
+  if (!(k >= 1 && k < layout.numTokens[0])) {
+    throw new ConfigError(
+      "forecastTokens",
+      `${k}: a window of ${layout.numTokens[0]} time tokens forecasts 1 to ${layout.numTokens[0] - 1} of them`,
+    );
+  }
+  const span = k * layout.tokenSize[0] * (times.length > 1 ? times[1] - times[0] : 0);
+  const dates = o.inits.map((t) => new Date((toSeconds(t, "inits") + span) * 1000).toISOString().slice(0, 16));
+  const id = basename(o.checkpoint).replace(/\.ckpt$/, ""), name = globalForecastName(id, 0);
+  await Deno.mkdir(o.out, { recursive: true });
+  const r = await evaluate({
+    config,
+    model,
+    mode: "global_forecast",
+    dates,
+    forecastTokens: k,
+    overlap: o.overlap,
+    out: o.out,
+    id,
+    epoch: 0,
+    global: {
+      out: join(o.out, `${name}.zarr`),
+      evalDir: join(o.out, `${name}.eval`),
+      truth: o.truth,
+      overwrite: o.overwrite,
+      ranges: ck.header.timeRanges ?? null,
+      checkpoint: o.checkpoint,
+      command: o.command,
+    },
+  });
+  return r.global!;
 }
 
 /** The time slabs a forecast masks: given, or AtmoRep's evaluator's default for the mode. */

@@ -1,6 +1,7 @@
 /**
  * `deno task bench:skill [--days N] [--inits N] [--base-steps N] [--engine-steps N] [--latent N] [--layers N]
- * [--query own|all] [--time-tokens N] [--input-time N] [--overlap LAT,LON] [--base CKPT] [--out DIR]`:
+ * [--query own|all] [--time-tokens N] [--input-time N] [--overlap LAT,LON] [--base CKPT] [--base-masking bert|forecast]
+ * [--out DIR]`:
  * forecast skill on the barotropic testbed (testbed/): a year of
  * turbulent, Rossby-wave-dominated flow on a 2.8125° globe, 6-hourly
  * (u, v, z at 500 hPa and a passive tracer q), built once and cached. The
@@ -17,7 +18,13 @@
  * other options set the experiment's keys: the engine's `queryFields`
  * (default own), the Multiformer's time tokens per window (default 2), the
  * engine's `inputTimeTokens` (default 0: all) and the tiles' `overlap`
- * (default 0,1).
+ * (default 0,1). `--base-masking bert|forecast` sets how the Multiformer
+ * trains: BERT's random masking at rate 0.5 (default) or AtmoRep's
+ * `BERT_strategy` "forecast" (the last time token masked). The
+ * Multiformer's own `global_forecast` (forecast/evaluate.ts
+ * `globalForecastAtInits`) is scored on the same inits and truth in the
+ * same table, at the leads one pass reaches (the window's time tokens
+ * but the first); it has no rollout, so longer leads show "–".
  *
  * @module
  */
@@ -27,6 +34,9 @@ import { checkForecastTrainConfig, checkTrainConfig } from "../../training/confi
 import { train } from "../../training/train.ts";
 import { trainForecastEngine } from "../../training/tasks/engine_rollout.ts";
 import { runForecast } from "../../forecast/run.ts";
+import { globalForecastAtInits } from "../../forecast/evaluate.ts";
+import type { PlaneScores } from "../../forecast/scores.ts";
+import type { MaskingConfig } from "../../samplers/masking.ts";
 import { gemm } from "../../ops/mod.ts";
 
 const args = Deno.args;
@@ -45,10 +55,20 @@ const latentWidth = opt("--latent", 96), forecasterLayers = opt("--layers", 2);
 const timeTokens = opt("--time-tokens", 2), inputTimeTokens = opt("--input-time", 0);
 const queryFields = (text("--query") ?? "own") as "own" | "all";
 const overlap = (text("--overlap") ?? "0,1").split(",").map(Number) as [number, number];
+const baseMasking = text("--base-masking") ?? "bert";
+if (!["bert", "forecast"].includes(baseMasking) || (baseMasking === "forecast" && timeTokens < 2)) {
+  console.error(`--base-masking: ${baseMasking} is not bert or forecast (forecast needs --time-tokens ≥ 2)`);
+  Deno.exit(1);
+}
+// AtmoRep's BERT_strategy "forecast": the last time token of every window masked (its forecast_num_tokens).
+const masking: MaskingConfig = baseMasking === "forecast"
+  ? { strategy: "forecast", forecastSlabs: 1 }
+  : { strategy: "bert", rate: 0.5 };
 const seconds: Record<string, number> = {};
 console.log(
   `bench:skill: ${days} days, ${nInits} inits, Multiformer ${baseSteps} steps, engine ${engineSteps} steps ` +
-    `(latent ${latentWidth}, ${forecasterLayers} layers, query ${queryFields}, overlap ${overlap})`,
+    `(latent ${latentWidth}, ${forecasterLayers} layers, query ${queryFields}, overlap ${overlap}, ` +
+    `Multiformer masking ${baseMasking})`,
 );
 const t0 = performance.now();
 gemm().setThreads(1);
@@ -78,7 +98,7 @@ const { config, layouts } = checkTrainConfig({
     }],
     batchSize: 4,
     timeRange: trainRange,
-    masking: { strategy: "bert", rate: 0.5 },
+    masking,
     seed: 1,
   },
   loader: { workers: 1 },
@@ -152,42 +172,107 @@ const fc = await runForecast({
   command: "deno task bench:skill",
 });
 seconds.forecast = (performance.now() - t3) / 1000;
-const inSample = fc.scores!.some((s) => s.inSample.some((n) => n > 0));
 
-// WeatherBench 1's table shape: rows baselines and model, columns RMSE and ACC at chosen leads.
+// The Multiformer's own global_forecast from the same inits, against the same truth, scored by the same code.
+const t4 = performance.now();
+const mf = await globalForecastAtInits({
+  checkpoint: base.checkpoint!,
+  inits,
+  overlap,
+  out: join(outDir, "multiformer"),
+  truth: tb.store,
+  overwrite: true,
+  command: "deno task bench:skill",
+});
+seconds.multiformer = (performance.now() - t4) / 1000;
+checkSameInits(fc.scores!, mf.scores);
+const inSample = [...fc.scores!, ...mf.scores].some((s) => s.inSample.some((n) => n > 0)) || mf.warning !== undefined;
+if (mf.warning) console.error(mf.warning);
+
+// WeatherBench 1's table shape: rows baselines and models, columns RMSE and ACC at chosen leads.
 const show = [6, 12, 24, 72, 120];
 const table: string[] = [];
 const rows: Record<string, unknown>[] = [];
 for (const s of fc.scores!) {
-  const at = (v: number[]) => show.map((h) => v[s.leads.indexOf(h)]);
-  const fmt = (v: number[], p = 3) => v.map((x) => x.toPrecision(p)).join(" / ");
+  const m = mf.scores.find((x) => x.field === s.field && x.level === s.level)!;
+  const at = (v: number[], leads = s.leads) => show.map((h) => leads.includes(h) ? v[leads.indexOf(h)] : NaN);
+  const fmt = (v: number[], p = 3) => v.map((x) => Number.isNaN(x) ? "–" : x.toPrecision(p)).join(" / ");
+  const ratio = (v: number[]) => v.map((f, i) => f / at(s.rmse.persistence)[i]);
+  const [eng, mfr] = [at(s.rmse.forecast), at(m.rmse.forecast, m.leads)];
   table.push(
     `| ${s.field}${s.level} RMSE [${s.units}] | ${fmt(at(s.rmse.persistence))} | ${fmt(at(s.rmse.climatology))} | ${
-      fmt(at(s.rmse.forecast))
-    } | ${fmt(at(s.rmse.forecast).map((f, i) => f / at(s.rmse.persistence)[i]), 2)} |`,
+      fmt(eng)
+    } | ${fmt(ratio(eng), 2)} | ${fmt(mfr)} | ${fmt(ratio(mfr), 2)} |`,
   );
-  table.push(`| ${s.field}${s.level} ACC | ${fmt(at(s.acc.persistence), 2)} | 0 | ${fmt(at(s.acc.forecast), 2)} | |`);
-  rows.push({ field: s.field, level: s.level, units: s.units, leads: s.leads, rmse: s.rmse, acc: s.acc });
+  table.push(
+    `| ${s.field}${s.level} ACC | ${fmt(at(s.acc.persistence), 2)} | 0 | ${fmt(at(s.acc.forecast), 2)} | | ${
+      fmt(at(m.acc.forecast, m.leads), 2)
+    } | |`,
+  );
+  rows.push({
+    field: s.field,
+    level: s.level,
+    units: s.units,
+    leads: s.leads,
+    rmse: s.rmse,
+    acc: s.acc,
+    multiformer: { leads: m.leads, rmse: m.rmse.forecast, acc: m.acc.forecast },
+  });
 }
 const head =
   `| ${fields.length} fields, ${inits.length} held-out inits, leads ${show.map((h) => `${h} h`).join(" / ")} ` +
-  "| persistence | climatology | engine | engine / persistence |";
+  "| persistence | climatology | engine | engine / persistence | Multiformer | Multiformer / persistence |";
 console.log(
-  [head, "| --- | --- | --- | --- | --- |", ...table].join("\n"),
+  [head, "| --- | --- | --- | --- | --- | --- | --- |", ...table].join("\n"),
+);
+console.log(
+  `Multiformer: global_forecast (masking ${baseMasking} in training) reaches ${
+    mf.scores[0].leads.map((h) => `+${h} h`).join(", ")
+  } in one pass; no rollout, so "–" beyond`,
 );
 console.log(`in-sample scores: ${inSample ? "YES (not held out)" : "none (all held out)"}`);
 console.log(
   `seconds: testbed ${seconds.testbed.toFixed(0)}, Multiformer ${seconds.base.toFixed(0)}, engine ${
     seconds.engine.toFixed(0)
-  }, forecast ${seconds.forecast.toFixed(0)}`,
+  }, forecast ${seconds.forecast.toFixed(0)}, Multiformer global_forecast ${seconds.multiformer.toFixed(0)}`,
 );
 await Deno.mkdir(outDir, { recursive: true });
 await Deno.writeTextFile(
   join(outDir, "skill.json"),
   JSON.stringify(
-    { store: tb.store, trainRange, inits, inSample, seconds, scores: rows, maps: fc.maps, plots: fc.plots },
+    {
+      store: tb.store,
+      trainRange,
+      inits,
+      baseMasking,
+      inSample,
+      seconds,
+      scores: rows,
+      multiformerStore: mf.out,
+      maps: fc.maps,
+      plots: fc.plots,
+    },
     null,
     1,
   ),
 );
 for (const m of fc.maps) console.log(`map  ${m}`);
+if (inSample) Deno.exit(1);
+
+/**
+ * The two models' scores must come from the same inits and truth: their
+ * persistence at the leads both have is the same number (else the table
+ * would compare different dates).
+ */
+function checkSameInits(engine: PlaneScores[], multiformer: PlaneScores[]): void {
+  for (const m of multiformer) {
+    const e = engine.find((x) => x.field === m.field && x.level === m.level);
+    const bad = !e || e.inits !== m.inits || m.leads.some((h, j) => {
+      const i = e.leads.indexOf(h);
+      return i < 0 || Math.abs(e.rmse.persistence[i] - m.rmse.persistence[j]) > 1e-6 * e.rmse.persistence[i];
+    });
+    if (bad) {
+      throw new Error(`bench:skill: the Multiformer's ${m.field}${m.level} scores are not on the engine's inits`);
+    }
+  }
+}
