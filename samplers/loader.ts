@@ -16,7 +16,7 @@ import type { Batch, BatchTimings, FieldBatch } from "./batch.ts";
 import { fieldBytes } from "./batch.ts";
 import { ConfigError, type ErrorKind, PipelineError } from "../errors.ts";
 import { openRemoteSampler, runPrepared } from "./remote.ts";
-import { remoteState, type UrlCacheOptions } from "../zarr/url_store.ts";
+import { remoteState, trimUrlCache, type UrlCacheOptions } from "../zarr/url_store.ts";
 
 /** One unit as run by a thread. */
 export interface UnitTrace {
@@ -234,10 +234,11 @@ export class BatchLoader {
     return done;
   }
 
-  /** Stop the workers. */
+  /** Stop the workers (and bring a URL cache back within its bound). */
   close(): void {
     for (const w of this.pool) w.terminate();
     this.pool = [];
+    trimUrlCache();
   }
 }
 

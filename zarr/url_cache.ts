@@ -102,6 +102,35 @@ export function evict(dir: string, maxBytes: number, pinned: { has(path: string)
 }
 
 /**
+ * Remove the partial files this process left in the cache (a loader's
+ * workers stopped while writing a download), then bring the cache within
+ * its bound with nothing pinned: what a run ends with. Other processes'
+ * partial files are theirs (they are counted and removed once stale).
+ */
+export function trimAfterRun(dir: string, maxBytes: number): void {
+  const own = `.tmp-${Deno.pid}-`;
+  const walk = (d: string) => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(d)];
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(d, e.name);
+      if (e.isDirectory) walk(p);
+      else if (e.name.includes(own)) {
+        try {
+          Deno.removeSync(p);
+        } catch { /* renamed into place meanwhile */ }
+      }
+    }
+  };
+  walk(dir);
+  evict(dir, maxBytes, new Set());
+}
+
+/**
  * The files below `dir`; evictable: the chunks of arrays of three or more
  * dimensions (metadata and coordinate arrays stay).
  */

@@ -46,6 +46,7 @@ import {
   evict,
   parseByteSize,
   touch,
+  trimAfterRun,
   type UrlCacheOptions,
   writeAtomically,
 } from "./url_cache.ts";
@@ -212,6 +213,15 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 export function remoteState(): RemoteState | undefined {
   const mirrors = registeredMirrors();
   return mirrors.length && settings ? { mirrors, cache: settings } : undefined;
+}
+
+/**
+ * After a loader's workers are stopped: the cache within its bound again
+ * (a worker stopped mid-download leaves a partial file, and the last
+ * pass's files were kept while it ran). Nothing without stores opened by URL.
+ */
+export function trimUrlCache(): void {
+  if (settings && registeredMirrors().length) trimAfterRun(settings.dir, settings.maxBytes);
 }
 
 /** Read the mirrors a parent thread opened (a loader worker). */
