@@ -86,7 +86,11 @@ export interface EngineStepperOptions {
 
 /** Encoder + engine as a rollout stepper. */
 export class EngineStepper {
-  /** Milliseconds summed over calls: encoder, adapter + forecaster, read-out. */
+  /**
+   * Milliseconds summed over calls: encoder, adapter + forecaster, read-out.
+   * On a device the first two are the time to enqueue the work; the
+   * read-out's includes waiting for the device to finish the step.
+   */
   readonly timings = { encode: 0, engine: 0, readout: 0 };
   private readonly neighbourCache = new WeakMap<Window[], { value: Int32Array; position: Float32Array }>();
 
