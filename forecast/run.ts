@@ -11,6 +11,7 @@
  */
 import { join, relative, resolve } from "node:path";
 import { Random } from "../ops/mod.ts";
+import type { Device } from "../ops/device.ts";
 import { ForecastEngine } from "../models/forecast_engine.ts";
 import {
   assertSameCoefficientSets,
@@ -72,6 +73,13 @@ export interface ForecastRunOptions {
   mapSteps?: number[];
   /** Directory for scores and maps. Default OUT without .zarr + `.eval`. */
   evalDir?: string;
+  /**
+   * Run the networks here (`selectBackend(…, { device: true }).device`): the
+   * base's and the engine's parameters move there, each tiling's step runs
+   * there and reads its predictions back once; blending stays on the host.
+   * Members with latent noise or a tail perturbation are refused there.
+   */
+  device?: Device;
   /** Called after every step. */
   onStep?: (done: number, total: number) => void;
   /** The command line, for provenance. */
@@ -161,6 +169,7 @@ export async function runForecast(options: ForecastRunOptions): Promise<Forecast
   checkCounts(options);
   const trained = await loadTrainedEngine(options.checkpoint, options.norm);
   const ensemble = ensembleMembers(trained, options);
+  if (options.device) toDevice(trained, ensemble, options.device);
   const truth = options.truth ? truthRollout(trained, options.truth, options.norm) : undefined;
   if (truth) checkEvalDir(evalDirOf(options), options.overwrite);
   const contents = storeContents(trained, options);
@@ -261,6 +270,20 @@ function ensembleMembers(trained: TrainedEngine, o: ForecastRunOptions): Ensembl
       }),
   );
   return { members, tailScale, memberNoise, steppers };
+}
+
+/** Move the base's and the engine's parameters to `device`; refuse members it cannot step. */
+function toDevice(trained: TrainedEngine, ensemble: Ensemble, device: Device): void {
+  if (ensemble.steppers.some((s) => s.options.tail || (s.options.noise?.std ?? 0) > 0)) {
+    throw new ConfigError(
+      "--backend",
+      `${device.name} steps ensemble members without perturbations only: ` +
+        `pass --member-noise 0 --tail-scale 0, or --backend cpu, for a perturbed ensemble`,
+    );
+  }
+  for (const t of [...trained.base.model.params.map.values(), ...trained.engine.params.map.values()]) {
+    t.toDevice(device);
+  }
 }
 
 /** The rollout of the truth store (the input's sampler on another store); refused on another grid. */
@@ -623,7 +646,7 @@ class Rollout {
     const truthStart = this.truth?.stateAt(init);
     const states: RolloutState[] = this.steppers.map(() => start);
     for (let n = 0; n < this.o.steps; n++) {
-      const slabs = this.stepMembers(states, n, tiles, shifted);
+      const slabs = await this.stepMembers(states, n, tiles, shifted);
       const valid = states[0].times[states[0].times.length - 1];
       const t1 = performance.now();
       this.writeGridPlanes(index, n, slabs);
@@ -636,15 +659,20 @@ class Rollout {
   }
 
   /** Step every member once (each state advanced in place); the blended physical slab per member. */
-  private stepMembers(states: RolloutState[], n: number, tiles: Window[], shifted?: Window[]): Float32Array[][] {
+  private async stepMembers(
+    states: RolloutState[],
+    n: number,
+    tiles: Window[],
+    shifted?: Window[],
+  ): Promise<Float32Array[][]> {
     const rollout = this.rollout, slabs: Float32Array[][] = [];
     for (const [m, member] of this.steppers.entries()) {
-      const stepper = member.stepper, times = states[m].times;
+      const times = states[m].times;
       const fieldBatches = rollout.fieldBatches(states[m], tiles);
-      const next = stepper(fieldBatches, { step: n, tiles, times });
+      const next = await member.next(fieldBatches, { step: n, tiles, times });
       const more = shifted
         ? [{
-          next: stepper(rollout.fieldBatches(states[m], shifted), { step: n, tiles: shifted, times }),
+          next: await member.next(rollout.fieldBatches(states[m], shifted), { step: n, tiles: shifted, times }),
           tiles: shifted,
         }]
         : [];

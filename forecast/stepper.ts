@@ -9,7 +9,8 @@
  *
  * @module
  */
-import type { Random, Tensor } from "../ops/mod.ts";
+import { concatLast, type Random, type Tensor } from "../ops/mod.ts";
+import type { Device } from "../ops/device.ts";
 import { Multiformer } from "../models/multiformer.ts";
 import { fieldInput } from "../models/inputs.ts";
 import type { EngineField, ForecastEngine } from "../models/forecast_engine.ts";
@@ -85,7 +86,11 @@ export interface EngineStepperOptions {
 
 /** Encoder + engine as a rollout stepper. */
 export class EngineStepper {
-  /** Milliseconds summed over calls: encoder, adapter + forecaster, read-out. */
+  /**
+   * Milliseconds summed over calls: encoder, adapter + forecaster, read-out.
+   * On a device the first two are the time to enqueue the work; the
+   * read-out's includes waiting for the device to finish the step.
+   */
   readonly timings = { encode: 0, engine: 0, readout: 0 };
   private readonly neighbourCache = new WeakMap<Window[], { value: Int32Array; position: Float32Array }>();
 
@@ -175,7 +180,39 @@ export class EngineStepper {
     });
   }
 
-  /** As a {@link Stepper} (values only). */
+  /** The device the engine's parameters are on (undefined: the host). */
+  get device(): Device | undefined {
+    return this.engine.params.map.values().next().value?.device;
+  }
+
+  /**
+   * The next slab per field as values. On the host: {@link tensors}' data,
+   * as {@link stepper} gives them. On a device (the model and the engine
+   * moved there with `toDevice`): the step's work (encoding, engine,
+   * read-out; the tiles' tokens uploaded once as the ops first need them)
+   * runs in one scope, and every field's prediction comes back in one read.
+   */
+  async next(fields: FieldBatch[], context: StepContext): Promise<Map<string, Float32Array>> {
+    const d = this.device;
+    if (!d) return new Map([...this.tensors(fields, context)].map(([k, t]) => [k, t.data]));
+    if (this.options.tail || (this.options.noise?.std ?? 0) > 0) {
+      throw new Error(`the ${d.name} device steps members without latent noise or tail perturbation only`);
+    }
+    d.beginScope();
+    try {
+      const out = [...this.tensors(fields, context)];
+      const t0 = performance.now();
+      const flat = out.map(([, t]) => t.reshape([1, t.size]));
+      const all = await (flat.length === 1 ? flat[0] : concatLast(flat)).read();
+      this.timings.readout += performance.now() - t0;
+      let o = 0;
+      return new Map(out.map(([k, t]) => [k, all.slice(o, o += t.size)]));
+    } finally {
+      d.endScope();
+    }
+  }
+
+  /** As a {@link Stepper} (values only; host tensors). */
   get stepper(): Stepper {
     return (fields, context) => new Map([...this.tensors(fields, context)].map(([k, t]) => [k, t.data]));
   }

@@ -57,13 +57,17 @@ if (import.meta.main) {
       .option("--maps <steps>", "steps to draw maps of (comma-separated, default the last)", parseNumbers("--maps"))
       .option("--eval-dir <dir>", "where scores and maps go (default OUT.eval)")
       .option("--threads <n>", "BLAS threads", parsePositive("--threads"))
-      .option("--backend <name>", "cpu (default), cuda, webgpu or auto (cuda, then webgpu on a real GPU, else cpu)")
+      .option(
+        "--backend <name>",
+        "cpu (default), cuda, webgpu (the networks on the device) or auto (cuda, then webgpu on a real GPU, else cpu)",
+      )
       .option("--overwrite", "replace an existing output store")
       .option("--quiet", "no progress bar")
       .action(async (o) => {
         const backend = o.backend === undefined ? undefined : await selectBackend(
           checkBackendName(o.backend, "--backend"),
           "--backend",
+          { device: true },
         );
         console.error(backend ? backend.description : `backend cpu · ${matmulLine()}`);
         gemm().setThreads(o.threads ?? 1);
@@ -85,6 +89,7 @@ if (import.meta.main) {
           mapSteps: o.maps,
           evalDir: o.evalDir,
           overwrite: o.overwrite,
+          device: backend?.device,
           command: `deno task forecast ${Deno.args.join(" ")}`,
           onStep: (done, total) => progress.update("forecast", done, total),
         }).finally(() => {
