@@ -31,6 +31,8 @@ WORK="$(mktemp -d)"
 if [ ! -f bench/gpu/deno.xz ]; then summary "bench/gpu/deno.xz missing: run bench/gpu/pack.sh and carry it"; exit 1; fi
 xz -dc -T0 bench/gpu/deno.xz > "$WORK/deno" && chmod +x "$WORK/deno"
 DENO="$WORK/deno"
+# The npm packages (the forecast's maps import some): unpacked when carried and not already here.
+if [ ! -d node_modules ] && [ -f bench/gpu/node_modules.tar.xz ]; then xz -dc -T0 bench/gpu/node_modules.tar.xz | tar -xf -; fi
 export DENO_DIR="$WORK/deno-dir" DENO_NO_UPDATE_CHECK=1 XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 summary "$("$DENO" --version | head -1)"
 
