@@ -90,6 +90,29 @@ export type EnsembleLossName =
   | "stats_area"
   | "kernel_crps";
 
+/** One parameter's AdamW update (see {@link DeviceKernels.adamw}): buffers of `n` values, the step's settings. */
+export interface AdamwArgs {
+  /** Weights, gradient, first and second moments. */
+  w: DeviceBuffer;
+  g: DeviceBuffer;
+  m: DeviceBuffer;
+  v: DeviceBuffer;
+  n: number;
+  /** normSq[0]: the squared global gradient norm (for clipping). */
+  normSq: DeviceBuffer;
+  lr: number;
+  b1: number;
+  b2: number;
+  eps: number;
+  /** Decoupled weight decay. */
+  wd: number;
+  /** Bias corrections 1 − b1^t, 1 − b2^t. */
+  bc1: number;
+  bc2: number;
+  /** Clip the global norm to this (0: no clipping). */
+  clip: number;
+}
+
 /** Arguments of {@link DeviceKernels.ensembleLoss}: members [M, E, V] against targets [M, V]. */
 export interface EnsembleLossArgs {
   name: EnsembleLossName;
@@ -223,24 +246,7 @@ export interface DeviceKernels {
    * [AdamW.update] with gs = clip > 0 && √normSq[0] > clip ? clip/√normSq[0] : 1 and gᵢ = g[i]·gs:
    * m = b1·m + (1−b1)·gᵢ, v = b2·v + (1−b2)·gᵢ², w = w·(1 − lr·wd) − lr·(m/bc1)/(√(v/bc2) + eps).
    */
-  adamw(
-    a: {
-      w: DeviceBuffer;
-      g: DeviceBuffer;
-      m: DeviceBuffer;
-      v: DeviceBuffer;
-      n: number;
-      normSq: DeviceBuffer;
-      lr: number;
-      b1: number;
-      b2: number;
-      eps: number;
-      wd: number;
-      bc1: number;
-      bc2: number;
-      clip: number;
-    },
-  ): void;
+  adamw(a: AdamwArgs): void;
 }
 
 /** A device: memory, transfers, scopes and the kernels. */

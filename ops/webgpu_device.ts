@@ -19,7 +19,7 @@
  * @module
  */
 import { ConfigError } from "../errors.ts";
-import type { Device, DeviceBuffer, EnsembleLossArgs, GeluForm, GemmArgs, StridedArgs } from "./device.ts";
+import type { AdamwArgs, Device, DeviceBuffer, EnsembleLossArgs, GeluForm, GemmArgs, StridedArgs } from "./device.ts";
 import { dropThreshold } from "./device.ts";
 import { BufferPool, memoryOf } from "./buffer_pool.ts";
 import { LOSS_KINDS, WGSL } from "./webgpu_wgsl.ts";
@@ -438,24 +438,7 @@ export class WebgpuDevice implements Device {
     this.run("sumSquares", [g(gr), g(acc)], [1, 1, 1]);
   }
 
-  adamw(
-    a: {
-      w: DeviceBuffer;
-      g: DeviceBuffer;
-      m: DeviceBuffer;
-      v: DeviceBuffer;
-      n: number;
-      normSq: DeviceBuffer;
-      lr: number;
-      b1: number;
-      b2: number;
-      eps: number;
-      wd: number;
-      bc1: number;
-      bc2: number;
-      clip: number;
-    },
-  ): void {
+  adamw(a: AdamwArgs): void {
     if (a.n === 0) return;
     const { u, f } = this.args();
     u[0] = a.n;

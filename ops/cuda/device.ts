@@ -19,7 +19,7 @@
  * @module
  */
 import { ConfigError } from "../../errors.ts";
-import type { Device, DeviceBuffer, EnsembleLossArgs, GeluForm, GemmArgs, StridedArgs } from "../device.ts";
+import type { AdamwArgs, Device, DeviceBuffer, EnsembleLossArgs, GeluForm, GemmArgs, StridedArgs } from "../device.ts";
 import { dropThreshold } from "../device.ts";
 import { BufferPool, memoryOf } from "../buffer_pool.ts";
 import type { DeviceBuffer as Allocation } from "./driver.ts";
@@ -349,24 +349,7 @@ export class CudaResidentDevice implements Device {
     this.c.kernels.launch("sum_squares_f32", grid, [THREADS, 1, 1], [ptr(g), n, at(acc, accOff)]);
   }
 
-  adamw(
-    a: {
-      w: DeviceBuffer;
-      g: DeviceBuffer;
-      m: DeviceBuffer;
-      v: DeviceBuffer;
-      n: number;
-      normSq: DeviceBuffer;
-      lr: number;
-      b1: number;
-      b2: number;
-      eps: number;
-      wd: number;
-      bc1: number;
-      bc2: number;
-      clip: number;
-    },
-  ): void {
+  adamw(a: AdamwArgs): void {
     if (a.n === 0) return;
     const bufs = [ptr(a.w), ptr(a.g), ptr(a.m), ptr(a.v), a.n, ptr(a.normSq)];
     this.launch("adamw_f32", a.n, [...bufs, a.lr, a.b1, a.b2, a.eps, a.wd, a.bc1, a.bc2, a.clip]);
