@@ -165,7 +165,10 @@ if (import.meta.main) {
       )
       .option("--steps <n>", "override schedule.steps", parsePositive("--steps"))
       .option("--threads <n>", "override threads (BLAS threads)", parsePositive("--threads"))
-      .option("--backend <name>", "override backend: cpu, webgpu or auto (webgpu on a real GPU, else cpu)")
+      .option(
+        "--backend <name>",
+        "override backend: cpu, cuda, webgpu or auto (cuda, then webgpu on a real GPU, else cpu)",
+      )
       .option("--checkpoint-dir <dir>", "override checkpoints.dir")
       .option("--quiet", "no progress bar")
       .option("--cache-dir <dir>", "URL cache directory, for stores given by URL (default ~/.cache/atmorep-ts/stores)")
