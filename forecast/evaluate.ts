@@ -12,8 +12,8 @@
  *   given dates or at dates drawn per month as AtmoRep's `set_location`
  *   draws them ({@link drawMonthlyDates});
  * - `global_forecast`: `forecast` on the sampler's tiling of the globe at
- *   each date, one sample per tile as AtmoRep writes it (all tiles in one
- *   batch); besides, the tiles blended into one global forecast store and
+ *   each date, one sample per tile as AtmoRep writes it (on the host all
+ *   tiles in one batch, on a device one batch per date); besides, the tiles blended into one global forecast store and
  *   scored as `deno task forecast --truth` scores (forecast/global_forecast.ts).
  *
  * What goes where (as AtmoRep's trainer logs it):
@@ -28,8 +28,10 @@
  *
  * @module
  */
-import type { FieldOutput, Multiformer } from "../models/multiformer.ts";
+import type { Multiformer } from "../models/multiformer.ts";
+import type { Device } from "../ops/device.ts";
 import { modelInputs } from "../models/inputs.ts";
+import { deviceForward, type PredictedMembers } from "./evaluate_device.ts";
 import { MultifieldSampler, type SamplerConfig } from "../samplers/sampler.ts";
 import type { MaskingConfig } from "../samplers/masking.ts";
 import { type Batch, MASK } from "../samplers/batch.ts";
@@ -118,6 +120,14 @@ export interface EvaluateOptions {
   epoch: number;
   /** Masking seed. Default 0. */
   seed?: number;
+  /**
+   * Run the network's forward here (`selectBackend(…, { device: true }).device`):
+   * the model's parameters are moved there (in place, once); the batch
+   * (`global_forecast`: one batch per date, its tiles) is uploaded once and
+   * the members of every predicted field come back in one read per batch;
+   * the results are written on the host as without it.
+   */
+  device?: Device;
 }
 
 /** What an evaluation wrote, and how long its parts took. */
@@ -177,18 +187,21 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   if (!dates.length) throw new ConfigError("--date", "at least one date");
   const center = o.center ?? [0, 0];
   // global_forecast: per date, the sampler's tiling of the globe (AtmoRep's: one sample per tile)
-  const windows = o.mode === "global_forecast"
-    ? dates.flatMap((end) => sampler.tiles(end, o.overlap))
-    : dates.map((end) => sampler.window({ end, center }));
+  const perDate = o.mode === "global_forecast"
+    ? dates.map((end) => sampler.tiles(end, o.overlap))
+    : [dates.map((end) => sampler.window({ end, center }))];
+  const windows = perDate.flat();
   const batch = sampler.batchAt(windows, { masking: maskingOf(o), index: o.seed ?? 0 });
   const seconds = { batch: (performance.now() - t0) / 1000, forward: 0, write: 0 };
   t0 = performance.now();
-  const outputs = o.model.forward(modelInputs(o.model, batch));
+  const members = o.device
+    ? await deviceForward(o.model, modelInputs(o.model, batch), o.device, perDate.map((w) => w.length))
+    : hostForward(o.model, batch);
   seconds.forward = (performance.now() - t0) / 1000;
   t0 = performance.now();
   const run: Evaluation = { sampler, batch };
   const source = sourceFields(run);
-  const predicted = outputs.map((out) => predictedField(run, out));
+  const predicted = members.map((out) => predictedField(run, out));
   const paths = BERT_LAYOUT.includes(o.mode)
     ? writeBertResults(o.out, o.id, o.epoch, source, bertStores(run, predicted))
     : writeForecastResults(o.out, o.id, o.epoch, { source, ...forecastStores(run, predicted, forecastTokensOf(o)) });
@@ -273,6 +286,16 @@ export async function globalForecastAtInits(o: InitsForecastOptions): Promise<Gl
   return r.global!;
 }
 
+/** The network's members on the host, without dropout (no random stream). */
+function hostForward(model: Multiformer, batch: Batch): PredictedMembers[] {
+  return model.forward(modelInputs(model, batch)).map((out) => ({
+    field: out.field,
+    rows: out.targets.rows,
+    shape: out.members.shape as [number, number, number],
+    values: out.members.data,
+  }));
+}
+
 /** The time slabs a forecast masks: given, or AtmoRep's evaluator's default for the mode. */
 function forecastTokensOf(o: EvaluateOptions): number {
   return o.forecastTokens ?? (o.mode === "forecast" ? 1 : o.runForecastTokens ?? 2);
@@ -355,13 +378,13 @@ function sourceFields(run: Evaluation): ResultsField[] {
 /** A predicted field: the normalized tokens with the masked ones replaced by the members' mean or by each member. */
 type Predicted = ReturnType<typeof predictedField>;
 
-function predictedField(run: Evaluation, out: FieldOutput) {
+function predictedField(run: Evaluation, out: PredictedMembers) {
   const { sampler, batch } = run;
   const fi = sampler.slots.findIndex((s) => s.field === out.field);
   const fb = batch.fields[fi], g = tokenGridOf(run, fi), L = sampler.slots[fi].levels.length;
-  const [E, V] = [out.members.shape[1], out.members.shape[2]];
+  const [, E, V] = out.shape, m = out.values;
   const N = g.numTokens[0] * g.numTokens[1] * g.numTokens[2];
-  const rows = out.targets.rows, m = out.members.data;
+  const rows = out.rows;
   const filled = (member: number) => {
     const t = fb.tokens.slice();
     for (let r = 0; r < rows.length; r++) {

@@ -2,7 +2,8 @@
  * `deno task evaluate --checkpoint C (.ckpt or AtmoRep_id<ID>.mod) --mode MODE --date T [--date …] --out DIR
  * [--months YYYY-MM,… --samples-per-month N]
  * [--config run.json] [--center LAT,LON] [--forecast-num-tokens N] [--time-tokens I,J] [--rate R]
- * [--token-overlap A,B] [--truth STORE] [--overwrite] [--layout native|wb2] [--epoch E] [--seed S]`:
+ * [--token-overlap A,B] [--truth STORE] [--overwrite] [--layout native|wb2] [--epoch E] [--seed S]
+ * [--backend cpu|cuda|webgpu|auto]`:
  * AtmoRep's evaluation modes (BERT, forecast, temporal_interpolation, fixed_location, global_forecast) on windows
  * ending at the given dates, written in AtmoRep's results layout (`results_id<ID>_epoch<E>_{source,target,pred,ens}.zarr`,
  * see forecast/atmorep_results.ts); `global_forecast` also writes the blended global forecast
@@ -23,7 +24,7 @@ import { readConfigFile } from "../training/validate.ts";
 import { CheckpointError, ConfigError } from "../errors.ts";
 import { checkLayout } from "../forecast/store.ts";
 import { globalForecastName } from "../forecast/atmorep_results.ts";
-import { matmulLine } from "../ops/mod.ts";
+import { checkBackendName, matmulLine, selectBackend } from "../ops/mod.ts";
 import { parseMonth } from "../time.ts";
 
 const MODES = ["BERT", "forecast", "temporal_interpolation", "fixed_location", "global_forecast"];
@@ -113,6 +114,10 @@ if (import.meta.main) {
       )
       .option("--epoch <e>", "epoch in the file names (default 0)", parseEpoch)
       .option("--seed <s>", "masking seed (default 0)", parseEpoch)
+      .option(
+        "--backend <name>",
+        "cpu (default), cuda, webgpu (the network's forward on the device) or auto (cuda, then webgpu on a real GPU, else cpu)",
+      )
       .action(async (o) => {
         let config: TrainConfig, model: Multiformer, id: string, ranges: TrainedRange[] | null;
         let runForecastTokens: number | undefined;
@@ -151,7 +156,12 @@ if (import.meta.main) {
         if (o.center && o.center.length !== 2) throw new ConfigError("--center", "is LAT,LON");
         if (o.tokenOverlap && o.tokenOverlap.length !== 2) throw new ConfigError("--token-overlap", "is LAT,LON");
         await Deno.mkdir(o.out, { recursive: true });
-        console.error(`backend cpu · ${matmulLine()}`);
+        const backend = o.backend === undefined ? undefined : await selectBackend(
+          checkBackendName(o.backend, "--backend"),
+          "--backend",
+          { device: true },
+        );
+        console.error(backend ? backend.description : `backend cpu · ${matmulLine()}`);
         const t0 = performance.now();
         const epoch = o.epoch ?? 0, global = globalForecastName(id, epoch);
         const r = await evaluate({
@@ -180,7 +190,8 @@ if (import.meta.main) {
             checkpoint: o.checkpoint,
             command: `deno task evaluate ${Deno.args.join(" ")}`,
           },
-        });
+          device: backend?.device,
+        }).finally(() => backend?.close());
         const s = r.seconds;
         console.log(
           `evaluate  ${o.mode}, ${r.dates.length} date(s), ${r.samples} sample(s) (${
