@@ -54,7 +54,7 @@ command -v nvcc > /dev/null || export ATMOREP_ALLOW_NO_NVCC=1 # the build test t
 #    the real GPU (the "(cuda)" cases of the shared device tests), FFI signatures, host math, build.
 TEST=("$DENO" test --cached-only --allow-read --allow-write --allow-env --allow-run --allow-ffi)
 stage cuda-device-test 240 "${TEST[@]}" --filter "(cuda)" tests/ops/device_test.ts tests/training/device_step_test.ts \
-  tests/forecast/device_rollout_test.ts tests/forecast/device_run_test.ts
+  tests/forecast/device_rollout_test.ts tests/forecast/device_run_test.ts tests/forecast/device_evaluate_test.ts
 stage cuda-runtime-test 120 "${TEST[@]}" tests/ops/cuda_runtime_test.ts
 stage cuda-ffi-test 60 "${TEST[@]}" tests/ops/cuda_ffi_test.ts
 stage cuda-build-test 120 "${TEST[@]}" tests/ops/cuda_build_test.ts tests/ops/cuda_host_test.ts
