@@ -87,7 +87,10 @@ export function openLibcuda(override?: string): CudaLibrary {
     try {
       return Deno.dlopen(name, CUDA_SYMBOLS);
     } catch (e) {
-      why.push(`${name}: ${(e as Error).message}`);
+      // Deno's message repeats itself ("Could not open library: Could not open library: NAME: cannot open…"): keep
+      // the loader's own reason once.
+      const reason = (e as Error).message.replace(/^(Could not open library: )+/, "").replace(`${name}: `, "");
+      why.push(`${name}: ${reason}`);
     }
   }
   throw new Error(`cannot open the NVIDIA driver library (installed with the driver): ${why.join("; ")}`);
