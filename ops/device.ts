@@ -90,6 +90,34 @@ export type EnsembleLossName =
   | "stats_area"
   | "kernel_crps";
 
+/** LayerNorm over rows of D values (see {@link DeviceKernels.layerNorm}): x → y, the saved mean and rstd. */
+export interface LayerNormArgs {
+  x: DeviceBuffer;
+  y: DeviceBuffer;
+  mean: DeviceBuffer;
+  rstd: DeviceBuffer;
+  rows: number;
+  D: number;
+  eps: number;
+  /** Affine weight and bias [D], both or neither. */
+  gamma?: DeviceBuffer;
+  beta?: DeviceBuffer;
+}
+
+/** LayerNorm's backward (see {@link DeviceKernels.layerNormBackward}): the gradients asked for are given. */
+export interface LayerNormBackwardArgs {
+  x: DeviceBuffer;
+  dy: DeviceBuffer;
+  mean: DeviceBuffer;
+  rstd: DeviceBuffer;
+  rows: number;
+  D: number;
+  gamma?: DeviceBuffer;
+  dx?: DeviceBuffer;
+  dgamma?: DeviceBuffer;
+  dbeta?: DeviceBuffer;
+}
+
 /** One parameter's AdamW update (see {@link DeviceKernels.adamw}): buffers of `n` values, the step's settings. */
 export interface AdamwArgs {
   /** Weights, gradient, first and second moments. */
@@ -156,37 +184,12 @@ export interface DeviceKernels {
    * [layerNorm] per row r of x [rows, D]: writes mean[r], rstd[r] = 1/√(var + eps) (biased variance) and
    * y = (x − mean)·rstd (·gamma[j] + beta[j] when gamma and beta are given).
    */
-  layerNorm(
-    a: {
-      x: DeviceBuffer;
-      y: DeviceBuffer;
-      mean: DeviceBuffer;
-      rstd: DeviceBuffer;
-      rows: number;
-      D: number;
-      eps: number;
-      gamma?: DeviceBuffer;
-      beta?: DeviceBuffer;
-    },
-  ): void;
+  layerNorm(a: LayerNormArgs): void;
   /**
    * [layerNorm backward] from dy and the saved mean/rstd: adds into dx (when given) rstd·(dh − mean(dh) −
    * h·mean(dh·h)) with dh = dy·gamma (dy without gamma); adds into dgamma[j] Σ_r dy·h and into dbeta[j] Σ_r dy.
    */
-  layerNormBackward(
-    a: {
-      x: DeviceBuffer;
-      dy: DeviceBuffer;
-      mean: DeviceBuffer;
-      rstd: DeviceBuffer;
-      rows: number;
-      D: number;
-      gamma?: DeviceBuffer;
-      dx?: DeviceBuffer;
-      dgamma?: DeviceBuffer;
-      dbeta?: DeviceBuffer;
-    },
-  ): void;
+  layerNormBackward(a: LayerNormBackwardArgs): void;
   /** [gelu, geluErf] writes y = gelu(x), n values. */
   gelu(x: DeviceBuffer, y: DeviceBuffer, n: number, form: GeluForm): void;
   /** [gelu/geluErf backward] adds into dx dy·gelu'(x). */

@@ -19,7 +19,17 @@
  * @module
  */
 import { ConfigError } from "../errors.ts";
-import type { AdamwArgs, Device, DeviceBuffer, EnsembleLossArgs, GeluForm, GemmArgs, StridedArgs } from "./device.ts";
+import type {
+  AdamwArgs,
+  Device,
+  DeviceBuffer,
+  EnsembleLossArgs,
+  GeluForm,
+  GemmArgs,
+  LayerNormArgs,
+  LayerNormBackwardArgs,
+  StridedArgs,
+} from "./device.ts";
 import { dropThreshold } from "./device.ts";
 import { BufferPool, memoryOf } from "./buffer_pool.ts";
 import { LOSS_KINDS, WGSL } from "./webgpu_wgsl.ts";
@@ -276,19 +286,7 @@ export class WebgpuDevice implements Device {
     this.run("sumRows", [g(dy), g(gr)], this.grid(n));
   }
 
-  layerNorm(
-    a: {
-      x: DeviceBuffer;
-      y: DeviceBuffer;
-      mean: DeviceBuffer;
-      rstd: DeviceBuffer;
-      rows: number;
-      D: number;
-      eps: number;
-      gamma?: DeviceBuffer;
-      beta?: DeviceBuffer;
-    },
-  ): void {
+  layerNorm(a: LayerNormArgs): void {
     if (a.rows === 0) return;
     const { u, f } = this.args();
     u[0] = a.rows, u[1] = a.D, f[2] = a.eps, u[3] = a.gamma ? 1 : 0;
@@ -297,20 +295,7 @@ export class WebgpuDevice implements Device {
     this.run("layerNorm", bufs, this.grid(a.rows));
   }
 
-  layerNormBackward(
-    a: {
-      x: DeviceBuffer;
-      dy: DeviceBuffer;
-      mean: DeviceBuffer;
-      rstd: DeviceBuffer;
-      rows: number;
-      D: number;
-      gamma?: DeviceBuffer;
-      dx?: DeviceBuffer;
-      dgamma?: DeviceBuffer;
-      dbeta?: DeviceBuffer;
-    },
-  ): void {
+  layerNormBackward(a: LayerNormBackwardArgs): void {
     if (a.rows === 0) return;
     const [r, w1, w2] = this.dummies;
     if (a.dx) {

@@ -19,7 +19,17 @@
  * @module
  */
 import { ConfigError } from "../../errors.ts";
-import type { AdamwArgs, Device, DeviceBuffer, EnsembleLossArgs, GeluForm, GemmArgs, StridedArgs } from "../device.ts";
+import type {
+  AdamwArgs,
+  Device,
+  DeviceBuffer,
+  EnsembleLossArgs,
+  GeluForm,
+  GemmArgs,
+  LayerNormArgs,
+  LayerNormBackwardArgs,
+  StridedArgs,
+} from "../device.ts";
 import { dropThreshold } from "../device.ts";
 import { BufferPool, memoryOf } from "../buffer_pool.ts";
 import type { DeviceBuffer as Allocation } from "./driver.ts";
@@ -192,19 +202,7 @@ export class CudaResidentDevice implements Device {
     this.c.kernels.launchColumns("col_sum_add_f32", rows, n, [ptr(dy), ptr(g), rows, n]);
   }
 
-  layerNorm(
-    a: {
-      x: DeviceBuffer;
-      y: DeviceBuffer;
-      mean: DeviceBuffer;
-      rstd: DeviceBuffer;
-      rows: number;
-      D: number;
-      eps: number;
-      gamma?: DeviceBuffer;
-      beta?: DeviceBuffer;
-    },
-  ): void {
+  layerNorm(a: LayerNormArgs): void {
     if (a.rows === 0) return;
     const affine = a.gamma && a.beta ? [ptr(a.gamma), ptr(a.beta)] : [0n, 0n];
     this.c.kernels.launchRows("layernorm_fwd_f32", a.rows, [
@@ -219,20 +217,7 @@ export class CudaResidentDevice implements Device {
     ]);
   }
 
-  layerNormBackward(
-    a: {
-      x: DeviceBuffer;
-      dy: DeviceBuffer;
-      mean: DeviceBuffer;
-      rstd: DeviceBuffer;
-      rows: number;
-      D: number;
-      gamma?: DeviceBuffer;
-      dx?: DeviceBuffer;
-      dgamma?: DeviceBuffer;
-      dbeta?: DeviceBuffer;
-    },
-  ): void {
+  layerNormBackward(a: LayerNormBackwardArgs): void {
     if (a.rows === 0) return;
     const [x, dy, mean, rstd] = [ptr(a.x), ptr(a.dy), ptr(a.mean), ptr(a.rstd)];
     if (a.dx) {
