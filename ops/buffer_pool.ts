@@ -77,3 +77,48 @@ export class BufferPool<M> {
     for (const b of s.buffers) this.release(b);
   }
 }
+
+/**
+ * The memory half of a device backend on a {@link BufferPool}: allocation,
+ * release, uploads and scopes, the same for every backend. A backend
+ * supplies how memory is made and how a host array is written into it.
+ */
+export abstract class PooledDevice<M> {
+  protected readonly memory: BufferPool<M>;
+
+  constructor(align: number) {
+    this.memory = new BufferPool<M>(align, (bytes) => this.createMemory(bytes));
+  }
+
+  /** New device memory of `bytes` (a multiple of the alignment). */
+  protected abstract createMemory(bytes: number): M;
+
+  /** Copy `data` into the start of `buf` (in queue order). */
+  abstract write(buf: DeviceBuffer, data: Float32Array | Int32Array): void;
+
+  alloc(n: number, persistent = false): DeviceBuffer {
+    return this.memory.alloc(n, persistent);
+  }
+
+  release(buf: DeviceBuffer): void {
+    this.memory.release(buf);
+  }
+
+  upload(data: Float32Array | Int32Array, persistent = false): DeviceBuffer {
+    const b = this.alloc(data.length, persistent);
+    this.write(b, data);
+    return b;
+  }
+
+  uploadOnce(data: Float32Array | Int32Array): DeviceBuffer {
+    return this.memory.uploadOnce(data, (persistent) => this.upload(data, persistent));
+  }
+
+  beginScope(): void {
+    this.memory.beginScope();
+  }
+
+  endScope(): void {
+    this.memory.endScope();
+  }
+}

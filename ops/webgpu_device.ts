@@ -31,7 +31,7 @@ import type {
   StridedArgs,
 } from "./device.ts";
 import { dropThreshold } from "./device.ts";
-import { BufferPool, memoryOf } from "./buffer_pool.ts";
+import { memoryOf, PooledDevice } from "./buffer_pool.ts";
 import { LOSS_KINDS, WGSL } from "./webgpu_wgsl.ts";
 import { describeAdapter } from "./webgpu_kernel.ts";
 import { WEBGPU_INSTALL_HINT } from "./webgpu.ts";
@@ -64,7 +64,7 @@ export async function webgpuDevice(key = "backend"): Promise<WebgpuDevice> {
 }
 
 /** The contract on one GPUDevice. */
-export class WebgpuDevice implements Device {
+export class WebgpuDevice extends PooledDevice<GPUBuffer> implements Device {
   readonly name = "webgpu";
   /** Dispatches recorded since the device opened (for the benchmarks). */
   dispatches = 0;
@@ -73,7 +73,6 @@ export class WebgpuDevice implements Device {
   /** Bytes of the buffers created (pooled buffers are reused, not counted again): the device memory in use. */
   bytesCreated = 0;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
-  private readonly memory = new BufferPool<GPUBuffer>(16, (bytes) => this.create(bytes));
   private readonly params: GPUBuffer;
   private readonly paramsHost = new ArrayBuffer(SLOTS * 256);
   private readonly u32 = new Uint32Array(this.paramsHost);
@@ -88,6 +87,7 @@ export class WebgpuDevice implements Device {
   private closed = false;
 
   constructor(private readonly gpu: GPUDevice, readonly description: string) {
+    super(16);
     this.params = gpu.createBuffer({ size: SLOTS * 256, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     // Stand-ins for absent optional buffers: one read-only, two writable (two writable bindings must differ).
     this.dummies = [0, 1, 2].map(() =>
@@ -100,30 +100,12 @@ export class WebgpuDevice implements Device {
 
   // ---- memory and transfers
 
-  alloc(n: number, persistent = false): DeviceBuffer {
-    return this.memory.alloc(n, persistent);
-  }
-
-  private create(bytes: number): GPUBuffer {
+  protected createMemory(bytes: number): GPUBuffer {
     this.bytesCreated += bytes;
     return this.gpu.createBuffer({
       size: bytes,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
     });
-  }
-
-  release(buf: DeviceBuffer): void {
-    this.memory.release(buf);
-  }
-
-  upload(data: Float32Array | Int32Array, persistent = false): DeviceBuffer {
-    const b = this.alloc(data.length, persistent);
-    this.write(b, data);
-    return b;
-  }
-
-  uploadOnce(data: Float32Array | Int32Array): DeviceBuffer {
-    return this.memory.uploadOnce(data, (persistent) => this.upload(data, persistent));
   }
 
   write(buf: DeviceBuffer, data: Float32Array | Int32Array): void {
@@ -146,14 +128,6 @@ export class WebgpuDevice implements Device {
     staging.destroy();
     this.check();
     return out;
-  }
-
-  beginScope(): void {
-    this.memory.beginScope();
-  }
-
-  endScope(): void {
-    this.memory.endScope();
   }
 
   flush(): void {

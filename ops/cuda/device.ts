@@ -31,7 +31,7 @@ import type {
   StridedArgs,
 } from "../device.ts";
 import { dropThreshold } from "../device.ts";
-import { BufferPool, memoryOf } from "../buffer_pool.ts";
+import { memoryOf, PooledDevice } from "../buffer_pool.ts";
 import type { DeviceBuffer as Allocation } from "./driver.ts";
 import { type CudaContext, grid1d, type KernelName, LOSS_IDS, THREADS } from "./kernels.ts";
 import { type CudaProbe, probeCuda } from "./probe.ts";
@@ -65,17 +65,11 @@ export function cudaResidentDevice(key = "backend", probe: CudaProbe = probeCuda
 }
 
 /** The contract on one CUDA device's stream. */
-export class CudaResidentDevice implements Device {
+export class CudaResidentDevice extends PooledDevice<Allocation> implements Device {
   readonly name = "cuda";
   /** Bytes of the allocations made (pooled ones are reused, not counted again): the device memory in use. */
   bytesCreated = 0;
   private readonly all: Allocation[] = [];
-  private readonly memory = new BufferPool<Allocation>(256, (bytes) => {
-    const m = this.c.device.alloc(bytes);
-    this.all.push(m);
-    this.bytesCreated += bytes;
-    return m;
-  });
   /** Host copies of enqueued uploads, alive until the stream has consumed them. */
   private staged: ArrayBufferView[] = [];
   private closed = false;
@@ -84,27 +78,22 @@ export class CudaResidentDevice implements Device {
     private readonly c: CudaContext,
     readonly description: string,
     private readonly opt: CudaDeviceOptions = {},
-  ) {}
+  ) {
+    super(256);
+  }
 
   // ---- memory and transfers
 
-  alloc(n: number, persistent = false): DeviceBuffer {
+  override alloc(n: number, persistent = false): DeviceBuffer {
     if (this.closed) throw new Error("cuda device: closed");
-    return this.memory.alloc(n, persistent);
+    return super.alloc(n, persistent);
   }
 
-  release(buf: DeviceBuffer): void {
-    this.memory.release(buf);
-  }
-
-  upload(data: Float32Array | Int32Array, persistent = false): DeviceBuffer {
-    const b = this.alloc(data.length, persistent);
-    this.write(b, data);
-    return b;
-  }
-
-  uploadOnce(data: Float32Array | Int32Array): DeviceBuffer {
-    return this.memory.uploadOnce(data, (persistent) => this.upload(data, persistent));
+  protected createMemory(bytes: number): Allocation {
+    const m = this.c.device.alloc(bytes);
+    this.all.push(m);
+    this.bytesCreated += bytes;
+    return m;
   }
 
   write(buf: DeviceBuffer, data: Float32Array | Int32Array): void {
@@ -125,14 +114,6 @@ export class CudaResidentDevice implements Device {
     if (this.opt.wait) await this.opt.wait();
     else this.c.device.synchronize();
     this.staged = [];
-  }
-
-  beginScope(): void {
-    this.memory.beginScope();
-  }
-
-  endScope(): void {
-    this.memory.endScope();
   }
 
   flush(): void {
