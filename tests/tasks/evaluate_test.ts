@@ -20,8 +20,8 @@ import { checkTrainConfig, type TrainConfig } from "../../training/config.ts";
 import { train } from "../../training/train.ts";
 import { MultifieldSampler } from "../../samplers/sampler.ts";
 import type { GridDataset } from "../../datasets/grid.ts";
-import { ATMOREP_NETWORK } from "../../models/config.ts";
 import { PYTHON, python, ROOT, run, runTask, SAMPLE, tempDir } from "../_helpers/common.ts";
+import { sampleTConfig } from "../_helpers/atmorep_sample.ts";
 
 const MOD = join(ROOT, "tests", "fixtures", "atmorep", "sample_t", "AtmoRep_idgold0007.mod");
 
@@ -57,23 +57,7 @@ async function setup(): Promise<{ dir: string; cfg: string }> {
     out: join(dir, "era5.zarr"),
     workers: 0,
   });
-  const c = JSON.parse(await Deno.readTextFile(`${ROOT}configs/tiny.json`)) as TrainConfig;
-  c.sampler.datasets[0].store = s.out;
-  c.sampler.datasets[0].fields = c.sampler.datasets[0].fields.filter((f) => f.name === "t");
-  c.sampler.masking = {
-    strategy: "bert",
-    rate: 0.5,
-    fracMasked: 0.9,
-    fracNoised: 0.2,
-    fracMultires: 0.05,
-    corruption: "atmorep",
-  };
-  c.model = {
-    dropout: 0,
-    tokenInfoWidth: 16,
-    network: { ...ATMOREP_NETWORK },
-    fields: [{ field: "t", width: 32, encoderLayers: 1, decoderLayers: 1, heads: 4, ensemble: 4, lossWeight: 1 }],
-  };
+  const c = await sampleTConfig(s.out);
   const cfg = join(dir, "run.json");
   await Deno.writeTextFile(cfg, JSON.stringify(c));
   return { dir, cfg };

@@ -16,32 +16,16 @@ import { train } from "../../training/train.ts";
 import { FineTuneTask } from "../../training/tasks/fine_tune.ts";
 import { readCheckpoint } from "../../models/checkpoint.ts";
 import { importAtmorep } from "../../models/atmorep_import.ts";
-import { ATMOREP_NETWORK } from "../../models/config.ts";
 import { isPipelineError } from "../../errors.ts";
 import { ROOT, SAMPLE, tempDir } from "../_helpers/common.ts";
+import { sampleTConfig } from "../_helpers/atmorep_sample.ts";
 
 const FIXTURE = join(ROOT, "tests", "fixtures", "atmorep", "sample_t");
 const MOD = join(FIXTURE, "AtmoRep_idgold0007.mod");
 
-/** configs/tiny.json on the converted sample, reduced to AtmoRep's model of field t. */
+/** The sample_t configuration (tests/_helpers/atmorep_sample.ts) with a short run into `dir`. */
 async function config(store: string, dir: string, width = 32): Promise<TrainConfig> {
-  const c = JSON.parse(await Deno.readTextFile(`${ROOT}configs/tiny.json`)) as TrainConfig;
-  c.sampler.datasets[0].store = store;
-  c.sampler.datasets[0].fields = c.sampler.datasets[0].fields.filter((f) => f.name === "t");
-  c.sampler.masking = {
-    strategy: "bert",
-    rate: 0.5,
-    fracMasked: 0.9,
-    fracNoised: 0.2,
-    fracMultires: 0.05,
-    corruption: "atmorep",
-  };
-  c.model = {
-    dropout: 0,
-    tokenInfoWidth: 16,
-    network: { ...ATMOREP_NETWORK },
-    fields: [{ field: "t", width, encoderLayers: 1, decoderLayers: 1, heads: 4, ensemble: 4, lossWeight: 1 }],
-  };
+  const c = await sampleTConfig(store, width);
   c.checkpoints = { dir, every: 2, keep: 2 };
   c.schedule.steps = 2;
   c.validation!.every = 2;
