@@ -7,19 +7,14 @@ there (nothing of it is copied here). SPEC is bench:train's spec with `atmorep`,
 of the same network (models/atmorep_import.ts atmorepJson). The step is AtmoRep's: its AtmoRep model,
 its Trainer_BERT hooks (encoder_to_decoder, decoder_to_tail) and loss (mse_ensemble + stats), then
 AdamW with gradient clipping as ours. The torch 1.13 gaps (scaled_dot_product_attention,
-sdpa_kernel, get_device on CPU, wandb) are bridged here, as in tests/oracles/atmorep_golden.py.
+sdpa_kernel, get_device on CPU, wandb) are bridged by tests/oracles/atmorep_bridge.py, as for the golden fixtures.
 Output: one JSON line with the parameter count (the unused legacy embed_token_info left out, as our
 network has none) and per-step seconds.
 """
-import contextlib
-import enum
 import json
-import math
 import os
 import sys
-import tempfile
 import time
-import types
 
 import torch
 
@@ -29,38 +24,10 @@ torch.set_num_threads(spec["threads"])
 torch.manual_seed(0)
 
 
-def _sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
-  s = scale if scale is not None else 1.0 / math.sqrt(q.shape[-1])
-  return torch.matmul(torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * s, dim=-1), v)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "oracles"))
+from atmorep_bridge import bridge  # noqa: E402
 
-
-if not hasattr(torch.nn.functional, "scaled_dot_product_attention"):
-  torch.nn.functional.scaled_dot_product_attention = _sdpa
-if not hasattr(torch.nn, "attention"):
-  att = types.ModuleType("torch.nn.attention")
-
-  class SDPBackend(enum.Enum):
-    MATH = 0
-    FLASH_ATTENTION = 1
-
-  att.SDPBackend = SDPBackend
-  att.sdpa_kernel = lambda *a, **k: contextlib.nullcontext()
-  torch.nn.attention = att
-  sys.modules["torch.nn.attention"] = att
-_get_device = torch.Tensor.get_device
-torch.Tensor.get_device = lambda self: "cpu" if not self.is_cuda else _get_device(self)
-for stub in ("wandb", "torchinfo"):
-  try:
-    __import__(stub)
-  except ImportError:
-    sys.modules[stub] = types.ModuleType(stub)
-
-sys.path.insert(0, os.path.abspath(SRC))
-import atmorep.config.config as acfg  # noqa: E402
-
-work = tempfile.mkdtemp(prefix="bench_atmorep_")
-acfg.path_models = os.path.join(work, "models")
-acfg.path_results = os.path.join(work, "results")
+work = bridge(SRC, "bench_atmorep_")
 import atmorep.utils.utils as autils  # noqa: E402
 from atmorep.core.atmorep_model import AtmoRep  # noqa: E402
 from atmorep.core.trainer import Trainer_BERT  # noqa: E402

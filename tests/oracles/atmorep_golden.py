@@ -40,17 +40,14 @@ assembled state_dict); masking (AtmoRep's BERT corruption: multires outputs and 
 storages (torch.save of bfloat16/float16/float64 tensors and strided views); slab_masks (AtmoRep's
 forecast and temporal_interpolation masked token indices).
 
-Runs on CPU with torch 1.13: the gaps to torch >= 2.2 are bridged below, AtmoRep's files unchanged.
+Runs on CPU with torch 1.13: the gaps to torch >= 2.2 are bridged by atmorep_bridge.py, AtmoRep's files unchanged.
 """
-import contextlib
 import datetime
-import enum
 import json
 import math
 import os
 import shutil
 import sys
-import tempfile
 import traceback
 import types
 
@@ -64,53 +61,12 @@ SRC, OUT = sys.argv[1], sys.argv[2]
 ONLY = sys.argv[3:]
 LOAD_OURS = sys.argv[3:6] if OUT == "--load-ours" else None
 
-# ---------------------------------------------------------------------------------------------
-# Bridges for torch 1.13 and CPU (in this script only)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from atmorep_bridge import bridge  # noqa: E402
 
-
-def _sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
-  """Reference attention: softmax(q k^T / sqrt(d)) v (AtmoRep passes no mask and no dropout)."""
-  assert attn_mask is None and dropout_p == 0.0 and not is_causal
-  s = scale if scale is not None else 1.0 / math.sqrt(q.shape[-1])
-  return torch.matmul(torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * s, dim=-1), v)
-
-
-if not hasattr(torch.nn.functional, "scaled_dot_product_attention"):
-  torch.nn.functional.scaled_dot_product_attention = _sdpa
-if not hasattr(torch.nn, "attention"):
-  att = types.ModuleType("torch.nn.attention")
-
-  class SDPBackend(enum.Enum):
-    MATH = 0
-    FLASH_ATTENTION = 1
-    EFFICIENT_ATTENTION = 2
-
-  att.SDPBackend = SDPBackend
-  att.sdpa_kernel = lambda *a, **k: contextlib.nullcontext()
-  torch.nn.attention = att
-  sys.modules["torch.nn.attention"] = att
-
-_get_device = torch.Tensor.get_device
-torch.Tensor.get_device = lambda self: "cpu" if not self.is_cuda else _get_device(self)
-
-for stub in ("wandb", "torchinfo"):
-  if stub not in sys.modules:
-    try:
-      __import__(stub)
-    except ImportError:
-      m = types.ModuleType(stub)
-      m.run = types.SimpleNamespace(id=None)
-      m.log = lambda *a, **k: None
-      sys.modules[stub] = m
+WORK = bridge(SRC, "atmorep_golden_")
 wandb = sys.modules["wandb"]
-
-sys.path.insert(0, os.path.abspath(SRC))
 import atmorep.config.config as acfg  # noqa: E402
-
-WORK = tempfile.mkdtemp(prefix="atmorep_golden_")
-acfg.path_models = os.path.join(WORK, "models")
-acfg.path_results = os.path.join(WORK, "results")
-
 import atmorep.utils.utils as autils  # noqa: E402
 from atmorep.core.atmorep_model import AtmoRep  # noqa: E402
 from atmorep.core.trainer import Trainer_BERT  # noqa: E402
