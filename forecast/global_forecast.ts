@@ -29,8 +29,7 @@ import { baseSampler } from "./stepper.ts";
 import { type ForecastLayout, ForecastStoreWriter, levelsByField } from "./store.ts";
 import { checkReplaceable } from "../zarr/outputs.ts";
 import { latitudeWeights, type PlaneScores, ScoreBoard } from "./scores.ts";
-import { displayUnits, scorePlotPng } from "./maps.ts";
-import { assertSameGrid, checkEvalDir, safeFileName } from "./run.ts";
+import { assertSameGrid, checkEvalDir, writeRmsePlots } from "./run.ts";
 
 /** One predicted field of the tiles' batch. */
 export interface TileForecast {
@@ -341,25 +340,7 @@ async function writeScoreFiles(
     scores,
   };
   await Deno.writeTextFile(scoresPath, JSON.stringify(doc, null, 1));
-  const plots: string[] = [];
-  for (const s of scores) {
-    const path = join(o.evalDir, safeFileName(`rmse_${s.field}${s.level ? s.level : ""}.png`));
-    const shown = displayUnits(s.units), k = (v: number[]) => v.map((x) => x * shown.factor);
-    const held = s.inSample.some((n) => n) ? ", in-sample leads marked *" : "";
-    const png = await scorePlotPng(
-      `RMSE ${s.field}${s.level ? ` ${s.level}` : ""}, Multiformer (${s.inits} init${held})`,
-      s.leads,
-      [
-        { name: "forecast", values: k(s.rmse.forecast), colour: "#d62728" },
-        { name: "persistence", values: k(s.rmse.persistence), colour: "#1f77b4" },
-        { name: "climatology", values: k(s.rmse.climatology), colour: "#7f7f7f" },
-      ],
-      shown.units,
-      s.inSample.map((n) => n > 0),
-    );
-    await Deno.writeFile(path, png);
-    plots.push(path);
-  }
+  const plots = await writeRmsePlots(o.evalDir, scores, "Multiformer");
   return { scoresPath, plots };
 }
 

@@ -592,29 +592,36 @@ class Evaluation {
         1,
       ),
     );
-    const plots: string[] = [];
-    for (const s of scores) {
-      const path = fileIn(this.dir, `rmse_${s.field}${s.level ? s.level : ""}.png`);
-      const shown = displayUnits(s.units), k = (v: number[]) => v.map((x) => x * shown.factor);
-      const held = s.inSample.some((n) => n) ? ", in-sample leads marked *" : "";
-      await Deno.writeFile(
-        path,
-        await scorePlotPng(
-          `RMSE ${s.field}${s.level ? ` ${s.level}` : ""} (${s.inits} init${held})`,
-          s.leads,
-          [
-            { name: "forecast", values: k(s.rmse.forecast), colour: "#d62728" },
-            { name: "persistence", values: k(s.rmse.persistence), colour: "#1f77b4" },
-            { name: "climatology", values: k(s.rmse.climatology), colour: "#7f7f7f" },
-          ],
-          shown.units,
-          s.inSample.map((n) => n > 0),
-        ),
-      );
-      plots.push(path);
-    }
+    const plots = await writeRmsePlots(this.dir, scores);
     return { scores, meshScores, scoresPath, plots };
   }
+}
+
+/**
+ * One PNG per field level in `dir`: RMSE against lead time of the forecast, persistence and climatology, in the
+ * units people read, in-sample leads marked; `model` names the forecaster in the title. Returns the paths.
+ */
+export async function writeRmsePlots(dir: string, scores: PlaneScores[], model?: string): Promise<string[]> {
+  const plots: string[] = [];
+  for (const s of scores) {
+    const path = fileIn(dir, `rmse_${s.field}${s.level ? s.level : ""}.png`);
+    const shown = displayUnits(s.units), k = (v: number[]) => v.map((x) => x * shown.factor);
+    const held = s.inSample.some((n) => n) ? ", in-sample leads marked *" : "";
+    const png = await scorePlotPng(
+      `RMSE ${s.field}${s.level ? ` ${s.level}` : ""}${model ? `, ${model}` : ""} (${s.inits} init${held})`,
+      s.leads,
+      [
+        { name: "forecast", values: k(s.rmse.forecast), colour: "#d62728" },
+        { name: "persistence", values: k(s.rmse.persistence), colour: "#1f77b4" },
+        { name: "climatology", values: k(s.rmse.climatology), colour: "#7f7f7f" },
+      ],
+      shown.units,
+      s.inSample.map((n) => n > 0),
+    );
+    await Deno.writeFile(path, png);
+    plots.push(path);
+  }
+  return plots;
 }
 
 /** The rollout of every member from each initial time: steps, writes each step, scores it against the truth. */
