@@ -91,15 +91,7 @@ export async function selectBackend(
   }
   if (name === "webgpu" && opt.device) {
     const device = await webgpuDevice(key);
-    const g = openblasGemm() ?? typescriptGemm;
-    useGemm(g);
-    return {
-      name: "webgpu",
-      gemm: g,
-      device,
-      description: `backend webgpu · device-resident on "${device.description}"${why} · host ops on ${g.name}`,
-      close: () => device.close(),
-    };
+    return residentOn("webgpu", device, `backend webgpu · device-resident on "${device.description}"${why}`);
   }
   if (name === "webgpu") {
     const g = await webgpuGemm(key);
@@ -130,17 +122,16 @@ export async function selectBackend(
 function startCuda(key: string, probe: CudaProbe, opt: BackendOptions): ActiveBackend {
   if (opt.device) {
     const device = cudaResidentDevice(key, probe);
-    const g = openblasGemm() ?? typescriptGemm;
-    useGemm(g);
-    return {
-      name: "cuda",
-      gemm: g,
-      device,
-      description: `${device.description} · device-resident · host ops on ${g.name}`,
-      close: () => device.close(),
-    };
+    return residentOn("cuda", device, `${device.description} · device-resident`);
   }
   const b = cudaBackend(key, probe);
   useGemm(b.gemm);
   return b;
+}
+
+/** A device-resident backend: the tensors on `device`, the host's few remaining ops on the CPU kernel. */
+function residentOn(name: "cuda" | "webgpu", device: Device, description: string): ActiveBackend {
+  const g = openblasGemm() ?? typescriptGemm;
+  useGemm(g);
+  return { name, gemm: g, device, description: `${description} · host ops on ${g.name}`, close: () => device.close() };
 }
