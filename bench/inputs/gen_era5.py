@@ -16,6 +16,7 @@ import sys
 
 import netCDF4
 import numpy as np
+from smooth_noise import smooth_noise  # bench/inputs/, beside this script
 
 out, days = sys.argv[1], int(sys.argv[2])
 legacy = len(sys.argv) > 3 and sys.argv[3] == "netcdf3"
@@ -27,17 +28,8 @@ rng = np.random.default_rng(0)
 la = np.deg2rad(lat)[:, None]
 lo = np.deg2rad(lon)[None, :]
 base = {"t": 288 - 40 * np.sin(la) ** 2, "u": 20 * np.cos(la) ** 2}
-# Multi-scale variability: smooth random structures plus small grid-scale noise.
-def smooth_noise():
-    coarse = rng.standard_normal((46, 91))
-    fine = np.kron(coarse, np.ones((16, 16)))[:721, :1440]
-    k = np.ones(9) / 9
-    fine = np.apply_along_axis(lambda r: np.convolve(r, k, mode="same"), 1, fine)
-    fine = np.apply_along_axis(lambda c: np.convolve(c, k, mode="same"), 0, fine)
-    return (3 * fine + 0.2 * rng.standard_normal((721, 1440))).astype(np.float32)
 
-
-noise = np.stack([smooth_noise() for _ in range(16)])
+noise = np.stack([smooth_noise(rng) for _ in range(16)])
 t0 = int((np.datetime64("2020-01-01T00:00:00") - np.datetime64("1970-01-01T00:00:00")) / np.timedelta64(1, "s"))
 for day in range(days):
     for name in ("t", "u"):

@@ -17,6 +17,7 @@ import sys
 import numcodecs
 import numpy as np
 import xarray as xr
+from smooth_noise import smooth_noise  # bench/inputs/, beside this script
 
 out, nt = sys.argv[1], int(sys.argv[2])
 lat = np.linspace(90, -90, 721)
@@ -25,17 +26,7 @@ levels = np.array([500, 700, 850, 1000], dtype="int64")
 rng = np.random.default_rng(0)
 la = np.deg2rad(lat)[:, None]
 
-
-def smooth_noise():
-    coarse = rng.standard_normal((46, 91))
-    fine = np.kron(coarse, np.ones((16, 16)))[:721, :1440]
-    k = np.ones(9) / 9
-    fine = np.apply_along_axis(lambda r: np.convolve(r, k, mode="same"), 1, fine)
-    fine = np.apply_along_axis(lambda c: np.convolve(c, k, mode="same"), 0, fine)
-    return (3 * fine + 0.2 * rng.standard_normal((721, 1440))).astype(np.float32)
-
-
-noise = np.stack([smooth_noise() for _ in range(8)])
+noise = np.stack([smooth_noise(rng) for _ in range(8)])
 
 
 def quantised(v, lo, hi):
