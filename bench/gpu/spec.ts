@@ -11,9 +11,8 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { fieldLayouts, resolveConfig } from "../../models/config.ts";
 import type { TrainConfig } from "../../training/config.ts";
-import { type BenchConfig, MEDIUM } from "../inputs/medium.ts";
+import { type BenchConfig, MEDIUM, trainSpec } from "../inputs/train_configs.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const read = (f: string) => JSON.parse(Deno.readTextFileSync(join(root, "configs", f))) as TrainConfig;
@@ -30,19 +29,4 @@ function config(name: string): BenchConfig {
 const [name, steps = "10"] = Deno.args;
 if (!name) throw new Error("usage: spec.ts tiny|medium|era5-multiformer [STEPS]");
 const c = config(name);
-const layouts = fieldLayouts(c.sampler as never);
-const resolved = resolveConfig(c.model, layouts);
-console.log(JSON.stringify({
-  name,
-  model: c.model,
-  sampler: c.sampler,
-  fields: resolved.fields,
-  layouts,
-  dropout: resolved.dropout,
-  tokenInfoWidth: resolved.tokenInfoWidth,
-  batch: c.batch,
-  warmup: 3,
-  steps: Number(steps),
-  threads: 1,
-  tokensPerStep: c.batch * layouts.reduce((a, l) => a + l.levels * l.tokens, 0),
-}));
+console.log(JSON.stringify({ name, ...trainSpec(c, { warmup: 3, steps: Number(steps), threads: 1 }) }));

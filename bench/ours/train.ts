@@ -16,10 +16,10 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { ATMOREP_NETWORK, fieldLayouts, resolveConfig } from "../../models/config.ts";
+import { ATMOREP_NETWORK } from "../../models/config.ts";
 import { type AtmorepFieldSpec, atmorepJson } from "../../models/atmorep_import.ts";
 import type { TrainConfig } from "../../training/config.ts";
-import { type BenchConfig, MEDIUM } from "../inputs/medium.ts";
+import { type BenchConfig, MEDIUM, trainSpec } from "../inputs/train_configs.ts";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const PYTHON = "/usr/bin/python3";
@@ -68,23 +68,9 @@ for (let round = 1; round <= rounds; round++) {
     const atmorep = args.atmorep
       ? atmorepJson(c.model, c.sampler as AtmorepFieldSpec[], { wandb_id: `bench_${name}` }).raw
       : undefined;
-    const layouts = fieldLayouts(c.sampler as never);
-    const resolved = resolveConfig(c.model, layouts);
-    tokensPerStep.set(name, c.batch * layouts.reduce((a, l) => a + l.levels * l.tokens, 0));
+    tokensPerStep.set(name, trainSpec(c, { warmup: 2, steps, threads: 1 }).tokensPerStep);
     for (const threads of threadList) {
-      const spec = {
-        model: c.model,
-        sampler: c.sampler,
-        fields: resolved.fields,
-        layouts,
-        dropout: resolved.dropout,
-        tokenInfoWidth: resolved.tokenInfoWidth,
-        batch: c.batch,
-        warmup: 2,
-        steps,
-        threads,
-        atmorep,
-      };
+      const spec = { ...trainSpec(c, { warmup: 2, steps, threads }), atmorep };
       const path = join(tmp, `${name}-${threads}.json`);
       await Deno.writeTextFile(path, JSON.stringify(spec));
       const ours = await sh(Deno.execPath(), [
