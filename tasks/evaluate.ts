@@ -24,7 +24,7 @@ import { readConfigFile } from "../training/validate.ts";
 import { CheckpointError, ConfigError } from "../errors.ts";
 import { checkLayout } from "../forecast/store.ts";
 import { globalForecastName } from "../forecast/atmorep_results.ts";
-import { checkBackendName, matmulLine, selectBackend } from "../ops/mod.ts";
+import { checkBackendName, selectBackend } from "../ops/mod.ts";
 import { parseMonth } from "../time.ts";
 
 const MODES = ["BERT", "forecast", "temporal_interpolation", "fixed_location", "global_forecast"];
@@ -156,12 +156,10 @@ if (import.meta.main) {
         if (o.center && o.center.length !== 2) throw new ConfigError("--center", "is LAT,LON");
         if (o.tokenOverlap && o.tokenOverlap.length !== 2) throw new ConfigError("--token-overlap", "is LAT,LON");
         await Deno.mkdir(o.out, { recursive: true });
-        const backend = o.backend === undefined ? undefined : await selectBackend(
-          checkBackendName(o.backend, "--backend"),
-          "--backend",
-          { device: true },
-        );
-        console.error(backend ? backend.description : `backend cpu · ${matmulLine()}`);
+        const backend = await selectBackend(checkBackendName(o.backend ?? "cpu", "--backend"), "--backend", {
+          device: true,
+        });
+        console.error(backend.description);
         const t0 = performance.now();
         const epoch = o.epoch ?? 0, global = globalForecastName(id, epoch);
         const r = await evaluate({
@@ -190,8 +188,8 @@ if (import.meta.main) {
             checkpoint: o.checkpoint,
             command: `deno task evaluate ${Deno.args.join(" ")}`,
           },
-          device: backend?.device,
-        }).finally(() => backend?.close());
+          device: backend.device,
+        }).finally(() => backend.close());
         const s = r.seconds;
         console.log(
           `evaluate  ${o.mode}, ${r.dates.length} date(s), ${r.samples} sample(s) (${

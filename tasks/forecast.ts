@@ -1,6 +1,6 @@
 /**
  * `deno task forecast --checkpoint C --init 2020-02-01T00 [--init …] --steps N --out F.zarr [--truth STORE]
- * [--layout native|wb2] [--backend cpu|webgpu|auto]`:
+ * [--layout native|wb2] [--backend cpu|cuda|webgpu|auto]`:
  * roll the globe out from each initial time with a trained forecast
  * engine, write the forecast store (published at the end), and with a
  * truth store score it against persistence and climatology and draw maps.
@@ -13,7 +13,7 @@ import { progressDisplay } from "../cli/progress.ts";
 import { runForecast } from "../forecast/run.ts";
 import { scoreTable } from "../forecast/report.ts";
 import { checkLayout } from "../forecast/store.ts";
-import { checkBackendName, gemm, matmulLine, selectBackend } from "../ops/mod.ts";
+import { checkBackendName, gemm, selectBackend } from "../ops/mod.ts";
 import { ConfigError } from "../errors.ts";
 
 /** A number ≥ 0 from the command line. */
@@ -64,12 +64,10 @@ if (import.meta.main) {
       .option("--overwrite", "replace an existing output store")
       .option("--quiet", "no progress bar")
       .action(async (o) => {
-        const backend = o.backend === undefined ? undefined : await selectBackend(
-          checkBackendName(o.backend, "--backend"),
-          "--backend",
-          { device: true },
-        );
-        console.error(backend ? backend.description : `backend cpu · ${matmulLine()}`);
+        const backend = await selectBackend(checkBackendName(o.backend ?? "cpu", "--backend"), "--backend", {
+          device: true,
+        });
+        console.error(backend.description);
         gemm().setThreads(o.threads ?? 1);
         const progress = progressDisplay(o.quiet);
         const t0 = performance.now();
@@ -89,12 +87,12 @@ if (import.meta.main) {
           mapSteps: o.maps,
           evalDir: o.evalDir,
           overwrite: o.overwrite,
-          device: backend?.device,
+          device: backend.device,
           command: `deno task forecast ${Deno.args.join(" ")}`,
           onStep: (done, total) => progress.update("forecast", done, total),
         }).finally(() => {
           progress.stop();
-          backend?.close();
+          backend.close();
         });
         console.log(`forecast  ${r.out} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
         for (const line of scoreTable(r.scores ?? [])) console.log(line);
