@@ -308,6 +308,20 @@ export class GlobalRollout {
     return out;
   }
 
+  /** Per tile and point row of the tile: [sin lat, cos lat] of the row [tiles·rows·2] (the engine's point head). */
+  latitudes(tiles: Window[]): Float32Array {
+    const d = this.dataset, [, H] = this.window, deg = Math.PI / 180, out = new Float32Array(tiles.length * H * 2);
+    let k = 0;
+    for (const w of tiles) {
+      for (let i = 0; i < H; i++, k += 2) {
+        const lat = (90 - (d.colat[0] + (w.i0 + i) * d.res[0])) * deg;
+        out[k] = Math.sin(lat);
+        out[k + 1] = Math.cos(lat);
+      }
+    }
+    return out;
+  }
+
   /** Per tile: itself and its `k − 1` nearest tiles by great-circle distance of their centres [tiles·k]. */
   neighbours(tiles: Window[], k: number): Int32Array {
     const d = this.dataset, [, H, W] = this.window, deg = Math.PI / 180;

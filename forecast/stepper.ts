@@ -65,6 +65,7 @@ export function engineFields(model: Multiformer, tokens: TokenGrid): EngineField
     width: model.fields.find((f) => f.field === layout.field)!.width,
     // A point token holds one step of its mesh; a grid token tokenSize[0] steps.
     timeSteps: layout.kind === "points" ? 1 : tokens.tokenSize[0],
+    tokenSize: layout.kind === "grid" ? tokens.tokenSize : undefined,
   }));
 }
 
@@ -92,7 +93,10 @@ export class EngineStepper {
    * read-out's includes waiting for the device to finish the step.
    */
   readonly timings = { encode: 0, engine: 0, readout: 0 };
-  private readonly neighbourCache = new WeakMap<Window[], { value: Int32Array; position: Float32Array }>();
+  private readonly neighbourCache = new WeakMap<
+    Window[],
+    { value: Int32Array; position: Float32Array; latitudes: Float32Array }
+  >();
 
   constructor(
     readonly model: Multiformer,
@@ -118,6 +122,7 @@ export class EngineStepper {
       geometry = {
         value: this.rollout.neighbours(tiles, this.engine.config.neighbours),
         position: this.rollout.positions(tiles),
+        latitudes: this.rollout.latitudes(tiles),
       };
       this.neighbourCache.set(tiles, geometry);
     }
@@ -127,6 +132,7 @@ export class EngineStepper {
       info: new Map(fields.map((f) => [f.field, f.tokenInfo])),
       neighbourhoods: this.rollout.neighbourhoods(fields, tiles),
       position: geometry.position,
+      latitudes: geometry.latitudes,
       neighbours: geometry.value,
       noise: this.options.noise,
     };

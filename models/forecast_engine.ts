@@ -44,6 +44,7 @@ import {
 import { ConfigError } from "../errors.ts";
 import type { FieldLayout } from "./config.ts";
 import { Mlp } from "./mlp.ts";
+import { PointHead } from "./point_head.ts";
 import { type Dense, dense, Params } from "./params.ts";
 
 /** Hyperparameters of the engine's network. */
@@ -70,6 +71,24 @@ export interface ForecastEngineConfig {
    * engines trained before the key existed read).
    */
   queryFields?: "own" | "all";
+  /**
+   * The adapter also reads the raw values of every grid plane's last input
+   * step at each token position, beside the encoder's states: the global
+   * forecaster then sees the state itself at token resolution, not only
+   * what a frozen encoder kept of it. Default false (what engines trained
+   * before the key existed read; new configurations get true from
+   * `checkForecastTrainConfig`).
+   */
+  adapterValues?: boolean;
+  /**
+   * The point head's stencil radius in points (models/point_head.ts): every
+   * grid point's change is corrected from the (2r + 1)² points around it of
+   * every grid plane. 0: no point head (engines trained before the key
+   * existed); new configurations get 3.
+   */
+  stencilRadius?: number;
+  /** Hidden width of the point head's MLP. Default 64. */
+  stencilWidth?: number;
 }
 
 /** The engine configuration with defaults. */
@@ -84,6 +103,9 @@ export function resolveEngineConfig(c: ForecastEngineConfig = {}, prefix = "engi
     neighbours: 5,
     inputTimeTokens: 0,
     queryFields: "own",
+    adapterValues: false,
+    stencilRadius: 0,
+    stencilWidth: 64,
     ...c,
   };
   if (r.queryFields !== "own" && r.queryFields !== "all") {
@@ -92,7 +114,11 @@ export function resolveEngineConfig(c: ForecastEngineConfig = {}, prefix = "engi
   if (!Number.isInteger(r.inputTimeTokens) || r.inputTimeTokens < 0) {
     throw new ConfigError(`${prefix}.inputTimeTokens`, "must be an integer ≥ 0");
   }
-  for (const k of ["latentWidth", "forecasterLayers", "heads", "neighbours"] as const) {
+  if (typeof r.adapterValues !== "boolean") throw new ConfigError(`${prefix}.adapterValues`, "must be true or false");
+  if (!Number.isInteger(r.stencilRadius) || r.stencilRadius < 0) {
+    throw new ConfigError(`${prefix}.stencilRadius`, "must be an integer ≥ 0 (0: no point head)");
+  }
+  for (const k of ["latentWidth", "forecasterLayers", "heads", "neighbours", "stencilWidth"] as const) {
     if (!Number.isInteger(r[k]) || r[k] < (k === "forecasterLayers" ? 0 : 1)) {
       throw new ConfigError(`${prefix}.${k}`, "must be a positive integer");
     }
@@ -109,6 +135,8 @@ export interface EngineField {
   width: number;
   /** Time steps per token (the tokenizer's tokenSize[0]): one forecast step. */
   timeSteps: number;
+  /** A grid field: points per token along time, latitude and longitude (the point head needs them). */
+  tokenSize?: readonly number[];
 }
 
 /** The engine's input for one rollout step of a tiling. */
@@ -127,6 +155,8 @@ export interface EngineInput {
    * `neighbourhoods`); absent: the neighbours inside the tile, zeros beyond it.
    */
   neighbourhoods?: Map<string, Float32Array>;
+  /** Per tile and point row of the tile: [sin φ, cos φ] [tiles·rows·2] (the point head needs them). */
+  latitudes?: Float32Array;
   /** Token info by field (mesh fields: the position of each point token's first point). */
   info?: Map<string, Float32Array>;
   /** Latent noise (training; ensemble members): standard deviation relative to the latent's RMS, and random stream. */
@@ -184,6 +214,7 @@ export class ForecastEngine {
   private readonly crossOut: Dense;
   private readonly readMlp: Mlp;
   private readonly head: Map<string, Dense>;
+  private readonly pointHead?: PointHead;
 
   constructor(fields: EngineField[], config: ForecastEngineConfig, seed: number) {
     const c = this.config = resolveEngineConfig(config);
@@ -205,7 +236,10 @@ export class ForecastEngine {
       throw new ConfigError("engine.inputTimeTokens", `the encoder's window has ${nt} time tokens`);
     }
     this.timeTokens = c.inputTimeTokens || nt;
-    const concat = grids.reduce((a, f) => a + f.layout.levels * this.timeTokens * f.width, 0);
+    const concat = grids.reduce(
+      (a, f) => a + f.layout.levels * (this.timeTokens * f.width + (c.adapterValues ? f.layout.values : 0)),
+      0,
+    );
     this.adapter = dense(p, "engine.adapter", concat, D);
     this.posEmbed = dense(p, "engine.position", 4, D);
     this.blocks = Array.from(
@@ -237,6 +271,12 @@ export class ForecastEngine {
         b: p.vector(`engine.head.${f.layout.field}.b`, out),
       }];
     }));
+    if (c.stencilRadius > 0) {
+      const size = first.kind === "grid" ? grids[0].tokenSize : undefined;
+      if (!size) throw new ConfigError("engine.stencilRadius", "the point head needs the grid fields' token size");
+      const planes = grids.map((f) => ({ field: f.layout.field, levels: f.layout.levels, timeSteps: f.timeSteps }));
+      this.pointHead = new PointHead(p, planes, first.axes, size, c.stencilRadius, c.stencilWidth);
+    }
   }
 
   /** Inputs of a token's read-out query: its 3 × 3 neighbourhood of its own field level or of all grid planes. */
@@ -264,6 +304,7 @@ export class ForecastEngine {
       }
       return gatherRows(s.reshape([tiles * L * N, f.width]), index).reshape([tiles * P, L * A * f.width]);
     });
+    if (this.config.adapterValues) parts.push(constant(this.lastValues(input, tiles), [tiles * P, this.valueWidth()]));
     let z = linear(parts.length === 1 ? parts[0] : concatLast(parts), this.adapter.w, this.adapter.b);
     z = add(z, linear(constant(input.position, [tiles * P, 4]), this.posEmbed.w, this.posEmbed.b));
     if (input.noise && input.noise.std > 0) {
@@ -276,6 +317,30 @@ export class ForecastEngine {
       z = add(z, constant(n, z.shape));
     }
     return z.reshape([1, tiles * P, this.config.latentWidth]);
+  }
+
+  /** Raw values per grid plane and token. */
+  private valueWidth(): number {
+    return this.gridFields.reduce((a, f) => a + f.layout.levels * f.layout.values, 0);
+  }
+
+  /** Per tile and position: every grid plane's last time token, normalized (missing values 0) [tiles·P·width]. */
+  private lastValues(input: EngineInput, tiles: number): Float32Array {
+    const P = this.positions, [nt, ,] = this.gridFields[0].layout.axes, width = this.valueWidth();
+    const out = new Float32Array(tiles * P * width);
+    for (let b = 0; b < tiles; b++) {
+      for (let q = 0; q < P; q++) {
+        let o = (b * P + q) * width;
+        for (const f of this.gridFields) {
+          const { levels: L, tokens: N, values: V } = f.layout, x = input.tokens.get(f.layout.field)!;
+          for (let l = 0; l < L; l++, o += V) {
+            const src = ((b * L + l) * N + (nt - 1) * P + q) * V;
+            for (let v = 0; v < V; v++) out[o + v] = x[src + v] === x[src + v] ? x[src + v] : 0;
+          }
+        }
+      }
+    }
+    return out;
   }
 
   /** Advance the global latent one step. */
@@ -338,17 +403,34 @@ export class ForecastEngine {
       headDim: D / this.config.heads,
     });
     const h = this.readMlp.apply(add(qAll, linear(a, this.crossOut.w, this.crossOut.b)), 0);
-    const out: EngineOutput = new Map();
+    const deltas = new Map<string, Tensor>();
     let r0 = 0;
     for (const [i, f] of this.fields.entries()) {
       const n = rows[i];
       const hf = rows.length === 1 ? h : sliceRows(h, tiles, r0, n);
       r0 += n;
       const hd = this.head.get(f.layout.field)!;
-      const delta = linear(layerNorm(hf), hd.w, hd.b);
-      out.set(f.layout.field, add(delta, constant(lastSteps[i], delta.shape)));
+      deltas.set(f.layout.field, linear(layerNorm(hf), hd.w, hd.b));
+    }
+    const points = this.pointHead?.apply({
+      deltas,
+      neighbourhoods: new Map([...own].map(([k, v]) => [k, v.q])),
+      latitudes: this.needLatitudes(input),
+      tiles,
+    });
+    const out: EngineOutput = new Map();
+    for (const [i, f] of this.fields.entries()) {
+      const d = deltas.get(f.layout.field)!, fine = points?.get(f.layout.field);
+      out.set(f.layout.field, add(fine ? add(d, fine) : d, constant(lastSteps[i], d.shape)));
     }
     return out;
+  }
+
+  private needLatitudes(input: EngineInput): Float32Array {
+    if (!input.latitudes) {
+      throw new Error("the engine's point head needs the tiles' point latitudes (EngineInput.latitudes)");
+    }
+    return input.latitudes;
   }
 
   /**

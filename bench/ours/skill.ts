@@ -54,6 +54,8 @@ const baseSteps = opt("--base-steps", 1500), engineSteps = opt("--engine-steps",
 const latentWidth = opt("--latent", 96), forecasterLayers = opt("--layers", 2);
 const timeTokens = opt("--time-tokens", 2), inputTimeTokens = opt("--input-time", 0);
 const queryFields = (text("--query") ?? "own") as "own" | "all";
+const adapterValues = (text("--adapter-values") ?? "true") === "true";
+const stencilRadius = opt("--stencil", 3), stencilWidth = opt("--stencil-width", 64);
 const overlap = (text("--overlap") ?? "0,1").split(",").map(Number) as [number, number];
 const baseMasking = text("--base-masking") ?? "bert";
 if (!["bert", "forecast"].includes(baseMasking) || (baseMasking === "forecast" && timeTokens < 2)) {
@@ -132,7 +134,17 @@ const third = Math.round(engineSteps / 3);
 const engine = await trainForecastEngine(
   base.checkpoint!,
   checkForecastTrainConfig({
-    engine: { latentWidth, forecasterLayers, heads: 4, neighbours: 5, inputTimeTokens, queryFields },
+    engine: {
+      latentWidth,
+      forecasterLayers,
+      heads: 4,
+      neighbours: 5,
+      inputTimeTokens,
+      queryFields,
+      adapterValues,
+      stencilRadius,
+      stencilWidth,
+    },
     overlap,
     timeRange: trainRange,
     phases: [
