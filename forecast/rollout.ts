@@ -205,11 +205,18 @@ export class GlobalRollout {
     return values;
   }
 
-  /** The tiling of a state as the sampler's field batches (every token visible): what the encoder reads. */
-  fieldBatches(state: RolloutState, tiles: Window[]): FieldBatch[] {
+  /**
+   * The tiling of a state as the sampler's field batches (every token
+   * visible): what the encoder reads. Each step is normalized with the
+   * coefficients of its own time, or of `normalizeAt` for every step (a
+   * training target in the units of the input's last step, which is what
+   * the engine predicts in).
+   */
+  fieldBatches(state: RolloutState, tiles: Window[], normalizeAt?: number): FieldBatch[] {
     const [T, H, W] = this.window, g = this.tokens;
     const N = g.numTokens[0] * g.numTokens[1] * g.numTokens[2], V = g.tokenSize[0] * g.tokenSize[1] * g.tokenSize[2];
-    const normed = this.planes.map((p, i) => this.normalize(p, state.values[i], state.times));
+    const normTimes = normalizeAt === undefined ? state.times : state.times.map(() => normalizeAt);
+    const normed = this.planes.map((p, i) => this.normalize(p, state.values[i], normTimes));
     return this.sampler.slots.map((s, slot) => {
       if (s.dataset > 0) return this.mesh!.fieldBatch(slot, state.mesh!, tiles, state.times[state.times.length - 1]);
       const L = s.levels.length, B = tiles.length;
@@ -397,8 +404,12 @@ export class GlobalRollout {
   }
 
   /**
-   * A stepper's output blended and denormalized with the coefficients of
-   * the new times: the next slab of every plane (physical), and its times.
+   * A stepper's output blended and denormalized: the next slab of every
+   * plane (physical), and its times. A stepper predicts in the units of its
+   * input's last step (the engine adds a change to that step), so the slab
+   * is denormalized with that step's coefficients, not its own times':
+   * across a month's change those differ, and a prediction read in the new
+   * month's units would be off by the difference of the months' means.
    */
   physicalSlab(
     state: RolloutState,
@@ -415,7 +426,7 @@ export class GlobalRollout {
       for (let g = 0; g < plane; g++) {
         if (lastStep[g] !== lastStep[g]) { for (let t = 0; t < tt; t++) v[t * plane + g] = NaN; }
       }
-      return this.denormalize(this.planes[i], v, times);
+      return this.denormalize(this.planes[i], v, times.map(() => last));
     });
     return { slab, times };
   }

@@ -91,6 +91,13 @@ export interface ForecastEngineConfig {
   stencilWidth?: number;
 }
 
+/**
+ * What a new engine gets for the keys whose resolved defaults keep older
+ * checkpoints loading as they were trained (a checkpoint records the
+ * resolved configuration, so these apply only to new training runs).
+ */
+export const NEW_ENGINE_DEFAULTS: ForecastEngineConfig = { adapterValues: true, stencilRadius: 3 };
+
 /** The engine configuration with defaults. */
 export type ResolvedEngineConfig = Required<ForecastEngineConfig>;
 

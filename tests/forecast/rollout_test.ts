@@ -72,7 +72,8 @@ function oracle(
       assert.ok(worst < 2e-4, `${f.field}: fed-back tokens differ from the sampler's by ${worst} at step ${ctx.step}`);
       seen.checked++;
     }
-    const future = s.batchAt(s.tiles(end + r.stepSteps * r.dt, overlap), { masking: { strategy: "forecast" } });
+    // The future in the units of the input's last step, which a stepper predicts in (across 1 February too).
+    const future = { fields: r.fieldBatches(r.stateAt(end + r.stepSteps * r.dt), ctx.tiles, end) };
     const out = new Map<string, Float32Array>();
     for (const f of future.fields) {
       const L = f.levels.length, B = ctx.tiles.length, x = new Float32Array(B * L * P * V);
@@ -122,6 +123,48 @@ Deno.test("rollout loop: denormalize → write → normalize → tokenize round-
     }
     assert.equal(seen.checked, 4 * 4);
   }
+});
+
+Deno.test("rollout loop: a persistence stepper gives physical persistence across a month's change (the output is in the units of the input's last step)", async () => {
+  const s = new MultifieldSampler(await samplerConfig());
+  const r = new GlobalRollout(s, [0, 1]);
+  // 3-hourly from 31 January 17 UTC: the third step is 1 February 02 UTC, in another month's coefficients.
+  const init = "2020-01-31T17", tiles = r.tiles(init);
+  const [nt, nh, nw] = GRID.numTokens, P = nh * nw, N = nt * P, V = GRID.tokenSize.reduce((a, b) => a * b, 1);
+  const plane = V / GRID.tokenSize[0];
+  // Every token's next slab: its last input step, repeated.
+  const persistence: Stepper = (fields, ctx) =>
+    new Map(fields.map((f) => {
+      const L = f.levels.length, x = new Float32Array(ctx.tiles.length * L * P * V);
+      for (let r = 0; r < ctx.tiles.length * L; r++) {
+        for (let p = 0; p < P; p++) {
+          const last = f.tokens.subarray(
+            (r * N + (nt - 1) * P + p) * V + V - plane,
+            (r * N + (nt - 1) * P + p + 1) * V,
+          );
+          for (let t = 0; t < GRID.tokenSize[0]; t++) x.set(last, (r * P + p) * V + t * plane);
+        }
+      }
+      return [f.field, x];
+    }));
+  let state = r.stateAt(init);
+  const first = state.values.map((v) => v.slice((r.window[0] - 1) * r.grid.rows * r.grid.cols));
+  let crossed = false;
+  for (let n = 0; n < 3; n++) {
+    const out = r.step(state, tiles, persistence, n);
+    crossed ||= new Date(out.times[out.times.length - 1] * 1000).getUTCMonth() === 1;
+    for (const [i, p] of r.planes.entries()) {
+      let worst = 0;
+      for (let k = 0; k < out.slab[i].length; k++) {
+        const want = first[i][k % first[i].length], got = out.slab[i][k];
+        if (Number.isNaN(want)) assert.ok(Number.isNaN(got));
+        else worst = Math.max(worst, Math.abs(got - want) / Math.max(1, Math.abs(want)));
+      }
+      assert.ok(worst < 1e-5, `${p.field}/${p.level} step ${n}: persistence moved by ${worst}`);
+    }
+    state = out.state;
+  }
+  assert.ok(crossed, "the rollout reached February");
 });
 
 Deno.test("rollout geometry: neighbours start with the tile itself and are the nearest; positions are unit vectors", async () => {

@@ -30,7 +30,7 @@ import {
 import type { FieldBatch } from "../../samplers/batch.ts";
 import { parseTimePair } from "../../time.ts";
 import type { CoefficientSetIdentity } from "../../normalization/identity.ts";
-import { ForecastEngine } from "../../models/forecast_engine.ts";
+import { ForecastEngine, NEW_ENGINE_DEFAULTS } from "../../models/forecast_engine.ts";
 import { CheckpointError, ConfigError } from "../../errors.ts";
 import { GlobalRollout, type RolloutState } from "../../forecast/rollout.ts";
 import { baseSampler, engineFields, EngineStepper, type FrozenBase, loadFrozenBase } from "../../forecast/stepper.ts";
@@ -106,7 +106,8 @@ export class EngineRolloutTask implements TrainingTask<number, RolloutMetricsLin
   ) {
     const seed = config.seed ?? 1;
     this.rollout = rollout;
-    this.engine = new ForecastEngine(engineFields(base.model, rollout.tokens), config.engine ?? {}, seed);
+    const engine = { ...NEW_ENGINE_DEFAULTS, ...config.engine };
+    this.engine = new ForecastEngine(engineFields(base.model, rollout.tokens), engine, seed);
     this.params = this.engine.params.map;
     this.rng = new Random(seed ^ 0x2545f491);
     this.stepper = new EngineStepper(base.model, this.engine, rollout, {
@@ -262,8 +263,9 @@ export function rolloutLoss(
   for (let n = 0; n < k; n++) {
     const fields = rollout.fieldBatches(state, tiles);
     const out = stepper.tensors(fields, { step: n, tiles, times: state.times });
-    const truthEnd = state.times[state.times.length - 1] + rollout.stepSteps * rollout.dt;
-    const truth = rollout.fieldBatches(rollout.stateAt(truthEnd), tiles);
+    // The target in the units of the input's last step, as the engine predicts it (forecast/rollout.ts physicalSlab).
+    const lastInput = state.times[state.times.length - 1];
+    const truth = rollout.fieldBatches(rollout.stateAt(lastInput + rollout.stepSteps * rollout.dt), tiles, lastInput);
     for (const f of truth) {
       if (f.points) {
         parts.push({ loss: meshLoss(f, out.get(f.field)!, tiles.length), weight: weights.get(f.field)! / wsum / k });
