@@ -245,7 +245,7 @@ export class GlobalRollout {
 
   /**
    * Per grid field, the 3 × 3 token neighbourhood of every tile's tokens of
-   * the last time token, taken from the whole grid rather than the tile:
+   * the last time token (or of time token `timeToken`), taken from the whole grid rather than the tile:
    * [tiles · levels · positions · 9 · token values] (neighbours in (lat, lon)
    * order, each token's values as the tokenizer orders them), normalized,
    * missing values and points beyond the poles (or a regional grid's
@@ -254,8 +254,8 @@ export class GlobalRollout {
    * batches themselves (every point of the grid lies in some tile, and
    * every tile cuts it from the same normalized state).
    */
-  neighbourhoods(fields: FieldBatch[], tiles: Window[]): Map<string, Float32Array> {
-    const [nt, nh, nw] = this.tokens.numTokens, [tt, th, tw] = this.tokens.tokenSize;
+  neighbourhoods(fields: FieldBatch[], tiles: Window[], timeToken?: number): Map<string, Float32Array> {
+    const [nt, nh, nw] = this.tokens.numTokens, a = timeToken ?? nt - 1, [tt, th, tw] = this.tokens.tokenSize;
     const P = nh * nw, N = nt * P, V = tt * th * tw, { rows, cols, periodic } = this.grid;
     const out = new Map<string, Float32Array>();
     for (const f of fields) {
@@ -279,7 +279,7 @@ export class GlobalRollout {
       };
       for (let b = 0; b < tiles.length; b++) {
         for (let l = 0; l < L; l++) {
-          for (let p = 0; p < P; p++) visit(true, b, l, p, f.tokens, ((b * L + l) * N + (nt - 1) * P + p) * V);
+          for (let p = 0; p < P; p++) visit(true, b, l, p, f.tokens, ((b * L + l) * N + a * P + p) * V);
         }
       }
       const q = new Float32Array(tiles.length * L * P * 9 * V);

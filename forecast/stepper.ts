@@ -131,6 +131,9 @@ export class EngineStepper {
       tokens: new Map(fields.map((f) => [f.field, f.tokens])),
       info: new Map(fields.map((f) => [f.field, f.tokenInfo])),
       neighbourhoods: this.rollout.neighbourhoods(fields, tiles),
+      previousNeighbourhoods: this.engine.needsPreviousTimeToken
+        ? this.rollout.neighbourhoods(fields, tiles, this.rollout.tokens.numTokens[0] - 2)
+        : undefined,
       position: geometry.position,
       latitudes: geometry.latitudes,
       neighbours: geometry.value,

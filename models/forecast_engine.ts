@@ -72,10 +72,11 @@ export interface ForecastEngineConfig {
    */
   queryFields?: "own" | "all";
   /**
-   * The adapter also reads the raw values of every grid plane's last input
-   * step at each token position, beside the encoder's states: the global
-   * forecaster then sees the state itself at token resolution, not only
-   * what a frozen encoder kept of it. Default false (what engines trained
+   * The adapter also reads the raw values of every grid plane's time tokens
+   * it reads (`inputTimeTokens`) at each token position, beside the
+   * encoder's states: the global forecaster then sees the state and its
+   * recent change at token resolution, not only what a frozen encoder kept
+   * of them. Default false (what engines trained
    * before the key existed read; new configurations get true from
    * `checkForecastTrainConfig`).
    */
@@ -164,6 +165,12 @@ export interface EngineInput {
   neighbourhoods?: Map<string, Float32Array>;
   /** Per tile and point row of the tile: [sin φ, cos φ] [tiles·rows·2] (the point head needs them). */
   latitudes?: Float32Array;
+  /**
+   * The same neighbourhoods one time token earlier, when the point head
+   * needs them for its tendency (tokens of one step:
+   * {@link ForecastEngine.needsPreviousTimeToken}).
+   */
+  previousNeighbourhoods?: Map<string, Float32Array>;
   /** Token info by field (mesh fields: the position of each point token's first point). */
   info?: Map<string, Float32Array>;
   /** Latent noise (training; ensemble members): standard deviation relative to the latent's RMS, and random stream. */
@@ -244,7 +251,7 @@ export class ForecastEngine {
     }
     this.timeTokens = c.inputTimeTokens || nt;
     const concat = grids.reduce(
-      (a, f) => a + f.layout.levels * (this.timeTokens * f.width + (c.adapterValues ? f.layout.values : 0)),
+      (a, f) => a + f.layout.levels * this.timeTokens * (f.width + (c.adapterValues ? f.layout.values : 0)),
       0,
     );
     this.adapter = dense(p, "engine.adapter", concat, D);
@@ -326,12 +333,15 @@ export class ForecastEngine {
     return z.reshape([1, tiles * P, this.config.latentWidth]);
   }
 
-  /** Raw values per grid plane and token. */
+  /** Raw values per token position: every grid plane's tokens of the time tokens the adapter reads. */
   private valueWidth(): number {
-    return this.gridFields.reduce((a, f) => a + f.layout.levels * f.layout.values, 0);
+    return this.gridFields.reduce((a, f) => a + f.layout.levels * this.timeTokens * f.layout.values, 0);
   }
 
-  /** Per tile and position: every grid plane's last time token, normalized (missing values 0) [tiles·P·width]. */
+  /**
+   * Per tile and position: every grid plane's tokens of the last
+   * `timeTokens` time tokens, normalized (missing values 0) [tiles·P·width].
+   */
   private lastValues(input: EngineInput, tiles: number): Float32Array {
     const P = this.positions, [nt, ,] = this.gridFields[0].layout.axes, width = this.valueWidth();
     const out = new Float32Array(tiles * P * width);
@@ -340,14 +350,27 @@ export class ForecastEngine {
         let o = (b * P + q) * width;
         for (const f of this.gridFields) {
           const { levels: L, tokens: N, values: V } = f.layout, x = input.tokens.get(f.layout.field)!;
-          for (let l = 0; l < L; l++, o += V) {
-            const src = ((b * L + l) * N + (nt - 1) * P + q) * V;
-            for (let v = 0; v < V; v++) out[o + v] = x[src + v] === x[src + v] ? x[src + v] : 0;
+          for (let l = 0; l < L; l++) {
+            for (let a = nt - this.timeTokens; a < nt; a++, o += V) {
+              const src = ((b * L + l) * N + a * P + q) * V;
+              for (let v = 0; v < V; v++) out[o + v] = x[src + v] === x[src + v] ? x[src + v] : 0;
+            }
           }
         }
       }
     }
     return out;
+  }
+
+  /**
+   * Whether a step needs {@link EngineInput.previousNeighbourhoods}: the
+   * point head's tendency, when a token holds one step (else the step
+   * before the last is in the last token) and the window has a time token
+   * before the last.
+   */
+  get needsPreviousTimeToken(): boolean {
+    const f = this.gridFields[0];
+    return this.pointHead !== undefined && f.timeSteps === 1 && f.layout.axes[0] >= 2;
   }
 
   /** Advance the global latent one step. */
@@ -422,6 +445,7 @@ export class ForecastEngine {
     const points = this.pointHead?.apply({
       deltas,
       neighbourhoods: new Map([...own].map(([k, v]) => [k, v.q])),
+      previous: this.needsPreviousTimeToken ? this.needPrevious(input) : undefined,
       latitudes: this.needLatitudes(input),
       tiles,
     });
@@ -431,6 +455,13 @@ export class ForecastEngine {
       out.set(f.layout.field, add(fine ? add(d, fine) : d, constant(lastSteps[i], d.shape)));
     }
     return out;
+  }
+
+  private needPrevious(input: EngineInput): Map<string, Float32Array> {
+    if (!input.previousNeighbourhoods) {
+      throw new Error("the engine's point head needs the neighbourhoods of the time token before the last");
+    }
+    return input.previousNeighbourhoods;
   }
 
   private needLatitudes(input: EngineInput): Float32Array {

@@ -4,8 +4,10 @@
  * read-out decodes a whole token (8 × 8 points) from one vector, which is
  * coarse where the flow moves features by a few points per step; the point
  * head sees, per point, a (2r + 1)² stencil of the last input step of every
- * grid plane (field level), the token read-out's change of every plane at
- * that point, and the point's latitude (the stencil's metric shrinks with
+ * grid plane (field level) and of its change since the step before (the
+ * recent tendency: where the flow goes, and the unobserved forcing's
+ * imprint), the token read-out's change of every plane at that point, and
+ * the point's latitude (the stencil's metric shrinks with
  * cos φ in longitude), and adds an MLP's change to each plane. Together
  * they are the engine's coarse (token) and fine (point) paths, as a
  * U-Net's coarse and fine levels are. The last layer starts at zero, so an
@@ -38,6 +40,12 @@ export interface PointHeadInput {
   neighbourhoods: Map<string, Float32Array>;
   /** Per tile and point row of the tile: [sin φ, cos φ] [tiles·rows·2]. */
   latitudes: Float32Array;
+  /**
+   * Per field: the neighbourhoods one time token earlier, when a token
+   * holds one step (else the step before the last is in `neighbourhoods`);
+   * absent there: the tendency is 0 (a window of one step).
+   */
+  previous?: Map<string, Float32Array>;
   /** Tiles. */
   tiles: number;
 }
@@ -69,7 +77,7 @@ export class PointHead {
     this.planes = fields.reduce((a, f) => a + f.levels, 0);
     this.slab = size[0];
     const stencil = (2 * radius + 1) ** 2;
-    this.up = dense(p, "engine.point.up", this.planes * (stencil + this.slab) + 2, width);
+    this.up = dense(p, "engine.point.up", this.planes * (2 * stencil + this.slab) + 2, width);
     this.hidden = dense(p, "engine.point.hidden", width, width);
     this.down = {
       w: p.weight("engine.point.down.w", width, this.planes * this.slab, true),
@@ -96,17 +104,25 @@ export class PointHead {
 
   /** Fixed inputs per row. */
   featureWidth(): number {
-    return this.planes * (2 * this.radius + 1) ** 2 + 2;
+    return this.planes * 2 * (2 * this.radius + 1) ** 2 + 2;
   }
 
   /**
-   * The rows' fixed inputs [rows·(planes·(2r + 1)² + 2)]: per row (tile, token position, point row, point
-   * column), every plane's stencil of the last input step (offsets in latitude, then longitude), then
-   * [sin φ, cos φ] of the point.
+   * The rows' fixed inputs [rows·(planes·2·(2r + 1)² + 2)]: per row (tile, token position, point row, point
+   * column), per plane the stencil of the last input step (offsets in latitude, then longitude) and the stencil
+   * of its change since the step before; then [sin φ, cos φ] of the point.
    */
   stencils(input: PointHeadInput): Float32Array {
     const [, nh, nw] = this.axes, [tt, th, tw] = this.size, V = tt * th * tw, P = nh * nw, r = this.radius;
     const width = this.featureWidth(), lastStep = (tt - 1) * th * tw;
+    // The step before the last: in the last token, or the previous time token's last step, or none.
+    const before = (field: string): { q: Float32Array; step: number } | undefined =>
+      tt >= 2
+        ? { q: input.neighbourhoods.get(field)!, step: lastStep - th * tw }
+        : input.previous
+        ? { q: input.previous.get(field)!, step: lastStep }
+        : undefined;
+    const earlier = new Map(this.fields.map((f) => [f.field, before(f.field)]));
     const out = new Float32Array(this.rows(input.tiles) * width);
     let o = 0;
     for (let b = 0; b < input.tiles; b++) {
@@ -115,17 +131,20 @@ export class PointHead {
           for (let j = 0; j < tw; j++, o += width) {
             let k = o;
             for (const f of this.fields) {
-              const q = input.neighbourhoods.get(f.field)!;
+              const q = input.neighbourhoods.get(f.field)!, e = earlier.get(f.field);
               for (let l = 0; l < f.levels; l++) {
-                const base = ((b * f.levels + l) * P + p) * 9 * V + lastStep;
+                const hood = ((b * f.levels + l) * P + p) * 9 * V, side = (2 * r + 1) ** 2;
                 for (let di = -r; di <= r; di++) {
                   // Row in the 3 × 3 tokens' canvas, then which token row and which point row of it.
                   const I = th + i + di, ti = Math.floor(I / th), ii = I - ti * th;
-                  for (let dj = -r; dj <= r; dj++) {
+                  for (let dj = -r; dj <= r; dj++, k++) {
                     const J = tw + j + dj, tj = Math.floor(J / tw), jj = J - tj * tw;
-                    out[k++] = q[base + (ti * 3 + tj) * V + ii * tw + jj];
+                    const at = hood + (ti * 3 + tj) * V + ii * tw + jj, now = q[at + lastStep];
+                    out[k] = now;
+                    out[k + side] = e ? now - e.q[at + e.step] : 0;
                   }
                 }
+                k += side;
               }
             }
             const lat = ((b * nh + Math.floor(p / nw)) * th + i) * 2;

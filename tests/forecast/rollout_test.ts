@@ -188,39 +188,41 @@ Deno.test("rollout geometry: neighbours start with the tile itself and are the n
   }
 });
 
-Deno.test("a token's query neighbourhood comes from the whole grid: across tile edges and 0°/360°, 0 beyond the poles and at missing points", async () => {
+Deno.test("a token's query neighbourhood comes from the whole grid: across tile edges and 0°/360°, 0 beyond the poles and at missing points; of the last or an earlier time token", async () => {
   const s = new MultifieldSampler(await samplerConfig());
   const r = new GlobalRollout(s, [0, 1]);
   const init = "2020-01-31T17", state = r.stateAt(init), tiles = r.tiles(init);
-  const hoods = r.neighbourhoods(r.fieldBatches(state, tiles), tiles);
   const [nt, nh, nw] = GRID.numTokens, [tt, th, tw] = GRID.tokenSize, P = nh * nw, V = tt * th * tw;
-  const { rows, cols } = r.grid, T = r.window[0];
-  void nt;
+  const { rows, cols } = r.grid;
   let acrossEdges = 0, beyondPoles = 0, missing = 0;
-  for (const [slot, spec] of s.slots.entries()) {
-    const q = hoods.get(spec.field)!, L = spec.levels.length;
-    assert.equal(q.length, tiles.length * L * P * 9 * V);
-    for (const [l] of spec.levels.entries()) {
-      const pi = r.planes.findIndex((p) => p.slot === slot && p.levelIndex === l);
-      // The oracle: the plane normalized on the whole grid (not cut into tiles), its last time token.
-      const normed = r.normalize(r.planes[pi], state.values[pi], state.times);
-      for (const [b, w] of tiles.entries()) {
-        for (let p = 0; p < P; p++) {
-          for (let k = 0; k < 9; k++) {
-            const ti = Math.floor(p / nw) + Math.floor(k / 3) - 1, tj = p % nw + (k % 3) - 1;
-            if (ti < 0 || ti >= nh || tj < 0 || tj >= nw) acrossEdges++;
-            for (let t = 0; t < tt; t++) {
-              for (let i = 0; i < th; i++) {
-                for (let j = 0; j < tw; j++) {
-                  const row = w.i0 + ti * th + i, col = (((w.j0 + tj * tw + j) % cols) + cols) % cols;
-                  let want = 0;
-                  if (row < 0 || row >= rows) beyondPoles++;
-                  else {
-                    want = normed[((T - tt + t) * rows + row) * cols + col];
-                    if (Number.isNaN(want)) (want = 0, missing++);
+  for (const a of [undefined, 0]) {
+    const hoods = r.neighbourhoods(r.fieldBatches(state, tiles), tiles, a);
+    const first = (a ?? nt - 1) * tt;
+    for (const [slot, spec] of s.slots.entries()) {
+      const q = hoods.get(spec.field)!, L = spec.levels.length;
+      assert.equal(q.length, tiles.length * L * P * 9 * V);
+      for (const [l] of spec.levels.entries()) {
+        const pi = r.planes.findIndex((p) => p.slot === slot && p.levelIndex === l);
+        // The oracle: the plane normalized on the whole grid (not cut into tiles), its last time token.
+        const normed = r.normalize(r.planes[pi], state.values[pi], state.times);
+        for (const [b, w] of tiles.entries()) {
+          for (let p = 0; p < P; p++) {
+            for (let k = 0; k < 9; k++) {
+              const ti = Math.floor(p / nw) + Math.floor(k / 3) - 1, tj = p % nw + (k % 3) - 1;
+              if (ti < 0 || ti >= nh || tj < 0 || tj >= nw) acrossEdges++;
+              for (let t = 0; t < tt; t++) {
+                for (let i = 0; i < th; i++) {
+                  for (let j = 0; j < tw; j++) {
+                    const row = w.i0 + ti * th + i, col = (((w.j0 + tj * tw + j) % cols) + cols) % cols;
+                    let want = 0;
+                    if (row < 0 || row >= rows) beyondPoles++;
+                    else {
+                      want = normed[((first + t) * rows + row) * cols + col];
+                      if (Number.isNaN(want)) (want = 0, missing++);
+                    }
+                    const got = q[((((b * L + l) * P + p) * 9 + k) * tt + t) * th * tw + i * tw + j];
+                    assert.equal(got, want, `${spec.field}/${spec.levels[l]} tile ${b} token ${p} neighbour ${k}`);
                   }
-                  const got = q[((((b * L + l) * P + p) * 9 + k) * tt + t) * th * tw + i * tw + j];
-                  assert.equal(got, want, `${spec.field}/${spec.levels[l]} tile ${b} token ${p} neighbour ${k}`);
                 }
               }
             }

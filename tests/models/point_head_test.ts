@@ -32,8 +32,8 @@ const fields = [
 /** A plane's value at a point of the canvas, as rows R and columns C of the tile (beyond its edges too). */
 const value = (plane: number, R: number, C: number) => plane * 10000 + (R + 10) * 100 + (C + 10);
 
-/** The 3 × 3 token neighbourhoods of a tile's tokens, from {@link value} [tiles·levels·P·9·V]. */
-function neighbourhoods(tiles: number, levels: number, plane0: number): Float32Array {
+/** The 3 × 3 token neighbourhoods of a tile's tokens, from {@link value} × `scale` [tiles·levels·P·9·V]. */
+function neighbourhoods(tiles: number, levels: number, plane0: number, scale = 1): Float32Array {
   const out = new Float32Array(tiles * levels * P * 9 * V);
   for (let b = 0; b < tiles; b++) {
     for (let l = 0; l < levels; l++) {
@@ -42,7 +42,7 @@ function neighbourhoods(tiles: number, levels: number, plane0: number): Float32A
           for (let i = 0; i < th; i++) {
             for (let j = 0; j < tw; j++) {
               const R = (Math.floor(p / nw) + Math.floor(k / 3) - 1) * th + i, C = (p % nw + (k % 3) - 1) * tw + j;
-              out[((((b * levels + l) * P + p) * 9 + k) * th + i) * tw + j] = value(plane0 + l, R, C) + b;
+              out[((((b * levels + l) * P + p) * 9 + k) * th + i) * tw + j] = scale * (value(plane0 + l, R, C) + b);
             }
           }
         }
@@ -52,7 +52,7 @@ function neighbourhoods(tiles: number, levels: number, plane0: number): Float32A
   return out;
 }
 
-Deno.test("point head: each point's stencil is the grid around it, across token edges, then its latitude", () => {
+Deno.test("point head: each point's stencils are the grid and its change around it, across token edges, then its latitude", () => {
   const r = 2,
     head = new PointHead(
       new Params(1),
@@ -70,11 +70,13 @@ Deno.test("point head: each point's stencil is the grid around it, across token 
   const s = head.stencils({
     deltas: new Map(),
     neighbourhoods: new Map([["z", neighbourhoods(tiles, 2, 0)], ["u", neighbourhoods(tiles, 1, 2)]]),
+    // One time token earlier the grid was 0.25 of it: its change since is 0.75 of it.
+    previous: new Map([["z", neighbourhoods(tiles, 2, 0, 0.25)], ["u", neighbourhoods(tiles, 1, 2, 0.25)]]),
     latitudes,
     tiles,
   });
   const width = head.featureWidth(), side = 2 * r + 1;
-  assert.equal(width, 3 * side * side + 2);
+  assert.equal(width, 3 * 2 * side * side + 2);
   assert.equal(s.length, tiles * P * V * width);
   let checked = 0;
   for (let b = 0; b < tiles; b++) {
@@ -85,8 +87,10 @@ Deno.test("point head: each point's stencil is the grid around it, across token 
           for (let plane = 0; plane < 3; plane++) {
             for (let di = -r; di <= r; di++) {
               for (let dj = -r; dj <= r; dj++) {
-                const at = row * width + plane * side * side + (di + r) * side + dj + r;
-                assert.equal(s[at], value(plane, R + di, C + dj) + b, `tile ${b} token ${p} point ${i},${j}`);
+                const at = row * width + plane * 2 * side * side + (di + r) * side + dj + r;
+                const want = value(plane, R + di, C + dj) + b;
+                assert.equal(s[at], want, `tile ${b} token ${p} point ${i},${j}`);
+                assert.ok(Math.abs(s[at + side * side] - 0.75 * want) <= 1e-6 * want, `change at ${b} ${p} ${i},${j}`);
                 checked++;
               }
             }
@@ -117,6 +121,10 @@ function input(tiles: number, seed: number) {
     tokens: new Map([["z", grid(2)], ["u", grid(1)]]),
     position: new Float32Array(tiles * P * 4).map(() => r.normal()),
     latitudes: new Float32Array(tiles * nh * th * 2).map(() => r.normal()),
+    previousNeighbourhoods: new Map([
+      ["z", new Float32Array(tiles * 2 * P * 9 * V).map(() => r.normal())],
+      ["u", new Float32Array(tiles * P * 9 * V).map(() => r.normal())],
+    ]),
     neighbours: Int32Array.from({ length: tiles * 2 }, (_, k) => (k % 2 === 0 ? k / 2 : ((k - 1) / 2 + 1) % tiles)),
   };
 }
@@ -136,6 +144,7 @@ Deno.test("point head: untrained the engine is still persistence; the same engin
   for (const f of ["z", "u"]) assert.deepEqual(pointed.step(x, 2).get(f)!.data, plain.step(x, 2).get(f)!.data);
   assert.ok([...pointed.params.map.keys()].some((k) => k.startsWith("engine.point.")));
   assert.throws(() => pointed.step({ ...x, latitudes: undefined }, 2), /latitudes/);
+  assert.throws(() => pointed.step({ ...x, previousNeighbourhoods: undefined }, 2), /time token before the last/);
 });
 
 Deno.test("point head: its gradient is the numerical one (through its MLP and into the token read-out's change)", () => {
@@ -179,21 +188,23 @@ Deno.test("point head: its gradient is the numerical one (through its MLP and in
   assert.ok(e.params.map.get("engine.point.up.w")!.grad!.some((g) => g !== 0));
 });
 
-Deno.test("adapter values: the adapter reads the raw last time token only when asked", () => {
+Deno.test("adapter values: the adapter reads the raw values of the time tokens it reads, only when asked", () => {
   const plain = new ForecastEngine(fields, small, 1),
     valued = new ForecastEngine(fields, { ...small, adapterValues: true }, 1);
+  const lastOnly = new ForecastEngine(fields, { ...small, adapterValues: true, inputTimeTokens: 1 }, 1);
   assert.deepEqual(plain.params.map.get("engine.adapter.w")!.shape, [(2 + 1) * 2 * 8, 8]);
-  assert.deepEqual(valued.params.map.get("engine.adapter.w")!.shape, [(2 + 1) * (2 * 8 + V), 8]);
+  assert.deepEqual(valued.params.map.get("engine.adapter.w")!.shape, [(2 + 1) * 2 * (8 + V), 8]);
   // Move the raw values of u's last time token (not its encoder states): only the valued adapter changes.
   const a = input(2, 3), b = input(2, 3);
   const u = b.tokens.get("u")!;
   for (let i = P * V; i < 2 * P * V; i++) u[i] += 1; // tile 0, time token 1
   assert.deepEqual(plain.adapt(a, 2).data, plain.adapt(b, 2).data);
   assert.notDeepEqual(valued.adapt(a, 2).data, valued.adapt(b, 2).data);
-  // The first time token's raw values are not read.
+  // The first time token's raw values are read by the whole-window adapter, not by the last-token one.
   const c = input(2, 3);
   for (let i = 0; i < P * V; i++) c.tokens.get("u")![i] += 1;
-  assert.deepEqual(valued.adapt(a, 2).data, valued.adapt(c, 2).data);
+  assert.notDeepEqual(valued.adapt(a, 2).data, valued.adapt(c, 2).data);
+  assert.deepEqual(lastOnly.adapt(a, 2).data, lastOnly.adapt(c, 2).data);
   assert.throws(
     () => new ForecastEngine(fields, { ...small, stencilRadius: -1 }, 1),
     (e) => isPipelineError(e, "config") && /engine\.stencilRadius/.test(String(e)),
