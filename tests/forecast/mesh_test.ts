@@ -71,13 +71,17 @@ function oracle(s: MultifieldSampler, r: GlobalRollout, overlap: [number, number
       assert.ok(worst < 2e-4, `${f.field}: fed-back tokens differ from the sampler's by ${worst} at step ${ctx.step}`);
       seen.checked++;
     }
-    const future = s.batchAt(s.tiles(end + r.stepSteps * r.dt, overlap), { masking: { strategy: "forecast" } });
+    const next = end + r.stepSteps * r.dt;
+    const future = s.batchAt(s.tiles(next, overlap), { masking: { strategy: "forecast" } });
+    // The grid's future in the units of the input's last step, which a stepper predicts in (forecast/rollout.ts).
+    const grid = r.fieldBatches(r.stateAt(next), ctx.tiles, end);
     const out = new Map<string, Float32Array>();
-    for (const f of future.fields) {
-      if (f.points) {
-        out.set(f.field, f.tokens.slice()); // one mesh step per token: the next step is all of it
+    for (const [i, mesh] of future.fields.entries()) {
+      if (mesh.points) {
+        out.set(mesh.field, mesh.tokens.slice()); // one mesh step per token: the next step is all of it
         continue;
       }
+      const f = grid[i];
       const L = f.levels.length, B = ctx.tiles.length, x = new Float32Array(B * L * P * V);
       for (let b = 0; b < B; b++) {
         for (let l = 0; l < L; l++) {
