@@ -1,7 +1,7 @@
 /**
- * `deno task bench:skill [--days N] [--inits N] [--base-steps N] [--engine-steps N] [--latent N] [--layers N]
- * [--query own|all] [--time-tokens N] [--input-time N] [--overlap LAT,LON] [--base CKPT] [--base-masking bert|forecast]
- * [--out DIR]`:
+ * `deno task bench:skill [--days N] [--inits N] [--base-steps N] [--engine-steps N] [--phases STEPSxK,…] [--latent N]
+ * [--layers N] [--query own|all] [--adapter-values true|false] [--stencil R] [--stencil-width N] [--time-tokens N]
+ * [--input-time N] [--overlap LAT,LON] [--base CKPT] [--base-masking bert|forecast] [--out DIR]`:
  * forecast skill on the barotropic testbed (testbed/): a year of
  * turbulent, Rossby-wave-dominated flow on a 2.8125° globe, 6-hourly
  * (u, v, z at 500 hPa and a passive tracer q), built once and cached. The
@@ -15,8 +15,11 @@
  * table shape. Writes OUT/skill.json and the forecast's maps and RMSE plots.
  * `--base CKPT` skips the Multiformer's training and uses that checkpoint
  * (an earlier run's OUT/base/…, for experiments on the engine alone). The
- * other options set the experiment's keys: the engine's `queryFields`
- * (default own), the Multiformer's time tokens per window (default 2), the
+ * other options set the experiment's keys: the engine's phases (`--phases
+ * 400x1,300x2,300x4,200x8`: steps × rollout length, learning rates 1e-3,
+ * 5e-4, 2e-4, 1e-4; default thirds of `--engine-steps` at rollouts 1, 2,
+ * 4), `queryFields` (default own), `adapterValues` (default true),
+ * `stencilRadius` (default 3; 0 = no point head), `stencilWidth` (64), the Multiformer's time tokens per window (default 2), the
  * engine's `inputTimeTokens` (default 0: all) and the tiles' `overlap`
  * (default 0,1). `--base-masking bert|forecast` sets how the Multiformer
  * trains: BERT's random masking at rate 0.5 (default) or AtmoRep's
@@ -130,7 +133,18 @@ console.log(
 );
 
 const t2 = performance.now();
+// The engine's phases: STEPSxROLLOUT,… (learning rates 1e-3, 5e-4, 2e-4, 1e-4, …), or thirds of --engine-steps
+// at rollouts 1, 2 and 4.
 const third = Math.round(engineSteps / 3);
+const rates = [1e-3, 5e-4, 2e-4, 1e-4, 5e-5];
+const phases = text("--phases")?.split(",").map((p, i) => {
+  const [steps, rollout] = p.split("x").map(Number);
+  return { steps, rollout, lr: rates[Math.min(i, rates.length - 1)] };
+}) ?? [
+  { steps: engineSteps - 2 * third, rollout: 1, lr: 1e-3 },
+  { steps: third, rollout: 2, lr: 5e-4 },
+  { steps: third, rollout: 4, lr: 2e-4 },
+];
 const engine = await trainForecastEngine(
   base.checkpoint!,
   checkForecastTrainConfig({
@@ -147,11 +161,7 @@ const engine = await trainForecastEngine(
     },
     overlap,
     timeRange: trainRange,
-    phases: [
-      { steps: engineSteps - 2 * third, rollout: 1, lr: 1e-3 },
-      { steps: third, rollout: 2, lr: 5e-4 },
-      { steps: third, rollout: 4, lr: 2e-4 },
-    ],
+    phases,
     latentNoise: 1e-4,
     seed: 1,
     threads: 1,
