@@ -333,6 +333,8 @@ export class BarotropicModel {
   private readonly tend: Spectral;
   private readonly tendQ: Spectral;
   private first = true;
+  /** Whether the stirring draws new noise (false: it decays as its expected value). */
+  private noise = true;
 
   constructor(options: BarotropicOptions = {}) {
     const o = this.o = {
@@ -408,6 +410,21 @@ export class BarotropicModel {
     this.first = true;
   }
 
+  /**
+   * A copy of the current state whose stirring then evolves without new
+   * noise, as its expected value: the forecast of a perfect model that knows
+   * the current forcing but not its future (the testbed's ceiling for a
+   * deterministic forecast).
+   */
+  expectedCopy(): BarotropicModel {
+    const c = new BarotropicModel(this.o), copy = (x: Spectral) => ({ re: x.re.slice(), im: x.im.slice() });
+    [c.zeta, c.zetaOld, c.q, c.qOld] = [copy(this.zeta), copy(this.zetaOld), copy(this.q), copy(this.qOld)];
+    c.stir.re.set(this.stir.re);
+    c.stir.im.set(this.stir.im);
+    [c.first, c.time, c.noise] = [this.first, this.time, false];
+    return c;
+  }
+
   /** The vorticity (spectral, a copy). */
   vorticity(): Spectral {
     return { re: this.zeta.re.slice(), im: this.zeta.im.slice() };
@@ -455,8 +472,11 @@ export class BarotropicModel {
     const t = this.tr.t, o = this.o, phi = Math.exp(-o.dt / (o.stirDays * 86400)), s = Math.sqrt(1 - phi * phi);
     for (let k = 0; k < t.size; k++) {
       if (t.n[k] < 8 || t.n[k] > 14 || t.m[k] === 0) continue;
-      this.stir.re[k] = phi * this.stir.re[k] + s * o.stir * this.rng.gauss();
-      this.stir.im[k] = phi * this.stir.im[k] + s * o.stir * this.rng.gauss();
+      if (!this.noise) (this.stir.re[k] *= phi, this.stir.im[k] *= phi);
+      else {
+        this.stir.re[k] = phi * this.stir.re[k] + s * o.stir * this.rng.gauss();
+        this.stir.im[k] = phi * this.stir.im[k] + s * o.stir * this.rng.gauss();
+      }
     }
   }
 
