@@ -41,6 +41,7 @@ import { globalForecastAtInits } from "../../forecast/evaluate.ts";
 import type { PlaneScores } from "../../forecast/scores.ts";
 import type { MaskingConfig } from "../../samplers/masking.ts";
 import { gemm } from "../../ops/mod.ts";
+import { perfectModelScores } from "../inputs/perfect_model_scores.ts";
 
 const args = Deno.args;
 const opt = (k: string, d: number) => {
@@ -208,6 +209,11 @@ const mf = await globalForecastAtInits({
 });
 seconds.multiformer = (performance.now() - t4) / 1000;
 checkSameInits(fc.scores!, mf.scores);
+// The ceiling: the testbed's own model from the exact initial states, knowing the current stirring, not its future.
+const t5 = performance.now();
+const ceiling = perfectModelScores({ days }, config, inits, 20);
+seconds.perfectModel = (performance.now() - t5) / 1000;
+checkSameInits(fc.scores!, ceiling);
 const inSample = [...fc.scores!, ...mf.scores].some((s) => s.inSample.some((n) => n > 0)) || mf.warning !== undefined;
 if (mf.warning) console.error(mf.warning);
 
@@ -217,19 +223,20 @@ const table: string[] = [];
 const rows: Record<string, unknown>[] = [];
 for (const s of fc.scores!) {
   const m = mf.scores.find((x) => x.field === s.field && x.level === s.level)!;
+  const pm = ceiling.find((x) => x.field === s.field && x.level === s.level)!;
   const at = (v: number[], leads = s.leads) => show.map((h) => leads.includes(h) ? v[leads.indexOf(h)] : NaN);
   const fmt = (v: number[], p = 3) => v.map((x) => Number.isNaN(x) ? "–" : x.toPrecision(p)).join(" / ");
   const ratio = (v: number[]) => v.map((f, i) => f / at(s.rmse.persistence)[i]);
-  const [eng, mfr] = [at(s.rmse.forecast), at(m.rmse.forecast, m.leads)];
+  const [eng, mfr, pmr] = [at(s.rmse.forecast), at(m.rmse.forecast, m.leads), at(pm.rmse.forecast)];
   table.push(
     `| ${s.field}${s.level} RMSE [${s.units}] | ${fmt(at(s.rmse.persistence))} | ${fmt(at(s.rmse.climatology))} | ${
       fmt(eng)
-    } | ${fmt(ratio(eng), 2)} | ${fmt(mfr)} | ${fmt(ratio(mfr), 2)} |`,
+    } | ${fmt(ratio(eng), 2)} | ${fmt(mfr)} | ${fmt(ratio(mfr), 2)} | ${fmt(pmr)} | ${fmt(ratio(pmr), 2)} |`,
   );
   table.push(
     `| ${s.field}${s.level} ACC | ${fmt(at(s.acc.persistence), 2)} | 0 | ${fmt(at(s.acc.forecast), 2)} | | ${
       fmt(at(m.acc.forecast, m.leads), 2)
-    } | |`,
+    } | | ${fmt(at(pm.acc.forecast), 2)} | |`,
   );
   rows.push({
     field: s.field,
@@ -239,13 +246,15 @@ for (const s of fc.scores!) {
     rmse: s.rmse,
     acc: s.acc,
     multiformer: { leads: m.leads, rmse: m.rmse.forecast, acc: m.acc.forecast },
+    perfectModel: { leads: pm.leads, rmse: pm.rmse.forecast, acc: pm.acc.forecast },
   });
 }
 const head =
   `| ${fields.length} fields, ${inits.length} held-out inits, leads ${show.map((h) => `${h} h`).join(" / ")} ` +
-  "| persistence | climatology | engine | engine / persistence | Multiformer | Multiformer / persistence |";
+  "| persistence | climatology | engine | engine / persistence | Multiformer | Multiformer / persistence " +
+  "| perfect model | perfect model / persistence |";
 console.log(
-  [head, "| --- | --- | --- | --- | --- | --- | --- |", ...table].join("\n"),
+  [head, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |", ...table].join("\n"),
 );
 console.log(
   `Multiformer: global_forecast (masking ${baseMasking} in training) reaches ${
@@ -256,7 +265,8 @@ console.log(`in-sample scores: ${inSample ? "YES (not held out)" : "none (all he
 console.log(
   `seconds: testbed ${seconds.testbed.toFixed(0)}, Multiformer ${seconds.base.toFixed(0)}, engine ${
     seconds.engine.toFixed(0)
-  }, forecast ${seconds.forecast.toFixed(0)}, Multiformer global_forecast ${seconds.multiformer.toFixed(0)}`,
+  }, forecast ${seconds.forecast.toFixed(0)}, Multiformer global_forecast ${seconds.multiformer.toFixed(0)}, ` +
+    `perfect model ${seconds.perfectModel.toFixed(0)}`,
 );
 await Deno.mkdir(outDir, { recursive: true });
 await Deno.writeTextFile(
