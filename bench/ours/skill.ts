@@ -1,7 +1,8 @@
 /**
  * `deno task bench:skill [--days N] [--inits N] [--base-steps N] [--engine-steps N] [--phases STEPSxK,…] [--latent N]
  * [--layers N] [--query own|all] [--adapter-values true|false] [--stencil R] [--stencil-width N] [--time-tokens N]
- * [--input-time N] [--overlap LAT,LON] [--base CKPT] [--base-masking bert|forecast] [--out DIR]`:
+ * [--input-time N] [--overlap LAT,LON] [--base CKPT] [--base-masking bert|forecast] [--normalization local|global]
+ * [--out DIR]`:
  * forecast skill on the barotropic testbed (testbed/): a year of
  * turbulent, Rossby-wave-dominated flow on a 2.8125° globe, 6-hourly
  * (u, v, z at 500 hPa and a passive tracer q), built once and cached. The
@@ -62,6 +63,8 @@ const adapterValues = (text("--adapter-values") ?? "true") === "true";
 const stencilRadius = opt("--stencil", 3), stencilWidth = opt("--stencil-width", 64);
 const overlap = (text("--overlap") ?? "0,1").split(",").map(Number) as [number, number];
 const baseMasking = text("--base-masking") ?? "bert";
+// Per point and month (AtmoRep's "local"), or per field and month ("global"): the losses weigh errors in these units.
+const normalization = (text("--normalization") ?? "local") as "local" | "global";
 if (!["bert", "forecast"].includes(baseMasking) || (baseMasking === "forecast" && timeTokens < 2)) {
   console.error(`--base-masking: ${baseMasking} is not bert or forecast (forecast needs --time-tokens ≥ 2)`);
   Deno.exit(1);
@@ -74,7 +77,7 @@ const seconds: Record<string, number> = {};
 console.log(
   `bench:skill: ${days} days, ${nInits} inits, Multiformer ${baseSteps} steps, engine ${engineSteps} steps ` +
     `(latent ${latentWidth}, ${forecasterLayers} layers, query ${queryFields}, overlap ${overlap}, ` +
-    `Multiformer masking ${baseMasking})`,
+    `Multiformer masking ${baseMasking}, normalization ${normalization})`,
 );
 const t0 = performance.now();
 gemm().setThreads(1);
@@ -100,7 +103,7 @@ const { config, layouts } = checkTrainConfig({
   sampler: {
     datasets: [{
       store: tb.store,
-      fields: fields.map((name) => ({ name, levels: [500], tokens, normalization: "local" })),
+      fields: fields.map((name) => ({ name, levels: [500], tokens, normalization })),
     }],
     batchSize: 4,
     timeRange: trainRange,
