@@ -1,7 +1,7 @@
 /**
  * `deno task bench:skill [--days N] [--inits N] [--base-steps N] [--engine-steps N] [--phases STEPSxK,…] [--latent N]
  * [--layers N] [--query own|all] [--adapter-values true|false] [--stencil R] [--stencil-width N] [--time-tokens N]
- * [--input-time N] [--overlap LAT,LON] [--base CKPT] [--base-masking bert|forecast] [--normalization local|global]
+ * [--input-time N] [--overlap LAT,LON] [--base CKPT] [--base-masking bert|forecast] [--normalization local|global|FIELD=KIND,…]
  * [--out DIR]`:
  * forecast skill on the barotropic testbed (testbed/): a year of
  * turbulent, Rossby-wave-dominated flow on a 2.8125° globe, 6-hourly
@@ -64,7 +64,18 @@ const stencilRadius = opt("--stencil", 3), stencilWidth = opt("--stencil-width",
 const overlap = (text("--overlap") ?? "0,1").split(",").map(Number) as [number, number];
 const baseMasking = text("--base-masking") ?? "bert";
 // Per point and month (AtmoRep's "local"), or per field and month ("global"): the losses weigh errors in these units.
-const normalization = (text("--normalization") ?? "local") as "local" | "global";
+// One kind for every field, or FIELD=KIND,… (fields not named: local).
+const normalizationText = text("--normalization") ?? "local";
+const normalizationOf = (field: string): "local" | "global" => {
+  const given = normalizationText.includes("=")
+    ? normalizationText.split(",").find((p) => p.startsWith(`${field}=`))?.split("=")[1] ?? "local"
+    : normalizationText;
+  if (given !== "local" && given !== "global") {
+    console.error(`--normalization: ${given} is not local or global`);
+    Deno.exit(1);
+  }
+  return given;
+};
 if (!["bert", "forecast"].includes(baseMasking) || (baseMasking === "forecast" && timeTokens < 2)) {
   console.error(`--base-masking: ${baseMasking} is not bert or forecast (forecast needs --time-tokens ≥ 2)`);
   Deno.exit(1);
@@ -77,7 +88,7 @@ const seconds: Record<string, number> = {};
 console.log(
   `bench:skill: ${days} days, ${nInits} inits, Multiformer ${baseSteps} steps, engine ${engineSteps} steps ` +
     `(latent ${latentWidth}, ${forecasterLayers} layers, query ${queryFields}, overlap ${overlap}, ` +
-    `Multiformer masking ${baseMasking}, normalization ${normalization})`,
+    `Multiformer masking ${baseMasking}, normalization ${normalizationText})`,
 );
 const t0 = performance.now();
 gemm().setThreads(1);
@@ -103,7 +114,7 @@ const { config, layouts } = checkTrainConfig({
   sampler: {
     datasets: [{
       store: tb.store,
-      fields: fields.map((name) => ({ name, levels: [500], tokens, normalization })),
+      fields: fields.map((name) => ({ name, levels: [500], tokens, normalization: normalizationOf(name) })),
     }],
     batchSize: 4,
     timeRange: trainRange,
