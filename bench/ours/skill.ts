@@ -18,8 +18,8 @@
  * (an earlier run's OUT/base/…, for experiments on the engine alone). The
  * other options set the experiment's keys: the engine's phases (`--phases
  * 400x1,300x2,300x4,200x8`: steps × rollout length, learning rates 1e-3,
- * 5e-4, 2e-4, 1e-4; default thirds of `--engine-steps` at rollouts 1, 2,
- * 4), `queryFields` (default own), `adapterValues` (default true),
+ * 5e-4, 2e-4, 1e-4; default `--engine-steps` split 1/3, 1/4, 1/4, 1/6 at
+ * rollouts 1, 2, 4, 8), `queryFields` (default own), `adapterValues` (default true),
  * `stencilRadius` (default 3; 0 = no point head), `stencilWidth` (64), the Multiformer's time tokens per window (default 2), the
  * engine's `inputTimeTokens` (default 0: all) and the tiles' `overlap`
  * (default 0,1). `--base-masking bert|forecast` sets how the Multiformer
@@ -64,8 +64,8 @@ const stencilRadius = opt("--stencil", 3), stencilWidth = opt("--stencil-width",
 const overlap = (text("--overlap") ?? "0,1").split(",").map(Number) as [number, number];
 const baseMasking = text("--base-masking") ?? "bert";
 // Per point and month (AtmoRep's "local"), or per field and month ("global"): the losses weigh errors in these units.
-// One kind for every field, or FIELD=KIND,… (fields not named: local).
-const normalizationText = text("--normalization") ?? "local";
+// One kind for every field (default global: bench/RESULTS.md), or FIELD=KIND,… (fields not named: local).
+const normalizationText = text("--normalization") ?? "global";
 const normalizationOf = (field: string): "local" | "global" => {
   const given = normalizationText.includes("=")
     ? normalizationText.split(",").find((p) => p.startsWith(`${field}=`))?.split("=")[1] ?? "local"
@@ -148,17 +148,18 @@ console.log(
 );
 
 const t2 = performance.now();
-// The engine's phases: STEPSxROLLOUT,… (learning rates 1e-3, 5e-4, 2e-4, 1e-4, …), or thirds of --engine-steps
-// at rollouts 1, 2 and 4.
-const third = Math.round(engineSteps / 3);
+// The engine's phases: STEPSxROLLOUT,… (learning rates 1e-3, 5e-4, 2e-4, 1e-4, …), or --engine-steps split 1/3, 1/4,
+// 1/4, 1/6 at rollouts 1, 2, 4 and 8 (8-step rollouts help at 3–5 days: bench/RESULTS.md).
+const [q2, q4, q8] = [0.25, 0.25, 1 / 6].map((f) => Math.round(engineSteps * f));
 const rates = [1e-3, 5e-4, 2e-4, 1e-4, 5e-5];
 const phases = text("--phases")?.split(",").map((p, i) => {
   const [steps, rollout] = p.split("x").map(Number);
   return { steps, rollout, lr: rates[Math.min(i, rates.length - 1)] };
 }) ?? [
-  { steps: engineSteps - 2 * third, rollout: 1, lr: 1e-3 },
-  { steps: third, rollout: 2, lr: 5e-4 },
-  { steps: third, rollout: 4, lr: 2e-4 },
+  { steps: engineSteps - q2 - q4 - q8, rollout: 1, lr: 1e-3 },
+  { steps: q2, rollout: 2, lr: 5e-4 },
+  { steps: q4, rollout: 4, lr: 2e-4 },
+  { steps: q8, rollout: 8, lr: 1e-4 },
 ];
 const engine = await trainForecastEngine(
   base.checkpoint!,
