@@ -4,9 +4,10 @@
  * physical units; a step normalizes it with the sampler's coefficient set
  * (per month of each time step), cuts the global tiling into tokens
  * exactly as the sampler would from the store (tokens and token info), asks
- * a {@link Stepper} for every tile's next time slab (normalized), blends the
- * tiles with taper weights, denormalizes the result with the coefficients
- * of the new times and appends it to the window, dropping the oldest slab.
+ * a {@link Stepper} for every tile's next time slab (normalized, in the
+ * units of the window's last step), blends the tiles with taper weights,
+ * denormalizes the result with that step's coefficients and appends it to
+ * the window, dropping the oldest slab.
  *
  * @module
  */
@@ -59,7 +60,8 @@ export interface StepContext {
 
 /**
  * One forecast step on a tiling: per field, the next time slab of every
- * tile's tokens, normalized, [tiles · levels · positions · slab values]
+ * tile's tokens, normalized with the coefficients of the input window's last
+ * step, [tiles · levels · positions · slab values]
  * (positions in (lat, lon) token order; slab values (t, lat, lon)).
  */
 export type Stepper = (fields: FieldBatch[], context: StepContext) => Map<string, Float32Array>;
