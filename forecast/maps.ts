@@ -353,7 +353,11 @@ export async function scorePlotPng(
   ctx.font = "10pt DejaVu";
   const ticks = niceTicks(lo, hi, 5);
   for (const y of ticks.values) ctx.fillText(tickLabel(y, ticks.decimals), 8, Y(y) + 4);
-  for (const [i, x] of leads.entries()) ctx.fillText(`${x}${inSample[i] ? "*" : ""}`, X(x) - 6, H - b + 16);
+  // At most about ten labels (every k-th lead, ending on the k-th), and every in-sample lead with its mark.
+  const k = Math.ceil(leads.length / 10);
+  for (const [i, x] of leads.entries()) {
+    if (i % k === k - 1 || inSample[i]) ctx.fillText(`${x}${inSample[i] ? "*" : ""}`, X(x) - 6, H - b + 16);
+  }
   ctx.fillText("lead time (h)", l + (W - l - r) / 2 - 40, H - 12);
   ctx.font = "13pt DejaVu";
   ctx.fillText(title, l, 26);
