@@ -55,7 +55,7 @@ const text = (k: string) => {
 };
 const outDir = text("--out") ?? "out/bench/skill", givenBase = text("--base");
 const days = opt("--days", 365), nInits = opt("--inits", 16);
-const baseSteps = opt("--base-steps", 1500), engineSteps = opt("--engine-steps", 1200);
+const baseSteps = opt("--base-steps", 1500), engineSteps = opt("--engine-steps", 2400);
 const latentWidth = opt("--latent", 96), forecasterLayers = opt("--layers", 2);
 const timeTokens = opt("--time-tokens", 2), inputTimeTokens = opt("--input-time", 0);
 const queryFields = (text("--query") ?? "own") as "own" | "all";
