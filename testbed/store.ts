@@ -164,15 +164,10 @@ export async function writeTestbedNetcdf(
   o: TestbedOptions = {},
 ): Promise<{ seconds: number; steps: number }> {
   const t0 = performance.now();
-  const days = o.days ?? 365, spin = o.spinUpDays ?? 30;
+  const days = o.days ?? 365;
   const start = parseTime(o.start ?? "2021-01-01T00:00:00Z", "start");
-  const model = new BarotropicModel(o);
   const { lat, lon } = testbedGrid();
-  const mu = (x: number) => Math.sin(Math.max(-90 + 1e-4, Math.min(90 - 1e-4, x)) * Math.PI / 180);
-  const out = new Transform(model.tr.t.N, Array.from(lat, mu), lon.length);
   const steps = days * 4, plane = lat.length * lon.length;
-  const per6h = Math.round(6 * 3600 / model.dt);
-  if (Math.abs(per6h * model.dt - 6 * 3600) > 1e-6) throw new Error(`dt ${model.dt} s does not divide 6 h`);
   const { dims, vars } = testbedLayout(plane);
   // Header length does not depend on the begin values (fixed-width ints): size it with zeros, then fill them in.
   const headerLength = encodeHeader(dims, vars, steps, vars.map(() => 0)).length;
@@ -189,10 +184,8 @@ export async function writeTestbedNetcdf(
     await write(be([500], 6));
     await write(be(lat, 6));
     await write(be(lon, 6));
-    for (let s = 0; s < spin * 4 * per6h; s++) model.step();
-    for (let t = 0; t < steps; t++) {
-      if (t > 0) { for (let s = 0; s < per6h; s++) model.step(); }
-      const f = model.fields(out);
+    for (const { t, model, grid } of testbedTrajectory(o, steps)) {
+      const f = model.fields(grid);
       await write(be([start + t * 6 * 3600], 6));
       for (const x of [f.u, f.v, f.z, f.q]) await write(be(x, 5));
     }
@@ -200,6 +193,29 @@ export async function writeTestbedNetcdf(
     file.close();
   }
   return { seconds: (performance.now() - t0) / 1000, steps };
+}
+
+/**
+ * The written trajectory: the model after its spin-up, then every 6 h,
+ * `steps` times (step t is the store's time t), with the grid it is written
+ * on. The same model object is yielded each time: copy what must outlive a
+ * step ({@link BarotropicModel.expectedCopy}).
+ */
+export function* testbedTrajectory(
+  o: TestbedOptions,
+  steps: number,
+): Generator<{ t: number; model: BarotropicModel; grid: Transform }> {
+  const model = new BarotropicModel(o), { lat, lon } = testbedGrid();
+  const per6h = Math.round(6 * 3600 / model.dt);
+  if (Math.abs(per6h * model.dt - 6 * 3600) > 1e-6) throw new Error(`dt ${model.dt} s does not divide 6 h`);
+  // The poles are rows of the grid: a pole's winds are their limit there, 10⁻⁴° from it.
+  const mu = (x: number) => Math.sin(Math.max(-90 + 1e-4, Math.min(90 - 1e-4, x)) * Math.PI / 180);
+  const grid = new Transform(model.tr.t.N, Array.from(lat, mu), lon.length);
+  for (let s = 0; s < (o.spinUpDays ?? 30) * 4 * per6h; s++) model.step();
+  for (let t = 0; t < steps; t++) {
+    if (t > 0) { for (let s = 0; s < per6h; s++) model.step(); }
+    yield { t, model, grid };
+  }
 }
 
 /** The cache directory of testbed stores (TESTBED_CACHE, else out/testbed under the repository). */
