@@ -1,7 +1,7 @@
 /**
  * `deno task bench:skill [--days N] [--inits N] [--base-steps N] [--engine-steps N] [--phases STEPSxK,…] [--latent N]
  * [--layers N] [--query own|all] [--adapter-values true|false] [--stencil R] [--stencil-width N] [--time-tokens N]
- * [--input-time N] [--overlap LAT,LON] [--base CKPT] [--base-masking bert|forecast] [--normalization local|global|FIELD=KIND,…]
+ * [--input-time N] [--overlap LAT,LON] [--seed N] [--base CKPT] [--base-masking bert|forecast] [--normalization local|global|FIELD=KIND,…]
  * [--out DIR]`:
  * forecast skill on the barotropic testbed (testbed/): a year of
  * turbulent, Rossby-wave-dominated flow on a 2.8125° globe, 6-hourly
@@ -21,8 +21,9 @@
  * 5e-4, 2e-4, 1e-4; default `--engine-steps` split 1/3, 1/4, 1/4, 1/6 at
  * rollouts 1, 2, 4, 8), `queryFields` (default own), `adapterValues` (default true),
  * `stencilRadius` (default 3; 0 = no point head), `stencilWidth` (64), the Multiformer's time tokens per window (default 2), the
- * engine's `inputTimeTokens` (default 0: all) and the tiles' `overlap`
- * (default 0,1). `--base-masking bert|forecast` sets how the Multiformer
+ * engine's `inputTimeTokens` (default 0: all), the tiles' `overlap`
+ * (default 0,1) and the seed of both trainings (default 1; other seeds
+ * measure the run-to-run spread). `--base-masking bert|forecast` sets how the Multiformer
  * trains: BERT's random masking at rate 0.5 (default) or AtmoRep's
  * `BERT_strategy` "forecast" (the last time token masked). The
  * Multiformer's own `global_forecast` (forecast/evaluate.ts
@@ -63,6 +64,7 @@ const adapterValues = (text("--adapter-values") ?? "true") === "true";
 const stencilRadius = opt("--stencil", 3), stencilWidth = opt("--stencil-width", 64);
 const overlap = (text("--overlap") ?? "0,1").split(",").map(Number) as [number, number];
 const baseMasking = text("--base-masking") ?? "bert";
+const seed = opt("--seed", 1);
 // Per point and month (AtmoRep's "local"), or per field and month ("global"): the losses weigh errors in these units.
 // One kind for every field (default global: bench/RESULTS.md), or FIELD=KIND,… (fields not named: local).
 const normalizationText = text("--normalization") ?? "global";
@@ -88,7 +90,7 @@ const seconds: Record<string, number> = {};
 console.log(
   `bench:skill: ${days} days, ${nInits} inits, Multiformer ${baseSteps} steps, engine ${engineSteps} steps ` +
     `(latent ${latentWidth}, ${forecasterLayers} layers, query ${queryFields}, overlap ${overlap}, ` +
-    `Multiformer masking ${baseMasking}, normalization ${normalizationText})`,
+    `Multiformer masking ${baseMasking}, normalization ${normalizationText}, seed ${seed})`,
 );
 const t0 = performance.now();
 gemm().setThreads(1);
@@ -119,7 +121,7 @@ const { config, layouts } = checkTrainConfig({
     batchSize: 4,
     timeRange: trainRange,
     masking,
-    seed: 1,
+    seed,
   },
   loader: { workers: 1 },
   model: {
@@ -135,7 +137,7 @@ const { config, layouts } = checkTrainConfig({
     })),
   },
   optimizer: { lrMax: 1e-3, lrStart: 1e-4, lrMin: 2e-4, warmupSteps: 20, decayPerStep: 0.995, clipNorm: 1 },
-  schedule: { steps: baseSteps, seed: 1 },
+  schedule: { steps: baseSteps, seed },
   validation: { timeRange: [day(trainEnd + 1), day(valEnd)], batches: 2, every: 100 },
   checkpoints: { dir: join(outDir, "base"), every: baseSteps },
 });
@@ -179,7 +181,7 @@ const engine = await trainForecastEngine(
     timeRange: trainRange,
     phases,
     latentNoise: 1e-4,
-    seed: 1,
+    seed,
     threads: 1,
     checkpoints: { dir: join(outDir, "engine") },
   }),
@@ -292,6 +294,8 @@ await Deno.writeTextFile(
       trainRange,
       inits,
       baseMasking,
+      seed,
+      phases,
       inSample,
       seconds,
       scores: rows,
