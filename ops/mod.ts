@@ -42,6 +42,7 @@ export {
   gatherRows,
   gelu,
   geluErf,
+  multiply,
   scale,
   scaleRows,
   sliceLast,
