@@ -90,13 +90,6 @@ export interface ForecastEngineConfig {
   stencilRadius?: number;
   /** Hidden width of the point head's MLP. Default 64. */
   stencilWidth?: number;
-  /**
-   * The point head's first layer is gated, GELU(x·W) ⊙ (x·V): one unit
-   * holds a product of two stencil features, as advection is (a wind times
-   * a gradient), which a plain MLP only approximates. Default false
-   * (engines trained before the key existed).
-   */
-  stencilGate?: boolean;
 }
 
 /**
@@ -121,7 +114,6 @@ export function resolveEngineConfig(c: ForecastEngineConfig = {}, prefix = "engi
     adapterValues: false,
     stencilRadius: 0,
     stencilWidth: 64,
-    stencilGate: false,
     ...c,
   };
   if (r.queryFields !== "own" && r.queryFields !== "all") {
@@ -130,9 +122,7 @@ export function resolveEngineConfig(c: ForecastEngineConfig = {}, prefix = "engi
   if (!Number.isInteger(r.inputTimeTokens) || r.inputTimeTokens < 0) {
     throw new ConfigError(`${prefix}.inputTimeTokens`, "must be an integer ≥ 0");
   }
-  for (const k of ["adapterValues", "stencilGate"] as const) {
-    if (typeof r[k] !== "boolean") throw new ConfigError(`${prefix}.${k}`, "must be true or false");
-  }
+  if (typeof r.adapterValues !== "boolean") throw new ConfigError(`${prefix}.adapterValues`, "must be true or false");
   if (!Number.isInteger(r.stencilRadius) || r.stencilRadius < 0) {
     throw new ConfigError(`${prefix}.stencilRadius`, "must be an integer ≥ 0 (0: no point head)");
   }
@@ -299,11 +289,7 @@ export class ForecastEngine {
       const size = first.kind === "grid" ? grids[0].tokenSize : undefined;
       if (!size) throw new ConfigError("engine.stencilRadius", "the point head needs the grid fields' token size");
       const planes = grids.map((f) => ({ field: f.layout.field, levels: f.layout.levels, timeSteps: f.timeSteps }));
-      this.pointHead = new PointHead(p, planes, first.axes, size, {
-        radius: c.stencilRadius,
-        width: c.stencilWidth,
-        gate: c.stencilGate,
-      });
+      this.pointHead = new PointHead(p, planes, first.axes, size, c.stencilRadius, c.stencilWidth);
     }
   }
 

@@ -8,10 +8,7 @@
  * recent tendency: where the flow goes, and the unobserved forcing's
  * imprint), the token read-out's change of every plane at that point, and
  * the point's latitude (the stencil's metric shrinks with
- * cos φ in longitude), and adds an MLP's change to each plane. The MLP's
- * first layer may be gated (GELU(x·W) ⊙ (x·V)): advection, the bulk of a
- * 6-hour change, is a product of a wind and a gradient, which one gated
- * unit holds exactly and plain units only approximate. Together
+ * cos φ in longitude), and adds an MLP's change to each plane. Together
  * they are the engine's coarse (token) and fine (point) paths, as a
  * U-Net's coarse and fine levels are. The last layer starts at zero, so an
  * untrained point head changes nothing.
@@ -21,7 +18,7 @@
  *
  * @module
  */
-import { concatLast, constant, gatherRows, gelu, linear, multiply, type Tensor } from "../ops/mod.ts";
+import { concatLast, constant, gatherRows, gelu, linear, type Tensor } from "../ops/mod.ts";
 import { ConfigError } from "../errors.ts";
 import { type Dense, dense, type Params } from "./params.ts";
 
@@ -53,21 +50,9 @@ export interface PointHeadInput {
   tiles: number;
 }
 
-/** The point head's shape. */
-export interface PointHeadShape {
-  /** Stencil radius in points. */
-  radius: number;
-  /** Hidden width. */
-  width: number;
-  /** Gate the first layer (products of two features). */
-  gate: boolean;
-}
-
 /** The point head of the forecast engine. */
 export class PointHead {
-  private readonly radius: number;
   private readonly up: Dense;
-  private readonly gate?: Dense;
   private readonly hidden: Dense;
   private readonly down: Dense;
   private readonly planes: number;
@@ -82,19 +67,17 @@ export class PointHead {
     private readonly fields: PointHeadField[],
     private readonly axes: readonly number[],
     private readonly size: readonly number[],
-    shape: PointHeadShape,
+    private readonly radius: number,
+    width: number,
   ) {
-    const [, th, tw] = size, { radius, width } = shape;
-    this.radius = radius;
+    const [, th, tw] = size;
     if (radius > th || radius > tw) {
       throw new ConfigError("engine.stencilRadius", `must be at most the token's size (${th} × ${tw} points)`);
     }
     this.planes = fields.reduce((a, f) => a + f.levels, 0);
     this.slab = size[0];
     const stencil = (2 * radius + 1) ** 2;
-    const inputs = this.planes * (2 * stencil + this.slab) + 2;
-    this.up = dense(p, "engine.point.up", inputs, width);
-    if (shape.gate) this.gate = dense(p, "engine.point.gate", inputs, width);
+    this.up = dense(p, "engine.point.up", this.planes * (2 * stencil + this.slab) + 2, width);
     this.hidden = dense(p, "engine.point.hidden", width, width);
     this.down = {
       w: p.weight("engine.point.down.w", width, this.planes * this.slab, true),
@@ -107,9 +90,7 @@ export class PointHead {
     const rows = this.rows(input.tiles);
     const features = constant(this.stencils(input), [rows, this.featureWidth()]);
     const deltas = this.gatherDeltas(input);
-    const x = concatLast([features, deltas]);
-    let h = gelu(linear(x, this.up.w, this.up.b));
-    if (this.gate) h = multiply(h, linear(x, this.gate.w, this.gate.b));
+    let h = gelu(linear(concatLast([features, deltas]), this.up.w, this.up.b));
     h = gelu(linear(h, this.hidden.w, this.hidden.b));
     const out = linear(h, this.down.w, this.down.b).reshape([rows * this.planes * this.slab, 1]);
     return this.scatterBack(out, input.tiles);

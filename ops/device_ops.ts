@@ -173,20 +173,6 @@ export function deviceAdd(a: Tensor, b: Tensor): Tensor {
   return out;
 }
 
-/** [multiply] a ⊙ b: the dropout mask's multiply-add kernel, from zero. */
-export function deviceMultiply(a: Tensor, b: Tensor): Tensor {
-  const d = deviceOf("multiply", [a, b]);
-  const n = a.size, out = output(d, a.shape, [a, b]);
-  const A = buf(d, a), B = buf(d, b);
-  d.fill(out.buffer!, 0, n);
-  d.mulAdd(A, B, out.buffer!, n);
-  record(out, [a, b], () => {
-    if (a.requiresGrad) d.mulAdd(out.gradBuffer!, B, deviceGradOf(a), n);
-    if (b.requiresGrad) d.mulAdd(out.gradBuffer!, A, deviceGradOf(b), n);
-  });
-  return out;
-}
-
 /** [addBroadcast] a + b, b's shape a's trailing axes. */
 export function deviceAddBroadcast(a: Tensor, b: Tensor): Tensor {
   const d = deviceOf("addBroadcast", [a, b]);

@@ -1,5 +1,5 @@
 /**
- * Elementwise and shape ops on the autograd tape: sums, products, scaling, GELU
+ * Elementwise and shape ops on the autograd tape: sums, scaling, GELU
  * (tanh form, fused forward and backward), dropout, concatenation and
  * splitting along the last axis, and row gathers.
  *
@@ -15,7 +15,6 @@ import {
   deviceDropout,
   deviceGatherRows,
   deviceGelu,
-  deviceMultiply,
   deviceScale,
   deviceScaleRows,
   deviceSliceLast,
@@ -52,25 +51,6 @@ export function addBroadcast(a: Tensor, b: Tensor): Tensor {
     if (b.requiresGrad) {
       const g = gradOf(b);
       for (let i = 0; i < dy.length; i += n) for (let j = 0; j < n; j++) g[j] += dy[i + j];
-    }
-  });
-  return out;
-}
-
-/** a ⊙ b (same shape). */
-export function multiply(a: Tensor, b: Tensor): Tensor {
-  if (a.size !== b.size) throw new Error(`multiply: shapes [${a.shape}] and [${b.shape}]`);
-  if (a.device || b.device) return deviceMultiply(a, b);
-  const y = new Float32Array(a.size);
-  const x1 = a.data, x2 = b.data;
-  for (let i = 0; i < y.length; i++) y[i] = x1[i] * x2[i];
-  const out = result(y, a.shape, [a, b]);
-  record(out, [a, b], () => {
-    const dy = out.grad!;
-    for (const [x, other] of [[a, x2], [b, x1]] as const) {
-      if (!x.requiresGrad) continue;
-      const g = gradOf(x);
-      for (let i = 0; i < g.length; i++) g[i] += dy[i] * other[i];
     }
   });
   return out;

@@ -42,7 +42,6 @@ export {
   gatherRows,
   gelu,
   geluErf,
-  multiply,
   scale,
   scaleRows,
   sliceLast,

@@ -223,7 +223,6 @@ const FORECAST_TRAIN_KEYS = {
     adapterValues: true,
     stencilRadius: true,
     stencilWidth: true,
-    stencilGate: true,
   } satisfies KeysOf<ForecastEngineConfig>,
   overlap: true,
   timeRange: true,

@@ -1,6 +1,6 @@
 /**
  * `deno task bench:skill [--days N] [--inits N] [--base-steps N] [--engine-steps N] [--phases STEPSxK,…] [--latent N]
- * [--layers N] [--query own|all] [--adapter-values true|false] [--stencil R] [--stencil-width N] [--stencil-gate true|false] [--time-tokens N]
+ * [--layers N] [--query own|all] [--adapter-values true|false] [--stencil R] [--stencil-width N] [--time-tokens N]
  * [--input-time N] [--overlap LAT,LON] [--seed N] [--base CKPT] [--base-masking bert|forecast] [--normalization local|global|FIELD=KIND,…]
  * [--out DIR]`:
  * forecast skill on the barotropic testbed (testbed/): a year of
@@ -20,7 +20,7 @@
  * 400x1,300x2,300x4,200x8`: steps × rollout length, learning rates 1e-3,
  * 5e-4, 2e-4, 1e-4; default `--engine-steps` split 1/3, 1/4, 1/4, 1/6 at
  * rollouts 1, 2, 4, 8), `queryFields` (default own), `adapterValues` (default true),
- * `stencilRadius` (default 3; 0 = no point head), `stencilWidth` (64), `stencilGate` (default false), the Multiformer's time tokens per window (default 2), the
+ * `stencilRadius` (default 3; 0 = no point head), `stencilWidth` (64), the Multiformer's time tokens per window (default 2), the
  * engine's `inputTimeTokens` (default 0: all), the tiles' `overlap`
  * (default 0,1) and the seed of both trainings (default 1; other seeds
  * measure the run-to-run spread). `--base-masking bert|forecast` sets how the Multiformer
@@ -62,7 +62,6 @@ const timeTokens = opt("--time-tokens", 2), inputTimeTokens = opt("--input-time"
 const queryFields = (text("--query") ?? "own") as "own" | "all";
 const adapterValues = (text("--adapter-values") ?? "true") === "true";
 const stencilRadius = opt("--stencil", 3), stencilWidth = opt("--stencil-width", 64);
-const stencilGate = (text("--stencil-gate") ?? "false") === "true";
 const overlap = (text("--overlap") ?? "0,1").split(",").map(Number) as [number, number];
 const baseMasking = text("--base-masking") ?? "bert";
 const seed = opt("--seed", 1);
@@ -177,7 +176,6 @@ const engine = await trainForecastEngine(
       adapterValues,
       stencilRadius,
       stencilWidth,
-      stencilGate,
     },
     overlap,
     timeRange: trainRange,

@@ -63,7 +63,8 @@ Deno.test("point head: each point's stencils are the grid and its change around 
       }],
       [2, nh, nw],
       [1, th, tw],
-      { radius: r, width: 8, gate: false },
+      r,
+      8,
     );
   const tiles = 2, latitudes = Float32Array.from({ length: tiles * nh * th * 2 }, (_, k) => k);
   const s = head.stencils({
@@ -105,12 +106,7 @@ Deno.test("point head: each point's stencils are the grid and its change around 
   }
   assert.equal(checked, tiles * P * V * 3 * side * side);
   assert.throws(
-    () =>
-      new PointHead(new Params(1), [{ field: "z", levels: 1, timeSteps: 1 }], [2, nh, nw], [1, th, tw], {
-        radius: 5,
-        width: 8,
-        gate: false,
-      }),
+    () => new PointHead(new Params(1), [{ field: "z", levels: 1, timeSteps: 1 }], [2, nh, nw], [1, th, tw], 5, 8),
     (e) => isPipelineError(e, "config") && /stencilRadius/.test(String(e)),
   );
 });
@@ -138,67 +134,59 @@ const small: ForecastEngineConfig = { latentWidth: 8, heads: 2, neighbours: 2, f
 Deno.test("point head: untrained the engine is still persistence; the same engine without it gives the same numbers", () => {
   const x = input(2, 3);
   const plain = new ForecastEngine(fields, small, 1),
-    pointed = new ForecastEngine(fields, { ...small, stencilRadius: 2 }, 1),
-    gated = new ForecastEngine(fields, { ...small, stencilRadius: 2, stencilGate: true }, 1);
-  // Give the token heads weights, so all predict changes; the point head's last layer starts at zero.
-  for (const e of [plain, pointed, gated]) {
+    pointed = new ForecastEngine(fields, { ...small, stencilRadius: 2 }, 1);
+  // Give the token heads weights, so both predict changes; the point head's last layer starts at zero.
+  for (const e of [plain, pointed]) {
     for (const [k, t] of e.params.map) {
       if (k.startsWith("engine.head")) t.data.forEach((_, i) => t.data[i] = 0.01 * (i % 5));
     }
   }
-  for (const f of ["z", "u"]) {
-    assert.deepEqual(pointed.step(x, 2).get(f)!.data, plain.step(x, 2).get(f)!.data);
-    assert.deepEqual(gated.step(x, 2).get(f)!.data, plain.step(x, 2).get(f)!.data);
-  }
+  for (const f of ["z", "u"]) assert.deepEqual(pointed.step(x, 2).get(f)!.data, plain.step(x, 2).get(f)!.data);
   assert.ok([...pointed.params.map.keys()].some((k) => k.startsWith("engine.point.")));
-  assert.ok(!pointed.params.map.has("engine.point.gate.w") && gated.params.map.has("engine.point.gate.w"));
   assert.throws(() => pointed.step({ ...x, latitudes: undefined }, 2), /latitudes/);
   assert.throws(() => pointed.step({ ...x, previousNeighbourhoods: undefined }, 2), /time token before the last/);
 });
 
-for (const stencilGate of [false, true]) {
-  Deno.test(`point head${stencilGate ? " (gated)" : ""}: its gradient is the numerical one (through its MLP and into the token read-out's change)`, () => {
-    const x = input(2, 5);
-    const e = new ForecastEngine(fields, { ...small, stencilRadius: 1, stencilWidth: 6, stencilGate }, 2);
-    for (const [k, t] of e.params.map) {
-      if (k.startsWith("engine.head") || k.startsWith("engine.point.down")) {
-        t.data.forEach((_, i) => t.data[i] = 0.05 * Math.sin(i + k.length));
-      }
+Deno.test("point head: its gradient is the numerical one (through its MLP and into the token read-out's change)", () => {
+  const x = input(2, 5);
+  const e = new ForecastEngine(fields, { ...small, stencilRadius: 1, stencilWidth: 6 }, 2);
+  for (const [k, t] of e.params.map) {
+    if (k.startsWith("engine.head") || k.startsWith("engine.point.down")) {
+      t.data.forEach((_, i) => t.data[i] = 0.05 * Math.sin(i + k.length));
     }
-    // A scalar: Σ over fields of the prediction times fixed random weights.
-    const weights = new Map(["z", "u"].map((f, i) => {
-      const r = new Random(9 + i), n = (f === "z" ? 2 : 1) * P * V * 2;
-      return [f, constant(new Float32Array(n).map(() => r.normal()), [n, 1])];
-    }));
-    const loss = () => {
-      const terms = [...e.step(x, 2)].map(([f, y]) => linear(y.reshape([1, y.size]), weights.get(f)!));
-      return add(terms[0], terms[1]).reshape([1]);
-    };
-    for (const t of e.params.map.values()) t.grad = undefined;
-    valueAndGrad(loss);
-    let compared = 0;
-    const names = ["engine.point.up.w", "engine.point.hidden.w", "engine.head.z.w", "engine.point.down.b"];
-    for (const name of stencilGate ? [...names, "engine.point.gate.w", "engine.point.gate.b"] : names) {
-      const t = e.params.map.get(name)!;
-      for (const i of new Set([0, 7 % t.size, Math.floor(t.size / 2), t.size - 1])) {
-        const keep = t.data[i], eps = 1e-2;
-        t.data[i] = keep + eps;
-        const up = loss().data[0];
-        t.data[i] = keep - eps;
-        const down = loss().data[0];
-        t.data[i] = keep;
-        const numeric = (up - down) / (2 * eps), analytic = t.grad![i];
-        assert.ok(
-          Math.abs(numeric - analytic) <= 2e-2 * Math.max(1, Math.abs(numeric)),
-          `${name}[${i}]: numeric ${numeric}, analytic ${analytic}`,
-        );
-        compared++;
-      }
+  }
+  // A scalar: Σ over fields of the prediction times fixed random weights.
+  const weights = new Map(["z", "u"].map((f, i) => {
+    const r = new Random(9 + i), n = (f === "z" ? 2 : 1) * P * V * 2;
+    return [f, constant(new Float32Array(n).map(() => r.normal()), [n, 1])];
+  }));
+  const loss = () => {
+    const terms = [...e.step(x, 2)].map(([f, y]) => linear(y.reshape([1, y.size]), weights.get(f)!));
+    return add(terms[0], terms[1]).reshape([1]);
+  };
+  for (const t of e.params.map.values()) t.grad = undefined;
+  valueAndGrad(loss);
+  let compared = 0;
+  for (const name of ["engine.point.up.w", "engine.point.hidden.w", "engine.head.z.w", "engine.point.down.b"]) {
+    const t = e.params.map.get(name)!;
+    for (const i of new Set([0, 7 % t.size, Math.floor(t.size / 2), t.size - 1])) {
+      const keep = t.data[i], eps = 1e-2;
+      t.data[i] = keep + eps;
+      const up = loss().data[0];
+      t.data[i] = keep - eps;
+      const down = loss().data[0];
+      t.data[i] = keep;
+      const numeric = (up - down) / (2 * eps), analytic = t.grad![i];
+      assert.ok(
+        Math.abs(numeric - analytic) <= 2e-2 * Math.max(1, Math.abs(numeric)),
+        `${name}[${i}]: numeric ${numeric}, analytic ${analytic}`,
+      );
+      compared++;
     }
-    assert.equal(compared, stencilGate ? 23 : 15);
-    assert.ok(e.params.map.get("engine.point.up.w")!.grad!.some((g) => g !== 0));
-  });
-}
+  }
+  assert.equal(compared, 15);
+  assert.ok(e.params.map.get("engine.point.up.w")!.grad!.some((g) => g !== 0));
+});
 
 Deno.test("adapter values: the adapter reads the raw values of the time tokens it reads, only when asked", () => {
   const plain = new ForecastEngine(fields, small, 1),
@@ -220,9 +208,5 @@ Deno.test("adapter values: the adapter reads the raw values of the time tokens i
   assert.throws(
     () => new ForecastEngine(fields, { ...small, stencilRadius: -1 }, 1),
     (e) => isPipelineError(e, "config") && /engine\.stencilRadius/.test(String(e)),
-  );
-  assert.throws(
-    () => new ForecastEngine(fields, { ...small, stencilGate: "yes" as unknown as boolean }, 1),
-    (e) => isPipelineError(e, "config") && /engine\.stencilGate/.test(String(e)),
   );
 });

@@ -29,7 +29,6 @@ import {
   geluErf,
   layerNorm,
   linear,
-  multiply,
   parameter,
   Random,
   scale,
@@ -144,9 +143,6 @@ deviceTests(
       [input(rng, [3, 9]), input(rng, [9], false)],
       ([a, b]) => addBroadcast(a, b),
     );
-    await agree(d, "multiply", [input(rng, [5, 7]), input(rng, [5, 7])], ([a, b]) => multiply(a, b));
-    await agree(d, "multiply(a, a)", [input(rng, [37])], ([a]) => multiply(a, a));
-    await agree(d, "multiply, constant", [input(rng, [3, 9]), input(rng, [3, 9], false)], ([a, b]) => multiply(a, b));
     await agree(d, "scale", [input(rng, [300])], ([a]) => scale(a, -0.7));
     await agree(d, "gelu", [input(rng, [5, 61])], ([a]) => gelu(scale(a, 3)));
     await agree(d, "geluErf", [input(rng, [5, 61])], ([a]) => geluErf(scale(a, 3)));

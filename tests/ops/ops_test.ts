@@ -15,7 +15,6 @@ import {
   gelu,
   layerNorm,
   linear,
-  multiply,
   openblasGemm,
   parameter,
   Random,
@@ -40,7 +39,7 @@ function weighted(f: () => Tensor, w: Float32Array): () => Tensor {
   };
 }
 
-Deno.test("ops: finite-difference gradients of linear, layer norm, GELU, products, concat, gather, attention (masked, cross)", () => {
+Deno.test("ops: finite-difference gradients of linear, layer norm, GELU, concat, gather, attention (masked, cross)", () => {
   const rng = new Random(1);
   const x = parameter(randn(rng, 2 * 7 * 6), [2, 7, 6]);
   const w = parameter(randn(rng, 6 * 12, 0.4), [6, 12]);
@@ -65,7 +64,7 @@ Deno.test("ops: finite-difference gradients of linear, layer norm, GELU, product
       saveBytes: 0,
     });
     const z = gelu(add(concatLast([self, cross]), concatLast([cross, self])));
-    return gatherRows(multiply(z, concatLast([cross, self])).reshape([14, 8]), idx);
+    return gatherRows(z.reshape([14, 8]), idx);
   };
   gradCheck([x, w, b, gam, bet, kv], weighted(f, randn(rng, 4 * 8)), rng);
 });
