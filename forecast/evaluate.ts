@@ -38,7 +38,7 @@ import { type Batch, MASK } from "../samplers/batch.ts";
 import type { TokenGrid } from "../tokenizers/patches.ts";
 import type { GridDataset } from "../datasets/grid.ts";
 import type { Window } from "../datasets/window.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, StoreError } from "../errors.ts";
 import { Random } from "../random.ts";
 import type { TrainedRange } from "../models/checkpoint.ts";
 import { checkGlobalOutputs, type GlobalForecastSummary, writeGlobalForecast } from "./global_forecast.ts";
@@ -46,11 +46,13 @@ import type { ForecastLayout } from "./store.ts";
 import { loadFrozenBase } from "./stepper.ts";
 import { toSeconds } from "../datasets/window.ts";
 import { basename, join } from "node:path";
+import { existsSync } from "node:fs";
 import {
   type BertResultsField,
   globalForecastName,
   type ResultsField,
   type ResultsItem,
+  resultsName,
   writeBertResults,
   writeForecastResults,
 } from "./atmorep_results.ts";
@@ -118,6 +120,8 @@ export interface EvaluateOptions {
   id: string;
   /** Epoch in the file names. */
   epoch: number;
+  /** Replace the results stores of an earlier run with the same id and epoch (else such a run is refused). */
+  overwrite?: boolean;
   /** Masking seed. Default 0. */
   seed?: number;
   /**
@@ -180,6 +184,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   if (o.mode === "fixed_location" && !o.center) throw new ConfigError("--center", "fixed_location needs the place");
   if (o.draw && o.mode !== "fixed_location") throw new ConfigError("--months", "draws the dates of fixed_location");
   if (o.mode === "global_forecast" && o.global) checkGlobalOutputs(o.global);
+  if (!o.overwrite) checkNoResults(o.out, o.id, o.epoch);
   let t0 = performance.now();
   const sampler = new MultifieldSampler({ ...o.config.sampler, batchSize: 1, timeRange: undefined });
   const t = sampler.datasets[0].times;
@@ -273,6 +278,7 @@ export async function globalForecastAtInits(o: InitsForecastOptions): Promise<Gl
     out: o.out,
     id,
     epoch: 0,
+    overwrite: o.overwrite,
     global: {
       out: join(o.out, `${name}.zarr`),
       evalDir: join(o.out, `${name}.eval`),
@@ -284,6 +290,18 @@ export async function globalForecastAtInits(o: InitsForecastOptions): Promise<Gl
     },
   });
   return r.global!;
+}
+
+/**
+ * Refuse to replace the results stores of an earlier run (AtmoRep's evaluator
+ * overwrites them silently: another date under the same id and epoch would
+ * lose the first run's results).
+ */
+function checkNoResults(dir: string, id: string, epoch: number): void {
+  for (const kind of ["source", "target", "pred", "ens"] as const) {
+    const path = join(dir, resultsName(id, epoch, kind));
+    if (existsSync(path)) throw new StoreError(path, "already exists; pass --overwrite to replace it");
+  }
 }
 
 /** The network's members on the host, without dropout (no random stream). */

@@ -106,7 +106,10 @@ if (import.meta.main) {
         parseIndices("--token-overlap"),
       )
       .option("--truth <store>", "global_forecast: store the blended forecast is scored against (default the run's)")
-      .option("--overwrite", "global_forecast: replace the forecast store and scores of an earlier run")
+      .option(
+        "--overwrite",
+        "replace the results stores (global_forecast: and the forecast store and scores) of an earlier run",
+      )
       .option(
         "--layout <name>",
         "global_forecast: store layout, native (default) or wb2 (WeatherBench 2's schema)",
@@ -177,6 +180,7 @@ if (import.meta.main) {
           out: o.out,
           id,
           epoch,
+          overwrite: o.overwrite,
           seed: o.seed,
           global: {
             out: join(o.out, `${global}.zarr`),

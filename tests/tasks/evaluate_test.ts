@@ -121,6 +121,23 @@ Deno.test("deno task evaluate --mode forecast / BERT on AtmoRep's .mod: AtmoRep'
   assert.deepEqual(rb.ens[keys[0]].shape, [t.shape[0], 4, 3, 9, 9]);
   assert.equal(t.datetime.length, t.shape[0] * 3);
   assert.equal(t.lat.length, t.shape[0] * 9);
+  // another run under the same id and epoch is refused, naming the results store, and leaves the first run's results
+  const first = Deno.readFileSync(join(out, "b", "results_idgold0007_epoch00000_target.zarr"));
+  const rerun = await runTask("evaluate", [...common, join(out, "b"), "--mode", "BERT", "--rate", "0.5"]);
+  assert.notEqual(rerun.code, 0);
+  assert.match(rerun.stderr, /results_idgold0007_epoch00000_source\.zarr: already exists; pass --overwrite/);
+  assert.deepEqual(Deno.readFileSync(join(out, "b", "results_idgold0007_epoch00000_target.zarr")), first);
+  const replaced = await runTask("evaluate", [
+    ...common,
+    join(out, "b"),
+    "--mode",
+    "BERT",
+    "--rate",
+    "0.5",
+    "--overwrite",
+  ]);
+  assert.equal(replaced.code, 0, replaced.stderr);
+  assert.notDeepEqual(Deno.readFileSync(join(out, "b", "results_idgold0007_epoch00000_target.zarr")), first);
 
   // global_forecast: the sampler's tiling of the globe, one sample per tile, the last slab predicted (the AtmoRep
   // json's forecast_num_tokens, 1)
