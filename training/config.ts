@@ -384,6 +384,10 @@ export function checkForecastTrainConfig(raw: unknown, source = "config"): Forec
   for (const k of ["latentNoise", "memberNoise"] as const) {
     need(c[k] === undefined || (typeof c[k] === "number" && c[k]! >= 0), k, "must be a number ≥ 0");
   }
+  need(c.fieldWeights === undefined || isObject(c.fieldWeights), "fieldWeights", "must map field names to weights");
+  for (const [field, w] of Object.entries(c.fieldWeights ?? {})) {
+    need(typeof w === "number" && Number.isFinite(w) && w >= 0, `fieldWeights.${field}`, "must be a number ≥ 0");
+  }
   need(typeof c.checkpoints?.dir === "string" && c.checkpoints.dir !== "", "checkpoints.dir", "must be a path");
   for (const k of ["every", "keep"] as const) {
     const v = c.checkpoints[k];

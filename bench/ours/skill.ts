@@ -1,7 +1,7 @@
 /**
  * `deno task bench:skill [--days N] [--inits N] [--base-steps N] [--engine-steps N] [--phases STEPSxK,…] [--latent N]
  * [--layers N] [--query own|all] [--adapter-values true|false] [--stencil R] [--stencil-width N] [--time-tokens N]
- * [--input-time N] [--overlap LAT,LON] [--seed N] [--base CKPT] [--base-masking bert|forecast] [--normalization local|global|FIELD=KIND,…]
+ * [--input-time N] [--overlap LAT,LON] [--field-weights FIELD=W,…] [--seed N] [--base CKPT] [--base-masking bert|forecast] [--normalization local|global|FIELD=KIND,…]
  * [--out DIR]`:
  * forecast skill on the barotropic testbed (testbed/): a year of
  * turbulent, Rossby-wave-dominated flow on a 2.8125° globe, 6-hourly
@@ -22,7 +22,8 @@
  * rollouts 1, 2, 4, 8), `queryFields` (default own), `adapterValues` (default true),
  * `stencilRadius` (default 3; 0 = no point head), `stencilWidth` (64), the Multiformer's time tokens per window (default 2), the
  * engine's `inputTimeTokens` (default 0: all), the tiles' `overlap`
- * (default 0,1) and the seed of both trainings (default 1; other seeds
+ * (default 0,1), the engine loss's `fieldWeights` (default 1 each)
+ * and the seed of both trainings (default 1; other seeds
  * measure the run-to-run spread). `--base-masking bert|forecast` sets how the Multiformer
  * trains: BERT's random masking at rate 0.5 (default) or AtmoRep's
  * `BERT_strategy` "forecast" (the last time token masked). The
@@ -65,6 +66,10 @@ const stencilRadius = opt("--stencil", 3), stencilWidth = opt("--stencil-width",
 const overlap = (text("--overlap") ?? "0,1").split(",").map(Number) as [number, number];
 const baseMasking = text("--base-masking") ?? "bert";
 const seed = opt("--seed", 1);
+// The engine loss's weight per field (FIELD=W,…; fields not named: 1).
+const fieldWeights = Object.fromEntries(
+  (text("--field-weights") ?? "").split(",").filter((p) => p).map((p) => [p.split("=")[0], Number(p.split("=")[1])]),
+);
 // Per point and month (AtmoRep's "local"), or per field and month ("global"): the losses weigh errors in these units.
 // One kind for every field (default global: bench/RESULTS.md), or FIELD=KIND,… (fields not named: local).
 const normalizationText = text("--normalization") ?? "global";
@@ -90,7 +95,9 @@ const seconds: Record<string, number> = {};
 console.log(
   `bench:skill: ${days} days, ${nInits} inits, Multiformer ${baseSteps} steps, engine ${engineSteps} steps ` +
     `(latent ${latentWidth}, ${forecasterLayers} layers, query ${queryFields}, overlap ${overlap}, ` +
-    `Multiformer masking ${baseMasking}, normalization ${normalizationText}, seed ${seed})`,
+    `Multiformer masking ${baseMasking}, normalization ${normalizationText}, field weights ${
+      JSON.stringify(fieldWeights)
+    }, seed ${seed})`,
 );
 const t0 = performance.now();
 gemm().setThreads(1);
@@ -181,6 +188,7 @@ const engine = await trainForecastEngine(
     timeRange: trainRange,
     phases,
     latentNoise: 1e-4,
+    fieldWeights,
     seed,
     threads: 1,
     checkpoints: { dir: join(outDir, "engine") },
@@ -296,6 +304,7 @@ await Deno.writeTextFile(
       baseMasking,
       seed,
       phases,
+      fieldWeights,
       inSample,
       seconds,
       scores: rows,

@@ -325,6 +325,14 @@ Deno.test("deno task train --stage forecast runs with the task's permissions; co
   const bad = await deno("tasks/train.ts", ["--stage", "forecast", "--from", base, "--config", cfg]);
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /phases\[0\]\.steps: must be a positive integer/);
+  // A weight for a field the base does not have is an error, not a silent no-op.
+  await Deno.writeTextFile(
+    cfg,
+    JSON.stringify({ fieldWeights: { tt: 2 }, phases: [{ steps: 1, rollout: 1, lr: 1e-3 }], checkpoints: { dir } }),
+  );
+  const weights = await deno("tasks/train.ts", ["--stage", "forecast", "--from", base, "--config", cfg]);
+  assert.notEqual(weights.code, 0);
+  assert.match(weights.stderr, /fieldWeights\.tt: is not a field of the base checkpoint \(t\b/);
   const noBase = await deno("tasks/train.ts", ["--stage", "forecast", "--config", cfg]);
   assert.match(noBase.stderr, /--from/);
   const layout = await deno("tasks/forecast.ts", [

@@ -75,6 +75,19 @@ Deno.test("config: a typo'd key in a forecast training configuration (engine, ph
   assert.doesNotThrow(() => checkForecastTrainConfig(forecast()));
 });
 
+Deno.test("config: a forecast training configuration's fieldWeights are numbers ≥ 0 per field, named in the error", () => {
+  const cases: [unknown, string][] = [[{ t: -1 }, "fieldWeights.t"], [{ t: "2" }, "fieldWeights.t"], [
+    [1],
+    "fieldWeights",
+  ]];
+  for (const [weights, key] of cases) {
+    const c = forecast();
+    c.fieldWeights = weights;
+    assert.throws(() => checkForecastTrainConfig(c), (e: Error) => isPipelineError(e, "config") && e.path === key);
+  }
+  assert.doesNotThrow(() => checkForecastTrainConfig({ ...forecast(), fieldWeights: { t: 2, t2m: 0 } }));
+});
+
 Deno.test("config: the nearest known key prefers a case difference over other edits", () => {
   assert.equal(nearest("timerange", ["timeStride", "timeRange", "latRange"]), "timeRange");
   assert.equal(nearest("kepp", ["dir", "every", "keep"]), "keep");

@@ -118,8 +118,15 @@ export class EngineRolloutTask implements TrainingTask<number, RolloutMetricsLin
       ...base.checkpoint.header.timeRanges ?? [],
       engineRange(rollout, config, this.initTimes),
     ]);
-    this.weights = new Map(rollout.sampler.slots.map((s) => [s.field, config.fieldWeights?.[s.field] ?? 1]));
+    const names = rollout.sampler.slots.map((s) => s.field);
+    for (const field of Object.keys(config.fieldWeights ?? {})) {
+      if (!names.includes(field)) {
+        throw new ConfigError(`fieldWeights.${field}`, `is not a field of the base checkpoint (${names.join(", ")})`);
+      }
+    }
+    this.weights = new Map(names.map((field) => [field, config.fieldWeights?.[field] ?? 1]));
     this.weightSum = [...this.weights.values()].reduce((a, b) => a + b, 0);
+    if (!(this.weightSum > 0)) throw new ConfigError("fieldWeights", "at least one field needs a weight > 0");
     this.dir = config.checkpoints.dir;
     this.checkpointEvery = config.checkpoints.every;
     this.keep = config.checkpoints.keep ?? 2;
