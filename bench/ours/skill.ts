@@ -66,20 +66,19 @@ const stencilRadius = opt("--stencil", 3), stencilWidth = opt("--stencil-width",
 const overlap = (text("--overlap") ?? "0,1").split(",").map(Number) as [number, number];
 const baseMasking = text("--base-masking") ?? "bert";
 const seed = opt("--seed", 1);
-// The engine loss's weight per field (FIELD=W,…; fields not named: 1). Default v = 2, q = 2: with 3600 steps both
-// seeds then have every field's 3-day ACC above 0.6 (bench/RESULTS.md).
+/** FIELD=VALUE,… as an object. */
+const perField = (list: string): Record<string, string> =>
+  Object.fromEntries(list.split(",").filter((p) => p).map((p) => p.split("=", 2)));
+// The engine loss's weight per field (fields not named: 1). Default v = 2, q = 2: with 3600 steps both seeds then have
+// every field's 3-day ACC above 0.6 (bench/RESULTS.md).
 const fieldWeights = Object.fromEntries(
-  (text("--field-weights") ?? "v=2,q=2").split(",").filter((p) => p).map((
-    p,
-  ) => [p.split("=")[0], Number(p.split("=")[1])]),
+  Object.entries(perField(text("--field-weights") ?? "v=2,q=2")).map(([field, w]) => [field, Number(w)]),
 );
 // Per point and month (AtmoRep's "local"), or per field and month ("global"): the losses weigh errors in these units.
 // One kind for every field (default global: bench/RESULTS.md), or FIELD=KIND,… (fields not named: local).
 const normalizationText = text("--normalization") ?? "global";
 const normalizationOf = (field: string): "local" | "global" => {
-  const given = normalizationText.includes("=")
-    ? normalizationText.split(",").find((p) => p.startsWith(`${field}=`))?.split("=")[1] ?? "local"
-    : normalizationText;
+  const given = normalizationText.includes("=") ? perField(normalizationText)[field] ?? "local" : normalizationText;
   if (given !== "local" && given !== "global") {
     console.error(`--normalization: ${given} is not local or global`);
     Deno.exit(1);
